@@ -1,0 +1,2 @@
+/** Checkpoint and tensor file formats: safetensors (mmap, zero copy) read and write. */
+package dev.surpass.io;

@@ -1,0 +1,20 @@
+/**
+ * surpass: GPU kernels for the Transformer and its surpassers (Mamba, diffusion, DiT) on the JVM.
+ *
+ * <p>CUDA is reached through Panama FFM ({@code java.lang.foreign}); every op has a Vector API CPU
+ * twin and a plain float64 reference. Run with {@code --add-modules jdk.incubator.vector} and
+ * {@code --enable-native-access=dev.surpass}.
+ */
+module dev.surpass {
+    requires jdk.incubator.vector;
+    requires java.logging;
+    requires com.fasterxml.jackson.databind;
+    requires info.picocli;
+
+    exports dev.surpass;
+    exports dev.surpass.cuda;
+    exports dev.surpass.layers;
+    exports dev.surpass.io;
+
+    opens dev.surpass.cli to info.picocli;
+}
