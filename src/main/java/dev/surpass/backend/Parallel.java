@@ -1,6 +1,5 @@
 package dev.surpass.backend;
 
-import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.RecursiveAction;
 
 /**
@@ -47,10 +46,8 @@ public final class Parallel {
                 }
             };
         }
-        if (ForkJoinPool.commonPool().getParallelism() <= 1 || ForkJoinPool.getCommonPoolParallelism() < 1) {
-            for (RecursiveAction t : tasks) t.invoke();
-            return;
-        }
+        // invokeAll runs one chunk on the caller and forks the rest; from outside the pool the
+        // caller joins, from inside it helps — either way no thread idles while chunks wait.
         RecursiveAction.invokeAll(tasks);
     }
 }
