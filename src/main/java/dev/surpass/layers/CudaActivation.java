@@ -1,6 +1,8 @@
 package dev.surpass.layers;
 
 import dev.surpass.Tensor;
+import dev.surpass.cuda.CudaBackend;
+import dev.surpass.cuda.Dim3;
 import java.util.List;
 
 /** Launches {@code kernels/layers/activation.cu}. */
@@ -13,6 +15,11 @@ final class CudaActivation {
 
     /** op is "gelu_erf", "gelu_tanh" or "silu". */
     static void apply(String op, Tensor x, Tensor out) {
-        throw new UnsupportedOperationException("CUDA launcher not yet implemented");
+        assert op.equals("gelu_erf") || op.equals("gelu_tanh") || op.equals("silu") : op;
+        long n = out.numel();
+        if (n == 0) return;
+        CudaBackend.of(out).launch(Kernels.FAMILY, Kernels.name(op, out.dtype()),
+                Dim3.gridStride(n, CudaElementwise.THREADS, CudaElementwise.MAX_BLOCKS), Dim3.of(CudaElementwise.THREADS), 0,
+                x.devicePointer(), out.devicePointer(), n);
     }
 }

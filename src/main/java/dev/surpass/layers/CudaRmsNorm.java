@@ -1,6 +1,8 @@
 package dev.surpass.layers;
 
 import dev.surpass.Tensor;
+import dev.surpass.cuda.CudaBackend;
+import dev.surpass.cuda.Dim3;
 import java.util.List;
 
 /** Launches {@code kernels/layers/rms_norm.cu}. */
@@ -13,6 +15,10 @@ final class CudaRmsNorm {
 
     /** weight may be null. */
     static void rmsNorm(Tensor x, Tensor weight, Tensor out, long rows, int cols, float eps) {
-        throw new UnsupportedOperationException("CUDA launcher not yet implemented");
+        if (rows == 0 || cols == 0) return;
+        long w = weight == null ? 0L : weight.devicePointer(); // 0 = no scale
+        CudaBackend.of(out).launch(Kernels.FAMILY, Kernels.name("rms_norm", out.dtype()),
+                CudaSoftmax.rowGrid(rows), Dim3.of(CudaSoftmax.THREADS), 0,
+                x.devicePointer(), w, out.devicePointer(), rows, cols, eps);
     }
 }
