@@ -15,6 +15,7 @@ module dev.surpass {
     exports dev.surpass.cuda;
     exports dev.surpass.layers;
     exports dev.surpass.io;
+    exports dev.surpass.attention;
 
     opens dev.surpass.cli to info.picocli;
 }

@@ -149,7 +149,10 @@ public final class Device implements AutoCloseable {
 
     // ---- allocation -------------------------------------------------------------------------
 
-    /** An uninitialised tensor (contents unspecified; zeroed on the CPU). */
+    /**
+     * An uninitialised tensor: its contents are unspecified (on the CPU a large block may be
+     * reused from a tensor freed earlier, so its old bytes remain). Use {@link #zeros} for zeros.
+     */
     public Tensor allocate(DType dtype, long... shape) {
         if (dtype == null) throw new IllegalArgumentException("dtype is null");
         long[] s = shape.clone();

@@ -180,4 +180,22 @@ class TensorTest {
             assertTrue(t.describe().startsWith("F16[2, 3, 5]@cpu"), t.describe());
         }
     }
+
+    @Test
+    void largeHostBlocksAreReusedAfterClose() {
+        try (Device dev = Device.cpu()) {
+            Tensor a = dev.allocate(DType.F32, 1 << 20); // 4 MiB: pooled size class
+            long addr = a.hostSegment().address();
+            a.close();
+            try (Tensor b = dev.allocate(DType.F32, (1 << 20) - 5)) { // same size class
+                assertEquals(addr, b.hostSegment().address());
+                assertEquals(((1L << 20) - 5) * 4, b.byteSize());
+                assertEquals(b.byteSize(), dev.liveBytes());
+            }
+            try (Tensor z = dev.zeros(DType.F32, 1 << 20)) { // zeros() really zeroes a reused block
+                float[] v = z.toFloatArray();
+                for (int i = 0; i < v.length; i += 4093) assertEquals(0f, v[i]);
+            }
+        }
+    }
 }

@@ -1,7 +1,6 @@
 package dev.surpass.backend;
 
 import dev.surpass.DeviceKind;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /** Host memory from a shared arena per allocation, freed when the allocation is released. */
@@ -31,15 +30,58 @@ public final class CpuBackend implements Backend {
                 + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length() + " lanes";
     }
 
+    private final HostPool pool = new HostPool();
+
+    /** Host memory, 64-byte aligned; contents unspecified (a reused block keeps old bytes). */
     @Override
     public Storage allocate(long bytes) {
-        Arena arena = Arena.ofShared();
-        try {
-            MemorySegment seg = arena.allocate(Math.max(bytes, 1), 64).asSlice(0, bytes);
-            return new HostStorage(seg, arena);
-        } catch (OutOfMemoryError | IllegalArgumentException e) {
-            arena.close();
-            throw new IllegalStateException("cannot allocate " + bytes + " bytes of host memory: " + e.getMessage(), e);
+        HostPool.Block b = pool.take(bytes);
+        return new PooledStorage(b, b.segment().asSlice(0, bytes));
+    }
+
+    /** Bytes of freed blocks kept for reuse. */
+    public long pooledBytes() {
+        return pool.parkedBytes();
+    }
+
+    /** Returns the blocks kept for reuse to the JVM. */
+    public void trimPool() {
+        pool.trim();
+    }
+
+    /** Host storage whose free() parks its block in the pool. */
+    private final class PooledStorage implements Storage {
+        private final HostPool.Block block;
+        private final MemorySegment segment;
+
+        PooledStorage(HostPool.Block block, MemorySegment segment) {
+            this.block = block;
+            this.segment = segment;
+        }
+
+        @Override
+        public long byteSize() {
+            return segment.byteSize();
+        }
+
+        @Override
+        public boolean isHost() {
+            return true;
+        }
+
+        @Override
+        public MemorySegment hostSegment() {
+            return segment;
+        }
+
+        @Override
+        public long devicePointer() {
+            throw new IllegalStateException("host storage has no device pointer");
+        }
+
+        @Override
+        public void free() {
+            pool.give(block);
         }
     }
 

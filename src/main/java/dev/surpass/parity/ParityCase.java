@@ -23,4 +23,12 @@ public interface ParityCase {
      * float64 reference. Frees everything it allocates.
      */
     ParityResult run(Device device, long seed);
+
+    /**
+     * Why this case cannot run on {@code device} yet (e.g. its CUDA kernel has not landed), or null
+     * when it can. Such cases are reported as skipped, never silently dropped.
+     */
+    default String unsupportedOn(Device device) {
+        return null;
+    }
 }

@@ -11,6 +11,7 @@ public final class ParityRegistry {
         List<ParityCase> all = new ArrayList<>();
         all.addAll(dev.surpass.layers.LayersParity.cases());
         all.addAll(dev.surpass.layers.GemmParity.cases());
+        all.addAll(dev.surpass.attention.AttentionParity.cases());
         return all;
     }
 }

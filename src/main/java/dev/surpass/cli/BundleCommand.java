@@ -1,0 +1,341 @@
+package dev.surpass.cli;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import java.util.spi.ToolProvider;
+import java.util.stream.Stream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code surpass bundle DIR}: a self-contained folder that runs the whole GPU test and benchmark
+ * suite on a Linux GPU host that has only a driver (no JDK, Maven or network): a jlinked Java
+ * runtime, the jars, the test jar, the JUnit console launcher and {@code run.sh}.
+ */
+@Command(name = "bundle", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {
+            "Writes DIR: a self-contained folder that runs the whole test suite (gpu-tagged tests included),",
+            "surpass parity and surpass bench on a Linux GPU host with only a driver:",
+            "  runtime.tgz (a jlinked Java runtime), lib/ (surpass and its dependencies), test-lib/ (the test jar",
+            "  and its dependencies), the JUnit console launcher, tree/ (native/ and kernels/), run.sh and BUNDLE.txt.",
+            "On the GPU host: DIR/run.sh OUTDIR [--sanitize] [--quick]; OUTDIR gets summary.txt, bench.json, junit/, logs.tgz.",
+            "Builds from an already-built target/ (the ./surpass launcher builds first)."
+        })
+final class BundleCommand implements Callable<Integer> {
+    /** Modules of the bundled runtime: the library's, JUnit console's (java.xml, jdk.jfr, jdk.zipfs) and tools'. */
+    static final List<String> MODULES = List.of(
+            "java.base", "jdk.incubator.vector", "java.logging", "java.management", "jdk.management", "jdk.unsupported",
+            "java.xml", "jdk.jfr", "jdk.zipfs");
+    static final long LIMIT_BYTES = 60L << 20;
+    static final String MARKER = "BUNDLE.txt";
+
+    @Parameters(index = "0", paramLabel = "DIR", description = "Folder to write (created; an older bundle there is replaced).")
+    Path dir;
+
+    @Option(names = "--build-dir", paramLabel = "DIR",
+            description = "The Maven build folder to take the jars from (default: the launcher's, target/ of the surpass checkout).")
+    Path buildDir;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException, InterruptedException {
+        PrintWriter out = spec.commandLine().getOut();
+        Path build = buildDir != null ? buildDir : defaultBuildDir();
+        Inputs in = Inputs.find(build);
+
+        Path target = dir.toAbsolutePath().normalize();
+        prepare(target);
+        out.println("bundling into " + target + " from " + build.toAbsolutePath().normalize());
+
+        // 1. the Java runtime
+        Path tmp = Files.createTempDirectory("surpass-jlink");
+        try {
+            Path rt = tmp.resolve("runtime");
+            List<String> modules = availableModules();
+            out.println("jlink: " + String.join(",", modules));
+            jlink(rt, modules);
+            run(List.of("tar", "-czf", target.resolve("runtime.tgz").toString(), "-C", tmp.toString(), "runtime"), "tar");
+        } finally {
+            deleteTree(tmp);
+        }
+
+        // 2. jars
+        Path lib = Files.createDirectories(target.resolve("lib"));
+        Path testLib = Files.createDirectories(target.resolve("test-lib"));
+        copy(in.mainJar, lib);
+        List<String> libNames = new ArrayList<>();
+        libNames.add(in.mainJar.getFileName().toString());
+        for (Path j : jars(in.lib)) {
+            copy(j, lib);
+            libNames.add(j.getFileName().toString());
+        }
+        copy(in.testJar, testLib);
+        for (Path j : jars(in.testLib)) {
+            String n = j.getFileName().toString();
+            // The console launcher carries JUnit itself; the runtime jars are already in lib/.
+            if (libNames.contains(n) || n.startsWith("junit-") || n.startsWith("opentest4j-") || n.startsWith("apiguardian-")) continue;
+            copy(j, testLib);
+        }
+        copy(in.console, target);
+
+        // 3. sources the tests may read relative to the working folder (ABI list, kernels)
+        Path home = surpassHome();
+        for (String sub : List.of("native", "kernels")) {
+            Path src = home == null ? null : home.resolve(sub);
+            if (src != null && Files.isDirectory(src)) copyTree(src, target.resolve("tree").resolve(sub));
+        }
+
+        // 4. run.sh and the manifest
+        Path runSh = target.resolve("run.sh");
+        Files.write(runSh, resource("bundle-run.sh"));
+        Files.setPosixFilePermissions(runSh, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.writeString(target.resolve(MARKER), manifest(in, home));
+
+        long size = treeSize(target);
+        out.printf(Locale.ROOT, "bundle: %s, %.1f MiB (runtime.tgz %.1f MiB, lib %.1f MiB, test-lib %.1f MiB, %s %.1f MiB)%n",
+                target, mib(size), mib(Files.size(target.resolve("runtime.tgz"))), mib(treeSize(lib)), mib(treeSize(testLib)),
+                in.console.getFileName(), mib(Files.size(in.console)));
+        out.println("on the GPU host: " + target.resolve("run.sh") + " OUTDIR [--sanitize]");
+        if (size > LIMIT_BYTES) {
+            spec.commandLine().getErr().printf(Locale.ROOT, "surpass bundle: %.1f MiB is over the %d MiB limit%n", mib(size), LIMIT_BYTES >> 20);
+            return Main.FAILURE;
+        }
+        return 0;
+    }
+
+    /** The build products the bundle needs; a missing one is a usage error that says how to build. */
+    record Inputs(Path mainJar, Path testJar, Path lib, Path testLib, Path console) {
+        static Inputs find(Path build) throws IOException {
+            String fix = " (run `mvn package -DskipTests` in the surpass checkout, or use ./surpass which builds first)";
+            if (!Files.isDirectory(build)) throw new UsageException("build folder " + build + " does not exist" + fix);
+            Path main = null, tests = null;
+            try (Stream<Path> s = Files.list(build)) {
+                for (Path p : s.toList()) {
+                    String n = p.getFileName().toString();
+                    if (!n.startsWith("surpass-") || !n.endsWith(".jar")) continue;
+                    if (n.endsWith("-tests.jar")) tests = p;
+                    else if (!n.endsWith("-sources.jar") && !n.endsWith("-javadoc.jar")) main = p;
+                }
+            }
+            if (main == null) throw new UsageException("no surpass jar in " + build + fix);
+            if (tests == null) throw new UsageException("the test jar (surpass-*-tests.jar) is missing in " + build + fix);
+            Path lib = build.resolve("lib"), testLib = build.resolve("test-lib"), bundleLib = build.resolve("bundle-lib");
+            if (!Files.isDirectory(lib)) throw new UsageException("runtime dependencies (" + lib + ") are missing" + fix);
+            if (!Files.isDirectory(testLib)) throw new UsageException("test dependencies (" + testLib + ") are missing" + fix);
+            Path console = null;
+            if (Files.isDirectory(bundleLib)) {
+                try (Stream<Path> s = Files.list(bundleLib)) {
+                    console = s.filter(p -> p.getFileName().toString().startsWith("junit-platform-console-standalone-")).findFirst().orElse(null);
+                }
+            }
+            if (console == null) throw new UsageException("the JUnit console launcher (" + bundleLib + "/junit-platform-console-standalone-*.jar) is missing" + fix);
+            return new Inputs(main, tests, lib, testLib, console);
+        }
+    }
+
+    /** The checkout the launcher runs from ({@code -Dsurpass.home}), else the working folder when it has a pom. */
+    static Path surpassHome() {
+        String h = System.getProperty("surpass.home");
+        if (h != null && !h.isBlank()) return Path.of(h);
+        Path cwd = Path.of("").toAbsolutePath();
+        return Files.isRegularFile(cwd.resolve("pom.xml")) ? cwd : null;
+    }
+
+    private static Path defaultBuildDir() {
+        String b = System.getProperty("surpass.buildDir");
+        if (b != null && !b.isBlank()) return Path.of(b);
+        Path home = surpassHome();
+        return (home == null ? Path.of("") : home).resolve("target");
+    }
+
+    /** Refuses a non-empty folder that is not a bundle; empties an older bundle. */
+    private static void prepare(Path target) throws IOException {
+        if (Files.exists(target) && !Files.isDirectory(target)) throw new UsageException(target + " exists and is not a folder");
+        if (Files.isDirectory(target)) {
+            boolean empty;
+            try (Stream<Path> s = Files.list(target)) {
+                empty = s.findAny().isEmpty();
+            }
+            if (!empty && !Files.isRegularFile(target.resolve(MARKER))) {
+                throw new UsageException(target + " is not empty and holds no surpass bundle; choose a new or empty folder");
+            }
+            try (Stream<Path> s = Files.list(target)) {
+                for (Path p : s.toList()) deleteTree(p);
+            }
+        }
+        Files.createDirectories(target);
+    }
+
+    /** The wanted modules that this JDK has (jdk.crypto.ec, for one, is gone from recent JDKs). */
+    private static List<String> availableModules() {
+        List<String> out = new ArrayList<>();
+        for (String m : MODULES) if (ModuleLayer.boot().findModule(m).isPresent() || java.lang.module.ModuleFinder.ofSystem().find(m).isPresent()) out.add(m);
+        return out;
+    }
+
+    private static void jlink(Path output, List<String> modules) throws IOException, InterruptedException {
+        List<String> args = List.of("--add-modules", String.join(",", modules), "--strip-debug", "--no-header-files",
+                "--no-man-pages", "--compress=zip-9", "--output", output.toString());
+        Optional<ToolProvider> tool = ToolProvider.findFirst("jlink");
+        if (tool.isPresent()) {
+            ByteArrayOutputStream buf = new ByteArrayOutputStream();
+            try (PrintWriter w = new PrintWriter(buf, true, StandardCharsets.UTF_8)) {
+                int rc = tool.get().run(w, w, args.toArray(new String[0]));
+                w.flush();
+                if (rc != 0) throw new IllegalStateException("jlink failed (exit " + rc + "): " + buf.toString(StandardCharsets.UTF_8).strip());
+            }
+            return;
+        }
+        Path exe = Path.of(System.getProperty("java.home"), "bin", "jlink");
+        if (!Files.isExecutable(exe)) {
+            throw new UsageException("jlink is not available in " + System.getProperty("java.home") + ": run surpass bundle with a full JDK 25");
+        }
+        List<String> cmd = new ArrayList<>();
+        cmd.add(exe.toString());
+        cmd.addAll(args);
+        run(cmd, "jlink");
+    }
+
+    private static void run(List<String> cmd, String what) throws IOException, InterruptedException {
+        Process p;
+        try {
+            p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        } catch (IOException e) {
+            throw new IllegalStateException(what + " could not start: " + e.getMessage(), e);
+        }
+        byte[] output = p.getInputStream().readAllBytes();
+        if (!p.waitFor(10, TimeUnit.MINUTES)) {
+            p.destroyForcibly();
+            throw new IllegalStateException(what + " timed out");
+        }
+        if (p.exitValue() != 0) {
+            throw new IllegalStateException(what + " failed (exit " + p.exitValue() + "): " + new String(output, StandardCharsets.UTF_8).strip());
+        }
+    }
+
+    private static String manifest(Inputs in, Path home) {
+        StringBuilder b = new StringBuilder();
+        b.append("surpass GPU bundle: ").append(in.mainJar.getFileName()).append(", built ").append(Instant.now()).append('\n');
+        String commit = home == null ? null : gitCommit(home);
+        b.append("commit: ").append(commit == null ? "unknown" : commit).append('\n');
+        b.append("runtime: jlinked from Java ").append(Runtime.version()).append(" (").append(System.getProperty("java.vm.vendor")).append(")\n");
+        b.append('\n');
+        b.append("Run on a Linux GPU host (needs only the NVIDIA driver; compute-sanitizer for --sanitize):\n");
+        b.append("  ./run.sh OUTDIR [--sanitize] [--quick] [--no-tests] [--no-bench]\n");
+        b.append("OUTDIR gets summary.txt, bench.json, junit/ (JUnit XML) and logs.tgz (all logs).\n");
+        b.append('\n');
+        b.append("runtime.tgz       the Java runtime (").append(String.join(", ", availableModules())).append(")\n");
+        b.append("lib/              surpass and its runtime dependencies (module path for the CLI)\n");
+        b.append("test-lib/         the test jar and its other dependencies\n");
+        b.append(in.console.getFileName()).append("  the JUnit console launcher\n");
+        b.append("tree/             native/ and kernels/ of the checkout (the tests' working folder)\n");
+        return b.toString();
+    }
+
+    private static String gitCommit(Path home) {
+        try {
+            Process p = new ProcessBuilder("git", "-C", home.toString(), "rev-parse", "HEAD").redirectErrorStream(true).start();
+            String s = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            if (!p.waitFor(10, TimeUnit.SECONDS) || p.exitValue() != 0) return null;
+            Process d = new ProcessBuilder("git", "-C", home.toString(), "status", "--porcelain", "--untracked-files=no")
+                    .redirectErrorStream(true).start();
+            String dirty = new String(d.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            d.waitFor(10, TimeUnit.SECONDS);
+            return s + (dirty.isEmpty() ? "" : " (with uncommitted changes)");
+        } catch (IOException | InterruptedException e) {
+            return null;
+        }
+    }
+
+    private static byte[] resource(String name) throws IOException {
+        try (InputStream is = BundleCommand.class.getResourceAsStream(name)) {
+            if (is == null) throw new IllegalStateException("resource " + name + " missing from the surpass jar");
+            return is.readAllBytes();
+        }
+    }
+
+    private static List<Path> jars(Path folder) throws IOException {
+        try (Stream<Path> s = Files.list(folder)) {
+            return s.filter(p -> p.getFileName().toString().endsWith(".jar")).sorted().toList();
+        }
+    }
+
+    private static void copy(Path file, Path folder) throws IOException {
+        Files.copy(file, folder.resolve(file.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    private static void copyTree(Path src, Path dst) throws IOException {
+        Files.walkFileTree(src, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult preVisitDirectory(Path d, BasicFileAttributes a) throws IOException {
+                Files.createDirectories(dst.resolve(src.relativize(d).toString()));
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult visitFile(Path f, BasicFileAttributes a) throws IOException {
+                if (a.isRegularFile() && a.size() <= (4L << 20)) {
+                    Files.copy(f, dst.resolve(src.relativize(f).toString()), StandardCopyOption.COPY_ATTRIBUTES);
+                }
+                return FileVisitResult.CONTINUE;
+            }
+        });
+    }
+
+    static long treeSize(Path root) throws IOException {
+        if (!Files.exists(root)) return 0;
+        try (Stream<Path> s = Files.walk(root)) {
+            return s.filter(Files::isRegularFile).mapToLong(p -> {
+                try {
+                    return Files.size(p);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }).sum();
+        }
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
+        Files.walkFileTree(root, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult visitFile(Path f, BasicFileAttributes a) throws IOException {
+                Files.delete(f);
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
+                Files.delete(d);
+                return FileVisitResult.CONTINUE;
+            }
+        });
+    }
+
+    private static double mib(long bytes) {
+        return bytes / (1024.0 * 1024.0);
+    }
+}

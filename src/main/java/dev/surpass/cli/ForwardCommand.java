@@ -1,0 +1,98 @@
+package dev.surpass.cli;
+
+import dev.surpass.Tensor;
+import dev.surpass.io.SafeTensors;
+import dev.surpass.io.SafeTensorsFile;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code surpass forward}: runs a model's forward pass on the tensors of a safetensors file and
+ * writes every output to another — how to compare surpass with PyTorch or ONNX Runtime.
+ */
+@Command(name = "forward", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {
+            "Runs one forward pass of a model on the input tensors of a safetensors file and writes every",
+            "output to a safetensors file (for parity checks against PyTorch or ONNX Runtime).",
+            "The model family is recognised from --model."
+        })
+final class ForwardCommand implements Callable<Integer> {
+    @Option(names = "--model", required = true, paramLabel = "PATH", description = "The model: a checkpoint file or folder.")
+    Path model;
+
+    @Option(names = "--inputs", required = true, paramLabel = "FILE", description = "safetensors file with the input tensors.")
+    Path inputs;
+
+    @Option(names = "--out", required = true, paramLabel = "FILE", description = "safetensors file to write the outputs to.")
+    Path out;
+
+    @Option(names = "--device", defaultValue = "best", paramLabel = "DEVICE",
+            description = "cpu, cuda, cuda:N or best (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        PrintWriter o = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (!Files.exists(model)) throw new UsageException("--model " + model + ": no such file or folder");
+        if (!Files.isRegularFile(inputs)) throw new UsageException("--inputs " + inputs + ": no such file");
+        Path outDir = out.toAbsolutePath().getParent();
+        if (outDir != null && !Files.isDirectory(outDir)) throw new UsageException("--out " + out + ": folder " + outDir + " does not exist");
+        if ("all".equals(Devices.validate(device))) throw new UsageException("--device all: forward runs on one device (" + Devices.HELP.replace(", all", "") + ")");
+        ModelForward family = ModelFamilies.find(model);
+        if (family == null) {
+            throw new UsageException("no registered model family accepts " + model + "; registered families: " + ModelFamilies.names());
+        }
+        try (Devices devices = Devices.open(device, err);
+             SafeTensorsFile in = openInputs()) {
+            var dev = devices.devices().getFirst();
+            err.println("surpass forward: " + family.family() + " model " + model + " on " + dev.name());
+            Map<String, Tensor> inTensors = new LinkedHashMap<>();
+            Map<String, Tensor> outputs = Map.of();
+            try {
+                for (String name : in.names()) inTensors.put(name, in.tensor(name, dev));
+                outputs = family.forward(dev, model, inTensors);
+                if (outputs == null || outputs.isEmpty()) {
+                    throw new IllegalStateException("model family " + family.family() + " returned no outputs");
+                }
+                Map<String, String> meta = new LinkedHashMap<>();
+                meta.put("family", family.family());
+                meta.put("model", model.toString());
+                meta.put("inputs", inputs.toString());
+                meta.put("device", dev.name());
+                meta.put("producer", "surpass forward");
+                try {
+                    SafeTensors.write(out, outputs, meta);
+                } catch (UncheckedIOException e) {
+                    throw new UsageException("--out " + out + ": " + Main.oneLine(e.getMessage()));
+                }
+                for (Map.Entry<String, Tensor> e : outputs.entrySet()) o.println(e.getKey() + ": " + e.getValue().describe());
+                o.println("wrote " + outputs.size() + " output(s) to " + out);
+            } finally {
+                for (Tensor t : outputs.values()) t.close();
+                for (Tensor t : inTensors.values()) t.close();
+            }
+        }
+        return 0;
+    }
+
+    private SafeTensorsFile openInputs() {
+        try {
+            return SafeTensors.open(inputs);
+        } catch (UncheckedIOException e) {
+            throw new UsageException("--inputs " + inputs + ": " + Main.oneLine(e.getMessage()));
+        }
+    }
+}

@@ -1,0 +1,56 @@
+package dev.surpass.cli;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/** The model families {@code surpass forward} knows. Model issues add theirs to {@link #BUILT_IN}. */
+public final class ModelFamilies {
+    /** Families shipped with surpass, tried in this order. */
+    private static final List<ModelForward> BUILT_IN = List.of(
+            // add model families here as they land, e.g. new dev.surpass.model.gpt.GptForward()
+    );
+
+    private static final List<ModelForward> EXTRA = new CopyOnWriteArrayList<>();
+
+    private ModelFamilies() {}
+
+    /** Every registered family: the built-in ones, then those added with {@link #register}. */
+    public static List<ModelForward> all() {
+        List<ModelForward> all = new ArrayList<>(BUILT_IN);
+        all.addAll(EXTRA);
+        return all;
+    }
+
+    /** Adds a family at run time (embedders and tests); {@link #unregister} removes it. */
+    public static void register(ModelForward family) {
+        if (family == null) throw new IllegalArgumentException("family is null");
+        EXTRA.add(family);
+    }
+
+    public static void unregister(ModelForward family) {
+        EXTRA.remove(family);
+    }
+
+    /** The first family that accepts {@code model}, or null. */
+    public static ModelForward find(Path model) {
+        for (ModelForward f : all()) {
+            boolean ok;
+            try {
+                ok = f.accepts(model);
+            } catch (RuntimeException e) {
+                ok = false;
+            }
+            if (ok) return f;
+        }
+        return null;
+    }
+
+    /** "gpt2, llama" or "none yet". */
+    public static String names() {
+        List<String> n = new ArrayList<>();
+        for (ModelForward f : all()) n.add(f.family());
+        return n.isEmpty() ? "none yet" : String.join(", ", n);
+    }
+}

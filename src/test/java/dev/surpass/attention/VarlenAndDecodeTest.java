@@ -1,0 +1,222 @@
+package dev.surpass.attention;
+
+import static dev.surpass.attention.AttnFixture.SEED;
+import static dev.surpass.attention.AttnFixture.assertClose;
+import static dev.surpass.attention.AttnFixture.poisoned;
+import static dev.surpass.attention.AttnFixture.toDouble;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Scope;
+import dev.surpass.Tensor;
+import dev.surpass.parity.ParityMath;
+import java.util.Arrays;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Varlen batches, the paged cache and decode (split-KV, shuffled pages, decode = causal prefill row). */
+class VarlenAndDecodeTest {
+    Device dev;
+
+    @BeforeEach
+    void open() {
+        dev = Device.cpu();
+    }
+
+    @AfterEach
+    void close() {
+        assertEquals(0, dev.liveAllocations(), "leaked tensors");
+        dev.close();
+    }
+
+    @Test
+    void varlenWithEmptySequencesEqualsPerSequencePrefill() {
+        int hq = 4, hkv = 2, d = 64;
+        int[] cuQ = {0, 7, 7, 72, 72, 73}, cuK = {0, 9, 20, 85, 85, 85}; // seq 1: no queries; seq 3: empty; seq 4: no keys
+        int tq = 73, tk = 85;
+        for (AttentionOptions o : new AttentionOptions[] {AttentionOptions.causal(), AttentionOptions.defaults().window(3, 1)}) {
+            for (DType t : new DType[] {DType.F32, DType.BF16}) {
+                float[][] x = AttentionParity.qkv(SEED + 10, t, tq * hq * d, tk * hkv * d);
+                try (Scope sc = Scope.open()) {
+                    Tensor q = sc.track(dev.upload(t, x[0], tq, hq, d));
+                    Tensor k = sc.track(dev.upload(t, x[1], tk, hkv, d));
+                    Tensor v = sc.track(dev.upload(t, x[2], tk, hkv, d));
+                    Tensor out = sc.track(poisoned(dev, t, tq, hq, d));
+                    Tensor lse = sc.track(poisoned(dev, DType.F32, hq, tq));
+                    VectorAttention.prefillVarlen(q, k, v, cuQ, cuK, out, lse, o);
+                    float[] ov = out.toFloatArray(), lv = lse.toFloatArray();
+                    ReferenceAttention.Result ref = ReferenceAttention.prefillVarlen(x[0], x[1], x[2], cuQ, cuK, hq, hkv, d, o);
+                    assertClose(ov, ref.out(), ParityMath.tolerance(t), t + " " + o + " varlen vs reference");
+                    assertClose(lv, ref.lse(), 1e-5, t + " " + o + " varlen lse vs reference");
+                    // each sequence on its own through the dense entry gives the same rows (bit for bit)
+                    for (int s = 0; s + 1 < cuQ.length; s++) {
+                        int nq = cuQ[s + 1] - cuQ[s], nk = cuK[s + 1] - cuK[s];
+                        if (nq == 0) continue;
+                        Tensor qs = sc.track(dev.upload(t, Arrays.copyOfRange(x[0], cuQ[s] * hq * d, cuQ[s + 1] * hq * d), 1, nq, hq, d));
+                        Tensor ks = sc.track(dev.upload(t, Arrays.copyOfRange(x[1], cuK[s] * hkv * d, cuK[s + 1] * hkv * d), 1, nk, hkv, d));
+                        Tensor vs = sc.track(dev.upload(t, Arrays.copyOfRange(x[2], cuK[s] * hkv * d, cuK[s + 1] * hkv * d), 1, nk, hkv, d));
+                        AttentionOutput one = sc.track(Attention.prefillWithLse(qs, ks, vs, o));
+                        assertArrayEquals(one.out().toFloatArray(), Arrays.copyOfRange(ov, cuQ[s] * hq * d, cuQ[s + 1] * hq * d),
+                                "sequence " + s + " " + t + " " + o);
+                        float[] l1 = one.lse().toFloatArray();
+                        for (int h = 0; h < hq; h++) {
+                            for (int i = 0; i < nq; i++) assertEquals(l1[h * nq + i], lv[h * tq + cuQ[s] + i], "lse seq " + s + " h" + h + " i" + i);
+                        }
+                    }
+                    for (int h = 0; h < hq; h++) assertEquals(Float.NEGATIVE_INFINITY, lv[h * tq + 72], "query with no keys");
+                }
+            }
+        }
+    }
+
+    /** A cache holding {@code len} tokens of k/v ([len, hkv, d]) for one sequence, pages handed out in {@code order}. */
+    private PagedKvCache cache(Scope sc, DType t, float[] k, float[] v, int len, int hkv, int d, int pageSize, int[] order) {
+        int pages = (len + pageSize - 1) / pageSize + 2;
+        PagedKvCache c = sc.track(PagedKvCache.create(dev, t, pages, pageSize, hkv, d));
+        if (order != null) c.setFreePageOrder(order);
+        else c.shuffleFreePages(SEED);
+        int id = c.newSequence();
+        assertEquals(0, id);
+        Tensor tk = sc.track(dev.upload(t, k, len, hkv, d)), tv = sc.track(dev.upload(t, v, len, hkv, d));
+        c.appendPrompt(id, tk, tv);
+        return c;
+    }
+
+    @Test
+    void decodeOfTokenTEqualsRowTOfCausalPrefill() {
+        int n = 300, hq = 8, hkv = 2, d = 64;
+        DType t = DType.F32;
+        float[][] x = AttentionParity.qkv(SEED + 20, t, n * hq * d, n * hkv * d);
+        try (Scope sc = Scope.open()) {
+            Tensor q = sc.track(dev.upload(t, x[0], 1, n, hq, d));
+            Tensor k = sc.track(dev.upload(t, x[1], 1, n, hkv, d));
+            Tensor v = sc.track(dev.upload(t, x[2], 1, n, hkv, d));
+            AttentionOutput full = sc.track(Attention.prefillWithLse(q, k, v, AttentionOptions.causal()));
+            float[] fo = full.out().toFloatArray(), fl = full.lse().toFloatArray();
+            PagedKvCache c = sc.track(PagedKvCache.create(dev, t, 400, 3, hkv, d));
+            c.shuffleFreePages(SEED);
+            int id = c.newSequence();
+            for (int tok = 0; tok < n; tok++) {
+                try (Tensor kt = dev.upload(t, Arrays.copyOfRange(x[1], tok * hkv * d, (tok + 1) * hkv * d), 1, hkv, d);
+                     Tensor vt = dev.upload(t, Arrays.copyOfRange(x[2], tok * hkv * d, (tok + 1) * hkv * d), 1, hkv, d)) {
+                    c.append(new int[] {id}, kt, vt);
+                }
+                if (tok % 37 != 0 && tok != n - 1) continue;
+                assertEquals(tok + 1, c.length(id));
+                try (Tensor qt = dev.upload(t, Arrays.copyOfRange(x[0], tok * hq * d, (tok + 1) * hq * d), 1, hq, d);
+                     AttentionOutput r = Attention.decodeWithLse(qt, c, new int[] {id}, AttentionOptions.defaults())) {
+                    double[] want = toDouble(Arrays.copyOfRange(fo, tok * hq * d, (tok + 1) * hq * d));
+                    assertClose(r.out().toFloatArray(), want, 1e-6, "decode of token " + tok);
+                    float[] l = r.lse().toFloatArray();
+                    for (int h = 0; h < hq; h++) assertEquals(fl[h * n + tok], l[h], 1e-5, "lse token " + tok + " head " + h);
+                }
+            }
+        }
+    }
+
+    @Test
+    void shuffledPagesEqualContiguousPages() {
+        int len = 203, hq = 4, hkv = 4, d = 96;
+        for (DType t : new DType[] {DType.F32, DType.F16}) {
+            for (int ps : new int[] {1, 3, 16}) {
+                float[][] x = AttentionParity.qkv(SEED + 30 + ps, t, hq * d, len * hkv * d);
+                try (Scope sc = Scope.open()) {
+                    int pages = (len + ps - 1) / ps + 2;
+                    int[] identity = new int[pages];
+                    for (int i = 0; i < pages; i++) identity[i] = i;
+                    PagedKvCache contiguous = cache(sc, t, x[1], x[2], len, hkv, d, ps, identity);
+                    PagedKvCache shuffled = cache(sc, t, x[1], x[2], len, hkv, d, ps, null);
+                    int[] pt = shuffled.pageTable(0);
+                    assertTrue(!Arrays.equals(pt, Arrays.copyOf(identity, pt.length)), "the shuffle moved pages");
+                    Tensor q = sc.track(dev.upload(t, x[0], 1, hq, d));
+                    float[] a = sc.track(Attention.decode(q, contiguous, new int[] {0}, AttentionOptions.defaults())).toFloatArray();
+                    float[] b = sc.track(Attention.decode(q, shuffled, new int[] {0}, AttentionOptions.defaults())).toFloatArray();
+                    assertArrayEquals(a, b, t + " page size " + ps);
+                    float[][] kk = {x[1]}, vv = {x[2]};
+                    assertClose(a, ReferenceAttention.decode(x[0], kk, vv, hq, hkv, d, AttentionOptions.defaults()).out(),
+                            ParityMath.tolerance(t), t + " page size " + ps + " vs reference");
+                }
+            }
+        }
+    }
+
+    @Test
+    void splitKvMergeEqualsNoSplit() {
+        int hq = 8, hkv = 2, d = 128;
+        int[] lens = {1, 64, 65, 700, 0};
+        DType t = DType.BF16;
+        try (Scope sc = Scope.open()) {
+            PagedKvCache c = sc.track(PagedKvCache.create(dev, t, 1000, 16, hkv, d));
+            c.shuffleFreePages(SEED);
+            int[] ids = new int[lens.length];
+            float[][] ks = new float[lens.length][], vs = new float[lens.length][];
+            for (int b = 0; b < lens.length; b++) {
+                ids[b] = c.newSequence();
+                ks[b] = ParityMath.random(SEED + 40 + b, lens[b] * hkv * d, 2f, t);
+                vs[b] = ParityMath.random(SEED + 50 + b, lens[b] * hkv * d, 1f, t);
+                if (lens[b] > 0) {
+                    c.appendPrompt(ids[b], sc.track(dev.upload(t, ks[b], lens[b], hkv, d)), sc.track(dev.upload(t, vs[b], lens[b], hkv, d)));
+                }
+            }
+            float[] qv = ParityMath.random(SEED + 60, lens.length * hq * d, 2f, t);
+            Tensor q = sc.track(dev.upload(t, qv, lens.length, hq, d));
+            AttentionOptions o = AttentionOptions.defaults().softcap(20f);
+            ReferenceAttention.Result ref = ReferenceAttention.decode(qv, ks, vs, hq, hkv, d, o);
+            float[] whole = null, wholeLse = null;
+            for (int split : new int[] {Integer.MAX_VALUE, 64, 192, 256}) {
+                Tensor out = sc.track(poisoned(dev, t, lens.length, hq, d));
+                Tensor lse = sc.track(poisoned(dev, DType.F32, lens.length, hq));
+                VectorAttention.decode(q, c, ids, out, lse, o, split);
+                float[] ov = out.toFloatArray(), lv = lse.toFloatArray();
+                assertClose(ov, ref.out(), ParityMath.tolerance(t), "split " + split + " vs reference");
+                assertClose(lv, ref.lse(), 1e-5, "split " + split + " lse vs reference");
+                for (int h = 0; h < hq; h++) assertEquals(Float.NEGATIVE_INFINITY, lv[4 * hq + h], "empty sequence lse");
+                for (int x0 = 4 * hq * d; x0 < 5 * hq * d; x0++) assertEquals(0f, ov[x0], "empty sequence out");
+                if (whole == null) {
+                    whole = ov;
+                    wholeLse = lv;
+                } else {
+                    assertClose(ov, toDouble(whole), 4e-3, "split " + split + " vs no split"); // bf16 output rounding
+                    assertClose(lv, toDouble(wholeLse), 1e-6, "split " + split + " lse vs no split");
+                }
+            }
+            assertTrue(VectorAttention.defaultSplitTokens(1, 1, 5000) < 5000, "a long sequence is split by default");
+            assertEquals(Integer.MAX_VALUE, VectorAttention.defaultSplitTokens(1, 1, VectorAttention.MIN_SPLIT_TOKENS));
+        }
+    }
+
+    @Test
+    void cacheBookkeeping() {
+        int hkv = 2, d = 32;
+        DType t = DType.F16;
+        try (Scope sc = Scope.open()) {
+            PagedKvCache c = sc.track(PagedKvCache.create(dev, t, 3, 2, hkv, d));
+            int a = c.newSequence(), b = c.newSequence();
+            Tensor one = sc.track(dev.upload(t, ParityMath.random(SEED, 2 * hkv * d, 1f, t), 2, hkv, d));
+            c.append(new int[] {a, b}, one, one);          // 2 pages used
+            c.append(new int[] {a, b}, one, one);          // same pages (page size 2)
+            assertEquals(1, c.freePages());
+            assertEquals(2, c.length(a));
+            IllegalStateException full = assertThrows(IllegalStateException.class, () -> c.append(new int[] {a, b}, one, one));
+            assertTrue(full.getMessage().startsWith("cache full: "), full.getMessage());
+            assertEquals(2, c.length(a), "a failed append changes nothing");
+            assertEquals(2, c.length(b));
+            Tensor prompt = sc.track(dev.upload(t, ParityMath.random(SEED + 1, 3 * hkv * d, 1f, t), 3, hkv, d));
+            assertThrows(IllegalStateException.class, () -> c.appendPrompt(a, prompt, prompt));
+            c.freeSequence(b);
+            assertEquals(2, c.freePages());
+            c.appendPrompt(a, prompt, prompt);
+            assertEquals(5, c.length(a));
+            assertEquals(3, c.pageTable(a).length);
+            assertThrows(IllegalArgumentException.class, () -> c.length(b));
+            assertThrows(IllegalArgumentException.class, () -> c.setFreePageOrder(new int[] {0}));
+            c.close();
+            assertThrows(IllegalStateException.class, c::newSequence);
+        }
+    }
+}

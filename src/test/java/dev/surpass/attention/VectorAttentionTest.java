@@ -1,0 +1,214 @@
+package dev.surpass.attention;
+
+import static dev.surpass.attention.AttnFixture.SEED;
+import static dev.surpass.attention.AttnFixture.assertClose;
+import static dev.surpass.attention.AttnFixture.assertNoNaN;
+import static dev.surpass.attention.AttnFixture.poisoned;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Scope;
+import dev.surpass.Tensor;
+import dev.surpass.parity.ParityMath;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import jdk.incubator.vector.FloatVector;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * {@link VectorAttention} against {@link ReferenceAttention}, called directly on NaN-poisoned
+ * outputs: every option × dtype on odd lengths, Nq ≠ Nk both ways, window edges, GQA 1/4/8, every
+ * head dim, and a few long sequences (1000, 2049).
+ */
+class VectorAttentionTest {
+    Device dev;
+
+    @BeforeEach
+    void open() {
+        dev = Device.cpu();
+    }
+
+    @AfterEach
+    void close() {
+        assertEquals(0, dev.liveAllocations(), "leaked tensors");
+        dev.close();
+    }
+
+    record P(int b, int nq, int nk, int hq, int hkv, int d, AttentionOptions o, DType t) {
+        @Override
+        public String toString() {
+            return t + " B" + b + " Nq" + nq + " Nk" + nk + " Hq" + hq + " Hkv" + hkv + " D" + d + " " + o;
+        }
+    }
+
+    /** Runs VectorAttention.prefill into poisoned out/lse and compares with the reference. */
+    void check(P p, long seed) {
+        float[][] x = AttentionParity.qkv(seed, p.t, p.b * p.nq * p.hq * p.d, p.b * p.nk * p.hkv * p.d);
+        ReferenceAttention.Result ref = ReferenceAttention.prefill(x[0], x[1], x[2], p.b, p.nq, p.nk, p.hq, p.hkv, p.d, p.o);
+        try (Scope sc = Scope.open()) {
+            Tensor q = sc.track(dev.upload(p.t, x[0], p.b, p.nq, p.hq, p.d));
+            Tensor k = sc.track(dev.upload(p.t, x[1], p.b, p.nk, p.hkv, p.d));
+            Tensor v = sc.track(dev.upload(p.t, x[2], p.b, p.nk, p.hkv, p.d));
+            Tensor out = sc.track(poisoned(dev, p.t, p.b, p.nq, p.hq, p.d));
+            Tensor lse = sc.track(poisoned(dev, DType.F32, p.b, p.hq, p.nq));
+            VectorAttention.prefill(q, k, v, out, lse, p.o);
+            float[] o = out.toFloatArray(), l = lse.toFloatArray();
+            assertNoNaN(o, p + " out");
+            assertNoNaN(l, p + " lse");
+            assertClose(o, ref.out(), ParityMath.tolerance(p.t), p + " out seed=" + seed);
+            assertClose(l, ref.lse(), ParityMath.tolerance(DType.F32), p + " lse seed=" + seed);
+        }
+    }
+
+    static final AttentionOptions[] OPTIONS = {
+        AttentionOptions.defaults(),
+        AttentionOptions.causal(),
+        AttentionOptions.defaults().window(5, 2),
+        AttentionOptions.causal().window(9, -1),
+        AttentionOptions.defaults().window(0, 0),
+        AttentionOptions.defaults().window(-1, 3),
+        AttentionOptions.causal().softcap(4f),
+        AttentionOptions.defaults().softcap(30f).scale(0.5f),
+    };
+
+    @TestFactory
+    Stream<DynamicTest> everyOptionAndDtypeOnOddLengths() {
+        List<DynamicTest> tests = new ArrayList<>();
+        int[][] lens = {{1, 1}, {7, 7}, {63, 64}, {64, 63}, {65, 65}, {127, 7}, {7, 127}, {1, 65}};
+        int i = 0;
+        for (DType t : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            for (AttentionOptions o : OPTIONS) {
+                for (int[] nn : lens) {
+                    P p = new P(2, nn[0], nn[1], 4, 2, 32, o, t);
+                    long seed = SEED + i++;
+                    tests.add(DynamicTest.dynamicTest(p.toString(), () -> check(p, seed)));
+                }
+            }
+        }
+        return tests.stream();
+    }
+
+    @TestFactory
+    Stream<DynamicTest> headDimsAndGqaRatios() {
+        List<DynamicTest> tests = new ArrayList<>();
+        int i = 100;
+        for (int d : AttentionChecks.HEAD_DIMS) {
+            for (int[] heads : new int[][] {{2, 2}, {8, 2}, {8, 1}}) {
+                P p = new P(1, 65, 70, heads[0], heads[1], d, AttentionOptions.causal(), d == 64 ? DType.BF16 : DType.F32);
+                long seed = SEED + i++;
+                tests.add(DynamicTest.dynamicTest(p.toString(), () -> check(p, seed)));
+            }
+        }
+        return tests.stream();
+    }
+
+    @Test
+    void longSequences() {
+        check(new P(1, 1000, 1000, 2, 1, 32, AttentionOptions.causal(), DType.F32), SEED + 200);
+        check(new P(1, 65, 2049, 2, 2, 32, AttentionOptions.defaults(), DType.BF16), SEED + 201);
+        check(new P(1, 2049, 2049, 1, 1, 32, AttentionOptions.causal().window(300, 0), DType.F16), SEED + 202);
+    }
+
+    @Test
+    void fullyMaskedRowsGiveZeroAndMinusInfinity() {
+        // causal with Nq > Nk: rows 0..Nq-Nk-1 see nothing; window(0,0) with Nk < Nq likewise.
+        for (AttentionOptions o : new AttentionOptions[] {AttentionOptions.causal(), AttentionOptions.defaults().window(0, 0)}) {
+            int nq = 70, nk = 5, hq = 2, d = 32;
+            float[][] x = AttentionParity.qkv(SEED + 300, DType.F32, nq * hq * d, nk * hq * d);
+            try (Scope sc = Scope.open()) {
+                Tensor q = sc.track(dev.upload(DType.F32, x[0], 1, nq, hq, d));
+                Tensor k = sc.track(dev.upload(DType.F32, x[1], 1, nk, hq, d));
+                Tensor v = sc.track(dev.upload(DType.F32, x[2], 1, nk, hq, d));
+                Tensor out = sc.track(poisoned(dev, DType.F32, 1, nq, hq, d));
+                Tensor lse = sc.track(poisoned(dev, DType.F32, 1, hq, nq));
+                VectorAttention.prefill(q, k, v, out, lse, o);
+                float[] ov = out.toFloatArray(), lv = lse.toFloatArray();
+                for (int i = 0; i < nq - nk; i++) {
+                    for (int h = 0; h < hq; h++) {
+                        assertEquals(Float.NEGATIVE_INFINITY, lv[h * nq + i], o + " lse row " + i);
+                        for (int x0 = 0; x0 < d; x0++) assertEquals(0f, ov[(i * hq + h) * d + x0], o + " out row " + i);
+                    }
+                }
+                for (int i = nq - nk; i < nq; i++) assertTrue(Float.isFinite(lv[i]), o + " row " + i + " sees a key");
+            }
+        }
+        // and no keys at all
+        try (Scope sc = Scope.open()) {
+            Tensor q = sc.track(dev.upload(DType.BF16, ParityMath.random(SEED, 3 * 2 * 64, 1f, DType.BF16), 1, 3, 2, 64));
+            Tensor k = sc.track(dev.allocate(DType.BF16, 1, 0, 2, 64));
+            Tensor out = sc.track(poisoned(dev, DType.BF16, 1, 3, 2, 64));
+            Tensor lse = sc.track(poisoned(dev, DType.F32, 1, 2, 3));
+            VectorAttention.prefill(q, k, k, out, lse, AttentionOptions.defaults());
+            for (float f : out.toFloatArray()) assertEquals(0f, f);
+            for (float f : lse.toFloatArray()) assertEquals(Float.NEGATIVE_INFINITY, f);
+        }
+    }
+
+    @Test
+    void exp2IsAccurateAndZeroBelowRange() {
+        int n = FloatVector.SPECIES_PREFERRED.length();
+        float[] x = new float[n], y = new float[n];
+        double worst = 0;
+        for (int step = 0; step <= 200_000; step += n) {
+            for (int j = 0; j < n; j++) x[j] = -(step + j) * 1.3e-3f; // 0 .. -260
+            VectorAttention.exp2(FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, x, 0)).intoArray(y, 0);
+            for (int j = 0; j < n; j++) {
+                double want = Math.pow(2, x[j]);
+                if (x[j] < -126) {
+                    assertEquals(0f, y[j], "exp2(" + x[j] + ")");
+                } else {
+                    worst = Math.max(worst, Math.abs(y[j] - want) / want);
+                }
+            }
+        }
+        assertTrue(worst < 5e-7, "exp2 relative error " + worst);
+        x[0] = Float.NEGATIVE_INFINITY;
+        x[1] = Float.NaN;
+        VectorAttention.exp2(FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, x, 0)).intoArray(y, 0);
+        assertEquals(0f, y[0]);
+        assertTrue(Float.isNaN(y[1]));
+    }
+
+    @Test
+    void mergeMatchesReferenceFormula() {
+        int d = 72;
+        float[] o = ParityMath.random(SEED + 400, 3 * d, 1f, DType.F32);
+        float[] l = {2.5f, Float.NEGATIVE_INFINITY, -1.25f};
+        float[] dst = new float[d + 16];
+        float lse = VectorAttention.merge(o, l, 0, 3, d, dst);
+        double[] o1 = new double[d], o3 = new double[d];
+        for (int x = 0; x < d; x++) {
+            o1[x] = o[x];
+            o3[x] = o[2 * d + x];
+        }
+        double[] ref = ReferenceAttention.merge(o1, l[0], o3, l[2]);
+        float[] got = java.util.Arrays.copyOf(dst, d);
+        assertClose(got, java.util.Arrays.copyOf(ref, d), 1e-6, "merged output");
+        assertEquals(ref[d], lse, 1e-6, "merged lse");
+        float[] empty = {Float.NEGATIVE_INFINITY, Float.NEGATIVE_INFINITY};
+        assertEquals(Float.NEGATIVE_INFINITY, VectorAttention.merge(o, empty, 0, 2, d, dst));
+        for (int x = 0; x < d; x++) assertEquals(0f, dst[x]);
+    }
+
+    @Test
+    void resultsDoNotDependOnBlockOrderOrThreads() {
+        // Same inputs twice (work is pulled from a shared counter): bit-identical.
+        P p = new P(2, 130, 130, 4, 2, 64, AttentionOptions.causal(), DType.F32);
+        float[][] x = AttentionParity.qkv(SEED + 500, p.t, p.b * p.nq * p.hq * p.d, p.b * p.nk * p.hkv * p.d);
+        try (Scope sc = Scope.open()) {
+            Tensor q = sc.track(dev.upload(p.t, x[0], p.b, p.nq, p.hq, p.d));
+            Tensor k = sc.track(dev.upload(p.t, x[1], p.b, p.nk, p.hkv, p.d));
+            Tensor v = sc.track(dev.upload(p.t, x[2], p.b, p.nk, p.hkv, p.d));
+            float[] a = sc.track(Attention.prefill(q, k, v, p.o)).toFloatArray();
+            float[] b = sc.track(Attention.prefill(q, k, v, p.o)).toFloatArray();
+            org.junit.jupiter.api.Assertions.assertArrayEquals(a, b);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+package dev.surpass.parity;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.IntStream;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * Runs every registered parity case against its float64 reference: on the CPU always, on CUDA
+ * (tag {@code gpu}) when a GPU is present. {@code -Dsurpass.seed=N} replays a failure.
+ */
+class ParityRegistryTest {
+    static final long SEED = Long.getLong("surpass.seed", 0x5eed_2025L);
+
+    @TestFactory
+    Stream<DynamicTest> cpu() {
+        return cases(Device::cpu);
+    }
+
+    /** Each case checks for a GPU itself, so without one every case shows up as skipped. */
+    @Tag("gpu")
+    @TestFactory
+    Stream<DynamicTest> cuda() {
+        return cases(() -> {
+            Assumptions.assumeTrue(Device.cudaDeviceCount() > 0, "no CUDA device");
+            return Device.cuda(0);
+        });
+    }
+
+    @Test
+    void everyLayersOpHasEveryDtype() {
+        Set<String> seen = new HashSet<>();
+        Set<String> names = new HashSet<>();
+        for (ParityCase c : ParityRegistry.all()) {
+            seen.add(c.op() + "/" + c.dtype());
+            assertTrue(names.add(c.op() + " " + c.shape() + " " + c.dtype()), "duplicate case " + c.op() + " " + c.shape() + " " + c.dtype());
+        }
+        for (String op : List.of("add", "mul", "scale", "gelu_erf", "gelu_tanh", "silu", "softmax", "layer_norm", "rms_norm")) {
+            for (DType t : List.of(DType.F32, DType.F16, DType.BF16)) {
+                assertTrue(seen.contains(op + "/" + t), "no parity case for " + op + " in " + t);
+            }
+        }
+    }
+
+    /** One dynamic test per case, each on its own seed (SEED + index), checked for leaks too. */
+    private static Stream<DynamicTest> cases(java.util.function.Supplier<Device> open) {
+        List<ParityCase> all = ParityRegistry.all();
+        assertFalse(all.isEmpty(), "no parity cases registered");
+        return IntStream.range(0, all.size()).mapToObj(i -> {
+            ParityCase c = all.get(i);
+            long seed = SEED + i;
+            String what = c.op() + " " + c.shape() + " " + c.dtype();
+            return DynamicTest.dynamicTest(what, () -> {
+                try (Device d = open.get()) {
+                    String unsupported = c.unsupportedOn(d);
+                    Assumptions.assumeTrue(unsupported == null, () -> what + " on " + d.name() + ": " + unsupported);
+                    ParityResult r = c.run(d, seed);
+                    assertTrue(r.passed(), () -> what + " on " + d.name() + " seed=" + seed
+                            + ": relL2=" + r.relL2() + " maxAbs=" + r.maxAbs() + " tolerance=" + r.tolerance()
+                            + " nonFinite=" + r.nonFinite() + " (replay with -Dsurpass.seed=" + (seed - i) + ")");
+                    assertEquals(0, d.liveAllocations(), what + " seed=" + seed + " leaked device allocations");
+                }
+            });
+        });
+    }
+}
