@@ -36,7 +36,7 @@ public final class CpuBackend implements Backend {
     @Override
     public Storage allocate(long bytes) {
         HostPool.Block b = pool.take(bytes);
-        return new PooledStorage(b, b.segment().asSlice(0, bytes));
+        return new HostStorage(b.segment().asSlice(0, bytes), () -> pool.give(b));
     }
 
     /** Bytes of freed blocks kept for reuse. */
@@ -47,42 +47,6 @@ public final class CpuBackend implements Backend {
     /** Returns the blocks kept for reuse to the JVM. */
     public void trimPool() {
         pool.trim();
-    }
-
-    /** Host storage whose free() parks its block in the pool. */
-    private final class PooledStorage implements Storage {
-        private final HostPool.Block block;
-        private final MemorySegment segment;
-
-        PooledStorage(HostPool.Block block, MemorySegment segment) {
-            this.block = block;
-            this.segment = segment;
-        }
-
-        @Override
-        public long byteSize() {
-            return segment.byteSize();
-        }
-
-        @Override
-        public boolean isHost() {
-            return true;
-        }
-
-        @Override
-        public MemorySegment hostSegment() {
-            return segment;
-        }
-
-        @Override
-        public long devicePointer() {
-            throw new IllegalStateException("host storage has no device pointer");
-        }
-
-        @Override
-        public void free() {
-            pool.give(block);
-        }
     }
 
     @Override

@@ -1,13 +1,13 @@
 package dev.surpass.backend;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Host bytes. With an arena, {@link #free()} closes it; without one the segment is borrowed (a
- * memory-mapped file, a caller's segment) and stays valid as long as its owner keeps it open.
+ * Host bytes. {@code release} runs on {@link #free()} (returns a pooled block, closes an arena);
+ * null means the segment is borrowed (a memory-mapped file, a caller's segment) and stays valid as
+ * long as its owner keeps it alive.
  */
-public record HostStorage(MemorySegment segment, Arena arena) implements Storage {
+public record HostStorage(MemorySegment segment, Runnable release) implements Storage {
     @Override
     public long byteSize() {
         return segment.byteSize();
@@ -30,6 +30,6 @@ public record HostStorage(MemorySegment segment, Arena arena) implements Storage
 
     @Override
     public void free() {
-        if (arena != null) arena.close();
+        if (release != null) release.run();
     }
 }

@@ -10,24 +10,9 @@ import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Tensor;
 import dev.surpass.parity.ParityMath;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-class ActivationTest {
-    static final long SEED = Long.getLong("surpass.seed", 0x5eed_2025L);
-    Device d;
-
-    @BeforeEach
-    void open() {
-        d = Device.cpu();
-    }
-
-    @AfterEach
-    void close() {
-        d.close();
-    }
-
+class ActivationTest extends CpuOpTest {
     @Test
     void referenceErfMatchesKnownValues() {
         // Values from the literature (Abramowitz & Stegun tables, computed to 16+ digits).

@@ -9,28 +9,9 @@ import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Tensor;
 import dev.surpass.parity.ParityMath;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-class ElementwiseTest {
-    static final long SEED = Long.getLong("surpass.seed", 0x5eed_2025L);
-    Device d;
-
-    @BeforeEach
-    void open() {
-        d = Device.cpu();
-    }
-
-    @AfterEach
-    void close() {
-        d.close();
-    }
-
-    private static void assertMessage(IllegalArgumentException e, String... parts) {
-        for (String p : parts) assertTrue(e.getMessage().contains(p), "message \"" + e.getMessage() + "\" lacks \"" + p + "\"");
-    }
-
+class ElementwiseTest extends CpuOpTest {
     @Test
     void validation() {
         Tensor a = d.upload(DType.F32, ParityMath.random(SEED, 12, 1f, DType.F32), 3, 4);

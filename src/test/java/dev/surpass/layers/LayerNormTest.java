@@ -10,28 +10,9 @@ import dev.surpass.Device;
 import dev.surpass.Tensor;
 import dev.surpass.parity.ParityMath;
 import dev.surpass.parity.ParityResult;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-class LayerNormTest {
-    static final long SEED = Long.getLong("surpass.seed", 0x5eed_2025L);
-    Device d;
-
-    @BeforeEach
-    void open() {
-        d = Device.cpu();
-    }
-
-    @AfterEach
-    void close() {
-        d.close();
-    }
-
-    private static void assertMessage(IllegalArgumentException e, String part) {
-        assertTrue(e.getMessage().contains(part), "message \"" + e.getMessage() + "\" lacks \"" + part + "\"");
-    }
-
+class LayerNormTest extends CpuOpTest {
     @Test
     void validation() {
         Tensor x = d.upload(DType.F32, ParityMath.random(SEED, 2 * 65, 1f, DType.F32), 2, 65);

@@ -9,24 +9,10 @@ import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Tensor;
 import dev.surpass.parity.ParityMath;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-class SoftmaxTest {
-    static final long SEED = Long.getLong("surpass.seed", 0x5eed_2025L);
+class SoftmaxTest extends CpuOpTest {
     static final float INF = Float.POSITIVE_INFINITY;
-    Device d;
-
-    @BeforeEach
-    void open() {
-        d = Device.cpu();
-    }
-
-    @AfterEach
-    void close() {
-        d.close();
-    }
 
     private float[] softmax(DType t, float[] x, long... shape) {
         try (Tensor in = d.upload(t, x, shape); Tensor out = Softmax.softmax(in)) {
