@@ -61,9 +61,26 @@ final class VectorSoftmax {
             infiniteRow(x, xi, o, oi, n, max);
             return;
         }
-        // Pass 2: e = exp(x - max), stored, and summed.
-        FloatVector vsum = FloatVector.zero(S);
+        // Pass 2: e = exp(x - max), stored, and summed (its own method: inlined together with the
+        // other passes, the JIT gives up on inlining VectorMath.exp and boxes every vector).
+        float sum = expSum(x, xi, o, oi, n, max);
+        // Pass 3: scale by 1/sum (sum ≥ 1: the max element contributes exp(0)).
+        float inv = 1f / sum;
         i = 0;
+        for (; i < bound; i += S.length()) {
+            FloatVector.fromMemorySegment(S, o, (oi + i) * 4, NO).mul(inv).intoMemorySegment(o, (oi + i) * 4, NO);
+        }
+        if (i < n) {
+            VectorMask<Float> m = S.indexInRange(i, n);
+            FloatVector.fromMemorySegment(S, o, (oi + i) * 4, NO, m).mul(inv).intoMemorySegment(o, (oi + i) * 4, NO, m);
+        }
+    }
+
+    /** Writes exp(x - max) to o and returns the sum. */
+    private static float expSum(MemorySegment x, long xi, MemorySegment o, long oi, int n, float max) {
+        int bound = S.loopBound(n);
+        FloatVector vsum = FloatVector.zero(S);
+        int i = 0;
         for (; i < bound; i += S.length()) {
             FloatVector e = VectorMath.exp(FloatVector.fromMemorySegment(S, x, (xi + i) * 4, NO).sub(max));
             e.intoMemorySegment(o, (oi + i) * 4, NO);
@@ -75,16 +92,7 @@ final class VectorSoftmax {
             e.intoMemorySegment(o, (oi + i) * 4, NO, m);
             vsum = vsum.add(e, m);
         }
-        // Pass 3: scale by 1/sum (sum ≥ 1: the max element contributes exp(0)).
-        float inv = 1f / vsum.reduceLanes(VectorOperators.ADD);
-        i = 0;
-        for (; i < bound; i += S.length()) {
-            FloatVector.fromMemorySegment(S, o, (oi + i) * 4, NO).mul(inv).intoMemorySegment(o, (oi + i) * 4, NO);
-        }
-        if (i < n) {
-            VectorMask<Float> m = S.indexInRange(i, n);
-            FloatVector.fromMemorySegment(S, o, (oi + i) * 4, NO, m).mul(inv).intoMemorySegment(o, (oi + i) * 4, NO, m);
-        }
+        return vsum.reduceLanes(VectorOperators.ADD);
     }
 
     // A row whose max is ±∞: all -∞ gives zeros; otherwise the +∞ entries share the mass equally.
