@@ -23,7 +23,6 @@ import dev.surpass.Tensor;
  *
  * <p>Errors: {@link IllegalArgumentException}, naming the argument and dimension, for any bad
  * shape, dtype, device, offset, id or index; nothing unchecked reaches an implementation.
- * {@link UnsupportedOperationException} on CUDA until the attention kernels are built.
  *
  * <p>Thread rules: the entries are stateless and thread-safe; each output is a new tensor owned by
  * the caller.

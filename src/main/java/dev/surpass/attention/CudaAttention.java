@@ -1,42 +1,326 @@
 package dev.surpass.attention;
 
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Scope;
 import dev.surpass.Tensor;
+import dev.surpass.cuda.CudaBackend;
+import dev.surpass.cuda.Dim3;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The CUDA launchers of {@link Attention} (kernels under {@code kernels/attention/}). The seam is in
- * place: {@link Attention} validates, allocates the outputs and calls these with shapes it has
- * checked; the kernels are not built yet, so each launcher throws
- * {@link UnsupportedOperationException}.
+ * The CUDA launchers of {@link Attention} (kernels under {@code kernels/attention/}, fatbin
+ * {@code attention}). {@link Attention} validates, allocates the outputs and calls these with shapes
+ * it has checked; here only launch limits (grid y/z ≤ 65535) are checked again.
+ *
+ * <p>Kernel choice (prefill): fp16/bf16 with 16-byte aligned q, k, v run the tensor-core kernel
+ * {@code surpass_attention_flash_fwd_<dt>_d<P>} (P = head dim rounded up to 16); fp32, unaligned
+ * inputs, or {@code -Dsurpass.attention.simple=true} run {@code surpass_attention_flash_fwd_simple_<dt>}
+ * (plain fp32 FMA, a cross-check of the tensor-core kernel when debugging on a GPU). Dense batches use
+ * the varlen code path with uniform offsets (null offset arrays).
+ *
+ * <p>Decode: one block per (sequence, kv-head, split) holding up to 8 q-heads of the group;
+ * {@link #decodeSplits} picks the split count from the SM count and the longest visible length;
+ * with more than one split the partial outputs and LSEs go to a temporary workspace merged by
+ * {@code surpass_attention_combine_<dt>}.
+ *
+ * <p>Temporaries (offset arrays, page tables, workspaces) live in a {@link Scope} closed after the
+ * launches; frees are stream-ordered after the kernels that read them.
  */
 final class CudaAttention {
     private CudaAttention() {}
 
-    static final String NOT_BUILT = "CUDA attention kernels are not built yet";
+    static final String FAMILY = "attention";
+
+    /** Route fp16/bf16 prefill to the simple kernel (debugging: compare with the tensor-core one). */
+    static final boolean FORCE_SIMPLE = Boolean.getBoolean("surpass.attention.simple");
+
+    /** Padded head dims of the tensor-core prefill kernels. */
+    static final int[] MMA_DIMS = {32, 64, 80, 96, 128, 256};
+    /** q-heads per decode block. */
+    static final int[] DECODE_HEADS = {1, 2, 4, 8};
+
+    private static final int MMA_BM = 64, SIMPLE_BM = 16, THREADS = 128, MAX_GRID_YZ = 65535;
 
     /** Kernel entry points this class launches (checked against the fatbin by the ABI test). */
     static List<String> kernelNames() {
-        return List.of();
+        List<String> names = new ArrayList<>();
+        for (DType t : new DType[] {DType.F16, DType.BF16}) {
+            for (int p : MMA_DIMS) names.add(mmaKernel(t, p));
+        }
+        for (DType t : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            names.add(simpleKernel(t));
+            for (int hc : DECODE_HEADS) names.add(decodeKernel(t, hc));
+            names.add("surpass_attention_combine_" + suffix(t));
+            names.add("surpass_attention_probabilities_" + suffix(t));
+        }
+        return names;
     }
+
+    static String suffix(DType t) {
+        return switch (t) {
+            case F32 -> "f32";
+            case F16 -> "f16";
+            case BF16 -> "bf16";
+            default -> throw new IllegalArgumentException("no attention kernel for " + t);
+        };
+    }
+
+    static String mmaKernel(DType t, int paddedDim) {
+        return "surpass_attention_flash_fwd_" + suffix(t) + "_d" + paddedDim;
+    }
+
+    static String simpleKernel(DType t) {
+        return "surpass_attention_flash_fwd_simple_" + suffix(t);
+    }
+
+    static String decodeKernel(DType t, int headsPerBlock) {
+        return "surpass_attention_paged_decode_" + suffix(t) + "_h" + headsPerBlock;
+    }
+
+    /** The tensor-core kernel's head dim: D rounded up to a multiple of 16 (72 → 80). */
+    static int paddedDim(int d) {
+        return (d + 15) / 16 * 16;
+    }
+
+    /** Keys per K/V tile of the tensor-core kernel. */
+    static int mmaBlockN(int paddedDim) {
+        return paddedDim == 256 ? 32 : 64;
+    }
+
+    /** Dynamic shared memory of the tensor-core kernel: Q tile + 2 stages of K and V, rows padded by 8 elements. */
+    static int mmaSharedBytes(int paddedDim) {
+        return (MMA_BM + 4 * mmaBlockN(paddedDim)) * (paddedDim + 8) * 2;
+    }
+
+    /** Dynamic shared memory of the simple kernel (fp32 Q, K (odd stride), V and P tiles). */
+    static int simpleSharedBytes(int d) {
+        return (SIMPLE_BM * d + 32 * (d + 1) + 32 * d + 4 * 4 * 32) * 4;
+    }
+
+    /** Right window offset for the kernels: causal folded in (≤ 0), -1 unbounded. */
+    static int rightOffset(AttentionOptions o) {
+        if (o.isCausal()) return o.windowRight() < 0 ? 0 : Math.min(o.windowRight(), 0);
+        return o.windowRight();
+    }
+
+    // ---- prefill -------------------------------------------------------------------------------------
 
     /** Dense prefill: out [B,Nq,Hq,D], lse [B,Hq,Nq] fp32 or null. */
     static void prefill(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionOptions opts) {
-        throw new UnsupportedOperationException(NOT_BUILT);
+        prefill(q, k, v, out, lse, opts, FORCE_SIMPLE);
+    }
+
+    /** Like {@link #prefill(Tensor, Tensor, Tensor, Tensor, Tensor, AttentionOptions)}; {@code simple} forces the simple kernel (tests). */
+    static void prefill(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionOptions opts, boolean simple) {
+        int batch = (int) q.dim(0), nq = (int) q.dim(1), hq = (int) q.dim(2), d = (int) q.dim(3);
+        int nk = (int) k.dim(1), hkv = (int) k.dim(2);
+        assert k.dim(0) == batch && v.dim(1) == nk && k.dim(3) == d && hq % hkv == 0;
+        if (batch == 0 || nq == 0) return;
+        long esz = q.dtype().byteSize();
+        // Batches beyond 65535 (grid z) go in chunks: offset every pointer by the chunk's first batch.
+        for (int b0 = 0; b0 < batch; b0 += MAX_GRID_YZ) {
+            int nb = Math.min(MAX_GRID_YZ, batch - b0);
+            long qOff = (long) b0 * nq * hq * d * esz, kOff = (long) b0 * nk * hkv * d * esz;
+            long lsePtr = lse == null ? 0L : lse.devicePointer() + (long) b0 * hq * nq * 4;
+            launchPrefill(q, q.devicePointer() + qOff, k.devicePointer() + kOff, v.devicePointer() + kOff,
+                    out.devicePointer() + qOff, lsePtr, 0L, 0L, nb, nq, nk, 0, hq, hkv, d, opts, simple);
+        }
     }
 
     /** Varlen prefill: out [totalQ,Hq,D], lse [Hq,totalQ] fp32 or null; offsets already validated. */
     static void prefillVarlen(Tensor q, Tensor k, Tensor v, int[] cuSeqlensQ, int[] cuSeqlensK, int maxSeqlenQ,
                               int maxSeqlenK, Tensor out, Tensor lse, AttentionOptions opts) {
-        throw new UnsupportedOperationException(NOT_BUILT);
+        prefillVarlen(q, k, v, cuSeqlensQ, cuSeqlensK, maxSeqlenQ, maxSeqlenK, out, lse, opts, FORCE_SIMPLE);
     }
+
+    /** Like the above; {@code simple} forces the simple kernel (tests). */
+    static void prefillVarlen(Tensor q, Tensor k, Tensor v, int[] cuSeqlensQ, int[] cuSeqlensK, int maxSeqlenQ,
+                              int maxSeqlenK, Tensor out, Tensor lse, AttentionOptions opts, boolean simple) {
+        int batch = cuSeqlensQ.length - 1;
+        int totalQ = (int) q.dim(0), hq = (int) q.dim(1), d = (int) q.dim(2), hkv = (int) k.dim(1);
+        assert cuSeqlensK.length == cuSeqlensQ.length && cuSeqlensQ[batch] == totalQ && cuSeqlensK[batch] == k.dim(0);
+        if (batch == 0 || maxSeqlenQ == 0) return;
+        Device dev = q.device();
+        try (Scope sc = Scope.open()) {
+            Tensor cuQ = sc.track(dev.upload(cuSeqlensQ, cuSeqlensQ.length));
+            Tensor cuK = sc.track(dev.upload(cuSeqlensK, cuSeqlensK.length));
+            long lsePtr = lse == null ? 0L : lse.devicePointer();
+            // Offsets are absolute: a chunk of sequences only moves the offset arrays.
+            for (int b0 = 0; b0 < batch; b0 += MAX_GRID_YZ) {
+                int nb = Math.min(MAX_GRID_YZ, batch - b0);
+                launchPrefill(q, q.devicePointer(), k.devicePointer(), v.devicePointer(), out.devicePointer(), lsePtr,
+                        cuQ.devicePointer() + 4L * b0, cuK.devicePointer() + 4L * b0, nb, maxSeqlenQ, maxSeqlenK,
+                        totalQ, hq, hkv, d, opts, simple);
+            }
+        }
+    }
+
+    /** True when the tensor-core kernel can run these pointers (16-byte aligned q, k, v; 4-byte aligned out). */
+    static boolean mmaEligible(DType t, int d, long qp, long kp, long vp, long op, int maxSharedOptin) {
+        if (t == DType.F32 || d % 8 != 0 || d > 256) return false;
+        if (((qp | kp | vp) & 15) != 0 || (op & 3) != 0) return false;
+        return mmaSharedBytes(paddedDim(d)) <= maxSharedOptin;
+    }
+
+    private static void launchPrefill(Tensor like, long qp, long kp, long vp, long op, long lsep, long cuQ, long cuK,
+                                      int batch, int nq, int nk, int totalQ, int hq, int hkv, int d, AttentionOptions o,
+                                      boolean simple) {
+        if (hq > MAX_GRID_YZ) {
+            throw new IllegalArgumentException("attention on CUDA supports at most " + MAX_GRID_YZ + " q-heads, got " + hq);
+        }
+        CudaBackend be = CudaBackend.of(like);
+        DType t = like.dtype();
+        float scale = o.scaleFor(d), softcap = o.softcap();
+        int wl = o.windowLeft(), wr = rightOffset(o);
+        Object[] args = {qp, kp, vp, op, lsep, cuQ, cuK, nq, nk, totalQ, hq, hkv, d, scale, softcap, wl, wr};
+        if (!simple && mmaEligible(t, d, qp, kp, vp, op, be.properties().maxSharedPerBlockOptin())) {
+            int p = paddedDim(d);
+            Dim3 grid = new Dim3(ceilDiv(nq, MMA_BM), hq, batch);
+            be.launch(FAMILY, mmaKernel(t, p), grid, Dim3.of(THREADS), mmaSharedBytes(p), args);
+        } else {
+            Dim3 grid = new Dim3(ceilDiv(nq, SIMPLE_BM), hq, batch);
+            be.launch(FAMILY, simpleKernel(t), grid, Dim3.of(THREADS), simpleSharedBytes(d), args);
+        }
+    }
+
+    // ---- decode --------------------------------------------------------------------------------------
 
     /** Paged decode: out [B,Hq,D], lse [B,Hq] fp32 or null; page tables and lengths from the cache. */
     static void decode(Tensor q, PagedKvCache cache, int[] seqIds, Tensor out, Tensor lse, AttentionOptions opts) {
-        throw new UnsupportedOperationException(NOT_BUILT);
+        decode(q, cache, seqIds, out, lse, opts, 0);
     }
+
+    /**
+     * Like {@link #decode(Tensor, PagedKvCache, int[], Tensor, Tensor, AttentionOptions)}; {@code forceSplits > 0}
+     * fixes the split count (tests), else {@link #decodeSplits} chooses. Called with the cache's lock held.
+     */
+    static void decode(Tensor q, PagedKvCache cache, int[] seqIds, Tensor out, Tensor lse, AttentionOptions opts,
+                       int forceSplits) {
+        int batch = seqIds.length, hq = (int) q.dim(1), d = (int) q.dim(2);
+        int hkv = cache.numKvHeads(), ps = cache.pageSize();
+        if (batch == 0) return;
+        int group = hq / hkv;
+        int hc = headsPerBlock(group);
+        int chunks = ceilDiv(group, hc);
+        if ((long) hkv * chunks > MAX_GRID_YZ) {
+            throw new IllegalArgumentException("decode on CUDA supports at most " + MAX_GRID_YZ + " blocks per sequence (Hkv × "
+                    + chunks + "), got Hkv = " + hkv);
+        }
+        // Lengths and page tables, flattened to [B, maxPages] (unused entries are page 0, never read).
+        int[] lens = new int[batch];
+        int[][] tables = new int[batch][];
+        int maxPages = 1, maxVisible = 0;
+        for (int b = 0; b < batch; b++) {
+            lens[b] = cache.length(seqIds[b]);
+            tables[b] = cache.pageTable(seqIds[b]);
+            assert (long) tables[b].length * ps >= lens[b];
+            maxPages = Math.max(maxPages, tables[b].length);
+            int lo = opts.windowLeft() < 0 ? 0 : (int) Math.max(0, (long) lens[b] - 1 - opts.windowLeft());
+            maxVisible = Math.max(maxVisible, lens[b] - lo);
+        }
+        if ((long) batch * maxPages > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("decode: page tables of " + batch + " × " + maxPages + " entries are too large");
+        }
+        int[] flat = new int[batch * maxPages];
+        for (int b = 0; b < batch; b++) System.arraycopy(tables[b], 0, flat, b * maxPages, tables[b].length);
+
+        CudaBackend be = CudaBackend.of(q);
+        long blocksPerSplit = (long) batch * hkv * chunks;
+        int splits = forceSplits > 0 ? forceSplits : decodeSplits(be.properties().smCount(), blocksPerSplit, maxVisible);
+        int splitTokens = Math.max(32, roundUp(ceilDiv(Math.max(1, maxVisible), splits), 32));
+        splits = Math.max(1, ceilDiv(Math.max(1, maxVisible), splitTokens));
+
+        DType t = q.dtype();
+        long esz = t.byteSize();
+        float scale = opts.scaleFor(d), softcap = opts.softcap();
+        int wl = opts.windowLeft();
+        int smem = (5 * hc * d + 8 * hc) * 4;
+        Device dev = q.device();
+        try (Scope sc = Scope.open()) {
+            Tensor pt = sc.track(dev.upload(flat, flat.length));
+            Tensor ln = sc.track(dev.upload(lens, batch));
+            Tensor partO = splits > 1 ? sc.track(dev.allocate(DType.F32, batch, hq, splits, d)) : null;
+            Tensor partL = splits > 1 ? sc.track(dev.allocate(DType.F32, batch, hq, splits)) : null;
+            for (int b0 = 0; b0 < batch; b0 += MAX_GRID_YZ) {
+                int nb = Math.min(MAX_GRID_YZ, batch - b0);
+                long rowOff = (long) b0 * hq; // (b, h) rows before the chunk
+                be.launch(FAMILY, decodeKernel(t, hc), new Dim3(splits, hkv * chunks, nb), Dim3.of(THREADS), smem,
+                        q.devicePointer() + rowOff * d * esz, cache.kPool().devicePointer(), cache.vPool().devicePointer(),
+                        pt.devicePointer() + 4L * b0 * maxPages, ln.devicePointer() + 4L * b0,
+                        out.devicePointer() + rowOff * d * esz, lse == null ? 0L : lse.devicePointer() + rowOff * 4,
+                        partO == null ? 0L : partO.devicePointer() + rowOff * splits * d * 4,
+                        partL == null ? 0L : partL.devicePointer() + rowOff * splits * 4,
+                        hq, hkv, d, ps, maxPages, splits, splitTokens, wl, scale, softcap);
+            }
+            if (splits > 1) {
+                long rows = (long) batch * hq;
+                be.launch(FAMILY, "surpass_attention_combine_" + suffix(t), Dim3.of((int) Math.min(rows, Integer.MAX_VALUE)),
+                        Dim3.of(THREADS), 0, partO.devicePointer(), partL.devicePointer(), out.devicePointer(),
+                        lse == null ? 0L : lse.devicePointer(), rows, splits, d);
+            }
+        }
+    }
+
+    /** The smallest of 1, 2, 4, 8 that covers min(group, 8) q-heads. */
+    static int headsPerBlock(int group) {
+        for (int hc : DECODE_HEADS) if (hc >= group) return hc;
+        return 8;
+    }
+
+    /**
+     * Split-KV count: none for short rows (≤ 256 visible tokens) or when the unsplit grid already
+     * fills 80% of the SMs; else enough splits for about two blocks per SM, each at least 128 tokens,
+     * at most 128 splits.
+     */
+    static int decodeSplits(int smCount, long blocks, int maxVisible) {
+        if (maxVisible <= 256 || blocks >= 0.8 * smCount) return 1;
+        long want = ceilDiv(2L * smCount, Math.max(1, blocks));
+        long byLen = ceilDiv(maxVisible, 128);
+        return (int) Math.max(1, Math.min(128, Math.min(want, byLen)));
+    }
+
+    // ---- attention maps ------------------------------------------------------------------------------
 
     /** Attention maps: out [B, heads, rows, Nk] fp32. */
     static void probabilities(Tensor q, Tensor k, Tensor lse, int[] heads, int[] rows, Tensor out, AttentionOptions opts) {
-        throw new UnsupportedOperationException(NOT_BUILT);
+        int batch = (int) q.dim(0), nq = (int) q.dim(1), hq = (int) q.dim(2), d = (int) q.dim(3);
+        int nk = (int) k.dim(1), hkv = (int) k.dim(2);
+        if (batch == 0 || heads.length == 0 || rows.length == 0 || nk == 0) return;
+        if (heads.length > MAX_GRID_YZ) {
+            throw new IllegalArgumentException("attentionProbabilities on CUDA takes at most " + MAX_GRID_YZ + " heads, got " + heads.length);
+        }
+        CudaBackend be = CudaBackend.of(q);
+        Device dev = q.device();
+        long esz = q.dtype().byteSize();
+        try (Scope sc = Scope.open()) {
+            Tensor hd = sc.track(dev.upload(heads, heads.length));
+            Tensor rw = sc.track(dev.upload(rows, rows.length));
+            for (int b0 = 0; b0 < batch; b0 += MAX_GRID_YZ) {
+                int nb = Math.min(MAX_GRID_YZ, batch - b0);
+                be.launch(FAMILY, "surpass_attention_probabilities_" + suffix(q.dtype()), new Dim3(rows.length, heads.length, nb),
+                        Dim3.of(THREADS), d * 4,
+                        q.devicePointer() + (long) b0 * nq * hq * d * esz, k.devicePointer() + (long) b0 * nk * hkv * d * esz,
+                        lse.devicePointer() + (long) b0 * hq * nq * 4, hd.devicePointer(), rw.devicePointer(),
+                        out.devicePointer() + (long) b0 * heads.length * rows.length * nk * 4,
+                        nq, nk, hq, hkv, d, heads.length, rows.length, opts.scaleFor(d), opts.softcap(), opts.windowLeft(),
+                        rightOffset(opts));
+            }
+        }
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------------
+
+    static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    static long ceilDiv(long a, long b) {
+        return (a + b - 1) / b;
+    }
+
+    static int roundUp(int a, int m) {
+        return ceilDiv(a, m) * m;
     }
 }
