@@ -5,6 +5,7 @@ import dev.surpass.Device;
 import dev.surpass.Scope;
 import dev.surpass.Tensor;
 import dev.surpass.parity.ParityCase;
+import dev.surpass.parity.ParityCases;
 import dev.surpass.parity.ParityMath;
 import dev.surpass.parity.ParityResult;
 import java.util.ArrayList;
@@ -28,28 +29,6 @@ public final class AttentionParity {
     private record Prefill(int b, int nq, int nk, int hq, int hkv, int d, AttentionOptions o, String label) {
         String shape() {
             return "q[" + b + "," + nq + "," + hq + "," + d + "] kv[" + b + "," + nk + "," + hkv + "," + d + "] " + label;
-        }
-    }
-
-    @FunctionalInterface
-    private interface Body {
-        ParityResult run(Device device, long seed, DType dtype);
-    }
-
-    private record Case(String op, String shape, DType dtype, Body body) implements ParityCase {
-        @Override
-        public ParityResult run(Device device, long seed) {
-            return body.run(device, seed, dtype);
-        }
-
-        @Override
-        public String unsupportedOn(Device device) {
-            return null; // CPU (Vector API) and CUDA (kernels/attention) implement every case
-        }
-
-        @Override
-        public String toString() {
-            return op + " " + shape + " " + dtype;
         }
     }
 
@@ -78,21 +57,21 @@ public final class AttentionParity {
         List<ParityCase> cases = new ArrayList<>();
         for (DType dt : DTYPES) {
             for (Prefill p : prefills()) {
-                cases.add(new Case("attention_prefill", p.shape(), dt, (d, seed, t) -> prefill(d, seed, t, p)));
+                cases.add(ParityCases.of("attention_prefill", p.shape(), dt, (d, seed, t) -> prefill(d, seed, t, p)));
             }
             int[] cuQ = {0, 7, 7, 70, 71}, cuK = {0, 7, 20, 83, 83};
-            cases.add(new Case("attention_varlen", "cuQ" + Arrays.toString(cuQ) + " cuK" + Arrays.toString(cuK)
+            cases.add(ParityCases.of("attention_varlen", "cuQ" + Arrays.toString(cuQ) + " cuK" + Arrays.toString(cuK)
                     + " Hq4 Hkv2 D64 causal", dt, (d, seed, t) -> varlen(d, seed, t, cuQ, cuK, 4, 2, 64, CAUSAL)));
-            cases.add(new Case("attention_varlen", "cuQ[0, 0, 65] cuK[0, 5, 70] Hq2 Hkv2 D32 window(4,4)", dt,
+            cases.add(ParityCases.of("attention_varlen", "cuQ[0, 0, 65] cuK[0, 5, 70] Hq2 Hkv2 D32 window(4,4)", dt,
                     (d, seed, t) -> varlen(d, seed, t, new int[] {0, 0, 65}, new int[] {0, 5, 70}, 2, 2, 32, PLAIN.window(4, 4))));
             for (int ps : new int[] {1, 3, 16}) {
                 int[] lens = {1, 7, 65, 130};
-                cases.add(new Case("attention_decode", "lens" + Arrays.toString(lens) + " page " + ps + " Hq8 Hkv2 D64", dt,
+                cases.add(ParityCases.of("attention_decode", "lens" + Arrays.toString(lens) + " page " + ps + " Hq8 Hkv2 D64", dt,
                         (d, seed, t) -> decode(d, seed, t, lens, ps, 8, 2, 64, PLAIN)));
             }
-            cases.add(new Case("attention_decode", "lens[700] page 16 Hq4 Hkv1 D128 (split-KV)", dt,
+            cases.add(ParityCases.of("attention_decode", "lens[700] page 16 Hq4 Hkv1 D128 (split-KV)", dt,
                     (d, seed, t) -> decode(d, seed, t, new int[] {700}, 16, 4, 1, 128, PLAIN)));
-            cases.add(new Case("attention_decode", "lens[3, 90] page 3 Hq4 Hkv4 D72 window(31,-1) softcap 8", dt,
+            cases.add(ParityCases.of("attention_decode", "lens[3, 90] page 3 Hq4 Hkv4 D72 window(31,-1) softcap 8", dt,
                     (d, seed, t) -> decode(d, seed, t, new int[] {3, 90}, 3, 4, 4, 72, PLAIN.window(31, -1).softcap(8f))));
         }
         return cases;

@@ -6,6 +6,7 @@ import dev.surpass.Scope;
 import dev.surpass.Shapes;
 import dev.surpass.Tensor;
 import dev.surpass.parity.ParityCase;
+import dev.surpass.parity.ParityCases;
 import dev.surpass.parity.ParityMath;
 import dev.surpass.parity.ParityResult;
 import java.util.ArrayList;
@@ -32,45 +33,27 @@ public final class LayersParity {
         {{13, 65}, {65}}, {{127, 1000}, {1000}}, {{2, 3, 1031}, {3, 1031}}, {{2, 3, 1031}, {1031}}, {{63, 64}, {64}},
     };
 
-    /** The body of one case: run on the device and compare. */
-    @FunctionalInterface
-    private interface Body {
-        ParityResult run(Device device, long seed, DType dtype);
-    }
-
-    private record Case(String op, String shape, DType dtype, Body body) implements ParityCase {
-        @Override
-        public ParityResult run(Device device, long seed) {
-            return body.run(device, seed, dtype);
-        }
-
-        @Override
-        public String toString() {
-            return op + " " + shape + " " + dtype;
-        }
-    }
-
     public static List<ParityCase> cases() {
         List<ParityCase> cases = new ArrayList<>();
         for (DType dt : DTYPES) {
             for (long[] s : SHAPES) {
                 String sh = Shapes.toString(s);
-                cases.add(new Case("add", sh + "+" + sh, dt, (d, seed, t) -> binary(d, seed, t, true, s, s)));
-                cases.add(new Case("mul", sh + "*" + sh, dt, (d, seed, t) -> binary(d, seed, t, false, s, s)));
-                cases.add(new Case("scale", sh, dt, (d, seed, t) -> scale(d, seed, t, s)));
-                cases.add(new Case("gelu_erf", sh, dt, (d, seed, t) -> activation(d, seed, t, "gelu_erf", s)));
-                cases.add(new Case("gelu_tanh", sh, dt, (d, seed, t) -> activation(d, seed, t, "gelu_tanh", s)));
-                cases.add(new Case("silu", sh, dt, (d, seed, t) -> activation(d, seed, t, "silu", s)));
-                cases.add(new Case("softmax", sh, dt, (d, seed, t) -> softmax(d, seed, t, s)));
-                cases.add(new Case("layer_norm", sh, dt, (d, seed, t) -> layerNorm(d, seed, t, s, true)));
-                cases.add(new Case("layer_norm", sh + " no affine", dt, (d, seed, t) -> layerNorm(d, seed, t, s, false)));
-                cases.add(new Case("rms_norm", sh, dt, (d, seed, t) -> rmsNorm(d, seed, t, s, true)));
-                cases.add(new Case("rms_norm", sh + " no weight", dt, (d, seed, t) -> rmsNorm(d, seed, t, s, false)));
+                cases.add(ParityCases.of("add", sh + "+" + sh, dt, (d, seed, t) -> binary(d, seed, t, true, s, s)));
+                cases.add(ParityCases.of("mul", sh + "*" + sh, dt, (d, seed, t) -> binary(d, seed, t, false, s, s)));
+                cases.add(ParityCases.of("scale", sh, dt, (d, seed, t) -> scale(d, seed, t, s)));
+                cases.add(ParityCases.of("gelu_erf", sh, dt, (d, seed, t) -> activation(d, seed, t, "gelu_erf", s)));
+                cases.add(ParityCases.of("gelu_tanh", sh, dt, (d, seed, t) -> activation(d, seed, t, "gelu_tanh", s)));
+                cases.add(ParityCases.of("silu", sh, dt, (d, seed, t) -> activation(d, seed, t, "silu", s)));
+                cases.add(ParityCases.of("softmax", sh, dt, (d, seed, t) -> softmax(d, seed, t, s)));
+                cases.add(ParityCases.of("layer_norm", sh, dt, (d, seed, t) -> layerNorm(d, seed, t, s, true)));
+                cases.add(ParityCases.of("layer_norm", sh + " no affine", dt, (d, seed, t) -> layerNorm(d, seed, t, s, false)));
+                cases.add(ParityCases.of("rms_norm", sh, dt, (d, seed, t) -> rmsNorm(d, seed, t, s, true)));
+                cases.add(ParityCases.of("rms_norm", sh + " no weight", dt, (d, seed, t) -> rmsNorm(d, seed, t, s, false)));
             }
             for (long[][] ab : BROADCASTS) {
                 String sh = Shapes.toString(ab[0]) + "+" + Shapes.toString(ab[1]);
-                cases.add(new Case("add", sh, dt, (d, seed, t) -> binary(d, seed, t, true, ab[0], ab[1])));
-                cases.add(new Case("mul", sh.replace('+', '*'), dt, (d, seed, t) -> binary(d, seed, t, false, ab[0], ab[1])));
+                cases.add(ParityCases.of("add", sh, dt, (d, seed, t) -> binary(d, seed, t, true, ab[0], ab[1])));
+                cases.add(ParityCases.of("mul", sh.replace('+', '*'), dt, (d, seed, t) -> binary(d, seed, t, false, ab[0], ab[1])));
             }
         }
         return cases;
