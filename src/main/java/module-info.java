@@ -8,6 +8,7 @@
 module dev.surpass {
     requires jdk.incubator.vector;
     requires java.logging;
+    requires java.desktop; // javax.imageio for `surpass attention-map`
     requires com.fasterxml.jackson.databind;
     requires info.picocli;
 

@@ -18,7 +18,11 @@ import jdk.incubator.vector.VectorSpecies;
  * CPU {@link Attention}: the FlashAttention algorithm with the Vector API.
  *
  * <p>Prefill works on a block of {@link #BM} query rows of one (sequence, head) at a time and
- * streams the keys in tiles of {@link #BN}: {@code S = Q·Kᵀ} is vectorised over the keys (K tile
+ * streams the keys in tiles of {@link #BN}. Blocks of more than one vector of rows (the common
+ * case) put the query rows in the vector lanes and run both GEMMs as register-blocked micro-kernels
+ * (6 × 4 vectors of accumulators; see "prefill, vectorised over query rows" below), reading K and V
+ * from a once-per-call fp32 pack ({@code KvPack}). Smaller blocks (short sequences, decode) use the
+ * row-major form: {@code S = Q·Kᵀ} is vectorised over the keys (K tile
  * transposed, four query rows times two vectors of keys held in registers), the online softmax runs
  * in the exp2 domain (scores pre-multiplied by {@code scale·log2 e}, a running max {@code m} and
  * sum {@code l} per row, the accumulator rescaled by {@code 2^(m_old − m_new)}), and {@code O += P·V}
@@ -133,6 +137,13 @@ final class VectorAttention {
         final int[] lo = new int[BM], hi = new int[BM];    // visible keys per row (absolute)
         final int[] tlo = new int[BM], thi = new int[BM];  // visible keys per row in the tile
         final float[] row; // staging for one row (≥ dp, ≥ d)
+        // the row-vectorised prefill path (blocks of more than L rows)
+        final float[] qt;  // [d][BM] pre-scaled query rows, transposed
+        final float[] kn;  // [BN][d] K tile as stored
+        final float[] st;  // [BN][BM] scores, then probabilities, transposed
+        final float[] ot;  // [dp][BM] unnormalised output, transposed
+        final float[] alpha = new float[BM]; // per-row rescale of ot for the current tile
+        float sink;
 
         Work(int d) {
             this.d = d;
@@ -143,6 +154,10 @@ final class VectorAttention {
             s = new float[BM * BNP];
             o = new float[BM * dp];
             row = new float[dp];
+            qt = new float[d * BM];
+            kn = new float[BN * d];
+            st = new float[BN * BM];
+            ot = new float[dp * BM];
         }
     }
 
@@ -198,20 +213,29 @@ final class VectorAttention {
         }
         Arrays.sort(order);
         final int nb = blocks;
-        long items = (long) nb * hq;
-        forEachItem(items, item -> {
-            int blk = (int) order[nb - 1 - (int) (item / hq)];
-            int h = (int) (item % hq);
-            prefillBlock(work(d), qs, ks, vs, os, ls, dt, hq, hkv, lay, blockSeq[blk], h, blockRow[blk], o, num);
-        });
+        KvPack pack = KvPack.of(ks, vs, dt, hkv, d, lay);
+        try {
+            long items = (long) nb * hq;
+            forEachItem(items, item -> {
+                int blk = (int) order[nb - 1 - (int) (item / hq)];
+                int h = (int) (item % hq);
+                prefillBlock(work(d), qs, ks, vs, os, ls, dt, hq, hkv, lay, blockSeq[blk], h, blockRow[blk], o, num, pack);
+            });
+        } finally {
+            if (pack != null) pack.release();
+        }
     }
 
     private static void prefillBlock(Work w, MemorySegment qs, MemorySegment ks, MemorySegment vs, MemorySegment os,
                                      MemorySegment ls, DType dt, int hq, int hkv, Layout lay, int b, int h, int i0,
-                                     AttentionOptions o, Numerics num) {
+                                     AttentionOptions o, Numerics num, KvPack pack) {
         int d = w.d;
         int nqb = lay.nq()[b], nkb = lay.nk()[b];
         int nr = Math.min(BM, nqb - i0);
+        if (ROW_VECTORS && nr > L) {
+            prefillBlockT(w, qs, ks, vs, os, ls, dt, hq, hkv, lay, b, h, i0, nr, o, num, pack);
+            return;
+        }
         int g = h / (hq / hkv);
         int kLo = Integer.MAX_VALUE, kHi = -1;
         for (int r = 0; r < nr; r++) {
@@ -248,6 +272,397 @@ final class VectorAttention {
             HostRows.write(w.row, 0, os, dt, row * d, d);
             if (ls != null) ls.setAtIndex(F32, lay.lseBase()[b] + h * lay.lseHeadStride() + i0 + r, lse);
         }
+    }
+
+    // ---- prefill, vectorised over query rows -----------------------------------------------------------
+    //
+    // Blocks of more than L rows run with the query rows in the vector lanes: Q is transposed once
+    // per block (qt[x][r]), the K tile is used as stored (its elements are broadcast), and the scores
+    // are kept transposed (st[c][r]). Both GEMMs are then register-blocked micro-kernels like
+    // VectorGemm's: S = Q·Kᵀ as 6 keys × 4 row vectors (24 accumulators, d steps), O += P·V as
+    // 6 head-dim columns × 4 row vectors accumulated into ot[x][r] over the tile's keys. The online
+    // softmax is lane-wise too (one lane per row): the row max and sum are vertical, no horizontal
+    // reductions, and the rescale 2^(m_old − m_new) of O is folded into the P·V kernel's accumulator
+    // load. Only a block's last-row-vector-group padding and boundary tiles are masked.
+
+    /** Whether the row-vectorised path applies: BM is a whole number of 4-vector row groups. */
+    private static final boolean ROW_VECTORS = BM % (4 * L) == 0;
+    /** Row vectors per micro-kernel. */
+    private static final int RG = 4 * L;
+
+    private static void prefillBlockT(Work w, MemorySegment qs, MemorySegment ks, MemorySegment vs, MemorySegment os,
+                                      MemorySegment ls, DType dt, int hq, int hkv, Layout lay, int b, int h, int i0, int nr,
+                                      AttentionOptions o, Numerics num, KvPack pack) {
+        final int d = w.d, dp = w.dp;
+        final int nqb = lay.nq()[b], nkb = lay.nk()[b];
+        final int g = h / (hq / hkv);
+        final float[] qt = w.qt, row = w.row, m = w.m, l = w.l;
+        final float qScale = num.qScale();
+        int kLo = Integer.MAX_VALUE, kHi = -1;
+        for (int r = 0; r < BM; r++) {
+            if (r < nr) {
+                long off = ((long) (lay.qStart()[b] + i0 + r) * hq + h) * d;
+                HostRows.read(qs, dt, off, row, 0, d);
+                for (int x = 0, at = r; x < d; x++, at += BM) qt[at] = row[x] * qScale;
+                int lo = o.keyLo(i0 + r, nqb, nkb), hi = o.keyHi(i0 + r, nqb, nkb);
+                w.lo[r] = lo;
+                w.hi[r] = hi;
+                if (lo <= hi) {
+                    kLo = Math.min(kLo, lo);
+                    kHi = Math.max(kHi, hi);
+                }
+            } else { // padding lanes: zero queries that see no key
+                for (int x = 0, at = r; x < d; x++, at += BM) qt[at] = 0f;
+                w.lo[r] = Integer.MAX_VALUE;
+                w.hi[r] = -1;
+            }
+        }
+        Arrays.fill(m, Float.NEGATIVE_INFINITY);
+        Arrays.fill(l, 0f);
+        Arrays.fill(w.ot, 0, dp * BM, 0f);
+        long kRow0 = (long) lay.kStart()[b] * hkv + g;
+        final float[] kArr = pack != null ? pack.k : w.kn, vArr = pack != null ? pack.v : w.vt;
+        for (long c0 = kLo; c0 <= kHi; c0 += BN) {
+            int t0 = (int) c0;
+            int n = (int) Math.min(BN, kHi - c0 + 1);
+            boolean any = false;
+            for (int r = 0; r < nr; r++) {
+                int a = Math.max(w.lo[r], t0) - t0, z = Math.min(w.hi[r], t0 + n - 1) - t0;
+                w.tlo[r] = a;
+                w.thi[r] = z;
+                any |= a <= z;
+            }
+            if (!any) continue; // no row of the block sees this tile: skipped, not masked
+            int kBase, vBase;
+            if (pack != null) {
+                kBase = pack.kOff[b * hkv + g] + t0 * d;
+                vBase = pack.vOff[b * hkv + g] + t0 * dp;
+            } else {
+                kBase = 0;
+                vBase = 0;
+                loadRows(ks, vs, dt, kRow0 + (long) t0 * hkv, (long) hkv * d, n, d, dp, kArr, 0, vArr, 0);
+            }
+            if (pack != null && c0 + BN <= kHi) {
+                // Touch one element per cache line of the next tile so that it is on its way into
+                // the cache while this one is computed (rows of a head are far apart in the
+                // tensors, but contiguous in the pack): measured 10-20% faster at N1024 D128.
+                int nn = (int) Math.min(BN, kHi - c0 - BN + 1);
+                float sink = 0;
+                for (int i = kBase + BN * d, e = i + nn * d; i < e; i += 16) sink += kArr[i];
+                for (int i = vBase + BN * dp, e = i + nn * dp; i < e; i += 16) sink += vArr[i];
+                w.sink += sink;
+            }
+            int nc = qkT(w, kArr, kBase, n);
+            maskT(w, nr, nc, num.capLog2e());
+            softmaxT(w, nc);
+            pvT(w, vArr, vBase, n);
+        }
+        for (int r = 0; r < nr; r++) {
+            float lr = l[r], lse;
+            if (!(lr > 0)) {
+                Arrays.fill(row, 0, d, 0f);
+                lse = Float.NEGATIVE_INFINITY;
+            } else {
+                float inv = 1f / lr;
+                for (int x = 0, at = r; x < d; x++, at += BM) row[x] = w.ot[at] * inv;
+                lse = (float) (m[r] * LN2 + Math.log(lr));
+            }
+            long at = (long) (lay.qStart()[b] + i0 + r) * hq + h;
+            HostRows.write(row, 0, os, dt, at * d, d);
+            if (ls != null) ls.setAtIndex(F32, lay.lseBase()[b] + h * lay.lseHeadStride() + i0 + r, lse);
+        }
+    }
+
+    /**
+     * Rows {@code 0..n-1} of K and V, row c starting at element {@code row0·d + c·rowStride} of
+     * the [rows, Hkv, D] tensors ({@code row0} counts rows of d elements), widened
+     * into {@code k[kAt + c·d ..]} and {@code v[vAt + c·dp ..]} (V's columns d..dp set to zero).
+     * fp32 rows that are whole vectors go by vector loads (a bulk copy call per 512-byte row costs
+     * more than the copy); other dtypes through {@link HostRows}.
+     */
+    private static void loadRows(MemorySegment ks, MemorySegment vs, DType dt, long row0, long rowStride, int n, int d,
+                                 int dp, float[] k, int kAt, float[] v, int vAt) {
+        long first = row0 * d;
+        if (dt == DType.F32 && d % L == 0 && n > 0) {
+            long last = (first + (n - 1) * rowStride + d) * 4L;
+            if (last > ks.byteSize() || last > vs.byteSize()) throw new IndexOutOfBoundsException("K/V rows");
+            ByteOrder bo = ByteOrder.nativeOrder();
+            for (int c = 0; c < n; c++) {
+                long at = (first + c * rowStride) * 4L;
+                int kr = kAt + c * d, vr = vAt + c * dp;
+                for (int x = 0; x < d; x += L) {
+                    FloatVector.fromMemorySegment(S, ks, at + x * 4L, bo).intoArray(k, kr + x);
+                    FloatVector.fromMemorySegment(S, vs, at + x * 4L, bo).intoArray(v, vr + x);
+                }
+                for (int x = d; x < dp; x++) v[vr + x] = 0f;
+            }
+            return;
+        }
+        for (int c = 0; c < n; c++) {
+            long off = first + c * rowStride;
+            HostRows.read(ks, dt, off, k, kAt + c * d, d);
+            HostRows.read(vs, dt, off, v, vAt + c * dp, d);
+            for (int x = d; x < dp; x++) v[vAt + c * dp + x] = 0f;
+        }
+    }
+
+    /**
+     * K and V of a whole call widened to fp32 once, each (sequence, kv-head) contiguous: K rows of
+     * d at {@code k[kOff[b·Hkv+g] + t·d]}, V rows of dp at {@code v[vOff[..] + t·dp]}, plus BN rows
+     * of slack at the end (score micro-kernels may read past a tile's last key; those scores are
+     * masked). Tiles are then read in place, contiguous and prefetch-friendly, instead of being
+     * gathered (rows Hkv·D apart) for every query block. Buffers are pooled across calls.
+     */
+    private static final class KvPack {
+        /** Largest K+V pack in bytes; bigger calls gather each tile instead. */
+        static final long LIMIT = Long.getLong("surpass.attention.packBytes", 512L << 20);
+        private static final java.util.concurrent.atomic.AtomicReference<java.lang.ref.SoftReference<float[][]>> POOL =
+                new java.util.concurrent.atomic.AtomicReference<>();
+
+        final float[] k, v;
+        final int[] kOff, vOff;
+
+        private KvPack(float[] k, float[] v, int[] kOff, int[] vOff) {
+            this.k = k;
+            this.v = v;
+            this.kOff = kOff;
+            this.vOff = vOff;
+        }
+
+        /** The pack for a prefill call, or null when no block takes the row-vectorised path or it is too big. */
+        static KvPack of(MemorySegment ks, MemorySegment vs, DType dt, int hkv, int d, Layout lay) {
+            if (!ROW_VECTORS) return null;
+            int dp = roundUp(d, L), batch = lay.batch();
+            boolean wide = false;
+            long rows = 0;
+            for (int b = 0; b < batch; b++) {
+                wide |= lay.nq()[b] > L;
+                rows += lay.nk()[b];
+            }
+            rows = rows * hkv + BN;
+            long kLen = rows * d, vLen = rows * dp;
+            if (!wide || (kLen + vLen) * 4 > LIMIT || vLen > Integer.MAX_VALUE - 16) return null;
+            int[] kOff = new int[batch * hkv], vOff = new int[batch * hkv];
+            long r = 0;
+            for (int b = 0; b < batch; b++) {
+                for (int g = 0; g < hkv; g++) {
+                    kOff[b * hkv + g] = (int) (r * d);
+                    vOff[b * hkv + g] = (int) (r * dp);
+                    r += lay.nk()[b];
+                }
+            }
+            java.lang.ref.SoftReference<float[][]> ref = POOL.getAndSet(null);
+            float[][] bufs = ref == null ? null : ref.get();
+            float[] k = bufs != null && bufs[0].length >= kLen ? bufs[0] : new float[(int) kLen];
+            float[] v = bufs != null && bufs[1].length >= vLen ? bufs[1] : new float[(int) vLen];
+            forEachItem((long) batch * hkv, item -> {
+                int b = (int) (item / hkv), g = (int) (item % hkv);
+                loadRows(ks, vs, dt, (long) lay.kStart()[b] * hkv + g, (long) hkv * d, lay.nk()[b], d, dp,
+                        k, kOff[(int) item], v, vOff[(int) item]);
+            });
+            return new KvPack(k, v, kOff, vOff);
+        }
+
+        /** Hands the buffers back to the pool. */
+        void release() {
+            POOL.set(new java.lang.ref.SoftReference<>(new float[][] {k, v}));
+        }
+    }
+
+    /** {@code st[c][·] = kn[c] · qt} for the tile's keys, in chunks of 6 (then 2); returns the keys computed (≥ n). */
+    private static int qkT(Work w, float[] kn, int kBase, int n) {
+        final int d = w.d;
+        final float[] qt = w.qt, st = w.st;
+        int c = 0;
+        for (; c < n && c + 6 <= BN; c += 6) {
+            for (int r0 = 0; r0 < BM; r0 += RG) qk6(qt, kn, kBase, st, d, c, r0);
+        }
+        for (; c < n; c += 2) {
+            for (int r0 = 0; r0 < BM; r0 += RG) qk2(qt, kn, kBase, st, d, c, r0);
+        }
+        return c;
+    }
+
+    /** Scores of keys c..c+5 for rows r0..r0+4L: 24 accumulators over d steps. */
+    private static void qk6(float[] qt, float[] kn, int kBase, float[] st, int d, int c, int r0) {
+        FloatVector z = FloatVector.zero(S);
+        FloatVector a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
+        FloatVector a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
+        FloatVector a40 = z, a41 = z, a42 = z, a43 = z, a50 = z, a51 = z, a52 = z, a53 = z;
+        final int k0 = kBase + c * d, k1 = k0 + d, k2 = k1 + d, k3 = k2 + d, k4 = k3 + d, k5 = k4 + d;
+        for (int x = 0, qb = r0; x < d; x++, qb += BM) {
+            FloatVector q0 = FloatVector.fromArray(S, qt, qb), q1 = FloatVector.fromArray(S, qt, qb + L);
+            FloatVector q2 = FloatVector.fromArray(S, qt, qb + 2 * L), q3 = FloatVector.fromArray(S, qt, qb + 3 * L);
+            FloatVector k;
+            k = FloatVector.broadcast(S, kn[k0 + x]);
+            a00 = q0.fma(k, a00); a01 = q1.fma(k, a01); a02 = q2.fma(k, a02); a03 = q3.fma(k, a03);
+            k = FloatVector.broadcast(S, kn[k1 + x]);
+            a10 = q0.fma(k, a10); a11 = q1.fma(k, a11); a12 = q2.fma(k, a12); a13 = q3.fma(k, a13);
+            k = FloatVector.broadcast(S, kn[k2 + x]);
+            a20 = q0.fma(k, a20); a21 = q1.fma(k, a21); a22 = q2.fma(k, a22); a23 = q3.fma(k, a23);
+            k = FloatVector.broadcast(S, kn[k3 + x]);
+            a30 = q0.fma(k, a30); a31 = q1.fma(k, a31); a32 = q2.fma(k, a32); a33 = q3.fma(k, a33);
+            k = FloatVector.broadcast(S, kn[k4 + x]);
+            a40 = q0.fma(k, a40); a41 = q1.fma(k, a41); a42 = q2.fma(k, a42); a43 = q3.fma(k, a43);
+            k = FloatVector.broadcast(S, kn[k5 + x]);
+            a50 = q0.fma(k, a50); a51 = q1.fma(k, a51); a52 = q2.fma(k, a52); a53 = q3.fma(k, a53);
+        }
+        int s0 = c * BM + r0;
+        a00.intoArray(st, s0); a01.intoArray(st, s0 + L); a02.intoArray(st, s0 + 2 * L); a03.intoArray(st, s0 + 3 * L);
+        s0 += BM;
+        a10.intoArray(st, s0); a11.intoArray(st, s0 + L); a12.intoArray(st, s0 + 2 * L); a13.intoArray(st, s0 + 3 * L);
+        s0 += BM;
+        a20.intoArray(st, s0); a21.intoArray(st, s0 + L); a22.intoArray(st, s0 + 2 * L); a23.intoArray(st, s0 + 3 * L);
+        s0 += BM;
+        a30.intoArray(st, s0); a31.intoArray(st, s0 + L); a32.intoArray(st, s0 + 2 * L); a33.intoArray(st, s0 + 3 * L);
+        s0 += BM;
+        a40.intoArray(st, s0); a41.intoArray(st, s0 + L); a42.intoArray(st, s0 + 2 * L); a43.intoArray(st, s0 + 3 * L);
+        s0 += BM;
+        a50.intoArray(st, s0); a51.intoArray(st, s0 + L); a52.intoArray(st, s0 + 2 * L); a53.intoArray(st, s0 + 3 * L);
+    }
+
+    /** Scores of keys c, c+1 for rows r0..r0+4L. */
+    private static void qk2(float[] qt, float[] kn, int kBase, float[] st, int d, int c, int r0) {
+        FloatVector z = FloatVector.zero(S);
+        FloatVector a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
+        final int k0 = kBase + c * d, k1 = k0 + d;
+        for (int x = 0, qb = r0; x < d; x++, qb += BM) {
+            FloatVector q0 = FloatVector.fromArray(S, qt, qb), q1 = FloatVector.fromArray(S, qt, qb + L);
+            FloatVector q2 = FloatVector.fromArray(S, qt, qb + 2 * L), q3 = FloatVector.fromArray(S, qt, qb + 3 * L);
+            FloatVector k;
+            k = FloatVector.broadcast(S, kn[k0 + x]);
+            a00 = q0.fma(k, a00); a01 = q1.fma(k, a01); a02 = q2.fma(k, a02); a03 = q3.fma(k, a03);
+            k = FloatVector.broadcast(S, kn[k1 + x]);
+            a10 = q0.fma(k, a10); a11 = q1.fma(k, a11); a12 = q2.fma(k, a12); a13 = q3.fma(k, a13);
+        }
+        int s0 = c * BM + r0;
+        a00.intoArray(st, s0); a01.intoArray(st, s0 + L); a02.intoArray(st, s0 + 2 * L); a03.intoArray(st, s0 + 3 * L);
+        s0 += BM;
+        a10.intoArray(st, s0); a11.intoArray(st, s0 + L); a12.intoArray(st, s0 + 2 * L); a13.intoArray(st, s0 + 3 * L);
+    }
+
+    /**
+     * Softcap, then −∞ for every (key, row) the row does not see: keys outside {@code [tlo, thi]}
+     * (rows past {@code nr} see nothing). Interior tiles (every row sees every key) are untouched.
+     */
+    private static void maskT(Work w, int nr, int nc, float capLog2e) {
+        final float[] st = w.st;
+        if (capLog2e != 0f) {
+            for (int i = 0; i < nc * BM; i += L) {
+                FloatVector.fromArray(S, st, i).lanewise(VectorOperators.TANH).mul(capLog2e).intoArray(st, i);
+            }
+        }
+        for (int r = 0; r < BM; r++) {
+            int a = r < nr ? w.tlo[r] : nc, z = r < nr ? w.thi[r] : nc - 1;
+            if (a > z) {
+                a = nc;
+                z = nc - 1;
+            }
+            for (int c = 0, at = r; c < Math.min(a, nc); c++, at += BM) st[at] = Float.NEGATIVE_INFINITY;
+            for (int c = z + 1, at = (z + 1) * BM + r; c < nc; c++, at += BM) st[at] = Float.NEGATIVE_INFINITY;
+        }
+    }
+
+    /**
+     * Online softmax over the tile, one lane per row: m_new = max(m, max_c s), p = 2^(s − m_new)
+     * in place, l = l·α + Σ p with α = 2^(m − m_new) kept for {@link #pvT}. A row with no finite
+     * score yet keeps m = −∞ and gets p = 0, α = 0 (its O is zero anyway).
+     */
+    private static void softmaxT(Work w, int nc) {
+        final float[] st = w.st, m = w.m, l = w.l, alpha = w.alpha;
+        for (int r = 0; r < BM; r += L) {
+            FloatVector vmax = FloatVector.fromArray(S, st, r);
+            for (int c = 1, at = r + BM; c < nc; c++, at += BM) vmax = vmax.max(FloatVector.fromArray(S, st, at));
+            FloatVector mOld = FloatVector.fromArray(S, m, r);
+            FloatVector mNew = mOld.max(vmax);
+            // −∞ − (−∞) would be NaN: subtract 0 instead where nothing is visible yet
+            FloatVector mSub = mNew.blend(0f, mNew.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY));
+            FloatVector vsum = FloatVector.zero(S);
+            for (int c = 0, at = r; c < nc; c++, at += BM) {
+                FloatVector p = exp2(FloatVector.fromArray(S, st, at).sub(mSub));
+                p.intoArray(st, at);
+                vsum = vsum.add(p);
+            }
+            FloatVector a = exp2(mOld.sub(mSub));
+            a.intoArray(alpha, r);
+            FloatVector.fromArray(S, l, r).fma(a, vsum).intoArray(l, r);
+            mNew.intoArray(m, r);
+        }
+    }
+
+    /** {@code ot[x][r] = α[r]·ot[x][r] + Σ_{c<n} v[c][x]·p[c][r]}, in chunks of 6 head-dim columns (then 2). */
+    private static void pvT(Work w, float[] vt, int vBase, int n) {
+        final int dp = w.dp;
+        final float[] st = w.st, ot = w.ot, alpha = w.alpha;
+        int x = 0;
+        for (; x + 6 <= dp; x += 6) {
+            for (int r0 = 0; r0 < BM; r0 += RG) pv6(vt, vBase, st, ot, alpha, dp, n, x, r0);
+        }
+        for (; x < dp; x += 2) {
+            for (int r0 = 0; r0 < BM; r0 += RG) pv2(vt, vBase, st, ot, alpha, dp, n, x, r0);
+        }
+    }
+
+    private static void pv6(float[] vt, int vBase, float[] st, float[] ot, float[] alpha, int dp, int n, int x, int r0) {
+        FloatVector al0 = FloatVector.fromArray(S, alpha, r0), al1 = FloatVector.fromArray(S, alpha, r0 + L);
+        FloatVector al2 = FloatVector.fromArray(S, alpha, r0 + 2 * L), al3 = FloatVector.fromArray(S, alpha, r0 + 3 * L);
+        final int o0 = x * BM + r0, o1 = o0 + BM, o2 = o1 + BM, o3 = o2 + BM, o4 = o3 + BM, o5 = o4 + BM;
+        FloatVector a00 = FloatVector.fromArray(S, ot, o0).mul(al0), a01 = FloatVector.fromArray(S, ot, o0 + L).mul(al1);
+        FloatVector a02 = FloatVector.fromArray(S, ot, o0 + 2 * L).mul(al2), a03 = FloatVector.fromArray(S, ot, o0 + 3 * L).mul(al3);
+        FloatVector a10 = FloatVector.fromArray(S, ot, o1).mul(al0), a11 = FloatVector.fromArray(S, ot, o1 + L).mul(al1);
+        FloatVector a12 = FloatVector.fromArray(S, ot, o1 + 2 * L).mul(al2), a13 = FloatVector.fromArray(S, ot, o1 + 3 * L).mul(al3);
+        FloatVector a20 = FloatVector.fromArray(S, ot, o2).mul(al0), a21 = FloatVector.fromArray(S, ot, o2 + L).mul(al1);
+        FloatVector a22 = FloatVector.fromArray(S, ot, o2 + 2 * L).mul(al2), a23 = FloatVector.fromArray(S, ot, o2 + 3 * L).mul(al3);
+        FloatVector a30 = FloatVector.fromArray(S, ot, o3).mul(al0), a31 = FloatVector.fromArray(S, ot, o3 + L).mul(al1);
+        FloatVector a32 = FloatVector.fromArray(S, ot, o3 + 2 * L).mul(al2), a33 = FloatVector.fromArray(S, ot, o3 + 3 * L).mul(al3);
+        FloatVector a40 = FloatVector.fromArray(S, ot, o4).mul(al0), a41 = FloatVector.fromArray(S, ot, o4 + L).mul(al1);
+        FloatVector a42 = FloatVector.fromArray(S, ot, o4 + 2 * L).mul(al2), a43 = FloatVector.fromArray(S, ot, o4 + 3 * L).mul(al3);
+        FloatVector a50 = FloatVector.fromArray(S, ot, o5).mul(al0), a51 = FloatVector.fromArray(S, ot, o5 + L).mul(al1);
+        FloatVector a52 = FloatVector.fromArray(S, ot, o5 + 2 * L).mul(al2), a53 = FloatVector.fromArray(S, ot, o5 + 3 * L).mul(al3);
+        for (int c = 0, vb = vBase + x, pb = r0; c < n; c++, vb += dp, pb += BM) {
+            FloatVector p0 = FloatVector.fromArray(S, st, pb), p1 = FloatVector.fromArray(S, st, pb + L);
+            FloatVector p2 = FloatVector.fromArray(S, st, pb + 2 * L), p3 = FloatVector.fromArray(S, st, pb + 3 * L);
+            FloatVector v;
+            v = FloatVector.broadcast(S, vt[vb]);
+            a00 = p0.fma(v, a00); a01 = p1.fma(v, a01); a02 = p2.fma(v, a02); a03 = p3.fma(v, a03);
+            v = FloatVector.broadcast(S, vt[vb + 1]);
+            a10 = p0.fma(v, a10); a11 = p1.fma(v, a11); a12 = p2.fma(v, a12); a13 = p3.fma(v, a13);
+            v = FloatVector.broadcast(S, vt[vb + 2]);
+            a20 = p0.fma(v, a20); a21 = p1.fma(v, a21); a22 = p2.fma(v, a22); a23 = p3.fma(v, a23);
+            v = FloatVector.broadcast(S, vt[vb + 3]);
+            a30 = p0.fma(v, a30); a31 = p1.fma(v, a31); a32 = p2.fma(v, a32); a33 = p3.fma(v, a33);
+            v = FloatVector.broadcast(S, vt[vb + 4]);
+            a40 = p0.fma(v, a40); a41 = p1.fma(v, a41); a42 = p2.fma(v, a42); a43 = p3.fma(v, a43);
+            v = FloatVector.broadcast(S, vt[vb + 5]);
+            a50 = p0.fma(v, a50); a51 = p1.fma(v, a51); a52 = p2.fma(v, a52); a53 = p3.fma(v, a53);
+        }
+        a00.intoArray(ot, o0); a01.intoArray(ot, o0 + L); a02.intoArray(ot, o0 + 2 * L); a03.intoArray(ot, o0 + 3 * L);
+        a10.intoArray(ot, o1); a11.intoArray(ot, o1 + L); a12.intoArray(ot, o1 + 2 * L); a13.intoArray(ot, o1 + 3 * L);
+        a20.intoArray(ot, o2); a21.intoArray(ot, o2 + L); a22.intoArray(ot, o2 + 2 * L); a23.intoArray(ot, o2 + 3 * L);
+        a30.intoArray(ot, o3); a31.intoArray(ot, o3 + L); a32.intoArray(ot, o3 + 2 * L); a33.intoArray(ot, o3 + 3 * L);
+        a40.intoArray(ot, o4); a41.intoArray(ot, o4 + L); a42.intoArray(ot, o4 + 2 * L); a43.intoArray(ot, o4 + 3 * L);
+        a50.intoArray(ot, o5); a51.intoArray(ot, o5 + L); a52.intoArray(ot, o5 + 2 * L); a53.intoArray(ot, o5 + 3 * L);
+    }
+
+    private static void pv2(float[] vt, int vBase, float[] st, float[] ot, float[] alpha, int dp, int n, int x, int r0) {
+        FloatVector al0 = FloatVector.fromArray(S, alpha, r0), al1 = FloatVector.fromArray(S, alpha, r0 + L);
+        FloatVector al2 = FloatVector.fromArray(S, alpha, r0 + 2 * L), al3 = FloatVector.fromArray(S, alpha, r0 + 3 * L);
+        final int o0 = x * BM + r0, o1 = o0 + BM;
+        FloatVector a00 = FloatVector.fromArray(S, ot, o0).mul(al0), a01 = FloatVector.fromArray(S, ot, o0 + L).mul(al1);
+        FloatVector a02 = FloatVector.fromArray(S, ot, o0 + 2 * L).mul(al2), a03 = FloatVector.fromArray(S, ot, o0 + 3 * L).mul(al3);
+        FloatVector a10 = FloatVector.fromArray(S, ot, o1).mul(al0), a11 = FloatVector.fromArray(S, ot, o1 + L).mul(al1);
+        FloatVector a12 = FloatVector.fromArray(S, ot, o1 + 2 * L).mul(al2), a13 = FloatVector.fromArray(S, ot, o1 + 3 * L).mul(al3);
+        for (int c = 0, vb = vBase + x, pb = r0; c < n; c++, vb += dp, pb += BM) {
+            FloatVector p0 = FloatVector.fromArray(S, st, pb), p1 = FloatVector.fromArray(S, st, pb + L);
+            FloatVector p2 = FloatVector.fromArray(S, st, pb + 2 * L), p3 = FloatVector.fromArray(S, st, pb + 3 * L);
+            FloatVector v;
+            v = FloatVector.broadcast(S, vt[vb]);
+            a00 = p0.fma(v, a00); a01 = p1.fma(v, a01); a02 = p2.fma(v, a02); a03 = p3.fma(v, a03);
+            v = FloatVector.broadcast(S, vt[vb + 1]);
+            a10 = p0.fma(v, a10); a11 = p1.fma(v, a11); a12 = p2.fma(v, a12); a13 = p3.fma(v, a13);
+        }
+        a00.intoArray(ot, o0); a01.intoArray(ot, o0 + L); a02.intoArray(ot, o0 + 2 * L); a03.intoArray(ot, o0 + 3 * L);
+        a10.intoArray(ot, o1); a11.intoArray(ot, o1 + L); a12.intoArray(ot, o1 + 2 * L); a13.intoArray(ot, o1 + 3 * L);
     }
 
     // ---- decode ------------------------------------------------------------------------------------
@@ -624,16 +1039,20 @@ final class VectorAttention {
             C4 = (float) (Math.pow(LN2, 4) / 24), C5 = (float) (Math.pow(LN2, 5) / 120), C6 = (float) (Math.pow(LN2, 6) / 720),
             C7 = (float) (Math.pow(LN2, 7) / 5040);
 
+    /** 1.5·2^23: adding it to a float of magnitude below 2^22 rounds it to an integer held in the low mantissa bits. */
+    private static final float ROUND_MAGIC = 12582912f;
+
     /**
      * {@code 2^x} for {@code x ≤ 0} (the softmax's {@code s − max}), about 1 ulp: {@code x = n + f}
      * with integer {@code n} and {@code |f| ≤ 1/2}, {@code 2^f} by polynomial, {@code 2^n} added to
-     * the exponent. Below −126 (and at −∞) the result is 0; NaN stays NaN.
+     * the exponent. {@code n} comes from the round-to-integer magic constant (no float↔int
+     * conversions): the low bits of {@code x + 1.5·2^23} are {@code n}, and shifted left by 23 they
+     * are exactly {@code n}'s exponent increment. Below −126 (and at −∞) the result is 0; NaN stays NaN.
      */
     static FloatVector exp2(FloatVector x) {
         FloatVector xc = x.max(-126f).min(0f);
-        // n = round(xc): for xc ≤ 0, truncating xc − 1/2 rounds to nearest.
-        IntVector n = (IntVector) xc.sub(0.5f).convert(VectorOperators.F2I, 0);
-        FloatVector f = xc.sub((FloatVector) n.convert(VectorOperators.I2F, 0));
+        FloatVector t = xc.add(ROUND_MAGIC);
+        FloatVector f = xc.sub(t.sub(ROUND_MAGIC));
         FloatVector p = f.fma(C7, C6);
         p = p.fma(f, FloatVector.broadcast(S, C5));
         p = p.fma(f, FloatVector.broadcast(S, C4));
@@ -641,7 +1060,8 @@ final class VectorAttention {
         p = p.fma(f, FloatVector.broadcast(S, C2));
         p = p.fma(f, FloatVector.broadcast(S, C1));
         p = p.fma(f, FloatVector.broadcast(S, 1f));
-        FloatVector r = ((IntVector) p.reinterpretAsInts()).add(n.lanewise(VectorOperators.LSHL, 23)).reinterpretAsFloats();
+        IntVector e = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23);
+        FloatVector r = ((IntVector) p.reinterpretAsInts()).add(e).reinterpretAsFloats();
         return r.blend(0f, x.compare(VectorOperators.LT, -126f));
     }
 

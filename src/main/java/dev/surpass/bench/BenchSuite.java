@@ -3,6 +3,9 @@ package dev.surpass.bench;
 import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Tensor;
+import dev.surpass.attention.Attention;
+import dev.surpass.attention.AttentionOptions;
+import dev.surpass.attention.PagedKvCache;
 import dev.surpass.layers.Activation;
 import dev.surpass.layers.Elementwise;
 import dev.surpass.layers.Gemm;
@@ -30,6 +33,10 @@ public final class BenchSuite {
             int[] mm = quick ? new int[] {256} : new int[] {256, 1024, 2048};
             memoryBound(cases, DType.F32, sizes, cols);
             for (int n : mm) cases.add(matmul(DType.F32, n, n, n));
+            int n = quick ? 512 : 1024;
+            cases.add(attentionPrefill(DType.F32, 1, 8, n, 128, false));
+            cases.add(attentionPrefill(DType.F32, 1, 8, n, 128, true));
+            cases.add(attentionDecode(DType.F32, 4, 32, 8, quick ? 512 : 2048, 128, 16));
         } else {
             long[] sizes = quick ? new long[] {1L << 24} : new long[] {1L << 24, 1L << 27};
             int[] cols = quick ? new int[] {4096} : new int[] {1024, 4096};
@@ -37,6 +44,12 @@ public final class BenchSuite {
             memoryBound(cases, DType.BF16, sizes, cols);
             for (int n : mm) cases.add(matmul(DType.BF16, n, n, n));
             cases.add(matmul(DType.F32, quick ? 2048 : 4096, quick ? 2048 : 4096, quick ? 2048 : 4096));
+            for (int d : quick ? new int[] {128} : new int[] {64, 128}) {
+                cases.add(attentionPrefill(DType.BF16, quick ? 4 : 16, 16, 2048, d, false));
+                cases.add(attentionPrefill(DType.BF16, quick ? 4 : 16, 16, 2048, d, true));
+            }
+            if (!quick) cases.add(attentionPrefill(DType.BF16, 4, 16, 8192, 128, true));
+            cases.add(attentionDecode(DType.BF16, quick ? 16 : 64, 32, 8, 4096, 128, 16));
         }
         return cases;
     }
@@ -78,6 +91,75 @@ public final class BenchSuite {
                 throw e;
             }
             return workload(() -> Gemm.matmul(a, b), a, b);
+        });
+    }
+
+    /**
+     * Fused attention prefill, q/k/v {@code [B, N, H, D]}: {@code 4·B·H·N²·D} flops, halved when
+     * causal (the FlashAttention convention); bytes are q, k, v and o once.
+     */
+    public static BenchCase attentionPrefill(DType t, int b, int h, int n, int d, boolean causal) {
+        long elems = (long) b * n * h * d;
+        double flops = 4.0 * b * h * n * (double) n * d * (causal ? 0.5 : 1.0);
+        String shape = "B" + b + " H" + h + " N" + n + " D" + d + (causal ? " causal" : "");
+        AttentionOptions o = causal ? AttentionOptions.causal() : AttentionOptions.defaults();
+        return new BenchCase("attention", shape, t, 4 * elems * t.byteSize(), flops, dev -> {
+            List<Tensor> owned = new ArrayList<>();
+            try {
+                for (int i = 0; i < 3; i++) owned.add(dev.upload(t, Fill.uniform(elems, 20 + i, i == 2 ? 1f : 2f), b, n, h, d));
+                Tensor q = owned.get(0), k = owned.get(1), v = owned.get(2);
+                return workload(() -> Attention.prefill(q, k, v, o), owned.toArray(new Tensor[0]));
+            } catch (RuntimeException e) {
+                owned.forEach(Tensor::close);
+                throw e;
+            }
+        });
+    }
+
+    /**
+     * One decode step of {@code b} sequences of {@code len} cached tokens against a paged KV cache
+     * ({@code hkv} kv-heads, pages of {@code pageSize}, shuffled so that pages are not contiguous).
+     * Judged in GB/s of KV read: {@code bytes = 2·B·len·Hkv·D·size} (the query and output are
+     * negligible), against the device's measured memory peak.
+     */
+    public static BenchCase attentionDecode(DType t, int b, int hq, int hkv, int len, int d, int pageSize) {
+        long kvBytes = 2L * b * len * hkv * d * t.byteSize();
+        String shape = "B" + b + " Hq" + hq + " Hkv" + hkv + " L" + len + " D" + d + " page" + pageSize;
+        return new BenchCase("attn_decode", shape, t, kvBytes, 0, dev -> {
+            int pages = b * ((len + pageSize - 1) / pageSize);
+            PagedKvCache cache = PagedKvCache.create(dev, t, pages, pageSize, hkv, d);
+            List<Tensor> owned = new ArrayList<>();
+            try {
+                cache.shuffleFreePages(7);
+                int[] ids = new int[b];
+                long rows = (long) len * hkv * d;
+                for (int s = 0; s < b; s++) {
+                    ids[s] = cache.newSequence();
+                    try (Tensor k = dev.upload(t, Fill.uniform(rows, 30 + 2L * s, 2f), len, hkv, d);
+                         Tensor v = dev.upload(t, Fill.uniform(rows, 31 + 2L * s, 1f), len, hkv, d)) {
+                        cache.appendPrompt(ids[s], k, v);
+                    }
+                }
+                Tensor q = dev.upload(t, Fill.uniform((long) b * hq * d, 29, 2f), b, hq, d);
+                owned.add(q);
+                AttentionOptions o = AttentionOptions.defaults();
+                return new Workload() {
+                    @Override
+                    public Tensor run() {
+                        return Attention.decode(q, cache, ids, o);
+                    }
+
+                    @Override
+                    public void close() {
+                        owned.forEach(Tensor::close);
+                        cache.close();
+                    }
+                };
+            } catch (RuntimeException e) {
+                owned.forEach(Tensor::close);
+                cache.close();
+                throw e;
+            }
         });
     }
 

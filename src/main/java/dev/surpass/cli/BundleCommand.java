@@ -43,10 +43,10 @@ import picocli.CommandLine.Spec;
             "Builds from an already-built target/ (the ./surpass launcher builds first)."
         })
 final class BundleCommand implements Callable<Integer> {
-    /** Modules of the bundled runtime: the library's, JUnit console's (java.xml, jdk.jfr, jdk.zipfs) and tools'. */
+    /** Modules of the bundled runtime: the library's (java.desktop for PNG output), JUnit console's (java.xml, jdk.jfr, jdk.zipfs). */
     static final List<String> MODULES = List.of(
             "java.base", "jdk.incubator.vector", "java.logging", "java.management", "jdk.management", "jdk.unsupported",
-            "java.xml", "jdk.jfr", "jdk.zipfs");
+            "java.xml", "jdk.jfr", "jdk.zipfs", "java.desktop");
     static final long LIMIT_BYTES = 60L << 20;
     static final String MARKER = "BUNDLE.txt";
 

@@ -29,6 +29,7 @@ import picocli.CommandLine.ScopeType;
             DemoCommand.class,
             ForwardCommand.class,
             BundleCommand.class,
+            AttentionMapCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Callable<Integer> {
