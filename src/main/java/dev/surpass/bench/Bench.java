@@ -93,10 +93,7 @@ public final class Bench {
     public static Result measure(Device d, BenchCase c, Peaks peaks, Options o) {
         String metric = c.computeBound() ? "GFLOP/s" : "GB/s";
         try (Workload w = c.setup().apply(d)) {
-            // Warm-up: at least `warmup` calls and `warmupSeconds` (the JIT compiles the CPU kernels).
-            long warmEnd = System.nanoTime() + (long) (o.warmupSeconds() * 1e9);
-            for (int i = 0; i < o.warmup() || (System.nanoTime() < warmEnd && i < 10_000); i++) w.run().close();
-            d.synchronize();
+            warmUp(d, w, o);
             long deadline = System.nanoTime() + (long) (o.maxSecondsPerCase() * 1e9);
             // Calls per sample: enough to last ~1 ms so launch and sync overheads do not dominate.
             long one = timeCalls(d, w, 1);
@@ -119,6 +116,30 @@ public final class Bench {
             String msg = e.getClass().getSimpleName() + ": " + firstLine(e.getMessage());
             return new Result(c.op(), c.shape(), c.dtype().name(), c.bytes(), c.flops(), 0, 0, Double.NaN, Double.NaN,
                     metric, Double.NaN, Double.NaN, msg);
+        }
+    }
+
+    /**
+     * At least {@code warmup} calls and {@code warmupSeconds}, then on until the JIT has settled:
+     * the best of the last 5 calls within 10% of the best of the 5 before (a Vector API kernel
+     * still running in the interpreter or C1 is 10-1000× slower than compiled, and C2 may finish
+     * seconds later on a busy machine). Capped at 10× warmupSeconds.
+     */
+    private static void warmUp(Device d, Workload w, Options o) {
+        long start = System.nanoTime();
+        long minEnd = start + (long) (o.warmupSeconds() * 1e9);
+        long maxEnd = start + (long) (o.warmupSeconds() * 10e9);
+        long prevBest = Long.MAX_VALUE, best = Long.MAX_VALUE;
+        for (int i = 0; i < 100_000; i++) {
+            long t = timeCalls(d, w, 1);
+            best = Math.min(best, t);
+            if (i % 5 == 4) {
+                long now = System.nanoTime();
+                boolean settled = prevBest != Long.MAX_VALUE && best * 10 <= prevBest * 11 && prevBest * 10 <= best * 11;
+                if (i + 1 >= o.warmup() && now >= minEnd && (settled || now >= maxEnd)) return;
+                prevBest = best;
+                best = Long.MAX_VALUE;
+            }
         }
     }
 
