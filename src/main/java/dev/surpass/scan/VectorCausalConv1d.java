@@ -1,0 +1,73 @@
+package dev.surpass.scan;
+
+import dev.surpass.DType;
+import dev.surpass.Tensor;
+import dev.surpass.backend.Parallel;
+import dev.surpass.layers.HostRows;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * CPU {@link CausalConv1d}: rows (batch, channel) over threads; within a row, slices of
+ * {@link #SLICE} tokens are widened into {@code [W-1 carried inputs | slice]} and the W taps run as
+ * vector FMAs over shifted windows of that buffer (one lane per token). fp32 throughout.
+ *
+ * <p>{@code state} and {@code fin} may be the same tensor (the decode step): a row reads its
+ * state before it writes its final state.
+ */
+final class VectorCausalConv1d {
+    private VectorCausalConv1d() {}
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.nativeOrder());
+    static final int SLICE = 2048;
+
+    /** x, out {@code [rows, len]}; w {@code [dm, width]}; state, fin {@code [rows, width-1]} F32 (state may be null). */
+    static void conv(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor state, Tensor out, Tensor fin, int rows, int dm,
+                     int len, int width) {
+        DType dt = x.dtype();
+        float[] wt = HostRows.readAll(w.hostSegment(), dt, dm * width);
+        float[] bs = bias == null ? null : HostRows.readAll(bias.hostSegment(), dt, dm);
+        MemorySegment xs = x.hostSegment(), os = out.hostSegment(), fs = fin.hostSegment();
+        MemorySegment ss = state == null ? null : state.hostSegment();
+        int p = width - 1;
+        Parallel.forRange(rows, Math.max(1, 16384 / Math.max(1, (long) len * width)), (lo, hi) -> {
+            int cap = Math.min(Math.max(len, 1), SLICE);
+            float[] seq = new float[p + cap + S.length()], o = new float[cap + S.length()];
+            for (long r = lo; r < hi; r++) {
+                int ch = (int) (r % dm);
+                if (ss == null) java.util.Arrays.fill(seq, 0, p, 0f);
+                else MemorySegment.copy(ss, F32, r * p * 4, seq, 0, p);
+                float b = bs == null ? 0f : bs[ch];
+                for (int t0 = 0; t0 < len; t0 += cap) {
+                    int m = Math.min(cap, len - t0);
+                    HostRows.read(xs, dt, r * len + t0, seq, p, m);
+                    row(seq, o, m, wt, ch * width, width, b, silu);
+                    HostRows.write(o, 0, os, dt, r * len + t0, m);
+                    System.arraycopy(seq, m, seq, 0, p); // the last W-1 inputs carry to the next slice
+                }
+                MemorySegment.copy(seq, 0, fs, F32, r * p * 4, p);
+            }
+        });
+    }
+
+    /** o[t] = b + Σ_k w[k]·seq[t + k] for t in [0, m), then silu. */
+    private static void row(float[] seq, float[] o, int m, float[] wt, int wOff, int width, float b, boolean silu) {
+        int vl = S.length(), bound = S.loopBound(m), t = 0;
+        for (; t < bound; t += vl) {
+            FloatVector acc = FloatVector.broadcast(S, b);
+            for (int k = 0; k < width; k++) acc = FloatVector.fromArray(S, seq, t + k).fma(FloatVector.broadcast(S, wt[wOff + k]), acc);
+            if (silu) acc = acc.div(acc.neg().lanewise(VectorOperators.EXP).add(1f));
+            acc.intoArray(o, t);
+        }
+        for (; t < m; t++) {
+            float acc = b;
+            for (int k = 0; k < width; k++) acc = Math.fma(seq[t + k], wt[wOff + k], acc);
+            o[t] = silu ? acc / (1f + (float) Math.exp(-acc)) : acc;
+        }
+    }
+}
