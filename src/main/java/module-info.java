@@ -17,6 +17,7 @@ module dev.surpass {
     exports dev.surpass.layers;
     exports dev.surpass.io;
     exports dev.surpass.attention;
+    exports dev.surpass.diffusion;
     exports dev.surpass.scan;
 
     opens dev.surpass.cli to info.picocli;

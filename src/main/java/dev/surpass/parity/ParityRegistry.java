@@ -12,6 +12,7 @@ public final class ParityRegistry {
         all.addAll(dev.surpass.layers.LayersParity.cases());
         all.addAll(dev.surpass.layers.GemmParity.cases());
         all.addAll(dev.surpass.attention.AttentionParity.cases());
+        all.addAll(dev.surpass.diffusion.DiffusionParity.cases());
         all.addAll(dev.surpass.scan.ScanParity.cases());
         return all;
     }
