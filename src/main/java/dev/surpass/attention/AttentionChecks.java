@@ -3,6 +3,7 @@ package dev.surpass.attention;
 import dev.surpass.DType;
 import dev.surpass.Shapes;
 import dev.surpass.Tensor;
+import dev.surpass.backend.ArgChecks;
 
 /**
  * Argument checks of the attention entries. Every failure is an {@link IllegalArgumentException}
@@ -23,21 +24,7 @@ final class AttentionChecks {
 
     /** Present, open, floating, of the given rank (the layout named in the message). */
     static void tensor(String op, String name, Tensor t, int rank, String layout) {
-        if (t == null) throw new IllegalArgumentException(op + ": " + name + " is null");
-        if (t.isClosed()) throw new IllegalArgumentException(op + ": " + name + " (" + t.describe() + ") is closed");
-        if (!t.dtype().isFloating()) {
-            throw new IllegalArgumentException(op + ": " + name + " has dtype " + t.dtype() + "; expected F32, F16 or BF16");
-        }
-        if (t.rank() != rank) {
-            throw new IllegalArgumentException(op + ": " + name + " must have rank " + rank + " " + layout + ", got shape "
-                    + Shapes.toString(t.shape()));
-        }
-        for (int i = 0; i < rank; i++) {
-            if (t.dim(i) > Integer.MAX_VALUE - 1024) {
-                throw new IllegalArgumentException(op + ": " + name + "'s dim " + i + " is " + t.dim(i) + "; at most "
-                        + (Integer.MAX_VALUE - 1024) + " is supported");
-            }
-        }
+        ArgChecks.floatingTensor(op, name, t, rank, layout, Integer.MAX_VALUE - 1024);
     }
 
     /** Same dtype and device as q. */

@@ -1,6 +1,7 @@
 package dev.surpass.diffusion;
 
 import dev.surpass.DType;
+import dev.surpass.backend.KernelNames;
 import dev.surpass.Tensor;
 import dev.surpass.cuda.CudaBackend;
 import dev.surpass.cuda.Dim3;
@@ -21,13 +22,7 @@ final class CudaSamplers {
     static final int NOISE = 1, LEARNED_RANGE = 2, CLIP = 4, SECOND_ORDER = 8;
 
     static String name(String op, DType dtype) {
-        String sfx = switch (dtype) {
-            case F32 -> "f32";
-            case F16 -> "f16";
-            case BF16 -> "bf16";
-            default -> throw new IllegalArgumentException("no diffusion kernel for " + dtype);
-        };
-        return "surpass_diffusion_" + op + "_" + sfx;
+        return KernelNames.of("diffusion", op, dtype);
     }
 
     /** Every kernel this launcher may launch (checked against abi.txt and the fatbin by a test). */

@@ -1,6 +1,7 @@
 package dev.surpass.layers;
 
 import dev.surpass.DType;
+import dev.surpass.backend.KernelNames;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -11,24 +12,11 @@ final class Kernels {
     private Kernels() {}
 
     static String name(String op, DType dtype) {
-        return "surpass_layers_" + op + "_" + suffix(dtype);
-    }
-
-    static String suffix(DType dtype) {
-        return switch (dtype) {
-            case F32 -> "f32";
-            case F16 -> "f16";
-            case BF16 -> "bf16";
-            default -> throw new IllegalArgumentException("no layers kernel for " + dtype);
-        };
+        return KernelNames.of(FAMILY, op, dtype);
     }
 
     static List<String> perDtype(String... ops) {
-        List<String> names = new ArrayList<>();
-        for (String op : ops) {
-            for (DType t : new DType[] {DType.F32, DType.F16, DType.BF16}) names.add(name(op, t));
-        }
-        return names;
+        return KernelNames.perDtype(FAMILY, ops);
     }
 
     /** Every kernel name the layers launchers use (checked against the fatbin by a test). */

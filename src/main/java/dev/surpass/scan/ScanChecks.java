@@ -3,6 +3,7 @@ package dev.surpass.scan;
 import dev.surpass.DType;
 import dev.surpass.Shapes;
 import dev.surpass.Tensor;
+import dev.surpass.backend.ArgChecks;
 
 /**
  * Argument checks of the scan entries. Every failure is an {@link IllegalArgumentException} whose
@@ -21,21 +22,7 @@ final class ScanChecks {
 
     /** Present, open, floating, of the given rank (the layout named in the message). */
     static void tensor(String op, String name, Tensor t, int rank, String layout) {
-        if (t == null) throw new IllegalArgumentException(op + ": " + name + " is null");
-        if (t.isClosed()) throw new IllegalArgumentException(op + ": " + name + " (" + t.describe() + ") is closed");
-        if (!t.dtype().isFloating()) {
-            throw new IllegalArgumentException(op + ": " + name + " has dtype " + t.dtype() + "; expected F32, F16 or BF16");
-        }
-        if (t.rank() != rank) {
-            throw new IllegalArgumentException(op + ": " + name + " must have rank " + rank + " " + layout + ", got shape "
-                    + Shapes.toString(t.shape()));
-        }
-        for (int i = 0; i < rank; i++) {
-            if (t.dim(i) > MAX_DIM) {
-                throw new IllegalArgumentException(op + ": " + name + "'s dim " + i + " is " + t.dim(i) + "; at most " + MAX_DIM
-                        + " is supported");
-            }
-        }
+        ArgChecks.floatingTensor(op, name, t, rank, layout, MAX_DIM);
     }
 
     /** Same dtype as {@code ref} (unless {@code dtype} is given: then exactly that) and same device. */

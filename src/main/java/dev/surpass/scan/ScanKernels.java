@@ -1,6 +1,7 @@
 package dev.surpass.scan;
 
 import dev.surpass.DType;
+import dev.surpass.backend.KernelNames;
 import dev.surpass.Tensor;
 import java.util.ArrayList;
 import java.util.List;
@@ -12,20 +13,11 @@ final class ScanKernels {
     private ScanKernels() {}
 
     static String name(String op, DType dtype) {
-        return "surpass_mamba_" + op + "_" + switch (dtype) {
-            case F32 -> "f32";
-            case F16 -> "f16";
-            case BF16 -> "bf16";
-            default -> throw new IllegalArgumentException("no mamba kernel for " + dtype);
-        };
+        return KernelNames.of(FAMILY, op, dtype);
     }
 
     static List<String> perDtype(String... ops) {
-        List<String> names = new ArrayList<>();
-        for (String op : ops) {
-            for (DType t : new DType[] {DType.F32, DType.F16, DType.BF16}) names.add(name(op, t));
-        }
-        return names;
+        return KernelNames.perDtype(FAMILY, ops);
     }
 
     /** Every kernel name the scan launchers use (checked against abi.txt and the fatbin by a test). */

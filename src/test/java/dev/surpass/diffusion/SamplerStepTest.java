@@ -10,6 +10,7 @@ import dev.surpass.Device;
 import dev.surpass.Scope;
 import dev.surpass.Tensor;
 import dev.surpass.parity.ParityCase;
+import dev.surpass.parity.ParityTests;
 import dev.surpass.parity.ParityMath;
 import dev.surpass.parity.ParityResult;
 import java.util.HashSet;
@@ -30,17 +31,7 @@ class SamplerStepTest {
 
     @TestFactory
     Stream<DynamicTest> referenceVsVector() {
-        List<ParityCase> all = DiffusionParity.cases();
-        return IntStream.range(0, all.size()).mapToObj(i -> {
-            ParityCase c = all.get(i);
-            return DynamicTest.dynamicTest(c.op() + " " + c.shape() + " " + c.dtype(), () -> {
-                try (Device cpu = Device.cpu()) {
-                    ParityResult r = c.run(cpu, SEED + i);
-                    assertTrue(r.passed(), c.op() + " " + c.shape() + " " + c.dtype() + " seed " + (SEED + i) + ": " + r);
-                    assertEquals(0, cpu.liveAllocations(), "leaked tensors");
-                }
-            });
-        });
+        return ParityTests.dynamicTests(DiffusionParity.cases(), SEED + 0, Device::cpu);
     }
 
     @Test

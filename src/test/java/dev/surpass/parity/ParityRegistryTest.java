@@ -22,7 +22,7 @@ import org.junit.jupiter.api.TestFactory;
  * (tag {@code gpu}) when a GPU is present. {@code -Dsurpass.seed=N} replays a failure.
  */
 class ParityRegistryTest {
-    static final long SEED = Long.getLong("surpass.seed", 0x5eed_2025L);
+    static final long SEED = ParityTests.SEED;
 
     @TestFactory
     Stream<DynamicTest> cpu() {
@@ -54,25 +54,9 @@ class ParityRegistryTest {
         }
     }
 
-    /** One dynamic test per case, each on its own seed (SEED + index), checked for leaks too. */
     private static Stream<DynamicTest> cases(java.util.function.Supplier<Device> open) {
         List<ParityCase> all = ParityRegistry.all();
         assertFalse(all.isEmpty(), "no parity cases registered");
-        return IntStream.range(0, all.size()).mapToObj(i -> {
-            ParityCase c = all.get(i);
-            long seed = SEED + i;
-            String what = c.op() + " " + c.shape() + " " + c.dtype();
-            return DynamicTest.dynamicTest(what, () -> {
-                try (Device d = open.get()) {
-                    String unsupported = c.unsupportedOn(d);
-                    Assumptions.assumeTrue(unsupported == null, () -> what + " on " + d.name() + ": " + unsupported);
-                    ParityResult r = c.run(d, seed);
-                    assertTrue(r.passed(), () -> what + " on " + d.name() + " seed=" + seed
-                            + ": relL2=" + r.relL2() + " maxAbs=" + r.maxAbs() + " tolerance=" + r.tolerance()
-                            + " nonFinite=" + r.nonFinite() + " (replay with -Dsurpass.seed=" + (seed - i) + ")");
-                    assertEquals(0, d.liveAllocations(), what + " seed=" + seed + " leaked device allocations");
-                }
-            });
-        });
+        return ParityTests.dynamicTests(all, SEED, open);
     }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.parity.ParityCase;
+import dev.surpass.parity.ParityTests;
 import dev.surpass.parity.ParityResult;
 import java.util.HashSet;
 import java.util.List;
@@ -22,20 +23,7 @@ class ScanParityTest {
 
     @TestFactory
     Stream<DynamicTest> cpu() {
-        List<ParityCase> all = ScanParity.cases();
-        return IntStream.range(0, all.size()).mapToObj(i -> {
-            ParityCase c = all.get(i);
-            long seed = SEED + 3000 + i;
-            String what = c.op() + " " + c.shape() + " " + c.dtype();
-            return DynamicTest.dynamicTest(what, () -> {
-                try (Device d = Device.cpu()) {
-                    ParityResult r = c.run(d, seed);
-                    assertTrue(r.passed(), () -> what + " seed=" + seed + ": relL2=" + r.relL2() + " maxAbs=" + r.maxAbs()
-                            + " tolerance=" + r.tolerance() + " nonFinite=" + r.nonFinite());
-                    assertEquals(0, d.liveAllocations(), what + " leaked allocations");
-                }
-            });
-        });
+        return ParityTests.dynamicTests(ScanParity.cases(), SEED + 3000, Device::cpu);
     }
 
     @Test
