@@ -33,9 +33,9 @@ final class DemoCommand implements Callable<Integer> {
             out.println("surpass demo on " + d.name());
             for (String line : d.describe().split("\n")) out.println("  " + line);
             out.println();
-            out.println("1. parity: every op against its float64 reference");
+            out.println("1. parity: every op against its float64 reference (one row per op; `surpass parity` lists every case)");
             List<ParityCase> cases = ParityRegistry.all();
-            ParityRun.Summary parity = ParityRun.run(devices.devices(), devices.problems(), cases, seed, out);
+            ParityRun.Summary parity = ParityRun.run(devices.devices(), devices.problems(), cases, seed, out, true);
             out.println();
             out.println("2. bench (quick)");
             Bench.Report report = Bench.run(devices.devices(), Bench.Options.of(true), out);

@@ -49,6 +49,17 @@ final class ParityRun {
     /** Runs every case on every device, prints the table, the failures and the closing count. */
     static Summary run(List<Device> devices, List<Devices.Problem> problems, List<ParityCase> cases, long seed,
                        PrintWriter out) {
+        return run(devices, problems, cases, seed, out, false);
+    }
+
+    /**
+     * As {@link #run(List, List, List, long, PrintWriter)}; with {@code perOp} the table has one row
+     * per op, dtype and device (case count, worst relL2 / tolerance, ok) instead of one per case.
+     */
+    static Summary run(List<Device> devices, List<Devices.Problem> problems, List<ParityCase> cases, long seed,
+                       PrintWriter out, boolean perOp) {
+        PrintWriter table = perOp ? new PrintWriter(java.io.Writer.nullWriter()) : out;
+        java.util.Map<String, double[]> groups = new java.util.LinkedHashMap<>(); // cases, failed, worst err/tol, worst relL2
         // Column widths from the cases, so every row lines up however long a shape is.
         int opW = 2, shapeW = 5;
         for (ParityCase c : cases) {
@@ -56,8 +67,8 @@ final class ParityRun {
             shapeW = Math.max(shapeW, c.shape().length());
         }
         final String row = "%-" + opW + "s | %-" + shapeW + "s | %-5s | %-7s | %-9s | %-9s | %-7s | %s%n";
-        out.printf(row, "op", "shape", "dtype", "device", "relL2", "maxAbs", "tol", "ok");
-        out.println("-".repeat(opW) + "-+-" + "-".repeat(shapeW) + "-+-" + "-".repeat(5) + "-+-" + "-".repeat(7) + "-+-"
+        table.printf(row, "op", "shape", "dtype", "device", "relL2", "maxAbs", "tol", "ok");
+        table.println("-".repeat(opW) + "-+-" + "-".repeat(shapeW) + "-+-" + "-".repeat(5) + "-+-" + "-".repeat(7) + "-+-"
                 + "-".repeat(9) + "-+-" + "-".repeat(9) + "-+-" + "-".repeat(7) + "-+-----");
         int passed = 0, failed = 0, skipped = 0;
         List<String> skips = new ArrayList<>();
@@ -69,7 +80,7 @@ final class ParityRun {
                 String unsupported = c.unsupportedOn(d);
                 if (unsupported != null) {
                     skipped++;
-                    out.printf(row, c.op(), c.shape(), c.dtype(), dev, "-", "-", "-", "SKIP");
+                    table.printf(row, c.op(), c.shape(), c.dtype(), dev, "-", "-", "-", "SKIP");
                     skips.add(c.op() + " on " + dev + ": " + unsupported);
                     continue;
                 }
@@ -86,18 +97,35 @@ final class ParityRun {
                     failed++;
                     failedOps.add(c.op());
                 }
+                double[] g = groups.computeIfAbsent(c.op() + "|" + c.dtype() + "|" + dev, k -> new double[4]);
+                g[0]++;
+                if (!ok) g[1]++;
+                if (r != null) {
+                    g[2] = Math.max(g[2], r.relL2() / r.tolerance());
+                    g[3] = Math.max(g[3], r.relL2());
+                }
                 if (error != null) {
-                    out.printf(row, c.op(), c.shape(), c.dtype(), dev, "-", "-", "-", "ERROR");
+                    table.printf(row, c.op(), c.shape(), c.dtype(), dev, "-", "-", "-", "ERROR");
                     failures.add(c.op() + " " + c.shape() + " " + c.dtype() + " on " + dev + ": " + error);
                 } else {
-                    out.printf(row, c.op(), c.shape(), c.dtype(), dev, sci(r.relL2()), sci(r.maxAbs()), sci1(r.tolerance()),
+                    table.printf(row, c.op(), c.shape(), c.dtype(), dev, sci(r.relL2()), sci(r.maxAbs()), sci1(r.tolerance()),
                             ok ? "ok" : (r.nonFinite() ? "FAIL (non-finite)" : "FAIL"));
                     if (!ok) {
                         failures.add(c.op() + " " + c.shape() + " " + c.dtype() + " on " + dev + ": relL2 " + sci(r.relL2())
                                 + " > tol " + sci1(r.tolerance()) + (r.nonFinite() ? ", non-finite output" : ""));
                     }
                 }
-                out.flush();
+                table.flush();
+            }
+        }
+        if (perOp) {
+            String fmt = "%-24s | %-5s | %-7s | %5s | %-9s | %-13s | %s%n";
+            out.printf(fmt, "op", "dtype", "device", "cases", "max relL2", "max relL2/tol", "ok");
+            for (var e : groups.entrySet()) {
+                String[] k = e.getKey().split("\\|");
+                double[] g = e.getValue();
+                out.printf(fmt, k[0], k[1], k[2], (int) g[0], sci(g[3]), String.format(Locale.ROOT, "%.3f", g[2]),
+                        g[1] == 0 ? "ok" : (int) g[1] + " FAILED");
             }
         }
         for (Devices.Problem p : problems) {
