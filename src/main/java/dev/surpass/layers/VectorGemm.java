@@ -7,7 +7,11 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.concurrent.RecursiveAction;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -37,10 +41,15 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code [N,K]}), so Wᵀ is never materialised. F16/BF16 operands are widened to fp32 while
  * packing; a 16-bit output is accumulated in an fp32 scratch and rounded once at the end.
  *
- * <p>Threads: the output (per batch) is cut into at most {@link Parallel#threads()} macro tiles
- * along M and/or N (whichever has more micro tiles), each run by one thread with its own
- * thread-local packing buffers. Block sizes: {@code -Dsurpass.gemm.kc/mc/nc} (defaults tuned on a
- * 2-core AVX-512 Zen 5: KC=384, MC=192, NC=3072).
+ * <p>Threads: with fewer fp32 batches than threads (one large product: the common case) each
+ * batch runs on all threads with its B blocks packed once and shared ({@link #runShared}: panels
+ * packed by whichever thread needs them first, rows handed out in shrinking chunks so a thread
+ * slowed down by other load does not hold the others up). Otherwise the batches (and, for 16-bit
+ * dtypes, macro tiles along M and/or N) are split over the threads, each with its own
+ * thread-local packing buffers. fp32 {@code linear} with at most {@link #SMALL_M} rows (decode)
+ * streams the weight without packing ({@link #fewRows}). Block sizes:
+ * {@code -Dsurpass.gemm.kc/mc/nc} (defaults measured on a 2-core AVX-512 Zen 5: KC=1024, MC=144,
+ * NC=3072; 384/192/3072 without AVX-512).
  */
 final class VectorGemm {
     private VectorGemm() {}
@@ -55,9 +64,17 @@ final class VectorGemm {
     /** Micro-tile rows: 12 with 32 vector registers (AVX-512), else 4 (AVX2/NEON have 16). */
     static final int MR = L >= 16 ? 12 : 4;
 
-    static final int KC = Math.max(1, Integer.getInteger("surpass.gemm.kc", 384));
-    static final int MC = roundUp(Math.max(1, Integer.getInteger("surpass.gemm.mc", 192)), MR);
+    // AVX-512 (measured on Zen 5): a long K block (one pass over C for K <= 1024; C of a large
+    // product lives in DRAM, so every pass costs) with A blocks of 144 x 1024 fp32 (576 KiB, L2).
+    static final int KC = Math.max(1, Integer.getInteger("surpass.gemm.kc", L >= 16 ? 1024 : 384));
+    static final int MC = roundUp(Math.max(1, Integer.getInteger("surpass.gemm.mc", L >= 16 ? 144 : 192)), MR);
     static final int NC = roundUp(Math.max(1, Integer.getInteger("surpass.gemm.nc", 3072)), NR);
+
+    /**
+     * {@code linear} with at most this many rows of x (decode steps) skips the packing and streams
+     * the weight rows directly ({@code -Dsurpass.gemm.smallM}, 0 disables).
+     */
+    static final int SMALL_M = Integer.getInteger("surpass.gemm.smallM", 16);
 
     /** Below this many multiply-adds a product runs on the calling thread. */
     private static final long PARALLEL_MIN_FMAS = 1L << 18;
@@ -80,6 +97,32 @@ final class VectorGemm {
         float[] b(int n) {
             if (b.length < n) b = new float[n];
             return b;
+        }
+
+        int[] order = new int[0];
+        int[] later = new int[0];
+
+        int[] order(int n) {
+            if (order.length < n) order = new int[n];
+            return order;
+        }
+
+        int[] later(int n) {
+            if (later.length < n) later = new int[n];
+            return later;
+        }
+
+        /** The shared packed-B buffer of {@link #runShared}, taken for one call (null while taken). */
+        float[] shared;
+
+        float[] takeShared(int n) {
+            float[] s = shared;
+            shared = null;
+            return s != null && s.length >= n ? s : new float[n];
+        }
+
+        void giveShared(float[] s) {
+            if (shared == null || shared.length < s.length) shared = s;
         }
     }
 
@@ -109,6 +152,10 @@ final class VectorGemm {
         }
         long fmas = batch * m * (long) n * k;
         int want = fmas < PARALLEL_MIN_FMAS ? 1 : Math.max(1, parts);
+        if (bTransposed && !bBatched && pr.dtype == DType.F32 && batch * m <= SMALL_M && batch * m * (long) k <= Integer.MAX_VALUE) {
+            fewRows(pr, (int) (batch * m), want);
+            return;
+        }
         // Cut each batch's output into tm x tn macro tiles when there are fewer batches than threads.
         int perBatch = (int) Math.max(1, Math.min(want, (want + batch - 1) / batch));
         int mTiles = (m + MR - 1) / MR, nTiles = (n + NR - 1) / NR;
@@ -119,6 +166,11 @@ final class VectorGemm {
             // split the side whose tiles hold more micro tiles
             if (canM && (!canN || (double) mTiles / tm >= (double) nTiles / tn)) tm++;
             else tn++;
+        }
+        if (perBatch > 1 && pr.dtype == DType.F32) {
+            // Fewer batches than threads: one batch at a time, B blocks packed once and shared.
+            for (long p = 0; p < batch; p++) runShared(pr, p, perBatch);
+            return;
         }
         final int fTm = tm, fTn = tn;
         long tasks = batch * tm * tn;
@@ -133,6 +185,278 @@ final class VectorGemm {
                 if (i0 < i1 && j0 < j1) runTile(pr, buf, p, i0, i1, j0, j1);
             }
         });
+    }
+
+    /** Body of one of {@code parts} parallel parts. */
+    @FunctionalInterface
+    private interface PartBody {
+        void run(int part);
+    }
+
+    /**
+     * Runs {@code body(0..parts-1)} on the common fork-join pool (one part on the caller) and
+     * returns when all are done. A part may only wait (briefly) for work another part is doing
+     * right now, never for a part that has not started, so this cannot deadlock when called from
+     * inside the pool.
+     */
+    private static void forParts(int parts, PartBody body) {
+        if (parts <= 1) {
+            body.run(0);
+            return;
+        }
+        RecursiveAction[] tasks = new RecursiveAction[parts];
+        for (int i = 0; i < parts; i++) {
+            final int part = i;
+            tasks[i] = new RecursiveAction() {
+                @Override
+                protected void compute() {
+                    body.run(part);
+                }
+            };
+        }
+        RecursiveAction.invokeAll(tasks);
+    }
+
+    /**
+     * One batch on {@code parts} threads with the B blocks shared. Each (NC, KC) block of B is one
+     * phase (one fork-join). Its NR panels are packed once, into one shared buffer, by whichever
+     * thread needs a panel first (claimed with a CAS: a thread never waits for a panel that
+     * nobody is packing, and one being packed by another thread is put off until last, so no
+     * thread idles while there is work). The products are taken in chunks: runs of micro-tile
+     * rows (A packed by the chunk's thread) times all the block's panels, shrinking towards the
+     * end of the phase (guided self-scheduling) so that both threads finish together even when
+     * one is slowed down on a shared machine; with few rows, panel ranges instead. No thread ever
+     * waits for one that has not started, so this cannot deadlock inside the fork-join pool.
+     * Every element is still summed in the same order (the same balanced K blocks, added in
+     * order), whoever computes it.
+     */
+    private static void runShared(Problem pr, long p, int parts) {
+        final int m = pr.m, n = pr.n, k = pr.k;
+        final long aBase = p * m * (long) k;
+        final long bBase = pr.bBatched ? p * k * (long) n : 0;
+        final int kBlocks = (k + KC - 1) / KC;
+        final int kc0 = (k + kBlocks - 1) / kBlocks;
+        final int ncMax = Math.min(NC, roundUp(n, NR));
+        final int mTiles = (m + MR - 1) / MR;
+        final boolean byRows = mTiles >= 2 * parts;
+        final Buffers mine = BUFFERS.get();
+        // Checked out for the whole call: while this thread joins it may run another GEMM's parts.
+        final float[] bp = mine.takeShared(kc0 * ncMax);
+        final MemorySegment c = pr.out;
+        final long cBase = p * m * (long) n * 4L;
+        final long ldc = n * 4L;
+        try {
+            for (int jc = 0; jc < n; jc += NC) {
+                final int nc = Math.min(NC, n - jc), fjc = jc;
+                final int panels = (nc + NR - 1) / NR;
+                // by columns: a fixed grid of row tiles x panel ranges
+                final int colChunks = byRows ? 1 : Math.max(1, Math.min(panels, parts * 4 / Math.max(1, mTiles)));
+                final int gridChunks = byRows ? 0 : mTiles * colChunks;
+                for (int pc = 0; pc < k; pc += kc0) {
+                    final int kc = Math.min(kc0, k - pc), fpc = pc;
+                    final AtomicIntegerArray state = new AtomicIntegerArray((panels + PACK_GROUP - 1) / PACK_GROUP); // per group: 0 free, 1 packing, 2 packed
+                    final AtomicInteger next = new AtomicInteger(), chunks = new AtomicInteger();
+                    int threads = parts;
+                    if ((long) kc * nc * m < (1 << 16)) threads = 1;
+                    forParts(threads, part -> {
+                        Buffers buf = BUFFERS.get();
+                        int[] order = buf.order(panels);
+                        while (true) {
+                            int t0, t1, q0, q1;
+                            if (byRows) {
+                                int cur, take;
+                                do {
+                                    cur = next.get();
+                                    if (cur >= mTiles) return;
+                                    take = Math.max(2, (mTiles - cur + 2 * parts - 1) / (2 * parts));
+                                    take = Math.min(take, mTiles - cur);
+                                } while (!next.compareAndSet(cur, cur + take));
+                                t0 = cur;
+                                t1 = cur + take;
+                                q0 = 0;
+                                q1 = panels;
+                            } else {
+                                int ch = next.getAndIncrement();
+                                if (ch >= gridChunks) return;
+                                t0 = ch / colChunks;
+                                t1 = t0 + 1;
+                                q0 = split(panels, colChunks, ch % colChunks);
+                                q1 = split(panels, colChunks, ch % colChunks + 1);
+                            }
+                            if (q0 >= q1) continue;
+                            // Start each chunk at its own panel so the threads pack different ones.
+                            int len = q1 - q0, rot = (int) ((long) len * (chunks.getAndIncrement() % parts) / parts);
+                            for (int i = 0; i < len; i++) order[i] = q0 + (i + rot) % len;
+                            multiply(pr, buf, aBase, t0 * MR, Math.min(m, t1 * MR), fpc, kc, kc0, bp, order, len,
+                                    state, bBase, fjc, nc, c, cBase, ldc);
+                        }
+                    });
+                }
+            }
+        } finally {
+            mine.giveShared(bp);
+        }
+    }
+
+    /**
+     * Panels packed together (one claim): {@code PACK_GROUP * NR} columns, so packing reads runs of
+     * 512 bytes of each row of B rather than 128 (rows of B are far apart).
+     */
+    static final int PACK_GROUP = 4;
+
+    /**
+     * Makes sure panel q of the block at (jc, pc) is packed (with the rest of its group of
+     * {@link #PACK_GROUP}); false when another thread is packing it.
+     */
+    private static boolean claimPanel(Problem pr, AtomicIntegerArray state, int q, long bBase, int pc, int kc,
+                                      int jc, int nc, float[] bp) {
+        int g = q / PACK_GROUP;
+        int s = state.get(g);
+        if (s == 2) return true;
+        if (s == 0 && state.compareAndSet(g, 0, 1)) {
+            try {
+                int jr = g * PACK_GROUP * NR;
+                packB(pr, bBase, pc, kc, jc + jr, Math.min(PACK_GROUP * NR, nc - jr), bp, jr * kc);
+            } catch (RuntimeException | Error e) {
+                state.set(g, 0);
+                throw e;
+            }
+            state.set(g, 2);
+            return true;
+        }
+        return state.get(g) == 2;
+    }
+
+    /**
+     * Rows [i0,i1) of C times the B panels {@code order[0..len)} of the block at (jc, pc): packs
+     * the rows of A (MC at a time), packs any panel nobody has packed yet (a panel another thread
+     * is packing is done last), and runs the micro-kernels; the first K block stores (+ bias),
+     * later ones add.
+     */
+    private static void multiply(Problem pr, Buffers buf, long aBase, int i0, int i1, int pc, int kc, int kc0,
+                                 float[] bp, int[] order, int len, AtomicIntegerArray state, long bBase,
+                                 int jc, int nc, MemorySegment c, long cBase, long ldc) {
+        float[] ap = buf.a(kc0 * Math.min(MC, roundUp(i1 - i0, MR)));
+        int[] later = buf.later(len);
+        boolean first = pc == 0;
+        float[] bias = first ? pr.bias : null;
+        for (int ic = i0; ic < i1; ic += MC) {
+            int mc = Math.min(MC, i1 - ic);
+            packA(pr, aBase, ic, mc, pc, kc, ap);
+            int nLater = 0;
+            for (int i = 0; i < len; i++) {
+                int q = order[i];
+                if (claimPanel(pr, state, q, bBase, pc, kc, jc, nc, bp)) {
+                    panel(buf, ap, mc, kc, bp, q, nc, jc, ic, first, bias, c, cBase, ldc);
+                } else {
+                    later[nLater++] = q;
+                }
+            }
+            while (nLater > 0) { // panels other threads are packing right now
+                int kept = 0;
+                for (int i = 0; i < nLater; i++) {
+                    int q = later[i];
+                    if (claimPanel(pr, state, q, bBase, pc, kc, jc, nc, bp)) {
+                        panel(buf, ap, mc, kc, bp, q, nc, jc, ic, first, bias, c, cBase, ldc);
+                    } else {
+                        later[kept++] = q;
+                    }
+                }
+                nLater = kept;
+                if (nLater > 0) Thread.onSpinWait();
+            }
+        }
+    }
+
+    /** Rows [ic, ic+mc) of C (A packed in {@code ap}) times packed B panel q of the block at jc. */
+    private static void panel(Buffers buf, float[] ap, int mc, int kc, float[] bp, int q, int nc, int jc, int ic,
+                              boolean first, float[] bias, MemorySegment c, long cBase, long ldc) {
+        int jr = q * NR;
+        int nr = Math.min(NR, nc - jr);
+        int bOff = jr * kc;
+        int biasOff = jc + jr;
+        for (int ir = 0; ir < mc; ir += MR) {
+            int mr = Math.min(MR, mc - ir);
+            long cAt = cBase + (ic + ir) * ldc + (jc + jr) * 4L;
+            kernel(kc, ap, ir * kc, bp, bOff, buf.tile);
+            addTile(buf.tile, mr, nr, c, cAt, ldc, first, bias, biasOff);
+        }
+    }
+
+    /** Weight rows per step of {@link #fewRows}. */
+    private static final int FEW_W = 4;
+    /** Rows of x per step of {@link #fewRows}. */
+    private static final int FEW_X = 4;
+
+    /**
+     * fp32 {@code y = x·Wᵀ (+ bias)} for few rows of x: the weight [N,K] is read where it lies,
+     * {@link #FEW_W} rows at a time against up to {@link #FEW_X} rows of x (a heap copy), as
+     * vector dot products along K: lane-wise sums over full vectors, reduced across lanes, then
+     * the ragged end of K and the bias added in order. Threads take disjoint ranges of weight
+     * rows, so each element is summed the same way whatever the thread count.
+     */
+    private static void fewRows(Problem pr, int rows, int parts) {
+        final int n = pr.n, k = pr.k;
+        final float[] x = new float[rows * k];
+        MemorySegment.copy(pr.a, F32, 0, x, 0, rows * k);
+        final int groups = (n + FEW_W - 1) / FEW_W;
+        final int p = Math.max(1, Math.min(parts, groups));
+        forParts(p, part -> {
+            int g0 = split(groups, p, part), g1 = split(groups, p, part + 1);
+            int j0 = g0 * FEW_W, j1 = Math.min(n, g1 * FEW_W);
+            for (int j = j0; j < j1; j += FEW_W) {
+                int w = Math.min(FEW_W, j1 - j);
+                for (int i = 0; i < rows; i += FEW_X) {
+                    dots(pr, x, i, Math.min(FEW_X, rows - i), j, w);
+                }
+            }
+        });
+    }
+
+    /** y[i0+r][j0+q] for r < xr, q < wr (each at most 4): see {@link #fewRows}. */
+    private static void dots(Problem pr, float[] x, int i0, int xr, int j0, int wr) {
+        final int n = pr.n, k = pr.k;
+        final MemorySegment w = pr.b, out = pr.out;
+        final int full = k / L * L;
+        final long ldw = k * 4L;
+        // Missing weight rows / x rows repeat the last real one (their results are discarded).
+        long w0 = (long) j0 * ldw, w1 = (long) (j0 + Math.min(1, wr - 1)) * ldw;
+        long w2 = (long) (j0 + Math.min(2, wr - 1)) * ldw, w3 = (long) (j0 + Math.min(3, wr - 1)) * ldw;
+        int x0 = i0 * k, x1 = (i0 + Math.min(1, xr - 1)) * k, x2 = (i0 + Math.min(2, xr - 1)) * k, x3 = (i0 + Math.min(3, xr - 1)) * k;
+        FloatVector z = FloatVector.zero(S);
+        FloatVector a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
+        FloatVector a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
+        for (int t = 0; t < full; t += L) {
+            long tb = t * 4L;
+            FloatVector v0 = FloatVector.fromMemorySegment(S, w, w0 + tb, NATIVE);
+            FloatVector v1 = FloatVector.fromMemorySegment(S, w, w1 + tb, NATIVE);
+            FloatVector v2 = FloatVector.fromMemorySegment(S, w, w2 + tb, NATIVE);
+            FloatVector v3 = FloatVector.fromMemorySegment(S, w, w3 + tb, NATIVE);
+            FloatVector u = FloatVector.fromArray(S, x, x0 + t);
+            a00 = u.fma(v0, a00); a01 = u.fma(v1, a01); a02 = u.fma(v2, a02); a03 = u.fma(v3, a03);
+            u = FloatVector.fromArray(S, x, x1 + t);
+            a10 = u.fma(v0, a10); a11 = u.fma(v1, a11); a12 = u.fma(v2, a12); a13 = u.fma(v3, a13);
+            u = FloatVector.fromArray(S, x, x2 + t);
+            a20 = u.fma(v0, a20); a21 = u.fma(v1, a21); a22 = u.fma(v2, a22); a23 = u.fma(v3, a23);
+            u = FloatVector.fromArray(S, x, x3 + t);
+            a30 = u.fma(v0, a30); a31 = u.fma(v1, a31); a32 = u.fma(v2, a32); a33 = u.fma(v3, a33);
+        }
+        VectorOperators.Associative add = VectorOperators.ADD;
+        float[] acc = {
+            a00.reduceLanes(add), a01.reduceLanes(add), a02.reduceLanes(add), a03.reduceLanes(add),
+            a10.reduceLanes(add), a11.reduceLanes(add), a12.reduceLanes(add), a13.reduceLanes(add),
+            a20.reduceLanes(add), a21.reduceLanes(add), a22.reduceLanes(add), a23.reduceLanes(add),
+            a30.reduceLanes(add), a31.reduceLanes(add), a32.reduceLanes(add), a33.reduceLanes(add)};
+        for (int r = 0; r < xr; r++) {
+            int xo = (i0 + r) * k;
+            for (int q = 0; q < wr; q++) {
+                float sum = acc[r * 4 + q];
+                long wo = (long) (j0 + q) * ldw;
+                for (int t = full; t < k; t++) sum = Math.fma(x[xo + t], w.get(F32, wo + t * 4L), sum);
+                if (pr.bias != null) sum += pr.bias[j0 + q];
+                out.setAtIndex(F32, (long) (i0 + r) * n + j0 + q, sum);
+            }
+        }
     }
 
     /** Start (in micro tiles) of part {@code i} of {@code tiles} cut into {@code parts}. */
@@ -191,7 +515,7 @@ final class VectorGemm {
                 for (int pc = 0; pc < k; pc += kc0) {
                     int kc = Math.min(kc0, k - pc);
                     boolean first = pc == 0;
-                    packB(pr, bBase, pc, kc, j0 + jc, nc, bp);
+                    packB(pr, bBase, pc, kc, j0 + jc, nc, bp, 0);
                     for (int ic = 0; ic < mt; ic += MC) {
                         int mc = Math.min(MC, mt - ic);
                         packA(pr, aBase, i0 + ic, mc, pc, kc, ap);
@@ -272,15 +596,33 @@ final class VectorGemm {
 
     /**
      * Packs rows [p0, p0+kc) x cols [j0, j0+nc) of B (the logical [K,N] operand) into NR-column
-     * panels: panel q holds {@code bp[q*NR*kc + t*NR + j] = B[p0 + t][j0 + q*NR + j]}, zero
+     * panels: panel q holds {@code bp[bpOff + q*NR*kc + t*NR + j] = B[p0 + t][j0 + q*NR + j]}, zero
      * columns past nc. B is read from [K,N] memory, or from [N,K] when transposed.
      */
-    private static void packB(Problem pr, long bBase, int p0, int kc, int j0, int nc, float[] bp) {
+    private static void packB(Problem pr, long bBase, int p0, int kc, int j0, int nc, float[] bp, int bpOff) {
         final MemorySegment b = pr.b;
         final int n = pr.n, k = pr.k;
-        for (int jr = 0; jr < nc; jr += NR) {
+        int start = 0;
+        if (!pr.bTransposed && pr.dtype == DType.F32 && nc >= NR) {
+            // Full panels row by row: each row of B is read once, sequentially (reading panel by
+            // panel would touch kc rows, one page apart, for every 128 bytes).
+            int full = nc / NR;
+            for (int t = 0; t < kc; t++) {
+                long rowAt = (bBase + (long) (p0 + t) * n + j0) * 4L;
+                int dst = bpOff + t * NR;
+                for (int q = 0; q < full; q++) {
+                    long at = rowAt + q * (long) NR * 4L;
+                    int d = dst + q * NR * kc;
+                    for (int v = 0; v < NV; v++) {
+                        FloatVector.fromMemorySegment(S, b, at + v * L * 4L, NATIVE).intoArray(bp, d + v * L);
+                    }
+                }
+            }
+            start = full * NR;
+        }
+        for (int jr = start; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
-            int panel = jr * kc;
+            int panel = bpOff + jr * kc;
             if (pr.bTransposed) {
                 // W [N,K]: column j of B is row j of W, contiguous along k.
                 for (int j = 0; j < nr; j++) {

@@ -61,9 +61,11 @@ class GemmTest {
 
     @Test
     void parityAcrossBlockingEdges() {
-        // AVX-512: MR = 12, NR = 32; AVX2: MR = 4, NR = 24; KC = 384 (K blocks are balanced),
-        // MC = 192, NC = 3072: sizes on and around each boundary, primes, and 1.
+        // AVX-512: MR = 12, NR = 32, KC = 1024, MC = 144; AVX2: MR = 4, NR = 24, KC = 384,
+        // MC = 192 (K blocks are balanced); NC = 3072: sizes on and around each boundary, primes,
+        // and 1; M >= 24 with N >= 2 takes the shared-B path, linear with M <= 16 the few-rows path.
         int[][] shapes = {
+            {143, 40, 50}, {145, 33, 1025}, {12, 32, 1024}, {25, 64, 2049}, {289, 70, 31},
             {1, 1, 1}, {1, 48, 1}, {8, 48, 256}, {7, 47, 255}, {9, 49, 257}, {9, 97, 3}, {17, 1, 31},
             {1, 1000, 64}, {191, 50, 20}, {192, 96, 64}, {193, 95, 513}, {13, 65, 63}, {65, 127, 129},
             {31, 149, 600}, {3, 3073, 5}, {11, 31, 383}, {12, 32, 384}, {13, 33, 385}, {25, 65, 769},
@@ -117,6 +119,22 @@ class GemmTest {
                         assertArrayEquals(one, other, "parts=" + parts + " differs from 1 thread for " + Arrays.toString(s) + " bT=" + bT
                                 + " seed=" + seed);
                     }
+                }
+            }
+        }
+    }
+
+    @Test
+    void fewRowsLinearPathMatchesReferenceForAnyThreadCount() {
+        // linear with <= VectorGemm.SMALL_M rows streams the weight without packing: ragged K
+        // (not a multiple of the vector length), N not a multiple of 4, rows not a multiple of 4.
+        try (Device dev = Device.cpu()) {
+            for (int[] s : new int[][] {{1, 1, 1}, {1, 7, 33}, {2, 9, 100}, {5, 130, 257}, {16, 67, 515}, {3, 1029, 64}}) {
+                long seed = SEED + 600 + s[0] * 31L + s[1];
+                float[] one = checkVector(dev, DType.F32, 1, s[0], s[1], s[2], true, false, true, 1, seed);
+                for (int parts : new int[] {2, 3, 7}) {
+                    float[] other = checkVector(dev, DType.F32, 1, s[0], s[1], s[2], true, false, true, parts, seed);
+                    assertArrayEquals(one, other, "parts=" + parts + " differs from 1 thread for " + Arrays.toString(s) + " seed=" + seed);
                 }
             }
         }
