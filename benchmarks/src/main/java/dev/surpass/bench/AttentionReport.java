@@ -3,9 +3,6 @@ package dev.surpass.bench;
 import java.util.Collection;
 import java.util.Locale;
 import org.openjdk.jmh.results.RunResult;
-import org.openjdk.jmh.runner.Runner;
-import org.openjdk.jmh.runner.options.CommandLineOptions;
-import org.openjdk.jmh.runner.options.OptionsBuilder;
 
 /**
  * Runs {@link AttentionBenchmark} and {@link FmaPeakBenchmark} in one JMH run and prints, for the
@@ -17,19 +14,9 @@ public final class AttentionReport {
     private AttentionReport() {}
 
     public static void main(String[] args) throws Exception {
-        CommandLineOptions cli = new CommandLineOptions(args);
-        var opts = new OptionsBuilder().parent(cli);
-        if (cli.getIncludes().isEmpty()) {
-            opts.include(AttentionBenchmark.class.getSimpleName()).include(FmaPeakBenchmark.class.getSimpleName());
-        }
-        Collection<RunResult> results = new Runner(opts.build()).run();
-
-        double peak = Double.NaN;
-        for (RunResult r : results) {
-            if (r.getParams().getBenchmark().endsWith("fmaPeak")) {
-                peak = r.getPrimaryResult().getScore() * FmaPeakBenchmark.FLOPS_PER_OP / 1e9;
-            }
-        }
+        PeakRun run = PeakRun.run(args, AttentionBenchmark.class);
+        Collection<RunResult> results = run.results();
+        double peak = run.peakGflops();
         System.out.println();
         System.out.printf(Locale.ROOT, "attention prefill fp32 B%d H%d N%d D%d, 2 threads%n", AttentionBenchmark.B, AttentionBenchmark.H,
                 AttentionBenchmark.N, AttentionBenchmark.D);

@@ -3,9 +3,6 @@ package dev.surpass.bench;
 import java.util.Collection;
 import java.util.Locale;
 import org.openjdk.jmh.results.RunResult;
-import org.openjdk.jmh.runner.Runner;
-import org.openjdk.jmh.runner.options.CommandLineOptions;
-import org.openjdk.jmh.runner.options.OptionsBuilder;
 
 /**
  * Runs {@link GemmBenchmark} and {@link FmaPeakBenchmark} in one JMH run and prints GFLOP/s, the
@@ -16,19 +13,9 @@ public final class GemmReport {
     private GemmReport() {}
 
     public static void main(String[] args) throws Exception {
-        CommandLineOptions cli = new CommandLineOptions(args);
-        var opts = new OptionsBuilder().parent(cli);
-        if (cli.getIncludes().isEmpty()) {
-            opts.include(GemmBenchmark.class.getSimpleName()).include(FmaPeakBenchmark.class.getSimpleName());
-        }
-        Collection<RunResult> results = new Runner(opts.build()).run();
-
-        double peak = Double.NaN;
-        for (RunResult r : results) {
-            if (r.getParams().getBenchmark().endsWith("fmaPeak")) {
-                peak = r.getPrimaryResult().getScore() * FmaPeakBenchmark.FLOPS_PER_OP / 1e9;
-            }
-        }
+        PeakRun run = PeakRun.run(args, GemmBenchmark.class);
+        Collection<RunResult> results = run.results();
+        double peak = run.peakGflops();
         System.out.println();
         System.out.printf(Locale.ROOT, "Vector API fp32 FMA peak (2 threads): %.1f GFLOP/s%n", peak);
         System.out.printf(Locale.ROOT, "%-16s %-10s %12s %10s %10s %14s%n", "shape MxNxK", "impl", "ops/s", "GFLOP/s", "of peak", "surpass/BLAS");
