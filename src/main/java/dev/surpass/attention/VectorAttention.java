@@ -1,5 +1,6 @@
 package dev.surpass.attention;
 
+import dev.surpass.backend.Lanes;
 import dev.surpass.DType;
 import dev.surpass.Tensor;
 import dev.surpass.backend.Parallel;
@@ -810,7 +811,7 @@ final class VectorAttention {
                 for (int x = 0; x < w.dp; x += L) {
                     acc = FloatVector.fromArray(S, qa, x).fma(FloatVector.fromArray(S, ka, x), acc);
                 }
-                double sj = (double) acc.reduceLanes(VectorOperators.ADD) * scale;
+                double sj = (double) Lanes.sum(acc) * scale;
                 if (cap > 0) sj = cap * Math.tanh(sj / cap);
                 p[j] = (float) Math.exp(sj - lse1);
             }
@@ -880,7 +881,7 @@ final class VectorAttention {
                 vsum = vsum.add(p);
             }
             float alpha = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp((mOld - mNew) * LN2);
-            w.l[r] = w.l[r] * alpha + vsum.reduceLanes(VectorOperators.ADD);
+            w.l[r] = w.l[r] * alpha + Lanes.sum(vsum);
             w.m[r] = mNew;
             if (alpha != 1f) {
                 int ob = r * w.dp;

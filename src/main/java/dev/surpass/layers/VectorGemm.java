@@ -1,5 +1,6 @@
 package dev.surpass.layers;
 
+import dev.surpass.backend.Lanes;
 import dev.surpass.DType;
 import dev.surpass.Tensor;
 import dev.surpass.backend.Parallel;
@@ -441,12 +442,11 @@ final class VectorGemm {
             u = FloatVector.fromArray(S, x, x3 + t);
             a30 = u.fma(v0, a30); a31 = u.fma(v1, a31); a32 = u.fma(v2, a32); a33 = u.fma(v3, a33);
         }
-        VectorOperators.Associative add = VectorOperators.ADD;
         float[] acc = {
-            a00.reduceLanes(add), a01.reduceLanes(add), a02.reduceLanes(add), a03.reduceLanes(add),
-            a10.reduceLanes(add), a11.reduceLanes(add), a12.reduceLanes(add), a13.reduceLanes(add),
-            a20.reduceLanes(add), a21.reduceLanes(add), a22.reduceLanes(add), a23.reduceLanes(add),
-            a30.reduceLanes(add), a31.reduceLanes(add), a32.reduceLanes(add), a33.reduceLanes(add)};
+            Lanes.sum(a00), Lanes.sum(a01), Lanes.sum(a02), Lanes.sum(a03),
+            Lanes.sum(a10), Lanes.sum(a11), Lanes.sum(a12), Lanes.sum(a13),
+            Lanes.sum(a20), Lanes.sum(a21), Lanes.sum(a22), Lanes.sum(a23),
+            Lanes.sum(a30), Lanes.sum(a31), Lanes.sum(a32), Lanes.sum(a33)};
         for (int r = 0; r < xr; r++) {
             int xo = (i0 + r) * k;
             for (int q = 0; q < wr; q++) {

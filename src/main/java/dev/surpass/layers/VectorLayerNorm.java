@@ -1,5 +1,6 @@
 package dev.surpass.layers;
 
+import dev.surpass.backend.Lanes;
 import static dev.surpass.layers.HostRows.scratch;
 
 import dev.surpass.DType;
@@ -68,7 +69,7 @@ final class VectorLayerNorm {
             VectorMask<Float> m = S.indexInRange(i, n);
             acc = acc.add(FloatVector.fromMemorySegment(S, x, (xi + i) * 4, NO, m).sub(x0), m);
         }
-        float dm = acc.reduceLanes(VectorOperators.ADD) / n;
+        float dm = Lanes.sum(acc) / n;
         // Pass 2: Σ ((x - x0) - dm)².
         acc = FloatVector.zero(S);
         i = 0;
@@ -81,7 +82,7 @@ final class VectorLayerNorm {
             FloatVector c = FloatVector.fromMemorySegment(S, x, (xi + i) * 4, NO, m).sub(x0).sub(dm);
             acc = acc.add(c.mul(c), m);
         }
-        float var = acc.reduceLanes(VectorOperators.ADD) / n;
+        float var = Lanes.sum(acc) / n;
         float rstd = (float) (1 / Math.sqrt((double) var + eps));
         // Pass 3: y = ((x - x0) - dm) · rstd · w + b.
         i = 0;

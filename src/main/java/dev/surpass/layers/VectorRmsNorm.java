@@ -1,5 +1,6 @@
 package dev.surpass.layers;
 
+import dev.surpass.backend.Lanes;
 import static dev.surpass.layers.HostRows.scratch;
 
 import dev.surpass.DType;
@@ -56,7 +57,7 @@ final class VectorRmsNorm {
             FloatVector v = FloatVector.fromMemorySegment(S, x, (xi + i) * 4, NO, m);
             acc = v.fma(v, acc); // masked lanes load 0 and add 0
         }
-        float ms = acc.reduceLanes(VectorOperators.ADD) / n;
+        float ms = Lanes.sum(acc) / n;
         float rstd = (float) (1 / Math.sqrt((double) ms + eps));
         i = 0;
         for (; i < bound; i += S.length()) {

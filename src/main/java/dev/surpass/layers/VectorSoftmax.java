@@ -1,5 +1,6 @@
 package dev.surpass.layers;
 
+import dev.surpass.backend.Lanes;
 import static dev.surpass.layers.HostRows.scratch;
 
 import dev.surpass.DType;
@@ -92,7 +93,7 @@ final class VectorSoftmax {
             e.intoMemorySegment(o, (oi + i) * 4, NO, m);
             vsum = vsum.add(e, m);
         }
-        return vsum.reduceLanes(VectorOperators.ADD);
+        return Lanes.sum(vsum);
     }
 
     // A row whose max is ±∞: all -∞ gives zeros; otherwise the +∞ entries share the mass equally.
