@@ -9,48 +9,63 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * CPU {@link SelectiveScan}: the recurrence vectorised over the state dim N (one lane per state),
- * threads over (sequence, channel) rows, fp32 throughout.
+ * CPU {@link SelectiveScan}: channels in the vector lanes. A task owns one sequence and a block of
+ * up to {@code VL} channels of one B/C group (VL = the preferred float species' length, 16 with
+ * AVX-512); every lane runs its own channel's recurrence, the N states of the block are N vectors,
+ * so {@code exp(Δ·A)} is vectorised across channels and {@code y = Σ_n C·h} is a plain
+ * vector fma per state (no horizontal sum). B and C of a token are shared by the block's channels
+ * (one group) and enter as broadcasts.
  *
  * <p>Layout work: B and C are transposed once per call from {@code [Bt, G, N, L]} to per-(batch,
- * group) {@code [L, N]} fp32 arrays, so the N states of token t are contiguous lanes; channels of a
- * group share them. u, delta, z and y are streamed per row in slices of {@link #SLICE} tokens
- * through fp32 scratch (F16/BF16 widened by {@link HostRows}).
+ * group) {@code [L, N]} fp32 arrays. u, delta, z ({@code [Bt, Dm, L]}, one row per channel) are
+ * read per tile of {@link #TILE} tokens, widened to fp32 by {@link HostRows} and transposed into
+ * token-major scratch {@code [t][lane]}; y goes back the same way. {@code A·log2e} is pre-scaled
+ * per block so {@code exp(Δ·A) = 2^(Δ·A·log2e)}. The exponentials are this class's own
+ * deterministic vector exp2 (plain fma and integer ops), so a lane's result does not depend on the
+ * lane, the tile, the thread count or the JIT tier: the decode step equals the scan bit for bit.
  *
- * <p>Two drivers. Sequential ({@code chunk = 0}): one task per (sequence, channel) row, scanned
- * from its initial state to the end. Chunked ({@code chunk > 0}, for few rows and long sequences,
- * where rows alone cannot keep the threads busy): each sequence is cut into chunks of {@code chunk}
- * tokens; pass 1 scans every (chunk, channel) in parallel from a zero state and keeps the chunk's
- * end state and decay product {@code P = Π exp(Δ·A)} — the pair (P, h) of the associative operator
- * {@code (a0,b0)∘(a1,b1) = (a1·a0, a1·b0 + b1)}; a sequential pass per row carries the prefix over
- * chunks ({@code h_start(c+1) = P_c·h_start(c) + h_c}, seeded from the initial state); pass 2
- * re-runs every chunk in parallel from its true start state and writes y (recomputation instead of
- * storing states, as mamba_ssm does). Both give the sequential result up to fp32 rounding.
+ * <p>Two drivers. Sequential ({@code chunk = 0}): one task per (sequence, channel block), scanned
+ * from its initial state to the end. Chunked ({@code chunk > 0}, for few blocks and long sequences,
+ * where blocks alone cannot keep the threads busy): each sequence is cut into chunks of
+ * {@code chunk} tokens; pass 1 scans every (chunk, block) in parallel from a zero state and keeps
+ * the chunk's end state and decay product {@code P = Π exp(Δ·A)} — the pair (P, h) of the
+ * associative operator {@code (a0,b0)∘(a1,b1) = (a1·a0, a1·b0 + b1)}; a sequential pass per row
+ * carries the prefix over chunks ({@code h_start(c+1) = P_c·h_start(c) + h_c}, seeded from the
+ * initial state); pass 2 re-runs every chunk in parallel from its true start state and writes y
+ * (recomputation instead of storing states, as mamba_ssm does). Both give the sequential result up
+ * to fp32 rounding.
  *
  * <p>{@code init} and {@code last} may be the same tensor (the decode step updates the state in
- * place): each row reads its initial state before it writes its last.
+ * place): each task reads its block's initial state before it writes its last.
  */
 final class VectorSelectiveScan {
     private VectorSelectiveScan() {}
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int VL = S.length();
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.nativeOrder());
-    /** Tokens per scratch slice. */
-    static final int SLICE = 512;
+    /** Tokens per scratch tile. */
+    static final int TILE = 64;
     /** Chunk length of the parallel-in-time driver. */
     static final int CHUNK = 256;
-    /** Below this N the states run as scalars (a vector would be mostly masked lanes). */
-    private static final int VECTOR_MIN_N = 8;
+    private static final float LOG2E = 1.4426950408889634f;
 
-    /** The chunk length {@link SelectiveScan} uses: 0 (sequential) unless rows are too few to fill the threads. */
+    /** The chunk length {@link SelectiveScan} uses: 0 (sequential) unless blocks are too few to fill the threads. */
     static int autoChunk(ScanDims dims) {
-        long rows = (long) dims.sequences() * dims.dm();
-        return rows < 2L * Parallel.threads() && dims.maxLength() >= 4 * CHUNK ? CHUNK : 0;
+        long tasks = (long) dims.sequences() * blocks(dims);
+        return tasks < 2L * Parallel.threads() && dims.maxLength() >= 4 * CHUNK ? CHUNK : 0;
+    }
+
+    /** Channel blocks: per group, ceil(channels per group / VL). */
+    private static int blocks(ScanDims d) {
+        if (d.dm() == 0) return 0;
+        int gs = d.dm() / d.groups();
+        return d.groups() * ((gs + VL - 1) / VL);
     }
 
     /** Inputs of one call, read-only after construction. */
@@ -58,9 +73,10 @@ final class VectorSelectiveScan {
         final ScanDims dims;
         final DType dt;
         final MemorySegment u, delta, z, y, init, last;
-        final float[] a, dSkip, bias;
+        final float[] a2, dSkip, bias;  // a2 = A·log2e
         final float[][] bT, cT;  // [batch·G][L·N]
         final boolean softplus;
+        final int perGroup;  // blocks per group
 
         Job(Tensor u, Tensor delta, Tensor a, Tensor b, Tensor c, Tensor dSkip, Tensor z, Tensor deltaBias, boolean softplus,
             Tensor init, Tensor y, Tensor last, ScanDims dims) {
@@ -72,24 +88,54 @@ final class VectorSelectiveScan {
             this.y = y.hostSegment();
             this.init = init == null ? null : init.hostSegment();
             this.last = last.hostSegment();
-            this.a = HostRows.readAll(a.hostSegment(), DType.F32, dims.dm() * dims.n());
+            this.a2 = HostRows.readAll(a.hostSegment(), DType.F32, dims.dm() * dims.n());
+            for (int i = 0; i < a2.length; i++) a2[i] *= LOG2E;
             this.dSkip = dSkip == null ? null : HostRows.readAll(dSkip.hostSegment(), DType.F32, dims.dm());
             this.bias = deltaBias == null ? null : HostRows.readAll(deltaBias.hostSegment(), DType.F32, dims.dm());
             this.softplus = softplus;
             this.bT = transpose(b.hostSegment(), dt, dims);
             this.cT = transpose(c.hostSegment(), dt, dims);
+            int gs = dims.dm() / dims.groups();
+            this.perGroup = (gs + VL - 1) / VL;
+        }
+
+        /** First channel of block blk. */
+        int c0(int blk) {
+            int gs = dims.dm() / dims.groups();
+            return (blk / perGroup) * gs + (blk % perGroup) * VL;
+        }
+
+        /** Channels of block blk (≤ VL). */
+        int width(int blk) {
+            int gs = dims.dm() / dims.groups();
+            return Math.min(VL, gs - (blk % perGroup) * VL);
         }
     }
 
-    /** Per-task scratch. */
-    private static final class Scratch {
-        final float[] u = new float[SLICE], dl = new float[SLICE], zz = new float[SLICE], out = new float[SLICE];
-        final float[] h, p;
+    /** Per-task scratch: tiles are token-major {@code [t][lane]}, states state-major {@code [k][lane]}. */
+    private static final class Work {
+        final float[] u = new float[TILE * VL], dl = new float[TILE * VL], du = new float[TILE * VL],
+                zz = new float[TILE * VL], out = new float[TILE * VL], row = new float[TILE];
+        final float[] h, p, a2;
+        final float[] bias = new float[VL], dSkip = new float[VL];
 
-        Scratch(int n) {
-            int len = (n + S.length() - 1) / S.length() * S.length();
-            h = new float[len];
-            p = new float[len];
+        Work(int n) {
+            h = new float[n * VL];
+            p = new float[n * VL];
+            a2 = new float[n * VL];
+        }
+
+        /** Loads the block's per-channel constants (masked lanes: A = 0, bias = D = 0). */
+        void block(Job job, int c0, int w) {
+            int n = job.dims.n();
+            Arrays.fill(a2, 0f);
+            Arrays.fill(bias, 0f);
+            Arrays.fill(dSkip, 0f);
+            for (int l = 0; l < w; l++) {
+                for (int k = 0; k < n; k++) a2[k * VL + l] = job.a2[(c0 + l) * n + k];
+                if (job.bias != null) bias[l] = job.bias[c0 + l];
+                if (job.dSkip != null) dSkip[l] = job.dSkip[c0 + l];
+            }
         }
     }
 
@@ -110,27 +156,30 @@ final class VectorSelectiveScan {
     }
 
     private static long grain(ScanDims d, long tokensPerTask) {
-        return Math.max(1, 65536 / Math.max(1, tokensPerTask * d.n()));
+        return Math.max(1, 65536 / Math.max(1, tokensPerTask * d.n() * VL));
     }
 
     private static void sequential(Job job) {
         ScanDims d = job.dims;
-        int dm = d.dm(), n = d.n();
-        long rows = (long) d.sequences() * dm;
-        Parallel.forRange(rows, grain(d, Math.max(1, d.maxLength())), (lo, hi) -> {
-            Scratch sc = new Scratch(n);
-            for (long r = lo; r < hi; r++) {
-                int s = (int) (r / dm), ch = (int) (r % dm);
-                readState(job.init, r * n, sc.h, n);
-                run(job, s, ch, d.start(s), d.end(s), sc.h, null, true, sc);
-                MemorySegment.copy(sc.h, 0, job.last, F32, r * n * 4, n);
+        int dm = d.dm(), n = d.n(), nb = blocks(d);
+        long tasks = (long) d.sequences() * nb;
+        Parallel.forRange(tasks, grain(d, Math.max(1, d.maxLength())), (lo, hi) -> {
+            Work w = new Work(n);
+            for (long x = lo; x < hi; x++) {
+                int s = (int) (x / nb), blk = (int) (x % nb), c0 = job.c0(blk), width = job.width(blk);
+                w.block(job, c0, width);
+                long st = (long) s * dm + c0;  // state row of the block's first channel
+                if (job.init == null) Arrays.fill(w.h, 0f);
+                else loadState(job.init, st, n, width, w.h);
+                run(job, s, c0, width, d.start(s), d.end(s), w.h, null, true, w);
+                storeState(w.h, n, width, job.last, st);
             }
         });
     }
 
     private static void chunked(Job job, int chunk) {
         ScanDims d = job.dims;
-        int dm = d.dm(), n = d.n(), nseq = d.sequences();
+        int dm = d.dm(), n = d.n(), nseq = d.sequences(), nb = blocks(d);
         // Chunks of every sequence, numbered globally: sequence s owns [first[s], first[s+1]).
         int[] first = new int[nseq + 1];
         for (int s = 0; s < nseq; s++) first[s + 1] = first[s] + (d.end(s) - d.start(s) + chunk - 1) / chunk;
@@ -140,19 +189,21 @@ final class VectorSelectiveScan {
         long cells = (long) total * dm * n;
         if (cells > Integer.MAX_VALUE - 64) throw new IllegalArgumentException("selectiveScan: too many chunks for the chunked CPU scan");
         float[] decay = new float[(int) cells], local = new float[(int) cells], startState = new float[(int) cells];
-        long tasks = (long) total * dm;
-        // Pass 1: every (chunk, channel) from a zero state: its end state and decay product.
+        MemorySegment decayS = MemorySegment.ofArray(decay), localS = MemorySegment.ofArray(local),
+                startS = MemorySegment.ofArray(startState);
+        long tasks = (long) total * nb;
+        // Pass 1: every (chunk, block) from a zero state: its end state and decay product.
         Parallel.forRange(tasks, grain(d, chunk), (lo, hi) -> {
-            Scratch sc = new Scratch(n);
+            Work w = new Work(n);
             for (long x = lo; x < hi; x++) {
-                int gc = (int) (x / dm), ch = (int) (x % dm), s = seqOf[gc];
+                int gc = (int) (x / nb), blk = (int) (x % nb), s = seqOf[gc], c0 = job.c0(blk), width = job.width(blk);
                 int t0 = d.start(s) + (gc - first[s]) * chunk, t1 = Math.min(d.end(s), t0 + chunk);
-                Arrays.fill(sc.h, 0f);
-                Arrays.fill(sc.p, 1f);
-                run(job, s, ch, t0, t1, sc.h, sc.p, false, sc);
-                int o = (int) (x * n);
-                System.arraycopy(sc.h, 0, local, o, n);
-                System.arraycopy(sc.p, 0, decay, o, n);
+                w.block(job, c0, width);
+                Arrays.fill(w.h, 0f);
+                Arrays.fill(w.p, 1f);
+                run(job, s, c0, width, t0, t1, w.h, w.p, false, w);
+                storeState(w.h, n, width, localS, (long) gc * dm + c0);
+                storeState(w.p, n, width, decayS, (long) gc * dm + c0);
             }
         });
         // Carry the prefix over the chunks of each row, from its initial state.
@@ -160,7 +211,8 @@ final class VectorSelectiveScan {
             float[] h = new float[n];
             for (long r = lo; r < hi; r++) {
                 int s = (int) (r / dm), ch = (int) (r % dm);
-                readState(job.init, r * n, h, n);
+                if (job.init == null) Arrays.fill(h, 0f);
+                else MemorySegment.copy(job.init, F32, r * n * 4, h, 0, n);
                 for (int gc = first[s]; gc < first[s + 1]; gc++) {
                     int o = (gc * dm + ch) * n;
                     System.arraycopy(h, 0, startState, o, n);
@@ -171,98 +223,183 @@ final class VectorSelectiveScan {
         });
         // Pass 2: every chunk again from its true start state, writing y.
         Parallel.forRange(tasks, grain(d, chunk), (lo, hi) -> {
-            Scratch sc = new Scratch(n);
+            Work w = new Work(n);
             for (long x = lo; x < hi; x++) {
-                int gc = (int) (x / dm), ch = (int) (x % dm), s = seqOf[gc];
+                int gc = (int) (x / nb), blk = (int) (x % nb), s = seqOf[gc], c0 = job.c0(blk), width = job.width(blk);
                 int t0 = d.start(s) + (gc - first[s]) * chunk, t1 = Math.min(d.end(s), t0 + chunk);
-                System.arraycopy(startState, (int) (x * n), sc.h, 0, n);
-                run(job, s, ch, t0, t1, sc.h, null, true, sc);
+                w.block(job, c0, width);
+                loadState(startS, (long) gc * dm + c0, n, width, w.h);
+                run(job, s, c0, width, t0, t1, w.h, null, true, w);
             }
         });
     }
 
-    private static void readState(MemorySegment init, long elem, float[] h, int n) {
-        if (init == null) Arrays.fill(h, 0, n, 0f);
-        else MemorySegment.copy(init, F32, elem * 4, h, 0, n);
+    /** States {@code [.., n]} rows {@code row0 .. row0+width} → lanes {@code h[k][lane]} (other lanes 0). */
+    private static void loadState(MemorySegment src, long row0, int n, int width, float[] h) {
+        Arrays.fill(h, 0f);
+        for (int l = 0; l < width; l++) {
+            long base = (row0 + l) * n * 4;
+            for (int k = 0; k < n; k++) h[k * VL + l] = src.get(F32, base + (long) k * 4);
+        }
+    }
+
+    private static void storeState(float[] h, int n, int width, MemorySegment dst, long row0) {
+        for (int l = 0; l < width; l++) {
+            long base = (row0 + l) * n * 4;
+            for (int k = 0; k < n; k++) dst.set(F32, base + (long) k * 4, h[k * VL + l]);
+        }
+    }
+
+    /** Rows {@code row0 + l·length} ({@code l < width}), tokens {@code [t0, t0+len)} → tile {@code [t][lane]}. */
+    private static void readTile(MemorySegment src, DType dt, long row0, long rowStride, int width, int t0, int len,
+                                 float[] tile, float[] rowBuf) {
+        if (width < VL) Arrays.fill(tile, 0, len * VL, 0f);
+        for (int l = 0; l < width; l++) {
+            HostRows.read(src, dt, row0 + l * rowStride + t0, rowBuf, 0, len);
+            for (int t = 0; t < len; t++) tile[t * VL + l] = rowBuf[t];
+        }
     }
 
     /**
-     * Tokens {@code [t0, t1)} of sequence s, channel ch, from state h (updated in place). When
-     * {@code p} is given it is multiplied by every {@code exp(Δ·A)}; when {@code emit}, y is written.
+     * Tokens {@code [t0, t1)} of sequence s, channels {@code [c0, c0+width)}, from state h (updated
+     * in place). When {@code p} is given it is multiplied by every {@code exp(Δ·A)}; when
+     * {@code emit}, y is written.
      */
-    private static void run(Job job, int s, int ch, int t0, int t1, float[] h, float[] p, boolean emit, Scratch sc) {
+    private static void run(Job job, int s, int c0, int width, int t0, int t1, float[] h, float[] p, boolean emit, Work w) {
         ScanDims d = job.dims;
-        int n = d.n(), bb = d.batchOf(s), bg = bb * d.groups() + d.groupOf(ch), aOff = ch * n;
-        long row = ((long) bb * d.dm() + ch) * d.length();
-        float[] bT = job.bT[bg], cT = job.cT[bg], a = job.a;
-        float bias = job.bias == null ? 0f : job.bias[ch];
-        float dSkip = job.dSkip == null ? 0f : job.dSkip[ch];
-        for (int s0 = t0; s0 < t1; s0 += SLICE) {
-            int len = Math.min(SLICE, t1 - s0);
-            float[] uu = sc.u, dl = sc.dl, out = sc.out;
-            HostRows.read(job.u, job.dt, row + s0, uu, 0, len);
-            HostRows.read(job.delta, job.dt, row + s0, dl, 0, len);
-            for (int i = 0; i < len; i++) {
-                float v = dl[i] + bias;
-                dl[i] = job.softplus && v <= 20f ? (float) Math.log1p(Math.exp(v)) : v;
-            }
-            if (n >= VECTOR_MIN_N) vectorTokens(a, aOff, bT, cT, h, p, emit, uu, dl, out, s0, len, n);
-            else scalarTokens(a, aOff, bT, cT, h, p, emit, uu, dl, out, s0, len, n);
+        int n = d.n(), bb = d.batchOf(s), bg = bb * d.groups() + d.groupOf(c0);
+        long len = d.length(), row0 = ((long) bb * d.dm() + c0) * len;
+        float[] bT = job.bT[bg], cT = job.cT[bg];
+        FloatVector biasV = FloatVector.fromArray(S, w.bias, 0), dV = FloatVector.fromArray(S, w.dSkip, 0);
+        for (int s0 = t0; s0 < t1; s0 += TILE) {
+            int m = Math.min(TILE, t1 - s0);
+            readTile(job.u, job.dt, row0, len, width, s0, m, w.u, w.row);
+            readTile(job.delta, job.dt, row0, len, width, s0, m, w.dl, w.row);
+            steps(w, biasV, job.softplus, m);
+            if (emit) Arrays.fill(w.out, 0, m * VL, 0f);
+            tokens(w.a2, bT, cT, h, p, emit, w.dl, w.du, w.out, s0, m, n);
             if (!emit) continue;
-            if (job.z != null) HostRows.read(job.z, job.dt, row + s0, sc.zz, 0, len);
-            for (int i = 0; i < len; i++) {
-                float v = out[i] + dSkip * uu[i];
-                if (job.z != null) {
-                    float zv = sc.zz[i];
-                    v *= zv / (1f + (float) Math.exp(-zv));
+            if (job.z != null) readTile(job.z, job.dt, row0, len, width, s0, m, w.zz, w.row);
+            finish(w, dV, job.z != null, m);
+            for (int l = 0; l < width; l++) {
+                for (int t = 0; t < m; t++) w.row[t] = w.out[t * VL + l];
+                HostRows.write(w.row, 0, job.y, job.dt, row0 + l * len + s0, m);
+            }
+        }
+    }
+
+    /** Δ = softplus(delta + bias) (when asked) into {@code w.dl}, Δ·u into {@code w.du}. Its own method: small C2 units keep the vector intrinsics inlined. */
+    private static void steps(Work w, FloatVector biasV, boolean softplus, int m) {
+        for (int i = 0; i < m * VL; i += VL) {
+            FloatVector v = FloatVector.fromArray(S, w.dl, i).add(biasV);
+            if (softplus) v = softplus(v);
+            v.intoArray(w.dl, i);
+            v.mul(FloatVector.fromArray(S, w.u, i)).intoArray(w.du, i);
+        }
+    }
+
+    /** y = (Σ C·h + D·u) · silu(z) (when z is given), in {@code w.out}. */
+    private static void finish(Work w, FloatVector dV, boolean gate, int m) {
+        for (int i = 0; i < m * VL; i += VL) {
+            FloatVector v = dV.fma(FloatVector.fromArray(S, w.u, i), FloatVector.fromArray(S, w.out, i));
+            if (gate) {
+                FloatVector zv = FloatVector.fromArray(S, w.zz, i);
+                v = v.mul(zv.div(exp2(zv.mul(-LOG2E)).add(1f)));
+            }
+            v.intoArray(w.out, i);
+        }
+    }
+
+    /**
+     * The recurrence over one tile: state k outer (its h, A and P stay in registers), tokens inner.
+     * Two loops (emit y, or accumulate P without y) so no vector variable is ever null — a null
+     * merge would keep the JIT from keeping the vectors in registers.
+     */
+    private static void tokens(float[] a2, float[] bT, float[] cT, float[] h, float[] p, boolean emit, float[] dl,
+                               float[] du, float[] out, int s0, int m, int n) {
+        if (p != null) {
+            decayTokens(a2, bT, h, p, dl, du, s0, m, n);
+            if (!emit) return;
+            throw new AssertionError("emit with a decay product is not used");
+        }
+        for (int k = 0; k < n; k++) {
+            FloatVector hk = FloatVector.fromArray(S, h, k * VL), ak = FloatVector.fromArray(S, a2, k * VL);
+            int bo = s0 * n + k;
+            if (emit) {
+                for (int t = 0; t < m; t++, bo += n) {
+                    int i = t * VL;
+                    FloatVector dA = exp2(FloatVector.fromArray(S, dl, i).mul(ak));
+                    hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bT[bo]));
+                    hk.fma(FloatVector.broadcast(S, cT[bo]), FloatVector.fromArray(S, out, i)).intoArray(out, i);
                 }
-                out[i] = v;
+            } else {
+                for (int t = 0; t < m; t++, bo += n) {
+                    int i = t * VL;
+                    FloatVector dA = exp2(FloatVector.fromArray(S, dl, i).mul(ak));
+                    hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bT[bo]));
+                }
             }
-            HostRows.write(out, 0, job.y, job.dt, row + s0, len);
+            hk.intoArray(h, k * VL);
         }
     }
 
-    private static void vectorTokens(float[] a, int aOff, float[] bT, float[] cT, float[] h, float[] p, boolean emit,
-                                     float[] uu, float[] dl, float[] out, int s0, int len, int n) {
-        int vl = S.length(), bound = S.loopBound(n);
-        VectorMask<Float> tail = S.indexInRange(bound, n);
-        for (int i = 0; i < len; i++) {
-            float dt = dl[i], du = dt * uu[i];
-            int bo = (s0 + i) * n;
-            FloatVector acc = FloatVector.zero(S);
-            for (int k = 0; k < bound; k += vl) {
-                FloatVector dA = FloatVector.fromArray(S, a, aOff + k).mul(dt).lanewise(VectorOperators.EXP);
-                FloatVector hv = dA.fma(FloatVector.fromArray(S, h, k), FloatVector.fromArray(S, bT, bo + k).mul(du));
-                hv.intoArray(h, k);
-                if (p != null) dA.mul(FloatVector.fromArray(S, p, k)).intoArray(p, k);
-                if (emit) acc = hv.fma(FloatVector.fromArray(S, cT, bo + k), acc);
+    private static void decayTokens(float[] a2, float[] bT, float[] h, float[] p, float[] dl, float[] du, int s0, int m, int n) {
+        for (int k = 0; k < n; k++) {
+            FloatVector hk = FloatVector.fromArray(S, h, k * VL), ak = FloatVector.fromArray(S, a2, k * VL);
+            FloatVector pk = FloatVector.fromArray(S, p, k * VL);
+            int bo = s0 * n + k;
+            for (int t = 0; t < m; t++, bo += n) {
+                int i = t * VL;
+                FloatVector dA = exp2(FloatVector.fromArray(S, dl, i).mul(ak));
+                hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bT[bo]));
+                pk = pk.mul(dA);
             }
-            if (bound < n) {
-                // Masked-off lanes load 0: exp(0) · 0 + 0 · du = 0, so they add nothing to acc.
-                int k = bound;
-                FloatVector dA = FloatVector.fromArray(S, a, aOff + k, tail).mul(dt).lanewise(VectorOperators.EXP);
-                FloatVector hv = dA.fma(FloatVector.fromArray(S, h, k, tail), FloatVector.fromArray(S, bT, bo + k, tail).mul(du));
-                hv.intoArray(h, k, tail);
-                if (p != null) dA.mul(FloatVector.fromArray(S, p, k, tail)).intoArray(p, k, tail);
-                if (emit) acc = hv.fma(FloatVector.fromArray(S, cT, bo + k, tail), acc);
-            }
-            if (emit) out[i] = acc.reduceLanes(VectorOperators.ADD);
+            hk.intoArray(h, k * VL);
+            pk.intoArray(p, k * VL);
         }
     }
 
-    private static void scalarTokens(float[] a, int aOff, float[] bT, float[] cT, float[] h, float[] p, boolean emit,
-                                     float[] uu, float[] dl, float[] out, int s0, int len, int n) {
-        for (int i = 0; i < len; i++) {
-            float dt = dl[i], du = dt * uu[i], acc = 0f;
-            int bo = (s0 + i) * n;
-            for (int k = 0; k < n; k++) {
-                float dA = (float) Math.exp(dt * a[aOff + k]);
-                h[k] = Math.fma(dA, h[k], bT[bo + k] * du);
-                if (p != null) p[k] *= dA;
-                acc = Math.fma(h[k], cT[bo + k], acc);
-            }
-            if (emit) out[i] = acc;
-        }
+    // ---- transcendentals (deterministic: plain fma, add and integer ops) --------------------------------
+
+    // 2^f = e^(f·ln2) for f in [-1/2, 1/2]: Taylor to degree 7 (truncation error < 6e-9).
+    private static final double LN2 = Math.log(2);
+    private static final float E1 = (float) LN2, E2 = (float) (LN2 * LN2 / 2), E3 = (float) (Math.pow(LN2, 3) / 6),
+            E4 = (float) (Math.pow(LN2, 4) / 24), E5 = (float) (Math.pow(LN2, 5) / 120), E6 = (float) (Math.pow(LN2, 6) / 720),
+            E7 = (float) (Math.pow(LN2, 7) / 5040);
+    /** 1.5·2^23: adding it rounds a float below 2^22 in magnitude to an integer held in the low mantissa bits. */
+    private static final float MAGIC = 12582912f;
+
+    /**
+     * {@code 2^x} per lane, about 1 ulp on [−126, 127]; clamped there (below: 2^−126 instead of a
+     * subnormal or 0, negligible as a decay factor; above: finite). NaN stays NaN.
+     */
+    static FloatVector exp2(FloatVector x) {
+        FloatVector xc = x.max(-126f).min(127f);
+        FloatVector t = xc.add(MAGIC);
+        FloatVector f = xc.sub(t.sub(MAGIC));
+        FloatVector q = f.fma(E7, E6).fma(f, FloatVector.broadcast(S, E5)).fma(f, FloatVector.broadcast(S, E4))
+                .fma(f, FloatVector.broadcast(S, E3)).fma(f, FloatVector.broadcast(S, E2)).fma(f, FloatVector.broadcast(S, E1))
+                .fma(f, FloatVector.broadcast(S, 1f));
+        IntVector e = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23);
+        return ((IntVector) q.reinterpretAsInts()).add(e).reinterpretAsFloats();
+    }
+
+    /**
+     * {@code log1p(exp(v))} for {@code v ≤ 20}, {@code v} above: {@code max(v, 0) + log1p(e)} with
+     * {@code e = exp(−|v|) ∈ (0, 1]}; {@code log1p(e) = 2·atanh(s)}, {@code s = e / (2 + e) ≤ 1/3},
+     * by its odd series to s^19 (error below 1e-9 relative).
+     */
+    static FloatVector softplus(FloatVector v) {
+        FloatVector e = exp2(v.abs().mul(-LOG2E));
+        FloatVector s = e.div(e.add(2f));
+        FloatVector s2 = s.mul(s);
+        FloatVector q = s2.fma(1f / 19, 1f / 17).fma(s2, FloatVector.broadcast(S, 1f / 15))
+                .fma(s2, FloatVector.broadcast(S, 1f / 13)).fma(s2, FloatVector.broadcast(S, 1f / 11))
+                .fma(s2, FloatVector.broadcast(S, 1f / 9)).fma(s2, FloatVector.broadcast(S, 1f / 7))
+                .fma(s2, FloatVector.broadcast(S, 1f / 5)).fma(s2, FloatVector.broadcast(S, 1f / 3))
+                .fma(s2, FloatVector.broadcast(S, 1f));
+        FloatVector sp = v.max(0f).add(s.mul(q).mul(2f));
+        return sp.blend(v, v.compare(VectorOperators.GT, 20f));
     }
 
     /** B or C {@code [batch, G, N, L]} → per (batch, group) {@code [L, N]} fp32. */
@@ -271,7 +408,7 @@ final class VectorSelectiveScan {
         float[][] out = new float[bg][];
         for (int i = 0; i < bg; i++) out[i] = new float[len * n];
         Parallel.forRange((long) bg * n, Math.max(1, 16384 / Math.max(1, len)), (lo, hi) -> {
-            float[] tmp = new float[Math.min(len, SLICE)];
+            float[] tmp = new float[Math.min(len, 512)];
             for (long r = lo; r < hi; r++) {
                 float[] o = out[(int) (r / n)];
                 int k = (int) (r % n);
