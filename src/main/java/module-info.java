@@ -19,6 +19,7 @@ module dev.surpass {
     exports dev.surpass.attention;
     exports dev.surpass.diffusion;
     exports dev.surpass.scan;
+    exports dev.surpass.model.mamba;
 
     opens dev.surpass.cli to info.picocli;
 }

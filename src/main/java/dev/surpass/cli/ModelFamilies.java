@@ -10,6 +10,7 @@ public final class ModelFamilies {
     /** Families shipped with surpass, tried in this order. */
     private static final List<ModelForward> BUILT_IN = List.of(
             // add model families here as they land, e.g. new dev.surpass.model.gpt.GptForward()
+            new dev.surpass.model.mamba.MambaForward()
     );
 
     private static final List<ModelForward> EXTRA = new CopyOnWriteArrayList<>();

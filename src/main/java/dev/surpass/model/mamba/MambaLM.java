@@ -1,0 +1,491 @@
+package dev.surpass.model.mamba;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Scope;
+import dev.surpass.Tensor;
+import dev.surpass.io.SafeTensors;
+import dev.surpass.io.SafeTensorsFile;
+import dev.surpass.io.TensorInfo;
+import dev.surpass.layers.Elementwise;
+import dev.surpass.layers.Gemm;
+import dev.surpass.layers.RmsNorm;
+import dev.surpass.scan.CausalConv1d;
+import dev.surpass.scan.ConvOutput;
+import dev.surpass.scan.ScanOutput;
+import dev.surpass.scan.SelectiveScan;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.IntConsumer;
+import java.util.stream.Stream;
+
+/**
+ * A Mamba-1 language model (mamba_ssm {@code MambaLMHeadModel} / HF {@code MambaForCausalLM}).
+ * <pre>
+ * h = embedding[ids];  residual = 0
+ * per layer:  residual = h + residual;  h = Mixer(RMSNorm(residual))          (Add → Norm → Mixer)
+ * logits = lm_head(RMSNorm_f(h + residual))
+ * Mixer(h): x, z = in_proj(h) rows [x | z];  x = silu(causal_conv1d(x))
+ *           dt, B, C = x_proj(x) rows [dt | B | C];  dt = dt_proj.weight · dt
+ *           y = selective_scan(x, dt, A = −exp(A_log), B, C, D, z, delta_bias = dt_proj.bias, softplus)
+ *           out = out_proj(y)
+ * </pre>
+ * Weights are loaded as F32 on the model's device (bf16/fp16 checkpoints are widened), so the
+ * residual stream and all arithmetic are fp32. Prefill runs the parallel scan over the prompt;
+ * decoding carries a {@link MambaState} (conv + SSM state per layer, constant memory).
+ *
+ * <p>Logits have {@link #logitsWidth()} columns: the checkpoint's padded vocabulary, like
+ * mamba_ssm; sampling only picks ids below {@code config().vocabSize()}.
+ *
+ * <p>Thread rules: a loaded model is read-only and may run from several threads, each with its own
+ * {@link MambaState}; {@link #close} must not race with a forward pass.
+ */
+public final class MambaLM implements AutoCloseable {
+    /** One block's weights (all F32 on the model's device). */
+    static final class Layer {
+        Tensor norm;      // [d_model]                 layers.i.norm.weight
+        Tensor inX;       // [d_inner, d_model]        in_proj.weight rows [0, d_inner)
+        Tensor inZ;       // [d_inner, d_model]        in_proj.weight rows [d_inner, 2·d_inner)
+        Tensor convW;     // [d_inner, d_conv]         conv1d.weight [d_inner, 1, d_conv]
+        Tensor convB;     // [d_inner] or null         conv1d.bias
+        Tensor xpDt;      // [dt_rank, d_inner]        x_proj.weight rows [0, dt_rank)
+        Tensor xpB;       // [d_state, d_inner]        x_proj.weight rows [dt_rank, dt_rank + d_state)
+        Tensor xpC;       // [d_state, d_inner]        x_proj.weight rows [dt_rank + d_state, dt_rank + 2·d_state)
+        Tensor dtW;       // [d_inner, dt_rank]        dt_proj.weight
+        Tensor dtB;       // [d_inner]                 dt_proj.bias (the scan's delta_bias)
+        Tensor a;         // [d_inner, d_state]        A = −exp(A_log)
+        Tensor d;         // [d_inner]                 D
+        Tensor outW;      // [d_model, d_inner]        out_proj.weight
+
+        void close() {
+            for (Tensor t : new Tensor[] {norm, inX, inZ, convW, convB, xpDt, xpB, xpC, dtW, dtB, a, d, outW}) {
+                if (t != null) t.close();
+            }
+        }
+    }
+
+    /** Which state-dict naming the checkpoint uses. */
+    public enum Naming { MAMBA_SSM, HF }
+
+    private final Device device;
+    private final MambaConfig config;
+    private final Naming naming;
+    private final Tensor embedding; // [vocab_rows, d_model]  backbone.embedding(s).weight
+    private final Tensor normF;     // [d_model]              backbone.norm_f.weight
+    private final Tensor lmHead;    // [vocab_rows, d_model]  lm_head.weight, or the embedding when tied
+    private final boolean tied;
+    private final List<Layer> layers;
+    private boolean closed;
+
+    private MambaLM(Device device, MambaConfig config, Naming naming, Tensor embedding, Tensor normF, Tensor lmHead,
+                    boolean tied, List<Layer> layers) {
+        this.device = device;
+        this.config = config;
+        this.naming = naming;
+        this.embedding = embedding;
+        this.normF = normF;
+        this.lmHead = lmHead;
+        this.tied = tied;
+        this.layers = layers;
+    }
+
+    public MambaConfig config() {
+        return config;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public Naming naming() {
+        return naming;
+    }
+
+    /** True when lm_head is the embedding matrix. */
+    public boolean tiedHead() {
+        return tied;
+    }
+
+    /** Columns of the logits: the embedding's rows (the padded vocabulary). */
+    public int logitsWidth() {
+        return (int) embedding.dim(0);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Loading
+
+    /**
+     * Loads {@code dir/config.json} and every {@code dir/*.safetensors} onto {@code device}, in the
+     * mamba_ssm or the HF naming (detected from the embedding's key).
+     *
+     * @throws IllegalArgumentException naming the file and field or tensor for a bad config, a
+     *                                  missing tensor or a tensor of the wrong shape
+     */
+    public static MambaLM load(Device device, Path dir) {
+        if (device == null) throw new IllegalArgumentException("device is null");
+        if (dir == null || !Files.isDirectory(dir)) throw new IllegalArgumentException(dir + ": not a folder with config.json and *.safetensors");
+        MambaConfig cfg = MambaConfig.load(dir);
+        if (cfg.projBias()) {
+            throw new IllegalArgumentException(dir.resolve("config.json") + ": in_proj/out_proj biases (bias/use_bias = true) are not supported");
+        }
+        List<Path> files;
+        try (Stream<Path> s = Files.list(dir)) {
+            files = s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList();
+        } catch (IOException e) {
+            throw new IllegalArgumentException(dir + ": cannot list: " + e.getMessage(), e);
+        }
+        if (files.isEmpty()) throw new IllegalArgumentException(dir + ": no *.safetensors weights");
+        List<SafeTensorsFile> opened = new ArrayList<>();
+        List<Layer> layers = new ArrayList<>();
+        Tensor emb = null, normF = null, head = null;
+        try {
+            Map<String, SafeTensorsFile> byName = new LinkedHashMap<>();
+            for (Path f : files) {
+                SafeTensorsFile st = SafeTensors.open(f);
+                opened.add(st);
+                for (String n : st.names()) byName.put(n, st);
+            }
+            Loader ld = new Loader(device, dir, byName);
+            String prefix = null;
+            Naming naming = null;
+            for (String p : new String[] {"backbone.", ""}) {
+                if (byName.containsKey(p + "embedding.weight")) {
+                    prefix = p;
+                    naming = Naming.MAMBA_SSM;
+                    break;
+                }
+                if (byName.containsKey(p + "embeddings.weight")) {
+                    prefix = p;
+                    naming = Naming.HF;
+                    break;
+                }
+            }
+            if (prefix == null) {
+                throw new IllegalArgumentException(dir + ": tensor 'backbone.embedding.weight' (mamba_ssm) or 'backbone.embeddings.weight' (HF) is missing; "
+                        + byName.size() + " tensors found");
+            }
+            String embName = prefix + (naming == Naming.HF ? "embeddings.weight" : "embedding.weight");
+            long rows = ld.info(embName).rank() == 2 ? ld.info(embName).shape()[0] : -1;
+            if (rows < cfg.vocabSize()) {
+                throw new IllegalArgumentException(ld.where(embName) + ": tensor '" + embName + "' has shape "
+                        + Arrays.toString(ld.info(embName).shape()) + " but config vocab_size " + cfg.vocabSize() + " needs [>= "
+                        + cfg.vocabSize() + " (padded to " + cfg.paddedVocab() + "), " + cfg.dModel() + "]");
+            }
+            int dm = cfg.dModel(), di = cfg.dInner(), n = cfg.dState(), r = cfg.dtRank(), w = cfg.dConv();
+            emb = ld.upload(embName, rows, dm);
+            boolean tied = !byName.containsKey("lm_head.weight");
+            if (tied && !cfg.tieEmbeddings()) {
+                throw new IllegalArgumentException(dir + ": tensor 'lm_head.weight' is missing and the config says the head is untied "
+                        + "(tie_embeddings/tie_word_embeddings = false)");
+            }
+            head = tied ? emb : ld.upload("lm_head.weight", rows, dm);
+            normF = ld.upload(prefix + "norm_f.weight", dm);
+            for (int i = 0; i < cfg.nLayer(); i++) {
+                String lp = prefix + "layers." + i + ".";
+                String mp = lp + "mixer.";
+                Layer l = new Layer();
+                layers.add(l);
+                l.norm = ld.upload(lp + "norm.weight", dm);
+                float[] inProj = ld.read(mp + "in_proj.weight", 2L * di, dm);
+                l.inX = device.upload(DType.F32, Arrays.copyOfRange(inProj, 0, di * dm), di, dm);
+                l.inZ = device.upload(DType.F32, Arrays.copyOfRange(inProj, di * dm, 2 * di * dm), di, dm);
+                l.convW = device.upload(DType.F32, ld.read(mp + "conv1d.weight", di, 1, w), di, w);
+                if (cfg.convBias()) l.convB = ld.upload(mp + "conv1d.bias", di);
+                float[] xp = ld.read(mp + "x_proj.weight", (long) r + 2L * n, di);
+                l.xpDt = device.upload(DType.F32, Arrays.copyOfRange(xp, 0, r * di), r, di);
+                l.xpB = device.upload(DType.F32, Arrays.copyOfRange(xp, r * di, (r + n) * di), n, di);
+                l.xpC = device.upload(DType.F32, Arrays.copyOfRange(xp, (r + n) * di, (r + 2 * n) * di), n, di);
+                l.dtW = ld.upload(mp + "dt_proj.weight", di, r);
+                l.dtB = ld.upload(mp + "dt_proj.bias", di);
+                float[] aLog = ld.read(mp + "A_log", di, n);
+                float[] a = new float[aLog.length];
+                for (int k = 0; k < a.length; k++) a[k] = (float) -Math.exp(aLog[k]);
+                l.a = device.upload(DType.F32, a, di, n);
+                l.d = ld.upload(mp + "D", di);
+                l.outW = ld.upload(mp + "out_proj.weight", dm, di);
+            }
+            return new MambaLM(device, cfg, naming, emb, normF, head, tied, layers);
+        } catch (RuntimeException | Error e) {
+            for (Layer l : layers) l.close();
+            if (head != null && head != emb) head.close();
+            if (emb != null) emb.close();
+            if (normF != null) normF.close();
+            throw e;
+        } finally {
+            for (SafeTensorsFile f : opened) f.close();
+        }
+    }
+
+    /** Reads named tensors with shape checks that name the file and tensor. */
+    private record Loader(Device device, Path dir, Map<String, SafeTensorsFile> files) {
+        TensorInfo info(String name) {
+            SafeTensorsFile f = files.get(name);
+            if (f == null) throw new IllegalArgumentException(dir + ": tensor '" + name + "' is missing from the checkpoint");
+            return f.info(name);
+        }
+
+        String where(String name) {
+            return files.get(name).path().toString();
+        }
+
+        float[] read(String name, long... shape) {
+            TensorInfo i = info(name);
+            if (!Arrays.equals(i.shape(), shape)) {
+                throw new IllegalArgumentException(where(name) + ": tensor '" + name + "' has shape " + Arrays.toString(i.shape())
+                        + " but the config expects " + Arrays.toString(shape));
+            }
+            if (i.dtype() == null || !i.dtype().isFloating()) {
+                throw new IllegalArgumentException(where(name) + ": tensor '" + name + "' has dtype " + i.dtypeName()
+                        + "; expected F32, F16 or BF16");
+            }
+            try (Device cpu = Device.cpu(); Tensor t = files.get(name).tensor(name, cpu)) {
+                return t.toFloatArray();
+            }
+        }
+
+        Tensor upload(String name, long... shape) {
+            return device.upload(DType.F32, read(name, shape), shape);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Forward
+
+    /** A fresh (zero) decode state for {@code batch} sequences. */
+    public MambaState newState(int batch) {
+        ensureOpen();
+        return new MambaState(this, batch);
+    }
+
+    /** Logits {@code [B, L, logitsWidth]} F32 for equal-length sequences {@code inputIds[B][L]}. */
+    public Tensor forward(int[][] inputIds) {
+        ensureOpen();
+        if (inputIds == null || inputIds.length == 0) throw new IllegalArgumentException("forward: inputIds is null or empty");
+        try (MambaState st = newState(inputIds.length)) {
+            return st.prefill(inputIds);
+        }
+    }
+
+    /**
+     * Generates up to {@code maxNewTokens} tokens after {@code prompt}: one prefill, then one decode
+     * step per token; each token goes to {@code onToken} (may be null) as soon as it is picked.
+     *
+     * @return the new tokens
+     */
+    public int[] generate(int[] prompt, int maxNewTokens, Sampling sampling, IntConsumer onToken) {
+        ensureOpen();
+        if (prompt == null || prompt.length == 0) throw new IllegalArgumentException("generate: prompt is null or empty");
+        if (maxNewTokens < 0) throw new IllegalArgumentException("generate: maxNewTokens is " + maxNewTokens);
+        if (sampling == null) throw new IllegalArgumentException("generate: sampling is null");
+        int[] out = new int[maxNewTokens];
+        if (maxNewTokens == 0) return out;
+        Random rng = sampling.newRandom();
+        int v = config.vocabSize();
+        try (MambaState st = newState(1)) {
+            float[] last;
+            try (Tensor lg = st.prefill(new int[][] {prompt}); Tensor row = slice(lg, (long) (prompt.length - 1) * logitsWidth(), logitsWidth())) {
+                last = row.toFloatArray();
+            }
+            for (int i = 0; i < maxNewTokens; i++) {
+                int tok = sampling.pick(last, 0, v, rng);
+                out[i] = tok;
+                if (onToken != null) onToken.accept(tok);
+                if (i + 1 < maxNewTokens) {
+                    try (Tensor lg = st.step(new int[] {tok})) {
+                        last = lg.toFloatArray();
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Rows {@code [B·L, d_model]} of the embedding for the flattened ids. */
+    Tensor embed(int[] ids) {
+        int dm = config.dModel();
+        long rowBytes = (long) dm * DType.F32.byteSize();
+        Tensor out = device.allocate(DType.F32, ids.length, dm);
+        for (int i = 0; i < ids.length; i++) {
+            device.backend().copy(embedding.storage(), embedding.byteOffset() + ids[i] * rowBytes, out.storage(),
+                    out.byteOffset() + i * rowBytes, rowBytes);
+        }
+        return out;
+    }
+
+    void checkIds(String op, int[] ids, String where) {
+        for (int t = 0; t < ids.length; t++) {
+            if (ids[t] < 0 || ids[t] >= logitsWidth()) {
+                throw new IllegalArgumentException(op + ": token id " + ids[t] + " at " + where + "[" + t + "] is outside [0, "
+                        + logitsWidth() + ")");
+            }
+        }
+    }
+
+    /**
+     * Runs the blocks over {@code hidden [rows, d_model]} (consumed) and returns logits
+     * {@code [rows, logitsWidth]}; {@code mixer} runs one layer's mixer on the normed input.
+     */
+    Tensor blocks(Tensor hidden, MixerFn mixer) {
+        Tensor residual = null;
+        try {
+            for (int i = 0; i < layers.size(); i++) {
+                Layer l = layers.get(i);
+                if (residual == null) {
+                    residual = hidden;
+                } else {
+                    Tensor sum = Elementwise.add(hidden, residual);
+                    residual.close();
+                    residual = sum;
+                    hidden.close();
+                }
+                hidden = null;
+                try (Tensor normed = RmsNorm.rmsNorm(residual, l.norm, config.normEps())) {
+                    hidden = mixer.apply(i, l, normed);
+                }
+            }
+            try (Tensor sum = Elementwise.add(hidden, residual); Tensor hn = RmsNorm.rmsNorm(sum, normF, config.normEps())) {
+                return Gemm.linear(hn, lmHead, null);
+            }
+        } finally {
+            if (hidden != null && hidden != residual) hidden.close();
+            if (residual != null) residual.close();
+        }
+    }
+
+    @FunctionalInterface
+    interface MixerFn {
+        Tensor apply(int index, Layer layer, Tensor normed);
+    }
+
+    /**
+     * The mixer over a prompt: {@code normed [B·L, d_model]} → {@code [B·L, d_model]}, one sequence at
+     * a time in the channel-major layout the conv and scan use; the conv and SSM states of
+     * {@code state} seed the sequence and receive its final states.
+     */
+    Tensor mixerPrefill(int index, Layer l, Tensor normed, int batch, int len, MambaState state) {
+        int dm = config.dModel(), di = config.dInner(), n = config.dState();
+        Tensor out = device.allocate(DType.F32, (long) batch * len, dm);
+        try {
+            for (int b = 0; b < batch; b++) {
+                try (Scope s = Scope.open()) {
+                    Tensor hb = s.track(rows(normed, (long) b * len, len));                       // [L, d_model]
+                    Tensor xT = s.track(Gemm.linear(l.inX, hb, null));                                  // [d_inner, L]
+                    Tensor zT = s.track(Gemm.linear(l.inZ, hb, null));                                  // [d_inner, L]
+                    Tensor x3 = s.track(xT.reshape(1, di, len));
+                    Tensor z3 = s.track(zT.reshape(1, di, len));
+                    int w1 = config.dConv() - 1;
+                    Tensor conv0 = s.track(slice(state.conv(index), (long) b * di * w1, 1, di, w1));
+                    ConvOutput conv = s.track(CausalConv1d.causalConv1d(x3, l.convW, l.convB, true, conv0));
+                    Tensor xc = s.track(conv.out().reshape(di, len));                             // [d_inner, L]
+                    Tensor dtLow = s.track(Gemm.matmul(l.xpDt, xc));                              // [dt_rank, L]
+                    Tensor bT = s.track(Gemm.matmul(l.xpB, xc));                                  // [N, L]
+                    Tensor cT = s.track(Gemm.matmul(l.xpC, xc));                                  // [N, L]
+                    Tensor delta = s.track(Gemm.matmul(l.dtW, dtLow));                            // [d_inner, L]
+                    Tensor b3 = s.track(bT.reshape(1, n, len));
+                    Tensor c3 = s.track(cT.reshape(1, n, len));
+                    Tensor d3 = s.track(delta.reshape(1, di, len));
+                    Tensor h0 = s.track(slice(state.ssm(index), (long) b * di * n, 1, di, n));
+                    ScanOutput so = s.track(SelectiveScan.selectiveScan(conv.out(), d3, l.a, b3, c3, l.d, z3, l.dtB, true, h0));
+                    Tensor yT = s.track(so.y().reshape(di, len));                                 // [d_inner, L]
+                    Tensor outT = s.track(Gemm.matmul(l.outW, yT));                               // [d_model, L]
+                    Tensor ob = s.track(transpose(outT));                                          // [L, d_model]
+                    copyInto(ob, out, (long) b * len * dm);
+                    copyInto(conv.finalState(), state.conv(index), (long) b * di * w1);
+                    copyInto(so.lastState(), state.ssm(index), (long) b * di * n);
+                }
+            }
+            return out;
+        } catch (RuntimeException | Error e) {
+            out.close();
+            throw e;
+        }
+    }
+
+    /** The mixer for one token per sequence: {@code normed [B, d_model]} → {@code [B, d_model]}. */
+    Tensor mixerStep(int index, Layer l, Tensor normed, MambaState state) {
+        try (Scope s = Scope.open()) {
+            Tensor x = s.track(Gemm.linear(normed, l.inX, null));                                       // [B, d_inner]
+            Tensor z = s.track(Gemm.linear(normed, l.inZ, null));                                       // [B, d_inner]
+            Tensor xc = s.track(CausalConv1d.update(state.conv(index), x, l.convW, l.convB, true));
+            Tensor dtLow = s.track(Gemm.linear(xc, l.xpDt, null));                                      // [B, dt_rank]
+            Tensor bm = s.track(Gemm.linear(xc, l.xpB, null));                                          // [B, N]
+            Tensor cm = s.track(Gemm.linear(xc, l.xpC, null));                                          // [B, N]
+            Tensor dt = s.track(Gemm.linear(dtLow, l.dtW, null));                                       // [B, d_inner]
+            Tensor y = s.track(SelectiveScan.selectiveStateUpdate(state.ssm(index), xc, dt, l.a, bm, cm, l.d, z, l.dtB, true));
+            return Gemm.linear(y, l.outW, null);                                                  // [B, d_model]
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Layout helpers (contiguous tensors, through the device's copy and GEMM)
+
+    /** Rows {@code [start, start + count)} of a contiguous {@code [rows, cols]} tensor, as a copy. */
+    static Tensor rows(Tensor t, long start, long count) {
+        long cols = t.numel() / t.dim(0);
+        return slice(t, start * cols, count, cols);
+    }
+
+    /** A copy of the elements of contiguous {@code t} from flat index {@code elemOffset}, shaped {@code shape}. */
+    static Tensor slice(Tensor t, long elemOffset, long... shape) {
+        long es = t.dtype().byteSize();
+        Tensor out = t.device().allocate(t.dtype(), shape);
+        t.device().backend().copy(t.storage(), t.byteOffset() + elemOffset * es, out.storage(), out.byteOffset(), out.byteSize());
+        return out;
+    }
+
+    /** Copies all of {@code src} into {@code dst} from flat index {@code elemOffset}. */
+    static void copyInto(Tensor src, Tensor dst, long elemOffset) {
+        long es = dst.dtype().byteSize();
+        dst.device().backend().copy(src.storage(), src.byteOffset(), dst.storage(), dst.byteOffset() + elemOffset * es, src.byteSize());
+    }
+
+    /**
+     * {@code [R, C]} → {@code [C, R]}: on the CPU by a host loop; elsewhere as {@code I_C · tᵀ}
+     * with {@link Gemm#linear} (exact in fp32 unless TF32 is allowed).
+     */
+    static Tensor transpose(Tensor t) {
+        int r = (int) t.dim(0), c = (int) t.dim(1);
+        if (t.device().isCpu()) {
+            float[] v = t.toFloatArray();
+            float[] o = new float[v.length];
+            for (int i = 0; i < r; i++) for (int j = 0; j < c; j++) o[j * r + i] = v[i * c + j];
+            return t.device().upload(DType.F32, o, c, r);
+        }
+        float[] eye = new float[c * c];
+        for (int i = 0; i < c; i++) eye[i * c + i] = 1f;
+        try (Tensor id = t.device().upload(t.dtype(), eye, c, c)) {
+            return Gemm.linear(id, t, null);
+        }
+    }
+
+    /** Every weight tensor in a fixed order (embedding, head, norm_f, then per layer); for tests. */
+    List<Tensor> weightTensors() {
+        List<Tensor> all = new ArrayList<>(List.of(embedding, lmHead, normF));
+        for (Layer l : layers) {
+            all.addAll(Arrays.asList(l.norm, l.inX, l.inZ, l.convW, l.convB, l.xpDt, l.xpB, l.xpC, l.dtW, l.dtB, l.a, l.d, l.outW));
+        }
+        return all;
+    }
+
+    void ensureOpen() {
+        if (closed) throw new IllegalStateException("MambaLM is closed");
+    }
+
+    /** Frees the weights; idempotent. */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        for (Layer l : layers) l.close();
+        if (lmHead != embedding) lmHead.close();
+        embedding.close();
+        normF.close();
+    }
+}
