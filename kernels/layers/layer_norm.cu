@@ -7,11 +7,12 @@
 // rounded to nearest even.
 // Launch: grid.x blocks looping over rows (r = blockIdx.x + k·gridDim.x); block 256 threads (any
 // blockDim.x in [1, 1024] works).
-// Statistics by the corrected two-pass algorithm (Chan, Golub & LeVeque): pass 1 gives a provisional
-// mean m; pass 2 sums d = x - m and d², then μ = m + Σd/n and σ² = Σd²/n - (Σd/n)². Summing
-// deviations from m avoids the cancellation of E[x²] - E[x]², and the Σd term repairs the rounding
-// of m itself (which matters when |μ| ≫ σ). Pass 3 writes. Each row is read three times (L1/L2 hits
-// for usual widths).
+// Statistics as the CPU twin takes them: shifted by x0, the row's first element. Pass 1 sums
+// d = x - x0, so dm = Σd/n and μ = x0 + dm; pass 2 sums (d - dm)² (no E[x²] - E[x]² cancellation);
+// pass 3 writes ((x - x0) - dm)·rstd. x - x0 is exact for values near x0, so a large common offset
+// (activations of 1000 ± 1) survives neither as a rounded mean nor as a rounded difference x - μ —
+// subtracting an fp32-rounded μ from x costs ~ulp(1000) ≈ 6e-5 relative to σ = 1. Each row is read
+// three times (L1/L2 hits for usual widths).
 #include "common/reduce.cuh"
 #include "common/row.cuh"
 
@@ -25,29 +26,27 @@ __device__ __forceinline__ void rows_layer_norm(const T* x, const T* w, const T*
         const T* xr = x + r * cols;
         T* yr = out + r * cols;
 
+        const float x0 = load(xr);  // every thread reads the same element: one broadcast load
         float s = 0.0f;
-        row_visit(xr, cols, [&](int, float v) { s += v; });
-        const float m = block_sum(s) * inv_n;
+        row_visit(xr, cols, [&](int, float v) { s += v - x0; });
+        const float dm = block_sum(s) * inv_n;
 
-        float d1 = 0.0f, d2 = 0.0f;
+        float s2 = 0.0f;
         row_visit(xr, cols, [&](int, float v) {
-            const float d = v - m;
-            d1 += d;
-            d2 = fmaf(d, d, d2);
+            const float d = (v - x0) - dm;
+            s2 = fmaf(d, d, s2);
         });
-        const float mean_d = block_sum(d1) * inv_n;
-        const float mean = m + mean_d;
-        const float var = fmaxf(block_sum(d2) * inv_n - mean_d * mean_d, 0.0f);
+        const float var = block_sum(s2) * inv_n;
         const float rstd = 1.0f / sqrtf(var + eps);
 
         if (w != nullptr && b != nullptr) {
-            row_map(xr, yr, cols, [&](int c, float v) { return fmaf((v - mean) * rstd, load(w + c), load(b + c)); });
+            row_map(xr, yr, cols, [&](int c, float v) { return fmaf(((v - x0) - dm) * rstd, load(w + c), load(b + c)); });
         } else if (w != nullptr) {
-            row_map(xr, yr, cols, [&](int c, float v) { return (v - mean) * rstd * load(w + c); });
+            row_map(xr, yr, cols, [&](int c, float v) { return ((v - x0) - dm) * rstd * load(w + c); });
         } else if (b != nullptr) {
-            row_map(xr, yr, cols, [&](int c, float v) { return (v - mean) * rstd + load(b + c); });
+            row_map(xr, yr, cols, [&](int c, float v) { return ((v - x0) - dm) * rstd + load(b + c); });
         } else {
-            row_map(xr, yr, cols, [&](int, float v) { return (v - mean) * rstd; });
+            row_map(xr, yr, cols, [&](int, float v) { return ((v - x0) - dm) * rstd; });
         }
         // The next row's first block_sum begins with a barrier: its scratch is not overwritten early.
     }

@@ -24,6 +24,10 @@ import java.util.function.Function;
 public final class BenchSuite {
     private BenchSuite() {}
 
+    /** Base names of every op the default cases time (the values {@code surpass bench --op} takes). */
+    public static final List<String> OPS = List.of(
+            "add", "scale", "gelu_erf", "silu", "softmax", "layer_norm", "rms_norm", "matmul", "attention", "attn_decode");
+
     /** The default cases for {@code device}; {@code quick} keeps one small size per op. */
     public static List<BenchCase> cases(Device device, boolean quick) {
         List<BenchCase> cases = new ArrayList<>();

@@ -9,6 +9,8 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import java.util.function.BiFunction;
 import picocli.CommandLine.Command;
@@ -34,20 +36,33 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--quick", description = "One small size per op and short measurements.")
     boolean quick;
 
+    @Option(names = "--op", split = ",", paramLabel = "OP",
+            description = "Only these ops (comma-separated base names, e.g. attention,attn_decode); default: all.")
+    List<String> ops;
+
     @Spec
     CommandSpec spec;
 
     private final BiFunction<Device, Boolean, List<BenchCase>> cases;
     private final BiFunction<Device, Boolean, Peaks> peaks;
 
+    /** Op names --op accepts; null: any (test cases). */
+    private final Set<String> knownOps;
+
     BenchCommand() {
-        this(BenchSuite::cases, Peaks::measure);
+        this(BenchSuite::cases, Peaks::measure, new TreeSet<>(BenchSuite.OPS));
     }
 
     /** With other cases and peaks (tests). */
     BenchCommand(BiFunction<Device, Boolean, List<BenchCase>> cases, BiFunction<Device, Boolean, Peaks> peaks) {
+        this(cases, peaks, null);
+    }
+
+    private BenchCommand(BiFunction<Device, Boolean, List<BenchCase>> cases, BiFunction<Device, Boolean, Peaks> peaks,
+                         Set<String> knownOps) {
         this.cases = cases;
         this.peaks = peaks;
+        this.knownOps = knownOps;
     }
 
     @Override
@@ -55,8 +70,18 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         Devices.validate(device);
+        BiFunction<Device, Boolean, List<BenchCase>> chosen = cases;
+        if (ops != null && !ops.isEmpty()) {
+            Set<String> unknown = new TreeSet<>(ops);
+            if (knownOps != null) unknown.removeAll(knownOps);
+            if (knownOps != null && !unknown.isEmpty()) {
+                throw new UsageException("--op: unknown op(s) " + unknown + "; known: " + String.join(", ", knownOps));
+            }
+            Set<String> keep = new TreeSet<>(ops);
+            chosen = (d, q) -> cases.apply(d, q).stream().filter(c -> keep.contains(c.op())).toList();
+        }
         try (Devices devices = Devices.open(device, err)) {
-            Bench.Report report = Bench.run(devices.devices(), Bench.Options.of(quick), out, cases, peaks);
+            Bench.Report report = Bench.run(devices.devices(), Bench.Options.of(quick), out, chosen, peaks);
             if (json != null) {
                 Bench.writeJson(report, json);
                 out.println("wrote " + json);

@@ -1,6 +1,7 @@
 package dev.surpass.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -38,6 +39,21 @@ class BenchCommandTest {
         all[0] = "bench";
         System.arraycopy(args, 0, all, 1, args.length);
         return CliRun.run(CliRun.with(BenchCommand.class, new BenchCommand((d, q) -> cases, (d, q) -> PEAKS)), all);
+    }
+
+    @Test
+    void opFilterKeepsOnlyTheNamedOps() {
+        CliRun r = bench(List.of(MEM, FLOPS), "--device", "cpu", "--quick", "--op", MEM.op());
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains(MEM.shape()), r::toString);
+        assertFalse(r.out().contains(FLOPS.shape()), r::toString);
+    }
+
+    @Test
+    void unknownOpIsAUsageErrorNamingTheKnownOnes() {
+        CliRun r = CliRun.run("bench", "--device", "cpu", "--op", "attention,flashy");
+        assertEquals(2, r.code(), r::toString);
+        assertTrue(r.err().contains("flashy") && r.err().contains("attn_decode"), r::toString);
     }
 
     @Test

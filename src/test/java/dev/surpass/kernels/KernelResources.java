@@ -3,14 +3,19 @@ package dev.surpass.kernels;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.net.JarURLConnection;
 import java.net.URISyntaxException;
 import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Enumeration;
+import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.jar.JarEntry;
+import java.util.jar.JarFile;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 
@@ -32,16 +37,31 @@ public final class KernelResources {
     /**
      * Names (without .fatbin) of the fatbins built. Every classpath folder holding
      * dev/surpass/kernels/ is listed: this test package has the same name, so test-classes holds one too.
+     * Where no folder holds any (the GPU bundle runs the tests from jars), the jars' entries are listed.
      */
     public static Set<String> built() {
         Set<String> names = new TreeSet<>();
         try {
             Enumeration<URL> dirs = KernelResources.class.getClassLoader().getResources(RESOURCE_DIR.substring(1));
+            List<URL> jars = new ArrayList<>();
             for (URL dir : Collections.list(dirs)) {
-                if (!"file".equals(dir.getProtocol())) continue;  // a jar on the classpath: not this build's output
+                if (!"file".equals(dir.getProtocol())) {  // a jar: listed only when no build folder has fatbins
+                    if ("jar".equals(dir.getProtocol())) jars.add(dir);
+                    continue;
+                }
                 try (Stream<Path> files = Files.list(Path.of(dir.toURI()))) {
                     files.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".fatbin"))
                             .forEach(n -> names.add(n.substring(0, n.length() - ".fatbin".length())));
+                }
+            }
+            for (URL dir : names.isEmpty() ? jars : List.<URL>of()) {
+                JarURLConnection c = (JarURLConnection) dir.openConnection();
+                c.setUseCaches(false);
+                try (JarFile jar = c.getJarFile()) {
+                    String prefix = RESOURCE_DIR.substring(1);
+                    jar.stream().map(JarEntry::getName)
+                            .filter(n -> n.startsWith(prefix) && n.endsWith(".fatbin") && n.indexOf('/', prefix.length()) < 0)
+                            .forEach(n -> names.add(n.substring(prefix.length(), n.length() - ".fatbin".length())));
                 }
             }
         } catch (IOException e) {
