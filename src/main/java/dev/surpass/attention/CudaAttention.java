@@ -18,7 +18,10 @@ import java.util.List;
  * {@code surpass_attention_flash_fwd_<dt>_d<P>} (P = head dim rounded up to 16); fp32, unaligned
  * inputs, or {@code -Dsurpass.attention.simple=true} run {@code surpass_attention_flash_fwd_simple_<dt>}
  * (plain fp32 FMA, a cross-check of the tensor-core kernel when debugging on a GPU). Dense batches use
- * the varlen code path with uniform offsets (null offset arrays).
+ * the varlen code path with uniform offsets (null offset arrays). On compute capability 9.0, dense
+ * fp16/bf16 prefill with D 64 or 128 (and no softcap) runs the Hopper kernel
+ * {@code surpass_attention_flash_fwd_sm90a_<dt>_d<D>} (fatbin {@code attention_sm90a}: TMA + wgmma)
+ * instead; {@link #hopperRefusal} decides, {@code -Dsurpass.attention.hopper=false} disables it.
  *
  * <p>Decode: one block per (sequence, kv-head, split) holding up to 8 q-heads of the group;
  * {@link #decodeSplits} picks the split count from the SM count and the longest visible length;
@@ -41,7 +44,7 @@ final class CudaAttention {
     /** q-heads per decode block. */
     static final int[] DECODE_HEADS = {1, 2, 4, 8};
 
-    private static final int MMA_BM = 64, SIMPLE_BM = 16, THREADS = 128, MAX_GRID_YZ = 65535;
+    private static final int SIMPLE_BM = 16, THREADS = 128, MAX_GRID_YZ = 65535;
 
     /** Kernel entry points this class launches (checked against the fatbin by the ABI test). */
     static List<String> kernelNames() {
@@ -84,14 +87,31 @@ final class CudaAttention {
         return (d + 15) / 16 * 16;
     }
 
-    /** Keys per K/V tile of the tensor-core kernel. */
-    static int mmaBlockN(int paddedDim) {
-        return paddedDim == 256 ? 32 : 64;
+    // The tensor-core kernel's tile per padded head dim: mirrors DefaultTile<P> in flash_attention_fwd.cu.
+
+    /** Query rows per block of the tensor-core kernel (16 · m-tiles per warp · warps). */
+    static int mmaBlockM(int paddedDim) {
+        return paddedDim == 256 ? 64 : 128;
     }
 
-    /** Dynamic shared memory of the tensor-core kernel: Q tile + 2 stages of K and V, rows padded by 8 elements. */
+    /** Threads per block of the tensor-core kernel (4 warps). */
+    static int mmaThreads(int paddedDim) {
+        return 128;
+    }
+
+    /** Keys per K/V tile of the tensor-core kernel. */
+    static int mmaBlockN(int paddedDim) {
+        return paddedDim >= 256 ? 32 : 64;
+    }
+
+    /** K and V buffers (each) of the tensor-core kernel's cp.async ring. */
+    static int mmaStages(int paddedDim) {
+        return paddedDim == 128 ? 1 : 2;
+    }
+
+    /** Dynamic shared memory of the tensor-core kernel: Q tile + the K and V rings, rows padded by 8 elements. */
     static int mmaSharedBytes(int paddedDim) {
-        return (MMA_BM + 4 * mmaBlockN(paddedDim)) * (paddedDim + 8) * 2;
+        return (mmaBlockM(paddedDim) + 2 * mmaStages(paddedDim) * mmaBlockN(paddedDim)) * (paddedDim + 8) * 2;
     }
 
     /** Dynamic shared memory of the simple kernel (fp32 Q, K (odd stride), V and P tiles). */
@@ -114,10 +134,23 @@ final class CudaAttention {
 
     /** Like {@link #prefill(Tensor, Tensor, Tensor, Tensor, Tensor, AttentionOptions)}; {@code simple} forces the simple kernel (tests). */
     static void prefill(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionOptions opts, boolean simple) {
+        prefill(q, k, v, out, lse, opts, simple, HOPPER);
+    }
+
+    /**
+     * Like the above; {@code hopper} allows the sm_90a kernel where {@link #hopperRefusal} accepts the call
+     * (tests pass false to run the sm_80 kernel on a Hopper GPU).
+     */
+    static void prefill(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionOptions opts, boolean simple,
+                        boolean hopper) {
         int batch = (int) q.dim(0), nq = (int) q.dim(1), hq = (int) q.dim(2), d = (int) q.dim(3);
         int nk = (int) k.dim(1), hkv = (int) k.dim(2);
         assert k.dim(0) == batch && v.dim(1) == nk && k.dim(3) == d && hq % hkv == 0;
         if (batch == 0 || nq == 0) return;
+        if (!simple && hopper && hopperRefusal(q, k, v, out, opts) == null) {
+            launchHopper(q, k, v, out, lse, opts);
+            return;
+        }
         long esz = q.dtype().byteSize();
         // Batches beyond 65535 (grid z) go in chunks: offset every pointer by the chunk's first batch.
         for (int b0 = 0; b0 < batch; b0 += MAX_GRID_YZ) {
@@ -177,12 +210,120 @@ final class CudaAttention {
         Object[] args = {qp, kp, vp, op, lsep, cuQ, cuK, nq, nk, totalQ, hq, hkv, d, scale, softcap, wl, wr};
         if (!simple && mmaEligible(t, d, qp, kp, vp, op, be.properties().maxSharedPerBlockOptin())) {
             int p = paddedDim(d);
-            Dim3 grid = new Dim3(ceilDiv(nq, MMA_BM), hq, batch);
-            be.launch(FAMILY, mmaKernel(t, p), grid, Dim3.of(THREADS), mmaSharedBytes(p), args);
+            Dim3 grid = new Dim3(ceilDiv(nq, mmaBlockM(p)), hq, batch);
+            be.launch(FAMILY, mmaKernel(t, p), grid, Dim3.of(mmaThreads(p)), mmaSharedBytes(p), args);
         } else {
             Dim3 grid = new Dim3(ceilDiv(nq, SIMPLE_BM), hq, batch);
             be.launch(FAMILY, simpleKernel(t), grid, Dim3.of(THREADS), simpleSharedBytes(d), args);
         }
+    }
+
+    // ---- Hopper prefill (v2, kernels/attention/flash_attention_fwd_sm90a.cu) ----------------------------
+
+    /** The fatbin of the sm_90a kernels (sm_90a cubin only: runs on compute capability 9.0 exactly). */
+    static final String HOPPER_FAMILY = "attention_sm90a";
+
+    /** {@code -Dsurpass.attention.hopper=false} keeps dense prefill on the sm_80 kernel on Hopper GPUs too. */
+    static final boolean HOPPER = !"false".equalsIgnoreCase(System.getProperty("surpass.attention.hopper", "true"));
+
+    /** Head dims of the Hopper kernel; query rows per block, keys per tile, threads (3 warpgroups). */
+    static final int[] HOPPER_DIMS = {64, 128};
+    static final int HOPPER_BM = 128, HOPPER_BN = 128, HOPPER_THREADS = 384;
+
+    static String hopperKernel(DType t, int d) {
+        return "surpass_attention_flash_fwd_sm90a_" + suffix(t) + "_d" + d;
+    }
+
+    /** Entry points of {@link #HOPPER_FAMILY} (checked against abi.txt's [attention_sm90a] group). */
+    static List<String> hopperKernelNames() {
+        List<String> names = new ArrayList<>();
+        for (DType t : new DType[] {DType.F16, DType.BF16}) {
+            for (int d : HOPPER_DIMS) names.add(hopperKernel(t, d));
+        }
+        return names;
+    }
+
+    /** K/V ring depth of the Hopper kernel (mirrors Cfg<D>::STAGES). */
+    static int hopperStages(int d) {
+        return d == 64 ? 3 : 2;
+    }
+
+    /** Dynamic shared memory of the Hopper kernel: 1024 alignment slack + Q + the K and V rings + 128 of mbarriers (Cfg<D>::SMEM_BYTES). */
+    static int hopperSharedBytes(int d) {
+        return 1024 + HOPPER_BM * d * 2 + 2 * hopperStages(d) * HOPPER_BN * d * 2 + 128;
+    }
+
+    /**
+     * Why a dense prefill cannot run the Hopper kernel, or null when it can: the one place that decides.
+     * It needs: not disabled; compute capability 9.0; fp16/bf16; D 64 or 128; at least one key; scale > 0
+     * (the kernel takes the row max before scaling) and no softcap; q, k, v 16-byte aligned (TMA) and out
+     * 4-byte aligned; B and Hq within grid limits (65535); the shared memory; and last (it loads the
+     * module) a loadable attention_sm90a fatbin. Varlen batches never come here (sm_80 kernel).
+     */
+    static String hopperRefusal(boolean enabled, int ccMajor, int ccMinor, DType t, int d, int batch, int nq, int nk, int hq,
+                                float scale, float softcap, long qp, long kp, long vp, long op, int maxSharedOptin,
+                                java.util.function.Supplier<String> moduleProblem) {
+        if (!enabled) return "disabled by -Dsurpass.attention.hopper=false";
+        if (ccMajor != 9 || ccMinor != 0) return "compute capability " + ccMajor + "." + ccMinor + " is not 9.0";
+        if (t != DType.F16 && t != DType.BF16) return "dtype " + t + " (fp16/bf16 only)";
+        if (d != 64 && d != 128) return "head dim " + d + " (64 and 128 only)";
+        if (nk < 1) return "no keys";
+        if (!(scale > 0) || Float.isInfinite(scale)) return "scale " + scale + " is not positive and finite";
+        if (softcap != 0f) return "softcap";
+        if (((qp | kp | vp) & 15) != 0 || (op & 3) != 0) return "q, k, v not 16-byte aligned or out not 4-byte aligned";
+        if (batch > MAX_GRID_YZ || hq > MAX_GRID_YZ) return "batch " + batch + " or " + hq + " q-heads exceed the grid limit " + MAX_GRID_YZ;
+        if ((long) Math.max(nq, nk) * hq * d * 2 >= (1L << 40)) return "a sequence stride of 2^40 bytes or more";
+        if (hopperSharedBytes(d) > maxSharedOptin) return hopperSharedBytes(d) + " bytes of shared memory exceed " + maxSharedOptin;
+        String problem = moduleProblem.get();
+        return problem == null ? null : HOPPER_FAMILY + ": " + problem;
+    }
+
+    /** {@link #hopperRefusal(boolean, int, int, DType, int, int, int, int, int, float, float, long, long, long, long, int, java.util.function.Supplier)} for these tensors on their GPU. */
+    static String hopperRefusal(Tensor q, Tensor k, Tensor v, Tensor out, AttentionOptions o) {
+        CudaBackend be = CudaBackend.of(q);
+        var p = be.properties();
+        int d = (int) q.dim(3);
+        return hopperRefusal(HOPPER, p.ccMajor(), p.ccMinor(), q.dtype(), d, (int) q.dim(0), (int) q.dim(1), (int) k.dim(1),
+                (int) q.dim(2), o.scaleFor(d), o.softcap(), q.devicePointer(), k.devicePointer(), v.devicePointer(),
+                out.devicePointer(), p.maxSharedPerBlockOptin(), () -> be.moduleProblem(HOPPER_FAMILY));
+    }
+
+    /** The prefill kernel {@link #prefill(Tensor, Tensor, Tensor, Tensor, Tensor, AttentionOptions)} launches for these tensors (tests). */
+    static String prefillKernel(Tensor q, Tensor k, Tensor v, Tensor out, AttentionOptions o) {
+        int d = (int) q.dim(3);
+        if (!FORCE_SIMPLE && hopperRefusal(q, k, v, out, o) == null) return hopperKernel(q.dtype(), d);
+        boolean mma = !FORCE_SIMPLE && mmaEligible(q.dtype(), d, q.devicePointer(), k.devicePointer(), v.devicePointer(),
+                out.devicePointer(), CudaBackend.of(q).properties().maxSharedPerBlockOptin());
+        return mma ? mmaKernel(q.dtype(), paddedDim(d)) : simpleKernel(q.dtype());
+    }
+
+    /**
+     * The TMA view of a [batch, n, heads, d] fp16/bf16 tensor: rank 4 (d, heads, n, batch), byte strides
+     * (d·2, heads·d·2, n·heads·d·2), box (64, 1, rows, 1): one copy is 64 columns of `rows` tokens of one
+     * head of one sequence, and tokens past n read as zero (never the next sequence's).
+     */
+    static MapShape hopperMapShape(int d, int heads, int n, int batch, int rows) {
+        return new MapShape(new long[] {d, heads, n, batch}, new long[] {2L * d, 2L * heads * d, 2L * n * heads * d},
+                new int[] {64, 1, rows, 1});
+    }
+
+    /** A tensor map's geometry: element counts per dim (dim 0 contiguous), byte strides of dims 1.., box. */
+    record MapShape(long[] dims, long[] strides, int[] box) {}
+
+    private static dev.surpass.cuda.TensorMapArg hopperMap(CudaBackend be, Tensor x, int rows) {
+        MapShape m = hopperMapShape((int) x.dim(3), (int) x.dim(2), (int) x.dim(1), (int) x.dim(0), rows);
+        return be.tensorMap(x.dtype(), x.devicePointer(), m.dims(), m.strides(), m.box());
+    }
+
+    /** Dense prefill on the Hopper kernel (the call passed {@link #hopperRefusal}). */
+    private static void launchHopper(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionOptions o) {
+        CudaBackend be = CudaBackend.of(q);
+        int batch = (int) q.dim(0), nq = (int) q.dim(1), hq = (int) q.dim(2), d = (int) q.dim(3);
+        int nk = (int) k.dim(1), hkv = (int) k.dim(2);
+        be.launch(HOPPER_FAMILY, hopperKernel(q.dtype(), d), new Dim3(ceilDiv(nq, HOPPER_BM), hq, batch), Dim3.of(HOPPER_THREADS),
+                hopperSharedBytes(d), hopperMap(be, q, HOPPER_BM), hopperMap(be, k, HOPPER_BN), hopperMap(be, v, HOPPER_BN),
+                out.devicePointer(), lse == null ? 0L : lse.devicePointer(), nq, nk, hq, hkv, o.scaleFor(d), o.windowLeft(),
+                rightOffset(o));
     }
 
     // ---- decode --------------------------------------------------------------------------------------
@@ -236,7 +377,7 @@ final class CudaAttention {
         long esz = t.byteSize();
         float scale = opts.scaleFor(d), softcap = opts.softcap();
         int wl = opts.windowLeft();
-        int smem = (5 * hc * d + 8 * hc) * 4;
+        int smem = decodeSharedBytes(hc, d);
         Device dev = q.device();
         try (Scope sc = Scope.open()) {
             Tensor pt = sc.track(dev.upload(flat, flat.length));
@@ -246,7 +387,7 @@ final class CudaAttention {
             for (int b0 = 0; b0 < batch; b0 += MAX_GRID_YZ) {
                 int nb = Math.min(MAX_GRID_YZ, batch - b0);
                 long rowOff = (long) b0 * hq; // (b, h) rows before the chunk
-                be.launch(FAMILY, decodeKernel(t, hc), new Dim3(splits, hkv * chunks, nb), Dim3.of(THREADS), smem,
+                be.launch(FAMILY, decodeKernel(t, hc), new Dim3(splits, hkv * chunks, nb), Dim3.of(32 * DECODE_WARPS), smem,
                         q.devicePointer() + rowOff * d * esz, cache.kPool().devicePointer(), cache.vPool().devicePointer(),
                         pt.devicePointer() + 4L * b0 * maxPages, ln.devicePointer() + 4L * b0,
                         out.devicePointer() + rowOff * d * esz, lse == null ? 0L : lse.devicePointer() + rowOff * 4,
@@ -263,21 +404,43 @@ final class CudaAttention {
         }
     }
 
+    /** Warps per decode block (kWarps in paged_decode.cu: change both together). */
+    static final int DECODE_WARPS = 4;
+
+    /** The decode kernel's row class for head dim d: the smallest of 32, 64, 128, 256 that holds it. */
+    static int decodeRowClass(int d) {
+        return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256;
+    }
+
+    /** Dynamic shared memory of the decode kernel: per warp and head, (m, Σ) and an output row of the row class. */
+    static int decodeSharedBytes(int headsPerBlock, int d) {
+        return (2 * DECODE_WARPS * headsPerBlock + DECODE_WARPS * headsPerBlock * decodeRowClass(d)) * 4;
+    }
+
     /** The smallest of 1, 2, 4, 8 that covers min(group, 8) q-heads. */
     static int headsPerBlock(int group) {
         for (int hc : DECODE_HEADS) if (hc >= group) return hc;
         return 8;
     }
 
+    /** Decode blocks per SM the split count aims for (several waves: the last, partial one costs little). */
+    static final int DECODE_BLOCKS_PER_SM = 16;
+    /** Fewest visible tokens per split. */
+    static final int DECODE_MIN_SPLIT_TOKENS = 128;
+
     /**
-     * Split-KV count: none for short rows (≤ 256 visible tokens) or when the unsplit grid already
-     * fills 80% of the SMs; else enough splits for about two blocks per SM, each at least 128 tokens,
-     * at most 128 splits.
+     * Split-KV count: none for short rows (≤ 256 visible tokens) or when the unsplit grid already has
+     * {@link #DECODE_BLOCKS_PER_SM} blocks per SM; else enough splits for that many, each at least
+     * {@link #DECODE_MIN_SPLIT_TOKENS} tokens, at most 128 splits. Decode is a stream over the KV
+     * cache: a few (2–4) resident blocks per SM, so 16 blocks per SM are 4+ waves and a partial last
+     * wave wastes under a fifth; the partial outputs (fp32, B·Hq·splits·D) are a few percent of the
+     * KV bytes at D = 128.
      */
     static int decodeSplits(int smCount, long blocks, int maxVisible) {
-        if (maxVisible <= 256 || blocks >= 0.8 * smCount) return 1;
-        long want = ceilDiv(2L * smCount, Math.max(1, blocks));
-        long byLen = ceilDiv(maxVisible, 128);
+        long target = (long) DECODE_BLOCKS_PER_SM * smCount;
+        if (maxVisible <= 256 || blocks >= target) return 1;
+        long want = ceilDiv(target, Math.max(1, blocks));
+        long byLen = ceilDiv(maxVisible, DECODE_MIN_SPLIT_TOKENS);
         return (int) Math.max(1, Math.min(128, Math.min(want, byLen)));
     }
 

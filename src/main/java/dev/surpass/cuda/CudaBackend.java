@@ -5,6 +5,7 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.DeviceKind;
 import dev.surpass.Tensor;
@@ -339,7 +340,8 @@ public final class CudaBackend implements Backend {
      * @param sharedBytes dynamic shared memory; above 48 KiB the kernel's limit is raised
      *     (up to the GPU's opt-in maximum minus the kernel's static shared memory)
      * @param args the kernel's parameters in order: {@link Long} (a device pointer or
-     *     {@code long long}), {@link Integer} ({@code int}), {@link Float} ({@code float})
+     *     {@code long long}), {@link Integer} ({@code int}), {@link Float} ({@code float}),
+     *     {@link TensorMapArg} ({@code const __grid_constant__ CUtensorMap}, 128 bytes by value)
      * @throws IllegalArgumentException for a bad shape, shared size or argument type
      * @throws IllegalStateException when the kernels are not built or lack {@code kernel}
      * @throws CudaException when the launch fails (or, in debug/test mode, the kernel faults)
@@ -374,27 +376,69 @@ public final class CudaBackend implements Backend {
         }
         if (sharedBytes > 48 * 1024) gpu.ensureDynamicShared(f, sharedBytes);
         try (Arena a = Arena.ofConfined()) {
-            // kernelParams: an array of pointers, one per parameter, each to a copy of its value.
-            // The driver copies the values during cuLaunchKernel, so the arena may close after it.
-            MemorySegment params = a.allocate(ADDRESS, Math.max(1, args.length));
-            for (int i = 0; i < args.length; i++) {
-                MemorySegment slot = a.allocate(8, 8);
-                switch (args[i]) {
-                    case Long v -> slot.set(JAVA_LONG, 0, v);
-                    case Integer v -> slot.set(JAVA_INT, 0, v);
-                    case Float v -> slot.set(JAVA_FLOAT, 0, v);
-                    case null -> throw new IllegalArgumentException("argument " + i + " of " + kernel + " is null");
-                    default -> throw new IllegalArgumentException("argument " + i + " of " + kernel + " is a "
-                            + args[i].getClass().getSimpleName() + "; expected Long (pointer or int64), Integer or Float");
-                }
-                params.setAtIndex(ADDRESS, i, slot);
-            }
+            MemorySegment params = packParams(a, kernel, args);
             int rc = driver.cuLaunchKernel(f.handle, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
                     sharedBytes, PT, params, MemorySegment.NULL);
             gpu.check("cuLaunchKernel", rc, kernel + " grid " + grid + " block " + block + " shared " + sharedBytes);
         }
         if (SYNC_AFTER_LAUNCH) {
             gpu.check("cuStreamSynchronize", driver.cuStreamSynchronize(PT), "after " + kernel + " (debug sync)");
+        }
+    }
+
+    /**
+     * The kernelParams array of cuLaunchKernel: one pointer per parameter, each to a copy of its value
+     * in {@code a} (8-byte slots for scalars and pointers, a 128-byte 64-byte-aligned slot for a tensor
+     * map). The driver copies the values during the launch, so the arena may close after it.
+     *
+     * @throws IllegalArgumentException for a null or unsupported argument, naming its index
+     */
+    static MemorySegment packParams(Arena a, String kernel, Object... args) {
+        MemorySegment params = a.allocate(ADDRESS, Math.max(1, args.length));
+        for (int i = 0; i < args.length; i++) {
+            MemorySegment slot;
+            switch (args[i]) {
+                case Long v -> (slot = a.allocate(8, 8)).set(JAVA_LONG, 0, v);
+                case Integer v -> (slot = a.allocate(8, 8)).set(JAVA_INT, 0, v);
+                case Float v -> (slot = a.allocate(8, 8)).set(JAVA_FLOAT, 0, v);
+                case TensorMapArg m -> m.writeTo(slot = a.allocate(TensorMapArg.BYTES, TensorMapArg.ALIGN));
+                case null -> throw new IllegalArgumentException("argument " + i + " of " + kernel + " is null");
+                default -> throw new IllegalArgumentException("argument " + i + " of " + kernel + " is a "
+                        + args[i].getClass().getSimpleName() + "; expected Long (pointer or int64), Integer, Float or TensorMapArg");
+            }
+            params.setAtIndex(ADDRESS, i, slot);
+        }
+        return params;
+    }
+
+    /**
+     * Encodes a tiled TMA tensor map over device memory at {@code address} (cuTensorMapEncodeTiled):
+     * {@code dims[i]} elements along dimension i (dimension 0 contiguous), {@code byteStrides[i]} the
+     * stride of dimension i + 1 in bytes, a box of {@code box[i]} elements per copy, interleave none,
+     * 128-byte swizzle, L2 promotion 256 bytes, out-of-bounds elements read as zero.
+     *
+     * @throws IllegalArgumentException when the request breaks a TMA rule (see the message)
+     * @throws IllegalStateException when the driver has no cuTensorMapEncodeTiled (older than CUDA 12.0)
+     * @throws CudaException when the driver refuses the map
+     */
+    public TensorMapArg tensorMap(DType dtype, long address, long[] dims, long[] byteStrides, int[] box) {
+        int dt = TensorMapArg.checkTiled(dtype, address, dims, byteStrides, box, true);
+        ensureOpen();
+        if (!driver.hasTensorMaps()) throw new IllegalStateException("the NVIDIA driver has no cuTensorMapEncodeTiled (CUDA 12.0+ needed)");
+        int rank = dims.length;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment map = a.allocate(TensorMapArg.BYTES, TensorMapArg.ALIGN);
+            MemorySegment d = a.allocateFrom(JAVA_LONG, dims);
+            MemorySegment st = a.allocate(JAVA_LONG, Math.max(1, rank - 1));
+            for (int i = 0; i < rank - 1; i++) st.setAtIndex(JAVA_LONG, i, byteStrides[i]);
+            MemorySegment bx = a.allocateFrom(JAVA_INT, box);
+            MemorySegment es = a.allocate(JAVA_INT, rank);
+            for (int i = 0; i < rank; i++) es.setAtIndex(JAVA_INT, i, 1);
+            int rc = driver.cuTensorMapEncodeTiled(map, dt, rank, address, d, st, bx, es, CuDriver.TENSOR_MAP_INTERLEAVE_NONE,
+                    CuDriver.TENSOR_MAP_SWIZZLE_128B, CuDriver.TENSOR_MAP_L2_PROMOTION_L2_256B, CuDriver.TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+            gpu.check("cuTensorMapEncodeTiled", rc, dtype + " dims " + java.util.Arrays.toString(dims) + " strides "
+                    + java.util.Arrays.toString(byteStrides) + " box " + java.util.Arrays.toString(box));
+            return new TensorMapArg(map.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
         }
     }
 

@@ -63,20 +63,26 @@ class AttentionKernelAbiTest {
             assertTrue(CudaAttention.simpleSharedBytes(d) <= 101_376, "simple d" + d);
             assertTrue(d % 8 == 0, "the kernels' 16-byte row loads need D % 8 == 0, got " + d);
         }
-        assertEquals(87_040, CudaAttention.mmaSharedBytes(128));
+        assertEquals(69_632, CudaAttention.mmaSharedBytes(128));  // BM 128, BN 64, 1 stage (DefaultTile<128>)
+        assertEquals(101_376, CudaAttention.mmaSharedBytes(256));
     }
 
     @Test
     void decodeSplitHeuristic() {
         assertEquals(1, CudaAttention.decodeSplits(132, 1, 256), "short rows are not split");
-        assertEquals(1, CudaAttention.decodeSplits(132, 512, 100_000), "a full grid is not split");
+        assertEquals(1, CudaAttention.decodeSplits(132, 16 * 132, 100_000), "16 blocks per SM are not split");
+        assertEquals(5, CudaAttention.decodeSplits(132, 512, 4096), "B64 Hkv8: 512 blocks, 5 splits for 16 per SM");
         assertEquals(6, CudaAttention.decodeSplits(132, 1, 700), "700 tokens: 128-token splits");
         assertEquals(128, CudaAttention.decodeSplits(132, 1, 1_000_000), "capped");
-        assertEquals(5, CudaAttention.decodeSplits(132, 64, 4096), "64 blocks on 132 SMs: 5 splits, about two blocks per SM");
+        assertEquals(32, CudaAttention.decodeSplits(132, 64, 4096), "64 blocks on 132 SMs: 4096 tokens in 128-token splits");
+        assertEquals(17, CudaAttention.decodeSplits(132, 128, 4096), "B16 Hkv8: 128 blocks, 17 splits");
         assertEquals(1, CudaAttention.headsPerBlock(1));
         assertEquals(4, CudaAttention.headsPerBlock(3));
         assertEquals(8, CudaAttention.headsPerBlock(8));
         assertEquals(8, CudaAttention.headsPerBlock(32));
+        assertEquals(8 * 4 * 128 * 4 + 2 * 4 * 8 * 4, CudaAttention.decodeSharedBytes(8, 72), "D 72 uses the 128 row class");
+        assertEquals(32, CudaAttention.decodeRowClass(8));
+        assertEquals(256, CudaAttention.decodeRowClass(256));
     }
 
     @Test

@@ -19,7 +19,7 @@ import java.util.regex.Pattern;
 public final class AbiFile {
     /** One kernel: its name and C parameter types in order (e.g. "const float*", "long long"). */
     public record Kernel(String name, List<String> paramTypes, int line) {
-        /** The PTX parameter type each C type must compile to: pointers u64, long long u64, int u32, float f32. */
+        /** The PTX parameter type each C type must compile to: pointers u64, long long u64, int u32, float f32, CUtensorMap b8. */
         public List<String> ptxTypes() {
             List<String> out = new ArrayList<>();
             for (String t : paramTypes) out.add(ptxType(t));
@@ -86,6 +86,7 @@ public final class AbiFile {
             case "int", "unsigned", "unsigned int" -> "u32";
             case "float" -> "f32";
             case "double" -> "f64";
+            case "__grid_constant__ cutensormap" -> "b8";  // a TMA tensor map by value: .param .align 64 .b8 x[128]
             default -> throw new IllegalArgumentException("no PTX mapping for C type '" + cType + "'");
         };
     }

@@ -72,6 +72,17 @@ public final class CuDriver {
     /** {@code CU_EVENT_DEFAULT}. */
     public static final int CU_EVENT_DEFAULT = 0;
 
+    // cuTensorMapEncodeTiled enums (cuda.h, CUDA 13.0) and the size of a CUtensorMap (128 bytes, 64-byte aligned)
+    public static final int TENSOR_MAP_DATA_TYPE_FLOAT16 = 6;
+    public static final int TENSOR_MAP_DATA_TYPE_FLOAT32 = 7;
+    public static final int TENSOR_MAP_DATA_TYPE_BFLOAT16 = 9;
+    public static final int TENSOR_MAP_INTERLEAVE_NONE = 0;
+    public static final int TENSOR_MAP_SWIZZLE_NONE = 0;
+    public static final int TENSOR_MAP_SWIZZLE_128B = 3;
+    public static final int TENSOR_MAP_L2_PROMOTION_L2_256B = 3;
+    public static final int TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0;
+    public static final int TENSOR_MAP_BYTES = 128;
+
     private static final FunctionDescriptor I_I = FunctionDescriptor.of(JAVA_INT, JAVA_INT);
     private static final FunctionDescriptor I_P = FunctionDescriptor.of(JAVA_INT, ADDRESS);
     private static final FunctionDescriptor I_V = FunctionDescriptor.of(JAVA_INT);
@@ -112,6 +123,7 @@ public final class CuDriver {
     private final MethodHandle cuEventSynchronize;
     private final MethodHandle cuEventElapsedTime;
     private final MethodHandle cuEventDestroy;
+    private final MethodHandle cuTensorMapEncodeTiled;
 
     private CuDriver(SymbolLookup lib) {
         String l = LIBRARY;
@@ -187,6 +199,12 @@ public final class CuDriver {
                 "cuEventElapsedTime_v2", "cuEventElapsedTime");
         // CUresult cuEventDestroy_v2(CUevent hEvent)
         cuEventDestroy = Ffi.required(lib, l, "cuEventDestroy_v2", I_P);
+        // CUresult cuTensorMapEncodeTiled(CUtensorMap *tensorMap, CUtensorMapDataType tensorDataType, cuuint32_t tensorRank,
+        //     void *globalAddress, const cuuint64_t *globalDim, const cuuint64_t *globalStrides, const cuuint32_t *boxDim,
+        //     const cuuint32_t *elementStrides, CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
+        //     CUtensorMapFloatOOBfill) — CUDA 12.0+ drivers; optional so that its absence only disables TMA kernels.
+        cuTensorMapEncodeTiled = Ffi.optional(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS,
+                ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), "cuTensorMapEncodeTiled");
     }
 
     /**
@@ -366,5 +384,27 @@ public final class CuDriver {
 
     public int cuEventDestroy(long event) {
         try { return (int) cuEventDestroy.invokeExact(h(event)); } catch (Throwable t) { throw Ffi.rethrow(t); }
+    }
+
+    /** True when the driver has {@code cuTensorMapEncodeTiled} (CUDA 12.0+). */
+    public boolean hasTensorMaps() {
+        return cuTensorMapEncodeTiled != null;
+    }
+
+    /**
+     * Encodes a tiled TMA tensor map into {@code outMap} (128 bytes, 64-byte aligned). {@code dims} holds
+     * {@code rank} cuuint64, {@code strides} rank-1 cuuint64 (bytes), {@code box} and {@code elementStrides}
+     * rank cuuint32. Returns {@link #CUDA_ERROR_NOT_FOUND} when the driver lacks the call.
+     */
+    public int cuTensorMapEncodeTiled(MemorySegment outMap, int dataType, int rank, long globalAddress, MemorySegment dims,
+                                      MemorySegment strides, MemorySegment box, MemorySegment elementStrides, int interleave,
+                                      int swizzle, int l2Promotion, int oobFill) {
+        if (cuTensorMapEncodeTiled == null) return CUDA_ERROR_NOT_FOUND;
+        try {
+            return (int) cuTensorMapEncodeTiled.invokeExact(outMap, dataType, rank, globalAddress, dims, strides, box, elementStrides,
+                    interleave, swizzle, l2Promotion, oobFill);
+        } catch (Throwable t) {
+            throw Ffi.rethrow(t);
+        }
     }
 }
