@@ -14,6 +14,7 @@ public final class ParityRegistry {
         all.addAll(dev.surpass.attention.AttentionParity.cases());
         all.addAll(dev.surpass.diffusion.DiffusionParity.cases());
         all.addAll(dev.surpass.scan.ScanParity.cases());
+        all.addAll(dev.surpass.model.dit.DiTParity.cases());
         return all;
     }
 }

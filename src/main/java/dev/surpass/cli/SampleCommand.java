@@ -1,0 +1,207 @@
+package dev.surpass.cli;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Tensor;
+import dev.surpass.io.SafeTensors;
+import dev.surpass.io.SafeTensorsFile;
+import dev.surpass.model.dit.DiT;
+import dev.surpass.model.dit.DiTConfig;
+import dev.surpass.model.dit.DiTSampler;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import javax.imageio.ImageIO;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code surpass sample}: class-conditional sampling with a DiT checkpoint
+ * ({@link DiTSampler}). Writes {@code OUT/latents.safetensors} (tensor {@code latents [N, C, H, W]}
+ * F32, with the run's settings in the metadata) and, for a pixel-space model (1 or 3 channels),
+ * {@code OUT/grid.png}. Latent-space models (DiT's SD-VAE latents, 4 channels) need a VAE decoder,
+ * which surpass does not have yet: only the latents are written.
+ */
+@Command(name = "sample", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {
+            "Samples images (or latents) from a DiT checkpoint (official facebookresearch/DiT key names,",
+            "safetensors) with DDIM, DDPM (learned range) or DPM-Solver++(2M) and classifier-free guidance.",
+            "Writes OUT/latents.safetensors, and OUT/grid.png for a pixel-space (1- or 3-channel) model."
+        })
+final class SampleCommand implements Callable<Integer> {
+    @Option(names = "--model", required = true, paramLabel = "FILE", description = "DiT checkpoint (.safetensors).")
+    Path model;
+
+    @Option(names = "--labels", required = true, split = ",", paramLabel = "L,L,...", description = "Class labels, one sample each (e.g. 207,360).")
+    int[] labels;
+
+    @Option(names = "--steps", defaultValue = "50", paramLabel = "N", description = "Sampling steps (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = {"--cfg", "--guidance"}, defaultValue = "4.0", paramLabel = "S",
+            description = "Classifier-free guidance scale; > 1 turns guidance on (default: ${DEFAULT-VALUE}).")
+    double cfg;
+
+    @Option(names = "--sampler", defaultValue = "ddim", paramLabel = "NAME", description = "ddim, ddpm or dpmpp2m (default: ${DEFAULT-VALUE}).")
+    String sampler;
+
+    @Option(names = "--eta", defaultValue = "0", paramLabel = "ETA", description = "DDIM's eta (default: ${DEFAULT-VALUE}).")
+    double eta;
+
+    @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Philox seed of all the noise (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--noise", paramLabel = "FILE",
+            description = "Start from these latents (a safetensors file; tensor 'latents', 'noise' or its only tensor) instead of Philox noise.")
+    Path noise;
+
+    @Option(names = "--dtype", defaultValue = "f32", paramLabel = "T", description = "Compute dtype: f32, bf16 or f16 (default: ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder (created if missing).")
+    Path out;
+
+    @Option(names = "--out-latents", paramLabel = "FILE", description = "Also write the final latents to this safetensors file (to compare trajectories).")
+    Path outLatents;
+
+    @Option(names = "--device", defaultValue = "best", paramLabel = "DEVICE", description = "cpu, cuda, cuda:N or best (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        PrintWriter o = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (!Files.isRegularFile(model)) throw new UsageException("--model " + model + ": no such file");
+        if (labels == null || labels.length == 0) throw new UsageException("--labels: give at least one class label");
+        DiTSampler.Sampler s;
+        try {
+            s = DiTSampler.Sampler.parse(sampler);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--sampler " + sampler + ": expected ddim, ddpm or dpmpp2m");
+        }
+        DType dt = switch (dtype.trim().toLowerCase(Locale.ROOT)) {
+            case "f32", "fp32", "float32" -> DType.F32;
+            case "bf16", "bfloat16" -> DType.BF16;
+            case "f16", "fp16", "float16" -> DType.F16;
+            default -> throw new UsageException("--dtype " + dtype + ": expected f32, bf16 or f16");
+        };
+        if ("all".equals(Devices.validate(device))) throw new UsageException("--device all: sample runs on one device");
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw new UsageException("--out " + out + ": cannot create the folder: " + e.getMessage());
+        }
+        try (Devices devices = Devices.open(device, err)) {
+            Device dev = devices.devices().getFirst();
+            try (DiT dit = DiT.load(dev, model, dt)) {
+                DiTConfig c = dit.config();
+                err.println("surpass sample: DiT depth " + c.depth() + ", hidden " + c.hiddenSize() + ", " + c.numHeads() + " heads, patch "
+                        + c.patchSize() + ", input " + c.inChannels() + "×" + c.inputSize() + "×" + c.inputSize() + " on " + dev.name()
+                        + "; " + s.name().toLowerCase(Locale.ROOT) + ", " + steps + " steps, guidance " + cfg + ", seed " + seed);
+                Tensor latents;
+                long t0 = System.nanoTime();
+                try (Tensor start = noise == null ? null : readNoise(dev, dt, c)) {
+                    latents = DiTSampler.sample(dit, labels, steps, cfg, s, seed, eta, start, (done, total) -> progress(err, done, total));
+                }
+                double secs = (System.nanoTime() - t0) / 1e9;
+                try (Tensor l = latents; Tensor f32 = l.dtype() == DType.F32 ? null : l.to(DType.F32)) {
+                    Tensor w = f32 == null ? l : f32;
+                    Map<String, String> meta = new LinkedHashMap<>();
+                    meta.put("producer", "surpass sample");
+                    meta.put("model", model.toString());
+                    meta.put("labels", Arrays.toString(labels));
+                    meta.put("sampler", s.name().toLowerCase(Locale.ROOT));
+                    meta.put("steps", Integer.toString(steps));
+                    meta.put("guidance", Double.toString(cfg));
+                    meta.put("seed", Long.toString(seed));
+                    meta.put("device", dev.name());
+                    Path lf = out.resolve("latents.safetensors");
+                    try {
+                        SafeTensors.write(lf, Map.of("latents", w), meta);
+                    } catch (UncheckedIOException e) {
+                        throw new UsageException("--out " + out + ": " + Main.oneLine(e.getMessage()));
+                    }
+                    o.printf(Locale.ROOT, "sampled %d in %.2f s; wrote %s (%s)%n", labels.length, secs, lf, w.describe());
+                    if (outLatents != null) {
+                        try {
+                            SafeTensors.write(outLatents, Map.of("latents", w), meta);
+                        } catch (UncheckedIOException e) {
+                            throw new UsageException("--out-latents " + outLatents + ": " + Main.oneLine(e.getMessage()));
+                        }
+                        o.println("wrote " + outLatents);
+                    }
+                    if (c.inChannels() == 1 || c.inChannels() == 3) {
+                        Path png = out.resolve("grid.png");
+                        writeGrid(w.toFloatArray(), labels.length, c.inChannels(), c.inputSize(), png);
+                        o.println("wrote " + png);
+                    } else {
+                        o.println("note: a latent-space model (" + c.inChannels() + " channels): decoding to pixels needs the SD VAE decoder, "
+                                + "which surpass does not have yet; only the latents were written");
+                    }
+                }
+            }
+        }
+        return 0;
+    }
+
+    private Tensor readNoise(Device dev, DType dt, DiTConfig c) {
+        try (SafeTensorsFile f = SafeTensors.open(noise)) {
+            String name = f.contains("latents") ? "latents" : f.contains("noise") ? "noise" : f.size() == 1 ? f.names().getFirst() : null;
+            if (name == null) throw new UsageException("--noise " + noise + ": no tensor 'latents' or 'noise' and not exactly one tensor");
+            long[] want = {labels.length, c.inChannels(), c.inputSize(), c.inputSize()};
+            if (!Arrays.equals(f.info(name).shape(), want)) {
+                throw new UsageException("--noise " + noise + ": tensor '" + name + "' has shape " + Arrays.toString(f.info(name).shape())
+                        + "; expected " + Arrays.toString(want));
+            }
+            try (Tensor t = f.tensor(name, dev)) {
+                return t.dtype() == dt ? t.to(dev) : t.to(dt);
+            }
+        } catch (UncheckedIOException e) {
+            throw new UsageException("--noise " + noise + ": " + Main.oneLine(e.getMessage()));
+        }
+    }
+
+    private static void progress(PrintWriter err, int done, int total) {
+        int width = 30, filled = (int) ((long) done * width / total);
+        err.print("\rsampling [" + "#".repeat(filled) + ".".repeat(width - filled) + "] " + done + "/" + total);
+        if (done == total) err.println();
+        err.flush();
+    }
+
+    /** [-1, 1] pixels → 8-bit, images tiled in ceil(√n) columns with a 2-pixel gap. */
+    static void writeGrid(float[] x, int n, int c, int size, Path png) {
+        int cols = (int) Math.ceil(Math.sqrt(n)), rows = (n + cols - 1) / cols, gap = 2;
+        BufferedImage img = new BufferedImage(cols * (size + gap) - gap, rows * (size + gap) - gap, BufferedImage.TYPE_INT_RGB);
+        for (int k = 0; k < n; k++) {
+            int ox = (k % cols) * (size + gap), oy = (k / cols) * (size + gap);
+            for (int yy = 0; yy < size; yy++) {
+                for (int xx = 0; xx < size; xx++) {
+                    int[] rgb = new int[3];
+                    for (int ch = 0; ch < 3; ch++) {
+                        float v = x[((k * c + (c == 1 ? 0 : ch)) * size + yy) * size + xx];
+                        rgb[ch] = Math.clamp(Math.round((v + 1) * 127.5f), 0, 255);
+                    }
+                    img.setRGB(ox + xx, oy + yy, (rgb[0] << 16) | (rgb[1] << 8) | rgb[2]);
+                }
+            }
+        }
+        try {
+            ImageIO.write(img, "png", png.toFile());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + png + ": " + e.getMessage(), e);
+        }
+    }
+}
