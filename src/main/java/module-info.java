@@ -20,6 +20,8 @@ module dev.surpass {
     exports dev.surpass.diffusion;
     exports dev.surpass.scan;
     exports dev.surpass.model.mamba;
+    exports dev.surpass.model.dit;
+    exports dev.surpass.text;
 
     opens dev.surpass.cli to info.picocli;
 }

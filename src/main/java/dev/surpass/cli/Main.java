@@ -28,6 +28,8 @@ import picocli.CommandLine.ScopeType;
             BenchCommand.class,
             DemoCommand.class,
             ForwardCommand.class,
+            SampleCommand.class,
+            GenerateCommand.class,
             BundleCommand.class,
             AttentionMapCommand.class,
             CommandLine.HelpCommand.class

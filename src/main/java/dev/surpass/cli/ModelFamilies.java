@@ -10,7 +10,8 @@ public final class ModelFamilies {
     /** Families shipped with surpass, tried in this order. */
     private static final List<ModelForward> BUILT_IN = List.of(
             // add model families here as they land, e.g. new dev.surpass.model.gpt.GptForward()
-            new dev.surpass.model.mamba.MambaForward()
+            new dev.surpass.model.mamba.MambaForward(),
+            new dev.surpass.model.dit.DiTForward()
     );
 
     private static final List<ModelForward> EXTRA = new CopyOnWriteArrayList<>();
@@ -46,6 +47,28 @@ public final class ModelFamilies {
             if (ok) return f;
         }
         return null;
+    }
+
+    /** The first family that can generate (implements {@link ModelGenerate}) and accepts {@code model}, or null. */
+    public static ModelGenerate findGenerator(Path model) {
+        for (ModelForward f : all()) {
+            if (!(f instanceof ModelGenerate g)) continue;
+            boolean ok;
+            try {
+                ok = g.accepts(model);
+            } catch (RuntimeException e) {
+                ok = false;
+            }
+            if (ok) return g;
+        }
+        return null;
+    }
+
+    /** Names of the families that can generate, or "none yet". */
+    public static String generatorNames() {
+        List<String> n = new ArrayList<>();
+        for (ModelForward f : all()) if (f instanceof ModelGenerate) n.add(f.family());
+        return n.isEmpty() ? "none yet" : String.join(", ", n);
     }
 
     /** "gpt2, llama" or "none yet". */

@@ -13,7 +13,7 @@ class MainTest {
     void helpListsEveryCommand() {
         CliRun r = CliRun.run("--help");
         assertEquals(0, r.code(), r::toString);
-        for (String c : new String[] {"info", "parity", "bench", "demo", "forward", "bundle"}) {
+        for (String c : new String[] {"info", "parity", "bench", "demo", "forward", "bundle", "attention-map", "generate", "sample"}) {
             assertTrue(r.out().contains(c), () -> "help lacks " + c + "\n" + r);
         }
     }

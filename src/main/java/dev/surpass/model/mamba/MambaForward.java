@@ -4,16 +4,19 @@ import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Tensor;
 import dev.surpass.cli.ModelForward;
+import dev.surpass.cli.ModelGenerate;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * {@code surpass forward} for Mamba-1 language models: a folder whose config.json says mamba
- * (model_type, architectures, or mamba_ssm's keys); input {@code input_ids} I32/I64 {@code [B, L]};
- * output {@code logits} F32 {@code [B, L, padded vocab]}.
+ * {@code surpass forward} and {@code surpass generate} for Mamba-1 language models: a folder whose
+ * config.json says mamba (model_type, architectures, or mamba_ssm's keys). Forward: input
+ * {@code input_ids} I32/I64 {@code [B, L]}; output {@code logits} F32 {@code [B, L, padded vocab]}.
+ * Generate: {@link MambaLM#generate(int[][], int, Sampling, int[], MambaLM.TokenSink)}; the default
+ * stop ids are config.json's {@code eos_token_id} (HF checkpoints), none for mamba_ssm ones.
  */
-public final class MambaForward implements ModelForward {
+public final class MambaForward implements ModelForward, ModelGenerate {
     @Override
     public String family() {
         return "mamba";
@@ -59,5 +62,62 @@ public final class MambaForward implements ModelForward {
         try (MambaLM lm = MambaLM.load(device, model)) {
             return Map.of("logits", lm.forward(seqs));
         }
+    }
+
+    @Override
+    public Generator open(Device device, Path model) {
+        if (device == null) throw new IllegalArgumentException("device is null");
+        int[] eos = eosIds(model);
+        MambaLM lm = MambaLM.load(device, model);
+        return new Generator() {
+            @Override
+            public int vocabSize() {
+                return lm.config().vocabSize();
+            }
+
+            @Override
+            public int[] defaultStopIds() {
+                return eos.clone();
+            }
+
+            @Override
+            public String describe() {
+                MambaConfig c = lm.config();
+                return "mamba: " + c.nLayer() + " layers, d_model " + c.dModel() + ", d_state " + c.dState() + ", vocab " + c.vocabSize()
+                        + " (" + lm.logitsWidth() + " rows), " + lm.naming().name().toLowerCase(java.util.Locale.ROOT) + " naming";
+            }
+
+            @Override
+            public int[][] generate(int[][] prompts, Options o, TokenSink sink) {
+                if (o == null) throw new IllegalArgumentException("generate: options is null");
+                Sampling s = new Sampling(o.temperature(), o.topK(), o.topP(), o.seed());
+                return lm.generate(prompts, o.maxNewTokens(), s, o.stopIds(), sink == null ? null : sink::accept);
+            }
+
+            @Override
+            public void close() {
+                lm.close();
+            }
+        };
+    }
+
+    /** config.json's eos_token_id (a number or a list), or none. */
+    static int[] eosIds(Path model) {
+        try {
+            com.fasterxml.jackson.databind.JsonNode n = new com.fasterxml.jackson.databind.ObjectMapper()
+                    .readTree(model.resolve("config.json").toFile()).path("eos_token_id");
+            if (n.canConvertToExactIntegral()) return new int[] {n.asInt()};
+            if (n.isArray()) {
+                int[] ids = new int[n.size()];
+                for (int i = 0; i < ids.length; i++) {
+                    if (!n.get(i).canConvertToExactIntegral()) return new int[0];
+                    ids[i] = n.get(i).asInt();
+                }
+                return ids;
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // MambaLM.load reports an unreadable config.json with its field
+        }
+        return new int[0];
     }
 }

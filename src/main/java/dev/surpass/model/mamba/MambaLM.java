@@ -273,6 +273,13 @@ public final class MambaLM implements AutoCloseable {
         }
     }
 
+    /** Receives each generated token as soon as it is picked. */
+    @FunctionalInterface
+    public interface TokenSink {
+        /** {@code token} is the next token of prompt {@code sequence} (its index in the batch). */
+        void accept(int sequence, int token);
+    }
+
     /**
      * Generates up to {@code maxNewTokens} tokens after {@code prompt}: one prefill, then one decode
      * step per token; each token goes to {@code onToken} (may be null) as soon as it is picked.
@@ -280,30 +287,80 @@ public final class MambaLM implements AutoCloseable {
      * @return the new tokens
      */
     public int[] generate(int[] prompt, int maxNewTokens, Sampling sampling, IntConsumer onToken) {
-        ensureOpen();
         if (prompt == null || prompt.length == 0) throw new IllegalArgumentException("generate: prompt is null or empty");
+        return generate(new int[][] {prompt}, maxNewTokens, sampling, null, onToken == null ? null : (b, t) -> onToken.accept(t))[0];
+    }
+
+    /**
+     * Batched generation for prompts of any lengths: each prompt is prefilled on its own (the
+     * parallel scan over its tokens) into its row of one batched {@link MambaState}, then every
+     * decode step advances all unfinished sequences together. A sequence stops after
+     * {@code maxNewTokens} tokens or after emitting one of {@code stopIds} (which is returned and
+     * streamed); finished rows keep stepping with their last token until all are done, their output
+     * ignored. Sequence {@code b} samples from its own stream ({@link Sampling#newRandom(int)}), so
+     * its tokens do not depend on its batch-mates.
+     *
+     * @param prompts      {@code [B][L_b]} token ids, each {@code L_b >= 1}
+     * @param stopIds      ids that end a sequence (EOS), or null
+     * @param onToken      gets {@code (b, token)} as soon as each token is picked; may be null
+     * @return the new tokens of each sequence ({@code <= maxNewTokens} each)
+     */
+    public int[][] generate(int[][] prompts, int maxNewTokens, Sampling sampling, int[] stopIds, TokenSink onToken) {
+        ensureOpen();
+        if (prompts == null || prompts.length == 0) throw new IllegalArgumentException("generate: prompts is null or empty");
+        for (int b = 0; b < prompts.length; b++) {
+            if (prompts[b] == null || prompts[b].length == 0) throw new IllegalArgumentException("generate: prompts[" + b + "] is null or empty");
+            checkIds("generate", prompts[b], "prompts[" + b + "]");
+        }
         if (maxNewTokens < 0) throw new IllegalArgumentException("generate: maxNewTokens is " + maxNewTokens);
         if (sampling == null) throw new IllegalArgumentException("generate: sampling is null");
-        int[] out = new int[maxNewTokens];
-        if (maxNewTokens == 0) return out;
-        Random rng = sampling.newRandom();
-        int v = config.vocabSize();
-        try (MambaState st = newState(1)) {
-            float[] last;
-            try (Tensor lg = st.prefill(new int[][] {prompt}); Tensor row = slice(lg, (long) (prompt.length - 1) * logitsWidth(), logitsWidth())) {
-                last = row.toFloatArray();
-            }
-            for (int i = 0; i < maxNewTokens; i++) {
-                int tok = sampling.pick(last, 0, v, rng);
-                out[i] = tok;
-                if (onToken != null) onToken.accept(tok);
-                if (i + 1 < maxNewTokens) {
-                    try (Tensor lg = st.step(new int[] {tok})) {
-                        last = lg.toFloatArray();
+        int batch = prompts.length, w = logitsWidth(), v = config.vocabSize();
+        int[][] out = new int[batch][];
+        if (maxNewTokens == 0) {
+            for (int b = 0; b < batch; b++) out[b] = new int[0];
+            return out;
+        }
+        java.util.Set<Integer> stops = new java.util.HashSet<>();
+        if (stopIds != null) for (int id : stopIds) stops.add(id);
+        int[][] buf = new int[batch][maxNewTokens];
+        int[] count = new int[batch];
+        boolean[] done = new boolean[batch];
+        Random[] rng = new Random[batch];
+        for (int b = 0; b < batch; b++) rng[b] = sampling.newRandom(b);
+        float[] last = new float[batch * w]; // [B, w] logits of each sequence's latest position
+        try (MambaState st = newState(batch)) {
+            for (int b = 0; b < batch; b++) {
+                int len = prompts[b].length;
+                if (batch == 1) {
+                    try (Tensor lg = st.prefill(new int[][] {prompts[b]}); Tensor row = slice(lg, (long) (len - 1) * w, w)) {
+                        System.arraycopy(row.toFloatArray(), 0, last, 0, w);
+                    }
+                } else {
+                    try (MambaState one = newState(1); Tensor lg = one.prefill(new int[][] {prompts[b]});
+                         Tensor row = slice(lg, (long) (len - 1) * w, w)) {
+                        System.arraycopy(row.toFloatArray(), 0, last, b * w, w);
+                        st.copySequence(one, 0, b);
                     }
                 }
             }
+            int[] tok = new int[batch];
+            for (int i = 0; i < maxNewTokens; i++) {
+                int live = 0;
+                for (int b = 0; b < batch; b++) {
+                    if (done[b]) continue; // keeps feeding its last token
+                    tok[b] = sampling.pick(last, b * w, v, rng[b]);
+                    buf[b][count[b]++] = tok[b];
+                    if (onToken != null) onToken.accept(b, tok[b]);
+                    if (stops.contains(tok[b]) || count[b] == maxNewTokens) done[b] = true;
+                    else live++;
+                }
+                if (live == 0) break;
+                try (Tensor lg = st.step(tok)) {
+                    last = lg.toFloatArray();
+                }
+            }
         }
+        for (int b = 0; b < batch; b++) out[b] = Arrays.copyOf(buf[b], count[b]);
         return out;
     }
 

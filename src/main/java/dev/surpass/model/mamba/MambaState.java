@@ -100,6 +100,27 @@ public final class MambaState implements AutoCloseable {
         return logits;
     }
 
+    /**
+     * Copies sequence {@code from} of {@code src} (conv and SSM states of every layer) into
+     * sequence {@code to} of this state: how prompts of different lengths, prefilled one by one,
+     * join one batch for decoding.
+     */
+    void copySequence(MambaState src, int from, int to) {
+        ensureOpen();
+        src.ensureOpen();
+        for (int i = 0; i < conv.length; i++) {
+            copyRow(src.conv[i], from, conv[i], to);
+            copyRow(src.ssm[i], from, ssm[i], to);
+        }
+    }
+
+    /** Copies row {@code from} of {@code [B1, ...]} into row {@code to} of {@code [B2, ...]} (same row size). */
+    private static void copyRow(Tensor src, int from, Tensor dst, int to) {
+        long rowBytes = src.byteSize() / src.dim(0);
+        dst.device().backend().copy(src.storage(), src.byteOffset() + from * rowBytes, dst.storage(), dst.byteOffset() + to * rowBytes,
+                rowBytes);
+    }
+
     private void ensureOpen() {
         if (closed) throw new IllegalStateException("MambaState is closed");
         model.ensureOpen();

@@ -43,6 +43,15 @@ public record Sampling(double temperature, int topK, double topP, long seed) {
         return new Random(seed);
     }
 
+    /**
+     * The random stream of sequence {@code b} of a batch: sequence 0 gets {@link #newRandom()}, the
+     * others streams derived from the seed, so a sequence samples the same tokens whatever its
+     * batch-mates are.
+     */
+    public Random newRandom(int b) {
+        return new Random(seed + b * 0x9E3779B97F4A7C15L);
+    }
+
     /** Picks a token from {@code logits[off, off + vocab)}. */
     public int pick(float[] logits, int off, int vocab, Random rng) {
         if (temperature == 0) {
@@ -50,10 +59,24 @@ public record Sampling(double temperature, int topK, double topP, long seed) {
             for (int i = 1; i < vocab; i++) if (logits[off + i] > logits[off + best]) best = i;
             return best;
         }
-        Integer[] order = new Integer[vocab];
-        for (int i = 0; i < vocab; i++) order[i] = i;
-        Arrays.sort(order, (a, b) -> Float.compare(logits[off + b], logits[off + a]));
         int keep = topK > 0 ? Math.min(topK, vocab) : vocab;
+        if (keep == vocab && topP >= 1) {
+            // Plain sampling from the whole vocabulary: no order needed, O(vocab).
+            float mx = logits[off];
+            for (int i = 1; i < vocab; i++) mx = Math.max(mx, logits[off + i]);
+            double max = mx / temperature, total = 0;
+            for (int i = 0; i < vocab; i++) total += Math.exp(logits[off + i] / temperature - max);
+            double r = rng.nextDouble() * total;
+            int lastPositive = 0;
+            for (int i = 0; i < vocab; i++) {
+                double p = Math.exp(logits[off + i] / temperature - max);
+                if (p > 0) lastPositive = i;
+                r -= p;
+                if (r < 0) return i;
+            }
+            return lastPositive;
+        }
+        int[] order = top(logits, off, vocab, keep);
         double max = logits[off + order[0]] / temperature;
         double[] p = new double[keep];
         double sum = 0;
@@ -79,5 +102,52 @@ public record Sampling(double temperature, int topK, double topP, long seed) {
             if (r < 0) return order[i];
         }
         return order[nucleus - 1];
+    }
+
+    /**
+     * The {@code k} ids with the largest logits, largest first, ties by smaller id. Each id is packed
+     * with its logit into one long that sorts in that order (no boxing): a bounded heap keeps the
+     * k smallest keys, O(vocab · log k), then those k are sorted.
+     */
+    static int[] top(float[] logits, int off, int vocab, int k) {
+        long[] heap = new long[k]; // max-heap of the k smallest keys seen
+        int size = 0;
+        for (int i = 0; i < vocab; i++) {
+            long key = key(logits[off + i], i);
+            if (size < k) {
+                int c = size++;
+                heap[c] = key;
+                while (c > 0 && heap[(c - 1) / 2] < heap[c]) {
+                    long t = heap[c];
+                    heap[c] = heap[(c - 1) / 2];
+                    heap[(c - 1) / 2] = t;
+                    c = (c - 1) / 2;
+                }
+            } else if (key < heap[0]) {
+                heap[0] = key;
+                int c = 0;
+                while (true) {
+                    int l = 2 * c + 1, r = l + 1, m = c;
+                    if (l < k && heap[l] > heap[m]) m = l;
+                    if (r < k && heap[r] > heap[m]) m = r;
+                    if (m == c) break;
+                    long t = heap[c];
+                    heap[c] = heap[m];
+                    heap[m] = t;
+                    c = m;
+                }
+            }
+        }
+        Arrays.sort(heap);
+        int[] ids = new int[k];
+        for (int i = 0; i < k; i++) ids[i] = (int) heap[i];
+        return ids;
+    }
+
+    /** A long that sorts by descending logit, then ascending id. */
+    private static long key(float logit, int id) {
+        int bits = Float.floatToIntBits(logit);
+        int asc = bits ^ ((bits >> 31) & 0x7fffffff); // order-preserving float → int
+        return ((long) ~asc << 32) | id;
     }
 }

@@ -74,6 +74,19 @@ class MambaLMTest {
             }
         }
 
+        /** The same weights rounded to {@code t} (what a 16-bit checkpoint of them holds). */
+        Weights rounded(DType t) {
+            Weights w = new Weights(SEED);
+            for (float[] a : w.all()) for (int i = 0; i < a.length; i++) a[i] = t.round(a[i]);
+            return w;
+        }
+
+        List<float[]> all() {
+            List<float[]> l = new ArrayList<>(List.of(emb, head, normF));
+            for (float[][] per : new float[][][] {norm, inProj, convW, convB, xProj, dtW, dtB, aLog, d, outW}) l.addAll(List.of(per));
+            return l;
+        }
+
         static float[] fill(float[] a, Random r, double scale) {
             for (int i = 0; i < a.length; i++) a[i] = (float) ((r.nextDouble() * 2 - 1) * scale * Math.sqrt(3));
             return a;
@@ -113,6 +126,13 @@ class MambaLMTest {
     /** Writes a checkpoint folder; {@code edit} may change the tensor map (drop or reshape one). */
     static Path write(String name, Weights w, Naming naming, Head head, String config,
                       java.util.function.Consumer<Map<String, float[]>> edit) throws IOException {
+        return write(name, w, naming, head, config, edit, k -> DType.F32);
+    }
+
+    /** As above, each tensor stored in {@code dtypeOf.apply(name)} (values rounded to it). */
+    static Path write(String name, Weights w, Naming naming, Head head, String config,
+                      java.util.function.Consumer<Map<String, float[]>> edit,
+                      java.util.function.Function<String, DType> dtypeOf) throws IOException {
         Path dir = tmp.resolve(name);
         Files.createDirectories(dir);
         Files.writeString(dir.resolve("config.json"), config);
@@ -153,7 +173,7 @@ class MambaLMTest {
         }
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         try {
-            for (var e : data.entrySet()) tensors.put(e.getKey(), cpu.upload(DType.F32, e.getValue(), shapes.get(e.getKey())));
+            for (var e : data.entrySet()) tensors.put(e.getKey(), cpu.upload(dtypeOf.apply(e.getKey()), e.getValue(), shapes.get(e.getKey())));
             SafeTensors.write(dir.resolve("model.safetensors"), tensors);
         } finally {
             for (Tensor t : tensors.values()) t.close();
@@ -344,6 +364,10 @@ class MambaLMTest {
     }
 
     static void check(Path dir, float[] head, int[][] ids) {
+        check(dir, weights, head, ids);
+    }
+
+    static void check(Path dir, Weights weights, float[] head, int[][] ids) {
         try (MambaLM lm = MambaLM.load(cpu, dir); Tensor logits = lm.forward(ids)) {
             float[] got = logits.toFloatArray();
             int len = ids[0].length;
@@ -521,6 +545,202 @@ class MambaLMTest {
             assertTrue(e.getMessage().contains("token id " + VP), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> lm.forward(new int[][] {{1, 2}, {3}}));
             assertTrue(e.getMessage().contains("inputIds[1]"), e.getMessage());
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // 16-bit checkpoints, batched generation, `surpass generate`
+
+    @Test
+    void bf16AndF16CheckpointsLoadWidenedToF32() throws IOException {
+        int[][] ids = {randomIds(new Random(SEED + 10), 11), randomIds(new Random(SEED + 11), 11)};
+        for (DType t : new DType[] {DType.BF16, DType.F16}) {
+            Weights w16 = weights.rounded(t);
+            String name = t.name().toLowerCase(java.util.Locale.ROOT);
+            // everything 16-bit (HF save_pretrained of a bf16/fp16 model) ...
+            Path all16 = write(name, w16, Naming.HF, Head.TIED, hfConfig(), null, k -> t);
+            // ... or 16-bit matrices with A_log, D and the norms in fp32 (mamba_ssm's mixed checkpoints)
+            Path mixed = write(name + "-mixed", w16, Naming.SSM, Head.TIED, ssmConfig(true), null,
+                    k -> k.endsWith("A_log") || k.endsWith(".D") || k.contains("norm") ? DType.F32 : t);
+            Path f32 = write(name + "-as-f32", w16, Naming.HF, Head.TIED, hfConfig(), null, k -> DType.F32);
+            try (var f = dev.surpass.io.SafeTensors.open(all16.resolve("model.safetensors"))) {
+                assertEquals(t, f.info("backbone.layers.0.mixer.in_proj.weight").dtype(), "the test must write a 16-bit file");
+            }
+            try (MambaLM a = MambaLM.load(cpu, all16); MambaLM b = MambaLM.load(cpu, mixed); MambaLM c = MambaLM.load(cpu, f32);
+                 Tensor la = a.forward(ids); Tensor lb = b.forward(ids); Tensor lc = c.forward(ids)) {
+                List<Tensor> wa = a.weightTensors(), wb = b.weightTensors(), wc = c.weightTensors();
+                for (int i = 0; i < wa.size(); i++) {
+                    assertEquals(DType.F32, wa.get(i).dtype());
+                    assertArrayEquals(wc.get(i).toFloatArray(), wa.get(i).toFloatArray(), t + " weight " + i);
+                    assertArrayEquals(wc.get(i).toFloatArray(), wb.get(i).toFloatArray(), t + " mixed weight " + i);
+                }
+                assertClose(lc, la);
+                assertClose(lc, lb);
+            }
+            check(all16, w16, w16.emb, ids); // and the float64 reference of the rounded weights
+        }
+    }
+
+    @Test
+    void batchedGenerationWithRaggedPromptsMatchesOneByOne() {
+        Random r = new Random(SEED + 12);
+        int[][] prompts = {randomIds(r, 3), randomIds(r, 9), randomIds(r, 1)};
+        int steps = 8;
+        try (MambaLM lm = MambaLM.load(cpu, ssmDir)) {
+            List<int[]> streamed = new ArrayList<>();
+            int[][] batch = lm.generate(prompts, steps, Sampling.greedy(), null, (b, t) -> streamed.add(new int[] {b, t}));
+            assertEquals(3 * steps, streamed.size());
+            for (int b = 0; b < prompts.length; b++) {
+                int[] alone = lm.generate(prompts[b], steps, Sampling.greedy(), null);
+                assertArrayEquals(alone, batch[b], "sequence " + b + " (seed " + SEED + ")");
+                int k = 0;
+                for (int[] e : streamed) if (e[0] == b) assertEquals(batch[b][k++], e[1], "streamed token of sequence " + b);
+            }
+            // A stop id ends only the sequences that emit it; the stop token itself is returned.
+            int stop = batch[1][2];
+            int[][] stopped = lm.generate(prompts, steps, Sampling.greedy(), new int[] {stop}, null);
+            for (int b = 0; b < prompts.length; b++) {
+                int end = 0;
+                while (end < steps && batch[b][end] != stop) end++;
+                int[] want = java.util.Arrays.copyOf(batch[b], Math.min(steps, end + 1));
+                assertArrayEquals(want, stopped[b], "sequence " + b + " with stop id " + stop);
+            }
+            // Sampling: repeatable, and sequence 0 of a batch samples like a lone prompt with the same seed.
+            Sampling s = new Sampling(1.3, 0, 1.0, 77);
+            int[][] s1 = lm.generate(prompts, steps, s, null, null), s2 = lm.generate(prompts, steps, s, null, null);
+            for (int b = 0; b < prompts.length; b++) assertArrayEquals(s1[b], s2[b]);
+            assertArrayEquals(lm.generate(prompts[0], steps, s, null), s1[0]);
+            var e = assertThrows(IllegalArgumentException.class, () -> lm.generate(new int[][] {{1}, {}}, 2, Sampling.greedy(), null, null));
+            assertTrue(e.getMessage().contains("prompts[1]"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> lm.generate(new int[][] {{1}, {2, VP}}, 2, Sampling.greedy(), null, null));
+            assertTrue(e.getMessage().contains("prompts[1]") && e.getMessage().contains(String.valueOf(VP)), e.getMessage());
+        }
+    }
+
+    /** A byte-level BPE tokenizer.json whose ids fit the test model's 50: space, a-z, a few merges, EOS 49. */
+    static String tinyTokenizerJson() {
+        StringBuilder v = new StringBuilder("\"\u0120\": 0");
+        for (char c = 'a'; c <= 'z'; c++) v.append(", \"").append(c).append("\": ").append(c - 'a' + 1);
+        String[] merges = {"h e", "l l", "he ll", "hell o", "\u0120 w", "o r", "\u0120w or", "l d", "\u0120wor ld"};
+        StringBuilder m = new StringBuilder();
+        for (int i = 0; i < merges.length; i++) {
+            v.append(", \"").append(merges[i].replace(" ", "")).append("\": ").append(27 + i);
+            m.append(i > 0 ? ", " : "").append('"').append(merges[i]).append('"');
+        }
+        return "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 49, \"content\": \"<|endoftext|>\", \"single_word\": false,"
+                + " \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}], \"normalizer\": null,"
+                + " \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true},"
+                + " \"post_processor\": null, \"decoder\": {\"type\": \"ByteLevel\"},"
+                + " \"model\": {\"type\": \"BPE\", \"unk_token\": null, \"vocab\": {" + v + "}, \"merges\": [" + m + "]}}";
+    }
+
+    static String[] cli(String... args) {
+        java.io.StringWriter so = new java.io.StringWriter(), se = new java.io.StringWriter();
+        int code = dev.surpass.cli.Main.run(new java.io.PrintWriter(so, true), new java.io.PrintWriter(se, true), args);
+        return new String[] {String.valueOf(code), so.toString(), se.toString()};
+    }
+
+    @Test
+    void surpassGenerateStreamsIdsAndText() throws IOException {
+        assertNotNull(ModelFamilies.findGenerator(hfDir));
+        int[] p0 = {3, 1, 4, 1, 5}, p1 = {9, 2};
+        try (MambaLM lm = MambaLM.load(cpu, ssmDir)) {
+            // ids in, ids out (no tokenizer in the folder)
+            String[] r = cli("generate", "--model", ssmDir.toString(), "--ids", "3,1,4,1,5", "--max-new-tokens", "6", "--device", "cpu");
+            assertEquals("0", r[0], r[1] + r[2]);
+            int[] want = lm.generate(p0, 6, Sampling.greedy(), null);
+            assertEquals(java.util.Arrays.stream(want).mapToObj(String::valueOf).collect(java.util.stream.Collectors.joining(" ")), r[1].strip());
+            assertTrue(r[2].contains("tokens/s"), r[2]);
+            // a batch of two prompts with sampling: one "[i] ids" line each, as the model's batched generate gives
+            r = cli("generate", "--model", ssmDir.toString(), "--ids", "3,1,4,1,5", "--ids", "9 2", "--max-new-tokens", "5",
+                    "--temperature", "0.8", "--top-k", "10", "--top-p", "0.9", "--seed", "7", "--device", "cpu");
+            assertEquals("0", r[0], r[1] + r[2]);
+            int[][] both = lm.generate(new int[][] {p0, p1}, 5, new Sampling(0.8, 10, 0.9, 7), null, null);
+            List<String> lines = r[1].strip().lines().toList();
+            assertEquals(2, lines.size(), r[1]);
+            for (int b = 0; b < 2; b++) {
+                String ids = java.util.Arrays.stream(both[b]).mapToObj(String::valueOf).collect(java.util.stream.Collectors.joining(" "));
+                assertTrue(lines.contains("[" + b + "] " + ids), r[1] + " lacks [" + b + "] " + ids);
+            }
+        }
+        // text in, text out: tokenizer.json in the model folder is picked up by default
+        Path withTok = write("with-tokenizer", weights, Naming.HF, Head.TIED, hfConfig().replace("}", ", \"eos_token_id\": 49}"), null);
+        Files.writeString(withTok.resolve("tokenizer.json"), tinyTokenizerJson());
+        dev.surpass.text.Tokenizer tok = dev.surpass.text.Tokenizer.load(withTok.resolve("tokenizer.json"));
+        int[] ids = tok.encode("hello world");
+        assertArrayEquals(new int[] {30, 35}, ids);
+        try (MambaLM lm = MambaLM.load(cpu, withTok)) {
+            int[] gen = lm.generate(new int[][] {ids}, 12, Sampling.greedy(), new int[] {49}, null)[0];
+            String[] r = cli("generate", "--model", withTok.toString(), "--prompt", "hello world", "--max-new-tokens", "12", "--device", "cpu");
+            assertEquals("0", r[0], r[1] + r[2]);
+            int[] all = java.util.Arrays.copyOf(ids, ids.length + gen.length);
+            System.arraycopy(gen, 0, all, ids.length, gen.length);
+            assertEquals(tok.decode(all) + System.lineSeparator(), r[1]);
+            assertTrue(r[2].contains("stopping at id(s) [49]"), r[2]);
+        }
+        // usage errors: exit 2 with the option named
+        String[] r = cli("generate", "--model", ssmDir.toString(), "--prompt", "hi", "--device", "cpu");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("--tokenizer"), r[2]);
+        r = cli("generate", "--model", ssmDir.toString(), "--ids", "1,x", "--device", "cpu");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("\"x\""), r[2]);
+        r = cli("generate", "--model", ssmDir.toString(), "--ids", "1," + VP, "--device", "cpu");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("token id " + VP), r[2]);
+        r = cli("generate", "--model", ssmDir.toString(), "--ids", "1", "--top-p", "0", "--device", "cpu");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("--top-p"), r[2]);
+    }
+
+    /**
+     * GPU: the bf16 and fp32 checkpoints on CUDA against the CPU: prefill of 7 tokens then 20
+     * decode steps fed the same tokens on both devices, logits within rel L2 1e-4 per position (fp32
+     * arithmetic on both; different summation orders); batched ragged generation with greedy
+     * sampling gives the same first tokens.
+     */
+    @Test
+    @org.junit.jupiter.api.Tag("gpu")
+    void cudaMatchesCpuPrefillAndDecode() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Device.cudaDeviceCount() > 0, "no CUDA device");
+        Path bf16 = write("gpu-bf16", weights.rounded(DType.BF16), Naming.HF, Head.TIED, hfConfig(), null, k -> DType.BF16);
+        Random r = new Random(SEED + 13);
+        int batch = 2, prompt = 7, steps = 20;
+        int[][] p = {randomIds(r, prompt), randomIds(r, prompt)};
+        try (Device gpu = Device.cuda(0)) {
+            for (Path dir : new Path[] {ssmDir, bf16}) {
+                try (MambaLM c = MambaLM.load(cpu, dir); MambaLM g = MambaLM.load(gpu, dir);
+                     MambaState sc = c.newState(batch); MambaState sg = g.newState(batch)) {
+                    float[] lc, lg;
+                    try (Tensor a = sc.prefill(p); Tensor b = sg.prefill(p)) {
+                        lc = a.toFloatArray();
+                        lg = b.toFloatArray();
+                    }
+                    compareRows(lc, lg, dir + " prefill");
+                    for (int i = 0; i < steps; i++) {
+                        int[] tok = new int[batch];
+                        for (int b = 0; b < batch; b++) tok[b] = Sampling.greedy().pick(lc, (b * (i == 0 ? prompt : 1) + (i == 0 ? prompt - 1 : 0)) * VP, V, null);
+                        try (Tensor a = sc.step(tok); Tensor b = sg.step(tok)) {
+                            lc = a.toFloatArray();
+                            lg = b.toFloatArray();
+                        }
+                        compareRows(lc, lg, dir + " step " + i);
+                    }
+                    int[][] ragged = {p[0], java.util.Arrays.copyOf(p[1], 3)};
+                    int[][] gc = c.generate(ragged, 4, Sampling.greedy(), null, null), gg = g.generate(ragged, 4, Sampling.greedy(), null, null);
+                    for (int b = 0; b < 2; b++) assertEquals(gc[b][0], gg[b][0], dir + " first generated token of sequence " + b);
+                }
+            }
+        }
+    }
+
+    static void compareRows(float[] want, float[] got, String what) {
+        assertEquals(want.length, got.length, what);
+        for (int row = 0; row < want.length / VP; row++) {
+            double[] w = new double[VP];
+            for (int v = 0; v < VP; v++) w[v] = want[row * VP + v];
+            double err = relL2(got, row * VP, w);
+            assertTrue(err < 1e-4, what + " row " + row + ": rel L2 " + err + " (seed " + SEED + ")");
         }
     }
 }

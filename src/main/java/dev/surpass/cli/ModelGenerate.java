@@ -1,0 +1,56 @@
+package dev.surpass.cli;
+
+import dev.surpass.Device;
+import java.nio.file.Path;
+
+/**
+ * A model family that {@code surpass generate} can run: a causal language model that loads on a
+ * device and generates tokens after prompts. A family implements this beside {@link ModelForward}
+ * in the same registered object ({@link ModelFamilies#findGenerator}).
+ */
+public interface ModelGenerate {
+    /** Short family name, e.g. "gpt2", "llama", "mamba". */
+    String family();
+
+    /** True when {@code model} (a file or folder) is a checkpoint of this family. Must not throw. */
+    boolean accepts(Path model);
+
+    /**
+     * Loads {@code model} on {@code device} for generation; the caller closes it.
+     *
+     * @throws IllegalArgumentException naming the file and field for a bad checkpoint
+     */
+    Generator open(Device device, Path model);
+
+    /** Sampling settings: temperature 0 is greedy; topK 0 and topP 1 are off. */
+    record Options(int maxNewTokens, double temperature, int topK, double topP, long seed, int[] stopIds) {}
+
+    /** Receives each token as soon as it is picked. */
+    @FunctionalInterface
+    interface TokenSink {
+        void accept(int sequence, int token);
+    }
+
+    /** A loaded model. Thread rules: one generation at a time. */
+    interface Generator extends AutoCloseable {
+        /** Ids the model can take, {@code [0, vocabSize)}. */
+        int vocabSize();
+
+        /** The ids that end a sequence by default (the checkpoint's EOS), possibly empty. */
+        int[] defaultStopIds();
+
+        /** One line about the model, e.g. "mamba: 24 layers, d_model 768, vocab 50280". */
+        String describe();
+
+        /**
+         * Generates after each prompt (lengths may differ); streams each token to {@code sink}.
+         *
+         * @return the new tokens of each sequence
+         * @throws IllegalArgumentException for a bad prompt id or option, naming it
+         */
+        int[][] generate(int[][] prompts, Options options, TokenSink sink);
+
+        @Override
+        void close();
+    }
+}
