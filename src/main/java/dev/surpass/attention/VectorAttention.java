@@ -4,6 +4,7 @@ import dev.surpass.backend.Lanes;
 import dev.surpass.DType;
 import dev.surpass.Tensor;
 import dev.surpass.backend.Parallel;
+import dev.surpass.backend.VectorExp;
 import dev.surpass.layers.HostRows;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -12,6 +13,7 @@ import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicLong;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -31,9 +33,11 @@ import jdk.incubator.vector.VectorSpecies;
  * masked; only boundary tiles are masked. The output is normalised once at the end and
  * {@code lse = m·ln 2 + ln l} (natural log). A row that sees no key gives 0 and −∞.
  *
- * <p>Work is spread over threads by (sequence, query block, head), largest first, pulled from a
- * shared counter; every item is computed the same way whichever thread takes it, so results do not
- * depend on the thread count.
+ * <p>Work is spread over threads by (sequence, head, query block), pulled from a shared counter in
+ * an order that keeps one head's K/V in a thread's cache and pairs cheap and expensive causal
+ * blocks; every item is computed the same way whichever thread takes it, so results do not depend
+ * on the thread count. Interior tiles (nothing masked, finite row maxima) take a shorter exp
+ * ({@link VectorExp#exp2NonPositiveFast}); boundary tiles the exact one.
  *
  * <p>Decode treats the query heads that share a kv-head as the rows of one block (GQA packing),
  * reads the keys through the page table, splits long sequences into chunks computed in parallel
@@ -144,7 +148,8 @@ final class VectorAttention {
         final float[] st;  // [BN][BM] scores, then probabilities, transposed
         final float[] ot;  // [dp][BM] unnormalised output, transposed
         final float[] alpha = new float[BM]; // per-row rescale of ot for the current tile
-        float sink;
+        final int[] rowIdx = new int[L];     // {0, d, 2d, ...}: gathers column x of L rows of q
+        int sink;
 
         Work(int d) {
             this.d = d;
@@ -159,6 +164,7 @@ final class VectorAttention {
             kn = new float[BN * d];
             st = new float[BN * BM];
             ot = new float[dp * BM];
+            for (int i = 0; i < L; i++) rowIdx[i] = i * d;
         }
     }
 
@@ -194,33 +200,32 @@ final class VectorAttention {
         MemorySegment qs = q.hostSegment(), ks = k.hostSegment(), vs = v.hostSegment(), os = out.hostSegment();
         MemorySegment ls = lse == null ? null : lse.hostSegment();
         Numerics num = Numerics.of(o, d);
-        // Blocks of BM rows per sequence, most work first (causal blocks at the bottom are the
-        // expensive ones), then every head of each block.
-        int blocks = 0;
-        for (int b = 0; b < lay.batch(); b++) blocks += (lay.nq()[b] + BM - 1) / BM;
-        long[] order = new long[blocks]; // (cost << 32 | index) sorted descending
-        int[] blockSeq = new int[blocks], blockRow = new int[blocks];
+        // Items are (sequence, head, block of BM rows), head by head so that the items a thread
+        // takes one after another stream the same K/V (one head's K/V stays in its L2 cache instead
+        // of every item fetching another head's from memory). Within a head the blocks go in pairs
+        // from both ends (0, last, 1, last-1, ...): causal costs rise along the sequence, so each
+        // pair costs about the same and the two threads stay balanced to the end.
+        int items = 0;
+        for (int b = 0; b < lay.batch(); b++) items += (lay.nq()[b] + BM - 1) / BM * hq;
+        int[] itemSeq = new int[items], itemHead = new int[items], itemRow = new int[items];
         int n = 0;
         for (int b = 0; b < lay.batch(); b++) {
-            int nqb = lay.nq()[b], nkb = lay.nk()[b];
-            for (int i0 = 0; i0 < nqb; i0 += BM) {
-                int i1 = Math.min(nqb, i0 + BM) - 1;
-                long cost = (long) Math.max(0, o.keyHi(i1, nqb, nkb) - o.keyLo(i0, nqb, nkb) + 1) * (i1 - i0 + 1);
-                blockSeq[n] = b;
-                blockRow[n] = i0;
-                order[n] = (Math.min(cost, Integer.MAX_VALUE) << 32) | n;
-                n++;
+            int nbq = (lay.nq()[b] + BM - 1) / BM;
+            for (int h = 0; h < hq; h++) {
+                for (int j = 0; j < nbq; j++) {
+                    int blk = (j & 1) == 0 ? j >> 1 : nbq - 1 - (j >> 1);
+                    itemSeq[n] = b;
+                    itemHead[n] = h;
+                    itemRow[n] = blk * BM;
+                    n++;
+                }
             }
         }
-        Arrays.sort(order);
-        final int nb = blocks;
         KvPack pack = KvPack.of(ks, vs, dt, hkv, d, lay);
         try {
-            long items = (long) nb * hq;
             forEachItem(items, item -> {
-                int blk = (int) order[nb - 1 - (int) (item / hq)];
-                int h = (int) (item % hq);
-                prefillBlock(work(d), qs, ks, vs, os, ls, dt, hq, hkv, lay, blockSeq[blk], h, blockRow[blk], o, num, pack);
+                int it = (int) item;
+                prefillBlock(work(d), qs, ks, vs, os, ls, dt, hq, hkv, lay, itemSeq[it], itemHead[it], itemRow[it], o, num, pack);
             });
         } finally {
             if (pack != null) pack.release();
@@ -288,6 +293,13 @@ final class VectorAttention {
 
     /** Whether the row-vectorised path applies: BM is a whole number of 4-vector row groups. */
     private static final boolean ROW_VECTORS = BM % (4 * L) == 0;
+    /** {0, BM, 2·BM, ...}: gathers L consecutive head-dim columns of one row of ot. */
+    private static final int[] COL_IDX = new int[L];
+
+    static {
+        for (int i = 0; i < L; i++) COL_IDX[i] = i * BM;
+    }
+
     /** Row vectors per micro-kernel. */
     private static final int RG = 4 * L;
 
@@ -300,11 +312,11 @@ final class VectorAttention {
         final float[] qt = w.qt, row = w.row, m = w.m, l = w.l;
         final float qScale = num.qScale();
         int kLo = Integer.MAX_VALUE, kHi = -1;
+        final float[] q = w.q;
         for (int r = 0; r < BM; r++) {
             if (r < nr) {
                 long off = ((long) (lay.qStart()[b] + i0 + r) * hq + h) * d;
-                HostRows.read(qs, dt, off, row, 0, d);
-                for (int x = 0, at = r; x < d; x++, at += BM) qt[at] = row[x] * qScale;
+                HostRows.read(qs, dt, off, q, r * d, d);
                 int lo = o.keyLo(i0 + r, nqb, nkb), hi = o.keyHi(i0 + r, nqb, nkb);
                 w.lo[r] = lo;
                 w.hi[r] = hi;
@@ -313,9 +325,21 @@ final class VectorAttention {
                     kHi = Math.max(kHi, hi);
                 }
             } else { // padding lanes: zero queries that see no key
-                for (int x = 0, at = r; x < d; x++, at += BM) qt[at] = 0f;
+                Arrays.fill(q, r * d, r * d + d, 0f);
                 w.lo[r] = Integer.MAX_VALUE;
                 w.hi[r] = -1;
+            }
+        }
+        // qt[x][r] = q[r][x]·scale: a gather of L rows' column x per vector
+        if (d % L == 0) {
+            for (int r0 = 0; r0 < BM; r0 += L) {
+                for (int x = 0; x < d; x++) {
+                    FloatVector.fromArray(S, q, r0 * d + x, w.rowIdx, 0).mul(qScale).intoArray(qt, x * BM + r0);
+                }
+            }
+        } else {
+            for (int r = 0; r < BM; r++) {
+                for (int x = 0, at = r; x < d; x++, at += BM) qt[at] = q[r * d + x] * qScale;
             }
         }
         Arrays.fill(m, Float.NEGATIVE_INFINITY);
@@ -348,14 +372,15 @@ final class VectorAttention {
                 // the cache while this one is computed (rows of a head are far apart in the
                 // tensors, but contiguous in the pack): measured 10-20% faster at N1024 D128.
                 int nn = (int) Math.min(BN, kHi - c0 - BN + 1);
-                float sink = 0;
-                for (int i = kBase + BN * d, e = i + nn * d; i < e; i += 16) sink += kArr[i];
-                for (int i = vBase + BN * dp, e = i + nn * dp; i < e; i += 16) sink += vArr[i];
-                w.sink += sink;
+                // (integer xor, not a float sum: a chain of dependent float adds cost ~10%)
+                int sink = 0;
+                for (int i = kBase + BN * d, e = i + nn * d; i < e; i += 16) sink ^= Float.floatToRawIntBits(kArr[i]);
+                for (int i = vBase + BN * dp, e = i + nn * dp; i < e; i += 16) sink ^= Float.floatToRawIntBits(vArr[i]);
+                w.sink ^= sink;
             }
             int nc = qkT(w, kArr, kBase, n);
-            maskT(w, nr, nc, num.capLog2e());
-            softmaxT(w, nc);
+            boolean masked = maskT(w, nr, nc, num.capLog2e());
+            softmaxT(w, nc, masked);
             pvT(w, vArr, vBase, n);
         }
         for (int r = 0; r < nr; r++) {
@@ -365,7 +390,9 @@ final class VectorAttention {
                 lse = Float.NEGATIVE_INFINITY;
             } else {
                 float inv = 1f / lr;
-                for (int x = 0, at = r; x < d; x++, at += BM) row[x] = w.ot[at] * inv;
+                int x = 0;
+                for (; x + L <= d; x += L) FloatVector.fromArray(S, w.ot, x * BM + r, COL_IDX, 0).mul(inv).intoArray(row, x);
+                for (int at = x * BM + r; x < d; x++, at += BM) row[x] = w.ot[at] * inv;
                 lse = (float) (m[r] * LN2 + Math.log(lr));
             }
             long at = (long) (lay.qStart()[b] + i0 + r) * hq + h;
@@ -491,7 +518,8 @@ final class VectorAttention {
         FloatVector a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
         FloatVector a40 = z, a41 = z, a42 = z, a43 = z, a50 = z, a51 = z, a52 = z, a53 = z;
         final int k0 = kBase + c * d, k1 = k0 + d, k2 = k1 + d, k3 = k2 + d, k4 = k3 + d, k5 = k4 + d;
-        for (int x = 0, qb = r0; x < d; x++, qb += BM) {
+        for (int x = 0; x < d; x++) {
+            final int qb = r0 + x * BM; // one induction variable, so the bounds checks hoist
             FloatVector q0 = FloatVector.fromArray(S, qt, qb), q1 = FloatVector.fromArray(S, qt, qb + L);
             FloatVector q2 = FloatVector.fromArray(S, qt, qb + 2 * L), q3 = FloatVector.fromArray(S, qt, qb + 3 * L);
             FloatVector k;
@@ -527,7 +555,8 @@ final class VectorAttention {
         FloatVector z = FloatVector.zero(S);
         FloatVector a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
         final int k0 = kBase + c * d, k1 = k0 + d;
-        for (int x = 0, qb = r0; x < d; x++, qb += BM) {
+        for (int x = 0; x < d; x++) {
+            final int qb = r0 + x * BM; // one induction variable, so the bounds checks hoist
             FloatVector q0 = FloatVector.fromArray(S, qt, qb), q1 = FloatVector.fromArray(S, qt, qb + L);
             FloatVector q2 = FloatVector.fromArray(S, qt, qb + 2 * L), q3 = FloatVector.fromArray(S, qt, qb + 3 * L);
             FloatVector k;
@@ -546,13 +575,16 @@ final class VectorAttention {
      * Softcap, then −∞ for every (key, row) the row does not see: keys outside {@code [tlo, thi]}
      * (rows past {@code nr} see nothing). Interior tiles (every row sees every key) are untouched.
      */
-    private static void maskT(Work w, int nr, int nc, float capLog2e) {
+    private static boolean maskT(Work w, int nr, int nc, float capLog2e) {
         final float[] st = w.st;
         if (capLog2e != 0f) {
             for (int i = 0; i < nc * BM; i += L) {
                 FloatVector.fromArray(S, st, i).lanewise(VectorOperators.TANH).mul(capLog2e).intoArray(st, i);
             }
         }
+        boolean interior = nr == BM;
+        for (int r = 0; r < nr && interior; r++) interior = w.tlo[r] == 0 && w.thi[r] >= nc - 1;
+        if (interior) return false;
         for (int r = 0; r < BM; r++) {
             int a = r < nr ? w.tlo[r] : nc, z = r < nr ? w.thi[r] : nc - 1;
             if (a > z) {
@@ -562,6 +594,7 @@ final class VectorAttention {
             for (int c = 0, at = r; c < Math.min(a, nc); c++, at += BM) st[at] = Float.NEGATIVE_INFINITY;
             for (int c = z + 1, at = (z + 1) * BM + r; c < nc; c++, at += BM) st[at] = Float.NEGATIVE_INFINITY;
         }
+        return true;
     }
 
     /**
@@ -569,26 +602,89 @@ final class VectorAttention {
      * in place, l = l·α + Σ p with α = 2^(m − m_new) kept for {@link #pvT}. A row with no finite
      * score yet keeps m = −∞ and gets p = 0, α = 0 (its O is zero anyway).
      */
-    private static void softmaxT(Work w, int nc) {
+    private static void softmaxT(Work w, int nc, boolean masked) {
         final float[] st = w.st, m = w.m, l = w.l, alpha = w.alpha;
         for (int r = 0; r < BM; r += L) {
-            FloatVector vmax = FloatVector.fromArray(S, st, r);
-            for (int c = 1, at = r + BM; c < nc; c++, at += BM) vmax = vmax.max(FloatVector.fromArray(S, st, at));
+            FloatVector vmax = tileMax(st, r, nc);
             FloatVector mOld = FloatVector.fromArray(S, m, r);
             FloatVector mNew = mOld.max(vmax);
             // −∞ − (−∞) would be NaN: subtract 0 instead where nothing is visible yet
-            FloatVector mSub = mNew.blend(0f, mNew.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY));
-            FloatVector vsum = FloatVector.zero(S);
-            for (int c = 0, at = r; c < nc; c++, at += BM) {
-                FloatVector p = exp2(FloatVector.fromArray(S, st, at).sub(mSub));
-                p.intoArray(st, at);
-                vsum = vsum.add(p);
-            }
-            FloatVector a = exp2(mOld.sub(mSub));
+            VectorMask<Float> none = mNew.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY);
+            FloatVector mSub = mNew.blend(0f, none);
+            // nothing masked and every row has a finite maximum: an underflow (below 2^−126 of the
+            // maximum) need not be exactly 0
+            FloatVector vsum = masked || none.anyTrue() ? expSumExact(st, r, nc, mSub) : expSumFast(st, r, nc, mSub);
+            FloatVector a = VectorExp.exp2NonPositive(mOld.sub(mSub));
             a.intoArray(alpha, r);
             FloatVector.fromArray(S, l, r).fma(a, vsum).intoArray(l, r);
             mNew.intoArray(m, r);
         }
+    }
+
+    /** {@code max_c st[c][r..r+L)} over c < nc (nc ≥ 1), four chains (max is exact: any order gives the same). */
+    private static FloatVector tileMax(float[] st, int r, int nc) {
+        FloatVector m0 = FloatVector.fromArray(S, st, r), m1 = m0, m2 = m0, m3 = m0;
+        int c = 1;
+        for (; c + 3 < nc; c += 4) {
+            int at = r + c * BM;
+            m0 = m0.max(FloatVector.fromArray(S, st, at));
+            m1 = m1.max(FloatVector.fromArray(S, st, at + BM));
+            m2 = m2.max(FloatVector.fromArray(S, st, at + 2 * BM));
+            m3 = m3.max(FloatVector.fromArray(S, st, at + 3 * BM));
+        }
+        for (; c < nc; c++) m0 = m0.max(FloatVector.fromArray(S, st, r + c * BM));
+        return m0.max(m1).max(m2.max(m3));
+    }
+
+    // The exp loops write VectorExp's operations out in place: a call to it inside the loop is
+    // inlined or not depending on what C2 compiled first (it refuses a callee already compiled on its
+    // own into a "medium method", or stops at NodeCountInliningCutoff), and a call that is not inlined
+    // boxes every vector: the softmax then varied 2-4x from one JVM run to the next. Only Vector API
+    // calls (always inlined) are left in these loops.
+
+    /**
+     * {@code st[c][r..r+L) = 2^(st[c][r..r+L) − m)} for c < nc, exactly 0 where masked (as
+     * {@link VectorExp#exp2NonPositive}); returns the sum over c.
+     */
+    private static FloatVector expSumExact(float[] st, int r, int nc, FloatVector m) {
+        FloatVector sum = FloatVector.zero(S);
+        for (int c = 0; c < nc; c++) {
+            int at = r + c * BM;
+            FloatVector in = FloatVector.fromArray(S, st, at).sub(m);
+            FloatVector x = in.max(-126f).min(0f);
+            FloatVector t = x.add(VectorExp.ROUND_MAGIC);
+            FloatVector f = x.sub(t.sub(VectorExp.ROUND_MAGIC));
+            FloatVector p = f.fma(VectorExp.P6, VectorExp.P5).fma(f, FloatVector.broadcast(S, VectorExp.P4))
+                    .fma(f, FloatVector.broadcast(S, VectorExp.P3)).fma(f, FloatVector.broadcast(S, VectorExp.P2))
+                    .fma(f, FloatVector.broadcast(S, VectorExp.P1)).fma(f, FloatVector.broadcast(S, 1f));
+            IntVector e = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23);
+            p = ((IntVector) p.reinterpretAsInts()).add(e).reinterpretAsFloats().blend(0f, in.compare(VectorOperators.LT, -126f));
+            p.intoArray(st, at);
+            sum = sum.add(p);
+        }
+        return sum;
+    }
+
+    /**
+     * As {@link #expSumExact} for a tile where nothing is masked and m is finite (as
+     * {@link VectorExp#exp2NonPositiveFast}: an underflow gives at most 1.5·2^−126, not 0).
+     */
+    private static FloatVector expSumFast(float[] st, int r, int nc, FloatVector m) {
+        FloatVector sum = FloatVector.zero(S);
+        for (int c = 0; c < nc; c++) {
+            int at = r + c * BM;
+            FloatVector x = FloatVector.fromArray(S, st, at).sub(m).max(-126f);
+            FloatVector t = x.add(VectorExp.ROUND_MAGIC);
+            FloatVector f = x.sub(t.sub(VectorExp.ROUND_MAGIC));
+            FloatVector p = f.fma(VectorExp.P6, VectorExp.P5).fma(f, FloatVector.broadcast(S, VectorExp.P4))
+                    .fma(f, FloatVector.broadcast(S, VectorExp.P3)).fma(f, FloatVector.broadcast(S, VectorExp.P2))
+                    .fma(f, FloatVector.broadcast(S, VectorExp.P1)).fma(f, FloatVector.broadcast(S, 1f));
+            IntVector e = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23);
+            p = ((IntVector) p.reinterpretAsInts()).add(e).reinterpretAsFloats();
+            p.intoArray(st, at);
+            sum = sum.add(p);
+        }
+        return sum;
     }
 
     /** {@code ot[x][r] = α[r]·ot[x][r] + Σ_{c<n} v[c][x]·p[c][r]}, in chunks of 6 head-dim columns (then 2). */
@@ -620,7 +716,8 @@ final class VectorAttention {
         FloatVector a42 = FloatVector.fromArray(S, ot, o4 + 2 * L).mul(al2), a43 = FloatVector.fromArray(S, ot, o4 + 3 * L).mul(al3);
         FloatVector a50 = FloatVector.fromArray(S, ot, o5).mul(al0), a51 = FloatVector.fromArray(S, ot, o5 + L).mul(al1);
         FloatVector a52 = FloatVector.fromArray(S, ot, o5 + 2 * L).mul(al2), a53 = FloatVector.fromArray(S, ot, o5 + 3 * L).mul(al3);
-        for (int c = 0, vb = vBase + x, pb = r0; c < n; c++, vb += dp, pb += BM) {
+        for (int c = 0; c < n; c++) {
+            final int vb = vBase + x + c * dp, pb = r0 + c * BM; // one induction variable
             FloatVector p0 = FloatVector.fromArray(S, st, pb), p1 = FloatVector.fromArray(S, st, pb + L);
             FloatVector p2 = FloatVector.fromArray(S, st, pb + 2 * L), p3 = FloatVector.fromArray(S, st, pb + 3 * L);
             FloatVector v;
@@ -653,7 +750,8 @@ final class VectorAttention {
         FloatVector a02 = FloatVector.fromArray(S, ot, o0 + 2 * L).mul(al2), a03 = FloatVector.fromArray(S, ot, o0 + 3 * L).mul(al3);
         FloatVector a10 = FloatVector.fromArray(S, ot, o1).mul(al0), a11 = FloatVector.fromArray(S, ot, o1 + L).mul(al1);
         FloatVector a12 = FloatVector.fromArray(S, ot, o1 + 2 * L).mul(al2), a13 = FloatVector.fromArray(S, ot, o1 + 3 * L).mul(al3);
-        for (int c = 0, vb = vBase + x, pb = r0; c < n; c++, vb += dp, pb += BM) {
+        for (int c = 0; c < n; c++) {
+            final int vb = vBase + x + c * dp, pb = r0 + c * BM; // one induction variable
             FloatVector p0 = FloatVector.fromArray(S, st, pb), p1 = FloatVector.fromArray(S, st, pb + L);
             FloatVector p2 = FloatVector.fromArray(S, st, pb + 2 * L), p3 = FloatVector.fromArray(S, st, pb + 3 * L);
             FloatVector v;
@@ -874,12 +972,7 @@ final class VectorAttention {
                 Arrays.fill(s, sb, sb + nc, 0f);
                 continue;
             }
-            FloatVector vsum = FloatVector.zero(S);
-            for (int c = 0; c < nc; c += L) {
-                FloatVector p = exp2(FloatVector.fromArray(S, s, sb + c).sub(mNew));
-                p.intoArray(s, sb + c);
-                vsum = vsum.add(p);
-            }
+            FloatVector vsum = expRowSum(s, sb, nc, mNew);
             float alpha = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp((mOld - mNew) * LN2);
             w.l[r] = w.l[r] * alpha + Lanes.sum(vsum);
             w.m[r] = mNew;
@@ -889,6 +982,17 @@ final class VectorAttention {
             }
         }
         pv(w, nr, n);
+    }
+
+    /** {@code s[sb+c] = 2^(s[sb+c] − m)} for c < nc (exactly 0 where masked), returns the lane sums (its own method: see {@link #expSumExact}). */
+    private static FloatVector expRowSum(float[] s, int sb, int nc, float m) {
+        FloatVector vsum = FloatVector.zero(S);
+        for (int c = 0; c < nc; c += L) {
+            FloatVector p = VectorExp.exp2NonPositive(FloatVector.fromArray(S, s, sb + c).sub(m));
+            p.intoArray(s, sb + c);
+            vsum = vsum.add(p);
+        }
+        return vsum;
     }
 
     /** Normalises row r of O into {@code w.row} (0 for an empty row); returns its natural-log LSE. */
@@ -1035,35 +1139,9 @@ final class VectorAttention {
 
     // ---- exp2 ----------------------------------------------------------------------------------------
 
-    // 2^f = e^(f·ln2) for f in [-1/2, 1/2]: Taylor to degree 7 (truncation error < 6e-9).
-    private static final float C1 = (float) LN2, C2 = (float) (LN2 * LN2 / 2), C3 = (float) (Math.pow(LN2, 3) / 6),
-            C4 = (float) (Math.pow(LN2, 4) / 24), C5 = (float) (Math.pow(LN2, 5) / 120), C6 = (float) (Math.pow(LN2, 6) / 720),
-            C7 = (float) (Math.pow(LN2, 7) / 5040);
-
-    /** 1.5·2^23: adding it to a float of magnitude below 2^22 rounds it to an integer held in the low mantissa bits. */
-    private static final float ROUND_MAGIC = 12582912f;
-
-    /**
-     * {@code 2^x} for {@code x ≤ 0} (the softmax's {@code s − max}), about 1 ulp: {@code x = n + f}
-     * with integer {@code n} and {@code |f| ≤ 1/2}, {@code 2^f} by polynomial, {@code 2^n} added to
-     * the exponent. {@code n} comes from the round-to-integer magic constant (no float↔int
-     * conversions): the low bits of {@code x + 1.5·2^23} are {@code n}, and shifted left by 23 they
-     * are exactly {@code n}'s exponent increment. Below −126 (and at −∞) the result is 0; NaN stays NaN.
-     */
+    /** {@code 2^x} for {@code x ≤ 0}, exactly 0 below −126: {@link VectorExp#exp2NonPositive}. */
     static FloatVector exp2(FloatVector x) {
-        FloatVector xc = x.max(-126f).min(0f);
-        FloatVector t = xc.add(ROUND_MAGIC);
-        FloatVector f = xc.sub(t.sub(ROUND_MAGIC));
-        FloatVector p = f.fma(C7, C6);
-        p = p.fma(f, FloatVector.broadcast(S, C5));
-        p = p.fma(f, FloatVector.broadcast(S, C4));
-        p = p.fma(f, FloatVector.broadcast(S, C3));
-        p = p.fma(f, FloatVector.broadcast(S, C2));
-        p = p.fma(f, FloatVector.broadcast(S, C1));
-        p = p.fma(f, FloatVector.broadcast(S, 1f));
-        IntVector e = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23);
-        FloatVector r = ((IntVector) p.reinterpretAsInts()).add(e).reinterpretAsFloats();
-        return r.blend(0f, x.compare(VectorOperators.LT, -126f));
+        return VectorExp.exp2NonPositive(x);
     }
 
     // ---- threads -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Scope;
 import dev.surpass.Tensor;
+import dev.surpass.backend.VectorExp;
 import dev.surpass.parity.ParityMath;
 import java.util.ArrayList;
 import java.util.List;
@@ -174,6 +175,31 @@ class VectorAttentionTest {
         VectorAttention.exp2(FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, x, 0)).intoArray(y, 0);
         assertEquals(0f, y[0]);
         assertTrue(Float.isNaN(y[1]));
+    }
+
+    @Test
+    void fastAndClampedExp2AreAccurate() {
+        int n = FloatVector.SPECIES_PREFERRED.length();
+        float[] x = new float[n], fast = new float[n], clamped = new float[n];
+        double worst = 0;
+        for (int step = 0; step <= 200_000; step += n) {
+            for (int j = 0; j < n; j++) x[j] = -(step + j) * 1.3e-3f; // 0 .. -260
+            FloatVector v = FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, x, 0);
+            VectorExp.exp2NonPositiveFast(v).intoArray(fast, 0);
+            VectorExp.exp2Clamped(v.neg()).intoArray(clamped, 0);
+            for (int j = 0; j < n; j++) {
+                if (x[j] < -126) {
+                    assertTrue(fast[j] >= 0 && fast[j] < 2e-38f, "fast exp2(" + x[j] + ") = " + fast[j]);
+                    continue;
+                }
+                worst = Math.max(worst, Math.abs(fast[j] - Math.pow(2, x[j])) / Math.pow(2, x[j]));
+                if (-x[j] <= 127) worst = Math.max(worst, Math.abs(clamped[j] - Math.pow(2, -x[j])) / Math.pow(2, -x[j]));
+            }
+        }
+        assertTrue(worst < 2.5e-7, "exp2 relative error " + worst);
+        x[0] = Float.NaN;
+        VectorExp.exp2NonPositiveFast(FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, x, 0)).intoArray(fast, 0);
+        assertTrue(Float.isNaN(fast[0]));
     }
 
     @Test

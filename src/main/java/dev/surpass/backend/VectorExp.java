@@ -1,0 +1,90 @@
+package dev.surpass.backend;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The vector {@code 2^x} of the CPU ops, written with plain vector arithmetic (fma, add, integer
+ * shift and add) so that a lane's result is the same in the interpreter, C1 and C2 — unlike
+ * {@code lanewise(VectorOperators.EXP)}, whose SVML stubs and scalar fallback may differ by an
+ * ulp — and stays vectorised everywhere.
+ *
+ * <p>{@code x = n + f} with integer {@code n} and {@code |f| ≤ 1/2}; {@code n} comes from the
+ * round-to-integer magic constant (adding {@code 1.5·2^23} leaves {@code n} in the low mantissa
+ * bits, and those bits shifted left by 23 are exactly {@code n}'s exponent increment), so there is
+ * no float↔int conversion. {@code 2^f} is a degree-6 polynomial fitted for relative error on
+ * {@code [−1/2, 1/2]} (fit error 3e-9; with the float rounding under 1 ulp, measured).
+ *
+ * <p>Each entry is written out in full, without a shared private helper: a call inside a hot
+ * vector loop must inline all the way down, or C2 boxes every vector (one more level of calls made
+ * the attention softmax flip between fast and 4x slower from one JVM run to the next).
+ */
+public final class VectorExp {
+    private VectorExp() {}
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
+    /**
+     * The polynomial {@code 2^f ≈ 1 + f·(P1 + f·(P2 + … + f·P6))}, public for a hot loop that must
+     * write the exp out in place (see {@link #exp2NonPositiveFast}).
+     */
+    public static final float P1 = 0.6931471824645996f, P2 = 0.24022647738456726f, P3 = 0.055503323674201965f,
+            P4 = 0.009618437848985195f, P5 = 0.0013398875016719103f, P6 = 0.00015353313938248903f;
+    /** 1.5·2^23: adding it rounds to an integer held in the low mantissa bits. */
+    public static final float ROUND_MAGIC = 12582912f;
+
+    /**
+     * {@code 2^x} for {@code x ≤ 0}, under 1 ulp where the result is at least {@code 2^−126};
+     * {@code x < −126} (and {@code −∞}) gives exactly 0, NaN stays NaN. Positive {@code x} is
+     * treated as 0. This is the softmax form ({@code s − max}), where masked scores must weigh 0.
+     */
+    public static FloatVector exp2NonPositive(FloatVector in) {
+        FloatVector x = in.max(-126f).min(0f);
+        FloatVector t = x.add(ROUND_MAGIC);
+        FloatVector f = x.sub(t.sub(ROUND_MAGIC));
+        FloatVector p = f.fma(P6, P5).fma(f, FloatVector.broadcast(S, P4)).fma(f, FloatVector.broadcast(S, P3))
+                .fma(f, FloatVector.broadcast(S, P2)).fma(f, FloatVector.broadcast(S, P1)).fma(f, FloatVector.broadcast(S, 1f));
+        IntVector e = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23);
+        FloatVector r = ((IntVector) p.reinterpretAsInts()).add(e).reinterpretAsFloats();
+        return r.blend(0f, in.compare(VectorOperators.LT, -126f));
+    }
+
+    /**
+     * {@code 2^x} for {@code x ≤ 0} where an underflow need not be exactly 0: below {@code −126}
+     * (and at {@code −∞}) it returns {@code 2^−126}·(at most 1.5) instead of 0, three operations
+     * fewer than {@link #exp2NonPositive}. For a softmax whose maximum is finite and whose scores
+     * are not masked by −∞, that error is below any sum's ulp. {@code x > 0} is not allowed (the
+     * exponent would not be clamped); NaN stays NaN.
+     *
+     * <p>Once this method is hot and compiled on its own, C2 may refuse to inline it into a large
+     * caller ("already compiled into a medium method") and box every vector at the call; a loop
+     * that must not depend on that (the attention softmax) writes these same operations out.
+     */
+    public static FloatVector exp2NonPositiveFast(FloatVector in) {
+        FloatVector x = in.max(-126f);
+        FloatVector t = x.add(ROUND_MAGIC);
+        FloatVector f = x.sub(t.sub(ROUND_MAGIC));
+        FloatVector p = f.fma(P6, P5).fma(f, FloatVector.broadcast(S, P4)).fma(f, FloatVector.broadcast(S, P3))
+                .fma(f, FloatVector.broadcast(S, P2)).fma(f, FloatVector.broadcast(S, P1)).fma(f, FloatVector.broadcast(S, 1f));
+        IntVector e = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23);
+        FloatVector r = ((IntVector) p.reinterpretAsInts()).add(e).reinterpretAsFloats();
+        return r;
+    }
+
+    /**
+     * {@code 2^x} clamped to {@code [−126, 127]} first (below: {@code 2^−126} instead of a
+     * subnormal or 0, above: {@code 2^127}), under 1 ulp inside; NaN stays NaN.
+     */
+    public static FloatVector exp2Clamped(FloatVector in) {
+        FloatVector x = in.max(-126f).min(127f);
+        FloatVector t = x.add(ROUND_MAGIC);
+        FloatVector f = x.sub(t.sub(ROUND_MAGIC));
+        FloatVector p = f.fma(P6, P5).fma(f, FloatVector.broadcast(S, P4)).fma(f, FloatVector.broadcast(S, P3))
+                .fma(f, FloatVector.broadcast(S, P2)).fma(f, FloatVector.broadcast(S, P1)).fma(f, FloatVector.broadcast(S, 1f));
+        IntVector e = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23);
+        FloatVector r = ((IntVector) p.reinterpretAsInts()).add(e).reinterpretAsFloats();
+        return r;
+    }
+}
