@@ -115,16 +115,6 @@ template <> struct Mma<__nv_bfloat16> {
     }
 };
 
-// Two fp32 values as one 32-bit register of T pairs (lo = a: the lower column index).
-template <typename T> __device__ __forceinline__ unsigned pack2(float a, float b);
-template <> __device__ __forceinline__ unsigned pack2<__half>(float a, float b) {
-    const __half2 v = __floats2half2_rn(a, b);
-    return *reinterpret_cast<const unsigned*>(&v);
-}
-template <> __device__ __forceinline__ unsigned pack2<__nv_bfloat16>(float a, float b) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
-    return *reinterpret_cast<const unsigned*>(&v);
-}
 // Stores (a, b) rounded to T at p (4-byte aligned).
 template <typename T> __device__ __forceinline__ void store2(T* p, float a, float b) {
     *reinterpret_cast<unsigned*>(p) = pack2<T>(a, b);

@@ -148,15 +148,6 @@ __device__ __forceinline__ float ex2(float x) {
     return y;
 }
 
-template <typename T> __device__ __forceinline__ unsigned pack2(float a, float b);
-template <> __device__ __forceinline__ unsigned pack2<__half>(float a, float b) {
-    const __half2 v = __floats2half2_rn(a, b);
-    return *reinterpret_cast<const unsigned*>(&v);
-}
-template <> __device__ __forceinline__ unsigned pack2<__nv_bfloat16>(float a, float b) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
-    return *reinterpret_cast<const unsigned*>(&v);
-}
 
 // wgmma wrappers: m64nNk16, fp32 accumulators (N/2 per thread), fp16/bf16 inputs.
 template <typename T, int N> struct WgmmaSS;

@@ -55,4 +55,16 @@ template <typename T> __device__ __forceinline__ void store_pack(T* p, const flo
     *reinterpret_cast<Pack<T>*>(p) = pk;
 }
 
+// Two fp32 values as one 32-bit register of a T pair (lo = a: the lower column index), rounded to
+// nearest even: the A fragment of P in the attention kernels' P·V (mma.sync and wgmma alike).
+template <typename T> __device__ __forceinline__ unsigned pack2(float a, float b);
+template <> __device__ __forceinline__ unsigned pack2<__half>(float a, float b) {
+    const __half2 v = __floats2half2_rn(a, b);
+    return *reinterpret_cast<const unsigned*>(&v);
+}
+template <> __device__ __forceinline__ unsigned pack2<__nv_bfloat16>(float a, float b) {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
+    return *reinterpret_cast<const unsigned*>(&v);
+}
+
 }  // namespace surpass

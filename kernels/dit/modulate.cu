@@ -10,17 +10,14 @@
 // x, mod and out alike; fp32 math, stores rounded to nearest even.
 // Launch: grid.x blocks looping over rows (r = blockIdx.x + k·gridDim.x); block 256 threads (any
 // blockDim.x in [1, 1024] works).
-// Statistics as layer_norm.cu and the CPU twin take them: shifted by x0, the row's first element,
-// two passes (Σd, then Σ(d − dm)²), so a large common offset neither swamps the sums nor cancels.
-#include "common/reduce.cuh"
-#include "common/row.cuh"
+// Statistics as layer_norm.cu and the CPU twin take them (row_norm_stats, common/row_norm.cuh).
+#include "common/row_norm.cuh"
 
 namespace surpass::modulate {
 
 template <typename T>
 __device__ __forceinline__ void rows_modulate(const T* x, const T* mod, T* out, long long rows, int cols, int tokens,
                                               int mod_stride, int shift_off, int scale_off, float eps) {
-    const float inv_n = 1.0f / static_cast<float>(cols);
     for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
         const T* xr = x + r * cols;
         T* yr = out + r * cols;
@@ -28,21 +25,9 @@ __device__ __forceinline__ void rows_modulate(const T* x, const T* mod, T* out, 
         const T* shift = mr + shift_off;
         const T* scale = mr + scale_off;
 
-        const float x0 = load(xr);
-        float s = 0.0f;
-        row_visit(xr, cols, [&](int, float v) { s += v - x0; });
-        const float dm = block_sum(s) * inv_n;
-
-        float s2 = 0.0f;
-        row_visit(xr, cols, [&](int, float v) {
-            const float d = (v - x0) - dm;
-            s2 = fmaf(d, d, s2);
-        });
-        const float var = block_sum(s2) * inv_n;
-        const float rstd = 1.0f / sqrtf(var + eps);
-
+        const RowNorm st = row_norm_stats(xr, cols, eps);
         row_map(xr, yr, cols, [&](int c, float v) {
-            const float n = ((v - x0) - dm) * rstd;
+            const float n = st.norm(v);
             return fmaf(n, 1.0f + load(scale + c), load(shift + c));
         });
     }
