@@ -6,27 +6,36 @@ import dev.surpass.Tensor;
 import dev.surpass.attention.Attention;
 import dev.surpass.attention.AttentionOptions;
 import dev.surpass.attention.PagedKvCache;
+import dev.surpass.diffusion.DdimStep;
+import dev.surpass.diffusion.DpmSolverStep;
+import dev.surpass.diffusion.Guidance;
+import dev.surpass.diffusion.NoiseSchedule;
+import dev.surpass.diffusion.StepOptions;
 import dev.surpass.layers.Activation;
 import dev.surpass.layers.Elementwise;
 import dev.surpass.layers.Gemm;
 import dev.surpass.layers.LayerNorm;
 import dev.surpass.layers.RmsNorm;
 import dev.surpass.layers.Softmax;
+import dev.surpass.scan.ScanOutput;
+import dev.surpass.scan.SelectiveScan;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 
 /**
  * The ops {@code surpass bench} measures, at a few sizes per device: fp32 on the CPU; bf16 (and an
- * fp32 matmul) on CUDA. Memory-bound ops count the bytes they must read and write; matmul counts
- * {@code 2·M·N·K} flops.
+ * fp32 matmul) on CUDA, with the selective scan and the diffusion steps in fp32 on both (the
+ * shapes of issues 4 and 5's targets). Memory-bound ops count the bytes they must read and write;
+ * matmul and attention prefill count flops.
  */
 public final class BenchSuite {
     private BenchSuite() {}
 
     /** Base names of every op the default cases time (the values {@code surpass bench --op} takes). */
     public static final List<String> OPS = List.of(
-            "add", "scale", "gelu_erf", "silu", "softmax", "layer_norm", "rms_norm", "matmul", "attention", "attn_decode");
+            "add", "scale", "gelu_erf", "silu", "softmax", "layer_norm", "rms_norm", "matmul", "attention", "attn_decode",
+            "selective_scan", "ddim_step", "dpmpp2m_step");
 
     /** The default cases for {@code device}; {@code quick} keeps one small size per op. */
     public static List<BenchCase> cases(Device device, boolean quick) {
@@ -41,6 +50,10 @@ public final class BenchSuite {
             cases.add(attentionPrefill(DType.F32, 1, 8, n, 128, false));
             cases.add(attentionPrefill(DType.F32, 1, 8, n, 128, true));
             cases.add(attentionDecode(DType.F32, 4, 32, 8, quick ? 512 : 2048, 128, 16));
+            cases.add(selectiveScan(DType.F32, 2, 1536, 16, quick ? 512 : 2048));
+            int lb = quick ? 16 : 64; // 16-100 MB of latents: out of the caches, as the GPU case
+            cases.add(ddimStep(DType.F32, lb, 4, 128, 128));
+            cases.add(dpmpp2mStep(DType.F32, lb, 4, 128, 128));
         } else {
             long[] sizes = quick ? new long[] {1L << 24} : new long[] {1L << 24, 1L << 27};
             int[] cols = quick ? new int[] {4096} : new int[] {1024, 4096};
@@ -54,6 +67,15 @@ public final class BenchSuite {
             }
             if (!quick) cases.add(attentionPrefill(DType.BF16, 4, 16, 8192, 128, true));
             cases.add(attentionDecode(DType.BF16, quick ? 16 : 64, 32, 8, 4096, 128, 16));
+            cases.add(selectiveScan(DType.F32, quick ? 2 : 8, 1536, 16, 2048));
+            if (!quick) cases.add(selectiveScan(DType.F32, 8, 1536, 16, 2048, false)); // issue 4's floor: no gate
+            if (quick) {
+                cases.add(ddimStep(DType.F32, 16, 4, 64, 64));
+                cases.add(dpmpp2mStep(DType.F32, 16, 4, 64, 64));
+            } else {
+                cases.add(ddimStep(DType.F32, 64, 4, 128, 128));
+                cases.add(dpmpp2mStep(DType.F32, 64, 4, 128, 128));
+            }
         }
         return cases;
     }
@@ -165,6 +187,103 @@ public final class BenchSuite {
                 throw e;
             }
         });
+    }
+
+    /**
+     * The selective scan as the Mamba block calls it: {@code u, delta, z [Bt, Dm, L]}, {@code A [Dm, N]},
+     * {@code B, C [Bt, N, L]}, D and the delta bias {@code [Dm]}, softplus on, no initial state.
+     * Judged in GB/s against the bytes it must move once: u, delta, z read and y written
+     * ({@code [Bt, Dm, L]} each), B and C read, A, D and the bias read, the last state
+     * {@code [Bt, Dm, N]} F32 written.
+     */
+    public static BenchCase selectiveScan(DType t, int bt, int dm, int n, int len) {
+        return selectiveScan(t, bt, dm, n, len, true);
+    }
+
+    /** {@link #selectiveScan(DType, int, int, int, int)}, without the gate z when {@code gate} is false ("no-z"). */
+    public static BenchCase selectiveScan(DType t, int bt, int dm, int n, int len, boolean gate) {
+        long x = (long) bt * dm * len, bc = (long) bt * n * len;
+        int es = t.byteSize(), f4 = DType.F32.byteSize();
+        long bytes = (gate ? 4 : 3) * x * es + 2 * bc * es + (long) dm * n * f4 + 2L * dm * f4 + (long) bt * dm * n * f4;
+        String shape = "Bt" + bt + " Dm" + dm + " N" + n + " L" + len + (gate ? "" : " no-z");
+        return new BenchCase("selective_scan", shape, t, bytes, 0, dev -> {
+            List<Tensor> owned = new ArrayList<>();
+            try {
+                Tensor u = own(owned, dev.upload(t, Fill.uniform(x, 40, 1f), bt, dm, len));
+                Tensor delta = own(owned, dev.upload(t, Fill.uniform(x, 41, 1f), bt, dm, len));
+                Tensor z = gate ? own(owned, dev.upload(t, Fill.uniform(x, 42, 2f), bt, dm, len)) : null;
+                float[] a = Fill.uniform((long) dm * n, 43, 0.5f);
+                for (int i = 0; i < a.length; i++) a[i] = -(1f + a[i]); // A = −exp(A_log) < 0: a decaying state
+                Tensor A = own(owned, dev.upload(DType.F32, a, dm, n));
+                Tensor B = own(owned, dev.upload(t, Fill.uniform(bc, 44, 1f), bt, n, len));
+                Tensor C = own(owned, dev.upload(t, Fill.uniform(bc, 45, 1f), bt, n, len));
+                Tensor D = own(owned, dev.upload(DType.F32, Fill.uniform(dm, 46, 1f), dm));
+                Tensor bias = own(owned, dev.upload(DType.F32, Fill.uniform(dm, 47, 0.5f), dm));
+                return workload(() -> {
+                    ScanOutput o = SelectiveScan.selectiveScan(u, delta, A, B, C, D, z, bias, true, null);
+                    o.lastState().close();
+                    return o.y();
+                }, owned.toArray(new Tensor[0]));
+            } catch (RuntimeException e) {
+                owned.forEach(Tensor::close);
+                throw e;
+            }
+        });
+    }
+
+    /**
+     * One fused DDIM step (η = 0, ε-prediction) with classifier-free guidance in diffusers' order
+     * (every channel guided, scale 7.5) on latents {@code [b, c, h, w]}: it reads x and the model
+     * output's two halves ({@code [2b, c, h, w]}) and writes x_prev, so {@code bytes = 4·b·c·h·w·size}.
+     */
+    public static BenchCase ddimStep(DType t, int b, int c, int h, int w) {
+        long n = (long) b * c * h * w;
+        DdimStep st = new DdimStep(NoiseSchedule.scaledLinear(1000, 0.00085, 0.012), 0);
+        StepOptions o = StepOptions.defaults().withGuidance(Guidance.diffusers(7.5));
+        return new BenchCase("ddim_step", latentShape(b, c, h, w), t, 4 * n * t.byteSize(), 0,
+                dev -> guided(dev, t, b, c, h, w, 0, (x, m, p) -> st.step(x, m, 501, 481, o)));
+    }
+
+    /**
+     * One second-order DPM-Solver++(2M) step with classifier-free guidance (as {@link #ddimStep}):
+     * it reads x, both model-output halves and the previous x0, and writes x_next and this step's
+     * x0, so {@code bytes = 6·b·c·h·w·size}.
+     */
+    public static BenchCase dpmpp2mStep(DType t, int b, int c, int h, int w) {
+        long n = (long) b * c * h * w;
+        NoiseSchedule sch = NoiseSchedule.scaledLinear(1000, 0.00085, 0.012);
+        DpmSolverStep st = new DpmSolverStep(sch.sigmasAt(sch.timesteps(20, NoiseSchedule.Spacing.LINSPACE, 0)));
+        StepOptions o = StepOptions.defaults().withGuidance(Guidance.diffusers(7.5));
+        return new BenchCase("dpmpp2m_step", latentShape(b, c, h, w), t, 6 * n * t.byteSize(), 0,
+                dev -> guided(dev, t, b, c, h, w, 1, (x, m, p) -> st.step(x, m, p, 1, o)));
+    }
+
+    private static String latentShape(int b, int c, int h, int w) {
+        return "[" + b + ", " + c + ", " + h + ", " + w + "] cfg";
+    }
+
+    private interface StepCall {
+        Tensor apply(Tensor x, Tensor modelOut, Tensor prevX0);
+    }
+
+    /** Latents x {@code [b, c, h, w]}, a guided model output {@code [2b, c, h, w]} and, if asked, a prevX0. */
+    private static Workload guided(Device dev, DType t, int b, int c, int h, int w, int extra, StepCall call) {
+        long n = (long) b * c * h * w;
+        List<Tensor> owned = new ArrayList<>();
+        try {
+            Tensor x = own(owned, dev.upload(t, Fill.uniform(n, 50, 2f), b, c, h, w));
+            Tensor m = own(owned, dev.upload(t, Fill.uniform(2 * n, 51, 1f), 2L * b, c, h, w));
+            Tensor p = extra > 0 ? own(owned, dev.upload(t, Fill.uniform(n, 52, 1f), b, c, h, w)) : null;
+            return workload(() -> call.apply(x, m, p), owned.toArray(new Tensor[0]));
+        } catch (RuntimeException e) {
+            owned.forEach(Tensor::close);
+            throw e;
+        }
+    }
+
+    private static Tensor own(List<Tensor> owned, Tensor t) {
+        owned.add(t);
+        return t;
     }
 
     private static Workload unary(Device d, DType t, long n, Function<Tensor, Tensor> op) {
