@@ -95,7 +95,7 @@ public final class AttentionMapCommand implements Callable<Integer> {
         if (System.getProperty("java.awt.headless") == null) System.setProperty("java.awt.headless", "true");
         String devSpec = "all".equals(device) ? "cpu" : device;
         try (Devices devices = Devices.open(devSpec, spec.commandLine().getErr()); Scope sc = Scope.open()) {
-            Device d = devices.devices().getFirst();
+            Device d = devices.first();
             Tensor q, k;
             if (inputs != null) {
                 if (!Files.isRegularFile(inputs)) throw new UsageException("--inputs: no such file: " + inputs);

@@ -29,7 +29,7 @@ final class DemoCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         try (Devices devices = Devices.open("best", err)) {
-            Device d = devices.devices().getFirst();
+            Device d = devices.first();
             out.println("surpass demo on " + d.name());
             for (String line : d.describe().split("\n")) out.println("  " + line);
             out.println();

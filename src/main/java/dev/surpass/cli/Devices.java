@@ -29,6 +29,11 @@ final class Devices implements AutoCloseable {
         return devices;
     }
 
+    /** The first device; for a one-device value ({@link OneDevice}) the only one. */
+    Device first() {
+        return devices.getFirst();
+    }
+
     List<Problem> problems() {
         return problems;
     }

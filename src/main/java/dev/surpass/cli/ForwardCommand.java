@@ -1,16 +1,14 @@
 package dev.surpass.cli;
 
 import dev.surpass.Tensor;
-import dev.surpass.io.SafeTensors;
 import dev.surpass.io.SafeTensorsFile;
 import java.io.PrintWriter;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -35,9 +33,8 @@ final class ForwardCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "safetensors file to write the outputs to.")
     Path out;
 
-    @Option(names = "--device", defaultValue = "best", paramLabel = "DEVICE",
-            description = "cpu, cuda, cuda:N or best (default: ${DEFAULT-VALUE}).")
-    String device;
+    @Mixin
+    OneDevice device;
 
     @Spec
     CommandSpec spec;
@@ -46,18 +43,17 @@ final class ForwardCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter o = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        if (!Files.exists(model)) throw new UsageException("--model " + model + ": no such file or folder");
-        if (!Files.isRegularFile(inputs)) throw new UsageException("--inputs " + inputs + ": no such file");
-        Path outDir = out.toAbsolutePath().getParent();
-        if (outDir != null && !Files.isDirectory(outDir)) throw new UsageException("--out " + out + ": folder " + outDir + " does not exist");
-        if ("all".equals(Devices.validate(device))) throw new UsageException("--device all: forward runs on one device (" + Devices.HELP.replace(", all", "") + ")");
+        OptionFiles.requireExists("--model", model);
+        OptionFiles.requireFile("--inputs", inputs);
+        OptionFiles.requireParentFolder("--out", out);
+        device.validate("forward");
         ModelForward family = ModelFamilies.find(model);
         if (family == null) {
             throw new UsageException("no registered model family accepts " + model + "; registered families: " + ModelFamilies.names());
         }
-        try (Devices devices = Devices.open(device, err);
-             SafeTensorsFile in = openInputs()) {
-            var dev = devices.devices().getFirst();
+        try (Devices devices = device.open(err);
+             SafeTensorsFile in = OptionFiles.openSafeTensors("--inputs", inputs)) {
+            var dev = devices.first();
             err.println("surpass forward: " + family.family() + " model " + model + " on " + dev.name());
             Map<String, Tensor> inTensors = new LinkedHashMap<>();
             Map<String, Tensor> outputs = Map.of();
@@ -73,11 +69,7 @@ final class ForwardCommand implements Callable<Integer> {
                 meta.put("inputs", inputs.toString());
                 meta.put("device", dev.name());
                 meta.put("producer", "surpass forward");
-                try {
-                    SafeTensors.write(out, outputs, meta);
-                } catch (UncheckedIOException e) {
-                    throw new UsageException("--out " + out + ": " + Main.oneLine(e.getMessage()));
-                }
+                OptionFiles.writeSafeTensors("--out", out, out, outputs, meta);
                 for (Map.Entry<String, Tensor> e : outputs.entrySet()) o.println(e.getKey() + ": " + e.getValue().describe());
                 o.println("wrote " + outputs.size() + " output(s) to " + out);
             } finally {
@@ -86,13 +78,5 @@ final class ForwardCommand implements Callable<Integer> {
             }
         }
         return 0;
-    }
-
-    private SafeTensorsFile openInputs() {
-        try {
-            return SafeTensors.open(inputs);
-        } catch (UncheckedIOException e) {
-            throw new UsageException("--inputs " + inputs + ": " + Main.oneLine(e.getMessage()));
-        }
     }
 }

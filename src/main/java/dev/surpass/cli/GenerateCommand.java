@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -62,8 +63,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "Always generate --max-new-tokens tokens (for benchmarks).")
     boolean ignoreEos;
 
-    @Option(names = "--device", defaultValue = "best", paramLabel = "DEVICE", description = "cpu, cuda, cuda:N or best (default: ${DEFAULT-VALUE}).")
-    String device;
+    @Mixin
+    OneDevice device;
 
     @Spec
     CommandSpec spec;
@@ -72,13 +73,13 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        if (!Files.exists(model)) throw new UsageException("--model " + model + ": no such file or folder");
+        OptionFiles.requireExists("--model", model);
         if (prompts.isEmpty() == idPrompts.isEmpty()) throw new UsageException("give the prompts either as --prompt TEXT or as --ids ID,ID,... (one of them, repeatable)");
         if (maxNewTokens < 0) throw new UsageException("--max-new-tokens " + maxNewTokens + ": expected >= 0");
         if (!(temperature >= 0) || !Double.isFinite(temperature)) throw new UsageException("--temperature " + temperature + ": expected 0 (greedy) or a positive number");
         if (topK < 0) throw new UsageException("--top-k " + topK + ": expected 0 (off) or a positive count");
         if (!(topP > 0 && topP <= 1)) throw new UsageException("--top-p " + topP + ": expected a value in (0, 1]");
-        if ("all".equals(Devices.validate(device))) throw new UsageException("--device all: generate runs on one device (" + Devices.HELP.replace(", all", "") + ")");
+        device.validate("generate");
         ModelGenerate family = ModelFamilies.findGenerator(model);
         if (family == null) {
             throw new UsageException("no registered model family that generates accepts " + model + "; families that generate: "
@@ -96,8 +97,8 @@ final class GenerateCommand implements Callable<Integer> {
         }
         for (int i = 0; i < idPrompts.size(); i++) promptIds[i] = parseIds(idPrompts.get(i), i);
 
-        try (Devices devices = Devices.open(device, err)) {
-            var dev = devices.devices().getFirst();
+        try (Devices devices = device.open(err)) {
+            var dev = devices.first();
             long t0 = System.nanoTime();
             try (ModelGenerate.Generator g = family.open(dev, model)) {
                 long tLoad = System.nanoTime();
@@ -148,11 +149,11 @@ final class GenerateCommand implements Callable<Integer> {
             if (dflt == null || !Files.isRegularFile(dflt)) return null;
             tokenizerFile = dflt;
         }
-        if (!Files.isRegularFile(tokenizerFile)) throw new UsageException("--tokenizer " + tokenizerFile + ": no such file");
+        OptionFiles.requireFile("--tokenizer", tokenizerFile);
         try {
             return Tokenizer.load(tokenizerFile);
         } catch (IllegalArgumentException e) {
-            throw new UsageException("--tokenizer " + tokenizerFile + ": " + Main.oneLine(e.getMessage()));
+            throw OptionFiles.failed("--tokenizer", tokenizerFile, e);
         }
     }
 

@@ -12,7 +12,6 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -21,6 +20,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -74,8 +74,8 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--out-latents", paramLabel = "FILE", description = "Also write the final latents to this safetensors file (to compare trajectories).")
     Path outLatents;
 
-    @Option(names = "--device", defaultValue = "best", paramLabel = "DEVICE", description = "cpu, cuda, cuda:N or best (default: ${DEFAULT-VALUE}).")
-    String device;
+    @Mixin
+    OneDevice device;
 
     @Spec
     CommandSpec spec;
@@ -84,7 +84,7 @@ final class SampleCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter o = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        if (!Files.isRegularFile(model)) throw new UsageException("--model " + model + ": no such file");
+        OptionFiles.requireFile("--model", model);
         if (labels == null || labels.length == 0) throw new UsageException("--labels: give at least one class label");
         DiTSampler.Sampler s;
         try {
@@ -98,14 +98,10 @@ final class SampleCommand implements Callable<Integer> {
             case "f16", "fp16", "float16" -> DType.F16;
             default -> throw new UsageException("--dtype " + dtype + ": expected f32, bf16 or f16");
         };
-        if ("all".equals(Devices.validate(device))) throw new UsageException("--device all: sample runs on one device");
-        try {
-            Files.createDirectories(out);
-        } catch (IOException e) {
-            throw new UsageException("--out " + out + ": cannot create the folder: " + e.getMessage());
-        }
-        try (Devices devices = Devices.open(device, err)) {
-            Device dev = devices.devices().getFirst();
+        device.validate("sample");
+        OptionFiles.createFolder("--out", out);
+        try (Devices devices = device.open(err)) {
+            Device dev = devices.first();
             try (DiT dit = DiT.load(dev, model, dt)) {
                 DiTConfig c = dit.config();
                 err.println("surpass sample: DiT depth " + c.depth() + ", hidden " + c.hiddenSize() + ", " + c.numHeads() + " heads, patch "
@@ -129,18 +125,10 @@ final class SampleCommand implements Callable<Integer> {
                     meta.put("seed", Long.toString(seed));
                     meta.put("device", dev.name());
                     Path lf = out.resolve("latents.safetensors");
-                    try {
-                        SafeTensors.write(lf, Map.of("latents", w), meta);
-                    } catch (UncheckedIOException e) {
-                        throw new UsageException("--out " + out + ": " + Main.oneLine(e.getMessage()));
-                    }
+                    OptionFiles.writeSafeTensors("--out", out, lf, Map.of("latents", w), meta);
                     o.printf(Locale.ROOT, "sampled %d in %.2f s; wrote %s (%s)%n", labels.length, secs, lf, w.describe());
                     if (outLatents != null) {
-                        try {
-                            SafeTensors.write(outLatents, Map.of("latents", w), meta);
-                        } catch (UncheckedIOException e) {
-                            throw new UsageException("--out-latents " + outLatents + ": " + Main.oneLine(e.getMessage()));
-                        }
+                        OptionFiles.writeSafeTensors("--out-latents", outLatents, outLatents, Map.of("latents", w), meta);
                         o.println("wrote " + outLatents);
                     }
                     if (c.inChannels() == 1 || c.inChannels() == 3) {
@@ -170,7 +158,7 @@ final class SampleCommand implements Callable<Integer> {
                 return t.dtype() == dt ? t.to(dev) : t.to(dt);
             }
         } catch (UncheckedIOException e) {
-            throw new UsageException("--noise " + noise + ": " + Main.oneLine(e.getMessage()));
+            throw OptionFiles.failed("--noise", noise, e);
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.surpass.diffusion;
 
 import dev.surpass.Tensor;
+import dev.surpass.backend.ArgChecks;
 
 /**
  * One step of DPM-Solver++(2M) (Lu et al.; diffusers' {@code DPMSolverMultistepScheduler} with
@@ -43,7 +44,7 @@ public final class DpmSolverStep {
     /** x_{i+1} from x_i and the model output; updates {@code prevX0}; a new tensor on x's device. */
     public Tensor step(Tensor x, Tensor modelOut, Tensor prevX0, int i, StepOptions options) {
         StepLayout l = Steps.layout("dpmpp2m", x, modelOut, options);
-        Steps.companion("dpmpp2m", "prevX0", prevX0, x);
+        ArgChecks.companion("dpmpp2m", "prevX0", prevX0, x);
         if (!java.util.Arrays.equals(prevX0.shape(), x.shape())) {
             throw new IllegalArgumentException("dpmpp2m: prevX0 has shape " + dev.surpass.Shapes.toString(prevX0.shape())
                     + " but x has " + dev.surpass.Shapes.toString(x.shape()) + "; it holds the previous x0, like x");

@@ -1,8 +1,12 @@
 package dev.surpass.diffusion;
 
+import static dev.surpass.backend.ArgChecks.companion;
+import static dev.surpass.backend.ArgChecks.floating;
+
 import dev.surpass.DType;
 import dev.surpass.Shapes;
 import dev.surpass.Tensor;
+import dev.surpass.backend.ArgChecks;
 
 /**
  * Validation and dispatch shared by the sampler steps. Every failure is an
@@ -10,26 +14,6 @@ import dev.surpass.Tensor;
  */
 final class Steps {
     private Steps() {}
-
-    static void floating(String op, String name, Tensor t) {
-        if (t == null) throw new IllegalArgumentException(op + ": " + name + " is null");
-        if (t.isClosed()) throw new IllegalArgumentException(op + ": " + name + " (" + t.describe() + ") is closed");
-        if (!t.dtype().isFloating()) {
-            throw new IllegalArgumentException(op + ": " + name + " has dtype " + t.dtype() + "; expected F32, F16 or BF16");
-        }
-    }
-
-    static void companion(String op, String name, Tensor t, Tensor x) {
-        floating(op, name, t);
-        if (t.dtype() != x.dtype()) {
-            throw new IllegalArgumentException(op + ": " + name + " has dtype " + t.dtype() + " but x has " + x.dtype()
-                    + "; convert one with Tensor.to(DType)");
-        }
-        if (!t.device().sameAs(x.device())) {
-            throw new IllegalArgumentException(op + ": " + name + " is on " + t.device().name() + " but x is on "
-                    + x.device().name() + "; move one with Tensor.to(Device)");
-        }
-    }
 
     /** Checks x and the model output against each other and the options; returns the layout. */
     static StepLayout layout(String op, Tensor x, Tensor modelOut, StepOptions o) {
@@ -87,16 +71,10 @@ final class Steps {
 
     /** Runs the planned step: a new output like x on x's device. */
     static Tensor run(StepPlan plan, StepLayout l, Tensor x, Tensor modelOut, Tensor state) {
-        Tensor out = x.device().allocate(x.dtype(), x.shape());
-        if (out.numel() == 0) return out;
-        try {
+        return ArgChecks.withOutput(x, x.dtype(), x.shape(), out -> {
             if (x.device().isCpu()) VectorSamplers.step(plan, l, x, modelOut, state, out, true);
             else CudaSamplers.step(plan, l, x, modelOut, state, out);
-        } catch (RuntimeException | Error e) {
-            out.close();
-            throw e;
-        }
-        return out;
+        });
     }
 
     static void finite(String op, String what, double v) {

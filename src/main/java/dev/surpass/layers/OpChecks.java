@@ -3,6 +3,7 @@ package dev.surpass.layers;
 import dev.surpass.DType;
 import dev.surpass.Shapes;
 import dev.surpass.Tensor;
+import dev.surpass.backend.ArgChecks;
 import java.util.function.Consumer;
 
 /**
@@ -95,14 +96,6 @@ final class OpChecks {
      * is empty, and closes it if the body throws.
      */
     static Tensor withOutput(Tensor x, DType dtype, Consumer<Tensor> body) {
-        Tensor out = x.device().allocate(dtype, x.shape());
-        if (out.numel() == 0) return out;
-        try {
-            body.accept(out);
-        } catch (RuntimeException | Error e) {
-            out.close();
-            throw e;
-        }
-        return out;
+        return ArgChecks.withOutput(x, dtype, x.shape(), body);
     }
 }

@@ -1,17 +1,9 @@
 package dev.surpass.attention;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.surpass.kernels.AbiFile;
-import dev.surpass.kernels.FatbinSymbols;
-import dev.surpass.kernels.KernelResources;
-import java.util.HashSet;
-import java.util.List;
-import java.util.Set;
-import java.util.TreeSet;
+import dev.surpass.kernels.LauncherAbi;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -22,34 +14,12 @@ import org.junit.jupiter.api.Test;
 class AttentionKernelAbiTest {
     @Test
     void launcherNamesAreInAbiList() {
-        List<AbiFile.Kernel> listed = AbiFile.read().get(CudaAttention.FAMILY);
-        assertNotNull(listed, "abi.txt has no [" + CudaAttention.FAMILY + "] group");
-        Set<String> names = new HashSet<>();
-        listed.forEach(k -> names.add(k.name()));
-        Set<String> missing = new TreeSet<>(CudaAttention.kernelNames());
-        missing.removeAll(names);
-        assertTrue(missing.isEmpty(), "launchers use kernels missing from native/abi.txt: " + missing);
-        assertFalse(CudaAttention.kernelNames().isEmpty());
-        // and nothing listed that no launcher uses
-        Set<String> unused = new TreeSet<>(names);
-        unused.removeAll(CudaAttention.kernelNames());
-        assertTrue(unused.isEmpty(), "abi.txt lists attention kernels no launcher uses: " + unused);
+        LauncherAbi.assertListed(CudaAttention.FAMILY, CudaAttention.kernelNames(), true);
     }
 
     @Test
     void launcherNamesAreInFatbin() {
-        KernelResources.assumeBuilt();
-        byte[] fatbin = KernelResources.fatbin(CudaAttention.FAMILY);
-        assertNotNull(fatbin, CudaAttention.FAMILY + ".fatbin was not built");
-        int elfs = 0;
-        for (FatbinSymbols.Entry e : FatbinSymbols.read(fatbin)) {
-            if (e.kind() != FatbinSymbols.Kind.ELF) continue;
-            elfs++;
-            Set<String> missing = new TreeSet<>(CudaAttention.kernelNames());
-            missing.removeAll(e.kernels());
-            assertTrue(missing.isEmpty(), CudaAttention.FAMILY + ".fatbin " + e.arch() + " lacks " + missing);
-        }
-        assertTrue(elfs >= 2, "expected sm_80 and sm_90a cubins, got " + elfs);
+        LauncherAbi.assertInFatbin(CudaAttention.FAMILY, CudaAttention.kernelNames(), 2);
     }
 
     @Test

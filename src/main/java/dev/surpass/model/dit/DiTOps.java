@@ -1,7 +1,11 @@
 package dev.surpass.model.dit;
 
+import static dev.surpass.backend.ArgChecks.companion;
+import static dev.surpass.backend.ArgChecks.floating;
+
 import dev.surpass.Shapes;
 import dev.surpass.Tensor;
+import dev.surpass.backend.ArgChecks;
 
 /**
  * The fused ops of a DiT block ({@code kernels/dit/}), each one pass over its tensors:
@@ -112,26 +116,6 @@ public final class DiTOps {
 
     // ---- checks ----------------------------------------------------------------------------------
 
-    static void floating(String op, String name, Tensor t) {
-        if (t == null) throw new IllegalArgumentException(op + ": " + name + " is null");
-        if (t.isClosed()) throw new IllegalArgumentException(op + ": " + name + " (" + t.describe() + ") is closed");
-        if (!t.dtype().isFloating()) {
-            throw new IllegalArgumentException(op + ": " + name + " has dtype " + t.dtype() + "; expected F32, F16 or BF16");
-        }
-    }
-
-    static void companion(String op, String name, Tensor t, Tensor x) {
-        floating(op, name, t);
-        if (t.dtype() != x.dtype()) {
-            throw new IllegalArgumentException(op + ": " + name + " has dtype " + t.dtype() + " but x has " + x.dtype()
-                    + "; convert one with Tensor.to(DType)");
-        }
-        if (!t.device().sameAs(x.device())) {
-            throw new IllegalArgumentException(op + ": " + name + " is on " + t.device().name() + " but x is on " + x.device().name()
-                    + "; move one with Tensor.to(Device)");
-        }
-    }
-
     private static void checkTokens(String op, Tensor x) {
         floating(op, "x", x);
         if (x.rank() != 3) throw new IllegalArgumentException(op + ": x has shape " + Shapes.toString(x.shape()) + "; expected [N, T, D]");
@@ -172,14 +156,6 @@ public final class DiTOps {
     }
 
     private static Tensor withOutput(Tensor x, long[] shape, java.util.function.Consumer<Tensor> body) {
-        Tensor out = x.device().allocate(x.dtype(), shape);
-        if (out.numel() == 0) return out;
-        try {
-            body.accept(out);
-        } catch (RuntimeException | Error e) {
-            out.close();
-            throw e;
-        }
-        return out;
+        return ArgChecks.withOutput(x, x.dtype(), shape, body);
     }
 }
