@@ -7,15 +7,18 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Keeps freed large host blocks for reuse. Fresh host memory is expensive to touch the first time
- * (the kernel maps and zeroes every page: measured ~0.2 s for 64 MiB on the development VMs), and
- * an op's output is usually the size of one freed a moment ago, so blocks of 1 MiB and more are
- * rounded up to a size class (steps of 1/8 of a power of two) and parked on free, up to a cap
- * ({@code -Dsurpass.cpu.poolBytes}, default 1 GiB; 0 disables). Small blocks go straight to and
- * from the JVM. Thread-safe.
+ * Keeps freed host blocks for reuse. Fresh host memory is expensive: large blocks to touch the
+ * first time (the kernel maps and zeroes every page: measured ~0.2 s for 64 MiB on the development
+ * VMs), small ones to hand back (closing a shared arena is a handshake with every thread: ~40 µs,
+ * which made an 8 KB tensor cost more than the op on it). An op's output is usually the size of one
+ * freed a moment ago, so blocks are rounded up to a size class — powers of two from 64 bytes below
+ * 1 MiB, steps of 1/8 of a power of two above — and parked on free, up to a cap
+ * ({@code -Dsurpass.cpu.poolBytes}, default 1 GiB; 0 disables) and, below 1 MiB, at most
+ * {@value #SMALL_PER_CLASS} blocks per class. Thread-safe.
  */
 final class HostPool {
     static final long MIN_POOLED = 1L << 20;
+    static final int SMALL_PER_CLASS = 256;
     private static final long CAP = Long.getLong("surpass.cpu.poolBytes", 1L << 30);
 
     private final Map<Long, ArrayDeque<Block>> free = new HashMap<>();
@@ -26,7 +29,8 @@ final class HostPool {
 
     /** The size class for {@code bytes} (bytes itself when not pooled). */
     static long sizeClass(long bytes) {
-        if (bytes < MIN_POOLED || CAP <= 0) return bytes;
+        if (CAP <= 0) return bytes;
+        if (bytes < MIN_POOLED) return Math.max(64, Long.highestOneBit(Math.max(bytes, 1) * 2 - 1));
         long top = Long.highestOneBit(bytes);
         long step = top >>> 3;
         return (bytes + step - 1) / step * step;
@@ -34,7 +38,7 @@ final class HostPool {
 
     Block take(long bytes) {
         long cls = sizeClass(bytes);
-        if (bytes >= MIN_POOLED && CAP > 0) {
+        if (CAP > 0) {
             synchronized (this) {
                 ArrayDeque<Block> q = free.get(cls);
                 if (q != null && !q.isEmpty()) {
@@ -55,10 +59,11 @@ final class HostPool {
 
     void give(Block b) {
         long cls = b.segment().byteSize();
-        if (cls >= MIN_POOLED && CAP > 0) {
+        if (CAP > 0) {
             synchronized (this) {
-                if (parked + cls <= CAP) {
-                    free.computeIfAbsent(cls, k -> new ArrayDeque<>()).push(b);
+                ArrayDeque<Block> q = free.computeIfAbsent(cls, k -> new ArrayDeque<>());
+                if (parked + cls <= CAP && (cls >= MIN_POOLED || q.size() < SMALL_PER_CLASS)) {
+                    q.push(b);
                     parked += cls;
                     return;
                 }
