@@ -22,6 +22,9 @@ module dev.surpass {
     exports dev.surpass.model.mamba;
     exports dev.surpass.model.dit;
     exports dev.surpass.text;
+    exports dev.surpass.model.decoder;
+    exports dev.surpass.model.gpt2;
+    exports dev.surpass.model.llama;
 
     opens dev.surpass.cli to info.picocli;
 }

@@ -1,0 +1,162 @@
+package dev.surpass.model.decoder;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Tensor;
+import dev.surpass.io.SafeTensors;
+import dev.surpass.io.SafeTensorsFile;
+import dev.surpass.io.TensorInfo;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Stream;
+
+/**
+ * The safetensors of an HF checkpoint folder, opened for loading: the shards named by
+ * {@code model.safetensors.index.json}'s {@code weight_map} when that file exists, else every
+ * {@code *.safetensors} in the folder. Tensors are read by name with a shape check and widened to
+ * fp32 (F32/F16/BF16 stored). Errors name the file and tensor. One loader per load; {@link #close}
+ * unmaps the files.
+ */
+public final class Checkpoint implements AutoCloseable {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path dir;
+    private final List<SafeTensorsFile> opened = new ArrayList<>();
+    private final Map<String, SafeTensorsFile> byName = new LinkedHashMap<>();
+
+    private Checkpoint(Path dir) {
+        this.dir = dir;
+    }
+
+    /** Opens the weights of {@code dir}. */
+    public static Checkpoint open(Path dir) {
+        if (dir == null || !Files.isDirectory(dir)) throw new IllegalArgumentException(dir + ": not a folder with config.json and *.safetensors");
+        Checkpoint c = new Checkpoint(dir);
+        try {
+            Path index = dir.resolve("model.safetensors.index.json");
+            if (Files.isRegularFile(index)) {
+                JsonNode n;
+                try {
+                    n = JSON.readTree(index.toFile());
+                } catch (IOException e) {
+                    throw new IllegalArgumentException(index + ": not valid JSON: " + e.getMessage(), e);
+                }
+                JsonNode map = n == null ? null : n.get("weight_map");
+                if (map == null || !map.isObject() || map.isEmpty()) {
+                    throw new IllegalArgumentException(index + ": field \"weight_map\" (tensor name → shard file) is missing or empty");
+                }
+                Map<String, SafeTensorsFile> shards = new LinkedHashMap<>();
+                for (var it = map.fields(); it.hasNext(); ) {
+                    var e = it.next();
+                    String file = e.getValue().asText("");
+                    Path p = dir.resolve(file).normalize();
+                    if (file.isEmpty() || !p.startsWith(dir.normalize()) || !Files.isRegularFile(p)) {
+                        throw new IllegalArgumentException(index + ": tensor '" + e.getKey() + "' maps to shard \"" + file
+                                + "\", which is not a file in " + dir);
+                    }
+                    SafeTensorsFile st = shards.get(file);
+                    if (st == null) {
+                        st = SafeTensors.open(p);
+                        c.opened.add(st);
+                        shards.put(file, st);
+                    }
+                    if (!st.names().contains(e.getKey())) {
+                        throw new IllegalArgumentException(index + ": tensor '" + e.getKey() + "' is mapped to " + file + " but that shard lacks it");
+                    }
+                    c.byName.put(e.getKey(), st);
+                }
+            } else {
+                List<Path> files;
+                try (Stream<Path> s = Files.list(dir)) {
+                    files = s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList();
+                } catch (IOException e) {
+                    throw new IllegalArgumentException(dir + ": cannot list: " + e.getMessage(), e);
+                }
+                if (files.isEmpty()) throw new IllegalArgumentException(dir + ": no *.safetensors weights");
+                for (Path f : files) {
+                    SafeTensorsFile st = SafeTensors.open(f);
+                    c.opened.add(st);
+                    for (String n : st.names()) c.byName.put(n, st);
+                }
+            }
+            return c;
+        } catch (RuntimeException | Error e) {
+            c.close();
+            throw e;
+        }
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public boolean has(String name) {
+        return byName.containsKey(name);
+    }
+
+    /** Every tensor name, in file order. */
+    public Set<String> names() {
+        return new LinkedHashSet<>(byName.keySet());
+    }
+
+    public TensorInfo info(String name) {
+        SafeTensorsFile f = byName.get(name);
+        if (f == null) throw new IllegalArgumentException(dir + ": tensor '" + name + "' is missing from the checkpoint");
+        return f.info(name);
+    }
+
+    /** The tensor's values widened to fp32, after checking its shape is {@code shape}. */
+    public float[] read(String name, long... shape) {
+        TensorInfo i = info(name);
+        String where = byName.get(name).path().toString();
+        if (!Arrays.equals(i.shape(), shape)) {
+            throw new IllegalArgumentException(where + ": tensor '" + name + "' has shape " + Arrays.toString(i.shape())
+                    + " but the config expects " + Arrays.toString(shape));
+        }
+        if (i.dtype() == null || !i.dtype().isFloating()) {
+            throw new IllegalArgumentException(where + ": tensor '" + name + "' has dtype " + i.dtypeName() + "; expected F32, F16 or BF16");
+        }
+        try (Device cpu = Device.cpu(); Tensor t = byName.get(name).tensor(name, cpu)) {
+            return t.toFloatArray();
+        }
+    }
+
+    /** {@link #read} uploaded as F32 to {@code device}. */
+    public Tensor upload(Device device, String name, long... shape) {
+        return device.upload(DType.F32, read(name, shape), shape);
+    }
+
+    /**
+     * A Conv1D weight stored {@code [in, out]} (GPT-2), columns {@code [col0, col0 + cols)}, as the
+     * {@code [cols, in]} F32 matrix {@link dev.surpass.layers.Gemm#linear} takes.
+     */
+    public Tensor uploadConv1d(Device device, String name, long in, long out, int col0, int cols) {
+        float[] w = read(name, in, out);
+        float[] t = new float[(int) (cols * in)];
+        for (int r = 0; r < in; r++) for (int c = 0; c < cols; c++) t[(int) (c * in + r)] = w[(int) (r * out + col0 + c)];
+        return device.upload(DType.F32, t, cols, in);
+    }
+
+    /** Elements {@code [from, from + count)} of a 1-D tensor of length {@code len}, uploaded as F32. */
+    public Tensor uploadRange(Device device, String name, long len, int from, int count) {
+        float[] v = read(name, len);
+        return device.upload(DType.F32, Arrays.copyOfRange(v, from, from + count), count);
+    }
+
+    /** Unmaps the files; idempotent. */
+    @Override
+    public void close() {
+        for (SafeTensorsFile f : opened) f.close();
+        opened.clear();
+    }
+}

@@ -1,0 +1,127 @@
+package dev.surpass.model.decoder;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * A {@code config.json} object with typed, checked field access: every error names the file and the
+ * field and says what was expected.
+ */
+public final class ConfigJson {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final JsonNode node;
+    private final String where;
+
+    public ConfigJson(JsonNode node, String where) {
+        if (node == null || !node.isObject()) throw new IllegalArgumentException(where + ": expected a JSON object");
+        this.node = node;
+        this.where = where;
+    }
+
+    /** Reads {@code dir/config.json} (or the file itself when {@code path} is a file). */
+    public static ConfigJson load(Path path, String family) {
+        if (path == null) throw new IllegalArgumentException("path is null");
+        Path f = Files.isDirectory(path) ? path.resolve("config.json") : path;
+        if (!Files.isRegularFile(f)) throw new IllegalArgumentException(f + ": no config.json for a " + family + " model");
+        try {
+            return new ConfigJson(JSON.readTree(f.toFile()), f.toString());
+        } catch (IOException e) {
+            throw new IllegalArgumentException(f + ": not valid JSON: " + e.getMessage(), e);
+        }
+    }
+
+    /** {@code dir/config.json} parsed, or null when it is absent or unreadable (for {@code accepts}). */
+    public static JsonNode peek(Path dir) {
+        try {
+            if (dir == null || !Files.isDirectory(dir)) return null;
+            Path f = dir.resolve("config.json");
+            if (!Files.isRegularFile(f)) return null;
+            JsonNode n = JSON.readTree(f.toFile());
+            return n != null && n.isObject() ? n : null;
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    public JsonNode node() {
+        return node;
+    }
+
+    public String where() {
+        return where;
+    }
+
+    public boolean has(String key) {
+        return node.has(key) && !node.get(key).isNull();
+    }
+
+    /** A required positive integer: the first of {@code keys} present. */
+    public int positive(String... keys) {
+        for (String k : keys) if (has(k)) return positiveAt(node, k, k);
+        throw new IllegalArgumentException(where + ": missing field \"" + keys[0] + "\""
+                + (keys.length > 1 ? " (or \"" + String.join("\", \"", java.util.Arrays.copyOfRange(keys, 1, keys.length)) + "\")" : ""));
+    }
+
+    /** An optional positive integer, {@code dflt} when absent or null. */
+    public int optPositive(String key, int dflt) {
+        return has(key) ? positiveAt(node, key, key) : dflt;
+    }
+
+    /** An optional positive finite number. */
+    public double optPositiveNumber(String key, double dflt) {
+        return has(key) ? positiveNumber(node, key, key) : dflt;
+    }
+
+    public boolean bool(String key, boolean dflt) {
+        if (!has(key)) return dflt;
+        JsonNode v = node.get(key);
+        if (!v.isBoolean()) throw new IllegalArgumentException(where + ": field \"" + key + "\" is " + v + "; expected true or false");
+        return v.asBoolean();
+    }
+
+    public String text(String key, String dflt) {
+        if (!has(key)) return dflt;
+        JsonNode v = node.get(key);
+        if (!v.isTextual()) throw new IllegalArgumentException(where + ": field \"" + key + "\" is " + v + "; expected a string");
+        return v.asText();
+    }
+
+    /** A positive integer field {@code key} of object {@code n}, named {@code field} in errors. */
+    public int positiveAt(JsonNode n, String key, String field) {
+        JsonNode v = n.get(key);
+        if (v == null || !v.canConvertToExactIntegral() || v.asLong() <= 0 || v.asLong() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(where + ": field \"" + field + "\" is " + v + "; expected a positive integer");
+        }
+        return v.asInt();
+    }
+
+    /** A positive finite number field {@code key} of object {@code n}, named {@code field} in errors. */
+    public double positiveNumber(JsonNode n, String key, String field) {
+        JsonNode v = n.get(key);
+        if (v == null || !v.isNumber() || !(v.asDouble() > 0) || !Double.isFinite(v.asDouble())) {
+            throw new IllegalArgumentException(where + ": field \"" + field + "\" is " + v + "; expected a positive number");
+        }
+        return v.asDouble();
+    }
+
+    /** {@code eos_token_id} (a number or a list of numbers), or none. */
+    public int[] eosIds() {
+        JsonNode n = node.path("eos_token_id");
+        if (n.canConvertToExactIntegral()) return new int[] {n.asInt()};
+        if (n.isArray()) {
+            int[] ids = new int[n.size()];
+            for (int i = 0; i < ids.length; i++) {
+                if (!n.get(i).canConvertToExactIntegral()) {
+                    throw new IllegalArgumentException(where + ": field \"eos_token_id\" is " + n + "; expected an id or a list of ids");
+                }
+                ids[i] = n.get(i).asInt();
+            }
+            return ids;
+        }
+        return new int[0];
+    }
+}

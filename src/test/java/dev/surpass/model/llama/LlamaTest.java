@@ -1,0 +1,313 @@
+package dev.surpass.model.llama;
+
+import static dev.surpass.model.decoder.RefMath.*;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Tensor;
+import dev.surpass.cli.ModelFamilies;
+import dev.surpass.model.decoder.DecoderChecks;
+import dev.surpass.model.decoder.Decoding;
+import dev.surpass.model.decoder.RefMath.Entry;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A tiny random Llama (2 layers, hidden 128, 4 q-heads / 2 kv-heads of 32, intermediate 96, vocab
+ * 80, rope_theta 10000) in HF naming, untied fp32 and, with llama3 rope scaling, tied / sharded /
+ * bf16, against a float64 straight-line reference of LlamaForCausalLM (rotate-half RoPE, SwiGLU,
+ * GQA); KV-cached decoding, batching and continuous batching against the full forward.
+ */
+class LlamaTest {
+    static final int E = 128, NL = 2, HQ = 4, HKV = 2, D = 32, F = 96, V = 80, MAXPOS = 64;
+    static final double EPS = 1e-6;
+
+    static String config(String ropeScaling, boolean tie) {
+        return "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 128, \"intermediate_size\": 96,"
+                + " \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 32,"
+                + " \"vocab_size\": 80, \"rms_norm_eps\": 1e-6, \"rope_theta\": 10000.0, \"max_position_embeddings\": 64,"
+                + " \"hidden_act\": \"silu\", \"tie_word_embeddings\": " + tie + ", \"eos_token_id\": [2, 79],"
+                + " \"rope_scaling\": " + ropeScaling + "}";
+    }
+
+    static final String LLAMA3 = "{\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0,"
+            + " \"original_max_position_embeddings\": 16}";
+
+    @TempDir
+    static Path tmp;
+    static Device cpu;
+    static Map<String, float[]> w;
+    static Path dir;
+    static Llama model;
+
+    @BeforeAll
+    static void setUp() throws IOException {
+        cpu = Device.cpu();
+        w = weights(new Random(777L));
+        dir = tmp.resolve("llama");
+        writeCheckpoint(dir, config("null", false), entries(w, true), DType.F32, 1);
+        model = Llama.load(cpu, dir);
+    }
+
+    @AfterAll
+    static void tearDown() {
+        model.close();
+        cpu.close();
+    }
+
+    static Map<String, float[]> weights(Random r) {
+        Map<String, float[]> m = new LinkedHashMap<>();
+        m.put("model.embed_tokens.weight", fill(new float[V * E], r, 1.0));
+        for (int l = 0; l < NL; l++) {
+            String p = "model.layers." + l + ".";
+            m.put(p + "input_layernorm.weight", around1(E, r, 0.2));
+            m.put(p + "self_attn.q_proj.weight", fill(new float[HQ * D * E], r, 1 / Math.sqrt(E)));
+            m.put(p + "self_attn.k_proj.weight", fill(new float[HKV * D * E], r, 1 / Math.sqrt(E)));
+            m.put(p + "self_attn.v_proj.weight", fill(new float[HKV * D * E], r, 1 / Math.sqrt(E)));
+            m.put(p + "self_attn.o_proj.weight", fill(new float[E * HQ * D], r, 1 / Math.sqrt(HQ * D)));
+            m.put(p + "post_attention_layernorm.weight", around1(E, r, 0.2));
+            m.put(p + "mlp.gate_proj.weight", fill(new float[F * E], r, 1 / Math.sqrt(E)));
+            m.put(p + "mlp.up_proj.weight", fill(new float[F * E], r, 1 / Math.sqrt(E)));
+            m.put(p + "mlp.down_proj.weight", fill(new float[E * F], r, 1 / Math.sqrt(F)));
+        }
+        m.put("model.norm.weight", around1(E, r, 0.2));
+        m.put("lm_head.weight", fill(new float[V * E], r, 0.5));
+        return m;
+    }
+
+    static Map<String, Entry> entries(Map<String, float[]> w, boolean withHead) {
+        Map<String, Entry> e = new LinkedHashMap<>();
+        for (var x : w.entrySet()) {
+            String k = x.getKey();
+            long[] shape;
+            if (k.endsWith("embed_tokens.weight") || k.equals("lm_head.weight")) shape = new long[] {V, E};
+            else if (k.endsWith("q_proj.weight")) shape = new long[] {HQ * D, E};
+            else if (k.endsWith("k_proj.weight") || k.endsWith("v_proj.weight")) shape = new long[] {HKV * D, E};
+            else if (k.endsWith("o_proj.weight")) shape = new long[] {E, HQ * D};
+            else if (k.endsWith("gate_proj.weight") || k.endsWith("up_proj.weight")) shape = new long[] {F, E};
+            else if (k.endsWith("down_proj.weight")) shape = new long[] {E, F};
+            else if (k.endsWith("q_proj.bias")) shape = new long[] {HQ * D};
+            else if (k.endsWith("k_proj.bias") || k.endsWith("v_proj.bias")) shape = new long[] {HKV * D};
+            else shape = new long[] {E};
+            if (!withHead && k.equals("lm_head.weight")) continue;
+            e.put(k, new Entry(x.getValue(), shape));
+        }
+        return e;
+    }
+
+    /** Inverse frequencies written from HF's formulas (default, or llama3 with the test's parameters). */
+    static double[] invFreq(boolean llama3) {
+        double[] f = new double[D / 2];
+        for (int i = 0; i < D / 2; i++) {
+            f[i] = Math.pow(10000.0, -2.0 * i / D);
+            if (llama3) {
+                double factor = 8, lo = 1, hi = 4, old = 16, wavelen = 2 * Math.PI / f[i];
+                if (wavelen < old / hi) continue;
+                if (wavelen > old / lo) {
+                    f[i] /= factor;
+                } else {
+                    double s = (old / wavelen - lo) / (hi - lo);
+                    f[i] = (1 - s) * f[i] / factor + s * f[i];
+                }
+            }
+        }
+        return f;
+    }
+
+    /** rotate-half RoPE on each head of rows [T][H·D]. */
+    static void rope(double[][] x, int heads, double[] inv) {
+        int h2 = D / 2;
+        for (int t = 0; t < x.length; t++) {
+            for (int h = 0; h < heads; h++) {
+                double[] y = new double[D];
+                for (int j = 0; j < D; j++) {
+                    double ang = t * inv[j % h2];
+                    double rot = j < h2 ? -x[t][h * D + j + h2] : x[t][h * D + j - h2];
+                    y[j] = x[t][h * D + j] * Math.cos(ang) + rot * Math.sin(ang);
+                }
+                System.arraycopy(y, 0, x[t], h * D, D);
+            }
+        }
+    }
+
+    /** float64 LlamaForCausalLM on one sequence → logits [L][V]. */
+    static double[][] reference(Map<String, float[]> w, int[] ids, boolean llama3, boolean tied) {
+        int n = ids.length;
+        double[] inv = invFreq(llama3);
+        double[][] x = new double[n][E];
+        for (int t = 0; t < n; t++) for (int i = 0; i < E; i++) x[t][i] = w.get("model.embed_tokens.weight")[ids[t] * E + i];
+        for (int l = 0; l < NL; l++) {
+            String p = "model.layers." + l + ".";
+            double[][] a = rmsNorm(x, w.get(p + "input_layernorm.weight"), EPS);
+            double[][] q = linear(a, w.get(p + "self_attn.q_proj.weight"), w.get(p + "self_attn.q_proj.bias"), E, HQ * D);
+            double[][] k = linear(a, w.get(p + "self_attn.k_proj.weight"), w.get(p + "self_attn.k_proj.bias"), E, HKV * D);
+            double[][] v = linear(a, w.get(p + "self_attn.v_proj.weight"), w.get(p + "self_attn.v_proj.bias"), E, HKV * D);
+            rope(q, HQ, inv);
+            rope(k, HKV, inv);
+            double[][] o = causalAttention(q, k, v, HQ, HKV, D);
+            addInPlace(x, linear(o, w.get(p + "self_attn.o_proj.weight"), w.get(p + "self_attn.o_proj.bias"), HQ * D, E));
+            double[][] m = rmsNorm(x, w.get(p + "post_attention_layernorm.weight"), EPS);
+            double[][] g = linear(m, w.get(p + "mlp.gate_proj.weight"), null, E, F);
+            double[][] u = linear(m, w.get(p + "mlp.up_proj.weight"), null, E, F);
+            for (int t = 0; t < n; t++) for (int i = 0; i < F; i++) g[t][i] = silu(g[t][i]) * u[t][i];
+            addInPlace(x, linear(g, w.get(p + "mlp.down_proj.weight"), null, F, E));
+        }
+        double[][] hn = rmsNorm(x, w.get("model.norm.weight"), EPS);
+        return linear(hn, w.get(tied ? "model.embed_tokens.weight" : "lm_head.weight"), null, E, V);
+    }
+
+    static int[] ids(long seed, int n) {
+        Random r = new Random(seed);
+        int[] a = new int[n];
+        for (int i = 0; i < n; i++) a[i] = r.nextInt(V);
+        return a;
+    }
+
+    // fp32 forward vs float64 over 2 layers (RoPE tables rounded to fp32 as in HF): measured ≤ 1.2e-5
+    // of (1 + |ref|) (llama3, bf16 weights, 40 positions);
+    // 1e-4 leaves margin while a wrong RoPE pairing or GQA mapping moves logits by ~1e-1.
+    static final double TOL = 1e-4;
+
+    @Test
+    void forwardMatchesFloat64Reference() {
+        int[][] batch = {ids(1, 30), ids(2, 30)}; // positions up to 29: angles well past 2π for the fast frequencies
+        try (Tensor lg = Decoding.forward(model, batch)) {
+            float[] all = lg.toFloatArray();
+            for (int b = 0; b < 2; b++) {
+                double err = maxRelErr(Arrays.copyOfRange(all, b * 30 * V, (b + 1) * 30 * V), reference(w, batch[b], false, false));
+                assertTrue(err <= TOL, "sequence " + b + ": max rel err " + err);
+            }
+        }
+    }
+
+    @Test
+    void llama3ScalingTiedShardedBf16MatchesReference() throws IOException {
+        Map<String, float[]> r = new LinkedHashMap<>();
+        for (var e : w.entrySet()) r.put(e.getKey(), rounded(e.getValue(), DType.BF16));
+        Path d = tmp.resolve("llama3-sharded-bf16");
+        writeCheckpoint(d, config(LLAMA3, true), entries(w, false), DType.BF16, 3);
+        assertTrue(Files.exists(d.resolve("model.safetensors.index.json")));
+        int[] seq = ids(3, 40);
+        try (Llama m = Llama.load(cpu, d); Tensor lg = Decoding.forward(m, new int[][] {seq})) {
+            assertTrue(m.tiedHead());
+            assertEquals("llama3", m.config().ropeType());
+            double err = maxRelErr(lg.toFloatArray(), reference(r, seq, true, true));
+            assertTrue(err <= TOL, "llama3/bf16/sharded: max rel err " + err);
+            // and the scaling matters: the unscaled reference is far off
+            assertTrue(maxRelErr(lg.toFloatArray(), reference(r, seq, false, true)) > 100 * TOL, "llama3 scaling changes the logits");
+        }
+    }
+
+    @Test
+    void linearRopeScalingDividesTheFrequencies() throws IOException {
+        LlamaConfig c = LlamaConfig.parse(new dev.surpass.model.decoder.ConfigJson(
+                new com.fasterxml.jackson.databind.ObjectMapper().readTree(config("{\"type\": \"linear\", \"factor\": 4.0}", false)), "cfg"));
+        double[] plain = invFreq(false);
+        for (int i = 0; i < plain.length; i++) assertEquals(plain[i] / 4, c.invFreq()[i], 1e-15 * plain[i]);
+        var e = assertThrows(IllegalArgumentException.class, () -> LlamaConfig.parse(new dev.surpass.model.decoder.ConfigJson(
+                new com.fasterxml.jackson.databind.ObjectMapper().readTree(config("{\"rope_type\": \"yarn\", \"factor\": 4.0}", false)), "cfg")));
+        assertTrue(e.getMessage().contains("yarn"), e.getMessage());
+    }
+
+    @Test
+    void incrementalDecodeEqualsFullForward() throws IOException {
+        // measured 1e-5 abs; the bound leaves margin for other vector widths
+        DecoderChecks.incrementalEqualsFull(model, ids(4, 24), 9, 1e-4);
+    }
+
+    @Test
+    void batchOfDifferentLengthsEqualsEachAlone() {
+        DecoderChecks.batchEqualsAlone(model, new int[][] {ids(5, 4), ids(6, 12), ids(7, 1), ids(8, 7), ids(30, 15), ids(31, 2), ids(32, 5), ids(33, 3)}, 5);
+    }
+
+    @Test
+    void continuousBatchingGivesEachRequestItsTokensAlone() {
+        DecoderChecks.continuousBatching(model, ids(9, 6), ids(10, 3), ids(11, 9), ids(12, 2), 6);
+    }
+
+    @Test
+    void samplingSeedsStopIdsAndRepetitionPenalty() {
+        DecoderChecks.samplingStopsAndPenalty(model, ids(13, 5));
+    }
+
+    @Test
+    void badCheckpointsNameTheTensorOrField() throws IOException {
+        Path d = tmp.resolve("llama-nohead");
+        writeCheckpoint(d, config("null", false), entries(w, false), DType.F32, 1);
+        var e = assertThrows(IllegalArgumentException.class, () -> Llama.load(cpu, d));
+        assertTrue(e.getMessage().contains("lm_head.weight"), e.getMessage());
+
+        Path d2 = tmp.resolve("llama-badshard");
+        writeCheckpoint(d2, config("null", false), entries(w, true), DType.F32, 2);
+        String idx = Files.readString(d2.resolve("model.safetensors.index.json"));
+        Files.writeString(d2.resolve("model.safetensors.index.json"), idx.replace("\"model.norm.weight\": \"model-00001-of-00002", "\"model.norm.weight\": \"model-00002-of-00002")
+                .replace("\"model.norm.weight\": \"model-00002-of-00002.safetensors\"", "\"model.norm.weight\": \"model-00001-of-00002.safetensors\""));
+        e = assertThrows(IllegalArgumentException.class, () -> Llama.load(cpu, d2));
+        assertTrue(e.getMessage().contains("model.norm.weight"), e.getMessage());
+
+        Path d3 = tmp.resolve("llama-config");
+        writeCheckpoint(d3, config("null", false).replace("\"intermediate_size\": 96,", ""), entries(w, true), DType.F32, 1);
+        e = assertThrows(IllegalArgumentException.class, () -> Llama.load(cpu, d3));
+        assertTrue(e.getMessage().contains("intermediate_size"), e.getMessage());
+
+        Path d4 = tmp.resolve("llama-headdim");
+        writeCheckpoint(d4, config("null", false).replace("\"head_dim\": 32", "\"head_dim\": 48"), entries(w, true), DType.F32, 1);
+        e = assertThrows(IllegalArgumentException.class, () -> Llama.load(cpu, d4));
+        assertTrue(e.getMessage().contains("head_dim") && e.getMessage().contains("48"), e.getMessage());
+    }
+
+    @Test
+    void registeredForForwardAndGenerate() {
+        assertTrue(ModelFamilies.find(dir) instanceof LlamaFamily);
+        assertTrue(ModelFamilies.findGenerator(dir) instanceof LlamaFamily);
+        assertFalse(ModelFamilies.find(dir) instanceof dev.surpass.model.gpt2.Gpt2Family);
+        try (var g = new LlamaFamily().open(cpu, dir)) {
+            assertArrayEquals(new int[] {2, 79}, g.defaultStopIds());
+            assertTrue(g.describe().startsWith("llama: 2 layers"), g.describe());
+        }
+    }
+
+    @Test
+    @org.junit.jupiter.api.Tag("gpu")
+    void cudaMatchesCpu() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Device.cudaDeviceCount() > 0, "no CUDA device");
+        try (Device gpu = Device.cuda(0); Llama g = Llama.load(gpu, dir)) {
+            DecoderChecks.cudaMatchesCpu(g, model, new int[][] {ids(21, 11), ids(22, 11)}, new int[][] {ids(23, 2), ids(24, 9), ids(25, 5)});
+        }
+    }
+
+    @Test
+    void attentionBiasesAreLoadedAndAdded() throws IOException {
+        Map<String, float[]> wb = new LinkedHashMap<>(w);
+        Random r = new Random(31);
+        for (int l = 0; l < NL; l++) {
+            String p = "model.layers." + l + ".self_attn.";
+            wb.put(p + "q_proj.bias", fill(new float[HQ * D], r, 0.2));
+            wb.put(p + "k_proj.bias", fill(new float[HKV * D], r, 0.2));
+            wb.put(p + "v_proj.bias", fill(new float[HKV * D], r, 0.2));
+            wb.put(p + "o_proj.bias", fill(new float[E], r, 0.2));
+        }
+        Path d = tmp.resolve("llama-bias");
+        writeCheckpoint(d, config("null", false).replace("\"hidden_act\"", "\"attention_bias\": true, \"hidden_act\""), entries(wb, true), DType.F32, 1);
+        int[] seq = ids(41, 10);
+        try (Llama m = Llama.load(cpu, d); Tensor lg = Decoding.forward(m, new int[][] {seq})) {
+            double err = maxRelErr(lg.toFloatArray(), reference(wb, seq, false, false));
+            assertTrue(err <= TOL, "with biases: max rel err " + err);
+            assertTrue(maxRelErr(lg.toFloatArray(), reference(w, seq, false, false)) > 100 * TOL, "the biases matter");
+        }
+    }
+}
