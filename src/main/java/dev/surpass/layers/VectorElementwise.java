@@ -35,8 +35,8 @@ final class VectorElementwise {
         // A b shorter than a block is expanded once to BLOCK + m fp32 values, bx[k] = b[k % m]: any
         // block then reads one contiguous run of it starting at (block start) % m.
         final MemorySegment bx;
-        if (m < BLOCK) {
-            float[] e = new float[(int) (BLOCK + m)];
+        if (m < BLOCK && m < n) {  // a repeating b: worth the copy; b as long as a needs none
+            float[] e = new float[(int) (Math.min(BLOCK, n) + m)];
             HostRows.read(bs, dt, 0, e, 0, (int) m);
             for (int k = (int) m; k < e.length; k++) e[k] = e[k - (int) m];
             bx = MemorySegment.ofArray(e);
