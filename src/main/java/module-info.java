@@ -21,10 +21,11 @@ module dev.surpass {
     exports dev.surpass.scan;
     exports dev.surpass.model.mamba;
     exports dev.surpass.model.dit;
-    exports dev.surpass.text;
     exports dev.surpass.model.decoder;
     exports dev.surpass.model.gpt2;
     exports dev.surpass.model.llama;
+    exports dev.surpass.model.bert;
+    exports dev.surpass.text;
 
     opens dev.surpass.cli to info.picocli;
 }

@@ -30,6 +30,7 @@ import picocli.CommandLine.ScopeType;
             ForwardCommand.class,
             SampleCommand.class,
             GenerateCommand.class,
+            EmbedCommand.class,
             BundleCommand.class,
             AttentionMapCommand.class,
             CommandLine.HelpCommand.class

@@ -1,0 +1,148 @@
+package dev.surpass.cli;
+
+import dev.surpass.Device;
+import dev.surpass.model.bert.BertModel;
+import dev.surpass.model.bert.MiniLm;
+import dev.surpass.model.bert.SentenceEmbeddings;
+import dev.surpass.text.Tokenizer;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code surpass embed}: sentence embeddings with a BERT encoder (mean pooling, L2 normalisation);
+ * prints each embedding's first values and norm, or with {@code --query} ranks the sentences by
+ * cosine similarity to the query.
+ */
+@Command(name = "embed", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {
+            "Sentence embeddings with a BERT encoder (mean pooling over the tokens, L2-normalised).",
+            "Prints each sentence's first values and norm; with --query, the sentences ranked by cosine similarity.",
+            "Default model: all-MiniLM-L6-v2 from the class path or the local Maven repository (" + MiniLm.ARTIFACT + ")."
+        })
+final class EmbedCommand implements Callable<Integer> {
+    @Parameters(paramLabel = "SENTENCE", arity = "1..*", description = "The sentences to embed.")
+    List<String> sentences;
+
+    @Option(names = "--query", paramLabel = "TEXT", description = "Rank the sentences by cosine similarity to this text.")
+    String query;
+
+    @Option(names = "--model", paramLabel = "DIR", description = "A BERT folder: config.json, *.safetensors and tokenizer.json.")
+    Path model;
+
+    @Option(names = "--onnx", paramLabel = "FILE", description = "A BERT ONNX export; its tokenizer.json beside it or --tokenizer.")
+    Path onnx;
+
+    @Option(names = "--tokenizer", paramLabel = "FILE", description = "The tokenizer.json (default: beside the model).")
+    Path tokenizerFile;
+
+    @Option(names = "--heads", paramLabel = "N", defaultValue = "12", description = "Attention heads of an --onnx model (default: ${DEFAULT-VALUE}).")
+    int heads;
+
+    @Option(names = "--max-length", paramLabel = "N", description = "Most tokens per sentence, [CLS]/[SEP] included (default: 256, at most max_position_embeddings).")
+    Integer maxLength;
+
+    @Option(names = "--show", paramLabel = "K", defaultValue = "8", description = "Values printed per embedding (default: ${DEFAULT-VALUE}).")
+    int show;
+
+    @Mixin
+    OneDevice device;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (model != null && onnx != null) throw new UsageException("give --model or --onnx, not both");
+        if (model != null && !Files.isDirectory(model)) throw new UsageException("--model " + model + ": not a folder");
+        if (onnx != null) OptionFiles.requireFile("--onnx", onnx);
+        if (tokenizerFile != null) OptionFiles.requireFile("--tokenizer", tokenizerFile);
+        if (heads <= 0) throw new UsageException("--heads " + heads + ": expected a positive number");
+        if (show < 0) throw new UsageException("--show " + show + ": expected 0 or more");
+        if (maxLength != null && maxLength < 2) throw new UsageException("--max-length " + maxLength + ": expected at least 2");
+        device.validate("embed");
+        try (Devices devices = device.open(err)) {
+            Device dev = devices.first();
+            long t0 = System.nanoTime();
+            try (SentenceEmbeddings st = open(dev)) {
+                err.printf(Locale.ROOT, "surpass embed: %d layers, hidden %d, on %s (loaded in %d ms)%n", st.model().config().numLayers(),
+                        st.model().config().hiddenSize(), dev.name(), (System.nanoTime() - t0) / 1_000_000);
+                List<String> all = new ArrayList<>(sentences);
+                if (query != null) all.add(query);
+                long t1 = System.nanoTime();
+                float[][] e = st.embed(all);
+                err.printf(Locale.ROOT, "surpass embed: %d sentence(s) in %d ms%n", all.size(), (System.nanoTime() - t1) / 1_000_000);
+                if (query == null) {
+                    for (int i = 0; i < sentences.size(); i++) {
+                        StringBuilder b = new StringBuilder();
+                        double norm = 0;
+                        for (float x : e[i]) norm += (double) x * x;
+                        for (int k = 0; k < Math.min(show, e[i].length); k++) b.append(String.format(Locale.ROOT, " %.5f", e[i][k]));
+                        out.printf(Locale.ROOT, "[%d] %s%n    dim %d, norm %.6f, first:%s%n", i, sentences.get(i), e[i].length, Math.sqrt(norm), b);
+                    }
+                } else {
+                    float[] q = e[all.size() - 1];
+                    List<Integer> order = new ArrayList<>();
+                    for (int i = 0; i < sentences.size(); i++) order.add(i);
+                    order.sort(Comparator.comparingDouble(i -> -SentenceEmbeddings.cosine(q, e[i])));
+                    out.println("query: " + query);
+                    for (int r = 0; r < order.size(); r++) {
+                        int i = order.get(r);
+                        out.printf(Locale.ROOT, "%2d. %.4f  %s%n", r + 1, SentenceEmbeddings.cosine(q, e[i]), sentences.get(i));
+                    }
+                }
+            }
+        }
+        return 0;
+    }
+
+    /** The encoder and tokenizer from --model, --onnx or the MiniLM artifact. */
+    private SentenceEmbeddings open(Device dev) {
+        if (model == null && onnx == null) {
+            MiniLm.Artifact a;
+            try {
+                a = MiniLm.find();
+            } catch (IllegalStateException e) {
+                throw new UsageException(e.getMessage());
+            }
+            Tokenizer tok = MiniLm.tokenizer(a);
+            BertModel m = MiniLm.model(dev, a);
+            return new SentenceEmbeddings(m, tok, limit(m, MiniLm.MAX_LENGTH));
+        }
+        Path tokPath = tokenizerFile != null ? tokenizerFile
+                : (model != null ? model : onnx.toAbsolutePath().getParent()).resolve("tokenizer.json");
+        if (!Files.isRegularFile(tokPath)) {
+            throw new UsageException("no tokenizer: " + tokPath + " does not exist; give --tokenizer FILE (a tokenizer.json)");
+        }
+        Tokenizer tok = Tokenizer.load(tokPath);
+        BertModel m = model != null ? BertModel.load(dev, model) : BertModel.loadOnnx(dev, onnx, heads, 1e-12f);
+        try {
+            return new SentenceEmbeddings(m, tok, limit(m, 256));
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
+    private int limit(BertModel m, int dflt) {
+        int cap = m.config().maxPositions();
+        if (maxLength != null && maxLength > cap) {
+            m.close();
+            throw new UsageException("--max-length " + maxLength + " is over the model's max_position_embeddings " + cap);
+        }
+        return maxLength != null ? maxLength : Math.min(dflt, cap);
+    }
+}

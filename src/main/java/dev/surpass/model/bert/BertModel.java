@@ -1,0 +1,277 @@
+package dev.surpass.model.bert;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Scope;
+import dev.surpass.Tensor;
+import dev.surpass.attention.Attention;
+import dev.surpass.attention.AttentionOptions;
+import dev.surpass.layers.Activation;
+import dev.surpass.layers.Elementwise;
+import dev.surpass.layers.Gemm;
+import dev.surpass.layers.LayerNorm;
+import dev.surpass.model.decoder.Checkpoint;
+import dev.surpass.model.decoder.Decoding;
+import dev.surpass.model.decoder.Rows;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A BERT encoder ({@code transformers.BertModel} without the pooler) in fp32:
+ * <pre>
+ * x = LayerNorm(word[ids] + position[0..N) + token_type[types])
+ * per layer (post-LN):
+ *   a = attention(q = x·Wqᵀ + bq, k, v; keys where attention_mask = 0 are left out; scale 1/√D)
+ *   x = LayerNorm(x + a·Woᵀ + bo)                       (attention.output.LayerNorm)
+ *   x = LayerNorm(x + gelu_erf(x·Wiᵀ + bi)·W2ᵀ + b2)    (intermediate.dense, output.dense/LayerNorm)
+ * last_hidden_state = x   [B, N, hidden]
+ * </pre>
+ * Loads HF safetensors (with or without the {@code bert.} prefix, 16-bit weights widened) through
+ * {@link #load}, or the initializers of an ONNX export through {@link #loadOnnx}.
+ *
+ * <p>Padding: every query row attends only to the keys of its own sequence whose mask is 1 (the
+ * masked keys are dropped before the varlen fused attention), so padded rows still get an output,
+ * like HF's additive mask. A sequence whose mask is all 0 gets attention output 0 (HF would
+ * average every key instead).
+ *
+ * <p>Thread rules: a loaded model is read-only and may run from several threads; {@link #close}
+ * must not race with a forward pass.
+ */
+public final class BertModel implements AutoCloseable {
+    private static final class Layer {
+        Tensor wq, bq, wk, bk, wv, bv, wo, bo, ln1w, ln1b, wi, bi, w2, b2, ln2w, ln2b;
+
+        Tensor[] all() {
+            return new Tensor[] {wq, bq, wk, bk, wv, bv, wo, bo, ln1w, ln1b, wi, bi, w2, b2, ln2w, ln2b};
+        }
+    }
+
+    /** Where weights come from: HF names (no {@code bert.} prefix), fp32 values checked against a shape. */
+    interface WeightSource {
+        float[] read(String name, long... shape);
+    }
+
+    private final Device device;
+    private final BertConfig config;
+    private final Tensor word, position, tokenType, embLnW, embLnB;
+    private final List<Layer> layers;
+    private boolean closed;
+
+    private BertModel(Device device, BertConfig config, Tensor word, Tensor position, Tensor tokenType, Tensor embLnW, Tensor embLnB,
+                      List<Layer> layers) {
+        this.device = device;
+        this.config = config;
+        this.word = word;
+        this.position = position;
+        this.tokenType = tokenType;
+        this.embLnW = embLnW;
+        this.embLnB = embLnB;
+        this.layers = layers;
+    }
+
+    /**
+     * Loads {@code dir/config.json} and its safetensors (sharded with an index or not) onto
+     * {@code device}; tensor names with or without the {@code bert.} prefix.
+     *
+     * @throws IllegalArgumentException naming the file and field or tensor for a bad config, a
+     *     missing tensor or one of the wrong shape, or a head dim the fused attention lacks
+     */
+    public static BertModel load(Device device, Path dir) {
+        if (device == null) throw new IllegalArgumentException("device is null");
+        if (dir == null) throw new IllegalArgumentException("dir is null");
+        BertConfig c = BertConfig.load(dir);
+        Decoding.checkHeadDim(dir, "hidden_size / num_attention_heads", c.headDim());
+        try (Checkpoint ck = Checkpoint.open(dir)) {
+            String p = ck.has("bert.embeddings.word_embeddings.weight") ? "bert." : "";
+            return build(device, c, (name, shape) -> ck.read(p + name, shape));
+        }
+    }
+
+    /**
+     * Loads the weights of a BERT ONNX export (e.g. all-MiniLM-L6-v2's {@code .onnx}): the sizes
+     * come from the initializers' shapes; the head count and LayerNorm epsilon are not stored as
+     * weights, so they are given here. Matmul weights are named by the bias their output gets
+     * (or by the MatMul node's name) and transposed from the export's [in, out].
+     *
+     * @throws IllegalArgumentException naming the file and tensor when the graph is not a BERT
+     *     encoder this loader can map
+     */
+    public static BertModel loadOnnx(Device device, Path onnxFile, int numHeads, float layerNormEps) {
+        if (device == null) throw new IllegalArgumentException("device is null");
+        if (onnxFile == null) throw new IllegalArgumentException("onnxFile is null");
+        return fromOnnx(device, OnnxGraph.read(onnxFile), numHeads, layerNormEps, onnxFile.toString());
+    }
+
+    /** {@link #loadOnnx(Device, Path, int, float)} from a parsed graph; {@code where} names it in errors. */
+    public static BertModel fromOnnx(Device device, OnnxGraph graph, int numHeads, float layerNormEps, String where) {
+        if (device == null) throw new IllegalArgumentException("device is null");
+        if (graph == null) throw new IllegalArgumentException("graph is null");
+        if (numHeads <= 0) throw new IllegalArgumentException("numHeads is " + numHeads + "; expected a positive integer");
+        OnnxBertWeights w = OnnxBertWeights.map(graph, where, numHeads, layerNormEps);
+        int d = w.config().headDim();
+        if (d != 32 && d != 64 && d != 72 && d != 80 && d != 96 && d != 128 && d != 256) {
+            throw new IllegalArgumentException(where + ": head dim (hidden " + w.config().hiddenSize() + " / numHeads " + numHeads + ") is " + d
+                    + "; the fused attention supports 32, 64, 72, 80, 96, 128 and 256");
+        }
+        return build(device, w.config(), w);
+    }
+
+    static BertModel build(Device device, BertConfig c, WeightSource src) {
+        List<Tensor> owned = new ArrayList<>();
+        List<Layer> layers = new ArrayList<>();
+        int e = c.hiddenSize(), f = c.intermediateSize();
+        try {
+            Tensor word = up(owned, device, src, "embeddings.word_embeddings.weight", c.vocabSize(), e);
+            Tensor pos = up(owned, device, src, "embeddings.position_embeddings.weight", c.maxPositions(), e);
+            Tensor type = up(owned, device, src, "embeddings.token_type_embeddings.weight", c.typeVocabSize(), e);
+            Tensor lnW = up(owned, device, src, "embeddings.LayerNorm.weight", e);
+            Tensor lnB = up(owned, device, src, "embeddings.LayerNorm.bias", e);
+            for (int i = 0; i < c.numLayers(); i++) {
+                String p = "encoder.layer." + i + ".";
+                Layer l = new Layer();
+                l.wq = up(owned, device, src, p + "attention.self.query.weight", e, e);
+                l.bq = up(owned, device, src, p + "attention.self.query.bias", e);
+                l.wk = up(owned, device, src, p + "attention.self.key.weight", e, e);
+                l.bk = up(owned, device, src, p + "attention.self.key.bias", e);
+                l.wv = up(owned, device, src, p + "attention.self.value.weight", e, e);
+                l.bv = up(owned, device, src, p + "attention.self.value.bias", e);
+                l.wo = up(owned, device, src, p + "attention.output.dense.weight", e, e);
+                l.bo = up(owned, device, src, p + "attention.output.dense.bias", e);
+                l.ln1w = up(owned, device, src, p + "attention.output.LayerNorm.weight", e);
+                l.ln1b = up(owned, device, src, p + "attention.output.LayerNorm.bias", e);
+                l.wi = up(owned, device, src, p + "intermediate.dense.weight", f, e);
+                l.bi = up(owned, device, src, p + "intermediate.dense.bias", f);
+                l.w2 = up(owned, device, src, p + "output.dense.weight", e, f);
+                l.b2 = up(owned, device, src, p + "output.dense.bias", e);
+                l.ln2w = up(owned, device, src, p + "output.LayerNorm.weight", e);
+                l.ln2b = up(owned, device, src, p + "output.LayerNorm.bias", e);
+                layers.add(l);
+            }
+            return new BertModel(device, c, word, pos, type, lnW, lnB, layers);
+        } catch (RuntimeException | Error ex) {
+            for (Tensor t : owned) t.close();
+            throw ex;
+        }
+    }
+
+    private static Tensor up(List<Tensor> owned, Device device, WeightSource src, String name, long... shape) {
+        Tensor t = device.upload(DType.F32, src.read(name, shape), shape);
+        owned.add(t);
+        return t;
+    }
+
+    public BertConfig config() {
+        return config;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    /**
+     * {@code last_hidden_state [B, N, hidden]} F32 on the model's device, owned by the caller.
+     *
+     * @param inputIds      {@code [B][N]} token ids, every row the same length {@code 1 <= N <= max_position_embeddings}
+     * @param attentionMask {@code [B][N]} of 0/1 (1: a real token), or null for all 1
+     * @param tokenTypeIds  {@code [B][N]} segment ids, or null for all 0
+     * @throws IllegalArgumentException naming the argument, row and column of a bad value or shape
+     */
+    public Tensor forward(int[][] inputIds, int[][] attentionMask, int[][] tokenTypeIds) {
+        ensureOpen();
+        int[] dims = checkGrid("inputIds", inputIds, null, 0, config.vocabSize());
+        int b = dims[0], n = dims[1];
+        if (n > config.maxPositions()) {
+            throw new IllegalArgumentException("forward: inputIds has " + n + " columns; max_position_embeddings is " + config.maxPositions());
+        }
+        if (attentionMask != null) checkGrid("attentionMask", attentionMask, dims, 0, 2);
+        if (tokenTypeIds != null) checkGrid("tokenTypeIds", tokenTypeIds, dims, 0, config.typeVocabSize());
+        int rows = b * n, e = config.hiddenSize(), h = config.numHeads(), d = config.headDim();
+        int[] ids = new int[rows], positions = new int[rows], types = new int[rows];
+        int[] cuQ = new int[b + 1], cuK = new int[b + 1];
+        int[] keep = new int[rows];
+        int kept = 0;
+        for (int s = 0; s < b; s++) {
+            for (int t = 0; t < n; t++) {
+                int r = s * n + t;
+                ids[r] = inputIds[s][t];
+                positions[r] = t;
+                types[r] = tokenTypeIds == null ? 0 : tokenTypeIds[s][t];
+                if (attentionMask == null || attentionMask[s][t] == 1) keep[kept++] = r;
+            }
+            cuQ[s + 1] = (s + 1) * n;
+            cuK[s + 1] = kept;
+        }
+        int[] keyRows = kept == rows ? null : java.util.Arrays.copyOf(keep, kept);
+        float eps = config.layerNormEps();
+        Tensor x;
+        try (Scope s = Scope.open()) {
+            Tensor we = s.track(Rows.gather(word, ids));
+            Tensor pe = s.track(Rows.gather(position, positions));
+            Tensor te = s.track(Rows.gather(tokenType, types));
+            Tensor sum = s.track(Elementwise.add(s.track(Elementwise.add(we, pe)), te));
+            x = LayerNorm.layerNorm(sum, embLnW, embLnB, eps);
+        }
+        try {
+            for (Layer l : layers) {
+                try (Scope s = Scope.open()) {
+                    Tensor q = s.track(Gemm.linear(x, l.wq, l.bq));
+                    Tensor k = s.track(Gemm.linear(x, l.wk, l.bk));
+                    Tensor v = s.track(Gemm.linear(x, l.wv, l.bv));
+                    if (keyRows != null) { // drop the padded keys: each sequence keeps its attended ones
+                        k = s.track(Rows.gather(k, keyRows));
+                        v = s.track(Rows.gather(v, keyRows));
+                    }
+                    Tensor o = s.track(Attention.prefillVarlen(s.track(q.reshape(rows, h, d)), s.track(k.reshape(kept, h, d)),
+                            s.track(v.reshape(kept, h, d)), cuQ, cuK, AttentionOptions.defaults()));
+                    Tensor attn = s.track(Gemm.linear(s.track(o.reshape(rows, e)), l.wo, l.bo));
+                    Tensor x1 = s.track(LayerNorm.layerNorm(s.track(Elementwise.add(x, attn)), l.ln1w, l.ln1b, eps));
+                    Tensor inter = s.track(Activation.gelu(s.track(Gemm.linear(x1, l.wi, l.bi)), Activation.Gelu.ERF));
+                    Tensor out = s.track(Gemm.linear(inter, l.w2, l.b2));
+                    Tensor x2 = LayerNorm.layerNorm(s.track(Elementwise.add(x1, out)), l.ln2w, l.ln2b, eps);
+                    x.close();
+                    x = x2;
+                }
+            }
+            return x.reshape(b, n, e);
+        } finally {
+            x.close();
+        }
+    }
+
+    /** Checks a rectangular int grid (shape {@code dims} if given) with values in {@code [lo, hi)}; returns {B, N}. */
+    private static int[] checkGrid(String name, int[][] g, int[] dims, int lo, int hi) {
+        if (g == null || g.length == 0) throw new IllegalArgumentException("forward: " + name + " is null or empty");
+        if (dims != null && g.length != dims[0]) {
+            throw new IllegalArgumentException("forward: " + name + " has " + g.length + " rows; inputIds has " + dims[0]);
+        }
+        int n = dims != null ? dims[1] : (g[0] == null ? 0 : g[0].length);
+        if (n == 0) throw new IllegalArgumentException("forward: " + name + "[0] is null or empty");
+        for (int r = 0; r < g.length; r++) {
+            if (g[r] == null || g[r].length != n) {
+                throw new IllegalArgumentException("forward: " + name + "[" + r + "] has " + (g[r] == null ? "no" : g[r].length)
+                        + " columns; expected " + n + " (pad every row to one length)");
+            }
+            for (int c = 0; c < n; c++) {
+                if (g[r][c] < lo || g[r][c] >= hi) {
+                    throw new IllegalArgumentException("forward: " + name + "[" + r + "][" + c + "] is " + g[r][c] + "; expected a value in ["
+                            + lo + ", " + hi + ")");
+                }
+            }
+        }
+        return new int[] {g.length, n};
+    }
+
+    private void ensureOpen() {
+        if (closed) throw new IllegalStateException("BertModel is closed");
+    }
+
+    /** Frees the weights; idempotent. */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        for (Layer l : layers) for (Tensor t : l.all()) t.close();
+        for (Tensor t : new Tensor[] {word, position, tokenType, embLnW, embLnB}) t.close();
+    }
+}

@@ -1,0 +1,141 @@
+package dev.surpass.model.bert;
+
+import dev.surpass.Tensor;
+import dev.surpass.text.Tokenizer;
+import dev.surpass.text.WordPieceTokenizer;
+import java.util.List;
+
+/**
+ * Sentence embeddings as sentence-transformers computes them for BERT encoders such as
+ * all-MiniLM-L6-v2: tokenize (with {@code [CLS]}/{@code [SEP]}, truncated to {@code maxLength}),
+ * pad the batch to its longest sentence, run the encoder with the attention mask, mean-pool the
+ * last hidden state over the real tokens, and L2-normalise.
+ *
+ * <p>Ownership: this object owns the {@link BertModel} it is given; {@link #close} closes it.
+ * Thread rules: like the model, usable from several threads; not during {@link #close}.
+ */
+public final class SentenceEmbeddings implements AutoCloseable {
+    /** Sentences per forward pass (bounds the activations' memory). */
+    static final int CHUNK = 32;
+
+    private final BertModel model;
+    private final Tokenizer tokenizer;
+    private final int maxLength;
+
+    /**
+     * @param model     the encoder (owned from now on)
+     * @param tokenizer its tokenizer ({@link WordPieceTokenizer} truncates to {@code maxLength};
+     *                  others must produce at most {@code maxLength} ids)
+     * @param maxLength the most ids per sentence, special tokens included, {@code <= max_position_embeddings}
+     */
+    public SentenceEmbeddings(BertModel model, Tokenizer tokenizer, int maxLength) {
+        if (model == null) throw new IllegalArgumentException("model is null");
+        if (tokenizer == null) throw new IllegalArgumentException("tokenizer is null");
+        if (maxLength < 2 || maxLength > model.config().maxPositions()) {
+            throw new IllegalArgumentException("maxLength is " + maxLength + "; expected 2.." + model.config().maxPositions()
+                    + " (max_position_embeddings)");
+        }
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.maxLength = maxLength;
+    }
+
+    public BertModel model() {
+        return model;
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public int maxLength() {
+        return maxLength;
+    }
+
+    /** The ids of one sentence, special tokens included, truncated to {@link #maxLength}. */
+    public int[] tokenize(String sentence) {
+        if (sentence == null) throw new IllegalArgumentException("sentence is null");
+        int[] ids = tokenizer instanceof WordPieceTokenizer wp ? wp.encode(sentence, true, maxLength) : tokenizer.encode(sentence);
+        if (ids.length > maxLength) {
+            throw new IllegalArgumentException("sentence has " + ids.length + " tokens; maxLength is " + maxLength);
+        }
+        return ids;
+    }
+
+    /** Unit-length embeddings {@code [sentences.size()][hidden]}, in the order given. */
+    public float[][] embed(List<String> sentences) {
+        if (sentences == null || sentences.isEmpty()) throw new IllegalArgumentException("sentences is null or empty");
+        float[][] out = new float[sentences.size()][];
+        for (int from = 0; from < sentences.size(); from += CHUNK) {
+            int to = Math.min(sentences.size(), from + CHUNK);
+            int[][] ids = new int[to - from][];
+            int n = 0;
+            for (int i = from; i < to; i++) {
+                ids[i - from] = tokenize(sentences.get(i));
+                n = Math.max(n, ids[i - from].length);
+            }
+            int[][] padded = new int[ids.length][n], mask = new int[ids.length][n];
+            for (int b = 0; b < ids.length; b++) {
+                System.arraycopy(ids[b], 0, padded[b], 0, ids[b].length); // pad id 0 ([PAD])
+                for (int t = 0; t < ids[b].length; t++) mask[b][t] = 1;
+            }
+            float[][] e;
+            try (Tensor h = model.forward(padded, mask, null)) {
+                e = meanPool(h.toFloatArray(), mask, model.config().hiddenSize());
+            }
+            for (int b = 0; b < e.length; b++) out[from + b] = normalize(e[b]);
+        }
+        return out;
+    }
+
+    /** Mean of {@code hidden [B, N, E]} over the positions whose mask is 1, per row ({@code [B][E]}). */
+    public static float[][] meanPool(float[] hidden, int[][] mask, int e) {
+        if (hidden == null || mask == null || mask.length == 0) throw new IllegalArgumentException("hidden or mask is null or empty");
+        int b = mask.length, n = mask[0].length;
+        if ((long) b * n * e != hidden.length) {
+            throw new IllegalArgumentException("hidden has " + hidden.length + " values; mask [" + b + ", " + n + "] × " + e + " needs "
+                    + (long) b * n * e);
+        }
+        float[][] out = new float[b][e];
+        for (int s = 0; s < b; s++) {
+            double[] acc = new double[e];
+            int count = 0;
+            for (int t = 0; t < n; t++) {
+                if (mask[s][t] == 0) continue;
+                count++;
+                for (int i = 0; i < e; i++) acc[i] += hidden[(s * n + t) * e + i];
+            }
+            // sentence-transformers clamps the count at 1e-9: an empty mask pools to 0
+            for (int i = 0; i < e; i++) out[s][i] = (float) (acc[i] / Math.max(count, 1));
+        }
+        return out;
+    }
+
+    /** {@code v / max(‖v‖, 1e-12)} (torch.nn.functional.normalize). */
+    public static float[] normalize(float[] v) {
+        double ss = 0;
+        for (float x : v) ss += (double) x * x;
+        double norm = Math.max(Math.sqrt(ss), 1e-12);
+        float[] o = new float[v.length];
+        for (int i = 0; i < v.length; i++) o[i] = (float) (v[i] / norm);
+        return o;
+    }
+
+    /** Cosine similarity of two vectors of one length. */
+    public static double cosine(float[] a, float[] b) {
+        if (a == null || b == null || a.length != b.length) throw new IllegalArgumentException("cosine: vectors are null or of different lengths");
+        double dot = 0, na = 0, nb = 0;
+        for (int i = 0; i < a.length; i++) {
+            dot += (double) a[i] * b[i];
+            na += (double) a[i] * a[i];
+            nb += (double) b[i] * b[i];
+        }
+        return dot / Math.max(Math.sqrt(na) * Math.sqrt(nb), 1e-30);
+    }
+
+    /** Closes the model. */
+    @Override
+    public void close() {
+        model.close();
+    }
+}

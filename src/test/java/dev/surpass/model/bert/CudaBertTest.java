@@ -1,0 +1,88 @@
+package dev.surpass.model.bert;
+
+import static dev.surpass.model.decoder.RefMath.writeCheckpoint;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Tensor;
+import java.nio.file.Path;
+import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * BERT on CUDA: the tiny random model of {@link BertModelTest} (padded batch, poisoned pads)
+ * against its float64 reference, and against the CPU. MiniLM itself is not in the GPU bundle, so
+ * the real-weights check on CUDA runs where the artifact is on the class path.
+ */
+@Tag("gpu")
+class CudaBertTest {
+    private static Device cuda() {
+        Assumptions.assumeTrue(Device.cudaDeviceCount() > 0, "no CUDA device");
+        return Device.cuda(0);
+    }
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void tinyBertMatchesTheReferenceAndTheCpu() throws Exception {
+        try (Device g = cuda(); Device host = Device.cpu()) {
+            BertModelTest.w = BertModelTest.weights(new Random(20261127L)); // what reference() reads
+            Path dir = tmp.resolve("bert");
+            writeCheckpoint(dir, BertModelTest.CONFIG, BertModelTest.entries(BertModelTest.w, "bert."), DType.F32, 1);
+            try (BertModel m = BertModel.load(g, dir); BertModel onCpu = BertModel.load(host, dir)) {
+                Random r = new Random(11);
+                int n = 13;
+                int[] lens = {13, 5, 9, 1};
+                int[][] ids = new int[4][n], mask = new int[4][n];
+                for (int b = 0; b < 4; b++) {
+                    for (int t = 0; t < n; t++) {
+                        ids[b][t] = t < lens[b] ? r.nextInt(BertModelTest.V) : BertModelTest.V - 1;
+                        mask[b][t] = t < lens[b] ? 1 : 0;
+                    }
+                }
+                float[] got, cpu;
+                try (Tensor h = m.forward(ids, mask, null); Tensor c = onCpu.forward(ids, mask, null)) {
+                    assertArrayEquals(new long[] {4, n, BertModelTest.E}, h.shape());
+                    got = h.toFloatArray();
+                    cpu = c.toFloatArray();
+                }
+                double worst = 0, vsCpu = 0;
+                for (int b = 0; b < 4; b++) {
+                    double[][] ref = BertModelTest.reference(ids[b], mask[b], new int[n]);
+                    for (int t = 0; t < n; t++) {
+                        for (int i = 0; i < BertModelTest.E; i++) {
+                            int k = (b * n + t) * BertModelTest.E + i;
+                            worst = Math.max(worst, Math.abs(got[k] - ref[t][i]));
+                            vsCpu = Math.max(vsCpu, Math.abs(got[k] - cpu[k]));
+                        }
+                    }
+                }
+                assertTrue(worst < 5e-4, "CUDA vs float64 reference: " + worst);
+                assertTrue(vsCpu < 5e-4, "CUDA vs CPU: " + vsCpu);
+            }
+        }
+    }
+
+    @Test
+    void miniLmOnCudaMatchesTheCpu() {
+        MiniLmFixture.assumeMiniLm();
+        try (Device g = cuda(); Device cpu = Device.cpu()) {
+            MiniLm.Artifact a = MiniLm.find();
+            java.util.List<String> s = MiniLmTest.VARIED;
+            try (SentenceEmbeddings onGpu = new SentenceEmbeddings(MiniLm.model(g, a), MiniLm.tokenizer(a), MiniLm.MAX_LENGTH);
+                 SentenceEmbeddings onCpu = new SentenceEmbeddings(MiniLm.model(cpu, a), MiniLm.tokenizer(a), MiniLm.MAX_LENGTH)) {
+                float[][] x = onGpu.embed(s), y = onCpu.embed(s);
+                for (int i = 0; i < s.size(); i++) {
+                    double c = SentenceEmbeddings.cosine(x[i], y[i]);
+                    assertTrue(c >= 0.9999, "sentence " + i + " (" + s.get(i) + "): cosine CUDA vs CPU " + c);
+                }
+            }
+        }
+    }
+}
