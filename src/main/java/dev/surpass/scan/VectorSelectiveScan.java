@@ -8,8 +8,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import dev.surpass.backend.VectorExp;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -25,7 +25,7 @@ import jdk.incubator.vector.VectorSpecies;
  * group) {@code [L, N]} fp32 arrays. u, delta, z ({@code [Bt, Dm, L]}, one row per channel) are
  * read per tile of {@link #TILE} tokens, widened to fp32 by {@link HostRows} and transposed into
  * token-major scratch {@code [t][lane]}; y goes back the same way. {@code A·log2e} is pre-scaled
- * per block so {@code exp(Δ·A) = 2^(Δ·A·log2e)}. The exponentials are this class's own
+ * per block so {@code exp(Δ·A) = 2^(Δ·A·log2e)}. The exponentials are the library's
  * deterministic vector exp2 (plain fma and integer ops), so a lane's result does not depend on the
  * lane, the tile, the thread count or the JIT tier: the decode step equals the scan bit for bit.
  *
@@ -361,27 +361,13 @@ final class VectorSelectiveScan {
 
     // ---- transcendentals (deterministic: plain fma, add and integer ops) --------------------------------
 
-    // 2^f = e^(f·ln2) for f in [-1/2, 1/2]: Taylor to degree 7 (truncation error < 6e-9).
-    private static final double LN2 = Math.log(2);
-    private static final float E1 = (float) LN2, E2 = (float) (LN2 * LN2 / 2), E3 = (float) (Math.pow(LN2, 3) / 6),
-            E4 = (float) (Math.pow(LN2, 4) / 24), E5 = (float) (Math.pow(LN2, 5) / 120), E6 = (float) (Math.pow(LN2, 6) / 720),
-            E7 = (float) (Math.pow(LN2, 7) / 5040);
-    /** 1.5·2^23: adding it rounds a float below 2^22 in magnitude to an integer held in the low mantissa bits. */
-    private static final float MAGIC = 12582912f;
-
     /**
-     * {@code 2^x} per lane, about 1 ulp on [−126, 127]; clamped there (below: 2^−126 instead of a
-     * subnormal or 0, negligible as a decay factor; above: finite). NaN stays NaN.
+     * {@code 2^x} per lane, under 1 ulp on [−126, 127]; clamped there (below: 2^−126 instead of a
+     * subnormal or 0, negligible as a decay factor; above: finite). NaN stays NaN. The library's one
+     * vector exp2 ({@link VectorExp#exp2Clamped}).
      */
     static FloatVector exp2(FloatVector x) {
-        FloatVector xc = x.max(-126f).min(127f);
-        FloatVector t = xc.add(MAGIC);
-        FloatVector f = xc.sub(t.sub(MAGIC));
-        FloatVector q = f.fma(E7, E6).fma(f, FloatVector.broadcast(S, E5)).fma(f, FloatVector.broadcast(S, E4))
-                .fma(f, FloatVector.broadcast(S, E3)).fma(f, FloatVector.broadcast(S, E2)).fma(f, FloatVector.broadcast(S, E1))
-                .fma(f, FloatVector.broadcast(S, 1f));
-        IntVector e = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23);
-        return ((IntVector) q.reinterpretAsInts()).add(e).reinterpretAsFloats();
+        return VectorExp.exp2Clamped(x);
     }
 
     /**
