@@ -676,29 +676,4 @@ public final class BpeTokenizer implements Tokenizer {
     public String toString() {
         return "BpeTokenizer[" + source + ", " + vocab.size() + " tokens, " + merges.size() + " merges, " + added.size() + " added]";
     }
-
-    /** A growable int array. */
-    private static final class IntList {
-        private int[] a = new int[16];
-        private int n;
-
-        void add(int v) {
-            if (n == a.length) a = Arrays.copyOf(a, n * 2);
-            a[n++] = v;
-        }
-
-        void addAll(int[] v) {
-            if (n + v.length > a.length) a = Arrays.copyOf(a, Math.max(n + v.length, n * 2));
-            System.arraycopy(v, 0, a, n, v.length);
-            n += v.length;
-        }
-
-        int size() {
-            return n;
-        }
-
-        int[] toArray() {
-            return Arrays.copyOf(a, n);
-        }
-    }
 }

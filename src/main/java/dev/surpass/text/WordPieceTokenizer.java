@@ -436,24 +436,4 @@ public final class WordPieceTokenizer implements Tokenizer {
     public String toString() {
         return "WordPieceTokenizer[" + source + ", " + vocab.size() + " tokens, max length " + maxLength + "]";
     }
-
-    private static final class IntList {
-        private int[] a = new int[16];
-        private int n;
-
-        void add(int v) {
-            if (n == a.length) a = Arrays.copyOf(a, n * 2);
-            a[n++] = v;
-        }
-
-        void addAll(int[] v) {
-            if (n + v.length > a.length) a = Arrays.copyOf(a, Math.max(n + v.length, n * 2));
-            System.arraycopy(v, 0, a, n, v.length);
-            n += v.length;
-        }
-
-        int[] toArray() {
-            return Arrays.copyOf(a, n);
-        }
-    }
 }
