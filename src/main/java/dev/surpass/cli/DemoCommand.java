@@ -58,7 +58,7 @@ final class DemoCommand implements Callable<Integer> {
             }
             out.println("  bench: " + ok + " op(s) timed, " + report.errors() + " failed");
             if (bestMem != null) out.println("    fastest memory-bound: " + describe(bestMem));
-            if (bestFlops != null) out.println("    matmul: " + describe(bestFlops));
+            if (bestFlops != null) out.println("    fastest compute-bound: " + describe(bestFlops));
             out.println("  (full runs: surpass parity --device all; surpass bench --json bench.json)");
             return parity.failed() == 0 && report.errors() == 0 ? 0 : Main.FAILURE;
         }
