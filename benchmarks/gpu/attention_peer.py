@@ -9,6 +9,8 @@ decode (the read of the KV cache is the cost either way). Prints one line per ca
 """
 import argparse, json, sys
 
+import peer_timing
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
@@ -27,24 +29,14 @@ def main():
     print(f"attention_peer: torch {torch.__version__} on {props.name}, {props.multi_processor_count} SMs")
 
     def timed(fn, reps=20, warm=5):
-        for _ in range(warm): fn()
-        torch.cuda.synchronize()
-        ts = []
-        for _ in range(reps):
-            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            s.record(); fn(); e.record(); e.synchronize()
-            ts.append(s.elapsed_time(e) / 1e3)
-        ts.sort(); return ts[len(ts) // 2]
+        return peer_timing.timed(torch, fn, reps, warm)
 
     rows = []
     b16 = 4 if a.quick else 16
     shapes = [(b16, 16, 2048, d, c) for d in (64, 128) for c in (False, True)]
     if not a.quick: shapes.append((4, 16, 8192, 128, True))
     # copy bandwidth: the peak GB/s for the decode fraction
-    x = torch.empty(1 << 30, dtype=torch.uint8, device=dev); y = torch.empty_like(x)
-    t = timed(lambda: y.copy_(x))
-    copy_gbs = 2 * x.numel() / t / 1e9
-    del x, y
+    copy_gbs = peer_timing.copy_gbs(torch, dev)
     print(f"copy {copy_gbs:.0f} GB/s (read+write)")
     rows.append(dict(case="copy", gbs=copy_gbs))
     for (B, H, N, D, causal) in shapes:

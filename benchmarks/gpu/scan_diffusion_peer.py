@@ -13,6 +13,8 @@ Prints one line per case and, with --json FILE, the figures as JSON. Timing: CUD
 """
 import argparse, json, math, sys
 
+import peer_timing
+
 
 def scan_bytes(Bt, Dm, N, L, gate=True, es=4):
     return (4 if gate else 3) * Bt * Dm * L * es + 2 * Bt * N * L * es + Dm * N * 4 + 2 * Dm * 4 + Bt * Dm * N * 4
@@ -36,20 +38,10 @@ def main():
     print(f"scan_diffusion_peer: torch {torch.__version__} on {props.name}, {props.multi_processor_count} SMs")
 
     def timed(fn, reps=20, warm=5):
-        for _ in range(warm): fn()
-        torch.cuda.synchronize()
-        ts = []
-        for _ in range(reps):
-            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            s.record(); fn(); e.record(); e.synchronize()
-            ts.append(s.elapsed_time(e) / 1e3)
-        ts.sort(); return ts[len(ts) // 2]
+        return peer_timing.timed(torch, fn, reps, warm)
 
     rows = []
-    x = torch.empty(1 << 30, dtype=torch.uint8, device=dev); y = torch.empty_like(x)
-    t = timed(lambda: y.copy_(x))
-    copy_gbs = 2 * x.numel() / t / 1e9
-    del x, y
+    copy_gbs = peer_timing.copy_gbs(torch, dev)
     print(f"copy {copy_gbs:.0f} GB/s (read+write)")
     rows.append(dict(case="copy", gbs=copy_gbs))
 
