@@ -3,11 +3,15 @@ package dev.surpass;
 import dev.surpass.backend.Backend;
 import dev.surpass.backend.CpuBackend;
 import dev.surpass.backend.HostStorage;
+import dev.surpass.backend.LiveCounter;
 import dev.surpass.backend.Storage;
 import dev.surpass.cuda.CudaRuntime;
 import java.lang.foreign.MemorySegment;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -25,9 +29,20 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Choice of backend: {@link #best()} picks CUDA when a GPU is present and its kernels load, else
  * the CPU, and logs why; {@code -Dsurpass.device=cpu|cuda} forces the choice.
+ *
+ * <p>Accounting (for leak checks): {@link #liveAllocations()} and {@link #liveBytes()} count what
+ * this handle holds; {@link #allocations()} counts what the physical device holds over every handle
+ * and thread; {@link Resources#now()} takes all of it, open scopes and GPU handles included, at once.
  */
 public final class Device implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("dev.surpass");
+    /** Each physical device seen so far ("cpu", "cuda:0") and its process-wide counter. */
+    private static final Map<String, LiveCounter> COUNTERS = new ConcurrentHashMap<>();
+    private static final AtomicInteger OPEN_GPU_HANDLES = new AtomicInteger();
+
+    static {
+        COUNTERS.put("cpu", CpuBackend.INSTANCE.live());
+    }
 
     private final Backend backend;
     private final Set<Buffer> live = ConcurrentHashMap.newKeySet();
@@ -36,6 +51,25 @@ public final class Device implements AutoCloseable {
 
     private Device(Backend backend) {
         this.backend = backend;
+        COUNTERS.putIfAbsent(key(backend), backend.live());
+        if (backend.kind() != DeviceKind.CPU) OPEN_GPU_HANDLES.incrementAndGet();
+    }
+
+    private static String key(Backend b) {
+        return b.kind() == DeviceKind.CPU ? "cpu" : "cuda:" + b.ordinal();
+    }
+
+    /**
+     * A number of allocations and the bytes they hold.
+     *
+     * @param count allocations not yet freed (tensors and their views share one)
+     * @param bytes their sizes as requested (the CPU pool may round a block up; the CUDA pool too)
+     */
+    public record Allocations(long count, long bytes) {
+        @Override
+        public String toString() {
+            return count + " allocation(s), " + bytes + " bytes";
+        }
     }
 
     /** A handle on the host CPU. */
@@ -289,6 +323,28 @@ public final class Device implements AutoCloseable {
         }
     }
 
+    /**
+     * What this physical device holds, over every handle and thread of the process: allocations
+     * made and not yet freed (on CUDA, whose free has not been queued). A debug figure for leak
+     * checks; readable after close. Borrowed host memory ({@link #wrap}) is not counted.
+     */
+    public Allocations allocations() {
+        LiveCounter c = backend.live();
+        return new Allocations(c.count(), c.bytes());
+    }
+
+    /** {@link #allocations()} of every device used so far, by "cpu" / "cuda:N" (sorted). */
+    static Map<String, Allocations> allAllocations() {
+        Map<String, Allocations> m = new TreeMap<>();
+        COUNTERS.forEach((k, c) -> m.put(k, new Allocations(c.count(), c.bytes())));
+        return m;
+    }
+
+    /** CUDA handles opened and not closed (each holds a retain of its GPU's primary context). */
+    static int openGpuHandles() {
+        return OPEN_GPU_HANDLES.get();
+    }
+
     /** Number of live allocations made through this handle (for leak checks). */
     public int liveAllocations() {
         return live.size();
@@ -319,8 +375,11 @@ public final class Device implements AutoCloseable {
      */
     @Override
     public void close() {
-        if (closed) return;
-        closed = true;
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+        }
+        if (backend.kind() != DeviceKind.CPU) OPEN_GPU_HANDLES.decrementAndGet();
         try {
             backend.synchronize();
         } catch (RuntimeException ignored) {

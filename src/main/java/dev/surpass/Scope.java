@@ -2,6 +2,7 @@ package dev.surpass;
 
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Frees temporaries: everything {@link #track tracked} is closed, in reverse order, when the scope
@@ -15,13 +16,22 @@ import java.util.Deque;
  * }</pre>
  */
 public final class Scope implements AutoCloseable {
+    private static final AtomicInteger OPEN = new AtomicInteger();
+
     private final Deque<AutoCloseable> owned = new ArrayDeque<>();
     private boolean closed;
 
     private Scope() {}
 
     public static Scope open() {
-        return new Scope();
+        Scope s = new Scope();
+        OPEN.incrementAndGet();
+        return s;
+    }
+
+    /** Scopes opened and not yet closed, process-wide (a debug figure for leak checks). */
+    public static int openCount() {
+        return OPEN.get();
     }
 
     /** Takes ownership of {@code resource}; returns it. */
@@ -36,6 +46,7 @@ public final class Scope implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
+        OPEN.decrementAndGet();
         RuntimeException first = null;
         while (!owned.isEmpty()) {
             try {

@@ -14,7 +14,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Ownership: a tensor owns a reference to its memory and frees it on {@link #close()} (views
  * made by {@link #reshape} share the memory; the last one closed frees it). Use a {@link Scope} for
  * temporaries. A {@link Cleaner} frees memory of tensors that become unreachable unclosed, counted
- * by {@link #leakedCount()}; it is a safety net, not the way to manage memory. Using a tensor after
+ * by {@link #leakedCount()} ({@code -Dsurpass.debug.leaks=true} logs where each was made); it is a
+ * safety net, not the way to manage memory. Using a tensor after
  * it, or its device, was closed throws {@link IllegalStateException}; closing twice is harmless.
  *
  * <p>Thread rules: a tensor's metadata is immutable and may be read from any thread. Its contents
@@ -24,6 +25,8 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class Tensor implements AutoCloseable {
     private static final Cleaner CLEANER = Cleaner.create();
     private static final AtomicLong LEAKED = new AtomicLong();
+    /** {@code -Dsurpass.debug.leaks=true}: remember where each tensor was made and log it if the Cleaner frees it. */
+    private static final boolean TRACE_LEAKS = Boolean.getBoolean("surpass.debug.leaks");
 
     private final Buffer buffer;
     private final long byteOffset;
@@ -36,15 +39,20 @@ public final class Tensor implements AutoCloseable {
     /** Releases the buffer reference once, whether by close() or by the cleaner. */
     private static final class Release implements Runnable {
         private final Buffer buffer;
+        private final Throwable madeAt;
         volatile boolean explicit;
 
         Release(Buffer buffer) {
             this.buffer = buffer;
+            this.madeAt = TRACE_LEAKS ? new Throwable("a tensor freed by the Cleaner was made here") : null;
         }
 
         @Override
         public void run() {
-            if (!explicit) LEAKED.incrementAndGet();
+            if (!explicit && buffer.isLive()) { // not closed, and its device was not closed either
+                LEAKED.incrementAndGet();
+                if (madeAt != null) System.getLogger("dev.surpass").log(System.Logger.Level.WARNING, "surpass: tensor not closed", madeAt);
+            }
             buffer.release();
         }
     }
@@ -59,7 +67,10 @@ public final class Tensor implements AutoCloseable {
         this.cleanable = CLEANER.register(this, release);
     }
 
-    /** Number of tensors freed by the cleaner instead of {@link #close()} since the JVM started. */
+    /**
+     * Number of tensors freed by the cleaner instead of {@link #close()} since the JVM started (a
+     * tensor whose device was closed first is not counted: the close freed it).
+     */
     public static long leakedCount() {
         return LEAKED.get();
     }
@@ -148,8 +159,12 @@ public final class Tensor implements AutoCloseable {
                 infer = i;
             } else if (s[i] < 0) {
                 throw new IllegalArgumentException("reshape " + Arrays.toString(newShape) + ": dim " + i + " is negative");
-            } else {
-                known = Math.multiplyExact(known, s[i]);
+            } else if (known != 0) { // a 0 dim makes the count 0 whatever follows; past long it cannot match
+                if (s[i] != 0 && known > Long.MAX_VALUE / s[i]) {
+                    throw new IllegalArgumentException("reshape " + describe() + " to " + Arrays.toString(newShape)
+                            + ": the new shape has more than 2^63 elements");
+                }
+                known *= s[i];
             }
         }
         if (infer >= 0) {

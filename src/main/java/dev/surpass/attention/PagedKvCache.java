@@ -4,6 +4,7 @@ import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Shapes;
 import dev.surpass.Tensor;
+import dev.surpass.layers.Scatter;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -124,6 +125,24 @@ public final class PagedKvCache implements AutoCloseable {
         for (Seq s : ss) if (s.length == s.nPages * pageSize) need++;
         ensurePages(need, seqIds.length + " sequences");
         long rowBytes = (long) numKvHeads * headDim * dtype.byteSize();
+        if (device.isCuda() && ss.length > 1) {
+            // One launch per pool for the whole batch instead of two copy calls per sequence.
+            int[] slots = new int[ss.length];
+            for (int b = 0; b < ss.length; b++) {
+                Seq s = ss[b];
+                if (s.length == s.nPages * pageSize) addPage(s);
+                slots[b] = s.pages[s.length / pageSize] * pageSize + s.length % pageSize;
+                s.length++;
+            }
+            long rowElems = (long) numKvHeads * headDim, poolRows = kPool.numel() / rowElems;
+            try (Tensor ids = device.upload(slots, slots.length);
+                 Tensor k2 = k.reshape(slots.length, rowElems); Tensor v2 = v.reshape(slots.length, rowElems);
+                 Tensor kp = kPool.reshape(poolRows, rowElems); Tensor vp = vPool.reshape(poolRows, rowElems)) {
+                Scatter.rows(k2, ids, kp);
+                Scatter.rows(v2, ids, vp);
+            }
+            return;
+        }
         for (int b = 0; b < ss.length; b++) {
             Seq s = ss[b];
             if (s.length == s.nPages * pageSize) addPage(s);

@@ -579,7 +579,8 @@ final class VectorAttention {
         final float[] st = w.st;
         if (capLog2e != 0f) {
             for (int i = 0; i < nc * BM; i += L) {
-                FloatVector.fromArray(S, st, i).lanewise(VectorOperators.TANH).mul(capLog2e).intoArray(st, i);
+                // VectorExp.tanh, not lanewise(TANH): that one changes by an ulp once JIT-compiled (SVML)
+                VectorExp.tanh(FloatVector.fromArray(S, st, i)).mul(capLog2e).intoArray(st, i);
             }
         }
         boolean interior = nr == BM;
@@ -959,7 +960,7 @@ final class VectorAttention {
             }
             if (capLog2e != 0f) {
                 for (int c = 0; c < nc; c += L) {
-                    FloatVector.fromArray(S, s, sb + c).lanewise(VectorOperators.TANH).mul(capLog2e).intoArray(s, sb + c);
+                    VectorExp.tanh(FloatVector.fromArray(S, s, sb + c)).mul(capLog2e).intoArray(s, sb + c);
                 }
             }
             for (int c = 0; c < a; c++) s[sb + c] = Float.NEGATIVE_INFINITY;

@@ -25,6 +25,12 @@ public interface Backend extends AutoCloseable {
     /** Allocates {@code bytes} uninitialised bytes (64-byte aligned on the host, 256 on CUDA). */
     Storage allocate(long bytes);
 
+    /**
+     * The allocations of this device not yet freed, counted process-wide (every handle of the
+     * device, every thread); a debug figure for leak checks.
+     */
+    LiveCounter live();
+
     /** Host → storage. */
     void copyFromHost(MemorySegment src, Storage dst, long dstOffset, long bytes);
 

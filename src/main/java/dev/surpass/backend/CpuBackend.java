@@ -1,9 +1,23 @@
 package dev.surpass.backend;
 
 import dev.surpass.DeviceKind;
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
 
-/** Host memory from a shared arena per allocation, freed when the allocation is released. */
+/**
+ * Host memory from a shared arena per allocation (through {@link HostPool}), freed when the
+ * allocation is released.
+ *
+ * <p>Limit: an allocation that would take the live bytes past {@link #memoryLimit()} is refused
+ * before any memory is touched, with an {@link IllegalStateException} naming the sizes. The limit is
+ * {@code -Dsurpass.cpu.maxBytes} (bytes, or with a k/m/g/t suffix) when set, else the machine's
+ * physical memory (the cgroup's {@code memory.max} when lower), else unlimited. Without it a lying
+ * shape could ask the OS for more than the machine has; with Linux overcommit that succeeds and the
+ * process is killed later, when the pages are touched.
+ */
 public final class CpuBackend implements Backend {
     public static final CpuBackend INSTANCE = new CpuBackend();
 
@@ -31,12 +45,94 @@ public final class CpuBackend implements Backend {
     }
 
     private final HostPool pool = new HostPool();
+    private final LiveCounter live = new LiveCounter();
+    private static final String LIMIT_PROPERTY = "surpass.cpu.maxBytes";
+    private final long limit = limitFromEnvironment();
 
-    /** Host memory, 64-byte aligned; contents unspecified (a reused block keeps old bytes). */
+    /**
+     * Host memory, 64-byte aligned; contents unspecified (a reused block keeps old bytes).
+     *
+     * @throws IllegalStateException when the allocation would pass {@link #memoryLimit()} or the
+     *     JVM cannot get the memory; the message names the requested and live bytes
+     */
     @Override
     public Storage allocate(long bytes) {
+        if (bytes < 0) throw new IllegalArgumentException("bytes must be >= 0, got " + bytes);
+        long held = live.bytes();
+        if (bytes > limit - Math.max(0, held)) {
+            throw new IllegalStateException("cannot allocate " + bytes + " bytes (" + human(bytes) + ") of host memory: "
+                    + human(held) + " are live and the limit is " + human(limit) + " (-D" + LIMIT_PROPERTY
+                    + ", default the machine's memory)");
+        }
         HostPool.Block b = pool.take(bytes);
-        return new HostStorage(b.segment().asSlice(0, bytes), () -> pool.give(b));
+        live.add(bytes);
+        return new HostStorage(b.segment().asSlice(0, bytes), () -> {
+            live.remove(bytes);
+            pool.give(b);
+        });
+    }
+
+    @Override
+    public LiveCounter live() {
+        return live;
+    }
+
+    /** The most host bytes that may be live at once (see the class comment). */
+    public long memoryLimit() {
+        return limit;
+    }
+
+    private static long limitFromEnvironment() {
+        String p = System.getProperty(LIMIT_PROPERTY, "").trim().toLowerCase(Locale.ROOT);
+        if (!p.isEmpty()) { // a bad value is logged and ignored: this runs in a class initializer
+            long unit = switch (p.charAt(p.length() - 1)) {
+                case 'k' -> 1L << 10;
+                case 'm' -> 1L << 20;
+                case 'g' -> 1L << 30;
+                case 't' -> 1L << 40;
+                default -> 1;
+            };
+            String digits = unit == 1 ? p : p.substring(0, p.length() - 1);
+            try {
+                long v = Math.multiplyExact(Long.parseLong(digits.trim()), unit);
+                if (v > 0) return v;
+            } catch (NumberFormatException | ArithmeticException e) {
+                // fall through to the error
+            }
+            System.getLogger("dev.surpass").log(System.Logger.Level.WARNING, "surpass: ignoring -D" + LIMIT_PROPERTY + "=" + p
+                    + ": expected a positive byte count such as 8g; using the machine's memory");
+        }
+        long limit = Long.MAX_VALUE;
+        long mem = firstNumber(Path.of("/proc/meminfo"), "MemTotal:", 1024);
+        if (mem > 0) limit = mem;
+        long cgroup = firstNumber(Path.of("/sys/fs/cgroup/memory.max"), "", 1);
+        if (cgroup > 0) limit = Math.min(limit, cgroup);
+        return limit;
+    }
+
+    /** The number after {@code prefix} on the first line that starts with it, times {@code scale}; -1 when absent. */
+    private static long firstNumber(Path file, String prefix, long scale) {
+        try {
+            for (String line : Files.readAllLines(file)) {
+                if (!line.startsWith(prefix)) continue;
+                String[] parts = line.substring(prefix.length()).trim().split("\\s+");
+                return Math.multiplyExact(Long.parseLong(parts[0]), scale);
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux, no cgroup limit ("max"), unreadable: no limit from this source
+        }
+        return -1;
+    }
+
+    static String human(long bytes) {
+        String[] units = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+        double v = bytes;
+        int u = 0;
+        while (Math.abs(v) >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        return u == 0 ? bytes + " B" : String.format(Locale.ROOT, "%.1f %s", v, units[u]);
     }
 
     /** Bytes of freed blocks kept for reuse. */

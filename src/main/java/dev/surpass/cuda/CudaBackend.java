@@ -27,7 +27,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <p>Streams: all work is queued on {@code CU_STREAM_PER_THREAD}, so each Java thread has its own
  * ordered stream; {@link #synchronize()} waits for the calling thread's stream only. Copies to
  * the host return when the bytes have arrived. Copies from the host return when the source may
- * be reused (they wait for the thread's stream). Device-to-device copies, fills and kernel
+ * be reused: from a heap array at once (the driver has staged it), from native memory (which may
+ * be pinned) after waiting for the thread's stream. Device-to-device copies, fills and kernel
  * launches are asynchronous.
  *
  * <p>Debugging: with {@code -Dsurpass.cuda.sync=true} or Java assertions enabled ({@code -ea},
@@ -176,6 +177,11 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    @Override
+    public dev.surpass.backend.LiveCounter live() {
+        return CudaStorage.live(gpu.ordinal);
+    }
+
     static String human(long bytes) {
         String[] units = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
         double v = bytes;
@@ -223,7 +229,12 @@ public final class CudaBackend implements Backend {
             syncThisThread("host-to-device copy");
             return;
         }
-        // A heap segment cannot be passed to native code: stage it through native memory.
+        // A heap segment cannot be passed to native code: stage it through native memory. The
+        // staging buffer is pageable (malloc'd) memory, which the driver cannot read after
+        // cuMemcpyHtoDAsync returns (it has no pinned mapping of it): it copies such a source into
+        // its own pinned staging before returning. So the buffer may be reused or freed at once,
+        // and this copy, unlike the pinned-source one above, does not wait for the stream: small
+        // per-step uploads (token ids, page tables, lengths) no longer stall the queue.
         try (Arena a = Arena.ofConfined()) {
             long chunk = Math.min(bytes, STAGING_CHUNK);
             MemorySegment stage = a.allocate(chunk, 64);
@@ -231,7 +242,6 @@ public final class CudaBackend implements Backend {
                 long n = Math.min(chunk, bytes - off);
                 MemorySegment.copy(src, off, stage, 0, n);
                 gpu.check("cuMemcpyHtoDAsync", driver.cuMemcpyHtoDAsync(base + off, stage, n, PT), n + " bytes to " + name());
-                syncThisThread("host-to-device copy"); // before the staging buffer is reused or freed
             }
         }
     }
@@ -381,7 +391,7 @@ public final class CudaBackend implements Backend {
                     sharedBytes, PT, params, MemorySegment.NULL);
             gpu.check("cuLaunchKernel", rc, kernel + " grid " + grid + " block " + block + " shared " + sharedBytes);
         }
-        if (SYNC_AFTER_LAUNCH) {
+        if (SYNC_AFTER_LAUNCH && !gpu.capturingOnThisThread()) { // a capturing stream cannot be synchronized
             gpu.check("cuStreamSynchronize", driver.cuStreamSynchronize(PT), "after " + kernel + " (debug sync)");
         }
     }

@@ -45,6 +45,8 @@ final class CudaGpu {
 
     /** The context this thread last made current (0 = none known). */
     private static final ThreadLocal<long[]> CURRENT = ThreadLocal.withInitial(() -> new long[1]);
+    /** The GPU whose per-thread stream the calling thread is capturing into a graph, else null. */
+    private static final ThreadLocal<CudaGpu> CAPTURING = new ThreadLocal<>();
 
     final CuDriver driver;
     final int ordinal;
@@ -179,6 +181,17 @@ final class CudaGpu {
             check("cuCtxSetCurrent", driver.cuCtxSetCurrent(context), name());
             cur[0] = context;
         }
+    }
+
+    /** True while the calling thread captures its stream on this GPU ({@link CudaGraph#capture}). */
+    boolean capturingOnThisThread() {
+        return CAPTURING.get() == this;
+    }
+
+    /** Marks the start (true) or end (false) of the calling thread's capture on this GPU. */
+    void setCapturing(boolean on) {
+        if (on) CAPTURING.set(this);
+        else CAPTURING.remove();
     }
 
     /** Free and total device memory in bytes, or null when the query itself fails. */

@@ -1,8 +1,10 @@
 package dev.surpass.cuda;
 
+import dev.surpass.backend.LiveCounter;
 import dev.surpass.backend.Storage;
 import dev.surpass.cuda.ffi.CuDriver;
 import java.lang.foreign.MemorySegment;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -15,9 +17,15 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * already queued on every blocking stream of the context (per-thread default streams included)
  * and is waited for by work queued after it. The pool then hands the block out again only in
  * stream order after the free. The cost is a GPU-side barrier between threads' streams at each
- * free; no host thread blocks.
+ * free; no host thread blocks. Exception: while the freeing thread captures a CUDA graph
+ * ({@link CudaGraph}), the legacy stream would break the capture, and the memory was allocated by
+ * that capture on that thread's stream, so the free goes on the same stream and becomes a node of
+ * the graph.
  *
  * <p>A zero-byte allocation holds no device memory (pointer 0).
+ *
+ * <p>Accounting: each storage counts in {@link #live(int)} of its GPU from construction until its
+ * free is queued (zero-byte ones included, so counts match the tensors).
  */
 final class CudaStorage implements Storage {
     private static final System.Logger LOG = System.getLogger("dev.surpass.cuda");
@@ -27,10 +35,18 @@ final class CudaStorage implements Storage {
     private final long bytes;
     private final AtomicBoolean freed = new AtomicBoolean();
 
+    private static final ConcurrentHashMap<Integer, LiveCounter> LIVE = new ConcurrentHashMap<>();
+
     CudaStorage(CudaGpu gpu, long ptr, long bytes) {
         this.gpu = gpu;
         this.ptr = ptr;
         this.bytes = bytes;
+        live(gpu.ordinal).add(bytes);
+    }
+
+    /** The allocations of GPU {@code ordinal} not yet freed, over every handle and thread. */
+    static LiveCounter live(int ordinal) {
+        return LIVE.computeIfAbsent(ordinal, o -> new LiveCounter());
     }
 
     @Override
@@ -61,10 +77,13 @@ final class CudaStorage implements Storage {
     /** Queues the free (once); never throws: a failure is logged (e.g. after a sticky device error). */
     @Override
     public void free() {
-        if (!freed.compareAndSet(false, true) || ptr == 0) return;
+        if (!freed.compareAndSet(false, true)) return;
+        live(gpu.ordinal).remove(bytes);
+        if (ptr == 0) return;
         try {
             gpu.ensureCurrent();
-            int rc = gpu.driver.cuMemFreeAsync(ptr, CuDriver.CU_STREAM_LEGACY);
+            long stream = gpu.capturingOnThisThread() ? CuDriver.CU_STREAM_PER_THREAD : CuDriver.CU_STREAM_LEGACY;
+            int rc = gpu.driver.cuMemFreeAsync(ptr, stream);
             if (rc != 0) {
                 LOG.log(System.Logger.Level.WARNING, "surpass: cuMemFreeAsync of " + bytes + " bytes on " + gpu.name()
                         + " failed: " + CudaRuntime.errorName(gpu.driver, rc) + " (" + rc + ")");

@@ -57,8 +57,17 @@ public final class NoiseSchedule {
         return new NoiseSchedule(b, map);
     }
 
+    /**
+     * The most training timesteps a schedule may have (real ones have 1000): a larger count is
+     * refused before its tables are allocated (2^31 doubles would be an OutOfMemoryError).
+     */
+    public static final int MAX_TRAIN_STEPS = 1 << 20;
+
     private static void checkSteps(String what, int t) {
-        if (t < 1) throw new IllegalArgumentException(what + ": the number of training timesteps must be >= 1, got " + t);
+        if (t < 1 || t > MAX_TRAIN_STEPS) {
+            throw new IllegalArgumentException(what + ": the number of training timesteps must be >= 1 and <= " + MAX_TRAIN_STEPS
+                    + ", got " + t);
+        }
     }
 
     private static void checkBetaRange(String what, double b0, double b1) {
@@ -162,6 +171,9 @@ public final class NoiseSchedule {
         }
         String[] parts = spec.split(",");
         int sections = parts.length;
+        if (sections == 0) { // "," or ",,": split drops the empty strings, leaving no section at all
+            throw new IllegalArgumentException("spaceTimesteps: '" + spec + "' is not \"N\", \"N1,N2,...\" or \"ddimN\"");
+        }
         int sizePer = trainSteps / sections, extra = trainSteps % sections;
         TreeSet<Integer> all = new TreeSet<>();
         int start = 0;

@@ -3,10 +3,10 @@ package dev.surpass.diffusion;
 import dev.surpass.DType;
 import dev.surpass.Tensor;
 import dev.surpass.backend.Parallel;
+import dev.surpass.backend.VectorExp;
 import dev.surpass.layers.HostRows;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -116,7 +116,9 @@ final class VectorSamplers {
                             FloatVector sig;
                             if (p.learnedRange()) {
                                 FloatVector f = FloatVector.fromArray(S, vv, i).fma(half, half);
-                                sig = f.fma(vdLog, vminLog).mul(0.5f).lanewise(VectorOperators.EXP);
+                                // e^v as 2^(v·log2 e) through the library's exp2: lanewise(EXP) differs by an ulp
+                                // between its SVML stub and the interpreter's fallback
+                                sig = VectorExp.exp2Clamped(f.fma(vdLog, vminLog).mul(0.5f * 1.4426950408889634f));
                             } else {
                                 sig = FloatVector.broadcast(S, p2);
                             }

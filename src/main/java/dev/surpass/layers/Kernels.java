@@ -27,6 +27,9 @@ final class Kernels {
         all.addAll(CudaSoftmax.kernelNames());
         all.addAll(CudaLayerNorm.kernelNames());
         all.addAll(CudaRmsNorm.kernelNames());
+        all.addAll(CudaGather.kernelNames());
+        all.addAll(CudaScatter.kernelNames());
+        all.addAll(CudaArgmax.kernelNames());
         return all;
     }
 }

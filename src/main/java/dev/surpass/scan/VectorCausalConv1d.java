@@ -3,12 +3,12 @@ package dev.surpass.scan;
 import dev.surpass.DType;
 import dev.surpass.Tensor;
 import dev.surpass.backend.Parallel;
+import dev.surpass.backend.VectorExp;
 import dev.surpass.layers.HostRows;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -23,6 +23,8 @@ final class VectorCausalConv1d {
     private VectorCausalConv1d() {}
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
+    private static final float LOG2E = 1.4426950408889634f;
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.nativeOrder());
     static final int SLICE = 2048;
 
@@ -61,7 +63,9 @@ final class VectorCausalConv1d {
         for (; t < bound; t += vl) {
             FloatVector acc = FloatVector.broadcast(S, b);
             for (int k = 0; k < width; k++) acc = FloatVector.fromArray(S, seq, t + k).fma(FloatVector.broadcast(S, wt[wOff + k]), acc);
-            if (silu) acc = acc.div(acc.neg().lanewise(VectorOperators.EXP).add(1f));
+            // silu through the library's exp2, not lanewise(EXP): that one's SVML stub and its
+            // interpreter fallback differ by an ulp, so results changed once the loop was JIT-compiled
+            if (silu) acc = acc.div(VectorExp.exp2Clamped(acc.mul(-LOG2E)).add(1f));
             acc.intoArray(o, t);
         }
         for (; t < m; t++) {

@@ -124,6 +124,12 @@ public final class CuDriver {
     private final MethodHandle cuEventElapsedTime;
     private final MethodHandle cuEventDestroy;
     private final MethodHandle cuTensorMapEncodeTiled;
+    private final MethodHandle cuStreamBeginCapture;
+    private final MethodHandle cuStreamEndCapture;
+    private final MethodHandle cuGraphInstantiateWithFlags;
+    private final MethodHandle cuGraphLaunch;
+    private final MethodHandle cuGraphExecDestroy;
+    private final MethodHandle cuGraphDestroy;
 
     private CuDriver(SymbolLookup lib) {
         String l = LIBRARY;
@@ -205,6 +211,19 @@ public final class CuDriver {
         //     CUtensorMapFloatOOBfill) — CUDA 12.0+ drivers; optional so that its absence only disables TMA kernels.
         cuTensorMapEncodeTiled = Ffi.optional(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS,
                 ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), "cuTensorMapEncodeTiled");
+        // Stream capture into CUDA graphs (CUDA 11.4+ for all of these; optional so that an older
+        // driver only loses graphs). CUresult cuStreamBeginCapture_v2(CUstream, CUstreamCaptureMode)
+        cuStreamBeginCapture = Ffi.optional(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuStreamBeginCapture_v2");
+        // CUresult cuStreamEndCapture(CUstream hStream, CUgraph *phGraph)
+        cuStreamEndCapture = Ffi.optional(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuStreamEndCapture");
+        // CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags)
+        cuGraphInstantiateWithFlags = Ffi.optional(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG),
+                "cuGraphInstantiateWithFlags");
+        // CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream)
+        cuGraphLaunch = Ffi.optional(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuGraphLaunch");
+        // CUresult cuGraphExecDestroy(CUgraphExec hGraphExec); CUresult cuGraphDestroy(CUgraph hGraph)
+        cuGraphExecDestroy = Ffi.optional(lib, I_P, "cuGraphExecDestroy");
+        cuGraphDestroy = Ffi.optional(lib, I_P, "cuGraphDestroy");
     }
 
     /**
@@ -406,5 +425,44 @@ public final class CuDriver {
         } catch (Throwable t) {
             throw Ffi.rethrow(t);
         }
+    }
+
+    /** True when the driver has the stream-capture and graph calls (CUDA 11.4+). */
+    public boolean hasGraphs() {
+        return cuStreamBeginCapture != null && cuStreamEndCapture != null && cuGraphInstantiateWithFlags != null
+                && cuGraphLaunch != null && cuGraphExecDestroy != null && cuGraphDestroy != null;
+    }
+
+    /** {@code CU_STREAM_CAPTURE_MODE_THREAD_LOCAL}: only this thread's unsafe calls are refused during capture. */
+    public static final int CAPTURE_MODE_THREAD_LOCAL = 1;
+
+    public int cuStreamBeginCapture(long stream, int mode) {
+        if (cuStreamBeginCapture == null) return CUDA_ERROR_NOT_FOUND;
+        try { return (int) cuStreamBeginCapture.invokeExact(h(stream), mode); } catch (Throwable t) { throw Ffi.rethrow(t); }
+    }
+
+    public int cuStreamEndCapture(long stream, MemorySegment outGraph) {
+        if (cuStreamEndCapture == null) return CUDA_ERROR_NOT_FOUND;
+        try { return (int) cuStreamEndCapture.invokeExact(h(stream), outGraph); } catch (Throwable t) { throw Ffi.rethrow(t); }
+    }
+
+    public int cuGraphInstantiateWithFlags(MemorySegment outExec, long graph, long flags) {
+        if (cuGraphInstantiateWithFlags == null) return CUDA_ERROR_NOT_FOUND;
+        try { return (int) cuGraphInstantiateWithFlags.invokeExact(outExec, h(graph), flags); } catch (Throwable t) { throw Ffi.rethrow(t); }
+    }
+
+    public int cuGraphLaunch(long exec, long stream) {
+        if (cuGraphLaunch == null) return CUDA_ERROR_NOT_FOUND;
+        try { return (int) cuGraphLaunch.invokeExact(h(exec), h(stream)); } catch (Throwable t) { throw Ffi.rethrow(t); }
+    }
+
+    public int cuGraphExecDestroy(long exec) {
+        if (cuGraphExecDestroy == null) return CUDA_ERROR_NOT_FOUND;
+        try { return (int) cuGraphExecDestroy.invokeExact(h(exec)); } catch (Throwable t) { throw Ffi.rethrow(t); }
+    }
+
+    public int cuGraphDestroy(long graph) {
+        if (cuGraphDestroy == null) return CUDA_ERROR_NOT_FOUND;
+        try { return (int) cuGraphDestroy.invokeExact(h(graph)); } catch (Throwable t) { throw Ffi.rethrow(t); }
     }
 }

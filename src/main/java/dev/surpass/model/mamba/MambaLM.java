@@ -8,6 +8,7 @@ import dev.surpass.io.SafeTensors;
 import dev.surpass.io.SafeTensorsFile;
 import dev.surpass.io.TensorInfo;
 import dev.surpass.layers.Elementwise;
+import dev.surpass.layers.Gather;
 import dev.surpass.layers.Gemm;
 import dev.surpass.layers.RmsNorm;
 import dev.surpass.scan.CausalConv1d;
@@ -111,6 +112,11 @@ public final class MambaLM implements AutoCloseable {
     /** True when lm_head is the embedding matrix. */
     public boolean tiedHead() {
         return tied;
+    }
+
+    /** The embedding matrix {@code [vocab_rows, d_model]} (owned by the model). */
+    Tensor embedding() {
+        return embedding;
     }
 
     /** Columns of the logits: the embedding's rows (the padded vocabulary). */
@@ -322,7 +328,7 @@ public final class MambaLM implements AutoCloseable {
         }
         java.util.Set<Integer> stops = new java.util.HashSet<>();
         if (stopIds != null) for (int id : stopIds) stops.add(id);
-        int[][] buf = new int[batch][maxNewTokens];
+        int[][] buf = new int[batch][Math.min(maxNewTokens, 64)]; // grown as tokens come: maxNewTokens may be huge (no context limit)
         int[] count = new int[batch];
         boolean[] done = new boolean[batch];
         Random[] rng = new Random[batch];
@@ -344,19 +350,26 @@ public final class MambaLM implements AutoCloseable {
                 }
             }
             int[] tok = new int[batch];
+            boolean greedy = sampling.temperature() == 0;
+            int[] next = null; // greedy next tokens from the device, once decoding has started
             for (int i = 0; i < maxNewTokens; i++) {
                 int live = 0;
                 for (int b = 0; b < batch; b++) {
                     if (done[b]) continue; // keeps feeding its last token
-                    tok[b] = sampling.pick(last, b * w, v, rng[b]);
+                    tok[b] = next != null ? next[b] : sampling.pick(last, b * w, v, rng[b]);
+                    if (count[b] == buf[b].length) buf[b] = Arrays.copyOf(buf[b], (int) Math.min(maxNewTokens, 2L * buf[b].length));
                     buf[b][count[b]++] = tok[b];
                     if (onToken != null) onToken.accept(b, tok[b]);
                     if (stops.contains(tok[b]) || count[b] == maxNewTokens) done[b] = true;
                     else live++;
                 }
                 if (live == 0) break;
-                try (Tensor lg = st.step(tok)) {
-                    last = lg.toFloatArray();
+                if (greedy) {
+                    next = st.stepGreedy(tok); // argmax on the device: B ints come back, not B·w logits
+                } else {
+                    try (Tensor lg = st.step(tok)) {
+                        last = lg.toFloatArray();
+                    }
                 }
             }
         }
@@ -364,16 +377,11 @@ public final class MambaLM implements AutoCloseable {
         return out;
     }
 
-    /** Rows {@code [B·L, d_model]} of the embedding for the flattened ids. */
+    /** Rows {@code [B·L, d_model]} of the embedding for the flattened (checked) ids. */
     Tensor embed(int[] ids) {
-        int dm = config.dModel();
-        long rowBytes = (long) dm * DType.F32.byteSize();
-        Tensor out = device.allocate(DType.F32, ids.length, dm);
-        for (int i = 0; i < ids.length; i++) {
-            device.backend().copy(embedding.storage(), embedding.byteOffset() + ids[i] * rowBytes, out.storage(),
-                    out.byteOffset() + i * rowBytes, rowBytes);
+        try (Tensor idt = device.upload(ids, ids.length)) {
+            return Gather.rows(embedding, idt);
         }
-        return out;
     }
 
     void checkIds(String op, int[] ids, String where) {

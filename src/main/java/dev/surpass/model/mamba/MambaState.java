@@ -2,6 +2,11 @@ package dev.surpass.model.mamba;
 
 import dev.surpass.DType;
 import dev.surpass.Tensor;
+import dev.surpass.cuda.CudaException;
+import dev.surpass.cuda.CudaGraph;
+import dev.surpass.layers.Argmax;
+import dev.surpass.layers.Gather;
+import java.lang.foreign.MemorySegment;
 
 /**
  * The decode state of {@code batch} sequences of one {@link MambaLM}: per layer a conv state
@@ -12,6 +17,13 @@ import dev.surpass.Tensor;
  * state (zeros when fresh), so a prompt may be fed in several chunks; {@link #step} advances every
  * sequence by one token.
  *
+ * <p>Decoding on CUDA: the step reads the token ids from a device buffer (one small host copy per
+ * step) and writes the logits and each row's argmax to device buffers, so the whole step — every
+ * layer's norm, projections, conv and state update, and the head — is recorded once as a
+ * {@link CudaGraph} (at the second step; the first runs eagerly and loads every kernel) and
+ * replayed with one launch per token. {@code -Dsurpass.cuda.graphs=false} turns this off; a
+ * capture the driver refuses falls back to eager steps with a warning.
+ *
  * <p>Thread rules: one thread at a time; close it before its model.
  */
 public final class MambaState implements AutoCloseable {
@@ -21,6 +33,16 @@ public final class MambaState implements AutoCloseable {
     private final Tensor[] ssm;  // per layer [B, d_inner, d_state] F32
     private long position;
     private boolean closed;
+
+    /** Whether steps on CUDA are captured and replayed as a graph (a system property, default on). */
+    static final boolean GRAPHS = !"false".equalsIgnoreCase(System.getProperty("surpass.cuda.graphs"));
+    private static final System.Logger LOG = System.getLogger("dev.surpass.model.mamba");
+    // Device-side step buffers (CUDA only, made at the first step): ids [B] I32 in, logits [B, w]
+    // F32 and greedy ids [B] I32 out. The captured graph reads and writes exactly these.
+    private Tensor stepIds, stepLogits, stepArgmax;
+    private CudaGraph graph;
+    private boolean graphFailed;
+    private long stepCount; // device steps so far: the first runs eagerly, the second is captured
 
     MambaState(MambaLM model, int batch) {
         if (batch < 1) throw new IllegalArgumentException("MambaState: batch is " + batch + "; expected >= 1");
@@ -90,14 +112,71 @@ public final class MambaState implements AutoCloseable {
 
     /** Advances each sequence by {@code tokens[b]} and returns logits {@code [B, logitsWidth]} F32 (caller closes). */
     public Tensor step(int[] tokens) {
+        checkTokens(tokens);
+        if (!model.device().isCuda()) {
+            Tensor logits = model.blocks(model.embed(tokens), (i, l, normed) -> model.mixerStep(i, l, normed, this));
+            position++;
+            return logits;
+        }
+        deviceStep(tokens);
+        Tensor out = model.device().allocate(DType.F32, batch, model.logitsWidth());
+        MambaLM.copyInto(stepLogits, out, 0);
+        return out;
+    }
+
+    /**
+     * Advances each sequence by {@code tokens[b]} and returns each one's greedy next token (the
+     * first maximum of its logits over the vocabulary, {@link Argmax}) without copying the logits
+     * to the host.
+     */
+    public int[] stepGreedy(int[] tokens) {
+        checkTokens(tokens);
+        if (!model.device().isCuda()) {
+            try (Tensor lg = step(tokens); Tensor am = Argmax.rows(lg, model.config().vocabSize())) {
+                return am.toIntArray();
+            }
+        }
+        deviceStep(tokens);
+        return stepArgmax.toIntArray();
+    }
+
+    private void checkTokens(int[] tokens) {
         ensureOpen();
         if (tokens == null || tokens.length != batch) {
             throw new IllegalArgumentException("step: expected " + batch + " tokens, got " + (tokens == null ? "null" : tokens.length));
         }
         model.checkIds("step", tokens, "tokens");
-        Tensor logits = model.blocks(model.embed(tokens), (i, l, normed) -> model.mixerStep(i, l, normed, this));
+    }
+
+    /** One CUDA step into the step buffers: eager the first time, then through the captured graph. */
+    private void deviceStep(int[] tokens) {
+        if (stepIds == null) {
+            stepIds = model.device().allocate(DType.I32, batch);
+            stepLogits = model.device().allocate(DType.F32, batch, model.logitsWidth());
+            stepArgmax = model.device().allocate(DType.I32, batch);
+        }
+        stepIds.copyFrom(MemorySegment.ofArray(tokens));
+        if (graph == null && GRAPHS && !graphFailed && stepCount > 0 && CudaGraph.supported(model.device())) {
+            try {
+                graph = CudaGraph.capture(model.device(), this::stepBody);
+            } catch (CudaException e) {
+                graphFailed = true;
+                LOG.log(System.Logger.Level.WARNING, "surpass: capturing the Mamba decode step as a CUDA graph failed; stepping eagerly", e);
+            }
+        }
+        if (graph != null) graph.launch();
+        else stepBody();
+        stepCount++;
         position++;
-        return logits;
+    }
+
+    /** The decode step over the step buffers: what the graph records. */
+    private void stepBody() {
+        try (Tensor logits = model.blocks(Gather.rows(model.embedding(), stepIds), (i, l, normed) -> model.mixerStep(i, l, normed, this));
+             Tensor am = Argmax.rows(logits, model.config().vocabSize())) {
+            MambaLM.copyInto(logits, stepLogits, 0);
+            MambaLM.copyInto(am, stepArgmax, 0);
+        }
     }
 
     /**
@@ -131,6 +210,8 @@ public final class MambaState implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
+        if (graph != null) graph.close();
+        for (Tensor t : new Tensor[] {stepIds, stepLogits, stepArgmax}) if (t != null) t.close();
         for (Tensor t : conv) if (t != null) t.close();
         for (Tensor t : ssm) if (t != null) t.close();
     }

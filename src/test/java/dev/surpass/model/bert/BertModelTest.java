@@ -61,45 +61,61 @@ class BertModelTest {
         cpu.close();
     }
 
+    /** BERT sizes: hidden E, layers NL, intermediate F, vocab V, positions P, token types T; embedding and weight scales. */
+    record Dims(int e, int nl, int f, int v, int p, int t, double embScale, double biasScale) {
+        static final Dims TINY = new Dims(E, NL, F, V, P, T, 0.5, 0.1);
+    }
+
     static Map<String, float[]> weights(Random r) {
+        return weights(r, Dims.TINY);
+    }
+
+    /** Random weights in the HF naming (without the "bert." prefix) for the sizes {@code d}. */
+    static Map<String, float[]> weights(Random r, Dims d) {
+        int e = d.e(), f = d.f();
         Map<String, float[]> m = new LinkedHashMap<>();
-        m.put("embeddings.word_embeddings.weight", fill(new float[V * E], r, 0.5));
-        m.put("embeddings.position_embeddings.weight", fill(new float[P * E], r, 0.2));
-        m.put("embeddings.token_type_embeddings.weight", fill(new float[T * E], r, 0.2));
-        m.put("embeddings.LayerNorm.weight", around1(E, r, 0.2));
-        m.put("embeddings.LayerNorm.bias", fill(new float[E], r, 0.1));
-        for (int l = 0; l < NL; l++) {
+        m.put("embeddings.word_embeddings.weight", fill(new float[d.v() * e], r, d.embScale()));
+        m.put("embeddings.position_embeddings.weight", fill(new float[d.p() * e], r, 0.4 * d.embScale()));
+        m.put("embeddings.token_type_embeddings.weight", fill(new float[d.t() * e], r, 0.4 * d.embScale()));
+        m.put("embeddings.LayerNorm.weight", around1(e, r, 0.2));
+        m.put("embeddings.LayerNorm.bias", fill(new float[e], r, d.biasScale()));
+        for (int l = 0; l < d.nl(); l++) {
             String p = "encoder.layer." + l + ".";
             for (String s : new String[] {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"}) {
-                m.put(p + s + ".weight", fill(new float[E * E], r, 1 / Math.sqrt(E)));
-                m.put(p + s + ".bias", fill(new float[E], r, 0.1));
+                m.put(p + s + ".weight", fill(new float[e * e], r, 1 / Math.sqrt(e)));
+                m.put(p + s + ".bias", fill(new float[e], r, d.biasScale()));
             }
-            m.put(p + "attention.output.LayerNorm.weight", around1(E, r, 0.2));
-            m.put(p + "attention.output.LayerNorm.bias", fill(new float[E], r, 0.1));
-            m.put(p + "intermediate.dense.weight", fill(new float[F * E], r, 1 / Math.sqrt(E)));
-            m.put(p + "intermediate.dense.bias", fill(new float[F], r, 0.1));
-            m.put(p + "output.dense.weight", fill(new float[E * F], r, 1 / Math.sqrt(F)));
-            m.put(p + "output.dense.bias", fill(new float[E], r, 0.1));
-            m.put(p + "output.LayerNorm.weight", around1(E, r, 0.2));
-            m.put(p + "output.LayerNorm.bias", fill(new float[E], r, 0.1));
+            m.put(p + "attention.output.LayerNorm.weight", around1(e, r, 0.2));
+            m.put(p + "attention.output.LayerNorm.bias", fill(new float[e], r, d.biasScale()));
+            m.put(p + "intermediate.dense.weight", fill(new float[f * e], r, 1 / Math.sqrt(e)));
+            m.put(p + "intermediate.dense.bias", fill(new float[f], r, d.biasScale()));
+            m.put(p + "output.dense.weight", fill(new float[e * f], r, 1 / Math.sqrt(f)));
+            m.put(p + "output.dense.bias", fill(new float[e], r, d.biasScale()));
+            m.put(p + "output.LayerNorm.weight", around1(e, r, 0.2));
+            m.put(p + "output.LayerNorm.bias", fill(new float[e], r, d.biasScale()));
         }
         return m;
     }
 
-    static long[] shapeOf(String name) {
-        if (name.contains("word_embeddings")) return new long[] {V, E};
-        if (name.contains("position_embeddings")) return new long[] {P, E};
-        if (name.contains("token_type_embeddings")) return new long[] {T, E};
-        if (name.endsWith("intermediate.dense.weight")) return new long[] {F, E};
-        if (name.endsWith("intermediate.dense.bias")) return new long[] {F};
-        if (name.endsWith("output.dense.weight") && !name.contains("attention")) return new long[] {E, F};
-        if (name.endsWith(".weight") && !name.contains("LayerNorm")) return new long[] {E, E};
-        return new long[] {E};
+    static long[] shapeOf(String name, Dims d) {
+        int e = d.e();
+        if (name.contains("word_embeddings")) return new long[] {d.v(), e};
+        if (name.contains("position_embeddings")) return new long[] {d.p(), e};
+        if (name.contains("token_type_embeddings")) return new long[] {d.t(), e};
+        if (name.endsWith("intermediate.dense.weight")) return new long[] {d.f(), e};
+        if (name.endsWith("intermediate.dense.bias")) return new long[] {d.f()};
+        if (name.endsWith("output.dense.weight") && !name.contains("attention")) return new long[] {e, d.f()};
+        if (name.endsWith(".weight") && !name.contains("LayerNorm")) return new long[] {e, e};
+        return new long[] {e};
     }
 
     static Map<String, Entry> entries(Map<String, float[]> w, String prefix) {
+        return entries(w, prefix, Dims.TINY);
+    }
+
+    static Map<String, Entry> entries(Map<String, float[]> w, String prefix, Dims d) {
         Map<String, Entry> m = new LinkedHashMap<>();
-        for (var e : w.entrySet()) m.put(prefix + e.getKey(), new Entry(e.getValue(), shapeOf(e.getKey())));
+        for (var e : w.entrySet()) m.put(prefix + e.getKey(), new Entry(e.getValue(), shapeOf(e.getKey(), d)));
         return m;
     }
 

@@ -69,6 +69,47 @@ class CudaBertTest {
         }
     }
 
+    /**
+     * all-MiniLM-L6-v2's architecture at full size (hidden 384, 6 layers, 12 heads, intermediate
+     * 1536, vocab 30522, 512 positions) with random weights, so it runs where the artifact is not on
+     * the class path (the GPU bundle): 16 padded sequences of 1 to 256 tokens, [CLS] … [SEP], mean
+     * pooled and L2-normalised on CUDA and on the CPU. With {@code MiniLmTest} (the real weights on
+     * the CPU against ONNX Runtime) this ties CUDA to ONNX Runtime at MiniLM's size.
+     */
+    @Test
+    void miniLmShapedModelOnCudaMatchesTheCpu() throws Exception {
+        try (Device g = cuda(); Device host = Device.cpu()) {
+            var dims = new BertModelTest.Dims(384, 6, 1536, 30522, 512, 2, 0.05, 0.02);
+            String config = "{\"architectures\": [\"BertModel\"], \"model_type\": \"bert\", \"hidden_size\": 384,"
+                    + " \"num_hidden_layers\": 6, \"num_attention_heads\": 12, \"intermediate_size\": 1536, \"max_position_embeddings\": 512,"
+                    + " \"type_vocab_size\": 2, \"vocab_size\": 30522, \"layer_norm_eps\": 1e-12, \"hidden_act\": \"gelu\"}";
+            Path dir = tmp.resolve("minilm-shaped");
+            writeCheckpoint(dir, config, BertModelTest.entries(BertModelTest.weights(new Random(384), dims), "", dims), DType.F32, 1);
+            int[] lens = {1, 2, 3, 7, 16, 31, 64, 100, 128, 200, 255, 256, 0, 0, 0, 0};
+            Random r = new Random(6);
+            for (int i = 12; i < lens.length; i++) lens[i] = 1 + r.nextInt(256);
+            int n = 256;
+            int[][] ids = new int[lens.length][n], mask = new int[lens.length][n];
+            for (int b = 0; b < lens.length; b++) {
+                for (int t = 0; t < lens[b]; t++) {
+                    ids[b][t] = t == 0 ? 101 : t == lens[b] - 1 ? 102 : 999 + r.nextInt(30522 - 999);
+                    mask[b][t] = 1;
+                }
+            }
+            try (BertModel m = BertModel.load(g, dir); BertModel onCpu = BertModel.load(host, dir);
+                 Tensor h = m.forward(ids, mask, null); Tensor c = onCpu.forward(ids, mask, null)) {
+                float[][] x = SentenceEmbeddings.meanPool(h.toFloatArray(), mask, 384), y = SentenceEmbeddings.meanPool(c.toFloatArray(), mask, 384);
+                double worst = 1;
+                for (int b = 0; b < lens.length; b++) {
+                    double cos = SentenceEmbeddings.cosine(SentenceEmbeddings.normalize(x[b]), SentenceEmbeddings.normalize(y[b]));
+                    worst = Math.min(worst, cos);
+                    assertTrue(cos >= 0.9999, "sequence " + b + " of " + lens[b] + " tokens: cosine CUDA vs CPU " + cos);
+                }
+                System.out.printf("MiniLM-shaped random BERT, CUDA vs CPU: min cosine %.9f over %d sequences%n", worst, lens.length);
+            }
+        }
+    }
+
     @Test
     void miniLmOnCudaMatchesTheCpu() {
         MiniLmFixture.assumeMiniLm();

@@ -726,6 +726,9 @@ class MambaLMTest {
                         }
                         compareRows(lc, lg, dir + " step " + i);
                     }
+                    // The device-side greedy pick (through the captured step) equals the CPU's.
+                    int[] tok = {3 % V, 5 % V};
+                    assertEquals(java.util.Arrays.toString(sc.stepGreedy(tok)), java.util.Arrays.toString(sg.stepGreedy(tok)), dir + " stepGreedy");
                     int[][] ragged = {p[0], java.util.Arrays.copyOf(p[1], 3)};
                     int[][] gc = c.generate(ragged, 4, Sampling.greedy(), null, null), gg = g.generate(ragged, 4, Sampling.greedy(), null, null);
                     for (int b = 0; b < 2; b++) assertEquals(gc[b][0], gg[b][0], dir + " first generated token of sequence " + b);
