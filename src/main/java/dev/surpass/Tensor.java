@@ -180,6 +180,25 @@ public final class Tensor implements AutoCloseable {
         return new Tensor(buffer, byteOffset, dtype, s);
     }
 
+    /**
+     * A view of the {@code numel(shape)} elements that start at flat index {@code elementOffset}:
+     * a contiguous part of this tensor under its own shape, sharing its memory (e.g. the rows of
+     * one weight inside a merged projection). It holds its own reference: close it too.
+     *
+     * @throws IllegalArgumentException for a negative offset or dim, or a range past this tensor's end
+     */
+    public Tensor view(long elementOffset, long... shape) {
+        ensureOpen();
+        if (shape == null) throw new IllegalArgumentException("view: shape is null");
+        long n = Shapes.numel(shape);
+        if (elementOffset < 0 || elementOffset > numel || n > numel - elementOffset) {
+            throw new IllegalArgumentException("view of " + describe() + ": elements [" + elementOffset + ", " + elementOffset + " + " + n
+                    + ") shaped " + Arrays.toString(shape) + " are not inside its " + numel + " elements");
+        }
+        if (!buffer.retain()) throw new IllegalStateException("tensor " + describe() + " was freed");
+        return new Tensor(buffer, byteOffset + elementOffset * dtype.byteSize(), dtype, shape.clone());
+    }
+
     /** Copies this tensor to {@code target} (any device); same dtype and shape. */
     public Tensor to(Device target) {
         ensureOpen();

@@ -198,4 +198,25 @@ class TensorTest {
             }
         }
     }
+
+    @Test
+    void viewSharesMemoryAndKeepsItAlive() {
+        try (Device cpu = Device.cpu()) {
+            Tensor v;
+            try (Tensor t = cpu.upload(DType.F32, new float[] {0, 1, 2, 3, 4, 5, 6, 7}, 2, 4)) {
+                v = t.view(2, 2, 2);
+                assertArrayEquals(new long[] {2, 2}, v.shape());
+                assertArrayEquals(new float[] {2, 3, 4, 5}, v.toFloatArray());
+                try (Tensor w = t.view(8, 0)) { // empty, at the end
+                    assertEquals(0, w.numel());
+                }
+                assertThrows(IllegalArgumentException.class, () -> t.view(7, 2));
+                assertThrows(IllegalArgumentException.class, () -> t.view(-1, 1));
+                assertThrows(IllegalArgumentException.class, () -> t.view(0, -2));
+            }
+            assertArrayEquals(new float[] {2, 3, 4, 5}, v.toFloatArray(), "the view keeps the memory after the base is closed");
+            v.close();
+            assertThrows(IllegalStateException.class, v::toFloatArray);
+        }
+    }
 }

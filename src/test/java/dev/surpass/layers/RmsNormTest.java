@@ -84,4 +84,48 @@ class RmsNormTest extends CpuOpTest {
             }
         }
     }
+
+    @Test
+    void addRmsNormEqualsAddThenNormOnTheCpu() {
+        for (DType t : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            int rows = 3, cols = 37;
+            float[] x = ParityMath.random(SEED, rows * cols, 2f, t), r = ParityMath.random(SEED + 1, rows * cols, 2f, t);
+            float[] w = ParityMath.random(SEED + 2, cols, 1f, t);
+            try (Tensor xt = d.upload(t, x, rows, cols); Tensor rt = d.upload(t, r, rows, cols); Tensor wt = d.upload(t, w, cols);
+                 RmsNorm.Added a = RmsNorm.addRmsNorm(xt, rt, wt, 1e-5f);
+                 Tensor sum = Elementwise.add(xt, rt); Tensor n = RmsNorm.rmsNorm(sum, wt, 1e-5f)) {
+                assertArrayEquals(sum.toFloatArray(), a.sum().toFloatArray(), t + " sum");
+                assertArrayEquals(n.toFloatArray(), a.normed().toFloatArray(), t + " normed");
+            }
+        }
+        try (Tensor xt = d.upload(DType.F32, new float[6], 2, 3); Tensor rt = d.upload(DType.F32, new float[6], 3, 2)) {
+            assertMessage(assertThrows(IllegalArgumentException.class, () -> RmsNorm.addRmsNorm(xt, rt, null, 1e-5f)), "residual", "shape");
+            assertMessage(assertThrows(IllegalArgumentException.class, () -> RmsNorm.addRmsNorm(xt, null, null, 1e-5f)), "residual");
+        }
+    }
+
+    @Test
+    @org.junit.jupiter.api.Tag("gpu")
+    void addRmsNormOnCudaMatchesTheCpu() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Device.cudaDeviceCount() > 0, "no CUDA device");
+        try (Device g = Device.cuda(0)) {
+            for (DType t : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+                for (int[] rc : new int[][] {{1, 1}, {1, 768}, {5, 37}, {64, 768}, {3, 4099}}) {
+                    int rows = rc[0], cols = rc[1];
+                    float[] x = ParityMath.random(SEED + cols, rows * cols, 3f, t), r = ParityMath.random(SEED + 2 * cols, rows * cols, 3f, t);
+                    float[] w = ParityMath.random(SEED + 3 * cols, cols, 1f, t);
+                    try (Tensor xc = d.upload(t, x, rows, cols); Tensor rc0 = d.upload(t, r, rows, cols); Tensor wc = d.upload(t, w, cols);
+                         Tensor xg = g.upload(t, x, rows, cols); Tensor rg = g.upload(t, r, rows, cols); Tensor wg = g.upload(t, w, cols);
+                         RmsNorm.Added want = RmsNorm.addRmsNorm(xc, rc0, wc, 1e-6f); RmsNorm.Added got = RmsNorm.addRmsNorm(xg, rg, wg, 1e-6f)) {
+                        assertArrayEquals(want.sum().toFloatArray(), got.sum().toFloatArray(), t + " sum " + rows + "x" + cols);
+                        float[] a = want.normed().toFloatArray(), b = got.normed().toFloatArray();
+                        double tol = t == DType.F32 ? 1e-5 : t == DType.F16 ? 2e-3 : 1.6e-2;
+                        for (int i = 0; i < a.length; i++) {
+                            assertEquals(a[i], b[i], tol * Math.max(1, Math.abs(a[i])), t + " normed " + rows + "x" + cols + " element " + i);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

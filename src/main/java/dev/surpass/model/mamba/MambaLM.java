@@ -7,7 +7,6 @@ import dev.surpass.Tensor;
 import dev.surpass.io.SafeTensors;
 import dev.surpass.io.SafeTensorsFile;
 import dev.surpass.io.TensorInfo;
-import dev.surpass.layers.Elementwise;
 import dev.surpass.layers.Gather;
 import dev.surpass.layers.Gemm;
 import dev.surpass.layers.RmsNorm;
@@ -52,6 +51,8 @@ public final class MambaLM implements AutoCloseable {
     /** One block's weights (all F32 on the model's device). */
     static final class Layer {
         Tensor norm;      // [d_model]                 layers.i.norm.weight
+        Tensor inProj;    // [2·d_inner, d_model]      in_proj.weight (rows [x | z]); inX and inZ are views of it
+        Tensor xProj;     // [dt_rank + 2·d_state, d_inner]  x_proj.weight (rows [dt | B | C]); xpDt, xpB, xpC are views
         Tensor inX;       // [d_inner, d_model]        in_proj.weight rows [0, d_inner)
         Tensor inZ;       // [d_inner, d_model]        in_proj.weight rows [d_inner, 2·d_inner)
         Tensor convW;     // [d_inner, d_conv]         conv1d.weight [d_inner, 1, d_conv]
@@ -66,7 +67,7 @@ public final class MambaLM implements AutoCloseable {
         Tensor outW;      // [d_model, d_inner]        out_proj.weight
 
         void close() {
-            for (Tensor t : new Tensor[] {norm, inX, inZ, convW, convB, xpDt, xpB, xpC, dtW, dtB, a, d, outW}) {
+            for (Tensor t : new Tensor[] {norm, inX, inZ, inProj, convW, convB, xpDt, xpB, xpC, xProj, dtW, dtB, a, d, outW}) {
                 if (t != null) t.close();
             }
         }
@@ -199,15 +200,15 @@ public final class MambaLM implements AutoCloseable {
                 Layer l = new Layer();
                 layers.add(l);
                 l.norm = ld.upload(lp + "norm.weight", dm);
-                float[] inProj = ld.read(mp + "in_proj.weight", 2L * di, dm);
-                l.inX = device.upload(DType.F32, Arrays.copyOfRange(inProj, 0, di * dm), di, dm);
-                l.inZ = device.upload(DType.F32, Arrays.copyOfRange(inProj, di * dm, 2 * di * dm), di, dm);
+                l.inProj = ld.upload(mp + "in_proj.weight", 2L * di, dm);
+                l.inX = l.inProj.view(0, di, dm);
+                l.inZ = l.inProj.view((long) di * dm, di, dm);
                 l.convW = device.upload(DType.F32, ld.read(mp + "conv1d.weight", di, 1, w), di, w);
                 if (cfg.convBias()) l.convB = ld.upload(mp + "conv1d.bias", di);
-                float[] xp = ld.read(mp + "x_proj.weight", (long) r + 2L * n, di);
-                l.xpDt = device.upload(DType.F32, Arrays.copyOfRange(xp, 0, r * di), r, di);
-                l.xpB = device.upload(DType.F32, Arrays.copyOfRange(xp, r * di, (r + n) * di), n, di);
-                l.xpC = device.upload(DType.F32, Arrays.copyOfRange(xp, (r + n) * di, (r + 2 * n) * di), n, di);
+                l.xProj = ld.upload(mp + "x_proj.weight", (long) r + 2L * n, di);
+                l.xpDt = l.xProj.view(0, r, di);
+                l.xpB = l.xProj.view((long) r * di, n, di);
+                l.xpC = l.xProj.view((long) (r + n) * di, n, di);
                 l.dtW = ld.upload(mp + "dt_proj.weight", di, r);
                 l.dtB = ld.upload(mp + "dt_proj.bias", di);
                 float[] aLog = ld.read(mp + "A_log", di, n);
@@ -402,21 +403,26 @@ public final class MambaLM implements AutoCloseable {
         try {
             for (int i = 0; i < layers.size(); i++) {
                 Layer l = layers.get(i);
+                Tensor normed;
                 if (residual == null) {
                     residual = hidden;
+                    hidden = null;
+                    normed = RmsNorm.rmsNorm(residual, l.norm, config.normEps());
                 } else {
-                    Tensor sum = Elementwise.add(hidden, residual);
-                    residual.close();
-                    residual = sum;
+                    // residual += mixer output, then the next block's norm: one pass on CUDA
+                    RmsNorm.Added a = RmsNorm.addRmsNorm(hidden, residual, l.norm, config.normEps());
                     hidden.close();
+                    hidden = null;
+                    residual.close();
+                    residual = a.sum();
+                    normed = a.normed();
                 }
-                hidden = null;
-                try (Tensor normed = RmsNorm.rmsNorm(residual, l.norm, config.normEps())) {
+                try (normed) {
                     hidden = mixer.apply(i, l, normed);
                 }
             }
-            try (Tensor sum = Elementwise.add(hidden, residual); Tensor hn = RmsNorm.rmsNorm(sum, normF, config.normEps())) {
-                return Gemm.linear(hn, lmHead, null);
+            try (RmsNorm.Added a = RmsNorm.addRmsNorm(hidden, residual, normF, config.normEps())) {
+                return Gemm.linear(a.normed(), lmHead, null);
             }
         } finally {
             if (hidden != null && hidden != residual) hidden.close();
@@ -473,15 +479,25 @@ public final class MambaLM implements AutoCloseable {
         }
     }
 
-    /** The mixer for one token per sequence: {@code normed [B, d_model]} → {@code [B, d_model]}. */
+    /**
+     * The mixer for one token per sequence: {@code normed [B, d_model]} → {@code [B, d_model]}. At
+     * batch 1 the merged in_proj and x_proj run as one GEMM each and their column blocks are used in
+     * place (a row of [x | z] or [dt | B | C] is contiguous): a decode step's GEMMs are latency-bound
+     * and x_proj's three thin ones cost two kernels each in cuBLAS. At larger batches the blocks are
+     * not contiguous, so the projections run per block.
+     */
     Tensor mixerStep(int index, Layer l, Tensor normed, MambaState state) {
+        int di = config.dInner(), r = config.dtRank(), n = config.dState();
+        boolean one = normed.dim(0) == 1;
         try (Scope s = Scope.open()) {
-            Tensor x = s.track(Gemm.linear(normed, l.inX, null));                                       // [B, d_inner]
-            Tensor z = s.track(Gemm.linear(normed, l.inZ, null));                                       // [B, d_inner]
+            Tensor xz = one ? s.track(Gemm.linear(normed, l.inProj, null)) : null;                    // [1, 2·d_inner]
+            Tensor x = s.track(one ? xz.view(0, 1, di) : Gemm.linear(normed, l.inX, null));               // [B, d_inner]
+            Tensor z = s.track(one ? xz.view(di, 1, di) : Gemm.linear(normed, l.inZ, null));              // [B, d_inner]
             Tensor xc = s.track(CausalConv1d.update(state.conv(index), x, l.convW, l.convB, true));
-            Tensor dtLow = s.track(Gemm.linear(xc, l.xpDt, null));                                      // [B, dt_rank]
-            Tensor bm = s.track(Gemm.linear(xc, l.xpB, null));                                          // [B, N]
-            Tensor cm = s.track(Gemm.linear(xc, l.xpC, null));                                          // [B, N]
+            Tensor dbc = one ? s.track(Gemm.linear(xc, l.xProj, null)) : null;                        // [1, dt_rank + 2·N]
+            Tensor dtLow = s.track(one ? dbc.view(0, 1, r) : Gemm.linear(xc, l.xpDt, null));             // [B, dt_rank]
+            Tensor bm = s.track(one ? dbc.view(r, 1, n) : Gemm.linear(xc, l.xpB, null));                 // [B, N]
+            Tensor cm = s.track(one ? dbc.view(r + n, 1, n) : Gemm.linear(xc, l.xpC, null));             // [B, N]
             Tensor dt = s.track(Gemm.linear(dtLow, l.dtW, null));                                       // [B, d_inner]
             Tensor y = s.track(SelectiveScan.selectiveStateUpdate(state.ssm(index), xc, dt, l.a, bm, cm, l.d, z, l.dtB, true));
             return Gemm.linear(y, l.outW, null);                                                  // [B, d_model]
