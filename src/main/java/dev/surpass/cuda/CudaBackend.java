@@ -164,7 +164,7 @@ public final class CudaBackend implements Backend {
             int rc = driver.cuMemAllocAsync(out, bytes, PT);
             if (rc == CuDriver.CUDA_ERROR_OUT_OF_MEMORY) {
                 // Frees queued on the legacy stream by other threads may not have run yet.
-                int s = driver.cuStreamSynchronize(CuDriver.CU_STREAM_LEGACY);
+                int s = gpu.synchronizeLegacyUnlessCapturing();
                 if (s == 0) rc = driver.cuMemAllocAsync(out, bytes, PT);
             }
             if (rc != 0) {

@@ -9,6 +9,8 @@ import dev.surpass.cuda.ffi.CuDriver;
 import dev.surpass.cuda.ffi.Cublas;
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.WeakReference;
@@ -188,10 +190,83 @@ final class CudaGpu {
         return CAPTURING.get() == this;
     }
 
-    /** Marks the start (true) or end (false) of the calling thread's capture on this GPU. */
-    void setCapturing(boolean on) {
-        if (on) CAPTURING.set(this);
-        else CAPTURING.remove();
+    // Legacy-stream work (frees, the out-of-memory retry's synchronize) joins every blocking stream of
+    // the context, a capturing per-thread stream included, which breaks that capture. So while any
+    // thread captures on this GPU, other threads' frees are queued and issued when the last capture
+    // ends; the read lock makes "no capture is running" and the legacy call one step with respect to
+    // a capture's start (which takes the write lock). Frees never block on a capture.
+    private final ReentrantReadWriteLock legacyGate = new ReentrantReadWriteLock();
+    private int captures; // captures in progress on this GPU; written under the write lock
+    private final ConcurrentLinkedQueue<Long> deferredFrees = new ConcurrentLinkedQueue<>();
+
+    /**
+     * Marks the start of the calling thread's capture: from here until {@link #endCapture()}, this
+     * thread's frees go on its own (capturing) stream and other threads' frees are deferred.
+     */
+    void beginCapture() {
+        legacyGate.writeLock().lock();
+        try {
+            captures++;
+        } finally {
+            legacyGate.writeLock().unlock();
+        }
+        CAPTURING.set(this);
+    }
+
+    /** Marks the end of the calling thread's capture; the last one issues the deferred frees. */
+    void endCapture() {
+        CAPTURING.remove();
+        boolean last;
+        legacyGate.writeLock().lock();
+        try {
+            last = --captures == 0;
+        } finally {
+            legacyGate.writeLock().unlock();
+        }
+        if (!last) return;
+        for (Long p; (p = deferredFrees.poll()) != null; ) {
+            int rc = freeAsync(p);
+            if (rc != 0) {
+                System.getLogger("dev.surpass.cuda").log(System.Logger.Level.WARNING, "surpass: deferred cuMemFreeAsync on " + name()
+                        + " failed: " + CudaRuntime.errorName(driver, rc) + " (" + rc + ")");
+            }
+        }
+    }
+
+    /**
+     * Queues the free of {@code ptr} (context current): on the calling thread's stream while it
+     * captures (the memory was allocated by the capture, so the free becomes a graph node), else on
+     * the legacy stream, which orders it after every thread's work (see {@link CudaStorage}), or, while
+     * another thread captures, after that capture ends.
+     *
+     * @return the driver's status (0 also when deferred)
+     */
+    int freeAsync(long ptr) {
+        if (capturingOnThisThread()) return driver.cuMemFreeAsync(ptr, CuDriver.CU_STREAM_PER_THREAD);
+        legacyGate.readLock().lock();
+        try {
+            if (captures > 0) {
+                deferredFrees.add(ptr);
+                return 0;
+            }
+            return driver.cuMemFreeAsync(ptr, CuDriver.CU_STREAM_LEGACY);
+        } finally {
+            legacyGate.readLock().unlock();
+        }
+    }
+
+    /**
+     * Waits for all threads' queued work on the legacy stream (how an out-of-memory retry lets other
+     * threads' frees land), unless some thread is capturing: then it returns -1 without waiting.
+     */
+    int synchronizeLegacyUnlessCapturing() {
+        if (capturingOnThisThread()) return -1;
+        legacyGate.readLock().lock();
+        try {
+            return captures > 0 ? -1 : driver.cuStreamSynchronize(CuDriver.CU_STREAM_LEGACY);
+        } finally {
+            legacyGate.readLock().unlock();
+        }
     }
 
     /** Free and total device memory in bytes, or null when the query itself fails. */

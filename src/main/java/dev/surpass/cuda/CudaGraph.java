@@ -23,9 +23,11 @@ import java.lang.foreign.MemorySegment;
  * <p>Not allowed in the body (the capture fails with {@link CudaException}, nothing is left
  * half-captured): copies to or from the host, {@code synchronize()}, anything that waits for the
  * device. Run the body once without capture first, so that lazily loaded kernels and library
- * handles exist before recording. Other threads must not use the same GPU's legacy stream during
- * the capture (surpass does so only to free memory and after an out-of-memory); a capture broken
- * that way fails with {@link CudaException} and may simply be retried.
+ * handles exist before recording. Other threads may keep using the GPU meanwhile: their work runs
+ * on their own streams, and their frees (which surpass queues on the legacy stream, which would
+ * break the capture) are held back until the capture ends. Code outside surpass that uses the
+ * legacy default stream of the same GPU during a capture breaks it: the capture then fails with
+ * {@link CudaException} and may be retried.
  *
  * <p>One owner, one {@link #close()} (idempotent); launching after close throws
  * {@link IllegalStateException}. Thread rules: launch from one thread at a time.
@@ -62,19 +64,26 @@ public final class CudaGraph implements AutoCloseable {
         if (gpu.capturingOnThisThread()) throw new IllegalStateException("capture: this thread is already capturing on " + gpu.name());
         gpu.ensureCurrent();
         long stream = CuDriver.CU_STREAM_PER_THREAD;
-        gpu.check("cuStreamBeginCapture", d.cuStreamBeginCapture(stream, CuDriver.CAPTURE_MODE_THREAD_LOCAL), gpu.name());
-        gpu.setCapturing(true);
+        gpu.beginCapture(); // from here other threads' legacy-stream frees wait for the capture's end
+        int begin = d.cuStreamBeginCapture(stream, CuDriver.CAPTURE_MODE_THREAD_LOCAL);
+        if (begin != 0) {
+            gpu.endCapture();
+            gpu.check("cuStreamBeginCapture", begin, gpu.name());
+        }
         Throwable failure = null;
         try {
             body.run();
         } catch (Throwable t) {
             failure = t;
-        } finally {
-            gpu.setCapturing(false);
         }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment g = a.allocate(ADDRESS);
-            int rc = d.cuStreamEndCapture(stream, g);
+            int rc;
+            try {
+                rc = d.cuStreamEndCapture(stream, g);
+            } finally {
+                gpu.endCapture();
+            }
             long graph = g.get(ADDRESS, 0).address();
             try {
                 if (failure instanceof RuntimeException re) throw re;

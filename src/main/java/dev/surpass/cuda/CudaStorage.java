@@ -17,10 +17,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * already queued on every blocking stream of the context (per-thread default streams included)
  * and is waited for by work queued after it. The pool then hands the block out again only in
  * stream order after the free. The cost is a GPU-side barrier between threads' streams at each
- * free; no host thread blocks. Exception: while the freeing thread captures a CUDA graph
- * ({@link CudaGraph}), the legacy stream would break the capture, and the memory was allocated by
- * that capture on that thread's stream, so the free goes on the same stream and becomes a node of
- * the graph.
+ * free; no host thread blocks. While a CUDA graph is being captured ({@link CudaGraph}) the legacy
+ * stream would break the capture: the capturing thread's frees (of memory that capture allocated)
+ * go on its own stream and become graph nodes, and other threads' frees wait in a queue until the
+ * capture ends ({@link CudaGpu#freeAsync}).
  *
  * <p>A zero-byte allocation holds no device memory (pointer 0).
  *
@@ -82,8 +82,7 @@ final class CudaStorage implements Storage {
         if (ptr == 0) return;
         try {
             gpu.ensureCurrent();
-            long stream = gpu.capturingOnThisThread() ? CuDriver.CU_STREAM_PER_THREAD : CuDriver.CU_STREAM_LEGACY;
-            int rc = gpu.driver.cuMemFreeAsync(ptr, stream);
+            int rc = gpu.freeAsync(ptr);
             if (rc != 0) {
                 LOG.log(System.Logger.Level.WARNING, "surpass: cuMemFreeAsync of " + bytes + " bytes on " + gpu.name()
                         + " failed: " + CudaRuntime.errorName(gpu.driver, rc) + " (" + rc + ")");

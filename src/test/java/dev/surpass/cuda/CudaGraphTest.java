@@ -84,4 +84,46 @@ class CudaGraphTest {
             assertThrows(IllegalArgumentException.class, () -> CudaGraph.capture(g, null));
         }
     }
+
+    /** Another thread allocating and freeing all along (legacy-stream frees) must not break a capture. */
+    @Test
+    @Tag("gpu")
+    void captureSurvivesAnotherThreadFreeing() throws Exception {
+        assumeTrue(Device.cudaDeviceCount() > 0, "no CUDA device");
+        try (Device g = Device.cuda(0); Tensor x = g.upload(DType.F32, new float[] {1, 2, 3, 4}, 4); Tensor out = g.allocate(DType.F32, 4)) {
+            assumeTrue(CudaGraph.supported(g), "driver without graphs");
+            java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+            java.util.concurrent.atomic.AtomicReference<Throwable> bad = new java.util.concurrent.atomic.AtomicReference<>();
+            Thread churn = new Thread(() -> {
+                try {
+                    while (!stop.get()) {
+                        try (Tensor t = g.upload(DType.F32, new float[] {5, 6}, 2); Tensor u = Elementwise.add(t, t)) {
+                            assertArrayEquals(new float[] {10, 12}, u.toFloatArray());
+                        }
+                    }
+                } catch (Throwable t) {
+                    bad.set(t);
+                }
+            });
+            churn.start();
+            try {
+                Runnable body = () -> {
+                    try (Tensor y = Elementwise.add(x, x); Tensor z = Elementwise.add(y, x)) {
+                        g.backend().copy(z.storage(), z.byteOffset(), out.storage(), out.byteOffset(), out.byteSize());
+                    }
+                };
+                body.run();
+                for (int i = 0; i < 20; i++) {
+                    try (CudaGraph graph = CudaGraph.capture(g, body)) {
+                        graph.launch();
+                        assertArrayEquals(new float[] {3, 6, 9, 12}, out.toFloatArray(), "capture " + i);
+                    }
+                }
+            } finally {
+                stop.set(true);
+                churn.join();
+            }
+            if (bad.get() != null) throw new AssertionError("the other thread failed", bad.get());
+        }
+    }
 }
