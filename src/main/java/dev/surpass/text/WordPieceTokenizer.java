@@ -119,10 +119,17 @@ public final class WordPieceTokenizer implements Tokenizer {
         Map<String, Integer> added = new HashMap<>();
         java.util.Set<Integer> special = new java.util.HashSet<>();
         JsonNode at = root.path("added_tokens");
+        if (!at.isMissingNode() && !at.isNull() && !at.isArray()) {
+            throw new IllegalArgumentException(where + ": field \"added_tokens\" is not an array");
+        }
         for (int i = 0; i < at.size(); i++) {
             JsonNode t = at.get(i);
-            if (!t.path("id").canConvertToExactIntegral() || !t.path("content").isTextual() || t.get("content").asText().isEmpty()) {
+            if (t == null || !t.path("id").canConvertToExactIntegral() || !t.path("content").isTextual() || t.get("content").asText().isEmpty()) {
                 throw new IllegalArgumentException(where + ": added_tokens[" + i + "] needs an integer id and a non-empty content");
+            }
+            long aid = t.get("id").asLong();
+            if (aid < 0 || aid >= Integer.MAX_VALUE) {
+                throw new IllegalArgumentException(where + ": added_tokens[" + i + "].id is " + t.get("id") + "; expected an id in [0, 2^31 - 1)");
             }
             added.put(t.get("content").asText(), t.get("id").asInt());
             if (t.path("special").asBoolean(false)) special.add(t.get("id").asInt());

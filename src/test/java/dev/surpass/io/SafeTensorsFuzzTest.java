@@ -22,8 +22,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Random mutations of a valid file (bit flips, byte overwrites, truncations, extensions, lying
- * length prefixes): every outcome must be a clean open or a {@link SafeTensorsFormatException},
- * and a file that opens must read every tensor's bytes without error.
+ * length prefixes, dtypes that lie about the data, NaN/Inf over the data): every outcome must be a
+ * clean open or a {@link SafeTensorsFormatException}, and a file that opens must read every tensor's
+ * bytes without error.
  */
 class SafeTensorsFuzzTest {
     private static final long SEED = Long.getLong("surpass.fuzz.seed", 20240611L);
@@ -89,7 +90,7 @@ class SafeTensorsFuzzTest {
 
     private static byte[] mutate(byte[] valid, int headerEnd, Random rnd) {
         byte[] m = valid.clone();
-        int kind = rnd.nextInt(8);
+        int kind = rnd.nextInt(10);
         switch (kind) {
             case 0, 1 -> { // a few bit flips, mostly in the header
                 int flips = 1 + rnd.nextInt(4);
@@ -120,6 +121,25 @@ class SafeTensorsFuzzTest {
                         ? StFiles.concat(Arrays.copyOf(m, a), Arrays.copyOfRange(m, b, m.length))
                         : StFiles.concat(Arrays.copyOf(m, b), Arrays.copyOfRange(m, a, m.length));
                 m = out;
+            }
+            case 8 -> { // a dtype that lies about the data: another width, a dtype surpass does not read, garbage
+                String h = new String(m, 8, headerEnd - 8, java.nio.charset.StandardCharsets.ISO_8859_1);
+                String[] to = {"I64", "F16", "BF16", "U8", "BOOL", "F8_E4M3", "F64", "Q4", ""};
+                String[] from = {"\"F32\"", "\"BF16\"", "\"F16\"", "\"I64\"", "\"I32\""};
+                String f = from[rnd.nextInt(from.length)];
+                int at = h.indexOf(f);
+                if (at >= 0) {
+                    String h2 = h.substring(0, at) + "\"" + to[rnd.nextInt(to.length)] + "\"" + h.substring(at + f.length());
+                    byte[] hb = h2.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+                    m = StFiles.concat(StFiles.le64(hb.length), hb, Arrays.copyOfRange(m, headerEnd, m.length));
+                }
+            }
+            case 9 -> { // NaN / ±Inf over the data: must open and read (the values are the file's business)
+                float[] bad = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
+                for (int i = 0; i < 3 && m.length - headerEnd >= 4; i++) {
+                    int pos = headerEnd + 4 * rnd.nextInt((m.length - headerEnd) / 4);
+                    ByteBuffer.wrap(m).order(ByteOrder.LITTLE_ENDIAN).putFloat(pos, bad[rnd.nextInt(3)]);
+                }
             }
             default -> { // change a digit (shapes, offsets) and fix nothing else
                 for (int tries = 0; tries < 32; tries++) {

@@ -1,0 +1,139 @@
+package dev.surpass.model.bert;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Tensor;
+import dev.surpass.fuzz.Fuzz;
+import dev.surpass.fuzz.Gen;
+import dev.surpass.model.decoder.DecoderFuzzCases;
+import dev.surpass.model.decoder.RefMath;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Fuzzes BertModel.forward on the tiny random checkpoint of {@link BertModelTest} (vocab 53, 19
+ * positions, 3 token types): ids outside the vocabulary, masks with values other than 0/1 or of
+ * another shape, fully masked rows, token types out of range, ragged, empty or null rows. Valid
+ * calls match the float64 reference on their unmasked tokens.
+ */
+class BertFuzzTest {
+    static Device cpu;
+    static Path tmp;
+    static BertModel model;
+
+    @BeforeAll
+    static void open() throws IOException {
+        cpu = Device.cpu();
+        tmp = Files.createTempDirectory("bertfuzz");
+        BertModelTest.w = BertModelTest.weights(new Random(20261127L));
+        RefMath.writeCheckpoint(tmp, BertModelTest.CONFIG, BertModelTest.entries(BertModelTest.w, "bert."), DType.F32, 1);
+        model = BertModel.load(cpu, tmp);
+    }
+
+    @AfterAll
+    static void close() throws IOException {
+        Fuzz.printSummary("bert.");
+        Fuzz.printSummary("files.bert.");
+        Fuzz.assertBothOutcomes("bert.");
+        model.close();
+        cpu.close();
+        try (var s = Files.walk(tmp)) {
+            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+    }
+
+    @Test
+    void forward() {
+        Fuzz.forAll("bert.forward", 80, g -> forward(DecoderFuzzCases.batches(g, BertModelTest.V, 22), grid(g), grid(g), g.bool(), g.bool(),
+                g.bool()));
+    }
+
+    private static void forward(int[][] ids, int[][] maskRaw, int[][] typesRaw, boolean useMask, boolean useTypes, boolean maskMatchesIds) {
+        int[][] mask = useMask ? (maskMatchesIds ? shapedLike(ids, maskRaw, 2) : maskRaw) : null;
+        int[][] types = useTypes ? (maskMatchesIds ? shapedLike(ids, typesRaw, BertModelTest.T) : typesRaw) : null;
+        String in = "ids " + Arrays.deepToString(ids) + " mask " + Arrays.deepToString(mask) + " types " + Arrays.deepToString(types);
+        boolean valid = grid(ids, null, BertModelTest.V) && ids[0].length <= BertModelTest.P
+                && (mask == null || grid(mask, ids, 2)) && (types == null || grid(types, ids, BertModelTest.T));
+        if (!valid) {
+            Fuzz.reject("bert.forward", in, () -> model.forward(ids, mask, types), "inputIds", "attentionMask", "tokenTypeIds");
+            return;
+        }
+        try (Tensor out = Fuzz.call("bert.forward", in, () -> model.forward(ids, mask, types))) {
+            if (out == null) throw new AssertionError("bert.forward: a valid call was refused: " + in);
+            float[] got = out.toFloatArray();
+            int n = ids[0].length, e = BertModelTest.E;
+            for (int b = 0; b < ids.length; b++) {
+                int[] m = mask == null ? ones(n) : mask[b];
+                if (Arrays.stream(m).sum() == 0) continue; // fully masked row: documented, checked finite below
+                double[][] ref = BertModelTest.reference(ids[b], m, types == null ? new int[n] : types[b]);
+                for (int t = 0; t < n; t++) {
+                    if (m[t] == 0) continue;
+                    double num = 0, den = 0;
+                    for (int i = 0; i < e; i++) {
+                        double d = got[(b * n + t) * e + i] - ref[t][i];
+                        num += d * d;
+                        den += ref[t][i] * ref[t][i];
+                    }
+                    assertTrue(Math.sqrt(num / den) < 1e-4, "bert.forward: b " + b + " t " + t + " for " + in);
+                }
+            }
+            for (float v : got) assertTrue(Float.isFinite(v), "non-finite output for " + in);
+        }
+    }
+
+    static int[] ones(int n) {
+        int[] a = new int[n];
+        Arrays.fill(a, 1);
+        return a;
+    }
+
+    /** A rectangular grid like {@code ids} (same rows and columns) with values from {@code raw}, kept mostly in [0, bound). */
+    static int[][] shapedLike(int[][] ids, int[][] raw, int bound) {
+        if (ids == null) return null;
+        int[][] g = new int[ids.length][];
+        int k = 0;
+        for (int b = 0; b < ids.length; b++) {
+            if (ids[b] == null) continue;
+            g[b] = new int[ids[b].length];
+            for (int t = 0; t < g[b].length; t++, k++) {
+                int[] src = raw.length == 0 || raw[k % raw.length] == null || raw[k % raw.length].length == 0 ? new int[] {1} : raw[k % raw.length];
+                int v = src[t % src.length];
+                g[b][t] = (k % 7 == 3) ? v : Math.floorMod(v, bound);
+            }
+        }
+        return g;
+    }
+
+    /** Present, rectangular (like {@code like} when given), non-empty, values in [0, bound). */
+    static boolean grid(int[][] g, int[][] like, int bound) {
+        if (g == null || g.length == 0) return false;
+        if (like != null && g.length != like.length) return false;
+        for (int b = 0; b < g.length; b++) {
+            if (g[b] == null || g[b].length == 0 || g[b].length != g[0].length) return false;
+            if (like != null && g[b].length != like[b].length) return false;
+            for (int v : g[b]) if (v < 0 || v >= bound) return false;
+        }
+        return true;
+    }
+
+    /** Up to 3 rows (null one time in 20) of up to 6 values, mostly 0 / 1, sometimes −1, 2, 3 or MAX. */
+    static int[][] grid(Gen g) {
+        return g.array(int[][]::new, 0, 3, () -> g.chance(0.05) ? null
+                : g.intArray(0, 6, () -> g.bool() ? g.between(0, 1) : g.pickInt(-1, 2, 3, Integer.MAX_VALUE)));
+    }
+
+    /** config.json mutated (wrong types, ranges, missing keys, deep nesting, truncation) then loaded with the real weights. */
+    @Test
+    void configFile() {
+        Fuzz.forAll("files.bert.config", 30, g -> dev.surpass.fuzz.Mutate.configCase("files.bert.config", tmp, tmp.resolve("cfg"), g.anyLong(),
+                d -> BertModel.load(cpu, d)));
+    }
+}
