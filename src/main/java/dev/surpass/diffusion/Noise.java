@@ -25,6 +25,13 @@ public final class Noise {
         long n = Shapes.numel(shape);
         if (device.isCpu()) {
             if (n > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("gaussian: " + n + " elements is too many for the CPU path");
+            // The CPU path draws into a heap array before the upload: refuse what the heap cannot hold
+            // instead of failing with an OutOfMemoryError half way.
+            long heap = Runtime.getRuntime().maxMemory();
+            if (4 * n > heap / 2) {
+                throw new IllegalArgumentException("gaussian: " + n + " elements (" + 4 * n + " bytes as F32) exceed half the Java heap ("
+                        + heap + " bytes); draw in smaller pieces or raise -Xmx");
+            }
             float[] z = new float[(int) n];
             long blocks = (n + 4095) / 4096;
             Parallel.forRange(blocks, 4, (lo, hi) -> {

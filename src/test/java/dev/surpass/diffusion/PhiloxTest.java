@@ -112,4 +112,15 @@ class PhiloxTest {
         }
         assertThrows(IllegalArgumentException.class, () -> Philox.normal(0, 0, -1));
     }
+
+    /** A noise request the heap cannot hold is refused up front, not an OutOfMemoryError half way. */
+    @Test
+    void hugeCpuNoiseIsRefusedBeforeAllocating() {
+        try (Device cpu = Device.cpu()) {
+            long n = Runtime.getRuntime().maxMemory() / 8 + 1024; // 4n bytes > heap / 2
+            org.junit.jupiter.api.Assumptions.assumeTrue(n <= Integer.MAX_VALUE - 16L, "heap too large for a single-array request to exceed half of it");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Noise.gaussian(cpu, DType.F32, 1, 0, n));
+            assertTrue(e.getMessage().contains("gaussian") && e.getMessage().contains("heap"), e.getMessage());
+        }
+    }
 }
