@@ -2,47 +2,173 @@ package dev.surpass.cli;
 
 import dev.surpass.Device;
 import dev.surpass.bench.Bench;
+import dev.surpass.cli.demo.DemoContext;
+import dev.surpass.cli.demo.DemoStep;
+import dev.surpass.cli.demo.ScalingStep;
+import dev.surpass.cli.demo.StepResult;
 import dev.surpass.parity.ParityCase;
 import dev.surpass.parity.ParityRegistry;
 import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.function.Function;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code surpass demo}: parity and a quick bench on {@link Device#best()}, then what ran where. */
+/**
+ * {@code surpass demo}: a list of {@link DemoStep}s on {@link Device#best()} — parity, a quick
+ * bench, attention vs Mamba scaling — each printing its checks, then a summary of what ran where
+ * and which files were written. A new step is one class implementing {@link DemoStep}, added to
+ * {@link #steps}.
+ */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Runs every parity case and a quick benchmark on the best device (CUDA when usable, else the CPU) "
-                + "and sums up what ran, where, and how it went.")
+        description = "Runs every parity case, a quick benchmark and the attention-vs-Mamba scaling measurement on the best "
+                + "device (CUDA when usable, else the CPU), writes plots under --out, and sums up what ran, where, and how it went.")
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "42", description = "Seed for the parity inputs (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--device", defaultValue = "best", paramLabel = "DEVICE",
+            description = "Where to run: best (default: CUDA when usable, else the CPU), cpu, cuda or cuda:N.")
+    String device;
+
+    @Option(names = "--out", defaultValue = "demo-out", description = "Folder for the demo's files (default: ${DEFAULT-VALUE}).")
+    Path outDir;
+
+    @Option(names = "--steps", split = ",", paramLabel = "STEP",
+            description = "Only these steps, by name: parity, bench, scaling (default: all).")
+    List<String> only;
+
     @Spec
     CommandSpec spec;
+
+    /** The scaling step's shape and lengths for a device (tests swap in a tiny one). */
+    Function<Device, ScalingStep.Config> scalingConfig = ScalingStep.Config::forDevice;
+
+    /** A named step; the factory gets the opened devices. */
+    record Entry(String name, Function<Devices, DemoStep> factory) {}
+
+    /** The demo's steps in order. */
+    List<Entry> steps() {
+        return List.of(
+                new Entry("parity", ds -> new ParityStep(ds, seed)),
+                new Entry("bench", BenchStep::new),
+                new Entry("scaling", ds -> new ScalingStep(scalingConfig.apply(ds.first()),
+                        ds.first().isCuda() ? ScalingStep.Config.cpuComparison() : null)));
+    }
 
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        try (Devices devices = Devices.open("best", err)) {
+        List<Entry> chosen = new ArrayList<>();
+        for (Entry e : steps()) if (only == null || only.contains(e.name())) chosen.add(e);
+        if (only != null) {
+            for (String s : only) {
+                if (steps().stream().noneMatch(e -> e.name().equals(s))) {
+                    throw new UsageException("--steps: unknown step '" + s + "' (known: parity, bench, scaling)");
+                }
+            }
+        }
+        String where = Devices.validate(device);
+        if (where.equals("all")) throw new UsageException("--device all: the demo runs on one device (best, cpu, cuda or cuda:N)");
+        long t0 = System.nanoTime();
+        try (Devices devices = Devices.open(where, err)) {
             Device d = devices.first();
             out.println("surpass demo on " + d.name());
             for (String line : d.describe().split("\n")) out.println("  " + line);
-            out.println();
-            out.println("1. parity: every op against its float64 reference (one row per op; `surpass parity` lists every case)");
-            List<ParityCase> cases = ParityRegistry.all();
-            ParityRun.Summary parity = ParityRun.run(devices.devices(), devices.problems(), cases, seed, out, true);
-            out.println();
-            out.println("2. bench (quick)");
-            Bench.Report report = Bench.run(devices.devices(), Bench.Options.of(true), out);
+            DemoContext ctx = new DemoContext(d, out, err, outDir, DemoContext.terminal());
+            List<StepResult> results = new ArrayList<>();
+            int i = 0;
+            for (Entry e : chosen) {
+                DemoStep step = e.factory().apply(devices);
+                out.println();
+                out.println(++i + ". " + step.title());
+                out.flush();
+                long s0 = System.nanoTime();
+                StepResult r;
+                try {
+                    r = step.run(ctx);
+                } catch (Exception | AssertionError ex) {
+                    r = StepResult.crashed(step.title(), d.name(), ex);
+                    out.println("  step failed: " + ex);
+                }
+                r = r.withSeconds((System.nanoTime() - s0) / 1e9);
+                for (StepResult.Check c : r.checks()) out.println("  " + c);
+                out.flush();
+                results.add(r);
+            }
+            double total = (System.nanoTime() - t0) / 1e9;
             out.println();
             out.println("summary");
-            out.println("  device: " + d.name());
-            out.println("  parity: " + cases.size() + " case(s): " + parity.passed() + " passed, " + parity.failed() + " failed");
+            out.printf(Locale.ROOT, "  device: %s (%s)%n", d.name(), d.isCuda() ? "CUDA" : "CPU only: no usable CUDA device");
+            long failed = 0;
+            List<Path> files = new ArrayList<>();
+            i = 0;
+            for (StepResult r : results) {
+                failed += r.failures();
+                files.addAll(r.files());
+                out.printf(Locale.ROOT, "  %d. %-4s %-28s on %s, %5.1f s, %d/%d checks%n", ++i, r.passed() ? "ok" : "FAIL", r.title(), r.where(),
+                        r.seconds(), r.checks().size() - r.failures(), r.checks().size());
+                if (r.summary() != null && !r.summary().isEmpty()) out.println("       " + r.summary());
+            }
+            if (!files.isEmpty()) {
+                out.println("  files:");
+                for (Path p : files) out.println("    " + p.toAbsolutePath().normalize());
+            }
+            out.printf(Locale.ROOT, "  %s in %.1f s (full runs: surpass parity --device all; surpass bench --json bench.json)%n",
+                    failed == 0 ? "all checks passed" : failed + " check(s) FAILED", total);
+            return failed == 0 ? 0 : Main.FAILURE;
+        }
+    }
+
+    /** Every parity case against its float64 reference, on the demo's device. */
+    static final class ParityStep implements DemoStep {
+        private final Devices devices;
+        private final long seed;
+
+        ParityStep(Devices devices, long seed) {
+            this.devices = devices;
+            this.seed = seed;
+        }
+
+        @Override
+        public String title() {
+            return "parity: every op against its float64 reference (one row per op; `surpass parity` lists every case)";
+        }
+
+        @Override
+        public StepResult run(DemoContext ctx) {
+            List<ParityCase> cases = ParityRegistry.all();
+            ParityRun.Summary s = ParityRun.run(devices.devices(), devices.problems(), cases, seed, ctx.out(), true);
+            StepResult.Builder b = new StepResult.Builder("parity", label(devices));
+            b.check("parity cases within tolerance", s.failed() == 0,
+                    cases.size() + " case(s): " + s.passed() + " passed, " + s.failed() + " failed, " + s.skipped() + " skipped");
+            return b.build(s.passed() + " of " + cases.size() + " cases passed");
+        }
+    }
+
+    /** The quick benchmark on the demo's device. */
+    static final class BenchStep implements DemoStep {
+        private final Devices devices;
+
+        BenchStep(Devices devices) {
+            this.devices = devices;
+        }
+
+        @Override
+        public String title() {
+            return "bench (quick)";
+        }
+
+        @Override
+        public StepResult run(DemoContext ctx) {
+            Bench.Report report = Bench.run(devices.devices(), Bench.Options.of(true), ctx.out());
             int ok = 0;
             Bench.Result bestMem = null, bestFlops = null;
             for (Bench.DeviceReport dr : report.devices()) {
@@ -56,12 +182,20 @@ final class DemoCommand implements Callable<Integer> {
                     }
                 }
             }
-            out.println("  bench: " + ok + " op(s) timed, " + report.errors() + " failed");
-            if (bestMem != null) out.println("    fastest memory-bound: " + describe(bestMem));
-            if (bestFlops != null) out.println("    fastest compute-bound: " + describe(bestFlops));
-            out.println("  (full runs: surpass parity --device all; surpass bench --json bench.json)");
-            return parity.failed() == 0 && report.errors() == 0 ? 0 : Main.FAILURE;
+            StepResult.Builder b = new StepResult.Builder("bench (quick)", label(devices));
+            b.check("every benchmarked op ran", report.errors() == 0,
+                    ok + " op(s) timed, " + report.errors() + " failed");
+            List<String> best = new ArrayList<>();
+            if (bestMem != null) best.add("fastest memory-bound: " + describe(bestMem));
+            if (bestFlops != null) best.add("fastest compute-bound: " + describe(bestFlops));
+            return b.build(String.join("\n       ", best));
         }
+    }
+
+    private static String label(Devices devices) {
+        List<String> names = new ArrayList<>();
+        for (Device d : devices.devices()) names.add(d.name());
+        return String.join(", ", names);
     }
 
     private static String describe(Bench.Result r) {

@@ -1,0 +1,38 @@
+package dev.surpass.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.surpass.DType;
+import dev.surpass.cli.demo.ScalingStep;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code surpass demo}: steps chosen by name, checks and files in the summary (scaling at a tiny size). */
+class DemoCommandTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void scalingStepAloneEndsWithItsFilesInTheSummary() {
+        DemoCommand cmd = new DemoCommand();
+        cmd.scalingConfig = d -> new ScalingStep.Config(new int[] {16, 32}, 2, 64, 32, 4, DType.F32, 8, 0, 0, 1, 1);
+        Path out = dir.resolve("demo-out");
+        CliRun r = CliRun.run(CliRun.with(DemoCommand.class, cmd), "demo", "--device", "cpu", "--steps", "scaling", "--out", out.toString());
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(r.out().contains("1. attention vs Mamba"), r.toString());
+        assertTrue(r.out().contains("summary"), r.toString());
+        assertTrue(r.out().contains(out.resolve("scaling.png").toString()), r.toString());
+        assertTrue(r.lastLine().startsWith("all checks passed in"), r.toString());
+        assertTrue(Files.isRegularFile(out.resolve("scaling.png")));
+    }
+
+    @Test
+    void unknownStepIsAUsageError() {
+        CliRun r = CliRun.run("demo", "--steps", "nope");
+        assertTrue(r.code() != 0, r.toString());
+        assertTrue(r.err().contains("unknown step 'nope'"), r.toString());
+    }
+}
