@@ -4,7 +4,10 @@ import dev.surpass.Device;
 import dev.surpass.bench.Bench;
 import dev.surpass.cli.demo.DemoContext;
 import dev.surpass.cli.demo.DemoStep;
+import dev.surpass.cli.demo.DiTSamplesStep;
+import dev.surpass.cli.demo.LanguageModelsStep;
 import dev.surpass.cli.demo.ScalingStep;
+import dev.surpass.cli.demo.SemanticSearchStep;
 import dev.surpass.cli.demo.StepResult;
 import dev.surpass.parity.ParityCase;
 import dev.surpass.parity.ParityRegistry;
@@ -22,13 +25,16 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code surpass demo}: a list of {@link DemoStep}s on {@link Device#best()} — parity, a quick
- * bench, attention vs Mamba scaling — each printing its checks, then a summary of what ran where
+ * bench, the trained Austen GPT and Mamba ({@link LanguageModelsStep}), the Fashion-MNIST DiT's
+ * samples ({@link DiTSamplesStep}), MiniLM semantic search ({@link SemanticSearchStep}), attention
+ * vs Mamba scaling — each printing its checks, then a summary of what ran where
  * and which files were written. A new step is one class implementing {@link DemoStep}, added to
  * {@link #steps}.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Runs every parity case, a quick benchmark and the attention-vs-Mamba scaling measurement on the best "
-                + "device (CUDA when usable, else the CPU), writes plots under --out, and sums up what ran, where, and how it went.")
+        description = "Runs every parity case, a quick benchmark, the small trained models of models/ (Austen GPT and Mamba: "
+                + "continuations, tokens/s, held-out bits per character; Fashion-MNIST DiT: samples per class), MiniLM semantic search "
+                + "and the attention-vs-Mamba scaling measurement on the best device (CUDA when usable, else the CPU), writes plots under --out, and sums up what ran, where, and how it went.")
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "42", description = "Seed for the parity inputs (default: ${DEFAULT-VALUE}).")
     long seed;
@@ -41,7 +47,7 @@ final class DemoCommand implements Callable<Integer> {
     Path outDir;
 
     @Option(names = "--steps", split = ",", paramLabel = "STEP",
-            description = "Only these steps, by name: parity, bench, scaling (default: all).")
+            description = "Only these steps, by name: parity, bench, lm, dit, search, scaling (default: all).")
     List<String> only;
 
     @Spec
@@ -49,6 +55,12 @@ final class DemoCommand implements Callable<Integer> {
 
     /** The scaling step's shape and lengths for a device (tests swap in a tiny one). */
     Function<Device, ScalingStep.Config> scalingConfig = ScalingStep.Config::forDevice;
+
+    /** The language-model step's prompt and lengths (tests swap in a short one). */
+    LanguageModelsStep.Config lmConfig = LanguageModelsStep.Config.defaults();
+
+    /** The DiT step's steps and seed (tests swap in a short one). */
+    DiTSamplesStep.Config ditConfig = DiTSamplesStep.Config.defaults();
 
     /** A named step; the factory gets the opened devices. */
     record Entry(String name, Function<Devices, DemoStep> factory) {}
@@ -58,6 +70,9 @@ final class DemoCommand implements Callable<Integer> {
         return List.of(
                 new Entry("parity", ds -> new ParityStep(ds, seed)),
                 new Entry("bench", BenchStep::new),
+                new Entry("lm", ds -> new LanguageModelsStep(lmConfig)),
+                new Entry("dit", ds -> new DiTSamplesStep(ditConfig)),
+                new Entry("search", ds -> new SemanticSearchStep(SemanticSearchStep.Config.defaults())),
                 new Entry("scaling", ds -> new ScalingStep(scalingConfig.apply(ds.first()),
                         ds.first().isCuda() ? ScalingStep.Config.cpuComparison() : null)));
     }
@@ -71,7 +86,7 @@ final class DemoCommand implements Callable<Integer> {
         if (only != null) {
             for (String s : only) {
                 if (steps().stream().noneMatch(e -> e.name().equals(s))) {
-                    throw new UsageException("--steps: unknown step '" + s + "' (known: parity, bench, scaling)");
+                    throw new UsageException("--steps: unknown step '" + s + "' (known: " + String.join(", ", steps().stream().map(Entry::name).toList()) + ")");
                 }
             }
         }

@@ -4,7 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.surpass.DType;
+import dev.surpass.cli.demo.DiTSamplesStep;
+import dev.surpass.cli.demo.LanguageModelsStep;
 import dev.surpass.cli.demo.ScalingStep;
+import dev.surpass.model.mamba.Sampling;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -27,6 +30,20 @@ class DemoCommandTest {
         assertTrue(r.out().contains(out.resolve("scaling.png").toString()), r.toString());
         assertTrue(r.lastLine().startsWith("all checks passed in"), r.toString());
         assertTrue(Files.isRegularFile(out.resolve("scaling.png")));
+    }
+
+    @Test
+    void modelStepsListTheirFilesInTheSummary() {
+        DemoCommand cmd = new DemoCommand();
+        cmd.lmConfig = new LanguageModelsStep.Config("It is", 4, Sampling.greedy(), 2.5);
+        cmd.ditConfig = new DiTSamplesStep.Config(2, 2.0, 1, 1);
+        Path out = dir.resolve("demo-out");
+        CliRun r = CliRun.run(CliRun.with(DemoCommand.class, cmd), "demo", "--device", "cpu", "--steps", "lm,dit", "--out", out.toString());
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(r.out().contains("1. language models"), r.toString());
+        assertTrue(r.out().contains("2. DiT samples"), r.toString());
+        assertTrue(r.out().contains(out.resolve("dit-samples.png").toString()), r.toString());
+        assertTrue(r.lastLine().startsWith("all checks passed in"), r.toString());
     }
 
     @Test

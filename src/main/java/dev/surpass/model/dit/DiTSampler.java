@@ -9,6 +9,7 @@ import dev.surpass.diffusion.DpmSolverStep;
 import dev.surpass.diffusion.Guidance;
 import dev.surpass.diffusion.Noise;
 import dev.surpass.diffusion.NoiseSchedule;
+import dev.surpass.diffusion.Prediction;
 import dev.surpass.diffusion.StepOptions;
 import java.util.Arrays;
 import java.util.Locale;
@@ -88,6 +89,30 @@ public final class DiTSampler {
      */
     public static Tensor sample(DiT model, int[] labels, int steps, double guidance, Sampler sampler, long seed, double eta,
                                 Tensor noise, Progress progress) {
+        return sample(model, labels, steps, guidance, sampler, seed, eta, noise, 0, progress);
+    }
+
+    /**
+     * As {@link #sample(DiT, int[], int, double, Sampler, long, double, Tensor, Progress)}, with the
+     * predicted x0 clipped to {@code [−clipDenoised, clipDenoised]} at every step (DiT's
+     * {@code clip_denoised=True}, diffusers' {@code clip_sample}): for pixel-space models, whose
+     * samples live in [−1, 1] (pass 1). 0 turns it off, as the other overloads do.
+     * <ul>
+     *   <li>DDPM and DDIM: {@link StepOptions#withClipSample} in the fused step (x0 clamped, ε
+     *       re-derived from it);
+     *   <li>DPM-Solver++(2M) (whose fused step has no clip): each step first takes the guided x0
+     *       through a fused DDIM pass to ᾱ_prev = 1 on the unrespaced schedule at the same timestep
+     *       (that pass returns the clipped x0), then runs the solver step on it as an x0
+     *       ({@link Prediction#SAMPLE}) prediction — one extra elementwise pass per step.
+     * </ul>
+     *
+     * @param clipDenoised x0 clip bound, &gt;= 0 and finite; 0 = no clipping
+     */
+    public static Tensor sample(DiT model, int[] labels, int steps, double guidance, Sampler sampler, long seed, double eta,
+                                Tensor noise, double clipDenoised, Progress progress) {
+        if (!(clipDenoised >= 0) || Double.isInfinite(clipDenoised)) {
+            throw new IllegalArgumentException("sample: clipDenoised must be >= 0 and finite (0 = off), got " + clipDenoised);
+        }
         if (model == null) throw new IllegalArgumentException("sample: model is null");
         model.ensureOpen();
         DiTConfig cfg = model.config();
@@ -119,6 +144,7 @@ public final class DiTSampler {
         boolean fused = cfgOn && c >= 3;
         StepOptions opts = StepOptions.defaults().withSeed(seed).withLearnedSigma(cfg.learnSigma())
                 .withGuidance(fused ? Guidance.dit(guidance) : null);
+        boolean clip = clipDenoised > 0;
         int[] yAll = labels;
         if (cfgOn) {
             yAll = Arrays.copyOf(labels, 2 * b);
@@ -134,11 +160,12 @@ public final class DiTSampler {
                     NoiseSchedule sch = base.respace(NoiseSchedule.spaceTimesteps(TRAIN_STEPS, Integer.toString(steps)));
                     DdpmStep ddpm = new DdpmStep(sch, cfg.learnSigma() ? DdpmStep.Variance.LEARNED_RANGE : DdpmStep.Variance.FIXED_LARGE);
                     DdimStep ddim = new DdimStep(sch, eta);
+                    StepOptions o = clip ? opts.withClipSample(clipDenoised) : opts;
                     for (int i = 0; i < steps; i++) {
                         int idx = steps - 1 - i;
                         Tensor next;
                         try (Tensor mo = modelOut(model, x, sch.originalTimestep(idx), yAll, cfgOn, fused, guidance)) {
-                            next = sampler == Sampler.DDPM ? ddpm.step(x, mo, idx, opts) : ddim.step(x, mo, idx, idx - 1, opts);
+                            next = sampler == Sampler.DDPM ? ddpm.step(x, mo, idx, o) : ddim.step(x, mo, idx, idx - 1, o);
                         }
                         x.close();
                         x = next;
@@ -148,11 +175,19 @@ public final class DiTSampler {
                 case DPMPP_2M -> {
                     int[] ts = dpmTimesteps(steps);
                     DpmSolverStep dpm = new DpmSolverStep(base.sigmasAt(ts));
+                    DdimStep toX0 = new DdimStep(base, 0);  // to ᾱ_prev = 1: returns the (clipped) x0
+                    StepOptions x0Opts = StepOptions.defaults().withSeed(seed).withPrediction(Prediction.SAMPLE);
                     prevX0 = dev.allocate(model.dtype(), shape);
                     for (int i = 0; i < steps; i++) {
                         Tensor next;
                         try (Tensor mo = modelOut(model, x, ts[i], yAll, cfgOn, fused, guidance)) {
-                            next = dpm.step(x, mo, prevX0, i, opts);
+                            if (clip) {
+                                try (Tensor x0 = toX0.step(x, mo, ts[i], -1, opts.withClipSample(clipDenoised))) {
+                                    next = dpm.step(x, x0, prevX0, i, x0Opts);
+                                }
+                            } else {
+                                next = dpm.step(x, mo, prevX0, i, opts);
+                            }
                         }
                         x.close();
                         x = next;

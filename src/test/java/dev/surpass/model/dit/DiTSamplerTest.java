@@ -179,6 +179,45 @@ class DiTSamplerTest {
     }
 
     @Test
+    void clipDenoisedKeepsSamplesInRangeAndZeroChangesNothing() {
+        int[] labels = {1, 7};
+        for (DiTSampler.Sampler s : DiTSampler.Sampler.values()) {
+            try (Tensor plain = DiTSampler.sample(model, labels, 3, 4.0, s, SEED, 0, null, null);
+                 Tensor off = DiTSampler.sample(model, labels, 3, 4.0, s, SEED, 0, null, 0, null);
+                 Tensor clipped = DiTSampler.sample(model, labels, 3, 4.0, s, SEED, 0, null, 1.0, null)) {
+                float[] p = plain.toFloatArray(), c = clipped.toFloatArray();
+                assertArrayEquals(p, off.toFloatArray(), s + ": clipDenoised 0 is the old behaviour");
+                float maxP = 0;
+                for (float v : p) maxP = Math.max(maxP, Math.abs(v));
+                assertTrue(maxP > 1, s + ": the unclipped samples leave [-1, 1] (max |x| " + maxP + ")");
+                if (s != DiTSampler.Sampler.DDPM) { // DDPM's last step still adds σ·z after the clipped x0
+                    for (float v : c) assertTrue(Math.abs(v) <= 1 + 1e-6f, s + ": clipped sample " + v);
+                }
+                assertFalse(Arrays.equals(p, c), s + ": clipping changed the samples");
+            }
+        }
+        // One DPM-Solver++ step at t = 999 to σ = 0 returns the clipped x0 of the model's ε.
+        float[] z = DiTFixture.randomLatents(5, 2 * 4 * 64);
+        try (Tensor noise = cpu.upload(DType.F32, z, 2, 4, 8, 8);
+             Tensor got = DiTSampler.sample(model, new int[] {2, 5}, 1, 1.0, DiTSampler.Sampler.DPMPP_2M, 0, 0, noise, 0.5, null)) {
+            float[] o = out(z, 2, 999, new int[] {2, 5});
+            double a = alphasCumprod()[999];
+            double[] want = new double[z.length];
+            for (int b = 0; b < 2; b++) {
+                for (int i = 0; i < 4 * 64; i++) {
+                    double x0 = (z[b * 256 + i] - Math.sqrt(1 - a) * o[b * 512 + i]) / Math.sqrt(a);
+                    want[b * 256 + i] = Math.max(-0.5, Math.min(0.5, x0));
+                }
+            }
+            double err = DiTFixture.relL2(got.toFloatArray(), want);
+            assertTrue(err < 1e-5, "DPM-Solver++ clipped x0 relL2 " + err);
+        }
+        assertThrows(IllegalArgumentException.class, () -> DiTSampler.sample(model, labels, 2, 1.0, DiTSampler.Sampler.DDIM, 0, 0, null, -1, null));
+        assertThrows(IllegalArgumentException.class,
+                () -> DiTSampler.sample(model, labels, 2, 1.0, DiTSampler.Sampler.DDIM, 0, 0, null, Double.NaN, null));
+    }
+
+    @Test
     void oneChannelModelGuidesThroughForwardWithCfg() {
         // Fewer than 3 channels: DiT's forward_with_cfg guides ε and the variance channel ([:3] of 2),
         // so the sampler runs it and steps the cond half unguided. One DDIM step from given noise.

@@ -1,0 +1,47 @@
+package dev.surpass.cli.demo;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.surpass.Device;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The demo's semantic-search step with all-MiniLM-L6-v2 (a test-scope dependency) on the CPU, with
+ * ONNX Runtime on the test class path as its peer; and its skip when the artifact is missing.
+ */
+class SemanticSearchStepTest {
+    @Test
+    void findsTheExpectedSentencesAndAgreesWithOnnxRuntime() throws Exception {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        SemanticSearchStep.Config c = new SemanticSearchStep.Config(List.of(
+                "Boil the pasta in salted water for ten minutes, then drain it.",
+                "The striker scored twice in the second half to win the match.",
+                "A new telescope captured images of a distant galaxy."),
+                List.of(new SemanticSearchStep.Query("How long should I cook spaghetti?", 0)));
+        try (Device cpu = Device.cpu()) {
+            StepResult r = new SemanticSearchStep(c)
+                    .run(new DemoContext(cpu, new PrintWriter(out, true), new PrintWriter(err, true), Path.of("unused"), false));
+            assertTrue(r.passed(), r.checks() + "\n" + out);
+            assertTrue(r.checks().size() == 4, r.checks().toString());
+            assertTrue(r.checks().get(3).name().contains("ONNX Runtime"), "ONNX Runtime is on the test class path: " + r.checks());
+            assertTrue(out.toString().contains("1. 0."), out.toString());
+        }
+    }
+
+    @Test
+    void withoutTheArtifactItSkips() throws Exception {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        try (Device cpu = Device.cpu()) {
+            StepResult r = new SemanticSearchStep(SemanticSearchStep.Config.defaults(), () -> {
+                throw new IllegalStateException("not here");
+            }).run(new DemoContext(cpu, new PrintWriter(out, true), new PrintWriter(err, true), Path.of("unused"), false));
+            assertTrue(r.passed());
+            assertTrue(r.checks().isEmpty());
+            assertTrue(out.toString().contains("skipped: all-MiniLM-L6-v2 not found"), out.toString());
+        }
+    }
+}
