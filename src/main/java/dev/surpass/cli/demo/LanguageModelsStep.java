@@ -144,34 +144,7 @@ public final class LanguageModelsStep implements DemoStep {
         String text = Files.readString(dir.resolve("heldout-subset.txt"), StandardCharsets.UTF_8);
         int[] ids = tok.encode(text, false);
         int windows = (ids.length - 1) / ctxLen;
-        double bpc = bitsPerChar(ids, ctxLen, width, forward);
+        double bpc = dev.surpass.model.decoder.HeldOut.bitsPerToken(ids, ctxLen, width, forward);
         return new Run(tok.decode(generated), generated.length, generated.length / seconds, bpc, recorded, windows * ctxLen);
-    }
-
-    /**
-     * The training script's protocol: windows of ctx+1 ids at 0, ctx, 2·ctx, …; the model reads the
-     * first ctx and is scored on the next ctx; log-softmax in double.
-     */
-    static double bitsPerChar(int[] ids, int ctx, int width, Function<int[][], Tensor> forward) {
-        int windows = (ids.length - 1) / ctx;
-        if (windows < 1) throw new IllegalArgumentException("held-out text shorter than one window of " + (ctx + 1) + " characters");
-        int[][] rows = new int[windows][ctx];
-        for (int w = 0; w < windows; w++) System.arraycopy(ids, w * ctx, rows[w], 0, ctx);
-        float[] lg;
-        try (Tensor t = forward.apply(rows)) {
-            lg = t.toFloatArray();
-        }
-        double nats = 0;
-        for (int w = 0; w < windows; w++) {
-            for (int i = 0; i < ctx; i++) {
-                int off = (w * ctx + i) * width;
-                double max = Double.NEGATIVE_INFINITY;
-                for (int v = 0; v < width; v++) max = Math.max(max, lg[off + v]);
-                double sum = 0;
-                for (int v = 0; v < width; v++) sum += Math.exp(lg[off + v] - max);
-                nats -= lg[off + ids[w * ctx + i + 1]] - max - Math.log(sum);
-            }
-        }
-        return nats / ((double) windows * ctx) / Math.log(2);
     }
 }

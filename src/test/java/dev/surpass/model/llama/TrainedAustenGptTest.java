@@ -36,37 +36,11 @@ class TrainedAustenGptTest {
         assertEquals(text, tok.decode(ids));
         try (Device cpu = Device.cpu(); Llama model = Llama.load(cpu, DIR)) {
             assertEquals(ctx, model.maxPositions());
-            double bpc = bitsPerChar(ids, ctx, model.vocabSize(), rows -> Decoding.forward(model, rows));
+            double bpc = dev.surpass.model.decoder.HeldOut.bitsPerToken(ids, ctx, model.vocabSize(), rows -> Decoding.forward(model, rows));
             assertEquals(metrics.path("heldout_subset").path("scored_chars").asInt(), ((ids.length - 1) / ctx) * ctx);
             System.out.printf("%s: held-out subset bpc %.6f (Java) vs %.6f (training script)%n", DIR, bpc, recorded);
             assertTrue(Math.abs(bpc - recorded) <= 0.01 * recorded, "Java bpc " + bpc + " vs recorded " + recorded);
             assertTrue(Math.abs(bpc - recorded) < 1e-3, "Java bpc " + bpc + " vs recorded " + recorded + " (fp32 rounding only)");
         }
-    }
-
-    /**
-     * The training script's protocol: windows of ctx+1 ids at 0, ctx, 2·ctx, …; the model reads the
-     * first ctx and is scored on the next ctx; log-softmax in double.
-     */
-    static double bitsPerChar(int[] ids, int ctx, int width, java.util.function.Function<int[][], Tensor> forward) {
-        int windows = (ids.length - 1) / ctx;
-        int[][] rows = new int[windows][ctx];
-        for (int w = 0; w < windows; w++) System.arraycopy(ids, w * ctx, rows[w], 0, ctx);
-        float[] lg;
-        try (Tensor t = forward.apply(rows)) {
-            lg = t.toFloatArray();
-        }
-        double nats = 0;
-        for (int w = 0; w < windows; w++) {
-            for (int i = 0; i < ctx; i++) {
-                int off = (w * ctx + i) * width;
-                double max = Double.NEGATIVE_INFINITY;
-                for (int v = 0; v < width; v++) max = Math.max(max, lg[off + v]);
-                double sum = 0;
-                for (int v = 0; v < width; v++) sum += Math.exp(lg[off + v] - max);
-                nats -= lg[off + ids[w * ctx + i + 1]] - max - Math.log(sum);
-            }
-        }
-        return nats / ((double) windows * ctx) / Math.log(2);
     }
 }

@@ -39,24 +39,7 @@ class TrainedAustenMambaTest {
             int width = model.logitsWidth();
             assertEquals(tok.vocabSize(), width);
             int windows = (ids.length - 1) / ctx;
-            int[][] rows = new int[windows][ctx];
-            for (int w = 0; w < windows; w++) System.arraycopy(ids, w * ctx, rows[w], 0, ctx);
-            float[] lg;
-            try (Tensor t = model.forward(rows)) {
-                lg = t.toFloatArray();
-            }
-            double nats = 0;
-            for (int w = 0; w < windows; w++) {
-                for (int i = 0; i < ctx; i++) {
-                    int off = (w * ctx + i) * width;
-                    double max = Double.NEGATIVE_INFINITY;
-                    for (int v = 0; v < width; v++) max = Math.max(max, lg[off + v]);
-                    double sum = 0;
-                    for (int v = 0; v < width; v++) sum += Math.exp(lg[off + v] - max);
-                    nats -= lg[off + ids[w * ctx + i + 1]] - max - Math.log(sum);
-                }
-            }
-            double bpc = nats / ((double) windows * ctx) / Math.log(2);
+            double bpc = dev.surpass.model.decoder.HeldOut.bitsPerToken(ids, ctx, width, model::forward);
             assertEquals(metrics.path("heldout_subset").path("scored_chars").asInt(), windows * ctx);
             System.out.printf("%s: held-out subset bpc %.6f (Java) vs %.6f (training script)%n", DIR, bpc, recorded);
             assertTrue(Math.abs(bpc - recorded) <= 0.01 * recorded, "Java bpc " + bpc + " vs recorded " + recorded);
