@@ -1,5 +1,6 @@
 package dev.surpass.model.mamba;
 
+import dev.surpass.layers.Argmax;
 import java.util.Arrays;
 import java.util.Random;
 
@@ -54,11 +55,7 @@ public record Sampling(double temperature, int topK, double topP, long seed) {
 
     /** Picks a token from {@code logits[off, off + vocab)}. */
     public int pick(float[] logits, int off, int vocab, Random rng) {
-        if (temperature == 0) {
-            int best = 0;
-            for (int i = 1; i < vocab; i++) if (logits[off + i] > logits[off + best]) best = i;
-            return best;
-        }
+        if (temperature == 0) return Argmax.first(logits, off, vocab); // the rule the device argmax also follows
         int keep = topK > 0 ? Math.min(topK, vocab) : vocab;
         if (keep == vocab && topP >= 1) {
             // Plain sampling from the whole vocabulary: no order needed, O(vocab).
