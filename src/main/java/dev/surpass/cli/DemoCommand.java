@@ -62,6 +62,13 @@ final class DemoCommand implements Callable<Integer> {
     /** The DiT step's steps and seed (tests swap in a short one). */
     DiTSamplesStep.Config ditConfig = DiTSamplesStep.Config.defaults();
 
+    /**
+     * The CPU twin opened beside the demo's device: the CPU on a GPU run (for the CPU ↔ GPU
+     * parity and the speed-ups), none on a CPU run. Tests swap in a CPU twin on the CPU, so that
+     * the GPU run's comparison code runs without a GPU.
+     */
+    Function<Device, Device> twinFor = d -> d.isCuda() ? Device.cpu() : null;
+
     /** A named step; the factory gets the opened devices. */
     record Entry(String name, Function<Devices, DemoStep> factory) {}
 
@@ -97,52 +104,65 @@ final class DemoCommand implements Callable<Integer> {
             Device d = devices.first();
             out.println("surpass demo on " + d.name());
             for (String line : d.describe().split("\n")) out.println("  " + line);
-            DemoContext ctx = new DemoContext(d, out, err, outDir, DemoContext.terminal());
-            List<StepResult> results = new ArrayList<>();
-            int i = 0;
-            for (Entry e : chosen) {
-                DemoStep step = e.factory().apply(devices);
-                out.println();
-                out.println(++i + ". " + step.title());
-                out.flush();
-                long s0 = System.nanoTime();
-                StepResult r;
-                try {
-                    r = step.run(ctx);
-                } catch (Exception | AssertionError ex) {
-                    r = StepResult.crashed(step.title(), d.name(), ex);
-                    out.println("  step failed: " + ex);
-                }
-                r = r.withSeconds((System.nanoTime() - s0) / 1e9);
-                for (StepResult.Check c : r.checks()) out.println("  " + c);
-                out.flush();
-                results.add(r);
+            try (Device twin = twinFor.apply(d)) {
+                if (twin != null) out.println("  (each step also runs a share of its work on the CPU, to check the two agree and time the speed-ups)");
+                return runSteps(chosen, d, new DemoContext(d, twin, out, err, outDir, DemoContext.terminal()), devices, t0);
             }
-            double total = (System.nanoTime() - t0) / 1e9;
-            out.println();
-            out.println("summary");
-            out.printf(Locale.ROOT, "  device: %s (%s)%n", d.name(), d.isCuda() ? "CUDA" : "CPU only: no usable CUDA device");
-            long failed = 0;
-            List<Path> files = new ArrayList<>();
-            i = 0;
-            for (StepResult r : results) {
-                failed += r.failures();
-                files.addAll(r.files());
-                out.printf(Locale.ROOT, "  %d. %-4s %-28s on %s, %5.1f s, %d/%d checks%n", ++i, r.passed() ? "ok" : "FAIL", r.title(), r.where(),
-                        r.seconds(), r.checks().size() - r.failures(), r.checks().size());
-                if (r.summary() != null && !r.summary().isEmpty()) out.println("       " + r.summary());
-            }
-            if (!files.isEmpty()) {
-                out.println("  files:");
-                for (Path p : files) out.println("    " + p.toAbsolutePath().normalize());
-            }
-            out.printf(Locale.ROOT, "  %s in %.1f s (full runs: surpass parity --device all; surpass bench --json bench.json)%n",
-                    failed == 0 ? "all checks passed" : failed + " check(s) FAILED", total);
-            return failed == 0 ? 0 : Main.FAILURE;
         }
     }
 
-    /** Every parity case against its float64 reference, on the demo's device. */
+    /** Runs the chosen steps, prints each one's checks, then the summary; the exit code. */
+    private int runSteps(List<Entry> chosen, Device d, DemoContext ctx, Devices devices, long t0) {
+        PrintWriter out = ctx.out();
+        List<StepResult> results = new ArrayList<>();
+        int i = 0;
+        for (Entry e : chosen) {
+            DemoStep step = e.factory().apply(devices);
+            out.println();
+            out.println(++i + ". " + step.title());
+            out.flush();
+            long s0 = System.nanoTime();
+            StepResult r;
+            try {
+                r = step.run(ctx);
+            } catch (Exception | AssertionError ex) {
+                r = StepResult.crashed(step.title(), d.name(), ex);
+                out.println("  step failed: " + ex);
+            }
+            r = r.withSeconds((System.nanoTime() - s0) / 1e9);
+            for (StepResult.Check c : r.checks()) out.println("  " + c);
+            out.flush();
+            results.add(r);
+        }
+        double total = (System.nanoTime() - t0) / 1e9;
+        out.println();
+        out.println("summary");
+        out.printf(Locale.ROOT, "  device: %s (%s)%n", d.name(), d.isCuda() ? "CUDA" : "CPU only: no usable CUDA device");
+        long failed = 0;
+        List<Path> files = new ArrayList<>();
+        i = 0;
+        for (StepResult r : results) {
+            failed += r.failures();
+            files.addAll(r.files());
+            out.printf(Locale.ROOT, "  %d. %-4s %-28s on %s, %5.1f s, %d/%d checks%n", ++i, r.passed() ? "ok" : "FAIL", r.title(), r.where(),
+                    r.seconds(), r.checks().size() - r.failures(), r.checks().size());
+            if (r.summary() != null && !r.summary().isEmpty()) out.println("       " + r.summary());
+        }
+        if (!files.isEmpty()) {
+            out.println("  files:");
+            for (Path p : files) out.println("    " + p.toAbsolutePath().normalize());
+        }
+        List<StepResult.Speedup> speedups = results.stream().flatMap(r -> r.speedups().stream()).toList();
+        if (!speedups.isEmpty()) {
+            out.println("  speed-ups of " + d.name() + " over the CPU (the same work timed on both in this run):");
+            for (StepResult.Speedup s : speedups) out.println("    " + s);
+        }
+        out.printf(Locale.ROOT, "  %s in %.1f s (full runs: surpass parity --device all; surpass bench --json bench.json)%n",
+                failed == 0 ? "all checks passed" : failed + " check(s) FAILED", total);
+        return failed == 0 ? 0 : Main.FAILURE;
+    }
+
+    /** Every parity case against its float64 reference, on the demo's device and its CPU twin if any. */
     static final class ParityStep implements DemoStep {
         private final Devices devices;
         private final long seed;
@@ -160,11 +180,14 @@ final class DemoCommand implements Callable<Integer> {
         @Override
         public StepResult run(DemoContext ctx) {
             List<ParityCase> cases = ParityRegistry.all();
-            ParityRun.Summary s = ParityRun.run(devices.devices(), devices.problems(), cases, seed, ctx.out(), true);
-            StepResult.Builder b = new StepResult.Builder("parity", label(devices));
+            List<Device> on = new ArrayList<>(devices.devices());
+            if (ctx.twin() != null) on.add(ctx.twin());
+            ParityRun.Summary s = ParityRun.run(on, devices.problems(), cases, seed, ctx.out(), true);
+            StepResult.Builder b = new StepResult.Builder("parity", label(on));
+            int runs = cases.size() * on.size();
             b.check("parity cases within tolerance", s.failed() == 0,
-                    cases.size() + " case(s): " + s.passed() + " passed, " + s.failed() + " failed, " + s.skipped() + " skipped");
-            return b.build(s.passed() + " of " + cases.size() + " cases passed");
+                    runs + " case run(s): " + s.passed() + " passed, " + s.failed() + " failed, " + s.skipped() + " skipped");
+            return b.build(s.passed() + " of " + runs + " case runs passed" + (on.size() > 1 ? " (" + cases.size() + " cases on each of " + label(on) + ")" : ""));
         }
     }
 
@@ -197,7 +220,7 @@ final class DemoCommand implements Callable<Integer> {
                     }
                 }
             }
-            StepResult.Builder b = new StepResult.Builder("bench (quick)", label(devices));
+            StepResult.Builder b = new StepResult.Builder("bench (quick)", label(devices.devices()));
             b.check("every benchmarked op ran", report.errors() == 0,
                     ok + " op(s) timed, " + report.errors() + " failed");
             List<String> best = new ArrayList<>();
@@ -207,9 +230,9 @@ final class DemoCommand implements Callable<Integer> {
         }
     }
 
-    private static String label(Devices devices) {
+    private static String label(List<Device> devices) {
         List<String> names = new ArrayList<>();
-        for (Device d : devices.devices()) names.add(d.name());
+        for (Device d : devices) names.add(d.name());
         return String.join(", ", names);
     }
 

@@ -46,6 +46,22 @@ class DemoCommandTest {
         assertTrue(r.lastLine().startsWith("all checks passed in"), r.toString());
     }
 
+    /** With a CPU twin forced (as a GPU run opens one), the summary ends with the speed-ups table. */
+    @Test
+    void aTwinAddsTheSpeedupsToTheSummary() {
+        DemoCommand cmd = new DemoCommand();
+        cmd.lmConfig = new LanguageModelsStep.Config("It is", 3, Sampling.greedy(), 2.5);
+        cmd.twinFor = d -> dev.surpass.Device.cpu();
+        Path out = dir.resolve("demo-out");
+        CliRun r = CliRun.run(CliRun.with(DemoCommand.class, cmd), "demo", "--device", "cpu", "--steps", "lm", "--out", out.toString());
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(r.out().contains("each step also runs a share of its work on the CPU"), r.toString());
+        assertTrue(r.out().contains("speed-ups of cpu over the CPU"), r.toString());
+        assertTrue(r.out().contains("GPT: 3 new tokens, batch 1"), r.toString());
+        assertTrue(r.out().contains("Mamba held-out bpc: cpu agrees with the CPU"), r.toString());
+        assertTrue(r.lastLine().startsWith("all checks passed in"), r.toString());
+    }
+
     @Test
     void unknownStepIsAUsageError() {
         CliRun r = CliRun.run("demo", "--steps", "nope");

@@ -26,7 +26,9 @@ import javax.imageio.ImageIO;
  * Checks: every output finite and within [−1, 1]; the same seed gives the same images (DDIM run
  * twice); the classes differ from each other, and each DDIM image is on average closer to the
  * DPM-Solver++ image of its own class than to the other classes' (both solve the same ODE from the
- * same noise). Without {@code models/} the step says it skipped.
+ * same noise). On a GPU run the CPU twin samples DDIM too: the images must agree (mean |difference|
+ * ≤ 1e-3; the noise is Philox, the same on every device) and the times give the speed-up. Without
+ * {@code models/} the step says it skipped.
  */
 public final class DiTSamplesStep implements DemoStep {
     /** Fashion-MNIST's labels 0..9. */
@@ -77,10 +79,12 @@ public final class DiTSamplesStep implements DemoStep {
         int n = CLASSES.size();
         int[] labels = new int[n];
         for (int i = 0; i < n; i++) labels[i] = i;
-        float[] ddim, dpm, again;
-        double ddimS, dpmS;
+        Device twin = ctx.twin();
+        float[] ddim, dpm, again, cpuDdim = null;
+        double ddimS, dpmS, cpuDdimS = 0;
         int pixels;
-        try (DiT model = DiT.load(dev, dir.resolve("model.safetensors")); Progress p = ctx.progress("DiT sampling", 3 * c.steps())) {
+        try (DiT model = DiT.load(dev, dir.resolve("model.safetensors"));
+             Progress p = ctx.progress("DiT sampling", (twin == null ? 3 : 4) * c.steps())) {
             if (model.config().numClasses() != n || model.config().inChannels() != 1) {
                 throw new IllegalStateException(dir + ": expected a 1-channel model with " + n + " classes, got " + model.config());
             }
@@ -93,6 +97,13 @@ public final class DiTSamplesStep implements DemoStep {
             dpm = sample(model, labels, DiTSampler.Sampler.DPMPP_2M, p, "DPM-Solver++");
             dpmS = (System.nanoTime() - t0) / 1e9;
             again = sample(model, labels, DiTSampler.Sampler.DDIM, p, "DDIM again (determinism)");
+            if (twin != null) {
+                try (DiT cpuModel = DiT.load(twin, dir.resolve("model.safetensors"))) {
+                    t0 = System.nanoTime();
+                    cpuDdim = sample(cpuModel, labels, DiTSampler.Sampler.DDIM, p, "DDIM on the CPU");
+                    cpuDdimS = (System.nanoTime() - t0) / 1e9;
+                }
+            }
         }
         out.printf(Locale.ROOT, "  %d classes × 2 samplers, %d steps each, guidance %.1f, seed %d, x0 clipped to [-1, 1]%n", n, c.steps(),
                 c.guidance(), c.seed());
@@ -108,6 +119,20 @@ public final class DiTSamplesStep implements DemoStep {
         double same = meanPairDistance(ddim, dpm, n, pixels, true), other = meanPairDistance(ddim, dpm, n, pixels, false);
         res.check("DDIM and DPM-Solver++ agree per class", same < other,
                 String.format(Locale.ROOT, "mean |DDIM − DPM-Solver++|: same class %.3f, other classes %.3f", same, other));
+
+        if (cpuDdim != null) {
+            double sum = 0, worst = 0;
+            for (int i = 0; i < ddim.length; i++) {
+                double d = Math.abs(ddim[i] - cpuDdim[i]);
+                sum += d;
+                worst = Math.max(worst, d);
+            }
+            double mean = sum / ddim.length;
+            out.printf(Locale.ROOT, "  DDIM on the CPU: %.2f s (%.1f images/s)%n", cpuDdimS, n / cpuDdimS);
+            res.check("DDIM images: " + dev.name() + " agrees with the CPU", mean <= 1e-3,
+                    String.format(Locale.ROOT, "mean |difference| %.2g (bound 1e-3), max %.2g, over %d pixels", mean, worst, ddim.length));
+            res.speedup("DiT: " + n + " images, DDIM " + c.steps() + " steps", cpuDdimS, ddimS);
+        }
 
         Path png = ctx.outDir().resolve("dit-samples.png");
         BufferedImage img = render(new float[][] {ddim, dpm},

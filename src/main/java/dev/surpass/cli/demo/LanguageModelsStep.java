@@ -24,8 +24,9 @@ import java.util.function.Function;
  * are measured on the spot over {@code heldout-subset.txt} with the training script's protocol
  * (windows of 129 characters, 128 scored each, log-softmax in double). Checks: each bpc within 1%
  * of what {@code metrics.json} records for that subset, and below {@link Config#bpcBound()}; each
- * continuation has the asked length. Without {@code models/} (e.g. in the GPU bundle) the step
- * says it skipped.
+ * continuation has the asked length. On a GPU run both models run on the CPU twin too: the two
+ * bpc must agree to 1e-4 relative, and the generation and bpc times give the speed-ups. Without
+ * {@code models/} the step says it skipped.
  */
 public final class LanguageModelsStep implements DemoStep {
     /**
@@ -64,14 +65,18 @@ public final class LanguageModelsStep implements DemoStep {
         return "language models: a char GPT and a char Mamba trained on Jane Austen continue the same prompt";
     }
 
-    /** One model's figures. */
-    record Run(String continuation, int tokens, double tokensPerS, double bpc, double recorded, int scored) {}
+    /** One model's figures on one device: the continuation, its time, and the held-out bpc and its time. */
+    record Run(String continuation, int asked, int tokens, double seconds, double bpc, double bpcSeconds, double recorded, int scored) {
+        double tokensPerS() {
+            return tokens / seconds;
+        }
+    }
 
     @Override
     public StepResult run(DemoContext ctx) throws IOException {
-        Device dev = ctx.device();
+        Device dev = ctx.device(), twin = ctx.twin();
         PrintWriter out = ctx.out();
-        StepResult.Builder res = new StepResult.Builder("language models", dev.name());
+        StepResult.Builder res = new StepResult.Builder("language models", dev.name() + (twin != null ? " (and " + twin.name() + ")" : ""));
         if (gptDir == null || mambaDir == null) {
             out.println("  skipped: models/ not found (models/austen-gpt and models/austen-mamba are in the repository, not in the bundle; "
                     + "run ./surpass demo from a checkout)");
@@ -79,47 +84,82 @@ public final class LanguageModelsStep implements DemoStep {
         }
         Tokenizer tok = Tokenizer.load(gptDir.resolve("tokenizer.json"));
         int[] prompt = tok.encode(config.prompt(), false);
-        Run gpt, mamba;
-        int want;
-        try (Progress p = ctx.progress("language models", 4)) {
-            try (Llama model = Llama.load(dev, gptDir)) {
-                int n = Math.min(config.newTokens(), model.maxPositions() - prompt.length);
-                if (n < 1) throw new IllegalArgumentException("prompt of " + prompt.length + " characters leaves no room in the GPT's "
-                        + model.maxPositions() + " positions");
-                want = n;
-                Decoding.generate(model, new int[][] {prompt}, Math.min(8, n), config.sampling(), 1.0, null, null); // warm-up
-                long t0 = System.nanoTime();
-                int[] ids = Decoding.generate(model, new int[][] {prompt}, n, config.sampling(), 1.0, null, null)[0];
-                double s = (System.nanoTime() - t0) / 1e9;
-                p.step("GPT generation");
-                gpt = measure(gptDir, tok, ids, s, rows -> Decoding.forward(model, rows), model.vocabSize());
-                p.step("GPT bits per character");
-            }
-            try (MambaLM model = MambaLM.load(dev, mambaDir)) {
-                int n = want;
-                model.generate(prompt, Math.min(8, n), config.sampling(), null); // warm-up
-                long t0 = System.nanoTime();
-                int[] ids = model.generate(prompt, n, config.sampling(), null);
-                double s = (System.nanoTime() - t0) / 1e9;
-                p.step("Mamba generation");
-                mamba = measure(mambaDir, tok, ids, s, model::forward, model.logitsWidth());
-                p.step("Mamba bits per character");
+        Run gpt, mamba, gptCpu = null, mambaCpu = null;
+        try (Progress p = ctx.progress("language models", twin == null ? 4 : 8)) {
+            gpt = gpt(dev, tok, prompt, p, "GPT");
+            mamba = mamba(dev, tok, prompt, gpt.asked(), p, "Mamba");
+            if (twin != null) {
+                gptCpu = gpt(twin, tok, prompt, p, "GPT on the CPU");
+                mambaCpu = mamba(twin, tok, prompt, gpt.asked(), p, "Mamba on the CPU");
             }
         }
         out.println("  prompt: \"" + config.prompt() + "\" (" + prompt.length + " characters), " + describe(config.sampling()));
         print(out, "GPT  ", config.prompt(), gpt);
         print(out, "Mamba", config.prompt(), mamba);
-        out.printf(Locale.ROOT, "  %-6s %10s %12s %12s%n", "model", "tokens/s", "bpc (here)", "bpc (train)");
-        out.printf(Locale.ROOT, "  %-6s %10.1f %12.4f %12.4f%n", "GPT", gpt.tokensPerS(), gpt.bpc(), gpt.recorded());
-        out.printf(Locale.ROOT, "  %-6s %10.1f %12.4f %12.4f%n", "Mamba", mamba.tokensPerS(), mamba.bpc(), mamba.recorded());
+        out.printf(Locale.ROOT, "  %-12s %10s %12s %12s%n", "model", "tokens/s", "bpc (here)", "bpc (train)");
+        row(out, "GPT", gpt);
+        row(out, "Mamba", mamba);
+        if (twin != null) {
+            row(out, "GPT, cpu", gptCpu);
+            row(out, "Mamba, cpu", mambaCpu);
+        }
         out.println("  (bits per character over the " + gpt.scored() + " scored characters of models/*/heldout-subset.txt, held-out Austen text)");
-        checks(res, "GPT", gpt, want);
-        checks(res, "Mamba", mamba, want);
+        checks(res, "GPT", gpt);
+        checks(res, "Mamba", mamba);
+        if (twin != null) {
+            agree(res, "GPT", gpt, gptCpu, dev);
+            agree(res, "Mamba", mamba, mambaCpu, dev);
+        }
         return res.build(String.format(Locale.ROOT, "held-out bpc: GPT %.4f, Mamba %.4f; %d new characters at %.0f (GPT) and %.0f (Mamba) tokens/s",
                 gpt.bpc(), mamba.bpc(), gpt.tokens(), gpt.tokensPerS(), mamba.tokensPerS()));
     }
 
-    private void checks(StepResult.Builder res, String name, Run r, int wantTokens) {
+    /** Loads the GPT on {@code dev}, continues the prompt (after a short warm-up) and measures its held-out bpc. */
+    private Run gpt(Device dev, Tokenizer tok, int[] prompt, Progress p, String label) throws IOException {
+        try (Llama model = Llama.load(dev, gptDir)) {
+            int n = Math.min(config.newTokens(), model.maxPositions() - prompt.length);
+            if (n < 1) throw new IllegalArgumentException("prompt of " + prompt.length + " characters leaves no room in the GPT's "
+                    + model.maxPositions() + " positions");
+            Decoding.generate(model, new int[][] {prompt}, Math.min(8, n), config.sampling(), 1.0, null, null); // warm-up
+            long t0 = System.nanoTime();
+            int[] ids = Decoding.generate(model, new int[][] {prompt}, n, config.sampling(), 1.0, null, null)[0];
+            double s = (System.nanoTime() - t0) / 1e9;
+            p.step(label + " generation");
+            Run r = measure(gptDir, tok, ids, n, s, rows -> Decoding.forward(model, rows), model.vocabSize());
+            p.step(label + " bits per character");
+            return r;
+        }
+    }
+
+    /** As {@link #gpt} for the Mamba, continuing by {@code n} characters. */
+    private Run mamba(Device dev, Tokenizer tok, int[] prompt, int n, Progress p, String label) throws IOException {
+        try (MambaLM model = MambaLM.load(dev, mambaDir)) {
+            model.generate(prompt, Math.min(8, n), config.sampling(), null); // warm-up
+            long t0 = System.nanoTime();
+            int[] ids = model.generate(prompt, n, config.sampling(), null);
+            double s = (System.nanoTime() - t0) / 1e9;
+            p.step(label + " generation");
+            Run r = measure(mambaDir, tok, ids, n, s, model::forward, model.logitsWidth());
+            p.step(label + " bits per character");
+            return r;
+        }
+    }
+
+    private static void row(PrintWriter out, String name, Run r) {
+        out.printf(Locale.ROOT, "  %-12s %10.1f %12.4f %12.4f%n", name, r.tokensPerS(), r.bpc(), r.recorded());
+    }
+
+    /** On a GPU run: the device's bpc equals the CPU's (fp32 both ways, sums in double), and the speed-ups. */
+    private static void agree(StepResult.Builder res, String name, Run dev, Run cpu, Device device) {
+        double rel = Math.abs(dev.bpc() - cpu.bpc()) / cpu.bpc();
+        res.check(name + " held-out bpc: " + device.name() + " agrees with the CPU", rel <= 1e-4,
+                String.format(Locale.ROOT, "%.7f vs %.7f (%.2g relative, bound 1e-4)", dev.bpc(), cpu.bpc(), rel));
+        res.speedup(name + ": " + dev.tokens() + " new tokens, batch 1", cpu.seconds(), dev.seconds());
+        res.speedup(name + ": held-out bpc, " + dev.scored() + " tokens", cpu.bpcSeconds(), dev.bpcSeconds());
+    }
+
+    private void checks(StepResult.Builder res, String name, Run r) {
+        int wantTokens = r.asked();
         double rel = Math.abs(r.bpc() - r.recorded()) / r.recorded();
         res.check(name + " held-out bpc within 1% of metrics.json", rel <= 0.01,
                 String.format(Locale.ROOT, "%.6f vs %.6f recorded (%.2g relative)", r.bpc(), r.recorded(), rel));
@@ -136,15 +176,17 @@ public final class LanguageModelsStep implements DemoStep {
         return s.temperature() == 0 ? "greedy" : String.format(Locale.ROOT, "sampled at temperature %.2f, seed %d", s.temperature(), s.seed());
     }
 
-    private static Run measure(Path dir, Tokenizer tok, int[] generated, double seconds, Function<int[][], Tensor> forward, int width)
-            throws IOException {
+    private static Run measure(Path dir, Tokenizer tok, int[] generated, int asked, double seconds, Function<int[][], Tensor> forward,
+                               int width) throws IOException {
         JsonNode metrics = new ObjectMapper().readTree(dir.resolve("metrics.json").toFile());
         double recorded = metrics.path("heldout_subset").path("bpc").asDouble(Double.NaN);
         int ctxLen = metrics.path("hyper_parameters").path("ctx").asInt(128);
         String text = Files.readString(dir.resolve("heldout-subset.txt"), StandardCharsets.UTF_8);
         int[] ids = tok.encode(text, false);
         int windows = (ids.length - 1) / ctxLen;
+        long t0 = System.nanoTime();
         double bpc = dev.surpass.model.decoder.HeldOut.bitsPerToken(ids, ctxLen, width, forward);
-        return new Run(tok.decode(generated), generated.length, generated.length / seconds, bpc, recorded, windows * ctxLen);
+        double bpcSeconds = (System.nanoTime() - t0) / 1e9;
+        return new Run(tok.decode(generated), asked, generated.length, seconds, bpc, bpcSeconds, recorded, windows * ctxLen);
     }
 }

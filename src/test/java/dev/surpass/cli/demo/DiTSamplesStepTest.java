@@ -31,6 +31,20 @@ class DiTSamplesStepTest {
         assertTrue(img.getWidth() > 10 * 56 && img.getHeight() > 2 * 56, img.getWidth() + "x" + img.getHeight());
     }
 
+    /** A GPU run's comparison, with a second CPU handle as the twin: identical images, one speed-up. */
+    @Test
+    void withATwinTheImagesAgreeAndTheSpeedupIsRecorded() throws Exception {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        try (Device cpu = Device.cpu(); Device twin = Device.cpu()) {
+            StepResult r = new DiTSamplesStep(new DiTSamplesStep.Config(2, 2.0, 3, 1), Path.of("models", "fashion-dit"))
+                    .run(new DemoContext(cpu, twin, new PrintWriter(out, true), new PrintWriter(err, true), dir, false));
+            assertTrue(r.passed(), r.checks() + "\n" + out);
+            assertEquals(7, r.checks().size(), r.checks().toString());
+            assertTrue(r.checks().get(5).detail().startsWith("mean |difference| 0.0 "), r.checks().toString());
+            assertEquals(1, r.speedups().size(), r.speedups().toString());
+        }
+    }
+
     @Test
     void withoutTheModelItSkips() throws Exception {
         StringWriter out = new StringWriter(), err = new StringWriter();

@@ -1,5 +1,6 @@
 package dev.surpass.cli.demo;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.surpass.Device;
@@ -29,6 +30,22 @@ class SemanticSearchStepTest {
             assertTrue(r.checks().size() == 4, r.checks().toString());
             assertTrue(r.checks().get(3).name().contains("ONNX Runtime"), "ONNX Runtime is on the test class path: " + r.checks());
             assertTrue(out.toString().contains("1. 0."), out.toString());
+        }
+    }
+
+    /** A GPU run's comparison, with a second CPU handle as the twin: the embeddings agree, one speed-up. */
+    @Test
+    void withATwinTheEmbeddingsAgreeAndTheSpeedupIsRecorded() throws Exception {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        SemanticSearchStep.Config c = new SemanticSearchStep.Config(List.of("The cat sat.", "Interest rates rose again."),
+                List.of(new SemanticSearchStep.Query("Where did the cat sit?", 0)));
+        try (Device cpu = Device.cpu(); Device twin = Device.cpu()) {
+            StepResult r = new SemanticSearchStep(c)
+                    .run(new DemoContext(cpu, twin, new PrintWriter(out, true), new PrintWriter(err, true), Path.of("unused"), false));
+            assertTrue(r.passed(), r.checks() + "\n" + out);
+            assertTrue(r.checks().stream().anyMatch(k -> k.name().contains("agrees with the CPU") && k.detail().startsWith("min cosine 1.0")),
+                    r.checks().toString());
+            assertEquals(1, r.speedups().size(), r.speedups().toString());
         }
     }
 
