@@ -10,7 +10,7 @@ BUNDLE="$(cd "$1" && pwd)"; OUT="$2"; QUICK="${3:-}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$OUT"
 RT="$BUNDLE/runtime"
-[ -x "$RT/bin/java" ] || tar -xzf "$BUNDLE/runtime.tgz" -C "$BUNDLE" || exit 1
+bash "$BUNDLE/run.sh" --unpack-only > /dev/null || exit 1   # runtime.txz (or .tgz) -> $RT, when not done yet
 "$RT/bin/java" ${SURPASS_JAVA_OPTS:-} --add-modules jdk.incubator.vector --enable-native-access=dev.surpass -p "$BUNDLE/lib" \
     -m dev.surpass/dev.surpass.cli.Main bench --device cuda --op attention,attn_decode $QUICK --json "$OUT/bench.json" \
     > "$OUT/bench.txt" 2>&1 || { cat "$OUT/bench.txt"; exit 1; }

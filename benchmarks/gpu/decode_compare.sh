@@ -30,7 +30,7 @@ else
 fi
 CKPT="${CKPT:-${TMPDIR:-/tmp}/surpass_decode_ckpt}"  # ~510 MB: kept out of OUTDIR, reused by later runs
 RT="$BUNDLE/runtime"
-[ -x "$RT/bin/java" ] || tar -xzf "$BUNDLE/runtime.tgz" -C "$BUNDLE" || { log "no runtime in $BUNDLE"; exit 1; }
+bash "$BUNDLE/run.sh" --unpack-only > /dev/null || { log "no runtime in $BUNDLE"; exit 1; }   # runtime.txz (or .tgz) -> $RT
 rm -f "$OUT"/surpass_*_b*.{out,err,rc} "$OUT"/peer_*.json "$OUT"/peer_*.txt
 export PYTHONUNBUFFERED=1
 

@@ -17,6 +17,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
@@ -32,14 +33,22 @@ import picocli.CommandLine.Spec;
  * {@code surpass bundle DIR}: a self-contained folder that runs the whole GPU test and benchmark
  * suite on a Linux GPU host that has only a driver (no JDK, Maven or network): a jlinked Java
  * runtime, the jars, the test jar, the JUnit console launcher and {@code run.sh}.
+ *
+ * <p>The bundle travels with the repository's tracked files under a 64 MiB limit, so the runtime is
+ * the largest thing to squeeze: an uncompressed jlink image ({@code --compress=zip-0}) in an xz tar
+ * ({@code runtime.txz}, ~22 MB) is about half of a zip-9 image in a gzip tar ({@code runtime.tgz},
+ * ~40 MB), since xz's large window finds what jlink's per-resource zip cannot. Without an {@code xz}
+ * binary on the building machine the bundle falls back to {@code runtime.tgz} and says so.
  */
 @Command(name = "bundle", mixinStandardHelpOptions = true, sortOptions = false,
         description = {
             "Writes DIR: a self-contained folder that runs the whole test suite (gpu-tagged tests included),",
             "surpass parity and surpass bench on a Linux GPU host with only a driver:",
-            "  runtime.tgz (a jlinked Java runtime), lib/ (surpass and its dependencies), test-lib/ (the test jar",
-            "  and its dependencies), the JUnit console launcher, tree/ (native/ and kernels/), run.sh and BUNDLE.txt.",
-            "On the GPU host: DIR/run.sh OUTDIR [--sanitize] [--quick]; OUTDIR gets summary.txt, bench.json, junit/, logs.tgz.",
+            "  runtime.txz (a jlinked Java runtime, xz; runtime.tgz when this machine has no xz), lib/ (surpass and its",
+            "  dependencies), test-lib/ (the test jar and its dependencies), the JUnit console launcher, tree/ (native/ and",
+            "  kernels/), run.sh and BUNDLE.txt.",
+            "On the GPU host: DIR/run.sh OUTDIR [--sanitize] [--quick] [--demo] ...; OUTDIR gets summary.txt, bench.json, junit/,",
+            "logs.tgz (DIR/run.sh --help lists every option).",
             "Builds from an already-built target/ (the ./surpass launcher builds first)."
         })
 final class BundleCommand implements Callable<Integer> {
@@ -48,7 +57,12 @@ final class BundleCommand implements Callable<Integer> {
             "java.base", "jdk.incubator.vector", "java.logging", "java.management", "jdk.management", "jdk.unsupported",
             "java.xml", "jdk.jfr", "jdk.zipfs", "java.desktop");
     static final long LIMIT_BYTES = 60L << 20;
+    /** What the bundle and the repository's tracked files may weigh together on their way to the GPU host. */
+    static final long TRANSFER_LIMIT_BYTES = 64L << 20;
+    /** xz settings for the runtime: -6 on every core is ~22 MB in ~40 s on 2 cores; -9e saves 0.6 MB more for twice the time. */
+    static final String XZ_OPT = "-6 -T0";
     static final String MARKER = "BUNDLE.txt";
+    static final String RUNTIME_XZ = "runtime.txz", RUNTIME_GZ = "runtime.tgz";
 
     @Parameters(index = "0", paramLabel = "DIR", description = "Folder to write (created; an older bundle there is replaced).")
     Path dir;
@@ -75,9 +89,21 @@ final class BundleCommand implements Callable<Integer> {
         try {
             Path rt = tmp.resolve("runtime");
             List<String> modules = availableModules();
+            boolean xz = hasXz();
             out.println("jlink: " + String.join(",", modules));
-            jlink(rt, modules);
-            run(List.of("tar", "-czf", target.resolve("runtime.tgz").toString(), "-C", tmp.toString(), "runtime"), "tar");
+            if (xz) {
+                // Uncompressed image: xz over the whole tar compresses it far better than jlink's zip-9 would.
+                jlink(rt, modules, "zip-0");
+                out.println("tar + xz " + XZ_OPT + ": runtime.txz");
+                out.flush();
+                run(List.of("tar", "-cJf", target.resolve(RUNTIME_XZ).toString(), "-C", tmp.toString(), "runtime"), "tar -cJf",
+                        Map.of("XZ_OPT", XZ_OPT));
+            } else {
+                jlink(rt, modules, "zip-9");
+                out.println("xz not found on this machine: runtime.tgz (zip-9 image, gzip), ~18 MB larger than runtime.txz would be;"
+                        + " install xz (xz-utils) for a smaller bundle");
+                run(List.of("tar", "-czf", target.resolve(RUNTIME_GZ).toString(), "-C", tmp.toString(), "runtime"), "tar -czf", Map.of());
+            }
         } finally {
             deleteTree(tmp);
         }
@@ -112,13 +138,24 @@ final class BundleCommand implements Callable<Integer> {
         Path runSh = target.resolve("run.sh");
         Files.write(runSh, resource("bundle-run.sh"));
         Files.setPosixFilePermissions(runSh, PosixFilePermissions.fromString("rwxr-xr-x"));
-        Files.writeString(target.resolve(MARKER), manifest(in, home));
+        Files.writeString(target.resolve(MARKER), manifest(in, home, Files.exists(target.resolve(RUNTIME_XZ)) ? RUNTIME_XZ : RUNTIME_GZ));
 
         long size = treeSize(target);
-        out.printf(Locale.ROOT, "bundle: %s, %.1f MiB (runtime.tgz %.1f MiB, lib %.1f MiB, test-lib %.1f MiB, %s %.1f MiB)%n",
-                target, mib(size), mib(Files.size(target.resolve("runtime.tgz"))), mib(treeSize(lib)), mib(treeSize(testLib)),
+        Path runtime = Files.exists(target.resolve(RUNTIME_XZ)) ? target.resolve(RUNTIME_XZ) : target.resolve(RUNTIME_GZ);
+        out.printf(Locale.ROOT, "bundle: %s, %.1f MiB (%s %.1f MiB, lib %.1f MiB, test-lib %.1f MiB, %s %.1f MiB)%n",
+                target, mib(size), runtime.getFileName(), mib(Files.size(runtime)), mib(treeSize(lib)), mib(treeSize(testLib)),
                 in.console.getFileName(), mib(Files.size(in.console)));
-        out.println("on the GPU host: " + target.resolve("run.sh") + " OUTDIR [--sanitize]");
+        out.println("on the GPU host: " + target.resolve("run.sh") + " OUTDIR [--sanitize] [--quick] [--demo] (--help for the rest)");
+        // The bundle travels with the repository's tracked files, and the two together have a limit.
+        long tracked = home == null ? -1 : trackedSize(home);
+        if (tracked >= 0) {
+            out.printf(Locale.ROOT, "with the repository's tracked files (%.1f MiB): %.1f MiB of the %d MiB a transfer may hold%n",
+                    mib(tracked), mib(size + tracked), TRANSFER_LIMIT_BYTES >> 20);
+            if (size + tracked > TRANSFER_LIMIT_BYTES) {
+                spec.commandLine().getErr().printf(Locale.ROOT, "surpass bundle: warning: bundle + tracked files = %.1f MiB, over %d MiB%n",
+                        mib(size + tracked), TRANSFER_LIMIT_BYTES >> 20);
+            }
+        }
         if (size > LIMIT_BYTES) {
             spec.commandLine().getErr().printf(Locale.ROOT, "surpass bundle: %.1f MiB is over the %d MiB limit%n", mib(size), LIMIT_BYTES >> 20);
             return Main.FAILURE;
@@ -196,9 +233,23 @@ final class BundleCommand implements Callable<Integer> {
         return out;
     }
 
-    private static void jlink(Path output, List<String> modules) throws IOException, InterruptedException {
+    /** Whether an {@code xz} binary runs here (tar -J calls it). */
+    static boolean hasXz() {
+        try {
+            Process p = new ProcessBuilder("xz", "--version").redirectErrorStream(true).start();
+            p.getInputStream().readAllBytes();
+            return p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private static void jlink(Path output, List<String> modules, String compress) throws IOException, InterruptedException {
         List<String> args = List.of("--add-modules", String.join(",", modules), "--strip-debug", "--no-header-files",
-                "--no-man-pages", "--compress=zip-9", "--output", output.toString());
+                "--no-man-pages", "--compress=" + compress, "--output", output.toString());
         Optional<ToolProvider> tool = ToolProvider.findFirst("jlink");
         if (tool.isPresent()) {
             ByteArrayOutputStream buf = new ByteArrayOutputStream();
@@ -216,13 +267,15 @@ final class BundleCommand implements Callable<Integer> {
         List<String> cmd = new ArrayList<>();
         cmd.add(exe.toString());
         cmd.addAll(args);
-        run(cmd, "jlink");
+        run(cmd, "jlink", Map.of());
     }
 
-    private static void run(List<String> cmd, String what) throws IOException, InterruptedException {
+    private static void run(List<String> cmd, String what, Map<String, String> env) throws IOException, InterruptedException {
         Process p;
         try {
-            p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+            pb.environment().putAll(env);
+            p = pb.start();
         } catch (IOException e) {
             throw new IllegalStateException(what + " could not start: " + e.getMessage(), e);
         }
@@ -236,7 +289,7 @@ final class BundleCommand implements Callable<Integer> {
         }
     }
 
-    private static String manifest(Inputs in, Path home) {
+    private static String manifest(Inputs in, Path home, String runtimeName) {
         StringBuilder b = new StringBuilder();
         b.append("surpass GPU bundle: ").append(in.mainJar.getFileName()).append(", built ").append(Instant.now()).append('\n');
         String commit = home == null ? null : gitCommit(home);
@@ -244,10 +297,15 @@ final class BundleCommand implements Callable<Integer> {
         b.append("runtime: jlinked from Java ").append(Runtime.version()).append(" (").append(System.getProperty("java.vm.vendor")).append(")\n");
         b.append('\n');
         b.append("Run on a Linux GPU host (needs only the NVIDIA driver; compute-sanitizer for --sanitize):\n");
-        b.append("  ./run.sh OUTDIR [--sanitize] [--quick] [--no-tests] [--no-bench]\n");
-        b.append("OUTDIR gets summary.txt, bench.json, junit/ (JUnit XML) and logs.tgz (all logs).\n");
+        b.append("  ./run.sh OUTDIR [--sanitize] [--quick] [--no-tests] [--no-parity] [--no-bench] [--demo] [--only-demo] [--home DIR]\n");
+        b.append("OUTDIR gets summary.txt, bench.json, junit/ (JUnit XML), logs.tgz (all logs), and with --demo demo.txt and demo-out/.\n");
+        b.append("--demo runs `surpass demo --device cuda`; it reads models/ of the repository root (--home, default: the working\n");
+        b.append("folder if it has models/, else the bundle's parent folder).\n");
         b.append('\n');
-        b.append("runtime.tgz       the Java runtime (").append(String.join(", ", availableModules())).append(")\n");
+        b.append(runtimeName).append("       the Java runtime (").append(String.join(", ", availableModules())).append("),\n");
+        b.append(runtimeName.equals(RUNTIME_XZ)
+                ? "                  an xz tar of an uncompressed jlink image; run.sh unpacks it with tar -xJf, or python3 without xz\n"
+                : "                  a gzip tar of a zip-9 jlink image (the building machine had no xz)\n");
         b.append("lib/              surpass and its runtime dependencies (module path for the CLI)\n");
         b.append("test-lib/         the test jar and its other dependencies\n");
         b.append(in.console.getFileName()).append("  the JUnit console launcher\n");
@@ -267,6 +325,26 @@ final class BundleCommand implements Callable<Integer> {
             return s + (dirty.isEmpty() ? "" : " (with uncommitted changes)");
         } catch (IOException | InterruptedException e) {
             return null;
+        }
+    }
+
+    /** Bytes of the files git tracks in {@code home} (as they are on disk), or -1 without git or a repository. */
+    static long trackedSize(Path home) {
+        try {
+            Process p = new ProcessBuilder("git", "-C", home.toString(), "ls-files", "-z").redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            byte[] names = p.getInputStream().readAllBytes();
+            if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) return -1;
+            long sum = 0;
+            for (String n : new String(names, StandardCharsets.UTF_8).split("\0")) {
+                Path f = home.resolve(n);
+                if (!n.isEmpty() && Files.isRegularFile(f)) sum += Files.size(f);
+            }
+            return sum;
+        } catch (IOException e) {
+            return -1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
         }
     }
 

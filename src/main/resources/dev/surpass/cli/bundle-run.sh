@@ -1,60 +1,155 @@
 #!/usr/bin/env bash
-# surpass GPU bundle: runs the whole test suite (gpu-tagged tests included), `surpass parity` and
-# `surpass bench` with the bundled Java runtime, on a Linux host that has only an NVIDIA driver.
+# surpass GPU bundle: runs the whole test suite (gpu-tagged tests included), `surpass parity`,
+# `surpass bench` and, with --demo, `surpass demo` with the bundled Java runtime, on a Linux host
+# that has only an NVIDIA driver.
 #
-#   ./run.sh OUTDIR [--sanitize] [--quick] [--no-tests] [--no-bench]
+#   ./run.sh OUTDIR [--sanitize] [--quick] [--no-tests] [--no-parity] [--no-bench]
+#                   [--demo | --only-demo] [--home DIR]
+#   ./run.sh --unpack-only
 #
-#   --sanitize   also rerun the gpu-tagged tests under compute-sanitizer --tool memcheck and
-#                --tool racecheck (or set SURPASS_SANITIZE=1)
-#   --quick      bench --quick (or SURPASS_QUICK=1)
+#   --sanitize    also rerun the gpu-tagged tests under compute-sanitizer --tool memcheck and
+#                 --tool racecheck (or set SURPASS_SANITIZE=1)
+#   --quick       bench --quick (or SURPASS_QUICK=1)
+#   --no-tests, --no-parity, --no-bench   leave out the test suite, surpass parity, surpass bench
+#   --demo        also run `surpass demo --device cuda` (or SURPASS_DEMO=1; SURPASS_DEMO_DEVICE=cpu
+#                 runs it on the CPU instead): output in OUTDIR/demo.txt, files in OUTDIR/demo-out/
+#   --only-demo   the demo alone: --demo --no-tests --no-parity --no-bench
+#   --home DIR    the repository root, whose models/ the demo reads (default: the working folder
+#                 when it has models/, else the bundle's parent folder)
+#   --unpack-only unpack the Java runtime into the bundle's runtime/ and stop (no OUTDIR)
 #
 # OUTDIR receives: summary.txt (what passed or failed, on which card), bench.json, junit/ (the
-# JUnit XML report) and logs.tgz (every log). Exit code 0 when everything passed, else 1.
+# JUnit XML report) and logs.tgz (every log). Exit code 0 when everything passed, else 1; 2 for
+# a usage error.
 set -uo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+# The comment block above, without its '#'.
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; }
+die() { echo "run.sh: $*" >&2; exit 2; }
 HERE="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
+START_DIR="$PWD"   # where run.sh was started: the repository root, normally (the demo's models/)
 OUT=""
 SANITIZE="${SURPASS_SANITIZE:-0}"
 QUICK="${SURPASS_QUICK:-0}"
 RUN_TESTS=1
+RUN_PARITY=1
 RUN_BENCH=1
-for a in "$@"; do
-    case "$a" in
+RUN_DEMO="${SURPASS_DEMO:-0}"
+DEMO_DEVICE="${SURPASS_DEMO_DEVICE:-cuda}"
+DEMO_HOME=""
+UNPACK_ONLY=0
+while [ $# -gt 0 ]; do
+    case "$1" in
         --sanitize) SANITIZE=1 ;;
         --quick) QUICK=1 ;;
         --no-tests) RUN_TESTS=0 ;;
+        --no-parity) RUN_PARITY=0 ;;
         --no-bench) RUN_BENCH=0 ;;
+        --demo) RUN_DEMO=1 ;;
+        --only-demo) RUN_DEMO=1; RUN_TESTS=0; RUN_PARITY=0; RUN_BENCH=0 ;;
+        --home) [ $# -ge 2 ] || die "--home needs a folder (the repository root, with models/)"; DEMO_HOME="$2"; shift ;;
+        --home=*) DEMO_HOME="${1#--home=}" ;;
+        --unpack-only) UNPACK_ONLY=1 ;;
         -h|--help) usage; exit 0 ;;
-        -*) echo "run.sh: unknown option $a" >&2; usage >&2; exit 2 ;;
-        *) if [ -z "$OUT" ]; then OUT="$a"; else echo "run.sh: one OUTDIR only (got $OUT and $a)" >&2; exit 2; fi ;;
+        -*) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+        *) if [ -z "$OUT" ]; then OUT="$1"; else die "one OUTDIR only (got $OUT and $1)"; fi ;;
     esac
+    shift
 done
-[ -n "$OUT" ] || { usage >&2; exit 2; }
-mkdir -p "$OUT" || { echo "run.sh: cannot create $OUT" >&2; exit 2; }
+if [ "$UNPACK_ONLY" = 1 ]; then
+    [ -z "$OUT" ] || die "--unpack-only takes no OUTDIR (got $OUT)"
+else
+    [ -n "$OUT" ] || { usage >&2; exit 2; }
+fi
+# The demo's repository root, checked before anything runs: a wrong one fails in a second, not
+# after the test suite.
+if [ "$RUN_DEMO" = 1 ]; then
+    if [ -n "$DEMO_HOME" ]; then
+        [ -d "$DEMO_HOME/models" ] || die "--home $DEMO_HOME has no models/ folder (pass the repository root)"
+    elif [ -d "$START_DIR/models" ]; then
+        DEMO_HOME="$START_DIR"
+    elif [ -d "$HERE/../models" ]; then
+        DEMO_HOME="$HERE/.."
+    else
+        die "--demo: no models/ in the working folder ($START_DIR) nor beside the bundle ($(dirname "$HERE")); run from the repository root or pass --home DIR"
+    fi
+    DEMO_HOME="$(cd "$DEMO_HOME" && pwd)"
+fi
+
+# ---- the Java runtime ---------------------------------------------------------------------
+# runtime.txz (xz tar of an uncompressed jlink image) from `surpass bundle`; runtime.tgz (gzip tar
+# of a zip-9 image) from one built where xz was missing. Unpacked once into runtime/ beside this
+# script, again when the archive is newer than runtime/bin/java (touched after each unpack).
+ARCHIVE=""
+for f in "$HERE/runtime.txz" "$HERE/runtime.tgz"; do
+    if [ -f "$f" ]; then ARCHIVE="$f"; break; fi
+done
+
+# unpack ARCHIVE DEST: the runtime tar into DEST. tar -xJf needs the xz binary; python3's tarfile
+# reads xz by itself (lzma module), so a host without xz still unpacks runtime.txz.
+unpack() {
+    local archive="$1" dest="$2"
+    case "$archive" in
+        *.txz)
+            if command -v xz >/dev/null 2>&1; then
+                tar -xJf "$archive" -C "$dest"
+            elif command -v python3 >/dev/null 2>&1; then
+                echo "run.sh: xz not found; unpacking $(basename "$archive") with python3" >&2
+                python3 - "$archive" "$dest" <<'PY'
+import sys, tarfile
+try:
+    with tarfile.open(sys.argv[1], "r:xz") as t:
+        # The 'data' filter (Python 3.12; 3.8.17+, 3.9.17+, 3.10.12+, 3.11.4+) refuses absolute
+        # paths and links out of DEST; older Pythons have no filter argument.
+        if hasattr(tarfile, "data_filter"):
+            t.extractall(sys.argv[2], filter="data")
+        else:
+            t.extractall(sys.argv[2])
+except (tarfile.TarError, OSError) as e:
+    sys.exit("python3 could not unpack %s: %s" % (sys.argv[1], e))
+PY
+            else
+                echo "run.sh: cannot unpack $archive: neither xz nor python3 is on the PATH" >&2
+                return 1
+            fi ;;
+        *) tar -xzf "$archive" -C "$dest" ;;
+    esac
+}
+
+RT="$HERE/runtime"
+if [ ! -x "$RT/bin/java" ] || { [ -n "$ARCHIVE" ] && [ "$ARCHIVE" -nt "$RT/bin/java" ]; }; then
+    [ -n "$ARCHIVE" ] || { echo "run.sh: no runtime.txz or runtime.tgz in $HERE (rebuild the bundle: ./surpass bundle DIR)" >&2; exit 1; }
+    if [ -w "$HERE" ]; then
+        rm -rf "$RT"
+        unpack "$ARCHIVE" "$HERE" && [ -x "$RT/bin/java" ] || { echo "run.sh: cannot unpack $ARCHIVE into $HERE" >&2; exit 1; }
+        touch "$RT/bin/java"
+    elif [ "$UNPACK_ONLY" = 1 ]; then
+        echo "run.sh: cannot unpack $ARCHIVE: $HERE is not writable" >&2; exit 1
+    else
+        # A read-only bundle: unpack into OUTDIR, removed at the end.
+        mkdir -p "$OUT" || die "cannot create $OUT"
+        OUT="$(cd "$OUT" && pwd)"
+        RT="$OUT/.runtime"
+        rm -rf "$RT" "$OUT/.rt-unpack"; mkdir -p "$OUT/.rt-unpack"
+        unpack "$ARCHIVE" "$OUT/.rt-unpack" && mv "$OUT/.rt-unpack/runtime" "$RT" && rmdir "$OUT/.rt-unpack" \
+            || { echo "run.sh: cannot unpack $ARCHIVE into $OUT" >&2; exit 1; }
+    fi
+fi
+JAVA="$RT/bin/java"
+if [ "$UNPACK_ONLY" = 1 ]; then
+    echo "$JAVA"
+    exit 0
+fi
+
+mkdir -p "$OUT" || die "cannot create $OUT"
 OUT="$(cd "$OUT" && pwd)"
 LOGS="$OUT/logs"
-rm -rf "$LOGS" "$OUT/junit" "$OUT/logs.tgz" "$OUT/summary.txt" "$OUT/bench.json"
+rm -rf "$LOGS" "$OUT/junit" "$OUT/logs.tgz" "$OUT/summary.txt" "$OUT/bench.json" "$OUT/demo.txt" "$OUT/demo-out"
 mkdir -p "$LOGS" "$OUT/junit"
 START=$(date +%s)
 
 say() { echo "[surpass-bundle] $*"; echo "$*" >> "$LOGS/run.log"; }
 
-# ---- the Java runtime ---------------------------------------------------------------------
-RT="$HERE/runtime"
-if [ ! -x "$RT/bin/java" ] || [ "$HERE/runtime.tgz" -nt "$RT/bin/java" ]; then
-    if [ -w "$HERE" ]; then
-        rm -rf "$RT"
-        tar -xzf "$HERE/runtime.tgz" -C "$HERE" || { echo "run.sh: cannot unpack $HERE/runtime.tgz" >&2; exit 1; }
-        touch "$RT/bin/java"
-    else
-        RT="$OUT/.runtime"
-        rm -rf "$RT"; mkdir -p "$OUT/.rt-unpack"
-        tar -xzf "$HERE/runtime.tgz" -C "$OUT/.rt-unpack" && mv "$OUT/.rt-unpack/runtime" "$RT" && rmdir "$OUT/.rt-unpack" \
-            || { echo "run.sh: cannot unpack $HERE/runtime.tgz" >&2; exit 1; }
-    fi
-fi
-JAVA="$RT/bin/java"
 "$JAVA" -version > "$LOGS/java-version.txt" 2>&1 || { cat "$LOGS/java-version.txt" >&2; echo "run.sh: the bundled Java does not start" >&2; exit 1; }
 say "java: $(head -n1 "$LOGS/java-version.txt") ($JAVA)"
 [ -f "$HERE/BUNDLE.txt" ] && cp "$HERE/BUNDLE.txt" "$LOGS/"
@@ -114,14 +209,17 @@ fi
 
 CLI=("$JAVA" --add-modules jdk.incubator.vector --enable-native-access=dev.surpass -p "$HERE/lib" -m dev.surpass/dev.surpass.cli.Main)
 
-say "parity: surpass parity --device all"
-"${CLI[@]}" parity --device all > "$LOGS/parity.txt" 2>&1
-rc=$?
-tail -n 40 "$LOGS/parity.txt"
-PARITY_LINE="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOGS/parity.txt" | tail -n1)"
-PARITY_LINE="${PARITY_LINE:-did not finish: $(tail -n1 "$LOGS/parity.txt")} (exit $rc)"
-[ $rc -eq 0 ] || STATUS=1
-say "parity: $PARITY_LINE"
+PARITY_LINE="not run"
+if [ "$RUN_PARITY" = 1 ]; then
+    say "parity: surpass parity --device all"
+    "${CLI[@]}" parity --device all > "$LOGS/parity.txt" 2>&1
+    rc=$?
+    tail -n 40 "$LOGS/parity.txt"
+    PARITY_LINE="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOGS/parity.txt" | tail -n1)"
+    PARITY_LINE="${PARITY_LINE:-did not finish: $(tail -n1 "$LOGS/parity.txt")} (exit $rc)"
+    [ $rc -eq 0 ] || STATUS=1
+    say "parity: $PARITY_LINE"
+fi
 
 BENCH_LINE="not run"
 if [ "$RUN_BENCH" = 1 ]; then
@@ -134,6 +232,26 @@ if [ "$RUN_BENCH" = 1 ]; then
     BENCH_LINE="$(tail -n1 "$LOGS/bench.txt" | sed 's/^bench: //') (exit $rc)"
     [ $rc -eq 0 ] || STATUS=1
     say "bench: $BENCH_LINE"
+fi
+
+DEMO_LINE="not run"
+if [ "$RUN_DEMO" = 1 ]; then
+    # As ./surpass runs it: surpass.home points at the repository root for models/, and
+    # ALL-UNNAMED native access covers ONNX Runtime when the search step finds it in ~/.m2.
+    DEMO=("$JAVA" --add-modules jdk.incubator.vector --enable-native-access=dev.surpass,ALL-UNNAMED
+          -Djava.awt.headless=true -Dsurpass.home="$DEMO_HOME" -p "$HERE/lib" -m dev.surpass/dev.surpass.cli.Main
+          demo --device "$DEMO_DEVICE" --out "$OUT/demo-out")
+    say "demo: surpass demo --device $DEMO_DEVICE --out $OUT/demo-out (models/ of $DEMO_HOME)"
+    t0=$(date +%s)
+    (cd "$DEMO_HOME" && "${DEMO[@]}") 2>&1 | tee "$OUT/demo.txt"
+    rc=${PIPESTATUS[0]}
+    secs=$(( $(date +%s) - t0 ))
+    cp "$OUT/demo.txt" "$LOGS/"
+    # The demo's last summary line: "all checks passed in 95.1 s (full runs: ...)" or "2 check(s) FAILED in ...".
+    last="$(grep -E '^ *(all checks passed|[0-9]+ check\(s\) FAILED) in ' "$OUT/demo.txt" | tail -n1 | sed 's/^ *//; s/ (full runs:.*//')"
+    DEMO_LINE="${last:-did not finish: $(tail -n1 "$OUT/demo.txt")}; $secs s wall on $DEMO_DEVICE (exit $rc)"
+    [ $rc -eq 0 ] || STATUS=1
+    say "demo: $DEMO_LINE"
 fi
 
 SAN_LINES=()
@@ -176,6 +294,7 @@ END=$(date +%s)
     echo "tests: $TESTS_LINE"
     echo "parity: $PARITY_LINE"
     echo "bench: $BENCH_LINE"
+    echo "demo: $DEMO_LINE"
     for l in "${SAN_LINES[@]}"; do echo "$l"; done
     if [ "$RUN_TESTS" = 1 ]; then
         fails="$(grep -E '\[X\]|MethodSource .*=>|^\s+=> ' "$LOGS/tests.log" | head -n 40)"
@@ -188,5 +307,10 @@ tar -czf "$OUT/logs.tgz" -C "$OUT" logs && rm -rf "$LOGS" "$WORK"
 [ "$RT" = "$OUT/.runtime" ] && rm -rf "$RT"
 echo
 cat "$OUT/summary.txt"
-echo "(files: $OUT/summary.txt, $OUT/bench.json, $OUT/junit/, $OUT/logs.tgz)"
+FILES="$OUT/summary.txt"
+[ "$RUN_BENCH" = 1 ] && FILES="$FILES, $OUT/bench.json"
+[ "$RUN_TESTS" = 1 ] && FILES="$FILES, $OUT/junit/"
+FILES="$FILES, $OUT/logs.tgz"
+[ "$RUN_DEMO" = 1 ] && FILES="$FILES, $OUT/demo.txt, $OUT/demo-out/"
+echo "(files: $FILES)"
 exit $STATUS
