@@ -2,6 +2,7 @@ package dev.surpass.cli.demo;
 
 import dev.surpass.Device;
 import dev.surpass.Tensor;
+import dev.surpass.cli.plot.Fonts;
 import dev.surpass.model.dit.DiT;
 import dev.surpass.model.dit.DiTSampler;
 import java.awt.Color;
@@ -194,7 +195,7 @@ public final class DiTSamplesStep implements DemoStep {
 
     /** The labelled grid: a header row of class names, one row of images per sampler, a caption. */
     BufferedImage render(float[][] rows, String[] rowNames, int side, String caption) {
-        Font rowFont = new Font(Font.SANS_SERIF, Font.BOLD, 12);
+        Font rowFont = Fonts.sans(Font.BOLD, 12);
         int labelW = 0;
         {
             Graphics2D probe = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB).createGraphics();
@@ -211,7 +212,7 @@ public final class DiTSamplesStep implements DemoStep {
             g.fillRect(0, 0, w, h);
             g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
             g.setColor(Color.BLACK);
-            g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
+            g.setFont(Fonts.sans(Font.PLAIN, 12));
             FontMetrics fm = g.getFontMetrics();
             for (int c = 0; c < n; c++) {
                 String name = CLASSES.get(c);
@@ -236,7 +237,7 @@ public final class DiTSamplesStep implements DemoStep {
                 }
             }
             g.setColor(Color.DARK_GRAY);
-            g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
+            g.setFont(Fonts.sans(Font.PLAIN, 11));
             g.drawString(caption, 8, h - 9);
         } finally {
             g.dispose();

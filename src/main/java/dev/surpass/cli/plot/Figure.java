@@ -36,7 +36,7 @@ public final class Figure {
             if (captionH > 0) {
                 try {
                     g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-                    g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
+                    g.setFont(Fonts.sans(Font.PLAIN, 13));
                     g.setColor(Color.DARK_GRAY);
                     g.drawString(caption, 12, rows * cellH + 20);
                 } catch (Throwable e) {

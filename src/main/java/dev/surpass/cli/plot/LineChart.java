@@ -220,8 +220,8 @@ public final class LineChart {
                 }
             }
             Axis ax = axis(xs, logX, powersOfTwoX), ay = axis(ys, logY, false);
-            Font titleFont = new Font(Font.SANS_SERIF, Font.BOLD, 18), labelFont = new Font(Font.SANS_SERIF, Font.PLAIN, 15),
-                    tickFont = new Font(Font.SANS_SERIF, Font.PLAIN, 13), legendFont = new Font(Font.SANS_SERIF, Font.PLAIN, 14);
+            Font titleFont = Fonts.sans(Font.BOLD, 18), labelFont = Fonts.sans(Font.PLAIN, 15),
+                    tickFont = Fonts.sans(Font.PLAIN, 13), legendFont = Fonts.sans(Font.PLAIN, 14);
             int tickW = 0;
             for (double t : ay.ticks()) tickW = Math.max(tickW, textWidth(g, tickFont, format(t)));
             int left = x0 + 26 + tickW + 12, right = x0 + w - 18, top = y0 + 40, bottom = y0 + h - 56;
