@@ -30,6 +30,15 @@ public final class Bench {
         public static Options of(boolean quick) {
             return quick ? new Options(true, 3, 1.0, 7, 0.6) : new Options(false, 5, 1.5, 21, 3.0);
         }
+
+        /**
+         * The quick cases with a short warm-up (0.25 s, held until the timings settle, up to 2.5 s)
+         * and 5 samples within 0.25 s: for {@code surpass demo} on a GPU, which must finish in a
+         * minute; its figures are noisier than {@code --quick}'s, and too short for the CPU's JIT.
+         */
+        public static Options brief() {
+            return new Options(true, 3, 0.25, 5, 0.25);
+        }
     }
 
     /** One case's outcome; {@code error} is non-null when the op failed (then the numbers are NaN). */

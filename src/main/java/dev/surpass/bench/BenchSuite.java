@@ -41,7 +41,8 @@ public final class BenchSuite {
     public static List<BenchCase> cases(Device device, boolean quick) {
         List<BenchCase> cases = new ArrayList<>();
         if (device.isCpu()) {
-            long[] sizes = quick ? new long[] {1L << 20} : new long[] {1L << 20, 1L << 24};
+            // 4M floats = 16 MiB per tensor: past the last-level cache, so GB/s compare with the copy peak
+            long[] sizes = quick ? new long[] {1L << 22} : new long[] {1L << 20, 1L << 24};
             int[] cols = quick ? new int[] {1024} : new int[] {1024, 4096};
             int[] mm = quick ? new int[] {256} : new int[] {256, 1024, 2048};
             memoryBound(cases, DType.F32, sizes, cols);
