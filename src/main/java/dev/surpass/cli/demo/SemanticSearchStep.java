@@ -118,7 +118,7 @@ public final class SemanticSearchStep implements DemoStep {
                 if (OrtEmbeddings.available()) {
                     try {
                         ort = OrtEmbeddings.embed(a.onnx(), se::tokenize, all);
-                    } catch (ReflectiveOperationException | RuntimeException ex) {
+                    } catch (ReflectiveOperationException | RuntimeException | LinkageError ex) { // LinkageError: its native library did not load
                         ortProblem = ex.toString();
                     }
                 }
