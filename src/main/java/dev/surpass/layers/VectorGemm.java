@@ -8,10 +8,10 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.util.concurrent.RecursiveAction;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -47,8 +47,8 @@ import jdk.incubator.vector.VectorSpecies;
  * packed by whichever thread needs them first, rows handed out in shrinking chunks so a thread
  * slowed down by other load does not hold the others up). Otherwise the batches (and, for 16-bit
  * dtypes, macro tiles along M and/or N) are split over the threads, each with its own
- * thread-local packing buffers. fp32 {@code linear} with at most {@link #SMALL_M} rows (decode)
- * streams the weight without packing ({@link #fewRows}). Block sizes:
+ * thread-local packing buffers. fp32 {@code linear} with at most {@link #SMALL_M} rows (decode,
+ * a short sentence) streams the weight without packing ({@link #fewRows}, {@link #narrow}). Block sizes:
  * {@code -Dsurpass.gemm.kc/mc/nc} (defaults measured on a 2-core AVX-512 Zen 5: KC=1024, MC=144,
  * NC=3072; 384/192/3072 without AVX-512).
  */
@@ -72,10 +72,11 @@ final class VectorGemm {
     static final int NC = roundUp(Math.max(1, Integer.getInteger("surpass.gemm.nc", 3072)), NR);
 
     /**
-     * {@code linear} with at most this many rows of x (decode steps) skips the packing and streams
-     * the weight rows directly ({@code -Dsurpass.gemm.smallM}, 0 disables).
+     * {@code linear} with at most this many rows of x (decode steps, short sentences) skips the
+     * packing and streams the weight rows directly ({@code -Dsurpass.gemm.smallM}, 0 disables; the
+     * default is what {@link #narrow} takes, two vectors' worth of rows).
      */
-    static final int SMALL_M = Integer.getInteger("surpass.gemm.smallM", 16);
+    static final int SMALL_M = Integer.getInteger("surpass.gemm.smallM", 2 * L);
 
     /** Below this many multiply-adds a product runs on the calling thread. */
     private static final long PARALLEL_MIN_FMAS = 1L << 18;
@@ -83,12 +84,17 @@ final class VectorGemm {
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED;
+    /** 64-bit lanes of {@link #S}'s shape: {@link #narrow} broadcasts two adjacent weights as one. */
+    private static final VectorSpecies<Long> S64 = VectorSpecies.of(long.class, S.vectorShape());
 
     /** Per-thread packing buffers, grown on demand and reused across calls. */
     private static final class Buffers {
         float[] a = new float[0];
         float[] b = new float[0];
         final float[] tile = new float[MR * NR];
+        /** {@link #narrow}'s product tile. */
+        final float[] narrow = new float[NARROW_W * 4 * L];
 
         float[] a(int n) {
             if (a.length < n) a = new float[n];
@@ -154,7 +160,11 @@ final class VectorGemm {
         long fmas = batch * m * (long) n * k;
         int want = fmas < PARALLEL_MIN_FMAS ? 1 : Math.max(1, parts);
         if (bTransposed && !bBatched && pr.dtype == DType.F32 && batch * m <= SMALL_M && batch * m * (long) k <= Integer.MAX_VALUE) {
-            fewRows(pr, (int) (batch * m), want);
+            int rows = (int) (batch * m);
+            boolean narrow = rows > DOT_ROWS && rows <= 2 * L && NATIVE == ByteOrder.LITTLE_ENDIAN // pairs of weights as one long
+                    && (long) k * roundUp(rows, L) <= Integer.MAX_VALUE;
+            if (narrow) narrow(pr, rows, want);
+            else fewRows(pr, rows, want);
             return;
         }
         // Cut each batch's output into tm x tn macro tiles when there are fewer batches than threads.
@@ -188,46 +198,16 @@ final class VectorGemm {
         });
     }
 
-    /** Body of one of {@code parts} parallel parts. */
-    @FunctionalInterface
-    private interface PartBody {
-        void run(int part);
-    }
-
-    /**
-     * Runs {@code body(0..parts-1)} on the common fork-join pool (one part on the caller) and
-     * returns when all are done. A part may only wait (briefly) for work another part is doing
-     * right now, never for a part that has not started, so this cannot deadlock when called from
-     * inside the pool.
-     */
-    private static void forParts(int parts, PartBody body) {
-        if (parts <= 1) {
-            body.run(0);
-            return;
-        }
-        RecursiveAction[] tasks = new RecursiveAction[parts];
-        for (int i = 0; i < parts; i++) {
-            final int part = i;
-            tasks[i] = new RecursiveAction() {
-                @Override
-                protected void compute() {
-                    body.run(part);
-                }
-            };
-        }
-        RecursiveAction.invokeAll(tasks);
-    }
-
     /**
      * One batch on {@code parts} threads with the B blocks shared. Each (NC, KC) block of B is one
-     * phase (one fork-join). Its NR panels are packed once, into one shared buffer, by whichever
+     * phase (one {@link Parallel#forParts} region). Its NR panels are packed once, into one shared buffer, by whichever
      * thread needs a panel first (claimed with a CAS: a thread never waits for a panel that
      * nobody is packing, and one being packed by another thread is put off until last, so no
      * thread idles while there is work). The products are taken in chunks: runs of micro-tile
      * rows (A packed by the chunk's thread) times all the block's panels, shrinking towards the
      * end of the phase (guided self-scheduling) so that both threads finish together even when
      * one is slowed down on a shared machine; with few rows, panel ranges instead. No thread ever
-     * waits for one that has not started, so this cannot deadlock inside the fork-join pool.
+     * waits for one that has not started, so this cannot deadlock.
      * Every element is still summed in the same order (the same balanced K blocks, added in
      * order), whoever computes it.
      */
@@ -259,7 +239,7 @@ final class VectorGemm {
                     final AtomicInteger next = new AtomicInteger(), chunks = new AtomicInteger();
                     int threads = parts;
                     if ((long) kc * nc * m < (1 << 16)) threads = 1;
-                    forParts(threads, part -> {
+                    Parallel.forParts(threads, part -> {
                         Buffers buf = BUFFERS.get();
                         int[] order = buf.order(panels);
                         while (true) {
@@ -384,6 +364,168 @@ final class VectorGemm {
         }
     }
 
+    /**
+     * {@code linear} with more rows than this (and at most {@link #SMALL_M}, at most two vectors'
+     * worth) takes {@link #narrow}; fewer (decode) take {@link #fewRows}, whose dot products do
+     * not waste lanes on absent rows.
+     */
+    static final int DOT_ROWS = Integer.getInteger("surpass.gemm.dotRows", 4);
+
+    /**
+     * Weight rows per tile of {@link #narrow}: 6 x nv accumulators + nv vectors of xᵀ + a
+     * broadcast. (More broadcasts in one loop stop C2 inlining them, which boxes every vector.)
+     */
+    static final int NARROW_W = 6;
+
+    /**
+     * Tiles of {@link #narrow} claimed at once: 48 columns of y, whole 64-byte lines of each row,
+     * so two threads do not write into the same lines (one tile at a time ran no faster on two
+     * threads than on one).
+     */
+    private static final int NARROW_GROUP = 8;
+
+    /**
+     * fp32 {@code y = x·Wᵀ (+ bias)} for {@code rows <= 2 * L} rows of x, as {@code yᵀ = W·xᵀ} with
+     * the weight [N,K] read where it lies: unlike the blocked path nothing of the weight is packed
+     * (for few rows packing it would cost more than the product), and unlike {@link #fewRows} no
+     * sums are taken across lanes. Two adjacent k share a vector: xᵀ is copied to
+     * {@code xt[s][2i + q] = x[i][2s + q]} (q = 0, 1; rows padded with zeros to nv whole vectors),
+     * one 64-bit broadcast brings W[j][2s] and W[j][2s + 1] into alternate lanes, and a tile of
+     * weight rows keeps its sums in {@code rows * nv} vector accumulators over all of K. Then
+     * y[i][j] = (even chain + odd chain) (+ W[j][K-1]·x[i][K-1] for an odd K) (+ bias). Each
+     * element of y is computed whole by whichever thread claims its tile, so the result does not
+     * depend on the thread count; tiles are claimed a few at a time ({@link #NARROW_GROUP}) so
+     * that a thread slowed by other load on the machine does not hold the others up.
+     */
+    private static void narrow(Problem pr, int rows, int parts) {
+        final int n = pr.n, k = pr.k, steps = k / 2;
+        final int nv = rows <= L / 2 ? 1 : rows <= L ? 2 : 4, ldx = nv * L;
+        final MemorySegment a = pr.a, w = pr.b;
+        final Buffers mine = BUFFERS.get();
+        // Checked out for the whole call, like runShared's B: while this thread joins it may run another GEMM's parts.
+        final float[] xt = mine.takeShared(steps * ldx);
+        try {
+            float[] x = new float[rows * k];
+            MemorySegment.copy(a, F32, 0, x, 0, rows * k);
+            for (int st = 0; st < steps; st++) {
+                int at = st * ldx;
+                for (int i = 0; i < rows; i++) {
+                    xt[at + 2 * i] = x[i * k + 2 * st];
+                    xt[at + 2 * i + 1] = x[i * k + 2 * st + 1];
+                }
+                for (int lane = 2 * rows; lane < ldx; lane++) xt[at + lane] = 0f;
+            }
+            final int tiles = (n + NARROW_W - 1) / NARROW_W, groups = (tiles + NARROW_GROUP - 1) / NARROW_GROUP;
+            final AtomicInteger next = new AtomicInteger();
+            Parallel.forParts(Math.max(1, Math.min(parts, groups)), part -> {
+                float[] tile = BUFFERS.get().narrow;
+                for (int g; (g = next.getAndIncrement()) < groups; ) {
+                    for (int q = g * NARROW_GROUP, qEnd = Math.min(tiles, q + NARROW_GROUP); q < qEnd; q++) {
+                        int j0 = q * NARROW_W, wr = Math.min(NARROW_W, n - j0);
+                        switch (nv) {
+                            case 1 -> narrow1(w, j0, wr, k, steps, xt, tile);
+                            case 2 -> narrow2(w, j0, wr, k, steps, xt, tile);
+                            default -> narrow4(w, j0, wr, k, steps, xt, tile);
+                        }
+                        for (int i = 0; i < rows; i++) {
+                            for (int r = 0; r < wr; r++) {
+                                int at = r * ldx + 2 * i;
+                                float v = tile[at] + tile[at + 1];
+                                if (k % 2 != 0) v = Math.fma(x[i * k + k - 1], w.getAtIndex(F32, (long) (j0 + r) * k + k - 1), v);
+                                if (pr.bias != null) v += pr.bias[j0 + r];
+                                pr.out.setAtIndex(F32, (long) i * n + j0 + r, v);
+                            }
+                        }
+                    }
+                }
+            });
+        } finally {
+            mine.giveShared(xt);
+        }
+    }
+
+    /** Byte offset of weight row {@code j0 + r}, or of the last real one past {@code wr} (its sums are discarded). */
+    private static long wRow(int j0, int r, int wr, int k) {
+        return (long) (j0 + Math.min(r, wr - 1)) * k * 4L;
+    }
+
+    /** W[at / 4] and W[at / 4 + 1] in alternate lanes. */
+    private static FloatVector pairAt(MemorySegment w, long at) {
+        return LongVector.broadcast(S64, w.get(I64, at)).reinterpretAsFloats();
+    }
+
+    /** tile[r * L + lane] = Σ_s pair(W[j0 + r], s) · xt[s * L + lane] for r < NARROW_W: one vector of xᵀ per step. */
+    private static void narrow1(MemorySegment w, int j0, int wr, int k, int steps, float[] xt, float[] tile) {
+        long r0 = wRow(j0, 0, wr, k), r1 = wRow(j0, 1, wr, k), r2 = wRow(j0, 2, wr, k);
+        long r3 = wRow(j0, 3, wr, k), r4 = wRow(j0, 4, wr, k), r5 = wRow(j0, 5, wr, k);
+        FloatVector z = FloatVector.zero(S);
+        FloatVector c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z;
+        for (int s = 0; s < steps; s++) {
+            FloatVector u = FloatVector.fromArray(S, xt, s * L);
+            long tb = s * 8L;
+            c0 = pairAt(w, r0 + tb).fma(u, c0);
+            c1 = pairAt(w, r1 + tb).fma(u, c1);
+            c2 = pairAt(w, r2 + tb).fma(u, c2);
+            c3 = pairAt(w, r3 + tb).fma(u, c3);
+            c4 = pairAt(w, r4 + tb).fma(u, c4);
+            c5 = pairAt(w, r5 + tb).fma(u, c5);
+        }
+        c0.intoArray(tile, 0); c1.intoArray(tile, L); c2.intoArray(tile, 2 * L);
+        c3.intoArray(tile, 3 * L); c4.intoArray(tile, 4 * L); c5.intoArray(tile, 5 * L);
+    }
+
+    /** As {@link #narrow1} with two vectors of xᵀ per step: tile[r * 2L + lane]. */
+    private static void narrow2(MemorySegment w, int j0, int wr, int k, int steps, float[] xt, float[] tile) {
+        long r0 = wRow(j0, 0, wr, k), r1 = wRow(j0, 1, wr, k), r2 = wRow(j0, 2, wr, k);
+        long r3 = wRow(j0, 3, wr, k), r4 = wRow(j0, 4, wr, k), r5 = wRow(j0, 5, wr, k);
+        FloatVector z = FloatVector.zero(S);
+        FloatVector c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z, d0 = z, d1 = z, d2 = z, d3 = z, d4 = z, d5 = z;
+        for (int s = 0; s < steps; s++) {
+            FloatVector u0 = FloatVector.fromArray(S, xt, 2 * s * L), u1 = FloatVector.fromArray(S, xt, 2 * s * L + L);
+            long tb = s * 8L;
+            FloatVector a;
+            a = pairAt(w, r0 + tb); c0 = a.fma(u0, c0); d0 = a.fma(u1, d0);
+            a = pairAt(w, r1 + tb); c1 = a.fma(u0, c1); d1 = a.fma(u1, d1);
+            a = pairAt(w, r2 + tb); c2 = a.fma(u0, c2); d2 = a.fma(u1, d2);
+            a = pairAt(w, r3 + tb); c3 = a.fma(u0, c3); d3 = a.fma(u1, d3);
+            a = pairAt(w, r4 + tb); c4 = a.fma(u0, c4); d4 = a.fma(u1, d4);
+            a = pairAt(w, r5 + tb); c5 = a.fma(u0, c5); d5 = a.fma(u1, d5);
+        }
+        int s = 2 * L;
+        c0.intoArray(tile, 0); d0.intoArray(tile, L); c1.intoArray(tile, s); d1.intoArray(tile, s + L);
+        c2.intoArray(tile, 2 * s); d2.intoArray(tile, 2 * s + L); c3.intoArray(tile, 3 * s); d3.intoArray(tile, 3 * s + L);
+        c4.intoArray(tile, 4 * s); d4.intoArray(tile, 4 * s + L); c5.intoArray(tile, 5 * s); d5.intoArray(tile, 5 * s + L);
+    }
+
+    /** As {@link #narrow1} with four vectors of xᵀ per step: tile[r * 4L + lane]. */
+    private static void narrow4(MemorySegment w, int j0, int wr, int k, int steps, float[] xt, float[] tile) {
+        long r0 = wRow(j0, 0, wr, k), r1 = wRow(j0, 1, wr, k), r2 = wRow(j0, 2, wr, k);
+        long r3 = wRow(j0, 3, wr, k), r4 = wRow(j0, 4, wr, k), r5 = wRow(j0, 5, wr, k);
+        FloatVector z = FloatVector.zero(S);
+        FloatVector c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z, d0 = z, d1 = z, d2 = z, d3 = z, d4 = z, d5 = z;
+        FloatVector e0 = z, e1 = z, e2 = z, e3 = z, e4 = z, e5 = z, f0 = z, f1 = z, f2 = z, f3 = z, f4 = z, f5 = z;
+        for (int s = 0; s < steps; s++) {
+            int at = 4 * s * L;
+            FloatVector u0 = FloatVector.fromArray(S, xt, at), u1 = FloatVector.fromArray(S, xt, at + L);
+            FloatVector u2 = FloatVector.fromArray(S, xt, at + 2 * L), u3 = FloatVector.fromArray(S, xt, at + 3 * L);
+            long tb = s * 8L;
+            FloatVector a;
+            a = pairAt(w, r0 + tb); c0 = a.fma(u0, c0); d0 = a.fma(u1, d0); e0 = a.fma(u2, e0); f0 = a.fma(u3, f0);
+            a = pairAt(w, r1 + tb); c1 = a.fma(u0, c1); d1 = a.fma(u1, d1); e1 = a.fma(u2, e1); f1 = a.fma(u3, f1);
+            a = pairAt(w, r2 + tb); c2 = a.fma(u0, c2); d2 = a.fma(u1, d2); e2 = a.fma(u2, e2); f2 = a.fma(u3, f2);
+            a = pairAt(w, r3 + tb); c3 = a.fma(u0, c3); d3 = a.fma(u1, d3); e3 = a.fma(u2, e3); f3 = a.fma(u3, f3);
+            a = pairAt(w, r4 + tb); c4 = a.fma(u0, c4); d4 = a.fma(u1, d4); e4 = a.fma(u2, e4); f4 = a.fma(u3, f4);
+            a = pairAt(w, r5 + tb); c5 = a.fma(u0, c5); d5 = a.fma(u1, d5); e5 = a.fma(u2, e5); f5 = a.fma(u3, f5);
+        }
+        int s = 4 * L;
+        c0.intoArray(tile, 0); d0.intoArray(tile, L); e0.intoArray(tile, 2 * L); f0.intoArray(tile, 3 * L);
+        c1.intoArray(tile, s); d1.intoArray(tile, s + L); e1.intoArray(tile, s + 2 * L); f1.intoArray(tile, s + 3 * L);
+        c2.intoArray(tile, 2 * s); d2.intoArray(tile, 2 * s + L); e2.intoArray(tile, 2 * s + 2 * L); f2.intoArray(tile, 2 * s + 3 * L);
+        c3.intoArray(tile, 3 * s); d3.intoArray(tile, 3 * s + L); e3.intoArray(tile, 3 * s + 2 * L); f3.intoArray(tile, 3 * s + 3 * L);
+        c4.intoArray(tile, 4 * s); d4.intoArray(tile, 4 * s + L); e4.intoArray(tile, 4 * s + 2 * L); f4.intoArray(tile, 4 * s + 3 * L);
+        c5.intoArray(tile, 5 * s); d5.intoArray(tile, 5 * s + L); e5.intoArray(tile, 5 * s + 2 * L); f5.intoArray(tile, 5 * s + 3 * L);
+    }
+
     /** Weight rows per step of {@link #fewRows}. */
     private static final int FEW_W = 4;
     /** Rows of x per step of {@link #fewRows}. */
@@ -402,7 +544,7 @@ final class VectorGemm {
         MemorySegment.copy(pr.a, F32, 0, x, 0, rows * k);
         final int groups = (n + FEW_W - 1) / FEW_W;
         final int p = Math.max(1, Math.min(parts, groups));
-        forParts(p, part -> {
+        Parallel.forParts(p, part -> {
             int g0 = split(groups, p, part), g1 = split(groups, p, part + 1);
             int j0 = g0 * FEW_W, j1 = Math.min(n, g1 * FEW_W);
             for (int j = j0; j < j1; j += FEW_W) {

@@ -55,11 +55,22 @@ final class VectorLayerNorm {
         return MemorySegment.ofArray(HostRows.readAll(p.hostSegment(), p.dtype(), cols));
     }
 
-    /** LayerNorm of the fp32 row x[xi..xi+n) into o[oi..); w, b fp32 [n] or null; o may alias x. */
+    /**
+     * LayerNorm of the fp32 row x[xi..xi+n) into o[oi..); w, b fp32 [n] or null; o may alias x.
+     * Each pass is its own method: in one method the vector code was too big for C1 ("out of
+     * virtual registers"), which left it stuck in slow C1 code that never reached C2.
+     */
     static void row(MemorySegment x, long xi, MemorySegment w, MemorySegment b, MemorySegment o, long oi, int n, float eps) {
-        int bound = S.loopBound(n);
         float x0 = x.get(HostRows.F32, xi * 4);
-        // Pass 1: Σ (x - x0).
+        float dm = sumOffsets(x, xi, n, x0) / n;
+        float var = sumSquares(x, xi, n, x0, dm) / n;
+        float rstd = (float) (1 / Math.sqrt((double) var + eps));
+        scale(x, xi, w, b, o, oi, n, x0, dm, rstd);
+    }
+
+    /** Pass 1: Σ (x - x0). */
+    private static float sumOffsets(MemorySegment x, long xi, int n, float x0) {
+        int bound = S.loopBound(n);
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (; i < bound; i += S.length()) {
@@ -69,10 +80,14 @@ final class VectorLayerNorm {
             VectorMask<Float> m = S.indexInRange(i, n);
             acc = acc.add(FloatVector.fromMemorySegment(S, x, (xi + i) * 4, NO, m).sub(x0), m);
         }
-        float dm = Lanes.sum(acc) / n;
-        // Pass 2: Σ ((x - x0) - dm)².
-        acc = FloatVector.zero(S);
-        i = 0;
+        return Lanes.sum(acc);
+    }
+
+    /** Pass 2: Σ ((x - x0) - dm)². */
+    private static float sumSquares(MemorySegment x, long xi, int n, float x0, float dm) {
+        int bound = S.loopBound(n);
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
         for (; i < bound; i += S.length()) {
             FloatVector c = FloatVector.fromMemorySegment(S, x, (xi + i) * 4, NO).sub(x0).sub(dm);
             acc = c.fma(c, acc);
@@ -82,10 +97,14 @@ final class VectorLayerNorm {
             FloatVector c = FloatVector.fromMemorySegment(S, x, (xi + i) * 4, NO, m).sub(x0).sub(dm);
             acc = acc.add(c.mul(c), m);
         }
-        float var = Lanes.sum(acc) / n;
-        float rstd = (float) (1 / Math.sqrt((double) var + eps));
-        // Pass 3: y = ((x - x0) - dm) · rstd · w + b.
-        i = 0;
+        return Lanes.sum(acc);
+    }
+
+    /** Pass 3: y = ((x - x0) - dm) · rstd · w + b. */
+    private static void scale(MemorySegment x, long xi, MemorySegment w, MemorySegment b, MemorySegment o, long oi, int n,
+                              float x0, float dm, float rstd) {
+        int bound = S.loopBound(n);
+        int i = 0;
         for (; i < bound; i += S.length()) {
             long xo = (xi + i) * 4, oo = (oi + i) * 4, po = i * 4L;
             FloatVector y = FloatVector.fromMemorySegment(S, x, xo, NO).sub(x0).sub(dm).mul(rstd);

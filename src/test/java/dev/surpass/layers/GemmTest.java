@@ -63,7 +63,8 @@ class GemmTest {
     void parityAcrossBlockingEdges() {
         // AVX-512: MR = 12, NR = 32, KC = 1024, MC = 144; AVX2: MR = 4, NR = 24, KC = 384,
         // MC = 192 (K blocks are balanced); NC = 3072: sizes on and around each boundary, primes,
-        // and 1; M >= 24 with N >= 2 takes the shared-B path, linear with M <= 16 the few-rows path.
+        // and 1; M >= 24 with N >= 2 takes the shared-B path, except linear with M <= SMALL_M (2 vectors'
+        // worth): the few-rows paths.
         int[][] shapes = {
             {143, 40, 50}, {145, 33, 1025}, {12, 32, 1024}, {25, 64, 2049}, {289, 70, 31},
             {1, 1, 1}, {1, 48, 1}, {8, 48, 256}, {7, 47, 255}, {9, 49, 257}, {9, 97, 3}, {17, 1, 31},
@@ -126,10 +127,12 @@ class GemmTest {
 
     @Test
     void fewRowsLinearPathMatchesReferenceForAnyThreadCount() {
-        // linear with <= VectorGemm.SMALL_M rows streams the weight without packing: ragged K
-        // (not a multiple of the vector length), N not a multiple of 4, rows not a multiple of 4.
+        // linear with <= VectorGemm.SMALL_M rows streams the weight without packing (dot products
+        // up to DOT_ROWS rows, the paired-k narrow kernels above): ragged K (odd, not a multiple
+        // of the vector length), N not a multiple of 4 or of NARROW_W, each kernel's row counts.
         try (Device dev = Device.cpu()) {
-            for (int[] s : new int[][] {{1, 1, 1}, {1, 7, 33}, {2, 9, 100}, {5, 130, 257}, {16, 67, 515}, {3, 1029, 64}}) {
+            for (int[] s : new int[][] {{1, 1, 1}, {1, 7, 33}, {2, 9, 100}, {5, 130, 257}, {16, 67, 515}, {3, 1029, 64},
+                                        {8, 13, 64}, {12, 37, 1}, {17, 5, 2}, {24, 70, 384}, {32, 11, 33}}) {
                 long seed = SEED + 600 + s[0] * 31L + s[1];
                 float[] one = checkVector(dev, DType.F32, 1, s[0], s[1], s[2], true, false, true, 1, seed);
                 for (int parts : new int[] {2, 3, 7}) {

@@ -30,18 +30,20 @@ import org.openjdk.jmh.annotations.Threads;
 /**
  * all-MiniLM-L6-v2 sentence embeddings on the CPU, 2 threads each, in one JMH run:
  * <ul>
- *   <li>{@code surpass}: {@link SentenceEmbeddings#embed} on {@link Device#cpu()} (tokenize, pad,
- *       encoder forward, mean pooling, L2), through the public API, {@code -Dsurpass.cpu.threads=2};
+ *   <li>{@code surpass}: {@link SentenceEmbeddings#embed} on {@link Device#cpu()} (tokenize,
+ *       encoder forward over the real tokens only, mean pooling, L2), through the public API,
+ *       {@code -Dsurpass.cpu.threads=2};
  *   <li>{@code onnxruntime}: an {@link OrtSession} on the same {@code .onnx} bytes (intra-op threads 2,
  *       inter-op 1, sequential execution, all graph optimizations), fed the same token ids — tokenized by
- *       the same WordPiece tokenizer ({@link SentenceEmbeddings#tokenize}) and padded the same way —
- *       then mean pooling over the real tokens and L2 normalisation in plain Java.
+ *       the same WordPiece tokenizer ({@link SentenceEmbeddings#tokenize}), padded to the longest with
+ *       an attention mask as sentence-transformers does — then mean pooling over the real tokens and
+ *       L2 normalisation in plain Java.
  * </ul>
- * Tokenization is <b>included on both sides</b> (same tokenizer, same cost), as are padding,
+ * Tokenization is <b>included on both sides</b> (same tokenizer, same cost), as are batching,
  * pooling and normalisation; model loading is not (setup).
  *
- * <p>One op embeds {@code batch} sentences: batch 32 is all of {@link #SENTENCES} in one pass
- * (padded to the longest); batch 1 takes the next sentence of the list on each op, so both sides
+ * <p>One op embeds {@code batch} sentences: batch 32 is all of {@link #SENTENCES} in one pass;
+ * batch 1 takes the next sentence of the list on each op, so both sides
  * cycle through the same mix of lengths. Sentences/s = ops/s × batch. Setup checks that the two
  * give the same embeddings (cosine ≥ 0.9999 for each sentence, in the batching being measured).
  */

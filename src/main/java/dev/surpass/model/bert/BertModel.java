@@ -186,7 +186,7 @@ public final class BertModel implements AutoCloseable {
         }
         if (attentionMask != null) checkGrid("attentionMask", attentionMask, dims, 0, 2);
         if (tokenTypeIds != null) checkGrid("tokenTypeIds", tokenTypeIds, dims, 0, config.typeVocabSize());
-        int rows = b * n, e = config.hiddenSize(), h = config.numHeads(), d = config.headDim();
+        int rows = b * n;
         int[] ids = new int[rows], positions = new int[rows], types = new int[rows];
         int[] cuQ = new int[b + 1], cuK = new int[b + 1];
         int[] keep = new int[rows];
@@ -203,6 +203,60 @@ public final class BertModel implements AutoCloseable {
             cuK[s + 1] = kept;
         }
         int[] keyRows = kept == rows ? null : java.util.Arrays.copyOf(keep, kept);
+        Tensor x = encode(ids, positions, types, cuQ, cuK, keyRows);
+        try {
+            return x.reshape(b, n, config.hiddenSize());
+        } finally {
+            x.close();
+        }
+    }
+
+    /**
+     * The last hidden state of the given tokens only, the sequences packed back to back:
+     * {@code [Σ inputIds[s].length, hidden]} F32 on the model's device, owned by the caller; token
+     * type 0, no padding. Each row is what {@link #forward} gives that token with the sequences
+     * padded and masked (the encoder never mixes rows of different sequences), without the
+     * products of the padded rows, which only {@link #forward}'s callers may want.
+     *
+     * @param inputIds {@code [B][len_s]} token ids, {@code 1 <= len_s <= max_position_embeddings}
+     * @throws IllegalArgumentException naming the row and column of a bad id or length
+     */
+    Tensor forwardPacked(int[][] inputIds) {
+        ensureOpen();
+        if (inputIds == null || inputIds.length == 0) throw new IllegalArgumentException("forwardPacked: inputIds is null or empty");
+        int b = inputIds.length, rows = 0;
+        int[] cu = new int[b + 1];
+        for (int s = 0; s < b; s++) {
+            int[] row = inputIds[s];
+            if (row == null || row.length == 0 || row.length > config.maxPositions()) {
+                throw new IllegalArgumentException("forwardPacked: inputIds[" + s + "] has " + (row == null ? "no" : row.length)
+                        + " ids; expected 1.." + config.maxPositions() + " (max_position_embeddings)");
+            }
+            for (int t = 0; t < row.length; t++) {
+                if (row[t] < 0 || row[t] >= config.vocabSize()) {
+                    throw new IllegalArgumentException("forwardPacked: inputIds[" + s + "][" + t + "] is " + row[t] + "; expected a value in [0, "
+                            + config.vocabSize() + ")");
+                }
+            }
+            rows += row.length;
+            cu[s + 1] = rows;
+        }
+        int[] ids = new int[rows], positions = new int[rows];
+        for (int s = 0; s < b; s++) {
+            System.arraycopy(inputIds[s], 0, ids, cu[s], inputIds[s].length);
+            for (int t = 0; t < inputIds[s].length; t++) positions[cu[s] + t] = t;
+        }
+        return encode(ids, positions, new int[rows], cu, cu, null);
+    }
+
+    /**
+     * The encoder over {@code ids.length} rows {@code [rows, hidden]}: sequence s is query rows
+     * {@code [cuQ[s], cuQ[s+1])} attending to key rows {@code [cuK[s], cuK[s+1])} of the rows
+     * {@code keyRows} (null: all rows) keeps.
+     */
+    private Tensor encode(int[] ids, int[] positions, int[] types, int[] cuQ, int[] cuK, int[] keyRows) {
+        int rows = ids.length, kept = keyRows == null ? rows : keyRows.length;
+        int e = config.hiddenSize(), h = config.numHeads(), d = config.headDim();
         float eps = config.layerNormEps();
         Tensor x;
         try (Scope s = Scope.open()) {
@@ -233,9 +287,11 @@ public final class BertModel implements AutoCloseable {
                     x = x2;
                 }
             }
-            return x.reshape(b, n, e);
+            Tensor result = x;
+            x = null;
+            return result;
         } finally {
-            x.close();
+            if (x != null) x.close();
         }
     }
 

@@ -62,28 +62,39 @@ public final class SentenceEmbeddings implements AutoCloseable {
         return ids;
     }
 
-    /** Unit-length embeddings {@code [sentences.size()][hidden]}, in the order given. */
+    /**
+     * Unit-length embeddings {@code [sentences.size()][hidden]}, in the order given. The encoder
+     * runs on the real tokens only ({@link BertModel#forwardPacked}): the same values as padding
+     * the batch to its longest sentence with an attention mask, without the work on the padding.
+     * A sentence without tokens embeds to zeros.
+     */
     public float[][] embed(List<String> sentences) {
         if (sentences == null || sentences.isEmpty()) throw new IllegalArgumentException("sentences is null or empty");
+        int e = model.config().hiddenSize();
         float[][] out = new float[sentences.size()][];
         for (int from = 0; from < sentences.size(); from += CHUNK) {
             int to = Math.min(sentences.size(), from + CHUNK);
             int[][] ids = new int[to - from][];
-            int n = 0;
+            int nonEmpty = 0;
             for (int i = from; i < to; i++) {
                 ids[i - from] = tokenize(sentences.get(i));
-                n = Math.max(n, ids[i - from].length);
+                if (ids[i - from].length > 0) nonEmpty++;
             }
-            int[][] padded = new int[ids.length][n], mask = new int[ids.length][n];
+            int[][] packed = new int[nonEmpty][];
+            int p = 0;
+            for (int[] row : ids) if (row.length > 0) packed[p++] = row;
+            float[] hidden = new float[0];
+            if (packed.length > 0) {
+                try (Tensor h = model.forwardPacked(packed)) {
+                    hidden = h.toFloatArray();
+                }
+            }
+            int row = 0;
             for (int b = 0; b < ids.length; b++) {
-                System.arraycopy(ids[b], 0, padded[b], 0, ids[b].length); // pad id 0 ([PAD])
-                for (int t = 0; t < ids[b].length; t++) mask[b][t] = 1;
+                int[] rows = new int[ids[b].length];
+                for (int t = 0; t < rows.length; t++) rows[t] = row++;
+                out[from + b] = normalize(mean(hidden, e, rows, rows.length));
             }
-            float[][] e;
-            try (Tensor h = model.forward(padded, mask, null)) {
-                e = meanPool(h.toFloatArray(), mask, model.config().hiddenSize());
-            }
-            for (int b = 0; b < e.length; b++) out[from + b] = normalize(e[b]);
         }
         return out;
     }
@@ -96,18 +107,26 @@ public final class SentenceEmbeddings implements AutoCloseable {
             throw new IllegalArgumentException("hidden has " + hidden.length + " values; mask [" + b + ", " + n + "] × " + e + " needs "
                     + (long) b * n * e);
         }
-        float[][] out = new float[b][e];
+        float[][] out = new float[b][];
+        int[] rows = new int[n];
         for (int s = 0; s < b; s++) {
-            double[] acc = new double[e];
             int count = 0;
-            for (int t = 0; t < n; t++) {
-                if (mask[s][t] == 0) continue;
-                count++;
-                for (int i = 0; i < e; i++) acc[i] += hidden[(s * n + t) * e + i];
-            }
-            // sentence-transformers clamps the count at 1e-9: an empty mask pools to 0
-            for (int i = 0; i < e; i++) out[s][i] = (float) (acc[i] / Math.max(count, 1));
+            for (int t = 0; t < n; t++) if (mask[s][t] != 0) rows[count++] = s * n + t;
+            out[s] = mean(hidden, e, rows, count);
         }
+        return out;
+    }
+
+    /** Mean of the rows {@code rows[0..count)} of {@code hidden} (rows of {@code e}), summed in double in that order. */
+    private static float[] mean(float[] hidden, int e, int[] rows, int count) {
+        double[] acc = new double[e];
+        for (int c = 0; c < count; c++) {
+            int at = rows[c] * e;
+            for (int i = 0; i < e; i++) acc[i] += hidden[at + i];
+        }
+        // sentence-transformers clamps the count at 1e-9: no rows pool to 0
+        float[] out = new float[e];
+        for (int i = 0; i < e; i++) out[i] = (float) (acc[i] / Math.max(count, 1));
         return out;
     }
 
