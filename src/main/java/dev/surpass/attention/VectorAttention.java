@@ -60,6 +60,8 @@ final class VectorAttention {
     private static final int BNP = roundUp(BN, L);
     /** Sequences at most this long are not split in decode. */
     static final int MIN_SPLIT_TOKENS = 256;
+    /** A decode step with fewer multiply-adds than this runs on the calling thread. */
+    private static final long PARALLEL_MIN_FMAS = 1L << 18;
 
     private static final float LOG2E = (float) (1 / Math.log(2));
     private static final double LN2 = Math.log(2);
@@ -798,12 +800,14 @@ final class VectorAttention {
         int[][] pages = new int[batch][];
         int[] lo = new int[batch], hi = new int[batch], splits = new int[batch];
         int maxSplits = 1;
+        long fmas = 0;
         for (int b = 0; b < batch; b++) {
             int len = cache.length(seqIds[b]);
             pages[b] = cache.pageTable(seqIds[b]);
             lo[b] = causal.keyLo(0, 1, len);
             hi[b] = causal.keyHi(0, 1, len);
             long visible = Math.max(0, hi[b] - lo[b] + 1);
+            fmas += 2L * visible * hq * d; // q·k and p·v per visible key and head
             splits[b] = (int) Math.max(1, (visible + splitTokens - 1) / splitTokens);
             maxSplits = Math.max(maxSplits, splits[b]);
         }
@@ -812,7 +816,10 @@ final class VectorAttention {
         float[] partO = new float[batch * hq * ms * d];
         float[] partL = new float[batch * hq * ms];
         long items = (long) batch * hkv * chunks * ms;
-        forEachItem(items, item -> {
+        // A short context (a small model's decode step) is a few microseconds of work: cheaper on
+        // the caller than handing out to the team (whose worker would then spin between steps).
+        boolean parallel = fmas >= PARALLEL_MIN_FMAS;
+        forEachItem(items, parallel, item -> {
             int s = (int) (item % ms);
             long rest = item / ms;
             int chunk = (int) (rest % chunks);
@@ -847,7 +854,7 @@ final class VectorAttention {
                 System.arraycopy(w.row, 0, partO, p * d, d);
             }
         });
-        forEachItem((long) batch * hq, bh -> {
+        forEachItem((long) batch * hq, parallel, bh -> {
             Work w = work(d);
             int p0 = (int) bh * ms;
             float l = merge(partO, partL, p0, ms, d, w.row);
@@ -1154,8 +1161,13 @@ final class VectorAttention {
 
     /** Runs items {@code [0, n)} on up to {@link Parallel#threads()} workers pulling from one counter. */
     private static void forEachItem(long n, Item body) {
+        forEachItem(n, true, body);
+    }
+
+    /** As above, on the calling thread alone unless {@code parallel}. Each item is computed whole by one thread either way. */
+    private static void forEachItem(long n, boolean parallel, Item body) {
         if (n <= 0) return;
-        int workers = (int) Math.min(Parallel.threads(), n);
+        int workers = parallel ? (int) Math.min(Parallel.threads(), n) : 1;
         if (workers <= 1) {
             for (long i = 0; i < n; i++) body.run(i);
             return;

@@ -542,6 +542,10 @@ final class VectorGemm {
         final int n = pr.n, k = pr.k;
         final float[] x = new float[rows * k];
         MemorySegment.copy(pr.a, F32, 0, x, 0, rows * k);
+        if (rows == 1) {
+            oneRow(pr, x, parts);
+            return;
+        }
         final int groups = (n + FEW_W - 1) / FEW_W;
         final int p = Math.max(1, Math.min(parts, groups));
         Parallel.forParts(p, part -> {
@@ -554,6 +558,64 @@ final class VectorGemm {
                 }
             }
         });
+    }
+
+    /** Weight rows per step of {@link #oneRow}: independent accumulator chains, so the FMAs and the lane sums overlap. */
+    private static final int ONE_W = 8;
+
+    /**
+     * {@link #fewRows} for a single row of x (a batch-1 decode step): {@link #ONE_W} weight rows
+     * per step against the one row, instead of {@link #dots}' 4 x 4 tile, three quarters of which
+     * would repeat that row. Every element is summed exactly as {@link #dots} sums it (lane-wise
+     * over full vectors, the lanes added left to right from 0 as {@link Lanes#sum} does, then the
+     * ragged end of K and the bias), so the two paths give the same bits.
+     */
+    private static void oneRow(Problem pr, float[] x, int parts) {
+        final int groups = (pr.n + ONE_W - 1) / ONE_W;
+        final int p = Math.max(1, Math.min(parts, groups));
+        Parallel.forParts(p, part -> {
+            int g0 = split(groups, p, part), g1 = split(groups, p, part + 1);
+            int j1 = Math.min(pr.n, g1 * ONE_W);
+            float[] lanes = new float[ONE_W * L];
+            for (int j = g0 * ONE_W; j < j1; j += ONE_W) dots1(pr, x, j, Math.min(ONE_W, j1 - j), lanes);
+        });
+    }
+
+    /** y[0][j0+q] for q < wr (at most {@link #ONE_W}); {@code lanes} is scratch for the accumulators. */
+    private static void dots1(Problem pr, float[] x, int j0, int wr, float[] lanes) {
+        final int k = pr.k;
+        final MemorySegment w = pr.b, out = pr.out;
+        final int full = k / L * L;
+        final long ldw = k * 4L;
+        // Missing weight rows repeat the last real one (their results are discarded).
+        long w0 = (long) j0 * ldw, w1 = (long) (j0 + Math.min(1, wr - 1)) * ldw;
+        long w2 = (long) (j0 + Math.min(2, wr - 1)) * ldw, w3 = (long) (j0 + Math.min(3, wr - 1)) * ldw;
+        long w4 = (long) (j0 + Math.min(4, wr - 1)) * ldw, w5 = (long) (j0 + Math.min(5, wr - 1)) * ldw;
+        long w6 = (long) (j0 + Math.min(6, wr - 1)) * ldw, w7 = (long) (j0 + Math.min(7, wr - 1)) * ldw;
+        FloatVector z = FloatVector.zero(S);
+        FloatVector a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
+        for (int t = 0; t < full; t += L) {
+            long tb = t * 4L;
+            FloatVector u = FloatVector.fromArray(S, x, t);
+            a0 = u.fma(FloatVector.fromMemorySegment(S, w, w0 + tb, NATIVE), a0);
+            a1 = u.fma(FloatVector.fromMemorySegment(S, w, w1 + tb, NATIVE), a1);
+            a2 = u.fma(FloatVector.fromMemorySegment(S, w, w2 + tb, NATIVE), a2);
+            a3 = u.fma(FloatVector.fromMemorySegment(S, w, w3 + tb, NATIVE), a3);
+            a4 = u.fma(FloatVector.fromMemorySegment(S, w, w4 + tb, NATIVE), a4);
+            a5 = u.fma(FloatVector.fromMemorySegment(S, w, w5 + tb, NATIVE), a5);
+            a6 = u.fma(FloatVector.fromMemorySegment(S, w, w6 + tb, NATIVE), a6);
+            a7 = u.fma(FloatVector.fromMemorySegment(S, w, w7 + tb, NATIVE), a7);
+        }
+        a0.intoArray(lanes, 0); a1.intoArray(lanes, L); a2.intoArray(lanes, 2 * L); a3.intoArray(lanes, 3 * L);
+        a4.intoArray(lanes, 4 * L); a5.intoArray(lanes, 5 * L); a6.intoArray(lanes, 6 * L); a7.intoArray(lanes, 7 * L);
+        for (int q = 0; q < wr; q++) {
+            float sum = 0f;
+            for (int l = q * L, end = l + L; l < end; l++) sum += lanes[l];
+            long wo = (long) (j0 + q) * ldw;
+            for (int t = full; t < k; t++) sum = Math.fma(x[t], w.get(F32, wo + t * 4L), sum);
+            if (pr.bias != null) sum += pr.bias[j0 + q];
+            out.setAtIndex(F32, j0 + q, sum);
+        }
     }
 
     /** y[i0+r][j0+q] for r < xr, q < wr (each at most 4): see {@link #fewRows}. */

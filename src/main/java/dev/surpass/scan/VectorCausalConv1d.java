@@ -38,6 +38,10 @@ final class VectorCausalConv1d {
         MemorySegment ss = state == null ? null : state.hostSegment();
         int p = width - 1;
         Parallel.forRange(rows, Math.max(1, 16384 / Math.max(1, (long) len * width)), (lo, hi) -> {
+            if (len == 1) {
+                step(xs, dt, os, ss, fs, wt, bs, silu, lo, (int) (hi - lo), dm, width);
+                return;
+            }
             int cap = Math.min(Math.max(len, 1), SLICE);
             float[] seq = new float[p + cap + S.length()], o = new float[cap + S.length()];
             for (long r = lo; r < hi; r++) {
@@ -55,6 +59,33 @@ final class VectorCausalConv1d {
                 MemorySegment.copy(seq, 0, fs, F32, r * p * 4, p);
             }
         });
+    }
+
+    /**
+     * One token for rows {@code [lo, lo + count)} (a decode step): inputs, states and outputs move
+     * in bulk instead of a few elements per row, and each row is computed exactly as {@link #row}
+     * computes a one-token slice (its scalar tail), so the step equals the conv bit for bit.
+     */
+    private static void step(MemorySegment xs, DType dt, MemorySegment os, MemorySegment ss, MemorySegment fs, float[] wt,
+                             float[] bs, boolean silu, long lo, int count, int dm, int width) {
+        int p = width - 1;
+        float[] x = new float[count], st = new float[count * p], o = new float[count];
+        HostRows.read(xs, dt, lo, x, 0, count);
+        if (ss != null) MemorySegment.copy(ss, F32, lo * p * 4, st, 0, count * p);
+        for (int r = 0, ch = (int) (lo % dm); r < count; r++, ch = ch + 1 == dm ? 0 : ch + 1) {
+            int wOff = ch * width, sOff = r * p;
+            float acc = bs == null ? 0f : bs[ch];
+            for (int k = 0; k < p; k++) acc = Math.fma(st[sOff + k], wt[wOff + k], acc);
+            acc = Math.fma(x[r], wt[wOff + p], acc);
+            o[r] = silu ? acc / (1f + (float) Math.exp(-acc)) : acc;
+            // the state shifts left by one and takes the new input at its end (a loop: p is a few taps)
+            if (p > 0) {
+                for (int k = 0; k < p - 1; k++) st[sOff + k] = st[sOff + k + 1];
+                st[sOff + p - 1] = x[r];
+            }
+        }
+        HostRows.write(o, 0, os, dt, lo, count);
+        MemorySegment.copy(st, 0, fs, F32, lo * p * 4, count * p);
     }
 
     /** o[t] = b + Σ_k w[k]·seq[t + k] for t in [0, m), then silu. */

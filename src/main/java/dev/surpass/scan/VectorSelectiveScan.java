@@ -73,7 +73,9 @@ final class VectorSelectiveScan {
         final ScanDims dims;
         final DType dt;
         final MemorySegment u, delta, z, y, init, last;
-        final float[] a2, dSkip, bias;  // a2 = A·log2e
+        // A, D, delta_bias (F32, or null) where they lie: each block reads its own channels (a
+        // decode step would otherwise copy all of A per call for one token's worth of work)
+        final MemorySegment a, dSkip, bias;
         final float[][] bT, cT;  // [batch·G][L·N]
         final boolean softplus;
         final int perGroup;  // blocks per group
@@ -88,10 +90,9 @@ final class VectorSelectiveScan {
             this.y = y.hostSegment();
             this.init = init == null ? null : init.hostSegment();
             this.last = last.hostSegment();
-            this.a2 = HostRows.readAll(a.hostSegment(), DType.F32, dims.dm() * dims.n());
-            for (int i = 0; i < a2.length; i++) a2[i] *= LOG2E;
-            this.dSkip = dSkip == null ? null : HostRows.readAll(dSkip.hostSegment(), DType.F32, dims.dm());
-            this.bias = deltaBias == null ? null : HostRows.readAll(deltaBias.hostSegment(), DType.F32, dims.dm());
+            this.a = a.hostSegment();
+            this.dSkip = dSkip == null ? null : dSkip.hostSegment();
+            this.bias = deltaBias == null ? null : deltaBias.hostSegment();
             this.softplus = softplus;
             this.bT = transpose(b.hostSegment(), dt, dims);
             this.cT = transpose(c.hostSegment(), dt, dims);
@@ -112,30 +113,46 @@ final class VectorSelectiveScan {
         }
     }
 
-    /** Per-task scratch: tiles are token-major {@code [t][lane]}, states state-major {@code [k][lane]}. */
+    /**
+     * Per-task scratch: tiles are token-major {@code [t][lane]}, states state-major {@code [k][lane]}.
+     * Tiles hold {@code tile} tokens: {@link #TILE}, or fewer when no task runs that many (one for a
+     * decode step, which allocates this per call).
+     */
     private static final class Work {
-        final float[] u = new float[TILE * VL], dl = new float[TILE * VL], du = new float[TILE * VL],
-                zz = new float[TILE * VL], out = new float[TILE * VL], row = new float[TILE];
+        final float[] u, dl, du, zz, out, row;
         final float[] h, p, a2;
+        /** Rows of A, or of the states, on their way to or from the lane-major arrays ({@link #block}, {@link #loadState}, {@link #storeState}). */
+        final float[] states;
         final float[] bias = new float[VL], dSkip = new float[VL];
 
-        Work(int n) {
+        Work(int n, int tile) {
+            u = new float[tile * VL];
+            dl = new float[tile * VL];
+            du = new float[tile * VL];
+            zz = new float[tile * VL];
+            out = new float[tile * VL];
+            row = new float[tile];
             h = new float[n * VL];
+            states = new float[n * VL];
             p = new float[n * VL];
             a2 = new float[n * VL];
         }
 
-        /** Loads the block's per-channel constants (masked lanes: A = 0, bias = D = 0). */
+        /**
+         * Loads the block's per-channel constants, A as {@code A·log2e} (masked lanes: A = 0, bias =
+         * D = 0). The block's channels are adjacent rows: bulk copies, A through {@link #states}.
+         */
         void block(Job job, int c0, int w) {
             int n = job.dims.n();
             Arrays.fill(a2, 0f);
             Arrays.fill(bias, 0f);
             Arrays.fill(dSkip, 0f);
+            MemorySegment.copy(job.a, F32, (long) c0 * n * 4, states, 0, w * n);
             for (int l = 0; l < w; l++) {
-                for (int k = 0; k < n; k++) a2[k * VL + l] = job.a2[(c0 + l) * n + k];
-                if (job.bias != null) bias[l] = job.bias[c0 + l];
-                if (job.dSkip != null) dSkip[l] = job.dSkip[c0 + l];
+                for (int k = 0; k < n; k++) a2[k * VL + l] = states[l * n + k] * LOG2E;
             }
+            if (job.bias != null) MemorySegment.copy(job.bias, F32, c0 * 4L, bias, 0, w);
+            if (job.dSkip != null) MemorySegment.copy(job.dSkip, F32, c0 * 4L, dSkip, 0, w);
         }
     }
 
@@ -163,16 +180,17 @@ final class VectorSelectiveScan {
         ScanDims d = job.dims;
         int dm = d.dm(), n = d.n(), nb = blocks(d);
         long tasks = (long) d.sequences() * nb;
+        int tile = Math.min(TILE, Math.max(1, d.maxLength()));
         Parallel.forRange(tasks, grain(d, Math.max(1, d.maxLength())), (lo, hi) -> {
-            Work w = new Work(n);
+            Work w = new Work(n, tile);
             for (long x = lo; x < hi; x++) {
                 int s = (int) (x / nb), blk = (int) (x % nb), c0 = job.c0(blk), width = job.width(blk);
                 w.block(job, c0, width);
                 long st = (long) s * dm + c0;  // state row of the block's first channel
                 if (job.init == null) Arrays.fill(w.h, 0f);
-                else loadState(job.init, st, n, width, w.h);
+                else loadState(job.init, st, n, width, w.h, w.states);
                 run(job, s, c0, width, d.start(s), d.end(s), w.h, null, true, w);
-                storeState(w.h, n, width, job.last, st);
+                storeState(w.h, n, width, job.last, st, w.states);
             }
         });
     }
@@ -194,7 +212,7 @@ final class VectorSelectiveScan {
         long tasks = (long) total * nb;
         // Pass 1: every (chunk, block) from a zero state: its end state and decay product.
         Parallel.forRange(tasks, grain(d, chunk), (lo, hi) -> {
-            Work w = new Work(n);
+            Work w = new Work(n, Math.min(TILE, chunk));
             for (long x = lo; x < hi; x++) {
                 int gc = (int) (x / nb), blk = (int) (x % nb), s = seqOf[gc], c0 = job.c0(blk), width = job.width(blk);
                 int t0 = d.start(s) + (gc - first[s]) * chunk, t1 = Math.min(d.end(s), t0 + chunk);
@@ -202,8 +220,8 @@ final class VectorSelectiveScan {
                 Arrays.fill(w.h, 0f);
                 Arrays.fill(w.p, 1f);
                 run(job, s, c0, width, t0, t1, w.h, w.p, false, w);
-                storeState(w.h, n, width, localS, (long) gc * dm + c0);
-                storeState(w.p, n, width, decayS, (long) gc * dm + c0);
+                storeState(w.h, n, width, localS, (long) gc * dm + c0, w.states);
+                storeState(w.p, n, width, decayS, (long) gc * dm + c0, w.states);
             }
         });
         // Carry the prefix over the chunks of each row, from its initial state.
@@ -223,37 +241,46 @@ final class VectorSelectiveScan {
         });
         // Pass 2: every chunk again from its true start state, writing y.
         Parallel.forRange(tasks, grain(d, chunk), (lo, hi) -> {
-            Work w = new Work(n);
+            Work w = new Work(n, Math.min(TILE, chunk));
             for (long x = lo; x < hi; x++) {
                 int gc = (int) (x / nb), blk = (int) (x % nb), s = seqOf[gc], c0 = job.c0(blk), width = job.width(blk);
                 int t0 = d.start(s) + (gc - first[s]) * chunk, t1 = Math.min(d.end(s), t0 + chunk);
                 w.block(job, c0, width);
-                loadState(startS, (long) gc * dm + c0, n, width, w.h);
+                loadState(startS, (long) gc * dm + c0, n, width, w.h, w.states);
                 run(job, s, c0, width, t0, t1, w.h, null, true, w);
             }
         });
     }
 
-    /** States {@code [.., n]} rows {@code row0 .. row0+width} → lanes {@code h[k][lane]} (other lanes 0). */
-    private static void loadState(MemorySegment src, long row0, int n, int width, float[] h) {
+    /**
+     * States {@code [.., n]} rows {@code row0 .. row0+width} → lanes {@code h[k][lane]} (other lanes
+     * 0). The rows are adjacent: one bulk copy into {@code tmp} ({@code >= width·n}), then the
+     * transpose on the heap.
+     */
+    private static void loadState(MemorySegment src, long row0, int n, int width, float[] h, float[] tmp) {
         Arrays.fill(h, 0f);
+        MemorySegment.copy(src, F32, row0 * n * 4, tmp, 0, width * n);
         for (int l = 0; l < width; l++) {
-            long base = (row0 + l) * n * 4;
-            for (int k = 0; k < n; k++) h[k * VL + l] = src.get(F32, base + (long) k * 4);
+            for (int k = 0; k < n; k++) h[k * VL + l] = tmp[l * n + k];
         }
     }
 
-    private static void storeState(float[] h, int n, int width, MemorySegment dst, long row0) {
+    /** The inverse of {@link #loadState}: lanes {@code h[k][lane]} → rows {@code row0 .. row0+width}, through {@code tmp}. */
+    private static void storeState(float[] h, int n, int width, MemorySegment dst, long row0, float[] tmp) {
         for (int l = 0; l < width; l++) {
-            long base = (row0 + l) * n * 4;
-            for (int k = 0; k < n; k++) dst.set(F32, base + (long) k * 4, h[k * VL + l]);
+            for (int k = 0; k < n; k++) tmp[l * n + k] = h[k * VL + l];
         }
+        MemorySegment.copy(tmp, 0, dst, F32, row0 * n * 4, width * n);
     }
 
     /** Rows {@code row0 + l·length} ({@code l < width}), tokens {@code [t0, t0+len)} → tile {@code [t][lane]}. */
     private static void readTile(MemorySegment src, DType dt, long row0, long rowStride, int width, int t0, int len,
                                  float[] tile, float[] rowBuf) {
         if (width < VL) Arrays.fill(tile, 0, len * VL, 0f);
+        if (rowStride == 1) { // rows of one token (a decode step): the channels are adjacent, as the lanes are
+            HostRows.read(src, dt, row0 + t0, tile, 0, width);
+            return;
+        }
         for (int l = 0; l < width; l++) {
             HostRows.read(src, dt, row0 + l * rowStride + t0, rowBuf, 0, len);
             for (int t = 0; t < len; t++) tile[t * VL + l] = rowBuf[t];
@@ -281,6 +308,10 @@ final class VectorSelectiveScan {
             if (!emit) continue;
             if (job.z != null) readTile(job.z, job.dt, row0, len, width, s0, m, w.zz, w.row);
             finish(w, dV, job.z != null, m);
+            if (len == 1) { // see readTile
+                HostRows.write(w.out, 0, job.y, job.dt, row0 + s0, width);
+                continue;
+            }
             for (int l = 0; l < width; l++) {
                 for (int t = 0; t < m; t++) w.row[t] = w.out[t * VL + l];
                 HostRows.write(w.row, 0, job.y, job.dt, row0 + l * len + s0, m);

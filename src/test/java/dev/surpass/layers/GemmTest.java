@@ -144,6 +144,29 @@ class GemmTest {
     }
 
     @Test
+    void oneRowLinearEqualsFirstRowOfTwoBitForBit() {
+        // One row of x takes its own kernel (a batch-1 decode step); it must sum every element as
+        // the few-rows dot products do, so a row's result does not depend on the batch around it.
+        try (Device dev = Device.cpu()) {
+            for (int[] s : new int[][] {{1, 1}, {5, 7}, {13, 16}, {83, 128}, {40, 256}, {256, 8}, {9, 257}}) {
+                int n = s[0], k = s[1];
+                long seed = SEED + 700 + n * 31L + k;
+                float[] x = ParityMath.random(seed, 2 * k, 1f, DType.F32);
+                float[] w = ParityMath.random(seed + 1, n * k, 0.1f, DType.F32);
+                float[] bias = ParityMath.random(seed + 2, n, 1f, DType.F32);
+                try (Tensor tw = dev.upload(DType.F32, w, n, k);
+                     Tensor tb = dev.upload(DType.F32, bias, n);
+                     Tensor x1 = dev.upload(DType.F32, Arrays.copyOf(x, k), 1, k);
+                     Tensor x2 = dev.upload(DType.F32, x, 2, k);
+                     Tensor y1 = Gemm.linear(x1, tw, tb);
+                     Tensor y2 = Gemm.linear(x2, tw, tb)) {
+                    assertArrayEquals(Arrays.copyOf(y2.toFloatArray(), n), y1.toFloatArray(), "n=" + n + " k=" + k + " seed=" + seed);
+                }
+            }
+        }
+    }
+
+    @Test
     void linearEqualsMatmulWithTransposedWeightBitForBit() {
         int m = 37, n = 70, k = 300;
         float[] x = ParityMath.random(SEED + 400, m * k, 1f, DType.F32);
