@@ -114,13 +114,16 @@ public final class LanguageModelsStep implements DemoStep {
                 gpt.bpc(), mamba.bpc(), gpt.tokens(), gpt.tokensPerS(), mamba.tokensPerS()));
     }
 
-    /** Loads the GPT on {@code dev}, continues the prompt (after a short warm-up) and measures its held-out bpc. */
+    /**
+     * Loads the GPT on {@code dev}, continues the prompt (timed after one untimed run of the same
+     * generation: the JIT compiles the CPU kernels, CUDA loads its modules) and measures its held-out bpc.
+     */
     private Run gpt(Device dev, Tokenizer tok, int[] prompt, Progress p, String label) throws IOException {
         try (Llama model = Llama.load(dev, gptDir)) {
             int n = Math.min(config.newTokens(), model.maxPositions() - prompt.length);
             if (n < 1) throw new IllegalArgumentException("prompt of " + prompt.length + " characters leaves no room in the GPT's "
                     + model.maxPositions() + " positions");
-            Decoding.generate(model, new int[][] {prompt}, Math.min(8, n), config.sampling(), 1.0, null, null); // warm-up
+            Decoding.generate(model, new int[][] {prompt}, n, config.sampling(), 1.0, null, null); // warm-up
             long t0 = System.nanoTime();
             int[] ids = Decoding.generate(model, new int[][] {prompt}, n, config.sampling(), 1.0, null, null)[0];
             double s = (System.nanoTime() - t0) / 1e9;
@@ -134,7 +137,7 @@ public final class LanguageModelsStep implements DemoStep {
     /** As {@link #gpt} for the Mamba, continuing by {@code n} characters. */
     private Run mamba(Device dev, Tokenizer tok, int[] prompt, int n, Progress p, String label) throws IOException {
         try (MambaLM model = MambaLM.load(dev, mambaDir)) {
-            model.generate(prompt, Math.min(8, n), config.sampling(), null); // warm-up
+            model.generate(prompt, n, config.sampling(), null); // warm-up
             long t0 = System.nanoTime();
             int[] ids = model.generate(prompt, n, config.sampling(), null);
             double s = (System.nanoTime() - t0) / 1e9;
