@@ -28,13 +28,15 @@ import picocli.CommandLine.Spec;
  * bench, the trained Austen GPT and Mamba ({@link LanguageModelsStep}), the Fashion-MNIST DiT's
  * samples ({@link DiTSamplesStep}), MiniLM semantic search ({@link SemanticSearchStep}), attention
  * vs Mamba scaling — each printing its checks, then a summary of what ran where
- * and which files were written. A new step is one class implementing {@link DemoStep}, added to
- * {@link #steps}.
+ * and which files were written. On a GPU the CPU is opened as the steps' twin ({@link #twinFor}):
+ * each step checks the two devices agree, and the summary ends with the speed-ups. A new step is
+ * one class implementing {@link DemoStep}, added to {@link #steps}.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = "Runs every parity case, a quick benchmark, the small trained models of models/ (Austen GPT and Mamba: "
                 + "continuations, tokens/s, held-out bits per character; Fashion-MNIST DiT: samples per class), MiniLM semantic search "
-                + "and the attention-vs-Mamba scaling measurement on the best device (CUDA when usable, else the CPU), writes plots under --out, and sums up what ran, where, and how it went.")
+                + "and the attention-vs-Mamba scaling measurement on the best device (CUDA when usable, else the CPU), writes plots under --out, and sums up what ran, where, and how it went. "
+                + "On a GPU every step also runs a share of its work on the CPU: the two must agree, and the summary lists the GPU's speed-ups.")
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "42", description = "Seed for the parity inputs (default: ${DEFAULT-VALUE}).")
     long seed;
