@@ -108,14 +108,15 @@ final class DemoCommand implements Callable<Integer> {
             for (String line : d.describe().split("\n")) out.println("  " + line);
             try (Device twin = twinFor.apply(d)) {
                 if (twin != null) out.println("  (each step also runs a share of its work on the CPU, to check the two agree and time the speed-ups)");
-                return runSteps(chosen, d, new DemoContext(d, twin, out, err, outDir, DemoContext.terminal()), devices, t0);
+                return runSteps(chosen, new DemoContext(d, twin, out, err, outDir, DemoContext.terminal()), devices, t0);
             }
         }
     }
 
     /** Runs the chosen steps, prints each one's checks, then the summary; the exit code. */
-    private int runSteps(List<Entry> chosen, Device d, DemoContext ctx, Devices devices, long t0) {
+    private int runSteps(List<Entry> chosen, DemoContext ctx, Devices devices, long t0) {
         PrintWriter out = ctx.out();
+        Device d = ctx.device();
         List<StepResult> results = new ArrayList<>();
         int i = 0;
         for (Entry e : chosen) {

