@@ -27,8 +27,7 @@ class TensorFuzzTest {
 
     @AfterAll
     static void close() {
-        Fuzz.printSummary("tensor.");
-        Fuzz.assertBothOutcomes("tensor.");
+        Fuzz.finish("tensor.");
         cpu.close();
     }
 

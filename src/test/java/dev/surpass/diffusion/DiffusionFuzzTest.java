@@ -33,8 +33,7 @@ class DiffusionFuzzTest {
 
     @AfterAll
     static void close() {
-        Fuzz.printSummary("diffusion.");
-        Fuzz.assertBothOutcomes("diffusion.");
+        Fuzz.finish("diffusion.");
         cpu.close();
     }
 

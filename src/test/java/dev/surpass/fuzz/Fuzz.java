@@ -201,6 +201,12 @@ public final class Fuzz {
         System.out.printf("fuzz %-48s %6d calls: %6d returned, %6d rejected%n", prefix + " total", calls, returned, rejected);
     }
 
+    /** At the end of a fuzz class: {@link #printSummary} then {@link #assertBothOutcomes} for {@code prefix}. */
+    public static void finish(String prefix) {
+        printSummary(prefix);
+        assertBothOutcomes(prefix);
+    }
+
     /**
      * Asserts that the properties whose name starts with {@code prefix} saw calls return and calls
      * refused (the fuzzer exercised both outcomes); not when one try is replayed

@@ -31,8 +31,7 @@ class ScanFuzzTest {
 
     @AfterAll
     static void close() {
-        Fuzz.printSummary("scan.");
-        Fuzz.assertBothOutcomes("scan.");
+        Fuzz.finish("scan.");
         cpu.close();
     }
 
