@@ -1,7 +1,5 @@
 package dev.surpass.cli.demo;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.surpass.Device;
 import dev.surpass.Tensor;
 import dev.surpass.model.decoder.Decoding;
@@ -11,8 +9,6 @@ import dev.surpass.model.mamba.Sampling;
 import dev.surpass.text.Tokenizer;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.function.Function;
@@ -86,11 +82,12 @@ public final class LanguageModelsStep implements DemoStep {
         int[] prompt = tok.encode(config.prompt(), false);
         Run gpt, mamba, gptCpu = null, mambaCpu = null;
         try (Progress p = ctx.progress("language models", twin == null ? 4 : 8)) {
-            gpt = gpt(dev, tok, prompt, p, "GPT");
-            mamba = mamba(dev, tok, prompt, gpt.asked(), p, "Mamba");
+            HeldOutSubset gptSubset = HeldOutSubset.load(gptDir, tok), mambaSubset = HeldOutSubset.load(mambaDir, tok);
+            gpt = gpt(dev, tok, gptSubset, prompt, p, "GPT");
+            mamba = mamba(dev, tok, mambaSubset, prompt, gpt.asked(), p, "Mamba");
             if (twin != null) {
-                gptCpu = gpt(twin, tok, prompt, p, "GPT on the CPU");
-                mambaCpu = mamba(twin, tok, prompt, gpt.asked(), p, "Mamba on the CPU");
+                gptCpu = gpt(twin, tok, gptSubset, prompt, p, "GPT on the CPU");
+                mambaCpu = mamba(twin, tok, mambaSubset, prompt, gpt.asked(), p, "Mamba on the CPU");
             }
         }
         out.println("  prompt: \"" + config.prompt() + "\" (" + prompt.length + " characters), " + describe(config.sampling()));
@@ -118,7 +115,7 @@ public final class LanguageModelsStep implements DemoStep {
      * Loads the GPT on {@code dev}, continues the prompt (timed after one untimed run of the same
      * generation: the JIT compiles the CPU kernels, CUDA loads its modules) and measures its held-out bpc.
      */
-    private Run gpt(Device dev, Tokenizer tok, int[] prompt, Progress p, String label) throws IOException {
+    private Run gpt(Device dev, Tokenizer tok, HeldOutSubset subset, int[] prompt, Progress p, String label) {
         try (Llama model = Llama.load(dev, gptDir)) {
             int n = Math.min(config.newTokens(), model.maxPositions() - prompt.length);
             if (n < 1) throw new IllegalArgumentException("prompt of " + prompt.length + " characters leaves no room in the GPT's "
@@ -128,21 +125,21 @@ public final class LanguageModelsStep implements DemoStep {
             int[] ids = Decoding.generate(model, new int[][] {prompt}, n, config.sampling(), 1.0, null, null)[0];
             double s = (System.nanoTime() - t0) / 1e9;
             p.step(label + " generation");
-            Run r = measure(gptDir, tok, ids, n, s, rows -> Decoding.forward(model, rows), model.vocabSize());
+            Run r = measure(subset, tok, ids, n, s, rows -> Decoding.forward(model, rows), model.vocabSize());
             p.step(label + " bits per character");
             return r;
         }
     }
 
     /** As {@link #gpt} for the Mamba, continuing by {@code n} characters. */
-    private Run mamba(Device dev, Tokenizer tok, int[] prompt, int n, Progress p, String label) throws IOException {
+    private Run mamba(Device dev, Tokenizer tok, HeldOutSubset subset, int[] prompt, int n, Progress p, String label) {
         try (MambaLM model = MambaLM.load(dev, mambaDir)) {
             model.generate(prompt, n, config.sampling(), null); // warm-up
             long t0 = System.nanoTime();
             int[] ids = model.generate(prompt, n, config.sampling(), null);
             double s = (System.nanoTime() - t0) / 1e9;
             p.step(label + " generation");
-            Run r = measure(mambaDir, tok, ids, n, s, model::forward, model.logitsWidth());
+            Run r = measure(subset, tok, ids, n, s, model::forward, model.logitsWidth());
             p.step(label + " bits per character");
             return r;
         }
@@ -179,17 +176,12 @@ public final class LanguageModelsStep implements DemoStep {
         return s.temperature() == 0 ? "greedy" : String.format(Locale.ROOT, "sampled at temperature %.2f, seed %d", s.temperature(), s.seed());
     }
 
-    private static Run measure(Path dir, Tokenizer tok, int[] generated, int asked, double seconds, Function<int[][], Tensor> forward,
-                               int width) throws IOException {
-        JsonNode metrics = new ObjectMapper().readTree(dir.resolve("metrics.json").toFile());
-        double recorded = metrics.path("heldout_subset").path("bpc").asDouble(Double.NaN);
-        int ctxLen = metrics.path("hyper_parameters").path("ctx").asInt(128);
-        String text = Files.readString(dir.resolve("heldout-subset.txt"), StandardCharsets.UTF_8);
-        int[] ids = tok.encode(text, false);
-        int windows = (ids.length - 1) / ctxLen;
+    /** Times the held-out bpc of {@code forward} over {@code subset}; the continuation and its time complete the {@link Run}. */
+    private static Run measure(HeldOutSubset subset, Tokenizer tok, int[] generated, int asked, double seconds,
+                               Function<int[][], Tensor> forward, int width) {
         long t0 = System.nanoTime();
-        double bpc = dev.surpass.model.decoder.HeldOut.bitsPerToken(ids, ctxLen, width, forward);
+        double bpc = subset.bitsPerCharacter(width, forward);
         double bpcSeconds = (System.nanoTime() - t0) / 1e9;
-        return new Run(tok.decode(generated), asked, generated.length, seconds, bpc, bpcSeconds, recorded, windows * ctxLen);
+        return new Run(tok.decode(generated), asked, generated.length, seconds, bpc, bpcSeconds, subset.recordedBpc(), subset.scored());
     }
 }

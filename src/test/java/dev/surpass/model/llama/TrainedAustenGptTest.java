@@ -3,15 +3,11 @@ package dev.surpass.model.llama;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.surpass.Device;
-import dev.surpass.Tensor;
+import dev.surpass.cli.demo.HeldOutSubset;
 import dev.surpass.model.decoder.Decoding;
 import dev.surpass.text.Tokenizer;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
@@ -26,18 +22,16 @@ class TrainedAustenGptTest {
 
     @Test
     void reproducesHeldOutBitsPerCharacter() throws IOException {
-        JsonNode metrics = new ObjectMapper().readTree(DIR.resolve("metrics.json").toFile());
-        double recorded = metrics.path("heldout_subset").path("bpc").asDouble(Double.NaN);
-        int ctx = metrics.path("hyper_parameters").path("ctx").asInt();
-        String text = Files.readString(DIR.resolve("heldout-subset.txt"), StandardCharsets.UTF_8);
         Tokenizer tok = Tokenizer.load(DIR.resolve("tokenizer.json"));
-        int[] ids = tok.encode(text, false);
-        assertEquals(text.codePointCount(0, text.length()), ids.length, "one token per character");
-        assertEquals(text, tok.decode(ids));
+        HeldOutSubset subset = HeldOutSubset.load(DIR, tok);
+        String text = subset.text();
+        double recorded = subset.recordedBpc();
+        assertEquals(text.codePointCount(0, text.length()), subset.ids().length, "one token per character");
+        assertEquals(text, tok.decode(subset.ids()));
         try (Device cpu = Device.cpu(); Llama model = Llama.load(cpu, DIR)) {
-            assertEquals(ctx, model.maxPositions());
-            double bpc = dev.surpass.model.decoder.HeldOut.bitsPerToken(ids, ctx, model.vocabSize(), rows -> Decoding.forward(model, rows));
-            assertEquals(metrics.path("heldout_subset").path("scored_chars").asInt(), ((ids.length - 1) / ctx) * ctx);
+            assertEquals(subset.ctx(), model.maxPositions());
+            double bpc = subset.bitsPerCharacter(model.vocabSize(), rows -> Decoding.forward(model, rows));
+            assertEquals(subset.recordedScored(), subset.scored());
             System.out.printf("%s: held-out subset bpc %.6f (Java) vs %.6f (training script)%n", DIR, bpc, recorded);
             assertTrue(Math.abs(bpc - recorded) <= 0.01 * recorded, "Java bpc " + bpc + " vs recorded " + recorded);
             assertTrue(Math.abs(bpc - recorded) < 1e-3, "Java bpc " + bpc + " vs recorded " + recorded + " (fp32 rounding only)");

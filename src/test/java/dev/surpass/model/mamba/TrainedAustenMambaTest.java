@@ -3,14 +3,11 @@ package dev.surpass.model.mamba;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.surpass.Device;
 import dev.surpass.Tensor;
+import dev.surpass.cli.demo.HeldOutSubset;
 import dev.surpass.text.Tokenizer;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
@@ -26,24 +23,44 @@ class TrainedAustenMambaTest {
 
     @Test
     void reproducesHeldOutBitsPerCharacter() throws IOException {
-        JsonNode metrics = new ObjectMapper().readTree(DIR.resolve("metrics.json").toFile());
-        double recorded = metrics.path("heldout_subset").path("bpc").asDouble(Double.NaN);
-        int ctx = metrics.path("hyper_parameters").path("ctx").asInt();
-        String text = Files.readString(DIR.resolve("heldout-subset.txt"), StandardCharsets.UTF_8);
         Tokenizer tok = Tokenizer.load(DIR.resolve("tokenizer.json"));
-        int[] ids = tok.encode(text, false);
-        assertEquals(text.codePointCount(0, text.length()), ids.length, "one token per character");
+        HeldOutSubset subset = HeldOutSubset.load(DIR, tok);
+        String text = subset.text();
+        double recorded = subset.recordedBpc();
+        assertEquals(text.codePointCount(0, text.length()), subset.ids().length, "one token per character");
         try (Device cpu = Device.cpu(); MambaLM model = MambaLM.load(cpu, DIR)) {
             assertEquals(MambaLM.Naming.HF, model.naming());
             assertTrue(model.tiedHead());
             int width = model.logitsWidth();
             assertEquals(tok.vocabSize(), width);
-            int windows = (ids.length - 1) / ctx;
-            double bpc = dev.surpass.model.decoder.HeldOut.bitsPerToken(ids, ctx, width, model::forward);
-            assertEquals(metrics.path("heldout_subset").path("scored_chars").asInt(), windows * ctx);
+            double bpc = subset.bitsPerCharacter(width, model::forward);
+            assertEquals(subset.recordedScored(), subset.scored());
             System.out.printf("%s: held-out subset bpc %.6f (Java) vs %.6f (training script)%n", DIR, bpc, recorded);
             assertTrue(Math.abs(bpc - recorded) <= 0.01 * recorded, "Java bpc " + bpc + " vs recorded " + recorded);
             assertTrue(Math.abs(bpc - recorded) < 1e-3, "Java bpc " + bpc + " vs recorded " + recorded + " (fp32 rounding only)");
+        }
+    }
+
+    /** The constant-memory decode path picks, for each of 40 greedy steps, the prefill's argmax over the same prefix. */
+    @Test
+    void greedyDecodeFollowsThePrefill() throws IOException {
+        Tokenizer tok = Tokenizer.load(DIR.resolve("tokenizer.json"));
+        int[] prompt = tok.encode("It is a truth universally acknowledged", false);
+        try (Device cpu = Device.cpu(); MambaLM model = MambaLM.load(cpu, DIR)) {
+            int[] generated = model.generate(prompt, 40, Sampling.greedy(), null);
+            assertEquals(40, generated.length);
+            int[] all = java.util.Arrays.copyOf(prompt, prompt.length + generated.length);
+            System.arraycopy(generated, 0, all, prompt.length, generated.length);
+            int width = model.logitsWidth();
+            float[] logits;
+            try (Tensor t = model.forward(new int[][] {java.util.Arrays.copyOf(all, all.length - 1)})) {
+                logits = t.toFloatArray();
+            }
+            for (int k = 0; k < generated.length; k++) {
+                int pos = prompt.length - 1 + k, best = 0;
+                for (int v = 1; v < width; v++) if (logits[pos * width + v] > logits[pos * width + best]) best = v;
+                assertEquals(best, generated[k], "token " + k + " after the prompt");
+            }
         }
     }
 }
