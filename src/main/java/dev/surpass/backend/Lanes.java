@@ -15,8 +15,17 @@ public final class Lanes {
     /** v[0] + v[1] + … + v[n-1], left to right. */
     public static float sum(FloatVector v) {
         float[] a = v.toArray();
+        return sum(a, 0, a.length);
+    }
+
+    /**
+     * a[from] + a[from + 1] + … + a[from + n - 1], left to right: the same sum for lanes already
+     * stored in an array (a kernel that stores several accumulators at once, without one array per
+     * vector).
+     */
+    public static float sum(float[] a, int from, int n) {
         float s = 0f;
-        for (float x : a) s += x;
+        for (int i = from, end = from + n; i < end; i++) s += a[i];
         return s;
     }
 }

@@ -609,8 +609,7 @@ final class VectorGemm {
         a0.intoArray(lanes, 0); a1.intoArray(lanes, L); a2.intoArray(lanes, 2 * L); a3.intoArray(lanes, 3 * L);
         a4.intoArray(lanes, 4 * L); a5.intoArray(lanes, 5 * L); a6.intoArray(lanes, 6 * L); a7.intoArray(lanes, 7 * L);
         for (int q = 0; q < wr; q++) {
-            float sum = 0f;
-            for (int l = q * L, end = l + L; l < end; l++) sum += lanes[l];
+            float sum = Lanes.sum(lanes, q * L, L);
             long wo = (long) (j0 + q) * ldw;
             for (int t = full; t < k; t++) sum = Math.fma(x[t], w.get(F32, wo + t * 4L), sum);
             if (pr.bias != null) sum += pr.bias[j0 + q];
