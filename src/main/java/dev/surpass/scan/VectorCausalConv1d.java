@@ -77,7 +77,7 @@ final class VectorCausalConv1d {
             float acc = bs == null ? 0f : bs[ch];
             for (int k = 0; k < p; k++) acc = Math.fma(st[sOff + k], wt[wOff + k], acc);
             acc = Math.fma(x[r], wt[wOff + p], acc);
-            o[r] = silu ? acc / (1f + (float) Math.exp(-acc)) : acc;
+            o[r] = silu ? silu(acc) : acc;
             // the state shifts left by one and takes the new input at its end (a loop: p is a few taps)
             if (p > 0) {
                 for (int k = 0; k < p - 1; k++) st[sOff + k] = st[sOff + k + 1];
@@ -102,7 +102,12 @@ final class VectorCausalConv1d {
         for (; t < m; t++) {
             float acc = b;
             for (int k = 0; k < width; k++) acc = Math.fma(seq[t + k], wt[wOff + k], acc);
-            o[t] = silu ? acc / (1f + (float) Math.exp(-acc)) : acc;
+            o[t] = silu ? silu(acc) : acc;
         }
+    }
+
+    /** The scalar silu of the rows' tails and of {@link #step}: one definition, so the two give the same bits. */
+    private static float silu(float v) {
+        return v / (1f + (float) Math.exp(-v));
     }
 }
