@@ -4,6 +4,7 @@ import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Shapes;
 import dev.surpass.Tensor;
+import dev.surpass.backend.Parallel;
 
 /**
  * Matrix products with fp32 accumulation: a blocked Vector API SGEMM on the CPU
@@ -73,6 +74,29 @@ public final class Gemm {
      * @throws IllegalArgumentException naming the argument and dim when the operands do not fit
      */
     public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        long[] outShape = checkLinear(x, weight, bias);
+        int rows = (int) Shapes.product(outShape, 0, outShape.length - 1);
+        return run(x, weight, bias, outShape, 1, rows, (int) weight.dim(0), (int) x.dim(-1), true, false);
+    }
+
+    /** {@link LinearWeight#linear}: the checks of {@code linear}, then the packed CPU product or {@code linear} itself. */
+    static Tensor linearPrepared(Tensor x, LinearWeight weight, Tensor bias) {
+        Tensor w = weight.weight();
+        long[] outShape = checkLinear(x, w, bias);
+        int k = weight.k(), n = weight.n(), rows = (int) Shapes.product(outShape, 0, outShape.length - 1);
+        if (!weight.isPacked() || x.dtype() != DType.F32) return run(x, w, bias, outShape, 1, rows, n, k, true, false);
+        Tensor out = x.device().allocate(DType.F32, outShape);
+        try {
+            VectorGemm.linearPacked(x, weight.packed(), n, k, bias, out, rows, Parallel.threads());
+            return out;
+        } catch (RuntimeException | Error e) {
+            out.close();
+            throw e;
+        }
+    }
+
+    /** The checks of {@code linear}; returns the output shape {@code [..., N]}. */
+    private static long[] checkLinear(Tensor x, Tensor weight, Tensor bias) {
         checkOperand("linear", "x", x);
         checkOperand("linear", "weight", weight);
         checkPair("linear", "x", x, "weight", weight);
@@ -100,7 +124,7 @@ public final class Gemm {
         checkInt("linear", "N (weight dim 0)", n);
         long[] outShape = xs.clone();
         outShape[outShape.length - 1] = n;
-        return run(x, weight, bias, outShape, 1, (int) rows, (int) n, (int) k, true, false);
+        return outShape;
     }
 
     private static Tensor run(Tensor a, Tensor b, Tensor bias, long[] outShape, long batch, int m, int n, int k,

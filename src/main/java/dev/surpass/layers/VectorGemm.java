@@ -862,6 +862,124 @@ final class VectorGemm {
         }
     }
 
+    // ---- prepacked weights ({@link LinearWeight}) --------------------------------------------
+
+    /** Most output panels per work item of {@link #linearPacked} (128 columns: whole 64-byte lines of each row of y). */
+    private static final int PACKED_PANELS = 4;
+
+    /** Row tiles per work item of {@link #linearPacked} (96 rows with AVX-512): a short input's rows are one chunk. */
+    private static final int PACKED_TILES = 8;
+
+    /** Rows of the small tile {@link #linearPacked} uses for the rows past the last full MR tile. */
+    private static final int SMALL_TILE = 4;
+
+    /**
+     * fp32 W [N, K] on the host packed once for {@link #linearPacked}: NR-column panels over the
+     * whole of K, {@code wp[(q*k + t)*NR + j] = W[q*NR + j][t]}, zero columns past N. Each K block
+     * of a panel is then laid out as {@link #packB} would pack it, so the micro-kernels read it in
+     * place. The caller ({@link LinearWeight}) has checked that the size fits an array.
+     */
+    static float[] packWeight(Tensor w, int n, int k) {
+        final MemorySegment b = w.hostSegment();
+        final int panels = (n + NR - 1) / NR;
+        final float[] wp = new float[panels * k * NR];
+        Parallel.forRange(panels, Math.max(1, (1 << 16) / Math.max(1, k * NR)), (lo, hi) -> {
+            for (int q = (int) lo; q < hi; q++) {
+                int nr = Math.min(NR, n - q * NR);
+                for (int j = 0; j < nr; j++) {
+                    long row = (long) (q * NR + j) * k * 4L;
+                    int dst = q * k * NR + j;
+                    for (int t = 0; t < k; t++) wp[dst + t * NR] = b.get(F32, row + t * 4L);
+                }
+            }
+        });
+        return wp;
+    }
+
+    /**
+     * fp32 {@code y [rows, N] = x [rows, K] · Wᵀ (+ bias)} with W prepacked by {@link #packWeight}:
+     * the blocked path without packing B. x is packed once into row tiles over all of K — MR rows,
+     * then {@link #SMALL_TILE}-row tiles for the rest (a 15-token sentence computes 16 rows, not
+     * 24) — in parallel when there are many. Work items are (a run of up to {@link #PACKED_PANELS}
+     * panels, a chunk of up to {@link #PACKED_TILES} row tiles), panel-run major, claimed one at a
+     * time by whichever thread is free: for a short input an item reads its panels once, from
+     * memory, for all the rows. Every element is summed as the blocked path sums it — the same
+     * balanced K blocks, each a sequential chain of fp32 FMAs, added in order — so for the same
+     * operands the result equals {@code linear}'s on the blocked path bit for bit, and does not
+     * depend on the thread count.
+     */
+    static void linearPacked(Tensor x, float[] wp, int n, int k, Tensor bias, Tensor out, int rows, int parts) {
+        final float[] biasF = bias == null ? null : widen(bias);
+        final MemorySegment a = x.hostSegment(), c = out.hostSegment();
+        if (rows == 0 || n == 0) return;
+        if (k == 0) {
+            fillBias(new Problem(a, null, biasF, c, DType.F32, rows, n, 0, true, false), 1);
+            return;
+        }
+        final int kBlocks = (k + KC - 1) / KC, kc0 = (k + kBlocks - 1) / kBlocks;
+        final int full = rows / MR, tiles = full + (rows - full * MR + SMALL_TILE - 1) / SMALL_TILE;
+        final int want = (long) rows * n * k < PARALLEL_MIN_FMAS ? 1 : Math.max(1, parts);
+        // x as row tiles over all of K: tile ti (first row row0(ti), tr(ti) rows) at ti * MR * k
+        final float[] ap = new float[tiles * MR * k];
+        if (want > 1 && tiles > 4) {
+            Parallel.forRange(tiles, 4, (lo, hi) -> packRows(a, k, rows, full, (int) lo, (int) hi, ap));
+        } else {
+            packRows(a, k, rows, full, 0, tiles, ap);
+        }
+        final int panels = (n + NR - 1) / NR, chunks = (tiles + PACKED_TILES - 1) / PACKED_TILES;
+        // runs short enough that each thread gets several items
+        final int perRun = Math.max(1, Math.min(PACKED_PANELS, panels * chunks / (4 * want)));
+        final int runs = (panels + perRun - 1) / perRun, items = runs * chunks;
+        final long ldc = n * 4L;
+        final AtomicInteger next = new AtomicInteger();
+        Parallel.forParts(Math.min(want, items), part -> {
+            float[] tile = BUFFERS.get().tile;
+            for (int it; (it = next.getAndIncrement()) < items; ) {
+                int run = it / chunks, chunk = it % chunks;
+                for (int q = run * perRun, qEnd = Math.min(panels, q + perRun); q < qEnd; q++) {
+                    int nr = Math.min(NR, n - q * NR);
+                    for (int ti = chunk * PACKED_TILES, tEnd = Math.min(tiles, ti + PACKED_TILES); ti < tEnd; ti++) {
+                        boolean big = ti < full;
+                        int tr = big ? MR : SMALL_TILE;
+                        int i0 = big ? ti * MR : full * MR + (ti - full) * SMALL_TILE;
+                        int mr = Math.min(tr, rows - i0), aBase = ti * MR * k;
+                        long cAt = (i0 * (long) n + q * NR) * 4L;
+                        for (int pc = 0; pc < k; pc += kc0) {
+                            int kc = Math.min(kc0, k - pc), bOff = (q * k + pc) * NR;
+                            if (big) kernel(kc, ap, aBase + pc * tr, wp, bOff, tile);
+                            else kernelSmall(kc, ap, aBase + pc * tr, wp, bOff, tile);
+                            boolean first = pc == 0;
+                            addTile(tile, mr, nr, c, cAt, ldc, first, first ? biasF : null, q * NR);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /** Packs row tiles [t0, t1) of x for {@link #linearPacked}: {@code ap[ti*MR*k + t*tr + r] = x[row0 + r][t]}, zero rows past the end. */
+    private static void packRows(MemorySegment a, int k, int rows, int full, int t0, int t1, float[] ap) {
+        for (int ti = t0; ti < t1; ti++) {
+            boolean big = ti < full;
+            int tr = big ? MR : SMALL_TILE;
+            int i0 = big ? ti * MR : full * MR + (ti - full) * SMALL_TILE;
+            int mr = Math.min(tr, rows - i0), base = ti * MR * k;
+            for (int r = 0; r < mr; r++) {
+                long src = (long) (i0 + r) * k * 4L;
+                for (int t = 0; t < k; t++) ap[base + t * tr + r] = a.get(F32, src + t * 4L);
+            }
+            for (int r = mr; r < tr; r++) {
+                for (int t = 0; t < k; t++) ap[base + t * tr + r] = 0f;
+            }
+        }
+    }
+
+    /** tile[SMALL_TILE x NR] = Apanel · Bpanel over kc steps (A packed {@link #SMALL_TILE} rows wide). */
+    private static void kernelSmall(int kc, float[] ap, int aOff, float[] bp, int bOff, float[] tile) {
+        if (MR == SMALL_TILE) kernel4(kc, ap, aOff, bp, bOff, tile);
+        else kernel4x2(kc, ap, aOff, bp, bOff, tile);
+    }
+
     // ---- micro-kernels ----------------------------------------------------------------------
     // The kernels only multiply: they leave the MR x NR product in a scratch tile (L1-resident),
     // and addTile moves it into C. Keeping the kernel this small keeps C2 inlining the whole
@@ -948,6 +1066,30 @@ final class VectorGemm {
         c10.intoArray(tile, NR); c11.intoArray(tile, NR + L); c12.intoArray(tile, NR + 2 * L);
         c20.intoArray(tile, 2 * NR); c21.intoArray(tile, 2 * NR + L); c22.intoArray(tile, 2 * NR + 2 * L);
         c30.intoArray(tile, 3 * NR); c31.intoArray(tile, 3 * NR + L); c32.intoArray(tile, 3 * NR + 2 * L);
+    }
+
+    /** As {@link #kernel12} for 4 rows (NV = 2): the small tile of {@link #linearPacked} with AVX-512. */
+    private static void kernel4x2(int kc, float[] ap, int aOff, float[] bp, int bOff, float[] tile) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00;
+        FloatVector c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        for (int t = 0; t < kc; t++) {
+            int bi = bOff + t * NR;
+            int ai = aOff + t * 4;
+            FloatVector b0 = FloatVector.fromArray(S, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
+            FloatVector a = FloatVector.broadcast(S, ap[ai]);
+            c00 = a.fma(b0, c00); c01 = a.fma(b1, c01);
+            a = FloatVector.broadcast(S, ap[ai + 1]);
+            c10 = a.fma(b0, c10); c11 = a.fma(b1, c11);
+            a = FloatVector.broadcast(S, ap[ai + 2]);
+            c20 = a.fma(b0, c20); c21 = a.fma(b1, c21);
+            a = FloatVector.broadcast(S, ap[ai + 3]);
+            c30 = a.fma(b0, c30); c31 = a.fma(b1, c31);
+        }
+        c00.intoArray(tile, 0); c01.intoArray(tile, L);
+        c10.intoArray(tile, NR); c11.intoArray(tile, NR + L);
+        c20.intoArray(tile, 2 * NR); c21.intoArray(tile, 2 * NR + L);
+        c30.intoArray(tile, 3 * NR); c31.intoArray(tile, 3 * NR + L);
     }
 
     /**

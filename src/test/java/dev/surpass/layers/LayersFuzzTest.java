@@ -15,7 +15,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Fuzzes the layer ops on the CPU (matmul, linear, LayerNorm, RMSNorm, softmax, add, mul, scale,
+ * Fuzzes the layer ops on the CPU (matmul, linear plain and with a {@link LinearWeight}, LayerNorm, RMSNorm, softmax, add, mul, scale,
  * GELU, SiLU): random ranks and sizes including 0, eps that is 0, negative or NaN, and at most one
  * argument broken ({@link Args}). Valid calls must match the float64 references; broken ones must be
  * refused naming the argument (for the op's first operand, which defines the others' sizes, any
@@ -36,7 +36,7 @@ class LayersFuzzTest {
     }
 
     /** Which op a case runs. */
-    enum Op { MATMUL, MATMUL_BATCHED, LINEAR, LAYER_NORM, RMS_NORM, SOFTMAX, ADD, ADD_SUFFIX, MUL, SCALE, GELU_ERF, GELU_TANH, SILU }
+    enum Op { MATMUL, MATMUL_BATCHED, LINEAR, LINEAR_PREPARED, LAYER_NORM, RMS_NORM, SOFTMAX, ADD, ADD_SUFFIX, MUL, SCALE, GELU_ERF, GELU_TANH, SILU }
 
     /**
      * One op on {@code dev}: operands of leading dims {@code lead}, rows {@code m}, columns {@code k}
@@ -50,7 +50,7 @@ class LayersFuzzTest {
             switch (op) {
                 case MATMUL -> a.add("a", DType.F32, seed, 1, x).add("b", DType.F32, seed + 1, 1, k, n);
                 case MATMUL_BATCHED -> a.add("a", DType.F32, seed, 1, x).add("b", DType.F32, seed + 1, 1, concat(lead, k, n));
-                case LINEAR -> a.add("x", DType.F32, seed, 1, x).add("weight", DType.F32, seed + 1, 1, n, k)
+                case LINEAR, LINEAR_PREPARED -> a.add("x", DType.F32, seed, 1, x).add("weight", DType.F32, seed + 1, 1, n, k)
                         .optional(optional, "bias", DType.F32, seed + 2, 1, n);
                 case LAYER_NORM -> a.add("x", DType.F32, seed, 1, x).optional(optional, "weight", DType.F32, seed + 1, 1, k)
                         .optional(optional, "bias", DType.F32, seed + 2, 1, k);
@@ -64,6 +64,7 @@ class LayersFuzzTest {
             Callable<Tensor> call = switch (op) {
                 case MATMUL, MATMUL_BATCHED -> () -> Gemm.matmul(a.t("a"), a.t("b"));
                 case LINEAR -> () -> Gemm.linear(a.t("x"), a.t("weight"), a.t("bias"));
+                case LINEAR_PREPARED -> () -> LinearWeight.of(a.t("weight")).linear(a.t("x"), a.t("bias"));
                 case LAYER_NORM -> () -> LayerNorm.layerNorm(a.t("x"), a.t("weight"), a.t("bias"), eps);
                 case RMS_NORM -> () -> RmsNorm.rmsNorm(a.t("x"), a.t("weight"), eps);
                 case SOFTMAX -> () -> Softmax.softmax(a.t("x"));
@@ -95,7 +96,7 @@ class LayersFuzzTest {
                 double[] ref = switch (op) {
                     case MATMUL -> ReferenceGemm.matmul(a.v("a"), a.v("b"), 1, rows, n, k, false);
                     case MATMUL_BATCHED -> ReferenceGemm.matmul(a.v("a"), a.v("b"), rows / Math.max(1, m), m, n, k, true);
-                    case LINEAR -> ReferenceGemm.linear(a.v("x"), a.v("weight"), a.v("bias"), rows, n, k);
+                    case LINEAR, LINEAR_PREPARED -> ReferenceGemm.linear(a.v("x"), a.v("weight"), a.v("bias"), rows, n, k);
                     case LAYER_NORM -> ReferenceLayerNorm.layerNorm(a.v("x"), a.v("weight"), a.v("bias"), k, eps);
                     case RMS_NORM -> ReferenceRmsNorm.rmsNorm(a.v("x"), a.v("weight"), k, eps);
                     case SOFTMAX -> ReferenceSoftmax.softmax(a.v("x"), k);

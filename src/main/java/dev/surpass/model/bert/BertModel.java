@@ -8,8 +8,8 @@ import dev.surpass.attention.Attention;
 import dev.surpass.attention.AttentionOptions;
 import dev.surpass.layers.Activation;
 import dev.surpass.layers.Elementwise;
-import dev.surpass.layers.Gemm;
 import dev.surpass.layers.LayerNorm;
+import dev.surpass.layers.LinearWeight;
 import dev.surpass.model.decoder.Checkpoint;
 import dev.surpass.model.decoder.Decoding;
 import dev.surpass.model.decoder.Rows;
@@ -41,6 +41,17 @@ import java.util.List;
 public final class BertModel implements AutoCloseable {
     private static final class Layer {
         Tensor wq, bq, wk, bk, wv, bv, wo, bo, ln1w, ln1b, wi, bi, w2, b2, ln2w, ln2b;
+        /** The six weights prepared for repeated products (on the CPU a packed copy: see {@link LinearWeight}). */
+        LinearWeight pq, pk, pv, po, pi, p2;
+
+        void prepare() {
+            pq = LinearWeight.of(wq);
+            pk = LinearWeight.of(wk);
+            pv = LinearWeight.of(wv);
+            po = LinearWeight.of(wo);
+            pi = LinearWeight.of(wi);
+            p2 = LinearWeight.of(w2);
+        }
 
         Tensor[] all() {
             return new Tensor[] {wq, bq, wk, bk, wv, bv, wo, bo, ln1w, ln1b, wi, bi, w2, b2, ln2w, ln2b};
@@ -146,6 +157,7 @@ public final class BertModel implements AutoCloseable {
                 l.b2 = up(owned, device, src, p + "output.dense.bias", e);
                 l.ln2w = up(owned, device, src, p + "output.LayerNorm.weight", e);
                 l.ln2b = up(owned, device, src, p + "output.LayerNorm.bias", e);
+                l.prepare();
                 layers.add(l);
             }
             return new BertModel(device, c, word, pos, type, lnW, lnB, layers);
@@ -269,19 +281,19 @@ public final class BertModel implements AutoCloseable {
         try {
             for (Layer l : layers) {
                 try (Scope s = Scope.open()) {
-                    Tensor q = s.track(Gemm.linear(x, l.wq, l.bq));
-                    Tensor k = s.track(Gemm.linear(x, l.wk, l.bk));
-                    Tensor v = s.track(Gemm.linear(x, l.wv, l.bv));
+                    Tensor q = s.track(l.pq.linear(x, l.bq));
+                    Tensor k = s.track(l.pk.linear(x, l.bk));
+                    Tensor v = s.track(l.pv.linear(x, l.bv));
                     if (keyRows != null) { // drop the padded keys: each sequence keeps its attended ones
                         k = s.track(Rows.gather(k, keyRows));
                         v = s.track(Rows.gather(v, keyRows));
                     }
                     Tensor o = s.track(Attention.prefillVarlen(s.track(q.reshape(rows, h, d)), s.track(k.reshape(kept, h, d)),
                             s.track(v.reshape(kept, h, d)), cuQ, cuK, AttentionOptions.defaults()));
-                    Tensor attn = s.track(Gemm.linear(s.track(o.reshape(rows, e)), l.wo, l.bo));
+                    Tensor attn = s.track(l.po.linear(s.track(o.reshape(rows, e)), l.bo));
                     Tensor x1 = s.track(LayerNorm.layerNorm(s.track(Elementwise.add(x, attn)), l.ln1w, l.ln1b, eps));
-                    Tensor inter = s.track(Activation.gelu(s.track(Gemm.linear(x1, l.wi, l.bi)), Activation.Gelu.ERF));
-                    Tensor out = s.track(Gemm.linear(inter, l.w2, l.b2));
+                    Tensor inter = s.track(Activation.gelu(s.track(l.pi.linear(x1, l.bi)), Activation.Gelu.ERF));
+                    Tensor out = s.track(l.p2.linear(inter, l.b2));
                     Tensor x2 = LayerNorm.layerNorm(s.track(Elementwise.add(x1, out)), l.ln2w, l.ln2b, eps);
                     x.close();
                     x = x2;
