@@ -84,7 +84,9 @@ public final class Gemm {
         Tensor w = weight.weight();
         long[] outShape = checkLinear(x, w, bias);
         int k = weight.k(), n = weight.n(), rows = (int) Shapes.product(outShape, 0, outShape.length - 1);
-        if (!weight.isPacked() || x.dtype() != DType.F32) return run(x, w, bias, outShape, 1, rows, n, k, true, false);
+        if (!weight.isPacked() || x.dtype() != DType.F32 || !VectorGemm.packedFits(rows, k)) {
+            return run(x, w, bias, outShape, 1, rows, n, k, true, false); // (x too large to pack whole: the blocked path packs it in pieces)
+        }
         Tensor out = x.device().allocate(DType.F32, outShape);
         try {
             VectorGemm.linearPacked(x, weight.packed(), n, k, bias, out, rows, Parallel.threads());

@@ -919,13 +919,30 @@ final class VectorGemm {
         final int kBlocks = (k + KC - 1) / KC, kc0 = (k + kBlocks - 1) / kBlocks;
         final int full = rows / MR, tiles = full + (rows - full * MR + SMALL_TILE - 1) / SMALL_TILE;
         final int want = (long) rows * n * k < PARALLEL_MIN_FMAS ? 1 : Math.max(1, parts);
-        // x as row tiles over all of K: tile ti (first row row0(ti), tr(ti) rows) at ti * MR * k
-        final float[] ap = new float[tiles * MR * k];
-        if (want > 1 && tiles > 4) {
-            Parallel.forRange(tiles, 4, (lo, hi) -> packRows(a, k, rows, full, (int) lo, (int) hi, ap));
-        } else {
-            packRows(a, k, rows, full, 0, tiles, ap);
+        // x as row tiles over all of K: tile ti at ti * MR * k. Checked out for the whole call, like
+        // runShared's B: while this thread joins it may run another GEMM's parts.
+        final Buffers mine = BUFFERS.get();
+        final float[] ap = mine.takeShared(tiles * MR * k);
+        try {
+            if (want > 1 && tiles > 4) {
+                Parallel.forRange(tiles, 4, (lo, hi) -> packRows(a, k, rows, full, (int) lo, (int) hi, ap));
+            } else {
+                packRows(a, k, rows, full, 0, tiles, ap);
+            }
+            multiplyPacked(ap, wp, n, k, biasF, c, rows, full, tiles, kc0, want);
+        } finally {
+            mine.giveShared(ap);
         }
+    }
+
+    /** True when {@link #linearPacked} can pack x [rows, k] whole (into one array). */
+    static boolean packedFits(int rows, int k) {
+        return (long) (rows / MR + (MR + SMALL_TILE - 1) / SMALL_TILE) * MR * k <= Integer.MAX_VALUE - 8; // tiles <= full + ceil((MR-1)/4)
+    }
+
+    /** The products of {@link #linearPacked} once x is packed. */
+    private static void multiplyPacked(float[] ap, float[] wp, int n, int k, float[] biasF, MemorySegment c, int rows, int full,
+                                       int tiles, int kc0, int want) {
         final int panels = (n + NR - 1) / NR, chunks = (tiles + PACKED_TILES - 1) / PACKED_TILES;
         // runs short enough that each thread gets several items
         final int perRun = Math.max(1, Math.min(PACKED_PANELS, panels * chunks / (4 * want)));
@@ -959,14 +976,15 @@ final class VectorGemm {
 
     /** Packs row tiles [t0, t1) of x for {@link #linearPacked}: {@code ap[ti*MR*k + t*tr + r] = x[row0 + r][t]}, zero rows past the end. */
     private static void packRows(MemorySegment a, int k, int rows, int full, int t0, int t1, float[] ap) {
+        float[] row = BUFFERS.get().b(k);
         for (int ti = t0; ti < t1; ti++) {
             boolean big = ti < full;
             int tr = big ? MR : SMALL_TILE;
             int i0 = big ? ti * MR : full * MR + (ti - full) * SMALL_TILE;
             int mr = Math.min(tr, rows - i0), base = ti * MR * k;
             for (int r = 0; r < mr; r++) {
-                long src = (long) (i0 + r) * k * 4L;
-                for (int t = 0; t < k; t++) ap[base + t * tr + r] = a.get(F32, src + t * 4L);
+                MemorySegment.copy(a, F32, (long) (i0 + r) * k * 4L, row, 0, k); // one bulk read, then array stores
+                for (int t = 0; t < k; t++) ap[base + t * tr + r] = row[t];
             }
             for (int r = mr; r < tr; r++) {
                 for (int t = 0; t < k; t++) ap[base + t * tr + r] = 0f;
