@@ -208,6 +208,17 @@ public final class Fuzz {
     }
 
     /**
+     * At the end of a model's fuzz class: prints the summaries of the model's entries
+     * ({@code family.}) and of its mutated files ({@code files.family.}), then asserts
+     * {@link #assertBothOutcomes} for the entries.
+     */
+    public static void finishModel(String family) {
+        printSummary(family + ".");
+        printSummary("files." + family + ".");
+        assertBothOutcomes(family + ".");
+    }
+
+    /**
      * Asserts that the properties whose name starts with {@code prefix} saw calls return and calls
      * refused (the fuzzer exercised both outcomes); not when one try is replayed
      * ({@code -Dsurpass.fuzz.try}).

@@ -8,6 +8,8 @@ import dev.surpass.model.mamba.Sampling;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.function.BiFunction;
+import java.util.function.Predicate;
 
 /**
  * {@code surpass forward} and {@code surpass generate} for a decoder family: forward takes
@@ -16,16 +18,29 @@ import java.util.Map;
  * stop ids.
  */
 public abstract class DecoderFamily implements ModelForward, ModelGenerate {
-    /** True when {@code dir}'s config.json names this family. Must not throw. */
-    protected abstract boolean recognises(Path dir);
+    private final String family;
+    private final Predicate<Path> recognises;
+    private final BiFunction<Device, Path, DecoderModel> load;
 
-    /** Loads the model in {@code dir} on {@code device}. */
-    protected abstract DecoderModel load(Device device, Path dir);
+    /**
+     * A family named {@code family} whose folders {@code recognises} tells from their config.json
+     * (it may throw: {@link #accepts} then says no) and {@code load} loads on a device.
+     */
+    protected DecoderFamily(String family, Predicate<Path> recognises, BiFunction<Device, Path, DecoderModel> load) {
+        this.family = family;
+        this.recognises = recognises;
+        this.load = load;
+    }
+
+    @Override
+    public final String family() {
+        return family;
+    }
 
     @Override
     public final boolean accepts(Path model) {
         try {
-            return model != null && Files.isDirectory(model) && recognises(model);
+            return model != null && Files.isDirectory(model) && recognises.test(model);
         } catch (RuntimeException e) {
             return false;
         }
@@ -34,7 +49,7 @@ public abstract class DecoderFamily implements ModelForward, ModelGenerate {
     @Override
     public Map<String, Tensor> forward(Device device, Path model, Map<String, Tensor> inputs) {
         int[][] seqs = ModelForward.tokenRows(family() + " forward", inputs, "input_ids");
-        try (DecoderModel m = load(device, model)) {
+        try (DecoderModel m = load.apply(device, model)) {
             return Map.of("logits", Decoding.forward(m, seqs));
         }
     }
@@ -43,7 +58,7 @@ public abstract class DecoderFamily implements ModelForward, ModelGenerate {
     public Generator open(Device device, Path model) {
         if (device == null) throw new IllegalArgumentException("device is null");
         int[] eos = ConfigJson.load(model, family()).eosIds();
-        DecoderModel m = load(device, model);
+        DecoderModel m = load.apply(device, model);
         return new Generator() {
             @Override
             public int vocabSize() {

@@ -7,10 +7,9 @@ import dev.surpass.layers.Activation;
 import dev.surpass.layers.Elementwise;
 import dev.surpass.layers.Gemm;
 import dev.surpass.layers.LayerNorm;
-import dev.surpass.model.decoder.Checkpoint;
-import dev.surpass.model.decoder.DecoderModel;
 import dev.surpass.model.decoder.Decoding;
 import dev.surpass.model.decoder.LayerAttention;
+import dev.surpass.model.decoder.LoadedDecoder;
 import dev.surpass.model.decoder.Rows;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,24 +30,19 @@ import java.util.List;
  * <p>Thread rules: a loaded model is read-only and may run from several threads; {@link #close}
  * must not race with a forward pass.
  */
-public final class Gpt2 implements DecoderModel {
+public final class Gpt2 extends LoadedDecoder {
     private static final class Layer {
         Tensor ln1w, ln1b, wq, bq, wk, bk, wv, bv, wo, bo, ln2w, ln2b, wfc, bfc, wproj, bproj;
-
-        Tensor[] all() {
-            return new Tensor[] {ln1w, ln1b, wq, bq, wk, bk, wv, bv, wo, bo, ln2w, ln2b, wfc, bfc, wproj, bproj};
-        }
     }
 
-    private final Device device;
     private final Gpt2Config config;
     private final Tensor wte, wpe, lnfW, lnfB, head;
     private final List<Layer> layers;
-    private boolean closed;
 
-    private Gpt2(Device device, Gpt2Config config, Tensor wte, Tensor wpe, Tensor lnfW, Tensor lnfB, Tensor head, List<Layer> layers) {
-        this.device = device;
-        this.config = config;
+    private Gpt2(Device device, Gpt2Config c, Weights weights, Tensor wte, Tensor wpe, Tensor lnfW, Tensor lnfB, Tensor head,
+            List<Layer> layers) {
+        super("gpt2", device, new Sizes(c.vocabSize(), c.nLayer(), c.nHead(), c.nHead(), c.headDim(), c.nPositions()), weights);
+        this.config = c;
         this.wte = wte;
         this.wpe = wpe;
         this.lnfW = lnfW;
@@ -69,86 +63,42 @@ public final class Gpt2 implements DecoderModel {
         if (dir == null) throw new IllegalArgumentException("dir is null");
         Gpt2Config c = Gpt2Config.load(dir);
         Decoding.checkHeadDim(dir, "n_embd / n_head", c.headDim());
-        List<Tensor> owned = new ArrayList<>();
-        List<Layer> layers = new ArrayList<>();
-        try (Checkpoint ck = Checkpoint.open(dir)) {
+        return build(dir, (ck, w) -> {
             String p = ck.has("transformer.wte.weight") ? "transformer." : "";
             int e = c.nEmbd(), f = c.nInner();
-            Tensor wte = track(owned, ck.upload(device, p + "wte.weight", c.vocabSize(), e));
-            Tensor wpe = track(owned, ck.upload(device, p + "wpe.weight", c.nPositions(), e));
-            Tensor lnfW = track(owned, ck.upload(device, p + "ln_f.weight", e));
-            Tensor lnfB = track(owned, ck.upload(device, p + "ln_f.bias", e));
-            Tensor head = ck.has("lm_head.weight") ? track(owned, ck.upload(device, "lm_head.weight", c.vocabSize(), e)) : wte;
+            Tensor wte = w.track(ck.upload(device, p + "wte.weight", c.vocabSize(), e));
+            Tensor wpe = w.track(ck.upload(device, p + "wpe.weight", c.nPositions(), e));
+            Tensor lnfW = w.track(ck.upload(device, p + "ln_f.weight", e));
+            Tensor lnfB = w.track(ck.upload(device, p + "ln_f.bias", e));
+            Tensor head = ck.has("lm_head.weight") ? w.track(ck.upload(device, "lm_head.weight", c.vocabSize(), e)) : wte;
+            List<Layer> layers = new ArrayList<>();
             for (int i = 0; i < c.nLayer(); i++) {
                 String lp = p + "h." + i + ".";
                 Layer l = new Layer();
-                l.ln1w = track(owned, ck.upload(device, lp + "ln_1.weight", e));
-                l.ln1b = track(owned, ck.upload(device, lp + "ln_1.bias", e));
-                l.wq = track(owned, ck.uploadConv1d(device, lp + "attn.c_attn.weight", e, 3L * e, 0, e));
-                l.wk = track(owned, ck.uploadConv1d(device, lp + "attn.c_attn.weight", e, 3L * e, e, e));
-                l.wv = track(owned, ck.uploadConv1d(device, lp + "attn.c_attn.weight", e, 3L * e, 2 * e, e));
-                l.bq = track(owned, ck.uploadRange(device, lp + "attn.c_attn.bias", 3L * e, 0, e));
-                l.bk = track(owned, ck.uploadRange(device, lp + "attn.c_attn.bias", 3L * e, e, e));
-                l.bv = track(owned, ck.uploadRange(device, lp + "attn.c_attn.bias", 3L * e, 2 * e, e));
-                l.wo = track(owned, ck.uploadConv1d(device, lp + "attn.c_proj.weight", e, e, 0, e));
-                l.bo = track(owned, ck.upload(device, lp + "attn.c_proj.bias", e));
-                l.ln2w = track(owned, ck.upload(device, lp + "ln_2.weight", e));
-                l.ln2b = track(owned, ck.upload(device, lp + "ln_2.bias", e));
-                l.wfc = track(owned, ck.uploadConv1d(device, lp + "mlp.c_fc.weight", e, f, 0, f));
-                l.bfc = track(owned, ck.upload(device, lp + "mlp.c_fc.bias", f));
-                l.wproj = track(owned, ck.uploadConv1d(device, lp + "mlp.c_proj.weight", f, e, 0, e));
-                l.bproj = track(owned, ck.upload(device, lp + "mlp.c_proj.bias", e));
+                l.ln1w = w.track(ck.upload(device, lp + "ln_1.weight", e));
+                l.ln1b = w.track(ck.upload(device, lp + "ln_1.bias", e));
+                l.wq = w.track(ck.uploadConv1d(device, lp + "attn.c_attn.weight", e, 3L * e, 0, e));
+                l.wk = w.track(ck.uploadConv1d(device, lp + "attn.c_attn.weight", e, 3L * e, e, e));
+                l.wv = w.track(ck.uploadConv1d(device, lp + "attn.c_attn.weight", e, 3L * e, 2 * e, e));
+                l.bq = w.track(ck.uploadRange(device, lp + "attn.c_attn.bias", 3L * e, 0, e));
+                l.bk = w.track(ck.uploadRange(device, lp + "attn.c_attn.bias", 3L * e, e, e));
+                l.bv = w.track(ck.uploadRange(device, lp + "attn.c_attn.bias", 3L * e, 2 * e, e));
+                l.wo = w.track(ck.uploadConv1d(device, lp + "attn.c_proj.weight", e, e, 0, e));
+                l.bo = w.track(ck.upload(device, lp + "attn.c_proj.bias", e));
+                l.ln2w = w.track(ck.upload(device, lp + "ln_2.weight", e));
+                l.ln2b = w.track(ck.upload(device, lp + "ln_2.bias", e));
+                l.wfc = w.track(ck.uploadConv1d(device, lp + "mlp.c_fc.weight", e, f, 0, f));
+                l.bfc = w.track(ck.upload(device, lp + "mlp.c_fc.bias", f));
+                l.wproj = w.track(ck.uploadConv1d(device, lp + "mlp.c_proj.weight", f, e, 0, e));
+                l.bproj = w.track(ck.upload(device, lp + "mlp.c_proj.bias", e));
                 layers.add(l);
             }
-            return new Gpt2(device, c, wte, wpe, lnfW, lnfB, head, layers);
-        } catch (RuntimeException | Error ex) {
-            for (Tensor t : owned) t.close();
-            throw ex;
-        }
-    }
-
-    private static Tensor track(List<Tensor> owned, Tensor t) {
-        owned.add(t);
-        return t;
+            return new Gpt2(device, c, w, wte, wpe, lnfW, lnfB, head, layers);
+        });
     }
 
     public Gpt2Config config() {
         return config;
-    }
-
-    @Override
-    public Device device() {
-        return device;
-    }
-
-    @Override
-    public int vocabSize() {
-        return config.vocabSize();
-    }
-
-    @Override
-    public int numLayers() {
-        return config.nLayer();
-    }
-
-    @Override
-    public int numHeads() {
-        return config.nHead();
-    }
-
-    @Override
-    public int numKvHeads() {
-        return config.nHead();
-    }
-
-    @Override
-    public int headDim() {
-        return config.headDim();
-    }
-
-    @Override
-    public int maxPositions() {
-        return config.nPositions();
     }
 
     @Override
@@ -159,9 +109,7 @@ public final class Gpt2 implements DecoderModel {
 
     @Override
     public Tensor logits(int[] ids, int[] positions, int[] logitRows, LayerAttention attention) {
-        ensureOpen();
-        int n = Decoding.checkTokens("gpt2", ids, positions, logitRows, config.vocabSize(), config.nPositions());
-        if (attention == null) throw new IllegalArgumentException("gpt2: attention is null");
+        int n = checkCall(ids, positions, logitRows, attention);
         int e = config.nEmbd(), h = config.nHead(), d = config.headDim();
         float eps = config.layerNormEps();
         Tensor x;
@@ -185,26 +133,9 @@ public final class Gpt2 implements DecoderModel {
                     x = x2;
                 }
             }
-            try (Tensor sel = logitRows == null ? null : Rows.gather(x, logitRows);
-                 Tensor hn = LayerNorm.layerNorm(sel == null ? x : sel, lnfW, lnfB, eps)) {
-                return Gemm.linear(hn, head, null);
-            }
+            return finalLogits(x, logitRows, t -> LayerNorm.layerNorm(t, lnfW, lnfB, eps), head);
         } finally {
             x.close();
         }
-    }
-
-    private void ensureOpen() {
-        if (closed) throw new IllegalStateException("Gpt2 is closed");
-    }
-
-    /** Frees the weights; idempotent. */
-    @Override
-    public void close() {
-        if (closed) return;
-        closed = true;
-        for (Layer l : layers) for (Tensor t : l.all()) t.close();
-        if (head != wte) head.close();
-        for (Tensor t : new Tensor[] {wte, wpe, lnfW, lnfB}) t.close();
     }
 }

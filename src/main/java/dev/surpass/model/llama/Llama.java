@@ -7,10 +7,9 @@ import dev.surpass.layers.Activation;
 import dev.surpass.layers.Elementwise;
 import dev.surpass.layers.Gemm;
 import dev.surpass.layers.RmsNorm;
-import dev.surpass.model.decoder.Checkpoint;
-import dev.surpass.model.decoder.DecoderModel;
 import dev.surpass.model.decoder.Decoding;
 import dev.surpass.model.decoder.LayerAttention;
+import dev.surpass.model.decoder.LoadedDecoder;
 import dev.surpass.model.decoder.Rows;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,25 +31,19 @@ import java.util.List;
  * <p>Thread rules: a loaded model is read-only and may run from several threads; {@link #close}
  * must not race with a forward pass.
  */
-public final class Llama implements DecoderModel {
+public final class Llama extends LoadedDecoder {
     private static final class Layer {
         Tensor inNorm, wq, wk, wv, wo, bq, bk, bv, bo, postNorm, wGate, wUp, wDown;
-
-        Tensor[] all() {
-            return new Tensor[] {inNorm, wq, wk, wv, wo, bq, bk, bv, bo, postNorm, wGate, wUp, wDown};
-        }
     }
 
-    private final Device device;
     private final LlamaConfig config;
     private final Tensor embed, norm, head;
     private final List<Layer> layers;
     private final Rope rope;
-    private boolean closed;
 
-    private Llama(Device device, LlamaConfig config, Tensor embed, Tensor norm, Tensor head, List<Layer> layers, Rope rope) {
-        this.device = device;
-        this.config = config;
+    private Llama(Device device, LlamaConfig c, Weights weights, Tensor embed, Tensor norm, Tensor head, List<Layer> layers, Rope rope) {
+        super("llama", device, new Sizes(c.vocabSize(), c.nLayer(), c.nHead(), c.nKvHead(), c.headDim(), c.maxPositions()), weights);
+        this.config = c;
         this.embed = embed;
         this.norm = norm;
         this.head = head;
@@ -70,53 +63,42 @@ public final class Llama implements DecoderModel {
         if (dir == null) throw new IllegalArgumentException("dir is null");
         LlamaConfig c = LlamaConfig.load(dir);
         Decoding.checkHeadDim(dir, "head_dim", c.headDim());
-        List<Tensor> owned = new ArrayList<>();
-        List<Layer> layers = new ArrayList<>();
-        Rope rope = null;
-        try (Checkpoint ck = Checkpoint.open(dir)) {
+        return build(dir, (ck, w) -> {
             int e = c.hidden(), qd = c.nHead() * c.headDim(), kd = c.nKvHead() * c.headDim(), f = c.intermediate();
-            Tensor embed = track(owned, ck.upload(device, "model.embed_tokens.weight", c.vocabSize(), e));
-            Tensor norm = track(owned, ck.upload(device, "model.norm.weight", e));
+            Tensor embed = w.track(ck.upload(device, "model.embed_tokens.weight", c.vocabSize(), e));
+            Tensor norm = w.track(ck.upload(device, "model.norm.weight", e));
             Tensor head;
             if (ck.has("lm_head.weight")) {
-                head = track(owned, ck.upload(device, "lm_head.weight", c.vocabSize(), e));
+                head = w.track(ck.upload(device, "lm_head.weight", c.vocabSize(), e));
             } else if (c.tieEmbeddings()) {
                 head = embed;
             } else {
                 throw new IllegalArgumentException(dir + ": tensor 'lm_head.weight' is missing and config.json says tie_word_embeddings = false");
             }
+            List<Layer> layers = new ArrayList<>();
             for (int i = 0; i < c.nLayer(); i++) {
                 String lp = "model.layers." + i + ".";
                 Layer l = new Layer();
-                l.inNorm = track(owned, ck.upload(device, lp + "input_layernorm.weight", e));
-                l.wq = track(owned, ck.upload(device, lp + "self_attn.q_proj.weight", qd, e));
-                l.wk = track(owned, ck.upload(device, lp + "self_attn.k_proj.weight", kd, e));
-                l.wv = track(owned, ck.upload(device, lp + "self_attn.v_proj.weight", kd, e));
-                l.wo = track(owned, ck.upload(device, lp + "self_attn.o_proj.weight", e, qd));
+                l.inNorm = w.track(ck.upload(device, lp + "input_layernorm.weight", e));
+                l.wq = w.track(ck.upload(device, lp + "self_attn.q_proj.weight", qd, e));
+                l.wk = w.track(ck.upload(device, lp + "self_attn.k_proj.weight", kd, e));
+                l.wv = w.track(ck.upload(device, lp + "self_attn.v_proj.weight", kd, e));
+                l.wo = w.track(ck.upload(device, lp + "self_attn.o_proj.weight", e, qd));
                 if (c.attentionBias()) {
-                    l.bq = track(owned, ck.upload(device, lp + "self_attn.q_proj.bias", qd));
-                    l.bk = track(owned, ck.upload(device, lp + "self_attn.k_proj.bias", kd));
-                    l.bv = track(owned, ck.upload(device, lp + "self_attn.v_proj.bias", kd));
-                    l.bo = track(owned, ck.upload(device, lp + "self_attn.o_proj.bias", e));
+                    l.bq = w.track(ck.upload(device, lp + "self_attn.q_proj.bias", qd));
+                    l.bk = w.track(ck.upload(device, lp + "self_attn.k_proj.bias", kd));
+                    l.bv = w.track(ck.upload(device, lp + "self_attn.v_proj.bias", kd));
+                    l.bo = w.track(ck.upload(device, lp + "self_attn.o_proj.bias", e));
                 }
-                l.postNorm = track(owned, ck.upload(device, lp + "post_attention_layernorm.weight", e));
-                l.wGate = track(owned, ck.upload(device, lp + "mlp.gate_proj.weight", f, e));
-                l.wUp = track(owned, ck.upload(device, lp + "mlp.up_proj.weight", f, e));
-                l.wDown = track(owned, ck.upload(device, lp + "mlp.down_proj.weight", e, f));
+                l.postNorm = w.track(ck.upload(device, lp + "post_attention_layernorm.weight", e));
+                l.wGate = w.track(ck.upload(device, lp + "mlp.gate_proj.weight", f, e));
+                l.wUp = w.track(ck.upload(device, lp + "mlp.up_proj.weight", f, e));
+                l.wDown = w.track(ck.upload(device, lp + "mlp.down_proj.weight", e, f));
                 layers.add(l);
             }
-            rope = new Rope(device, c.invFreq(), c.headDim());
-            return new Llama(device, c, embed, norm, head, layers, rope);
-        } catch (RuntimeException | Error ex) {
-            for (Tensor t : owned) t.close();
-            if (rope != null) rope.close();
-            throw ex;
-        }
-    }
-
-    private static Tensor track(List<Tensor> owned, Tensor t) {
-        owned.add(t);
-        return t;
+            Rope rope = new Rope(w.track(Rope.rotation(device, c.headDim())), c.invFreq(), c.headDim());
+            return new Llama(device, c, w, embed, norm, head, layers, rope);
+        });
     }
 
     public LlamaConfig config() {
@@ -129,41 +111,6 @@ public final class Llama implements DecoderModel {
     }
 
     @Override
-    public Device device() {
-        return device;
-    }
-
-    @Override
-    public int vocabSize() {
-        return config.vocabSize();
-    }
-
-    @Override
-    public int numLayers() {
-        return config.nLayer();
-    }
-
-    @Override
-    public int numHeads() {
-        return config.nHead();
-    }
-
-    @Override
-    public int numKvHeads() {
-        return config.nKvHead();
-    }
-
-    @Override
-    public int headDim() {
-        return config.headDim();
-    }
-
-    @Override
-    public int maxPositions() {
-        return config.maxPositions();
-    }
-
-    @Override
     public String describe() {
         LlamaConfig c = config;
         return "llama: " + c.nLayer() + " layers, hidden " + c.hidden() + ", " + c.nHead() + " heads / " + c.nKvHead() + " kv-heads of "
@@ -173,9 +120,7 @@ public final class Llama implements DecoderModel {
 
     @Override
     public Tensor logits(int[] ids, int[] positions, int[] logitRows, LayerAttention attention) {
-        ensureOpen();
-        int n = Decoding.checkTokens("llama", ids, positions, logitRows, config.vocabSize(), config.maxPositions());
-        if (attention == null) throw new IllegalArgumentException("llama: attention is null");
+        int n = checkCall(ids, positions, logitRows, attention);
         int hq = config.nHead(), hkv = config.nKvHead(), d = config.headDim();
         float eps = config.rmsEps();
         Tensor x = null;
@@ -203,29 +148,10 @@ public final class Llama implements DecoderModel {
                     x = x2;
                 }
             }
-            try (Tensor sel = logitRows == null ? null : Rows.gather(x, logitRows);
-                 Tensor hn = RmsNorm.rmsNorm(sel == null ? x : sel, norm, eps)) {
-                return Gemm.linear(hn, head, null);
-            }
+            return finalLogits(x, logitRows, t -> RmsNorm.rmsNorm(t, norm, eps), head);
         } finally {
             if (x != null) x.close();
             for (Tensor[] tb : new Tensor[][] {ropeQ, ropeK}) if (tb != null) for (Tensor t : tb) t.close();
         }
-    }
-
-    private void ensureOpen() {
-        if (closed) throw new IllegalStateException("Llama is closed");
-    }
-
-    /** Frees the weights; idempotent. */
-    @Override
-    public void close() {
-        if (closed) return;
-        closed = true;
-        for (Layer l : layers) for (Tensor t : l.all()) if (t != null) t.close();
-        if (head != embed) head.close();
-        embed.close();
-        norm.close();
-        rope.close();
     }
 }

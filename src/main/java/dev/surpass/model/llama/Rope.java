@@ -18,21 +18,27 @@ import dev.surpass.layers.Gemm;
  * once per forward call for q and once for k, shared by all layers (for decode that is B·H·D values). With {@code -Dsurpass.gemm.tf32=true} on CUDA the
  * permutation GEMM would round to TF32; the models run with it off.
  */
-final class Rope implements AutoCloseable {
+final class Rope {
     private final double[] invFreq;
     private final int headDim;
     private final Tensor rotate; // [D, D]: linear(x, rotate) = rotate_half(x)
 
-    Rope(Device device, double[] invFreq, int headDim) {
+    /** {@code rotate} is {@link #rotation}'s matrix, owned by the model (it outlives the rope). */
+    Rope(Tensor rotate, double[] invFreq, int headDim) {
         this.invFreq = invFreq.clone();
         this.headDim = headDim;
+        this.rotate = rotate;
+    }
+
+    /** The signed permutation {@code [D, D]} F32 on {@code device} with {@code linear(x, it) = rotate_half(x)}; the caller owns it. */
+    static Tensor rotation(Device device, int headDim) {
         int h = headDim / 2;
         float[] r = new float[headDim * headDim];
         for (int j = 0; j < h; j++) {
             r[j * headDim + j + h] = -1f;     // out[j]     = −x[j + h]
             r[(j + h) * headDim + j] = 1f;    // out[j + h] =  x[j]
         }
-        this.rotate = device.upload(DType.F32, r, headDim, headDim);
+        return device.upload(DType.F32, r, headDim, headDim);
     }
 
     /** The cos and sin tables {@code [T, heads, D]} F32 for {@code positions}, on the rope's device (caller closes). */
@@ -68,10 +74,5 @@ final class Rope implements AutoCloseable {
             Tensor rot = sc.track(Gemm.linear(x, rotate, null));
             return Elementwise.add(sc.track(Elementwise.mul(x, cosSin[0])), sc.track(Elementwise.mul(rot, cosSin[1])));
         }
-    }
-
-    @Override
-    public void close() {
-        rotate.close();
     }
 }

@@ -10,13 +10,13 @@ import dev.surpass.fuzz.Gen;
 import dev.surpass.model.decoder.DecoderFuzzCases;
 import dev.surpass.model.decoder.RefMath;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Fuzzes BertModel.forward on the tiny random checkpoint of {@link BertModelTest} (vocab 53, 19
@@ -26,28 +26,23 @@ import org.junit.jupiter.api.Test;
  */
 class BertFuzzTest {
     static Device cpu;
+    @TempDir
     static Path tmp;
     static BertModel model;
 
     @BeforeAll
     static void open() throws IOException {
         cpu = Device.cpu();
-        tmp = Files.createTempDirectory("bertfuzz");
         BertModelTest.w = BertModelTest.weights(new Random(20261127L));
         RefMath.writeCheckpoint(tmp, BertModelTest.CONFIG, BertModelTest.entries(BertModelTest.w, "bert."), DType.F32, 1);
         model = BertModel.load(cpu, tmp);
     }
 
     @AfterAll
-    static void close() throws IOException {
-        Fuzz.printSummary("bert.");
-        Fuzz.printSummary("files.bert.");
-        Fuzz.assertBothOutcomes("bert.");
+    static void close() {
         model.close();
         cpu.close();
-        try (var s = Files.walk(tmp)) {
-            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        Fuzz.finishModel("bert");
     }
 
     @Test

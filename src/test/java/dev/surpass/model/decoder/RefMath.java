@@ -177,6 +177,13 @@ public final class RefMath {
         }
     }
 
+    /** Every tensor of {@code weights} {@link #rounded(float[], DType) rounded} to {@code t}, in the same order. */
+    public static Map<String, float[]> rounded(Map<String, float[]> weights, DType t) {
+        Map<String, float[]> r = new LinkedHashMap<>();
+        for (var e : weights.entrySet()) r.put(e.getKey(), rounded(e.getValue(), t));
+        return r;
+    }
+
     /** The values rounded to {@code t} (what a 16-bit checkpoint of them holds). */
     public static float[] rounded(float[] a, DType t) {
         float[] r = a.clone();

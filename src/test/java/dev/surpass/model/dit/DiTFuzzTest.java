@@ -14,6 +14,7 @@ import java.util.Arrays;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Fuzzes the DiT entries on {@link DiTFixture}'s tiny model (10 classes + the null class, 8×8×4
@@ -24,6 +25,7 @@ import org.junit.jupiter.api.Test;
  */
 class DiTFuzzTest {
     static Device cpu;
+    @TempDir
     static Path tmp;
     static DiTFixture fx;
     static DiT model;
@@ -31,21 +33,15 @@ class DiTFuzzTest {
     @BeforeAll
     static void open() throws IOException {
         cpu = Device.cpu();
-        tmp = Files.createTempDirectory("ditfuzz");
         fx = new DiTFixture(DiTFixture.tiny(), 0xD17L);
         model = DiT.load(cpu, fx.write(tmp.resolve("tiny.safetensors")));
     }
 
     @AfterAll
-    static void close() throws IOException {
-        Fuzz.printSummary("dit.");
-        Fuzz.printSummary("files.dit.");
-        Fuzz.assertBothOutcomes("dit.");
+    static void close() {
         model.close();
         cpu.close();
-        try (var s = Files.walk(tmp)) {
-            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        Fuzz.finishModel("dit");
     }
 
     @Test

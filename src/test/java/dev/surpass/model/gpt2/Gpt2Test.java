@@ -11,7 +11,7 @@ import dev.surpass.Device;
 import dev.surpass.Tensor;
 import dev.surpass.cli.ModelFamilies;
 import dev.surpass.cli.ModelForward;
-import dev.surpass.model.decoder.DecoderChecks;
+import dev.surpass.model.decoder.DecoderModelSuite;
 import dev.surpass.model.decoder.DecoderSession;
 import dev.surpass.model.decoder.Decoding;
 import dev.surpass.model.decoder.RefMath.Entry;
@@ -22,10 +22,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A tiny random GPT-2 (2 layers, n_embd 64, 2 heads of 32, n_inner 256, vocab 96, 40 positions)
@@ -33,32 +30,18 @@ import org.junit.jupiter.api.io.TempDir;
  * straight-line reference of GPT2LMHeadModel; KV-cached decoding, batching and continuous batching
  * against the full forward.
  */
-class Gpt2Test {
+class Gpt2Test extends DecoderModelSuite<Gpt2> {
     static final int E = 64, NL = 2, H = 2, D = 32, F = 256, V = 96, P = 40;
     static final String CONFIG = "{\"architectures\": [\"GPT2LMHeadModel\"], \"model_type\": \"gpt2\", \"n_embd\": 64, \"n_layer\": 2,"
             + " \"n_head\": 2, \"n_positions\": 40, \"n_ctx\": 40, \"vocab_size\": 96, \"layer_norm_epsilon\": 1e-5,"
             + " \"activation_function\": \"gelu_new\", \"n_inner\": null, \"eos_token_id\": 95}";
 
-    @TempDir
-    static Path tmp;
-    static Device cpu;
-    static Map<String, float[]> w;
-    static Path dir;
-    static Gpt2 model;
+    static final Map<String, float[]> w = weights(new Random(20261127L));
 
-    @BeforeAll
-    static void setUp() throws IOException {
-        cpu = Device.cpu();
-        w = weights(new Random(20261127L));
-        dir = tmp.resolve("gpt2");
-        writeCheckpoint(dir, CONFIG, entries(w, "transformer."), DType.F32, 1);
-        model = Gpt2.load(cpu, dir);
-    }
-
-    @AfterAll
-    static void tearDown() {
-        model.close();
-        cpu.close();
+    Gpt2Test() {
+        // batch: 8 requests of lengths 1..17
+        super("gpt2", V, d -> writeCheckpoint(d, CONFIG, entries(w, "transformer."), DType.F32, 1), Gpt2::load,
+                new Cases(20, 7, new int[] {3, 11, 1, 6, 17, 2, 9, 4}, 6, new int[] {5, 8, 3, 4}, 7, 6));
     }
 
     static Map<String, float[]> weights(Random r) {
@@ -130,36 +113,18 @@ class Gpt2Test {
         return linear(hn, w.get("wte.weight"), null, E, V); // tied head: wte [V, E]
     }
 
-    static int[] ids(long seed, int n) {
-        Random r = new Random(seed);
-        int[] a = new int[n];
-        for (int i = 0; i < n; i++) a[i] = r.nextInt(V);
-        return a;
-    }
-
     // fp32 forward vs float64 over 2 layers of width 64: measured ≤ 4e-6 of (1 + |ref|); 1e-4 leaves margin
     // without hiding a real bug (a wrong bias or transpose moves logits by ~1e-1).
     static final double TOL = 1e-4;
 
     @Test
     void forwardMatchesFloat64Reference() {
-        int[][] batch = {ids(1, 13), ids(2, 13)};
-        try (Tensor lg = Decoding.forward(model, batch)) {
-            assertEquals(3, lg.rank());
-            assertEquals(V, lg.dim(2));
-            float[] all = lg.toFloatArray();
-            for (int b = 0; b < 2; b++) {
-                float[] row = java.util.Arrays.copyOfRange(all, b * 13 * V, (b + 1) * 13 * V);
-                double err = maxRelErr(row, reference(w, batch[b]));
-                assertTrue(err <= TOL, "sequence " + b + ": max rel err " + err);
-            }
-        }
+        assertForwardMatches(new int[][] {ids(1, 13), ids(2, 13)}, seq -> reference(w, seq), TOL);
     }
 
     @Test
     void bf16CheckpointWithoutPrefixMatchesReferenceOfRoundedWeights() throws IOException {
-        Map<String, float[]> r = new LinkedHashMap<>();
-        for (var e : w.entrySet()) r.put(e.getKey(), rounded(e.getValue(), DType.BF16));
+        Map<String, float[]> r = rounded(w, DType.BF16);
         Path d = tmp.resolve("gpt2-bf16");
         Map<String, Entry> ent = entries(w, "");
         ent.put("lm_head.weight", new Entry(w.get("wte.weight"), V, E)); // some exports store the tied head too
@@ -169,29 +134,6 @@ class Gpt2Test {
             double err = maxRelErr(lg.toFloatArray(), reference(r, seq));
             assertTrue(err <= TOL, "bf16: max rel err " + err);
         }
-    }
-
-    @Test
-    void incrementalDecodeEqualsFullForward() {
-        // fp32 both ways, only summation orders differ: measured 6e-6 abs (logits of a few units);
-        // a wrong position or cache slot moves them by ~1e-1
-        DecoderChecks.incrementalEqualsFull(model, ids(4, 20), 7, 1e-4);
-    }
-
-    @Test
-    void batchOfDifferentLengthsEqualsEachAlone() {
-        // 8 requests of lengths 1..17, as the issue asks
-        DecoderChecks.batchEqualsAlone(model, new int[][] {ids(5, 3), ids(6, 11), ids(7, 1), ids(8, 6), ids(30, 17), ids(31, 2), ids(32, 9), ids(33, 4)}, 6);
-    }
-
-    @Test
-    void continuousBatchingGivesEachRequestItsTokensAlone() {
-        DecoderChecks.continuousBatching(model, ids(9, 5), ids(10, 8), ids(11, 3), ids(12, 4), 7);
-    }
-
-    @Test
-    void samplingSeedsStopIdsAndRepetitionPenalty() {
-        DecoderChecks.samplingStopsAndPenalty(model, ids(13, 6));
     }
 
     @Test
@@ -292,15 +234,6 @@ class Gpt2Test {
         try (var f = dev.surpass.io.SafeTensors.open(out); Tensor got = f.tensor("logits", cpu)) {
             double err = maxRelErr(got.toFloatArray(), reference(w, seq));
             assertTrue(err <= TOL, "CLI forward: max rel err " + err);
-        }
-    }
-
-    @Test
-    @org.junit.jupiter.api.Tag("gpu")
-    void cudaMatchesCpu() {
-        org.junit.jupiter.api.Assumptions.assumeTrue(Device.cudaDeviceCount() > 0, "no CUDA device");
-        try (Device gpu = Device.cuda(0); Gpt2 g = Gpt2.load(gpu, dir)) {
-            DecoderChecks.cudaMatchesCpu(g, model, new int[][] {ids(21, 11), ids(22, 11)}, new int[][] {ids(23, 2), ids(24, 9), ids(25, 5)});
         }
     }
 

@@ -11,7 +11,7 @@ import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Tensor;
 import dev.surpass.cli.ModelFamilies;
-import dev.surpass.model.decoder.DecoderChecks;
+import dev.surpass.model.decoder.DecoderModelSuite;
 import dev.surpass.model.decoder.Decoding;
 import dev.surpass.model.decoder.RefMath.Entry;
 import java.io.IOException;
@@ -21,10 +21,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A tiny random Llama (2 layers, hidden 128, 4 q-heads / 2 kv-heads of 32, intermediate 96, vocab
@@ -32,7 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  * bf16, against a float64 straight-line reference of LlamaForCausalLM (rotate-half RoPE, SwiGLU,
  * GQA); KV-cached decoding, batching and continuous batching against the full forward.
  */
-class LlamaTest {
+class LlamaTest extends DecoderModelSuite<Llama> {
     static final int E = 128, NL = 2, HQ = 4, HKV = 2, D = 32, F = 96, V = 80, MAXPOS = 64;
     static final double EPS = 1e-6;
 
@@ -47,26 +44,11 @@ class LlamaTest {
     static final String LLAMA3 = "{\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0,"
             + " \"original_max_position_embeddings\": 16}";
 
-    @TempDir
-    static Path tmp;
-    static Device cpu;
-    static Map<String, float[]> w;
-    static Path dir;
-    static Llama model;
+    static final Map<String, float[]> w = weights(new Random(777L));
 
-    @BeforeAll
-    static void setUp() throws IOException {
-        cpu = Device.cpu();
-        w = weights(new Random(777L));
-        dir = tmp.resolve("llama");
-        writeCheckpoint(dir, config("null", false), entries(w, true), DType.F32, 1);
-        model = Llama.load(cpu, dir);
-    }
-
-    @AfterAll
-    static void tearDown() {
-        model.close();
-        cpu.close();
+    LlamaTest() {
+        super("llama", V, d -> writeCheckpoint(d, config("null", false), entries(w, true), DType.F32, 1), Llama::load,
+                new Cases(24, 9, new int[] {4, 12, 1, 7, 15, 2, 5, 3}, 5, new int[] {6, 3, 9, 2}, 6, 5));
     }
 
     static Map<String, float[]> weights(Random r) {
@@ -170,13 +152,6 @@ class LlamaTest {
         return linear(hn, w.get(tied ? "model.embed_tokens.weight" : "lm_head.weight"), null, E, V);
     }
 
-    static int[] ids(long seed, int n) {
-        Random r = new Random(seed);
-        int[] a = new int[n];
-        for (int i = 0; i < n; i++) a[i] = r.nextInt(V);
-        return a;
-    }
-
     // fp32 forward vs float64 over 2 layers (RoPE tables rounded to fp32 as in HF): measured ≤ 1.2e-5
     // of (1 + |ref|) (llama3, bf16 weights, 40 positions);
     // 1e-4 leaves margin while a wrong RoPE pairing or GQA mapping moves logits by ~1e-1.
@@ -184,20 +159,13 @@ class LlamaTest {
 
     @Test
     void forwardMatchesFloat64Reference() {
-        int[][] batch = {ids(1, 30), ids(2, 30)}; // positions up to 29: angles well past 2π for the fast frequencies
-        try (Tensor lg = Decoding.forward(model, batch)) {
-            float[] all = lg.toFloatArray();
-            for (int b = 0; b < 2; b++) {
-                double err = maxRelErr(Arrays.copyOfRange(all, b * 30 * V, (b + 1) * 30 * V), reference(w, batch[b], false, false));
-                assertTrue(err <= TOL, "sequence " + b + ": max rel err " + err);
-            }
-        }
+        // positions up to 29: angles well past 2π for the fast frequencies
+        assertForwardMatches(new int[][] {ids(1, 30), ids(2, 30)}, seq -> reference(w, seq, false, false), TOL);
     }
 
     @Test
     void llama3ScalingTiedShardedBf16MatchesReference() throws IOException {
-        Map<String, float[]> r = new LinkedHashMap<>();
-        for (var e : w.entrySet()) r.put(e.getKey(), rounded(e.getValue(), DType.BF16));
+        Map<String, float[]> r = rounded(w, DType.BF16);
         Path d = tmp.resolve("llama3-sharded-bf16");
         writeCheckpoint(d, config(LLAMA3, true), entries(w, false), DType.BF16, 3);
         assertTrue(Files.exists(d.resolve("model.safetensors.index.json")));
@@ -221,27 +189,6 @@ class LlamaTest {
         var e = assertThrows(IllegalArgumentException.class, () -> LlamaConfig.parse(new dev.surpass.model.decoder.ConfigJson(
                 new com.fasterxml.jackson.databind.ObjectMapper().readTree(config("{\"rope_type\": \"yarn\", \"factor\": 4.0}", false)), "cfg")));
         assertTrue(e.getMessage().contains("yarn"), e.getMessage());
-    }
-
-    @Test
-    void incrementalDecodeEqualsFullForward() throws IOException {
-        // measured 1e-5 abs; the bound leaves margin for other vector widths
-        DecoderChecks.incrementalEqualsFull(model, ids(4, 24), 9, 1e-4);
-    }
-
-    @Test
-    void batchOfDifferentLengthsEqualsEachAlone() {
-        DecoderChecks.batchEqualsAlone(model, new int[][] {ids(5, 4), ids(6, 12), ids(7, 1), ids(8, 7), ids(30, 15), ids(31, 2), ids(32, 5), ids(33, 3)}, 5);
-    }
-
-    @Test
-    void continuousBatchingGivesEachRequestItsTokensAlone() {
-        DecoderChecks.continuousBatching(model, ids(9, 6), ids(10, 3), ids(11, 9), ids(12, 2), 6);
-    }
-
-    @Test
-    void samplingSeedsStopIdsAndRepetitionPenalty() {
-        DecoderChecks.samplingStopsAndPenalty(model, ids(13, 5));
     }
 
     @Test
@@ -278,15 +225,6 @@ class LlamaTest {
         try (var g = new LlamaFamily().open(cpu, dir)) {
             assertArrayEquals(new int[] {2, 79}, g.defaultStopIds());
             assertTrue(g.describe().startsWith("llama: 2 layers"), g.describe());
-        }
-    }
-
-    @Test
-    @org.junit.jupiter.api.Tag("gpu")
-    void cudaMatchesCpu() {
-        org.junit.jupiter.api.Assumptions.assumeTrue(Device.cudaDeviceCount() > 0, "no CUDA device");
-        try (Device gpu = Device.cuda(0); Llama g = Llama.load(gpu, dir)) {
-            DecoderChecks.cudaMatchesCpu(g, model, new int[][] {ids(21, 11), ids(22, 11)}, new int[][] {ids(23, 2), ids(24, 9), ids(25, 5)});
         }
     }
 

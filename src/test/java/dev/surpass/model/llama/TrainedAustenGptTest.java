@@ -1,9 +1,9 @@
 package dev.surpass.model.llama;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.surpass.Device;
+import dev.surpass.cli.demo.HeldOutChecks;
 import dev.surpass.cli.demo.HeldOutSubset;
 import dev.surpass.model.decoder.Decoding;
 import dev.surpass.text.Tokenizer;
@@ -23,18 +23,12 @@ class TrainedAustenGptTest {
     @Test
     void reproducesHeldOutBitsPerCharacter() throws IOException {
         Tokenizer tok = Tokenizer.load(DIR.resolve("tokenizer.json"));
-        HeldOutSubset subset = HeldOutSubset.load(DIR, tok);
-        String text = subset.text();
-        double recorded = subset.recordedBpc();
-        assertEquals(text.codePointCount(0, text.length()), subset.ids().length, "one token per character");
-        assertEquals(text, tok.decode(subset.ids()));
+        HeldOutSubset subset = HeldOutChecks.oneTokenPerCharacter(DIR, tok);
+        assertEquals(subset.text(), tok.decode(subset.ids()));
         try (Device cpu = Device.cpu(); Llama model = Llama.load(cpu, DIR)) {
             assertEquals(subset.ctx(), model.maxPositions());
             double bpc = subset.bitsPerCharacter(model.vocabSize(), rows -> Decoding.forward(model, rows));
-            assertEquals(subset.recordedScored(), subset.scored());
-            System.out.printf("%s: held-out subset bpc %.6f (Java) vs %.6f (training script)%n", DIR, bpc, recorded);
-            assertTrue(Math.abs(bpc - recorded) <= 0.01 * recorded, "Java bpc " + bpc + " vs recorded " + recorded);
-            assertTrue(Math.abs(bpc - recorded) < 1e-3, "Java bpc " + bpc + " vs recorded " + recorded + " (fp32 rounding only)");
+            HeldOutChecks.assertReproducesRecordedBpc(DIR, subset, bpc);
         }
     }
 }

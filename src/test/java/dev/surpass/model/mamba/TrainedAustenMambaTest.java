@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.surpass.Device;
 import dev.surpass.Tensor;
+import dev.surpass.cli.demo.HeldOutChecks;
 import dev.surpass.cli.demo.HeldOutSubset;
 import dev.surpass.text.Tokenizer;
 import java.io.IOException;
@@ -24,20 +25,14 @@ class TrainedAustenMambaTest {
     @Test
     void reproducesHeldOutBitsPerCharacter() throws IOException {
         Tokenizer tok = Tokenizer.load(DIR.resolve("tokenizer.json"));
-        HeldOutSubset subset = HeldOutSubset.load(DIR, tok);
-        String text = subset.text();
-        double recorded = subset.recordedBpc();
-        assertEquals(text.codePointCount(0, text.length()), subset.ids().length, "one token per character");
+        HeldOutSubset subset = HeldOutChecks.oneTokenPerCharacter(DIR, tok);
         try (Device cpu = Device.cpu(); MambaLM model = MambaLM.load(cpu, DIR)) {
             assertEquals(MambaLM.Naming.HF, model.naming());
             assertTrue(model.tiedHead());
             int width = model.logitsWidth();
             assertEquals(tok.vocabSize(), width);
             double bpc = subset.bitsPerCharacter(width, model::forward);
-            assertEquals(subset.recordedScored(), subset.scored());
-            System.out.printf("%s: held-out subset bpc %.6f (Java) vs %.6f (training script)%n", DIR, bpc, recorded);
-            assertTrue(Math.abs(bpc - recorded) <= 0.01 * recorded, "Java bpc " + bpc + " vs recorded " + recorded);
-            assertTrue(Math.abs(bpc - recorded) < 1e-3, "Java bpc " + bpc + " vs recorded " + recorded + " (fp32 rounding only)");
+            HeldOutChecks.assertReproducesRecordedBpc(DIR, subset, bpc);
         }
     }
 
