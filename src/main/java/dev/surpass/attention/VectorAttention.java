@@ -382,7 +382,7 @@ final class VectorAttention {
             }
             int nc = qkT(w, kArr, kBase, n);
             boolean masked = maskT(w, nr, nc, num.capLog2e());
-            softmaxT(w, nc, masked);
+            softmaxT(w, nc, masked, nr);
             pvT(w, vArr, vBase, n);
         }
         for (int r = 0; r < nr; r++) {
@@ -603,11 +603,18 @@ final class VectorAttention {
     /**
      * Online softmax over the tile, one lane per row: m_new = max(m, max_c s), p = 2^(s − m_new)
      * in place, l = l·α + Σ p with α = 2^(m − m_new) kept for {@link #pvT}. A row with no finite
-     * score yet keeps m = −∞ and gets p = 0, α = 0 (its O is zero anyway).
+     * score yet keeps m = −∞ and gets p = 0, α = 0 (its O is zero anyway). Only the row vectors
+     * holding the block's {@code nr} rows take the exponentials; the padding vectors past them get
+     * p = 0 and α = 0 (a 20-token sentence: 2 of the 4 vectors, half the exps).
      */
-    private static void softmaxT(Work w, int nc, boolean masked) {
+    private static void softmaxT(Work w, int nc, boolean masked, int nr) {
         final float[] st = w.st, m = w.m, l = w.l, alpha = w.alpha;
-        for (int r = 0; r < BM; r += L) {
+        final int used = (nr + L - 1) / L * L;
+        for (int r = used; r < BM; r += L) {
+            for (int c = 0, at = r; c < nc; c++, at += BM) FloatVector.zero(S).intoArray(st, at);
+            FloatVector.zero(S).intoArray(alpha, r);
+        }
+        for (int r = 0; r < used; r += L) {
             FloatVector vmax = tileMax(st, r, nc);
             FloatVector mOld = FloatVector.fromArray(S, m, r);
             FloatVector mNew = mOld.max(vmax);
