@@ -79,17 +79,17 @@ public final class Bench {
             Peaks p = peaks.apply(d, options.quick());
             out.printf(Locale.ROOT, "peak compute: %s GFLOP/s  (%s)%n", num(p.gflops()), p.gflopsMethod());
             out.printf(Locale.ROOT, "peak memory:  %s GB/s  (%s)%n", num(p.gbps()), p.gbpsMethod());
-            out.printf(Locale.ROOT, "%-14s | %-26s | %-5s | %10s | %12s | %6s%n", "op", "shape", "dtype", "median ms", "achieved", "peak");
+            out.printf(Locale.ROOT, "%-14s | %-32s | %-5s | %10s | %12s | %6s%n", "op", "shape", "dtype", "median ms", "achieved", "peak");
             out.flush();
             List<Result> results = new ArrayList<>();
             for (BenchCase c : cases.apply(d, options.quick())) {
                 Result r = measure(d, c, p, options);
                 results.add(r);
                 if (r.ok()) {
-                    out.printf(Locale.ROOT, "%-14s | %-26s | %-5s | %10.4f | %7s %-4s | %5.1f%%%n", r.op(), r.shape(), r.dtype(),
+                    out.printf(Locale.ROOT, "%-14s | %-32s | %-5s | %10.4f | %7s %-4s | %5.1f%%%n", r.op(), r.shape(), r.dtype(),
                             r.medianMs(), num(r.value()), r.metric(), 100 * r.fractionOfPeak());
                 } else {
-                    out.printf(Locale.ROOT, "%-14s | %-26s | %-5s | ERROR %s%n", r.op(), r.shape(), r.dtype(), r.error());
+                    out.printf(Locale.ROOT, "%-14s | %-32s | %-5s | ERROR %s%n", r.op(), r.shape(), r.dtype(), r.error());
                 }
                 out.flush();
             }

@@ -14,6 +14,7 @@ import dev.surpass.diffusion.StepOptions;
 import dev.surpass.layers.Activation;
 import dev.surpass.layers.Elementwise;
 import dev.surpass.layers.Gemm;
+import dev.surpass.layers.LinearWeight;
 import dev.surpass.layers.LayerNorm;
 import dev.surpass.layers.RmsNorm;
 import dev.surpass.layers.Softmax;
@@ -34,7 +35,7 @@ public final class BenchSuite {
 
     /** Base names of every op the default cases time (the values {@code surpass bench --op} takes). */
     public static final List<String> OPS = List.of(
-            "add", "scale", "gelu_erf", "silu", "softmax", "layer_norm", "rms_norm", "matmul", "attention", "attn_decode",
+            "add", "scale", "gelu_erf", "silu", "softmax", "layer_norm", "rms_norm", "matmul", "linear", "attention", "attn_decode",
             "selective_scan", "ddim_step", "dpmpp2m_step");
 
     /** The default cases for {@code device}; {@code quick} keeps one small size per op. */
@@ -47,6 +48,10 @@ public final class BenchSuite {
             int[] mm = quick ? new int[] {256} : new int[] {256, 1024, 2048};
             memoryBound(cases, DType.F32, sizes, cols);
             for (int n : mm) cases.add(matmul(DType.F32, n, n, n));
+            if (!quick) { // a sentence's rows through a BERT-base-sized FFN weight, as stored and prepared
+                cases.add(linear(DType.F32, 15, 3072, 768, false));
+                cases.add(linear(DType.F32, 15, 3072, 768, true));
+            }
             int n = quick ? 512 : 1024;
             cases.add(attentionPrefill(DType.F32, 1, 8, n, 128, false));
             cases.add(attentionPrefill(DType.F32, 1, 8, n, 128, true));
@@ -62,6 +67,7 @@ public final class BenchSuite {
             memoryBound(cases, DType.BF16, sizes, cols);
             for (int n : mm) cases.add(matmul(DType.BF16, n, n, n));
             cases.add(matmul(DType.F32, quick ? 2048 : 4096, quick ? 2048 : 4096, quick ? 2048 : 4096));
+            if (!quick) cases.add(linear(DType.BF16, 15, 3072, 768, true));
             for (int d : quick ? new int[] {128} : new int[] {64, 128}) {
                 cases.add(attentionPrefill(DType.BF16, quick ? 4 : 16, 16, 2048, d, false));
                 cases.add(attentionPrefill(DType.BF16, quick ? 4 : 16, 16, 2048, d, true));
@@ -118,6 +124,33 @@ public final class BenchSuite {
                 throw e;
             }
             return workload(() -> Gemm.matmul(a, b), a, b);
+        });
+    }
+
+    /**
+     * {@code y = x·Wᵀ} for a short input ({@code rows} rows: a sentence), the weight {@code [n, k]}
+     * used as stored ({@link Gemm#linear}) or prepared once ({@link LinearWeight}: packed on the
+     * CPU). The one weight stays in the caches from op to op (a model's many weights would not).
+     */
+    public static BenchCase linear(DType t, int rows, int n, int k, boolean prepared) {
+        long bytes = ((long) rows * k + (long) n * k + (long) rows * n) * t.byteSize();
+        String shape = "[" + rows + ", " + k + "]x[" + n + ", " + k + "]T" + (prepared ? " prepared" : "");
+        return new BenchCase("linear", shape, t, bytes, 2.0 * rows * n * k, d -> {
+            Tensor x = d.upload(t, Fill.uniform(rows * (long) k, 3, 1f), rows, k);
+            try {
+                Tensor w = d.upload(t, Fill.uniform(n * (long) k, 4, 1f), n, k);
+                try {
+                    if (!prepared) return workload(() -> Gemm.linear(x, w, null), x, w);
+                    LinearWeight lw = LinearWeight.of(w);
+                    return workload(() -> lw.linear(x, null), x, w);
+                } catch (RuntimeException e) {
+                    w.close();
+                    throw e;
+                }
+            } catch (RuntimeException e) {
+                x.close();
+                throw e;
+            }
         });
     }
 
