@@ -1023,131 +1023,78 @@ final class VectorAttention {
         return (float) (w.m[r] * LN2 + Math.log(l));
     }
 
-    /** {@code s[r][0..nc) = q[r] · kt[:, 0..nc)}: vectorised over keys, 4 rows × 2 vectors per step. */
+    /** {@code s[r][0..nc) = q[r] · kt[:, 0..nc)}: vectorised over keys. */
     private static void qk(Work w, int nr, int nc) {
-        final int d = w.d;
-        final float[] q = w.q, kt = w.kt, s = w.s;
-        int r = 0;
-        for (; r + 4 <= nr; r += 4) {
-            final int q0 = r * d, q1 = q0 + d, q2 = q1 + d, q3 = q2 + d;
-            final int s0 = r * BNP, s1 = s0 + BNP, s2 = s1 + BNP, s3 = s2 + BNP;
-            int c = 0;
-            for (; c + 2 * L <= nc; c += 2 * L) {
-                FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00;
-                FloatVector a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-                for (int x = 0, kb = c; x < d; x++, kb += BNP) {
-                    FloatVector k0 = FloatVector.fromArray(S, kt, kb), k1 = FloatVector.fromArray(S, kt, kb + L);
-                    FloatVector b0 = FloatVector.broadcast(S, q[q0 + x]);
-                    a00 = k0.fma(b0, a00);
-                    a01 = k1.fma(b0, a01);
-                    FloatVector b1 = FloatVector.broadcast(S, q[q1 + x]);
-                    a10 = k0.fma(b1, a10);
-                    a11 = k1.fma(b1, a11);
-                    FloatVector b2 = FloatVector.broadcast(S, q[q2 + x]);
-                    a20 = k0.fma(b2, a20);
-                    a21 = k1.fma(b2, a21);
-                    FloatVector b3 = FloatVector.broadcast(S, q[q3 + x]);
-                    a30 = k0.fma(b3, a30);
-                    a31 = k1.fma(b3, a31);
-                }
-                a00.intoArray(s, s0 + c);
-                a01.intoArray(s, s0 + c + L);
-                a10.intoArray(s, s1 + c);
-                a11.intoArray(s, s1 + c + L);
-                a20.intoArray(s, s2 + c);
-                a21.intoArray(s, s2 + c + L);
-                a30.intoArray(s, s3 + c);
-                a31.intoArray(s, s3 + c + L);
-            }
-            for (; c < nc; c += L) {
-                FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-                for (int x = 0, kb = c; x < d; x++, kb += BNP) {
-                    FloatVector k0 = FloatVector.fromArray(S, kt, kb);
-                    a0 = k0.fma(FloatVector.broadcast(S, q[q0 + x]), a0);
-                    a1 = k0.fma(FloatVector.broadcast(S, q[q1 + x]), a1);
-                    a2 = k0.fma(FloatVector.broadcast(S, q[q2 + x]), a2);
-                    a3 = k0.fma(FloatVector.broadcast(S, q[q3 + x]), a3);
-                }
-                a0.intoArray(s, s0 + c);
-                a1.intoArray(s, s1 + c);
-                a2.intoArray(s, s2 + c);
-                a3.intoArray(s, s3 + c);
-            }
-        }
-        for (; r < nr; r++) {
-            final int q0 = r * d, s0 = r * BNP;
-            for (int c = 0; c < nc; c += L) {
-                FloatVector a0 = FloatVector.zero(S);
-                for (int x = 0, kb = c; x < d; x++, kb += BNP) {
-                    a0 = FloatVector.fromArray(S, kt, kb).fma(FloatVector.broadcast(S, q[q0 + x]), a0);
-                }
-                a0.intoArray(s, s0 + c);
-            }
-        }
+        rowsTimesPanel(w.q, w.d, w.kt, BNP, w.s, BNP, nr, w.d, nc, false);
     }
 
-    /** {@code o[r] += Σ_c p[r][c]·v[c]} for c < n: vectorised over D, 4 rows × 2 vectors per step. */
+    /** {@code o[r] += Σ_c p[r][c]·v[c]} for c < n: vectorised over D. */
     private static void pv(Work w, int nr, int n) {
-        final int dp = w.dp;
-        final float[] p = w.s, vt = w.vt, o = w.o;
+        rowsTimesPanel(w.s, BNP, w.vt, w.dp, w.o, w.dp, nr, n, w.dp, true);
+    }
+
+    /**
+     * The tile step's two products, {@code c[r][j] = Σ_t a[r·as + t] · b[t·bs + j]} (added to what
+     * {@code c} holds when {@code accumulate}) for rows r < nr, columns j < nj (a whole number of
+     * vectors) and t < nt; row r of c starts at {@code r·cs}. Vectorised over columns, 4 rows × 2
+     * vectors per step, each accumulator adding its terms in t order.
+     */
+    private static void rowsTimesPanel(float[] a, int as, float[] b, int bs, float[] c, int cs, int nr, int nt, int nj,
+                                       boolean accumulate) {
+        final FloatVector z = FloatVector.zero(S);
         int r = 0;
         for (; r + 4 <= nr; r += 4) {
-            final int p0 = r * BNP, p1 = p0 + BNP, p2 = p1 + BNP, p3 = p2 + BNP;
-            final int o0 = r * dp, o1 = o0 + dp, o2 = o1 + dp, o3 = o2 + dp;
-            int x = 0;
-            for (; x + 2 * L <= dp; x += 2 * L) {
-                FloatVector a00 = FloatVector.fromArray(S, o, o0 + x), a01 = FloatVector.fromArray(S, o, o0 + x + L);
-                FloatVector a10 = FloatVector.fromArray(S, o, o1 + x), a11 = FloatVector.fromArray(S, o, o1 + x + L);
-                FloatVector a20 = FloatVector.fromArray(S, o, o2 + x), a21 = FloatVector.fromArray(S, o, o2 + x + L);
-                FloatVector a30 = FloatVector.fromArray(S, o, o3 + x), a31 = FloatVector.fromArray(S, o, o3 + x + L);
-                for (int c = 0, vb = x; c < n; c++, vb += dp) {
-                    FloatVector v0 = FloatVector.fromArray(S, vt, vb), v1 = FloatVector.fromArray(S, vt, vb + L);
-                    FloatVector b0 = FloatVector.broadcast(S, p[p0 + c]);
-                    a00 = v0.fma(b0, a00);
-                    a01 = v1.fma(b0, a01);
-                    FloatVector b1 = FloatVector.broadcast(S, p[p1 + c]);
-                    a10 = v0.fma(b1, a10);
-                    a11 = v1.fma(b1, a11);
-                    FloatVector b2 = FloatVector.broadcast(S, p[p2 + c]);
-                    a20 = v0.fma(b2, a20);
-                    a21 = v1.fma(b2, a21);
-                    FloatVector b3 = FloatVector.broadcast(S, p[p3 + c]);
-                    a30 = v0.fma(b3, a30);
-                    a31 = v1.fma(b3, a31);
+            final int a0 = r * as, a1 = a0 + as, a2 = a1 + as, a3 = a2 + as;
+            final int c0 = r * cs, c1 = c0 + cs, c2 = c1 + cs, c3 = c2 + cs;
+            int j = 0;
+            for (; j + 2 * L <= nj; j += 2 * L) {
+                FloatVector x00 = z, x01 = z, x10 = z, x11 = z, x20 = z, x21 = z, x30 = z, x31 = z;
+                if (accumulate) {
+                    x00 = FloatVector.fromArray(S, c, c0 + j); x01 = FloatVector.fromArray(S, c, c0 + j + L);
+                    x10 = FloatVector.fromArray(S, c, c1 + j); x11 = FloatVector.fromArray(S, c, c1 + j + L);
+                    x20 = FloatVector.fromArray(S, c, c2 + j); x21 = FloatVector.fromArray(S, c, c2 + j + L);
+                    x30 = FloatVector.fromArray(S, c, c3 + j); x31 = FloatVector.fromArray(S, c, c3 + j + L);
                 }
-                a00.intoArray(o, o0 + x);
-                a01.intoArray(o, o0 + x + L);
-                a10.intoArray(o, o1 + x);
-                a11.intoArray(o, o1 + x + L);
-                a20.intoArray(o, o2 + x);
-                a21.intoArray(o, o2 + x + L);
-                a30.intoArray(o, o3 + x);
-                a31.intoArray(o, o3 + x + L);
+                for (int t = 0, bb = j; t < nt; t++, bb += bs) {
+                    FloatVector v0 = FloatVector.fromArray(S, b, bb), v1 = FloatVector.fromArray(S, b, bb + L);
+                    FloatVector e;
+                    e = FloatVector.broadcast(S, a[a0 + t]); x00 = v0.fma(e, x00); x01 = v1.fma(e, x01);
+                    e = FloatVector.broadcast(S, a[a1 + t]); x10 = v0.fma(e, x10); x11 = v1.fma(e, x11);
+                    e = FloatVector.broadcast(S, a[a2 + t]); x20 = v0.fma(e, x20); x21 = v1.fma(e, x21);
+                    e = FloatVector.broadcast(S, a[a3 + t]); x30 = v0.fma(e, x30); x31 = v1.fma(e, x31);
+                }
+                x00.intoArray(c, c0 + j); x01.intoArray(c, c0 + j + L);
+                x10.intoArray(c, c1 + j); x11.intoArray(c, c1 + j + L);
+                x20.intoArray(c, c2 + j); x21.intoArray(c, c2 + j + L);
+                x30.intoArray(c, c3 + j); x31.intoArray(c, c3 + j + L);
             }
-            for (; x < dp; x += L) {
-                FloatVector a0 = FloatVector.fromArray(S, o, o0 + x), a1 = FloatVector.fromArray(S, o, o1 + x);
-                FloatVector a2 = FloatVector.fromArray(S, o, o2 + x), a3 = FloatVector.fromArray(S, o, o3 + x);
-                for (int c = 0, vb = x; c < n; c++, vb += dp) {
-                    FloatVector v0 = FloatVector.fromArray(S, vt, vb);
-                    a0 = v0.fma(FloatVector.broadcast(S, p[p0 + c]), a0);
-                    a1 = v0.fma(FloatVector.broadcast(S, p[p1 + c]), a1);
-                    a2 = v0.fma(FloatVector.broadcast(S, p[p2 + c]), a2);
-                    a3 = v0.fma(FloatVector.broadcast(S, p[p3 + c]), a3);
+            for (; j < nj; j += L) {
+                FloatVector x0 = z, x1 = z, x2 = z, x3 = z;
+                if (accumulate) {
+                    x0 = FloatVector.fromArray(S, c, c0 + j); x1 = FloatVector.fromArray(S, c, c1 + j);
+                    x2 = FloatVector.fromArray(S, c, c2 + j); x3 = FloatVector.fromArray(S, c, c3 + j);
                 }
-                a0.intoArray(o, o0 + x);
-                a1.intoArray(o, o1 + x);
-                a2.intoArray(o, o2 + x);
-                a3.intoArray(o, o3 + x);
+                for (int t = 0, bb = j; t < nt; t++, bb += bs) {
+                    FloatVector v0 = FloatVector.fromArray(S, b, bb);
+                    x0 = v0.fma(FloatVector.broadcast(S, a[a0 + t]), x0);
+                    x1 = v0.fma(FloatVector.broadcast(S, a[a1 + t]), x1);
+                    x2 = v0.fma(FloatVector.broadcast(S, a[a2 + t]), x2);
+                    x3 = v0.fma(FloatVector.broadcast(S, a[a3 + t]), x3);
+                }
+                x0.intoArray(c, c0 + j);
+                x1.intoArray(c, c1 + j);
+                x2.intoArray(c, c2 + j);
+                x3.intoArray(c, c3 + j);
             }
         }
         for (; r < nr; r++) {
-            final int p0 = r * BNP, o0 = r * dp;
-            for (int x = 0; x < dp; x += L) {
-                FloatVector a0 = FloatVector.fromArray(S, o, o0 + x);
-                for (int c = 0, vb = x; c < n; c++, vb += dp) {
-                    a0 = FloatVector.fromArray(S, vt, vb).fma(FloatVector.broadcast(S, p[p0 + c]), a0);
+            final int a0 = r * as, c0 = r * cs;
+            for (int j = 0; j < nj; j += L) {
+                FloatVector x0 = accumulate ? FloatVector.fromArray(S, c, c0 + j) : z;
+                for (int t = 0, bb = j; t < nt; t++, bb += bs) {
+                    x0 = FloatVector.fromArray(S, b, bb).fma(FloatVector.broadcast(S, a[a0 + t]), x0);
                 }
-                a0.intoArray(o, o0 + x);
+                x0.intoArray(c, c0 + j);
             }
         }
     }
