@@ -116,29 +116,13 @@ public final class Attention {
     // ---- validation ----------------------------------------------------------------------------------
 
     private static void checkPrefill(String op, Tensor q, Tensor k, Tensor v, AttentionOptions opts) {
-        tensor(op, "q", q, 4, "[B, Nq, Hq, D]");
-        tensor(op, "k", k, 4, "[B, Nk, Hkv, D]");
-        tensor(op, "v", v, 4, "[B, Nk, Hkv, D]");
-        AttentionChecks.options(op, opts);
-        AttentionChecks.headDim(op, "q", q.dim(3));
-        companion(op, "k", k, q);
-        companion(op, "v", v, q);
-        sameDim(op, "k", k, 3, "q", q, 3, "head dim");
-        AttentionChecks.sameShape(op, k, v);
+        checkQkv(op, q, k, v, opts, 4, "[B, Nq, Hq, D]", "[B, Nk, Hkv, D]");
         sameDim(op, "k", k, 0, "q", q, 0, "batch");
         AttentionChecks.heads(op, q.dim(2), "q's dim 2", k.dim(2), "k's dim 2");
     }
 
     private static void checkVarlen(String op, Tensor q, Tensor k, Tensor v, int[] cuQ, int[] cuK, AttentionOptions opts) {
-        tensor(op, "q", q, 3, "[totalQ, Hq, D]");
-        tensor(op, "k", k, 3, "[totalK, Hkv, D]");
-        tensor(op, "v", v, 3, "[totalK, Hkv, D]");
-        AttentionChecks.options(op, opts);
-        AttentionChecks.headDim(op, "q", q.dim(2));
-        companion(op, "k", k, q);
-        companion(op, "v", v, q);
-        sameDim(op, "k", k, 2, "q", q, 2, "head dim");
-        AttentionChecks.sameShape(op, k, v);
+        checkQkv(op, q, k, v, opts, 3, "[totalQ, Hq, D]", "[totalK, Hkv, D]");
         AttentionChecks.heads(op, q.dim(1), "q's dim 1", k.dim(1), "k's dim 1");
         AttentionChecks.cuSeqlens(op, "cuSeqlensQ", cuQ, q.dim(0), "totalQ (q's dim 0)");
         AttentionChecks.cuSeqlens(op, "cuSeqlensK", cuK, k.dim(0), "totalK (k's dim 0)");
@@ -148,46 +132,68 @@ public final class Attention {
         }
     }
 
+    /**
+     * The checks dense and varlen prefill share: q, k and v of {@code rank} axes (v shaped as k), the
+     * options, q's head dim (the last axis), k and v beside q, k's head dim equal to q's.
+     */
+    private static void checkQkv(String op, Tensor q, Tensor k, Tensor v, AttentionOptions opts, int rank, String qShape,
+                                 String kShape) {
+        int d = rank - 1;
+        tensor(op, "q", q, rank, qShape);
+        tensor(op, "k", k, rank, kShape);
+        tensor(op, "v", v, rank, kShape);
+        AttentionChecks.options(op, opts);
+        AttentionChecks.headDim(op, "q", q.dim(d));
+        companion(op, "k", k, q);
+        companion(op, "v", v, q);
+        sameDim(op, "k", k, d, "q", q, d, "head dim");
+        AttentionChecks.sameShape(op, k, v);
+    }
+
     // ---- dispatch ------------------------------------------------------------------------------------
 
     private static AttentionOutput dense(Tensor q, Tensor k, Tensor v, AttentionOptions opts, boolean withLse) {
-        Device dev = q.device();
-        Tensor out = dev.allocate(q.dtype(), q.shape());
-        Tensor lse = null;
-        try {
-            lse = withLse ? dev.allocate(DType.F32, q.dim(0), q.dim(2), q.dim(1)) : null;
-            if (out.numel() > 0) {
-                if (dev.isCpu()) VectorAttention.prefill(q, k, v, out, lse, opts);
-                else CudaAttention.prefill(q, k, v, out, lse, opts);
-            }
-            return new AttentionOutput(out, lse);
-        } catch (RuntimeException | Error e) {
-            if (lse != null) lse.close();
-            out.close();
-            throw e;
-        }
+        return withOutputs(q, withLse ? new long[] {q.dim(0), q.dim(2), q.dim(1)} : null, (out, lse) -> {
+            if (q.device().isCpu()) VectorAttention.prefill(q, k, v, out, lse, opts);
+            else CudaAttention.prefill(q, k, v, out, lse, opts);
+        });
     }
 
     private static AttentionOutput varlen(Tensor q, Tensor k, Tensor v, int[] cuQ, int[] cuK, AttentionOptions opts,
                                           boolean withLse) {
         int[] cq = cuQ.clone(), ck = cuK.clone(); // the caller may not change them under us
+        return withOutputs(q, withLse ? new long[] {q.dim(1), q.dim(0)} : null, (out, lse) -> {
+            if (q.device().isCpu()) {
+                VectorAttention.prefillVarlen(q, k, v, cq, ck, out, lse, opts);
+            } else {
+                int maxQ = 0, maxK = 0;
+                for (int s = 0; s + 1 < cq.length; s++) {
+                    maxQ = Math.max(maxQ, cq[s + 1] - cq[s]);
+                    maxK = Math.max(maxK, ck[s + 1] - ck[s]);
+                }
+                CudaAttention.prefillVarlen(q, k, v, cq, ck, maxQ, maxK, out, lse, opts);
+            }
+        });
+    }
+
+    /** Fills a prefill's outputs: given the output (shaped as q) and the fp32 LSE, or null. */
+    @FunctionalInterface
+    private interface Prefill {
+        void run(Tensor out, Tensor lse);
+    }
+
+    /**
+     * Allocates the output (q's dtype and shape) and, when {@code lseShape} is not null, an fp32
+     * LSE of that shape on q's device, and runs {@code kernel} on them unless the output is empty;
+     * closes both if anything fails.
+     */
+    private static AttentionOutput withOutputs(Tensor q, long[] lseShape, Prefill kernel) {
         Device dev = q.device();
         Tensor out = dev.allocate(q.dtype(), q.shape());
         Tensor lse = null;
         try {
-            lse = withLse ? dev.allocate(DType.F32, q.dim(1), q.dim(0)) : null;
-            if (out.numel() > 0) {
-                if (dev.isCpu()) {
-                    VectorAttention.prefillVarlen(q, k, v, cq, ck, out, lse, opts);
-                } else {
-                    int maxQ = 0, maxK = 0;
-                    for (int s = 0; s + 1 < cq.length; s++) {
-                        maxQ = Math.max(maxQ, cq[s + 1] - cq[s]);
-                        maxK = Math.max(maxK, ck[s + 1] - ck[s]);
-                    }
-                    CudaAttention.prefillVarlen(q, k, v, cq, ck, maxQ, maxK, out, lse, opts);
-                }
-            }
+            lse = lseShape != null ? dev.allocate(DType.F32, lseShape) : null;
+            if (out.numel() > 0) kernel.run(out, lse);
             return new AttentionOutput(out, lse);
         } catch (RuntimeException | Error e) {
             if (lse != null) lse.close();
