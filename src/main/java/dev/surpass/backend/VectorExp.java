@@ -42,13 +42,7 @@ public final class VectorExp {
      */
     public static FloatVector exp2NonPositive(FloatVector in) {
         FloatVector x = in.max(-126f).min(0f);
-        FloatVector t = x.add(ROUND_MAGIC);
-        FloatVector f = x.sub(t.sub(ROUND_MAGIC));
-        FloatVector p = f.fma(P6, P5).fma(f, FloatVector.broadcast(S, P4)).fma(f, FloatVector.broadcast(S, P3))
-                .fma(f, FloatVector.broadcast(S, P2)).fma(f, FloatVector.broadcast(S, P1)).fma(f, FloatVector.broadcast(S, 1f));
-        IntVector e = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23);
-        FloatVector r = ((IntVector) p.reinterpretAsInts()).add(e).reinterpretAsFloats();
-        return r.blend(0f, in.compare(VectorOperators.LT, -126f));
+        return exp2Reduced(x).blend(0f, in.compare(VectorOperators.LT, -126f));
     }
 
     /**
@@ -63,14 +57,7 @@ public final class VectorExp {
      * that must not depend on that (the attention softmax) writes these same operations out.
      */
     public static FloatVector exp2NonPositiveFast(FloatVector in) {
-        FloatVector x = in.max(-126f);
-        FloatVector t = x.add(ROUND_MAGIC);
-        FloatVector f = x.sub(t.sub(ROUND_MAGIC));
-        FloatVector p = f.fma(P6, P5).fma(f, FloatVector.broadcast(S, P4)).fma(f, FloatVector.broadcast(S, P3))
-                .fma(f, FloatVector.broadcast(S, P2)).fma(f, FloatVector.broadcast(S, P1)).fma(f, FloatVector.broadcast(S, 1f));
-        IntVector e = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23);
-        FloatVector r = ((IntVector) p.reinterpretAsInts()).add(e).reinterpretAsFloats();
-        return r;
+        return exp2Reduced(in.max(-126f));
     }
 
     /**
@@ -78,7 +65,16 @@ public final class VectorExp {
      * subnormal or 0, above: {@code 2^127}), under 1 ulp inside; NaN stays NaN.
      */
     public static FloatVector exp2Clamped(FloatVector in) {
-        FloatVector x = in.max(-126f).min(127f);
+        return exp2Reduced(in.max(-126f).min(127f));
+    }
+
+    /**
+     * {@code 2^x} for {@code x} already clamped into {@code [−126, 127]} (NaN stays NaN): rounds x
+     * to an integer n with {@link #ROUND_MAGIC}, evaluates the polynomial at {@code f = x − n} and
+     * adds n to the exponent bits. The one body of the three exp2 entries above, which differ only
+     * in their clamps.
+     */
+    private static FloatVector exp2Reduced(FloatVector x) {
         FloatVector t = x.add(ROUND_MAGIC);
         FloatVector f = x.sub(t.sub(ROUND_MAGIC));
         FloatVector p = f.fma(P6, P5).fma(f, FloatVector.broadcast(S, P4)).fma(f, FloatVector.broadcast(S, P3))
