@@ -1,8 +1,5 @@
 package dev.surpass.layers;
 
-import static dev.surpass.layers.HostRows.scratch;
-
-import dev.surpass.DType;
 import dev.surpass.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
@@ -12,8 +9,8 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * CPU {@link Activation}: fp32 Vector API over fixed blocks of the flat index space (the same
- * blocking as {@link VectorElementwise}), with a vectorised erf for the exact GELU.
+ * CPU {@link Activation}: fp32 Vector API over fixed blocks of the flat index space ({@link
+ * VectorElementwise#unary}'s blocks and F16/BF16 widening), with a vectorised erf for the exact GELU.
  *
  * <p>Formulas (fp32): GELU-erf {@code ½x(1 + erf(x/√2))}; GELU-tanh {@code x·σ(2u)} with
  * {@code u = √(2/π)(x + 0.044715x³)}, which equals {@code ½x(1 + tanh u)} and needs only one exp;
@@ -27,32 +24,13 @@ final class VectorActivation {
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final ByteOrder NO = ByteOrder.nativeOrder();
-    private static final int BLOCK = VectorElementwise.BLOCK;
     private static final int GRAIN = 2;
 
     private static final float SQRT_HALF = (float) Math.sqrt(0.5);
     private static final float TWO_SQRT_2_OVER_PI = (float) (2 * Math.sqrt(2 / Math.PI));
 
     static void apply(Op op, Tensor x, Tensor out, boolean parallel) {
-        DType dt = x.dtype();
-        long n = x.numel();
-        MemorySegment xs = x.hostSegment(), os = out.hostSegment();
-        long blocks = (n + BLOCK - 1) / BLOCK;
-        HostRows.forRange(parallel, blocks, GRAIN, (lo, hi) -> {
-            for (long blk = lo; blk < hi; blk++) {
-                long s = blk * BLOCK;
-                int len = (int) Math.min(BLOCK, n - s);
-                if (dt == DType.F32) {
-                    run(op, xs, s, os, s, len);
-                } else {
-                    float[] sa = scratch(0, len);
-                    HostRows.read(xs, dt, s, sa, 0, len);
-                    MemorySegment seg = MemorySegment.ofArray(sa);
-                    run(op, seg, 0, seg, 0, len);
-                    HostRows.write(sa, 0, os, dt, s, len);
-                }
-            }
-        });
+        VectorElementwise.unary(x, out, parallel, GRAIN, (a, ai, o, oi, len) -> run(op, a, ai, o, oi, len));
     }
 
     /** Applies {@code op} to {@code x[0..n)} into {@code out} (fp32 arrays; for tests and callers holding arrays). */

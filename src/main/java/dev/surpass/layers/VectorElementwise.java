@@ -81,21 +81,36 @@ final class VectorElementwise {
 
     /** out[i] = a[i] · s. */
     static void scale(Tensor a, float s, Tensor out, boolean parallel) {
-        DType dt = a.dtype();
-        long n = a.numel();
-        MemorySegment as = a.hostSegment(), os = out.hostSegment();
+        unary(a, out, parallel, GRAIN, (x, xi, o, oi, len) -> scaleRun(x, xi, s, o, oi, len));
+    }
+
+    /** An fp32 kernel over one run: {@code o[oi..oi+len) = f(x[xi..xi+len))}, offsets in fp32 elements; x and o may be the same run. */
+    @FunctionalInterface
+    interface UnaryRun {
+        void run(MemorySegment x, long xi, MemorySegment o, long oi, int len);
+    }
+
+    /**
+     * Applies {@code run} to {@code x} into {@code out} (same dtype and size) block by block, at
+     * least {@code grain} blocks per task: F32 in place in the host segments, F16/BF16 widened into
+     * scratch 0, computed there and rounded back.
+     */
+    static void unary(Tensor x, Tensor out, boolean parallel, int grain, UnaryRun run) {
+        DType dt = x.dtype();
+        long n = x.numel();
+        MemorySegment xs = x.hostSegment(), os = out.hostSegment();
         long blocks = (n + BLOCK - 1) / BLOCK;
-        HostRows.forRange(parallel, blocks, GRAIN, (lo, hi) -> {
+        HostRows.forRange(parallel, blocks, grain, (lo, hi) -> {
             for (long blk = lo; blk < hi; blk++) {
                 long st = blk * BLOCK;
                 int len = (int) Math.min(BLOCK, n - st);
                 if (dt == DType.F32) {
-                    scaleRun(as, st, s, os, st, len);
+                    run.run(xs, st, os, st, len);
                 } else {
                     float[] sa = scratch(0, len);
-                    HostRows.read(as, dt, st, sa, 0, len);
+                    HostRows.read(xs, dt, st, sa, 0, len);
                     MemorySegment seg = MemorySegment.ofArray(sa);
-                    scaleRun(seg, 0, s, seg, 0, len);
+                    run.run(seg, 0, seg, 0, len);
                     HostRows.write(sa, 0, os, dt, st, len);
                 }
             }
