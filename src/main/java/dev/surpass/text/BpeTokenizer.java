@@ -631,15 +631,8 @@ public final class BpeTokenizer implements Tokenizer {
     }
 
     private byte[] bytesOf(int id, boolean skipSpecial, String what) {
-        if (id < 0 || id >= tokens.length || tokens[id] == null) {
-            throw new IllegalArgumentException("decode: " + what + " = " + id + " is not a token of " + source + " (vocabulary size "
-                    + tokens.length + ")");
-        }
-        if (skipSpecial) {
-            AddedToken a = addedById.get(id);
-            if (a != null && a.special()) return new byte[0];
-        }
-        return tokenBytes[id];
+        TokenIds.require(tokens, id, what, source);
+        return skipSpecial && isSpecial(id) ? new byte[0] : tokenBytes[id];
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -658,7 +651,7 @@ public final class BpeTokenizer implements Tokenizer {
 
     @Override
     public String idToToken(int id) {
-        return id < 0 || id >= tokens.length ? null : tokens[id];
+        return TokenIds.tokenOrNull(tokens, id);
     }
 
     @Override

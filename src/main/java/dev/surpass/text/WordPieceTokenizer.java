@@ -410,11 +410,7 @@ public final class WordPieceTokenizer implements Tokenizer {
     }
 
     private String token(int id, String what) {
-        if (id < 0 || id >= tokens.length || tokens[id] == null) {
-            throw new IllegalArgumentException("decode: " + what + " = " + id + " is not a token of " + source + " (vocabulary size "
-                    + tokens.length + ")");
-        }
-        return tokens[id];
+        return TokenIds.require(tokens, id, what, source);
     }
 
     @Override
@@ -431,7 +427,7 @@ public final class WordPieceTokenizer implements Tokenizer {
 
     @Override
     public String idToToken(int id) {
-        return id < 0 || id >= tokens.length ? null : tokens[id];
+        return TokenIds.tokenOrNull(tokens, id);
     }
 
     @Override
