@@ -58,6 +58,6 @@ public final class Gather {
                 }
             });
         }
-        return ArgChecks.withOutput(table, table.dtype(), new long[] {n, cols}, out -> CudaGather.gather(table, ids, out, n, cols, rows));
+        return ArgChecks.withOutput(table, table.dtype(), new long[] {n, cols}, out -> CudaGatherScatter.gather(table, ids, out, n, cols, rows));
     }
 }

@@ -27,8 +27,7 @@ final class Kernels {
         all.addAll(CudaSoftmax.kernelNames());
         all.addAll(CudaLayerNorm.kernelNames());
         all.addAll(CudaRmsNorm.kernelNames());
-        all.addAll(CudaGather.kernelNames());
-        all.addAll(CudaScatter.kernelNames());
+        all.addAll(CudaGatherScatter.kernelNames());
         all.addAll(CudaArgmax.kernelNames());
         return all;
     }

@@ -58,6 +58,6 @@ public final class Scatter {
             }
             return;
         }
-        CudaScatter.scatter(src, ids, dst, n, cols, rows);
+        CudaGatherScatter.scatter(src, ids, dst, n, cols, rows);
     }
 }
