@@ -235,15 +235,10 @@ public final class CudaBackend implements Backend {
         // its own pinned staging before returning. So the buffer may be reused or freed at once,
         // and this copy, unlike the pinned-source one above, does not wait for the stream: small
         // per-step uploads (token ids, page tables, lengths) no longer stall the queue.
-        try (Arena a = Arena.ofConfined()) {
-            long chunk = Math.min(bytes, STAGING_CHUNK);
-            MemorySegment stage = a.allocate(chunk, 64);
-            for (long off = 0; off < bytes; off += chunk) {
-                long n = Math.min(chunk, bytes - off);
-                MemorySegment.copy(src, off, stage, 0, n);
-                gpu.check("cuMemcpyHtoDAsync", driver.cuMemcpyHtoDAsync(base + off, stage, n, PT), n + " bytes to " + name());
-            }
-        }
+        staged(bytes, (stage, off, n) -> {
+            MemorySegment.copy(src, off, stage, 0, n);
+            gpu.check("cuMemcpyHtoDAsync", driver.cuMemcpyHtoDAsync(base + off, stage, n, PT), n + " bytes to " + name());
+        });
     }
 
     @Override
@@ -263,15 +258,29 @@ public final class CudaBackend implements Backend {
             syncThisThread("device-to-host copy");
             return;
         }
+        staged(bytes, (stage, off, n) -> {
+            gpu.check("cuMemcpyDtoHAsync", driver.cuMemcpyDtoHAsync(stage, base + off, n, PT), n + " bytes from " + name());
+            syncThisThread("device-to-host copy");
+            MemorySegment.copy(stage, 0, dst, off, n);
+        });
+    }
+
+    /** One piece of a staged copy: bytes {@code [off, off + n)} of the copy, through {@code stage}. */
+    @FunctionalInterface
+    private interface StagedPiece {
+        void copy(MemorySegment stage, long off, long n);
+    }
+
+    /**
+     * Runs {@code piece} over bytes {@code [0, bytes)} in order, in pieces of at most
+     * {@link #STAGING_CHUNK}, through one native staging buffer (a heap segment cannot be passed to
+     * the driver), freed at the end.
+     */
+    private static void staged(long bytes, StagedPiece piece) {
         try (Arena a = Arena.ofConfined()) {
             long chunk = Math.min(bytes, STAGING_CHUNK);
             MemorySegment stage = a.allocate(chunk, 64);
-            for (long off = 0; off < bytes; off += chunk) {
-                long n = Math.min(chunk, bytes - off);
-                gpu.check("cuMemcpyDtoHAsync", driver.cuMemcpyDtoHAsync(stage, base + off, n, PT), n + " bytes from " + name());
-                syncThisThread("device-to-host copy");
-                MemorySegment.copy(stage, 0, dst, off, n);
-            }
+            for (long off = 0; off < bytes; off += chunk) piece.copy(stage, off, Math.min(chunk, bytes - off));
         }
     }
 
