@@ -11,12 +11,9 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.Callable;
 import java.util.function.BiFunction;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /** {@code surpass bench}: per op and size, median time, GB/s or GFLOP/s, fraction of measured peak. */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
@@ -25,7 +22,7 @@ import picocli.CommandLine.Spec;
             "or GFLOP/s (matmul), and the fraction of the device's peak measured in the same run",
             "(CPU: Vector API FMA loop and a large copy; CUDA: device-to-device copy and a bf16 cuBLAS GEMM)."
         })
-final class BenchCommand implements Callable<Integer> {
+final class BenchCommand extends CliCommand {
     @Option(names = "--device", defaultValue = "best", paramLabel = "DEVICE",
             description = "Where to run: " + Devices.HELP + " (default: ${DEFAULT-VALUE}).")
     String device;
@@ -39,9 +36,6 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--op", split = ",", paramLabel = "OP",
             description = "Only these ops (comma-separated base names, e.g. attention,attn_decode); default: all.")
     List<String> ops;
-
-    @Spec
-    CommandSpec spec;
 
     private final BiFunction<Device, Boolean, List<BenchCase>> cases;
     private final BiFunction<Device, Boolean, Peaks> peaks;
@@ -66,9 +60,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     @Override
-    public Integer call() throws IOException {
-        PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
+    int execute(PrintWriter out, PrintWriter err) throws IOException {
         Devices.validate(device);
         BiFunction<Device, Boolean, List<BenchCase>> chosen = cases;
         if (ops != null && !ops.isEmpty()) {

@@ -19,15 +19,12 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.spi.ToolProvider;
 import java.util.stream.Stream;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 /**
  * {@code surpass bundle DIR}: a self-contained folder that runs the whole GPU test and benchmark
@@ -51,7 +48,7 @@ import picocli.CommandLine.Spec;
             "logs.tgz (DIR/run.sh --help lists every option).",
             "Builds from an already-built target/ (the ./surpass launcher builds first)."
         })
-final class BundleCommand implements Callable<Integer> {
+final class BundleCommand extends CliCommand {
     /** Modules of the bundled runtime: the library's (java.desktop for PNG output), JUnit console's (java.xml, jdk.jfr, jdk.zipfs). */
     static final List<String> MODULES = List.of(
             "java.base", "jdk.incubator.vector", "java.logging", "java.management", "jdk.management", "jdk.unsupported",
@@ -71,12 +68,8 @@ final class BundleCommand implements Callable<Integer> {
             description = "The Maven build folder to take the jars from (default: the launcher's, target/ of the surpass checkout).")
     Path buildDir;
 
-    @Spec
-    CommandSpec spec;
-
     @Override
-    public Integer call() throws IOException, InterruptedException {
-        PrintWriter out = spec.commandLine().getOut();
+    int execute(PrintWriter out, PrintWriter err) throws IOException, InterruptedException {
         Path build = buildDir != null ? buildDir : defaultBuildDir();
         Inputs in = Inputs.find(build);
 
@@ -152,12 +145,12 @@ final class BundleCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "with the repository's tracked files (%.1f MiB): %.1f MiB of the %d MiB a transfer may hold%n",
                     mib(tracked), mib(size + tracked), TRANSFER_LIMIT_BYTES >> 20);
             if (size + tracked > TRANSFER_LIMIT_BYTES) {
-                spec.commandLine().getErr().printf(Locale.ROOT, "surpass bundle: warning: bundle + tracked files = %.1f MiB, over %d MiB%n",
+                err.printf(Locale.ROOT, "surpass bundle: warning: bundle + tracked files = %.1f MiB, over %d MiB%n",
                         mib(size + tracked), TRANSFER_LIMIT_BYTES >> 20);
             }
         }
         if (size > LIMIT_BYTES) {
-            spec.commandLine().getErr().printf(Locale.ROOT, "surpass bundle: %.1f MiB is over the %d MiB limit%n", mib(size), LIMIT_BYTES >> 20);
+            err.printf(Locale.ROOT, "surpass bundle: %.1f MiB is over the %d MiB limit%n", mib(size), LIMIT_BYTES >> 20);
             return Main.FAILURE;
         }
         return 0;

@@ -12,13 +12,10 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 /**
  * {@code surpass embed}: sentence embeddings with a BERT encoder (mean pooling, L2 normalisation);
@@ -31,7 +28,7 @@ import picocli.CommandLine.Spec;
             "Prints each sentence's first values and norm; with --query, the sentences ranked by cosine similarity.",
             "Default model: all-MiniLM-L6-v2 from the class path or the local Maven repository (" + MiniLm.ARTIFACT + ")."
         })
-final class EmbedCommand implements Callable<Integer> {
+final class EmbedCommand extends CliCommand {
     @Parameters(paramLabel = "SENTENCE", arity = "1..*", description = "The sentences to embed.")
     List<String> sentences;
 
@@ -59,13 +56,8 @@ final class EmbedCommand implements Callable<Integer> {
     @Mixin
     OneDevice device;
 
-    @Spec
-    CommandSpec spec;
-
     @Override
-    public Integer call() {
-        PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
+    int execute(PrintWriter out, PrintWriter err) {
         if (model != null && onnx != null) throw new UsageException("give --model or --onnx, not both");
         if (model != null && !Files.isDirectory(model)) throw new UsageException("--model " + model + ": not a folder");
         if (onnx != null) OptionFiles.requireFile("--onnx", onnx);

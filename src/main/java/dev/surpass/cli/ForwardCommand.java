@@ -6,12 +6,9 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /**
  * {@code surpass forward}: runs a model's forward pass on the tensors of a safetensors file and
@@ -23,7 +20,7 @@ import picocli.CommandLine.Spec;
             "output to a safetensors file (for parity checks against PyTorch or ONNX Runtime).",
             "The model family is recognised from --model."
         })
-final class ForwardCommand implements Callable<Integer> {
+final class ForwardCommand extends CliCommand {
     @Option(names = "--model", required = true, paramLabel = "PATH", description = "The model: a checkpoint file or folder.")
     Path model;
 
@@ -36,13 +33,8 @@ final class ForwardCommand implements Callable<Integer> {
     @Mixin
     OneDevice device;
 
-    @Spec
-    CommandSpec spec;
-
     @Override
-    public Integer call() {
-        PrintWriter o = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
+    int execute(PrintWriter o, PrintWriter err) {
         OptionFiles.requireExists("--model", model);
         OptionFiles.requireFile("--inputs", inputs);
         OptionFiles.requireParentFolder("--out", out);

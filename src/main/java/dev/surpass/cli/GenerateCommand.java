@@ -9,12 +9,9 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /**
  * {@code surpass generate}: loads a causal language model of any registered family
@@ -29,7 +26,7 @@ import picocli.CommandLine.Spec;
             "Several --prompt (or --ids) make one batch of prompts of any lengths; each sequence is printed as",
             "'[i] ...' when it ends. Greedy unless --temperature > 0. Prints tokens/s on stderr."
         })
-final class GenerateCommand implements Callable<Integer> {
+final class GenerateCommand extends CliCommand {
     @Option(names = "--model", required = true, paramLabel = "PATH", description = "The model: a checkpoint folder (config.json + *.safetensors).")
     Path model;
 
@@ -66,13 +63,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     OneDevice device;
 
-    @Spec
-    CommandSpec spec;
-
     @Override
-    public Integer call() {
-        PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
+    int execute(PrintWriter out, PrintWriter err) {
         OptionFiles.requireExists("--model", model);
         if (prompts.isEmpty() == idPrompts.isEmpty()) throw new UsageException("give the prompts either as --prompt TEXT or as --ids ID,ID,... (one of them, repeatable)");
         if (maxNewTokens < 0) throw new UsageException("--max-new-tokens " + maxNewTokens + ": expected >= 0");

@@ -4,12 +4,9 @@ import dev.surpass.parity.ParityCase;
 import dev.surpass.parity.ParityRegistry;
 import java.io.PrintWriter;
 import java.util.List;
-import java.util.concurrent.Callable;
 import java.util.function.Supplier;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code surpass parity}: every registered op against its float64 reference on every device. */
 @Command(name = "parity", mixinStandardHelpOptions = true, sortOptions = false,
@@ -18,7 +15,7 @@ import picocli.CommandLine.Model.CommandSpec;
             "op | shape | dtype | device | relL2 | maxAbs | tol | ok; the last line is 'N passed, M failed'.",
             "Exit code 1 when any case fails."
         })
-final class ParityCommand implements Callable<Integer> {
+final class ParityCommand extends CliCommand {
     @Option(names = "--device", defaultValue = "all", paramLabel = "DEVICE",
             description = "Where to run: " + Devices.HELP + " (default: ${DEFAULT-VALUE}).")
     String device;
@@ -29,9 +26,6 @@ final class ParityCommand implements Callable<Integer> {
     @Option(names = "--filter", paramLabel = "OP",
             description = "Only ops whose name contains OP (comma-separated: any of them).")
     String filter;
-
-    @Spec
-    CommandSpec spec;
 
     private final Supplier<List<ParityCase>> cases;
 
@@ -45,9 +39,7 @@ final class ParityCommand implements Callable<Integer> {
     }
 
     @Override
-    public Integer call() {
-        PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
+    int execute(PrintWriter out, PrintWriter err) {
         Devices.validate(device);
         List<ParityCase> selected = ParityRun.select(cases.get(), filter);
         try (Devices devices = Devices.open(device, err)) {

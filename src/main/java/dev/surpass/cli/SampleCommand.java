@@ -17,13 +17,10 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.Callable;
 import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /**
  * {@code surpass sample}: class-conditional sampling with a DiT checkpoint
@@ -38,7 +35,7 @@ import picocli.CommandLine.Spec;
             "safetensors) with DDIM, DDPM (learned range) or DPM-Solver++(2M) and classifier-free guidance.",
             "Writes OUT/latents.safetensors, and OUT/grid.png for a pixel-space (1- or 3-channel) model."
         })
-final class SampleCommand implements Callable<Integer> {
+final class SampleCommand extends CliCommand {
     @Option(names = "--model", required = true, paramLabel = "FILE", description = "DiT checkpoint (.safetensors).")
     Path model;
 
@@ -77,13 +74,8 @@ final class SampleCommand implements Callable<Integer> {
     @Mixin
     OneDevice device;
 
-    @Spec
-    CommandSpec spec;
-
     @Override
-    public Integer call() {
-        PrintWriter o = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
+    int execute(PrintWriter o, PrintWriter err) {
         OptionFiles.requireFile("--model", model);
         if (labels == null || labels.length == 0) throw new UsageException("--labels: give at least one class label");
         DiTSampler.Sampler s;
