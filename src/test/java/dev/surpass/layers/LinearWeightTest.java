@@ -3,12 +3,9 @@ package dev.surpass.layers;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.surpass.DType;
-import dev.surpass.Device;
 import dev.surpass.Tensor;
 import dev.surpass.parity.ParityMath;
 import dev.surpass.parity.ParityResult;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
@@ -18,21 +15,7 @@ import org.junit.jupiter.api.function.Executable;
  * equal to {@link Gemm#linear} where that takes the blocked path, independent of the thread count,
  * 16-bit weights passed through unpacked, and validation.
  */
-class LinearWeightTest {
-    private static final long SEED = 20261128L;
-    static Device cpu;
-
-    @BeforeAll
-    static void open() {
-        cpu = Device.cpu();
-    }
-
-    @AfterAll
-    static void close() {
-        assertEquals(0, cpu.liveAllocations(), "leaked tensors");
-        cpu.close();
-    }
-
+class LinearWeightTest extends CpuOpTest {
     /** x [rows, k], W [n, k], bias [n] (or null) as random fp32 values. */
     private record Operands(float[] x, float[] w, float[] bias, int rows, int n, int k) {
         static Operands random(long seed, int rows, int n, int k, boolean withBias) {
@@ -47,10 +30,10 @@ class LinearWeightTest {
     }
 
     /** The packed product through the public entry, checked against the float64 reference; returns it. */
-    private static float[] checkPacked(Operands o) {
-        try (Tensor x = cpu.upload(DType.F32, o.x, o.rows, o.k);
-             Tensor w = cpu.upload(DType.F32, o.w, o.n, o.k);
-             Tensor b = o.bias == null ? null : cpu.upload(DType.F32, o.bias, o.n)) {
+    private float[] checkPacked(Operands o) {
+        try (Tensor x = d.upload(DType.F32, o.x, o.rows, o.k);
+             Tensor w = d.upload(DType.F32, o.w, o.n, o.k);
+             Tensor b = o.bias == null ? null : d.upload(DType.F32, o.bias, o.n)) {
             LinearWeight lw = LinearWeight.of(w);
             assertTrue(lw.isPacked(), "an fp32 CPU weight is packed");
             try (Tensor y = lw.linear(x, b)) {
@@ -72,8 +55,8 @@ class LinearWeightTest {
         long seed = SEED;
         for (int rows : rowsSet) {
             for (int n : nSet) {
-                int k = kSet[(int) (seed % kSet.length)];
-                checkPacked(Operands.random(seed, rows, n, k, seed % 3 != 0));
+                int k = kSet[(int) Math.floorMod(seed, (long) kSet.length)];
+                checkPacked(Operands.random(seed, rows, n, k, Math.floorMod(seed, 3L) != 0));
                 seed++;
             }
         }
@@ -87,9 +70,9 @@ class LinearWeightTest {
             for (int k : new int[] {5, 384, VectorGemm.KC + 7}) {
                 Operands o = Operands.random(SEED + rows * 31L + k, rows, 2 * VectorGemm.NR + 9, k, true);
                 float[] packed = checkPacked(o);
-                try (Tensor x = cpu.upload(DType.F32, o.x, rows, k);
-                     Tensor w = cpu.upload(DType.F32, o.w, o.n, k);
-                     Tensor b = cpu.upload(DType.F32, o.bias, o.n);
+                try (Tensor x = d.upload(DType.F32, o.x, rows, k);
+                     Tensor w = d.upload(DType.F32, o.w, o.n, k);
+                     Tensor b = d.upload(DType.F32, o.bias, o.n);
                      Tensor y = Gemm.linear(x, w, b)) {
                     assertArrayEquals(y.toFloatArray(), packed, o.describe());
                 }
@@ -102,12 +85,12 @@ class LinearWeightTest {
         for (int rows : new int[] {15, 40}) {
             Operands o = Operands.random(SEED + rows, rows, 7 * VectorGemm.NR + 1, 1500, true);
             float[] first = null;
-            try (Tensor x = cpu.upload(DType.F32, o.x, rows, o.k);
-                 Tensor w = cpu.upload(DType.F32, o.w, o.n, o.k);
-                 Tensor b = cpu.upload(DType.F32, o.bias, o.n)) {
+            try (Tensor x = d.upload(DType.F32, o.x, rows, o.k);
+                 Tensor w = d.upload(DType.F32, o.w, o.n, o.k);
+                 Tensor b = d.upload(DType.F32, o.bias, o.n)) {
                 float[] wp = VectorGemm.packWeight(w, o.n, o.k);
                 for (int parts : new int[] {1, 2, 3, 8}) {
-                    try (Tensor y = cpu.allocate(DType.F32, rows, o.n)) {
+                    try (Tensor y = d.allocate(DType.F32, rows, o.n)) {
                         float[] nan = new float[rows * o.n];
                         java.util.Arrays.fill(nan, Float.NaN);
                         y.hostSegment().copyFrom(java.lang.foreign.MemorySegment.ofArray(nan));
@@ -125,24 +108,24 @@ class LinearWeightTest {
 
     @Test
     void leadingDimsEmptyAndZeroK() {
-        try (Tensor w = cpu.upload(DType.F32, ParityMath.random(SEED, 5 * 3, 1f, DType.F32), 5, 3);
-             Tensor b = cpu.upload(DType.F32, new float[] {1, 2, 3, 4, 5}, 5);
-             Tensor x = cpu.upload(DType.F32, ParityMath.random(SEED + 1, 2 * 3 * 3, 1f, DType.F32), 2, 3, 3);
+        try (Tensor w = d.upload(DType.F32, ParityMath.random(SEED, 5 * 3, 1f, DType.F32), 5, 3);
+             Tensor b = d.upload(DType.F32, new float[] {1, 2, 3, 4, 5}, 5);
+             Tensor x = d.upload(DType.F32, ParityMath.random(SEED + 1, 2 * 3 * 3, 1f, DType.F32), 2, 3, 3);
              Tensor y = LinearWeight.of(w).linear(x, b);
              Tensor expected = Gemm.linear(x, w, b)) {
             assertArrayEquals(new long[] {2, 3, 5}, y.shape());
             assertArrayEquals(expected.toFloatArray(), y.toFloatArray(), 1e-5f);
         }
-        try (Tensor w = cpu.upload(DType.F32, new float[0], 4, 0);
-             Tensor b = cpu.upload(DType.F32, new float[] {1, 2, 3, 4}, 4);
-             Tensor x = cpu.upload(DType.F32, new float[0], 2, 0);
+        try (Tensor w = d.upload(DType.F32, new float[0], 4, 0);
+             Tensor b = d.upload(DType.F32, new float[] {1, 2, 3, 4}, 4);
+             Tensor x = d.upload(DType.F32, new float[0], 2, 0);
              Tensor y = LinearWeight.of(w).linear(x, b);
              Tensor y0 = LinearWeight.of(w).linear(x, null)) {
             assertArrayEquals(new float[] {1, 2, 3, 4, 1, 2, 3, 4}, y.toFloatArray());
             assertArrayEquals(new float[8], y0.toFloatArray());
         }
-        try (Tensor w = cpu.upload(DType.F32, new float[6], 2, 3);
-             Tensor x = cpu.upload(DType.F32, new float[0], 0, 3);
+        try (Tensor w = d.upload(DType.F32, new float[6], 2, 3);
+             Tensor x = d.upload(DType.F32, new float[0], 0, 3);
              Tensor y = LinearWeight.of(w).linear(x, null)) {
             assertArrayEquals(new long[] {0, 2}, y.shape());
         }
@@ -152,8 +135,8 @@ class LinearWeightTest {
     void sixteenBitWeightsAreNotPackedAndEqualLinear() {
         for (DType t : new DType[] {DType.F16, DType.BF16}) {
             float[] xv = ParityMath.random(SEED, 15 * 40, 1f, t), wv = ParityMath.random(SEED + 1, 33 * 40, 0.2f, t);
-            try (Tensor x = cpu.upload(t, xv, 15, 40);
-                 Tensor w = cpu.upload(t, wv, 33, 40)) {
+            try (Tensor x = d.upload(t, xv, 15, 40);
+                 Tensor w = d.upload(t, wv, 33, 40)) {
                 LinearWeight lw = LinearWeight.of(w);
                 assertFalse(lw.isPacked(), t + " weights are used as they are");
                 try (Tensor y = lw.linear(x, null); Tensor expected = Gemm.linear(x, w, null)) {
@@ -171,14 +154,14 @@ class LinearWeightTest {
 
     @Test
     void validation() {
-        try (Tensor x = cpu.upload(DType.F32, new float[6], 2, 3);
-             Tensor w = cpu.upload(DType.F32, new float[12], 4, 3);
-             Tensor w5 = cpu.upload(DType.F32, new float[10], 2, 5);
-             Tensor vec = cpu.upload(DType.F32, new float[3], 3);
-             Tensor w3 = cpu.upload(DType.F32, new float[24], 2, 4, 3);
-             Tensor ints = cpu.upload(new int[] {1, 2, 3, 4, 5, 6}, 2, 3);
-             Tensor xh = cpu.upload(DType.BF16, new float[6], 2, 3);
-             Tensor bias5 = cpu.upload(DType.F32, new float[5], 5)) {
+        try (Tensor x = d.upload(DType.F32, new float[6], 2, 3);
+             Tensor w = d.upload(DType.F32, new float[12], 4, 3);
+             Tensor w5 = d.upload(DType.F32, new float[10], 2, 5);
+             Tensor vec = d.upload(DType.F32, new float[3], 3);
+             Tensor w3 = d.upload(DType.F32, new float[24], 2, 4, 3);
+             Tensor ints = d.upload(new int[] {1, 2, 3, 4, 5, 6}, 2, 3);
+             Tensor xh = d.upload(DType.BF16, new float[6], 2, 3);
+             Tensor bias5 = d.upload(DType.F32, new float[5], 5)) {
             assertRejects("weight is null", () -> LinearWeight.of(null));
             assertRejects("rank 1", () -> LinearWeight.of(vec));
             assertRejects("rank 3", () -> LinearWeight.of(w3));
@@ -189,10 +172,10 @@ class LinearWeightTest {
             assertRejects("bias", () -> lw.linear(x, bias5));
             assertRejects("bias", () -> lw.linear(x, x));
             assertRejects("dtypes differ", () -> lw.linear(xh, null));
-            try (Tensor x0 = cpu.upload(DType.F32, new float[] {1}, new long[0])) {
+            try (Tensor x0 = d.upload(DType.F32, new float[] {1}, new long[0])) {
                 assertRejects("rank 0", () -> lw.linear(x0, null));
             }
-            Tensor closing = cpu.upload(DType.F32, new float[12], 4, 3);
+            Tensor closing = d.upload(DType.F32, new float[12], 4, 3);
             LinearWeight stale = LinearWeight.of(closing);
             closing.close();
             assertRejects("closed", () -> stale.linear(x, null));
