@@ -108,6 +108,21 @@ final class VectorGemm {
 
         int[] order = new int[0];
         int[] later = new int[0];
+        /** Row pieces being packed ({@link #packB}, {@link #packRows}). */
+        float[] row = new float[0];
+
+        float[] row(int n) {
+            if (row.length < n) row = new float[n];
+            return row;
+        }
+
+        /** {0, s, 2s, ..., (L-1)s}: the gather of one column out of L rows s apart ({@link #packB}). */
+        private final int[] strideIndex = new int[L];
+
+        int[] strideIndex(int s) {
+            if (strideIndex[1 % L] != s || L == 1) for (int i = 0; i < L; i++) strideIndex[i] = i * s;
+            return strideIndex;
+        }
 
         int[] order(int n) {
             if (order.length < n) order = new int[n];
@@ -826,7 +841,19 @@ final class VectorGemm {
         for (int jr = start; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
             int panel = bpOff + jr * kc;
-            if (pr.bTransposed) {
+            if (pr.bTransposed && pr.dtype == DType.F32 && nr == NR) {
+                // W [N,K], a whole panel: its NR row pieces are copied out in bulk, then each k's
+                // NR values are gathered L at a time into one contiguous run of the panel (the
+                // element-by-element transpose made packing cost more than a 33-row product).
+                Buffers buf = BUFFERS.get();
+                float[] rows = buf.row(NR * kc);
+                int[] idx = buf.strideIndex(kc);
+                for (int j = 0; j < NR; j++) MemorySegment.copy(b, F32, (bBase + (long) (j0 + jr + j) * k + p0) * 4L, rows, j * kc, kc);
+                for (int t = 0; t < kc; t++) {
+                    int dst = panel + t * NR;
+                    for (int v = 0; v < NV; v++) FloatVector.fromArray(S, rows, v * L * kc + t, idx, 0).intoArray(bp, dst + v * L);
+                }
+            } else if (pr.bTransposed) {
                 // W [N,K]: column j of B is row j of W, contiguous along k.
                 for (int j = 0; j < nr; j++) {
                     long src = bBase + (long) (j0 + jr + j) * k + p0;
@@ -976,7 +1003,7 @@ final class VectorGemm {
 
     /** Packs row tiles [t0, t1) of x for {@link #linearPacked}: {@code ap[ti*MR*k + t*tr + r] = x[row0 + r][t]}, zero rows past the end. */
     private static void packRows(MemorySegment a, int k, int rows, int full, int t0, int t1, float[] ap) {
-        float[] row = BUFFERS.get().b(k);
+        float[] row = BUFFERS.get().row(k);
         for (int ti = t0; ti < t1; ti++) {
             boolean big = ti < full;
             int tr = big ? MR : SMALL_TILE;
