@@ -843,11 +843,25 @@ final class VectorAttention {
             scaleRows(w.q, nr * d, num.qScale());
             begin(w, nr);
             int[] pt = pages[b];
+            final long rowBytes = (long) d * dt.byteSize(), line = 64;
             for (long c0 = from; c0 < to; c0 += BN) {
                 int t0 = (int) c0, n = (int) Math.min(BN, to - c0);
                 for (int r = 0; r < nr; r++) {
                     w.tlo[r] = 0;
                     w.thi[r] = n - 1;
+                }
+                if (c0 + BN < to) {
+                    // One head's keys are d values every hkv·d (a page's tokens hold all heads), too
+                    // far apart for the hardware prefetcher: past the caches (a long context) each
+                    // tile waited on memory a row at a time (4 GB/s of KV at 4k tokens). Touching
+                    // one byte per cache line of the next tile's rows puts them all in flight at once.
+                    int sink = 0;
+                    for (int c = 0, t1 = t0 + BN, nn = (int) Math.min(BN, to - c0 - BN); c < nn; c++) {
+                        int t = t1 + c;
+                        long at = (((long) pt[t / ps] * ps + t % ps) * hkv + g) * rowBytes;
+                        for (long x = 0; x < rowBytes; x += line) sink ^= ks.get(ValueLayout.JAVA_BYTE, at + x) ^ vs.get(ValueLayout.JAVA_BYTE, at + x);
+                    }
+                    w.sink ^= sink;
                 }
                 loadKv(w, ks, vs, dt, n, c -> {
                     int t = t0 + c;
@@ -950,6 +964,22 @@ final class VectorAttention {
     private static void loadKv(Work w, MemorySegment ks, MemorySegment vs, DType dt, int n, KeyRows rows) {
         int d = w.d, dp = w.dp;
         float[] row = w.row, kt = w.kt;
+        if (dt == DType.F32) {
+            // fp32: rows copied in bulk, K as stored into kn, then transposed L keys at a time by
+            // gathers (the element-by-element transpose was most of a long-context decode step).
+            // Columns of kt past n get rows of kn left from an earlier tile: finite or not, their
+            // scores are masked before use, as before.
+            float[] kn = w.kn;
+            for (int c = 0; c < n; c++) {
+                long off = rows.offset(c) * 4L;
+                MemorySegment.copy(ks, F32, off, kn, c * d, d);
+                MemorySegment.copy(vs, F32, off, w.vt, c * dp, d);
+            }
+            for (int c0 = 0; c0 < n; c0 += L) { // c0 + L <= BNP = BN rows of kn: the gather stays inside
+                for (int x = 0; x < d; x++) FloatVector.fromArray(S, kn, c0 * d + x, w.rowIdx, 0).intoArray(kt, x * BNP + c0);
+            }
+            return;
+        }
         for (int c = 0; c < n; c++) {
             long off = rows.offset(c);
             HostRows.read(ks, dt, off, row, 0, d);
