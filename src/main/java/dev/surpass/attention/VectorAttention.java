@@ -60,6 +60,11 @@ final class VectorAttention {
     private static final int BNP = roundUp(BN, L);
     /** Sequences at most this long are not split in decode. */
     static final int MIN_SPLIT_TOKENS = 256;
+    /**
+     * Decode reads a context longer than this sequence-major ({@link #decodeSequenceMajor}): past
+     * the caches, one head's rows (d values every hkv·d) are too sparse for the prefetcher.
+     */
+    static final int SEQUENCE_MAJOR_TOKENS = 1024;
     /** A decode step with fewer multiply-adds than this runs on the calling thread. */
     private static final long PARALLEL_MIN_FMAS = 1L << 18;
 
@@ -782,7 +787,8 @@ final class VectorAttention {
      */
     static int defaultSplitTokens(int batch, int hkv, int maxLen) {
         if (maxLen <= MIN_SPLIT_TOKENS) return Integer.MAX_VALUE;
-        long items = (long) batch * hkv;
+        // a long context is decoded sequence-major (all heads in one item): only chunks make items
+        long items = maxLen > SEQUENCE_MAJOR_TOKENS ? batch : (long) batch * hkv;
         int want = (int) Math.max(1, (2L * Parallel.threads() + items - 1) / items);
         int splits = Math.min(want, (maxLen + MIN_SPLIT_TOKENS - 1) / MIN_SPLIT_TOKENS);
         if (splits <= 1) return Integer.MAX_VALUE;
@@ -796,6 +802,12 @@ final class VectorAttention {
      */
     static void decode(Tensor q, PagedKvCache cache, int[] seqIds, Tensor out, Tensor lse, AttentionOptions o,
                        int splitTokens) {
+        decode(q, cache, seqIds, out, lse, o, splitTokens, SEQUENCE_MAJOR_TOKENS);
+    }
+
+    /** As above, sequence-major when a sequence sees more than {@code sequenceMajorTokens} keys (tests force either way). */
+    static void decode(Tensor q, PagedKvCache cache, int[] seqIds, Tensor out, Tensor lse, AttentionOptions o,
+                       int splitTokens, int sequenceMajorTokens) {
         assert splitTokens > 0;
         int batch = (int) q.dim(0), hq = (int) q.dim(1), d = (int) q.dim(2);
         int hkv = cache.numKvHeads(), group = hq / hkv, ps = cache.pageSize();
@@ -826,7 +838,11 @@ final class VectorAttention {
         // A short context (a small model's decode step) is a few microseconds of work: cheaper on
         // the caller than handing out to the team (whose worker would then spin between steps).
         boolean parallel = fmas >= PARALLEL_MIN_FMAS;
-        forEachItem(items, parallel, item -> {
+        int maxVisible = 0;
+        for (int b = 0; b < batch; b++) maxVisible = Math.max(maxVisible, Math.max(0, hi[b] - lo[b] + 1));
+        if (group <= BM && maxVisible > sequenceMajorTokens) {
+            decodeSequenceMajor(qs, ks, vs, dt, batch, hq, hkv, d, ps, pages, lo, hi, splits, ms, splitTokens, num, partO, partL, parallel);
+        } else forEachItem(items, parallel, item -> {
             int s = (int) (item % ms);
             long rest = item / ms;
             int chunk = (int) (rest % chunks);
@@ -881,6 +897,79 @@ final class VectorAttention {
             float l = merge(partO, partL, p0, ms, d, w.row);
             HostRows.write(w.row, 0, os, dt, bh * d, d);
             if (ls != null) ls.setAtIndex(F32, bh, l);
+        });
+    }
+
+    /**
+     * {@link #decode}'s items for a long context: one item per (sequence, split) with every head in
+     * it, tile by tile — the tile's rows (all heads of a token, contiguous in a page) are touched
+     * one tile ahead, then each kv head's keys are loaded and its query heads stepped, their
+     * running (m, l, O) kept per head between tiles and swapped through the one {@link Work}. Each
+     * head then goes through the same tile steps in the same order as in the head-major items, so
+     * the parts, and the merged result, are bit for bit the same.
+     */
+    private static void decodeSequenceMajor(MemorySegment qs, MemorySegment ks, MemorySegment vs, DType dt, int batch, int hq,
+                                            int hkv, int d, int ps, int[][] pages, int[] lo, int[] hi, int[] splits, int ms,
+                                            int splitTokens, Numerics num, float[] partO, float[] partL, boolean parallel) {
+        final int group = hq / hkv;
+        final long tokenBytes = (long) hkv * d * dt.byteSize(), line = 64;
+        forEachItem((long) batch * ms, parallel, item -> {
+            int s = (int) (item % ms), b = (int) (item / ms);
+            if (s >= splits[b]) {
+                for (int h = 0; h < hq; h++) partL[(b * hq + h) * ms + s] = Float.NEGATIVE_INFINITY;
+                return; // unused split slot of a shorter sequence: an empty part
+            }
+            long from = lo[b] + (long) s * splitTokens, to = Math.min(hi[b] + 1L, from + splitTokens);
+            Work w = work(d);
+            int dp = w.dp;
+            // per head: scaled query, running max, sum and unnormalised output (as begin() leaves them)
+            float[] qAll = new float[hq * d], oAll = new float[hq * dp], mAll = new float[hq], lAll = new float[hq];
+            for (int h = 0; h < hq; h++) HostRows.read(qs, dt, ((long) b * hq + h) * d, qAll, h * d, d);
+            scaleRows(qAll, hq * d, num.qScale()); // element by element, as each item's rows are scaled
+            Arrays.fill(mAll, Float.NEGATIVE_INFINITY);
+            int[] pt = pages[b];
+            for (long c0 = from; c0 < to; c0 += BN) {
+                int t0 = (int) c0, n = (int) Math.min(BN, to - c0);
+                if (c0 + BN < to) { // the next tile's token rows, all heads: one contiguous run per token
+                    int sink = 0;
+                    for (int c = 0, t1 = t0 + BN, nn = (int) Math.min(BN, to - c0 - BN); c < nn; c++) {
+                        int t = t1 + c;
+                        long at = ((long) pt[t / ps] * ps + t % ps) * tokenBytes;
+                        for (long x = 0; x < tokenBytes; x += line) sink ^= ks.get(ValueLayout.JAVA_BYTE, at + x) ^ vs.get(ValueLayout.JAVA_BYTE, at + x);
+                    }
+                    w.sink ^= sink;
+                }
+                for (int g = 0; g < hkv; g++) {
+                    final int gg = g, h0 = g * group;
+                    System.arraycopy(qAll, h0 * d, w.q, 0, group * d);
+                    System.arraycopy(oAll, h0 * dp, w.o, 0, group * dp);
+                    System.arraycopy(mAll, h0, w.m, 0, group);
+                    System.arraycopy(lAll, h0, w.l, 0, group);
+                    for (int r = 0; r < group; r++) {
+                        w.tlo[r] = 0;
+                        w.thi[r] = n - 1;
+                    }
+                    loadKv(w, ks, vs, dt, n, c -> {
+                        int t = t0 + c;
+                        return (((long) pt[t / ps] * ps + t % ps) * hkv + gg) * d;
+                    });
+                    tile(w, group, n, num.capLog2e());
+                    System.arraycopy(w.o, 0, oAll, h0 * dp, group * dp);
+                    System.arraycopy(w.m, 0, mAll, h0, group);
+                    System.arraycopy(w.l, 0, lAll, h0, group);
+                }
+            }
+            for (int g = 0; g < hkv; g++) {
+                int h0 = g * group;
+                System.arraycopy(oAll, h0 * dp, w.o, 0, group * dp);
+                System.arraycopy(mAll, h0, w.m, 0, group);
+                System.arraycopy(lAll, h0, w.l, 0, group);
+                for (int r = 0; r < group; r++) {
+                    int p = ((b * hq) + h0 + r) * ms + s;
+                    partL[p] = finishRow(w, r);
+                    System.arraycopy(w.row, 0, partO, p * d, d);
+                }
+            }
         });
     }
 

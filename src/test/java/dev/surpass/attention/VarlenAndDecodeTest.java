@@ -191,6 +191,52 @@ class VarlenAndDecodeTest {
     }
 
     @Test
+    void sequenceMajorDecodeEqualsHeadMajorBitForBit() {
+        // GQA (4 query heads per kv head), a head dim with a vector tail (80) and one without,
+        // fp32 (bulk copy + gather into the K tile) and bf16 (widened per element), with and without splits
+        int hq = 8, hkv = 2;
+        int[] lens = {1, 300, 1500, 0, 64};
+        for (int d : new int[] {64, 80}) {
+            for (DType t : new DType[] {DType.F32, DType.BF16}) {
+                try (Scope sc = Scope.open()) {
+                    PagedKvCache c = sc.track(PagedKvCache.create(dev, t, 300, 16, hkv, d));
+                    c.shuffleFreePages(SEED + d);
+                    int[] ids = new int[lens.length];
+                    float[][] ks = new float[lens.length][], vs = new float[lens.length][];
+                    for (int b = 0; b < lens.length; b++) {
+                        ids[b] = c.newSequence();
+                        ks[b] = ParityMath.random(SEED + 70 + b, lens[b] * hkv * d, 2f, t);
+                        vs[b] = ParityMath.random(SEED + 80 + b, lens[b] * hkv * d, 1f, t);
+                        if (lens[b] > 0) {
+                            c.appendPrompt(ids[b], sc.track(dev.upload(t, ks[b], lens[b], hkv, d)), sc.track(dev.upload(t, vs[b], lens[b], hkv, d)));
+                        }
+                    }
+                    float[] qv = ParityMath.random(SEED + 90 + d, lens.length * hq * d, 2f, t);
+                    Tensor q = sc.track(dev.upload(t, qv, lens.length, hq, d));
+                    for (AttentionOptions o : new AttentionOptions[] {AttentionOptions.defaults(), AttentionOptions.defaults().softcap(20f)}) {
+                        ReferenceAttention.Result ref = ReferenceAttention.decode(qv, ks, vs, hq, hkv, d, o);
+                        for (int split : new int[] {Integer.MAX_VALUE, 256, 448}) {
+                            float[][] got = new float[2][], gotLse = new float[2][];
+                            for (int way = 0; way < 2; way++) {
+                                Tensor out = sc.track(poisoned(dev, t, lens.length, hq, d));
+                                Tensor lse = sc.track(poisoned(dev, DType.F32, lens.length, hq));
+                                VectorAttention.decode(q, c, ids, out, lse, o, split, way == 0 ? Integer.MAX_VALUE : 0);
+                                got[way] = out.toFloatArray();
+                                gotLse[way] = lse.toFloatArray();
+                            }
+                            String what = t + " d " + d + " split " + split + " softcap " + o.softcap();
+                            assertArrayEquals(got[0], got[1], what + ": sequence-major vs head-major");
+                            assertArrayEquals(gotLse[0], gotLse[1], what + ": lse");
+                            assertClose(got[1], ref.out(), ParityMath.tolerance(t), what + " vs reference");
+                            assertClose(gotLse[1], ref.lse(), 1e-5, what + " lse vs reference");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void cacheBookkeeping() {
         int hkv = 2, d = 32;
         DType t = DType.F16;
