@@ -840,57 +840,28 @@ final class VectorAttention {
         boolean parallel = fmas >= PARALLEL_MIN_FMAS;
         int maxVisible = 0;
         for (int b = 0; b < batch; b++) maxVisible = Math.max(maxVisible, Math.max(0, hi[b] - lo[b] + 1));
+        // Past the caches one head's keys (d values every hkv·d: a page's tokens hold all heads) are
+        // too sparse for the hardware prefetcher, so a long context goes sequence-major: one item
+        // per (sequence, split) with every head. Otherwise one item per (sequence, kv head, block
+        // of its query heads, split). Both run decodeItem: the same steps per head, the same code.
         if (group <= BM && maxVisible > sequenceMajorTokens) {
-            decodeSequenceMajor(qs, ks, vs, dt, batch, hq, hkv, d, ps, pages, lo, hi, splits, ms, splitTokens, num, partO, partL, parallel);
-        } else forEachItem(items, parallel, item -> {
-            int s = (int) (item % ms);
-            long rest = item / ms;
-            int chunk = (int) (rest % chunks);
-            rest /= chunks;
-            int g = (int) (rest % hkv), b = (int) (rest / hkv);
-            int h0 = g * group + chunk * BM, nr = Math.min(BM, (g + 1) * group - h0);
-            if (s >= splits[b]) {
-                for (int r = 0; r < nr; r++) partL[((b * hq) + h0 + r) * ms + s] = Float.NEGATIVE_INFINITY;
-                return; // unused split slot of a shorter sequence: an empty part
-            }
-            long from = lo[b] + (long) s * splitTokens, to = Math.min(hi[b] + 1L, from + splitTokens);
-            Work w = work(d);
-            for (int r = 0; r < nr; r++) HostRows.read(qs, dt, ((long) b * hq + h0 + r) * d, w.q, r * d, d);
-            scaleRows(w.q, nr * d, num.qScale());
-            begin(w, nr);
-            int[] pt = pages[b];
-            final long rowBytes = (long) d * dt.byteSize(), line = 64;
-            for (long c0 = from; c0 < to; c0 += BN) {
-                int t0 = (int) c0, n = (int) Math.min(BN, to - c0);
-                for (int r = 0; r < nr; r++) {
-                    w.tlo[r] = 0;
-                    w.thi[r] = n - 1;
-                }
-                if (c0 + BN < to) {
-                    // One head's keys are d values every hkv·d (a page's tokens hold all heads), too
-                    // far apart for the hardware prefetcher: past the caches (a long context) each
-                    // tile waited on memory a row at a time (4 GB/s of KV at 4k tokens). Touching
-                    // one byte per cache line of the next tile's rows puts them all in flight at once.
-                    int sink = 0;
-                    for (int c = 0, t1 = t0 + BN, nn = (int) Math.min(BN, to - c0 - BN); c < nn; c++) {
-                        int t = t1 + c;
-                        long at = (((long) pt[t / ps] * ps + t % ps) * hkv + g) * rowBytes;
-                        for (long x = 0; x < rowBytes; x += line) sink ^= ks.get(ValueLayout.JAVA_BYTE, at + x) ^ vs.get(ValueLayout.JAVA_BYTE, at + x);
-                    }
-                    w.sink ^= sink;
-                }
-                loadKv(w, ks, vs, dt, n, c -> {
-                    int t = t0 + c;
-                    return (((long) pt[t / ps] * ps + t % ps) * hkv + g) * d;
-                });
-                tile(w, nr, n, num.capLog2e());
-            }
-            for (int r = 0; r < nr; r++) {
-                int p = ((b * hq) + h0 + r) * ms + s;
-                partL[p] = finishRow(w, r);
-                System.arraycopy(w.row, 0, partO, p * d, d);
-            }
-        });
+            forEachItem((long) batch * ms, parallel, item -> {
+                int s = (int) (item % ms), b = (int) (item / ms);
+                decodeItem(qs, ks, vs, dt, hq, hkv, d, ps, pages[b], lo[b], hi[b], splits[b], splitTokens, b, s, ms, 0, hkv, 0, group,
+                        num, partO, partL);
+            });
+        } else {
+            forEachItem(items, parallel, item -> {
+                int s = (int) (item % ms);
+                long rest = item / ms;
+                int chunk = (int) (rest % chunks);
+                rest /= chunks;
+                int g = (int) (rest % hkv), b = (int) (rest / hkv);
+                int r0 = chunk * BM, nr = Math.min(BM, group - r0);
+                decodeItem(qs, ks, vs, dt, hq, hkv, d, ps, pages[b], lo[b], hi[b], splits[b], splitTokens, b, s, ms, g, g + 1, r0, nr,
+                        num, partO, partL);
+            });
+        }
         forEachItem((long) batch * hq, parallel, bh -> {
             Work w = work(d);
             int p0 = (int) bh * ms;
@@ -901,76 +872,93 @@ final class VectorAttention {
     }
 
     /**
-     * {@link #decode}'s items for a long context: one item per (sequence, split) with every head in
-     * it, tile by tile — the tile's rows (all heads of a token, contiguous in a page) are touched
-     * one tile ahead, then each kv head's keys are loaded and its query heads stepped, their
-     * running (m, l, O) kept per head between tiles and swapped through the one {@link Work}. Each
-     * head then goes through the same tile steps in the same order as in the head-major items, so
-     * the parts, and the merged result, are bit for bit the same.
+     * One item of {@link #decode}: split {@code s} of sequence {@code b}, kv heads {@code [g0, g1)},
+     * query rows {@code [r0, r0+nr)} of each one's group. Tile by tile, the next tile's rows of
+     * those heads (one contiguous run per token) are touched one tile ahead so they are in flight
+     * together; then each kv head's keys are loaded and its query rows stepped. With several heads
+     * their running (m, l, O) are kept per head between tiles and swapped through the thread's
+     * {@link Work}, so each head goes through the same steps in the same order as an item of its
+     * own: the parts, and the merged result, do not depend on how heads are grouped into items.
      */
-    private static void decodeSequenceMajor(MemorySegment qs, MemorySegment ks, MemorySegment vs, DType dt, int batch, int hq,
-                                            int hkv, int d, int ps, int[][] pages, int[] lo, int[] hi, int[] splits, int ms,
-                                            int splitTokens, Numerics num, float[] partO, float[] partL, boolean parallel) {
-        final int group = hq / hkv;
-        final long tokenBytes = (long) hkv * d * dt.byteSize(), line = 64;
-        forEachItem((long) batch * ms, parallel, item -> {
-            int s = (int) (item % ms), b = (int) (item / ms);
-            if (s >= splits[b]) {
-                for (int h = 0; h < hq; h++) partL[(b * hq + h) * ms + s] = Float.NEGATIVE_INFINITY;
-                return; // unused split slot of a shorter sequence: an empty part
+    private static void decodeItem(MemorySegment qs, MemorySegment ks, MemorySegment vs, DType dt, int hq, int hkv, int d, int ps,
+                                   int[] pt, int lo, int hi, int splits, int splitTokens, int b, int s, int ms, int g0, int g1,
+                                   int r0, int nr, Numerics num, float[] partO, float[] partL) {
+        final int group = hq / hkv, heads = g1 - g0;
+        if (s >= splits) {
+            for (int g = g0; g < g1; g++) {
+                for (int r = 0; r < nr; r++) partL[((b * hq) + g * group + r0 + r) * ms + s] = Float.NEGATIVE_INFINITY;
             }
-            long from = lo[b] + (long) s * splitTokens, to = Math.min(hi[b] + 1L, from + splitTokens);
-            Work w = work(d);
-            int dp = w.dp;
-            // per head: scaled query, running max, sum and unnormalised output (as begin() leaves them)
-            float[] qAll = new float[hq * d], oAll = new float[hq * dp], mAll = new float[hq], lAll = new float[hq];
-            for (int h = 0; h < hq; h++) HostRows.read(qs, dt, ((long) b * hq + h) * d, qAll, h * d, d);
-            scaleRows(qAll, hq * d, num.qScale()); // element by element, as each item's rows are scaled
+            return; // unused split slot of a shorter sequence: an empty part
+        }
+        long from = lo + (long) s * splitTokens, to = Math.min(hi + 1L, from + splitTokens);
+        Work w = work(d);
+        final int dp = w.dp, rowsQ = nr * d, rowsO = nr * dp;
+        final boolean swap = heads > 1;
+        // with one head the state lives in w; with several, per head here: scaled q, m, l, O
+        float[] qAll = w.q, oAll = null, mAll = null, lAll = null;
+        if (swap) {
+            qAll = new float[heads * rowsQ];
+            oAll = new float[heads * rowsO];
+            mAll = new float[heads * nr];
+            lAll = new float[heads * nr];
             Arrays.fill(mAll, Float.NEGATIVE_INFINITY);
-            int[] pt = pages[b];
-            for (long c0 = from; c0 < to; c0 += BN) {
-                int t0 = (int) c0, n = (int) Math.min(BN, to - c0);
-                if (c0 + BN < to) { // the next tile's token rows, all heads: one contiguous run per token
-                    int sink = 0;
-                    for (int c = 0, t1 = t0 + BN, nn = (int) Math.min(BN, to - c0 - BN); c < nn; c++) {
-                        int t = t1 + c;
-                        long at = ((long) pt[t / ps] * ps + t % ps) * tokenBytes;
-                        for (long x = 0; x < tokenBytes; x += line) sink ^= ks.get(ValueLayout.JAVA_BYTE, at + x) ^ vs.get(ValueLayout.JAVA_BYTE, at + x);
-                    }
-                    w.sink ^= sink;
+        }
+        for (int g = g0; g < g1; g++) {
+            for (int r = 0; r < nr; r++) {
+                HostRows.read(qs, dt, ((long) b * hq + g * group + r0 + r) * d, qAll, (g - g0) * rowsQ + r * d, d);
+            }
+        }
+        scaleRows(qAll, heads * rowsQ, num.qScale()); // element by element: the same values however grouped
+        if (!swap) begin(w, nr);
+        final long rowBytes = (long) d * dt.byteSize(), tokenBytes = hkv * rowBytes, line = 64;
+        for (long c0 = from; c0 < to; c0 += BN) {
+            int t0 = (int) c0, n = (int) Math.min(BN, to - c0);
+            if (c0 + BN < to) {
+                int sink = 0;
+                for (int c = 0, t1 = t0 + BN, nn = (int) Math.min(BN, to - c0 - BN); c < nn; c++) {
+                    int t = t1 + c;
+                    long at = ((long) pt[t / ps] * ps + t % ps) * tokenBytes + g0 * rowBytes, end = at + heads * rowBytes;
+                    for (long x = at; x < end; x += line) sink ^= ks.get(ValueLayout.JAVA_BYTE, x) ^ vs.get(ValueLayout.JAVA_BYTE, x);
                 }
-                for (int g = 0; g < hkv; g++) {
-                    final int gg = g, h0 = g * group;
-                    System.arraycopy(qAll, h0 * d, w.q, 0, group * d);
-                    System.arraycopy(oAll, h0 * dp, w.o, 0, group * dp);
-                    System.arraycopy(mAll, h0, w.m, 0, group);
-                    System.arraycopy(lAll, h0, w.l, 0, group);
-                    for (int r = 0; r < group; r++) {
-                        w.tlo[r] = 0;
-                        w.thi[r] = n - 1;
-                    }
-                    loadKv(w, ks, vs, dt, n, c -> {
-                        int t = t0 + c;
-                        return (((long) pt[t / ps] * ps + t % ps) * hkv + gg) * d;
-                    });
-                    tile(w, group, n, num.capLog2e());
-                    System.arraycopy(w.o, 0, oAll, h0 * dp, group * dp);
-                    System.arraycopy(w.m, 0, mAll, h0, group);
-                    System.arraycopy(w.l, 0, lAll, h0, group);
+                w.sink ^= sink;
+            }
+            for (int g = g0; g < g1; g++) {
+                final int gg = g, k = g - g0;
+                if (swap) {
+                    System.arraycopy(qAll, k * rowsQ, w.q, 0, rowsQ);
+                    System.arraycopy(oAll, k * rowsO, w.o, 0, rowsO);
+                    System.arraycopy(mAll, k * nr, w.m, 0, nr);
+                    System.arraycopy(lAll, k * nr, w.l, 0, nr);
+                }
+                for (int r = 0; r < nr; r++) {
+                    w.tlo[r] = 0;
+                    w.thi[r] = n - 1;
+                }
+                loadKv(w, ks, vs, dt, n, c -> {
+                    int t = t0 + c;
+                    return (((long) pt[t / ps] * ps + t % ps) * hkv + gg) * d;
+                });
+                tile(w, nr, n, num.capLog2e());
+                if (swap) {
+                    System.arraycopy(w.o, 0, oAll, k * rowsO, rowsO);
+                    System.arraycopy(w.m, 0, mAll, k * nr, nr);
+                    System.arraycopy(w.l, 0, lAll, k * nr, nr);
                 }
             }
-            for (int g = 0; g < hkv; g++) {
-                int h0 = g * group;
-                System.arraycopy(oAll, h0 * dp, w.o, 0, group * dp);
-                System.arraycopy(mAll, h0, w.m, 0, group);
-                System.arraycopy(lAll, h0, w.l, 0, group);
-                for (int r = 0; r < group; r++) {
-                    int p = ((b * hq) + h0 + r) * ms + s;
-                    partL[p] = finishRow(w, r);
-                    System.arraycopy(w.row, 0, partO, p * d, d);
-                }
+        }
+        for (int g = g0; g < g1; g++) {
+            int k = g - g0;
+            if (swap) {
+                System.arraycopy(oAll, k * rowsO, w.o, 0, rowsO);
+                System.arraycopy(mAll, k * nr, w.m, 0, nr);
+                System.arraycopy(lAll, k * nr, w.l, 0, nr);
             }
-        });
+            for (int r = 0; r < nr; r++) {
+                int p = ((b * hq) + g * group + r0 + r) * ms + s;
+                partL[p] = finishRow(w, r);
+                System.arraycopy(w.row, 0, partO, p * d, d);
+            }
+        }
     }
 
     /**

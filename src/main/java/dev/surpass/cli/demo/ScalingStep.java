@@ -52,7 +52,9 @@ public final class ScalingStep implements DemoStep {
      * {@code dInner × stateN}; inputs in {@code dtype}; each timing repeats until
      * {@code budgetSeconds} (at least once after an untimed run) or {@code maxReps}; at the first
      * length each op first runs untimed for {@code warmupSeconds} (the JIT compiles the CPU
-     * kernels; CUDA loads its modules). Decode times are over {@code decodeSteps} tokens.
+     * kernels; CUDA loads its modules), and on the CPU for a quarter of that at every later length
+     * too (a longer context may take a path the JIT has not compiled yet: CPU decode goes
+     * sequence-major past 1024 tokens). Decode times are over {@code decodeSteps} tokens.
      */
     public record Config(int[] lengths, int heads, int headDim, int dInner, int stateN, DType dtype, int pageSize,
                          double warmupSeconds, double budgetSeconds, int maxReps, int decodeSteps) {
@@ -351,12 +353,13 @@ public final class ScalingStep implements DemoStep {
      * Median seconds of {@code op} (its result closed), after one untimed run ({@code warm}: untimed
      * runs for the configured warm-up); synchronised per run.
      */
-    private static double time(Device dev, Supplier<? extends AutoCloseable> op, Config c, boolean warm) {
+    private static double time(Device dev, Supplier<? extends AutoCloseable> op, Config c, boolean first) {
+        double warmup = first ? c.warmupSeconds() : dev.isCpu() ? c.warmupSeconds() / 4 : 0;
         long w0 = System.nanoTime();
         do {
             close(op.get());
             dev.synchronize();
-        } while (warm && (System.nanoTime() - w0) / 1e9 < c.warmupSeconds());
+        } while ((System.nanoTime() - w0) / 1e9 < warmup);
         List<Double> ts = new ArrayList<>();
         long start = System.nanoTime();
         do {
