@@ -64,7 +64,7 @@ final class VectorAttention {
      * Decode reads a context longer than this sequence-major ({@link #decodeSequenceMajor}): past
      * the caches, one head's rows (d values every hkv·d) are too sparse for the prefetcher.
      */
-    static final int SEQUENCE_MAJOR_TOKENS = 1024;
+    static final int SEQUENCE_MAJOR_TOKENS = 2048;
     /** A decode step with fewer multiply-adds than this runs on the calling thread. */
     private static final long PARALLEL_MIN_FMAS = 1L << 18;
 

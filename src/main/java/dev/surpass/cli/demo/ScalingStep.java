@@ -52,9 +52,9 @@ public final class ScalingStep implements DemoStep {
      * {@code dInner × stateN}; inputs in {@code dtype}; each timing repeats until
      * {@code budgetSeconds} (at least once after an untimed run) or {@code maxReps}; at the first
      * length each op first runs untimed for {@code warmupSeconds} (the JIT compiles the CPU
-     * kernels; CUDA loads its modules), and on the CPU for a quarter of that at every later length
-     * too (a longer context may take a path the JIT has not compiled yet: CPU decode goes
-     * sequence-major past 1024 tokens). Decode times are over {@code decodeSteps} tokens.
+     * kernels; CUDA loads its modules); the CPU decode, which goes sequence-major past 2048 tokens
+     * (code the JIT has not compiled at shorter lengths), warms up for half of that at every later
+     * length too. Decode times are over {@code decodeSteps} tokens.
      */
     public record Config(int[] lengths, int heads, int headDim, int dInner, int stateN, DType dtype, int pageSize,
                          double warmupSeconds, double budgetSeconds, int maxReps, int decodeSteps) {
@@ -245,6 +245,7 @@ public final class ScalingStep implements DemoStep {
                 }
                 // one timed unit = decodeSteps decodes over the L+1 cached tokens (the cache does not
                 // grow while timing; the O(1) append of a token's K/V is left out of the figure)
+                double decodeWarmup = check ? c.warmupSeconds() : dev.isCpu() ? c.warmupSeconds() / 2 : 0;
                 double tDecode = time(dev, () -> {
                     Tensor last = null;
                     for (int i = 0; i < c.decodeSteps(); i++) {
@@ -252,7 +253,7 @@ public final class ScalingStep implements DemoStep {
                         last = Attention.decode(qd, cache, ids, plain);
                     }
                     return last;
-                }, c, check) / c.decodeSteps();
+                }, c, decodeWarmup) / c.decodeSteps();
                 p.step("attention decode L=" + L);
 
                 // ---- Mamba selective scan
@@ -354,7 +355,11 @@ public final class ScalingStep implements DemoStep {
      * runs for the configured warm-up); synchronised per run.
      */
     private static double time(Device dev, Supplier<? extends AutoCloseable> op, Config c, boolean first) {
-        double warmup = first ? c.warmupSeconds() : dev.isCpu() ? c.warmupSeconds() / 4 : 0;
+        return time(dev, op, c, first ? c.warmupSeconds() : 0);
+    }
+
+    /** As above after {@code warmup} seconds of untimed runs (at least one). */
+    private static double time(Device dev, Supplier<? extends AutoCloseable> op, Config c, double warmup) {
         long w0 = System.nanoTime();
         do {
             close(op.get());
