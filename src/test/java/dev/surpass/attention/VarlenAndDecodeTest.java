@@ -155,14 +155,7 @@ class VarlenAndDecodeTest {
             c.shuffleFreePages(SEED);
             int[] ids = new int[lens.length];
             float[][] ks = new float[lens.length][], vs = new float[lens.length][];
-            for (int b = 0; b < lens.length; b++) {
-                ids[b] = c.newSequence();
-                ks[b] = ParityMath.random(SEED + 40 + b, lens[b] * hkv * d, 2f, t);
-                vs[b] = ParityMath.random(SEED + 50 + b, lens[b] * hkv * d, 1f, t);
-                if (lens[b] > 0) {
-                    c.appendPrompt(ids[b], sc.track(dev.upload(t, ks[b], lens[b], hkv, d)), sc.track(dev.upload(t, vs[b], lens[b], hkv, d)));
-                }
-            }
+            fill(sc, c, t, lens, hkv, d, SEED + 40, SEED + 50, ids, ks, vs);
             float[] qv = ParityMath.random(SEED + 60, lens.length * hq * d, 2f, t);
             Tensor q = sc.track(dev.upload(t, qv, lens.length, hq, d));
             AttentionOptions o = AttentionOptions.defaults().softcap(20f);
@@ -190,6 +183,22 @@ class VarlenAndDecodeTest {
         }
     }
 
+    /**
+     * One new sequence per length in {@code c} (random K from {@code kSeed + b}, V from
+     * {@code vSeed + b}, rounded to {@code t}); their ids and values into {@code ids}, {@code ks}, {@code vs}.
+     */
+    private void fill(Scope sc, PagedKvCache c, DType t, int[] lens, int hkv, int d, long kSeed, long vSeed, int[] ids,
+                             float[][] ks, float[][] vs) {
+        for (int b = 0; b < lens.length; b++) {
+            ids[b] = c.newSequence();
+            ks[b] = ParityMath.random(kSeed + b, lens[b] * hkv * d, 2f, t);
+            vs[b] = ParityMath.random(vSeed + b, lens[b] * hkv * d, 1f, t);
+            if (lens[b] > 0) {
+                c.appendPrompt(ids[b], sc.track(dev.upload(t, ks[b], lens[b], hkv, d)), sc.track(dev.upload(t, vs[b], lens[b], hkv, d)));
+            }
+        }
+    }
+
     @Test
     void sequenceMajorDecodeEqualsHeadMajorBitForBit() {
         // GQA (4 query heads per kv head), a head dim with a vector tail (80) and one without,
@@ -203,14 +212,7 @@ class VarlenAndDecodeTest {
                     c.shuffleFreePages(SEED + d);
                     int[] ids = new int[lens.length];
                     float[][] ks = new float[lens.length][], vs = new float[lens.length][];
-                    for (int b = 0; b < lens.length; b++) {
-                        ids[b] = c.newSequence();
-                        ks[b] = ParityMath.random(SEED + 70 + b, lens[b] * hkv * d, 2f, t);
-                        vs[b] = ParityMath.random(SEED + 80 + b, lens[b] * hkv * d, 1f, t);
-                        if (lens[b] > 0) {
-                            c.appendPrompt(ids[b], sc.track(dev.upload(t, ks[b], lens[b], hkv, d)), sc.track(dev.upload(t, vs[b], lens[b], hkv, d)));
-                        }
-                    }
+                    fill(sc, c, t, lens, hkv, d, SEED + 70, SEED + 80, ids, ks, vs);
                     float[] qv = ParityMath.random(SEED + 90 + d, lens.length * hq * d, 2f, t);
                     Tensor q = sc.track(dev.upload(t, qv, lens.length, hq, d));
                     for (AttentionOptions o : new AttentionOptions[] {AttentionOptions.defaults(), AttentionOptions.defaults().softcap(20f)}) {
