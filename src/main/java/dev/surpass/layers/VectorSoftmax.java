@@ -1,6 +1,7 @@
 package dev.surpass.layers;
 
 import dev.surpass.backend.Lanes;
+import dev.surpass.backend.VectorExp;
 import static dev.surpass.layers.HostRows.scratch;
 
 import dev.surpass.DType;
@@ -23,6 +24,7 @@ final class VectorSoftmax {
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final ByteOrder NO = ByteOrder.nativeOrder();
+    private static final float LOG2E = (float) (1 / Math.log(2));
 
     static void softmax(Tensor x, Tensor out, long rows, int cols, boolean parallel) {
         DType dt = x.dtype();
@@ -62,8 +64,11 @@ final class VectorSoftmax {
             infiniteRow(x, xi, o, oi, n, max);
             return;
         }
-        // Pass 2: e = exp(x - max), stored, and summed (its own method: inlined together with the
-        // other passes, the JIT gives up on inlining VectorMath.exp and boxes every vector).
+        // Pass 2: e = 2^((x - max)·log2 e), stored, and summed (its own method: inlined together
+        // with the other passes, the JIT gives up on inlining the exp and boxes every vector). The
+        // argument is ≤ 0, so the short exp2 of the fused attention serves (half the operations of
+        // VectorMath.exp: twice the rows per second), as the CUDA kernel's exp2f((v - m)·log2 e);
+        // below 2^-126 of the max it gives 0 instead of a subnormal.
         float sum = expSum(x, xi, o, oi, n, max);
         // Pass 3: scale by 1/sum (sum ≥ 1: the max element contributes exp(0)).
         float inv = 1f / sum;
@@ -83,13 +88,13 @@ final class VectorSoftmax {
         FloatVector vsum = FloatVector.zero(S);
         int i = 0;
         for (; i < bound; i += S.length()) {
-            FloatVector e = VectorMath.exp(FloatVector.fromMemorySegment(S, x, (xi + i) * 4, NO).sub(max));
+            FloatVector e = VectorExp.exp2NonPositive(FloatVector.fromMemorySegment(S, x, (xi + i) * 4, NO).sub(max).mul(LOG2E));
             e.intoMemorySegment(o, (oi + i) * 4, NO);
             vsum = vsum.add(e);
         }
         if (i < n) {
             VectorMask<Float> m = S.indexInRange(i, n);
-            FloatVector e = VectorMath.exp(FloatVector.fromMemorySegment(S, x, (xi + i) * 4, NO, m).sub(max));
+            FloatVector e = VectorExp.exp2NonPositive(FloatVector.fromMemorySegment(S, x, (xi + i) * 4, NO, m).sub(max).mul(LOG2E));
             e.intoMemorySegment(o, (oi + i) * 4, NO, m);
             vsum = vsum.add(e, m);
         }
