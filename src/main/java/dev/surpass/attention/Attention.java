@@ -226,8 +226,10 @@ public final class Attention {
         synchronized (cache) { // no append or free may run between the checks and the reads
             cache.checkSequences(op, ids);
             int maxLen = 0;
+            long tokens = 0;
             for (int id : ids) {
                 int len = cache.length(id);
+                tokens += len;
                 int[] pt = cache.pageTable(id);
                 // invariants of the cache, checked anyway: nothing out of range reaches a kernel
                 if ((long) pt.length * cache.pageSize() < len) {
@@ -247,7 +249,8 @@ public final class Attention {
                 lse = withLse ? dev.allocate(DType.F32, q.dim(0), q.dim(1)) : null;
                 if (out.numel() > 0) {
                     if (dev.isCpu()) {
-                        int split = VectorAttention.defaultSplitTokens(ids.length, cache.numKvHeads(), maxLen);
+                        long kvBytes = 2L * tokens * cache.numKvHeads() * cache.headDim() * cache.dtype().byteSize();
+                        int split = VectorAttention.defaultSplitTokens(ids.length, cache.numKvHeads(), maxLen, kvBytes);
                         VectorAttention.decode(q, cache, ids, out, lse, opts, split);
                     } else {
                         CudaAttention.decode(q, cache, ids, out, lse, opts);

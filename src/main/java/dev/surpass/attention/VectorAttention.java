@@ -61,10 +61,11 @@ final class VectorAttention {
     /** Sequences at most this long are not split in decode. */
     static final int MIN_SPLIT_TOKENS = 256;
     /**
-     * Decode reads a context longer than this sequence-major ({@link #decodeSequenceMajor}): past
-     * the caches, one head's rows (d values every hkv·d) are too sparse for the prefetcher.
+     * Decode goes sequence-major ({@link #decodeItem} with every head) when the keys and values it
+     * reads come to more than this many bytes: past the caches, one head's rows (d values every
+     * hkv·d) are too sparse for the hardware prefetcher, while all heads of a token are one run.
      */
-    static final int SEQUENCE_MAJOR_TOKENS = 2048;
+    static final long SEQUENCE_MAJOR_BYTES = 8L << 20;
     /** A decode step with fewer multiply-adds than this runs on the calling thread. */
     private static final long PARALLEL_MIN_FMAS = 1L << 18;
 
@@ -783,12 +784,13 @@ final class VectorAttention {
 
     /**
      * Split size for decode: no split for sequences up to {@link #MIN_SPLIT_TOKENS}; otherwise
-     * enough chunks that (sequences × kv-heads × chunks) keeps every thread busy twice over.
+     * enough chunks that the items (sequences × kv-heads, or sequences alone when the step reads
+     * more than {@link #SEQUENCE_MAJOR_BYTES} of keys and values: {@code kvBytes}) times chunks
+     * keep every thread busy twice over.
      */
-    static int defaultSplitTokens(int batch, int hkv, int maxLen) {
+    static int defaultSplitTokens(int batch, int hkv, int maxLen, long kvBytes) {
         if (maxLen <= MIN_SPLIT_TOKENS) return Integer.MAX_VALUE;
-        // a long context is decoded sequence-major (all heads in one item): only chunks make items
-        long items = maxLen > SEQUENCE_MAJOR_TOKENS ? batch : (long) batch * hkv;
+        long items = kvBytes > SEQUENCE_MAJOR_BYTES ? batch : (long) batch * hkv;
         int want = (int) Math.max(1, (2L * Parallel.threads() + items - 1) / items);
         int splits = Math.min(want, (maxLen + MIN_SPLIT_TOKENS - 1) / MIN_SPLIT_TOKENS);
         if (splits <= 1) return Integer.MAX_VALUE;
@@ -802,12 +804,12 @@ final class VectorAttention {
      */
     static void decode(Tensor q, PagedKvCache cache, int[] seqIds, Tensor out, Tensor lse, AttentionOptions o,
                        int splitTokens) {
-        decode(q, cache, seqIds, out, lse, o, splitTokens, SEQUENCE_MAJOR_TOKENS);
+        decode(q, cache, seqIds, out, lse, o, splitTokens, SEQUENCE_MAJOR_BYTES);
     }
 
-    /** As above, sequence-major when a sequence sees more than {@code sequenceMajorTokens} keys (tests force either way). */
+    /** As above, sequence-major when the visible keys and values come to more than {@code sequenceMajorBytes} (tests force either way). */
     static void decode(Tensor q, PagedKvCache cache, int[] seqIds, Tensor out, Tensor lse, AttentionOptions o,
-                       int splitTokens, int sequenceMajorTokens) {
+                       int splitTokens, long sequenceMajorBytes) {
         assert splitTokens > 0;
         int batch = (int) q.dim(0), hq = (int) q.dim(1), d = (int) q.dim(2);
         int hkv = cache.numKvHeads(), group = hq / hkv, ps = cache.pageSize();
@@ -838,13 +840,13 @@ final class VectorAttention {
         // A short context (a small model's decode step) is a few microseconds of work: cheaper on
         // the caller than handing out to the team (whose worker would then spin between steps).
         boolean parallel = fmas >= PARALLEL_MIN_FMAS;
-        int maxVisible = 0;
-        for (int b = 0; b < batch; b++) maxVisible = Math.max(maxVisible, Math.max(0, hi[b] - lo[b] + 1));
+        long kvBytes = 0;
+        for (int b = 0; b < batch; b++) kvBytes += 2L * Math.max(0, hi[b] - lo[b] + 1) * hkv * d * dt.byteSize();
         // Past the caches one head's keys (d values every hkv·d: a page's tokens hold all heads) are
         // too sparse for the hardware prefetcher, so a long context goes sequence-major: one item
         // per (sequence, split) with every head. Otherwise one item per (sequence, kv head, block
         // of its query heads, split). Both run decodeItem: the same steps per head, the same code.
-        if (group <= BM && maxVisible > sequenceMajorTokens) {
+        if (group <= BM && kvBytes > sequenceMajorBytes) {
             forEachItem((long) batch * ms, parallel, item -> {
                 int s = (int) (item % ms), b = (int) (item / ms);
                 decodeItem(qs, ks, vs, dt, hq, hkv, d, ps, pages[b], lo[b], hi[b], splits[b], splitTokens, b, s, ms, 0, hkv, 0, group,

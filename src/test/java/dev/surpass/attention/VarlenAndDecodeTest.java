@@ -178,8 +178,8 @@ class VarlenAndDecodeTest {
                     assertClose(lv, toDouble(wholeLse), 1e-6, "split " + split + " lse vs no split");
                 }
             }
-            assertTrue(VectorAttention.defaultSplitTokens(1, 1, 5000) < 5000, "a long sequence is split by default");
-            assertEquals(Integer.MAX_VALUE, VectorAttention.defaultSplitTokens(1, 1, VectorAttention.MIN_SPLIT_TOKENS));
+            assertTrue(VectorAttention.defaultSplitTokens(1, 1, 5000, 0) < 5000, "a long sequence is split by default");
+            assertEquals(Integer.MAX_VALUE, VectorAttention.defaultSplitTokens(1, 1, VectorAttention.MIN_SPLIT_TOKENS, 0));
         }
     }
 
@@ -222,7 +222,7 @@ class VarlenAndDecodeTest {
                             for (int way = 0; way < 2; way++) {
                                 Tensor out = sc.track(poisoned(dev, t, lens.length, hq, d));
                                 Tensor lse = sc.track(poisoned(dev, DType.F32, lens.length, hq));
-                                VectorAttention.decode(q, c, ids, out, lse, o, split, way == 0 ? Integer.MAX_VALUE : 0);
+                                VectorAttention.decode(q, c, ids, out, lse, o, split, way == 0 ? Long.MAX_VALUE : 0);
                                 got[way] = out.toFloatArray();
                                 gotLse[way] = lse.toFloatArray();
                             }

@@ -52,9 +52,9 @@ public final class ScalingStep implements DemoStep {
      * {@code dInner × stateN}; inputs in {@code dtype}; each timing repeats until
      * {@code budgetSeconds} (at least once after an untimed run) or {@code maxReps}; at the first
      * length each op first runs untimed for {@code warmupSeconds} (the JIT compiles the CPU
-     * kernels; CUDA loads its modules); the CPU decode, which goes sequence-major past 2048 tokens
-     * (code the JIT has not compiled at shorter lengths), warms up for half of that at every later
-     * length too. Decode times are over {@code decodeSteps} tokens.
+     * kernels; CUDA loads its modules); the CPU decode, which goes sequence-major past 8 MiB of
+     * keys and values (about 1.4k tokens here: code the JIT has not compiled at shorter lengths),
+     * warms up for half of that at every later length too. Decode times are over {@code decodeSteps} tokens.
      */
     public record Config(int[] lengths, int heads, int headDim, int dInner, int stateN, DType dtype, int pageSize,
                          double warmupSeconds, double budgetSeconds, int maxReps, int decodeSteps) {
