@@ -116,11 +116,15 @@ final class VectorGemm {
             return row;
         }
 
-        /** {0, s, 2s, ..., (L-1)s}: the gather of one column out of L rows s apart ({@link #packB}). */
+        /** {0, s, 2s, ..., (L-1)s} for {@link #stride}: the gather of one column out of L rows s apart ({@link #packB}). */
         private final int[] strideIndex = new int[L];
+        private int stride;
 
         int[] strideIndex(int s) {
-            if (strideIndex[1 % L] != s || L == 1) for (int i = 0; i < L; i++) strideIndex[i] = i * s;
+            if (stride != s) {
+                for (int i = 0; i < L; i++) strideIndex[i] = i * s;
+                stride = s;
+            }
             return strideIndex;
         }
 
@@ -902,23 +906,18 @@ final class VectorGemm {
 
     /**
      * fp32 W [N, K] on the host packed once for {@link #linearPacked}: NR-column panels over the
-     * whole of K, {@code wp[(q*k + t)*NR + j] = W[q*NR + j][t]}, zero columns past N. Each K block
-     * of a panel is then laid out as {@link #packB} would pack it, so the micro-kernels read it in
-     * place. The caller ({@link LinearWeight}) has checked that the size fits an array.
+     * whole of K, {@code wp[(q*k + t)*NR + j] = W[q*NR + j][t]}, zero columns past N — what
+     * {@link #packB} gives for one K block as long as K, so it packs them (in parallel, by panel
+     * ranges) and the micro-kernels read each K block in place. The caller ({@link LinearWeight})
+     * has checked that the size fits an array.
      */
     static float[] packWeight(Tensor w, int n, int k) {
-        final MemorySegment b = w.hostSegment();
+        final Problem pr = new Problem(null, w.hostSegment(), null, null, DType.F32, 0, n, k, true, false);
         final int panels = (n + NR - 1) / NR;
         final float[] wp = new float[panels * k * NR];
         Parallel.forRange(panels, Math.max(1, (1 << 16) / Math.max(1, k * NR)), (lo, hi) -> {
-            for (int q = (int) lo; q < hi; q++) {
-                int nr = Math.min(NR, n - q * NR);
-                for (int j = 0; j < nr; j++) {
-                    long row = (long) (q * NR + j) * k * 4L;
-                    int dst = q * k * NR + j;
-                    for (int t = 0; t < k; t++) wp[dst + t * NR] = b.get(F32, row + t * 4L);
-                }
-            }
+            int j0 = (int) lo * NR;
+            packB(pr, 0, 0, k, j0, Math.min(n, (int) hi * NR) - j0, wp, j0 * k);
         });
         return wp;
     }
@@ -984,8 +983,7 @@ final class VectorGemm {
                     int nr = Math.min(NR, n - q * NR);
                     for (int ti = chunk * PACKED_TILES, tEnd = Math.min(tiles, ti + PACKED_TILES); ti < tEnd; ti++) {
                         boolean big = ti < full;
-                        int tr = big ? MR : SMALL_TILE;
-                        int i0 = big ? ti * MR : full * MR + (ti - full) * SMALL_TILE;
+                        int tr = tileRows(ti, full), i0 = tileStart(ti, full);
                         int mr = Math.min(tr, rows - i0), aBase = ti * MR * k;
                         long cAt = (i0 * (long) n + q * NR) * 4L;
                         for (int pc = 0; pc < k; pc += kc0) {
@@ -1005,9 +1003,7 @@ final class VectorGemm {
     private static void packRows(MemorySegment a, int k, int rows, int full, int t0, int t1, float[] ap) {
         float[] row = BUFFERS.get().row(k);
         for (int ti = t0; ti < t1; ti++) {
-            boolean big = ti < full;
-            int tr = big ? MR : SMALL_TILE;
-            int i0 = big ? ti * MR : full * MR + (ti - full) * SMALL_TILE;
+            int tr = tileRows(ti, full), i0 = tileStart(ti, full);
             int mr = Math.min(tr, rows - i0), base = ti * MR * k;
             for (int r = 0; r < mr; r++) {
                 MemorySegment.copy(a, F32, (long) (i0 + r) * k * 4L, row, 0, k); // one bulk read, then array stores
@@ -1017,6 +1013,16 @@ final class VectorGemm {
                 for (int t = 0; t < k; t++) ap[base + t * tr + r] = 0f;
             }
         }
+    }
+
+    /** Rows of x's row tile {@code ti} in {@link #linearPacked}: MR for the first {@code full} tiles, then {@link #SMALL_TILE}. */
+    private static int tileRows(int ti, int full) {
+        return ti < full ? MR : SMALL_TILE;
+    }
+
+    /** First row of x in row tile {@code ti} (see {@link #tileRows}). */
+    private static int tileStart(int ti, int full) {
+        return ti < full ? ti * MR : full * MR + (ti - full) * SMALL_TILE;
     }
 
     /** tile[SMALL_TILE x NR] = Apanel · Bpanel over kc steps (A packed {@link #SMALL_TILE} rows wide). */
