@@ -821,7 +821,7 @@ final class VectorAttention {
         int[][] pages = new int[batch][];
         int[] lo = new int[batch], hi = new int[batch], splits = new int[batch];
         int maxSplits = 1;
-        long fmas = 0;
+        long fmas = 0, kvBytes = 0;
         for (int b = 0; b < batch; b++) {
             int len = cache.length(seqIds[b]);
             pages[b] = cache.pageTable(seqIds[b]);
@@ -829,6 +829,7 @@ final class VectorAttention {
             hi[b] = causal.keyHi(0, 1, len);
             long visible = Math.max(0, hi[b] - lo[b] + 1);
             fmas += 2L * visible * hq * d; // q·k and p·v per visible key and head
+            kvBytes += 2L * visible * hkv * d * dt.byteSize();
             splits[b] = (int) Math.max(1, (visible + splitTokens - 1) / splitTokens);
             maxSplits = Math.max(maxSplits, splits[b]);
         }
@@ -840,8 +841,6 @@ final class VectorAttention {
         // A short context (a small model's decode step) is a few microseconds of work: cheaper on
         // the caller than handing out to the team (whose worker would then spin between steps).
         boolean parallel = fmas >= PARALLEL_MIN_FMAS;
-        long kvBytes = 0;
-        for (int b = 0; b < batch; b++) kvBytes += 2L * Math.max(0, hi[b] - lo[b] + 1) * hkv * d * dt.byteSize();
         // Past the caches one head's keys (d values every hkv·d: a page's tokens hold all heads) are
         // too sparse for the hardware prefetcher, so a long context goes sequence-major: one item
         // per (sequence, split) with every head. Otherwise one item per (sequence, kv head, block
@@ -894,24 +893,17 @@ final class VectorAttention {
         }
         long from = lo + (long) s * splitTokens, to = Math.min(hi + 1L, from + splitTokens);
         Work w = work(d);
-        final int dp = w.dp, rowsQ = nr * d, rowsO = nr * dp;
-        final boolean swap = heads > 1;
-        // with one head the state lives in w; with several, per head here: scaled q, m, l, O
-        float[] qAll = w.q, oAll = null, mAll = null, lAll = null;
-        if (swap) {
-            qAll = new float[heads * rowsQ];
-            oAll = new float[heads * rowsO];
-            mAll = new float[heads * nr];
-            lAll = new float[heads * nr];
-            Arrays.fill(mAll, Float.NEGATIVE_INFINITY);
-        }
+        final int rowsQ = nr * d;
+        // with one head the state lives in w; with several, per head in `state`, swapped through w
+        HeadStates state = heads > 1 ? new HeadStates(heads, nr, d, w.dp) : null;
+        float[] qAll = state != null ? state.q : w.q;
         for (int g = g0; g < g1; g++) {
             for (int r = 0; r < nr; r++) {
                 HostRows.read(qs, dt, ((long) b * hq + g * group + r0 + r) * d, qAll, (g - g0) * rowsQ + r * d, d);
             }
         }
         scaleRows(qAll, heads * rowsQ, num.qScale()); // element by element: the same values however grouped
-        if (!swap) begin(w, nr);
+        if (state == null) begin(w, nr);
         final long rowBytes = (long) d * dt.byteSize(), tokenBytes = hkv * rowBytes, line = 64;
         for (long c0 = from; c0 < to; c0 += BN) {
             int t0 = (int) c0, n = (int) Math.min(BN, to - c0);
@@ -925,13 +917,8 @@ final class VectorAttention {
                 w.sink ^= sink;
             }
             for (int g = g0; g < g1; g++) {
-                final int gg = g, k = g - g0;
-                if (swap) {
-                    System.arraycopy(qAll, k * rowsQ, w.q, 0, rowsQ);
-                    System.arraycopy(oAll, k * rowsO, w.o, 0, rowsO);
-                    System.arraycopy(mAll, k * nr, w.m, 0, nr);
-                    System.arraycopy(lAll, k * nr, w.l, 0, nr);
-                }
+                final int gg = g;
+                if (state != null) state.into(w, g - g0, true);
                 for (int r = 0; r < nr; r++) {
                     w.tlo[r] = 0;
                     w.thi[r] = n - 1;
@@ -941,25 +928,52 @@ final class VectorAttention {
                     return (((long) pt[t / ps] * ps + t % ps) * hkv + gg) * d;
                 });
                 tile(w, nr, n, num.capLog2e());
-                if (swap) {
-                    System.arraycopy(w.o, 0, oAll, k * rowsO, rowsO);
-                    System.arraycopy(w.m, 0, mAll, k * nr, nr);
-                    System.arraycopy(w.l, 0, lAll, k * nr, nr);
-                }
+                if (state != null) state.from(w, g - g0);
             }
         }
         for (int g = g0; g < g1; g++) {
-            int k = g - g0;
-            if (swap) {
-                System.arraycopy(oAll, k * rowsO, w.o, 0, rowsO);
-                System.arraycopy(mAll, k * nr, w.m, 0, nr);
-                System.arraycopy(lAll, k * nr, w.l, 0, nr);
-            }
+            if (state != null) state.into(w, g - g0, false);
             for (int r = 0; r < nr; r++) {
                 int p = ((b * hq) + g * group + r0 + r) * ms + s;
                 partL[p] = finishRow(w, r);
                 System.arraycopy(w.row, 0, partO, p * d, d);
             }
+        }
+    }
+
+    /**
+     * The running state of several heads' query rows in one {@link #decodeItem}: per head its
+     * {@code nr} scaled query rows, unnormalised output rows, max and sum, as {@link #begin} leaves
+     * them in a {@link Work}; moved into the thread's Work for a head's tile step and back after.
+     */
+    private static final class HeadStates {
+        final int nr, rowsQ, rowsO;
+        final float[] q, o, m, l;
+
+        HeadStates(int heads, int nr, int d, int dp) {
+            this.nr = nr;
+            rowsQ = nr * d;
+            rowsO = nr * dp;
+            q = new float[heads * rowsQ];
+            o = new float[heads * rowsO];
+            m = new float[heads * nr];
+            l = new float[heads * nr];
+            Arrays.fill(m, Float.NEGATIVE_INFINITY);
+        }
+
+        /** Head k's state into w (with its query rows when {@code withQ}). */
+        void into(Work w, int k, boolean withQ) {
+            if (withQ) System.arraycopy(q, k * rowsQ, w.q, 0, rowsQ);
+            System.arraycopy(o, k * rowsO, w.o, 0, rowsO);
+            System.arraycopy(m, k * nr, w.m, 0, nr);
+            System.arraycopy(l, k * nr, w.l, 0, nr);
+        }
+
+        /** w's state back as head k's (the query rows do not change). */
+        void from(Work w, int k) {
+            System.arraycopy(w.o, 0, o, k * rowsO, rowsO);
+            System.arraycopy(w.m, 0, m, k * nr, nr);
+            System.arraycopy(w.l, 0, l, k * nr, nr);
         }
     }
 
