@@ -667,14 +667,16 @@ final class VectorAttention {
         for (int c = 0; c < nc; c++) {
             int at = r + c * BM;
             FloatVector in = FloatVector.fromArray(S, st, at).sub(m);
-            FloatVector x = in.max(-126f).min(0f);
+            VectorMask<Float> under = in.compare(VectorOperators.LT, -126f);
+            FloatVector x = in.blend(-126f, under);
+            x = x.blend(0f, x.compare(VectorOperators.GT, 0f));
             FloatVector t = x.add(VectorExp.ROUND_MAGIC);
             FloatVector f = x.sub(t.sub(VectorExp.ROUND_MAGIC));
             FloatVector p = f.fma(VectorExp.P6, VectorExp.P5).fma(f, FloatVector.broadcast(S, VectorExp.P4))
                     .fma(f, FloatVector.broadcast(S, VectorExp.P3)).fma(f, FloatVector.broadcast(S, VectorExp.P2))
                     .fma(f, FloatVector.broadcast(S, VectorExp.P1)).fma(f, FloatVector.broadcast(S, 1f));
             IntVector e = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23);
-            p = ((IntVector) p.reinterpretAsInts()).add(e).reinterpretAsFloats().blend(0f, in.compare(VectorOperators.LT, -126f));
+            p = ((IntVector) p.reinterpretAsInts()).add(e).reinterpretAsFloats().blend(0f, under);
             p.intoArray(st, at);
             sum = sum.add(p);
         }
@@ -689,7 +691,8 @@ final class VectorAttention {
         FloatVector sum = FloatVector.zero(S);
         for (int c = 0; c < nc; c++) {
             int at = r + c * BM;
-            FloatVector x = FloatVector.fromArray(S, st, at).sub(m).max(-126f);
+            FloatVector x = FloatVector.fromArray(S, st, at).sub(m);
+            x = x.blend(-126f, x.compare(VectorOperators.LT, -126f));
             FloatVector t = x.add(VectorExp.ROUND_MAGIC);
             FloatVector f = x.sub(t.sub(VectorExp.ROUND_MAGIC));
             FloatVector p = f.fma(VectorExp.P6, VectorExp.P5).fma(f, FloatVector.broadcast(S, VectorExp.P4))

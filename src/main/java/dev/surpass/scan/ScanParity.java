@@ -121,6 +121,7 @@ public final class ScanParity {
                 ScanSpec.dense(2, 6, 16, 3, 65, "Dzsbi"),
                 ScanSpec.dense(1, 4, 1, 0, 65, "Dsb"),
                 ScanSpec.dense(1, 4, 16, 2, 2049, "Dzsbi"),
+                ScanSpec.dense(1, 48, 16, 3, 600, "Dzsbi"),  // full 16-channel blocks per group (the CPU's lane transposes)
                 ScanSpec.varlen(4, 16, 2, new int[] {0, 5, 5, 70, 71, 200}, "Dzsbi"),
                 ScanSpec.varlen(3, 64, 0, new int[] {0, 64, 129}, "sb"));
     }

@@ -23,8 +23,10 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Layout work: B and C are transposed once per call from {@code [Bt, G, N, L]} to per-(batch,
  * group) {@code [L, N]} fp32 arrays. u, delta, z ({@code [Bt, Dm, L]}, one row per channel) are
- * read per tile of {@link #TILE} tokens, widened to fp32 by {@link HostRows} and transposed into
- * token-major scratch {@code [t][lane]}; y goes back the same way. {@code A·log2e} is pre-scaled
+ * read {@link #SPAN} tokens at a time, a row in one run (widened to fp32 by {@link HostRows}), and
+ * turned into token-major scratch {@code [t][lane]} by {@link LaneTranspose}; y goes back the same
+ * way. The recurrence then runs over {@link #TILE}-token pieces of the span, so its working set
+ * stays in L1. {@code A·log2e} is pre-scaled
  * per block so {@code exp(Δ·A) = 2^(Δ·A·log2e)}. The exponentials are the library's
  * deterministic vector exp2 (plain fma and integer ops), so a lane's result does not depend on the
  * lane, the tile, the thread count or the JIT tier: the decode step equals the scan bit for bit.
@@ -49,7 +51,13 @@ final class VectorSelectiveScan {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.nativeOrder());
-    /** Tokens per scratch tile. */
+    /**
+     * Tokens read (and y written) per visit of a block's rows: runs of 2 KB per fp32 row. Shorter
+     * runs starve the memory system — one thread reading 48 rows 16 × 64 tokens at a time got
+     * 6.4 GB/s, 512 tokens at a time 28 GB/s.
+     */
+    static final int SPAN = 512;
+    /** Tokens per pass of the recurrence over all N states: its tiles stay in L1. */
     static final int TILE = 64;
     /** Chunk length of the parallel-in-time driver. */
     static final int CHUNK = 256;
@@ -115,23 +123,25 @@ final class VectorSelectiveScan {
 
     /**
      * Per-task scratch: tiles are token-major {@code [t][lane]}, states state-major {@code [k][lane]}.
-     * Tiles hold {@code tile} tokens: {@link #TILE}, or fewer when no task runs that many (one for a
+     * Tiles hold {@code span} tokens: {@link #SPAN}, or fewer when no task runs that many (one for a
      * decode step, which allocates this per call).
      */
     private static final class Work {
-        final float[] u, dl, du, zz, out, row;
+        final float[] u, dl, du, zz, out;
+        /** The span's rows, row-major ({@code [lane][t]}), between a tensor and a lane-major tile. */
+        final float[] rows;
         final float[] h, p, a2;
         /** Rows of A, or of the states, on their way to or from the lane-major arrays ({@link #block}, {@link #loadState}, {@link #storeState}). */
         final float[] states;
         final float[] bias = new float[VL], dSkip = new float[VL];
 
-        Work(int n, int tile) {
-            u = new float[tile * VL];
-            dl = new float[tile * VL];
-            du = new float[tile * VL];
-            zz = new float[tile * VL];
-            out = new float[tile * VL];
-            row = new float[tile];
+        Work(int n, int span) {
+            u = new float[span * VL];
+            dl = new float[span * VL];
+            du = new float[span * VL];
+            zz = new float[span * VL];
+            out = new float[span * VL];
+            rows = new float[span * VL];
             h = new float[n * VL];
             states = new float[n * VL];
             p = new float[n * VL];
@@ -180,16 +190,16 @@ final class VectorSelectiveScan {
         ScanDims d = job.dims;
         int dm = d.dm(), n = d.n(), nb = blocks(d);
         long tasks = (long) d.sequences() * nb;
-        int tile = Math.min(TILE, Math.max(1, d.maxLength()));
+        int span = Math.min(SPAN, Math.max(1, d.maxLength()));
         Parallel.forRange(tasks, grain(d, Math.max(1, d.maxLength())), (lo, hi) -> {
-            Work w = new Work(n, tile);
+            Work w = new Work(n, span);
             for (long x = lo; x < hi; x++) {
                 int s = (int) (x / nb), blk = (int) (x % nb), c0 = job.c0(blk), width = job.width(blk);
                 w.block(job, c0, width);
                 long st = (long) s * dm + c0;  // state row of the block's first channel
                 if (job.init == null) Arrays.fill(w.h, 0f);
                 else loadState(job.init, st, n, width, w.h, w.states);
-                run(job, s, c0, width, d.start(s), d.end(s), w.h, null, true, w);
+                run(job, s, c0, width, d.start(s), d.end(s), w.h, null, w);
                 storeState(w.h, n, width, job.last, st, w.states);
             }
         });
@@ -212,14 +222,14 @@ final class VectorSelectiveScan {
         long tasks = (long) total * nb;
         // Pass 1: every (chunk, block) from a zero state: its end state and decay product.
         Parallel.forRange(tasks, grain(d, chunk), (lo, hi) -> {
-            Work w = new Work(n, Math.min(TILE, chunk));
+            Work w = new Work(n, Math.min(SPAN, chunk));
             for (long x = lo; x < hi; x++) {
                 int gc = (int) (x / nb), blk = (int) (x % nb), s = seqOf[gc], c0 = job.c0(blk), width = job.width(blk);
                 int t0 = d.start(s) + (gc - first[s]) * chunk, t1 = Math.min(d.end(s), t0 + chunk);
                 w.block(job, c0, width);
                 Arrays.fill(w.h, 0f);
                 Arrays.fill(w.p, 1f);
-                run(job, s, c0, width, t0, t1, w.h, w.p, false, w);
+                run(job, s, c0, width, t0, t1, w.h, w.p, w);
                 storeState(w.h, n, width, localS, (long) gc * dm + c0, w.states);
                 storeState(w.p, n, width, decayS, (long) gc * dm + c0, w.states);
             }
@@ -241,13 +251,13 @@ final class VectorSelectiveScan {
         });
         // Pass 2: every chunk again from its true start state, writing y.
         Parallel.forRange(tasks, grain(d, chunk), (lo, hi) -> {
-            Work w = new Work(n, Math.min(TILE, chunk));
+            Work w = new Work(n, Math.min(SPAN, chunk));
             for (long x = lo; x < hi; x++) {
                 int gc = (int) (x / nb), blk = (int) (x % nb), s = seqOf[gc], c0 = job.c0(blk), width = job.width(blk);
                 int t0 = d.start(s) + (gc - first[s]) * chunk, t1 = Math.min(d.end(s), t0 + chunk);
                 w.block(job, c0, width);
                 loadState(startS, (long) gc * dm + c0, n, width, w.h, w.states);
-                run(job, s, c0, width, t0, t1, w.h, null, true, w);
+                run(job, s, c0, width, t0, t1, w.h, null, w);
             }
         });
     }
@@ -273,49 +283,72 @@ final class VectorSelectiveScan {
         MemorySegment.copy(tmp, 0, dst, F32, row0 * n * 4, width * n);
     }
 
-    /** Rows {@code row0 + l·length} ({@code l < width}), tokens {@code [t0, t0+len)} → tile {@code [t][lane]}. */
+    /**
+     * Rows {@code row0 + l·rowStride} ({@code l < width}), tokens {@code [t0, t0+len)} → tile
+     * {@code [t][lane]}: each row in one run into {@code rows} (widened to fp32), then turned
+     * lane-major, 16 tokens at a time through {@link LaneTranspose} for a full block, the rest one by one.
+     */
     private static void readTile(MemorySegment src, DType dt, long row0, long rowStride, int width, int t0, int len,
-                                 float[] tile, float[] rowBuf) {
-        if (width < VL) Arrays.fill(tile, 0, len * VL, 0f);
+                                 float[] tile, float[] rows) {
         if (rowStride == 1) { // rows of one token (a decode step): the channels are adjacent, as the lanes are
+            if (width < VL) Arrays.fill(tile, 0, VL, 0f);
             HostRows.read(src, dt, row0 + t0, tile, 0, width);
             return;
         }
+        if (width < VL) Arrays.fill(tile, 0, len * VL, 0f);
+        for (int l = 0; l < width; l++) HostRows.read(src, dt, row0 + l * rowStride + t0, rows, l * len, len);
+        int full = transposable(width, len);
+        for (int t = 0; t < full; t += VL) LaneTranspose.transpose(rows, t, len, tile, t * VL, VL);
         for (int l = 0; l < width; l++) {
-            HostRows.read(src, dt, row0 + l * rowStride + t0, rowBuf, 0, len);
-            for (int t = 0; t < len; t++) tile[t * VL + l] = rowBuf[t];
+            for (int t = full; t < len; t++) tile[t * VL + l] = rows[l * len + t];
         }
+    }
+
+    /** The inverse of {@link #readTile}, for y: tile {@code [t][lane]} → the rows' tokens {@code [t0, t0+len)}. */
+    private static void writeTile(float[] tile, MemorySegment dst, DType dt, long row0, long rowStride, int width, int t0,
+                                  int len, float[] rows) {
+        if (rowStride == 1) { // see readTile
+            HostRows.write(tile, 0, dst, dt, row0 + t0, width);
+            return;
+        }
+        int full = transposable(width, len);
+        for (int t = 0; t < full; t += VL) LaneTranspose.transpose(tile, t * VL, VL, rows, t, len);
+        for (int l = 0; l < width; l++) {
+            for (int t = full; t < len; t++) rows[l * len + t] = tile[t * VL + l];
+            HostRows.write(rows, l * len, dst, dt, row0 + l * rowStride + t0, len);
+        }
+    }
+
+    /** Leading tokens of a span that go through {@link LaneTranspose}: whole 16-token blocks of a full-width block. */
+    private static int transposable(int width, int len) {
+        return LaneTranspose.AVAILABLE && width == VL ? len - len % VL : 0;
     }
 
     /**
      * Tokens {@code [t0, t1)} of sequence s, channels {@code [c0, c0+width)}, from state h (updated
-     * in place). When {@code p} is given it is multiplied by every {@code exp(Δ·A)}; when
-     * {@code emit}, y is written.
+     * in place). Without {@code p}, y is written; with it (the chunked driver's first pass), no y:
+     * {@code p} is multiplied by every {@code exp(Δ·A)}.
      */
-    private static void run(Job job, int s, int c0, int width, int t0, int t1, float[] h, float[] p, boolean emit, Work w) {
+    private static void run(Job job, int s, int c0, int width, int t0, int t1, float[] h, float[] p, Work w) {
         ScanDims d = job.dims;
         int n = d.n(), bb = d.batchOf(s), bg = bb * d.groups() + d.groupOf(c0);
         long len = d.length(), row0 = ((long) bb * d.dm() + c0) * len;
         float[] bT = job.bT[bg], cT = job.cT[bg];
         FloatVector biasV = FloatVector.fromArray(S, w.bias, 0), dV = FloatVector.fromArray(S, w.dSkip, 0);
-        for (int s0 = t0; s0 < t1; s0 += TILE) {
-            int m = Math.min(TILE, t1 - s0);
-            readTile(job.u, job.dt, row0, len, width, s0, m, w.u, w.row);
-            readTile(job.delta, job.dt, row0, len, width, s0, m, w.dl, w.row);
+        for (int s0 = t0; s0 < t1; s0 += SPAN) {
+            int m = Math.min(SPAN, t1 - s0);
+            readTile(job.u, job.dt, row0, len, width, s0, m, w.u, w.rows);
+            readTile(job.delta, job.dt, row0, len, width, s0, m, w.dl, w.rows);
             steps(w, biasV, job.softplus, m);
-            if (emit) Arrays.fill(w.out, 0, m * VL, 0f);
-            tokens(w.a2, bT, cT, h, p, emit, w.dl, w.du, w.out, s0, m, n);
-            if (!emit) continue;
-            if (job.z != null) readTile(job.z, job.dt, row0, len, width, s0, m, w.zz, w.row);
-            finish(w, dV, job.z != null, m);
-            if (len == 1) { // see readTile
-                HostRows.write(w.out, 0, job.y, job.dt, row0 + s0, width);
+            if (p != null) {
+                for (int j = 0; j < m; j += TILE) decayTokens(w.a2, bT, h, p, w.dl, w.du, s0 + j, j, Math.min(TILE, m - j), n);
                 continue;
             }
-            for (int l = 0; l < width; l++) {
-                for (int t = 0; t < m; t++) w.row[t] = w.out[t * VL + l];
-                HostRows.write(w.row, 0, job.y, job.dt, row0 + l * len + s0, m);
-            }
+            Arrays.fill(w.out, 0, m * VL, 0f);
+            for (int j = 0; j < m; j += TILE) emitTokens(w.a2, bT, cT, h, w.dl, w.du, w.out, s0 + j, j, Math.min(TILE, m - j), n);
+            if (job.z != null) readTile(job.z, job.dt, row0, len, width, s0, m, w.zz, w.rows);
+            finish(w, dV, job.z != null, m);
+            writeTile(w.out, job.y, job.dt, row0, len, width, s0, m, w.rows);
         }
     }
 
@@ -342,45 +375,35 @@ final class VectorSelectiveScan {
     }
 
     /**
-     * The recurrence over one tile: state k outer (its h, A and P stay in registers), tokens inner.
-     * Two loops (emit y, or accumulate P without y) so no vector variable is ever null — a null
-     * merge would keep the JIT from keeping the vectors in registers.
+     * The recurrence over one tile, y accumulated in {@code out}: state k outer (its h and A stay in
+     * registers), tokens inner. It and {@link #decayTokens} are separate methods, each one loop with
+     * no branch: a flag-selected pair of loops in one method ran 1.4× slower (C2 kept fewer vectors
+     * in registers).
      */
-    private static void tokens(float[] a2, float[] bT, float[] cT, float[] h, float[] p, boolean emit, float[] dl,
-                               float[] du, float[] out, int s0, int m, int n) {
-        if (p != null) {
-            decayTokens(a2, bT, h, p, dl, du, s0, m, n);
-            if (!emit) return;
-            throw new AssertionError("emit with a decay product is not used");
-        }
+    private static void emitTokens(float[] a2, float[] bT, float[] cT, float[] h, float[] dl, float[] du, float[] out,
+                                   int s0, int off, int m, int n) {
         for (int k = 0; k < n; k++) {
             FloatVector hk = FloatVector.fromArray(S, h, k * VL), ak = FloatVector.fromArray(S, a2, k * VL);
             int bo = s0 * n + k;
-            if (emit) {
-                for (int t = 0; t < m; t++, bo += n) {
-                    int i = t * VL;
-                    FloatVector dA = exp2(FloatVector.fromArray(S, dl, i).mul(ak));
-                    hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bT[bo]));
-                    hk.fma(FloatVector.broadcast(S, cT[bo]), FloatVector.fromArray(S, out, i)).intoArray(out, i);
-                }
-            } else {
-                for (int t = 0; t < m; t++, bo += n) {
-                    int i = t * VL;
-                    FloatVector dA = exp2(FloatVector.fromArray(S, dl, i).mul(ak));
-                    hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bT[bo]));
-                }
+            for (int t = 0; t < m; t++, bo += n) {
+                int i = (off + t) * VL;
+                FloatVector dA = exp2(FloatVector.fromArray(S, dl, i).mul(ak));
+                hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bT[bo]));
+                hk.fma(FloatVector.broadcast(S, cT[bo]), FloatVector.fromArray(S, out, i)).intoArray(out, i);
             }
             hk.intoArray(h, k * VL);
         }
     }
 
-    private static void decayTokens(float[] a2, float[] bT, float[] h, float[] p, float[] dl, float[] du, int s0, int m, int n) {
+    /** As {@link #emitTokens} without y, multiplying {@code p} by every {@code exp(Δ·A)} (the chunked driver's first pass). */
+    private static void decayTokens(float[] a2, float[] bT, float[] h, float[] p, float[] dl, float[] du, int s0, int off,
+                                    int m, int n) {
         for (int k = 0; k < n; k++) {
             FloatVector hk = FloatVector.fromArray(S, h, k * VL), ak = FloatVector.fromArray(S, a2, k * VL);
             FloatVector pk = FloatVector.fromArray(S, p, k * VL);
             int bo = s0 * n + k;
             for (int t = 0; t < m; t++, bo += n) {
-                int i = t * VL;
+                int i = (off + t) * VL;
                 FloatVector dA = exp2(FloatVector.fromArray(S, dl, i).mul(ak));
                 hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bT[bo]));
                 pk = pk.mul(dA);
@@ -415,7 +438,7 @@ final class VectorSelectiveScan {
                 .fma(s2, FloatVector.broadcast(S, 1f / 9)).fma(s2, FloatVector.broadcast(S, 1f / 7))
                 .fma(s2, FloatVector.broadcast(S, 1f / 5)).fma(s2, FloatVector.broadcast(S, 1f / 3))
                 .fma(s2, FloatVector.broadcast(S, 1f));
-        FloatVector sp = v.max(0f).add(s.mul(q).mul(2f));
+        FloatVector sp = v.blend(0f, v.compare(VectorOperators.LT, 0f)).add(s.mul(q).mul(2f));  // max(v, 0) as a blend (see VectorExp)
         return sp.blend(v, v.compare(VectorOperators.GT, 20f));
     }
 

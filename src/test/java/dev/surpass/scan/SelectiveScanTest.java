@@ -37,7 +37,13 @@ class SelectiveScanTest {
             ScanSpec.dense(2, 4, 20, 2, 300, "Dsi"),     // N 20: a masked vector tail
             ScanSpec.dense(1, 2, 1, 0, 129, "zb"),
             ScanSpec.dense(1, 2, 64, 0, 1, "Dsi"),
-            ScanSpec.varlen(4, 16, 2, new int[] {0, 0, 130, 131, 400, 400}, "Dzsbi"));
+            ScanSpec.varlen(4, 16, 2, new int[] {0, 0, 130, 131, 400, 400}, "Dzsbi"),
+            // Full 16-channel blocks (the lane transposes) beside a partial one, over two 512-token
+            // read spans and a tail that is not a multiple of 16; grouped; varlen sequences starting
+            // and ending inside spans.
+            ScanSpec.dense(2, 37, 16, 0, 1100, "Dzsbi"),
+            ScanSpec.dense(1, 64, 8, 2, 530, "Dsbi"),
+            ScanSpec.varlen(33, 16, 0, new int[] {0, 17, 17, 600, 613}, "Dzsbi"));
 
     /** Runs the Vector scan directly with poisoned outputs; returns {y, last}. */
     private static float[][] vectorScan(Device dev, ScanInputs in, int chunk) {
@@ -89,7 +95,7 @@ class SelectiveScanTest {
         List<DynamicTest> tests = new ArrayList<>();
         for (DType t : new DType[] {DType.F32, DType.F16, DType.BF16}) {
             for (ScanSpec p : List.of(ScanSpec.dense(2, 6, 16, 3, 37, "Dzsbi"), ScanSpec.dense(1, 4, 1, 0, 9, "s"),
-                    ScanSpec.dense(3, 2, 64, 0, 20, "Dzi"))) {
+                    ScanSpec.dense(3, 2, 64, 0, 20, "Dzi"), ScanSpec.dense(1, 32, 16, 2, 40, "Dzsbi"))) {
                 long seed = SEED + 200 + p.n();
                 tests.add(DynamicTest.dynamicTest(p.label() + " " + t, () -> tokenByToken(p, t, seed)));
             }
