@@ -134,6 +134,8 @@ final class VectorSelectiveScan {
         /** Rows of A, or of the states, on their way to or from the lane-major arrays ({@link #block}, {@link #loadState}, {@link #storeState}). */
         final float[] states;
         final float[] bias = new float[VL], dSkip = new float[VL];
+        /** The block's smallest and largest {@code A·log2e} (masked lanes count as 0). */
+        float a2Min, a2Max;
 
         Work(int n, int span) {
             u = new float[span * VL];
@@ -158,9 +160,17 @@ final class VectorSelectiveScan {
             Arrays.fill(bias, 0f);
             Arrays.fill(dSkip, 0f);
             MemorySegment.copy(job.a, F32, (long) c0 * n * 4, states, 0, w * n);
+            float lo = 0f, hi = 0f;
             for (int l = 0; l < w; l++) {
-                for (int k = 0; k < n; k++) a2[k * VL + l] = states[l * n + k] * LOG2E;
+                for (int k = 0; k < n; k++) {
+                    float v = states[l * n + k] * LOG2E;
+                    a2[k * VL + l] = v;
+                    lo = Math.min(lo, v);
+                    hi = Math.max(hi, v);
+                }
             }
+            a2Min = lo;
+            a2Max = hi;
             if (job.bias != null) MemorySegment.copy(job.bias, F32, c0 * 4L, bias, 0, w);
             if (job.dSkip != null) MemorySegment.copy(job.dSkip, F32, c0 * 4L, dSkip, 0, w);
         }
@@ -339,27 +349,41 @@ final class VectorSelectiveScan {
             int m = Math.min(SPAN, t1 - s0);
             readTile(job.u, job.dt, row0, len, width, s0, m, w.u, w.rows);
             readTile(job.delta, job.dt, row0, len, width, s0, m, w.dl, w.rows);
-            steps(w, biasV, job.softplus, m);
+            // Δ·A·log2e within [−126, 0] for the whole span (Δ ≥ 0, A ≤ 0, their extreme product
+            // in range; NaN fails the compares): the exponentials need no clamps, and give the same
+            // values the clamped ones would.
+            float dlMax = steps(w, biasV, job.softplus, m);
+            boolean inRange = dlMax >= 0f && w.a2Max <= 0f && dlMax * w.a2Min >= -126f;
             if (p != null) {
                 for (int j = 0; j < m; j += TILE) decayTokens(w.a2, bT, h, p, w.dl, w.du, s0 + j, j, Math.min(TILE, m - j), n);
                 continue;
             }
             Arrays.fill(w.out, 0, m * VL, 0f);
-            for (int j = 0; j < m; j += TILE) emitTokens(w.a2, bT, cT, h, w.dl, w.du, w.out, s0 + j, j, Math.min(TILE, m - j), n);
+            for (int j = 0; j < m; j += TILE) {
+                if (inRange) emitTokensInRange(w.a2, bT, cT, h, w.dl, w.du, w.out, s0 + j, j, Math.min(TILE, m - j), n);
+                else emitTokens(w.a2, bT, cT, h, w.dl, w.du, w.out, s0 + j, j, Math.min(TILE, m - j), n);
+            }
             if (job.z != null) readTile(job.z, job.dt, row0, len, width, s0, m, w.zz, w.rows);
             finish(w, dV, job.z != null, m);
             writeTile(w.out, job.y, job.dt, row0, len, width, s0, m, w.rows);
         }
     }
 
-    /** Δ = softplus(delta + bias) (when asked) into {@code w.dl}, Δ·u into {@code w.du}. Its own method: small C2 units keep the vector intrinsics inlined. */
-    private static void steps(Work w, FloatVector biasV, boolean softplus, int m) {
+    /**
+     * Δ = softplus(delta + bias) (when asked) into {@code w.dl}, Δ·u into {@code w.du}; returns the
+     * largest Δ when none is negative or NaN, else NaN. Its own method: small C2 units keep the vector intrinsics inlined. */
+    private static float steps(Work w, FloatVector biasV, boolean softplus, int m) {
+        FloatVector lo = FloatVector.broadcast(S, Float.POSITIVE_INFINITY), hi = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         for (int i = 0; i < m * VL; i += VL) {
             FloatVector v = FloatVector.fromArray(S, w.dl, i).add(biasV);
             if (softplus) v = softplus(v);
             v.intoArray(w.dl, i);
             v.mul(FloatVector.fromArray(S, w.u, i)).intoArray(w.du, i);
+            lo = lo.min(v);
+            hi = hi.max(v);
         }
+        float min = lo.reduceLanes(VectorOperators.MIN), max = hi.reduceLanes(VectorOperators.MAX);
+        return min >= 0f ? max : Float.NaN;  // NaN anywhere propagates through min / max
     }
 
     /** y = (Σ C·h + D·u) · silu(z) (when z is given), in {@code w.out}. */
@@ -388,6 +412,22 @@ final class VectorSelectiveScan {
             for (int t = 0; t < m; t++, bo += n) {
                 int i = (off + t) * VL;
                 FloatVector dA = exp2(FloatVector.fromArray(S, dl, i).mul(ak));
+                hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bT[bo]));
+                hk.fma(FloatVector.broadcast(S, cT[bo]), FloatVector.fromArray(S, out, i)).intoArray(out, i);
+            }
+            hk.intoArray(h, k * VL);
+        }
+    }
+
+    /** {@link #emitTokens} with {@link VectorExp#exp2InRange}: for a span whose Δ·A·log2e all lie in {@code [−126, 0]}. */
+    private static void emitTokensInRange(float[] a2, float[] bT, float[] cT, float[] h, float[] dl, float[] du, float[] out,
+                                          int s0, int off, int m, int n) {
+        for (int k = 0; k < n; k++) {
+            FloatVector hk = FloatVector.fromArray(S, h, k * VL), ak = FloatVector.fromArray(S, a2, k * VL);
+            int bo = s0 * n + k;
+            for (int t = 0; t < m; t++, bo += n) {
+                int i = (off + t) * VL;
+                FloatVector dA = VectorExp.exp2InRange(FloatVector.fromArray(S, dl, i).mul(ak));
                 hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bT[bo]));
                 hk.fma(FloatVector.broadcast(S, cT[bo]), FloatVector.fromArray(S, out, i)).intoArray(out, i);
             }
