@@ -21,8 +21,8 @@ import jdk.incubator.vector.VectorSpecies;
  * vector fma per state (no horizontal sum). B and C of a token are shared by the block's channels
  * (one group) and enter as broadcasts.
  *
- * <p>Layout work: B and C are transposed once per call from {@code [Bt, G, N, L]} to per-(batch,
- * group) {@code [L, N]} fp32 arrays. u, delta, z ({@code [Bt, Dm, L]}, one row per channel) are
+ * <p>Layout work: B and C are widened once per call into per-(batch, group) {@code [N, L]} fp32
+ * arrays, the tensor's own layout: the recurrence reads state k's row at unit stride. u, delta, z ({@code [Bt, Dm, L]}, one row per channel) are
  * read {@link #SPAN} tokens at a time, a row in one run (widened to fp32 by {@link HostRows}), and
  * turned into token-major scratch {@code [t][lane]} by {@link LaneTranspose}; y goes back the same
  * way. The recurrence then runs over {@link #TILE}-token pieces of the span, so its working set
@@ -84,7 +84,7 @@ final class VectorSelectiveScan {
         // A, D, delta_bias (F32, or null) where they lie: each block reads its own channels (a
         // decode step would otherwise copy all of A per call for one token's worth of work)
         final MemorySegment a, dSkip, bias;
-        final float[][] bT, cT;  // [batch·G][L·N]
+        final float[][] bRows, cRows;  // [batch·G][N·L] fp32: per state, its row over the tokens, as the tensor holds it
         final boolean softplus;
         final int perGroup;  // blocks per group
 
@@ -102,8 +102,8 @@ final class VectorSelectiveScan {
             this.dSkip = dSkip == null ? null : dSkip.hostSegment();
             this.bias = deltaBias == null ? null : deltaBias.hostSegment();
             this.softplus = softplus;
-            this.bT = transpose(b.hostSegment(), dt, dims);
-            this.cT = transpose(c.hostSegment(), dt, dims);
+            this.bRows = widen(b.hostSegment(), dt, dims);
+            this.cRows = widen(c.hostSegment(), dt, dims);
             int gs = dims.dm() / dims.groups();
             this.perGroup = (gs + VL - 1) / VL;
         }
@@ -343,7 +343,7 @@ final class VectorSelectiveScan {
         ScanDims d = job.dims;
         int n = d.n(), bb = d.batchOf(s), bg = bb * d.groups() + d.groupOf(c0);
         long len = d.length(), row0 = ((long) bb * d.dm() + c0) * len;
-        float[] bT = job.bT[bg], cT = job.cT[bg];
+        float[] bk = job.bRows[bg], ck = job.cRows[bg];
         FloatVector biasV = FloatVector.fromArray(S, w.bias, 0), dV = FloatVector.fromArray(S, w.dSkip, 0);
         for (int s0 = t0; s0 < t1; s0 += SPAN) {
             int m = Math.min(SPAN, t1 - s0);
@@ -355,13 +355,13 @@ final class VectorSelectiveScan {
             float dlMax = steps(w, biasV, job.softplus, m);
             boolean inRange = dlMax >= 0f && w.a2Max <= 0f && dlMax * w.a2Min >= -126f;
             if (p != null) {
-                for (int j = 0; j < m; j += TILE) decayTokens(w.a2, bT, h, p, w.dl, w.du, s0 + j, j, Math.min(TILE, m - j), n);
+                for (int j = 0; j < m; j += TILE) decayTokens(w.a2, bk, h, p, w.dl, w.du, s0 + j, j, Math.min(TILE, m - j), n, (int) len);
                 continue;
             }
             Arrays.fill(w.out, 0, m * VL, 0f);
             for (int j = 0; j < m; j += TILE) {
-                if (inRange) emitTokensInRange(w.a2, bT, cT, h, w.dl, w.du, w.out, s0 + j, j, Math.min(TILE, m - j), n);
-                else emitTokens(w.a2, bT, cT, h, w.dl, w.du, w.out, s0 + j, j, Math.min(TILE, m - j), n);
+                if (inRange) emitTokensInRange(w.a2, bk, ck, h, w.dl, w.du, w.out, s0 + j, j, Math.min(TILE, m - j), n, (int) len);
+                else emitTokens(w.a2, bk, ck, h, w.dl, w.du, w.out, s0 + j, j, Math.min(TILE, m - j), n, (int) len);
             }
             if (job.z != null) readTile(job.z, job.dt, row0, len, width, s0, m, w.zz, w.rows);
             finish(w, dV, job.z != null, m);
@@ -404,48 +404,48 @@ final class VectorSelectiveScan {
      * no branch: a flag-selected pair of loops in one method ran 1.4× slower (C2 kept fewer vectors
      * in registers).
      */
-    private static void emitTokens(float[] a2, float[] bT, float[] cT, float[] h, float[] dl, float[] du, float[] out,
-                                   int s0, int off, int m, int n) {
+    private static void emitTokens(float[] a2, float[] bk, float[] ck, float[] h, float[] dl, float[] du, float[] out,
+                                   int s0, int off, int m, int n, int len) {
         for (int k = 0; k < n; k++) {
             FloatVector hk = FloatVector.fromArray(S, h, k * VL), ak = FloatVector.fromArray(S, a2, k * VL);
-            int bo = s0 * n + k;
-            for (int t = 0; t < m; t++, bo += n) {
+            int bo = k * len + s0;  // state k's row of B and C ({@code bk}, {@code ck}) at token s0: indexed by t, so no range check per token
+            for (int t = 0; t < m; t++) {
                 int i = (off + t) * VL;
                 FloatVector dA = exp2(FloatVector.fromArray(S, dl, i).mul(ak));
-                hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bT[bo]));
-                hk.fma(FloatVector.broadcast(S, cT[bo]), FloatVector.fromArray(S, out, i)).intoArray(out, i);
+                hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bk[bo + t]));
+                hk.fma(FloatVector.broadcast(S, ck[bo + t]), FloatVector.fromArray(S, out, i)).intoArray(out, i);
             }
             hk.intoArray(h, k * VL);
         }
     }
 
     /** {@link #emitTokens} with {@link VectorExp#exp2InRange}: for a span whose Δ·A·log2e all lie in {@code [−126, 0]}. */
-    private static void emitTokensInRange(float[] a2, float[] bT, float[] cT, float[] h, float[] dl, float[] du, float[] out,
-                                          int s0, int off, int m, int n) {
+    private static void emitTokensInRange(float[] a2, float[] bk, float[] ck, float[] h, float[] dl, float[] du, float[] out,
+                                          int s0, int off, int m, int n, int len) {
         for (int k = 0; k < n; k++) {
             FloatVector hk = FloatVector.fromArray(S, h, k * VL), ak = FloatVector.fromArray(S, a2, k * VL);
-            int bo = s0 * n + k;
-            for (int t = 0; t < m; t++, bo += n) {
+            int bo = k * len + s0;  // state k's row of B and C ({@code bk}, {@code ck}) at token s0: indexed by t, so no range check per token
+            for (int t = 0; t < m; t++) {
                 int i = (off + t) * VL;
                 FloatVector dA = VectorExp.exp2InRange(FloatVector.fromArray(S, dl, i).mul(ak));
-                hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bT[bo]));
-                hk.fma(FloatVector.broadcast(S, cT[bo]), FloatVector.fromArray(S, out, i)).intoArray(out, i);
+                hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bk[bo + t]));
+                hk.fma(FloatVector.broadcast(S, ck[bo + t]), FloatVector.fromArray(S, out, i)).intoArray(out, i);
             }
             hk.intoArray(h, k * VL);
         }
     }
 
     /** As {@link #emitTokens} without y, multiplying {@code p} by every {@code exp(Δ·A)} (the chunked driver's first pass). */
-    private static void decayTokens(float[] a2, float[] bT, float[] h, float[] p, float[] dl, float[] du, int s0, int off,
-                                    int m, int n) {
+    private static void decayTokens(float[] a2, float[] bk, float[] h, float[] p, float[] dl, float[] du, int s0, int off,
+                                    int m, int n, int len) {
         for (int k = 0; k < n; k++) {
             FloatVector hk = FloatVector.fromArray(S, h, k * VL), ak = FloatVector.fromArray(S, a2, k * VL);
             FloatVector pk = FloatVector.fromArray(S, p, k * VL);
-            int bo = s0 * n + k;
-            for (int t = 0; t < m; t++, bo += n) {
+            int bo = k * len + s0;  // state k's row of B and C ({@code bk}, {@code ck}) at token s0: indexed by t, so no range check per token
+            for (int t = 0; t < m; t++) {
                 int i = (off + t) * VL;
                 FloatVector dA = exp2(FloatVector.fromArray(S, dl, i).mul(ak));
-                hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bT[bo]));
+                hk = dA.fma(hk, FloatVector.fromArray(S, du, i).mul(bk[bo + t]));
                 pk = pk.mul(dA);
             }
             hk.intoArray(h, k * VL);
@@ -482,21 +482,14 @@ final class VectorSelectiveScan {
         return sp.blend(v, v.compare(VectorOperators.GT, 20f));
     }
 
-    /** B or C {@code [batch, G, N, L]} → per (batch, group) {@code [L, N]} fp32. */
-    private static float[][] transpose(MemorySegment src, DType dt, ScanDims d) {
-        int bg = d.batch() * d.groups(), n = d.n(), len = d.length();
+    /** B or C {@code [batch, G, N, L]} → per (batch, group) {@code [N, L]} fp32 (the same layout, widened). */
+    private static float[][] widen(MemorySegment src, DType dt, ScanDims d) {
+        int bg = d.batch() * d.groups(), rowLen = d.n() * d.length();
         float[][] out = new float[bg][];
-        for (int i = 0; i < bg; i++) out[i] = new float[len * n];
-        Parallel.forRange((long) bg * n, Math.max(1, 16384 / Math.max(1, len)), (lo, hi) -> {
-            float[] tmp = new float[Math.min(len, 512)];
+        Parallel.forRange(bg, Math.max(1, 65536 / Math.max(1, rowLen)), (lo, hi) -> {
             for (long r = lo; r < hi; r++) {
-                float[] o = out[(int) (r / n)];
-                int k = (int) (r % n);
-                for (int t0 = 0; t0 < len; t0 += tmp.length) {
-                    int m = Math.min(tmp.length, len - t0);
-                    HostRows.read(src, dt, r * len + t0, tmp, 0, m);
-                    for (int t = 0; t < m; t++) o[(t0 + t) * n + k] = tmp[t];
-                }
+                out[(int) r] = new float[rowLen];
+                HostRows.read(src, dt, r * rowLen, out[(int) r], 0, rowLen);
             }
         });
         return out;
