@@ -3,6 +3,7 @@ package dev.surpass.layers;
 import dev.surpass.backend.Lanes;
 import dev.surpass.DType;
 import dev.surpass.Tensor;
+import dev.surpass.backend.LaneTranspose;
 import dev.surpass.backend.Parallel;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -853,7 +854,13 @@ final class VectorGemm {
                 float[] rows = buf.row(NR * kc);
                 int[] idx = buf.strideIndex(kc);
                 for (int j = 0; j < NR; j++) MemorySegment.copy(b, F32, (bBase + (long) (j0 + jr + j) * k + p0) * 4L, rows, j * kc, kc);
-                for (int t = 0; t < kc; t++) {
+                int t = 0;
+                if (LaneTranspose.AVAILABLE) { // whole 16 × 16 blocks through registers: ~2x the gathers' rate
+                    for (; t + L <= kc; t += L) {
+                        for (int v = 0; v < NV; v++) LaneTranspose.transpose(rows, v * L * kc + t, kc, bp, panel + t * NR + v * L, NR);
+                    }
+                }
+                for (; t < kc; t++) {
                     int dst = panel + t * NR;
                     for (int v = 0; v < NV; v++) FloatVector.fromArray(S, rows, v * L * kc + t, idx, 0).intoArray(bp, dst + v * L);
                 }

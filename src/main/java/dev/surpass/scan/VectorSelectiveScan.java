@@ -2,6 +2,7 @@ package dev.surpass.scan;
 
 import dev.surpass.DType;
 import dev.surpass.Tensor;
+import dev.surpass.backend.LaneTranspose;
 import dev.surpass.backend.Parallel;
 import dev.surpass.layers.HostRows;
 import java.lang.foreign.MemorySegment;

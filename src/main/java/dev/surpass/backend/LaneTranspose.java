@@ -1,11 +1,12 @@
-package dev.surpass.scan;
+package dev.surpass.backend;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Transposes a 16 × 16 block of floats in registers: the selective scan's channels-in-lanes layout
- * needs its {@code [channel][token]} rows as {@code [token][channel]} tiles and back. Four stages
+ * needs its {@code [channel][token]} rows as {@code [token][channel]} tiles and back, and the GEMM
+ * packs a weight's rows as k-major panels. Four stages
  * of two-source lane selects (one {@code vpermt2ps} each on AVX-512): stage {@code k = 8, 4, 2, 1}
  * pairs rows {@code i} and {@code i + k} and swaps the off-diagonal {@code k × k} sub-blocks within
  * every {@code 2k}-lane group — the block form of {@code [[A, B], [C, D]]ᵀ = [[Aᵀ, Cᵀ], [Bᵀ, Dᵀ]]}.
@@ -14,12 +15,12 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Only for a 16-lane preferred species ({@link #AVAILABLE}); the sixteen rows are locals, written
  * out, because vectors kept in an array are boxed.
  */
-final class LaneTranspose {
+public final class LaneTranspose {
     private LaneTranspose() {}
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     /** Whether the preferred species has the 16 lanes this transpose is written for. */
-    static final boolean AVAILABLE = S.length() == 16;
+    public static final boolean AVAILABLE = S.length() == 16;
     /** Per stage: lane indices into (a, b) of the low row's and the high row's result. */
     private static final FloatVector LO8, HI8, LO4, HI4, LO2, HI2, LO1, HI1;
 
@@ -42,7 +43,7 @@ final class LaneTranspose {
      * {@code dst[dstOff + j·dstStride + i] = src[srcOff + i·srcStride + j]} for {@code i, j < 16}.
      * Callers check {@link #AVAILABLE} and the bounds.
      */
-    static void transpose(float[] src, int srcOff, int srcStride, float[] dst, int dstOff, int dstStride) {
+    public static void transpose(float[] src, int srcOff, int srcStride, float[] dst, int dstOff, int dstStride) {
         FloatVector r0 = FloatVector.fromArray(S, src, srcOff);
         FloatVector r1 = FloatVector.fromArray(S, src, srcOff + 1 * srcStride);
         FloatVector r2 = FloatVector.fromArray(S, src, srcOff + 2 * srcStride);
