@@ -3,6 +3,7 @@ package dev.surpass.attention;
 import dev.surpass.backend.Lanes;
 import dev.surpass.DType;
 import dev.surpass.Tensor;
+import dev.surpass.backend.LaneTranspose;
 import dev.surpass.backend.Parallel;
 import dev.surpass.backend.VectorExp;
 import dev.surpass.layers.HostRows;
@@ -72,6 +73,7 @@ final class VectorAttention {
     private static final float LOG2E = (float) (1 / Math.log(2));
     private static final double LN2 = Math.log(2);
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.nativeOrder());
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
     static int roundUp(int x, int m) {
         return (x + m - 1) / m * m;
@@ -1065,13 +1067,30 @@ final class VectorAttention {
             // gathers (the element-by-element transpose was most of a long-context decode step).
             // Columns of kt past n get rows of kn left from an earlier tile: finite or not, their
             // scores are masked before use, as before.
+            // A row of whole vectors moves as vector loads and stores (a bulk copy per short row cost
+            // more in its call than in the copying), whole 16 × 16 blocks of K go through registers
+            // (LaneTranspose); the rest as before.
             float[] kn = w.kn;
+            boolean whole = d % L == 0;
             for (int c = 0; c < n; c++) {
                 long off = rows.offset(c) * 4L;
-                MemorySegment.copy(ks, F32, off, kn, c * d, d);
-                MemorySegment.copy(vs, F32, off, w.vt, c * dp, d);
+                if (whole) {
+                    for (int x = 0; x < d; x += L) {
+                        FloatVector.fromMemorySegment(S, ks, off + x * 4L, NATIVE).intoArray(kn, c * d + x);
+                        FloatVector.fromMemorySegment(S, vs, off + x * 4L, NATIVE).intoArray(w.vt, c * dp + x);
+                    }
+                } else {
+                    MemorySegment.copy(ks, F32, off, kn, c * d, d);
+                    MemorySegment.copy(vs, F32, off, w.vt, c * dp, d);
+                }
             }
-            for (int c0 = 0; c0 < n; c0 += L) { // c0 + L <= BNP = BN rows of kn: the gather stays inside
+            int c0 = 0;
+            if (whole && LaneTranspose.AVAILABLE) {
+                for (; c0 + L <= n; c0 += L) {
+                    for (int x = 0; x < d; x += L) LaneTranspose.transpose(kn, c0 * d + x, d, kt, x * BNP + c0, BNP);
+                }
+            }
+            for (; c0 < n; c0 += L) { // c0 + L <= BNP = BN rows of kn: the gather stays inside
                 for (int x = 0; x < d; x++) FloatVector.fromArray(S, kn, c0 * d + x, w.rowIdx, 0).intoArray(kt, x * BNP + c0);
             }
             return;
