@@ -351,8 +351,10 @@ public final class ScalingStep implements DemoStep {
     }
 
     /**
-     * Median seconds of {@code op} (its result closed), after one untimed run ({@code warm}: untimed
-     * runs for the configured warm-up); synchronised per run.
+     * Seconds of the fastest run of {@code op} (its result closed), after one untimed run
+     * ({@code warm}: untimed runs for the configured warm-up); synchronised per run. The fastest, not
+     * the median: on a shared machine a short budget's median jumped by up to 2× from one length
+     * to the next (the plot showed dips that did not reproduce).
      */
     private static double time(Device dev, Supplier<? extends AutoCloseable> op, Config c, boolean first) {
         return time(dev, op, c, first ? c.warmupSeconds() : 0);
@@ -374,8 +376,7 @@ public final class ScalingStep implements DemoStep {
             ts.add((System.nanoTime() - t0) / 1e9);
             close(r);
         } while (ts.size() < c.maxReps() && (System.nanoTime() - start) / 1e9 < c.budgetSeconds());
-        double[] a = ts.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return a[a.length / 2];
+        return ts.stream().mapToDouble(Double::doubleValue).min().orElseThrow();
     }
 
     private static void close(AutoCloseable r) {
