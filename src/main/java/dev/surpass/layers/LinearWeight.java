@@ -11,8 +11,8 @@ import dev.surpass.Tensor;
  * the weight's size again), so each product reads it in place instead of packing it per call or
  * streaming it row by row: a short sentence's products (15 rows) no longer pay for the weight's
  * layout. The result equals {@code Gemm.linear(x, weight, bias)} on the blocked path bit for bit
- * (that path takes more than {@code 2 × lanes} rows; fewer rows there take a streaming kernel whose
- * sums are ordered differently, within fp32 rounding of these). On CUDA, and for 16-bit weights,
+ * (that path takes more than {@code 8 × lanes} rows, 128 with AVX-512; fewer rows there take
+ * streaming kernels whose sums are ordered differently, within fp32 rounding of these). On CUDA, and for 16-bit weights,
  * nothing is copied: {@link #linear} is {@code Gemm.linear(x, weight(), bias)}.
  *
  * <p>The CPU copy is a snapshot: writes to the weight after {@link #of} are not seen by it (make a

@@ -49,7 +49,7 @@ import jdk.incubator.vector.VectorSpecies;
  * slowed down by other load does not hold the others up). Otherwise the batches (and, for 16-bit
  * dtypes, macro tiles along M and/or N) are split over the threads, each with its own
  * thread-local packing buffers. fp32 {@code linear} with at most {@link #SMALL_M} rows (decode,
- * a short sentence) streams the weight without packing ({@link #fewRows}, {@link #narrow}). Block sizes:
+ * a short prompt or sentence) streams the weight without packing ({@link #fewRows}, {@link #narrow}). Block sizes:
  * {@code -Dsurpass.gemm.kc/mc/nc} (defaults measured on a 2-core AVX-512 Zen 5: KC=1024, MC=144,
  * NC=3072; 384/192/3072 without AVX-512).
  */
@@ -73,11 +73,14 @@ final class VectorGemm {
     static final int NC = roundUp(Math.max(1, Integer.getInteger("surpass.gemm.nc", 3072)), NR);
 
     /**
-     * {@code linear} with at most this many rows of x (decode steps, short sentences) skips the
-     * packing and streams the weight rows directly ({@code -Dsurpass.gemm.smallM}, 0 disables; the
-     * default is what {@link #narrow} takes, two vectors' worth of rows).
+     * {@code linear} with at most this many rows of x (decode steps, short prompts and sentences)
+     * skips the packing and streams the weight rows directly ({@code -Dsurpass.gemm.smallM}, 0
+     * disables). {@link #narrow} takes two vectors' worth of rows at a time; past that it runs once
+     * per 2L rows, reading the weight again each time, which still beats packing it up to about
+     * 160 rows (2-core Zen 5, 768/3072-wide weights in and out of cache: 48 rows 1.9 → 1.1 ms,
+     * 128 rows 2.8 → 2.3 ms; 256 rows 4.3 → 4.8 ms): the default is eight vectors' worth, 128 rows.
      */
-    static final int SMALL_M = Integer.getInteger("surpass.gemm.smallM", 2 * L);
+    static final int SMALL_M = Integer.getInteger("surpass.gemm.smallM", 8 * L);
 
     /** Below this many multiply-adds a product runs on the calling thread. */
     private static final long PARALLEL_MIN_FMAS = 1L << 18;
@@ -181,11 +184,18 @@ final class VectorGemm {
         int want = fmas < PARALLEL_MIN_FMAS ? 1 : Math.max(1, parts);
         if (bTransposed && !bBatched && pr.dtype == DType.F32 && batch * m <= SMALL_M && batch * m * (long) k <= Integer.MAX_VALUE) {
             int rows = (int) (batch * m);
-            boolean narrow = rows > DOT_ROWS && rows <= 2 * L && NATIVE == ByteOrder.LITTLE_ENDIAN // pairs of weights as one long
-                    && (long) k * roundUp(rows, L) <= Integer.MAX_VALUE;
-            if (narrow) narrow(pr, rows, want);
-            else fewRows(pr, rows, want);
-            return;
+            boolean narrow = rows > DOT_ROWS && NATIVE == ByteOrder.LITTLE_ENDIAN // pairs of weights as one long
+                    && (long) k * roundUp(Math.min(rows, 2 * L), L) <= Integer.MAX_VALUE;
+            if (narrow) {
+                // more than two vectors' worth of rows: chunks of 2L rows, each reading the weight anew
+                for (int i0 = 0; i0 < rows; i0 += 2 * L) narrow(pr, i0, Math.min(2 * L, rows - i0), want);
+                return;
+            }
+            if (rows <= 2 * L) {
+                fewRows(pr, rows, want);
+                return;
+            }
+            // more rows than fewRows takes and no narrow: the blocked path below
         }
         // Cut each batch's output into tm x tn macro tiles when there are fewer batches than threads.
         int perBatch = (int) Math.max(1, Math.min(want, (want + batch - 1) / batch));
@@ -385,8 +395,8 @@ final class VectorGemm {
     }
 
     /**
-     * {@code linear} with more rows than this (and at most {@link #SMALL_M}, at most two vectors'
-     * worth) takes {@link #narrow}; fewer (decode) take {@link #fewRows}, whose dot products do
+     * {@code linear} with more rows than this (and at most {@link #SMALL_M}) takes {@link #narrow},
+     * in chunks of two vectors' worth; fewer (decode) take {@link #fewRows}, whose dot products do
      * not waste lanes on absent rows.
      */
     static final int DOT_ROWS = Integer.getInteger("surpass.gemm.dotRows", 4);
@@ -405,7 +415,7 @@ final class VectorGemm {
     private static final int NARROW_GROUP = 8;
 
     /**
-     * fp32 {@code y = x·Wᵀ (+ bias)} for {@code rows <= 2 * L} rows of x, as {@code yᵀ = W·xᵀ} with
+     * fp32 {@code y = x·Wᵀ (+ bias)} for rows {@code [row0, row0 + rows)} of x ({@code rows <= 2 * L}), as {@code yᵀ = W·xᵀ} with
      * the weight [N,K] read where it lies: unlike the blocked path nothing of the weight is packed
      * (for few rows packing it would cost more than the product), and unlike {@link #fewRows} no
      * sums are taken across lanes. Two adjacent k share a vector: xᵀ is copied to
@@ -417,7 +427,7 @@ final class VectorGemm {
      * depend on the thread count; tiles are claimed a few at a time ({@link #NARROW_GROUP}) so
      * that a thread slowed by other load on the machine does not hold the others up.
      */
-    private static void narrow(Problem pr, int rows, int parts) {
+    private static void narrow(Problem pr, int row0, int rows, int parts) {
         final int n = pr.n, k = pr.k, steps = k / 2;
         final int nv = rows <= L / 2 ? 1 : rows <= L ? 2 : 4, ldx = nv * L;
         final MemorySegment a = pr.a, w = pr.b;
@@ -426,7 +436,7 @@ final class VectorGemm {
         final float[] xt = mine.takeShared(steps * ldx);
         try {
             float[] x = new float[rows * k];
-            MemorySegment.copy(a, F32, 0, x, 0, rows * k);
+            MemorySegment.copy(a, F32, (long) row0 * k * 4L, x, 0, rows * k);
             for (int st = 0; st < steps; st++) {
                 int at = st * ldx;
                 for (int i = 0; i < rows; i++) {
@@ -453,7 +463,7 @@ final class VectorGemm {
                                 float v = tile[at] + tile[at + 1];
                                 if (k % 2 != 0) v = Math.fma(x[i * k + k - 1], w.getAtIndex(F32, (long) (j0 + r) * k + k - 1), v);
                                 if (pr.bias != null) v += pr.bias[j0 + r];
-                                pr.out.setAtIndex(F32, (long) i * n + j0 + r, v);
+                                pr.out.setAtIndex(F32, (long) (row0 + i) * n + j0 + r, v);
                             }
                         }
                     }

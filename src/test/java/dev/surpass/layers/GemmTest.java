@@ -63,7 +63,7 @@ class GemmTest {
     void parityAcrossBlockingEdges() {
         // AVX-512: MR = 12, NR = 32, KC = 1024, MC = 144; AVX2: MR = 4, NR = 24, KC = 384,
         // MC = 192 (K blocks are balanced); NC = 3072: sizes on and around each boundary, primes,
-        // and 1; M >= 24 with N >= 2 takes the shared-B path, except linear with M <= SMALL_M (2 vectors'
+        // and 1; M >= 24 with N >= 2 takes the shared-B path, except linear with M <= SMALL_M (8 vectors'
         // worth): the few-rows paths.
         int[][] shapes = {
             {143, 40, 50}, {145, 33, 1025}, {12, 32, 1024}, {25, 64, 2049}, {289, 70, 31},
@@ -129,10 +129,12 @@ class GemmTest {
     void fewRowsLinearPathMatchesReferenceForAnyThreadCount() {
         // linear with <= VectorGemm.SMALL_M rows streams the weight without packing (dot products
         // up to DOT_ROWS rows, the paired-k narrow kernels above): ragged K (odd, not a multiple
-        // of the vector length), N not a multiple of 4 or of NARROW_W, each kernel's row counts.
+        // of the vector length), N not a multiple of 4 or of NARROW_W, each kernel's row counts; past
+        // two vectors' worth of rows, narrow in chunks (a partial last chunk, exactly SMALL_M rows).
         try (Device dev = Device.cpu()) {
             for (int[] s : new int[][] {{1, 1, 1}, {1, 7, 33}, {2, 9, 100}, {5, 130, 257}, {16, 67, 515}, {3, 1029, 64},
-                                        {8, 13, 64}, {12, 37, 1}, {17, 5, 2}, {24, 70, 384}, {32, 11, 33}}) {
+                                        {8, 13, 64}, {12, 37, 1}, {17, 5, 2}, {24, 70, 384}, {32, 11, 33},
+                                        {33, 70, 257}, {64, 9, 31}, {97, 67, 515}, {VectorGemm.SMALL_M, 13, 64}}) {
                 long seed = SEED + 600 + s[0] * 31L + s[1];
                 float[] one = checkVector(dev, DType.F32, 1, s[0], s[1], s[2], true, false, true, 1, seed);
                 for (int parts : new int[] {2, 3, 7}) {
@@ -168,7 +170,7 @@ class GemmTest {
 
     @Test
     void linearEqualsMatmulWithTransposedWeightBitForBit() {
-        int m = 37, n = 70, k = 300;
+        int m = VectorGemm.SMALL_M + 9, n = 70, k = 300; // past the streaming paths: linear is the blocked product
         float[] x = ParityMath.random(SEED + 400, m * k, 1f, DType.F32);
         float[] w = ParityMath.random(SEED + 401, n * k, 0.1f, DType.F32);
         float[] wt = new float[k * n];

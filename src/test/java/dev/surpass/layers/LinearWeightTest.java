@@ -49,7 +49,7 @@ class LinearWeightTest extends CpuOpTest {
 
     @Test
     void matchesReferenceAroundEveryTileEdge() {
-        int[] rowsSet = {1, 3, 4, 5, 11, 12, 13, 15, 16, 17, 24, 31, 32, 33, 97, 101};
+        int[] rowsSet = {1, 3, 4, 5, 11, 12, 13, 15, 16, 17, 24, 31, 32, 33, 97, 101, 129};
         int[] nSet = {1, VectorGemm.NR - 1, VectorGemm.NR, VectorGemm.NR + 1, 4 * VectorGemm.NR + 3, 9 * VectorGemm.NR - 5};
         int[] kSet = {1, 2, 7, 64, 383, VectorGemm.KC, VectorGemm.KC + 1, 2 * VectorGemm.KC + 3};
         long seed = SEED;
@@ -66,7 +66,7 @@ class LinearWeightTest extends CpuOpTest {
     @Test
     void equalsBlockedLinearBitForBit() {
         // more than SMALL_M rows: Gemm.linear takes the blocked path, whose sums are ordered the same way
-        for (int rows : new int[] {VectorGemm.SMALL_M + 1, 97, 130}) {
+        for (int rows : new int[] {VectorGemm.SMALL_M + 1, VectorGemm.SMALL_M + 31, VectorGemm.SMALL_M + 42}) {
             for (int k : new int[] {5, 384, VectorGemm.KC + 7}) {
                 Operands o = Operands.random(SEED + rows * 31L + k, rows, 2 * VectorGemm.NR + 9, k, true);
                 float[] packed = checkPacked(o);
