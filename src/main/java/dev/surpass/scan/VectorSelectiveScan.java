@@ -23,12 +23,12 @@ import jdk.incubator.vector.VectorSpecies;
  * (one group) and enter as broadcasts.
  *
  * <p>Layout work: B and C are widened once per call into per-(batch, group) {@code [N, L]} fp32
- * arrays, the tensor's own layout: the recurrence reads state k's row at unit stride. u, delta, z ({@code [Bt, Dm, L]}, one row per channel) are
- * read {@link #SPAN} tokens at a time, a row in one run (widened to fp32 by {@link HostRows}), and
- * turned into token-major scratch {@code [t][lane]} by {@link LaneTranspose}; y goes back the same
- * way. The recurrence then runs over {@link #TILE}-token pieces of the span, so its working set
- * stays in L1. {@code A·log2e} is pre-scaled
- * per block so {@code exp(Δ·A) = 2^(Δ·A·log2e)}. The exponentials are the library's
+ * arrays, the tensor's own layout: the recurrence reads state k's row at unit stride. u, delta, z
+ * ({@code [Bt, Dm, L]}, one row per channel) are read {@link #SPAN} tokens at a time, a row in one
+ * run (widened to fp32 by {@link HostRows}), and turned into token-major scratch {@code [t][lane]}
+ * by {@link LaneTranspose}; y goes back the same way. The recurrence then runs over
+ * {@link #TILE}-token pieces of the span, so its working set stays in L1. {@code A·log2e} is
+ * pre-scaled per block so {@code exp(Δ·A) = 2^(Δ·A·log2e)}. The exponentials are the library's
  * deterministic vector exp2 (plain fma and integer ops), so a lane's result does not depend on the
  * lane, the tile, the thread count or the JIT tier: the decode step equals the scan bit for bit.
  *
@@ -356,7 +356,9 @@ final class VectorSelectiveScan {
             float dlMax = steps(w, biasV, job.softplus, m);
             boolean inRange = dlMax >= 0f && w.a2Max <= 0f && dlMax * w.a2Min >= -126f;
             if (p != null) {
-                for (int j = 0; j < m; j += TILE) decayTokens(w.a2, bk, h, p, w.dl, w.du, s0 + j, j, Math.min(TILE, m - j), n, (int) len);
+                for (int j = 0; j < m; j += TILE) {
+                    decayTokens(w.a2, bk, h, p, w.dl, w.du, s0 + j, j, Math.min(TILE, m - j), n, (int) len);
+                }
                 continue;
             }
             Arrays.fill(w.out, 0, m * VL, 0f);
@@ -372,9 +374,12 @@ final class VectorSelectiveScan {
 
     /**
      * Δ = softplus(delta + bias) (when asked) into {@code w.dl}, Δ·u into {@code w.du}; returns the
-     * largest Δ when none is negative or NaN, else NaN. Its own method: small C2 units keep the vector intrinsics inlined. */
+     * largest Δ when none is negative or NaN, else NaN. Its own method: small C2 units keep the
+     * vector intrinsics inlined.
+     */
     private static float steps(Work w, FloatVector biasV, boolean softplus, int m) {
-        FloatVector lo = FloatVector.broadcast(S, Float.POSITIVE_INFINITY), hi = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        FloatVector lo = FloatVector.broadcast(S, Float.POSITIVE_INFINITY);
+        FloatVector hi = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         for (int i = 0; i < m * VL; i += VL) {
             FloatVector v = FloatVector.fromArray(S, w.dl, i).add(biasV);
             if (softplus) v = softplus(v);
@@ -409,7 +414,8 @@ final class VectorSelectiveScan {
                                    int s0, int off, int m, int n, int len) {
         for (int k = 0; k < n; k++) {
             FloatVector hk = FloatVector.fromArray(S, h, k * VL), ak = FloatVector.fromArray(S, a2, k * VL);
-            int bo = k * len + s0;  // state k's row of B and C ({@code bk}, {@code ck}) at token s0: indexed by t, so no range check per token
+            // state k's row of B and C at token s0, indexed by t: no range check per token
+            int bo = k * len + s0;
             for (int t = 0; t < m; t++) {
                 int i = (off + t) * VL;
                 FloatVector dA = exp2(FloatVector.fromArray(S, dl, i).mul(ak));
@@ -425,7 +431,7 @@ final class VectorSelectiveScan {
                                           int s0, int off, int m, int n, int len) {
         for (int k = 0; k < n; k++) {
             FloatVector hk = FloatVector.fromArray(S, h, k * VL), ak = FloatVector.fromArray(S, a2, k * VL);
-            int bo = k * len + s0;  // state k's row of B and C ({@code bk}, {@code ck}) at token s0: indexed by t, so no range check per token
+            int bo = k * len + s0;  // as in emitTokens
             for (int t = 0; t < m; t++) {
                 int i = (off + t) * VL;
                 FloatVector dA = VectorExp.exp2InRange(FloatVector.fromArray(S, dl, i).mul(ak));
@@ -442,7 +448,7 @@ final class VectorSelectiveScan {
         for (int k = 0; k < n; k++) {
             FloatVector hk = FloatVector.fromArray(S, h, k * VL), ak = FloatVector.fromArray(S, a2, k * VL);
             FloatVector pk = FloatVector.fromArray(S, p, k * VL);
-            int bo = k * len + s0;  // state k's row of B and C ({@code bk}, {@code ck}) at token s0: indexed by t, so no range check per token
+            int bo = k * len + s0;  // as in emitTokens
             for (int t = 0; t < m; t++) {
                 int i = (off + t) * VL;
                 FloatVector dA = exp2(FloatVector.fromArray(S, dl, i).mul(ak));
