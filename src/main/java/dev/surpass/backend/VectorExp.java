@@ -79,8 +79,8 @@ public final class VectorExp {
 
     /**
      * {@code 2^x} for {@code x} the caller knows to lie in {@code [−126, 127]} (not NaN), under
-     * 1 ulp: {@link #exp2Clamped} without its clamps, which cost a loop whose exponent is its main
-     * work 28% (the selective scan, when Δ·A is in range for a whole tile). Outside that range the
+     * 1 ulp: {@link #exp2Clamped} without its clamps, which took 28% of a loop that is mostly this
+     * exp2 (the selective scan, when Δ·A is in range for a whole span). Outside that range the
      * result is garbage, not an exception.
      */
     public static FloatVector exp2InRange(FloatVector x) {

@@ -77,8 +77,9 @@ final class VectorGemm {
      * skips the packing and streams the weight rows directly ({@code -Dsurpass.gemm.smallM}, 0
      * disables). {@link #narrow} takes two vectors' worth of rows at a time; past that it runs once
      * per 2L rows, reading the weight again each time, which still beats packing it up to about
-     * 160 rows (2-core Zen 5, 768/3072-wide weights in and out of cache: 48 rows 1.9 → 1.1 ms,
-     * 128 rows 2.8 → 2.3 ms; 256 rows 4.3 → 4.8 ms): the default is eight vectors' worth, 128 rows.
+     * 160 rows (2-core Zen 5, 768/3072-wide weights in and out of cache, packed → streamed: 48 rows
+     * 1.9 → 1.1 ms, 128 rows 2.8 → 2.3 ms, but 256 rows 4.3 → 4.8 ms): the default is eight vectors'
+     * worth, 128 rows.
      */
     static final int SMALL_M = Integer.getInteger("surpass.gemm.smallM", 8 * L);
 
