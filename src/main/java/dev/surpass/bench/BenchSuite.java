@@ -48,9 +48,11 @@ public final class BenchSuite {
             int[] mm = quick ? new int[] {256} : new int[] {256, 1024, 2048};
             memoryBound(cases, DType.F32, sizes, cols);
             for (int n : mm) cases.add(matmul(DType.F32, n, n, n));
-            if (!quick) { // a sentence's rows through a BERT-base-sized FFN weight, as stored and prepared
-                cases.add(linear(DType.F32, 15, 3072, 768, false));
-                cases.add(linear(DType.F32, 15, 3072, 768, true));
+            if (!quick) { // a sentence's rows, then a short prompt's, through a BERT-base-sized FFN weight, as stored and prepared
+                for (int rows : new int[] {15, 96}) {
+                    cases.add(linear(DType.F32, rows, 3072, 768, false));
+                    cases.add(linear(DType.F32, rows, 3072, 768, true));
+                }
             }
             int n = quick ? 512 : 1024;
             cases.add(attentionPrefill(DType.F32, 1, 8, n, 128, false));
