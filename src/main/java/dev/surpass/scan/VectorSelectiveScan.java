@@ -157,21 +157,19 @@ final class VectorSelectiveScan {
          */
         void block(Job job, int c0, int w) {
             int n = job.dims.n();
-            Arrays.fill(a2, 0f);
             Arrays.fill(bias, 0f);
             Arrays.fill(dSkip, 0f);
             MemorySegment.copy(job.a, F32, (long) c0 * n * 4, states, 0, w * n);
-            float lo = 0f, hi = 0f;
-            for (int l = 0; l < w; l++) {
-                for (int k = 0; k < n; k++) {
-                    float v = states[l * n + k] * LOG2E;
-                    a2[k * VL + l] = v;
-                    lo = Math.min(lo, v);
-                    hi = Math.max(hi, v);
-                }
+            toLanes(states, n, w, a2);
+            FloatVector lo = FloatVector.zero(S), hi = FloatVector.zero(S);  // masked lanes hold 0 anyway
+            for (int i = 0; i < n * VL; i += VL) {
+                FloatVector v = FloatVector.fromArray(S, a2, i).mul(LOG2E);
+                v.intoArray(a2, i);
+                lo = lo.min(v);  // NaN propagates, and then fails inRange's compares
+                hi = hi.max(v);
             }
-            a2Min = lo;
-            a2Max = hi;
+            a2Min = lo.reduceLanes(VectorOperators.MIN);
+            a2Max = hi.reduceLanes(VectorOperators.MAX);
             if (job.bias != null) MemorySegment.copy(job.bias, F32, c0 * 4L, bias, 0, w);
             if (job.dSkip != null) MemorySegment.copy(job.dSkip, F32, c0 * 4L, dSkip, 0, w);
         }
@@ -279,17 +277,35 @@ final class VectorSelectiveScan {
      * transpose on the heap.
      */
     private static void loadState(MemorySegment src, long row0, int n, int width, float[] h, float[] tmp) {
-        Arrays.fill(h, 0f);
         MemorySegment.copy(src, F32, row0 * n * 4, tmp, 0, width * n);
+        toLanes(tmp, n, width, h);
+    }
+
+    /**
+     * Rows {@code rows[l][k]} ({@code l < width}, {@code k < n}) → lanes {@code lanes[k][l]}, other
+     * lanes 0: 16 × 16 blocks through {@link LaneTranspose} when the block is full and n a multiple
+     * of 16 (a decode step does this for A and the state of every block, every token: element by
+     * element it was most of the step).
+     */
+    private static void toLanes(float[] rows, int n, int width, float[] lanes) {
+        if (width == VL && n % VL == 0 && LaneTranspose.AVAILABLE) {
+            for (int k = 0; k < n; k += VL) LaneTranspose.transpose(rows, k, n, lanes, k * VL, VL);
+            return;
+        }
+        Arrays.fill(lanes, 0, n * VL, 0f);
         for (int l = 0; l < width; l++) {
-            for (int k = 0; k < n; k++) h[k * VL + l] = tmp[l * n + k];
+            for (int k = 0; k < n; k++) lanes[k * VL + l] = rows[l * n + k];
         }
     }
 
     /** The inverse of {@link #loadState}: lanes {@code h[k][lane]} → rows {@code row0 .. row0+width}, through {@code tmp}. */
     private static void storeState(float[] h, int n, int width, MemorySegment dst, long row0, float[] tmp) {
-        for (int l = 0; l < width; l++) {
-            for (int k = 0; k < n; k++) tmp[l * n + k] = h[k * VL + l];
+        if (width == VL && n % VL == 0 && LaneTranspose.AVAILABLE) { // see toLanes
+            for (int k = 0; k < n; k += VL) LaneTranspose.transpose(h, k * VL, VL, tmp, k, n);
+        } else {
+            for (int l = 0; l < width; l++) {
+                for (int k = 0; k < n; k++) tmp[l * n + k] = h[k * VL + l];
+            }
         }
         MemorySegment.copy(tmp, 0, dst, F32, row0 * n * 4, width * n);
     }
