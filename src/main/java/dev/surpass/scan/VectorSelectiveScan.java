@@ -82,9 +82,15 @@ final class VectorSelectiveScan {
         final ScanDims dims;
         final DType dt;
         final MemorySegment u, delta, z, y, init, last;
-        // A, D, delta_bias (F32, or null) where they lie: each block reads its own channels (a
-        // decode step would otherwise copy all of A per call for one token's worth of work)
-        final MemorySegment a, dSkip, bias;
+        // D, delta_bias (F32, or null) where they lie: each block reads its own channels
+        final MemorySegment dSkip, bias;
+        /**
+         * A·log2e per channel block, lane-major ({@code [block][k][lane]}, masked lanes 0), and each
+         * block's smallest and largest value: made once per call, not once per (sequence, block)
+         * (at batch 64 that repetition was a fifth of a decode step).
+         */
+        final float[] a2;
+        final float[] a2Min, a2Max;
         final float[][] bRows, cRows;  // [batch·G][N·L] fp32: per state, its row over the tokens, as the tensor holds it
         final boolean softplus;
         final int perGroup;  // blocks per group
@@ -99,7 +105,6 @@ final class VectorSelectiveScan {
             this.y = y.hostSegment();
             this.init = init == null ? null : init.hostSegment();
             this.last = last.hostSegment();
-            this.a = a.hostSegment();
             this.dSkip = dSkip == null ? null : dSkip.hostSegment();
             this.bias = deltaBias == null ? null : deltaBias.hostSegment();
             this.softplus = softplus;
@@ -107,6 +112,26 @@ final class VectorSelectiveScan {
             this.cRows = widen(c.hostSegment(), dt, dims);
             int gs = dims.dm() / dims.groups();
             this.perGroup = (gs + VL - 1) / VL;
+            int n = dims.n(), nb = blocks(dims);
+            this.a2 = new float[nb * n * VL];
+            this.a2Min = new float[nb];
+            this.a2Max = new float[nb];
+            MemorySegment as = a.hostSegment();
+            float[] rows = new float[VL * n];
+            for (int blk = 0; blk < nb; blk++) {
+                int c0 = c0(blk), w = width(blk), at = blk * n * VL;
+                MemorySegment.copy(as, F32, (long) c0 * n * 4, rows, 0, w * n);
+                toLanes(rows, n, w, a2, at);
+                FloatVector lo = FloatVector.zero(S), hi = FloatVector.zero(S);  // masked lanes hold 0 anyway
+                for (int i = at; i < at + n * VL; i += VL) {
+                    FloatVector v = FloatVector.fromArray(S, a2, i).mul(LOG2E);
+                    v.intoArray(a2, i);
+                    lo = lo.min(v);  // NaN propagates, and then fails inRange's compares
+                    hi = hi.max(v);
+                }
+                a2Min[blk] = lo.reduceLanes(VectorOperators.MIN);
+                a2Max[blk] = hi.reduceLanes(VectorOperators.MAX);
+            }
         }
 
         /** First channel of block blk. */
@@ -132,7 +157,7 @@ final class VectorSelectiveScan {
         /** The span's rows, row-major ({@code [lane][t]}), between a tensor and a lane-major tile. */
         final float[] rows;
         final float[] h, p, a2;
-        /** Rows of A, or of the states, on their way to or from the lane-major arrays ({@link #block}, {@link #loadState}, {@link #storeState}). */
+        /** Rows of the states on their way to or from the lane-major arrays ({@link #loadState}, {@link #storeState}). */
         final float[] states;
         final float[] bias = new float[VL], dSkip = new float[VL];
         /** The block's smallest and largest {@code A·log2e} (masked lanes count as 0). */
@@ -152,24 +177,16 @@ final class VectorSelectiveScan {
         }
 
         /**
-         * Loads the block's per-channel constants, A as {@code A·log2e} (masked lanes: A = 0, bias =
-         * D = 0). The block's channels are adjacent rows: bulk copies, A through {@link #states}.
+         * Loads block blk's per-channel constants: A·log2e from the job's lane-major copy, bias and D
+         * (masked lanes 0) by bulk copies of the block's adjacent channels.
          */
-        void block(Job job, int c0, int w) {
-            int n = job.dims.n();
+        void block(Job job, int blk) {
+            int n = job.dims.n(), c0 = job.c0(blk), w = job.width(blk);
+            System.arraycopy(job.a2, blk * n * VL, a2, 0, n * VL);
+            a2Min = job.a2Min[blk];
+            a2Max = job.a2Max[blk];
             Arrays.fill(bias, 0f);
             Arrays.fill(dSkip, 0f);
-            MemorySegment.copy(job.a, F32, (long) c0 * n * 4, states, 0, w * n);
-            toLanes(states, n, w, a2);
-            FloatVector lo = FloatVector.zero(S), hi = FloatVector.zero(S);  // masked lanes hold 0 anyway
-            for (int i = 0; i < n * VL; i += VL) {
-                FloatVector v = FloatVector.fromArray(S, a2, i).mul(LOG2E);
-                v.intoArray(a2, i);
-                lo = lo.min(v);  // NaN propagates, and then fails inRange's compares
-                hi = hi.max(v);
-            }
-            a2Min = lo.reduceLanes(VectorOperators.MIN);
-            a2Max = hi.reduceLanes(VectorOperators.MAX);
             if (job.bias != null) MemorySegment.copy(job.bias, F32, c0 * 4L, bias, 0, w);
             if (job.dSkip != null) MemorySegment.copy(job.dSkip, F32, c0 * 4L, dSkip, 0, w);
         }
@@ -204,7 +221,7 @@ final class VectorSelectiveScan {
             Work w = new Work(n, span);
             for (long x = lo; x < hi; x++) {
                 int s = (int) (x / nb), blk = (int) (x % nb), c0 = job.c0(blk), width = job.width(blk);
-                w.block(job, c0, width);
+                w.block(job, blk);
                 long st = (long) s * dm + c0;  // state row of the block's first channel
                 if (job.init == null) Arrays.fill(w.h, 0f);
                 else loadState(job.init, st, n, width, w.h, w.states);
@@ -235,7 +252,7 @@ final class VectorSelectiveScan {
             for (long x = lo; x < hi; x++) {
                 int gc = (int) (x / nb), blk = (int) (x % nb), s = seqOf[gc], c0 = job.c0(blk), width = job.width(blk);
                 int t0 = d.start(s) + (gc - first[s]) * chunk, t1 = Math.min(d.end(s), t0 + chunk);
-                w.block(job, c0, width);
+                w.block(job, blk);
                 Arrays.fill(w.h, 0f);
                 Arrays.fill(w.p, 1f);
                 run(job, s, c0, width, t0, t1, w.h, w.p, w);
@@ -264,7 +281,7 @@ final class VectorSelectiveScan {
             for (long x = lo; x < hi; x++) {
                 int gc = (int) (x / nb), blk = (int) (x % nb), s = seqOf[gc], c0 = job.c0(blk), width = job.width(blk);
                 int t0 = d.start(s) + (gc - first[s]) * chunk, t1 = Math.min(d.end(s), t0 + chunk);
-                w.block(job, c0, width);
+                w.block(job, blk);
                 loadState(startS, (long) gc * dm + c0, n, width, w.h, w.states);
                 run(job, s, c0, width, t0, t1, w.h, null, w);
             }
@@ -278,23 +295,23 @@ final class VectorSelectiveScan {
      */
     private static void loadState(MemorySegment src, long row0, int n, int width, float[] h, float[] tmp) {
         MemorySegment.copy(src, F32, row0 * n * 4, tmp, 0, width * n);
-        toLanes(tmp, n, width, h);
+        toLanes(tmp, n, width, h, 0);
     }
 
     /**
-     * Rows {@code rows[l][k]} ({@code l < width}, {@code k < n}) → lanes {@code lanes[k][l]}, other
-     * lanes 0: 16 × 16 blocks through {@link LaneTranspose} when the block is full and n a multiple
-     * of 16 (a decode step does this for A and the state of every block, every token: element by
-     * element it was most of the step).
+     * Rows {@code rows[l][k]} ({@code l < width}, {@code k < n}) → lanes
+     * {@code lanes[off + k·VL + l]}, other lanes 0: 16 × 16 blocks through {@link LaneTranspose}
+     * when the block is full and n a multiple of 16 (a decode step does this for A and the state of
+     * every block, every token: element by element it was most of the step).
      */
-    private static void toLanes(float[] rows, int n, int width, float[] lanes) {
+    private static void toLanes(float[] rows, int n, int width, float[] lanes, int off) {
         if (width == VL && n % VL == 0 && LaneTranspose.AVAILABLE) {
-            for (int k = 0; k < n; k += VL) LaneTranspose.transpose(rows, k, n, lanes, k * VL, VL);
+            for (int k = 0; k < n; k += VL) LaneTranspose.transpose(rows, k, n, lanes, off + k * VL, VL);
             return;
         }
-        Arrays.fill(lanes, 0, n * VL, 0f);
+        Arrays.fill(lanes, off, off + n * VL, 0f);
         for (int l = 0; l < width; l++) {
-            for (int k = 0; k < n; k++) lanes[k * VL + l] = rows[l * n + k];
+            for (int k = 0; k < n; k++) lanes[off + k * VL + l] = rows[l * n + k];
         }
     }
 
