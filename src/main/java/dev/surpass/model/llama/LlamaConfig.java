@@ -9,10 +9,11 @@ import java.nio.file.Path;
  * intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads} (default: the
  * attention heads), {@code head_dim} (default hidden/heads), {@code vocab_size, rms_norm_eps}
  * (default 1e-6), {@code rope_theta} (default 10000), {@code rope_scaling} (null, "default",
- * "linear" or "llama3"), {@code max_position_embeddings} (default 2048),
+ * "linear" or "llama3"; transformers 5 writes both as one {@code rope_parameters} object, read the
+ * same way), {@code max_position_embeddings} (default 2048),
  * {@code tie_word_embeddings} (default false), {@code attention_bias} (default false).
  *
- * @param invFreq the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied
+ * @param invFreq the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied, fp32 values computed as HF does
  */
 public record LlamaConfig(int hidden, int intermediate, int nLayer, int nHead, int nKvHead, int headDim, int vocabSize,
                           float rmsEps, double ropeTheta, String ropeType, double[] invFreq, int maxPositions, boolean tieEmbeddings,
@@ -51,53 +52,95 @@ public record LlamaConfig(int hidden, int intermediate, int nLayer, int nHead, i
         int headDim = c.optPositive("head_dim", hidden / nHead);
         if (headDim % 2 != 0) throw new IllegalArgumentException(c.where() + ": head_dim " + headDim + " is odd; RoPE needs an even head dim");
         double eps = c.optPositiveNumber("rms_norm_eps", 1e-6);
-        double theta = c.optPositiveNumber("rope_theta", 10000);
         int maxPos = c.optPositive("max_position_embeddings", 2048);
         String act = c.text("hidden_act", "silu");
         if (!act.equals("silu")) throw new IllegalArgumentException(c.where() + ": field \"hidden_act\" is \"" + act + "\"; only silu (SwiGLU) is supported");
         if (c.bool("mlp_bias", false)) throw new IllegalArgumentException(c.where() + ": mlp_bias = true is not supported");
-        if (c.has("partial_rotary_factor") && c.node().get("partial_rotary_factor").asDouble() != 1.0) {
-            throw new IllegalArgumentException(c.where() + ": partial_rotary_factor " + c.node().get("partial_rotary_factor") + " is not supported");
+        // RoPE settings: transformers 4 writes rope_theta and rope_scaling at the top level,
+        // transformers 5 one rope_parameters object that holds rope_theta too (rope_scaling wins
+        // when both are there, as in its convert_rope_params_to_dict).
+        JsonNode rs = null;
+        String rsName = null;
+        for (String k : new String[] {"rope_scaling", "rope_parameters"}) {
+            if (!c.has(k)) continue;
+            JsonNode v = c.node().get(k);
+            if (!v.isObject()) throw new IllegalArgumentException(c.where() + ": field \"" + k + "\" is " + v + "; expected an object or null");
+            rs = v;
+            rsName = k;
+            break;
         }
-        double[] inv = new double[headDim / 2];
-        for (int i = 0; i < inv.length; i++) inv[i] = 1.0 / Math.pow(theta, (2.0 * i) / headDim);
-        String type = "default";
-        if (c.has("rope_scaling")) {
-            JsonNode rs = c.node().get("rope_scaling");
-            if (!rs.isObject()) throw new IllegalArgumentException(c.where() + ": field \"rope_scaling\" is " + rs + "; expected an object or null");
-            type = rs.path("rope_type").asText(rs.path("type").asText(""));
-            switch (type) {
-                case "default" -> { }
-                case "linear" -> {
-                    double f = c.positiveNumber(rs, "factor", "rope_scaling.factor");
-                    for (int i = 0; i < inv.length; i++) inv[i] /= f;
-                }
-                case "llama3" -> {
-                    // HF _compute_llama3_parameters: long wavelengths are divided by factor, short ones
-                    // kept, the band between interpolated smoothly.
-                    double f = c.positiveNumber(rs, "factor", "rope_scaling.factor");
-                    double lo = c.positiveNumber(rs, "low_freq_factor", "rope_scaling.low_freq_factor");
-                    double hi = c.positiveNumber(rs, "high_freq_factor", "rope_scaling.high_freq_factor");
-                    double old = c.positiveNumber(rs, "original_max_position_embeddings", "rope_scaling.original_max_position_embeddings");
-                    if (!(hi > lo)) {
-                        throw new IllegalArgumentException(c.where() + ": rope_scaling.high_freq_factor " + hi + " must exceed low_freq_factor " + lo);
-                    }
-                    double lowWavelen = old / lo, highWavelen = old / hi;
-                    for (int i = 0; i < inv.length; i++) {
-                        double wavelen = 2 * Math.PI / inv[i];
-                        if (wavelen > lowWavelen) {
-                            inv[i] = inv[i] / f;
-                        } else if (wavelen >= highWavelen) {
-                            double smooth = (old / wavelen - lo) / (hi - lo);
-                            inv[i] = (1 - smooth) * inv[i] / f + smooth * inv[i];
-                        }
-                    }
-                }
-                default -> throw new IllegalArgumentException(c.where() + ": rope_scaling type \"" + type
-                        + "\" is not supported; expected \"default\", \"linear\" or \"llama3\"");
+        double theta = rs != null && rs.hasNonNull("rope_theta")
+                ? c.positiveNumber(rs, "rope_theta", rsName + ".rope_theta") : c.optPositiveNumber("rope_theta", 10000);
+        for (JsonNode n : rs == null ? new JsonNode[] {c.node()} : new JsonNode[] {c.node(), rs}) {
+            JsonNode prf = n.get("partial_rotary_factor");
+            if (prf != null && !prf.isNull() && prf.asDouble() != 1.0) {
+                throw new IllegalArgumentException(c.where() + ": partial_rotary_factor " + prf + " is not supported");
             }
         }
-        return new LlamaConfig(hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, inv, maxPos,
+        String type = rs == null ? "default" : rs.path("rope_type").asText(rs.path("type").asText("default"));
+        float[] inv = switch (type) {
+            case "default" -> defaultInvFreq(theta, headDim);
+            case "linear" -> linearInvFreq(theta, headDim, c.positiveNumber(rs, "factor", rsName + ".factor"));
+            case "llama3" -> {
+                double lo = c.positiveNumber(rs, "low_freq_factor", rsName + ".low_freq_factor");
+                double hi = c.positiveNumber(rs, "high_freq_factor", rsName + ".high_freq_factor");
+                if (!(hi > lo)) {
+                    throw new IllegalArgumentException(c.where() + ": " + rsName + ".high_freq_factor " + hi + " must exceed low_freq_factor " + lo);
+                }
+                // transformers 5 takes a top-level original_max_position_embeddings first, then the
+                // object's, then max_position_embeddings
+                double old = c.has("original_max_position_embeddings") ? c.positiveNumber(c.node(), "original_max_position_embeddings", "original_max_position_embeddings")
+                        : rs.hasNonNull("original_max_position_embeddings")
+                        ? c.positiveNumber(rs, "original_max_position_embeddings", rsName + ".original_max_position_embeddings") : maxPos;
+                yield llama3InvFreq(theta, headDim, c.positiveNumber(rs, "factor", rsName + ".factor"), lo, hi, old);
+            }
+            default -> throw new IllegalArgumentException(c.where() + ": " + rsName + " type \"" + type
+                    + "\" is not supported; expected \"default\", \"linear\" or \"llama3\"");
+        };
+        double[] invD = new double[inv.length];
+        for (int i = 0; i < inv.length; i++) invD[i] = inv[i];
+        return new LlamaConfig(hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, maxPos,
                 c.bool("tie_word_embeddings", false), c.bool("attention_bias", false), c.eosIds());
+    }
+
+    // The inverse frequencies as HF computes them (modeling_rope_utils): in fp32, operation for
+    // operation, so that angles p·invFreq match its tables to the rounding of cos/sin, not to
+    // p · 1e-7 (a 4k-token prompt would otherwise part from HF by ~1e-4 in the angle). Python
+    // scalars meet fp32 tensors as fp32; `s / t` is `reciprocal(t) * s` (Tensor.__rtruediv__).
+
+    /** {@code 1 / theta^(arange(0, D, 2) / D)} in fp32. */
+    static float[] defaultInvFreq(double theta, int headDim) {
+        float[] inv = new float[headDim / 2];
+        for (int i = 0; i < inv.length; i++) {
+            float e = (float) (2 * i) / (float) headDim;
+            inv[i] = 1f / (float) Math.pow((float) theta, e);
+        }
+        return inv;
+    }
+
+    /** Position interpolation: the default frequencies divided by {@code factor}. */
+    static float[] linearInvFreq(double theta, int headDim, double factor) {
+        float[] inv = defaultInvFreq(theta, headDim);
+        for (int i = 0; i < inv.length; i++) inv[i] /= (float) factor;
+        return inv;
+    }
+
+    /**
+     * Llama 3.1's scaling: wavelengths above {@code old / lo} are divided by {@code factor}, those
+     * below {@code old / hi} kept, the band between blended by {@code (old / wavelen − lo) / (hi − lo)}.
+     */
+    static float[] llama3InvFreq(double theta, int headDim, double factor, double lo, double hi, double old) {
+        float[] inv = defaultInvFreq(theta, headDim);
+        float f = (float) factor, lowWavelen = (float) (old / lo), highWavelen = (float) (old / hi);
+        for (int i = 0; i < inv.length; i++) {
+            float wavelen = (1f / inv[i]) * (float) (2 * Math.PI);
+            if (wavelen > lowWavelen) {
+                inv[i] = inv[i] / f;
+            } else if (!(wavelen < highWavelen)) {
+                float smooth = ((1f / wavelen) * (float) old - (float) lo) / (float) (hi - lo);
+                inv[i] = (1f - smooth) * inv[i] / f + smooth * inv[i];
+            }
+        }
+        return inv;
     }
 }

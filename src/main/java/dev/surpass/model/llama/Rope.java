@@ -14,7 +14,8 @@ import dev.surpass.layers.Gemm;
  *
  * <p>Built from existing device ops so it runs wherever the model does: {@code rotate_half} is a
  * GEMM with a fixed signed-permutation matrix (exact in fp32: each output is one ±input), and the
- * cos/sin tables {@code [T, H, D]} are computed on the host in float64, rounded to fp32 and uploaded
+ * cos/sin tables {@code [T, H, D]} are computed on the host as HF does (fp32 angle {@code p · invFreq},
+ * its cos/sin rounded to fp32) and uploaded
  * once per forward call for q and once for k, shared by all layers (for decode that is B·H·D values). With {@code -Dsurpass.gemm.tf32=true} on CUDA the
  * permutation GEMM would round to TF32; the models run with it off.
  */
@@ -47,7 +48,8 @@ final class Rope {
         float[] cos = new float[t * heads * d], sin = new float[cos.length];
         for (int i = 0; i < t; i++) {
             for (int f = 0; f < h; f++) {
-                double a = positions[i] * invFreq[f];
+                // HF multiplies fp32 positions by fp32 frequencies (one rounding), then cos/sin in fp32
+                float a = (float) positions[i] * (float) invFreq[f];
                 float c = (float) Math.cos(a), s = (float) Math.sin(a);
                 for (int hd = 0; hd < heads; hd++) {
                     int base = (i * heads + hd) * d;

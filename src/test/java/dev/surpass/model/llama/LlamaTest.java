@@ -185,7 +185,7 @@ class LlamaTest extends DecoderModelSuite<Llama> {
         LlamaConfig c = LlamaConfig.parse(new dev.surpass.model.decoder.ConfigJson(
                 new com.fasterxml.jackson.databind.ObjectMapper().readTree(config("{\"type\": \"linear\", \"factor\": 4.0}", false)), "cfg"));
         double[] plain = invFreq(false);
-        for (int i = 0; i < plain.length; i++) assertEquals(plain[i] / 4, c.invFreq()[i], 1e-15 * plain[i]);
+        for (int i = 0; i < plain.length; i++) assertEquals(plain[i] / 4, c.invFreq()[i], 2e-7 * plain[i]); // fp32, as HF
         var e = assertThrows(IllegalArgumentException.class, () -> LlamaConfig.parse(new dev.surpass.model.decoder.ConfigJson(
                 new com.fasterxml.jackson.databind.ObjectMapper().readTree(config("{\"rope_type\": \"yarn\", \"factor\": 4.0}", false)), "cfg")));
         assertTrue(e.getMessage().contains("yarn"), e.getMessage());

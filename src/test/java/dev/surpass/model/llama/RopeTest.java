@@ -1,0 +1,141 @@
+package dev.surpass.model.llama;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.surpass.Device;
+import dev.surpass.Tensor;
+import dev.surpass.model.decoder.ConfigJson;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * RoPE against HF transformers' own arithmetic: {@code hf_rope_fp32.txt} holds the fp32 bit
+ * patterns torch computes for the frequencies and cos/sin tables with transformers' operations
+ * ({@code hf_rope_fp32.py}); and the config forms transformers 4 and 5 write.
+ */
+class RopeTest {
+    static final int[] POSITIONS = {0, 1, 7, 1000, 4095, 131071};
+
+    /** name → {inv, cos, sin} from the resource, cos/sin rows [position][D/2]. */
+    static Map<String, float[][]> hf() throws IOException {
+        Map<String, float[][]> m = new LinkedHashMap<>();
+        try (var in = RopeTest.class.getResourceAsStream("hf_rope_fp32.txt");
+             var r = new BufferedReader(new InputStreamReader(in, StandardCharsets.US_ASCII))) {
+            for (String line; (line = r.readLine()) != null; ) {
+                String[] p = line.trim().split(" ");
+                float[] v = new float[p.length - 2];
+                for (int i = 0; i < v.length; i++) v[i] = Float.intBitsToFloat(Integer.parseUnsignedInt(p[i + 2], 16));
+                float[][] e = m.computeIfAbsent(p[1], k -> new float[3][]);
+                e[switch (p[0]) { case "inv" -> 0; case "cos" -> 1; default -> 2; }] = v;
+            }
+        }
+        return m;
+    }
+
+    static LlamaConfig parse(String json) throws IOException {
+        return LlamaConfig.parse(new ConfigJson(new ObjectMapper().readTree(json), "cfg"));
+    }
+
+    /** A config of head dim {@code d} with the extra fields {@code extra} (a JSON fragment). */
+    static String config(int d, String extra) {
+        return "{\"model_type\": \"llama\", \"hidden_size\": " + 2 * d + ", \"intermediate_size\": 8, \"num_hidden_layers\": 1,"
+                + " \"num_attention_heads\": 2, \"vocab_size\": 10, \"max_position_embeddings\": 8192" + extra + "}";
+    }
+
+    static final String LLAMA31 = "\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0";
+
+    /** The configs (transformers 4 form) of the resource's cases, by name. */
+    static final Map<String, String> CONFIGS = Map.of(
+            "default,theta=10000,D=64", config(64, ""),
+            "linear,theta=500000,D=128,factor=4", config(128, ", \"rope_theta\": 500000.0, \"rope_scaling\": {\"type\": \"linear\", \"factor\": 4.0}"),
+            "llama3,theta=500000,D=128,factor=8,lo=1,hi=4,old=8192", config(128, ", \"rope_theta\": 500000.0, \"rope_scaling\": {" + LLAMA31
+                    + ", \"original_max_position_embeddings\": 8192}"),
+            "llama3,theta=10000,D=16,factor=8,lo=1,hi=4,old=16", config(16, ", \"rope_scaling\": {" + LLAMA31
+                    + ", \"original_max_position_embeddings\": 16}"));
+
+    static void assertUlps(float[] want, float[] got, int ulps, String what) {
+        assertEquals(want.length, got.length, what + ": length");
+        for (int i = 0; i < want.length; i++) {
+            float tol = ulps * Math.ulp(Math.max(Math.abs(want[i]), Float.MIN_NORMAL));
+            assertTrue(Math.abs(want[i] - got[i]) <= tol, what + "[" + i + "]: HF " + want[i] + ", here " + got[i]);
+        }
+    }
+
+    @Test
+    void frequenciesAndTablesMatchHfFp32() throws IOException {
+        Map<String, float[][]> hf = hf();
+        assertEquals(CONFIGS.keySet(), hf.keySet());
+        try (Device cpu = Device.cpu(); Tensor rot = Rope.rotation(cpu, 128)) {
+            for (var e : hf.entrySet()) {
+                LlamaConfig c = parse(CONFIGS.get(e.getKey()));
+                float[] inv = new float[c.invFreq().length];
+                for (int i = 0; i < inv.length; i++) inv[i] = (float) c.invFreq()[i];
+                // torch's fp32 pow may round the last bit the other way
+                assertUlps(e.getValue()[0], inv, 0, e.getKey() + " invFreq");
+                int d = c.headDim(), h = d / 2;
+                Tensor[] t = new Rope(rot, c.invFreq(), d).tables(POSITIONS, 1);
+                try (Tensor cos = t[0]; Tensor sin = t[1]) {
+                    float[] cs = cos.toFloatArray(), sn = sin.toFloatArray();
+                    float[] wantC = e.getValue()[1], wantS = e.getValue()[2], gotC = new float[wantC.length], gotS = new float[wantC.length];
+                    for (int p = 0; p < POSITIONS.length; p++) {
+                        for (int f = 0; f < h; f++) {
+                            gotC[p * h + f] = cs[p * d + f];
+                            gotS[p * h + f] = sn[p * d + f];
+                            assertEquals(cs[p * d + f], cs[p * d + f + h]);
+                        }
+                    }
+                    // angles agree to the frequency's last bit times the position: at 131071 that is
+                    // up to ~1e-2 rad where a 1-ulp pow difference lands, so compare absolutely
+                    for (int i = 0; i < wantC.length; i++) {
+                        double tol = 1.2e-7;
+                        assertEquals(wantC[i], gotC[i], tol, e.getKey() + " cos at position " + POSITIONS[i / h] + ", frequency " + i % h);
+                        assertEquals(wantS[i], gotS[i], tol, e.getKey() + " sin at position " + POSITIONS[i / h] + ", frequency " + i % h);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void transformers5RopeParametersReadAsRopeScaling() throws IOException {
+        Map<String, float[][]> hf = hf();
+        String k = "llama3,theta=500000,D=128,factor=8,lo=1,hi=4,old=8192";
+        // transformers 5: theta inside rope_parameters, no top-level rope_theta
+        LlamaConfig v5 = parse(config(128, ", \"rope_parameters\": {\"rope_theta\": 500000.0, " + LLAMA31
+                + ", \"original_max_position_embeddings\": 8192}"));
+        LlamaConfig v4 = parse(CONFIGS.get(k));
+        assertEquals(500000.0, v5.ropeTheta());
+        assertEquals("llama3", v5.ropeType());
+        assertEquals(java.util.Arrays.toString(v4.invFreq()), java.util.Arrays.toString(v5.invFreq()));
+        // original_max_position_embeddings defaults to max_position_embeddings (8192 here)
+        LlamaConfig noOld = parse(config(128, ", \"rope_theta\": null, \"rope_parameters\": {\"rope_theta\": 500000.0, " + LLAMA31 + "}"));
+        assertEquals(java.util.Arrays.toString(v4.invFreq()), java.util.Arrays.toString(noOld.invFreq()));
+        // a plain transformers 5 config: the default type, theta from the object
+        LlamaConfig plain = parse(config(64, ", \"rope_parameters\": {\"rope_theta\": 10000.0, \"rope_type\": \"default\"}"));
+        assertEquals("default", plain.ropeType());
+        LlamaConfig top = parse(config(64, ""));
+        assertEquals(java.util.Arrays.toString(top.invFreq()), java.util.Arrays.toString(plain.invFreq()));
+        LlamaConfig big = parse(config(64, ", \"rope_parameters\": {\"rope_theta\": 1000000.0, \"rope_type\": \"default\"}"));
+        assertEquals(1e6, big.ropeTheta());
+        assertTrue(big.invFreq()[1] < plain.invFreq()[1], "theta from rope_parameters is used");
+        // what cannot be run is named
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> parse(config(64, ", \"rope_parameters\": {\"rope_theta\": 10000.0, \"rope_type\": \"yarn\", \"factor\": 4.0}")));
+        assertTrue(e.getMessage().contains("yarn") && e.getMessage().contains("rope_parameters"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> parse(config(64, ", \"rope_parameters\": {\"rope_theta\": 10000.0, \"partial_rotary_factor\": 0.5}")));
+        assertTrue(e.getMessage().contains("partial_rotary_factor"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> parse(config(64, ", \"rope_parameters\": {\"rope_theta\": -1}")));
+        assertTrue(e.getMessage().contains("rope_parameters.rope_theta"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> parse(config(64, ", \"rope_parameters\": 3")));
+        assertTrue(e.getMessage().contains("rope_parameters"), e.getMessage());
+    }
+}
