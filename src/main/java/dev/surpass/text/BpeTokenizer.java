@@ -20,26 +20,33 @@ import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
 /**
- * A byte-level BPE tokenizer read from a Hugging Face {@code tokenizer.json} (GPT-2, GPT-NeoX-20B
- * as used by the state-spaces Mamba models, Llama 3), following the {@code tokenizers} library:
+ * A BPE tokenizer read from a Hugging Face {@code tokenizer.json}, following the {@code tokenizers}
+ * library: byte-level (GPT-2, GPT-NeoX-20B as used by the state-spaces Mamba models, Llama 3) or
+ * SentencePiece-style (Llama 1/2, TinyLlama, Mistral: characters as they are, {@code ▁} for spaces,
+ * unknown characters as {@code <0xXX>} byte tokens):
  * <ol>
  *   <li>added tokens ({@code added_tokens}) are cut out first, leftmost-longest, those with
  *       {@code normalized: false} on the raw text, the others after normalization
  *       ({@code single_word}, {@code lstrip}, {@code rstrip} honoured);</li>
- *   <li>the normalizer: none, NFC, NFD, NFKC, NFKD, Lowercase or a Sequence of them;</li>
+ *   <li>the normalizer: none, NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip or a
+ *       Sequence of them (each piece between added tokens is normalized on its own);</li>
  *   <li>the pre-tokenizer: {@code ByteLevel} (optional prefix space, the GPT-2 regex split, each
  *       UTF-8 byte mapped to a printable character), optionally after {@code Split} steps
- *       (Isolated or Removed) in a {@code Sequence};</li>
+ *       (Isolated or Removed) in a {@code Sequence}; or, SentencePiece-style, none (each piece is
+ *       one word) or {@code Metaspace} (spaces to {@code ▁}, prefix per {@code prepend_scheme},
+ *       optional split before each {@code ▁});</li>
  *   <li>the BPE model: each piece starts as single characters, and the adjacent pair with the
  *       lowest merge rank is merged (leftmost first) until none is left; {@code ignore_merges},
  *       {@code byte_fallback}, {@code unk_token} and {@code fuse_unk} as in the library;</li>
  *   <li>the post-processor when special tokens are asked for: {@code TemplateProcessing} (single
  *       template), {@code ByteLevel} (adds nothing), or a Sequence of them.</li>
  * </ol>
- * Decoding maps each token's characters back to bytes ({@code ByteLevel} decoder; a token with a
- * character outside the byte map, such as an added token, contributes its own UTF-8 bytes) and
- * reads the bytes as UTF-8, malformed sequences as U+FFFD. transformers' optional
- * {@code clean_up_tokenization_spaces} is not applied.
+ * Decoding, byte-level: each token's characters back to bytes ({@code ByteLevel} decoder; a token
+ * with a character outside the byte map, such as an added token, contributes its own UTF-8 bytes),
+ * read as UTF-8, malformed sequences as U+FFFD. SentencePiece-style: the decoder's steps on the
+ * token strings as the library runs them ({@code Replace}, {@code ByteFallback}: runs of byte
+ * tokens as UTF-8, or one U+FFFD per byte when invalid, {@code Fuse}, {@code Strip},
+ * {@code Metaspace}). transformers' optional {@code clean_up_tokenization_spaces} is not applied.
  *
  * <p>Thread rules: immutable after loading; any number of threads may encode and decode at once.
  */
@@ -91,10 +98,28 @@ public final class BpeTokenizer implements Tokenizer {
     /** A template item: a special token's ids, or the sequence itself (ids == null). */
     private record TemplateItem(int[] ids) {}
 
+    /** The Metaspace pre-tokenizer: spaces become {@code replacement}; prefix per scheme; optional split. */
+    private record Metaspace(String replacement, Prepend scheme, boolean split) {}
+
+    private enum Prepend { ALWAYS, FIRST, NEVER }
+
+    /** One step of a SentencePiece-style decoder, on the list of token strings. */
+    private sealed interface DecodeStep permits Replace, ByteFallback, Fuse, Strip, MetaspaceDecode {}
+
+    private record Replace(String from, String to) implements DecodeStep {}
+
+    private record ByteFallback() implements DecodeStep {}
+
+    private record Fuse() implements DecodeStep {}
+
+    private record Strip(int content, int start, int stop) implements DecodeStep {}
+
+    private record MetaspaceDecode(int replacement, boolean never) implements DecodeStep {}
+
     private final String source;
     private final Map<String, Integer> vocab;
     private final String[] tokens;          // id → token string (vocab, then added tokens), null for holes
-    private final byte[][] tokenBytes;      // id → decoded bytes
+    private final byte[][] tokenBytes;      // id → decoded bytes (byte-level only)
     private final Map<Long, Long> merges;   // (left id << 32 | right id) → (rank << 32 | merged id)
     private final List<AddedToken> added;
     private final Map<Integer, AddedToken> addedById;
@@ -102,6 +127,9 @@ public final class BpeTokenizer implements Tokenizer {
     private final UnaryOperator<String> normalizer;
     private final List<SplitStep> splits;
     private final boolean addPrefixSpace, useRegex;
+    private final boolean byteLevel;        // false: SentencePiece-style (characters as they are)
+    private final Metaspace metaspace;      // SentencePiece-style pre-tokenizer, or null
+    private final List<DecodeStep> decodeSteps; // SentencePiece-style decoder, or null (ByteLevel)
     private final int unkId;
     private final boolean fuseUnk, byteFallback, ignoreMerges;
     private final int[] byteFallbackIds;    // <0xXX> ids, or null
@@ -110,6 +138,7 @@ public final class BpeTokenizer implements Tokenizer {
 
     private BpeTokenizer(String source, Map<String, Integer> vocab, Map<Long, Long> merges, List<AddedToken> added,
                          UnaryOperator<String> normalizer, List<SplitStep> splits, boolean addPrefixSpace, boolean useRegex,
+                         Metaspace metaspace, List<DecodeStep> decodeSteps,
                          int unkId, boolean fuseUnk, boolean byteFallback, boolean ignoreMerges, List<TemplateItem> template) {
         this.source = source;
         this.vocab = vocab;
@@ -119,6 +148,9 @@ public final class BpeTokenizer implements Tokenizer {
         this.splits = splits;
         this.addPrefixSpace = addPrefixSpace;
         this.useRegex = useRegex;
+        this.byteLevel = decodeSteps == null;
+        this.metaspace = metaspace;
+        this.decodeSteps = decodeSteps;
         this.unkId = unkId;
         this.fuseUnk = fuseUnk;
         this.byteFallback = byteFallback;
@@ -135,7 +167,7 @@ public final class BpeTokenizer implements Tokenizer {
             addedById.put(a.id(), a);
         }
         tokenBytes = new byte[size][];
-        for (int i = 0; i < size; i++) if (tokens[i] != null) tokenBytes[i] = charsToBytes(tokens[i]);
+        if (byteLevel) for (int i = 0; i < size; i++) if (tokens[i] != null) tokenBytes[i] = charsToBytes(tokens[i]);
         List<AddedToken> raw = new ArrayList<>(), norm = new ArrayList<>();
         for (AddedToken a : added) (a.normalized() ? norm : raw).add(a);
         raw.sort((x, y) -> y.content().length() - x.content().length());
@@ -154,10 +186,10 @@ public final class BpeTokenizer implements Tokenizer {
     // Loading and validation
 
     /**
-     * Reads a byte-level BPE {@code tokenizer.json}.
+     * Reads a BPE {@code tokenizer.json} (byte-level or SentencePiece-style).
      *
-     * @throws IllegalArgumentException naming the file and field when the file is not a byte-level
-     *                                  BPE tokenizer this class can run
+     * @throws IllegalArgumentException naming the file and field when the file is not a BPE
+     *                                  tokenizer this class can run
      */
     public static BpeTokenizer load(Path file) {
         return fromJson(Tokenizer.readJson(file), file.toString());
@@ -175,7 +207,7 @@ public final class BpeTokenizer implements Tokenizer {
         }
         for (String k : new String[] {"continuing_subword_prefix", "end_of_word_suffix"}) {
             if (model.hasNonNull(k) && !model.get(k).asText().isEmpty()) {
-                throw new IllegalArgumentException(where + ": model." + k + " is " + model.get(k) + "; only byte-level BPE (null) is supported");
+                throw new IllegalArgumentException(where + ": model." + k + " is " + model.get(k) + "; only null is supported");
             }
         }
         // vocab
@@ -261,44 +293,57 @@ public final class BpeTokenizer implements Tokenizer {
             }
         }
         UnaryOperator<String> normalizer = normalizer(root.get("normalizer"), where, "normalizer");
-        // pre-tokenizer: [Split...] then ByteLevel
+        // pre-tokenizer: [Split...] then ByteLevel (byte-level BPE), or none / Metaspace (SentencePiece-style)
         JsonNode pt = root.get("pre_tokenizer");
-        if (pt == null || pt.isNull()) {
-            throw new IllegalArgumentException(where + ": field \"pre_tokenizer\" is null; a byte-level BPE needs a ByteLevel pre-tokenizer");
-        }
-        List<JsonNode> steps = new ArrayList<>();
-        String ptField = "pre_tokenizer";
-        if ("Sequence".equals(pt.path("type").asText())) {
-            JsonNode list = pt.get("pretokenizers");
-            if (list == null || !list.isArray() || list.isEmpty()) {
-                throw new IllegalArgumentException(where + ": pre_tokenizer.pretokenizers is missing or empty");
-            }
-            list.forEach(steps::add);
-            ptField = "pre_tokenizer.pretokenizers";
-        } else {
-            steps.add(pt);
-        }
         List<SplitStep> splits = new ArrayList<>();
-        for (int i = 0; i < steps.size() - 1; i++) splits.add(split(steps.get(i), where, ptField + "[" + i + "]"));
-        JsonNode bl = steps.getLast();
-        String blField = steps.size() > 1 ? ptField + "[" + (steps.size() - 1) + "]" : ptField;
-        if (!"ByteLevel".equals(bl.path("type").asText())) {
-            throw new IllegalArgumentException(where + ": " + blField + ".type is " + bl.path("type")
-                    + "; expected \"ByteLevel\" (byte-level BPE), optionally after Split steps");
+        boolean prefix = false, useRegex = false;
+        Metaspace metaspace = null;
+        boolean byteLevel;
+        if (pt == null || pt.isNull()) {
+            byteLevel = false;
+        } else if ("Metaspace".equals(pt.path("type").asText())) {
+            byteLevel = false;
+            metaspace = metaspace(pt, where, "pre_tokenizer");
+        } else {
+            byteLevel = true;
+            List<JsonNode> steps = new ArrayList<>();
+            String ptField = "pre_tokenizer";
+            if ("Sequence".equals(pt.path("type").asText())) {
+                JsonNode list = pt.get("pretokenizers");
+                if (list == null || !list.isArray() || list.isEmpty()) {
+                    throw new IllegalArgumentException(where + ": pre_tokenizer.pretokenizers is missing or empty");
+                }
+                list.forEach(steps::add);
+                ptField = "pre_tokenizer.pretokenizers";
+            } else {
+                steps.add(pt);
+            }
+            for (int i = 0; i < steps.size() - 1; i++) splits.add(split(steps.get(i), where, ptField + "[" + i + "]"));
+            JsonNode bl = steps.getLast();
+            String blField = steps.size() > 1 ? ptField + "[" + (steps.size() - 1) + "]" : ptField;
+            if (!"ByteLevel".equals(bl.path("type").asText())) {
+                throw new IllegalArgumentException(where + ": " + blField + ".type is " + bl.path("type")
+                        + "; expected \"ByteLevel\" (byte-level BPE, optionally after Split steps), \"Metaspace\" or null");
+            }
+            prefix = bool(bl, where, blField + ".", "add_prefix_space", false);
+            useRegex = bool(bl, where, blField + ".", "use_regex", true);
         }
-        boolean prefix = bool(bl, where, blField + ".", "add_prefix_space", false);
-        boolean useRegex = bool(bl, where, blField + ".", "use_regex", true);
-        // decoder: ByteLevel (alone or as the only step of a Sequence)
         JsonNode dec = root.get("decoder");
-        JsonNode d0 = dec != null && "Sequence".equals(dec.path("type").asText()) && dec.path("decoders").size() == 1
-                ? dec.get("decoders").get(0) : dec;
-        if (d0 == null || !"ByteLevel".equals(d0.path("type").asText())) {
-            throw new IllegalArgumentException(where + ": decoder is " + (dec == null ? "missing" : dec.isNull() ? "null" : "of type " + dec.path("type"))
-                    + "; expected {\"type\": \"ByteLevel\"}");
+        List<DecodeStep> decodeSteps = null;
+        if (byteLevel) {
+            // decoder: ByteLevel (alone or as the only step of a Sequence)
+            JsonNode d0 = dec != null && "Sequence".equals(dec.path("type").asText()) && dec.path("decoders").size() == 1
+                    ? dec.get("decoders").get(0) : dec;
+            if (d0 == null || !"ByteLevel".equals(d0.path("type").asText())) {
+                throw new IllegalArgumentException(where + ": decoder is " + (dec == null ? "missing" : dec.isNull() ? "null" : "of type " + dec.path("type"))
+                        + "; a ByteLevel pre-tokenizer needs {\"type\": \"ByteLevel\"}");
+            }
+        } else {
+            decodeSteps = decoder(dec, where);
         }
         List<TemplateItem> template = postProcessor(root.get("post_processor"), where, "post_processor", vocab, added);
-        return new BpeTokenizer(where, vocab, merges, added, normalizer, List.copyOf(splits), prefix, useRegex, unkId, fuseUnk,
-                byteFallback, ignoreMerges, template);
+        return new BpeTokenizer(where, vocab, merges, added, normalizer, List.copyOf(splits), prefix, useRegex, metaspace, decodeSteps,
+                unkId, fuseUnk, byteFallback, ignoreMerges, template);
     }
 
     private static boolean bool(JsonNode n, String where, String prefix, String key, boolean dflt) {
@@ -317,6 +362,24 @@ public final class BpeTokenizer implements Tokenizer {
             case "NFKC" -> s -> Normalizer.normalize(s, Normalizer.Form.NFKC);
             case "NFKD" -> s -> Normalizer.normalize(s, Normalizer.Form.NFKD);
             case "Lowercase" -> s -> s.toLowerCase(Locale.ROOT);
+            case "Prepend" -> { // only to a non-empty piece
+                String pre = text(n, where, field, "prepend");
+                yield s -> s.isEmpty() ? s : pre + s;
+            }
+            case "Replace" -> {
+                Pattern pat = pattern(n.path("pattern"), where, field);
+                String with = Matcher.quoteReplacement(text(n, where, field, "content"));
+                yield s -> pat.matcher(s).replaceAll(with);
+            }
+            case "Strip" -> {
+                boolean left = bool(n, where, field + ".", "strip_left", true), right = bool(n, where, field + ".", "strip_right", true);
+                yield s -> {
+                    int a = 0, b = s.length();
+                    while (left && a < b && Character.isWhitespace(s.codePointAt(a))) a += Character.charCount(s.codePointAt(a));
+                    while (right && b > a && Character.isWhitespace(s.codePointBefore(b))) b -= Character.charCount(s.codePointBefore(b));
+                    return s.substring(a, b);
+                };
+            }
             case "Sequence" -> {
                 JsonNode list = n.get("normalizers");
                 if (list == null || !list.isArray()) throw new IllegalArgumentException(where + ": " + field + ".normalizers is missing");
@@ -328,7 +391,7 @@ public final class BpeTokenizer implements Tokenizer {
                 };
             }
             default -> throw new IllegalArgumentException(where + ": " + field + ".type \"" + t
-                    + "\" is not supported (supported: NFC, NFD, NFKC, NFKD, Lowercase, Sequence)");
+                    + "\" is not supported (supported: NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, Sequence)");
         };
     }
 
@@ -337,19 +400,7 @@ public final class BpeTokenizer implements Tokenizer {
             throw new IllegalArgumentException(where + ": " + field + ".type is " + n.path("type")
                     + "; before ByteLevel only Split steps are supported");
         }
-        JsonNode p = n.path("pattern");
-        Pattern pattern;
-        if (p.has("Regex")) {
-            try {
-                pattern = Pattern.compile(p.get("Regex").asText(), Pattern.UNICODE_CHARACTER_CLASS);
-            } catch (PatternSyntaxException e) {
-                throw new IllegalArgumentException(where + ": " + field + ".pattern.Regex does not compile: " + e.getDescription(), e);
-            }
-        } else if (p.has("String")) {
-            pattern = Pattern.compile(Pattern.quote(p.get("String").asText()));
-        } else {
-            throw new IllegalArgumentException(where + ": " + field + ".pattern needs \"Regex\" or \"String\"");
-        }
+        Pattern pattern = pattern(n.path("pattern"), where, field);
         if (bool(n, where, field + ".", "invert", false)) throw new IllegalArgumentException(where + ": " + field + ".invert = true is not supported");
         String b = n.path("behavior").asText("");
         return switch (b) {
@@ -357,6 +408,91 @@ public final class BpeTokenizer implements Tokenizer {
             case "Removed" -> new SplitStep(pattern, true);
             default -> throw new IllegalArgumentException(where + ": " + field + ".behavior \"" + b + "\" is not supported (Isolated, Removed)");
         };
+    }
+
+    /** A {@code {"String": s}} (literal) or {@code {"Regex": r}} pattern. */
+    private static Pattern pattern(JsonNode p, String where, String field) {
+        if (p.path("Regex").isTextual()) {
+            try {
+                return Pattern.compile(p.get("Regex").asText(), Pattern.UNICODE_CHARACTER_CLASS);
+            } catch (PatternSyntaxException e) {
+                throw new IllegalArgumentException(where + ": " + field + ".pattern.Regex does not compile: " + e.getDescription(), e);
+            }
+        }
+        if (p.path("String").isTextual() && !p.get("String").asText().isEmpty()) return Pattern.compile(Pattern.quote(p.get("String").asText()));
+        throw new IllegalArgumentException(where + ": " + field + ".pattern needs a \"Regex\" or a non-empty \"String\"");
+    }
+
+    private static String text(JsonNode n, String where, String field, String key) {
+        JsonNode v = n.get(key);
+        if (v == null || !v.isTextual()) throw new IllegalArgumentException(where + ": " + field + "." + key + " is " + v + "; expected a string");
+        return v.asText();
+    }
+
+    /** One character (code point) field, such as Metaspace's replacement. */
+    private static int oneChar(JsonNode n, String where, String field, String key) {
+        String t = text(n, where, field, key);
+        if (t.codePointCount(0, t.length()) != 1) throw new IllegalArgumentException(where + ": " + field + "." + key + " is \"" + t + "\"; expected one character");
+        return t.codePointAt(0);
+    }
+
+    /** prepend_scheme (tokenizers >= 0.14) or the older add_prefix_space. */
+    private static Prepend prependScheme(JsonNode n, String where, String field) {
+        if (n.hasNonNull("prepend_scheme")) {
+            return switch (n.get("prepend_scheme").asText()) {
+                case "always" -> Prepend.ALWAYS;
+                case "first" -> Prepend.FIRST;
+                case "never" -> Prepend.NEVER;
+                default -> throw new IllegalArgumentException(where + ": " + field + ".prepend_scheme is " + n.get("prepend_scheme")
+                        + "; expected \"always\", \"first\" or \"never\"");
+            };
+        }
+        return bool(n, where, field + ".", "add_prefix_space", true) ? Prepend.ALWAYS : Prepend.NEVER;
+    }
+
+    private static Metaspace metaspace(JsonNode n, String where, String field) {
+        int rep = oneChar(n, where, field, "replacement");
+        return new Metaspace(new String(Character.toChars(rep)), prependScheme(n, where, field), bool(n, where, field + ".", "split", true));
+    }
+
+    /** A SentencePiece-style decoder: Replace, ByteFallback, Fuse, Strip, Metaspace, alone or in a Sequence. */
+    private static List<DecodeStep> decoder(JsonNode dec, String where) {
+        if (dec == null || dec.isNull()) return List.of(); // the token strings joined as they are
+        List<JsonNode> list = new ArrayList<>();
+        String field = "decoder";
+        if ("Sequence".equals(dec.path("type").asText())) {
+            if (!dec.path("decoders").isArray()) throw new IllegalArgumentException(where + ": decoder.decoders is missing or not an array");
+            dec.get("decoders").forEach(list::add);
+            field = "decoder.decoders";
+        } else {
+            list.add(dec);
+        }
+        List<DecodeStep> steps = new ArrayList<>();
+        for (int i = 0; i < list.size(); i++) {
+            JsonNode d = list.get(i);
+            String f = list.size() == 1 && field.equals("decoder") ? field : field + "[" + i + "]";
+            String t = d.path("type").asText("");
+            steps.add(switch (t) {
+                case "Replace" -> {
+                    JsonNode p = d.path("pattern");
+                    if (!p.path("String").isTextual() || p.get("String").asText().isEmpty()) {
+                        throw new IllegalArgumentException(where + ": " + f + ".pattern: only a non-empty \"String\" pattern is supported in a decoder");
+                    }
+                    yield new Replace(p.get("String").asText(), text(d, where, f, "content"));
+                }
+                case "ByteFallback" -> new ByteFallback();
+                case "Fuse" -> new Fuse();
+                case "Strip" -> {
+                    int start = d.path("start").asInt(-1), stop = d.path("stop").asInt(-1);
+                    if (start < 0 || stop < 0) throw new IllegalArgumentException(where + ": " + f + ": start and stop must be non-negative integers");
+                    yield new Strip(oneChar(d, where, f, "content"), start, stop);
+                }
+                case "Metaspace" -> new MetaspaceDecode(oneChar(d, where, f, "replacement"), prependScheme(d, where, f) == Prepend.NEVER);
+                default -> throw new IllegalArgumentException(where + ": " + f + ".type \"" + t + "\" is not supported with a "
+                        + "SentencePiece-style pre-tokenizer (supported: Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence)");
+            });
+        }
+        return List.copyOf(steps);
     }
 
     private static List<TemplateItem> postProcessor(JsonNode n, String where, String field, Map<String, Integer> vocab,
@@ -430,12 +566,14 @@ public final class BpeTokenizer implements Tokenizer {
         List<Object> pieces = splitAdded(List.of(text), rawAdded);
         List<Object> normed = new ArrayList<>(pieces.size());
         for (Object p : pieces) normed.add(p instanceof String s ? normalizer.apply(s) : p);
+        boolean first = true; // Metaspace's "first" scheme: only the piece at the start of the text
         for (Object p : splitAdded(normed, normAdded)) {
             if (p instanceof AddedToken a) {
                 out.add(a.id());
             } else {
-                encodeText((String) p, out);
+                encodeText((String) p, first, out);
             }
+            first = false;
         }
         int[] ids = out.toArray();
         if (!addSpecialTokens || template == null) return ids;
@@ -490,7 +628,11 @@ public final class BpeTokenizer implements Tokenizer {
     }
 
     /** Pre-tokenizes one normalized text piece and BPE-encodes each word into {@code out}. */
-    private void encodeText(String text, IntList out) {
+    private void encodeText(String text, boolean atStart, IntList out) {
+        if (!byteLevel) {
+            encodePieces(text, atStart, out);
+            return;
+        }
         List<String> pieces = new ArrayList<>();
         pieces.add(text);
         for (SplitStep st : splits) {
@@ -508,6 +650,28 @@ public final class BpeTokenizer implements Tokenizer {
                 out.addAll(word(bytesToChars(p.getBytes(StandardCharsets.UTF_8))));
             }
         }
+    }
+
+    /** SentencePiece-style: Metaspace (if any) on the piece, then BPE on its characters as they are. */
+    private void encodePieces(String text, boolean atStart, IntList out) {
+        if (metaspace == null) {
+            if (!text.isEmpty()) out.addAll(word(text));
+            return;
+        }
+        String r = metaspace.replacement();
+        String t = text.replace(" ", r);
+        if (!t.startsWith(r) && (metaspace.scheme() == Prepend.ALWAYS || (metaspace.scheme() == Prepend.FIRST && atStart))) t = r + t;
+        if (!metaspace.split()) {
+            if (!t.isEmpty()) out.addAll(word(t));
+            return;
+        }
+        // split before each replacement character (it stays with the text after it)
+        int from = 0;
+        for (int i = t.indexOf(r, 1); i >= 0; i = t.indexOf(r, i + r.length())) {
+            out.addAll(word(t.substring(from, i)));
+            from = i;
+        }
+        if (from < t.length()) out.addAll(word(t.substring(from)));
     }
 
     /** Splits {@code s} into the matches of {@code p} and the gaps between them (matches dropped if {@code removed}). */
@@ -620,6 +784,15 @@ public final class BpeTokenizer implements Tokenizer {
     @Override
     public String decode(int[] ids, boolean skipSpecialTokens) {
         if (ids == null) throw new IllegalArgumentException("decode: ids is null");
+        if (!byteLevel) {
+            List<String> toks = new ArrayList<>(ids.length);
+            for (int i = 0; i < ids.length; i++) {
+                TokenIds.require(tokens, ids[i], "ids[" + i + "]", source);
+                if (!(skipSpecialTokens && isSpecial(ids[i]))) toks.add(tokens[ids[i]]);
+            }
+            for (DecodeStep st : decodeSteps) toks = apply(st, toks);
+            return String.join("", toks);
+        }
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         for (int i = 0; i < ids.length; i++) out.writeBytes(bytesOf(ids[i], skipSpecialTokens, "ids[" + i + "]"));
         return out.toString(StandardCharsets.UTF_8);
@@ -627,7 +800,135 @@ public final class BpeTokenizer implements Tokenizer {
 
     @Override
     public StreamDecoder newStreamDecoder(boolean skipSpecialTokens) {
+        if (!byteLevel) return new StreamDecoder(new PieceStream(skipSpecialTokens));
         return new StreamDecoder(id -> bytesOf(id, skipSpecialTokens, "token"));
+    }
+
+    /** One decoder step on the token strings, as the tokenizers library runs it. */
+    private static List<String> apply(DecodeStep st, List<String> toks) {
+        List<String> out = new ArrayList<>(toks.size());
+        switch (st) {
+            case Replace r -> toks.forEach(t -> out.add(t.replace(r.from(), r.to())));
+            case Fuse f -> out.add(String.join("", toks));
+            case Strip sp -> toks.forEach(t -> out.add(strip(t, sp)));
+            case MetaspaceDecode m -> {
+                for (int i = 0; i < toks.size(); i++) out.add(metaspaceOne(toks.get(i), m, i));
+            }
+            case ByteFallback bf -> {
+                ByteArrayOutputStream run = new ByteArrayOutputStream();
+                for (String t : toks) {
+                    int b = byteToken(t);
+                    if (b >= 0) {
+                        run.write(b);
+                        continue;
+                    }
+                    flushBytes(run, out);
+                    out.add(t);
+                }
+                flushBytes(run, out);
+            }
+        }
+        return out;
+    }
+
+    /** The byte of a {@code <0xXX>} token, or -1. */
+    private static int byteToken(String t) {
+        if (t.length() != 6 || !t.startsWith("<0x") || t.charAt(5) != '>') return -1;
+        int hi = Character.digit(t.charAt(3), 16), lo = Character.digit(t.charAt(4), 16);
+        return hi < 0 || lo < 0 ? -1 : hi << 4 | lo;
+    }
+
+    /** A run of byte tokens: its UTF-8 text, or one U+FFFD per byte when it is not valid UTF-8. */
+    private static void flushBytes(ByteArrayOutputStream run, List<String> out) {
+        if (run.size() == 0) return;
+        byte[] b = run.toByteArray();
+        run.reset();
+        try {
+            out.add(StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(b)).toString());
+        } catch (java.nio.charset.CharacterCodingException e) {
+            out.add("\uFFFD".repeat(b.length));
+        }
+    }
+
+    /** Removes up to {@code start} leading and {@code stop} trailing {@code content} characters. */
+    private static String strip(String t, Strip sp) {
+        int a = 0, b = t.length();
+        for (int k = 0; k < sp.start() && a < b && t.codePointAt(a) == sp.content(); k++) a += Character.charCount(sp.content());
+        for (int k = 0; k < sp.stop() && b > a && t.codePointBefore(b) == sp.content(); k++) b -= Character.charCount(sp.content());
+        return t.substring(a, b);
+    }
+
+    /**
+     * Token by token bytes for a SentencePiece-style decoder: each token through the per-token steps
+     * (Replace, Metaspace, a byte token as its byte); a Strip after Fuse acts on the start of the
+     * whole stream, as it does on the fused text. Equal to {@link #decode} except where a run of byte
+     * tokens is not valid UTF-8 (one U+FFFD per malformed sequence here, per byte there).
+     */
+    private final class PieceStream implements java.util.function.IntFunction<byte[]> {
+        private final boolean skipSpecial;
+        private int index;           // tokens emitted so far
+        private final int[] stripLeft; // per fused Strip step: how many leading characters it may still remove
+
+        PieceStream(boolean skipSpecial) {
+            this.skipSpecial = skipSpecial;
+            stripLeft = new int[decodeSteps.size()];
+            for (int i = 0; i < stripLeft.length; i++) if (decodeSteps.get(i) instanceof Strip sp) stripLeft[i] = sp.start();
+        }
+
+        @Override
+        public byte[] apply(int id) {
+            TokenIds.require(tokens, id, "token", source);
+            if (skipSpecial && isSpecial(id)) return new byte[0];
+            String t = tokens[id];
+            boolean fused = false;
+            int i = index++;
+            for (int k = 0; k < decodeSteps.size(); k++) {
+                DecodeStep st = decodeSteps.get(k);
+                switch (st) {
+                    case Replace r -> t = t.replace(r.from(), r.to());
+                    case ByteFallback bf -> {
+                        int b = byteToken(t);
+                        if (b >= 0) return rawByte(b, k, fused); // a raw byte: only a fused Strip may still act on it
+                    }
+                    case Fuse f -> fused = true;
+                    case Strip sp -> {
+                        if (!fused) t = strip(t, sp);
+                        else t = stripFused(t, k, sp);
+                    }
+                    case MetaspaceDecode m -> t = metaspaceOne(t, m, i);
+                }
+            }
+            return t.getBytes(StandardCharsets.UTF_8);
+        }
+
+        private byte[] rawByte(int b, int from, boolean fused) {
+            String t = String.valueOf((char) b); // ISO-8859-1: a byte at or above 0x80 is never the strip character
+            for (int k = from + 1; k < decodeSteps.size(); k++) {
+                if (decodeSteps.get(k) instanceof Fuse) fused = true;
+                else if (decodeSteps.get(k) instanceof Strip sp && fused) t = stripFused(t, k, sp);
+            }
+            return t.isEmpty() ? new byte[0] : new byte[] {(byte) b};
+        }
+
+        private String stripFused(String t, int k, Strip sp) {
+            int a = 0;
+            while (stripLeft[k] > 0 && a < t.length() && t.codePointAt(a) == sp.content()) {
+                a += Character.charCount(sp.content());
+                stripLeft[k]--;
+            }
+            if (a < t.length()) stripLeft[k] = 0; // something else came first: nothing more to strip
+            return t.substring(a);
+        }
+    }
+
+    /** Metaspace decoding of the token at {@code index}: replacement → space, dropped in the first token unless the scheme is never. */
+    private static String metaspaceOne(String t, MetaspaceDecode m, int index) {
+        StringBuilder b = new StringBuilder();
+        t.codePoints().forEach(c -> {
+            if (c != m.replacement()) b.appendCodePoint(c);
+            else if (index != 0 || m.never()) b.append(' ');
+        });
+        return b.toString();
     }
 
     private byte[] bytesOf(int id, boolean skipSpecial, String what) {

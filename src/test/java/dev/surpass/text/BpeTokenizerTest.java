@@ -220,7 +220,8 @@ class BpeTokenizerTest {
         check(r -> ((ObjectNode) r.get("added_tokens").get(0)).remove("content"), "added_tokens[0].content");
         check(r -> ((ObjectNode) r.get("added_tokens").get(1)).put("id", 5), "added_tokens[1]");
         check(r -> r.putObject("normalizer").put("type", "BertNormalizer"), "normalizer.type");
-        check(r -> r.putObject("pre_tokenizer").put("type", "Metaspace"), "pre_tokenizer.type");
+        check(r -> r.putObject("pre_tokenizer").put("type", "Metaspace"), "pre_tokenizer.replacement");
+        check(r -> r.putObject("pre_tokenizer").put("type", "Whitespace"), "pre_tokenizer.type");
         check(r -> ((ObjectNode) r.get("pre_tokenizer")).put("add_prefix_space", "yes"), "pre_tokenizer.add_prefix_space");
         check(r -> r.putNull("decoder"), "decoder");
         check(r -> r.putObject("post_processor").put("type", "BertProcessing"), "post_processor.type");
