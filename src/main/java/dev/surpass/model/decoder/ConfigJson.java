@@ -71,6 +71,16 @@ public final class ConfigJson {
         return has(key) ? positiveAt(node, key, key) : dflt;
     }
 
+    /** An optional integer >= 0, {@code dflt} when absent or null. */
+    public int optPositiveOrZero(String key, int dflt) {
+        if (!has(key)) return dflt;
+        JsonNode v = node.get(key);
+        if (!v.canConvertToExactIntegral() || v.asLong() < 0 || v.asLong() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(where + ": field \"" + key + "\" is " + v + "; expected an integer >= 0");
+        }
+        return v.asInt();
+    }
+
     /** An optional positive finite number. */
     public double optPositiveNumber(String key, double dflt) {
         return has(key) ? positiveNumber(node, key, key) : dflt;

@@ -254,7 +254,7 @@ public final class DecoderSession implements AutoCloseable {
         int[] picks;
         try (Tensor lg = model.logits(ids, pos, null, (l, q, k, v) -> {
             caches[l].append(seq[l], k, v);
-            return Attention.decode(q, caches[l], seq[l], AttentionOptions.defaults());
+            return Attention.decode(q, caches[l], seq[l], model.attentionOptions(l)); // decode is causal by construction
         })) {
             picks = picks(running, lg);
         } catch (RuntimeException | Error e) {
@@ -291,7 +291,7 @@ public final class DecoderSession implements AutoCloseable {
                     caches[l].appendPrompt(pending.get(i).seq[l], kk, vv);
                 }
             }
-            return Attention.prefillVarlen(q, k, v, cu, cu, AttentionOptions.causal());
+            return Attention.prefillVarlen(q, k, v, cu, cu, model.attentionOptions(l));
         })) {
             picks = picks(pending, lg);
         } catch (RuntimeException | Error e) {

@@ -2,7 +2,6 @@ package dev.surpass.model.decoder;
 
 import dev.surpass.Tensor;
 import dev.surpass.attention.Attention;
-import dev.surpass.attention.AttentionOptions;
 import dev.surpass.model.mamba.Sampling;
 import java.nio.file.Path;
 
@@ -44,7 +43,7 @@ public final class Decoding {
             for (int t = 0; t < len; t++) pos[b * len + t] = t;
             cu[b + 1] = (b + 1) * len;
         }
-        try (Tensor lg = model.logits(flat, pos, null, (l, q, k, v) -> Attention.prefillVarlen(q, k, v, cu, cu, AttentionOptions.causal()))) {
+        try (Tensor lg = model.logits(flat, pos, null, (l, q, k, v) -> Attention.prefillVarlen(q, k, v, cu, cu, model.attentionOptions(l)))) {
             return lg.reshape(bsz, len, model.vocabSize());
         }
     }

@@ -16,7 +16,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A Llama-family decoder ({@code LlamaForCausalLM}) in fp32:
+ * A Llama-family decoder ({@code LlamaForCausalLM}, and {@code MistralForCausalLM} /
+ * {@code Qwen2ForCausalLM}, which differ in biases and sliding windows: {@link LlamaConfig}) in fp32:
  * <pre>
  * x = embed_tokens[ids]
  * per layer:  a = RMSNorm(x);  q, k, v = q_proj(a), k_proj(a), v_proj(a);  q, k = RoPE(q, k)
@@ -42,7 +43,7 @@ public final class Llama extends LoadedDecoder {
     private final Rope rope;
 
     private Llama(Device device, LlamaConfig c, Weights weights, Tensor embed, Tensor norm, Tensor head, List<Layer> layers, Rope rope) {
-        super("llama", device, new Sizes(c.vocabSize(), c.nLayer(), c.nHead(), c.nKvHead(), c.headDim(), c.maxPositions()), weights);
+        super(c.modelType(), device, new Sizes(c.vocabSize(), c.nLayer(), c.nHead(), c.nKvHead(), c.headDim(), c.maxPositions()), weights);
         this.config = c;
         this.embed = embed;
         this.norm = norm;
@@ -88,8 +89,8 @@ public final class Llama extends LoadedDecoder {
                     l.bq = w.track(ck.upload(device, lp + "self_attn.q_proj.bias", qd));
                     l.bk = w.track(ck.upload(device, lp + "self_attn.k_proj.bias", kd));
                     l.bv = w.track(ck.upload(device, lp + "self_attn.v_proj.bias", kd));
-                    l.bo = w.track(ck.upload(device, lp + "self_attn.o_proj.bias", e));
                 }
+                if (c.outputBias()) l.bo = w.track(ck.upload(device, lp + "self_attn.o_proj.bias", e));
                 l.postNorm = w.track(ck.upload(device, lp + "post_attention_layernorm.weight", e));
                 l.wGate = w.track(ck.upload(device, lp + "mlp.gate_proj.weight", f, e));
                 l.wUp = w.track(ck.upload(device, lp + "mlp.up_proj.weight", f, e));
@@ -113,9 +114,17 @@ public final class Llama extends LoadedDecoder {
     @Override
     public String describe() {
         LlamaConfig c = config;
-        return "llama: " + c.nLayer() + " layers, hidden " + c.hidden() + ", " + c.nHead() + " heads / " + c.nKvHead() + " kv-heads of "
+        int[] sw = c.slidingWindows();
+        long sliding = java.util.Arrays.stream(sw).filter(x -> x > 0).count();
+        return c.modelType() + ": " + c.nLayer() + " layers, hidden " + c.hidden() + ", " + c.nHead() + " heads / " + c.nKvHead() + " kv-heads of "
                 + c.headDim() + ", vocab " + c.vocabSize() + ", rope " + c.ropeType() + " theta " + c.ropeTheta()
-                + (tiedHead() ? ", tied head" : "");
+                + (tiedHead() ? ", tied head" : "")
+                + (sliding == 0 ? "" : ", sliding window " + java.util.Arrays.stream(sw).max().getAsInt() + " on " + sliding + " layers");
+    }
+
+    @Override
+    public int slidingWindow(int layer) {
+        return config.slidingWindows()[layer];
     }
 
     @Override

@@ -13,22 +13,41 @@ import java.nio.file.Path;
  * same way), {@code max_position_embeddings} (default 2048),
  * {@code tie_word_embeddings} (default false), {@code attention_bias} (default false).
  *
- * @param invFreq the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied, fp32 values computed as HF does
+ * <p>Two families with the same tensors and forward are read too ({@code model_type}):
+ * {@code "mistral"} (no biases; {@code sliding_window}, default 4096, null for none, on every
+ * layer) and {@code "qwen2"} (q/k/v biases, no o_proj bias; a sliding window only with
+ * {@code use_sliding_window}, on the layers from {@code max_window_layers} on). A
+ * {@code layer_types} list ("sliding_attention" / "full_attention") overrides the per-layer rule.
+ *
+ * @param modelType      "llama", "mistral" or "qwen2"
+ * @param invFreq        the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied, fp32 values computed as HF does
+ * @param attentionBias  q_proj, k_proj and v_proj have biases
+ * @param outputBias     o_proj has a bias
+ * @param slidingWindows per layer, the keys a query sees (itself included), -1 for all
  */
-public record LlamaConfig(int hidden, int intermediate, int nLayer, int nHead, int nKvHead, int headDim, int vocabSize,
+public record LlamaConfig(String modelType, int hidden, int intermediate, int nLayer, int nHead, int nKvHead, int headDim, int vocabSize,
                           float rmsEps, double ropeTheta, String ropeType, double[] invFreq, int maxPositions, boolean tieEmbeddings,
-                          boolean attentionBias, int[] eosIds) {
+                          boolean attentionBias, boolean outputBias, int[] slidingWindows, int[] eosIds) {
 
-    /** True when {@code dir/config.json} names a Llama model (model_type or architectures). */
+    /** The model types read as Llama, and their HF architecture names. */
+    static final java.util.Map<String, String> TYPES = java.util.Map.of("llama", "Llama", "mistral", "Mistral", "qwen2", "Qwen2");
+
+    /** True when {@code dir/config.json} names a Llama, Mistral or Qwen2 model (model_type or architectures). */
     public static boolean looksLikeLlama(Path dir) {
         JsonNode n = ConfigJson.peek(dir);
-        if (n == null) return false;
-        if (n.path("model_type").asText("").equals("llama")) return true;
+        return n != null && modelType(n) != null;
+    }
+
+    /** The config's family: its model_type when one of {@link #TYPES}, else from its architectures; null if neither. */
+    static String modelType(JsonNode n) {
+        String t = n.path("model_type").asText("");
+        if (!t.isEmpty()) return TYPES.containsKey(t) ? t : null;
         for (JsonNode a : n.path("architectures")) {
-            String s = a.asText("");
-            if (s.equals("LlamaForCausalLM") || s.equals("LlamaModel")) return true;
+            for (var e : TYPES.entrySet()) {
+                if (a.asText("").equals(e.getValue() + "ForCausalLM") || a.asText("").equals(e.getValue() + "Model")) return e.getKey();
+            }
         }
-        return false;
+        return null;
     }
 
     public static LlamaConfig load(Path dir) {
@@ -36,6 +55,12 @@ public record LlamaConfig(int hidden, int intermediate, int nLayer, int nHead, i
     }
 
     public static LlamaConfig parse(ConfigJson c) {
+        String type0 = modelType(c.node());
+        if (type0 == null && c.has("model_type")) {
+            throw new IllegalArgumentException(c.where() + ": model_type \"" + c.node().get("model_type").asText()
+                    + "\" is not one this loader reads (llama, mistral, qwen2)");
+        }
+        String modelType = type0 == null ? "llama" : type0;
         int hidden = c.positive("hidden_size");
         int inter = c.positive("intermediate_size");
         int nLayer = c.positive("num_hidden_layers");
@@ -55,7 +80,14 @@ public record LlamaConfig(int hidden, int intermediate, int nLayer, int nHead, i
         int maxPos = c.optPositive("max_position_embeddings", 2048);
         String act = c.text("hidden_act", "silu");
         if (!act.equals("silu")) throw new IllegalArgumentException(c.where() + ": field \"hidden_act\" is \"" + act + "\"; only silu (SwiGLU) is supported");
-        if (c.bool("mlp_bias", false)) throw new IllegalArgumentException(c.where() + ": mlp_bias = true is not supported");
+        if (modelType.equals("llama") && c.bool("mlp_bias", false)) throw new IllegalArgumentException(c.where() + ": mlp_bias = true is not supported");
+        boolean qkvBias = switch (modelType) {
+            case "qwen2" -> true;
+            case "mistral" -> false;
+            default -> c.bool("attention_bias", false);
+        };
+        boolean oBias = modelType.equals("llama") && qkvBias;
+        int[] windows = slidingWindows(c, modelType, nLayer);
         // RoPE settings: transformers 4 writes rope_theta and rope_scaling at the top level,
         // transformers 5 one rope_parameters object that holds rope_theta too (rope_scaling wins
         // when both are there, as in its convert_rope_params_to_dict).
@@ -99,8 +131,42 @@ public record LlamaConfig(int hidden, int intermediate, int nLayer, int nHead, i
         };
         double[] invD = new double[inv.length];
         for (int i = 0; i < inv.length; i++) invD[i] = inv[i];
-        return new LlamaConfig(hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, maxPos,
-                c.bool("tie_word_embeddings", false), c.bool("attention_bias", false), c.eosIds());
+        return new LlamaConfig(modelType, hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, maxPos,
+                c.bool("tie_word_embeddings", false), qkvBias, oBias, windows, c.eosIds());
+    }
+
+    /** Per layer, the sliding window of HF's Mistral / Qwen2 attention (-1: none). */
+    static int[] slidingWindows(ConfigJson c, String modelType, int nLayer) {
+        int[] w = new int[nLayer];
+        java.util.Arrays.fill(w, -1);
+        if (modelType.equals("llama")) return w;
+        int size;
+        if (modelType.equals("qwen2") && !c.bool("use_sliding_window", false)) {
+            size = -1;
+        } else if (c.node().has("sliding_window") && c.node().get("sliding_window").isNull()) {
+            size = -1;
+        } else {
+            size = c.optPositive("sliding_window", 4096);
+        }
+        if (size < 0) return w;
+        JsonNode types = c.node().get("layer_types");
+        if (types != null && !types.isNull()) {
+            if (!types.isArray() || types.size() != nLayer) {
+                throw new IllegalArgumentException(c.where() + ": field \"layer_types\" is " + types + "; expected a list of " + nLayer + " layer types");
+            }
+            for (int i = 0; i < nLayer; i++) {
+                switch (types.get(i).asText("")) {
+                    case "sliding_attention" -> w[i] = size;
+                    case "full_attention" -> { }
+                    default -> throw new IllegalArgumentException(c.where() + ": layer_types[" + i + "] is " + types.get(i)
+                            + "; expected \"sliding_attention\" or \"full_attention\"");
+                }
+            }
+            return w;
+        }
+        int from = modelType.equals("qwen2") ? c.optPositiveOrZero("max_window_layers", 28) : 0;
+        for (int i = from; i < nLayer; i++) w[i] = size;
+        return w;
     }
 
     // The inverse frequencies as HF computes them (modeling_rope_utils): in fp32, operation for

@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.surpass.DType;
 import dev.surpass.Tensor;
 import dev.surpass.attention.Attention;
-import dev.surpass.attention.AttentionOptions;
 import dev.surpass.attention.PagedKvCache;
 import dev.surpass.model.mamba.Sampling;
 import java.util.ArrayList;
@@ -45,14 +44,14 @@ public final class DecoderChecks {
             int[] cu = {0, split};
             try (Tensor lg = m.logits(ids, pos, new int[] {split - 1}, (l, q, k, vv) -> {
                 caches[l].appendPrompt(sid[l][0], k, vv);
-                return Attention.prefillVarlen(q, k, vv, cu, cu, AttentionOptions.causal());
+                return Attention.prefillVarlen(q, k, vv, cu, cu, m.attentionOptions(l));
             })) {
                 worst = Math.max(worst, maxAbs(lg.toFloatArray(), 0, full, (split - 1) * v, v));
             }
             for (int t = split; t < seq.length; t++) {
                 try (Tensor lg = m.logits(new int[] {seq[t]}, new int[] {t}, null, (l, q, k, vv) -> {
                     caches[l].append(sid[l], k, vv);
-                    return Attention.decode(q, caches[l], sid[l], AttentionOptions.defaults());
+                    return Attention.decode(q, caches[l], sid[l], m.attentionOptions(l));
                 })) {
                     worst = Math.max(worst, maxAbs(lg.toFloatArray(), 0, full, t * v, v));
                 }

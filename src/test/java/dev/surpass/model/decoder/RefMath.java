@@ -93,6 +93,11 @@ public final class RefMath {
 
     /** Causal softmax attention, 1/√D, GQA: q-head h reads kv-head h / (hq / hkv). */
     public static double[][] causalAttention(double[][] q, double[][] k, double[][] v, int hq, int hkv, int d) {
+        return causalAttention(q, k, v, hq, hkv, d, -1);
+    }
+
+    /** Causal attention where row i sees keys {@code j > i − window} (HF's sliding_window; -1: all j ≤ i). */
+    public static double[][] causalAttention(double[][] q, double[][] k, double[][] v, int hq, int hkv, int d, int window) {
         int n = q.length, group = hq / hkv;
         double[][] o = new double[n][hq * d];
         for (int h = 0; h < hq; h++) {
@@ -100,15 +105,16 @@ public final class RefMath {
             for (int i = 0; i < n; i++) {
                 double[] s = new double[i + 1];
                 double mx = Double.NEGATIVE_INFINITY;
-                for (int j = 0; j <= i; j++) {
+                int j0 = window > 0 ? Math.max(0, i - window + 1) : 0;
+                for (int j = j0; j <= i; j++) {
                     double dot = 0;
                     for (int c = 0; c < d; c++) dot += q[i][h * d + c] * k[j][kh * d + c];
                     s[j] = dot / Math.sqrt(d);
                     mx = Math.max(mx, s[j]);
                 }
                 double sum = 0;
-                for (int j = 0; j <= i; j++) sum += s[j] = Math.exp(s[j] - mx);
-                for (int j = 0; j <= i; j++) for (int c = 0; c < d; c++) o[i][h * d + c] += s[j] / sum * v[j][kh * d + c];
+                for (int j = j0; j <= i; j++) sum += s[j] = Math.exp(s[j] - mx);
+                for (int j = j0; j <= i; j++) for (int c = 0; c < d; c++) o[i][h * d + c] += s[j] / sum * v[j][kh * d + c];
             }
         }
         return o;

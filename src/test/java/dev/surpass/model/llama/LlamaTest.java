@@ -128,8 +128,12 @@ class LlamaTest extends DecoderModelSuite<Llama> {
 
     /** float64 LlamaForCausalLM on one sequence → logits [L][V]. */
     static double[][] reference(Map<String, float[]> w, int[] ids, boolean llama3, boolean tied) {
+        return reference(w, ids, invFreq(llama3), tied, new int[] {-1, -1});
+    }
+
+    /** The same with given inverse frequencies and a sliding window per layer (-1: none); absent biases are zero. */
+    static double[][] reference(Map<String, float[]> w, int[] ids, double[] inv, boolean tied, int[] windows) {
         int n = ids.length;
-        double[] inv = invFreq(llama3);
         double[][] x = new double[n][E];
         for (int t = 0; t < n; t++) for (int i = 0; i < E; i++) x[t][i] = w.get("model.embed_tokens.weight")[ids[t] * E + i];
         for (int l = 0; l < NL; l++) {
@@ -140,7 +144,7 @@ class LlamaTest extends DecoderModelSuite<Llama> {
             double[][] v = linear(a, w.get(p + "self_attn.v_proj.weight"), w.get(p + "self_attn.v_proj.bias"), E, HKV * D);
             rope(q, HQ, inv);
             rope(k, HKV, inv);
-            double[][] o = causalAttention(q, k, v, HQ, HKV, D);
+            double[][] o = causalAttention(q, k, v, HQ, HKV, D, windows[l]);
             addInPlace(x, linear(o, w.get(p + "self_attn.o_proj.weight"), w.get(p + "self_attn.o_proj.bias"), HQ * D, E));
             double[][] m = rmsNorm(x, w.get(p + "post_attention_layernorm.weight"), EPS);
             double[][] g = linear(m, w.get(p + "mlp.gate_proj.weight"), null, E, F);
