@@ -34,7 +34,7 @@ import java.util.List;
  */
 public final class Llama extends LoadedDecoder {
     private static final class Layer {
-        Tensor inNorm, wq, wk, wv, wo, bq, bk, bv, bo, postNorm, wGate, wUp, wDown;
+        Tensor inNorm, wq, wk, wv, wo, bq, bk, bv, bo, postNorm, wGate, wUp, wDown, bGate, bUp, bDown;
     }
 
     private final LlamaConfig config;
@@ -95,6 +95,11 @@ public final class Llama extends LoadedDecoder {
                 l.wGate = w.track(ck.upload(device, lp + "mlp.gate_proj.weight", f, e));
                 l.wUp = w.track(ck.upload(device, lp + "mlp.up_proj.weight", f, e));
                 l.wDown = w.track(ck.upload(device, lp + "mlp.down_proj.weight", e, f));
+                if (c.mlpBias()) {
+                    l.bGate = w.track(ck.upload(device, lp + "mlp.gate_proj.bias", f));
+                    l.bUp = w.track(ck.upload(device, lp + "mlp.up_proj.bias", f));
+                    l.bDown = w.track(ck.upload(device, lp + "mlp.down_proj.bias", e));
+                }
                 layers.add(l);
             }
             Rope rope = new Rope(w.track(Rope.rotation(device, c.headDim())), c.invFreq(), c.headDim());
@@ -150,9 +155,9 @@ public final class Llama extends LoadedDecoder {
                     Tensor o = s.track(s.track(attention.attend(i, q, k, v)).reshape(n, (long) hq * d));
                     Tensor x1 = s.track(Elementwise.add(x, s.track(Gemm.linear(o, l.wo, l.bo))));
                     Tensor m = s.track(RmsNorm.rmsNorm(x1, l.postNorm, eps));
-                    Tensor g = s.track(Activation.silu(s.track(Gemm.linear(m, l.wGate, null))));
-                    Tensor gu = s.track(Elementwise.mul(g, s.track(Gemm.linear(m, l.wUp, null))));
-                    Tensor x2 = Elementwise.add(x1, s.track(Gemm.linear(gu, l.wDown, null)));
+                    Tensor g = s.track(Activation.silu(s.track(Gemm.linear(m, l.wGate, l.bGate))));
+                    Tensor gu = s.track(Elementwise.mul(g, s.track(Gemm.linear(m, l.wUp, l.bUp))));
+                    Tensor x2 = Elementwise.add(x1, s.track(Gemm.linear(gu, l.wDown, l.bDown)));
                     x.close();
                     x = x2;
                 }

@@ -11,7 +11,7 @@ import java.nio.file.Path;
  * (default 1e-6), {@code rope_theta} (default 10000), {@code rope_scaling} (null, "default",
  * "linear" or "llama3"; transformers 5 writes both as one {@code rope_parameters} object, read the
  * same way), {@code max_position_embeddings} (default 2048),
- * {@code tie_word_embeddings} (default false), {@code attention_bias} (default false).
+ * {@code tie_word_embeddings} (default false), {@code attention_bias} and {@code mlp_bias} (default false).
  *
  * <p>Two families with the same tensors and forward are read too ({@code model_type}):
  * {@code "mistral"} (no biases; {@code sliding_window}, default 4096, null for none, on every
@@ -23,11 +23,12 @@ import java.nio.file.Path;
  * @param invFreq        the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied, fp32 values computed as HF does
  * @param attentionBias  q_proj, k_proj and v_proj have biases
  * @param outputBias     o_proj has a bias
+ * @param mlpBias        gate_proj, up_proj and down_proj have biases (Llama's {@code mlp_bias})
  * @param slidingWindows per layer, the keys a query sees (itself included), -1 for all
  */
 public record LlamaConfig(String modelType, int hidden, int intermediate, int nLayer, int nHead, int nKvHead, int headDim, int vocabSize,
                           float rmsEps, double ropeTheta, String ropeType, double[] invFreq, int maxPositions, boolean tieEmbeddings,
-                          boolean attentionBias, boolean outputBias, int[] slidingWindows, int[] eosIds) {
+                          boolean attentionBias, boolean outputBias, boolean mlpBias, int[] slidingWindows, int[] eosIds) {
 
     /** The model types read as Llama, and their HF architecture names. */
     static final java.util.Map<String, String> TYPES = java.util.Map.of("llama", "Llama", "mistral", "Mistral", "qwen2", "Qwen2");
@@ -80,7 +81,6 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         int maxPos = c.optPositive("max_position_embeddings", 2048);
         String act = c.text("hidden_act", "silu");
         if (!act.equals("silu")) throw new IllegalArgumentException(c.where() + ": field \"hidden_act\" is \"" + act + "\"; only silu (SwiGLU) is supported");
-        if (modelType.equals("llama") && c.bool("mlp_bias", false)) throw new IllegalArgumentException(c.where() + ": mlp_bias = true is not supported");
         boolean qkvBias = switch (modelType) {
             case "qwen2" -> true;
             case "mistral" -> false;
@@ -132,7 +132,8 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         double[] invD = new double[inv.length];
         for (int i = 0; i < inv.length; i++) invD[i] = inv[i];
         return new LlamaConfig(modelType, hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, maxPos,
-                c.bool("tie_word_embeddings", false), qkvBias, oBias, windows, c.eosIds());
+                c.bool("tie_word_embeddings", false), qkvBias, oBias,
+                modelType.equals("llama") && c.bool("mlp_bias", false), windows, c.eosIds());
     }
 
     /** Per layer, the sliding window of HF's Mistral / Qwen2 attention (-1: none). */

@@ -84,6 +84,7 @@ class LlamaTest extends DecoderModelSuite<Llama> {
             else if (k.endsWith("down_proj.weight")) shape = new long[] {E, F};
             else if (k.endsWith("q_proj.bias")) shape = new long[] {HQ * D};
             else if (k.endsWith("k_proj.bias") || k.endsWith("v_proj.bias")) shape = new long[] {HKV * D};
+            else if (k.endsWith("gate_proj.bias") || k.endsWith("up_proj.bias")) shape = new long[] {F};
             else shape = new long[] {E};
             if (!withHead && k.equals("lm_head.weight")) continue;
             e.put(k, new Entry(x.getValue(), shape));
@@ -147,10 +148,10 @@ class LlamaTest extends DecoderModelSuite<Llama> {
             double[][] o = causalAttention(q, k, v, HQ, HKV, D, windows[l]);
             addInPlace(x, linear(o, w.get(p + "self_attn.o_proj.weight"), w.get(p + "self_attn.o_proj.bias"), HQ * D, E));
             double[][] m = rmsNorm(x, w.get(p + "post_attention_layernorm.weight"), EPS);
-            double[][] g = linear(m, w.get(p + "mlp.gate_proj.weight"), null, E, F);
-            double[][] u = linear(m, w.get(p + "mlp.up_proj.weight"), null, E, F);
+            double[][] g = linear(m, w.get(p + "mlp.gate_proj.weight"), w.get(p + "mlp.gate_proj.bias"), E, F);
+            double[][] u = linear(m, w.get(p + "mlp.up_proj.weight"), w.get(p + "mlp.up_proj.bias"), E, F);
             for (int t = 0; t < n; t++) for (int i = 0; i < F; i++) g[t][i] = silu(g[t][i]) * u[t][i];
-            addInPlace(x, linear(g, w.get(p + "mlp.down_proj.weight"), null, F, E));
+            addInPlace(x, linear(g, w.get(p + "mlp.down_proj.weight"), w.get(p + "mlp.down_proj.bias"), F, E));
         }
         double[][] hn = rmsNorm(x, w.get("model.norm.weight"), EPS);
         return linear(hn, w.get(tied ? "model.embed_tokens.weight" : "lm_head.weight"), null, E, V);
@@ -233,7 +234,7 @@ class LlamaTest extends DecoderModelSuite<Llama> {
     }
 
     @Test
-    void attentionBiasesAreLoadedAndAdded() throws IOException {
+    void attentionAndMlpBiasesAreLoadedAndAdded() throws IOException {
         Map<String, float[]> wb = new LinkedHashMap<>(w);
         Random r = new Random(31);
         for (int l = 0; l < NL; l++) {
@@ -242,9 +243,13 @@ class LlamaTest extends DecoderModelSuite<Llama> {
             wb.put(p + "k_proj.bias", fill(new float[HKV * D], r, 0.2));
             wb.put(p + "v_proj.bias", fill(new float[HKV * D], r, 0.2));
             wb.put(p + "o_proj.bias", fill(new float[E], r, 0.2));
+            String m = "model.layers." + l + ".mlp.";
+            wb.put(m + "gate_proj.bias", fill(new float[F], r, 0.2));
+            wb.put(m + "up_proj.bias", fill(new float[F], r, 0.2));
+            wb.put(m + "down_proj.bias", fill(new float[E], r, 0.2));
         }
         Path d = tmp.resolve("llama-bias");
-        writeCheckpoint(d, config("null", false).replace("\"hidden_act\"", "\"attention_bias\": true, \"hidden_act\""), entries(wb, true), DType.F32, 1);
+        writeCheckpoint(d, config("null", false).replace("\"hidden_act\"", "\"attention_bias\": true, \"mlp_bias\": true, \"hidden_act\""), entries(wb, true), DType.F32, 1);
         int[] seq = ids(41, 10);
         try (Llama m = Llama.load(cpu, d); Tensor lg = Decoding.forward(m, new int[][] {seq})) {
             double err = maxRelErr(lg.toFloatArray(), reference(wb, seq, false, false));
