@@ -70,13 +70,34 @@ public final class Gemm {
     /**
      * {@code y = x · Wᵀ + b}: {@code x [..., K]}, {@code weight [N, K]}, {@code bias [N]} or null
      * → {@code [..., N]}. The weight is read in its stored [N, K] layout (never transposed in memory).
+     * An F32 x (and bias) may take a BF16 or F16 weight: the product of x with the weight widened
+     * to fp32 (exactly), summed in fp32. On the CPU a decode step or a short prompt (up to 16 rows
+     * of x) reads the 16-bit weight as it lies, half the bytes of an fp32 weight; more rows, and
+     * CUDA, widen the weight per call.
      *
      * @throws IllegalArgumentException naming the argument and dim when the operands do not fit
      */
     public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
         long[] outShape = checkLinear(x, weight, bias);
         int rows = (int) Shapes.product(outShape, 0, outShape.length - 1);
-        return run(x, weight, bias, outShape, 1, rows, (int) weight.dim(0), (int) x.dim(-1), true, false);
+        int n = (int) weight.dim(0), k = (int) x.dim(-1);
+        if (weight.dtype() != x.dtype()) { // F32 x, 16-bit weight (checkLinear)
+            Device dev = x.device();
+            if (dev.isCpu()) {
+                Tensor out = dev.allocate(DType.F32, outShape);
+                try {
+                    if (VectorGemmHalf.linear(x, weight, bias, out, rows, n, k, Parallel.threads())) return out;
+                } catch (RuntimeException | Error e) {
+                    out.close();
+                    throw e;
+                }
+                out.close();
+            }
+            try (Tensor wide = weight.to(DType.F32)) {
+                return run(x, wide, bias, outShape, 1, rows, n, k, true, false);
+            }
+        }
+        return run(x, weight, bias, outShape, 1, rows, n, k, true, false);
     }
 
     /** {@link LinearWeight#linear}: the checks of {@code linear}, then the packed CPU product or {@code linear} itself. */
@@ -85,7 +106,7 @@ public final class Gemm {
         long[] outShape = checkLinear(x, w, bias);
         int k = weight.k(), n = weight.n(), rows = (int) Shapes.product(outShape, 0, outShape.length - 1);
         if (!weight.isPacked() || x.dtype() != DType.F32 || !VectorGemm.packedFits(rows, k)) {
-            return run(x, w, bias, outShape, 1, rows, n, k, true, false); // (x too large to pack whole: the blocked path packs it in pieces)
+            return linear(x, w, bias); // (x too large to pack whole: the blocked path packs it in pieces)
         }
         Tensor out = x.device().allocate(DType.F32, outShape);
         try {
@@ -101,7 +122,11 @@ public final class Gemm {
     private static long[] checkLinear(Tensor x, Tensor weight, Tensor bias) {
         checkOperand("linear", "x", x);
         checkOperand("linear", "weight", weight);
-        checkPair("linear", "x", x, "weight", weight);
+        if (x.dtype() == DType.F32 && (weight.dtype() == DType.F16 || weight.dtype() == DType.BF16)) {
+            checkDevices("linear", "x", x, "weight", weight); // an F32 product with a 16-bit weight
+        } else {
+            checkPair("linear", "x", x, "weight", weight);
+        }
         if (bias != null) {
             checkOperand("linear", "bias", bias);
             checkPair("linear", "x", x, "bias", bias);
@@ -163,6 +188,10 @@ public final class Gemm {
             throw new IllegalArgumentException(op + ": dtypes differ: " + n1 + " " + t1.describe() + " is " + t1.dtype()
                     + " but " + n2 + " " + t2.describe() + " is " + t2.dtype() + "; convert one with to(DType)");
         }
+        checkDevices(op, n1, t1, n2, t2);
+    }
+
+    private static void checkDevices(String op, String n1, Tensor t1, String n2, Tensor t2) {
         if (!t1.device().sameAs(t2.device())) {
             throw new IllegalArgumentException(op + ": devices differ: " + n1 + " " + t1.describe() + " but " + n2 + " " + t2.describe()
                     + "; move one with to(Device)");

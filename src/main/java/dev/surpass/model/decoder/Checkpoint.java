@@ -117,6 +117,14 @@ public final class Checkpoint implements AutoCloseable {
 
     /** The tensor's values widened to fp32, after checking its shape is {@code shape}. */
     public float[] read(String name, long... shape) {
+        check(name, shape);
+        try (Device cpu = Device.cpu(); Tensor t = byName.get(name).tensor(name, cpu)) {
+            return t.toFloatArray();
+        }
+    }
+
+    /** The tensor's info, after checking its shape is {@code shape} and its dtype floating. */
+    private TensorInfo check(String name, long... shape) {
         TensorInfo i = info(name);
         String where = byName.get(name).path().toString();
         if (!Arrays.equals(i.shape(), shape)) {
@@ -126,14 +134,39 @@ public final class Checkpoint implements AutoCloseable {
         if (i.dtype() == null || !i.dtype().isFloating()) {
             throw new IllegalArgumentException(where + ": tensor '" + name + "' has dtype " + i.dtypeName() + "; expected F32, F16 or BF16");
         }
-        try (Device cpu = Device.cpu(); Tensor t = byName.get(name).tensor(name, cpu)) {
-            return t.toFloatArray();
-        }
+        return i;
     }
 
     /** {@link #read} uploaded as F32 to {@code device}. */
     public Tensor upload(Device device, String name, long... shape) {
         return device.upload(DType.F32, read(name, shape), shape);
+    }
+
+    /**
+     * Whether {@link #uploadLinear} keeps 16-bit linear weights as they are stored on the CPU
+     * ({@code -Dsurpass.cpu.weights16=true}): half the memory, and a decode step reads half the
+     * bytes ({@link dev.surpass.layers.Gemm#linear} takes an F32 x with a BF16 or F16 weight); the
+     * logits then differ from the widened weights' in the last bits (another summation order).
+     */
+    public static boolean keepSixteenBitOnCpu() {
+        return Boolean.getBoolean("surpass.cpu.weights16");
+    }
+
+    /**
+     * A linear layer's weight {@code [out, in]}: F32 like {@link #upload}, or, on the CPU with
+     * {@link #keepSixteenBitOnCpu}, in its stored BF16 / F16 (exactly the stored values).
+     */
+    public Tensor uploadLinear(Device device, String name, long out, long in) {
+        DType stored = check(name, out, in).dtype();
+        if (device.isCpu() && keepSixteenBitOnCpu() && (stored == DType.BF16 || stored == DType.F16)) {
+            // the stored bytes copied out of the mapped file (which closes after loading)
+            try (Device cpu = Device.cpu(); Tensor t = byName.get(name).tensor(name, cpu)) {
+                Tensor copy = device.allocate(stored, out, in);
+                java.lang.foreign.MemorySegment.copy(t.hostSegment(), 0, copy.hostSegment(), 0, copy.numel() * stored.byteSize());
+                return copy;
+            }
+        }
+        return upload(device, name, out, in);
     }
 
     /**

@@ -27,7 +27,7 @@ import java.util.List;
  * </pre>
  * HF names ({@code model.embed_tokens}, {@code model.layers.i.*}, {@code model.norm},
  * {@code lm_head}); sharded checkpoints through {@code model.safetensors.index.json}; 16-bit weights
- * widened on load. RoPE is HF's rotate-half form with the config's theta and scaling ({@link Rope}).
+ * widened on load (on the CPU the projections may stay 16-bit: {@link dev.surpass.model.decoder.Checkpoint#keepSixteenBitOnCpu}). RoPE is HF's rotate-half form with the config's theta and scaling ({@link Rope}).
  *
  * <p>Thread rules: a loaded model is read-only and may run from several threads; {@link #close}
  * must not race with a forward pass.
@@ -70,7 +70,7 @@ public final class Llama extends LoadedDecoder {
             Tensor norm = w.track(ck.upload(device, "model.norm.weight", e));
             Tensor head;
             if (ck.has("lm_head.weight")) {
-                head = w.track(ck.upload(device, "lm_head.weight", c.vocabSize(), e));
+                head = w.track(ck.uploadLinear(device, "lm_head.weight", c.vocabSize(), e));
             } else if (c.tieEmbeddings()) {
                 head = embed;
             } else {
@@ -81,10 +81,10 @@ public final class Llama extends LoadedDecoder {
                 String lp = "model.layers." + i + ".";
                 Layer l = new Layer();
                 l.inNorm = w.track(ck.upload(device, lp + "input_layernorm.weight", e));
-                l.wq = w.track(ck.upload(device, lp + "self_attn.q_proj.weight", qd, e));
-                l.wk = w.track(ck.upload(device, lp + "self_attn.k_proj.weight", kd, e));
-                l.wv = w.track(ck.upload(device, lp + "self_attn.v_proj.weight", kd, e));
-                l.wo = w.track(ck.upload(device, lp + "self_attn.o_proj.weight", e, qd));
+                l.wq = w.track(ck.uploadLinear(device, lp + "self_attn.q_proj.weight", qd, e));
+                l.wk = w.track(ck.uploadLinear(device, lp + "self_attn.k_proj.weight", kd, e));
+                l.wv = w.track(ck.uploadLinear(device, lp + "self_attn.v_proj.weight", kd, e));
+                l.wo = w.track(ck.uploadLinear(device, lp + "self_attn.o_proj.weight", e, qd));
                 if (c.attentionBias()) {
                     l.bq = w.track(ck.upload(device, lp + "self_attn.q_proj.bias", qd));
                     l.bk = w.track(ck.upload(device, lp + "self_attn.k_proj.bias", kd));
@@ -92,9 +92,9 @@ public final class Llama extends LoadedDecoder {
                 }
                 if (c.outputBias()) l.bo = w.track(ck.upload(device, lp + "self_attn.o_proj.bias", e));
                 l.postNorm = w.track(ck.upload(device, lp + "post_attention_layernorm.weight", e));
-                l.wGate = w.track(ck.upload(device, lp + "mlp.gate_proj.weight", f, e));
-                l.wUp = w.track(ck.upload(device, lp + "mlp.up_proj.weight", f, e));
-                l.wDown = w.track(ck.upload(device, lp + "mlp.down_proj.weight", e, f));
+                l.wGate = w.track(ck.uploadLinear(device, lp + "mlp.gate_proj.weight", f, e));
+                l.wUp = w.track(ck.uploadLinear(device, lp + "mlp.up_proj.weight", f, e));
+                l.wDown = w.track(ck.uploadLinear(device, lp + "mlp.down_proj.weight", e, f));
                 if (c.mlpBias()) {
                     l.bGate = w.track(ck.upload(device, lp + "mlp.gate_proj.bias", f));
                     l.bUp = w.track(ck.upload(device, lp + "mlp.up_proj.bias", f));
