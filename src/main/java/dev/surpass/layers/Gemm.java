@@ -83,17 +83,21 @@ public final class Gemm {
         int n = (int) weight.dim(0), k = (int) x.dim(-1);
         if (weight.dtype() != x.dtype()) { // F32 x, 16-bit weight (checkLinear)
             Device dev = x.device();
-            if (dev.isCpu()) {
-                Tensor out = dev.allocate(DType.F32, outShape);
-                try {
-                    if (VectorGemmHalf.linear(x, weight, bias, out, rows, n, k, Parallel.threads())) return out;
-                } catch (RuntimeException | Error e) {
-                    out.close();
-                    throw e;
+            if (!dev.isCpu()) {
+                try (Tensor wide = weight.to(DType.F32)) {
+                    return run(x, wide, bias, outShape, 1, rows, n, k, true, false);
                 }
-                out.close();
             }
-            try (Tensor wide = weight.to(DType.F32)) {
+            Tensor out = dev.allocate(DType.F32, outShape);
+            try {
+                if (VectorGemmHalf.linear(x, weight, bias, out, rows, n, k, Parallel.threads())) return out;
+            } catch (RuntimeException | Error e) {
+                out.close();
+                throw e;
+            }
+            out.close();
+            try (Tensor wide = dev.allocate(DType.F32, n, k)) { // a prompt: the weight widened once for all its rows
+                VectorGemmHalf.widen(weight, wide);
                 return run(x, wide, bias, outShape, 1, rows, n, k, true, false);
             }
         }

@@ -66,6 +66,16 @@ final class VectorGemmHalf {
         return true;
     }
 
+    /** {@code out} (F32, host) = {@code w} (BF16 or F16, host) widened, element by element, without a heap copy. */
+    static void widen(Tensor w, Tensor out) {
+        MemorySegment src = w.hostSegment(), dst = out.hostSegment();
+        boolean bf16 = w.dtype() == DType.BF16;
+        long n = w.numel();
+        Parallel.forRange(n, 1 << 16, (lo, hi) -> {
+            for (long i = lo; i < hi; i++) dst.setAtIndex(F32, i, scalar(src, i, bf16));
+        });
+    }
+
     /** Up to {@link #MAX_ROWS} rows of x ({@code xs}) against the whole weight into {@code os}. */
     private static void pass(float[] xs, Tensor w, float[] b, MemorySegment os, int rows, int n, int k, int parts, boolean bf16) {
         MemorySegment ws = w.hostSegment();
