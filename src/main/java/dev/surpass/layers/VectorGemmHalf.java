@@ -91,7 +91,9 @@ final class VectorGemmHalf {
         }
         // BF16 widens in registers (a shift or a mask per vector): one row of x against 8 weight rows,
         // more against 4; F16 widens a tile of 4 weight rows into even / odd buffers first (its
-        // conversion is a dozen vector operations, too much code for one loop body)
+        // conversion is a dozen vector operations, too much code for one loop body). The loops are
+        // written out, not shared through helpers: a helper returning a vector that C2 does not
+        // inline boxes it (measured: a load helper cost the BF16 path 2x)
         int wRows = bf16 && rows == 1 ? 2 * W_ROWS : W_ROWS;
         int groups = (n + wRows - 1) / wRows, full = h / L * L;
         int p = (long) rows * n * k < PARALLEL_MIN_FMAS ? 1 : Math.max(1, Math.min(parts, groups));
@@ -175,7 +177,8 @@ final class VectorGemmHalf {
         FloatVector a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
         for (int s = 0; s < full; s += L) {
             long t = 4L * s;
-            IntVector i0 = IntVector.fromMemorySegment(SI, w, w0 + t, NATIVE), i1 = IntVector.fromMemorySegment(SI, w, w1 + t, NATIVE), i2 = IntVector.fromMemorySegment(SI, w, w2 + t, NATIVE), i3 = IntVector.fromMemorySegment(SI, w, w3 + t, NATIVE);
+            IntVector i0 = IntVector.fromMemorySegment(SI, w, w0 + t, NATIVE), i1 = IntVector.fromMemorySegment(SI, w, w1 + t, NATIVE);
+            IntVector i2 = IntVector.fromMemorySegment(SI, w, w2 + t, NATIVE), i3 = IntVector.fromMemorySegment(SI, w, w3 + t, NATIVE);
             FloatVector e0 = i0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), o0 = i0.and(0xFFFF0000).reinterpretAsFloats();
             FloatVector e1 = i1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), o1 = i1.and(0xFFFF0000).reinterpretAsFloats();
             FloatVector e2 = i2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), o2 = i2.and(0xFFFF0000).reinterpretAsFloats();
