@@ -19,7 +19,8 @@ import java.util.List;
  * GPT-2 ({@code GPT2LMHeadModel}) in fp32:
  * <pre>
  * x = wte[ids] + wpe[positions]
- * per layer:  x = x + c_proj(attn(c_attn(ln_1(x))));  x = x + mlp.c_proj(gelu_tanh(mlp.c_fc(ln_2(x))))
+ * per layer:  x = x + c_proj(attn(c_attn(ln_1(x))));  x = x + mlp.c_proj(act(mlp.c_fc(ln_2(x))))   (act: tanh GELU unless
+ *             activation_function says "gelu" (erf) or "silu")
  * logits = ln_f(x) · wteᵀ          (lm_head tied to wte, or lm_head.weight when present)
  * </pre>
  * HF names with or without the {@code transformer.} prefix. Conv1D weights are stored
@@ -127,7 +128,12 @@ public final class Gpt2 extends LoadedDecoder {
                     Tensor o = s.track(s.track(attention.attend(i, q, k, v)).reshape(n, e));
                     Tensor x1 = s.track(Elementwise.add(x, s.track(Gemm.linear(o, l.wo, l.bo))));
                     Tensor m = s.track(LayerNorm.layerNorm(x1, l.ln2w, l.ln2b, eps));
-                    Tensor g = s.track(Activation.gelu(s.track(Gemm.linear(m, l.wfc, l.bfc)), Activation.Gelu.TANH));
+                    Tensor fc = s.track(Gemm.linear(m, l.wfc, l.bfc));
+                    Tensor g = s.track(switch (config.activation()) {
+                        case GELU_TANH -> Activation.gelu(fc, Activation.Gelu.TANH);
+                        case GELU_ERF -> Activation.gelu(fc, Activation.Gelu.ERF);
+                        case SILU -> Activation.silu(fc);
+                    });
                     Tensor x2 = Elementwise.add(x1, s.track(Gemm.linear(g, l.wproj, l.bproj)));
                     x.close();
                     x = x2;

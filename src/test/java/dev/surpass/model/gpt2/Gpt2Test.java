@@ -89,6 +89,11 @@ class Gpt2Test extends DecoderModelSuite<Gpt2> {
 
     /** float64 GPT2LMHeadModel on one sequence → logits [L][V]. */
     static double[][] reference(Map<String, float[]> w, int[] ids) {
+        return reference(w, ids, dev.surpass.layers.ReferenceActivation::geluTanh);
+    }
+
+    /** The same with the MLP's activation {@code act}. */
+    static double[][] reference(Map<String, float[]> w, int[] ids, java.util.function.DoubleUnaryOperator act) {
         int n = ids.length;
         double[][] x = new double[n][E];
         for (int t = 0; t < n; t++) for (int i = 0; i < E; i++) x[t][i] = (double) w.get("wte.weight")[ids[t] * E + i] + w.get("wpe.weight")[t * E + i];
@@ -106,7 +111,7 @@ class Gpt2Test extends DecoderModelSuite<Gpt2> {
             addInPlace(x, conv1d(o, w.get(p + "attn.c_proj.weight"), w.get(p + "attn.c_proj.bias"), E, E));
             double[][] m = layerNorm(x, w.get(p + "ln_2.weight"), w.get(p + "ln_2.bias"), 1e-5);
             double[][] f = conv1d(m, w.get(p + "mlp.c_fc.weight"), w.get(p + "mlp.c_fc.bias"), E, F);
-            for (double[] row : f) for (int i = 0; i < F; i++) row[i] = geluTanh(row[i]);
+            for (double[] row : f) for (int i = 0; i < F; i++) row[i] = act.applyAsDouble(row[i]);
             addInPlace(x, conv1d(f, w.get(p + "mlp.c_proj.weight"), w.get(p + "mlp.c_proj.bias"), F, E));
         }
         double[][] hn = layerNorm(x, w.get("ln_f.weight"), w.get("ln_f.bias"), 1e-5);
@@ -120,6 +125,28 @@ class Gpt2Test extends DecoderModelSuite<Gpt2> {
     @Test
     void forwardMatchesFloat64Reference() {
         assertForwardMatches(new int[][] {ids(1, 13), ids(2, 13)}, seq -> reference(w, seq), TOL);
+    }
+
+    @Test
+    void otherActivationFunctionsMatchTheirReferences() throws java.io.IOException {
+        int[] seq = ids(7, 13);
+        for (var c : new Object[][] {{"gelu", (java.util.function.DoubleUnaryOperator) dev.surpass.layers.ReferenceActivation::geluErf},
+                                     {"silu", (java.util.function.DoubleUnaryOperator) dev.surpass.layers.ReferenceActivation::silu}}) {
+            java.nio.file.Path d = tmp.resolve("gpt2-" + c[0]);
+            writeCheckpoint(d, CONFIG.replace("\"gelu_new\"", "\"" + c[0] + "\""), entries(w, "transformer."), DType.F32, 1);
+            try (Gpt2 m = Gpt2.load(cpu, d); Tensor lg = Decoding.forward(m, new int[][] {seq})) {
+                float[] got = lg.toFloatArray();
+                double err = maxRelErr(got, reference(w, seq, (java.util.function.DoubleUnaryOperator) c[1]));
+                assertTrue(err <= TOL, c[0] + ": max rel err " + err);
+                assertTrue(maxRelErr(got, reference(w, seq)) > 10 * TOL, c[0] + " differs from the tanh GELU");
+            }
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> {
+            java.nio.file.Path d = tmp.resolve("gpt2-relu6");
+            writeCheckpoint(d, CONFIG.replace("\"gelu_new\"", "\"relu6\""), entries(w, "transformer."), DType.F32, 1);
+            Gpt2.load(cpu, d).close();
+        });
+        assertTrue(e.getMessage().contains("relu6"), e.getMessage());
     }
 
     @Test
