@@ -1,0 +1,73 @@
+# surpass's Llama against HF LlamaForCausalLM's arithmetic, without transformers installed: a small random
+# checkpoint (llama3 RoPE scaling, theta 500000, GQA) is written with a transformers-5 config.json
+# (rope_parameters; V4=1 writes transformers 4's rope_theta + rope_scaling), the logits of a T-token
+# sequence are computed here by an fp32 PyTorch forward that follows transformers' operations (RoPE
+# frequencies and angles in fp32, eager softmax attention, RMSNorm in fp32), and compared with
+# `surpass forward` (SURPASS=path/to/surpass to test another build).
+# Run from an empty folder: python3 hf_llama_parity.py [T]   (PyTorch >= 1.13; Debian's python3-torch works)
+import json, math, os, struct, subprocess, sys, torch
+torch.manual_seed(0)
+E, F, NL, HQ, HKV, D, V, T = 256, 512, 2, 8, 2, 32, 300, int(sys.argv[1]) if len(sys.argv) > 1 else 700
+theta, rs = 500000.0, {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+w = {"model.embed_tokens.weight": torch.randn(V, E), "model.norm.weight": 1 + 0.1 * torch.randn(E), "lm_head.weight": torch.randn(V, E) / E ** 0.5}
+for l in range(NL):
+    p = f"model.layers.{l}."
+    w[p + "input_layernorm.weight"] = 1 + 0.1 * torch.randn(E); w[p + "post_attention_layernorm.weight"] = 1 + 0.1 * torch.randn(E)
+    w[p + "self_attn.q_proj.weight"] = torch.randn(HQ * D, E) / E ** 0.5; w[p + "self_attn.k_proj.weight"] = torch.randn(HKV * D, E) / E ** 0.5
+    w[p + "self_attn.v_proj.weight"] = torch.randn(HKV * D, E) / E ** 0.5; w[p + "self_attn.o_proj.weight"] = torch.randn(E, HQ * D) / (HQ * D) ** 0.5
+    w[p + "mlp.gate_proj.weight"] = torch.randn(F, E) / E ** 0.5; w[p + "mlp.up_proj.weight"] = torch.randn(F, E) / E ** 0.5
+    w[p + "mlp.down_proj.weight"] = torch.randn(E, F) / F ** 0.5
+def save(path, tensors):
+    header, off, blobs = {}, 0, []
+    for k, t in tensors.items():
+        dt = {torch.float32: "F32", torch.int64: "I64"}[t.dtype]
+        b = t.contiguous().numpy().tobytes(); header[k] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(b)]}; off += len(b); blobs.append(b)
+    h = json.dumps(header).encode(); h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h))); f.write(h); [f.write(b) for b in blobs]
+os.makedirs("ckpt", exist_ok=True)
+save("ckpt/model.safetensors", w)
+# transformers 5 style config: rope under rope_parameters
+json.dump({"model_type": "llama", "hidden_size": E, "intermediate_size": F, "num_hidden_layers": NL, "num_attention_heads": HQ,
+           "num_key_value_heads": HKV, "head_dim": D, "vocab_size": V, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096,
+           "tie_word_embeddings": False, **({"rope_parameters": dict(rope_theta=theta, **rs)} if os.environ.get("V4") is None else {"rope_theta": theta, "rope_scaling": rs})}, open("ckpt/config.json", "w"))
+ids = torch.randint(0, V, (1, T))
+save("inputs.safetensors", {"input_ids": ids})
+# --- HF forward
+def default_inv(base, dim): return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).to(dtype=torch.float) / dim))
+def llama3_inv(base, dim, factor, lo, hi, old):
+    inv = default_inv(base, dim); lw, hw = old / lo, old / hi; wl = 2 * math.pi / inv
+    il = torch.where(wl > lw, inv / factor, inv); sm = (old / wl - lo) / (hi - lo)
+    smoothed = (1 - sm) * il / factor + sm * il; med = ~(wl < hw) * ~(wl > lw)
+    return torch.where(med, smoothed, il)
+inv = llama3_inv(theta, D, 8.0, 1.0, 4.0, 64)
+pos = torch.arange(T)[None]
+freqs = (inv[None, :, None].float() @ pos[:, None, :].float()).transpose(1, 2); emb = torch.cat((freqs, freqs), -1); cos, sin = emb.cos(), emb.sin()
+def rms(x, wt, eps=1e-5):
+    v = x.pow(2).mean(-1, keepdim=True); return wt * (x * torch.rsqrt(v + eps))
+def rot(x): return torch.cat((-x[..., D // 2:], x[..., : D // 2]), -1)
+x = w["model.embed_tokens.weight"][ids]
+mask = torch.full((T, T), torch.finfo(torch.float32).min).triu(1)
+for l in range(NL):
+    p = f"model.layers.{l}."
+    h = rms(x, w[p + "input_layernorm.weight"])
+    q = (h @ w[p + "self_attn.q_proj.weight"].T).view(1, T, HQ, D).transpose(1, 2)
+    k = (h @ w[p + "self_attn.k_proj.weight"].T).view(1, T, HKV, D).transpose(1, 2)
+    v = (h @ w[p + "self_attn.v_proj.weight"].T).view(1, T, HKV, D).transpose(1, 2)
+    q = q * cos[:, None] + rot(q) * sin[:, None]; k = k * cos[:, None] + rot(k) * sin[:, None]
+    k = k.repeat_interleave(HQ // HKV, 1); v = v.repeat_interleave(HQ // HKV, 1)
+    a = torch.softmax(q @ k.transpose(2, 3) / math.sqrt(D) + mask, -1, dtype=torch.float32) @ v
+    x = x + a.transpose(1, 2).reshape(1, T, HQ * D) @ w[p + "self_attn.o_proj.weight"].T
+    h = rms(x, w[p + "post_attention_layernorm.weight"])
+    x = x + (torch.nn.functional.silu(h @ w[p + "mlp.gate_proj.weight"].T) * (h @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T
+ref = rms(x, w["model.norm.weight"]) @ w["lm_head.weight"].T
+# --- surpass
+r = subprocess.run([os.environ.get("SURPASS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "surpass")), "forward", "--model", "ckpt", "--inputs", "inputs.safetensors", "--out", "out.safetensors"], capture_output=True, text=True)
+if r.returncode: print(r.stdout, r.stderr); sys.exit(1)
+with open("out.safetensors", "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]; hd = json.loads(f.read(n)); data = f.read()
+name = [k for k in hd if k != "__metadata__"][0]; meta = hd[name]
+got = torch.frombuffer(bytearray(data[meta["data_offsets"][0]:meta["data_offsets"][1]]), dtype=torch.float32).view(*meta["shape"])
+d = (got.view(-1, V) - ref.view(-1, V)).abs()
+print(f"T={T} logits: max |diff| {d.max():.3e}, max rel (1+|ref|) {(d / (1 + ref.view(-1, V).abs())).max():.3e}, |ref| max {ref.abs().max():.2f}")
+for t in [0, 63, 255, T - 1]: print(f"  position {t}: max |diff| {d[t].max():.3e}")
