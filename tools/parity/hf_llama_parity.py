@@ -1,5 +1,5 @@
 # surpass's Llama against HF LlamaForCausalLM's arithmetic, without transformers installed: a small random
-# checkpoint (llama3 RoPE scaling, theta 500000, GQA) is written with a transformers-5 config.json
+# checkpoint (llama3 RoPE scaling, or yarn with ROPE=yarn; theta 500000, GQA) is written with a transformers-5 config.json
 # (rope_parameters; V4=1 writes transformers 4's rope_theta + rope_scaling), the logits of a T-token
 # sequence are computed here by an fp32 PyTorch forward that follows transformers' operations (RoPE
 # frequencies and angles in fp32, eager softmax attention, RMSNorm in fp32), and compared with
@@ -8,7 +8,9 @@
 import json, math, os, struct, subprocess, sys, torch
 torch.manual_seed(0)
 E, F, NL, HQ, HKV, D, V, T = 256, 512, 2, 8, 2, 32, 300, int(sys.argv[1]) if len(sys.argv) > 1 else 700
-theta, rs = 500000.0, {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+YARN = os.environ.get("ROPE") == "yarn"
+theta, rs = 500000.0, ({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256} if YARN else
+                       {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
 w = {"model.embed_tokens.weight": torch.randn(V, E), "model.norm.weight": 1 + 0.1 * torch.randn(E), "lm_head.weight": torch.randn(V, E) / E ** 0.5}
 for l in range(NL):
     p = f"model.layers.{l}."
@@ -40,9 +42,18 @@ def llama3_inv(base, dim, factor, lo, hi, old):
     il = torch.where(wl > lw, inv / factor, inv); sm = (old / wl - lo) / (hi - lo)
     smoothed = (1 - sm) * il / factor + sm * il; med = ~(wl < hw) * ~(wl > lw)
     return torch.where(med, smoothed, il)
-inv = llama3_inv(theta, D, 8.0, 1.0, 4.0, 64)
+def yarn_inv(base, dim, factor, old):  # _compute_yarn_parameters with its defaults (beta 32 / 1, truncate)
+    att = 0.1 * math.log(factor) + 1.0
+    corr = lambda rot: (dim * math.log(old / (rot * 2 * math.pi))) / (2 * math.log(base))
+    low, high = max(math.floor(corr(32)), 0), min(math.ceil(corr(1)), dim - 1)
+    if low == high: high += 0.001
+    keep = 1 - torch.clamp((torch.arange(dim // 2, dtype=torch.float32) - low) / (high - low), 0, 1)
+    pf = base ** (torch.arange(0, dim, 2).to(dtype=torch.float) / dim)
+    return (1.0 / (factor * pf)) * (1 - keep) + (1.0 / pf) * keep, att
+inv, att = yarn_inv(theta, D, 4.0, 256) if YARN else (llama3_inv(theta, D, 8.0, 1.0, 4.0, 64), 1.0)
 pos = torch.arange(T)[None]
-freqs = (inv[None, :, None].float() @ pos[:, None, :].float()).transpose(1, 2); emb = torch.cat((freqs, freqs), -1); cos, sin = emb.cos(), emb.sin()
+freqs = (inv[None, :, None].float() @ pos[:, None, :].float()).transpose(1, 2); emb = torch.cat((freqs, freqs), -1)
+cos, sin = emb.cos() * att, emb.sin() * att
 def rms(x, wt, eps=1e-5):
     v = x.pow(2).mean(-1, keepdim=True); return wt * (x * torch.rsqrt(v + eps))
 def rot(x): return torch.cat((-x[..., D // 2:], x[..., : D // 2]), -1)

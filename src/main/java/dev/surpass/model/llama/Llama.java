@@ -102,7 +102,7 @@ public final class Llama extends LoadedDecoder {
                 }
                 layers.add(l);
             }
-            Rope rope = new Rope(w.track(Rope.rotation(device, c.headDim())), c.invFreq(), c.headDim());
+            Rope rope = new Rope(w.track(Rope.rotation(device, c.headDim())), c.invFreq(), c.headDim(), c.ropeAttentionFactor());
             return new Llama(device, c, w, embed, norm, head, layers, rope);
         });
     }

@@ -9,7 +9,7 @@ import java.nio.file.Path;
  * intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads} (default: the
  * attention heads), {@code head_dim} (default hidden/heads), {@code vocab_size, rms_norm_eps}
  * (default 1e-6), {@code rope_theta} (default 10000), {@code rope_scaling} (null, "default",
- * "linear" or "llama3"; transformers 5 writes both as one {@code rope_parameters} object, read the
+ * "linear", "llama3" or "yarn"; transformers 5 writes both as one {@code rope_parameters} object, read the
  * same way), {@code max_position_embeddings} (default 2048),
  * {@code tie_word_embeddings} (default false), {@code attention_bias} and {@code mlp_bias} (default false).
  *
@@ -21,13 +21,15 @@ import java.nio.file.Path;
  *
  * @param modelType      "llama", "mistral" or "qwen2"
  * @param invFreq        the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied, fp32 values computed as HF does
+ * @param ropeAttentionFactor the factor HF multiplies cos and sin by (yarn's; 1 otherwise)
  * @param attentionBias  q_proj, k_proj and v_proj have biases
  * @param outputBias     o_proj has a bias
  * @param mlpBias        gate_proj, up_proj and down_proj have biases (Llama's {@code mlp_bias})
  * @param slidingWindows per layer, the keys a query sees (itself included), -1 for all
  */
 public record LlamaConfig(String modelType, int hidden, int intermediate, int nLayer, int nHead, int nKvHead, int headDim, int vocabSize,
-                          float rmsEps, double ropeTheta, String ropeType, double[] invFreq, int maxPositions, boolean tieEmbeddings,
+                          float rmsEps, double ropeTheta, String ropeType, double[] invFreq, float ropeAttentionFactor, int maxPositions,
+                          boolean tieEmbeddings,
                           boolean attentionBias, boolean outputBias, boolean mlpBias, int[] slidingWindows, int[] eosIds) {
 
     /** The model types read as Llama, and their HF architecture names. */
@@ -110,6 +112,15 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
             }
         }
         String type = rs == null ? "default" : rs.path("rope_type").asText(rs.path("type").asText("default"));
+        // transformers 5's original_max_position_embeddings: the top-level field first, then the
+        // object's, then max_position_embeddings (standardize_rope_params)
+        JsonNode rsF = rs;
+        String rsN = rsName;
+        java.util.function.DoubleSupplier oldMax = () -> c.has("original_max_position_embeddings")
+                ? c.positiveNumber(c.node(), "original_max_position_embeddings", "original_max_position_embeddings")
+                : rsF.hasNonNull("original_max_position_embeddings")
+                ? c.positiveNumber(rsF, "original_max_position_embeddings", rsN + ".original_max_position_embeddings") : maxPos;
+        float[] attentionFactor = {1f};
         float[] inv = switch (type) {
             case "default" -> defaultInvFreq(theta, headDim);
             case "linear" -> linearInvFreq(theta, headDim, c.positiveNumber(rs, "factor", rsName + ".factor"));
@@ -119,19 +130,32 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
                 if (!(hi > lo)) {
                     throw new IllegalArgumentException(c.where() + ": " + rsName + ".high_freq_factor " + hi + " must exceed low_freq_factor " + lo);
                 }
-                // transformers 5 takes a top-level original_max_position_embeddings first, then the
-                // object's, then max_position_embeddings
-                double old = c.has("original_max_position_embeddings") ? c.positiveNumber(c.node(), "original_max_position_embeddings", "original_max_position_embeddings")
-                        : rs.hasNonNull("original_max_position_embeddings")
-                        ? c.positiveNumber(rs, "original_max_position_embeddings", rsName + ".original_max_position_embeddings") : maxPos;
-                yield llama3InvFreq(theta, headDim, c.positiveNumber(rs, "factor", rsName + ".factor"), lo, hi, old);
+                yield llama3InvFreq(theta, headDim, c.positiveNumber(rs, "factor", rsName + ".factor"), lo, hi, oldMax.getAsDouble());
+            }
+            case "yarn" -> {
+                double old = oldMax.getAsDouble();
+                double factor = rs.hasNonNull("factor") ? c.positiveNumber(rs, "factor", rsName + ".factor") : maxPos / old;
+                // the cos/sin scale: given, or from mscale / mscale_all_dim, or 0.1·ln(factor) + 1
+                double att;
+                if (rs.hasNonNull("attention_factor")) {
+                    att = c.positiveNumber(rs, "attention_factor", rsName + ".attention_factor");
+                } else {
+                    double ms = rs.path("mscale").asDouble(0), msAll = rs.path("mscale_all_dim").asDouble(0);
+                    att = ms != 0 && msAll != 0 ? yarnMscale(factor, ms) / yarnMscale(factor, msAll) : yarnMscale(factor, 1);
+                }
+                attentionFactor[0] = (float) att;
+                double fast = rs.path("beta_fast").asDouble(0), slow = rs.path("beta_slow").asDouble(0);
+                if (!(fast >= 0) || !(slow >= 0)) throw new IllegalArgumentException(c.where() + ": " + rsName + ".beta_fast / beta_slow must be >= 0");
+                JsonNode tr = rs.get("truncate");
+                boolean truncate = tr == null || tr.isNull() || tr.asBoolean(true);
+                yield yarnInvFreq(theta, headDim, factor, fast == 0 ? 32 : fast, slow == 0 ? 1 : slow, old, truncate);
             }
             default -> throw new IllegalArgumentException(c.where() + ": " + rsName + " type \"" + type
-                    + "\" is not supported; expected \"default\", \"linear\" or \"llama3\"");
+                    + "\" is not supported; expected \"default\", \"linear\", \"llama3\" or \"yarn\"");
         };
         double[] invD = new double[inv.length];
         for (int i = 0; i < inv.length; i++) invD[i] = inv[i];
-        return new LlamaConfig(modelType, hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, maxPos,
+        return new LlamaConfig(modelType, hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, attentionFactor[0], maxPos,
                 c.bool("tie_word_embeddings", false), qkvBias, oBias,
                 modelType.equals("llama") && c.bool("mlp_bias", false), windows, c.eosIds());
     }
@@ -207,6 +231,38 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
                 float smooth = ((1f / wavelen) * (float) old - (float) lo) / (float) (hi - lo);
                 inv[i] = (1f - smooth) * inv[i] / f + smooth * inv[i];
             }
+        }
+        return inv;
+    }
+
+    private static double yarnMscale(double scale, double mscale) {
+        return scale <= 1 ? 1.0 : 0.1 * mscale * Math.log(scale) + 1.0;
+    }
+
+    /**
+     * YaRN (transformers 5's {@code _compute_yarn_parameters}): the dimensions that turn more than
+     * {@code betaFast} times over {@code old} positions keep their frequency, those turning fewer
+     * than {@code betaSlow} times are divided by {@code factor}, a linear ramp blends the ones
+     * between; the ramp's bounds in float64 as Python computes them, the rest in fp32.
+     */
+    static float[] yarnInvFreq(double theta, int headDim, double factor, double betaFast, double betaSlow, double old, boolean truncate) {
+        int half = headDim / 2;
+        double low = headDim * Math.log(old / (betaFast * 2 * Math.PI)) / (2 * Math.log(theta));
+        double high = headDim * Math.log(old / (betaSlow * 2 * Math.PI)) / (2 * Math.log(theta));
+        if (truncate) {
+            low = Math.floor(low);
+            high = Math.ceil(high);
+        }
+        low = Math.max(low, 0);
+        high = Math.min(high, headDim - 1);
+        if (low == high) high += 0.001; // no zero-width ramp
+        float[] inv = new float[half];
+        for (int i = 0; i < half; i++) {
+            float pos = (float) Math.pow((float) theta, (float) (2 * i) / (float) headDim);
+            float extrapolation = 1f / pos, interpolation = 1f / ((float) factor * pos);
+            float ramp = Math.min(Math.max(((float) i - (float) low) / (float) (high - low), 0f), 1f);
+            float keep = 1f - ramp;
+            inv[i] = interpolation * (1f - keep) + extrapolation * keep;
         }
         return inv;
     }

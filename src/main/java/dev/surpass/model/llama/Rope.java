@@ -22,12 +22,14 @@ import dev.surpass.layers.Gemm;
 final class Rope {
     private final double[] invFreq;
     private final int headDim;
+    private final float attentionFactor; // cos and sin are scaled by it (yarn), as HF's attention_scaling
     private final Tensor rotate; // [D, D]: linear(x, rotate) = rotate_half(x)
 
     /** {@code rotate} is {@link #rotation}'s matrix, owned by the model (it outlives the rope). */
-    Rope(Tensor rotate, double[] invFreq, int headDim) {
+    Rope(Tensor rotate, double[] invFreq, int headDim, float attentionFactor) {
         this.invFreq = invFreq.clone();
         this.headDim = headDim;
+        this.attentionFactor = attentionFactor;
         this.rotate = rotate;
     }
 
@@ -50,7 +52,7 @@ final class Rope {
             for (int f = 0; f < h; f++) {
                 // HF multiplies fp32 positions by fp32 frequencies (one rounding), then cos/sin in fp32
                 float a = (float) positions[i] * (float) invFreq[f];
-                float c = (float) Math.cos(a), s = (float) Math.sin(a);
+                float c = (float) Math.cos(a) * attentionFactor, s = (float) Math.sin(a) * attentionFactor;
                 for (int hd = 0; hd < heads; hd++) {
                     int base = (i * heads + hd) * d;
                     cos[base + f] = c;

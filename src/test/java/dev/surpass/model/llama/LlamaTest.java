@@ -221,8 +221,8 @@ class LlamaTest extends DecoderModelSuite<Llama> {
         double[] plain = invFreq(false);
         for (int i = 0; i < plain.length; i++) assertEquals(plain[i] / 4, c.invFreq()[i], 2e-7 * plain[i]); // fp32, as HF
         var e = assertThrows(IllegalArgumentException.class, () -> LlamaConfig.parse(new dev.surpass.model.decoder.ConfigJson(
-                new com.fasterxml.jackson.databind.ObjectMapper().readTree(config("{\"rope_type\": \"yarn\", \"factor\": 4.0}", false)), "cfg")));
-        assertTrue(e.getMessage().contains("yarn"), e.getMessage());
+                new com.fasterxml.jackson.databind.ObjectMapper().readTree(config("{\"rope_type\": \"longrope\", \"factor\": 4.0}", false)), "cfg")));
+        assertTrue(e.getMessage().contains("longrope"), e.getMessage());
     }
 
     @Test
