@@ -193,19 +193,17 @@ final class GenerateCommand extends CliCommand {
             for (int i = 0; i < b; i++) {
                 text[i] = new StringBuilder();
                 if (tok != null) {
+                    // the prompt goes through the same stream decoder as the new tokens, so the first new
+                    // token is decoded in context (a SentencePiece decoder strips the leading space of
+                    // the text's first token only; a byte-level one may hold back a split character)
                     dec[i] = tok.newStreamDecoder(false);
-                    text[i].append(decodeKnown(prompts[i]));
+                    for (int id : prompts[i]) if (tok.idToToken(id) != null) text[i].append(dec[i].push(id));
                 }
             }
         }
 
         private boolean single() {
             return prompts.length == 1;
-        }
-
-        /** The prompt of decode, ids the tokenizer lacks (padded vocabulary rows) left out. */
-        private String decodeKnown(int[] ids) {
-            return tok.decode(Arrays.stream(ids).filter(id -> tok.idToToken(id) != null).toArray());
         }
 
         void start() {

@@ -214,6 +214,72 @@ class LlamaTest extends DecoderModelSuite<Llama> {
         }
     }
 
+    /** A SentencePiece-style (Llama 2) tokenizer.json over the model's 80 ids: specials, ▁, a-z, ▁a-▁z, fillers. */
+    static String sentencePieceTokenizerJson() throws IOException {
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var root = json.createObjectNode();
+        var added = root.putArray("added_tokens");
+        String[] sp = {"<unk>", "<s>", "</s>"};
+        for (int i = 0; i < 3; i++) added.addObject().put("id", i).put("content", sp[i]).put("normalized", false).put("special", true);
+        var ns = root.putObject("normalizer").put("type", "Sequence").putArray("normalizers");
+        ns.addObject().put("type", "Prepend").put("prepend", "\u2581");
+        ns.addObject().put("type", "Replace").put("content", "\u2581").putObject("pattern").put("String", " ");
+        root.putNull("pre_tokenizer");
+        var pp = root.putObject("post_processor").put("type", "TemplateProcessing");
+        pp.putArray("single").addObject().putObject("SpecialToken").put("id", "<s>").put("type_id", 0);
+        ((com.fasterxml.jackson.databind.node.ArrayNode) pp.get("single")).addObject().putObject("Sequence").put("id", "A").put("type_id", 0);
+        pp.putObject("special_tokens").putObject("<s>").put("id", "<s>").putArray("ids").add(1);
+        var ds = root.putObject("decoder").put("type", "Sequence").putArray("decoders");
+        ds.addObject().put("type", "Replace").put("content", " ").putObject("pattern").put("String", "\u2581");
+        ds.addObject().put("type", "ByteFallback");
+        ds.addObject().put("type", "Fuse");
+        ds.addObject().put("type", "Strip").put("content", " ").put("start", 1).put("stop", 0);
+        var model = root.putObject("model").put("type", "BPE").put("unk_token", "<unk>").put("fuse_unk", true).put("byte_fallback", false);
+        var vocab = model.putObject("vocab");
+        var merges = model.putArray("merges");
+        for (int i = 0; i < 3; i++) vocab.put(sp[i], i);
+        vocab.put("\u2581", 3);
+        for (int c = 0; c < 26; c++) {
+            String ch = String.valueOf((char) ('a' + c));
+            vocab.put(ch, 4 + c);
+            vocab.put("\u2581" + ch, 30 + c);
+            merges.add("\u2581 " + ch);
+        }
+        for (int id = 56; id < V; id++) vocab.put("<x" + id + ">", id);
+        return json.writeValueAsString(root);
+    }
+
+    @Test
+    void generateStreamsSentencePieceTextInContext() throws IOException {
+        Path d = tmp.resolve("llama-sp-tokenizer");
+        writeCheckpoint(d, config("null", false), entries(w, true), DType.F32, 1);
+        Files.writeString(d.resolve("tokenizer.json"), sentencePieceTokenizerJson());
+        dev.surpass.text.Tokenizer tok = dev.surpass.text.Tokenizer.load(d.resolve("tokenizer.json"));
+        int[] ids = tok.encode("hello world");
+        assertArrayEquals(new int[] {1, 30 + 'h' - 'a', 4 + 'e' - 'a', 4 + 'l' - 'a', 4 + 'l' - 'a', 4 + 'o' - 'a', 30 + 'w' - 'a',
+                4 + 'o' - 'a', 4 + 'r' - 'a', 4 + 'l' - 'a', 4 + 'd' - 'a'}, ids);
+        try (Llama m = Llama.load(cpu, d)) {
+            // prompts until one whose first new token starts with ▁ (a space), the case that streaming
+            // the new tokens apart from the prompt would get wrong
+            boolean spaced = false;
+            for (String prompt : new String[] {"hello world", "a", "b c", "the cat", "zz", "on a hill", "q", "we go"}) {
+                int[] p = tok.encode(prompt);
+                int[] gen = Decoding.generate(m, new int[][] {p}, 10, dev.surpass.model.mamba.Sampling.greedy(), 1.0, new int[] {2, 79}, null)[0];
+                var so = new java.io.StringWriter();
+                var se = new java.io.StringWriter();
+                int code = dev.surpass.cli.Main.run(new java.io.PrintWriter(so, true), new java.io.PrintWriter(se, true),
+                        "generate", "--model", d.toString(), "--prompt", prompt, "--max-new-tokens", "10", "--device", "cpu");
+                assertEquals(0, code, so + "" + se);
+                int[] all = Arrays.copyOf(p, p.length + gen.length);
+                System.arraycopy(gen, 0, all, p.length, gen.length);
+                // the streamed text is the whole sequence decoded at once
+                assertEquals(tok.decode(all) + System.lineSeparator(), so.toString(), prompt);
+                spaced |= gen.length > 0 && tok.idToToken(gen[0]).startsWith("\u2581");
+            }
+            assertTrue(spaced, "no prompt's first new token starts with a space");
+        }
+    }
+
     @Test
     void linearRopeScalingDividesTheFrequencies() throws IOException {
         LlamaConfig c = LlamaConfig.parse(new dev.surpass.model.decoder.ConfigJson(
