@@ -33,7 +33,11 @@ public interface Tokenizer {
     /** The text of {@code ids}; {@code skipSpecialTokens} leaves out added tokens marked special. */
     String decode(int[] ids, boolean skipSpecialTokens);
 
-    /** A decoder for ids that arrive one at a time (generation), holding back incomplete characters. */
+    /**
+     * A decoder for ids that arrive one at a time (generation), holding back incomplete characters.
+     * It decodes one text: to stream a continuation, push the prompt's ids first (a SentencePiece
+     * decoder strips the leading space of a text's first token only).
+     */
     StreamDecoder newStreamDecoder(boolean skipSpecialTokens);
 
     /** One more than the largest id (vocabulary and added tokens). */
