@@ -9,6 +9,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -269,8 +270,11 @@ final class VectorGemmHalf {
     private static FloatVector f16(IntVector hv) {
         IntVector mag = hv.and(0x7FFF), up = mag.lanewise(VectorOperators.LSHL, 13);
         IntVector bits = up.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
-        bits = bits.blend(up.or(0x7F800000), mag.compare(VectorOperators.GE, 0x7C00));
-        bits = bits.blend(bits.or(0x00400000), mag.compare(VectorOperators.GT, 0x7C00));
+        VectorMask<Integer> special = mag.compare(VectorOperators.GE, 0x7C00);
+        if (special.anyTrue()) { // Inf / NaN: rare in weights, so the blends are skipped when none is there
+            bits = bits.blend(up.or(0x7F800000), special);
+            bits = bits.blend(bits.or(0x00400000), mag.compare(VectorOperators.GT, 0x7C00));
+        }
         return bits.or(hv.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
     }
 
