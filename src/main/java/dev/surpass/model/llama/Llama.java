@@ -1,5 +1,6 @@
 package dev.surpass.model.llama;
 
+import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Scope;
 import dev.surpass.Tensor;
@@ -66,7 +67,8 @@ public final class Llama extends LoadedDecoder {
         Decoding.checkHeadDim(dir, "head_dim", c.headDim());
         return build(dir, (ck, w) -> {
             int e = c.hidden(), qd = c.nHead() * c.headDim(), kd = c.nKvHead() * c.headDim(), f = c.intermediate();
-            Tensor embed = w.track(ck.upload(device, "model.embed_tokens.weight", c.vocabSize(), e));
+            // the embedding is also the head when tied: 16-bit with the projections when they are
+            Tensor embed = w.track(ck.uploadLinear(device, "model.embed_tokens.weight", c.vocabSize(), e));
             Tensor norm = w.track(ck.upload(device, "model.norm.weight", e));
             Tensor head;
             if (ck.has("lm_head.weight")) {
@@ -142,7 +144,14 @@ public final class Llama extends LoadedDecoder {
         try {
             ropeQ = rope.tables(positions, hq);
             ropeK = rope.tables(positions, hkv);
-            x = Rows.gather(embed, ids);
+            Tensor rows = Rows.gather(embed, ids);
+            if (rows.dtype() == DType.F32) {
+                x = rows;
+            } else {
+                try (rows) {
+                    x = rows.to(DType.F32); // a 16-bit embedding kept on the CPU: its few rows widened
+                }
+            }
             for (int i = 0; i < layers.size(); i++) {
                 Layer l = layers.get(i);
                 try (Scope s = Scope.open()) {

@@ -188,29 +188,31 @@ class LlamaTest extends DecoderModelSuite<Llama> {
     @Test
     void sixteenBitWeightsKeptOnTheCpuMatchTheWidenedModel() throws IOException {
         Map<String, float[]> r = rounded(w, DType.BF16);
-        Path d = tmp.resolve("llama-bf16-kept");
-        writeCheckpoint(d, config("null", false), entries(w, true), DType.BF16, 1);
-        int[] seq = ids(5, 20);
-        float[] widened;
-        long base = cpu.liveBytes(), widenedBytes;
-        try (Llama m = Llama.load(cpu, d); Tensor lg = Decoding.forward(m, new int[][] {seq})) {
-            widenedBytes = cpu.liveBytes() - base;
-            widened = lg.toFloatArray();
-        }
-        String old = System.setProperty("surpass.cpu.weights16", "true");
-        try (Llama m = Llama.load(cpu, d); Tensor lg = Decoding.forward(m, new int[][] {seq})) {
-            // the projections and lm_head (all but the embedding, the norms and RoPE's tables) at half size
-            long projections = (long) NL * (HQ * D * E + 2 * HKV * D * E + E * HQ * D + 3 * F * E) + (long) V * E;
-            assertEquals(widenedBytes - 2 * projections, cpu.liveBytes() - base);
-            float[] kept = lg.toFloatArray();
-            // a prompt of 20 rows widens each weight per call: the same sums
-            assertArrayEquals(widened, kept);
-            assertTrue(maxRelErr(kept, reference(r, seq, false, false)) <= TOL);
-            // one row at a time reads the BF16 weights as they lie (another summation order)
-            dev.surpass.model.decoder.DecoderChecks.incrementalEqualsFull(m, seq, 4, 1e-4);
-        } finally {
-            if (old == null) System.clearProperty("surpass.cpu.weights16");
-            else System.setProperty("surpass.cpu.weights16", old);
+        for (boolean tied : new boolean[] {false, true}) {
+            Path d = tmp.resolve("llama-bf16-kept-" + tied);
+            writeCheckpoint(d, config("null", tied), entries(w, !tied), DType.BF16, 1);
+            int[] seq = ids(5, 20);
+            float[] widened;
+            long base = cpu.liveBytes(), widenedBytes;
+            try (Llama m = Llama.load(cpu, d); Tensor lg = Decoding.forward(m, new int[][] {seq})) {
+                widenedBytes = cpu.liveBytes() - base;
+                widened = lg.toFloatArray();
+            }
+            String old = System.setProperty("surpass.cpu.weights16", "true");
+            try (Llama m = Llama.load(cpu, d); Tensor lg = Decoding.forward(m, new int[][] {seq})) {
+                // the projections, the embedding and an untied lm_head (all but the norms and RoPE's tables) at half size
+                long halved = (long) NL * (HQ * D * E + 2 * HKV * D * E + E * HQ * D + 3 * F * E) + (tied ? 1L : 2L) * V * E;
+                assertEquals(widenedBytes - 2 * halved, cpu.liveBytes() - base, "tied " + tied);
+                float[] kept = lg.toFloatArray();
+                // a prompt of 20 rows widens each weight per call: the same sums
+                assertArrayEquals(widened, kept, "tied " + tied);
+                assertTrue(maxRelErr(kept, reference(r, seq, false, tied)) <= TOL);
+                // one row at a time reads the BF16 weights as they lie (another summation order)
+                dev.surpass.model.decoder.DecoderChecks.incrementalEqualsFull(m, seq, 4, 1e-4);
+            } finally {
+                if (old == null) System.clearProperty("surpass.cpu.weights16");
+                else System.setProperty("surpass.cpu.weights16", old);
+            }
         }
     }
 
