@@ -3,7 +3,6 @@ package dev.surpass.model.decoder;
 import dev.surpass.DType;
 import dev.surpass.Tensor;
 import dev.surpass.attention.Attention;
-import dev.surpass.attention.AttentionOptions;
 import dev.surpass.attention.PagedKvCache;
 import dev.surpass.layers.Argmax;
 import dev.surpass.model.mamba.Sampling;
