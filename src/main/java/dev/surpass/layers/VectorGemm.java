@@ -84,9 +84,9 @@ final class VectorGemm {
     static final int SMALL_M = Integer.getInteger("surpass.gemm.smallM", 8 * L);
 
     /** Below this many multiply-adds a product runs on the calling thread. */
-    private static final long PARALLEL_MIN_FMAS = 1L << 18;
+    static final long PARALLEL_MIN_FMAS = 1L << 18;
 
-    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED;
@@ -784,7 +784,7 @@ final class VectorGemm {
 
     // ---- packing ----------------------------------------------------------------------------
 
-    private static float load(MemorySegment s, DType t, long index) {
+    static float load(MemorySegment s, DType t, long index) {
         return switch (t) {
             case F32 -> s.getAtIndex(F32, index);
             case BF16 -> Float.intBitsToFloat((s.getAtIndex(I16, index) & 0xffff) << 16);

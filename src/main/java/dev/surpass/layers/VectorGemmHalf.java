@@ -31,13 +31,11 @@ import jdk.incubator.vector.VectorSpecies;
 final class VectorGemmHalf {
     private VectorGemmHalf() {}
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> S = VectorGemm.S;
     private static final VectorSpecies<Integer> SI = VectorSpecies.of(int.class, S.vectorShape());
-    private static final int L = S.length();
-    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
-    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final int L = VectorGemm.L;
+    private static final ByteOrder NATIVE = VectorGemm.NATIVE;
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
-    private static final long PARALLEL_MIN_FMAS = 1L << 18;
 
     /** Rows of x per pass over the weight. */
     static final int MAX_ROWS = 4;
@@ -70,16 +68,17 @@ final class VectorGemmHalf {
     /** {@code out} (F32, host) = {@code w} (BF16 or F16, host) widened, element by element, without a heap copy. */
     static void widen(Tensor w, Tensor out) {
         MemorySegment src = w.hostSegment(), dst = out.hostSegment();
-        boolean bf16 = w.dtype() == DType.BF16;
+        DType t = w.dtype();
         long n = w.numel();
         Parallel.forRange(n, 1 << 16, (lo, hi) -> {
-            for (long i = lo; i < hi; i++) dst.setAtIndex(F32, i, scalar(src, i, bf16));
+            for (long i = lo; i < hi; i++) dst.setAtIndex(F32, i, VectorGemm.load(src, t, i));
         });
     }
 
     /** Up to {@link #MAX_ROWS} rows of x ({@code xs}) against the whole weight into {@code os}. */
     private static void pass(float[] xs, Tensor w, float[] b, MemorySegment os, int rows, int n, int k, int parts, boolean bf16) {
         MemorySegment ws = w.hostSegment();
+        DType wt = w.dtype();
         int h = k / 2;
         // x's even and odd columns, rows padded to MAX_ROWS by repeating the last (their sums are dropped)
         float[] xe = new float[MAX_ROWS * h], xo = new float[MAX_ROWS * h];
@@ -97,7 +96,7 @@ final class VectorGemmHalf {
         // inline boxes it (measured: a load helper cost the BF16 path 2x)
         int wRows = bf16 && rows == 1 ? 2 * W_ROWS : W_ROWS;
         int groups = (n + wRows - 1) / wRows, full = h / L * L;
-        int p = (long) rows * n * k < PARALLEL_MIN_FMAS ? 1 : Math.max(1, Math.min(parts, groups));
+        int p = (long) rows * n * k < VectorGemm.PARALLEL_MIN_FMAS ? 1 : Math.max(1, Math.min(parts, groups));
         Parallel.forParts(p, part -> {
             int g0 = (int) ((long) groups * part / p), g1 = (int) ((long) groups * (part + 1) / p);
             float[] acc = new float[MAX_ROWS * 2 * W_ROWS];
@@ -119,10 +118,10 @@ final class VectorGemmHalf {
                         float sum = acc[r * wRows + q];
                         long row = (long) (j0 + q) * k;
                         for (int s = full; s < h; s++) {
-                            sum = Math.fma(xs[r * k + 2 * s], scalar(ws, row + 2 * s, bf16), sum);
-                            sum = Math.fma(xs[r * k + 2 * s + 1], scalar(ws, row + 2 * s + 1, bf16), sum);
+                            sum = Math.fma(xs[r * k + 2 * s], VectorGemm.load(ws, wt, row + 2 * s), sum);
+                            sum = Math.fma(xs[r * k + 2 * s + 1], VectorGemm.load(ws, wt, row + 2 * s + 1), sum);
                         }
-                        if (k % 2 != 0) sum = Math.fma(xs[r * k + k - 1], scalar(ws, row + k - 1, bf16), sum);
+                        if (k % 2 != 0) sum = Math.fma(xs[r * k + k - 1], VectorGemm.load(ws, wt, row + k - 1), sum);
                         if (b != null) sum += b[j0 + q];
                         os.setAtIndex(F32, (long) r * n + j0 + q, sum);
                     }
@@ -276,10 +275,5 @@ final class VectorGemmHalf {
             bits = bits.blend(bits.or(0x00400000), mag.compare(VectorOperators.GT, 0x7C00));
         }
         return bits.or(hv.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-    }
-
-    private static float scalar(MemorySegment w, long index, boolean bf16) {
-        short v = w.getAtIndex(I16, index);
-        return bf16 ? Float.intBitsToFloat(v << 16) : Float.float16ToFloat(v);
     }
 }
