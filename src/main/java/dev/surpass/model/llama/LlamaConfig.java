@@ -112,28 +112,20 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
             }
         }
         String type = rs == null ? "default" : rs.path("rope_type").asText(rs.path("type").asText("default"));
-        // transformers 5's original_max_position_embeddings: the top-level field first, then the
-        // object's, then max_position_embeddings (standardize_rope_params)
-        JsonNode rsF = rs;
-        String rsN = rsName;
-        java.util.function.DoubleSupplier oldMax = () -> c.has("original_max_position_embeddings")
-                ? c.positiveNumber(c.node(), "original_max_position_embeddings", "original_max_position_embeddings")
-                : rsF.hasNonNull("original_max_position_embeddings")
-                ? c.positiveNumber(rsF, "original_max_position_embeddings", rsN + ".original_max_position_embeddings") : maxPos;
-        float[] attentionFactor = {1f};
-        float[] inv = switch (type) {
-            case "default" -> defaultInvFreq(theta, headDim);
-            case "linear" -> linearInvFreq(theta, headDim, c.positiveNumber(rs, "factor", rsName + ".factor"));
+        Frequencies rope = switch (type) {
+            case "default" -> new Frequencies(defaultInvFreq(theta, headDim), 1f);
+            case "linear" -> new Frequencies(linearInvFreq(theta, headDim, c.positiveNumber(rs, "factor", rsName + ".factor")), 1f);
             case "llama3" -> {
                 double lo = c.positiveNumber(rs, "low_freq_factor", rsName + ".low_freq_factor");
                 double hi = c.positiveNumber(rs, "high_freq_factor", rsName + ".high_freq_factor");
                 if (!(hi > lo)) {
                     throw new IllegalArgumentException(c.where() + ": " + rsName + ".high_freq_factor " + hi + " must exceed low_freq_factor " + lo);
                 }
-                yield llama3InvFreq(theta, headDim, c.positiveNumber(rs, "factor", rsName + ".factor"), lo, hi, oldMax.getAsDouble());
+                yield new Frequencies(llama3InvFreq(theta, headDim, c.positiveNumber(rs, "factor", rsName + ".factor"), lo, hi,
+                        originalMax(c, rs, rsName, maxPos)), 1f);
             }
             case "yarn" -> {
-                double old = oldMax.getAsDouble();
+                double old = originalMax(c, rs, rsName, maxPos);
                 double factor = rs.hasNonNull("factor") ? c.positiveNumber(rs, "factor", rsName + ".factor") : maxPos / old;
                 // the cos/sin scale: given, or from mscale / mscale_all_dim, or 0.1·ln(factor) + 1
                 double att;
@@ -143,21 +135,33 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
                     double ms = rs.path("mscale").asDouble(0), msAll = rs.path("mscale_all_dim").asDouble(0);
                     att = ms != 0 && msAll != 0 ? yarnMscale(factor, ms) / yarnMscale(factor, msAll) : yarnMscale(factor, 1);
                 }
-                attentionFactor[0] = (float) att;
                 double fast = rs.path("beta_fast").asDouble(0), slow = rs.path("beta_slow").asDouble(0);
                 if (!(fast >= 0) || !(slow >= 0)) throw new IllegalArgumentException(c.where() + ": " + rsName + ".beta_fast / beta_slow must be >= 0");
                 JsonNode tr = rs.get("truncate");
                 boolean truncate = tr == null || tr.isNull() || tr.asBoolean(true);
-                yield yarnInvFreq(theta, headDim, factor, fast == 0 ? 32 : fast, slow == 0 ? 1 : slow, old, truncate);
+                yield new Frequencies(yarnInvFreq(theta, headDim, factor, fast == 0 ? 32 : fast, slow == 0 ? 1 : slow, old, truncate), (float) att);
             }
             default -> throw new IllegalArgumentException(c.where() + ": " + rsName + " type \"" + type
                     + "\" is not supported; expected \"default\", \"linear\", \"llama3\" or \"yarn\"");
         };
-        double[] invD = new double[inv.length];
-        for (int i = 0; i < inv.length; i++) invD[i] = inv[i];
-        return new LlamaConfig(modelType, hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, attentionFactor[0], maxPos,
+        double[] invD = new double[rope.inv().length];
+        for (int i = 0; i < invD.length; i++) invD[i] = rope.inv()[i];
+        return new LlamaConfig(modelType, hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, rope.attentionFactor(), maxPos,
                 c.bool("tie_word_embeddings", false), qkvBias, oBias,
                 modelType.equals("llama") && c.bool("mlp_bias", false), windows, c.eosIds());
+    }
+
+    /** The RoPE frequencies of a scaling type and the factor its cos and sin are multiplied by. */
+    private record Frequencies(float[] inv, float attentionFactor) {}
+
+    /**
+     * transformers 5's original_max_position_embeddings (standardize_rope_params): the top-level
+     * field first, then the RoPE object's, then max_position_embeddings.
+     */
+    private static double originalMax(ConfigJson c, JsonNode rs, String rsName, int maxPos) {
+        String k = "original_max_position_embeddings";
+        if (c.has(k)) return c.positiveNumber(c.node(), k, k);
+        return rs.hasNonNull(k) ? c.positiveNumber(rs, k, rsName + "." + k) : maxPos;
     }
 
     /** Per layer, the sliding window of HF's Mistral / Qwen2 attention (-1: none). */
