@@ -92,6 +92,14 @@ class LlamaTest extends DecoderModelSuite<Llama> {
         return e;
     }
 
+    /** Random q/k/v_proj biases of layer {@code l} into {@code m} (drawn from {@code r} in that order). */
+    static void putQkvBiases(Map<String, float[]> m, int l, Random r, double scale) {
+        String p = "model.layers." + l + ".self_attn.";
+        m.put(p + "q_proj.bias", fill(new float[HQ * D], r, scale));
+        m.put(p + "k_proj.bias", fill(new float[HKV * D], r, scale));
+        m.put(p + "v_proj.bias", fill(new float[HKV * D], r, scale));
+    }
+
     /** Inverse frequencies written from HF's formulas (default, or llama3 with the test's parameters). */
     static double[] invFreq(boolean llama3) {
         double[] f = new double[D / 2];
@@ -335,11 +343,8 @@ class LlamaTest extends DecoderModelSuite<Llama> {
         Map<String, float[]> wb = new LinkedHashMap<>(w);
         Random r = new Random(31);
         for (int l = 0; l < NL; l++) {
-            String p = "model.layers." + l + ".self_attn.";
-            wb.put(p + "q_proj.bias", fill(new float[HQ * D], r, 0.2));
-            wb.put(p + "k_proj.bias", fill(new float[HKV * D], r, 0.2));
-            wb.put(p + "v_proj.bias", fill(new float[HKV * D], r, 0.2));
-            wb.put(p + "o_proj.bias", fill(new float[E], r, 0.2));
+            putQkvBiases(wb, l, r, 0.2);
+            wb.put("model.layers." + l + ".self_attn.o_proj.bias", fill(new float[E], r, 0.2));
             String m = "model.layers." + l + ".mlp.";
             wb.put(m + "gate_proj.bias", fill(new float[F], r, 0.2));
             wb.put(m + "up_proj.bias", fill(new float[F], r, 0.2));

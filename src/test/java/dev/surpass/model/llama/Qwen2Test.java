@@ -36,12 +36,7 @@ class Qwen2Test extends DecoderModelSuite<Llama> {
         for (int i = 0; i < emb.length; i++) emb[i] *= 0.5f;
         m.put("model.embed_tokens.weight", emb);
         Random r = new Random(53);
-        for (int l = 0; l < NL; l++) {
-            String p = "model.layers." + l + ".self_attn.";
-            m.put(p + "q_proj.bias", fill(new float[HQ * D], r, 0.3));
-            m.put(p + "k_proj.bias", fill(new float[HKV * D], r, 0.3));
-            m.put(p + "v_proj.bias", fill(new float[HKV * D], r, 0.3));
-        }
+        for (int l = 0; l < NL; l++) putQkvBiases(m, l, r, 0.3);
         return m;
     }
 
