@@ -11,7 +11,9 @@ import java.nio.file.Path;
  * field and says what was expected.
  */
 public final class ConfigJson {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    // Python's json module (which writes HF's config.json) spells non-finite floats Infinity / NaN.
+    private static final ObjectMapper JSON = com.fasterxml.jackson.databind.json.JsonMapper.builder()
+            .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
 
     private final JsonNode node;
     private final String where;

@@ -7,6 +7,8 @@ import dev.surpass.Tensor;
 import dev.surpass.io.SafeTensors;
 import dev.surpass.io.SafeTensorsFile;
 import dev.surpass.io.TensorInfo;
+import dev.surpass.layers.Activation;
+import dev.surpass.layers.Elementwise;
 import dev.surpass.layers.Gather;
 import dev.surpass.layers.Gemm;
 import dev.surpass.layers.RmsNorm;
@@ -27,17 +29,27 @@ import java.util.function.IntConsumer;
 import java.util.stream.Stream;
 
 /**
- * A Mamba-1 language model (mamba_ssm {@code MambaLMHeadModel} / HF {@code MambaForCausalLM}).
+ * A Mamba-1 or Mamba-2 language model (mamba_ssm {@code MambaLMHeadModel} / HF
+ * {@code MambaForCausalLM}, {@code Mamba2ForCausalLM}).
  * <pre>
  * h = embedding[ids];  residual = 0
  * per layer:  residual = h + residual;  h = Mixer(RMSNorm(residual))          (Add → Norm → Mixer)
  * logits = lm_head(RMSNorm_f(h + residual))
- * Mixer(h): x, z = in_proj(h) rows [x | z];  x = silu(causal_conv1d(x))
+ * Mamba-1 mixer(h): x, z = in_proj(h) rows [x | z];  x = silu(causal_conv1d(x))
  *           dt, B, C = x_proj(x) rows [dt | B | C];  dt = dt_proj.weight · dt
  *           y = selective_scan(x, dt, A = −exp(A_log), B, C, D, z, delta_bias = dt_proj.bias, softplus)
  *           out = out_proj(y)
+ * Mamba-2 mixer(h): z, xBC, dt = in_proj(h) rows [z | x B C | dt (one per head)]
+ *           x, B, C = silu(causal_conv1d(xBC));  per head h of P channels, B and C of its group:
+ *           y = selective_scan(x, dt[h], A = −exp(A_log[h]), B, C, D[h], delta_bias = dt_bias[h], softplus)
+ *           y = RMSNorm(y · silu(z)) · norm.weight        (per group of channels in mamba_ssm, over all in HF)
+ *           out = out_proj(y)
  * </pre>
- * Weights are loaded as F32 on the model's device (bf16/fp16 checkpoints are widened), so the
+ * Mamba-2's scan (SSD) is Mamba-1's recurrence with A, Δ, its bias and D constant over a head's
+ * channels, so both run through {@link SelectiveScan}: a head's Δ is gathered onto its P channels and
+ * A, dt_bias and D are expanded once at load (the result is the SSD's, computed sequentially).
+ *
+ * <p>Weights are loaded as F32 on the model's device (bf16/fp16 checkpoints are widened), so the
  * residual stream and all arithmetic are fp32. Prefill runs the parallel scan over the prompt;
  * decoding carries a {@link MambaState} (conv + SSM state per layer, constant memory).
  *
@@ -65,9 +77,16 @@ public final class MambaLM implements AutoCloseable {
         Tensor a;         // [d_inner, d_state]        A = −exp(A_log)
         Tensor d;         // [d_inner]                 D
         Tensor outW;      // [d_model, d_inner]        out_proj.weight
+        // Mamba-2 only (inProj rows [z | x | B | C | dt]; convW rows [x | B | C]; dtB, a, d expanded per channel)
+        Tensor inB, inC;  // [G·N, d_model]            in_proj rows of B and C (views)
+        Tensor inDt;      // [H, d_model]              in_proj rows of dt (view)
+        Tensor cwX, cwB, cwC; // [d_inner | G·N, d_conv] conv1d.weight rows of x, B, C (views)
+        Tensor cbX, cbB, cbC; // [d_inner | G·N] or null conv1d.bias parts (views)
+        Tensor gnorm;     // [d_inner] or null         mixer.norm.weight (the gated RMSNorm)
 
         void close() {
-            for (Tensor t : new Tensor[] {norm, inX, inZ, inProj, convW, convB, xpDt, xpB, xpC, xProj, dtW, dtB, a, d, outW}) {
+            for (Tensor t : new Tensor[] {norm, inX, inZ, inB, inC, inDt, inProj, cwX, cwB, cwC, cbX, cbB, cbC, convW, convB, xpDt, xpB,
+                    xpC, xProj, dtW, dtB, a, d, gnorm, outW}) {
                 if (t != null) t.close();
             }
         }
@@ -84,10 +103,11 @@ public final class MambaLM implements AutoCloseable {
     private final Tensor lmHead;    // [vocab_rows, d_model]  lm_head.weight, or the embedding when tied
     private final boolean tied;
     private final List<Layer> layers;
+    private final Tensor headOfChannel; // Mamba-2: I32 [d_inner], channel d → its head d / P (gathers Δ per channel); else null
     private boolean closed;
 
     private MambaLM(Device device, MambaConfig config, Naming naming, Tensor embedding, Tensor normF, Tensor lmHead,
-                    boolean tied, List<Layer> layers) {
+                    boolean tied, List<Layer> layers, Tensor headOfChannel) {
         this.device = device;
         this.config = config;
         this.naming = naming;
@@ -96,6 +116,7 @@ public final class MambaLM implements AutoCloseable {
         this.lmHead = lmHead;
         this.tied = tied;
         this.layers = layers;
+        this.headOfChannel = headOfChannel;
     }
 
     public MambaConfig config() {
@@ -151,7 +172,7 @@ public final class MambaLM implements AutoCloseable {
         if (files.isEmpty()) throw new IllegalArgumentException(dir + ": no *.safetensors weights");
         List<SafeTensorsFile> opened = new ArrayList<>();
         List<Layer> layers = new ArrayList<>();
-        Tensor emb = null, normF = null, head = null;
+        Tensor emb = null, normF = null, head = null, headOfChannel = null;
         try {
             Map<String, SafeTensorsFile> byName = new LinkedHashMap<>();
             for (Path f : files) {
@@ -200,6 +221,10 @@ public final class MambaLM implements AutoCloseable {
                 Layer l = new Layer();
                 layers.add(l);
                 l.norm = ld.upload(lp + "norm.weight", dm);
+                if (cfg.isMamba2()) {
+                    loadMamba2(ld, mp, l, cfg);
+                    continue;
+                }
                 l.inProj = ld.upload(mp + "in_proj.weight", 2L * di, dm);
                 l.inX = l.inProj.view(0, di, dm);
                 l.inZ = l.inProj.view((long) di * dm, di, dm);
@@ -218,8 +243,15 @@ public final class MambaLM implements AutoCloseable {
                 l.d = ld.upload(mp + "D", di);
                 l.outW = ld.upload(mp + "out_proj.weight", dm, di);
             }
-            return new MambaLM(device, cfg, naming, emb, normF, head, tied, layers);
+            if (cfg.isMamba2()) {
+                int p = cfg.mamba2().headDim();
+                int[] hoc = new int[di];
+                for (int c = 0; c < di; c++) hoc[c] = c / p;
+                headOfChannel = device.upload(hoc, di);
+            }
+            return new MambaLM(device, cfg, naming, emb, normF, head, tied, layers, headOfChannel);
         } catch (RuntimeException | Error e) {
+            if (headOfChannel != null) headOfChannel.close();
             for (Layer l : layers) l.close();
             if (head != null && head != emb) head.close();
             if (emb != null) emb.close();
@@ -228,6 +260,49 @@ public final class MambaLM implements AutoCloseable {
         } finally {
             for (SafeTensorsFile f : opened) f.close();
         }
+    }
+
+    /**
+     * One Mamba-2 mixer's weights: in_proj and conv1d as stored, with row views of their parts; A,
+     * dt_bias and D (one per head) expanded to one entry per channel, A to {@code [d_inner, N]} as the
+     * scan takes it.
+     */
+    private static void loadMamba2(Loader ld, String mp, Layer l, MambaConfig cfg) {
+        MambaConfig.Mamba2 m = cfg.mamba2();
+        Device device = ld.device();
+        int dm = cfg.dModel(), di = cfg.dInner(), n = cfg.dState(), w = cfg.dConv(), h = m.nHeads(), p = m.headDim();
+        int gn = m.nGroups() * n, cd = cfg.convChannels();
+        l.inProj = ld.upload(mp + "in_proj.weight", 2L * di + 2L * gn + h, dm);
+        l.inZ = l.inProj.view(0, di, dm);
+        l.inX = l.inProj.view((long) di * dm, di, dm);
+        l.inB = l.inProj.view(2L * di * dm, gn, dm);
+        l.inC = l.inProj.view((2L * di + gn) * dm, gn, dm);
+        l.inDt = l.inProj.view((2L * di + 2L * gn) * dm, h, dm);
+        l.convW = device.upload(DType.F32, ld.read(mp + "conv1d.weight", cd, 1, w), cd, w);
+        l.cwX = l.convW.view(0, di, w);
+        l.cwB = l.convW.view((long) di * w, gn, w);
+        l.cwC = l.convW.view((long) (di + gn) * w, gn, w);
+        if (cfg.convBias()) {
+            l.convB = ld.upload(mp + "conv1d.bias", cd);
+            l.cbX = l.convB.view(0, di);
+            l.cbB = l.convB.view(di, gn);
+            l.cbC = l.convB.view(di + gn, gn);
+        }
+        float[] aLog = ld.read(mp + "A_log", h);
+        float[] dtBias = ld.read(mp + "dt_bias", h);
+        float[] dSkip = m.dPerChannel() ? ld.read(mp + "D", di) : ld.read(mp + "D", h);
+        float[] a = new float[di * n], bias = new float[di], dd = new float[di];
+        for (int c = 0; c < di; c++) {
+            float ah = (float) -Math.exp(aLog[c / p]);
+            Arrays.fill(a, c * n, (c + 1) * n, ah);
+            bias[c] = dtBias[c / p];
+            dd[c] = m.dPerChannel() ? dSkip[c] : dSkip[c / p];
+        }
+        l.a = device.upload(DType.F32, a, di, n);
+        l.dtB = device.upload(DType.F32, bias, di);
+        l.d = device.upload(DType.F32, dd, di);
+        if (m.gatedNorm()) l.gnorm = ld.upload(mp + "norm.weight", di);
+        l.outW = ld.upload(mp + "out_proj.weight", dm, di);
     }
 
     /** Reads named tensors with shape checks that name the file and tensor. */
@@ -441,6 +516,7 @@ public final class MambaLM implements AutoCloseable {
      * {@code state} seed the sequence and receive its final states.
      */
     Tensor mixerPrefill(int index, Layer l, Tensor normed, int batch, int len, MambaState state) {
+        if (config.isMamba2()) return mixer2Prefill(index, l, normed, batch, len, state);
         int dm = config.dModel(), di = config.dInner(), n = config.dState();
         Tensor out = device.allocate(DType.F32, (long) batch * len, dm);
         try {
@@ -487,6 +563,7 @@ public final class MambaLM implements AutoCloseable {
      * not contiguous, so the projections run per block.
      */
     Tensor mixerStep(int index, Layer l, Tensor normed, MambaState state) {
+        if (config.isMamba2()) return mixer2Step(index, l, normed, state);
         int di = config.dInner(), r = config.dtRank(), n = config.dState();
         boolean one = normed.dim(0) == 1;
         try (Scope s = Scope.open()) {
@@ -502,6 +579,117 @@ public final class MambaLM implements AutoCloseable {
             Tensor y = s.track(SelectiveScan.selectiveStateUpdate(state.ssm(index), xc, dt, l.a, bm, cm, l.d, z, l.dtB, true));
             return Gemm.linear(y, l.outW, null);                                                  // [B, d_model]
         }
+    }
+
+    /**
+     * The Mamba-2 mixer over a prompt, one sequence at a time: the projections of x, B, C and dt come
+     * out channel-major ({@code [channels, L]}, as the conv and scan take them) and z token-major
+     * ({@code [L, d_inner]}, as the gated norm and out_proj take it); a head's Δ row is gathered onto
+     * its P channels.
+     */
+    private Tensor mixer2Prefill(int index, Layer l, Tensor normed, int batch, int len, MambaState state) {
+        MambaConfig.Mamba2 m = config.mamba2();
+        int dm = config.dModel(), di = config.dInner(), n = config.dState(), g = m.nGroups(), gn = g * n;
+        Tensor out = device.allocate(DType.F32, (long) batch * len, dm);
+        try {
+            for (int b = 0; b < batch; b++) {
+                try (Scope s = Scope.open()) {
+                    Tensor hb = s.track(rows(normed, (long) b * len, len));                       // [L, d_model]
+                    ConvOutput x = s.track(conv2Prefill(l.inX, l.cwX, l.cbX, hb, state, index, 0, b));   // [1, d_inner, L]
+                    ConvOutput bc = s.track(conv2Prefill(l.inB, l.cwB, l.cbB, hb, state, index, 1, b));  // [1, G·N, L]
+                    ConvOutput cc = s.track(conv2Prefill(l.inC, l.cwC, l.cbC, hb, state, index, 2, b));  // [1, G·N, L]
+                    Tensor dtT = s.track(Gemm.linear(l.inDt, hb, null));                              // [H, L]
+                    Tensor delta = s.track(s.track(Gather.rows(dtT, headOfChannel)).reshape(1, di, len));
+                    Tensor b4 = s.track(bc.out().reshape(1, g, n, len));
+                    Tensor c4 = s.track(cc.out().reshape(1, g, n, len));
+                    Tensor z3 = m.gatedNorm() ? null : s.track(s.track(Gemm.linear(l.inZ, hb, null)).reshape(1, di, len));
+                    Tensor h0 = s.track(slice(state.ssm(index), (long) b * di * n, 1, di, n));
+                    ScanOutput so = s.track(SelectiveScan.selectiveScan(x.out(), delta, l.a, b4, c4, l.d, z3, l.dtB, true, h0));
+                    Tensor y = s.track(transpose(s.track(so.y().reshape(di, len))));               // [L, d_inner]
+                    Tensor z = m.gatedNorm() ? s.track(Gemm.linear(hb, l.inZ, null)) : null;        // [L, d_inner]
+                    Tensor ob = s.track(mixer2Out(l, y, z));                                        // [L, d_model]
+                    copyInto(ob, out, (long) b * len * dm);
+                    copyInto(so.lastState(), state.ssm(index), (long) b * di * n);
+                }
+            }
+            return out;
+        } catch (RuntimeException | Error e) {
+            out.close();
+            throw e;
+        }
+    }
+
+    /**
+     * One part of Mamba-2's conv over sequence {@code b} of a prompt: {@code silu(conv1d(W_part · hbᵀ))}
+     * from conv state part {@code part} of {@code state}, which receives the final conv state.
+     */
+    private ConvOutput conv2Prefill(Tensor inW, Tensor convW, Tensor convB, Tensor hb, MambaState state, int index, int part, int b) {
+        int ch = (int) inW.dim(0), len = (int) hb.dim(0), w1 = config.dConv() - 1;
+        Tensor st = state.conv(index, part);
+        try (Tensor pT = Gemm.linear(inW, hb, null); Tensor p3 = pT.reshape(1, ch, len);         // [1, channels, L]
+             Tensor conv0 = slice(st, (long) b * ch * w1, 1, ch, w1)) {
+            ConvOutput c = CausalConv1d.causalConv1d(p3, convW, convB, true, conv0);
+            try {
+                copyInto(c.finalState(), st, (long) b * ch * w1);
+                return c;
+            } catch (RuntimeException | Error e) {
+                c.close();
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Mamba-2's output projection of token-major {@code y [R, d_inner]}: with the gated norm,
+     * {@code out_proj(RMSNorm(y · silu(z)) · weight)}, normalising each group's d_inner / G channels
+     * apart (mamba_ssm) or all d_inner together (HF); without it (the scan already gated y),
+     * {@code out_proj(y)}.
+     */
+    private Tensor mixer2Out(Layer l, Tensor y, Tensor z) {
+        MambaConfig.Mamba2 m = config.mamba2();
+        if (!m.gatedNorm()) return Gemm.linear(y, l.outW, null);
+        long rows = y.dim(0);
+        int di = config.dInner(), parts = m.normPerGroup() ? m.nGroups() : 1;
+        try (Scope s = Scope.open()) {
+            Tensor gated = s.track(Elementwise.mul(y, s.track(Activation.silu(z))));
+            Tensor normed = s.track(RmsNorm.rmsNorm(s.track(gated.reshape(rows * parts, di / parts)), null, m.gatedNormEps()));
+            Tensor scaled = s.track(Elementwise.mul(s.track(normed.reshape(rows, di)), l.gnorm));
+            return Gemm.linear(scaled, l.outW, null);
+        }
+    }
+
+    /**
+     * The Mamba-2 mixer for one token per sequence: at batch 1 in_proj is one GEMM whose column
+     * blocks are used in place; at larger batches each block is its own GEMM (a block of a
+     * multi-row product is not contiguous). x, B and C each step their own part of the conv state;
+     * a head's Δ is gathered onto its channels.
+     */
+    private Tensor mixer2Step(int index, Layer l, Tensor normed, MambaState state) {
+        MambaConfig.Mamba2 m = config.mamba2();
+        int di = config.dInner(), n = config.dState(), g = m.nGroups(), gn = g * n, h = m.nHeads();
+        int batch = (int) normed.dim(0);
+        boolean one = batch == 1;
+        try (Scope s = Scope.open()) {
+            Tensor all = one ? s.track(Gemm.linear(normed, l.inProj, null)) : null;                     // [1, 2·d_inner + 2·G·N + H]
+            Tensor z = s.track(one ? all.view(0, 1, di) : Gemm.linear(normed, l.inZ, null));             // [B, d_inner]
+            Tensor x = s.track(one ? all.view(di, 1, di) : Gemm.linear(normed, l.inX, null));            // [B, d_inner]
+            Tensor bm = s.track(one ? all.view(2L * di, 1, gn) : Gemm.linear(normed, l.inB, null));      // [B, G·N]
+            Tensor cm = s.track(one ? all.view(2L * di + gn, 1, gn) : Gemm.linear(normed, l.inC, null)); // [B, G·N]
+            Tensor dt = s.track(one ? all.view(2L * di + 2L * gn, h, 1)
+                    : s.track(Gemm.linear(normed, l.inDt, null)).reshape((long) batch * h, 1));           // [B·H, 1]
+            Tensor xc = s.track(CausalConv1d.update(state.conv(index, 0), x, l.cwX, l.cbX, true));
+            Tensor bc = s.track(s.track(CausalConv1d.update(state.conv(index, 1), bm, l.cwB, l.cbB, true)).reshape(batch, g, n));
+            Tensor cc = s.track(s.track(CausalConv1d.update(state.conv(index, 2), cm, l.cwC, l.cbC, true)).reshape(batch, g, n));
+            Tensor delta = s.track(s.track(Gather.rows(dt, state.headOfChannel())).reshape(batch, di));  // [B, d_inner]
+            Tensor y = s.track(SelectiveScan.selectiveStateUpdate(state.ssm(index), xc, delta, l.a, bc, cc, l.d,
+                    m.gatedNorm() ? null : z, l.dtB, true));
+            return mixer2Out(l, y, m.gatedNorm() ? z : null);
+        }
+    }
+
+    /** Mamba-2: I32 {@code [d_inner]}, channel → head ({@code d / P}); null for Mamba-1. */
+    Tensor headOfChannel() {
+        return headOfChannel;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -550,7 +738,11 @@ public final class MambaLM implements AutoCloseable {
     List<Tensor> weightTensors() {
         List<Tensor> all = new ArrayList<>(List.of(embedding, lmHead, normF));
         for (Layer l : layers) {
-            all.addAll(Arrays.asList(l.norm, l.inX, l.inZ, l.convW, l.convB, l.xpDt, l.xpB, l.xpC, l.dtW, l.dtB, l.a, l.d, l.outW));
+            if (config.isMamba2()) {
+                all.addAll(Arrays.asList(l.norm, l.inProj, l.convW, l.convB, l.dtB, l.a, l.d, l.gnorm, l.outW));
+            } else {
+                all.addAll(Arrays.asList(l.norm, l.inX, l.inZ, l.convW, l.convB, l.xpDt, l.xpB, l.xpC, l.dtW, l.dtB, l.a, l.d, l.outW));
+            }
         }
         return all;
     }
@@ -565,6 +757,7 @@ public final class MambaLM implements AutoCloseable {
         if (closed) return;
         closed = true;
         for (Layer l : layers) l.close();
+        if (headOfChannel != null) headOfChannel.close();
         if (lmHead != embedding) lmHead.close();
         embedding.close();
         normF.close();

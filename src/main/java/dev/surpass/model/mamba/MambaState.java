@@ -10,8 +10,10 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * The decode state of {@code batch} sequences of one {@link MambaLM}: per layer a conv state
- * {@code [B, d_inner, d_conv − 1]} and an SSM state {@code [B, d_inner, d_state]}, both F32 on the
- * model's device. Its size does not grow with the sequence (no KV cache).
+ * {@code [B, d_inner, d_conv − 1]} (Mamba-2: three, for the x, B and C channels of its conv) and an
+ * SSM state {@code [B, d_inner, d_state]} (Mamba-2: {@code [B, H·P, N]}, HF's and mamba_ssm's
+ * {@code (b, h, p, n)} flattened), all F32 on the model's device. Its size does not grow with the
+ * sequence (no KV cache).
  *
  * <p>{@link #prefill} runs the parallel scan over a chunk of tokens starting from the current
  * state (zeros when fresh), so a prompt may be fed in several chunks; {@link #step} advances every
@@ -29,8 +31,9 @@ import java.lang.foreign.MemorySegment;
 public final class MambaState implements AutoCloseable {
     private final MambaLM model;
     private final int batch;
-    private final Tensor[] conv; // per layer [B, d_inner, d_conv - 1] F32
+    private final Tensor[][] conv; // per layer, per conv part: [B, channels, d_conv - 1] F32 (Mamba-1: x; Mamba-2: x, B, C)
     private final Tensor[] ssm;  // per layer [B, d_inner, d_state] F32
+    private final Tensor headOfChannel; // Mamba-2: I32 [B·d_inner], (b, d) → row b·H + d/P of the step's [B·H, 1] Δ; else null
     private long position;
     private boolean closed;
 
@@ -49,17 +52,29 @@ public final class MambaState implements AutoCloseable {
         this.model = model;
         this.batch = batch;
         MambaConfig c = model.config();
-        conv = new Tensor[c.nLayer()];
+        conv = new Tensor[c.nLayer()][];
         ssm = new Tensor[c.nLayer()];
+        int[] parts = c.isMamba2() ? new int[] {c.dInner(), c.mamba2().nGroups() * c.dState(), c.mamba2().nGroups() * c.dState()}
+                : new int[] {c.dInner()};
+        Tensor hoc = null;
         try {
             for (int i = 0; i < c.nLayer(); i++) {
-                conv[i] = model.device().zeros(DType.F32, batch, c.dInner(), c.dConv() - 1);
+                conv[i] = new Tensor[parts.length];
+                for (int k = 0; k < parts.length; k++) conv[i][k] = model.device().zeros(DType.F32, batch, parts[k], c.dConv() - 1);
                 ssm[i] = model.device().zeros(DType.F32, batch, c.dInner(), c.dState());
             }
+            if (c.isMamba2()) {
+                int di = c.dInner(), h = c.mamba2().nHeads(), p = c.mamba2().headDim();
+                int[] ids = new int[Math.multiplyExact(batch, di)];
+                for (int b = 0; b < batch; b++) for (int d = 0; d < di; d++) ids[b * di + d] = b * h + d / p;
+                hoc = model.device().upload(ids, ids.length);
+            }
         } catch (RuntimeException | Error e) {
+            this.headOfChannel = null;
             close();
             throw e;
         }
+        this.headOfChannel = hoc;
     }
 
     public int batch() {
@@ -71,10 +86,31 @@ public final class MambaState implements AutoCloseable {
         return position;
     }
 
-    /** Layer {@code i}'s conv state {@code [B, d_inner, d_conv − 1]} (owned by this state). */
+    /**
+     * Layer {@code i}'s conv state {@code [B, d_inner, d_conv − 1]} (owned by this state); for
+     * Mamba-2 that of the x channels ({@link #conv(int, int)} has B's and C's).
+     */
     public Tensor conv(int i) {
+        return conv(i, 0);
+    }
+
+    /**
+     * Part {@code part} of layer {@code i}'s conv state (owned by this state): Mamba-1 has one
+     * ({@code [B, d_inner, d_conv − 1]}); Mamba-2 three, its conv's x, B and C channels
+     * ({@code [B, d_inner | G·N | G·N, d_conv − 1]}), the rows of HF's conv state in that order.
+     */
+    public Tensor conv(int i, int part) {
         ensureOpen();
-        return conv[i];
+        if (i < 0 || i >= conv.length || part < 0 || part >= conv[i].length) {
+            throw new IllegalArgumentException("conv: layer " + i + " part " + part + " is outside [0, " + conv.length + ") × [0, "
+                    + (conv.length == 0 ? 0 : conv[0].length) + ")");
+        }
+        return conv[i][part];
+    }
+
+    /** Mamba-2: I32 {@code [B·d_inner]} mapping each (sequence, channel) to its row of a step's {@code [B·H, 1]} Δ. */
+    Tensor headOfChannel() {
+        return headOfChannel;
     }
 
     /** Layer {@code i}'s SSM state {@code [B, d_inner, d_state]} (owned by this state). */
@@ -188,7 +224,7 @@ public final class MambaState implements AutoCloseable {
         ensureOpen();
         src.ensureOpen();
         for (int i = 0; i < conv.length; i++) {
-            copyRow(src.conv[i], from, conv[i], to);
+            for (int k = 0; k < conv[i].length; k++) copyRow(src.conv[i][k], from, conv[i][k], to);
             copyRow(src.ssm[i], from, ssm[i], to);
         }
     }
@@ -212,7 +248,8 @@ public final class MambaState implements AutoCloseable {
         closed = true;
         if (graph != null) graph.close();
         for (Tensor t : new Tensor[] {stepIds, stepLogits, stepArgmax}) if (t != null) t.close();
-        for (Tensor t : conv) if (t != null) t.close();
+        for (Tensor[] parts : conv) if (parts != null) for (Tensor t : parts) if (t != null) t.close();
         for (Tensor t : ssm) if (t != null) t.close();
+        if (headOfChannel != null) headOfChannel.close();
     }
 }

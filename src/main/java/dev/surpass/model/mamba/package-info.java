@@ -1,5 +1,6 @@
 /**
- * Mamba-1 language models (mamba_ssm {@code MambaLMHeadModel}, HF {@code MambaForCausalLM}):
+ * Mamba-1 and Mamba-2 language models (mamba_ssm {@code MambaLMHeadModel} with a Mamba or Mamba2
+ * mixer, HF {@code MambaForCausalLM} and {@code Mamba2ForCausalLM}):
  * {@link dev.surpass.model.mamba.MambaConfig} from config.json in either naming,
  * {@link dev.surpass.model.mamba.MambaLM} (load, forward, generate),
  * {@link dev.surpass.model.mamba.MambaState} (constant-memory decode state: prefill with the
