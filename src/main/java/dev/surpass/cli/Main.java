@@ -31,6 +31,7 @@ import picocli.CommandLine.ScopeType;
             SampleCommand.class,
             GenerateCommand.class,
             EmbedCommand.class,
+            ConvertCommand.class,
             BundleCommand.class,
             AttentionMapCommand.class,
             CommandLine.HelpCommand.class

@@ -120,6 +120,35 @@ public final class SafeTensors {
     public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) {
         Objects.requireNonNull(file, "file");
         if (tensors == null) throw new IllegalArgumentException("tensors map is null");
+        Map<String, Source> sources = new java.util.LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+            Tensor t = e.getValue();
+            if (e.getKey() == null) throw new IllegalArgumentException("tensors map has a null name");
+            if (t == null) throw new IllegalArgumentException("tensor '" + printable(e.getKey()) + "' is null");
+            if (t.isClosed()) throw new IllegalStateException("tensor '" + printable(e.getKey()) + "' (" + t + ") is closed");
+            sources.put(e.getKey(), new Source(t.dtype(), t.shape(), () -> t, false));
+        }
+        writeSources(file, sources, metadata);
+    }
+
+    /**
+     * A tensor to write whose bytes are made when its turn comes: {@link #writeSources} asks
+     * {@code tensor} for it after the header is written and closes it after writing when
+     * {@code owned}, so a converter holds one tensor in memory at a time.
+     */
+    record Source(dev.surpass.DType dtype, long[] shape, java.util.function.Supplier<Tensor> tensor, boolean owned) {
+        Source(dev.surpass.DType dtype, long[] shape, java.util.function.Supplier<Tensor> tensor) {
+            this(dtype, shape, tensor, true);
+        }
+
+        long byteSize() {
+            return dev.surpass.Shapes.byteSize(dtype, shape);
+        }
+    }
+
+    /** {@link #write(Path, Map, Map)} over lazily made tensors (each must have its source's dtype and shape). */
+    static void writeSources(Path file, Map<String, Source> tensors, Map<String, String> metadata) {
+        Objects.requireNonNull(file, "file");
         byte[] header = header(tensors, metadata);
         Path abs = file.toAbsolutePath();
         Path dir = abs.getParent();
@@ -139,7 +168,19 @@ public final class SafeTensors {
                 ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
                 writeFully(c, prefix);
                 writeFully(c, ByteBuffer.wrap(header));
-                for (Tensor t : tensors.values()) writeTensor(c, t);
+                for (Map.Entry<String, Source> e : tensors.entrySet()) {
+                    Source src = e.getValue();
+                    Tensor t = src.tensor().get();
+                    try {
+                        if (t.dtype() != src.dtype() || !java.util.Arrays.equals(t.shape(), src.shape())) {
+                            throw new IllegalStateException("tensor '" + printable(e.getKey()) + "' came as " + t + " but its header says "
+                                    + src.dtype() + " " + java.util.Arrays.toString(src.shape()));
+                        }
+                        writeTensor(c, t);
+                    } finally {
+                        if (src.owned()) t.close();
+                    }
+                }
                 c.force(true);
             }
             try {
@@ -162,7 +203,7 @@ public final class SafeTensors {
     }
 
     /** The padded JSON header for {@code tensors}; validates names and metadata. */
-    private static byte[] header(Map<String, Tensor> tensors, Map<String, String> metadata) {
+    private static byte[] header(Map<String, Source> tensors, Map<String, String> metadata) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (JsonGenerator g = JSON_OUT.createGenerator(out, JsonEncoding.UTF8)) {
             g.writeStartObject();
@@ -176,13 +217,11 @@ public final class SafeTensors {
                 g.writeEndObject();
             }
             long offset = 0;
-            for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+            for (Map.Entry<String, Source> e : tensors.entrySet()) {
                 String name = e.getKey();
-                Tensor t = e.getValue();
+                Source t = e.getValue();
                 if (name == null) throw new IllegalArgumentException("tensors map has a null name");
                 if (Header.METADATA_KEY.equals(name)) throw new IllegalArgumentException("'__metadata__' is reserved and cannot name a tensor");
-                if (t == null) throw new IllegalArgumentException("tensor '" + printable(name) + "' is null");
-                if (t.isClosed()) throw new IllegalStateException("tensor '" + printable(name) + "' (" + t + ") is closed");
                 long end = Math.addExact(offset, t.byteSize());
                 g.writeObjectFieldStart(name);
                 g.writeStringField("dtype", t.dtype().safetensorsName());
@@ -251,7 +290,7 @@ public final class SafeTensors {
     /** A hint for files that are something else (a PyTorch zip or pickle checkpoint). */
     private static String hint(ByteBuffer prefix) {
         int b0 = prefix.get(0) & 0xff, b1 = prefix.get(1) & 0xff;
-        if (b0 == 'P' && b1 == 'K') return " (this looks like a zip file, e.g. a PyTorch .bin/.pt checkpoint, not safetensors)";
+        if (b0 == 'P' && b1 == 'K') return " (this looks like a zip file, e.g. a PyTorch .bin/.pt checkpoint, not safetensors: `surpass convert FILE OUT.safetensors` converts one)";
         if (b0 == 0x80 && b1 >= 2 && b1 <= 5) return " (this looks like a Python pickle, not safetensors)";
         if (b0 == '{') return " (this looks like a JSON file, not safetensors)";
         if (b0 == 'G' && b1 == 'G' && prefix.get(2) == 'U' && prefix.get(3) == 'F') return " (this looks like a GGUF file, not safetensors)";

@@ -82,7 +82,7 @@ public final class Checkpoint implements AutoCloseable {
                 } catch (IOException e) {
                     throw new IllegalArgumentException(dir + ": cannot list: " + e.getMessage(), e);
                 }
-                if (files.isEmpty()) throw new IllegalArgumentException(dir + ": no *.safetensors weights");
+                if (files.isEmpty()) throw new IllegalArgumentException(dev.surpass.io.PyTorchCheckpoint.noSafeTensorsMessage(dir));
                 for (Path f : files) {
                     SafeTensorsFile st = SafeTensors.open(f);
                     c.opened.add(st);

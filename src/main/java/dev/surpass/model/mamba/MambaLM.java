@@ -169,7 +169,7 @@ public final class MambaLM implements AutoCloseable {
         } catch (IOException e) {
             throw new IllegalArgumentException(dir + ": cannot list: " + e.getMessage(), e);
         }
-        if (files.isEmpty()) throw new IllegalArgumentException(dir + ": no *.safetensors weights");
+        if (files.isEmpty()) throw new IllegalArgumentException(dev.surpass.io.PyTorchCheckpoint.noSafeTensorsMessage(dir));
         List<SafeTensorsFile> opened = new ArrayList<>();
         List<Layer> layers = new ArrayList<>();
         Tensor emb = null, normF = null, head = null, headOfChannel = null;
