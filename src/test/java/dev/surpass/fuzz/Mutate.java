@@ -27,7 +27,9 @@ import java.util.Random;
 public final class Mutate {
     private Mutate() {}
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    // reads configs as the loaders do (Python's json writes Infinity / NaN)
+    private static final ObjectMapper JSON = com.fasterxml.jackson.databind.json.JsonMapper.builder()
+            .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
     private static final JsonNodeFactory F = JsonNodeFactory.instance;
 
     /** One random byte-level mutation of {@code valid}; {@code hot} bytes from the start (the header) are hit most. */

@@ -107,6 +107,49 @@ class MambaFuzzTest {
         assertTrue(out != null && out[0].length == 1 && out[0][0] == first[0], Arrays.deepToString(out));
     }
 
+    /**
+     * Mamba-2: forward on random ragged / out-of-vocabulary batches (valid ones against the float64
+     * reference of {@link Mamba2LMTest}), and both namings' config.json mutated, then loaded with the
+     * real weights.
+     */
+    @Test
+    void mamba2() throws IOException {
+        Mamba2LMTest.tmp = MambaLMTest.tmp;
+        Mamba2LMTest.cpu = cpu;
+        Mamba2LMTest.Weights w = new Mamba2LMTest.Weights(MambaLMTest.SEED, false);
+        java.nio.file.Path hf = Mamba2LMTest.write("fuzz2-hf", w, Mamba2LMTest.Naming.HF, Mamba2LMTest.hfConfig(""), true);
+        java.nio.file.Path ssm = Mamba2LMTest.write("fuzz2-ssm", w, Mamba2LMTest.Naming.SSM, Mamba2LMTest.ssmConfig(""), true);
+        try (MambaLM m2 = MambaLM.load(cpu, hf)) {
+            Fuzz.forAll("mamba2.forward", 30, g -> {
+                int[][] ids = batches(g);
+                String in = "ids " + Arrays.deepToString(ids);
+                boolean valid = ids.length > 0;
+                for (int[] r : ids) {
+                    valid &= r != null && r.length > 0 && ids[0] != null && r.length == ids[0].length;
+                    if (r != null) for (int t : r) valid &= t >= 0 && t < Mamba2LMTest.VP;
+                }
+                if (!valid) {
+                    Fuzz.reject("mamba2.forward", in, () -> m2.forward(ids), "inputIds", "token id");
+                    return;
+                }
+                try (Tensor lg = Fuzz.call("mamba2.forward", in, () -> m2.forward(ids))) {
+                    if (lg == null) throw new AssertionError("mamba2.forward: a valid batch was refused: " + in);
+                    int len = ids[0].length, b = ids.length - 1;
+                    double[][] want = Mamba2LMTest.reference(w, ids[b], Mamba2LMTest.Norm.WHOLE, 1e-5);
+                    float[] got = lg.toFloatArray();
+                    for (int t = 0; t < len; t++) {
+                        double err = MambaLMTest.relL2(got, (b * len + t) * Mamba2LMTest.VP, want[t]);
+                        assertTrue(err < 1e-5, "mamba2.forward: relL2 " + err + " at t " + t + " for " + in);
+                    }
+                }
+            });
+        }
+        for (java.nio.file.Path src : new java.nio.file.Path[] {hf, ssm}) {
+            Fuzz.forAll("files.mamba2.config", 20, g -> dev.surpass.fuzz.Mutate.configCase("files.mamba2.config", src,
+                    MambaLMTest.tmp.resolve("cfg2"), g.anyLong(), d -> MambaLM.load(cpu, d)));
+        }
+    }
+
     /** config.json mutated (wrong types, ranges, missing keys, deep nesting, truncation) then loaded with the real weights. */
     @Test
     void configFile() {
