@@ -18,10 +18,12 @@ import java.util.List;
 
 /**
  * A Llama-family decoder ({@code LlamaForCausalLM}, and {@code MistralForCausalLM} /
- * {@code Qwen2ForCausalLM}, which differ in biases and sliding windows: {@link LlamaConfig}) in fp32:
+ * {@code Qwen2ForCausalLM} / {@code Qwen3ForCausalLM}, which differ in biases, sliding windows and
+ * Qwen3's per-head q/k norms: {@link LlamaConfig}) in fp32:
  * <pre>
  * x = embed_tokens[ids]
- * per layer:  a = RMSNorm(x);  q, k, v = q_proj(a), k_proj(a), v_proj(a);  q, k = RoPE(q, k)
+ * per layer:  a = RMSNorm(x);  q, k, v = q_proj(a), k_proj(a), v_proj(a)
+ *             (Qwen3: q, k = RMSNorm(q per head, q_norm), RMSNorm(k per head, k_norm));  q, k = RoPE(q, k)
  *             x = x + o_proj(attn(q, k, v))                      (GQA: Hq/Hkv q-heads share a kv-head)
  *             m = RMSNorm(x);  x = x + down_proj(silu(gate_proj(m)) · up_proj(m))
  * logits = lm_head(RMSNorm_f(x))     (lm_head = embed_tokens when tied)
@@ -35,7 +37,7 @@ import java.util.List;
  */
 public final class Llama extends LoadedDecoder {
     private static final class Layer {
-        Tensor inNorm, wq, wk, wv, wo, bq, bk, bv, bo, postNorm, wGate, wUp, wDown, bGate, bUp, bDown;
+        Tensor inNorm, wq, wk, wv, wo, bq, bk, bv, bo, qNorm, kNorm, postNorm, wGate, wUp, wDown, bGate, bUp, bDown;
     }
 
     private final LlamaConfig config;
@@ -93,6 +95,10 @@ public final class Llama extends LoadedDecoder {
                     l.bv = w.track(ck.upload(device, lp + "self_attn.v_proj.bias", kd));
                 }
                 if (c.outputBias()) l.bo = w.track(ck.upload(device, lp + "self_attn.o_proj.bias", e));
+                if (c.qkNorm()) {
+                    l.qNorm = w.track(ck.upload(device, lp + "self_attn.q_norm.weight", c.headDim()));
+                    l.kNorm = w.track(ck.upload(device, lp + "self_attn.k_norm.weight", c.headDim()));
+                }
                 l.postNorm = w.track(ck.upload(device, lp + "post_attention_layernorm.weight", e));
                 l.wGate = w.track(ck.uploadLinear(device, lp + "mlp.gate_proj.weight", f, e));
                 l.wUp = w.track(ck.uploadLinear(device, lp + "mlp.up_proj.weight", f, e));
@@ -159,6 +165,10 @@ public final class Llama extends LoadedDecoder {
                     Tensor q0 = s.track(s.track(Gemm.linear(a, l.wq, l.bq)).reshape(n, hq, d));
                     Tensor k0 = s.track(s.track(Gemm.linear(a, l.wk, l.bk)).reshape(n, hkv, d));
                     Tensor v = s.track(s.track(Gemm.linear(a, l.wv, l.bv)).reshape(n, hkv, d));
+                    if (l.qNorm != null) { // Qwen3: each head's q and k RMS-normalised before RoPE
+                        q0 = s.track(RmsNorm.rmsNorm(q0, l.qNorm, eps));
+                        k0 = s.track(RmsNorm.rmsNorm(k0, l.kNorm, eps));
+                    }
                     Tensor q = s.track(rope.apply(q0, ropeQ));
                     Tensor k = s.track(rope.apply(k0, ropeK));
                     Tensor o = s.track(s.track(attention.attend(i, q, k, v)).reshape(n, (long) hq * d));

@@ -16,26 +16,31 @@ import java.nio.file.Path;
  * <p>Two families with the same tensors and forward are read too ({@code model_type}):
  * {@code "mistral"} (no biases; {@code sliding_window}, default 4096, null for none, on every
  * layer) and {@code "qwen2"} (q/k/v biases, no o_proj bias; a sliding window only with
- * {@code use_sliding_window}, on the layers from {@code max_window_layers} on). A
+ * {@code use_sliding_window}, on the layers from {@code max_window_layers} on), and
+ * {@code "qwen3"} (Qwen2's windows; biases only with {@code attention_bias}, then on o_proj too; an
+ * RMSNorm over each head's q and k, {@code q_norm} / {@code k_norm}, before RoPE). A
  * {@code layer_types} list ("sliding_attention" / "full_attention") overrides the per-layer rule.
  *
- * @param modelType      "llama", "mistral" or "qwen2"
+ * @param modelType      "llama", "mistral", "qwen2" or "qwen3"
  * @param invFreq        the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied, fp32 values computed as HF does
  * @param ropeAttentionFactor the factor HF multiplies cos and sin by (yarn's; 1 otherwise)
  * @param attentionBias  q_proj, k_proj and v_proj have biases
  * @param outputBias     o_proj has a bias
  * @param mlpBias        gate_proj, up_proj and down_proj have biases (Llama's {@code mlp_bias})
  * @param slidingWindows per layer, the keys a query sees (itself included), -1 for all
+ * @param qkNorm         q and k are RMS-normalised per head (weights {@code [headDim]}) before RoPE (Qwen3)
  */
 public record LlamaConfig(String modelType, int hidden, int intermediate, int nLayer, int nHead, int nKvHead, int headDim, int vocabSize,
                           float rmsEps, double ropeTheta, String ropeType, double[] invFreq, float ropeAttentionFactor, int maxPositions,
                           boolean tieEmbeddings,
-                          boolean attentionBias, boolean outputBias, boolean mlpBias, int[] slidingWindows, int[] eosIds) {
+                          boolean attentionBias, boolean outputBias, boolean mlpBias, int[] slidingWindows, int[] eosIds,
+                          boolean qkNorm) {
 
     /** The model types read as Llama, and their HF architecture names. */
-    static final java.util.Map<String, String> TYPES = java.util.Map.of("llama", "Llama", "mistral", "Mistral", "qwen2", "Qwen2");
+    static final java.util.Map<String, String> TYPES = java.util.Map.of("llama", "Llama", "mistral", "Mistral", "qwen2", "Qwen2",
+            "qwen3", "Qwen3");
 
-    /** True when {@code dir/config.json} names a Llama, Mistral or Qwen2 model (model_type or architectures). */
+    /** True when {@code dir/config.json} names a Llama, Mistral, Qwen2 or Qwen3 model (model_type or architectures). */
     public static boolean looksLikeLlama(Path dir) {
         JsonNode n = ConfigJson.peek(dir);
         return n != null && modelType(n) != null;
@@ -61,7 +66,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         String type0 = modelType(c.node());
         if (type0 == null && c.has("model_type")) {
             throw new IllegalArgumentException(c.where() + ": model_type \"" + c.node().get("model_type").asText()
-                    + "\" is not one this loader reads (llama, mistral, qwen2)");
+                    + "\" is not one this loader reads (llama, mistral, qwen2, qwen3)");
         }
         String modelType = type0 == null ? "llama" : type0;
         int hidden = c.positive("hidden_size");
@@ -88,7 +93,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
             case "mistral" -> false;
             default -> c.bool("attention_bias", false);
         };
-        boolean oBias = modelType.equals("llama") && qkvBias;
+        boolean oBias = (modelType.equals("llama") || modelType.equals("qwen3")) && qkvBias;
         int[] windows = slidingWindows(c, modelType, nLayer);
         // RoPE settings: transformers 4 writes rope_theta and rope_scaling at the top level,
         // transformers 5 one rope_parameters object that holds rope_theta too (rope_scaling wins
@@ -148,7 +153,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         for (int i = 0; i < invD.length; i++) invD[i] = rope.inv()[i];
         return new LlamaConfig(modelType, hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, rope.attentionFactor(), maxPos,
                 c.bool("tie_word_embeddings", false), qkvBias, oBias,
-                modelType.equals("llama") && c.bool("mlp_bias", false), windows, c.eosIds());
+                modelType.equals("llama") && c.bool("mlp_bias", false), windows, c.eosIds(), modelType.equals("qwen3"));
     }
 
     /** The RoPE frequencies of a scaling type and the factor its cos and sin are multiplied by. */
@@ -170,7 +175,8 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         java.util.Arrays.fill(w, -1);
         if (modelType.equals("llama")) return w;
         int size;
-        if (modelType.equals("qwen2") && !c.bool("use_sliding_window", false)) {
+        boolean qwen = modelType.equals("qwen2") || modelType.equals("qwen3");
+        if (qwen && !c.bool("use_sliding_window", false)) {
             size = -1;
         } else if (c.node().has("sliding_window") && c.node().get("sliding_window").isNull()) {
             size = -1;
@@ -193,7 +199,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
             }
             return w;
         }
-        int from = modelType.equals("qwen2") ? c.optPositiveOrZero("max_window_layers", 28) : 0;
+        int from = qwen ? c.optPositiveOrZero("max_window_layers", 28) : 0;
         for (int i = from; i < nLayer; i++) w[i] = size;
         return w;
     }

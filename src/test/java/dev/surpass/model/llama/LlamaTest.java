@@ -85,6 +85,7 @@ class LlamaTest extends DecoderModelSuite<Llama> {
             else if (k.endsWith("q_proj.bias")) shape = new long[] {HQ * D};
             else if (k.endsWith("k_proj.bias") || k.endsWith("v_proj.bias")) shape = new long[] {HKV * D};
             else if (k.endsWith("gate_proj.bias") || k.endsWith("up_proj.bias")) shape = new long[] {F};
+            else if (k.endsWith("q_norm.weight") || k.endsWith("k_norm.weight")) shape = new long[] {D};
             else shape = new long[] {E};
             if (!withHead && k.equals("lm_head.weight")) continue;
             e.put(k, new Entry(x.getValue(), shape));
@@ -135,6 +136,18 @@ class LlamaTest extends DecoderModelSuite<Llama> {
         }
     }
 
+    /** RMSNorm (eps {@code EPS}) over each head's D values of rows [T][H·D], in place. */
+    static void headNorm(double[][] x, int heads, float[] weight) {
+        for (double[] row : x) {
+            for (int h = 0; h < heads; h++) {
+                double ss = 0;
+                for (int j = 0; j < D; j++) ss += row[h * D + j] * row[h * D + j];
+                double inv = 1 / Math.sqrt(ss / D + EPS);
+                for (int j = 0; j < D; j++) row[h * D + j] *= inv * weight[j];
+            }
+        }
+    }
+
     /** float64 LlamaForCausalLM on one sequence → logits [L][V]. */
     static double[][] reference(Map<String, float[]> w, int[] ids, boolean llama3, boolean tied) {
         return reference(w, ids, invFreq(llama3), tied, new int[] {-1, -1});
@@ -151,6 +164,10 @@ class LlamaTest extends DecoderModelSuite<Llama> {
             double[][] q = linear(a, w.get(p + "self_attn.q_proj.weight"), w.get(p + "self_attn.q_proj.bias"), E, HQ * D);
             double[][] k = linear(a, w.get(p + "self_attn.k_proj.weight"), w.get(p + "self_attn.k_proj.bias"), E, HKV * D);
             double[][] v = linear(a, w.get(p + "self_attn.v_proj.weight"), w.get(p + "self_attn.v_proj.bias"), E, HKV * D);
+            if (w.containsKey(p + "self_attn.q_norm.weight")) { // Qwen3: RMSNorm over each head, before RoPE
+                headNorm(q, HQ, w.get(p + "self_attn.q_norm.weight"));
+                headNorm(k, HKV, w.get(p + "self_attn.k_norm.weight"));
+            }
             rope(q, HQ, inv);
             rope(k, HKV, inv);
             double[][] o = causalAttention(q, k, v, HQ, HKV, D, windows[l]);
