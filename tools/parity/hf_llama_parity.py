@@ -4,11 +4,14 @@
 # sequence are computed here by an fp32 PyTorch forward that follows transformers' operations (RoPE
 # frequencies and angles in fp32, eager softmax attention, RMSNorm in fp32), and compared with
 # `surpass forward` (SURPASS=path/to/surpass to test another build).
+# QWEN3=1 writes a Qwen3 (per-head q_norm / k_norm RMSNorm before RoPE); BIN=1 saves the weights with torch.save
+# as pytorch_model.bin and converts them with `surpass convert` first.
 # Run from an empty folder: python3 hf_llama_parity.py [T]   (PyTorch >= 1.13; Debian's python3-torch works)
 import json, math, os, struct, subprocess, sys, torch
 torch.manual_seed(0)
 E, F, NL, HQ, HKV, D, V, T = 256, 512, 2, 8, 2, 32, 300, int(sys.argv[1]) if len(sys.argv) > 1 else 700
 YARN = os.environ.get("ROPE") == "yarn"
+QWEN3, BIN = os.environ.get("QWEN3") == "1", os.environ.get("BIN") == "1"
 theta, rs = 500000.0, ({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256} if YARN else
                        {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
 w = {"model.embed_tokens.weight": torch.randn(V, E), "model.norm.weight": 1 + 0.1 * torch.randn(E), "lm_head.weight": torch.randn(V, E) / E ** 0.5}
@@ -19,6 +22,7 @@ for l in range(NL):
     w[p + "self_attn.v_proj.weight"] = torch.randn(HKV * D, E) / E ** 0.5; w[p + "self_attn.o_proj.weight"] = torch.randn(E, HQ * D) / (HQ * D) ** 0.5
     w[p + "mlp.gate_proj.weight"] = torch.randn(F, E) / E ** 0.5; w[p + "mlp.up_proj.weight"] = torch.randn(F, E) / E ** 0.5
     w[p + "mlp.down_proj.weight"] = torch.randn(E, F) / F ** 0.5
+    if QWEN3: w[p + "self_attn.q_norm.weight"] = 1 + 0.3 * torch.randn(D); w[p + "self_attn.k_norm.weight"] = 1 + 0.3 * torch.randn(D)
 def save(path, tensors):
     header, off, blobs = {}, 0, []
     for k, t in tensors.items():
@@ -28,9 +32,16 @@ def save(path, tensors):
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(h))); f.write(h); [f.write(b) for b in blobs]
 os.makedirs("ckpt", exist_ok=True)
-save("ckpt/model.safetensors", w)
+if BIN:
+    torch.save(w, "ckpt/pytorch_model.bin")
+    surpass = os.environ.get("SURPASS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "surpass"))
+    r = subprocess.run([surpass, "convert", "ckpt/pytorch_model.bin", "ckpt/model.safetensors"], capture_output=True, text=True)
+    if r.returncode: print(r.stdout, r.stderr); sys.exit(1)
+    os.remove("ckpt/pytorch_model.bin")
+else:
+    save("ckpt/model.safetensors", w)
 # transformers 5 style config: rope under rope_parameters
-json.dump({"model_type": "llama", "hidden_size": E, "intermediate_size": F, "num_hidden_layers": NL, "num_attention_heads": HQ,
+json.dump({"model_type": "qwen3" if QWEN3 else "llama", "hidden_size": E, "intermediate_size": F, "num_hidden_layers": NL, "num_attention_heads": HQ,
            "num_key_value_heads": HKV, "head_dim": D, "vocab_size": V, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096,
            "tie_word_embeddings": False, **({"rope_parameters": dict(rope_theta=theta, **rs)} if os.environ.get("V4") is None else {"rope_theta": theta, "rope_scaling": rs})}, open("ckpt/config.json", "w"))
 ids = torch.randint(0, V, (1, T))
@@ -62,8 +73,10 @@ mask = torch.full((T, T), torch.finfo(torch.float32).min).triu(1)
 for l in range(NL):
     p = f"model.layers.{l}."
     h = rms(x, w[p + "input_layernorm.weight"])
-    q = (h @ w[p + "self_attn.q_proj.weight"].T).view(1, T, HQ, D).transpose(1, 2)
-    k = (h @ w[p + "self_attn.k_proj.weight"].T).view(1, T, HKV, D).transpose(1, 2)
+    q = (h @ w[p + "self_attn.q_proj.weight"].T).view(1, T, HQ, D)
+    k = (h @ w[p + "self_attn.k_proj.weight"].T).view(1, T, HKV, D)
+    if QWEN3: q = rms(q, w[p + "self_attn.q_norm.weight"], 1e-5); k = rms(k, w[p + "self_attn.k_norm.weight"], 1e-5)
+    q, k = q.transpose(1, 2), k.transpose(1, 2)
     v = (h @ w[p + "self_attn.v_proj.weight"].T).view(1, T, HKV, D).transpose(1, 2)
     q = q * cos[:, None] + rot(q) * sin[:, None]; k = k * cos[:, None] + rot(k) * sin[:, None]
     k = k.repeat_interleave(HQ // HKV, 1); v = v.repeat_interleave(HQ // HKV, 1)
