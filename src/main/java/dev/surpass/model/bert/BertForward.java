@@ -9,7 +9,8 @@ import java.util.Map;
 /**
  * {@code surpass forward} for BERT folders (config.json model_type "bert" + safetensors): inputs
  * {@code input_ids}, optional {@code attention_mask} and {@code token_type_ids} (I32 or I64
- * {@code [B, N]}); output {@code last_hidden_state} F32 {@code [B, N, hidden]}.
+ * {@code [B, N]}); outputs {@code last_hidden_state} F32 {@code [B, N, hidden]} and, when the
+ * checkpoint has a pooler, {@code pooler_output} F32 {@code [B, hidden]} (as HF's BertModel).
  */
 public final class BertForward implements ModelForward {
     @Override
@@ -28,7 +29,17 @@ public final class BertForward implements ModelForward {
         int[][] mask = companion(inputs, "attention_mask", ids);
         int[][] types = companion(inputs, "token_type_ids", ids);
         try (BertModel m = BertModel.load(device, model)) {
-            return Map.of("last_hidden_state", m.forward(ids, mask, types));
+            Tensor last = m.forward(ids, mask, types);
+            if (!m.hasPooler()) return Map.of("last_hidden_state", last);
+            try {
+                Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+                out.put("last_hidden_state", last);
+                out.put("pooler_output", m.pooler(last));
+                return out;
+            } catch (RuntimeException | Error e) {
+                last.close();
+                throw e;
+            }
         }
     }
 

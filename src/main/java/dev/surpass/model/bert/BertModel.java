@@ -8,6 +8,7 @@ import dev.surpass.attention.Attention;
 import dev.surpass.attention.AttentionOptions;
 import dev.surpass.layers.Activation;
 import dev.surpass.layers.Elementwise;
+import dev.surpass.layers.Gemm;
 import dev.surpass.layers.LayerNorm;
 import dev.surpass.layers.LinearWeight;
 import dev.surpass.model.decoder.Checkpoint;
@@ -18,7 +19,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A BERT encoder ({@code transformers.BertModel} without the pooler) in fp32:
+ * A BERT encoder ({@code transformers.BertModel}) in fp32:
  * <pre>
  * x = LayerNorm(word[ids] + position[0..N) + token_type[types])
  * per layer (post-LN):
@@ -26,6 +27,7 @@ import java.util.List;
  *   x = LayerNorm(x + a·Woᵀ + bo)                       (attention.output.LayerNorm)
  *   x = LayerNorm(x + gelu_erf(x·Wiᵀ + bi)·W2ᵀ + b2)    (intermediate.dense, output.dense/LayerNorm)
  * last_hidden_state = x   [B, N, hidden]
+ * pooler_output = tanh(x[:, 0]·Wpᵀ + bp)   [B, hidden]   (when the checkpoint has pooler.dense)
  * </pre>
  * Loads HF safetensors (with or without the {@code bert.} prefix, 16-bit weights widened) through
  * {@link #load}, or the initializers of an ONNX export through {@link #loadOnnx}.
@@ -61,16 +63,22 @@ public final class BertModel implements AutoCloseable {
     /** Where weights come from: HF names (no {@code bert.} prefix), fp32 values checked against a shape. */
     interface WeightSource {
         float[] read(String name, long... shape);
+
+        /** Whether the optional tensor {@code name} is there (the pooler). */
+        default boolean has(String name) {
+            return false;
+        }
     }
 
     private final Device device;
     private final BertConfig config;
     private final Tensor word, position, tokenType, embLnW, embLnB;
+    private final Tensor poolW, poolB; // pooler.dense, or null
     private final List<Layer> layers;
     private boolean closed;
 
     private BertModel(Device device, BertConfig config, Tensor word, Tensor position, Tensor tokenType, Tensor embLnW, Tensor embLnB,
-                      List<Layer> layers) {
+                      List<Layer> layers, Tensor poolW, Tensor poolB) {
         this.device = device;
         this.config = config;
         this.word = word;
@@ -79,6 +87,8 @@ public final class BertModel implements AutoCloseable {
         this.embLnW = embLnW;
         this.embLnB = embLnB;
         this.layers = layers;
+        this.poolW = poolW;
+        this.poolB = poolB;
     }
 
     /**
@@ -95,7 +105,17 @@ public final class BertModel implements AutoCloseable {
         Decoding.checkHeadDim(dir, "hidden_size / num_attention_heads", c.headDim());
         try (Checkpoint ck = Checkpoint.open(dir)) {
             String p = ck.has("bert.embeddings.word_embeddings.weight") ? "bert." : "";
-            return build(device, c, (name, shape) -> ck.read(p + name, shape));
+            return build(device, c, new WeightSource() {
+                @Override
+                public float[] read(String name, long... shape) {
+                    return ck.read(p + name, shape);
+                }
+
+                @Override
+                public boolean has(String name) {
+                    return ck.has(p + name);
+                }
+            });
         }
     }
 
@@ -160,7 +180,12 @@ public final class BertModel implements AutoCloseable {
                 l.prepare();
                 layers.add(l);
             }
-            return new BertModel(device, c, word, pos, type, lnW, lnB, layers);
+            Tensor pw = null, pb = null;
+            if (src.has("pooler.dense.weight")) {
+                pw = up(owned, device, src, "pooler.dense.weight", e, e);
+                pb = up(owned, device, src, "pooler.dense.bias", e);
+            }
+            return new BertModel(device, c, word, pos, type, lnW, lnB, layers, pw, pb);
         } catch (RuntimeException | Error ex) {
             for (Tensor t : owned) t.close();
             throw ex;
@@ -307,6 +332,38 @@ public final class BertModel implements AutoCloseable {
         }
     }
 
+    /** True when the checkpoint has a pooler ({@code pooler.dense}). */
+    public boolean hasPooler() {
+        return poolW != null;
+    }
+
+    /**
+     * HF's {@code pooler_output} from {@link #forward}'s {@code last_hidden_state [B, N, hidden]}:
+     * {@code tanh(h[:, 0]·Wpᵀ + bp)}, {@code [B, hidden]} F32 on the model's device, owned by the
+     * caller (the tanh of these B·hidden values runs on the host).
+     *
+     * @throws IllegalStateException when the checkpoint has no pooler
+     * @throws IllegalArgumentException when {@code lastHidden} is not {@code [B, N, hidden]} F32 on the model's device
+     */
+    public Tensor pooler(Tensor lastHidden) {
+        ensureOpen();
+        if (poolW == null) throw new IllegalStateException("pooler: the checkpoint has no pooler.dense weights");
+        if (lastHidden == null || lastHidden.isClosed() || lastHidden.rank() != 3 || lastHidden.dim(2) != config.hiddenSize()
+                || lastHidden.dtype() != DType.F32 || !lastHidden.device().sameAs(device)) {
+            throw new IllegalArgumentException("pooler: lastHidden is " + (lastHidden == null ? "null" : lastHidden.describe())
+                    + "; expected F32 [B, N, " + config.hiddenSize() + "] on " + device.name());
+        }
+        int b = (int) lastHidden.dim(0), n = (int) lastHidden.dim(1);
+        int[] first = new int[b];
+        for (int s = 0; s < b; s++) first[s] = s * n;
+        try (Scope s = Scope.open()) {
+            Tensor cls = s.track(Rows.gather(s.track(lastHidden.reshape((long) b * n, config.hiddenSize())), first));
+            float[] v = s.track(Gemm.linear(cls, poolW, poolB)).toFloatArray();
+            for (int i = 0; i < v.length; i++) v[i] = (float) Math.tanh(v[i]);
+            return device.upload(DType.F32, v, b, config.hiddenSize());
+        }
+    }
+
     /** Checks a rectangular int grid (shape {@code dims} if given) with values in {@code [lo, hi)}; returns {B, N}. */
     private static int[] checkGrid(String name, int[][] g, int[] dims, int lo, int hi) {
         if (g == null || g.length == 0) throw new IllegalArgumentException("forward: " + name + " is null or empty");
@@ -340,6 +397,6 @@ public final class BertModel implements AutoCloseable {
         if (closed) return;
         closed = true;
         for (Layer l : layers) for (Tensor t : l.all()) t.close();
-        for (Tensor t : new Tensor[] {word, position, tokenType, embLnW, embLnB}) t.close();
+        for (Tensor t : new Tensor[] {word, position, tokenType, embLnW, embLnB, poolW, poolB}) if (t != null) t.close();
     }
 }

@@ -338,6 +338,48 @@ class BertModelTest {
         assertThrows(IllegalStateException.class, () -> m.forward(new int[][] {{1}}, null, null));
     }
 
+    /**
+     * A checkpoint with HF's pooler: {@code pooler_output = tanh(h[:, 0]·Wpᵀ + bp)} against the float64
+     * reference (the first token of each sequence, padded or not), and through {@code surpass forward}.
+     */
+    @Test
+    void poolerMatchesTheFloat64Reference() throws IOException {
+        Random r = new Random(61);
+        float[] pw = fill(new float[E * E], r, 1 / Math.sqrt(E)), pb = fill(new float[E], r, 0.1);
+        Map<String, Entry> withPooler = entries(w, "bert.");
+        withPooler.put("bert.pooler.dense.weight", new Entry(pw, new long[] {E, E}));
+        withPooler.put("bert.pooler.dense.bias", new Entry(pb, new long[] {E}));
+        Path pdir = tmp.resolve("bert-pooler");
+        writeCheckpoint(pdir, CONFIG, withPooler, DType.F32, 1);
+        int[][] ids = {{5, 6, 7, 8, 9}, {11, 12, 13, 0, 0}};
+        int[][] mask = {{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}};
+        try (BertModel m = BertModel.load(cpu, pdir); Tensor last = m.forward(ids, mask, null); Tensor pooled = m.pooler(last)) {
+            assertTrue(m.hasPooler() && !model.hasPooler());
+            assertArrayEquals(new long[] {2, E}, pooled.shape());
+            float[] got = pooled.toFloatArray();
+            for (int s = 0; s < 2; s++) {
+                double[] h0 = reference(ids[s], mask[s], new int[ids[s].length])[0];
+                for (int o = 0; o < E; o++) {
+                    double acc = pb[o];
+                    for (int i = 0; i < E; i++) acc += pw[o * E + i] * h0[i];
+                    assertEquals(Math.tanh(acc), got[s * E + o], 1e-5, "sequence " + s + " unit " + o);
+                }
+            }
+            assertThrows(IllegalStateException.class, () -> model.pooler(last));
+            assertThrows(IllegalArgumentException.class, () -> m.pooler(pooled));
+            Map<String, Tensor> in = new LinkedHashMap<>();
+            in.put("input_ids", cpu.upload(new long[] {5, 6, 7, 8, 9, 11, 12, 13, 0, 0}, 2, 5));
+            in.put("attention_mask", cpu.upload(new long[] {1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, 2, 5));
+            Map<String, Tensor> out = ModelFamilies.find(pdir).forward(cpu, pdir, in);
+            try {
+                assertArrayEquals(got, out.get("pooler_output").toFloatArray(), 0f);
+            } finally {
+                for (Tensor t : out.values()) t.close();
+                for (Tensor t : in.values()) t.close();
+            }
+        }
+    }
+
     @Test
     void forwardFamilyRunsBert() {
         ModelForward f = ModelFamilies.find(dir);
@@ -350,6 +392,7 @@ class BertModelTest {
         Map<String, Tensor> out = f.forward(cpu, dir, in);
         try (Tensor want = model.forward(ids, mask, null)) {
             assertArrayEquals(want.toFloatArray(), out.get("last_hidden_state").toFloatArray(), 0f);
+            assertEquals(java.util.Set.of("last_hidden_state"), out.keySet(), "no pooler in the checkpoint, no pooler_output");
         } finally {
             for (Tensor t : out.values()) t.close();
             for (Tensor t : in.values()) t.close();
