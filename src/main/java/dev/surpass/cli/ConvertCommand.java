@@ -22,10 +22,14 @@ import picocli.CommandLine.Parameters;
             "bool/uint8/int8/int16 tensors are skipped (listed on stderr)."
         })
 final class ConvertCommand extends CliCommand {
-    @Parameters(index = "0", paramLabel = "IN", description = "The PyTorch checkpoint.")
+    @Parameters(index = "0", paramLabel = "IN",
+            description = "The PyTorch checkpoint, or a model folder: each of its *.bin/*.pt/*.pth becomes a .safetensors "
+                    + "(pytorch_model* named model*), its pytorch_model.bin.index.json a model.safetensors.index.json.")
     Path in;
 
-    @Parameters(index = "1", paramLabel = "OUT", description = "The safetensors file to write (replaced atomically).")
+    @Parameters(index = "1", paramLabel = "OUT", arity = "0..1",
+            description = "The safetensors file to write (replaced atomically); for a folder IN, the folder to write into "
+                    + "(default: IN itself; another folder also gets IN's config and tokenizer files).")
     Path out;
 
     @Option(names = "--only", paramLabel = "PREFIX",
@@ -37,7 +41,17 @@ final class ConvertCommand extends CliCommand {
 
     @Override
     int execute(PrintWriter outW, PrintWriter err) {
+        if (java.nio.file.Files.isDirectory(in)) {
+            if (list || only != null) throw new UsageException("--list and --only take one checkpoint file, not a folder");
+            Path dir = out == null ? in : out;
+            long t0 = System.nanoTime();
+            java.util.List<Path> files = PyTorchCheckpoint.convertFolder(in, dir);
+            for (Path f : files) outW.println(f);
+            err.printf(Locale.ROOT, "surpass convert: %d file(s) written to %s in %d ms%n", files.size(), dir, (System.nanoTime() - t0) / 1_000_000);
+            return 0;
+        }
         OptionFiles.requireFile("IN", in);
+        if (out == null && !list) throw new UsageException("OUT is missing: give the safetensors file to write");
         if (!list) OptionFiles.requireParentFolder("OUT", out);
         try (PyTorchCheckpoint c = PyTorchCheckpoint.open(in)) {
             for (String s : c.skipped()) err.println("surpass convert: skipped " + s + ": no surpass dtype for it");

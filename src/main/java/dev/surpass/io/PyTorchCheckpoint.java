@@ -130,8 +130,7 @@ public final class PyTorchCheckpoint implements AutoCloseable {
         try (java.util.stream.Stream<Path> s = Files.list(dir)) {
             Path pt = s.filter(p -> p.getFileName().toString().matches(".*\\.(bin|pt|pth)")).sorted().findFirst().orElse(null);
             if (pt != null) {
-                msg += "; " + pt.getFileName() + " looks like a PyTorch checkpoint: `surpass convert " + pt + " "
-                        + dir.resolve("model.safetensors") + "` converts it";
+                msg += "; " + pt.getFileName() + " looks like a PyTorch checkpoint: `surpass convert " + dir + "` converts the folder's";
             }
         } catch (IOException | RuntimeException ignored) {
             // the plain message
@@ -376,6 +375,79 @@ public final class PyTorchCheckpoint implements AutoCloseable {
             SafeTensors.writeSources(out, sources, metadata);
         }
         return sources.size();
+    }
+
+    /**
+     * Converts a model folder's PyTorch weights: every {@code *.bin} / {@code *.pt} / {@code *.pth}
+     * in {@code in} becomes a safetensors file in {@code out} ({@code pytorch_model} in its name
+     * becomes {@code model}: {@code pytorch_model-00001-of-00002.bin} → {@code model-00001-of-00002.safetensors}),
+     * {@code pytorch_model.bin.index.json} becomes {@code model.safetensors.index.json} with the
+     * renamed shards, and when {@code out} is another folder the other small files a loader reads
+     * (config.json, tokenizer files: {@code *.json}, {@code *.txt}, {@code *.model}) are copied.
+     *
+     * @return the files written, in order
+     * @throws IllegalArgumentException when {@code in} has no PyTorch weights, or for a bad checkpoint (naming it)
+     */
+    public static List<Path> convertFolder(Path in, Path out) {
+        if (in == null || !Files.isDirectory(in)) throw new IllegalArgumentException(in + ": not a folder");
+        if (out == null) throw new IllegalArgumentException("out is null");
+        List<Path> written = new ArrayList<>();
+        try {
+            Files.createDirectories(out);
+            List<Path> weights, others;
+            try (java.util.stream.Stream<Path> s = Files.list(in)) {
+                List<Path> all = s.filter(Files::isRegularFile).sorted().toList();
+                weights = all.stream().filter(p -> p.getFileName().toString().matches(".*\\.(bin|pt|pth)")).toList();
+                others = all.stream().filter(p -> p.getFileName().toString().matches(".*\\.(json|txt|model)")
+                        && !p.getFileName().toString().equals("pytorch_model.bin.index.json")).toList();
+            }
+            if (weights.isEmpty()) throw new IllegalArgumentException(in + ": no *.bin, *.pt or *.pth weights to convert");
+            Map<String, String> renamed = new LinkedHashMap<>();
+            for (Path w : weights) {
+                String name = safeTensorsName(w.getFileName().toString());
+                Path target = out.resolve(name);
+                try (PyTorchCheckpoint c = open(w)) {
+                    c.writeSafeTensors(target, null, Map.of("format", "pt", "converted_from", w.getFileName().toString()));
+                }
+                renamed.put(w.getFileName().toString(), name);
+                written.add(target);
+            }
+            Path index = in.resolve("pytorch_model.bin.index.json");
+            if (Files.isRegularFile(index)) {
+                com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+                com.fasterxml.jackson.databind.JsonNode root = json.readTree(index.toFile());
+                if (root == null || !root.path("weight_map").isObject()) {
+                    throw new IllegalArgumentException(index + ": no \"weight_map\" object");
+                }
+                com.fasterxml.jackson.databind.node.ObjectNode map = (com.fasterxml.jackson.databind.node.ObjectNode) root.get("weight_map");
+                for (var it = map.fields(); it.hasNext(); ) {
+                    var e = it.next();
+                    String to = renamed.get(e.getValue().asText());
+                    if (to == null) throw new IllegalArgumentException(index + ": tensor '" + e.getKey() + "' is in " + e.getValue() + ", which is not in " + in);
+                    e.setValue(json.getNodeFactory().textNode(to));
+                }
+                Path target = out.resolve("model.safetensors.index.json");
+                Files.writeString(target, json.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+                written.add(target);
+            }
+            if (!Files.isSameFile(in, out)) {
+                for (Path o : others) {
+                    Path target = out.resolve(o.getFileName());
+                    Files.copy(o, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                    written.add(target);
+                }
+            }
+            return written;
+        } catch (IOException e) {
+            throw new UncheckedIOException(in + ": cannot convert into " + out + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** {@code pytorch_model-00001-of-00002.bin} → {@code model-00001-of-00002.safetensors}; other names keep their stem. */
+    static String safeTensorsName(String file) {
+        String stem = file.replaceFirst("\\.(bin|pt|pth)$", "");
+        if (stem.startsWith("pytorch_model")) stem = "model" + stem.substring("pytorch_model".length());
+        return stem + ".safetensors";
     }
 
     private String text(String entry, int max) {

@@ -220,7 +220,23 @@ class PyTorchCheckpointTest {
         Files.copy(stateDict, folder.resolve("pytorch_model.bin"));
         Files.writeString(folder.resolve("config.json"), "{\"model_type\": \"llama\"}");
         String msg = PyTorchCheckpoint.noSafeTensorsMessage(folder);
-        assertTrue(msg.contains("surpass convert " + folder.resolve("pytorch_model.bin")), msg);
+        assertTrue(msg.contains("surpass convert " + folder), msg);
+        // a sharded folder: two .bin shards and their index become safetensors shards and a safetensors index
+        Files.copy(train, folder.resolve("pytorch_model-00002-of-00002.bin"));
+        Files.move(folder.resolve("pytorch_model.bin"), folder.resolve("pytorch_model-00001-of-00002.bin"));
+        Files.writeString(folder.resolve("pytorch_model.bin.index.json"), "{\"metadata\": {}, \"weight_map\": {\"a.weight\":"
+                + " \"pytorch_model-00001-of-00002.bin\", \"model.weight\": \"pytorch_model-00002-of-00002.bin\"}}");
+        Path conv = tmp.resolve("hf-folder-st");
+        r = cli("convert", folder.toString(), conv.toString());
+        assertEquals("0", r[0], r[1] + r[2]);
+        for (String f : new String[] {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "config.json"}) {
+            assertTrue(Files.isRegularFile(conv.resolve(f)), f + " in " + r[1]);
+        }
+        String index = Files.readString(conv.resolve("model.safetensors.index.json"));
+        assertTrue(index.contains("\"model-00002-of-00002.safetensors\"") && !index.contains(".bin"), index);
+        try (SafeTensorsFile f = SafeTensors.open(conv.resolve("model-00002-of-00002.safetensors"))) {
+            assertTrue(f.names().contains("ema.weight"), f.names().toString());
+        }
         r = cli("convert", tmp.resolve("nope.pt").toString(), out.toString());
         assertEquals("2", r[0]);
         assertTrue(r[2].contains("nope.pt"), r[2]);
