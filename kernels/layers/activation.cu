@@ -3,6 +3,7 @@
 //   surpass_layers_gelu_erf_<dt>(x, out, n)   x·Φ(x) = 0.5·x·erfc(−x/√2)              (BERT, exact GELU)
 //   surpass_layers_gelu_tanh_<dt>(x, out, n)  0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))  (GPT-2, DiT)
 //   surpass_layers_silu_<dt>(x, out, n)       x / (1 + e^-x)                          (Llama, Mamba)
+//   surpass_layers_softcap_<dt>(x, out, n, cap)  cap·tanh(x / cap)                   (Gemma 2's logits)
 // Shapes: x and out hold n elements; out may alias x. dt ∈ {f32, f16, bf16}; stores rounded to
 // nearest even.
 // Launch: 1-D, block 256 (any size works), grid.x ≤ 65535·32; grid-stride loop over 16-byte packs
@@ -31,6 +32,10 @@ struct GeluTanh {
 };
 struct Silu {
     __device__ __forceinline__ float operator()(float x) const { return x / (1.0f + expf(-x)); }
+};
+struct Softcap {
+    float cap;
+    __device__ __forceinline__ float operator()(float x) const { return cap * tanhf(x / cap); }
 };
 
 template <typename T, typename F> __device__ __forceinline__ void pointwise(const T* x, T* out, long long n, F f) {
@@ -63,6 +68,14 @@ template <typename T, typename F> __device__ __forceinline__ void pointwise(cons
     SURPASS_ACTIVATION(gelu_tanh, GeluTanh, DT, T)  \
     SURPASS_ACTIVATION(silu, Silu, DT, T)
 
+#define SURPASS_SOFTCAP(DT, T)                                                                         \
+    extern "C" __global__ void surpass_layers_softcap_##DT(const T* x, T* out, long long n, float cap) {  \
+        surpass::activation::pointwise(x, out, n, surpass::activation::Softcap{cap});                     \
+    }
+
+SURPASS_SOFTCAP(f32, float)
+SURPASS_SOFTCAP(f16, __half)
+SURPASS_SOFTCAP(bf16, __nv_bfloat16)
 SURPASS_ACTIVATIONS(f32, float)
 SURPASS_ACTIVATIONS(f16, __half)
 SURPASS_ACTIVATIONS(bf16, __nv_bfloat16)

@@ -38,6 +38,23 @@ public final class Activation {
         return apply(VectorActivation.Op.SILU, "silu", x);
     }
 
+    /**
+     * Soft capping, {@code cap·tanh(x / cap)} (Gemma 2's final logits; the attention's own softcap
+     * is {@code AttentionOptions.softcap}): smooth, odd, within {@code (−cap, cap)}, close to x
+     * where |x| ≪ cap. tanh is the platform's vector tanh on the CPU (within 1 ulp) and
+     * {@code tanhf} on CUDA.
+     *
+     * @throws IllegalArgumentException as the other activations, or for a cap that is not positive and finite
+     */
+    public static Tensor softcap(Tensor x, float cap) {
+        OpChecks.floating("softcap", "x", x);
+        if (!(cap > 0) || !Float.isFinite(cap)) throw new IllegalArgumentException("softcap: cap is " + cap + "; expected a positive finite number");
+        return OpChecks.withOutput(x, x.dtype(), out -> {
+            if (x.device().isCpu()) VectorActivation.softcap(x, out, cap, true);
+            else CudaActivation.softcap(x, out, cap);
+        });
+    }
+
     private static Tensor apply(VectorActivation.Op op, String kernel, Tensor x) {
         OpChecks.floating(op == VectorActivation.Op.SILU ? "silu" : "gelu", "x", x);
         return OpChecks.withOutput(x, x.dtype(), out -> {

@@ -10,7 +10,7 @@ final class CudaActivation {
     private CudaActivation() {}
 
     static List<String> kernelNames() {
-        return Kernels.perDtype("gelu_erf", "gelu_tanh", "silu");
+        return Kernels.perDtype("gelu_erf", "gelu_tanh", "silu", "softcap");
     }
 
     /** op is "gelu_erf", "gelu_tanh" or "silu". */
@@ -21,5 +21,14 @@ final class CudaActivation {
         CudaBackend.of(out).launch(Kernels.FAMILY, Kernels.name(op, out.dtype()),
                 Dim3.gridStride(n, CudaElementwise.THREADS, CudaElementwise.MAX_BLOCKS), Dim3.of(CudaElementwise.THREADS), 0,
                 x.devicePointer(), out.devicePointer(), n);
+    }
+
+    /** cap·tanh(x / cap). */
+    static void softcap(Tensor x, Tensor out, float cap) {
+        long n = out.numel();
+        if (n == 0) return;
+        CudaBackend.of(out).launch(Kernels.FAMILY, Kernels.name("softcap", out.dtype()),
+                Dim3.gridStride(n, CudaElementwise.THREADS, CudaElementwise.MAX_BLOCKS), Dim3.of(CudaElementwise.THREADS), 0,
+                x.devicePointer(), out.devicePointer(), n, cap);
     }
 }

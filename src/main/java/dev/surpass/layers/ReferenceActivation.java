@@ -33,6 +33,13 @@ public final class ReferenceActivation {
         return x >= 0 ? x / (1 + Math.exp(-x)) : x * Math.exp(x) / (1 + Math.exp(x));
     }
 
+    /** cap·tanh(x / cap). */
+    public static double[] softcap(float[] x, double cap) {
+        double[] out = new double[x.length];
+        for (int i = 0; i < x.length; i++) out[i] = cap * Math.tanh(x[i] / cap);
+        return out;
+    }
+
     public static double[] geluErf(float[] x) {
         double[] out = new double[x.length];
         for (int i = 0; i < x.length; i++) out[i] = geluErf(x[i]);

@@ -33,6 +33,25 @@ final class VectorActivation {
         VectorElementwise.unary(x, out, parallel, GRAIN, (a, ai, o, oi, len) -> run(op, a, ai, o, oi, len));
     }
 
+    /** cap·tanh(x / cap) with the Vector API's tanh (the platform's vector math library: within 1 ulp). */
+    static void softcap(Tensor x, Tensor out, float cap, boolean parallel) {
+        VectorElementwise.unary(x, out, parallel, GRAIN, (a, ai, o, oi, len) -> softcapRun(a, ai, o, oi, len, cap));
+    }
+
+    private static void softcapRun(MemorySegment x, long xi, MemorySegment o, long oi, int r, float cap) {
+        float inv = 1f / cap;
+        int bound = S.loopBound(r), i = 0;
+        for (; i < bound; i += S.length()) {
+            FloatVector v = FloatVector.fromMemorySegment(S, x, (xi + i) * 4, NO);
+            v.div(cap).lanewise(VectorOperators.TANH).mul(cap).intoMemorySegment(o, (oi + i) * 4, NO);
+        }
+        if (i < r) {
+            VectorMask<Float> m = S.indexInRange(i, r);
+            FloatVector.fromMemorySegment(S, x, (xi + i) * 4, NO, m).div(cap).lanewise(VectorOperators.TANH).mul(cap)
+                    .intoMemorySegment(o, (oi + i) * 4, NO, m);
+        }
+    }
+
     /** Applies {@code op} to {@code x[0..n)} into {@code out} (fp32 arrays; for tests and callers holding arrays). */
     static void apply(Op op, float[] x, float[] out) {
         run(op, MemorySegment.ofArray(x), 0, MemorySegment.ofArray(out), 0, x.length);

@@ -8,6 +8,11 @@ public final class ParityMath {
     private ParityMath() {}
 
     /** Relative-L2 tolerance for an op's output in {@code dtype} (fp32 accumulation everywhere). */
+    /** The smallest normal magnitude of {@code dtype}'s floating format (fp16: 2^-14; fp32 and bf16: 2^-126). */
+    public static double smallestNormal(DType dtype) {
+        return dtype == DType.F16 ? 0x1p-14 : Float.MIN_NORMAL;
+    }
+
     public static double tolerance(DType dtype) {
         return switch (dtype) {
             case F32 -> 1e-5;
@@ -34,6 +39,15 @@ public final class ParityMath {
 
     /** Compares {@code got} with the float64 {@code ref}; a non-finite value where ref is finite fails. */
     public static ParityResult compare(float[] got, double[] ref, double tolerance) {
+        return compare(got, ref, tolerance, 0);
+    }
+
+    /**
+     * As {@link #compare(float[], double[], double)}, with the relative error's denominator at least
+     * {@code n·floor²}: results of magnitude below {@code floor} (a 16-bit output's subnormal range,
+     * where one rounding step is a large relative error) count on that absolute scale.
+     */
+    public static ParityResult compare(float[] got, double[] ref, double tolerance, double floor) {
         if (got.length != ref.length) {
             throw new IllegalArgumentException("result has " + got.length + " values, reference " + ref.length);
         }
@@ -50,6 +64,7 @@ public final class ParityMath {
             den += r * r;
             maxAbs = Math.max(maxAbs, Math.abs(d));
         }
+        den = Math.max(den, got.length * floor * floor);
         double rel = den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
         return new ParityResult(rel, maxAbs, tolerance, nonFinite);
     }

@@ -182,4 +182,40 @@ class ActivationTest extends CpuOpTest {
             }
         }
     }
+
+    /**
+     * Softcap {@code cap·tanh(x/cap)} against the float64 reference from tiny to huge inputs (fp32:
+     * within a few ulp of the result, relative), its limits ±cap at ±∞ and NaN kept, every dtype,
+     * and a cap that is not positive and finite refused by name.
+     */
+    @Test
+    void softcapMatchesReferenceAndLimits() {
+        float cap = 30f;
+        float[] x = {0f, -0f, 1e-30f, -3e-6f, 0.01f, -1f, 7.5f, 29f, -30f, 45f, 300f, -1e6f, Float.MAX_VALUE,
+                Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN};
+        try (Tensor t = d.upload(DType.F32, x, x.length); Tensor y = Activation.softcap(t, cap)) {
+            float[] got = y.toFloatArray();
+            double[] want = ReferenceActivation.softcap(x, cap);
+            for (int i = 0; i < x.length - 3; i++) {
+                assertEquals(want[i], got[i], 4 * Math.ulp((float) want[i]) + 1e-45, "softcap(" + x[i] + ")");
+            }
+            assertEquals(cap, got[x.length - 3]);
+            assertEquals(-cap, got[x.length - 2]);
+            assertTrue(Float.isNaN(got[x.length - 1]));
+        }
+        for (DType dt : new DType[] {DType.F16, DType.BF16}) {
+            float[] v = ParityMath.random(7, 1000, 80f, dt);
+            try (Tensor t = d.upload(dt, v, 10, 100); Tensor y = Activation.softcap(t, cap)) {
+                assertEquals(dt, y.dtype());
+                var r = ParityMath.compare(y.toFloatArray(), ReferenceActivation.softcap(v, cap), ParityMath.tolerance(dt));
+                assertTrue(r.passed(), dt + ": " + r);
+            }
+        }
+        try (Tensor t = d.upload(DType.F32, new float[] {1}, 1)) {
+            for (float bad : new float[] {0f, -1f, Float.NaN, Float.POSITIVE_INFINITY}) {
+                var e = assertThrows(IllegalArgumentException.class, () -> Activation.softcap(t, bad));
+                assertTrue(e.getMessage().contains("cap"), e.getMessage());
+            }
+        }
+    }
 }
