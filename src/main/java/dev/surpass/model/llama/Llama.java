@@ -18,8 +18,9 @@ import java.util.List;
 
 /**
  * A Llama-family decoder ({@code LlamaForCausalLM}, and {@code MistralForCausalLM} /
- * {@code Qwen2ForCausalLM} / {@code Qwen3ForCausalLM}, which differ in biases, sliding windows and
- * Qwen3's per-head q/k norms: {@link LlamaConfig}) in fp32:
+ * {@code Qwen2ForCausalLM} / {@code Qwen3ForCausalLM} / {@code GemmaForCausalLM} /
+ * {@code Gemma2ForCausalLM}, which differ in biases, sliding windows, Qwen3's per-head q/k norms
+ * and Gemma's norms, scales, GELU and soft caps: {@link LlamaConfig}) in fp32:
  * <pre>
  * x = embed_tokens[ids]
  * per layer:  a = RMSNorm(x);  q, k, v = q_proj(a), k_proj(a), v_proj(a)
@@ -38,6 +39,7 @@ import java.util.List;
 public final class Llama extends LoadedDecoder {
     private static final class Layer {
         Tensor inNorm, wq, wk, wv, wo, bq, bk, bv, bo, qNorm, kNorm, postNorm, wGate, wUp, wDown, bGate, bUp, bDown;
+        Tensor preFfNorm, postFfNorm; // Gemma 2: around the MLP (postNorm then normalises the attention output)
     }
 
     private final LlamaConfig config;
@@ -71,7 +73,7 @@ public final class Llama extends LoadedDecoder {
             int e = c.hidden(), qd = c.nHead() * c.headDim(), kd = c.nKvHead() * c.headDim(), f = c.intermediate();
             // the embedding is also the head when tied: 16-bit with the projections when they are
             Tensor embed = w.track(ck.uploadLinear(device, "model.embed_tokens.weight", c.vocabSize(), e));
-            Tensor norm = w.track(ck.upload(device, "model.norm.weight", e));
+            Tensor norm = w.track(norm(ck, device, c, "model.norm.weight", e));
             Tensor head;
             if (ck.has("lm_head.weight")) {
                 head = w.track(ck.uploadLinear(device, "lm_head.weight", c.vocabSize(), e));
@@ -84,7 +86,7 @@ public final class Llama extends LoadedDecoder {
             for (int i = 0; i < c.nLayer(); i++) {
                 String lp = "model.layers." + i + ".";
                 Layer l = new Layer();
-                l.inNorm = w.track(ck.upload(device, lp + "input_layernorm.weight", e));
+                l.inNorm = w.track(norm(ck, device, c, lp + "input_layernorm.weight", e));
                 l.wq = w.track(ck.uploadLinear(device, lp + "self_attn.q_proj.weight", qd, e));
                 l.wk = w.track(ck.uploadLinear(device, lp + "self_attn.k_proj.weight", kd, e));
                 l.wv = w.track(ck.uploadLinear(device, lp + "self_attn.v_proj.weight", kd, e));
@@ -99,7 +101,11 @@ public final class Llama extends LoadedDecoder {
                     l.qNorm = w.track(ck.upload(device, lp + "self_attn.q_norm.weight", c.headDim()));
                     l.kNorm = w.track(ck.upload(device, lp + "self_attn.k_norm.weight", c.headDim()));
                 }
-                l.postNorm = w.track(ck.upload(device, lp + "post_attention_layernorm.weight", e));
+                l.postNorm = w.track(norm(ck, device, c, lp + "post_attention_layernorm.weight", e));
+                if (c.gemma() != null && c.gemma().sandwichNorms()) {
+                    l.preFfNorm = w.track(norm(ck, device, c, lp + "pre_feedforward_layernorm.weight", e));
+                    l.postFfNorm = w.track(norm(ck, device, c, lp + "post_feedforward_layernorm.weight", e));
+                }
                 l.wGate = w.track(ck.uploadLinear(device, lp + "mlp.gate_proj.weight", f, e));
                 l.wUp = w.track(ck.uploadLinear(device, lp + "mlp.up_proj.weight", f, e));
                 l.wDown = w.track(ck.uploadLinear(device, lp + "mlp.down_proj.weight", e, f));
@@ -113,6 +119,14 @@ public final class Llama extends LoadedDecoder {
             Rope rope = new Rope(w.track(Rope.rotation(device, c.headDim())), c.invFreq(), c.headDim(), c.ropeAttentionFactor());
             return new Llama(device, c, w, embed, norm, head, layers, rope);
         });
+    }
+
+    /** An RMSNorm weight; Gemma stores it as an offset from 1 (HF multiplies by {@code 1 + w}, in fp32). */
+    private static Tensor norm(dev.surpass.model.decoder.Checkpoint ck, Device device, LlamaConfig c, String name, int size) {
+        if (c.gemma() == null) return ck.upload(device, name, size);
+        float[] v = ck.read(name, size);
+        for (int i = 0; i < v.length; i++) v[i] = 1f + v[i];
+        return device.upload(DType.F32, v, size);
     }
 
     public LlamaConfig config() {
@@ -140,6 +154,17 @@ public final class Llama extends LoadedDecoder {
         return config.slidingWindows()[layer];
     }
 
+    /** The window as the other families; Gemma 2's score scale and attention soft cap on top. */
+    @Override
+    public dev.surpass.attention.AttentionOptions attentionOptions(int layer) {
+        dev.surpass.attention.AttentionOptions o = super.attentionOptions(layer);
+        LlamaConfig.Gemma g = config.gemma();
+        if (g == null) return o;
+        if (g.queryScale() > 0) o = o.scale(g.queryScale());
+        if (g.attnSoftcap() > 0) o = o.softcap(g.attnSoftcap());
+        return o;
+    }
+
     @Override
     public Tensor logits(int[] ids, int[] positions, int[] logitRows, LayerAttention attention) {
         int n = checkCall(ids, positions, logitRows, attention);
@@ -158,6 +183,12 @@ public final class Llama extends LoadedDecoder {
                     x = rows.to(DType.F32); // a 16-bit embedding kept on the CPU: its few rows widened
                 }
             }
+            LlamaConfig.Gemma gemma = config.gemma();
+            if (gemma != null) { // Gemma scales the embedding by √hidden (HF's normalizer, an fp32 scalar)
+                Tensor scaled = Elementwise.scale(x, gemma.embedScale());
+                x.close();
+                x = scaled;
+            }
             for (int i = 0; i < layers.size(); i++) {
                 Layer l = layers.get(i);
                 try (Scope s = Scope.open()) {
@@ -172,16 +203,26 @@ public final class Llama extends LoadedDecoder {
                     Tensor q = s.track(rope.apply(q0, ropeQ));
                     Tensor k = s.track(rope.apply(k0, ropeK));
                     Tensor o = s.track(s.track(attention.attend(i, q, k, v)).reshape(n, (long) hq * d));
-                    Tensor x1 = s.track(Elementwise.add(x, s.track(Gemm.linear(o, l.wo, l.bo))));
-                    Tensor m = s.track(RmsNorm.rmsNorm(x1, l.postNorm, eps));
-                    Tensor g = s.track(Activation.silu(s.track(Gemm.linear(m, l.wGate, l.bGate))));
+                    Tensor attn = s.track(Gemm.linear(o, l.wo, l.bo));
+                    boolean sandwich = l.preFfNorm != null;
+                    if (sandwich) attn = s.track(RmsNorm.rmsNorm(attn, l.postNorm, eps)); // Gemma 2: the attention output normalised
+                    Tensor x1 = s.track(Elementwise.add(x, attn));
+                    Tensor m = s.track(RmsNorm.rmsNorm(x1, sandwich ? l.preFfNorm : l.postNorm, eps));
+                    Tensor gate = s.track(Gemm.linear(m, l.wGate, l.bGate));
+                    Tensor g = s.track(gemma == null ? Activation.silu(gate) : Activation.gelu(gate, gemma.mlpGelu()));
                     Tensor gu = s.track(Elementwise.mul(g, s.track(Gemm.linear(m, l.wUp, l.bUp))));
-                    Tensor x2 = Elementwise.add(x1, s.track(Gemm.linear(gu, l.wDown, l.bDown)));
+                    Tensor mlp = s.track(Gemm.linear(gu, l.wDown, l.bDown));
+                    if (sandwich) mlp = s.track(RmsNorm.rmsNorm(mlp, l.postFfNorm, eps));
+                    Tensor x2 = Elementwise.add(x1, mlp);
                     x.close();
                     x = x2;
                 }
             }
-            return finalLogits(x, logitRows, t -> RmsNorm.rmsNorm(t, norm, eps), head);
+            Tensor logits = finalLogits(x, logitRows, t -> RmsNorm.rmsNorm(t, norm, eps), head);
+            if (gemma == null || gemma.finalSoftcap() <= 0) return logits;
+            try (logits) {
+                return Activation.softcap(logits, gemma.finalSoftcap()); // Gemma 2's final_logit_softcapping
+            }
         } finally {
             if (x != null) x.close();
             for (Tensor[] tb : new Tensor[][] {ropeQ, ropeK}) if (tb != null) for (Tensor t : tb) t.close();

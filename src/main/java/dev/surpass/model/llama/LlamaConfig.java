@@ -18,10 +18,14 @@ import java.nio.file.Path;
  * layer) and {@code "qwen2"} (q/k/v biases, no o_proj bias; a sliding window only with
  * {@code use_sliding_window}, on the layers from {@code max_window_layers} on), and
  * {@code "qwen3"} (Qwen2's windows; biases only with {@code attention_bias}, then on o_proj too; an
- * RMSNorm over each head's q and k, {@code q_norm} / {@code k_norm}, before RoPE). A
- * {@code layer_types} list ("sliding_attention" / "full_attention") overrides the per-layer rule.
+ * RMSNorm over each head's q and k, {@code q_norm} / {@code k_norm}, before RoPE), and Gemma's:
+ * {@code "gemma"} and {@code "gemma2"} ({@link Gemma}: RMSNorm weights stored as offsets from 1,
+ * the embedding scaled by √hidden, a GELU-tanh MLP, tied head by default; Gemma 2 adds norms after
+ * the attention and around the MLP, {@code query_pre_attn_scalar}, attention and final-logit soft
+ * caps, and {@code sliding_window} on the even layers). A {@code layer_types} list
+ * ("sliding_attention" / "full_attention") overrides the per-layer rule.
  *
- * @param modelType      "llama", "mistral", "qwen2" or "qwen3"
+ * @param modelType      "llama", "mistral", "qwen2", "qwen3", "gemma" or "gemma2"
  * @param invFreq        the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied, fp32 values computed as HF does
  * @param ropeAttentionFactor the factor HF multiplies cos and sin by (yarn's; 1 otherwise)
  * @param attentionBias  q_proj, k_proj and v_proj have biases
@@ -29,16 +33,31 @@ import java.nio.file.Path;
  * @param mlpBias        gate_proj, up_proj and down_proj have biases (Llama's {@code mlp_bias})
  * @param slidingWindows per layer, the keys a query sees (itself included), -1 for all
  * @param qkNorm         q and k are RMS-normalised per head (weights {@code [headDim]}) before RoPE (Qwen3)
+ * @param gemma          Gemma's differences, or null for the others
  */
 public record LlamaConfig(String modelType, int hidden, int intermediate, int nLayer, int nHead, int nKvHead, int headDim, int vocabSize,
                           float rmsEps, double ropeTheta, String ropeType, double[] invFreq, float ropeAttentionFactor, int maxPositions,
                           boolean tieEmbeddings,
                           boolean attentionBias, boolean outputBias, boolean mlpBias, int[] slidingWindows, int[] eosIds,
-                          boolean qkNorm) {
+                          boolean qkNorm, Gemma gemma) {
+
+    /**
+     * What Gemma (HF {@code GemmaForCausalLM}, {@code Gemma2ForCausalLM}) does differently from Llama.
+     *
+     * @param embedScale    the embedding rows are multiplied by √hidden_size, rounded to fp32 as HF's {@code normalizer}
+     * @param mlpGelu       the MLP's activation on gate_proj ({@code hidden_activation}: gelu_pytorch_tanh → TANH, gelu → ERF)
+     * @param sandwichNorms Gemma 2: {@code post_attention_layernorm} normalises the attention output before the
+     *                      residual add, and {@code pre_/post_feedforward_layernorm} wrap the MLP
+     * @param queryScale    the attention's score scale ({@code query_pre_attn_scalar^-0.5}; 0: 1/√head_dim)
+     * @param attnSoftcap   {@code attn_logit_softcapping} on the scaled scores (0: none)
+     * @param finalSoftcap  {@code final_logit_softcapping} on the logits (0: none)
+     */
+    public record Gemma(float embedScale, dev.surpass.layers.Activation.Gelu mlpGelu, boolean sandwichNorms, float queryScale,
+                        float attnSoftcap, float finalSoftcap) {}
 
     /** The model types read as Llama, and their HF architecture names. */
     static final java.util.Map<String, String> TYPES = java.util.Map.of("llama", "Llama", "mistral", "Mistral", "qwen2", "Qwen2",
-            "qwen3", "Qwen3");
+            "qwen3", "Qwen3", "gemma", "Gemma", "gemma2", "Gemma2");
 
     /** True when {@code dir/config.json} names a Llama, Mistral, Qwen2 or Qwen3 model (model_type or architectures). */
     public static boolean looksLikeLlama(Path dir) {
@@ -66,7 +85,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         String type0 = modelType(c.node());
         if (type0 == null && c.has("model_type")) {
             throw new IllegalArgumentException(c.where() + ": model_type \"" + c.node().get("model_type").asText()
-                    + "\" is not one this loader reads (llama, mistral, qwen2, qwen3)");
+                    + "\" is not one this loader reads (llama, mistral, qwen2, qwen3, gemma, gemma2)");
         }
         String modelType = type0 == null ? "llama" : type0;
         int hidden = c.positive("hidden_size");
@@ -86,14 +105,20 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         if (headDim % 2 != 0) throw new IllegalArgumentException(c.where() + ": head_dim " + headDim + " is odd; RoPE needs an even head dim");
         double eps = c.optPositiveNumber("rms_norm_eps", 1e-6);
         int maxPos = c.optPositive("max_position_embeddings", 2048);
-        String act = c.text("hidden_act", "silu");
-        if (!act.equals("silu")) throw new IllegalArgumentException(c.where() + ": field \"hidden_act\" is \"" + act + "\"; only silu (SwiGLU) is supported");
+        boolean isGemma = modelType.startsWith("gemma");
+        Gemma gemma = null;
+        if (isGemma) {
+            gemma = gemma(c, modelType, hidden);
+        } else {
+            String act = c.text("hidden_act", "silu");
+            if (!act.equals("silu")) throw new IllegalArgumentException(c.where() + ": field \"hidden_act\" is \"" + act + "\"; only silu (SwiGLU) is supported");
+        }
         boolean qkvBias = switch (modelType) {
             case "qwen2" -> true;
             case "mistral" -> false;
             default -> c.bool("attention_bias", false);
         };
-        boolean oBias = (modelType.equals("llama") || modelType.equals("qwen3")) && qkvBias;
+        boolean oBias = (modelType.equals("llama") || modelType.equals("qwen3") || isGemma) && qkvBias;
         int[] windows = slidingWindows(c, modelType, nLayer);
         // RoPE settings: transformers 4 writes rope_theta and rope_scaling at the top level,
         // transformers 5 one rope_parameters object that holds rope_theta too (rope_scaling wins
@@ -152,8 +177,31 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         double[] invD = new double[rope.inv().length];
         for (int i = 0; i < invD.length; i++) invD[i] = rope.inv()[i];
         return new LlamaConfig(modelType, hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, rope.attentionFactor(), maxPos,
-                c.bool("tie_word_embeddings", false), qkvBias, oBias,
-                modelType.equals("llama") && c.bool("mlp_bias", false), windows, c.eosIds(), modelType.equals("qwen3"));
+                c.bool("tie_word_embeddings", isGemma), qkvBias, oBias,
+                modelType.equals("llama") && c.bool("mlp_bias", false), windows, c.eosIds(), modelType.equals("qwen3"), gemma);
+    }
+
+    /** Gemma's settings: the MLP's GELU, √hidden, and Gemma 2's norms, scale and soft caps (HF's defaults when absent). */
+    private static Gemma gemma(ConfigJson c, String modelType, int hidden) {
+        // HF reads hidden_activation (Gemma's first configs only had hidden_act "gelu", for which it warns and uses the tanh GELU)
+        String act = c.has("hidden_activation") ? c.text("hidden_activation", "gelu_pytorch_tanh") : "gelu_pytorch_tanh";
+        dev.surpass.layers.Activation.Gelu gelu = switch (act) {
+            case "gelu_pytorch_tanh", "gelu_new", "gelu_fast" -> dev.surpass.layers.Activation.Gelu.TANH;
+            case "gelu" -> dev.surpass.layers.Activation.Gelu.ERF;
+            default -> throw new IllegalArgumentException(c.where() + ": field \"hidden_activation\" is \"" + act
+                    + "\"; expected \"gelu_pytorch_tanh\" or \"gelu\"");
+        };
+        float embed = (float) Math.sqrt(hidden);
+        if (!modelType.equals("gemma2")) return new Gemma(embed, gelu, false, 0f, 0f, 0f);
+        double qpa = c.optPositiveNumber("query_pre_attn_scalar", 256);
+        return new Gemma(embed, gelu, true, (float) Math.pow(qpa, -0.5), softcap(c, "attn_logit_softcapping", 50),
+                softcap(c, "final_logit_softcapping", 30));
+    }
+
+    /** A soft cap: the field's positive value, 0 when it is null (off), {@code dflt} when it is absent. */
+    private static float softcap(ConfigJson c, String key, double dflt) {
+        if (c.node().has(key) && c.node().get(key).isNull()) return 0f;
+        return (float) c.optPositiveNumber(key, dflt);
     }
 
     /** The RoPE frequencies of a scaling type and the factor its cos and sin are multiplied by. */
@@ -173,7 +221,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
     static int[] slidingWindows(ConfigJson c, String modelType, int nLayer) {
         int[] w = new int[nLayer];
         java.util.Arrays.fill(w, -1);
-        if (modelType.equals("llama")) return w;
+        if (modelType.equals("llama") || modelType.equals("gemma")) return w;
         int size;
         boolean qwen = modelType.equals("qwen2") || modelType.equals("qwen3");
         if (qwen && !c.bool("use_sliding_window", false)) {
@@ -197,6 +245,10 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
                             + "; expected \"sliding_attention\" or \"full_attention\"");
                 }
             }
+            return w;
+        }
+        if (modelType.equals("gemma2")) { // HF's Gemma2Attention: a window on the even layers
+            for (int i = 0; i < nLayer; i += 2) w[i] = size;
             return w;
         }
         int from = qwen ? c.optPositiveOrZero("max_window_layers", 28) : 0;

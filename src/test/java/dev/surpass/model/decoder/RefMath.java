@@ -98,6 +98,12 @@ public final class RefMath {
 
     /** Causal attention where row i sees keys {@code j > i − window} (HF's sliding_window; -1: all j ≤ i). */
     public static double[][] causalAttention(double[][] q, double[][] k, double[][] v, int hq, int hkv, int d, int window) {
+        return causalAttention(q, k, v, hq, hkv, d, window, 1 / Math.sqrt(d), 0);
+    }
+
+    /** The same with the scores' scale given and, when {@code softcap > 0}, capped as {@code softcap·tanh(s/softcap)} (Gemma 2). */
+    public static double[][] causalAttention(double[][] q, double[][] k, double[][] v, int hq, int hkv, int d, int window, double scale,
+                                             double softcap) {
         int n = q.length, group = hq / hkv;
         double[][] o = new double[n][hq * d];
         for (int h = 0; h < hq; h++) {
@@ -109,7 +115,8 @@ public final class RefMath {
                 for (int j = j0; j <= i; j++) {
                     double dot = 0;
                     for (int c = 0; c < d; c++) dot += q[i][h * d + c] * k[j][kh * d + c];
-                    s[j] = dot / Math.sqrt(d);
+                    s[j] = dot * scale;
+                    if (softcap > 0) s[j] = softcap * Math.tanh(s[j] / softcap);
                     mx = Math.max(mx, s[j]);
                 }
                 double sum = 0;
