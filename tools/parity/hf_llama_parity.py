@@ -5,13 +5,16 @@
 # frequencies and angles in fp32, eager softmax attention, RMSNorm in fp32), and compared with
 # `surpass forward` (SURPASS=path/to/surpass to test another build).
 # QWEN3=1 writes a Qwen3 (per-head q_norm / k_norm RMSNorm before RoPE); BIN=1 saves the weights with torch.save
-# as pytorch_model.bin and converts them with `surpass convert` first.
+# as pytorch_model.bin and converts them with `surpass convert` first. GEMMA2=1 writes a Gemma 2 (norm weights as offsets
+# from 1, √hidden embedding scale, tied head, GELU-tanh MLP, post-attention and pre/post-feedforward norms,
+# query_pre_attn_scalar 24, attention soft cap 20, final soft cap 15, a 64-token window on even layers, default RoPE)
+# following transformers' modeling_gemma2 (eager attention).
 # Run from an empty folder: python3 hf_llama_parity.py [T]   (PyTorch >= 1.13; Debian's python3-torch works)
 import json, math, os, struct, subprocess, sys, torch
 torch.manual_seed(0)
 E, F, NL, HQ, HKV, D, V, T = 256, 512, 2, 8, 2, 32, 300, int(sys.argv[1]) if len(sys.argv) > 1 else 700
 YARN = os.environ.get("ROPE") == "yarn"
-QWEN3, BIN = os.environ.get("QWEN3") == "1", os.environ.get("BIN") == "1"
+QWEN3, BIN, G2 = os.environ.get("QWEN3") == "1", os.environ.get("BIN") == "1", os.environ.get("GEMMA2") == "1"
 theta, rs = 500000.0, ({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256} if YARN else
                        {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
 w = {"model.embed_tokens.weight": torch.randn(V, E), "model.norm.weight": 1 + 0.1 * torch.randn(E), "lm_head.weight": torch.randn(V, E) / E ** 0.5}
@@ -23,6 +26,11 @@ for l in range(NL):
     w[p + "mlp.gate_proj.weight"] = torch.randn(F, E) / E ** 0.5; w[p + "mlp.up_proj.weight"] = torch.randn(F, E) / E ** 0.5
     w[p + "mlp.down_proj.weight"] = torch.randn(E, F) / F ** 0.5
     if QWEN3: w[p + "self_attn.q_norm.weight"] = 1 + 0.3 * torch.randn(D); w[p + "self_attn.k_norm.weight"] = 1 + 0.3 * torch.randn(D)
+    if G2: w[p + "pre_feedforward_layernorm.weight"] = 0.1 * torch.randn(E); w[p + "post_feedforward_layernorm.weight"] = 0.1 * torch.randn(E)
+if G2:  # offsets from 1, a tied head
+    for k in list(w):
+        if k.endswith("layernorm.weight") or k == "model.norm.weight": w[k] = w[k] - 1 if not k.endswith("feedforward_layernorm.weight") else w[k]
+    del w["lm_head.weight"]; w["model.embed_tokens.weight"] = w["model.embed_tokens.weight"] * 0.05
 def save(path, tensors):
     header, off, blobs = {}, 0, []
     for k, t in tensors.items():
@@ -41,7 +49,12 @@ if BIN:
 else:
     save("ckpt/model.safetensors", w)
 # transformers 5 style config: rope under rope_parameters
-json.dump({"model_type": "qwen3" if QWEN3 else "llama", "hidden_size": E, "intermediate_size": F, "num_hidden_layers": NL, "num_attention_heads": HQ,
+G2CFG = {"query_pre_attn_scalar": 24, "attn_logit_softcapping": 20.0, "final_logit_softcapping": 15.0, "sliding_window": 64,
+         "hidden_activation": "gelu_pytorch_tanh", "rope_theta": 10000.0}
+if G2: json.dump({"model_type": "gemma2", "hidden_size": E, "intermediate_size": F, "num_hidden_layers": NL, "num_attention_heads": HQ,
+                  "num_key_value_heads": HKV, "head_dim": D, "vocab_size": V, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096,
+                  "tie_word_embeddings": True, **G2CFG}, open("ckpt/config.json", "w"))
+else: json.dump({"model_type": "qwen3" if QWEN3 else "llama", "hidden_size": E, "intermediate_size": F, "num_hidden_layers": NL, "num_attention_heads": HQ,
            "num_key_value_heads": HKV, "head_dim": D, "vocab_size": V, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096,
            "tie_word_embeddings": False, **({"rope_parameters": dict(rope_theta=theta, **rs)} if os.environ.get("V4") is None else {"rope_theta": theta, "rope_scaling": rs})}, open("ckpt/config.json", "w"))
 ids = torch.randint(0, V, (1, T))
@@ -62,14 +75,19 @@ def yarn_inv(base, dim, factor, old):  # _compute_yarn_parameters with its defau
     pf = base ** (torch.arange(0, dim, 2).to(dtype=torch.float) / dim)
     return (1.0 / (factor * pf)) * (1 - keep) + (1.0 / pf) * keep, att
 inv, att = yarn_inv(theta, D, 4.0, 256) if YARN else (llama3_inv(theta, D, 8.0, 1.0, 4.0, 64), 1.0)
+if G2: inv, att = default_inv(10000.0, D), 1.0
 pos = torch.arange(T)[None]
 freqs = (inv[None, :, None].float() @ pos[:, None, :].float()).transpose(1, 2); emb = torch.cat((freqs, freqs), -1)
 cos, sin = emb.cos() * att, emb.sin() * att
 def rms(x, wt, eps=1e-5):
-    v = x.pow(2).mean(-1, keepdim=True); return wt * (x * torch.rsqrt(v + eps))
+    v = x.pow(2).mean(-1, keepdim=True)
+    return (x * torch.rsqrt(v + eps)) * (1.0 + wt) if G2 else wt * (x * torch.rsqrt(v + eps))  # Gemma2RMSNorm: x·rsqrt·(1 + w)
+def cap(s, c): return torch.tanh(s / c) * c
 def rot(x): return torch.cat((-x[..., D // 2:], x[..., : D // 2]), -1)
 x = w["model.embed_tokens.weight"][ids]
+if G2: x = x * torch.tensor(E ** 0.5, dtype=torch.float32)
 mask = torch.full((T, T), torch.finfo(torch.float32).min).triu(1)
+window = torch.where(torch.ones(T, T, dtype=torch.bool).tril(-G2CFG["sliding_window"]), torch.finfo(torch.float32).min, mask)
 for l in range(NL):
     p = f"model.layers.{l}."
     h = rms(x, w[p + "input_layernorm.weight"])
@@ -80,11 +98,20 @@ for l in range(NL):
     v = (h @ w[p + "self_attn.v_proj.weight"].T).view(1, T, HKV, D).transpose(1, 2)
     q = q * cos[:, None] + rot(q) * sin[:, None]; k = k * cos[:, None] + rot(k) * sin[:, None]
     k = k.repeat_interleave(HQ // HKV, 1); v = v.repeat_interleave(HQ // HKV, 1)
+    if G2:
+        sc = cap((q @ k.transpose(2, 3)) * G2CFG["query_pre_attn_scalar"] ** -0.5, G2CFG["attn_logit_softcapping"])
+        a = torch.softmax(sc + (window if l % 2 == 0 else mask), -1, dtype=torch.float32) @ v
+        x = x + rms(a.transpose(1, 2).reshape(1, T, HQ * D) @ w[p + "self_attn.o_proj.weight"].T, w[p + "post_attention_layernorm.weight"])
+        h = rms(x, w[p + "pre_feedforward_layernorm.weight"])
+        g = torch.nn.functional.gelu(h @ w[p + "mlp.gate_proj.weight"].T, approximate="tanh")
+        x = x + rms((g * (h @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T, w[p + "post_feedforward_layernorm.weight"])
+        continue
     a = torch.softmax(q @ k.transpose(2, 3) / math.sqrt(D) + mask, -1, dtype=torch.float32) @ v
     x = x + a.transpose(1, 2).reshape(1, T, HQ * D) @ w[p + "self_attn.o_proj.weight"].T
     h = rms(x, w[p + "post_attention_layernorm.weight"])
     x = x + (torch.nn.functional.silu(h @ w[p + "mlp.gate_proj.weight"].T) * (h @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T
-ref = rms(x, w["model.norm.weight"]) @ w["lm_head.weight"].T
+if G2: ref = cap(rms(x, w["model.norm.weight"]) @ w["model.embed_tokens.weight"].T, G2CFG["final_logit_softcapping"])
+else: ref = rms(x, w["model.norm.weight"]) @ w["lm_head.weight"].T
 # --- surpass
 r = subprocess.run([os.environ.get("SURPASS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "surpass")), "forward", "--model", "ckpt", "--inputs", "inputs.safetensors", "--out", "out.safetensors"], capture_output=True, text=True)
 if r.returncode: print(r.stdout, r.stderr); sys.exit(1)
