@@ -46,8 +46,10 @@ public final class Llama extends LoadedDecoder {
     private final Tensor embed, norm, head;
     private final List<Layer> layers;
     private final Rope rope;
+    private final Rope localRope; // the windowed layers' (Gemma 3); else the same as rope
 
-    private Llama(Device device, LlamaConfig c, Weights weights, Tensor embed, Tensor norm, Tensor head, List<Layer> layers, Rope rope) {
+    private Llama(Device device, LlamaConfig c, Weights weights, Tensor embed, Tensor norm, Tensor head, List<Layer> layers, Rope rope,
+                  Rope localRope) {
         super(c.modelType(), device, new Sizes(c.vocabSize(), c.nLayer(), c.nHead(), c.nKvHead(), c.headDim(), c.maxPositions()), weights);
         this.config = c;
         this.embed = embed;
@@ -55,6 +57,7 @@ public final class Llama extends LoadedDecoder {
         this.head = head;
         this.layers = layers;
         this.rope = rope;
+        this.localRope = localRope;
     }
 
     /**
@@ -98,8 +101,8 @@ public final class Llama extends LoadedDecoder {
                 }
                 if (c.outputBias()) l.bo = w.track(ck.upload(device, lp + "self_attn.o_proj.bias", e));
                 if (c.qkNorm()) {
-                    l.qNorm = w.track(ck.upload(device, lp + "self_attn.q_norm.weight", c.headDim()));
-                    l.kNorm = w.track(ck.upload(device, lp + "self_attn.k_norm.weight", c.headDim()));
+                    l.qNorm = w.track(norm(ck, device, c, lp + "self_attn.q_norm.weight", c.headDim()));
+                    l.kNorm = w.track(norm(ck, device, c, lp + "self_attn.k_norm.weight", c.headDim()));
                 }
                 l.postNorm = w.track(norm(ck, device, c, lp + "post_attention_layernorm.weight", e));
                 if (c.gemma() != null && c.gemma().sandwichNorms()) {
@@ -116,8 +119,12 @@ public final class Llama extends LoadedDecoder {
                 }
                 layers.add(l);
             }
-            Rope rope = new Rope(w.track(Rope.rotation(device, c.headDim())), c.invFreq(), c.headDim(), c.ropeAttentionFactor());
-            return new Llama(device, c, w, embed, norm, head, layers, rope);
+            Tensor rotation = w.track(Rope.rotation(device, c.headDim()));
+            Rope rope = new Rope(rotation, c.invFreq(), c.headDim(), c.ropeAttentionFactor());
+            // Gemma 3: the windowed layers rotate with their own frequencies
+            Rope local = c.gemma() == null || c.gemma().localInvFreq() == null ? rope
+                    : new Rope(rotation, c.gemma().localInvFreq(), c.headDim(), 1f);
+            return new Llama(device, c, w, embed, norm, head, layers, rope, local);
         });
     }
 
@@ -171,10 +178,14 @@ public final class Llama extends LoadedDecoder {
         int hq = config.nHead(), hkv = config.nKvHead(), d = config.headDim();
         float eps = config.rmsEps();
         Tensor x = null;
-        Tensor[] ropeQ = null, ropeK = null;
+        Tensor[] ropeQ = null, ropeK = null, localQ = null, localK = null;
         try {
             ropeQ = rope.tables(positions, hq);
             ropeK = rope.tables(positions, hkv);
+            if (localRope != rope) {
+                localQ = localRope.tables(positions, hq);
+                localK = localRope.tables(positions, hkv);
+            }
             Tensor rows = Rows.gather(embed, ids);
             if (rows.dtype() == DType.F32) {
                 x = rows;
@@ -200,8 +211,9 @@ public final class Llama extends LoadedDecoder {
                         q0 = s.track(RmsNorm.rmsNorm(q0, l.qNorm, eps));
                         k0 = s.track(RmsNorm.rmsNorm(k0, l.kNorm, eps));
                     }
-                    Tensor q = s.track(rope.apply(q0, ropeQ));
-                    Tensor k = s.track(rope.apply(k0, ropeK));
+                    boolean local = localQ != null && config.slidingWindows()[i] > 0;
+                    Tensor q = s.track((local ? localRope : rope).apply(q0, local ? localQ : ropeQ));
+                    Tensor k = s.track((local ? localRope : rope).apply(k0, local ? localK : ropeK));
                     Tensor o = s.track(s.track(attention.attend(i, q, k, v)).reshape(n, (long) hq * d));
                     Tensor attn = s.track(Gemm.linear(o, l.wo, l.bo));
                     boolean sandwich = l.preFfNorm != null;
@@ -225,7 +237,7 @@ public final class Llama extends LoadedDecoder {
             }
         } finally {
             if (x != null) x.close();
-            for (Tensor[] tb : new Tensor[][] {ropeQ, ropeK}) if (tb != null) for (Tensor t : tb) t.close();
+            for (Tensor[] tb : new Tensor[][] {ropeQ, ropeK, localQ, localK}) if (tb != null) for (Tensor t : tb) t.close();
         }
     }
 }

@@ -22,10 +22,14 @@ import java.nio.file.Path;
  * {@code "gemma"} and {@code "gemma2"} ({@link Gemma}: RMSNorm weights stored as offsets from 1,
  * the embedding scaled by √hidden, a GELU-tanh MLP, tied head by default; Gemma 2 adds norms after
  * the attention and around the MLP, {@code query_pre_attn_scalar}, attention and final-logit soft
- * caps, and {@code sliding_window} on the even layers). A {@code layer_types} list
+ * caps, and {@code sliding_window} on the even layers; {@code "gemma3_text"} (Gemma 3's text
+ * model) adds Qwen3's per-head q/k norms (as offsets from 1), a window on all but every
+ * {@code sliding_window_pattern}-th layer, and its own RoPE for the windowed layers
+ * ({@code rope_local_base_freq}, or transformers 5's {@code rope_parameters.sliding_attention})). A
+ * {@code layer_types} list
  * ("sliding_attention" / "full_attention") overrides the per-layer rule.
  *
- * @param modelType      "llama", "mistral", "qwen2", "qwen3", "gemma" or "gemma2"
+ * @param modelType      "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2" or "gemma3_text"
  * @param invFreq        the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied, fp32 values computed as HF does
  * @param ropeAttentionFactor the factor HF multiplies cos and sin by (yarn's; 1 otherwise)
  * @param attentionBias  q_proj, k_proj and v_proj have biases
@@ -51,13 +55,15 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
      * @param queryScale    the attention's score scale ({@code query_pre_attn_scalar^-0.5}; 0: 1/√head_dim)
      * @param attnSoftcap   {@code attn_logit_softcapping} on the scaled scores (0: none)
      * @param finalSoftcap  {@code final_logit_softcapping} on the logits (0: none)
+     * @param localInvFreq Gemma 3: the RoPE inverse frequencies of the windowed layers (the others take
+     *                     {@link LlamaConfig#invFreq}); null: every layer takes invFreq
      */
     public record Gemma(float embedScale, dev.surpass.layers.Activation.Gelu mlpGelu, boolean sandwichNorms, float queryScale,
-                        float attnSoftcap, float finalSoftcap) {}
+                        float attnSoftcap, float finalSoftcap, double[] localInvFreq) {}
 
     /** The model types read as Llama, and their HF architecture names. */
     static final java.util.Map<String, String> TYPES = java.util.Map.of("llama", "Llama", "mistral", "Mistral", "qwen2", "Qwen2",
-            "qwen3", "Qwen3", "gemma", "Gemma", "gemma2", "Gemma2");
+            "qwen3", "Qwen3", "gemma", "Gemma", "gemma2", "Gemma2", "gemma3_text", "Gemma3");
 
     /** True when {@code dir/config.json} names a Llama, Mistral, Qwen2 or Qwen3 model (model_type or architectures). */
     public static boolean looksLikeLlama(Path dir) {
@@ -85,7 +91,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         String type0 = modelType(c.node());
         if (type0 == null && c.has("model_type")) {
             throw new IllegalArgumentException(c.where() + ": model_type \"" + c.node().get("model_type").asText()
-                    + "\" is not one this loader reads (llama, mistral, qwen2, qwen3, gemma, gemma2)");
+                    + "\" is not one this loader reads (llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text)");
         }
         String modelType = type0 == null ? "llama" : type0;
         int hidden = c.positive("hidden_size");
@@ -133,8 +139,33 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
             rsName = k;
             break;
         }
+        boolean gemma3 = modelType.equals("gemma3_text");
+        double[] localInv = null;
+        if (gemma3) {
+            // the windowed layers' RoPE: transformers 5 keys rope_parameters by layer type; 4 has rope_local_base_freq
+            JsonNode local = null;
+            if (rs != null && (rs.has("full_attention") || rs.has("sliding_attention"))) {
+                local = rs.get("sliding_attention");
+                rs = rs.get("full_attention");
+                if (rs != null && !rs.isObject()) throw new IllegalArgumentException(c.where() + ": " + rsName + ".full_attention is " + rs + "; expected an object");
+                rsName = rsName + ".full_attention";
+            }
+            double localTheta;
+            if (local != null && !local.isNull()) {
+                String lt = local.path("rope_type").asText("default");
+                if (!lt.equals("default")) {
+                    throw new IllegalArgumentException(c.where() + ": rope_parameters.sliding_attention type \"" + lt + "\" is not supported; expected \"default\"");
+                }
+                localTheta = local.hasNonNull("rope_theta") ? c.positiveNumber(local, "rope_theta", "rope_parameters.sliding_attention.rope_theta") : 10000;
+            } else {
+                localTheta = c.optPositiveNumber("rope_local_base_freq", 10000);
+            }
+            float[] li = defaultInvFreq(localTheta, headDim);
+            localInv = new double[li.length];
+            for (int i = 0; i < li.length; i++) localInv[i] = li[i];
+        }
         double theta = rs != null && rs.hasNonNull("rope_theta")
-                ? c.positiveNumber(rs, "rope_theta", rsName + ".rope_theta") : c.optPositiveNumber("rope_theta", 10000);
+                ? c.positiveNumber(rs, "rope_theta", rsName + ".rope_theta") : c.optPositiveNumber("rope_theta", gemma3 ? 1e6 : 10000);
         for (JsonNode n : rs == null ? new JsonNode[] {c.node()} : new JsonNode[] {c.node(), rs}) {
             JsonNode prf = n.get("partial_rotary_factor");
             if (prf != null && !prf.isNull() && prf.asDouble() != 1.0) {
@@ -176,9 +207,13 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         };
         double[] invD = new double[rope.inv().length];
         for (int i = 0; i < invD.length; i++) invD[i] = rope.inv()[i];
+        if (localInv != null) {
+            gemma = new Gemma(gemma.embedScale(), gemma.mlpGelu(), gemma.sandwichNorms(), gemma.queryScale(), gemma.attnSoftcap(),
+                    gemma.finalSoftcap(), localInv);
+        }
         return new LlamaConfig(modelType, hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, rope.attentionFactor(), maxPos,
                 c.bool("tie_word_embeddings", isGemma), qkvBias, oBias,
-                modelType.equals("llama") && c.bool("mlp_bias", false), windows, c.eosIds(), modelType.equals("qwen3"), gemma);
+                modelType.equals("llama") && c.bool("mlp_bias", false), windows, c.eosIds(), modelType.equals("qwen3") || gemma3, gemma);
     }
 
     /** Gemma's settings: the MLP's GELU, √hidden, and Gemma 2's norms, scale and soft caps (HF's defaults when absent). */
@@ -192,15 +227,21 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
                     + "\"; expected \"gelu_pytorch_tanh\" or \"gelu\"");
         };
         float embed = (float) Math.sqrt(hidden);
-        if (!modelType.equals("gemma2")) return new Gemma(embed, gelu, false, 0f, 0f, 0f);
+        if (modelType.equals("gemma")) return new Gemma(embed, gelu, false, 0f, 0f, 0f, null);
+        boolean v3 = modelType.equals("gemma3_text");
+        if (v3 && c.bool("use_bidirectional_attention", false)) {
+            throw new IllegalArgumentException(c.where() + ": use_bidirectional_attention is true; only causal Gemma 3 is supported");
+        }
         double qpa = c.optPositiveNumber("query_pre_attn_scalar", 256);
-        return new Gemma(embed, gelu, true, (float) Math.pow(qpa, -0.5), softcap(c, "attn_logit_softcapping", 50),
-                softcap(c, "final_logit_softcapping", 30));
+        // Gemma 3 has no soft caps unless its config sets them; Gemma 2 defaults to 50 / 30
+        return new Gemma(embed, gelu, true, (float) Math.pow(qpa, -0.5), softcap(c, "attn_logit_softcapping", v3 ? 0 : 50),
+                softcap(c, "final_logit_softcapping", v3 ? 0 : 30), null);
     }
 
-    /** A soft cap: the field's positive value, 0 when it is null (off), {@code dflt} when it is absent. */
+    /** A soft cap: the field's positive value, 0 when it is null (off), {@code dflt} when it is absent (0: off). */
     private static float softcap(ConfigJson c, String key, double dflt) {
         if (c.node().has(key) && c.node().get(key).isNull()) return 0f;
+        if (dflt == 0 && !c.has(key)) return 0f;
         return (float) c.optPositiveNumber(key, dflt);
     }
 
@@ -249,6 +290,11 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         }
         if (modelType.equals("gemma2")) { // HF's Gemma2Attention: a window on the even layers
             for (int i = 0; i < nLayer; i += 2) w[i] = size;
+            return w;
+        }
+        if (modelType.equals("gemma3_text")) { // Gemma3TextConfig: every sliding_window_pattern-th layer is global
+            int pattern = c.optPositive("sliding_window_pattern", 6);
+            for (int i = 0; i < nLayer; i++) if ((i + 1) % pattern != 0) w[i] = size;
             return w;
         }
         int from = qwen ? c.optPositiveOrZero("max_window_layers", 28) : 0;

@@ -67,7 +67,12 @@ class Gemma2Test extends DecoderModelSuite<Llama> {
     }
 
     /** Which parts of Gemma 2 the reference applies (all on: the model; one off: shows that part matters). */
-    record Parts(boolean sandwich, double scale, double attnCap, double finalCap, int[] windows, boolean embedScale) {
+    record Parts(boolean sandwich, double scale, double attnCap, double finalCap, int[] windows, boolean embedScale, double[] globalInv,
+                 double[] localInv) {
+        Parts(boolean sandwich, double scale, double attnCap, double finalCap, int[] windows, boolean embedScale) {
+            this(sandwich, scale, attnCap, finalCap, windows, embedScale, invFreq(false), null);
+        }
+
         static final Parts GEMMA2 = new Parts(true, Math.pow(QPA, -0.5), ATTN_CAP, FINAL_CAP, new int[] {6, -1}, true);
         static final Parts GEMMA = new Parts(false, 1 / Math.sqrt(D), 0, 0, new int[] {-1, -1}, true);
     }
@@ -78,7 +83,7 @@ class Gemma2Test extends DecoderModelSuite<Llama> {
         return o;
     }
 
-    /** float64 Gemma(2)ForCausalLM on one sequence → logits [L][V]. */
+    /** float64 Gemma(2/3)ForCausalLM on one sequence → logits [L][V] (Gemma 3: q/k norms when the weights have them, local RoPE). */
     static double[][] reference(Map<String, float[]> w, int[] ids, Parts p) {
         int n = ids.length;
         double[][] x = new double[n][E];
@@ -86,13 +91,17 @@ class Gemma2Test extends DecoderModelSuite<Llama> {
         for (int t = 0; t < n; t++) {
             for (int i = 0; i < E; i++) x[t][i] = w.get("model.embed_tokens.weight")[ids[t] * E + i] * (p.embedScale() ? normalizer : 1);
         }
-        double[] inv = invFreq(false);
         for (int l = 0; l < NL; l++) {
+            double[] inv = p.localInv() != null && p.windows()[l] > 0 ? p.localInv() : p.globalInv();
             String q0 = "model.layers." + l + ".";
             double[][] a = rmsNorm(x, plusOne(w.get(q0 + "input_layernorm.weight")), EPS);
             double[][] q = linear(a, w.get(q0 + "self_attn.q_proj.weight"), null, E, HQ * D);
             double[][] k = linear(a, w.get(q0 + "self_attn.k_proj.weight"), null, E, HKV * D);
             double[][] v = linear(a, w.get(q0 + "self_attn.v_proj.weight"), null, E, HKV * D);
+            if (w.containsKey(q0 + "self_attn.q_norm.weight")) {
+                headNorm(q, HQ, plusOne(w.get(q0 + "self_attn.q_norm.weight")));
+                headNorm(k, HKV, plusOne(w.get(q0 + "self_attn.k_norm.weight")));
+            }
             rope(q, HQ, inv);
             rope(k, HKV, inv);
             double[][] o = causalAttention(q, k, v, HQ, HKV, D, p.windows()[l], p.scale(), p.attnCap());
@@ -120,7 +129,7 @@ class Gemma2Test extends DecoderModelSuite<Llama> {
     void forwardMatchesFloat64Reference() {
         assertForwardMatches(new int[][] {ids(1, 30), ids(2, 30)}, seq -> reference(wg, seq, Parts.GEMMA2), TOL);
         LlamaConfig.Gemma g = model.config().gemma();
-        assertEquals(new LlamaConfig.Gemma((float) Math.sqrt(128), Activation.Gelu.TANH, true, (float) Math.pow(24, -0.5), 3f, 4f), g);
+        assertEquals(new LlamaConfig.Gemma((float) Math.sqrt(128), Activation.Gelu.TANH, true, (float) Math.pow(24, -0.5), 3f, 4f, null), g);
         assertTrue(model.tiedHead());
         assertArrayEquals(new int[] {6, -1}, model.config().slidingWindows());
         int[] seq = ids(1, 30);
