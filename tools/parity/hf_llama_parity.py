@@ -31,14 +31,8 @@ if G2:  # offsets from 1, a tied head
     for k in list(w):
         if k.endswith("layernorm.weight") or k == "model.norm.weight": w[k] = w[k] - 1 if not k.endswith("feedforward_layernorm.weight") else w[k]
     del w["lm_head.weight"]; w["model.embed_tokens.weight"] = w["model.embed_tokens.weight"] * 0.05
-def save(path, tensors):
-    header, off, blobs = {}, 0, []
-    for k, t in tensors.items():
-        dt = {torch.float32: "F32", torch.int64: "I64"}[t.dtype]
-        b = t.contiguous().numpy().tobytes(); header[k] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(b)]}; off += len(b); blobs.append(b)
-    h = json.dumps(header).encode(); h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h))); f.write(h); [f.write(b) for b in blobs]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_io import save, load  # noqa: E402  (the writer and reader the parity scripts share)
 os.makedirs("ckpt", exist_ok=True)
 if BIN:
     torch.save(w, "ckpt/pytorch_model.bin")
@@ -115,10 +109,7 @@ else: ref = rms(x, w["model.norm.weight"]) @ w["lm_head.weight"].T
 # --- surpass
 r = subprocess.run([os.environ.get("SURPASS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "surpass")), "forward", "--model", "ckpt", "--inputs", "inputs.safetensors", "--out", "out.safetensors"], capture_output=True, text=True)
 if r.returncode: print(r.stdout, r.stderr); sys.exit(1)
-with open("out.safetensors", "rb") as f:
-    n = struct.unpack("<Q", f.read(8))[0]; hd = json.loads(f.read(n)); data = f.read()
-name = [k for k in hd if k != "__metadata__"][0]; meta = hd[name]
-got = torch.frombuffer(bytearray(data[meta["data_offsets"][0]:meta["data_offsets"][1]]), dtype=torch.float32).view(*meta["shape"])
+got = load("out.safetensors", "logits")
 d = (got.view(-1, V) - ref.view(-1, V)).abs()
 print(f"T={T} logits: max |diff| {d.max():.3e}, max rel (1+|ref|) {(d / (1 + ref.view(-1, V).abs())).max():.3e}, |ref| max {ref.abs().max():.2f}")
 for t in [0, 63, 255, T - 1]: print(f"  position {t}: max |diff| {d[t].max():.3e}")

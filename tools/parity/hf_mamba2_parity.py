@@ -37,19 +37,8 @@ for l in range(NL):
     w[p + "mixer.D"] = 1 + 0.1 * torch.randn(H)
     w[p + "mixer.norm.weight"] = 1 + 0.1 * torch.randn(DI)
     w[p + "mixer.out_proj.weight"] = torch.randn(E, DI) / DI ** 0.5
-def save(path, tensors):
-    header, off, blobs = {}, 0, []
-    for k, t in tensors.items():
-        dt = {torch.float32: "F32", torch.int64: "I64"}[t.dtype]
-        b = t.contiguous().numpy().tobytes(); header[k] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(b)]}; off += len(b); blobs.append(b)
-    h = json.dumps(header).encode(); h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h))); f.write(h); [f.write(b) for b in blobs]
-def load(path, key):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]; hd = json.loads(f.read(n)); data = f.read()
-    m = hd[key]; assert m["dtype"] == "F32", m
-    return torch.frombuffer(bytearray(data[m["data_offsets"][0]:m["data_offsets"][1]]), dtype=torch.float32).view(*m["shape"])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_io import save, load  # noqa: E402  (the writer and reader the parity scripts share)
 os.makedirs("ckpt", exist_ok=True)
 save("ckpt/model.safetensors", w)
 if SSM:

@@ -195,9 +195,7 @@ class PyTorchCheckpointTest {
     }
 
     static String[] cli(String... args) {
-        java.io.StringWriter so = new java.io.StringWriter(), se = new java.io.StringWriter();
-        int code = dev.surpass.cli.Main.run(new java.io.PrintWriter(so, true), new java.io.PrintWriter(se, true), args);
-        return new String[] {String.valueOf(code), so.toString(), se.toString()};
+        return dev.surpass.cli.CliRuns.run(args);
     }
 
     @Test

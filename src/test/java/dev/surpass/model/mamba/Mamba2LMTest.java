@@ -178,17 +178,7 @@ class Mamba2LMTest {
                 }
             }
             // [z | xBC | dt]; the depthwise causal conv over xBC, then SiLU
-            double[][] xbc = new double[len][CD];
-            for (int t = 0; t < len; t++) {
-                for (int c = 0; c < CD; c++) {
-                    double s = w.convB[l][c];
-                    for (int k = 0; k < W; k++) {
-                        int j = t - (W - 1) + k;
-                        if (j >= 0) s += w.convW[l][c * W + k] * proj[j][DI + c];
-                    }
-                    xbc[t][c] = MambaLMTest.silu(s);
-                }
-            }
+            double[][] xbc = MambaLMTest.causalConvSilu(proj, DI, CD, w.convW[l], w.convB[l]);
             double[][][] state = new double[H][P][N];
             double[][] y = new double[len][DI];
             for (int t = 0; t < len; t++) {

@@ -50,14 +50,19 @@ class MambaFuzzTest {
         Fuzz.forAll("mamba.forward", 60, g -> forward(batches(g)));
     }
 
-    private static void forward(int[][] ids) {
-        String in = "ids " + Arrays.deepToString(ids);
+    /** A batch forward takes: rows of one non-zero length, ids below the embedding's {@code rows}. */
+    static boolean validBatch(int[][] ids, int rows) {
         boolean valid = ids.length > 0;
         for (int[] r : ids) {
             valid &= r != null && r.length > 0 && ids[0] != null && r.length == ids[0].length;
-            if (r != null) for (int t : r) valid &= t >= 0 && t < MambaLMTest.VP;
+            if (r != null) for (int t : r) valid &= t >= 0 && t < rows;
         }
-        if (!valid) {
+        return valid;
+    }
+
+    private static void forward(int[][] ids) {
+        String in = "ids " + Arrays.deepToString(ids);
+        if (!validBatch(ids, MambaLMTest.VP)) {
             Fuzz.reject("mamba.forward", in, () -> model.forward(ids), "inputIds", "token id");
             return;
         }
@@ -123,12 +128,7 @@ class MambaFuzzTest {
             Fuzz.forAll("mamba2.forward", 30, g -> {
                 int[][] ids = batches(g);
                 String in = "ids " + Arrays.deepToString(ids);
-                boolean valid = ids.length > 0;
-                for (int[] r : ids) {
-                    valid &= r != null && r.length > 0 && ids[0] != null && r.length == ids[0].length;
-                    if (r != null) for (int t : r) valid &= t >= 0 && t < Mamba2LMTest.VP;
-                }
-                if (!valid) {
+                if (!validBatch(ids, Mamba2LMTest.VP)) {
                     Fuzz.reject("mamba2.forward", in, () -> m2.forward(ids), "inputIds", "token id");
                     return;
                 }

@@ -214,17 +214,7 @@ class MambaLMTest {
                     z[t][c] = sz;
                 }
             }
-            double[][] xc = new double[len][DI];
-            for (int t = 0; t < len; t++) {
-                for (int c = 0; c < DI; c++) {
-                    double s = w.convB[l][c];
-                    for (int k = 0; k < W; k++) {
-                        int j = t - (W - 1) + k;
-                        if (j >= 0) s += w.convW[l][c * W + k] * x[j][c];
-                    }
-                    xc[t][c] = silu(s);
-                }
-            }
+            double[][] xc = causalConvSilu(x, 0, DI, w.convW[l], w.convB[l]);
             double[][] y = new double[len][DI];
             double[][] state = new double[DI][N];
             for (int t = 0; t < len; t++) {
@@ -269,6 +259,25 @@ class MambaLMTest {
             }
         }
         return logits;
+    }
+
+    /**
+     * silu(depthwise causal conv) over channels {@code [from, from + channels)} of rows {@code in[t]}
+     * (width W, weights {@code [channels, W]}, bias {@code [channels]}) → {@code [len][channels]}.
+     */
+    static double[][] causalConvSilu(double[][] in, int from, int channels, float[] convW, float[] convB) {
+        double[][] out = new double[in.length][channels];
+        for (int t = 0; t < in.length; t++) {
+            for (int c = 0; c < channels; c++) {
+                double s = convB[c];
+                for (int k = 0; k < W; k++) {
+                    int j = t - (W - 1) + k;
+                    if (j >= 0) s += convW[c * W + k] * in[j][from + c];
+                }
+                out[t][c] = silu(s);
+            }
+        }
+        return out;
     }
 
     static double[] rms(double[] x, float[] wt) {
@@ -635,9 +644,7 @@ class MambaLMTest {
     }
 
     static String[] cli(String... args) {
-        java.io.StringWriter so = new java.io.StringWriter(), se = new java.io.StringWriter();
-        int code = dev.surpass.cli.Main.run(new java.io.PrintWriter(so, true), new java.io.PrintWriter(se, true), args);
-        return new String[] {String.valueOf(code), so.toString(), se.toString()};
+        return dev.surpass.cli.CliRuns.run(args);
     }
 
     @Test
