@@ -31,8 +31,10 @@ if G2:  # offsets from 1, a tied head
     for k in list(w):
         if k.endswith("layernorm.weight") or k == "model.norm.weight": w[k] = w[k] - 1 if not k.endswith("feedforward_layernorm.weight") else w[k]
     del w["lm_head.weight"]; w["model.embed_tokens.weight"] = w["model.embed_tokens.weight"] * 0.05
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from safetensors_io import save, load  # noqa: E402  (the writer and reader the parity scripts share)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
+from common import save_safetensors, load_safetensors  # noqa: E402  (the training scripts' safetensors writer and reader)
+def save(path, tensors): save_safetensors(tensors, path)
+def load(path, key): return load_safetensors(path)[key]
 os.makedirs("ckpt", exist_ok=True)
 if BIN:
     torch.save(w, "ckpt/pytorch_model.bin")

@@ -37,8 +37,10 @@ for l in range(NL):
     w[p + "mixer.D"] = 1 + 0.1 * torch.randn(H)
     w[p + "mixer.norm.weight"] = 1 + 0.1 * torch.randn(DI)
     w[p + "mixer.out_proj.weight"] = torch.randn(E, DI) / DI ** 0.5
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from safetensors_io import save, load  # noqa: E402  (the writer and reader the parity scripts share)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
+from common import save_safetensors, load_safetensors  # noqa: E402  (the training scripts' safetensors writer and reader)
+def save(path, tensors): save_safetensors(tensors, path)
+def load(path, key): return load_safetensors(path)[key]
 os.makedirs("ckpt", exist_ok=True)
 save("ckpt/model.safetensors", w)
 if SSM:
