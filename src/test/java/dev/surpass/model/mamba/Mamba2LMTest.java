@@ -158,22 +158,13 @@ class Mamba2LMTest {
     // float64 straight-line reference of Mamba2ForCausalLM / MambaLMHeadModel(Mamba2) on one sequence
 
     static double[][] reference(Weights w, int[] ids, Norm norm, double gatedEps) {
-        int len = ids.length;
-        double[][] h = new double[len][DM];
-        for (int t = 0; t < len; t++) for (int k = 0; k < DM; k++) h[t][k] = w.emb[ids[t] * DM + k];
-        double[][] residual = null;
-        for (int l = 0; l < NL; l++) {
-            if (residual == null) {
-                residual = h;
-            } else {
-                for (int t = 0; t < len; t++) for (int k = 0; k < DM; k++) residual[t][k] += h[t][k];
-            }
+        return MambaLMTest.lmReference(w.emb, w.norm, w.normF, w.head, ids, (l, hn) -> {
+            int len = hn.length;
             double[][] proj = new double[len][PROJ];
             for (int t = 0; t < len; t++) {
-                double[] hn = MambaLMTest.rms(residual[t], w.norm[l]);
                 for (int o = 0; o < PROJ; o++) {
                     double s = 0;
-                    for (int k = 0; k < DM; k++) s += w.inProj[l][o * DM + k] * hn[k];
+                    for (int k = 0; k < DM; k++) s += w.inProj[l][o * DM + k] * hn[t][k];
                     proj[t][o] = s;
                 }
             }
@@ -198,7 +189,7 @@ class Mamba2LMTest {
                     }
                 }
             }
-            h = new double[len][DM];
+            double[][] out = new double[len][DM];
             for (int t = 0; t < len; t++) {
                 double[] v = new double[DI];
                 for (int c = 0; c < DI; c++) v[c] = y[t][c] * MambaLMTest.silu(proj[t][c]);
@@ -214,22 +205,11 @@ class Mamba2LMTest {
                 for (int m = 0; m < DM; m++) {
                     double s = 0;
                     for (int c = 0; c < DI; c++) s += w.outW[l][m * DI + c] * v[c];
-                    h[t][m] = s;
+                    out[t][m] = s;
                 }
             }
-        }
-        double[][] logits = new double[len][VP];
-        for (int t = 0; t < len; t++) {
-            double[] f = new double[DM];
-            for (int k = 0; k < DM; k++) f[k] = h[t][k] + residual[t][k];
-            double[] fn = MambaLMTest.rms(f, w.normF);
-            for (int v = 0; v < VP; v++) {
-                double s = 0;
-                for (int k = 0; k < DM; k++) s += w.head[v * DM + k] * fn[k];
-                logits[t][v] = s;
-            }
-        }
-        return logits;
+            return out;
+        });
     }
 
     /** The largest rel L2 error over positions of {@code dir}'s logits for {@code seqs} against the reference. */

@@ -190,18 +190,8 @@ class MambaLMTest {
     // float64 straight-line reference of MambaLMHeadModel on one sequence → logits [L][VP]
 
     static double[][] reference(Weights w, float[] head, int[] ids) {
-        int len = ids.length;
-        double[][] h = new double[len][DM];
-        for (int t = 0; t < len; t++) for (int k = 0; k < DM; k++) h[t][k] = w.emb[ids[t] * DM + k];
-        double[][] residual = null;
-        for (int l = 0; l < NL; l++) {
-            if (residual == null) {
-                residual = h;
-            } else {
-                for (int t = 0; t < len; t++) for (int k = 0; k < DM; k++) residual[t][k] += h[t][k];
-            }
-            double[][] hn = new double[len][];
-            for (int t = 0; t < len; t++) hn[t] = rms(residual[t], w.norm[l]);
+        return lmReference(w.emb, w.norm, w.normF, head, ids, (l, hn) -> {
+            int len = hn.length;
             double[][] x = new double[len][DI], z = new double[len][DI];
             for (int t = 0; t < len; t++) {
                 for (int c = 0; c < DI; c++) {
@@ -238,20 +228,49 @@ class MambaLMTest {
                     y[t][c] = acc * silu(z[t][c]);
                 }
             }
-            h = new double[len][DM];
+            double[][] out = new double[len][DM];
             for (int t = 0; t < len; t++) {
                 for (int m = 0; m < DM; m++) {
                     double s = 0;
                     for (int c = 0; c < DI; c++) s += w.outW[l][m * DI + c] * y[t][c];
-                    h[t][m] = s;
+                    out[t][m] = s;
                 }
             }
+            return out;
+        });
+    }
+
+    /** One layer's mixer in the float64 references: its normed input {@code [len][d_model]} → its output. */
+    @FunctionalInterface
+    interface MixerRef {
+        double[][] apply(int layer, double[][] normed);
+    }
+
+    /**
+     * The LM skeleton both Mamba references share (mamba_ssm's Add → Norm → Mixer, HF's
+     * residual + mixer(norm(h)): the same sums): embedding rows, per layer the residual add, RMSNorm
+     * and {@code mixer}, then RMSNorm_f of the last sum and the head → logits {@code [len][VP]}.
+     */
+    static double[][] lmReference(float[] emb, float[][] norm, float[] normF, float[] head, int[] ids, MixerRef mixer) {
+        int len = ids.length;
+        double[][] h = new double[len][DM];
+        for (int t = 0; t < len; t++) for (int k = 0; k < DM; k++) h[t][k] = emb[ids[t] * DM + k];
+        double[][] residual = null;
+        for (int l = 0; l < norm.length; l++) {
+            if (residual == null) {
+                residual = h;
+            } else {
+                for (int t = 0; t < len; t++) for (int k = 0; k < DM; k++) residual[t][k] += h[t][k];
+            }
+            double[][] hn = new double[len][];
+            for (int t = 0; t < len; t++) hn[t] = rms(residual[t], norm[l]);
+            h = mixer.apply(l, hn);
         }
         double[][] logits = new double[len][VP];
         for (int t = 0; t < len; t++) {
             double[] f = new double[DM];
             for (int k = 0; k < DM; k++) f[k] = h[t][k] + residual[t][k];
-            double[] fn = rms(f, w.normF);
+            double[] fn = rms(f, normF);
             for (int v = 0; v < VP; v++) {
                 double s = 0;
                 for (int k = 0; k < DM; k++) s += head[v * DM + k] * fn[k];
