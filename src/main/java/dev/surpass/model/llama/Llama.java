@@ -75,11 +75,17 @@ public final class Llama extends LoadedDecoder {
         return build(dir, (ck, w) -> {
             int e = c.hidden(), qd = c.nHead() * c.headDim(), kd = c.nKvHead() * c.headDim(), f = c.intermediate();
             // the embedding is also the head when tied: 16-bit with the projections when they are
-            Tensor embed = w.track(ck.uploadLinear(device, "model.embed_tokens.weight", c.vocabSize(), e));
-            Tensor norm = w.track(norm(ck, device, c, "model.norm.weight", e));
+            // the decoder's tensors: "model.*", or a multimodal Gemma 3's language model (transformers 4 and 5 namings)
+            String mp = "model.";
+            for (String p : new String[] {"language_model.model.", "model.language_model."}) {
+                if (!ck.has("model.embed_tokens.weight") && ck.has(p + "embed_tokens.weight")) mp = p;
+            }
+            String headName = ck.has("language_model.lm_head.weight") ? "language_model.lm_head.weight" : "lm_head.weight";
+            Tensor embed = w.track(ck.uploadLinear(device, mp + "embed_tokens.weight", c.vocabSize(), e));
+            Tensor norm = w.track(norm(ck, device, c, mp + "norm.weight", e));
             Tensor head;
-            if (ck.has("lm_head.weight")) {
-                head = w.track(ck.uploadLinear(device, "lm_head.weight", c.vocabSize(), e));
+            if (ck.has(headName)) {
+                head = w.track(ck.uploadLinear(device, headName, c.vocabSize(), e));
             } else if (c.tieEmbeddings()) {
                 head = embed;
             } else {
@@ -87,7 +93,7 @@ public final class Llama extends LoadedDecoder {
             }
             List<Layer> layers = new ArrayList<>();
             for (int i = 0; i < c.nLayer(); i++) {
-                String lp = "model.layers." + i + ".";
+                String lp = mp + "layers." + i + ".";
                 Layer l = new Layer();
                 l.inNorm = w.track(norm(ck, device, c, lp + "input_layernorm.weight", e));
                 l.wq = w.track(ck.uploadLinear(device, lp + "self_attn.q_proj.weight", qd, e));

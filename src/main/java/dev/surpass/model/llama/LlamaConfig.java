@@ -74,6 +74,8 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
     /** The config's family: its model_type when one of {@link #TYPES}, else from its architectures; null if neither. */
     static String modelType(JsonNode n) {
         String t = n.path("model_type").asText("");
+        // Gemma 3's multimodal folders (Gemma3ForConditionalGeneration): the text model is read from text_config
+        if (t.equals("gemma3") && n.path("text_config").isObject()) return "gemma3_text";
         if (!t.isEmpty()) return TYPES.containsKey(t) ? t : null;
         for (JsonNode a : n.path("architectures")) {
             for (var e : TYPES.entrySet()) {
@@ -88,6 +90,13 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
     }
 
     public static LlamaConfig parse(ConfigJson c) {
+        if (c.node().path("model_type").asText("").equals("gemma3") && c.node().path("text_config").isObject()) {
+            // a multimodal Gemma 3 folder: its language model's settings, the eos ids of the whole config
+            com.fasterxml.jackson.databind.node.ObjectNode text = c.node().get("text_config").deepCopy();
+            text.put("model_type", "gemma3_text");
+            if (c.has("eos_token_id")) text.set("eos_token_id", c.node().get("eos_token_id")); // what generate stops at
+            c = new ConfigJson(text, c.where() + " (text_config)");
+        }
         String type0 = modelType(c.node());
         if (type0 == null && c.has("model_type")) {
             throw new IllegalArgumentException(c.where() + ": model_type \"" + c.node().get("model_type").asText()

@@ -16,6 +16,7 @@ import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
+import dev.surpass.model.decoder.RefMath.Entry;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -94,5 +95,36 @@ class Gemma3Test extends DecoderModelSuite<Llama> {
         assertNull(Qwen2Test.parse(Gemma2Test.config(true, "")).gemma().localInvFreq());
         var e = assertThrows(IllegalArgumentException.class, () -> Qwen2Test.parse(config(ROPE_V5 + ", \"use_bidirectional_attention\": true")));
         assertTrue(e.getMessage().contains("use_bidirectional_attention"), e.getMessage());
+    }
+
+    /**
+     * A multimodal Gemma 3 folder (Gemma3ForConditionalGeneration: config.json's text_config, the
+     * decoder under {@code language_model.model.} as the released files name it, or
+     * {@code model.language_model.} as transformers 5 saves it, a vision tower beside it) loads its
+     * text model: the same logits as the text-only folder.
+     */
+    @Test
+    void multimodalFolderLoadsItsTextModel() throws IOException {
+        String text = config(ROPE_V5);
+        String mm = "{\"architectures\": [\"Gemma3ForConditionalGeneration\"], \"model_type\": \"gemma3\", \"eos_token_id\": [1, 7],"
+                + " \"vision_config\": {\"model_type\": \"siglip_vision_model\"}, \"text_config\": " + text + "}";
+        int[] seq = ids(4, 20);
+        float[] want;
+        try (Tensor lg = Decoding.forward(model, new int[][] {seq})) {
+            want = lg.toFloatArray();
+        }
+        for (String prefix : new String[] {"language_model.model.", "model.language_model."}) {
+            Map<String, Entry> renamed = new LinkedHashMap<>();
+            for (var e : entries(w3, false).entrySet()) renamed.put(prefix + e.getKey().substring("model.".length()), e.getValue());
+            renamed.put("vision_tower.vision_model.embeddings.patch_embedding.weight", new Entry(new float[] {1, 2, 3, 4}, new long[] {2, 2}));
+            java.nio.file.Path d = tmp.resolve("gemma3-mm-" + prefix.replace(".", "_"));
+            writeCheckpoint(d, mm, renamed, DType.F32, 1);
+            assertTrue(LlamaConfig.looksLikeLlama(d));
+            try (Llama m = Llama.load(cpu, d); Tensor lg = Decoding.forward(m, new int[][] {seq})) {
+                assertEquals("gemma3_text", m.config().modelType());
+                assertArrayEquals(new int[] {1, 7}, m.config().eosIds());
+                assertArrayEquals(want, lg.toFloatArray(), 0f, prefix);
+            }
+        }
     }
 }
