@@ -130,7 +130,7 @@ final class EmbedCommand extends CliCommand {
     }
 
     private int limit(BertModel m, int dflt) {
-        int cap = m.config().maxPositions();
+        int cap = m.config().maxTokens();
         if (maxLength != null && maxLength > cap) {
             m.close();
             throw new UsageException("--max-length " + maxLength + " is over the model's max_position_embeddings " + cap);

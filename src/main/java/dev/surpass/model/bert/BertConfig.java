@@ -9,9 +9,32 @@ import java.nio.file.Path;
  * num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings,
  * type_vocab_size} (default 2), {@code vocab_size}, {@code layer_norm_eps} (default 1e-12) and
  * {@code hidden_act} (only the exact erf GELU, "gelu"). Only absolute position embeddings.
+ *
+ * <p>RoBERTa and XLM-RoBERTa ({@code model_type} "roberta" / "xlm-roberta") are the same encoder
+ * with HF's position ids counted from the padding id: a token that is not {@code pad_token_id}
+ * (default 1) at its sequence's k-th non-pad place gets position {@code pad_token_id + k}, a pad
+ * token gets {@code pad_token_id} ({@code create_position_ids_from_input_ids}).
+ *
+ * @param paddingIdx RoBERTa's {@code pad_token_id}, from which positions count; -1 for BERT (position = index)
  */
 public record BertConfig(int hiddenSize, int numLayers, int numHeads, int intermediateSize, int maxPositions, int typeVocabSize,
-                         int vocabSize, float layerNormEps) {
+                         int vocabSize, float layerNormEps, int paddingIdx) {
+
+    /** A BERT config (positions are indices). */
+    public BertConfig(int hiddenSize, int numLayers, int numHeads, int intermediateSize, int maxPositions, int typeVocabSize, int vocabSize,
+                      float layerNormEps) {
+        this(hiddenSize, numLayers, numHeads, intermediateSize, maxPositions, typeVocabSize, vocabSize, layerNormEps, -1);
+    }
+
+    /** True for RoBERTa-style positions. */
+    public boolean robertaPositions() {
+        return paddingIdx >= 0;
+    }
+
+    /** The longest sequence the position table takes: max_position_embeddings, less RoBERTa's pad_token_id + 1. */
+    public int maxTokens() {
+        return paddingIdx < 0 ? maxPositions : maxPositions - paddingIdx - 1;
+    }
 
     public BertConfig {
         check("hiddenSize", hiddenSize);
@@ -37,15 +60,25 @@ public record BertConfig(int hiddenSize, int numLayers, int numHeads, int interm
         return hiddenSize / numHeads;
     }
 
-    /** True when {@code dir/config.json} names a BERT encoder (model_type or architectures). */
+    /** True when {@code dir/config.json} names a BERT, RoBERTa or XLM-RoBERTa encoder (model_type or architectures). */
     public static boolean looksLikeBert(Path dir) {
         JsonNode n = ConfigJson.peek(dir);
         if (n == null) return false;
-        if (n.path("model_type").asText("").equals("bert")) return true;
+        String t = n.path("model_type").asText("");
+        if (t.equals("bert") || t.equals("roberta") || t.equals("xlm-roberta")) return true;
+        if (!t.isEmpty()) return false;
         for (JsonNode a : n.path("architectures")) {
             String s = a.asText("");
-            if (s.equals("BertModel") || s.startsWith("BertFor")) return true;
+            for (String f : new String[] {"Bert", "Roberta", "XLMRoberta"}) if (s.equals(f + "Model") || s.startsWith(f + "For")) return true;
         }
+        return false;
+    }
+
+    /** True when the config is RoBERTa's or XLM-RoBERTa's (model_type or architectures). */
+    static boolean isRoberta(JsonNode n) {
+        String t = n.path("model_type").asText("");
+        if (!t.isEmpty()) return t.equals("roberta") || t.equals("xlm-roberta");
+        for (JsonNode a : n.path("architectures")) if (a.asText("").startsWith("Roberta") || a.asText("").startsWith("XLMRoberta")) return true;
         return false;
     }
 
@@ -73,6 +106,13 @@ public record BertConfig(int hiddenSize, int numLayers, int numHeads, int interm
         if (hidden % heads != 0) {
             throw new IllegalArgumentException(c.where() + ": hidden_size " + hidden + " is not a multiple of num_attention_heads " + heads);
         }
-        return new BertConfig(hidden, layers, heads, inter, maxPos, types, vocab, (float) eps);
+        int pad = -1;
+        if (isRoberta(c.node())) {
+            pad = c.optPositiveOrZero("pad_token_id", 1);
+            if (pad + 1 >= maxPos) {
+                throw new IllegalArgumentException(c.where() + ": pad_token_id " + pad + " leaves no positions in max_position_embeddings " + maxPos);
+            }
+        }
+        return new BertConfig(hidden, layers, heads, inter, maxPos, types, vocab, (float) eps, pad);
     }
 }

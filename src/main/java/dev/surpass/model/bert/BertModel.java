@@ -104,7 +104,8 @@ public final class BertModel implements AutoCloseable {
         BertConfig c = BertConfig.load(dir);
         Decoding.checkHeadDim(dir, "hidden_size / num_attention_heads", c.headDim());
         try (Checkpoint ck = Checkpoint.open(dir)) {
-            String p = ck.has("bert.embeddings.word_embeddings.weight") ? "bert." : "";
+            String p = ck.has("bert.embeddings.word_embeddings.weight") ? "bert."
+                    : ck.has("roberta.embeddings.word_embeddings.weight") ? "roberta." : "";
             return build(device, c, new WeightSource() {
                 @Override
                 public float[] read(String name, long... shape) {
@@ -218,8 +219,9 @@ public final class BertModel implements AutoCloseable {
         ensureOpen();
         int[] dims = checkGrid("inputIds", inputIds, null, 0, config.vocabSize());
         int b = dims[0], n = dims[1];
-        if (n > config.maxPositions()) {
-            throw new IllegalArgumentException("forward: inputIds has " + n + " columns; max_position_embeddings is " + config.maxPositions());
+        if (n > config.maxTokens()) {
+            throw new IllegalArgumentException("forward: inputIds has " + n + " columns; at most " + config.maxTokens()
+                    + " fit max_position_embeddings " + config.maxPositions());
         }
         if (attentionMask != null) checkGrid("attentionMask", attentionMask, dims, 0, 2);
         if (tokenTypeIds != null) checkGrid("tokenTypeIds", tokenTypeIds, dims, 0, config.typeVocabSize());
@@ -229,10 +231,10 @@ public final class BertModel implements AutoCloseable {
         int[] keep = new int[rows];
         int kept = 0;
         for (int s = 0; s < b; s++) {
+            positions(inputIds[s], positions, s * n);
             for (int t = 0; t < n; t++) {
                 int r = s * n + t;
                 ids[r] = inputIds[s][t];
-                positions[r] = t;
                 types[r] = tokenTypeIds == null ? 0 : tokenTypeIds[s][t];
                 if (attentionMask == null || attentionMask[s][t] == 1) keep[kept++] = r;
             }
@@ -265,9 +267,9 @@ public final class BertModel implements AutoCloseable {
         int[] cu = new int[b + 1];
         for (int s = 0; s < b; s++) {
             int[] row = inputIds[s];
-            if (row == null || row.length == 0 || row.length > config.maxPositions()) {
+            if (row == null || row.length == 0 || row.length > config.maxTokens()) {
                 throw new IllegalArgumentException("forwardPacked: inputIds[" + s + "] has " + (row == null ? "no" : row.length)
-                        + " ids; expected 1.." + config.maxPositions() + " (max_position_embeddings)");
+                        + " ids; expected 1.." + config.maxTokens() + " (max_position_embeddings)");
             }
             for (int t = 0; t < row.length; t++) {
                 if (row[t] < 0 || row[t] >= config.vocabSize()) {
@@ -281,7 +283,7 @@ public final class BertModel implements AutoCloseable {
         int[] ids = new int[rows], positions = new int[rows];
         for (int s = 0; s < b; s++) {
             System.arraycopy(inputIds[s], 0, ids, cu[s], inputIds[s].length);
-            for (int t = 0; t < inputIds[s].length; t++) positions[cu[s] + t] = t;
+            positions(inputIds[s], positions, cu[s]);
         }
         return encode(ids, positions, new int[rows], cu, cu, null);
     }
@@ -330,6 +332,15 @@ public final class BertModel implements AutoCloseable {
         } finally {
             if (x != null) x.close();
         }
+    }
+
+    /**
+     * The position ids of one sequence into {@code out[from..]}: the index (BERT), or HF RoBERTa's
+     * {@code pad + (k-th non-pad token)} with pad tokens at {@code pad}.
+     */
+    private void positions(int[] ids, int[] out, int from) {
+        int pad = config.paddingIdx(), count = 0;
+        for (int t = 0; t < ids.length; t++) out[from + t] = pad < 0 ? t : (ids[t] == pad ? pad : pad + ++count);
     }
 
     /** True when the checkpoint has a pooler ({@code pooler.dense}). */

@@ -31,8 +31,8 @@ public final class SentenceEmbeddings implements AutoCloseable {
     public SentenceEmbeddings(BertModel model, Tokenizer tokenizer, int maxLength) {
         if (model == null) throw new IllegalArgumentException("model is null");
         if (tokenizer == null) throw new IllegalArgumentException("tokenizer is null");
-        if (maxLength < 2 || maxLength > model.config().maxPositions()) {
-            throw new IllegalArgumentException("maxLength is " + maxLength + "; expected 2.." + model.config().maxPositions()
+        if (maxLength < 2 || maxLength > model.config().maxTokens()) {
+            throw new IllegalArgumentException("maxLength is " + maxLength + "; expected 2.." + model.config().maxTokens()
                     + " (max_position_embeddings)");
         }
         this.model = model;

@@ -123,12 +123,19 @@ class BertModelTest {
     // float64 reference of one sequence (transformers' BertModel, eval mode, extended additive mask)
 
     static double[][] reference(int[] ids, int[] mask, int[] types) {
+        int[] pos = new int[ids.length];
+        for (int t = 0; t < pos.length; t++) pos[t] = t;
+        return reference(ids, mask, types, pos);
+    }
+
+    /** The same with the position ids given (RoBERTa counts them from its padding id). */
+    static double[][] reference(int[] ids, int[] mask, int[] types, int[] pos) {
         int n = ids.length;
         double[][] x = new double[n][E];
         for (int t = 0; t < n; t++) {
             for (int i = 0; i < E; i++) {
                 x[t][i] = (double) w.get("embeddings.word_embeddings.weight")[ids[t] * E + i]
-                        + w.get("embeddings.position_embeddings.weight")[t * E + i]
+                        + w.get("embeddings.position_embeddings.weight")[pos[t] * E + i]
                         + w.get("embeddings.token_type_embeddings.weight")[types[t] * E + i];
             }
         }
@@ -377,6 +384,37 @@ class BertModelTest {
                 for (Tensor t : out.values()) t.close();
                 for (Tensor t : in.values()) t.close();
             }
+        }
+    }
+
+    /**
+     * RoBERTa (and XLM-R): the same encoder under {@code roberta.}, position ids counted from
+     * pad_token_id as HF's create_position_ids_from_input_ids (pad tokens at the padding id, the others
+     * from padding id + 1), checked against the float64 reference with those positions; 19 positions
+     * hold 17 tokens.
+     */
+    @Test
+    void robertaPositionsCountFromThePaddingId() throws IOException {
+        String cfg = CONFIG.replace("\"BertModel\"", "\"RobertaModel\"").replace("\"bert\"", "\"roberta\"").replace("}", ", \"pad_token_id\": 1}");
+        Path rdir = tmp.resolve("roberta");
+        writeCheckpoint(rdir, cfg, entries(w, "roberta."), DType.F32, 1);
+        assertTrue(BertConfig.looksLikeBert(rdir));
+        int[][] ids = {{5, 6, 7, 8, 9}, {11, 12, 1, 1, 1}};
+        int[][] mask = {{1, 1, 1, 1, 1}, {1, 1, 0, 0, 0}};
+        int[][] pos = {{2, 3, 4, 5, 6}, {2, 3, 1, 1, 1}};
+        try (BertModel m = BertModel.load(cpu, rdir); Tensor out = m.forward(ids, mask, null)) {
+            assertTrue(m.config().robertaPositions() && m.config().maxTokens() == P - 2);
+            float[] got = out.toFloatArray();
+            for (int s = 0; s < 2; s++) {
+                double[][] want = reference(ids[s], mask[s], new int[5], pos[s]);
+                for (int t = 0; t < 5; t++) {
+                    for (int i = 0; i < E; i++) assertEquals(want[t][i], got[(s * 5 + t) * E + i], 2e-5, "s " + s + " t " + t + " i " + i);
+                }
+            }
+            int[][] tooLong = {new int[P - 1]};
+            java.util.Arrays.fill(tooLong[0], 5);
+            var e = assertThrows(IllegalArgumentException.class, () -> m.forward(tooLong, null, null));
+            assertTrue(e.getMessage().contains("at most " + (P - 2)), e.getMessage());
         }
     }
 
