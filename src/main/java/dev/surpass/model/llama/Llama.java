@@ -11,6 +11,7 @@ import dev.surpass.layers.RmsNorm;
 import dev.surpass.model.decoder.Decoding;
 import dev.surpass.model.decoder.LayerAttention;
 import dev.surpass.model.decoder.LoadedDecoder;
+import dev.surpass.model.decoder.Rope;
 import dev.surpass.model.decoder.Rows;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -316,14 +316,9 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
     // p · 1e-7 (a 4k-token prompt would otherwise part from HF by ~1e-4 in the angle). Python
     // scalars meet fp32 tensors as fp32; `s / t` is `reciprocal(t) * s` (Tensor.__rtruediv__).
 
-    /** {@code 1 / theta^(arange(0, D, 2) / D)} in fp32. */
+    /** {@code 1 / theta^(arange(0, D, 2) / D)} in fp32 ({@link dev.surpass.model.decoder.Rope#defaultInvFreq}). */
     static float[] defaultInvFreq(double theta, int headDim) {
-        float[] inv = new float[headDim / 2];
-        for (int i = 0; i < inv.length; i++) {
-            float e = (float) (2 * i) / (float) headDim;
-            inv[i] = 1f / (float) Math.pow((float) theta, e);
-        }
-        return inv;
+        return dev.surpass.model.decoder.Rope.defaultInvFreq(theta, headDim);
     }
 
     /** Position interpolation: the default frequencies divided by {@code factor}. */

@@ -1,5 +1,7 @@
 package dev.surpass.model.llama;
 
+import dev.surpass.model.decoder.Rope;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
