@@ -170,6 +170,28 @@ public final class Checkpoint implements AutoCloseable {
     }
 
     /**
+     * Rows {@code [row0, row0 + rows)} of a fused linear weight {@code [out, in]} (Phi-3's qkv_proj
+     * and gate_up_proj) as {@link #uploadLinear} gives a whole one: F32, or on the CPU with
+     * {@link #keepSixteenBitOnCpu} the stored 16-bit values.
+     */
+    public Tensor uploadLinearRows(Device device, String name, long out, long in, long row0, long rows) {
+        DType stored = check(name, out, in).dtype();
+        if (row0 < 0 || rows <= 0 || row0 + rows > out) {
+            throw new IllegalArgumentException(byName.get(name).path() + ": rows [" + row0 + ", " + (row0 + rows) + ") of tensor '" + name + "' are outside its " + out);
+        }
+        if (device.isCpu() && keepSixteenBitOnCpu() && (stored == DType.BF16 || stored == DType.F16)) {
+            try (Device cpu = Device.cpu(); Tensor t = byName.get(name).tensor(name, cpu)) {
+                Tensor copy = device.allocate(stored, rows, in);
+                java.lang.foreign.MemorySegment.copy(t.hostSegment(), row0 * in * stored.byteSize(), copy.hostSegment(), 0,
+                        rows * in * stored.byteSize());
+                return copy;
+            }
+        }
+        float[] v = read(name, out, in);
+        return device.upload(DType.F32, Arrays.copyOfRange(v, (int) (row0 * in), (int) ((row0 + rows) * in)), rows, in);
+    }
+
+    /**
      * A Conv1D weight stored {@code [in, out]} (GPT-2), columns {@code [col0, col0 + cols)}, as the
      * {@code [cols, in]} F32 matrix {@link dev.surpass.layers.Gemm#linear} takes.
      */

@@ -20,8 +20,9 @@ import java.util.List;
 /**
  * A Llama-family decoder ({@code LlamaForCausalLM}, and {@code MistralForCausalLM} /
  * {@code Qwen2ForCausalLM} / {@code Qwen3ForCausalLM} / {@code GemmaForCausalLM} /
- * {@code Gemma2ForCausalLM}, which differ in biases, sliding windows, Qwen3's per-head q/k norms
- * and Gemma's norms, scales, GELU and soft caps: {@link LlamaConfig}) in fp32:
+ * {@code Gemma2ForCausalLM} / {@code Phi3ForCausalLM}, which differ in biases, sliding windows,
+ * Qwen3's per-head q/k norms, Gemma's norms, scales, GELU and soft caps, and Phi-3's fused
+ * projections: {@link LlamaConfig}) in fp32:
  * <pre>
  * x = embed_tokens[ids]
  * per layer:  a = RMSNorm(x);  q, k, v = q_proj(a), k_proj(a), v_proj(a)
@@ -97,9 +98,16 @@ public final class Llama extends LoadedDecoder {
                 String lp = mp + "layers." + i + ".";
                 Layer l = new Layer();
                 l.inNorm = w.track(norm(ck, device, c, lp + "input_layernorm.weight", e));
-                l.wq = w.track(ck.uploadLinear(device, lp + "self_attn.q_proj.weight", qd, e));
-                l.wk = w.track(ck.uploadLinear(device, lp + "self_attn.k_proj.weight", kd, e));
-                l.wv = w.track(ck.uploadLinear(device, lp + "self_attn.v_proj.weight", kd, e));
+                if (ck.has(lp + "self_attn.qkv_proj.weight")) { // Phi-3: rows [q | k | v]
+                    String n = lp + "self_attn.qkv_proj.weight";
+                    l.wq = w.track(ck.uploadLinearRows(device, n, qd + 2L * kd, e, 0, qd));
+                    l.wk = w.track(ck.uploadLinearRows(device, n, qd + 2L * kd, e, qd, kd));
+                    l.wv = w.track(ck.uploadLinearRows(device, n, qd + 2L * kd, e, qd + (long) kd, kd));
+                } else {
+                    l.wq = w.track(ck.uploadLinear(device, lp + "self_attn.q_proj.weight", qd, e));
+                    l.wk = w.track(ck.uploadLinear(device, lp + "self_attn.k_proj.weight", kd, e));
+                    l.wv = w.track(ck.uploadLinear(device, lp + "self_attn.v_proj.weight", kd, e));
+                }
                 l.wo = w.track(ck.uploadLinear(device, lp + "self_attn.o_proj.weight", e, qd));
                 if (c.attentionBias()) {
                     l.bq = w.track(ck.upload(device, lp + "self_attn.q_proj.bias", qd));
@@ -116,8 +124,13 @@ public final class Llama extends LoadedDecoder {
                     l.preFfNorm = w.track(norm(ck, device, c, lp + "pre_feedforward_layernorm.weight", e));
                     l.postFfNorm = w.track(norm(ck, device, c, lp + "post_feedforward_layernorm.weight", e));
                 }
-                l.wGate = w.track(ck.uploadLinear(device, lp + "mlp.gate_proj.weight", f, e));
-                l.wUp = w.track(ck.uploadLinear(device, lp + "mlp.up_proj.weight", f, e));
+                if (ck.has(lp + "mlp.gate_up_proj.weight")) { // Phi-3: rows [gate | up]
+                    l.wGate = w.track(ck.uploadLinearRows(device, lp + "mlp.gate_up_proj.weight", 2L * f, e, 0, f));
+                    l.wUp = w.track(ck.uploadLinearRows(device, lp + "mlp.gate_up_proj.weight", 2L * f, e, f, f));
+                } else {
+                    l.wGate = w.track(ck.uploadLinear(device, lp + "mlp.gate_proj.weight", f, e));
+                    l.wUp = w.track(ck.uploadLinear(device, lp + "mlp.up_proj.weight", f, e));
+                }
                 l.wDown = w.track(ck.uploadLinear(device, lp + "mlp.down_proj.weight", e, f));
                 if (c.mlpBias()) {
                     l.bGate = w.track(ck.upload(device, lp + "mlp.gate_proj.bias", f));

@@ -29,7 +29,7 @@ import java.nio.file.Path;
  * {@code layer_types} list
  * ("sliding_attention" / "full_attention") overrides the per-layer rule.
  *
- * @param modelType      "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2" or "gemma3_text"
+ * @param modelType      "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text" or "phi3"
  * @param invFreq        the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied, fp32 values computed as HF does
  * @param ropeAttentionFactor the factor HF multiplies cos and sin by (yarn's; 1 otherwise)
  * @param attentionBias  q_proj, k_proj and v_proj have biases
@@ -63,7 +63,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
 
     /** The model types read as Llama, and their HF architecture names. */
     static final java.util.Map<String, String> TYPES = java.util.Map.of("llama", "Llama", "mistral", "Mistral", "qwen2", "Qwen2",
-            "qwen3", "Qwen3", "gemma", "Gemma", "gemma2", "Gemma2", "gemma3_text", "Gemma3");
+            "qwen3", "Qwen3", "gemma", "Gemma", "gemma2", "Gemma2", "gemma3_text", "Gemma3", "phi3", "Phi3");
 
     /** True when {@code dir/config.json} names a Llama, Mistral, Qwen2 or Qwen3 model (model_type or architectures). */
     public static boolean looksLikeLlama(Path dir) {
@@ -100,7 +100,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         String type0 = modelType(c.node());
         if (type0 == null && c.has("model_type")) {
             throw new IllegalArgumentException(c.where() + ": model_type \"" + c.node().get("model_type").asText()
-                    + "\" is not one this loader reads (llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text)");
+                    + "\" is not one this loader reads (llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3)");
         }
         String modelType = type0 == null ? "llama" : type0;
         int hidden = c.positive("hidden_size");
@@ -272,6 +272,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         int[] w = new int[nLayer];
         java.util.Arrays.fill(w, -1);
         if (modelType.equals("llama") || modelType.equals("gemma")) return w;
+        if (modelType.equals("phi3") && !c.has("sliding_window")) return w; // Phi3Config's default is null
         int size;
         boolean qwen = modelType.equals("qwen2") || modelType.equals("qwen3");
         if (qwen && !c.bool("use_sliding_window", false)) {
