@@ -138,6 +138,44 @@ public final class PyTorchCheckpoint implements AutoCloseable {
         return msg;
     }
 
+    /** True when {@code file} starts as a zip does ("PK"): a torch.save checkpoint, not safetensors. */
+    public static boolean looksLikeTorchZip(Path file) {
+        try (InputStream s = Files.newInputStream(file)) {
+            byte[] b = s.readNBytes(2);
+            return b.length == 2 && b[0] == 'P' && b[1] == 'K';
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    /**
+     * {@code file} opened as safetensors: as it is, or, when it is a PyTorch zip
+     * ({@link #looksLikeTorchZip}), converted into a temporary file in {@code java.io.tmpdir} that is
+     * mapped and then deleted (the mapping keeps its bytes until the result is closed). For
+     * single-file checkpoints such as DiT's {@code .pt}; it costs one conversion per open.
+     */
+    public static SafeTensorsFile openAsSafeTensors(Path file) {
+        if (!looksLikeTorchZip(file)) return SafeTensors.open(file);
+        Path tmp = null;
+        try {
+            tmp = Files.createTempFile("surpass-" + file.getFileName() + "-", ".safetensors");
+            try (PyTorchCheckpoint c = open(file)) {
+                c.writeSafeTensors(tmp, null, Map.of("format", "pt", "converted_from", file.getFileName().toString()));
+            }
+            return SafeTensors.open(tmp);
+        } catch (IOException e) {
+            throw new UncheckedIOException(file + ": cannot convert to a temporary safetensors file: " + e.getMessage(), e);
+        } finally {
+            if (tmp != null) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // left in the temp folder
+                }
+            }
+        }
+    }
+
     private static String hint(Path file) {
         try (InputStream s = Files.newInputStream(file)) {
             byte[] b = s.readNBytes(2);

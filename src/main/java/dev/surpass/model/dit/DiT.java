@@ -115,7 +115,9 @@ public final class DiT implements AutoCloseable {
     }
 
     /**
-     * Loads a DiT state dict from a safetensors file onto {@code device}, weights converted to
+     * Loads a DiT state dict from a safetensors file, or from the official PyTorch {@code .pt}
+     * (converted on the fly: {@link dev.surpass.io.PyTorchCheckpoint#openAsSafeTensors}), onto
+     * {@code device}, weights converted to
      * {@code dtype}. Key names are the official ones ({@code x_embedder.proj.weight}, …), optionally
      * under an {@code ema.} or {@code module.} prefix (train.py checkpoints, DDP wrappers). The
      * config is inferred from the tensor shapes (see {@link DiTConfig}) unless {@code config} is
@@ -129,7 +131,7 @@ public final class DiT implements AutoCloseable {
         if (device.isClosed()) throw new IllegalArgumentException("DiT.load: device " + device.name() + " is closed");
         if (file == null || !Files.isRegularFile(file)) throw new IllegalArgumentException("DiT.load: " + file + " is not a file");
         if (dtype == null || !dtype.isFloating()) throw new IllegalArgumentException("DiT.load: dtype must be F32, F16 or BF16, got " + dtype);
-        try (SafeTensorsFile st = SafeTensors.open(file)) {
+        try (SafeTensorsFile st = dev.surpass.io.PyTorchCheckpoint.openAsSafeTensors(file)) { // the official .pt converted on the fly
             String prefix = prefixOf(st, file);
             Loader ld = new Loader(st, prefix, file);
             DiTConfig cfg = config == null ? infer(ld, DiTConfig.hints(file, st.metadata()), file) : config;

@@ -25,7 +25,16 @@ public final class DiTForward implements ModelForward {
 
     @Override
     public boolean accepts(Path model) {
-        if (model == null || !Files.isRegularFile(model) || !model.getFileName().toString().endsWith(".safetensors")) return false;
+        if (model == null || !Files.isRegularFile(model)) return false;
+        String name = model.getFileName().toString();
+        if (name.endsWith(".pt") || name.endsWith(".pth")) { // the official format: only its pickle is read here
+            try (dev.surpass.io.PyTorchCheckpoint c = dev.surpass.io.PyTorchCheckpoint.open(model)) {
+                return c.names().stream().anyMatch(n -> n.endsWith("x_embedder.proj.weight"));
+            } catch (RuntimeException e) {
+                return false;
+            }
+        }
+        if (!name.endsWith(".safetensors")) return false;
         try (SafeTensorsFile f = SafeTensors.open(model)) {
             DiT.prefixOf(f, model);
             return true;

@@ -258,4 +258,36 @@ class DiTTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DiT.load(cpu, tmp.resolve("missing.safetensors")));
         assertTrue(e.getMessage().contains("not a file"));
     }
+
+    /**
+     * The official checkpoint format: a train.py-style {@code torch.save} file ({@code ema}, {@code model},
+     * {@code opt}, {@code args}; fp16, written by PyTorch 1.13: {@code make_tiny_dit_pt.py}) loads
+     * directly (converted on the fly; the num_heads hint from config.json beside it) and gives exactly
+     * what the same ema tensors give from a safetensors file written by Python.
+     */
+    @Test
+    void officialPtFileLoadsLikeItsSafetensors() throws java.io.IOException {
+        Path dir = java.nio.file.Files.createDirectories(tmp.resolve("pt"));
+        for (String f : new String[] {"tiny_dit.pt", "tiny_dit_ema.safetensors", "config.json"}) {
+            try (java.io.InputStream in = DiTTest.class.getResourceAsStream(f)) {
+                java.nio.file.Files.copy(in, dir.resolve(f));
+            }
+        }
+        float[] x = DiTFixture.randomLatents(SEED + 3, 2 * 4 * 8 * 8);
+        float[] t = {10f, 900f};
+        int[] y = {3, 10};
+        float[][] out = new float[2][];
+        String[] files = {"tiny_dit.pt", "tiny_dit_ema.safetensors"};
+        for (int i = 0; i < 2; i++) {
+            try (DiT m = DiT.load(cpu, dir.resolve(files[i])); Tensor xt = cpu.upload(DType.F32, x, 2, 4, 8, 8); Tensor o = m.forward(xt, t, y)) {
+                assertEquals(64, m.config().hiddenSize());
+                out[i] = o.toFloatArray();
+            }
+        }
+        assertArrayEquals(out[1], out[0], 0f);
+        assertTrue(dev.surpass.cli.ModelFamilies.find(dir.resolve("tiny_dit.pt")) != null, "surpass forward takes the .pt");
+        try (java.util.stream.Stream<Path> left = java.nio.file.Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
+            assertTrue(left.noneMatch(p -> p.getFileName().toString().startsWith("surpass-tiny_dit.pt-")), "the temporary conversion is deleted");
+        }
+    }
 }
