@@ -5,7 +5,8 @@
 # frequencies and angles in fp32, eager softmax attention, RMSNorm in fp32), and compared with
 # `surpass forward` (SURPASS=path/to/surpass to test another build).
 # QWEN3=1 writes a Qwen3 (per-head q_norm / k_norm RMSNorm before RoPE); BIN=1 saves the weights with torch.save
-# as pytorch_model.bin and converts them with `surpass convert` first. GEMMA2=1 writes a Gemma 2 (norm weights as offsets
+# as pytorch_model.bin and converts them with `surpass convert` first (BIN=direct: leaves only the .bin, which the loader
+# converts as it opens it). GEMMA2=1 writes a Gemma 2 (norm weights as offsets
 # from 1, √hidden embedding scale, tied head, GELU-tanh MLP, post-attention and pre/post-feedforward norms,
 # query_pre_attn_scalar 24, attention soft cap 20, final soft cap 15, a 64-token window on even layers, default RoPE)
 # following transformers' modeling_gemma2 (eager attention).
@@ -14,7 +15,7 @@ import json, math, os, struct, subprocess, sys, torch
 torch.manual_seed(0)
 E, F, NL, HQ, HKV, D, V, T = 256, 512, 2, 8, 2, 32, 300, int(sys.argv[1]) if len(sys.argv) > 1 else 700
 YARN = os.environ.get("ROPE") == "yarn"
-QWEN3, BIN, G2 = os.environ.get("QWEN3") == "1", os.environ.get("BIN") == "1", os.environ.get("GEMMA2") == "1"
+QWEN3, BIN, G2 = os.environ.get("QWEN3") == "1", os.environ.get("BIN") in ("1", "direct"), os.environ.get("GEMMA2") == "1"
 theta, rs = 500000.0, ({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256} if YARN else
                        {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
 w = {"model.embed_tokens.weight": torch.randn(V, E), "model.norm.weight": 1 + 0.1 * torch.randn(E), "lm_head.weight": torch.randn(V, E) / E ** 0.5}
@@ -36,7 +37,9 @@ from common import save_safetensors, load_safetensors  # noqa: E402  (the traini
 def save(path, tensors): save_safetensors(tensors, path)
 def load(path, key): return load_safetensors(path)[key]
 os.makedirs("ckpt", exist_ok=True)
-if BIN:
+if os.environ.get("BIN") == "direct":  # the folder keeps only pytorch_model.bin: surpass converts it as it loads
+    torch.save(w, "ckpt/pytorch_model.bin")
+elif BIN:
     torch.save(w, "ckpt/pytorch_model.bin")
     surpass = os.environ.get("SURPASS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "surpass"))
     r = subprocess.run([surpass, "convert", "ckpt/pytorch_model.bin", "ckpt/model.safetensors"], capture_output=True, text=True)

@@ -10,6 +10,7 @@
 # NAMING=ssm writes the mamba_ssm checkpoint instead (backbone.embedding.weight, d_model/n_layer/ssm_cfg config) and
 # the reference's gated norm follows mamba_ssm's RMSNormGated(group_size = d_inner // ngroups, eps 1e-5,
 # norm_before_gate False): y·silu(z), then RMS over each group's d_inner/ngroups channels apart, times weight.
+# BIN=1 saves the weights with torch.save as pytorch_model.bin (state-spaces/mamba2-* ship only that).
 # Run from an empty folder: python3 hf_mamba2_parity.py [T]   (PyTorch >= 1.13; Debian's python3-torch works)
 # Exits 1 when max |Δlogit| > 1e-3.
 import json, math, os, struct, subprocess, sys, torch
@@ -42,7 +43,8 @@ from common import save_safetensors, load_safetensors  # noqa: E402  (the traini
 def save(path, tensors): save_safetensors(tensors, path)
 def load(path, key): return load_safetensors(path)[key]
 os.makedirs("ckpt", exist_ok=True)
-save("ckpt/model.safetensors", w)
+if os.environ.get("BIN") == "1": torch.save(w, "ckpt/pytorch_model.bin")  # as mamba_ssm's releases: surpass converts it as it loads
+else: save("ckpt/model.safetensors", w)
 if SSM:
     cfg = {"d_model": E, "n_layer": NL, "vocab_size": V,
            "ssm_cfg": {"layer": "Mamba2", "d_state": N, "headdim": P, "ngroups": G, "expand": 2, "d_conv": W, "chunk_size": CH},

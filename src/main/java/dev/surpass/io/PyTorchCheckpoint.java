@@ -138,6 +138,27 @@ public final class PyTorchCheckpoint implements AutoCloseable {
         return msg;
     }
 
+    /**
+     * The weight files of a model folder, each to be opened with {@link #openAsSafeTensors}: its
+     * {@code *.safetensors} when it has any, else its PyTorch files ({@code *.bin}, {@code *.pt},
+     * {@code *.pth}: HF's {@code pytorch_model*.bin}, mamba_ssm's releases), which are then
+     * converted as they are opened.
+     *
+     * @throws IllegalArgumentException when the folder has neither (naming it)
+     */
+    public static List<Path> weightFiles(Path dir) {
+        try (java.util.stream.Stream<Path> s = Files.list(dir)) {
+            List<Path> all = s.filter(Files::isRegularFile).sorted().toList();
+            List<Path> st = all.stream().filter(p -> p.getFileName().toString().endsWith(".safetensors")).toList();
+            if (!st.isEmpty()) return st;
+            List<Path> pt = all.stream().filter(p -> p.getFileName().toString().matches(".*\\.(bin|pt|pth)") && looksLikeTorchZip(p)).toList();
+            if (!pt.isEmpty()) return pt;
+        } catch (IOException e) {
+            throw new UncheckedIOException(dir + ": cannot list: " + e.getMessage(), e);
+        }
+        throw new IllegalArgumentException(dir + ": no *.safetensors weights (nor PyTorch *.bin / *.pt ones)");
+    }
+
     /** True when {@code file} starts as a zip does ("PK"): a torch.save checkpoint, not safetensors. */
     public static boolean looksLikeTorchZip(Path file) {
         try (InputStream s = Files.newInputStream(file)) {

@@ -219,6 +219,11 @@ class PyTorchCheckpointTest {
         Files.writeString(folder.resolve("config.json"), "{\"model_type\": \"llama\"}");
         String msg = PyTorchCheckpoint.noSafeTensorsMessage(folder);
         assertTrue(msg.contains("surpass convert " + folder), msg);
+        // a folder with only PyTorch weights opens them (converted as they are opened); safetensors win when both are there
+        assertEquals(List.of(folder.resolve("pytorch_model.bin")), PyTorchCheckpoint.weightFiles(folder));
+        try (SafeTensorsFile f = PyTorchCheckpoint.openAsSafeTensors(folder.resolve("pytorch_model.bin"))) {
+            assertTrue(f.names().contains("a.weight") && f.names().contains("nested.lst.1"), f.names().toString());
+        }
         // a sharded folder: two .bin shards and their index become safetensors shards and a safetensors index
         Files.copy(train, folder.resolve("pytorch_model-00002-of-00002.bin"));
         Files.move(folder.resolve("pytorch_model.bin"), folder.resolve("pytorch_model-00001-of-00002.bin"));

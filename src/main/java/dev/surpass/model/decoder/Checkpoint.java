@@ -18,7 +18,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.stream.Stream;
 
 /**
  * The safetensors of an HF checkpoint folder, opened for loading: the shards named by
@@ -76,15 +75,9 @@ public final class Checkpoint implements AutoCloseable {
                     c.byName.put(e.getKey(), st);
                 }
             } else {
-                List<Path> files;
-                try (Stream<Path> s = Files.list(dir)) {
-                    files = s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList();
-                } catch (IOException e) {
-                    throw new IllegalArgumentException(dir + ": cannot list: " + e.getMessage(), e);
-                }
-                if (files.isEmpty()) throw new IllegalArgumentException(dev.surpass.io.PyTorchCheckpoint.noSafeTensorsMessage(dir));
-                for (Path f : files) {
-                    SafeTensorsFile st = SafeTensors.open(f);
+                // *.safetensors, or else PyTorch *.bin / *.pt converted as they are opened
+                for (Path f : dev.surpass.io.PyTorchCheckpoint.weightFiles(dir)) {
+                    SafeTensorsFile st = dev.surpass.io.PyTorchCheckpoint.openAsSafeTensors(f);
                     c.opened.add(st);
                     for (String n : st.names()) c.byName.put(n, st);
                 }

@@ -4,7 +4,6 @@ import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Scope;
 import dev.surpass.Tensor;
-import dev.surpass.io.SafeTensors;
 import dev.surpass.io.SafeTensorsFile;
 import dev.surpass.io.TensorInfo;
 import dev.surpass.layers.Activation;
@@ -16,7 +15,6 @@ import dev.surpass.scan.CausalConv1d;
 import dev.surpass.scan.ConvOutput;
 import dev.surpass.scan.ScanOutput;
 import dev.surpass.scan.SelectiveScan;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,7 +24,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.function.IntConsumer;
-import java.util.stream.Stream;
 
 /**
  * A Mamba-1 or Mamba-2 language model (mamba_ssm {@code MambaLMHeadModel} / HF
@@ -163,20 +160,14 @@ public final class MambaLM implements AutoCloseable {
         if (cfg.projBias()) {
             throw new IllegalArgumentException(dir.resolve("config.json") + ": in_proj/out_proj biases (bias/use_bias = true) are not supported");
         }
-        List<Path> files;
-        try (Stream<Path> s = Files.list(dir)) {
-            files = s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList();
-        } catch (IOException e) {
-            throw new IllegalArgumentException(dir + ": cannot list: " + e.getMessage(), e);
-        }
-        if (files.isEmpty()) throw new IllegalArgumentException(dev.surpass.io.PyTorchCheckpoint.noSafeTensorsMessage(dir));
+        List<Path> files = dev.surpass.io.PyTorchCheckpoint.weightFiles(dir); // PyTorch *.bin converted as opened when no safetensors
         List<SafeTensorsFile> opened = new ArrayList<>();
         List<Layer> layers = new ArrayList<>();
         Tensor emb = null, normF = null, head = null, headOfChannel = null;
         try {
             Map<String, SafeTensorsFile> byName = new LinkedHashMap<>();
             for (Path f : files) {
-                SafeTensorsFile st = SafeTensors.open(f);
+                SafeTensorsFile st = dev.surpass.io.PyTorchCheckpoint.openAsSafeTensors(f);
                 opened.add(st);
                 for (String n : st.names()) byName.put(n, st);
             }
