@@ -122,23 +122,6 @@ public final class PyTorchCheckpoint implements AutoCloseable {
     }
 
     /**
-     * "DIR: no *.safetensors weights", plus how to convert when the folder holds PyTorch weights
-     * ({@code *.bin}, {@code *.pt}, {@code *.pth}) instead: what a model loader says about such a folder.
-     */
-    public static String noSafeTensorsMessage(Path dir) {
-        String msg = dir + ": no *.safetensors weights";
-        try (java.util.stream.Stream<Path> s = Files.list(dir)) {
-            Path pt = s.filter(p -> p.getFileName().toString().matches(".*\\.(bin|pt|pth)")).sorted().findFirst().orElse(null);
-            if (pt != null) {
-                msg += "; " + pt.getFileName() + " looks like a PyTorch checkpoint: `surpass convert " + dir + "` converts the folder's";
-            }
-        } catch (IOException | RuntimeException ignored) {
-            // the plain message
-        }
-        return msg;
-    }
-
-    /**
      * The weight files of a model folder, each to be opened with {@link #openAsSafeTensors}: its
      * {@code *.safetensors} when it has any, else its PyTorch files ({@code *.bin}, {@code *.pt},
      * {@code *.pth}: HF's {@code pytorch_model*.bin}, mamba_ssm's releases), which are then

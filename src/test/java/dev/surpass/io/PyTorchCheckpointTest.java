@@ -217,10 +217,11 @@ class PyTorchCheckpointTest {
         Path folder = Files.createDirectories(tmp.resolve("hf-folder"));
         Files.copy(stateDict, folder.resolve("pytorch_model.bin"));
         Files.writeString(folder.resolve("config.json"), "{\"model_type\": \"llama\"}");
-        String msg = PyTorchCheckpoint.noSafeTensorsMessage(folder);
-        assertTrue(msg.contains("surpass convert " + folder), msg);
         // a folder with only PyTorch weights opens them (converted as they are opened); safetensors win when both are there
         assertEquals(List.of(folder.resolve("pytorch_model.bin")), PyTorchCheckpoint.weightFiles(folder));
+        Path empty = Files.createDirectories(tmp.resolve("no-weights"));
+        var none = assertThrows(IllegalArgumentException.class, () -> PyTorchCheckpoint.weightFiles(empty));
+        assertTrue(none.getMessage().contains(empty.toString()) && none.getMessage().contains("*.safetensors"), none.getMessage());
         try (SafeTensorsFile f = PyTorchCheckpoint.openAsSafeTensors(folder.resolve("pytorch_model.bin"))) {
             assertTrue(f.names().contains("a.weight") && f.names().contains("nested.lst.1"), f.names().toString());
         }
