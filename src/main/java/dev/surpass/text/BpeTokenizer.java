@@ -93,7 +93,10 @@ public final class BpeTokenizer implements Tokenizer {
                              boolean special) {}
 
     /** A pre-tokenizer step before the final ByteLevel. */
-    private record SplitStep(Pattern pattern, boolean removed) {}
+    /** How a Split step keeps its matches (HF tokenizers' SplitDelimiterBehavior). */
+    private enum Keep { ISOLATED, REMOVED, MERGED_WITH_PREVIOUS, MERGED_WITH_NEXT }
+
+    private record SplitStep(Pattern pattern, Keep keep) {}
 
     /** A template item: a special token's ids, or the sequence itself (ids == null). */
     private record TemplateItem(int[] ids) {}
@@ -304,6 +307,18 @@ public final class BpeTokenizer implements Tokenizer {
         } else if ("Metaspace".equals(pt.path("type").asText())) {
             byteLevel = false;
             metaspace = metaspace(pt, where, "pre_tokenizer");
+        } else if (!endsWith(pt, "ByteLevel")) {
+            // SentencePiece-style after Split steps (Gemma 3: Split on " "), optionally ending with Metaspace
+            byteLevel = false;
+            List<JsonNode> steps = new ArrayList<>();
+            String ptField = "Sequence".equals(pt.path("type").asText()) ? "pre_tokenizer.pretokenizers" : "pre_tokenizer";
+            if ("Sequence".equals(pt.path("type").asText())) pt.path("pretokenizers").forEach(steps::add);
+            else steps.add(pt);
+            if (steps.isEmpty()) throw new IllegalArgumentException(where + ": pre_tokenizer.pretokenizers is missing or empty");
+            if ("Metaspace".equals(steps.getLast().path("type").asText())) {
+                metaspace = metaspace(steps.removeLast(), where, ptField + "[" + steps.size() + "]");
+            }
+            for (int i = 0; i < steps.size(); i++) splits.add(split(steps.get(i), where, steps.size() == 1 && ptField.equals("pre_tokenizer") ? ptField : ptField + "[" + i + "]"));
         } else {
             byteLevel = true;
             List<JsonNode> steps = new ArrayList<>();
@@ -398,16 +413,26 @@ public final class BpeTokenizer implements Tokenizer {
     private static SplitStep split(JsonNode n, String where, String field) {
         if (!"Split".equals(n.path("type").asText())) {
             throw new IllegalArgumentException(where + ": " + field + ".type is " + n.path("type")
-                    + "; before ByteLevel only Split steps are supported");
+                    + "; expected \"Split\" steps followed by \"ByteLevel\", \"Metaspace\" or null");
         }
         Pattern pattern = pattern(n.path("pattern"), where, field);
         if (bool(n, where, field + ".", "invert", false)) throw new IllegalArgumentException(where + ": " + field + ".invert = true is not supported");
         String b = n.path("behavior").asText("");
         return switch (b) {
-            case "Isolated" -> new SplitStep(pattern, false);
-            case "Removed" -> new SplitStep(pattern, true);
-            default -> throw new IllegalArgumentException(where + ": " + field + ".behavior \"" + b + "\" is not supported (Isolated, Removed)");
+            case "Isolated" -> new SplitStep(pattern, Keep.ISOLATED);
+            case "Removed" -> new SplitStep(pattern, Keep.REMOVED);
+            case "MergedWithPrevious" -> new SplitStep(pattern, Keep.MERGED_WITH_PREVIOUS);
+            case "MergedWithNext" -> new SplitStep(pattern, Keep.MERGED_WITH_NEXT);
+            default -> throw new IllegalArgumentException(where + ": " + field + ".behavior \"" + b
+                    + "\" is not supported (Isolated, Removed, MergedWithPrevious, MergedWithNext)");
         };
+    }
+
+    /** True when the pre-tokenizer is {@code type}, or a Sequence ending with it. */
+    private static boolean endsWith(JsonNode pt, String type) {
+        if (!"Sequence".equals(pt.path("type").asText())) return type.equals(pt.path("type").asText());
+        JsonNode list = pt.path("pretokenizers");
+        return list.isArray() && !list.isEmpty() && type.equals(list.get(list.size() - 1).path("type").asText());
     }
 
     /** A {@code {"String": s}} (literal) or {@code {"Regex": r}} pattern. */
@@ -635,16 +660,12 @@ public final class BpeTokenizer implements Tokenizer {
         }
         List<String> pieces = new ArrayList<>();
         pieces.add(text);
-        for (SplitStep st : splits) {
-            List<String> next = new ArrayList<>();
-            for (String p : pieces) splitBy(p, st.pattern(), st.removed(), next);
-            pieces = next;
-        }
+        pieces = applySplits(pieces);
         for (String p : pieces) {
             if (addPrefixSpace && !p.startsWith(" ")) p = " " + p;
             if (useRegex) {
                 List<String> words = new ArrayList<>();
-                splitBy(p, GPT2_SPLIT, false, words);
+                splitBy(p, GPT2_SPLIT, Keep.ISOLATED, words);
                 for (String w : words) out.addAll(word(bytesToChars(w.getBytes(StandardCharsets.UTF_8))));
             } else if (!p.isEmpty()) {
                 out.addAll(word(bytesToChars(p.getBytes(StandardCharsets.UTF_8))));
@@ -652,8 +673,27 @@ public final class BpeTokenizer implements Tokenizer {
         }
     }
 
-    /** SentencePiece-style: Metaspace (if any) on the piece, then BPE on its characters as they are. */
+    /** The pieces after every Split step. */
+    private List<String> applySplits(List<String> pieces) {
+        for (SplitStep st : splits) {
+            List<String> next = new ArrayList<>();
+            for (String p : pieces) splitBy(p, st.pattern(), st.keep(), next);
+            pieces = next;
+        }
+        return pieces;
+    }
+
+    /** SentencePiece-style: Split steps (if any), Metaspace (if any) on each piece, then BPE on its characters as they are. */
     private void encodePieces(String text, boolean atStart, IntList out) {
+        if (!splits.isEmpty()) {
+            List<String> pieces = applySplits(new ArrayList<>(List.of(text)));
+            for (int i = 0; i < pieces.size(); i++) encodePiece(pieces.get(i), atStart && i == 0, out);
+            return;
+        }
+        encodePiece(text, atStart, out);
+    }
+
+    private void encodePiece(String text, boolean atStart, IntList out) {
         if (metaspace == null) {
             if (!text.isEmpty()) out.addAll(word(text));
             return;
@@ -674,15 +714,32 @@ public final class BpeTokenizer implements Tokenizer {
         if (from < t.length()) out.addAll(word(t.substring(from)));
     }
 
-    /** Splits {@code s} into the matches of {@code p} and the gaps between them (matches dropped if {@code removed}). */
-    private static void splitBy(String s, Pattern p, boolean removed, List<String> out) {
+    /**
+     * Splits {@code s} at the matches of {@code p} as HF tokenizers does: a match is its own piece
+     * (ISOLATED), dropped (REMOVED), appended to the piece before it (MERGED_WITH_PREVIOUS:
+     * "the-final--countdown" on "-" → "the-", "final-", "-", "countdown") or prepended to the piece
+     * after it (MERGED_WITH_NEXT → "the", "-final", "-", "-countdown").
+     */
+    private static void splitBy(String s, Pattern p, Keep keep, List<String> out) {
         Matcher m = p.matcher(s);
         int last = 0;
         while (m.find()) {
             if (m.end() == m.start()) continue;
-            if (m.start() > last) out.add(s.substring(last, m.start()));
-            if (!removed) out.add(s.substring(m.start(), m.end()));
-            last = m.end();
+            switch (keep) {
+                case ISOLATED, REMOVED -> {
+                    if (m.start() > last) out.add(s.substring(last, m.start()));
+                    if (keep == Keep.ISOLATED) out.add(s.substring(m.start(), m.end()));
+                    last = m.end();
+                }
+                case MERGED_WITH_PREVIOUS -> {
+                    out.add(s.substring(last, m.end()));
+                    last = m.end();
+                }
+                case MERGED_WITH_NEXT -> {
+                    if (m.start() > last) out.add(s.substring(last, m.start()));
+                    last = m.start();
+                }
+            }
         }
         if (last < s.length()) out.add(s.substring(last));
     }
