@@ -346,6 +346,20 @@ public final class PyTorchCheckpoint implements AutoCloseable {
             throw new IllegalArgumentException(path + ": entry " + entryName + " has " + ze.getSize() + " bytes but tensor '" + tensor
                     + "''s storage needs " + bytes);
         }
+        // the entry's bytes must be able to exist before they are allocated: a stored entry lies in the file, a
+        // deflated one expands at most ~1032× (a zip directory that lies about sizes cannot make this allocate more)
+        long fileSize;
+        try {
+            fileSize = Files.size(path);
+        } catch (IOException x) {
+            throw new UncheckedIOException(path + ": cannot read: " + x.getMessage(), x);
+        }
+        long possible = ze.getMethod() == ZipEntry.STORED ? fileSize : Math.multiplyHigh(ze.getCompressedSize(), 1100L) != 0 ? Long.MAX_VALUE
+                : ze.getCompressedSize() * 1100L;
+        if (ze.getCompressedSize() < 0 || bytes > possible) {
+            throw new IllegalArgumentException(path + ": entry " + entryName + " cannot hold the " + bytes + " bytes tensor '" + tensor
+                    + "''s storage needs (the file has " + fileSize + ")");
+        }
         MemorySegment seg = arena.allocate(Math.max(1, bytes), 64);
         try (InputStream s = zip.getInputStream(ze)) {
             byte[] buf = new byte[1 << 20];
