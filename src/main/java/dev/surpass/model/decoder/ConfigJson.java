@@ -121,6 +121,26 @@ public final class ConfigJson {
     }
 
     /** {@code eos_token_id} (a number or a list of numbers), or none. */
+    /**
+     * The ids {@code generate} stops at for the model in {@code dir}: {@code generation_config.json}'s
+     * {@code eos_token_id} when that file sets one (as HF's generate uses it: instruct models list
+     * their end-of-turn ids there), else {@code fallback} (config.json's).
+     *
+     * @throws IllegalArgumentException naming the file when it is not valid JSON or its eos_token_id is not an id or a list of ids
+     */
+    public static int[] generationEosIds(Path dir, int[] fallback) {
+        Path f = dir == null ? null : dir.resolve("generation_config.json");
+        if (f == null || !Files.isRegularFile(f)) return fallback;
+        ConfigJson g;
+        try {
+            g = new ConfigJson(JSON.readTree(f.toFile()), f.toString());
+        } catch (IOException e) {
+            throw new IllegalArgumentException(f + ": not valid JSON: " + e.getMessage(), e);
+        }
+        if (!g.has("eos_token_id")) return fallback;
+        return g.eosIds();
+    }
+
     public int[] eosIds() {
         JsonNode n = node.path("eos_token_id");
         if (n.canConvertToExactIntegral()) return new int[] {n.asInt()};
@@ -133,6 +153,9 @@ public final class ConfigJson {
                 ids[i] = n.get(i).asInt();
             }
             return ids;
+        }
+        if (!n.isMissingNode() && !n.isNull()) {
+            throw new IllegalArgumentException(where + ": field \"eos_token_id\" is " + n + "; expected an id or a list of ids");
         }
         return new int[0];
     }

@@ -57,7 +57,7 @@ public abstract class DecoderFamily implements ModelForward, ModelGenerate {
     @Override
     public Generator open(Device device, Path model) {
         if (device == null) throw new IllegalArgumentException("device is null");
-        int[] eos = ConfigJson.load(model, family()).eosIds();
+        int[] eos = ConfigJson.generationEosIds(model, ConfigJson.load(model, family()).eosIds());
         DecoderModel m = load.apply(device, model);
         return new Generator() {
             @Override

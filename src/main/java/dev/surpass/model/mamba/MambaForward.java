@@ -41,7 +41,7 @@ public final class MambaForward implements ModelForward, ModelGenerate {
     @Override
     public Generator open(Device device, Path model) {
         if (device == null) throw new IllegalArgumentException("device is null");
-        int[] eos = eosIds(model);
+        int[] eos = dev.surpass.model.decoder.ConfigJson.generationEosIds(model, eosIds(model));
         MambaLM lm = MambaLM.load(device, model);
         return new Generator() {
             @Override

@@ -97,4 +97,22 @@ class Phi3Test extends DecoderModelSuite<Llama> {
             else System.setProperty("surpass.cpu.weights16", old);
         }
     }
+
+    /** generation_config.json's eos_token_id (instruct models' end-of-turn ids) is what generate stops at by default, as in HF. */
+    @Test
+    void generationConfigEosIdsWin() throws IOException {
+        java.nio.file.Path d = tmp.resolve("phi3-genconfig");
+        writeCheckpoint(d, config(""), fused(), DType.F32, 1);
+        var family = dev.surpass.cli.ModelFamilies.findGenerator(d);
+        try (var g = family.open(cpu, d)) {
+            assertArrayEquals(new int[] {2, 79}, g.defaultStopIds(), "config.json's");
+        }
+        java.nio.file.Files.writeString(d.resolve("generation_config.json"), "{\"bos_token_id\": 1, \"eos_token_id\": [2, 7, 32007]}");
+        try (var g = family.open(cpu, d)) {
+            assertArrayEquals(new int[] {2, 7, 32007}, g.defaultStopIds());
+        }
+        java.nio.file.Files.writeString(d.resolve("generation_config.json"), "{\"eos_token_id\": \"two\"}");
+        var e = assertThrows(IllegalArgumentException.class, () -> family.open(cpu, d).close());
+        assertTrue(e.getMessage().contains("generation_config.json") && e.getMessage().contains("eos_token_id"), e.getMessage());
+    }
 }
