@@ -139,10 +139,43 @@ public final class MambaState implements AutoCloseable {
             model.checkIds("prefill", ids[b], "inputIds[" + b + "]");
             System.arraycopy(ids[b], 0, flat, b * len, len);
         }
+        if (len > prefillChunk) return prefillInChunks(flat, len);
         Tensor logits = model.blocks(model.embed(flat), (i, l, normed) -> model.mixerPrefill(i, l, normed, batch, len, this));
         position += len;
         try (logits) {
             return logits.reshape(batch, len, model.logitsWidth());
+        }
+    }
+
+    /**
+     * Longest piece of a prompt prefilled in one pass; longer ones go in pieces, the state carrying
+     * across (the same logits up to summation order). It bounds a pass's temporaries: on CUDA the
+     * prefill's layout changes are products with an L×L identity (L² floats: 64 MiB at 4096).
+     */
+    static int prefillChunk = 2048;
+
+    private Tensor prefillInChunks(int[] flat, int len) {
+        int w = model.logitsWidth();
+        Tensor out = model.device().allocate(DType.F32, batch, len, w);
+        try {
+            for (int start = 0; start < len; start += prefillChunk) {
+                int c = Math.min(prefillChunk, len - start);
+                int[] piece = new int[batch * c];
+                for (int b = 0; b < batch; b++) System.arraycopy(flat, b * len + start, piece, b * c, c);
+                final int cLen = c;
+                try (Tensor lg = model.blocks(model.embed(piece), (i, l, normed) -> model.mixerPrefill(i, l, normed, batch, cLen, this))) {
+                    for (int b = 0; b < batch; b++) {
+                        try (Tensor rows = MambaLM.slice(lg, (long) b * c * w, (long) c * w)) {
+                            MambaLM.copyInto(rows, out, ((long) b * len + start) * w);
+                        }
+                    }
+                }
+                position += c;
+            }
+            return out;
+        } catch (RuntimeException | Error e) {
+            out.close();
+            throw e;
         }
     }
 

@@ -382,6 +382,26 @@ class Mamba2LMTest {
         }
     }
 
+    /** A prompt longer than the prefill piece goes in pieces with the state carried: the same logits as one pass. */
+    @Test
+    void longPromptsArePrefilledInPieces() {
+        int[][] seqs = randomSeqs(SEED + 9, 2, 23);
+        int old = MambaState.prefillChunk;
+        try (MambaLM lm = MambaLM.load(cpu, ssmDir); Tensor whole = lm.forward(seqs)) {
+            MambaState.prefillChunk = 5;
+            try (MambaState st = lm.newState(2); Tensor pieces = st.prefill(seqs)) {
+                assertEquals(23, st.position());
+                assertArrayEquals(whole.shape(), pieces.shape());
+                float[] a = whole.toFloatArray(), b = pieces.toFloatArray();
+                double[] want = new double[a.length];
+                for (int i = 0; i < a.length; i++) want[i] = a[i];
+                assertTrue(MambaLMTest.relL2(b, 0, want) < 1e-6);
+            }
+        } finally {
+            MambaState.prefillChunk = old;
+        }
+    }
+
     @Test
     void bf16CheckpointLoadsWidened() throws IOException {
         Path bf = write("hf-bf16", weights, Naming.HF, hfConfig(""), true, DType.BF16);
