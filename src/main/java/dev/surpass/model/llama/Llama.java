@@ -20,9 +20,10 @@ import java.util.List;
 /**
  * A Llama-family decoder ({@code LlamaForCausalLM}, and {@code MistralForCausalLM} /
  * {@code Qwen2ForCausalLM} / {@code Qwen3ForCausalLM} / {@code GemmaForCausalLM} /
- * {@code Gemma2ForCausalLM} / {@code Phi3ForCausalLM}, which differ in biases, sliding windows,
- * Qwen3's per-head q/k norms, Gemma's norms, scales, GELU and soft caps, and Phi-3's fused
- * projections: {@link LlamaConfig}) in fp32:
+ * {@code Gemma2ForCausalLM} / {@code Phi3ForCausalLM} / {@code Olmo2ForCausalLM}, which differ in
+ * biases, sliding windows, Qwen3's per-head q/k norms, Gemma's norms, scales, GELU and soft caps,
+ * Phi-3's fused projections and OLMo 2's norms after (not before) each sublayer: {@link LlamaConfig})
+ * in fp32:
  * <pre>
  * x = embed_tokens[ids]
  * per layer:  a = RMSNorm(x);  q, k, v = q_proj(a), k_proj(a), v_proj(a)
@@ -97,7 +98,7 @@ public final class Llama extends LoadedDecoder {
             for (int i = 0; i < c.nLayer(); i++) {
                 String lp = mp + "layers." + i + ".";
                 Layer l = new Layer();
-                l.inNorm = w.track(norm(ck, device, c, lp + "input_layernorm.weight", e));
+                if (!c.isOlmo2()) l.inNorm = w.track(norm(ck, device, c, lp + "input_layernorm.weight", e)); // OLMo 2 has none
                 if (ck.has(lp + "self_attn.qkv_proj.weight")) { // Phi-3: rows [q | k | v]
                     String n = lp + "self_attn.qkv_proj.weight";
                     l.wq = w.track(ck.uploadLinearRows(device, n, qd + 2L * kd, e, 0, qd));
@@ -118,10 +119,15 @@ public final class Llama extends LoadedDecoder {
                 if (c.qkNorm()) {
                     l.qNorm = w.track(norm(ck, device, c, lp + "self_attn.q_norm.weight", c.headDim()));
                     l.kNorm = w.track(norm(ck, device, c, lp + "self_attn.k_norm.weight", c.headDim()));
+                } else if (c.isOlmo2()) { // over the whole projections
+                    l.qNorm = w.track(norm(ck, device, c, lp + "self_attn.q_norm.weight", qd));
+                    l.kNorm = w.track(norm(ck, device, c, lp + "self_attn.k_norm.weight", kd));
                 }
                 l.postNorm = w.track(norm(ck, device, c, lp + "post_attention_layernorm.weight", e));
                 if (c.gemma() != null && c.gemma().sandwichNorms()) {
                     l.preFfNorm = w.track(norm(ck, device, c, lp + "pre_feedforward_layernorm.weight", e));
+                    l.postFfNorm = w.track(norm(ck, device, c, lp + "post_feedforward_layernorm.weight", e));
+                } else if (c.isOlmo2()) {
                     l.postFfNorm = w.track(norm(ck, device, c, lp + "post_feedforward_layernorm.weight", e));
                 }
                 if (ck.has(lp + "mlp.gate_up_proj.weight")) { // Phi-3: rows [gate | up]
@@ -223,11 +229,16 @@ public final class Llama extends LoadedDecoder {
             for (int i = 0; i < layers.size(); i++) {
                 Layer l = layers.get(i);
                 try (Scope s = Scope.open()) {
-                    Tensor a = s.track(RmsNorm.rmsNorm(x, l.inNorm, eps));
-                    Tensor q0 = s.track(s.track(Gemm.linear(a, l.wq, l.bq)).reshape(n, hq, d));
-                    Tensor k0 = s.track(s.track(Gemm.linear(a, l.wk, l.bk)).reshape(n, hkv, d));
+                    Tensor a = l.inNorm == null ? x : s.track(RmsNorm.rmsNorm(x, l.inNorm, eps)); // OLMo 2: no norm before
+                    Tensor qp = s.track(Gemm.linear(a, l.wq, l.bq)), kp = s.track(Gemm.linear(a, l.wk, l.bk));
+                    if (config.isOlmo2()) { // q and k normalised over their whole projections, before the heads are split
+                        qp = s.track(RmsNorm.rmsNorm(qp, l.qNorm, eps));
+                        kp = s.track(RmsNorm.rmsNorm(kp, l.kNorm, eps));
+                    }
+                    Tensor q0 = s.track(qp.reshape(n, hq, d));
+                    Tensor k0 = s.track(kp.reshape(n, hkv, d));
                     Tensor v = s.track(s.track(Gemm.linear(a, l.wv, l.bv)).reshape(n, hkv, d));
-                    if (l.qNorm != null) { // Qwen3: each head's q and k RMS-normalised before RoPE
+                    if (l.qNorm != null && !config.isOlmo2()) { // Qwen3: each head's q and k RMS-normalised before RoPE
                         q0 = s.track(RmsNorm.rmsNorm(q0, l.qNorm, eps));
                         k0 = s.track(RmsNorm.rmsNorm(k0, l.kNorm, eps));
                     }
@@ -236,15 +247,16 @@ public final class Llama extends LoadedDecoder {
                     Tensor k = s.track((local ? localRope : rope).apply(k0, local ? localK : ropeK));
                     Tensor o = s.track(s.track(attention.attend(i, q, k, v)).reshape(n, (long) hq * d));
                     Tensor attn = s.track(Gemm.linear(o, l.wo, l.bo));
-                    boolean sandwich = l.preFfNorm != null;
-                    if (sandwich) attn = s.track(RmsNorm.rmsNorm(attn, l.postNorm, eps)); // Gemma 2: the attention output normalised
+                    boolean postNorms = l.postFfNorm != null; // Gemma 2/3 and OLMo 2: the attention and MLP outputs normalised
+                    if (postNorms) attn = s.track(RmsNorm.rmsNorm(attn, l.postNorm, eps));
                     Tensor x1 = s.track(Elementwise.add(x, attn));
-                    Tensor m = s.track(RmsNorm.rmsNorm(x1, sandwich ? l.preFfNorm : l.postNorm, eps));
+                    Tensor m = !postNorms ? s.track(RmsNorm.rmsNorm(x1, l.postNorm, eps))
+                            : l.preFfNorm != null ? s.track(RmsNorm.rmsNorm(x1, l.preFfNorm, eps)) : x1;
                     Tensor gate = s.track(Gemm.linear(m, l.wGate, l.bGate));
                     Tensor g = s.track(gemma == null ? Activation.silu(gate) : Activation.gelu(gate, gemma.mlpGelu()));
                     Tensor gu = s.track(Elementwise.mul(g, s.track(Gemm.linear(m, l.wUp, l.bUp))));
                     Tensor mlp = s.track(Gemm.linear(gu, l.wDown, l.bDown));
-                    if (sandwich) mlp = s.track(RmsNorm.rmsNorm(mlp, l.postFfNorm, eps));
+                    if (postNorms) mlp = s.track(RmsNorm.rmsNorm(mlp, l.postFfNorm, eps));
                     Tensor x2 = Elementwise.add(x1, mlp);
                     x.close();
                     x = x2;

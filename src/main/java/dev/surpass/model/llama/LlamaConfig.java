@@ -29,7 +29,7 @@ import java.nio.file.Path;
  * {@code layer_types} list
  * ("sliding_attention" / "full_attention") overrides the per-layer rule.
  *
- * @param modelType      "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text" or "phi3"
+ * @param modelType      "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3" or "olmo2"
  * @param invFreq        the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied, fp32 values computed as HF does
  * @param ropeAttentionFactor the factor HF multiplies cos and sin by (yarn's; 1 otherwise)
  * @param attentionBias  q_proj, k_proj and v_proj have biases
@@ -61,9 +61,14 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
     public record Gemma(float embedScale, dev.surpass.layers.Activation.Gelu mlpGelu, boolean sandwichNorms, float queryScale,
                         float attnSoftcap, float finalSoftcap, double[] localInvFreq) {}
 
+    /** OLMo 2's layer: norms after attention and MLP only, q/k normalised over their whole projections. */
+    public boolean isOlmo2() {
+        return modelType.equals("olmo2");
+    }
+
     /** The model types read as Llama, and their HF architecture names. */
     static final java.util.Map<String, String> TYPES = java.util.Map.of("llama", "Llama", "mistral", "Mistral", "qwen2", "Qwen2",
-            "qwen3", "Qwen3", "gemma", "Gemma", "gemma2", "Gemma2", "gemma3_text", "Gemma3", "phi3", "Phi3");
+            "qwen3", "Qwen3", "gemma", "Gemma", "gemma2", "Gemma2", "gemma3_text", "Gemma3", "phi3", "Phi3", "olmo2", "Olmo2");
 
     /** True when {@code dir/config.json} names a Llama, Mistral, Qwen2 or Qwen3 model (model_type or architectures). */
     public static boolean looksLikeLlama(Path dir) {
@@ -100,7 +105,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         String type0 = modelType(c.node());
         if (type0 == null && c.has("model_type")) {
             throw new IllegalArgumentException(c.where() + ": model_type \"" + c.node().get("model_type").asText()
-                    + "\" is not one this loader reads (llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3)");
+                    + "\" is not one this loader reads (llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, olmo2)");
         }
         String modelType = type0 == null ? "llama" : type0;
         int hidden = c.positive("hidden_size");
@@ -133,7 +138,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
             case "mistral" -> false;
             default -> c.bool("attention_bias", false);
         };
-        boolean oBias = (modelType.equals("llama") || modelType.equals("qwen3") || isGemma) && qkvBias;
+        boolean oBias = (modelType.equals("llama") || modelType.equals("qwen3") || modelType.equals("olmo2") || isGemma) && qkvBias;
         int[] windows = slidingWindows(c, modelType, nLayer);
         // RoPE settings: transformers 4 writes rope_theta and rope_scaling at the top level,
         // transformers 5 one rope_parameters object that holds rope_theta too (rope_scaling wins
@@ -271,7 +276,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
     static int[] slidingWindows(ConfigJson c, String modelType, int nLayer) {
         int[] w = new int[nLayer];
         java.util.Arrays.fill(w, -1);
-        if (modelType.equals("llama") || modelType.equals("gemma")) return w;
+        if (modelType.equals("llama") || modelType.equals("gemma") || modelType.equals("olmo2")) return w;
         if (modelType.equals("phi3") && !c.has("sliding_window")) return w; // Phi3Config's default is null
         int size;
         boolean qwen = modelType.equals("qwen2") || modelType.equals("qwen3");
