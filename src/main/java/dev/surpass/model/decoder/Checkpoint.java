@@ -150,38 +150,48 @@ public final class Checkpoint implements AutoCloseable {
      * {@link #keepSixteenBitOnCpu}, in its stored BF16 / F16 (exactly the stored values).
      */
     public Tensor uploadLinear(Device device, String name, long out, long in) {
-        DType stored = check(name, out, in).dtype();
-        if (device.isCpu() && keepSixteenBitOnCpu() && (stored == DType.BF16 || stored == DType.F16)) {
-            // the stored bytes copied out of the mapped file (which closes after loading)
-            try (Device cpu = Device.cpu(); Tensor t = byName.get(name).tensor(name, cpu)) {
-                Tensor copy = device.allocate(stored, out, in);
-                java.lang.foreign.MemorySegment.copy(t.hostSegment(), 0, copy.hostSegment(), 0, copy.numel() * stored.byteSize());
-                return copy;
-            }
-        }
-        return upload(device, name, out, in);
+        return uploadLinearSplit(device, name, in, out)[0];
     }
 
     /**
-     * Rows {@code [row0, row0 + rows)} of a fused linear weight {@code [out, in]} (Phi-3's qkv_proj
-     * and gate_up_proj) as {@link #uploadLinear} gives a whole one: F32, or on the CPU with
-     * {@link #keepSixteenBitOnCpu} the stored 16-bit values.
+     * A fused linear weight {@code [Σ rows, in]} (Phi-3's qkv_proj and gate_up_proj) cut into row
+     * blocks of {@code rows[i]} rows, each as {@link #uploadLinear} gives a whole weight; the
+     * tensor is read once for all of them.
      */
-    public Tensor uploadLinearRows(Device device, String name, long out, long in, long row0, long rows) {
+    public Tensor[] uploadLinearSplit(Device device, String name, long in, long... rows) {
+        long out = 0;
+        for (long r : rows) {
+            if (r <= 0) throw new IllegalArgumentException("uploadLinearSplit: row block of " + r + " rows for tensor '" + name + "'");
+            out += r;
+        }
         DType stored = check(name, out, in).dtype();
-        if (row0 < 0 || rows <= 0 || row0 + rows > out) {
-            throw new IllegalArgumentException(byName.get(name).path() + ": rows [" + row0 + ", " + (row0 + rows) + ") of tensor '" + name + "' are outside its " + out);
-        }
-        if (device.isCpu() && keepSixteenBitOnCpu() && (stored == DType.BF16 || stored == DType.F16)) {
-            try (Device cpu = Device.cpu(); Tensor t = byName.get(name).tensor(name, cpu)) {
-                Tensor copy = device.allocate(stored, rows, in);
-                java.lang.foreign.MemorySegment.copy(t.hostSegment(), row0 * in * stored.byteSize(), copy.hostSegment(), 0,
-                        rows * in * stored.byteSize());
-                return copy;
+        Tensor[] parts = new Tensor[rows.length];
+        try {
+            if (device.isCpu() && keepSixteenBitOnCpu() && (stored == DType.BF16 || stored == DType.F16)) {
+                // the stored bytes copied out of the mapped file (which closes after loading)
+                try (Device cpu = Device.cpu(); Tensor t = byName.get(name).tensor(name, cpu)) {
+                    long row0 = 0;
+                    for (int i = 0; i < rows.length; i++) {
+                        parts[i] = device.allocate(stored, rows[i], in);
+                        java.lang.foreign.MemorySegment.copy(t.hostSegment(), row0 * in * stored.byteSize(), parts[i].hostSegment(), 0,
+                                rows[i] * in * stored.byteSize());
+                        row0 += rows[i];
+                    }
+                }
+                return parts;
             }
+            float[] v = read(name, out, in);
+            long row0 = 0;
+            for (int i = 0; i < rows.length; i++) {
+                float[] block = rows.length == 1 ? v : Arrays.copyOfRange(v, (int) (row0 * in), (int) ((row0 + rows[i]) * in));
+                parts[i] = device.upload(DType.F32, block, rows[i], in);
+                row0 += rows[i];
+            }
+            return parts;
+        } catch (RuntimeException | Error e) {
+            for (Tensor t : parts) if (t != null) t.close();
+            throw e;
         }
-        float[] v = read(name, out, in);
-        return device.upload(DType.F32, Arrays.copyOfRange(v, (int) (row0 * in), (int) ((row0 + rows) * in)), rows, in);
     }
 
     /**

@@ -100,10 +100,10 @@ public final class Llama extends LoadedDecoder {
                 Layer l = new Layer();
                 if (!c.isOlmo2()) l.inNorm = w.track(norm(ck, device, c, lp + "input_layernorm.weight", e)); // OLMo 2 has none
                 if (ck.has(lp + "self_attn.qkv_proj.weight")) { // Phi-3: rows [q | k | v]
-                    String n = lp + "self_attn.qkv_proj.weight";
-                    l.wq = w.track(ck.uploadLinearRows(device, n, qd + 2L * kd, e, 0, qd));
-                    l.wk = w.track(ck.uploadLinearRows(device, n, qd + 2L * kd, e, qd, kd));
-                    l.wv = w.track(ck.uploadLinearRows(device, n, qd + 2L * kd, e, qd + (long) kd, kd));
+                    Tensor[] qkv = ck.uploadLinearSplit(device, lp + "self_attn.qkv_proj.weight", e, qd, kd, kd);
+                    l.wq = w.track(qkv[0]);
+                    l.wk = w.track(qkv[1]);
+                    l.wv = w.track(qkv[2]);
                 } else {
                     l.wq = w.track(ck.uploadLinear(device, lp + "self_attn.q_proj.weight", qd, e));
                     l.wk = w.track(ck.uploadLinear(device, lp + "self_attn.k_proj.weight", kd, e));
@@ -131,8 +131,9 @@ public final class Llama extends LoadedDecoder {
                     l.postFfNorm = w.track(norm(ck, device, c, lp + "post_feedforward_layernorm.weight", e));
                 }
                 if (ck.has(lp + "mlp.gate_up_proj.weight")) { // Phi-3: rows [gate | up]
-                    l.wGate = w.track(ck.uploadLinearRows(device, lp + "mlp.gate_up_proj.weight", 2L * f, e, 0, f));
-                    l.wUp = w.track(ck.uploadLinearRows(device, lp + "mlp.gate_up_proj.weight", 2L * f, e, f, f));
+                    Tensor[] gateUp = ck.uploadLinearSplit(device, lp + "mlp.gate_up_proj.weight", e, f, f);
+                    l.wGate = w.track(gateUp[0]);
+                    l.wUp = w.track(gateUp[1]);
                 } else {
                     l.wGate = w.track(ck.uploadLinear(device, lp + "mlp.gate_proj.weight", f, e));
                     l.wUp = w.track(ck.uploadLinear(device, lp + "mlp.up_proj.weight", f, e));

@@ -1,11 +1,7 @@
 package dev.surpass.model.mamba;
 
-import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
-import java.io.IOException;
-import java.nio.file.Files;
+import dev.surpass.model.decoder.ConfigJson;
 import java.nio.file.Path;
 
 /**
@@ -74,16 +70,11 @@ public record MambaConfig(int dModel, int nLayer, int vocabSize, int paddedVocab
         return mamba2 == null ? dInner : dInner + 2 * mamba2.nGroups() * dState;
     }
 
-    /** The config.json reader: Python's json module writes {@code Infinity} and {@code NaN}, which plain JSON lacks. */
-    static final ObjectMapper JSON = JsonMapper.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
-
     /** True when {@code config.json} in {@code dir} names a Mamba-1 or Mamba-2 model (architectures or model_type). */
     public static boolean looksLikeMamba(Path dir) {
         try {
-            Path f = dir.resolve("config.json");
-            if (!Files.isRegularFile(f)) return false;
-            JsonNode n = JSON.readTree(f.toFile());
-            if (n == null || !n.isObject()) return false;
+            JsonNode n = ConfigJson.peek(dir); // read as the decoders' configs are (Infinity / NaN allowed)
+            if (n == null) return false;
             String mt = n.path("model_type").asText("");
             if (mt.equalsIgnoreCase("mamba") || mt.equalsIgnoreCase("mamba2")) return true;
             for (JsonNode a : n.path("architectures")) {
@@ -95,23 +86,15 @@ public record MambaConfig(int dModel, int nLayer, int vocabSize, int paddedVocab
             }
             // mamba_ssm configs carry neither: recognise them by their keys.
             return n.has("d_model") && n.has("n_layer") && n.has("ssm_cfg");
-        } catch (IOException | RuntimeException e) {
+        } catch (RuntimeException e) {
             return false;
         }
     }
 
     /** Reads {@code dir/config.json} (or the file itself when {@code path} is a file). */
     public static MambaConfig load(Path path) {
-        Path f = Files.isDirectory(path) ? path.resolve("config.json") : path;
-        if (!Files.isRegularFile(f)) throw new IllegalArgumentException(f + ": no config.json for a Mamba model");
-        JsonNode n;
-        try {
-            n = JSON.readTree(f.toFile());
-        } catch (IOException e) {
-            throw new IllegalArgumentException(f + ": not valid JSON: " + e.getMessage(), e);
-        }
-        if (n == null || !n.isObject()) throw new IllegalArgumentException(f + ": expected a JSON object");
-        return parse(n, f.toString());
+        ConfigJson c = ConfigJson.load(path, "Mamba");
+        return parse(c.node(), c.where());
     }
 
     /** Parses a config object; {@code where} names the file in error messages. */

@@ -77,22 +77,12 @@ public final class MambaForward implements ModelForward, ModelGenerate {
         };
     }
 
-    /** config.json's eos_token_id (a number or a list), or none. */
+    /** config.json's eos_token_id (a number or a list), or none (MambaLM.load reports an unreadable config.json with its field). */
     static int[] eosIds(Path model) {
         try {
-            com.fasterxml.jackson.databind.JsonNode n = MambaConfig.JSON.readTree(model.resolve("config.json").toFile()).path("eos_token_id");
-            if (n.canConvertToExactIntegral()) return new int[] {n.asInt()};
-            if (n.isArray()) {
-                int[] ids = new int[n.size()];
-                for (int i = 0; i < ids.length; i++) {
-                    if (!n.get(i).canConvertToExactIntegral()) return new int[0];
-                    ids[i] = n.get(i).asInt();
-                }
-                return ids;
-            }
-        } catch (java.io.IOException | RuntimeException e) {
-            // MambaLM.load reports an unreadable config.json with its field
+            return dev.surpass.model.decoder.ConfigJson.load(model, "Mamba").eosIds();
+        } catch (RuntimeException e) {
+            return new int[0];
         }
-        return new int[0];
     }
 }
