@@ -36,7 +36,7 @@ import picocli.CommandLine.Option;
             "Writes OUT/latents.safetensors, and OUT/grid.png for a pixel-space (1- or 3-channel) model."
         })
 final class SampleCommand extends CliCommand {
-    @Option(names = "--model", required = true, paramLabel = "FILE", description = "DiT checkpoint (.safetensors).")
+    @Option(names = "--model", required = true, paramLabel = "FILE", description = "DiT checkpoint (.safetensors, the official .pt, or a diffusers DiTPipeline / transformer folder).")
     Path model;
 
     @Option(names = "--labels", required = true, split = ",", paramLabel = "L,L,...", description = "Class labels, one sample each (e.g. 207,360).")
@@ -76,7 +76,7 @@ final class SampleCommand extends CliCommand {
 
     @Override
     int execute(PrintWriter o, PrintWriter err) {
-        OptionFiles.requireFile("--model", model);
+        if (model == null || !java.nio.file.Files.isDirectory(model)) OptionFiles.requireFile("--model", model); // a folder: diffusers' layout
         if (labels == null || labels.length == 0) throw new UsageException("--labels: give at least one class label");
         DiTSampler.Sampler s;
         try {

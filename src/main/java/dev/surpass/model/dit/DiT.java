@@ -52,9 +52,12 @@ public final class DiT implements AutoCloseable {
         Tensor fc1, fc1B;      // [M, D], [M]  mlp.fc1 (M = mlp hidden)
         Tensor fc2, fc2B;      // [D, M], [D]  mlp.fc2
         Tensor ada, adaB;      // [6D, D], [6D] adaLN_modulation.1
+        // diffusers: this block's own copy of the timestep and label embedders (norm1.emb), when it
+        // differs from block 0's (the model's); null when the block shares the model's
+        Tensor t0, t0B, t2, t2B, labels;
 
         List<Tensor> all() {
-            return Arrays.asList(q, k, v, qb, kb, vb, proj, projB, fc1, fc1B, fc2, fc2B, ada, adaB);
+            return Arrays.asList(q, k, v, qb, kb, vb, proj, projB, fc1, fc1B, fc2, fc2B, ada, adaB, t0, t0B, t2, t2B, labels);
         }
 
         void close() {
@@ -74,13 +77,23 @@ public final class DiT implements AutoCloseable {
     private Tensor fin, finB;      // [p·p·outC, D], [p·p·outC]  final_layer.linear
     private final List<Block> blocks = new ArrayList<>();
     private final boolean posFromCheckpoint;
+    private final boolean diffusers;   // diffusers' layout and numerics (DiffusersDiT)
+    private final int freqShift;       // the timestep frequencies divide by 128 − freqShift
+    private final float mlpNormEps;    // eps of the LayerNorm before the MLP
     private volatile boolean closed;
 
     private DiT(Device device, DiTConfig config, DType dtype, boolean posFromCheckpoint) {
+        this(device, config, dtype, posFromCheckpoint, false, 0, DiTConfig.LN_EPS);
+    }
+
+    private DiT(Device device, DiTConfig config, DType dtype, boolean posFromCheckpoint, boolean diffusers, int freqShift, float mlpNormEps) {
         this.device = device;
         this.config = config;
         this.dtype = dtype;
         this.posFromCheckpoint = posFromCheckpoint;
+        this.diffusers = diffusers;
+        this.freqShift = freqShift;
+        this.mlpNormEps = mlpNormEps;
     }
 
     public DiTConfig config() {
@@ -101,6 +114,15 @@ public final class DiT implements AutoCloseable {
         return posFromCheckpoint;
     }
 
+    /**
+     * True when the model was loaded from a diffusers folder ({@code DiTTransformer2DModel}) and
+     * runs as diffusers' module does: timestep frequencies over 127, its {@code norm_eps} before the
+     * MLP, each block's own embedders (see {@link DiffusersDiT}).
+     */
+    public boolean diffusersLayout() {
+        return diffusers;
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Loading
 
@@ -116,7 +138,10 @@ public final class DiT implements AutoCloseable {
 
     /**
      * Loads a DiT state dict from a safetensors file, or from the official PyTorch {@code .pt}
-     * (converted on the fly: {@link dev.surpass.io.PyTorchCheckpoint#openAsSafeTensors}), onto
+     * (converted on the fly: {@link dev.surpass.io.PyTorchCheckpoint#openAsSafeTensors}), or a
+     * diffusers folder (a {@code DiTPipeline} root or its {@code transformer/} folder: config.json
+     * and {@code diffusion_pytorch_model.safetensors} or {@code .bin}; then the config comes from
+     * config.json and the model computes as diffusers' {@code DiTTransformer2DModel}), onto
      * {@code device}, weights converted to
      * {@code dtype}. Key names are the official ones ({@code x_embedder.proj.weight}, …), optionally
      * under an {@code ema.} or {@code module.} prefix (train.py checkpoints, DDP wrappers). The
@@ -129,14 +154,48 @@ public final class DiT implements AutoCloseable {
     public static DiT load(Device device, Path file, DiTConfig config, DType dtype) {
         if (device == null) throw new IllegalArgumentException("DiT.load: device is null");
         if (device.isClosed()) throw new IllegalArgumentException("DiT.load: device " + device.name() + " is closed");
-        if (file == null || !Files.isRegularFile(file)) throw new IllegalArgumentException("DiT.load: " + file + " is not a file");
         if (dtype == null || !dtype.isFloating()) throw new IllegalArgumentException("DiT.load: dtype must be F32, F16 or BF16, got " + dtype);
+        if (file != null && Files.isDirectory(file)) return loadDiffusers(device, file, config, dtype);
+        if (file == null || !Files.isRegularFile(file)) throw new IllegalArgumentException("DiT.load: " + file + " is not a file");
         try (SafeTensorsFile st = dev.surpass.io.PyTorchCheckpoint.openAsSafeTensors(file)) { // the official .pt converted on the fly
             String prefix = prefixOf(st, file);
-            Loader ld = new Loader(st, prefix, file);
+            Loader ld = new Loader(st, prefix, file, false);
             DiTConfig cfg = config == null ? infer(ld, DiTConfig.hints(file, st.metadata()), file) : config;
             checkAgainst(ld, cfg, file);
             DiT m = new DiT(device, cfg, dtype, ld.has("pos_embed"));
+            try {
+                m.fill(ld);
+            } catch (RuntimeException | Error e) {
+                m.close();
+                throw e;
+            }
+            return m;
+        }
+    }
+
+    private static DiT loadDiffusers(Device device, Path dir, DiTConfig config, DType dtype) {
+        DiffusersDiT.Folder f = DiffusersDiT.read(dir);
+        try (SafeTensorsFile st = dev.surpass.io.PyTorchCheckpoint.openAsSafeTensors(f.weights())) {
+            Loader ld = new Loader(st, "", f.weights(), true);
+            DiTConfig cfg = f.config();
+            // the label table decides whether the null class is there (diffusers adds it when trained with class dropout)
+            long[] ys = ld.info("y_embedder.embedding_table.weight").shape();
+            if (ys.length == 2 && ys[0] == cfg.numClasses()) {
+                cfg = new DiTConfig(cfg.inputSize(), cfg.patchSize(), cfg.inChannels(), cfg.hiddenSize(), cfg.depth(), cfg.numHeads(),
+                        cfg.mlpHidden(), cfg.numClasses(), cfg.numClasses(), cfg.learnSigma());
+            }
+            long[] fc1 = ld.info("blocks.0.mlp.fc1.weight").shape();
+            if (fc1.length == 2 && fc1[0] != cfg.mlpHidden()) { // diffusers' FeedForward is 4·D unless ff_inner_dim says otherwise
+                cfg = new DiTConfig(cfg.inputSize(), cfg.patchSize(), cfg.inChannels(), cfg.hiddenSize(), cfg.depth(), cfg.numHeads(),
+                        (int) fc1[0], cfg.numClasses(), cfg.labelRows(), cfg.learnSigma());
+            }
+            if (config != null && !config.equals(cfg)) {
+                throw new IllegalArgumentException(f.dir() + ": config.json describes " + cfg + " but the caller passed " + config);
+            }
+            if (ld.has("blocks." + cfg.depth() + ".adaLN_modulation.1.weight")) {
+                throw new IllegalArgumentException(f.weights() + ": the checkpoint has more than num_layers = " + cfg.depth() + " blocks");
+            }
+            DiT m = new DiT(device, cfg, dtype, false, true, DiffusersDiT.FREQ_SHIFT, f.mlpNormEps());
             try {
                 m.fill(ld);
             } catch (RuntimeException | Error e) {
@@ -243,27 +302,49 @@ public final class DiT implements AutoCloseable {
         int d = c.hiddenSize(), p = c.patchSize(), m = c.mlpHidden();
         xEmb = up(ld.read("x_embedder.proj.weight", d, c.inChannels(), p, p), d, c.patchDim());
         xEmbB = up(ld.read("x_embedder.proj.bias", d), d);
-        float[] pe = ld.has("pos_embed")
+        float[] pe = ld.has("pos_embed") // never in a diffusers file (a non-persistent buffer)
                 ? ld.readAs("pos_embed", (long) c.tokens() * d)
                 : DiTEmbeddings.posEmbed(d, c.gridSize());
         pos = up(pe, c.tokens(), d);
-        t0 = up(ld.read("t_embedder.mlp.0.weight", d, DiTConfig.FREQUENCY_DIM), d, DiTConfig.FREQUENCY_DIM);
-        t0B = up(ld.read("t_embedder.mlp.0.bias", d), d);
-        t2 = up(ld.read("t_embedder.mlp.2.weight", d, d), d, d);
-        t2B = up(ld.read("t_embedder.mlp.2.bias", d), d);
-        labels = up(ld.read("y_embedder.embedding_table.weight", c.labelRows(), d), c.labelRows(), d);
+        float[][] emb0 = embedders(ld, "");
+        t0 = up(emb0[0], d, DiTConfig.FREQUENCY_DIM);
+        t0B = up(emb0[1], d);
+        t2 = up(emb0[2], d, d);
+        t2B = up(emb0[3], d);
+        labels = up(emb0[4], c.labelRows(), d);
         for (int i = 0; i < c.depth(); i++) {
             String b = "blocks." + i + ".";
             Block blk = new Block();
             blocks.add(blk);
-            float[] qkv = ld.read(b + "attn.qkv.weight", 3L * d, d);
-            float[] qkvB = ld.read(b + "attn.qkv.bias", 3L * d);
-            blk.q = up(Arrays.copyOfRange(qkv, 0, d * d), d, d);
-            blk.k = up(Arrays.copyOfRange(qkv, d * d, 2 * d * d), d, d);
-            blk.v = up(Arrays.copyOfRange(qkv, 2 * d * d, 3 * d * d), d, d);
-            blk.qb = up(Arrays.copyOfRange(qkvB, 0, d), d);
-            blk.kb = up(Arrays.copyOfRange(qkvB, d, 2 * d), d);
-            blk.vb = up(Arrays.copyOfRange(qkvB, 2 * d, 3 * d), d);
+            if (ld.diffusers()) {
+                blk.q = up(ld.read(b + "attn.q.weight", d, d), d, d);
+                blk.k = up(ld.read(b + "attn.k.weight", d, d), d, d);
+                blk.v = up(ld.read(b + "attn.v.weight", d, d), d, d);
+                blk.qb = up(ld.read(b + "attn.q.bias", d), d);
+                blk.kb = up(ld.read(b + "attn.k.bias", d), d);
+                blk.vb = up(ld.read(b + "attn.v.bias", d), d);
+                if (i > 0) { // each block has its copy of the embedders; identical copies (a converted checkpoint) are shared
+                    float[][] own = embedders(ld, b);
+                    boolean same = true;
+                    for (int j = 0; j < own.length; j++) same &= Arrays.equals(own[j], emb0[j]);
+                    if (!same) {
+                        blk.t0 = up(own[0], d, DiTConfig.FREQUENCY_DIM);
+                        blk.t0B = up(own[1], d);
+                        blk.t2 = up(own[2], d, d);
+                        blk.t2B = up(own[3], d);
+                        blk.labels = up(own[4], c.labelRows(), d);
+                    }
+                }
+            } else {
+                float[] qkv = ld.read(b + "attn.qkv.weight", 3L * d, d);
+                float[] qkvB = ld.read(b + "attn.qkv.bias", 3L * d);
+                blk.q = up(Arrays.copyOfRange(qkv, 0, d * d), d, d);
+                blk.k = up(Arrays.copyOfRange(qkv, d * d, 2 * d * d), d, d);
+                blk.v = up(Arrays.copyOfRange(qkv, 2 * d * d, 3 * d * d), d, d);
+                blk.qb = up(Arrays.copyOfRange(qkvB, 0, d), d);
+                blk.kb = up(Arrays.copyOfRange(qkvB, d, 2 * d), d);
+                blk.vb = up(Arrays.copyOfRange(qkvB, 2 * d, 3 * d), d);
+            }
             blk.proj = up(ld.read(b + "attn.proj.weight", d, d), d, d);
             blk.projB = up(ld.read(b + "attn.proj.bias", d), d);
             blk.fc1 = up(ld.read(b + "mlp.fc1.weight", m, d), m, d);
@@ -280,25 +361,43 @@ public final class DiT implements AutoCloseable {
         finB = up(ld.read("final_layer.linear.bias", fo), fo);
     }
 
+    /** The timestep MLP's and label table's values under {@code block} ("" for the model's: block 0's in diffusers). */
+    private float[][] embedders(Loader ld, String block) {
+        int d = config.hiddenSize();
+        return new float[][] {
+            ld.read(block + "t_embedder.mlp.0.weight", d, DiTConfig.FREQUENCY_DIM), ld.read(block + "t_embedder.mlp.0.bias", d),
+            ld.read(block + "t_embedder.mlp.2.weight", d, d), ld.read(block + "t_embedder.mlp.2.bias", d),
+            ld.read(block + "y_embedder.embedding_table.weight", config.labelRows(), d)};
+    }
+
     private Tensor up(float[] v, long... shape) {
         return device.upload(dtype, v, shape);
     }
 
-    /** Reads prefixed tensors as fp32 with shape and dtype checks that name the file and tensor. */
-    private record Loader(SafeTensorsFile file, String prefix, Path path) {
+    /**
+     * Reads tensors by their official names as fp32 with shape and dtype checks that name the file
+     * and tensor: under {@code prefix}, or renamed to diffusers' names ({@link DiffusersDiT#stored}).
+     */
+    private record Loader(SafeTensorsFile file, String prefix, Path path, boolean diffusers) {
+        /** The stored name of an official one, or null when this layout does not store it. */
+        String key(String name) {
+            return diffusers ? DiffusersDiT.stored(name) : prefix + name;
+        }
+
         boolean has(String name) {
-            return file.contains(prefix + name);
+            String k = key(name);
+            return k != null && file.contains(k);
         }
 
         TensorInfo info(String name) {
-            if (!has(name)) throw new IllegalArgumentException(path + ": tensor '" + prefix + name + "' is missing from the checkpoint");
-            return file.info(prefix + name);
+            if (!has(name)) throw new IllegalArgumentException(path + ": tensor '" + key(name) + "' is missing from the checkpoint");
+            return file.info(key(name));
         }
 
         float[] read(String name, long... shape) {
             TensorInfo i = info(name);
             if (!Arrays.equals(i.shape(), shape)) {
-                throw new IllegalArgumentException(path + ": tensor '" + prefix + name + "' has shape " + Shapes.toString(i.shape())
+                throw new IllegalArgumentException(path + ": tensor '" + key(name) + "' has shape " + Shapes.toString(i.shape())
                         + " but the config expects " + Shapes.toString(shape));
             }
             return values(name, i);
@@ -308,7 +407,7 @@ public final class DiT implements AutoCloseable {
         float[] readAs(String name, long numel) {
             TensorInfo i = info(name);
             if (i.numel() != numel) {
-                throw new IllegalArgumentException(path + ": tensor '" + prefix + name + "' has shape " + Shapes.toString(i.shape())
+                throw new IllegalArgumentException(path + ": tensor '" + key(name) + "' has shape " + Shapes.toString(i.shape())
                         + " (" + i.numel() + " elements) but the config expects " + numel);
             }
             return values(name, i);
@@ -316,9 +415,9 @@ public final class DiT implements AutoCloseable {
 
         private float[] values(String name, TensorInfo i) {
             if (i.dtype() == null || !i.dtype().isFloating()) {
-                throw new IllegalArgumentException(path + ": tensor '" + prefix + name + "' has dtype " + i.dtypeName() + "; expected F32, F16 or BF16");
+                throw new IllegalArgumentException(path + ": tensor '" + key(name) + "' has dtype " + i.dtypeName() + "; expected F32, F16 or BF16");
             }
-            try (Device cpu = Device.cpu(); Tensor t = file.tensor(prefix + name, cpu)) {
+            try (Device cpu = Device.cpu(); Tensor t = file.tensor(key(name), cpu)) {
                 return t.toFloatArray();
             }
         }
@@ -342,15 +441,20 @@ public final class DiT implements AutoCloseable {
         try (Scope s = Scope.open()) {
             Tensor patches = s.track(DiTOps.patchify(x, c.patchSize()));                          // [N, T, C·p·p]
             Tensor emb = s.track(Gemm.linear(patches, xEmb, xEmbB));                              // [N, T, D]
-            Tensor freq = s.track(device.upload(dtype, DiTEmbeddings.timestepFrequencies(t, DiTConfig.FREQUENCY_DIM), n, DiTConfig.FREQUENCY_DIM));
-            Tensor th = s.track(Activation.silu(s.track(Gemm.linear(freq, t0, t0B))));           // [N, D]
-            Tensor temb = s.track(Gemm.linear(th, t2, t2B));                                       // [N, D]
-            Tensor yemb = s.track(gather(labels, y));                                              // [N, D]
-            Tensor cs = s.track(Activation.silu(s.track(Elementwise.add(temb, yemb))));         // SiLU(c) [N, D]
+            Tensor freq = s.track(device.upload(dtype, DiTEmbeddings.timestepFrequencies(t, DiTConfig.FREQUENCY_DIM, freqShift), n,
+                    DiTConfig.FREQUENCY_DIM));
+            Tensor cs = s.track(conditioning(freq, y, t0, t0B, t2, t2B, labels));                // SiLU(c) [N, D]
             Tensor h = Elementwise.add(emb, pos);                                                  // [N, T, D] + [T, D]
             try {
                 for (Block b : blocks) {
-                    Tensor next = block(b, h, cs, n);
+                    Tensor next;
+                    if (b.t0 == null) {
+                        next = block(b, h, cs, n);
+                    } else { // diffusers: a block with embedders of its own conditions on them
+                        try (Tensor own = conditioning(freq, y, b.t0, b.t0B, b.t2, b.t2B, b.labels)) {
+                            next = block(b, h, own, n);
+                        }
+                    }
                     h.close();
                     h = next;
                 }
@@ -363,6 +467,16 @@ public final class DiT implements AutoCloseable {
             Tensor hn = s.track(DiTOps.modulate(h, mod, 0, 1, DiTConfig.LN_EPS));
             Tensor o = s.track(Gemm.linear(hn, fin, finB));                                       // [N, T, p·p·outC]
             return DiTOps.unpatchify(o, c.patchSize(), c.outChannels(), g * c.patchSize(), g * c.patchSize());
+        }
+    }
+
+    /** {@code SiLU(t_embedder(freq) + y_embedder[y])} {@code [N, D]} through the given embedder weights. */
+    private Tensor conditioning(Tensor freq, int[] y, Tensor w0, Tensor b0, Tensor w2, Tensor b2, Tensor table) {
+        try (Scope s = Scope.open()) {
+            Tensor th = s.track(Activation.silu(s.track(Gemm.linear(freq, w0, b0))));             // [N, D]
+            Tensor temb = s.track(Gemm.linear(th, w2, b2));                                         // [N, D]
+            Tensor yemb = s.track(gather(table, y));                                                // [N, D]
+            return Activation.silu(s.track(Elementwise.add(temb, yemb)));
         }
     }
 
@@ -379,7 +493,7 @@ public final class DiT implements AutoCloseable {
             Tensor att = s.track(s.track(Attention.prefill(q, k, v, AttentionOptions.defaults())).reshape(n, tks, d));
             Tensor pr = s.track(Gemm.linear(att, b.proj, b.projB));
             Tensor h1 = s.track(DiTOps.gateResidual(h, pr, mod, 2));                              // gate_msa
-            Tensor m = s.track(DiTOps.modulate(h1, mod, 3, 4, DiTConfig.LN_EPS));                // shift_mlp, scale_mlp
+            Tensor m = s.track(DiTOps.modulate(h1, mod, 3, 4, mlpNormEps));                      // shift_mlp, scale_mlp
             Tensor f1 = s.track(Activation.gelu(s.track(Gemm.linear(m, b.fc1, b.fc1B)), Activation.Gelu.TANH));
             Tensor f2 = s.track(Gemm.linear(f1, b.fc2, b.fc2B));
             return DiTOps.gateResidual(h1, f2, mod, 5);                                            // gate_mlp

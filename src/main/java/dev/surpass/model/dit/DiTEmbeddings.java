@@ -8,7 +8,9 @@ package dev.surpass.model.dit;
  *       not half − 1 as diffusers' port does), {@code [cos(t·f) | sin(t·f)]}, cos first; t in the
  *       original 0..999 units (fractional allowed). Evaluated like the PyTorch code, in fp32
  *       ({@code f_k} and {@code t·f_k} rounded to fp32, cos/sin correctly rounded), so the first
- *       Linear sees what the official model sees;
+ *       Linear sees what the official model sees. diffusers' DiT ({@code Timesteps(256,
+ *       flip_sin_to_cos=True, downscale_freq_shift=1)}) divides by {@code half − shift} instead: the
+ *       {@code downscaleFreqShift} overload;
  *   <li>{@link #posEmbed}: {@code get_2d_sincos_pos_embed(D, gridSize)} — token {@code i·gs + j} (row
  *       i, column j) gets {@code [sincos(D/2, j) | sincos(D/2, i)]}, the column first (numpy's
  *       meshgrid(w, h)); {@code sincos(E, pos) = [sin(pos·ω) | cos(pos·ω)]}, sin first,
@@ -20,12 +22,25 @@ public final class DiTEmbeddings {
 
     /** {@code [N, dim]} row-major: row n is the sinusoidal embedding of {@code t[n]}. */
     public static float[] timestepFrequencies(float[] t, int dim) {
+        return timestepFrequencies(t, dim, 0);
+    }
+
+    /**
+     * As {@link #timestepFrequencies(float[], int)} with {@code f_k = exp(−ln(10000)·k/(half − shift))}:
+     * diffusers' {@code get_timestep_embedding(..., flip_sin_to_cos=True, downscale_freq_shift=shift)}
+     * (1 in its DiT, 0 in the official code).
+     */
+    public static float[] timestepFrequencies(float[] t, int dim, int downscaleFreqShift) {
         if (t == null) throw new IllegalArgumentException("timestepFrequencies: t is null");
         if (dim < 2) throw new IllegalArgumentException("timestepFrequencies: dim must be >= 2, got " + dim);
         int half = dim / 2;
+        if (downscaleFreqShift < 0 || downscaleFreqShift >= half) {
+            throw new IllegalArgumentException("timestepFrequencies: downscaleFreqShift must be in [0, " + half + "), got " + downscaleFreqShift);
+        }
         float[] freqs = new float[half];
         float negLog = (float) -Math.log(10000.0);
-        for (int k = 0; k < half; k++) freqs[k] = (float) Math.exp((negLog * (float) k) / (float) half);
+        float denom = half - downscaleFreqShift;
+        for (int k = 0; k < half; k++) freqs[k] = (float) Math.exp((negLog * (float) k) / denom);
         float[] out = new float[t.length * dim];
         for (int n = 0; n < t.length; n++) {
             for (int k = 0; k < half; k++) {

@@ -12,7 +12,8 @@ import java.util.Map;
 
 /**
  * {@code surpass forward} for DiT checkpoints: a .safetensors file with the official keys (also
- * under {@code ema.} / {@code module.}); inputs {@code x} F32/F16/BF16 {@code [N, C, H, W]},
+ * under {@code ema.} / {@code module.}), the official {@code .pt}, or a diffusers folder (a
+ * {@code DiTPipeline} root or its {@code transformer/}, run as diffusers' module: {@link DiT#diffusersLayout}); inputs {@code x} F32/F16/BF16 {@code [N, C, H, W]},
  * {@code t} {@code [N]} (float or integer timesteps), {@code y} I32/I64 {@code [N]}, and optionally
  * {@code cfg_scale} (one value): then DiT's {@code forward_with_cfg} runs instead of {@code forward}.
  * Output {@code output} F32 {@code [N, outC, H, W]}.
@@ -25,6 +26,7 @@ public final class DiTForward implements ModelForward {
 
     @Override
     public boolean accepts(Path model) {
+        if (model != null && Files.isDirectory(model)) return DiffusersDiT.looksLike(model);
         if (model == null || !Files.isRegularFile(model)) return false;
         String name = model.getFileName().toString();
         if (name.endsWith(".pt") || name.endsWith(".pth")) { // the official format: only its pickle is read here

@@ -28,7 +28,9 @@ import java.util.Locale;
  *   <li>guidance (scale &gt; 1): the model runs on {@code [x; x]} with labels
  *       {@code [y; null class]} and the step fuses DiT's {@code forward_with_cfg} — ε channels
  *       {@code [:3]} guided, the rest (and the variance values) from the cond half
- *       ({@link Guidance#dit}); the cond half is the trajectory DiT keeps. Models with fewer than 3
+ *       ({@link Guidance#dit}); the cond half is the trajectory DiT keeps. A model loaded from a
+ *       diffusers folder ({@link DiT#diffusersLayout}) is guided on every ε channel, as diffusers'
+ *       {@code DiTPipeline} does ({@link Guidance#condFirst}). Models with fewer than 3
  *       channels go through {@link DiT#forwardWithCfg} itself (it then guides variance channels
  *       too, as the official code does);
  *   <li>noise: the initial latents are {@code Noise.gaussian(seed, stream 2^40)} unless given, and
@@ -141,9 +143,10 @@ public final class DiTSampler {
                         + " on " + dev.name());
             }
         }
-        boolean fused = cfgOn && c >= 3;
+        // diffusers' DiTPipeline guides every latent channel; the official code only [:3]
+        boolean fused = cfgOn && (c >= 3 || model.diffusersLayout());
         StepOptions opts = StepOptions.defaults().withSeed(seed).withLearnedSigma(cfg.learnSigma())
-                .withGuidance(fused ? Guidance.dit(guidance) : null);
+                .withGuidance(!fused ? null : model.diffusersLayout() ? Guidance.condFirst(guidance) : Guidance.dit(guidance));
         boolean clip = clipDenoised > 0;
         int[] yAll = labels;
         if (cfgOn) {

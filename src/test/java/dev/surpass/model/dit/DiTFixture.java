@@ -20,6 +20,13 @@ public final class DiTFixture {
     /** Every tensor by its official (unprefixed) name, row-major fp32. */
     public final Map<String, float[]> w = new LinkedHashMap<>();
     public final Map<String, long[]> shapes = new LinkedHashMap<>();
+    /**
+     * diffusers' numerics for {@link #forward}: timestep frequencies over 127 instead of 128, the
+     * given eps before the MLP, and a block's own embedders ({@code blocks.i.t_embedder.*},
+     * {@code blocks.i.y_embedder.*}) when the fixture has them.
+     */
+    public boolean diffusers;
+    public double mlpEps = 1e-6;
 
     public DiTFixture(DiTConfig cfg, long seed) {
         this.cfg = cfg;
@@ -92,6 +99,85 @@ public final class DiTFixture {
         return file;
     }
 
+    /** Gives blocks 1.. their own random timestep and label embedders (a diffusers model trained or initialised as diffusers does). */
+    public void addBlockEmbedders(long seed) {
+        Random r = new Random(seed);
+        int d = cfg.hiddenSize();
+        for (int i = 1; i < cfg.depth(); i++) {
+            String b = "blocks." + i + ".";
+            put(r, b + "t_embedder.mlp.0.weight", 1 / Math.sqrt(256), d, 256);
+            put(r, b + "t_embedder.mlp.0.bias", 0.1, d);
+            put(r, b + "t_embedder.mlp.2.weight", 1 / Math.sqrt(d), d, d);
+            put(r, b + "t_embedder.mlp.2.bias", 0.1, d);
+            put(r, b + "y_embedder.embedding_table.weight", 0.5, cfg.labelRows(), d);
+        }
+    }
+
+    /**
+     * Writes the model as diffusers' {@code convert_dit_to_diffusers.py} leaves it: {@code dir/config.json}
+     * (class DiTTransformer2DModel, plus {@code extraConfig} entries, e.g. {@code "norm_eps": 0.25})
+     * and {@code dir/diffusion_pytorch_model.safetensors}, q/k/v split, the embedders copied into
+     * every block (or each block's own when {@link #addBlockEmbedders} ran), no pos_embed.
+     */
+    public Path writeDiffusers(Path dir, DType dtype, String extraConfig) throws java.io.IOException {
+        java.nio.file.Files.createDirectories(dir);
+        int d = cfg.hiddenSize();
+        Map<String, float[]> out = new LinkedHashMap<>();
+        Map<String, long[]> sh = new LinkedHashMap<>();
+        java.util.function.BiConsumer<String, String> copy = (to, from) -> {
+            out.put(to, w.get(from));
+            sh.put(to, shapes.get(from));
+        };
+        copy.accept("pos_embed.proj.weight", "x_embedder.proj.weight");
+        copy.accept("pos_embed.proj.bias", "x_embedder.proj.bias");
+        for (int i = 0; i < cfg.depth(); i++) {
+            String t = "transformer_blocks." + i + ".", b = "blocks." + i + ".";
+            String own = w.containsKey(b + "t_embedder.mlp.0.weight") ? b : "";
+            copy.accept(t + "norm1.emb.timestep_embedder.linear_1.weight", own + "t_embedder.mlp.0.weight");
+            copy.accept(t + "norm1.emb.timestep_embedder.linear_1.bias", own + "t_embedder.mlp.0.bias");
+            copy.accept(t + "norm1.emb.timestep_embedder.linear_2.weight", own + "t_embedder.mlp.2.weight");
+            copy.accept(t + "norm1.emb.timestep_embedder.linear_2.bias", own + "t_embedder.mlp.2.bias");
+            copy.accept(t + "norm1.emb.class_embedder.embedding_table.weight", own + "y_embedder.embedding_table.weight");
+            copy.accept(t + "norm1.linear.weight", b + "adaLN_modulation.1.weight");
+            copy.accept(t + "norm1.linear.bias", b + "adaLN_modulation.1.bias");
+            float[] qkv = w.get(b + "attn.qkv.weight"), qkvB = w.get(b + "attn.qkv.bias");
+            String[] qn = {"to_q", "to_k", "to_v"};
+            for (int j = 0; j < 3; j++) {
+                out.put(t + "attn1." + qn[j] + ".weight", java.util.Arrays.copyOfRange(qkv, j * d * d, (j + 1) * d * d));
+                sh.put(t + "attn1." + qn[j] + ".weight", new long[] {d, d});
+                out.put(t + "attn1." + qn[j] + ".bias", java.util.Arrays.copyOfRange(qkvB, j * d, (j + 1) * d));
+                sh.put(t + "attn1." + qn[j] + ".bias", new long[] {d});
+            }
+            copy.accept(t + "attn1.to_out.0.weight", b + "attn.proj.weight");
+            copy.accept(t + "attn1.to_out.0.bias", b + "attn.proj.bias");
+            copy.accept(t + "ff.net.0.proj.weight", b + "mlp.fc1.weight");
+            copy.accept(t + "ff.net.0.proj.bias", b + "mlp.fc1.bias");
+            copy.accept(t + "ff.net.2.weight", b + "mlp.fc2.weight");
+            copy.accept(t + "ff.net.2.bias", b + "mlp.fc2.bias");
+        }
+        copy.accept("proj_out_1.weight", "final_layer.adaLN_modulation.1.weight");
+        copy.accept("proj_out_1.bias", "final_layer.adaLN_modulation.1.bias");
+        copy.accept("proj_out_2.weight", "final_layer.linear.weight");
+        copy.accept("proj_out_2.bias", "final_layer.linear.bias");
+        Map<String, Tensor> ts = new LinkedHashMap<>();
+        try (Device cpu = Device.cpu()) {
+            try {
+                for (Map.Entry<String, float[]> e : out.entrySet()) ts.put(e.getKey(), cpu.upload(dtype, e.getValue(), sh.get(e.getKey())));
+                SafeTensors.write(dir.resolve("diffusion_pytorch_model.safetensors"), ts, Map.of("format", "pt"));
+            } finally {
+                for (Tensor t : ts.values()) t.close();
+            }
+        }
+        String config = "{\"_class_name\": \"DiTTransformer2DModel\", \"_diffusers_version\": \"0.35.0\", \"activation_fn\": \"gelu-approximate\", "
+                + "\"attention_bias\": true, \"attention_head_dim\": " + cfg.headDim() + ", \"dropout\": 0.0, \"in_channels\": " + cfg.inChannels()
+                + ", \"norm_elementwise_affine\": false, \"norm_num_groups\": 32, \"norm_type\": \"ada_norm_zero\", \"num_attention_heads\": "
+                + cfg.numHeads() + ", \"num_embeds_ada_norm\": " + cfg.numClasses() + ", \"num_layers\": " + cfg.depth() + ", \"out_channels\": "
+                + cfg.outChannels() + ", \"patch_size\": " + cfg.patchSize() + ", \"sample_size\": " + cfg.inputSize()
+                + ", \"upcast_attention\": false" + (extraConfig == null || extraConfig.isEmpty() ? "" : ", " + extraConfig) + "}";
+        java.nio.file.Files.writeString(dir.resolve("config.json"), config);
+        return dir;
+    }
+
     /** Writes F32, no prefix, with pos_embed, and num_heads in the metadata. */
     public Path write(Path file) {
         return write(file, "", DType.F32, true, Map.of("num_heads", Integer.toString(cfg.numHeads())));
@@ -143,8 +229,31 @@ public final class DiTFixture {
         return 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
     }
 
-    /** LN (no affine, eps 1e-6) of each token row, then x·(1 + scale) + shift with sample n's chunks. */
+    /** SiLU(c), c = t_embedder(timestep embedding: cos first, exponent over 128, or 127 in diffusers) + y_embedder[y], with the embedders under {@code pre}. */
+    private double[] conditioning(int n, float[] tIn, int[] y, String pre) {
+        int d = cfg.hiddenSize();
+        double div = diffusers ? 127.0 : 128.0;
+        double[] tf = new double[n * 256];
+        for (int b = 0; b < n; b++)
+            for (int k = 0; k < 128; k++) {
+                double f = Math.exp(-Math.log(10000) * k / div);
+                tf[b * 256 + k] = Math.cos(tIn[b] * f);
+                tf[b * 256 + 128 + k] = Math.sin(tIn[b] * f);
+            }
+        double[] t1 = linear(tf, n, pre + "t_embedder.mlp.0", d, 256);
+        for (int i = 0; i < t1.length; i++) t1[i] = silu(t1[i]);
+        double[] cv = linear(t1, n, pre + "t_embedder.mlp.2", d, d);
+        float[] table = w.get(pre + "y_embedder.embedding_table.weight");
+        for (int b = 0; b < n; b++) for (int o = 0; o < d; o++) cv[b * d + o] = silu(cv[b * d + o] + table[y[b] * d + o]);
+        return cv;
+    }
+
     private static double[] modulate(double[] x, int n, int t, int d, double[] mod, int k, int shift, int scale) {
+        return modulate(x, n, t, d, mod, k, shift, scale, 1e-6);
+    }
+
+    /** LN (no affine, eps as given; 1e-6 in DiT) of each token row, then x·(1 + scale) + shift with sample n's chunks. */
+    private static double[] modulate(double[] x, int n, int t, int d, double[] mod, int k, int shift, int scale, double eps) {
         double[] out = new double[x.length];
         for (int b = 0; b < n; b++) {
             for (int i = 0; i < t; i++) {
@@ -155,7 +264,7 @@ public final class DiTFixture {
                 for (int c = 0; c < d; c++) var += (x[row + c] - mean) * (x[row + c] - mean);
                 var /= d;
                 for (int c = 0; c < d; c++) {
-                    double ln = (x[row + c] - mean) / Math.sqrt(var + 1e-6);
+                    double ln = (x[row + c] - mean) / Math.sqrt(var + eps);
                     out[row + c] = ln * (1 + mod[b * k * d + scale * d + c]) + mod[b * k * d + shift * d + c];
                 }
             }
@@ -181,22 +290,11 @@ public final class DiTFixture {
                                     acc += xw[((o * c + ch) * p + ph) * p + pw] * (double) x[((b * c + ch) * s + i * p + ph) * s + j * p + pw];
                         h[(b * tk + i * g + j) * d + o] = acc + pos[(i * g + j) * d + o];
                     }
-        // timestep embedding (cos first, exponent / 128) → MLP; label table; c = t + y.
-        double[] tf = new double[n * 256];
-        for (int b = 0; b < n; b++)
-            for (int k = 0; k < 128; k++) {
-                double f = Math.exp(-Math.log(10000) * k / 128.0);
-                tf[b * 256 + k] = Math.cos(tIn[b] * f);
-                tf[b * 256 + 128 + k] = Math.sin(tIn[b] * f);
-            }
-        double[] t1 = linear(tf, n, "t_embedder.mlp.0", d, 256);
-        for (int i = 0; i < t1.length; i++) t1[i] = silu(t1[i]);
-        double[] cv = linear(t1, n, "t_embedder.mlp.2", d, d);
-        float[] table = w.get("y_embedder.embedding_table.weight");
-        for (int b = 0; b < n; b++) for (int o = 0; o < d; o++) cv[b * d + o] = silu(cv[b * d + o] + table[y[b] * d + o]);
+        double[] cv = conditioning(n, tIn, y, "");
         for (int l = 0; l < cfg.depth(); l++) {
             String pre = "blocks." + l + ".";
-            double[] mod = linear(cv, n, pre + "adaLN_modulation.1", 6 * d, d);
+            double[] cl = w.containsKey(pre + "t_embedder.mlp.0.weight") ? conditioning(n, tIn, y, pre) : cv;
+            double[] mod = linear(cl, n, pre + "adaLN_modulation.1", 6 * d, d);
             double[] a = modulate(h, n, tk, d, mod, 6, 0, 1);
             double[] qkv = linear(a, n * tk, pre + "attn.qkv", 3 * d, d);
             double[] att = new double[n * tk * d];
@@ -226,7 +324,7 @@ public final class DiTFixture {
             for (int b = 0; b < n; b++) for (int i = 0; i < tk; i++) for (int o = 0; o < d; o++) {
                 h[(b * tk + i) * d + o] += mod[b * 6 * d + 2 * d + o] * pr[(b * tk + i) * d + o];
             }
-            double[] mm = modulate(h, n, tk, d, mod, 6, 3, 4);
+            double[] mm = modulate(h, n, tk, d, mod, 6, 3, 4, mlpEps);
             double[] f1 = linear(mm, n * tk, pre + "mlp.fc1", m, d);
             for (int i = 0; i < f1.length; i++) f1[i] = geluTanh(f1[i]);
             double[] f2 = linear(f1, n * tk, pre + "mlp.fc2", d, m);

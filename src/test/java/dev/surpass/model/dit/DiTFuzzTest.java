@@ -145,6 +145,14 @@ class DiTFuzzTest {
         Fuzz.forAll("files.dit.safetensors", 40, g -> checkpointFile(g.anyLong()));
     }
 
+    /** A diffusers folder's config.json mutated (wrong types, ranges, missing keys, truncation) then loaded with its real weights. */
+    @Test
+    void diffusersConfigFile() throws IOException {
+        Path src = fx.writeDiffusers(tmp.resolve("diffusers"), DType.F32, null);
+        Fuzz.forAll("files.dit.diffusers.config", 30, g -> dev.surpass.fuzz.Mutate.configCase("files.dit.diffusers.config", src,
+                tmp.resolve("diffusers-cfg"), g.anyLong(), d -> DiT.load(cpu, d)));
+    }
+
     private static void checkpointFile(long seed) throws IOException {
         byte[] valid = Files.readAllBytes(tmp.resolve("tiny.safetensors"));
         int header = 8 + (int) java.nio.ByteBuffer.wrap(valid).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong(0);

@@ -79,6 +79,10 @@ class DiTSamplerTest {
 
     /** Model output for x (fp32 from the library's forward: the reference checks the sampler, not the model). */
     static float[] out(float[] x, int n, int t, int[] y) {
+        return out(model, x, n, t, y);
+    }
+
+    static float[] out(DiT model, float[] x, int n, int t, int[] y) {
         float[] tv = new float[y.length];
         Arrays.fill(tv, t);
         float[] in = x;
@@ -94,6 +98,21 @@ class DiTSamplerTest {
 
     @Test
     void ddimWithGuidanceMatchesFloat64() {
+        ddimWithGuidance(model, false);
+    }
+
+    /** A model loaded from a diffusers folder is guided on every ε channel, as diffusers' DiTPipeline does. */
+    @Test
+    void diffusersModelGuidesEveryChannel() throws java.io.IOException {
+        DiTFixture fx = new DiTFixture(DiTFixture.tiny(), 99);
+        try (DiT m = DiT.load(cpu, fx.writeDiffusers(tmp.resolve("diffusers"), DType.F32, null))) {
+            assertTrue(m.diffusersLayout());
+            ddimWithGuidance(m, true);
+        }
+    }
+
+    /** DiT's DDIM with guidance (channels [:3], or all of them) in float64 over the library's model outputs, against DiTSampler. */
+    static void ddimWithGuidance(DiT model, boolean allChannels) {
         int[] labels = {3, 9};
         int n = 2, plane = 64, c = 4, per = c * plane;
         double s = 4.0;
@@ -104,14 +123,14 @@ class DiTSamplerTest {
         int[] y = {3, 9, 10, 10};
         for (int idx = 2; idx >= 0; idx--) {
             float[] xf = toFloat(x);
-            float[] o = out(xf, n, use[idx], y);
+            float[] o = out(model, xf, n, use[idx], y);
             double a = ab[use[idx]], ap = idx == 0 ? 1 : ab[use[idx - 1]];
             double[] nx = new double[x.length];
             for (int b = 0; b < n; b++) {
                 for (int ch = 0; ch < c; ch++) {
                     for (int i = 0; i < plane; i++) {
                         double cond = o[(b * 8 + ch) * plane + i], unc = o[((b + n) * 8 + ch) * plane + i];
-                        double eps = ch < 3 ? unc + s * (cond - unc) : cond;
+                        double eps = ch < 3 || allChannels ? unc + s * (cond - unc) : cond;
                         int p = (b * c + ch) * plane + i;
                         double x0 = (xf[p] - Math.sqrt(1 - a) * eps) / Math.sqrt(a);
                         nx[p] = Math.sqrt(ap) * x0 + Math.sqrt(1 - ap) * eps;
