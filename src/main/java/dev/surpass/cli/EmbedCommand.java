@@ -18,7 +18,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code surpass embed}: sentence embeddings with a BERT encoder (mean pooling, L2 normalisation);
+ * {@code surpass embed}: sentence embeddings with a BERT encoder (mean pooling, L2 normalisation; a
+ * {@code --model} folder runs its own sentence-transformers modules: {@link SentenceEmbeddings#load});
  * prints each embedding's first values and norm, or with {@code --query} ranks the sentences by
  * cosine similarity to the query.
  */
@@ -35,7 +36,8 @@ final class EmbedCommand extends CliCommand {
     @Option(names = "--query", paramLabel = "TEXT", description = "Rank the sentences by cosine similarity to this text.")
     String query;
 
-    @Option(names = "--model", paramLabel = "DIR", description = "A BERT folder: config.json, *.safetensors and tokenizer.json.")
+    @Option(names = "--model", paramLabel = "DIR", description = {"A BERT / RoBERTa / DistilBERT folder: config.json, weights and tokenizer.json;",
+            "a sentence-transformers folder runs its modules.json (pooling, Dense, Normalize) and max_seq_length."})
     Path model;
 
     @Option(names = "--onnx", paramLabel = "FILE", description = "A BERT ONNX export; its tokenizer.json beside it or --tokenizer.")
@@ -113,6 +115,9 @@ final class EmbedCommand extends CliCommand {
             Tokenizer tok = MiniLm.tokenizer(a);
             BertModel m = MiniLm.model(dev, a);
             return new SentenceEmbeddings(m, tok, limit(m, MiniLm.MAX_LENGTH));
+        }
+        if (model != null && tokenizerFile == null && Files.isRegularFile(model.resolve("modules.json"))) { // a sentence-transformers folder's own pipeline
+            return SentenceEmbeddings.load(dev, model, maxLength == null ? 0 : maxLength);
         }
         Path tokPath = tokenizerFile != null ? tokenizerFile
                 : (model != null ? model : onnx.toAbsolutePath().getParent()).resolve("tokenizer.json");

@@ -8,7 +8,8 @@ import java.nio.file.Path;
  * A BERT encoder's hyper-parameters from an HF {@code config.json}: {@code hidden_size,
  * num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings,
  * type_vocab_size} (default 2), {@code vocab_size}, {@code layer_norm_eps} (default 1e-12) and
- * {@code hidden_act} (only the exact erf GELU, "gelu"). Only absolute position embeddings.
+ * {@code hidden_act} (only the exact erf GELU, "gelu"). Only absolute position embeddings. DistilBERT
+ * ({@code model_type} "distilbert") is read from its own field names as the same encoder with one token type.
  *
  * <p>RoBERTa and XLM-RoBERTa ({@code model_type} "roberta" / "xlm-roberta") are the same encoder
  * with HF's position ids counted from the padding id: a token that is not {@code pad_token_id}
@@ -60,17 +61,25 @@ public record BertConfig(int hiddenSize, int numLayers, int numHeads, int interm
         return hiddenSize / numHeads;
     }
 
-    /** True when {@code dir/config.json} names a BERT, RoBERTa or XLM-RoBERTa encoder (model_type or architectures). */
+    /** True when {@code dir/config.json} names a BERT, RoBERTa, XLM-RoBERTa or DistilBERT encoder (model_type or architectures). */
     public static boolean looksLikeBert(Path dir) {
         JsonNode n = ConfigJson.peek(dir);
         if (n == null) return false;
         String t = n.path("model_type").asText("");
-        if (t.equals("bert") || t.equals("roberta") || t.equals("xlm-roberta")) return true;
+        if (t.equals("bert") || t.equals("roberta") || t.equals("xlm-roberta") || t.equals("distilbert")) return true;
         if (!t.isEmpty()) return false;
         for (JsonNode a : n.path("architectures")) {
             String s = a.asText("");
-            for (String f : new String[] {"Bert", "Roberta", "XLMRoberta"}) if (s.equals(f + "Model") || s.startsWith(f + "For")) return true;
+            for (String f : new String[] {"Bert", "Roberta", "XLMRoberta", "DistilBert"}) if (s.equals(f + "Model") || s.startsWith(f + "For")) return true;
         }
+        return false;
+    }
+
+    /** True when the config is DistilBERT's (model_type or architectures). */
+    static boolean isDistilBert(JsonNode n) {
+        String t = n.path("model_type").asText("");
+        if (!t.isEmpty()) return t.equals("distilbert");
+        for (JsonNode a : n.path("architectures")) if (a.asText("").startsWith("DistilBert")) return true;
         return false;
     }
 
@@ -87,6 +96,7 @@ public record BertConfig(int hiddenSize, int numLayers, int numHeads, int interm
     }
 
     public static BertConfig parse(ConfigJson c) {
+        if (isDistilBert(c.node())) return parseDistilBert(c);
         int hidden = c.positive("hidden_size");
         int layers = c.positive("num_hidden_layers");
         int heads = c.positive("num_attention_heads");
@@ -114,5 +124,27 @@ public record BertConfig(int hiddenSize, int numLayers, int numHeads, int interm
             }
         }
         return new BertConfig(hidden, layers, heads, inter, maxPos, types, vocab, (float) eps, pad);
+    }
+
+    /**
+     * DistilBERT's fields ({@code dim, n_layers, n_heads, hidden_dim, activation}): the same post-LN
+     * encoder without token types (one type, whose embedding is zero) and with LayerNorm eps fixed
+     * at 1e-12 (transformers' {@code modeling_distilbert}).
+     */
+    private static BertConfig parseDistilBert(ConfigJson c) {
+        int hidden = c.positive("dim");
+        int layers = c.positive("n_layers");
+        int heads = c.positive("n_heads");
+        int inter = c.positive("hidden_dim");
+        int maxPos = c.positive("max_position_embeddings");
+        int vocab = c.positive("vocab_size");
+        String act = c.text("activation", "gelu");
+        if (!act.equals("gelu")) {
+            throw new IllegalArgumentException(c.where() + ": field \"activation\" is \"" + act + "\"; only \"gelu\" (exact erf) is supported");
+        }
+        if (hidden % heads != 0) {
+            throw new IllegalArgumentException(c.where() + ": dim " + hidden + " is not a multiple of n_heads " + heads);
+        }
+        return new BertConfig(hidden, layers, heads, inter, maxPos, 1, vocab, 1e-12f, -1);
     }
 }

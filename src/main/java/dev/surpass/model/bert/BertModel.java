@@ -12,6 +12,7 @@ import dev.surpass.layers.Gemm;
 import dev.surpass.layers.LayerNorm;
 import dev.surpass.layers.LinearWeight;
 import dev.surpass.model.decoder.Checkpoint;
+import dev.surpass.model.decoder.ConfigJson;
 import dev.surpass.model.decoder.Decoding;
 import dev.surpass.model.decoder.Rows;
 import java.nio.file.Path;
@@ -104,6 +105,7 @@ public final class BertModel implements AutoCloseable {
         BertConfig c = BertConfig.load(dir);
         Decoding.checkHeadDim(dir, "hidden_size / num_attention_heads", c.headDim());
         try (Checkpoint ck = Checkpoint.open(dir)) {
+            if (BertConfig.isDistilBert(ConfigJson.peek(dir))) return build(device, c, distilBert(ck));
             String p = ck.has("bert.embeddings.word_embeddings.weight") ? "bert."
                     : ck.has("roberta.embeddings.word_embeddings.weight") ? "roberta." : "";
             return build(device, c, new WeightSource() {
@@ -118,6 +120,42 @@ public final class BertModel implements AutoCloseable {
                 }
             });
         }
+    }
+
+    /** BERT's names read from DistilBERT's ({@code distilbert.} prefix or none); its missing token-type table is one zero row. */
+    private static WeightSource distilBert(Checkpoint ck) {
+        String p = ck.has("distilbert.embeddings.word_embeddings.weight") ? "distilbert." : "";
+        String[][] names = {
+            {"attention.self.query.", "attention.q_lin."}, {"attention.self.key.", "attention.k_lin."}, {"attention.self.value.", "attention.v_lin."},
+            {"attention.output.dense.", "attention.out_lin."}, {"attention.output.LayerNorm.", "sa_layer_norm."},
+            {"intermediate.dense.", "ffn.lin1."}, {"output.dense.", "ffn.lin2."}, {"output.LayerNorm.", "output_layer_norm."},
+        };
+        return new WeightSource() {
+            String stored(String name) {
+                if (name.startsWith("embeddings.")) return p + name;
+                if (name.startsWith("encoder.layer.")) {
+                    String rest = name.substring("encoder.layer.".length());
+                    int dot = rest.indexOf('.');
+                    String layer = rest.substring(0, dot + 1), tail = rest.substring(dot + 1);
+                    for (String[] kv : names) {
+                        if (tail.startsWith(kv[0])) return p + "transformer.layer." + layer + kv[1] + tail.substring(kv[0].length());
+                    }
+                }
+                return null; // the pooler: DistilBERT has none
+            }
+
+            @Override
+            public float[] read(String name, long... shape) {
+                if (name.equals("embeddings.token_type_embeddings.weight")) return new float[(int) (shape[0] * shape[1])];
+                return ck.read(stored(name), shape);
+            }
+
+            @Override
+            public boolean has(String name) {
+                String s = stored(name);
+                return s != null && ck.has(s);
+            }
+        };
     }
 
     /**

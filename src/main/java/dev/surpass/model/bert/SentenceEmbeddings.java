@@ -8,8 +8,11 @@ import java.util.List;
 /**
  * Sentence embeddings as sentence-transformers computes them for BERT encoders such as
  * all-MiniLM-L6-v2: tokenize (with {@code [CLS]}/{@code [SEP]}, truncated to {@code maxLength}),
- * pad the batch to its longest sentence, run the encoder with the attention mask, mean-pool the
- * last hidden state over the real tokens, and L2-normalise.
+ * pad the batch to its longest sentence, run the encoder with the attention mask, pool the last
+ * hidden state over the real tokens (mean by default), optionally project it ({@code Dense}
+ * modules) and L2-normalise it. {@link #load} reads a sentence-transformers folder
+ * ({@code modules.json}, {@code 1_Pooling/config.json}, {@code 2_Dense/}, {@code Normalize},
+ * {@code sentence_bert_config.json}) and so reproduces each model's own pipeline.
  *
  * <p>Ownership: this object owns the {@link BertModel} it is given; {@link #close} closes it.
  * Thread rules: like the model, usable from several threads; not during {@link #close}.
@@ -21,6 +24,57 @@ public final class SentenceEmbeddings implements AutoCloseable {
     private final BertModel model;
     private final Tokenizer tokenizer;
     private final int maxLength;
+    private final Pooling pooling;
+    private final List<Dense> dense;
+    private final boolean normalize;
+    private final boolean lowerCase;
+
+    /**
+     * sentence-transformers' {@code Pooling} modes; each one on appends its vector, in this order
+     * (its {@code forward}'s): the first token ({@code [CLS]}), the maximum over the real tokens, their
+     * mean, their sum over √count, their mean weighted by position (1, 2, …), the last real token.
+     */
+    public record Pooling(boolean cls, boolean max, boolean mean, boolean meanSqrtLen, boolean weightedMean, boolean lastToken) {
+        /** Mean pooling alone (all-MiniLM-L6-v2, and sentence-transformers' default for a plain encoder). */
+        public static final Pooling MEAN = new Pooling(false, false, true, false, false, false);
+        /** The first token alone (BGE, GTE, …). */
+        public static final Pooling CLS = new Pooling(true, false, false, false, false, false);
+
+        public Pooling {
+            if (!(cls || max || mean || meanSqrtLen || weightedMean || lastToken)) throw new IllegalArgumentException("Pooling: no mode is on");
+        }
+
+        /** How many vectors are concatenated. */
+        public int modes() {
+            int n = 0;
+            for (boolean b : new boolean[] {cls, max, mean, meanSqrtLen, weightedMean, lastToken}) if (b) n++;
+            return n;
+        }
+    }
+
+    /**
+     * A sentence-transformers {@code Dense} module on the pooled vector: {@code act(W·v + b)},
+     * {@code W [out, in]} row-major, {@code b} null without bias, {@code tanh} or the identity.
+     */
+    public record Dense(float[] weight, float[] bias, int in, int out, boolean tanh) {
+        public Dense {
+            if (in < 1 || out < 1) throw new IllegalArgumentException("Dense: in and out must be >= 1, got " + in + ", " + out);
+            if (weight == null || weight.length != (long) in * out) {
+                throw new IllegalArgumentException("Dense: weight has " + (weight == null ? "no" : weight.length) + " values; expected " + out + "×" + in);
+            }
+            if (bias != null && bias.length != out) throw new IllegalArgumentException("Dense: bias has " + bias.length + " values; expected " + out);
+        }
+
+        float[] apply(float[] v) {
+            float[] o = new float[out];
+            for (int r = 0; r < out; r++) {
+                double acc = bias == null ? 0 : bias[r];
+                for (int k = 0; k < in; k++) acc += (double) weight[r * in + k] * v[k];
+                o[r] = (float) (tanh ? Math.tanh(acc) : acc);
+            }
+            return o;
+        }
+    }
 
     /**
      * @param model     the encoder (owned from now on)
@@ -29,7 +83,28 @@ public final class SentenceEmbeddings implements AutoCloseable {
      * @param maxLength the most ids per sentence, special tokens included, {@code <= max_position_embeddings}
      */
     public SentenceEmbeddings(BertModel model, Tokenizer tokenizer, int maxLength) {
+        this(model, tokenizer, maxLength, Pooling.MEAN, List.of(), true, false);
+    }
+
+    /**
+     * @param pooling   the pooling modes
+     * @param dense     Dense modules applied in order after pooling (may be empty)
+     * @param normalize whether the result is L2-normalised (a {@code Normalize} module)
+     * @param lowerCase whether sentences are lower-cased before tokenizing ({@code do_lower_case})
+     */
+    public SentenceEmbeddings(BertModel model, Tokenizer tokenizer, int maxLength, Pooling pooling, List<Dense> dense, boolean normalize,
+                              boolean lowerCase) {
         if (model == null) throw new IllegalArgumentException("model is null");
+        if (pooling == null) throw new IllegalArgumentException("pooling is null");
+        if (dense == null) throw new IllegalArgumentException("dense is null");
+        int width = pooling.modes() * model.config().hiddenSize();
+        for (int i = 0; i < dense.size(); i++) {
+            Dense d = dense.get(i);
+            if (d == null || d.in() != width) {
+                throw new IllegalArgumentException("dense[" + i + "] takes " + (d == null ? "nothing" : d.in() + " values") + " but gets " + width);
+            }
+            width = d.out();
+        }
         if (tokenizer == null) throw new IllegalArgumentException("tokenizer is null");
         if (maxLength < 2 || maxLength > model.config().maxTokens()) {
             throw new IllegalArgumentException("maxLength is " + maxLength + "; expected 2.." + model.config().maxTokens()
@@ -38,6 +113,48 @@ public final class SentenceEmbeddings implements AutoCloseable {
         this.model = model;
         this.tokenizer = tokenizer;
         this.maxLength = maxLength;
+        this.pooling = pooling;
+        this.dense = List.copyOf(dense);
+        this.normalize = normalize;
+        this.lowerCase = lowerCase;
+    }
+
+    /**
+     * A sentence-transformers model folder, as {@code SentenceTransformer(dir)} builds it: the modules
+     * of {@code modules.json} in order — {@code Transformer} (a BERT / RoBERTa / XLM-R / DistilBERT
+     * folder with its {@code tokenizer.json}, {@code max_seq_length} and {@code do_lower_case} from
+     * {@code sentence_bert_config.json}), {@code Pooling}, {@code Dense} (tanh or identity),
+     * {@code Normalize}. A folder without {@code modules.json} is a plain encoder: mean pooling, no
+     * normalisation (what sentence-transformers makes of it). See {@link SentenceModules}.
+     *
+     * @throws IllegalArgumentException naming the file and field for a module or setting this
+     *     library does not run
+     */
+    public static SentenceEmbeddings load(dev.surpass.Device device, java.nio.file.Path dir) {
+        return SentenceModules.load(device, dir, 0);
+    }
+
+    /** {@link #load(dev.surpass.Device, java.nio.file.Path)} with at most {@code maxLength} ids per sentence (also capped by the position table). */
+    public static SentenceEmbeddings load(dev.surpass.Device device, java.nio.file.Path dir, int maxLength) {
+        return SentenceModules.load(device, dir, maxLength);
+    }
+
+    public Pooling pooling() {
+        return pooling;
+    }
+
+    public List<Dense> dense() {
+        return dense;
+    }
+
+    /** Whether embeddings are L2-normalised. */
+    public boolean normalizes() {
+        return normalize;
+    }
+
+    /** Length of an embedding. */
+    public int dimension() {
+        return dense.isEmpty() ? pooling.modes() * model.config().hiddenSize() : dense.getLast().out();
     }
 
     public BertModel model() {
@@ -55,6 +172,7 @@ public final class SentenceEmbeddings implements AutoCloseable {
     /** The ids of one sentence, special tokens included, truncated to {@link #maxLength}. */
     public int[] tokenize(String sentence) {
         if (sentence == null) throw new IllegalArgumentException("sentence is null");
+        if (lowerCase) sentence = sentence.toLowerCase(java.util.Locale.ROOT);
         int[] ids = tokenizer instanceof WordPieceTokenizer wp ? wp.encode(sentence, true, maxLength) : tokenizer.encode(sentence);
         if (ids.length > maxLength) {
             throw new IllegalArgumentException("sentence has " + ids.length + " tokens; maxLength is " + maxLength);
@@ -63,7 +181,7 @@ public final class SentenceEmbeddings implements AutoCloseable {
     }
 
     /**
-     * Unit-length embeddings {@code [sentences.size()][hidden]}, in the order given. The encoder
+     * Embeddings {@code [sentences.size()][dimension()]} (unit length when {@link #normalizes}), in the order given. The encoder
      * runs on the real tokens only ({@link BertModel#forwardPacked}): the same values as padding
      * the batch to its longest sentence with an attention mask, without the work on the padding.
      * A sentence without tokens embeds to zeros.
@@ -93,10 +211,63 @@ public final class SentenceEmbeddings implements AutoCloseable {
             for (int b = 0; b < ids.length; b++) {
                 int[] rows = new int[ids[b].length];
                 for (int t = 0; t < rows.length; t++) rows[t] = row++;
-                out[from + b] = normalize(mean(hidden, e, rows, rows.length));
+                out[from + b] = finish(pool(hidden, e, rows));
             }
         }
         return out;
+    }
+
+    /** The pooled vector of one sentence's rows of {@code hidden}, the modes concatenated in sentence-transformers' order. */
+    private float[] pool(float[] hidden, int e, int[] rows) {
+        int n = rows.length;
+        float[] out = new float[pooling.modes() * e];
+        int at = 0;
+        if (pooling.cls()) {
+            if (n > 0) System.arraycopy(hidden, rows[0] * e, out, at, e);
+            at += e;
+        }
+        if (pooling.max()) {
+            for (int i = 0; i < e; i++) {
+                float m = n == 0 ? -1e9f : Float.NEGATIVE_INFINITY; // sentence-transformers sets masked tokens to -1e9
+                for (int r : rows) m = Math.max(m, hidden[r * e + i]);
+                out[at + i] = m;
+            }
+            at += e;
+        }
+        if (pooling.mean() || pooling.meanSqrtLen()) {
+            double[] acc = new double[e];
+            for (int r : rows) for (int i = 0; i < e; i++) acc[i] += hidden[r * e + i];
+            double count = Math.max(n, 1e-9);
+            if (pooling.mean()) {
+                for (int i = 0; i < e; i++) out[at + i] = (float) (acc[i] / count);
+                at += e;
+            }
+            if (pooling.meanSqrtLen()) {
+                for (int i = 0; i < e; i++) out[at + i] = (float) (acc[i] / Math.sqrt(count));
+                at += e;
+            }
+        }
+        if (pooling.weightedMean()) { // token t (from 0) weighs t + 1
+            double[] acc = new double[e];
+            double wsum = 0;
+            for (int t = 0; t < n; t++) {
+                wsum += t + 1;
+                for (int i = 0; i < e; i++) acc[i] += (t + 1) * (double) hidden[rows[t] * e + i];
+            }
+            for (int i = 0; i < e; i++) out[at + i] = (float) (acc[i] / Math.max(wsum, 1e-9));
+            at += e;
+        }
+        if (pooling.lastToken()) {
+            if (n > 0) System.arraycopy(hidden, rows[n - 1] * e, out, at, e);
+        }
+        return out;
+    }
+
+    /** The Dense modules, then the normalisation. */
+    private float[] finish(float[] pooled) {
+        float[] v = pooled;
+        for (Dense d : dense) v = d.apply(v);
+        return normalize ? normalize(v) : v;
     }
 
     /** Mean of {@code hidden [B, N, E]} over the positions whose mask is 1, per row ({@code [B][E]}). */

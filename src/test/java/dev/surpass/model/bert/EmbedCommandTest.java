@@ -60,20 +60,25 @@ class EmbedCommandTest {
         for (int i = 0; i < want.length; i++) assertEquals(want[i], Double.parseDouble(v[i]), 1e-4, "value " + i + " of " + r.out());
     }
 
-    @Test
-    void embedsWithAFolderModel() throws IOException {
-        Path dir = tmp.resolve("bert");
-        writeCheckpoint(dir, BertModelTest.CONFIG, BertModelTest.entries(BertModelTest.weights(new Random(3)), ""), DType.F32, 1);
+    /** A WordPiece tokenizer.json over BertModelTest's vocabulary: [CLS]=2, [SEP]=3, hello, world, ##s, '.', then t8..t52. */
+    static String tokenizerJson() {
         StringBuilder vocab = new StringBuilder("{\"[PAD]\": 0, \"[UNK]\": 1, \"[CLS]\": 2, \"[SEP]\": 3, \"hello\": 4, \"world\": 5, \"##s\": 6, \".\": 7");
         for (int i = 8; i < BertModelTest.V; i++) vocab.append(", \"t").append(i).append("\": ").append(i);
         vocab.append('}');
-        Files.writeString(dir.resolve("tokenizer.json"), "{\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\","
+        return "{\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\","
                 + " \"continuing_subword_prefix\": \"##\", \"max_input_chars_per_word\": 100, \"vocab\": " + vocab + "},"
                 + " \"normalizer\": {\"type\": \"BertNormalizer\", \"lowercase\": true},"
                 + " \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"},"
                 + " \"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"[CLS]\"}},"
                 + " {\"Sequence\": {\"id\": \"A\"}}, {\"SpecialToken\": {\"id\": \"[SEP]\"}}],"
-                + " \"special_tokens\": {\"[CLS]\": {\"ids\": [2]}, \"[SEP]\": {\"ids\": [3]}}}}");
+                + " \"special_tokens\": {\"[CLS]\": {\"ids\": [2]}, \"[SEP]\": {\"ids\": [3]}}}}";
+    }
+
+    @Test
+    void embedsWithAFolderModel() throws IOException {
+        Path dir = tmp.resolve("bert");
+        writeCheckpoint(dir, BertModelTest.CONFIG, BertModelTest.entries(BertModelTest.weights(new Random(3)), ""), DType.F32, 1);
+        Files.writeString(dir.resolve("tokenizer.json"), tokenizerJson());
         Run r = run("embed", "--device", "cpu", "--model", dir.toString(), "--show", "3", "Hello worlds.", "world hello");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("[0] Hello worlds.") && r.out().contains("[1] world hello"), r.out());
