@@ -574,9 +574,21 @@ public final class BpeTokenizer implements Tokenizer {
                 if (!hasSeq) throw new IllegalArgumentException(where + ": " + field + ".single has no Sequence item");
                 return items;
             }
+            case "RobertaProcessing", "BertProcessing": { // cls + text + sep; cls and sep are [token, id] pairs
+                int[][] cs = new int[2][];
+                String[] keys = {"cls", "sep"};
+                for (int k = 0; k < 2; k++) {
+                    JsonNode pair = n.path(keys[k]);
+                    if (!pair.isArray() || pair.size() != 2 || !pair.get(1).canConvertToInt() || pair.get(1).asInt() < 0) {
+                        throw new IllegalArgumentException(where + ": " + field + "." + keys[k] + " is " + pair + "; expected [token, id]");
+                    }
+                    cs[k] = new int[] {pair.get(1).asInt()};
+                }
+                return List.of(new TemplateItem(cs[0]), new TemplateItem(null), new TemplateItem(cs[1]));
+            }
             default:
                 throw new IllegalArgumentException(where + ": " + field + ".type \"" + t
-                        + "\" is not supported (supported: ByteLevel, TemplateProcessing, Sequence)");
+                        + "\" is not supported (supported: ByteLevel, TemplateProcessing, RobertaProcessing, BertProcessing, Sequence)");
         }
     }
 

@@ -25,6 +25,31 @@ public interface Tokenizer {
     /** Ids of {@code text}; {@code addSpecialTokens} applies the post-processor's template (BOS/EOS…). */
     int[] encode(String text, boolean addSpecialTokens);
 
+    /**
+     * Ids of {@code text} with at most {@code maxLength} of them (0: no limit), as HF's
+     * {@code encode(text, truncation=True, max_length=maxLength)}: the text's ids are cut at their end
+     * and the post-processor's special tokens kept around them.
+     *
+     * @throws IllegalArgumentException when {@code maxLength} cannot hold the special tokens
+     */
+    default int[] encode(String text, boolean addSpecialTokens, int maxLength) {
+        if (maxLength < 0) throw new IllegalArgumentException("encode: maxLength is " + maxLength);
+        int[] full = encode(text, addSpecialTokens);
+        if (maxLength == 0 || full.length <= maxLength) return full;
+        int[] content = encode(text, false);
+        int extra = full.length - content.length;
+        if (maxLength < extra) throw new IllegalArgumentException("encode: maxLength " + maxLength + " is shorter than the " + extra + " special tokens");
+        int at = 0; // where the text's ids sit inside the template
+        while (at <= extra && !java.util.Arrays.equals(full, at, at + content.length, content, 0, content.length)) at++;
+        if (at > extra) throw new IllegalStateException("encode: the special tokens do not wrap the text's ids");
+        int keep = maxLength - extra;
+        int[] out = new int[maxLength];
+        System.arraycopy(full, 0, out, 0, at);
+        System.arraycopy(content, 0, out, at, keep);
+        System.arraycopy(full, at + content.length, out, at + keep, extra - at);
+        return out;
+    }
+
     /** The text of {@code ids}, special tokens included (like HF {@code decode(ids)}). */
     default String decode(int[] ids) {
         return decode(ids, false);

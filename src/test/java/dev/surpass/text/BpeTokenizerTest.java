@@ -209,6 +209,26 @@ class BpeTokenizerTest {
         assertArrayEquals(new int[] {'h', 0xC3, 0xA9, 257, 'o'}, t.encode("He\u0301LLO", false));
     }
 
+    /** RoBERTa's post-processor ({@code <s>} text {@code </s>}) and HF-style truncation that keeps the special tokens. */
+    @Test
+    void robertaProcessingAndTruncation() {
+        ObjectNode root = small();
+        ObjectNode post = root.putObject("post_processor");
+        post.put("type", "RobertaProcessing").put("trim_offsets", true).put("add_prefix_space", false);
+        post.putArray("sep").add("<|endoftext|>").add(266);
+        post.putArray("cls").add("<s>").add(267);
+        BpeTokenizer t = BpeTokenizer.fromJson(root, "t");
+        assertArrayEquals(new int[] {267, 259, 264, 266}, t.encode("hello world"));
+        assertArrayEquals(new int[] {259, 264}, t.encode("hello world", false));
+        assertArrayEquals(new int[] {267, 259, 264, 264, 266}, t.encode("hello world world", true, 0));
+        assertArrayEquals(new int[] {267, 259, 264, 266}, t.encode("hello world world", true, 4));   // the text cut at its end
+        assertArrayEquals(new int[] {267, 266}, t.encode("hello world world", true, 2));
+        assertArrayEquals(new int[] {259, 264}, t.encode("hello world world", false, 2));
+        assertArrayEquals(new int[] {267, 259, 264, 264, 266}, t.encode("hello world world", true, 9)); // short enough: unchanged
+        var e = assertThrows(IllegalArgumentException.class, () -> t.encode("hello", true, 1));
+        assertTrue(e.getMessage().contains("special tokens"), e.getMessage());
+    }
+
     @Test
     void badFilesNameTheField() throws IOException {
         check(r -> ((ObjectNode) r.get("model")).remove("vocab"), "model.vocab");
@@ -224,7 +244,8 @@ class BpeTokenizerTest {
         check(r -> r.putObject("pre_tokenizer").put("type", "Whitespace"), "pre_tokenizer.type");
         check(r -> ((ObjectNode) r.get("pre_tokenizer")).put("add_prefix_space", "yes"), "pre_tokenizer.add_prefix_space");
         check(r -> r.putNull("decoder"), "decoder");
-        check(r -> r.putObject("post_processor").put("type", "BertProcessing"), "post_processor.type");
+        check(r -> r.putObject("post_processor").put("type", "BertProcessing"), "post_processor.cls");
+        check(r -> r.putObject("post_processor").put("type", "PairProcessing"), "post_processor.type");
         // through the file loader: the path is named
         Path f = tmp.resolve("tokenizer.json");
         Files.writeString(f, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}");

@@ -2,7 +2,6 @@ package dev.surpass.model.bert;
 
 import dev.surpass.Tensor;
 import dev.surpass.text.Tokenizer;
-import dev.surpass.text.WordPieceTokenizer;
 import java.util.List;
 
 /**
@@ -78,8 +77,7 @@ public final class SentenceEmbeddings implements AutoCloseable {
 
     /**
      * @param model     the encoder (owned from now on)
-     * @param tokenizer its tokenizer ({@link WordPieceTokenizer} truncates to {@code maxLength};
-     *                  others must produce at most {@code maxLength} ids)
+     * @param tokenizer its tokenizer (sentences are cut to {@code maxLength} ids, special tokens kept)
      * @param maxLength the most ids per sentence, special tokens included, {@code <= max_position_embeddings}
      */
     public SentenceEmbeddings(BertModel model, Tokenizer tokenizer, int maxLength) {
@@ -173,7 +171,7 @@ public final class SentenceEmbeddings implements AutoCloseable {
     public int[] tokenize(String sentence) {
         if (sentence == null) throw new IllegalArgumentException("sentence is null");
         if (lowerCase) sentence = sentence.toLowerCase(java.util.Locale.ROOT);
-        int[] ids = tokenizer instanceof WordPieceTokenizer wp ? wp.encode(sentence, true, maxLength) : tokenizer.encode(sentence);
+        int[] ids = tokenizer.encode(sentence, true, maxLength); // truncated as sentence-transformers' tokenizer call
         if (ids.length > maxLength) {
             throw new IllegalArgumentException("sentence has " + ids.length + " tokens; maxLength is " + maxLength);
         }
