@@ -162,14 +162,7 @@ public final class DiT implements AutoCloseable {
             Loader ld = new Loader(st, prefix, file, false);
             DiTConfig cfg = config == null ? infer(ld, DiTConfig.hints(file, st.metadata()), file) : config;
             checkAgainst(ld, cfg, file);
-            DiT m = new DiT(device, cfg, dtype, ld.has("pos_embed"));
-            try {
-                m.fill(ld);
-            } catch (RuntimeException | Error e) {
-                m.close();
-                throw e;
-            }
-            return m;
+            return new DiT(device, cfg, dtype, ld.has("pos_embed")).filled(ld);
         }
     }
 
@@ -184,26 +177,25 @@ public final class DiT implements AutoCloseable {
                 cfg = new DiTConfig(cfg.inputSize(), cfg.patchSize(), cfg.inChannels(), cfg.hiddenSize(), cfg.depth(), cfg.numHeads(),
                         cfg.mlpHidden(), cfg.numClasses(), cfg.numClasses(), cfg.learnSigma());
             }
-            long[] fc1 = ld.info("blocks.0.mlp.fc1.weight").shape();
-            if (fc1.length == 2 && fc1[0] != cfg.mlpHidden()) { // diffusers' FeedForward is 4·D unless ff_inner_dim says otherwise
-                cfg = new DiTConfig(cfg.inputSize(), cfg.patchSize(), cfg.inChannels(), cfg.hiddenSize(), cfg.depth(), cfg.numHeads(),
-                        (int) fc1[0], cfg.numClasses(), cfg.labelRows(), cfg.learnSigma());
-            }
             if (config != null && !config.equals(cfg)) {
                 throw new IllegalArgumentException(f.dir() + ": config.json describes " + cfg + " but the caller passed " + config);
             }
             if (ld.has("blocks." + cfg.depth() + ".adaLN_modulation.1.weight")) {
                 throw new IllegalArgumentException(f.weights() + ": the checkpoint has more than num_layers = " + cfg.depth() + " blocks");
             }
-            DiT m = new DiT(device, cfg, dtype, false, true, DiffusersDiT.FREQ_SHIFT, f.mlpNormEps());
-            try {
-                m.fill(ld);
-            } catch (RuntimeException | Error e) {
-                m.close();
-                throw e;
-            }
-            return m;
+            return new DiT(device, cfg, dtype, false, true, DiffusersDiT.FREQ_SHIFT, f.mlpNormEps()).filled(ld);
         }
+    }
+
+    /** This model with its weights read from {@code ld}; closed when that fails. */
+    private DiT filled(Loader ld) {
+        try {
+            fill(ld);
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
+        }
+        return this;
     }
 
     /** The prefix under which the state dict sits: "", "ema.", "module.", "ema.module.", "model.". */

@@ -124,22 +124,20 @@ public final class DiTFixture {
         int d = cfg.hiddenSize();
         Map<String, float[]> out = new LinkedHashMap<>();
         Map<String, long[]> sh = new LinkedHashMap<>();
-        java.util.function.BiConsumer<String, String> copy = (to, from) -> {
-            out.put(to, w.get(from));
-            sh.put(to, shapes.get(from));
+        java.util.function.BiConsumer<String, String> copy = (to, from) -> { // a Linear's weight and bias (a table: its weight)
+            for (String part : from.endsWith("embedding_table") ? new String[] {".weight"} : new String[] {".weight", ".bias"}) {
+                out.put(to + part, w.get(from + part));
+                sh.put(to + part, shapes.get(from + part));
+            }
         };
-        copy.accept("pos_embed.proj.weight", "x_embedder.proj.weight");
-        copy.accept("pos_embed.proj.bias", "x_embedder.proj.bias");
+        copy.accept("pos_embed.proj", "x_embedder.proj");
         for (int i = 0; i < cfg.depth(); i++) {
             String t = "transformer_blocks." + i + ".", b = "blocks." + i + ".";
             String own = w.containsKey(b + "t_embedder.mlp.0.weight") ? b : "";
-            copy.accept(t + "norm1.emb.timestep_embedder.linear_1.weight", own + "t_embedder.mlp.0.weight");
-            copy.accept(t + "norm1.emb.timestep_embedder.linear_1.bias", own + "t_embedder.mlp.0.bias");
-            copy.accept(t + "norm1.emb.timestep_embedder.linear_2.weight", own + "t_embedder.mlp.2.weight");
-            copy.accept(t + "norm1.emb.timestep_embedder.linear_2.bias", own + "t_embedder.mlp.2.bias");
-            copy.accept(t + "norm1.emb.class_embedder.embedding_table.weight", own + "y_embedder.embedding_table.weight");
-            copy.accept(t + "norm1.linear.weight", b + "adaLN_modulation.1.weight");
-            copy.accept(t + "norm1.linear.bias", b + "adaLN_modulation.1.bias");
+            copy.accept(t + "norm1.emb.timestep_embedder.linear_1", own + "t_embedder.mlp.0");
+            copy.accept(t + "norm1.emb.timestep_embedder.linear_2", own + "t_embedder.mlp.2");
+            copy.accept(t + "norm1.emb.class_embedder.embedding_table", own + "y_embedder.embedding_table");
+            copy.accept(t + "norm1.linear", b + "adaLN_modulation.1");
             float[] qkv = w.get(b + "attn.qkv.weight"), qkvB = w.get(b + "attn.qkv.bias");
             String[] qn = {"to_q", "to_k", "to_v"};
             for (int j = 0; j < 3; j++) {
@@ -148,17 +146,12 @@ public final class DiTFixture {
                 out.put(t + "attn1." + qn[j] + ".bias", java.util.Arrays.copyOfRange(qkvB, j * d, (j + 1) * d));
                 sh.put(t + "attn1." + qn[j] + ".bias", new long[] {d});
             }
-            copy.accept(t + "attn1.to_out.0.weight", b + "attn.proj.weight");
-            copy.accept(t + "attn1.to_out.0.bias", b + "attn.proj.bias");
-            copy.accept(t + "ff.net.0.proj.weight", b + "mlp.fc1.weight");
-            copy.accept(t + "ff.net.0.proj.bias", b + "mlp.fc1.bias");
-            copy.accept(t + "ff.net.2.weight", b + "mlp.fc2.weight");
-            copy.accept(t + "ff.net.2.bias", b + "mlp.fc2.bias");
+            copy.accept(t + "attn1.to_out.0", b + "attn.proj");
+            copy.accept(t + "ff.net.0.proj", b + "mlp.fc1");
+            copy.accept(t + "ff.net.2", b + "mlp.fc2");
         }
-        copy.accept("proj_out_1.weight", "final_layer.adaLN_modulation.1.weight");
-        copy.accept("proj_out_1.bias", "final_layer.adaLN_modulation.1.bias");
-        copy.accept("proj_out_2.weight", "final_layer.linear.weight");
-        copy.accept("proj_out_2.bias", "final_layer.linear.bias");
+        copy.accept("proj_out_1", "final_layer.adaLN_modulation.1");
+        copy.accept("proj_out_2", "final_layer.linear");
         Map<String, Tensor> ts = new LinkedHashMap<>();
         try (Device cpu = Device.cpu()) {
             try {
