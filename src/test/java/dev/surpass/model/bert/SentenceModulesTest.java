@@ -222,6 +222,36 @@ class SentenceModulesTest {
         assertTrue(e.getMessage().contains("max_position_embeddings"), e.getMessage());
     }
 
+    /** modules.json, the Pooling config and sentence_bert_config.json mutated: the folder loads and embeds, or the refusal names the folder. */
+    @Test
+    void mutatedModuleFilesLoadOrAreRefusedByName() throws IOException {
+        Path src = bertFolder(tmp.resolve("fuzz-src"));
+        modules(src, "Transformer", "", "Pooling", "1_Pooling", "Normalize", "2_Normalize");
+        pooling(src, "\"pooling_mode_cls_token\": false, \"pooling_mode_mean_tokens\": true, \"pooling_mode_max_tokens\": true");
+        Files.writeString(src.resolve("sentence_bert_config.json"), "{\"max_seq_length\": 12, \"do_lower_case\": true}");
+        String[] files = {"modules.json", "1_Pooling/config.json", "sentence_bert_config.json"};
+        dev.surpass.fuzz.Fuzz.forAll("files.sentence.modules", 45, g -> {
+            long seed = g.anyLong();
+            String f = files[(int) Math.floorMod(seed, 3L)];
+            Path dir = tmp.resolve("fuzz");
+            Files.createDirectories(dir.resolve("1_Pooling"));
+            for (String c : new String[] {"config.json", "model.safetensors", "tokenizer.json", "modules.json", "1_Pooling/config.json",
+                "sentence_bert_config.json"}) {
+                Files.copy(src.resolve(c), dir.resolve(c), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+            String m = dev.surpass.fuzz.Mutate.json(Files.readString(src.resolve(f)), new Random(seed));
+            Files.writeString(dir.resolve(f), m);
+            SentenceEmbeddings st = dev.surpass.fuzz.Fuzz.call("files.sentence.modules", f + " (seed " + seed + "): " + dev.surpass.fuzz.Mutate.abbreviate(m),
+                    () -> SentenceEmbeddings.load(cpu, dir), dir.toString());
+            if (st != null) {
+                try (st) {
+                    assertEquals(SENTENCES.size(), st.embed(SENTENCES).length);
+                }
+            }
+        });
+        dev.surpass.fuzz.Fuzz.finish("files.sentence.");
+    }
+
     @Test
     void distilBertIsBertWithoutTokenTypes() throws IOException {
         // the same weights as a BERT whose one token type embeds to zero, with DistilBERT's fixed eps
