@@ -34,7 +34,12 @@ import java.util.List;
  * </pre>
  * HF names ({@code model.embed_tokens}, {@code model.layers.i.*}, {@code model.norm},
  * {@code lm_head}); sharded checkpoints through {@code model.safetensors.index.json}; 16-bit weights
- * widened on load (on the CPU the projections may stay 16-bit: {@link dev.surpass.model.decoder.Checkpoint#keepSixteenBitOnCpu}). RoPE is HF's rotate-half form with the config's theta and scaling ({@link Rope}).
+ * widened on load (on the CPU the projections may stay 16-bit: {@link dev.surpass.model.decoder.Checkpoint#keepSixteenBitOnCpu}). RoPE is HF's rotate-half form with the config's theta and scaling ({@link Rope}),
+ * over Phi-3's first {@code rotaryDim} dims of each head when its config has a partial_rotary_factor. LongRoPE and
+ * dynamic NTK choose their frequencies per call by the call's longest reach (1 + its largest position), as HF does per
+ * forward: a prompt run whole matches HF's forward over it; in a cached decode the rows cached earlier keep the
+ * rotation they were written with (HF's Phi-3 {@code generate} instead recomputes the cache once, on the step the
+ * sequence first passes original_max_position_embeddings).
  *
  * <p>Thread rules: a loaded model is read-only and may run from several threads; {@link #close}
  * must not race with a forward pass.
@@ -146,8 +151,9 @@ public final class Llama extends LoadedDecoder {
                 }
                 layers.add(l);
             }
-            Tensor rotation = w.track(Rope.rotation(device, c.headDim()));
-            Rope rope = new Rope(rotation, c.invFreq(), c.headDim(), c.ropeAttentionFactor());
+            // Phi-3 may rotate only the first rotaryDim dims of each head (HF's q_rot / q_pass split)
+            Tensor rotation = w.track(Rope.rotation(device, c.headDim(), c.rotaryDim()));
+            Rope rope = new Rope(rotation, c.ropeFrequencies(), c.headDim(), c.rotaryDim());
             // Gemma 3: the windowed layers rotate with their own frequencies
             Rope local = c.gemma() == null || c.gemma().localInvFreq() == null ? rope
                     : new Rope(rotation, c.gemma().localInvFreq(), c.headDim(), 1f);
@@ -179,6 +185,7 @@ public final class Llama extends LoadedDecoder {
         long sliding = java.util.Arrays.stream(sw).filter(x -> x > 0).count();
         return c.modelType() + ": " + c.nLayer() + " layers, hidden " + c.hidden() + ", " + c.nHead() + " heads / " + c.nKvHead() + " kv-heads of "
                 + c.headDim() + ", vocab " + c.vocabSize() + ", rope " + c.ropeType() + " theta " + c.ropeTheta()
+                + (c.rotaryDim() < c.headDim() ? " on " + c.rotaryDim() + " dims" : "")
                 + (tiedHead() ? ", tied head" : "")
                 + (sliding == 0 ? "" : ", sliding window " + java.util.Arrays.stream(sw).max().getAsInt() + " on " + sliding + " layers");
     }

@@ -1,0 +1,113 @@
+package dev.surpass.model.llama;
+
+import static dev.surpass.model.decoder.RefMath.*;
+import static dev.surpass.model.llama.LlamaTest.*;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.surpass.DType;
+import dev.surpass.Tensor;
+import dev.surpass.model.decoder.DecoderModelSuite;
+import dev.surpass.model.decoder.Decoding;
+import java.io.IOException;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Phi-4-mini's RoPE through {@link Llama}: a {@code Phi3ForCausalLM} (LlamaTest's weights fused as
+ * Phi-3 stores them) with {@code partial_rotary_factor} 0.5 — RoPE on the first 16 of each head's 32
+ * dims, HF's {@code q_rot / q_pass} split — and LongRoPE: {@code original_max_position_embeddings}
+ * 40 of 64, so a forward over up to 40 tokens takes the short factors and a longer one the long
+ * factors, cos and sin scaled by √(1 + ln(64/40) / ln 40) on both sides. The shared decode and
+ * batching checks stay within 40 tokens (past it, rows cached before keep the short rotation: see
+ * {@link Llama}); the forward is checked against LlamaTest's float64 reference on both sides.
+ */
+class Phi3LongRopeTest extends DecoderModelSuite<Llama> {
+    static final double[] SHORT = {1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 2.5, 3.0};
+    static final double[] LONG = {1.0, 1.3, 1.9, 2.8, 4.5, 7.0, 11.0, 16.0};
+    static final int ORIGINAL = 40;
+
+    static String list(double[] v) {
+        return java.util.Arrays.toString(v);
+    }
+
+    /** Phi-4-mini's form of config (transformers 4): top-level partial_rotary_factor and original_max_position_embeddings. */
+    static String config() {
+        return LlamaTest.config("null", false).replace("LlamaForCausalLM", "Phi3ForCausalLM").replace("\"llama\"", "\"phi3\"")
+                .replace("\"rope_scaling\": null", "\"partial_rotary_factor\": 0.5, \"original_max_position_embeddings\": " + ORIGINAL
+                        + ", \"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": " + list(SHORT) + ", \"long_factor\": " + list(LONG) + "}");
+    }
+
+    /** LongRoPE's frequencies over the 16 rotary dims, in float64: 1 / (ext_i · 10000^(2i/16)). */
+    static double[] inv(double[] ext) {
+        double[] f = new double[ext.length];
+        for (int i = 0; i < f.length; i++) f[i] = 1 / (ext[i] * Math.pow(10000.0, 2.0 * i / (2 * ext.length)));
+        return f;
+    }
+
+    static final double ATT = Math.sqrt(1 + Math.log(64.0 / ORIGINAL) / Math.log(ORIGINAL));
+
+    Phi3LongRopeTest() {
+        super("phi3-longrope", V, d -> writeCheckpoint(d, config(), Phi3Test.fused(), DType.F32, 1), Llama::load,
+                new Cases(24, 9, new int[] {4, 12, 1, 7, 15, 2, 5, 3}, 5, new int[] {6, 3, 9, 2}, 6, 5));
+    }
+
+    static final int[] NO_WINDOW = {-1, -1};
+
+    @Test
+    void forwardMatchesFloat64ReferenceOnBothSidesOfTheThreshold() {
+        LlamaConfig c = model.config();
+        assertEquals(16, c.rotaryDim());
+        assertEquals("longrope", c.ropeType());
+        assertEquals(ATT, c.ropeAttentionFactor(), 1e-7);
+        // 40 tokens reach the original context exactly: short factors; 41 and 50: long
+        for (int n : new int[] {ORIGINAL, ORIGINAL + 1, 50}) {
+            double[] inv = inv(n > ORIGINAL ? LONG : SHORT);
+            assertForwardMatches(new int[][] {ids(1, n), ids(2, n)}, seq -> reference(w, seq, inv, ATT, false, NO_WINDOW), TOL);
+        }
+    }
+
+    @Test
+    void eachPartMatters() {
+        int[] seq = ids(3, 50);
+        try (Tensor lg = Decoding.forward(model, new int[][] {seq})) {
+            float[] got = lg.toFloatArray();
+            assertTrue(maxRelErr(got, reference(w, seq, inv(LONG), ATT, false, NO_WINDOW)) <= TOL);
+            // past the threshold the long factors are used, not the short ones
+            assertTrue(maxRelErr(got, reference(w, seq, inv(SHORT), ATT, false, NO_WINDOW)) > 100 * TOL, "long factors");
+            // cos and sin carry the attention factor
+            assertTrue(maxRelErr(got, reference(w, seq, inv(LONG), 1, false, NO_WINDOW)) > 100 * TOL, "attention factor");
+            // only the first 16 dims turn: rotating the whole head moves the logits far
+            double[] whole = new double[D / 2];
+            for (int i = 0; i < whole.length; i++) whole[i] = i < LONG.length ? inv(LONG)[i] : Math.pow(10000.0, -2.0 * i / D);
+            assertTrue(maxRelErr(got, reference(w, seq, whole, ATT, false, NO_WINDOW)) > 100 * TOL, "partial rotary");
+        }
+    }
+
+    @Test
+    void configFormsAndBadFactors() throws IOException {
+        LlamaConfig v4 = Qwen2Test.parse(config());
+        // transformers 5: the factor and the original context inside rope_parameters; "su" is Phi-3's old name for longrope
+        LlamaConfig v5 = Qwen2Test.parse(LlamaTest.config("null", false).replace("\"llama\"", "\"phi3\"")
+                .replace("\"rope_theta\": 10000.0,", "").replace("\"rope_scaling\": null", "\"original_max_position_embeddings\": " + ORIGINAL
+                        + ", \"rope_parameters\": {\"rope_type\": \"su\", \"rope_theta\": 10000.0, \"partial_rotary_factor\": 0.5, \"short_factor\": "
+                        + list(SHORT) + ", \"long_factor\": " + list(LONG) + "}"));
+        assertEquals(java.util.Arrays.toString(v4.invFreq()), java.util.Arrays.toString(v5.invFreq()));
+        assertEquals(v4.ropeAttentionFactor(), v5.ropeAttentionFactor());
+        assertEquals(16, v5.rotaryDim());
+        // an explicit attention_factor wins; without original_max_position_embeddings Phi-3 takes 4096 (factor < 1: no scaling)
+        LlamaConfig af = Qwen2Test.parse(config().replace("\"type\": \"longrope\"", "\"type\": \"longrope\", \"attention_factor\": 1.25"));
+        assertEquals(1.25f, af.ropeAttentionFactor());
+        LlamaConfig dflt = Qwen2Test.parse(config().replace("\"original_max_position_embeddings\": " + ORIGINAL + ",", ""));
+        assertEquals(1f, dflt.ropeAttentionFactor());
+        assertEquals(java.util.Arrays.toString(v4.invFreq()), java.util.Arrays.toString(dflt.ropeFrequencies().invFreq(4096)));
+        var e = assertThrows(IllegalArgumentException.class, () -> Qwen2Test.parse(config().replace("\"long_factor\": [1.0,", "\"long_factor\": [-1.0,")));
+        assertTrue(e.getMessage().contains("rope_scaling.long_factor[0]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Qwen2Test.parse(config().replace("\"partial_rotary_factor\": 0.5", "\"partial_rotary_factor\": 0.3")));
+        assertTrue(e.getMessage().contains("partial_rotary_factor"), e.getMessage()); // 9.6 → 9 rotary dims: odd
+        // a Llama's HF attention rotates the whole head: its partial factor is refused by name
+        e = assertThrows(IllegalArgumentException.class, () -> Qwen2Test.parse(LlamaTest.config("null", false)
+                .replace("\"rope_scaling\": null", "\"rope_scaling\": null, \"partial_rotary_factor\": 0.5")));
+        assertTrue(e.getMessage().contains("partial_rotary_factor") && e.getMessage().contains("llama"), e.getMessage());
+    }
+}
