@@ -40,6 +40,11 @@ public final class Rope {
 
         float attentionFactor(int seqLen);
 
+        /** The pass length past which the frequencies change once and stay (LongRoPE's original context); 0 when there is none. */
+        default int switchLength() {
+            return 0;
+        }
+
         /** The same frequencies at every length. */
         static Frequencies fixed(double[] invFreq, float attentionFactor) {
             double[] inv = invFreq.clone();
@@ -73,6 +78,11 @@ public final class Rope {
                 @Override
                 public float attentionFactor(int seqLen) {
                     return attentionFactor;
+                }
+
+                @Override
+                public int switchLength() {
+                    return originalMax;
                 }
             };
         }
@@ -175,18 +185,37 @@ public final class Rope {
         return inv;
     }
 
-    /** The cos and sin tables {@code [T, heads, D]} F32 for {@code positions}, on the rope's device (caller closes). */
+    /**
+     * The cos and sin tables {@code [T, heads, D]} F32 for {@code positions}, on the rope's device
+     * (caller closes); the frequencies those of a pass reaching 1 + the largest position.
+     */
     public Tensor[] tables(int[] positions, int heads) {
+        return tables(positions, null, heads);
+    }
+
+    /**
+     * The same where token {@code t}'s frequencies are those of a pass reaching {@code reach[t]}
+     * tokens ({@link DecoderModel#logits(int[], int[], int[], int[], LayerAttention)}); null: one
+     * pass reaching 1 + the largest position.
+     */
+    public Tensor[] tables(int[] positions, int[] reach, int heads) {
         int t = positions.length, d = headDim, h = rotaryDim / 2;
-        int seqLen = 0;
-        for (int p : positions) seqLen = Math.max(seqLen, p + 1);
-        double[] invFreq = freqs.invFreq(seqLen);
-        float attentionFactor = freqs.attentionFactor(seqLen);
+        int callReach = 0;
+        for (int p : positions) callReach = Math.max(callReach, p + 1);
         float[] cos = new float[t * heads * d], sin = new float[cos.length];
         if (rotaryDim < d) { // the dims past the rotary ones pass through: cos 1, sin 0
             for (int i = 0; i < t * heads; i++) java.util.Arrays.fill(cos, i * d + rotaryDim, (i + 1) * d, 1f);
         }
+        double[] invFreq = null;
+        float attentionFactor = 0;
+        int lastReach = -1;
         for (int i = 0; i < t; i++) {
+            int r = reach == null ? callReach : reach[i];
+            if (r != lastReach) { // packed sequences: the tokens of one share their reach
+                invFreq = freqs.invFreq(r);
+                attentionFactor = freqs.attentionFactor(r);
+                lastReach = r;
+            }
             for (int f = 0; f < h; f++) {
                 // HF multiplies fp32 positions by fp32 frequencies (one rounding), then cos/sin in fp32
                 float a = (float) positions[i] * (float) invFreq[f];

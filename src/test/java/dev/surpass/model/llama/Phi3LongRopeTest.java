@@ -19,8 +19,10 @@ import org.junit.jupiter.api.Test;
  * dims, HF's {@code q_rot / q_pass} split — and LongRoPE: {@code original_max_position_embeddings}
  * 40 of 64, so a forward over up to 40 tokens takes the short factors and a longer one the long
  * factors, cos and sin scaled by √(1 + ln(64/40) / ln 40) on both sides. The shared decode and
- * batching checks stay within 40 tokens (past it, rows cached before keep the short rotation: see
- * {@link Llama}); the forward is checked against LlamaTest's float64 reference on both sides.
+ * batching checks stay within 40 tokens (their raw decode compares against one forward over the
+ * whole sequence, which past 40 takes the long factors everywhere); the forward is checked against
+ * LlamaTest's float64 reference on both sides, and generation across the threshold against HF's
+ * Phi-3 generate (its cache recomputed on the crossing step).
  */
 class Phi3LongRopeTest extends DecoderModelSuite<Llama> {
     static final double[] SHORT = {1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 2.5, 3.0};
@@ -109,5 +111,78 @@ class Phi3LongRopeTest extends DecoderModelSuite<Llama> {
         e = assertThrows(IllegalArgumentException.class, () -> Qwen2Test.parse(LlamaTest.config("null", false)
                 .replace("\"rope_scaling\": null", "\"rope_scaling\": null, \"partial_rotary_factor\": 0.5")));
         assertTrue(e.getMessage().contains("partial_rotary_factor") && e.getMessage().contains("llama"), e.getMessage());
+    }
+
+    /** The greedy next token of each step as HF's Phi-3 generate gives it: a forward over the whole sequence so far. */
+    static int[] stepwiseGreedy(Llama m, int[] prompt, int n) {
+        int[] seq = prompt.clone(), out = new int[n];
+        for (int i = 0; i < n; i++) {
+            try (Tensor lg = Decoding.forward(m, new int[][] {seq})) {
+                float[] last = java.util.Arrays.copyOfRange(lg.toFloatArray(), (seq.length - 1) * V, seq.length * V);
+                int best = 0;
+                for (int v = 1; v < V; v++) if (last[v] > last[best]) best = v;
+                out[i] = best;
+            }
+            seq = java.util.Arrays.copyOf(seq, seq.length + 1);
+            seq[seq.length - 1] = out[i];
+        }
+        return out;
+    }
+
+    /**
+     * Generation across the original context (16 here): HF's Phi-3 drops its cache on the step a
+     * sequence first passes it and runs the whole sequence again with the long factors, so every
+     * step's logits are those of a forward over the sequence so far; the session does the same, and
+     * each sequence's factors follow its own length, not its batch-mates'.
+     */
+    @Test
+    void generationRecomputesTheCacheAtTheOriginalContext() throws IOException {
+        java.nio.file.Path d = tmp.resolve("phi3-longrope-16");
+        writeCheckpoint(d, config().replace("\"original_max_position_embeddings\": " + ORIGINAL, "\"original_max_position_embeddings\": 16"),
+                Phi3Test.fused(), DType.F32, 1);
+        try (Llama m = Llama.load(cpu, d)) {
+            assertEquals(16, m.recomputeCacheAt());
+            int[] a = ids(41, 12), b = ids(42, 5);
+            int[] wantA = stepwiseGreedy(m, a, 10), wantB = stepwiseGreedy(m, b, 10);
+            int[][] both = Decoding.generate(m, new int[][] {a, b}, 10, dev.surpass.model.mamba.Sampling.greedy(), 1.0, null, null);
+            assertEquals(java.util.Arrays.toString(wantA), java.util.Arrays.toString(both[0]), "crosses 16 on its 5th new token");
+            assertEquals(java.util.Arrays.toString(wantB), java.util.Arrays.toString(both[1]), "stays short, beside a long batch-mate");
+            // without the recompute the rows cached with the short factors would stay: the logits part from the forward
+            float[] full;
+            int[] seq = java.util.Arrays.copyOf(a, 18);
+            System.arraycopy(wantA, 0, seq, 12, 6);
+            try (Tensor f = Decoding.forward(m, new int[][] {seq})) {
+                full = f.toFloatArray();
+            }
+            try (dev.surpass.attention.PagedKvCache c0 = dev.surpass.attention.PagedKvCache.create(cpu, DType.F32, 8, 4, HKV, D);
+                 dev.surpass.attention.PagedKvCache c1 = dev.surpass.attention.PagedKvCache.create(cpu, DType.F32, 8, 4, HKV, D)) {
+                var caches = new dev.surpass.attention.PagedKvCache[] {c0, c1};
+                int[][] sid = {{c0.newSequence()}, {c1.newSequence()}};
+                int[] pos16 = new int[16];
+                for (int t = 0; t < 16; t++) pos16[t] = t;
+                int[] cu = {0, 16};
+                try (Tensor lg = m.logits(java.util.Arrays.copyOf(seq, 16), pos16, new int[] {15}, (l, q, k, v) -> {
+                    caches[l].appendPrompt(sid[l][0], k, v);
+                    return dev.surpass.attention.Attention.prefillVarlen(q, k, v, cu, cu, m.attentionOptions(l));
+                })) {
+                    assertTrue(maxAbsDiff(lg.toFloatArray(), 0, full, 15 * V) > 1e-2, "the 16-token prefix was short");
+                }
+                try (Tensor lg = m.logits(new int[] {seq[16]}, new int[] {16}, null, (l, q, k, v) -> {
+                    caches[l].append(sid[l], k, v);
+                    return dev.surpass.attention.Attention.decode(q, caches[l], sid[l], m.attentionOptions(l));
+                })) {
+                    assertTrue(maxAbsDiff(lg.toFloatArray(), 0, full, 16 * V) > 1e-2, "stale short rows in the cache move the logits");
+                }
+            }
+            var e = assertThrows(IllegalArgumentException.class, () -> m.logits(new int[] {1, 2}, new int[] {0, 1}, new int[] {1, 1}, null,
+                    (l, q, k, v) -> { throw new AssertionError("not reached"); }));
+            assertTrue(e.getMessage().contains("reach[1]"), e.getMessage());
+        }
+    }
+
+    static double maxAbsDiff(float[] a, int ao, float[] b, int bo) {
+        double w = 0;
+        for (int i = 0; i < V; i++) w = Math.max(w, Math.abs(a[ao + i] - b[bo + i]));
+        return w;
     }
 }
