@@ -10,8 +10,8 @@ import java.nio.file.Path;
  * intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads} (default: the
  * attention heads), {@code head_dim} (default hidden/heads), {@code vocab_size, rms_norm_eps}
  * (default 1e-6), {@code rope_theta} (default 10000), {@code rope_scaling} (null, "default",
- * "linear", "llama3" or "yarn"; transformers 5 writes both as one {@code rope_parameters} object, read the
- * same way), {@code max_position_embeddings} (default 2048),
+ * "linear", "llama3", "yarn", "longrope" or "dynamic"; transformers 5 writes both as one {@code rope_parameters} object, read the
+ * same way), {@code partial_rotary_factor} (Phi-3 only), {@code max_position_embeddings} (default 2048),
  * {@code tie_word_embeddings} (default false), {@code attention_bias} and {@code mlp_bias} (default false).
  *
  * <p>Two families with the same tensors and forward are read too ({@code model_type}):
