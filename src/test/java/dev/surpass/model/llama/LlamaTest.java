@@ -206,6 +206,30 @@ class LlamaTest extends DecoderModelSuite<Llama> {
         assertForwardMatches(new int[][] {ids(1, 30), ids(2, 30)}, seq -> reference(w, seq, false, false), TOL);
     }
 
+    /**
+     * Dynamic NTK: a forward within max_position_embeddings (64) uses the default frequencies; one of
+     * L > 64 tokens the base 10000·(2L/64 − 1)^(32/30) (factor 2), and the context runs to 128.
+     */
+    @Test
+    void dynamicNtkPastMaxPositionsMatchesReference() throws IOException {
+        Path d = tmp.resolve("llama-dynamic");
+        writeCheckpoint(d, config("{\"type\": \"dynamic\", \"factor\": 2.0}", false), entries(w, true), DType.F32, 1);
+        try (Llama m = Llama.load(cpu, d)) {
+            assertEquals(128, m.maxPositions());
+            for (int n : new int[] {64, 100}) {
+                int[] seq = ids(50 + n, n);
+                double base = n <= 64 ? 10000 : 10000 * Math.pow(2.0 * n / 64 - 1, 32.0 / 30);
+                double[] inv = new double[D / 2];
+                for (int i = 0; i < inv.length; i++) inv[i] = Math.pow(base, -2.0 * i / D);
+                try (Tensor lg = Decoding.forward(m, new int[][] {seq})) {
+                    float[] got = lg.toFloatArray();
+                    assertTrue(maxRelErr(got, reference(w, seq, inv, false, new int[] {-1, -1})) <= TOL, n + " tokens");
+                    if (n > 64) assertTrue(maxRelErr(got, reference(w, seq, invFreq(false), false, new int[] {-1, -1})) > 100 * TOL, "the base grows");
+                }
+            }
+        }
+    }
+
     @Test
     void llama3ScalingTiedShardedBf16MatchesReference() throws IOException {
         Map<String, float[]> r = rounded(w, DType.BF16);
