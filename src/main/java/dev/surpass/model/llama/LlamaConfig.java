@@ -31,10 +31,10 @@ import java.nio.file.Path;
  * ("sliding_attention" / "full_attention") overrides the per-layer rule.
  *
  * @param modelType      "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3" or "olmo2"
- * @param invFreq        the RoPE inverse frequencies {@code [rotaryDim / 2]}, scaling applied, fp32 values computed as HF does
- *                       (LongRoPE: the short ones; dynamic NTK: those of passes within max_position_embeddings)
- * @param ropeAttentionFactor the factor HF multiplies cos and sin by (yarn's and LongRoPE's; 1 otherwise)
- * @param rotaryDim      the dims of each head RoPE turns: {@code int(head_dim · partial_rotary_factor)} (Phi-3 only;
+ * @param invFreq        the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied, fp32 values computed as HF does
+ * @param ropeAttentionFactor the factor HF multiplies cos and sin by (yarn's; 1 otherwise)
+ * @param rotaryDim      (invFreq then has {@code rotaryDim / 2} entries: LongRoPE's short ones, dynamic NTK's within
+ *                       max_position_embeddings; ropeAttentionFactor is LongRoPE's too) the dims of each head RoPE turns: {@code int(head_dim · partial_rotary_factor)} (Phi-3 only;
  *                       the others' HF attention rotates the whole head), the rest pass through
  * @param ropeFrequencies the frequencies a pass uses by its length ({@link Rope.Frequencies}: fixed, or LongRoPE's
  *                       short / long switch, or dynamic NTK's growing base)
