@@ -113,6 +113,35 @@ class Phi3LongRopeTest extends DecoderModelSuite<Llama> {
         assertTrue(e.getMessage().contains("partial_rotary_factor") && e.getMessage().contains("llama"), e.getMessage());
     }
 
+    /**
+     * Phi-4-mini-instruct's config.json shape (transformers 4.49: top-level partial_rotary_factor 0.75 and
+     * original_max_position_embeddings 4096 of 131072, 48-entry factor lists for its 96 rotary dims, a
+     * tied head, a 262144 window): what it reads. The factor values here are stand-ins.
+     */
+    @Test
+    void phi4MiniConfigShape() throws IOException {
+        double[] sf = new double[48], lf = new double[48];
+        for (int i = 0; i < 48; i++) {
+            sf[i] = 1 + i / 100.0;
+            lf[i] = 1 + i * i / 40.0;
+        }
+        String cfg = "{\"architectures\": [\"Phi3ForCausalLM\"], \"model_type\": \"phi3\", \"hidden_size\": 3072, \"intermediate_size\": 8192,"
+                + " \"num_hidden_layers\": 32, \"num_attention_heads\": 24, \"num_key_value_heads\": 8, \"vocab_size\": 200064,"
+                + " \"max_position_embeddings\": 131072, \"original_max_position_embeddings\": 4096, \"partial_rotary_factor\": 0.75,"
+                + " \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, \"hidden_act\": \"silu\", \"sliding_window\": 262144,"
+                + " \"tie_word_embeddings\": true, \"eos_token_id\": 199999, \"rope_scaling\": {\"long_factor\": " + list(lf)
+                + ", \"short_factor\": " + list(sf) + ", \"type\": \"longrope\"}}";
+        LlamaConfig c = Qwen2Test.parse(cfg);
+        assertEquals(128, c.headDim());
+        assertEquals(96, c.rotaryDim());
+        assertEquals(48, c.invFreq().length);
+        assertEquals(Math.sqrt(1 + Math.log(32) / Math.log(4096)), c.ropeAttentionFactor(), 1e-7);
+        assertEquals(4096, c.ropeFrequencies().switchLength());
+        assertEquals(1 / (lf[47] * Math.pow(10000, 94.0 / 96)), c.ropeFrequencies().invFreq(4097)[47], 1e-12);
+        assertTrue(c.tieEmbeddings());
+        assertEquals(262144, c.slidingWindows()[0]);
+    }
+
     /** The greedy next token of each step as HF's Phi-3 generate gives it: a forward over the whole sequence so far. */
     static int[] stepwiseGreedy(Llama m, int[] prompt, int n) {
         int[] seq = prompt.clone(), out = new int[n];
