@@ -192,6 +192,9 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         String type = rs == null ? "default" : rs.path("rope_type").asText(rs.path("type").asText("default"));
         // Phi3Config reads the early Phi-3 names "su" and "yarn" as LongRoPE
         if (modelType.equals("phi3") && (type.equals("su") || type.equals("yarn"))) type = "longrope";
+        if (modelType.equals("phi3") && !type.equals("default") && !type.equals("longrope")) { // as Phi3Config's validation
+            throw new IllegalArgumentException(c.where() + ": " + rsName + " type \"" + type + "\" is not one Phi-3 takes; expected \"longrope\"");
+        }
         int context = maxPos;
         Rope.Frequencies schedule = null;
         Frequencies rope = switch (type) {

@@ -107,6 +107,9 @@ class Phi3LongRopeTest extends DecoderModelSuite<Llama> {
         assertTrue(e.getMessage().contains("rope_scaling.long_factor[0]"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Qwen2Test.parse(config().replace("\"partial_rotary_factor\": 0.5", "\"partial_rotary_factor\": 0.3")));
         assertTrue(e.getMessage().contains("partial_rotary_factor"), e.getMessage()); // 9.6 → 9 rotary dims: odd
+        // Phi3Config takes no other scaling
+        e = assertThrows(IllegalArgumentException.class, () -> Qwen2Test.parse(config().replace("\"type\": \"longrope\"", "\"type\": \"dynamic\", \"factor\": 2.0")));
+        assertTrue(e.getMessage().contains("dynamic") && e.getMessage().contains("longrope"), e.getMessage());
         // a Llama's HF attention rotates the whole head: its partial factor is refused by name
         e = assertThrows(IllegalArgumentException.class, () -> Qwen2Test.parse(LlamaTest.config("null", false)
                 .replace("\"rope_scaling\": null", "\"rope_scaling\": null, \"partial_rotary_factor\": 0.5")));
