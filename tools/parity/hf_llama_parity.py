@@ -32,6 +32,61 @@ if G2:  # offsets from 1, a tied head
     for k in list(w):
         if k.endswith("layernorm.weight") or k == "model.norm.weight": w[k] = w[k] - 1 if not k.endswith("feedforward_layernorm.weight") else w[k]
     del w["lm_head.weight"]; w["model.embed_tokens.weight"] = w["model.embed_tokens.weight"] * 0.05
+# RoPE modes (the rope_modes_* functions): LONGROPE=1 writes a Phi-3 (fused qkv_proj / gate_up_proj, model_type phi3)
+# with LongRoPE over original_max_position_embeddings 256 of 4096 — T <= 256 takes the short factors, T > 256 the long
+# ones, cos/sin times sqrt(1 + ln 16 / ln 256), as transformers' longrope_frequency_update on a forward of T tokens;
+# PARTIAL=1 writes a Phi-3 with partial_rotary_factor 0.75 (Phi-4-mini's: RoPE on the first 24 of 32 dims, the q_rot /
+# q_pass split of modeling_phi3), alone or with LONGROPE=1; DYNAMIC=1 writes a Llama with dynamic NTK (factor 2 over
+# max_position_embeddings 256: T > 256 grows the base from seq_len = T in fp32, as dynamic_frequency_update).
+LONGROPE, PARTIAL, DYNAMIC = os.environ.get("LONGROPE") == "1", os.environ.get("PARTIAL") == "1", os.environ.get("DYNAMIC") == "1"
+PHI3 = LONGROPE or PARTIAL  # HF's Llama attention rotates whole heads: partial rotary and LongRoPE are Phi-3's
+RDIM = int(D * 0.75) if PARTIAL else D  # the rotary dims of each head
+def rope_modes_weights(w):
+    """Phi-3 stores q/k/v rows fused in qkv_proj and gate/up rows in gate_up_proj."""
+    if not PHI3: return w
+    w = dict(w)
+    for l in range(NL):
+        p = f"model.layers.{l}."
+        w[p + "self_attn.qkv_proj.weight"] = torch.cat([w.pop(p + f"self_attn.{n}_proj.weight") for n in "qkv"])
+        w[p + "mlp.gate_up_proj.weight"] = torch.cat([w.pop(p + "mlp.gate_proj.weight"), w.pop(p + "mlp.up_proj.weight")])
+    return w
+gen = torch.Generator().manual_seed(5)
+SHORT = [round(1 + 0.5 * float(x), 6) for x in torch.rand(RDIM // 2, generator=gen).sort().values]
+LONG = [round(float(x), 6) for x in torch.logspace(0, 1.5, RDIM // 2) * (1 + 0.1 * torch.rand(RDIM // 2, generator=gen))]
+def rope_modes_config():
+    """model_type and the config fields of the mode (transformers 4 form: top-level fields and rope_scaling)."""
+    if DYNAMIC: return "llama", {"max_position_embeddings": 256, "rope_theta": 10000.0, "rope_scaling": {"rope_type": "dynamic", "factor": 2.0}}
+    c = {"max_position_embeddings": 4096, "rope_theta": 10000.0}
+    if PARTIAL: c["partial_rotary_factor"] = 0.75
+    if LONGROPE: c.update(original_max_position_embeddings=256, rope_scaling={"type": "longrope", "short_factor": SHORT, "long_factor": LONG})
+    return "phi3", c
+def rope_modes_write_config():
+    mt, extra = rope_modes_config()
+    json.dump({"model_type": mt, "hidden_size": E, "intermediate_size": F, "num_hidden_layers": NL, "num_attention_heads": HQ,
+               "num_key_value_heads": HKV, "head_dim": D, "vocab_size": V, "rms_norm_eps": 1e-5, "tie_word_embeddings": False, **extra},
+              open("ckpt/config.json", "w"))
+def rope_modes_frequencies(T):
+    """inv_freq and attention_scaling of a T-token forward, with transformers' operations (fp32 tensors)."""
+    pos = torch.arange(T)[None]
+    seq_len = torch.max(pos) + 1  # dynamic_rope_update's seq_len: a tensor
+    if DYNAMIC:
+        if seq_len <= 256: return default_inv(10000.0, RDIM), 1.0
+        seq_len = torch.maximum(seq_len, torch.tensor(256, dtype=seq_len.dtype))
+        base = 10000.0 * ((2.0 * seq_len / 256) - (2.0 - 1)) ** (RDIM / (RDIM - 2))
+        return 1.0 / (base ** (torch.arange(0, RDIM, 2, dtype=torch.int64).to(dtype=torch.float) / RDIM)), 1.0
+    if not LONGROPE: return default_inv(10000.0, RDIM), 1.0
+    factor = 4096 / 256
+    att = math.sqrt(1 + math.log(factor) / math.log(256))
+    ext = torch.tensor(LONG if seq_len > 256 else SHORT, dtype=torch.float32)
+    shape = torch.arange(0, RDIM, 2, dtype=torch.int64).float() / RDIM
+    return 1.0 / (ext * 10000.0 ** shape), att
+def rope_modes_rot(x):
+    """modeling_phi3's q_rot / q_pass split: rotate_half over the first RDIM dims; the pass dims meet cos 1, sin 0 below."""
+    xr = x[..., :RDIM]
+    return torch.cat((-xr[..., RDIM // 2:], xr[..., : RDIM // 2], torch.zeros_like(x[..., RDIM:])), -1)
+def rope_modes_pad(t, fill):
+    """cos / sin over the rotary dims widened to the head with the pass dims' fill (1 for cos, 0 for sin)."""
+    return torch.cat((t, torch.full((*t.shape[:-1], D - RDIM), fill, dtype=t.dtype)), -1)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
 from common import save_safetensors, load_safetensors  # noqa: E402  (the training scripts' safetensors writer and reader)
 def save(path, tensors): save_safetensors(tensors, path)
@@ -46,7 +101,7 @@ elif BIN:
     if r.returncode: print(r.stdout, r.stderr); sys.exit(1)
     os.remove("ckpt/pytorch_model.bin")
 else:
-    save("ckpt/model.safetensors", w)
+    save("ckpt/model.safetensors", rope_modes_weights(w))
 # transformers 5 style config: rope under rope_parameters
 G2CFG = {"query_pre_attn_scalar": 24, "attn_logit_softcapping": 20.0, "final_logit_softcapping": 15.0, "sliding_window": 64,
          "hidden_activation": "gelu_pytorch_tanh", "rope_theta": 10000.0}
@@ -56,6 +111,7 @@ if G2: json.dump({"model_type": "gemma2", "hidden_size": E, "intermediate_size":
 else: json.dump({"model_type": "qwen3" if QWEN3 else "llama", "hidden_size": E, "intermediate_size": F, "num_hidden_layers": NL, "num_attention_heads": HQ,
            "num_key_value_heads": HKV, "head_dim": D, "vocab_size": V, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096,
            "tie_word_embeddings": False, **({"rope_parameters": dict(rope_theta=theta, **rs)} if os.environ.get("V4") is None else {"rope_theta": theta, "rope_scaling": rs})}, open("ckpt/config.json", "w"))
+if PHI3 or DYNAMIC: rope_modes_write_config()
 ids = torch.randint(0, V, (1, T))
 save("inputs.safetensors", {"input_ids": ids})
 # --- HF forward
@@ -74,6 +130,7 @@ def yarn_inv(base, dim, factor, old):  # _compute_yarn_parameters with its defau
     pf = base ** (torch.arange(0, dim, 2).to(dtype=torch.float) / dim)
     return (1.0 / (factor * pf)) * (1 - keep) + (1.0 / pf) * keep, att
 inv, att = yarn_inv(theta, D, 4.0, 256) if YARN else (llama3_inv(theta, D, 8.0, 1.0, 4.0, 64), 1.0)
+if PHI3 or DYNAMIC: inv, att = rope_modes_frequencies(T)
 if G2: inv, att = default_inv(10000.0, D), 1.0
 pos = torch.arange(T)[None]
 freqs = (inv[None, :, None].float() @ pos[:, None, :].float()).transpose(1, 2); emb = torch.cat((freqs, freqs), -1)
@@ -83,6 +140,7 @@ def rms(x, wt, eps=1e-5):
     return (x * torch.rsqrt(v + eps)) * (1.0 + wt) if G2 else wt * (x * torch.rsqrt(v + eps))  # Gemma2RMSNorm: x·rsqrt·(1 + w)
 def cap(s, c): return torch.tanh(s / c) * c
 def rot(x): return torch.cat((-x[..., D // 2:], x[..., : D // 2]), -1)
+if PHI3 or DYNAMIC: rot, cos, sin = rope_modes_rot, rope_modes_pad(cos, 1.0), rope_modes_pad(sin, 0.0)
 x = w["model.embed_tokens.weight"][ids]
 if G2: x = x * torch.tensor(E ** 0.5, dtype=torch.float32)
 mask = torch.full((T, T), torch.finfo(torch.float32).min).triu(1)

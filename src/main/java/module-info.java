@@ -25,6 +25,7 @@ module dev.surpass {
     exports dev.surpass.model.gpt2;
     exports dev.surpass.model.llama;
     exports dev.surpass.model.neox;
+    exports dev.surpass.model.phi;
     exports dev.surpass.model.bert;
     exports dev.surpass.text;
 

@@ -14,6 +14,7 @@ public final class ModelFamilies {
             new dev.surpass.model.gpt2.Gpt2Family(),
             new dev.surpass.model.llama.LlamaFamily(),
             new dev.surpass.model.neox.GptNeoXFamily(),
+            new dev.surpass.model.phi.PhiFamily(),
             new dev.surpass.model.dit.DiTForward(),
             new dev.surpass.model.bert.BertForward()
     );

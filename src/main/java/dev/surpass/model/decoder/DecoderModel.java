@@ -56,6 +56,31 @@ public interface DecoderModel extends AutoCloseable {
      */
     Tensor logits(int[] ids, int[] positions, int[] logitRows, LayerAttention attention);
 
+    /**
+     * As {@link #logits(int[], int[], int[], LayerAttention)}, where token {@code t}'s sequence
+     * reaches {@code reach[t]} tokens in this pass (1 + the largest position of that sequence
+     * here, HF's {@code max(position_ids) + 1} of a forward over that sequence alone): the length
+     * RoPE scalings that depend on it (LongRoPE, dynamic NTK) choose their frequencies by, so that
+     * sequences packed together do not change each other's. Without it (or for models whose RoPE
+     * ignores the length, the default) the whole call counts as one sequence.
+     *
+     * @throws IllegalArgumentException also when {@code reach} does not have one entry per token,
+     *     each above the token's position
+     */
+    default Tensor logits(int[] ids, int[] positions, int[] reach, int[] logitRows, LayerAttention attention) {
+        Decoding.checkReach(positions, reach);
+        return logits(ids, positions, logitRows, attention);
+    }
+
+    /**
+     * The sequence length at which a generating sequence's cached K/V must be computed again from
+     * its tokens, because the RoPE of longer passes differs (HF's {@code Phi3ForCausalLM} drops its
+     * cache once, on the step the sequence first passes LongRoPE's original context); 0 for never.
+     */
+    default int recomputeCacheAt() {
+        return 0;
+    }
+
     @Override
     void close();
 }

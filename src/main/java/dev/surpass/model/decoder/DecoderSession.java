@@ -23,7 +23,11 @@ import java.util.Random;
  * token; K/V are appended to the paged cache and {@link Attention#decode} attends over it), then one
  * prefill pass over the requests added since the last step, packed through the varlen fused
  * attention ({@link Attention#prefillVarlen}, causal per prompt) while their K/V are written into
- * the cache; each of those yields its first token. A request finishes at one of its stop ids (which
+ * the cache; each of those yields its first token. A request whose model asks for it
+ * ({@link DecoderModel#recomputeCacheAt}: Phi-3's LongRoPE) is run whole again through the prefill
+ * pass on the step its sequence first passes that length, its cache rewritten, as HF's generate
+ * does. Each sequence's RoPE sees its own length ({@link DecoderModel#logits(int[], int[], int[], int[], LayerAttention)}).
+ * A request finishes at one of its stop ids (which
  * is emitted), after {@code maxNewTokens} tokens, or when its sequence fills the model's context;
  * its cache pages are freed at once.
  *
@@ -97,6 +101,13 @@ public final class DecoderSession implements AutoCloseable {
 
         int lastToken() {
             return count == 0 ? req.prompt()[req.prompt().length - 1] : out[count - 1];
+        }
+
+        /** The prompt and the tokens generated so far. */
+        int[] tokens() {
+            int[] p = req.prompt(), all = Arrays.copyOf(p, p.length + count);
+            System.arraycopy(out, 0, all, p.length, count);
+            return all;
         }
     }
 
@@ -216,8 +227,11 @@ public final class DecoderSession implements AutoCloseable {
     public synchronized int step() {
         ensureOpen();
         List<State> running = new ArrayList<>(), pending = new ArrayList<>();
+        int recomputeAt = model.recomputeCacheAt();
         for (State s : states.values()) {
             if (s.finished) continue;
+            // the step that first passes the model's recompute length runs the whole sequence again (Phi-3's LongRoPE)
+            if (s.seq != null && recomputeAt > 0 && s.req.prompt().length + s.count - 1 == recomputeAt) freeSequences(s);
             (s.seq == null ? pending : running).add(s);
         }
         // Listeners run after each pass, once the session's state is consistent again.
@@ -242,16 +256,17 @@ public final class DecoderSession implements AutoCloseable {
 
     private int decode(List<State> running, List<Runnable> notify) {
         int b = running.size(), layers = caches.length;
-        int[] ids = new int[b], pos = new int[b];
+        int[] ids = new int[b], pos = new int[b], reach = new int[b];
         int[][] seq = new int[layers][b];
         for (int i = 0; i < b; i++) {
             State s = running.get(i);
             ids[i] = s.lastToken();
             pos[i] = s.req.prompt().length + s.count - 1;
+            reach[i] = pos[i] + 1; // each sequence's own length, whatever its batch-mates'
             for (int l = 0; l < layers; l++) seq[l][i] = s.seq[l];
         }
         int[] picks;
-        try (Tensor lg = model.logits(ids, pos, null, (l, q, k, v) -> {
+        try (Tensor lg = model.logits(ids, pos, reach, null, (l, q, k, v) -> {
             caches[l].append(seq[l], k, v);
             return Attention.decode(q, caches[l], seq[l], model.attentionOptions(l)); // decode is causal by construction
         })) {
@@ -270,13 +285,18 @@ public final class DecoderSession implements AutoCloseable {
 
     private int prefill(List<State> pending, List<Runnable> notify) {
         int b = pending.size(), layers = caches.length;
+        int[][] toks = new int[b][];
         int[] cu = new int[b + 1];
-        for (int i = 0; i < b; i++) cu[i + 1] = cu[i] + pending.get(i).req.prompt().length;
-        int[] ids = new int[cu[b]], pos = new int[cu[b]], lastRows = new int[b];
         for (int i = 0; i < b; i++) {
-            int[] p = pending.get(i).req.prompt();
+            toks[i] = pending.get(i).tokens(); // the prompt; with the tokens generated so far when the cache is recomputed
+            cu[i + 1] = cu[i] + toks[i].length;
+        }
+        int[] ids = new int[cu[b]], pos = new int[cu[b]], reach = new int[cu[b]], lastRows = new int[b];
+        for (int i = 0; i < b; i++) {
+            int[] p = toks[i];
             System.arraycopy(p, 0, ids, cu[i], p.length);
             for (int t = 0; t < p.length; t++) pos[cu[i] + t] = t;
+            java.util.Arrays.fill(reach, cu[i], cu[i + 1], p.length);
             lastRows[i] = cu[i + 1] - 1;
         }
         for (State s : pending) {
@@ -284,7 +304,7 @@ public final class DecoderSession implements AutoCloseable {
             for (int l = 0; l < layers; l++) s.seq[l] = caches[l].newSequence();
         }
         int[] picks;
-        try (Tensor lg = model.logits(ids, pos, lastRows, (l, q, k, v) -> {
+        try (Tensor lg = model.logits(ids, pos, reach, lastRows, (l, q, k, v) -> {
             for (int i = 0; i < b; i++) {
                 try (Tensor kk = Rows.range(k, cu[i], cu[i + 1] - cu[i]); Tensor vv = Rows.range(v, cu[i], cu[i + 1] - cu[i])) {
                     caches[l].appendPrompt(pending.get(i).seq[l], kk, vv);

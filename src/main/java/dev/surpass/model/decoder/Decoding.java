@@ -116,6 +116,20 @@ public final class Decoding {
         return ids.length;
     }
 
+    /** Checks {@link DecoderModel#logits(int[], int[], int[], int[], LayerAttention)}'s {@code reach}: null, or one entry per token above its position. */
+    public static void checkReach(int[] positions, int[] reach) {
+        if (reach == null) return;
+        if (positions == null || reach.length != positions.length) {
+            throw new IllegalArgumentException("logits: reach has " + reach.length + " entries but positions has "
+                    + (positions == null ? "null" : positions.length));
+        }
+        for (int t = 0; t < reach.length; t++) {
+            if (reach[t] <= positions[t]) {
+                throw new IllegalArgumentException("logits: reach[" + t + "] = " + reach[t] + " does not exceed the token's position " + positions[t]);
+            }
+        }
+    }
+
     /** Rejects a head dim the fused attention lacks, naming the config file and the field. */
     public static void checkHeadDim(Path dir, String field, int d) {
         if (d != 32 && d != 64 && d != 72 && d != 80 && d != 96 && d != 128 && d != 256) {

@@ -122,8 +122,13 @@ public abstract class LoadedDecoder implements DecoderModel {
 
     /** Logits {@code [rows, vocab]} of the rows {@code logitRows} of {@code x} (all when null): {@code finalNorm} then {@code head}. */
     protected static Tensor finalLogits(Tensor x, int[] logitRows, UnaryOperator<Tensor> finalNorm, Tensor head) {
+        return finalLogits(x, logitRows, finalNorm, head, null);
+    }
+
+    /** The same with a head bias {@code [vocab]} (Phi's lm_head), or none when null. */
+    protected static Tensor finalLogits(Tensor x, int[] logitRows, UnaryOperator<Tensor> finalNorm, Tensor head, Tensor headBias) {
         try (Tensor sel = logitRows == null ? null : Rows.gather(x, logitRows); Tensor hn = finalNorm.apply(sel == null ? x : sel)) {
-            return Gemm.linear(hn, head, null);
+            return Gemm.linear(hn, head, headBias);
         }
     }
 

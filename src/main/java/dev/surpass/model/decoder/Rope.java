@@ -22,11 +22,99 @@ import dev.surpass.layers.Gemm;
  * permutation GEMM would round to TF32; the models run with it off.
  */
 public final class Rope {
-    private final double[] invFreq;
+    private final Frequencies freqs;
     private final int headDim;
     private final int rotaryDim;
-    private final float attentionFactor; // cos and sin are scaled by it (yarn), as HF's attention_scaling
     private final Tensor rotate; // [D, D]: linear(x, rotate) = rotate_half(x)
+
+    /**
+     * The inverse frequencies and the factor cos and sin are multiplied by (HF's
+     * {@code attention_scaling}) that a forward pass uses, given {@code seqLen}: one more than the
+     * largest position in the pass, what HF's {@code dynamic_rope_update} computes as
+     * {@code torch.max(position_ids) + 1} over its whole batch. Most scalings ignore it; LongRoPE
+     * and dynamic NTK choose their frequencies by it.
+     */
+    public interface Frequencies {
+        /** {@code rotaryDim / 2} frequencies (a new or shared array the caller does not modify). */
+        double[] invFreq(int seqLen);
+
+        float attentionFactor(int seqLen);
+
+        /** The pass length past which the frequencies change once and stay (LongRoPE's original context); 0 when there is none. */
+        default int switchLength() {
+            return 0;
+        }
+
+        /** The same frequencies at every length. */
+        static Frequencies fixed(double[] invFreq, float attentionFactor) {
+            double[] inv = invFreq.clone();
+            return new Frequencies() {
+                @Override
+                public double[] invFreq(int seqLen) {
+                    return inv;
+                }
+
+                @Override
+                public float attentionFactor(int seqLen) {
+                    return attentionFactor;
+                }
+            };
+        }
+
+        /**
+         * LongRoPE (transformers' {@code longrope_frequency_update}): {@code shortInv} while the pass
+         * reaches no further than {@code originalMax} tokens, {@code longInv} beyond; the same
+         * {@code attentionFactor} on both sides.
+         */
+        static Frequencies longRope(double[] shortInv, double[] longInv, int originalMax, float attentionFactor) {
+            if (shortInv.length != longInv.length) throw new IllegalArgumentException("longRope: short and long frequencies differ in length");
+            double[] s = shortInv.clone(), l = longInv.clone();
+            return new Frequencies() {
+                @Override
+                public double[] invFreq(int seqLen) {
+                    return seqLen > originalMax ? l : s;
+                }
+
+                @Override
+                public float attentionFactor(int seqLen) {
+                    return attentionFactor;
+                }
+
+                @Override
+                public int switchLength() {
+                    return originalMax;
+                }
+            };
+        }
+
+        /**
+         * Dynamic NTK (transformers' {@code _compute_dynamic_ntk_parameters} under
+         * {@code dynamic_frequency_update}): the default frequencies over {@code dim} dims up to
+         * {@code maxPositions} tokens; beyond, the base grows with the length
+         * ({@link #dynamicNtkInvFreq}).
+         */
+        static Frequencies dynamicNtk(double theta, int dim, int maxPositions, double factor) {
+            double[] base = widen(defaultInvFreq(theta, dim));
+            return new Frequencies() {
+                @Override
+                public double[] invFreq(int seqLen) {
+                    return seqLen > maxPositions ? widen(dynamicNtkInvFreq(theta, dim, maxPositions, factor, seqLen)) : base;
+                }
+
+                @Override
+                public float attentionFactor(int seqLen) {
+                    return 1f;
+                }
+            };
+        }
+    }
+
+    /** fp32 values as the doubles the tables take. */
+    public static double[] widen(float[] v) {
+        double[] d = new double[v.length];
+        for (int i = 0; i < v.length; i++) d[i] = v[i];
+        return d;
+    }
 
     /** Over the whole head: {@code rotate} is {@link #rotation(Device, int)}'s matrix, owned by the model (it outlives the rope). */
     public Rope(Tensor rotate, double[] invFreq, int headDim, float attentionFactor) {
@@ -38,14 +126,22 @@ public final class Rope {
      * entries); {@code rotate} is {@link #rotation(Device, int, int)}'s matrix for the same dims.
      */
     public Rope(Tensor rotate, double[] invFreq, int headDim, int rotaryDim, float attentionFactor) {
-        if (rotaryDim <= 0 || rotaryDim % 2 != 0 || rotaryDim > headDim || invFreq.length != rotaryDim / 2) {
-            throw new IllegalArgumentException("Rope: rotary dim " + rotaryDim + " with " + invFreq.length + " frequencies does not fit head dim "
+        this(rotate, Frequencies.fixed(invFreq, attentionFactor), headDim, rotaryDim);
+    }
+
+    /**
+     * Over the first {@code rotaryDim} dims of each head with frequencies that may depend on the
+     * pass's length ({@code freqs} gives {@code rotaryDim / 2} of them at every length).
+     */
+    public Rope(Tensor rotate, Frequencies freqs, int headDim, int rotaryDim) {
+        int n = freqs.invFreq(1).length;
+        if (rotaryDim <= 0 || rotaryDim % 2 != 0 || rotaryDim > headDim || n != rotaryDim / 2) {
+            throw new IllegalArgumentException("Rope: rotary dim " + rotaryDim + " with " + n + " frequencies does not fit head dim "
                     + headDim + " (expected an even rotary dim <= head dim and rotary dim / 2 frequencies)");
         }
-        this.invFreq = invFreq.clone();
+        this.freqs = freqs;
         this.headDim = headDim;
         this.rotaryDim = rotaryDim;
-        this.attentionFactor = attentionFactor;
         this.rotate = rotate;
     }
 
@@ -75,14 +171,51 @@ public final class Rope {
         return inv;
     }
 
-    /** The cos and sin tables {@code [T, heads, D]} F32 for {@code positions}, on the rope's device (caller closes). */
+    /**
+     * transformers' dynamic NTK frequencies for a pass of {@code seqLen > maxPositions} tokens:
+     * {@code base = theta · (factor · seqLen / maxPositions − (factor − 1))^(dim / (dim − 2))}, then
+     * {@code 1 / base^(arange(0, dim, 2) / dim)}. HF's seqLen is a tensor there, so the whole
+     * computation runs in fp32 (Python scalars rounded to fp32 as they meet it); so here.
+     */
+    public static float[] dynamicNtkInvFreq(double theta, int dim, int maxPositions, double factor, int seqLen) {
+        float ratio = (float) factor * (float) seqLen / (float) maxPositions - (float) (factor - 1);
+        float base = (float) theta * (float) Math.pow(ratio, (float) ((double) dim / (dim - 2)));
+        float[] inv = new float[dim / 2];
+        for (int i = 0; i < inv.length; i++) inv[i] = 1f / (float) Math.pow(base, (float) (2 * i) / (float) dim);
+        return inv;
+    }
+
+    /**
+     * The cos and sin tables {@code [T, heads, D]} F32 for {@code positions}, on the rope's device
+     * (caller closes); the frequencies those of a pass reaching 1 + the largest position.
+     */
     public Tensor[] tables(int[] positions, int heads) {
+        return tables(positions, null, heads);
+    }
+
+    /**
+     * The same where token {@code t}'s frequencies are those of a pass reaching {@code reach[t]}
+     * tokens ({@link DecoderModel#logits(int[], int[], int[], int[], LayerAttention)}); null: one
+     * pass reaching 1 + the largest position.
+     */
+    public Tensor[] tables(int[] positions, int[] reach, int heads) {
         int t = positions.length, d = headDim, h = rotaryDim / 2;
+        int callReach = 0;
+        for (int p : positions) callReach = Math.max(callReach, p + 1);
         float[] cos = new float[t * heads * d], sin = new float[cos.length];
         if (rotaryDim < d) { // the dims past the rotary ones pass through: cos 1, sin 0
             for (int i = 0; i < t * heads; i++) java.util.Arrays.fill(cos, i * d + rotaryDim, (i + 1) * d, 1f);
         }
+        double[] invFreq = null;
+        float attentionFactor = 0;
+        int lastReach = -1;
         for (int i = 0; i < t; i++) {
+            int r = reach == null ? callReach : reach[i];
+            if (r != lastReach) { // packed sequences: the tokens of one share their reach
+                invFreq = freqs.invFreq(r);
+                attentionFactor = freqs.attentionFactor(r);
+                lastReach = r;
+            }
             for (int f = 0; f < h; f++) {
                 // HF multiplies fp32 positions by fp32 frequencies (one rounding), then cos/sin in fp32
                 float a = (float) positions[i] * (float) invFreq[f];

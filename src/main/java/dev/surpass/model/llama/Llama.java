@@ -34,7 +34,15 @@ import java.util.List;
  * </pre>
  * HF names ({@code model.embed_tokens}, {@code model.layers.i.*}, {@code model.norm},
  * {@code lm_head}); sharded checkpoints through {@code model.safetensors.index.json}; 16-bit weights
- * widened on load (on the CPU the projections may stay 16-bit: {@link dev.surpass.model.decoder.Checkpoint#keepSixteenBitOnCpu}). RoPE is HF's rotate-half form with the config's theta and scaling ({@link Rope}).
+ * widened on load (on the CPU the projections may stay 16-bit: {@link dev.surpass.model.decoder.Checkpoint#keepSixteenBitOnCpu}). RoPE is HF's rotate-half form with the config's theta and scaling ({@link Rope}),
+ * over Phi-3's first {@code rotaryDim} dims of each head when its config has a partial_rotary_factor. LongRoPE and
+ * dynamic NTK choose their frequencies by the length a sequence reaches in the pass (1 + its largest position, HF's
+ * {@code max(position_ids) + 1} of a forward: given per token to
+ * {@link #logits(int[], int[], int[], int[], LayerAttention)}, else the whole call's), so a prompt run whole matches
+ * HF's forward over it. In a cached decode each new token takes the frequencies of its own length and the rows
+ * cached earlier keep theirs, as in HF's generate; for Phi-3 {@link dev.surpass.model.decoder.DecoderSession}
+ * recomputes a sequence's cache on the step it first passes original_max_position_embeddings
+ * ({@link #recomputeCacheAt}), as HF's {@code Phi3ForCausalLM.prepare_inputs_for_generation} does.
  *
  * <p>Thread rules: a loaded model is read-only and may run from several threads; {@link #close}
  * must not race with a forward pass.
@@ -146,8 +154,9 @@ public final class Llama extends LoadedDecoder {
                 }
                 layers.add(l);
             }
-            Tensor rotation = w.track(Rope.rotation(device, c.headDim()));
-            Rope rope = new Rope(rotation, c.invFreq(), c.headDim(), c.ropeAttentionFactor());
+            // Phi-3 may rotate only the first rotaryDim dims of each head (HF's q_rot / q_pass split)
+            Tensor rotation = w.track(Rope.rotation(device, c.headDim(), c.rotaryDim()));
+            Rope rope = new Rope(rotation, c.ropeFrequencies(), c.headDim(), c.rotaryDim());
             // Gemma 3: the windowed layers rotate with their own frequencies
             Rope local = c.gemma() == null || c.gemma().localInvFreq() == null ? rope
                     : new Rope(rotation, c.gemma().localInvFreq(), c.headDim(), 1f);
@@ -179,6 +188,7 @@ public final class Llama extends LoadedDecoder {
         long sliding = java.util.Arrays.stream(sw).filter(x -> x > 0).count();
         return c.modelType() + ": " + c.nLayer() + " layers, hidden " + c.hidden() + ", " + c.nHead() + " heads / " + c.nKvHead() + " kv-heads of "
                 + c.headDim() + ", vocab " + c.vocabSize() + ", rope " + c.ropeType() + " theta " + c.ropeTheta()
+                + (c.rotaryDim() < c.headDim() ? " on " + c.rotaryDim() + " dims" : "")
                 + (tiedHead() ? ", tied head" : "")
                 + (sliding == 0 ? "" : ", sliding window " + java.util.Arrays.stream(sw).max().getAsInt() + " on " + sliding + " layers");
     }
@@ -201,17 +211,29 @@ public final class Llama extends LoadedDecoder {
 
     @Override
     public Tensor logits(int[] ids, int[] positions, int[] logitRows, LayerAttention attention) {
+        return logits(ids, positions, null, logitRows, attention);
+    }
+
+    /** Phi-3 with LongRoPE: HF's generate recomputes the cache when a sequence first passes the original context. */
+    @Override
+    public int recomputeCacheAt() {
+        return config.modelType().equals("phi3") ? config.ropeFrequencies().switchLength() : 0;
+    }
+
+    @Override
+    public Tensor logits(int[] ids, int[] positions, int[] reach, int[] logitRows, LayerAttention attention) {
         int n = checkCall(ids, positions, logitRows, attention);
+        dev.surpass.model.decoder.Decoding.checkReach(positions, reach);
         int hq = config.nHead(), hkv = config.nKvHead(), d = config.headDim();
         float eps = config.rmsEps();
         Tensor x = null;
         Tensor[] ropeQ = null, ropeK = null, localQ = null, localK = null;
         try {
-            ropeQ = rope.tables(positions, hq);
-            ropeK = rope.tables(positions, hkv);
+            ropeQ = rope.tables(positions, reach, hq);
+            ropeK = rope.tables(positions, reach, hkv);
             if (localRope != rope) {
-                localQ = localRope.tables(positions, hq);
-                localK = localRope.tables(positions, hkv);
+                localQ = localRope.tables(positions, reach, hq);
+                localK = localRope.tables(positions, reach, hkv);
             }
             Tensor rows = Rows.gather(embed, ids);
             if (rows.dtype() == DType.F32) {

@@ -2,6 +2,7 @@ package dev.surpass.model.llama;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.surpass.model.decoder.ConfigJson;
+import dev.surpass.model.decoder.Rope;
 import java.nio.file.Path;
 
 /**
@@ -9,8 +10,8 @@ import java.nio.file.Path;
  * intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads} (default: the
  * attention heads), {@code head_dim} (default hidden/heads), {@code vocab_size, rms_norm_eps}
  * (default 1e-6), {@code rope_theta} (default 10000), {@code rope_scaling} (null, "default",
- * "linear", "llama3" or "yarn"; transformers 5 writes both as one {@code rope_parameters} object, read the
- * same way), {@code max_position_embeddings} (default 2048),
+ * "linear", "llama3", "yarn", "longrope" or "dynamic"; transformers 5 writes both as one {@code rope_parameters} object, read the
+ * same way), {@code partial_rotary_factor} (Phi-3 only), {@code max_position_embeddings} (default 2048),
  * {@code tie_word_embeddings} (default false), {@code attention_bias} and {@code mlp_bias} (default false).
  *
  * <p>Two families with the same tensors and forward are read too ({@code model_type}):
@@ -32,6 +33,12 @@ import java.nio.file.Path;
  * @param modelType      "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3" or "olmo2"
  * @param invFreq        the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied, fp32 values computed as HF does
  * @param ropeAttentionFactor the factor HF multiplies cos and sin by (yarn's; 1 otherwise)
+ * @param rotaryDim      (invFreq then has {@code rotaryDim / 2} entries: LongRoPE's short ones, dynamic NTK's within
+ *                       max_position_embeddings; ropeAttentionFactor is LongRoPE's too) the dims of each head RoPE turns: {@code int(head_dim · partial_rotary_factor)} (Phi-3 only;
+ *                       the others' HF attention rotates the whole head), the rest pass through
+ * @param ropeFrequencies the frequencies a pass uses by its length ({@link Rope.Frequencies}: fixed, or LongRoPE's
+ *                       short / long switch, or dynamic NTK's growing base)
+ * @param maxPositions   the context: max_position_embeddings (dynamic NTK: times its factor, the length it stretches to)
  * @param attentionBias  q_proj, k_proj and v_proj have biases
  * @param outputBias     o_proj has a bias
  * @param mlpBias        gate_proj, up_proj and down_proj have biases (Llama's {@code mlp_bias})
@@ -40,7 +47,8 @@ import java.nio.file.Path;
  * @param gemma          Gemma's differences, or null for the others
  */
 public record LlamaConfig(String modelType, int hidden, int intermediate, int nLayer, int nHead, int nKvHead, int headDim, int vocabSize,
-                          float rmsEps, double ropeTheta, String ropeType, double[] invFreq, float ropeAttentionFactor, int maxPositions,
+                          float rmsEps, double ropeTheta, String ropeType, double[] invFreq, float ropeAttentionFactor,
+                          int rotaryDim, Rope.Frequencies ropeFrequencies, int maxPositions,
                           boolean tieEmbeddings,
                           boolean attentionBias, boolean outputBias, boolean mlpBias, int[] slidingWindows, int[] eosIds,
                           boolean qkNorm, Gemma gemma) {
@@ -180,23 +188,25 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         }
         double theta = rs != null && rs.hasNonNull("rope_theta")
                 ? c.positiveNumber(rs, "rope_theta", rsName + ".rope_theta") : c.optPositiveNumber("rope_theta", gemma3 ? 1e6 : 10000);
-        for (JsonNode n : rs == null ? new JsonNode[] {c.node()} : new JsonNode[] {c.node(), rs}) {
-            JsonNode prf = n.get("partial_rotary_factor");
-            if (prf != null && !prf.isNull() && prf.asDouble() != 1.0) {
-                throw new IllegalArgumentException(c.where() + ": partial_rotary_factor " + prf + " is not supported");
-            }
-        }
+        int rotaryDim = rotaryDim(c, rs, rsName, modelType, headDim);
         String type = rs == null ? "default" : rs.path("rope_type").asText(rs.path("type").asText("default"));
+        // Phi3Config reads the early Phi-3 names "su" and "yarn" as LongRoPE
+        if (modelType.equals("phi3") && (type.equals("su") || type.equals("yarn"))) type = "longrope";
+        if (modelType.equals("phi3") && !type.equals("default") && !type.equals("longrope")) { // as Phi3Config's validation
+            throw new IllegalArgumentException(c.where() + ": " + rsName + " type \"" + type + "\" is not one Phi-3 takes; expected \"longrope\"");
+        }
+        int context = maxPos;
+        Rope.Frequencies schedule = null;
         Frequencies rope = switch (type) {
-            case "default" -> new Frequencies(defaultInvFreq(theta, headDim), 1f);
-            case "linear" -> new Frequencies(linearInvFreq(theta, headDim, c.positiveNumber(rs, "factor", rsName + ".factor")), 1f);
+            case "default" -> new Frequencies(defaultInvFreq(theta, rotaryDim), 1f);
+            case "linear" -> new Frequencies(linearInvFreq(theta, rotaryDim, c.positiveNumber(rs, "factor", rsName + ".factor")), 1f);
             case "llama3" -> {
                 double lo = c.positiveNumber(rs, "low_freq_factor", rsName + ".low_freq_factor");
                 double hi = c.positiveNumber(rs, "high_freq_factor", rsName + ".high_freq_factor");
                 if (!(hi > lo)) {
                     throw new IllegalArgumentException(c.where() + ": " + rsName + ".high_freq_factor " + hi + " must exceed low_freq_factor " + lo);
                 }
-                yield new Frequencies(llama3InvFreq(theta, headDim, c.positiveNumber(rs, "factor", rsName + ".factor"), lo, hi,
+                yield new Frequencies(llama3InvFreq(theta, rotaryDim, c.positiveNumber(rs, "factor", rsName + ".factor"), lo, hi,
                         originalMax(c, rs, rsName, maxPos)), 1f);
             }
             case "yarn" -> {
@@ -214,18 +224,39 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
                 if (!(fast >= 0) || !(slow >= 0)) throw new IllegalArgumentException(c.where() + ": " + rsName + ".beta_fast / beta_slow must be >= 0");
                 JsonNode tr = rs.get("truncate");
                 boolean truncate = tr == null || tr.isNull() || tr.asBoolean(true);
-                yield new Frequencies(yarnInvFreq(theta, headDim, factor, fast == 0 ? 32 : fast, slow == 0 ? 1 : slow, old, truncate), (float) att);
+                yield new Frequencies(yarnInvFreq(theta, rotaryDim, factor, fast == 0 ? 32 : fast, slow == 0 ? 1 : slow, old, truncate), (float) att);
+            }
+            case "longrope" -> {
+                // Phi3Config always has original_max_position_embeddings (default 4096) at the top level
+                double old = modelType.equals("phi3") ? c.optPositive("original_max_position_embeddings", 4096) : originalMax(c, rs, rsName, maxPos);
+                // transformers 5: rope_parameters' factor when set, else the ratio of the two contexts
+                // (transformers 4 took the ratio whenever the top level had original_max_position_embeddings)
+                double factor = rs.hasNonNull("factor") ? c.positiveNumber(rs, "factor", rsName + ".factor") : maxPos / old;
+                double att = rs.hasNonNull("attention_factor") ? c.positiveNumber(rs, "attention_factor", rsName + ".attention_factor")
+                        : factor <= 1 ? 1.0 : Math.sqrt(1 + Math.log(factor) / Math.log(old));
+                float[] shortInv = longRopeInvFreq(theta, rotaryDim, factors(c, rs, rsName, "short_factor", rotaryDim / 2));
+                float[] longInv = longRopeInvFreq(theta, rotaryDim, factors(c, rs, rsName, "long_factor", rotaryDim / 2));
+                schedule = Rope.Frequencies.longRope(Rope.widen(shortInv), Rope.widen(longInv), (int) old, (float) att);
+                yield new Frequencies(shortInv, (float) att);
+            }
+            case "dynamic" -> {
+                double factor = c.positiveNumber(rs, "factor", rsName + ".factor");
+                if (factor < 1) throw new IllegalArgumentException(c.where() + ": " + rsName + ".factor is " + factor + "; dynamic NTK needs >= 1");
+                schedule = Rope.Frequencies.dynamicNtk(theta, rotaryDim, maxPos, factor);
+                context = (int) Math.min(Integer.MAX_VALUE, Math.floor(maxPos * factor));
+                yield new Frequencies(defaultInvFreq(theta, rotaryDim), 1f);
             }
             default -> throw new IllegalArgumentException(c.where() + ": " + rsName + " type \"" + type
-                    + "\" is not supported; expected \"default\", \"linear\", \"llama3\" or \"yarn\"");
+                    + "\" is not supported; expected \"default\", \"linear\", \"llama3\", \"yarn\", \"longrope\" or \"dynamic\"");
         };
-        double[] invD = new double[rope.inv().length];
-        for (int i = 0; i < invD.length; i++) invD[i] = rope.inv()[i];
+        double[] invD = Rope.widen(rope.inv());
+        if (schedule == null) schedule = Rope.Frequencies.fixed(invD, rope.attentionFactor());
         if (localInv != null) {
             gemma = new Gemma(gemma.embedScale(), gemma.mlpGelu(), gemma.sandwichNorms(), gemma.queryScale(), gemma.attnSoftcap(),
                     gemma.finalSoftcap(), localInv);
         }
-        return new LlamaConfig(modelType, hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, rope.attentionFactor(), maxPos,
+        return new LlamaConfig(modelType, hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, rope.attentionFactor(),
+                rotaryDim, schedule, context,
                 c.bool("tie_word_embeddings", isGemma), qkvBias, oBias,
                 modelType.equals("llama") && c.bool("mlp_bias", false), windows, c.eosIds(), modelType.equals("qwen3") || gemma3, gemma);
     }
@@ -270,6 +301,54 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         String k = "original_max_position_embeddings";
         if (c.has(k)) return c.positiveNumber(c.node(), k, k);
         return rs.hasNonNull(k) ? c.positiveNumber(rs, k, rsName + "." + k) : maxPos;
+    }
+
+    /**
+     * The rotary dims: {@code int(head_dim · partial_rotary_factor)}, the factor from the top level
+     * (which transformers 5's standardize_rope_params copies over the RoPE object's) or the RoPE
+     * object. Only Phi-3's HF attention splits q and k into a rotated and a passed part; the other
+     * families rotate the whole head, so a factor other than 1 is refused for them.
+     */
+    private static int rotaryDim(ConfigJson c, JsonNode rs, String rsName, String modelType, int headDim) {
+        String field = "partial_rotary_factor";
+        double f;
+        if (c.has(field)) {
+            f = c.positiveNumber(c.node(), field, field);
+        } else if (rs != null && rs.hasNonNull(field)) {
+            f = c.positiveNumber(rs, field, rsName + "." + field);
+            field = rsName + "." + field;
+        } else {
+            return headDim;
+        }
+        if (f == 1.0) return headDim;
+        if (!modelType.equals("phi3")) {
+            throw new IllegalArgumentException(c.where() + ": " + field + " " + f + " is not supported for " + modelType
+                    + " (HF's attention of this family rotates the whole head; only phi3 takes a partial rotary)");
+        }
+        int dim = (int) (headDim * f);
+        if (!(f < 1) || dim < 2 || dim % 2 != 0) {
+            throw new IllegalArgumentException(c.where() + ": " + field + " " + f + " gives " + dim + " rotary dims of head_dim " + headDim
+                    + "; expected a factor in (0, 1] giving an even number >= 2");
+        }
+        return dim;
+    }
+
+    /** LongRoPE's {@code short_factor} / {@code long_factor}: {@code n} positive numbers. */
+    private static double[] factors(ConfigJson c, JsonNode rs, String rsName, String key, int n) {
+        JsonNode v = rs.get(key);
+        if (v == null || !v.isArray() || v.size() != n) {
+            throw new IllegalArgumentException(c.where() + ": " + rsName + "." + key + " is " + (v == null ? "missing" : v.isArray()
+                    ? "a list of " + v.size() : v.toString()) + "; expected a list of " + n + " numbers (rotary dims / 2)");
+        }
+        double[] f = new double[n];
+        for (int i = 0; i < n; i++) {
+            JsonNode e = v.get(i);
+            if (!e.isNumber() || !(e.asDouble() > 0) || !Double.isFinite(e.asDouble())) {
+                throw new IllegalArgumentException(c.where() + ": " + rsName + "." + key + "[" + i + "] is " + e + "; expected a positive number");
+            }
+            f[i] = e.asDouble();
+        }
+        return f;
     }
 
     /** Per layer, the sliding window of HF's Mistral / Qwen2 attention (-1: none). */
@@ -349,6 +428,19 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
                 float smooth = ((1f / wavelen) * (float) old - (float) lo) / (float) (hi - lo);
                 inv[i] = (1f - smooth) * inv[i] / f + smooth * inv[i];
             }
+        }
+        return inv;
+    }
+
+    /**
+     * LongRoPE ({@code _compute_longrope_parameters}): {@code 1 / (ext · theta^(arange(0, D, 2) / D))},
+     * the factors {@code ext} taken to fp32 as {@code torch.tensor(list)} does.
+     */
+    static float[] longRopeInvFreq(double theta, int dim, double[] ext) {
+        float[] inv = new float[dim / 2];
+        for (int i = 0; i < inv.length; i++) {
+            float e = (float) (2 * i) / (float) dim;
+            inv[i] = 1f / ((float) ext[i] * (float) Math.pow((float) theta, e));
         }
         return inv;
     }

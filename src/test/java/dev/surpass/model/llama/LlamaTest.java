@@ -122,16 +122,24 @@ class LlamaTest extends DecoderModelSuite<Llama> {
 
     /** rotate-half RoPE on each head of rows [T][H·D]. */
     static void rope(double[][] x, int heads, double[] inv) {
-        int h2 = D / 2;
+        rope(x, heads, inv, 1);
+    }
+
+    /**
+     * rotate-half RoPE over the first {@code 2·inv.length} dims of each head (the rest pass
+     * through, as Phi-3's partial rotary), cos and sin multiplied by {@code scale} (LongRoPE's / yarn's attention factor).
+     */
+    static void rope(double[][] x, int heads, double[] inv, double scale) {
+        int h2 = inv.length, r = 2 * h2;
         for (int t = 0; t < x.length; t++) {
             for (int h = 0; h < heads; h++) {
-                double[] y = new double[D];
-                for (int j = 0; j < D; j++) {
+                double[] y = new double[r];
+                for (int j = 0; j < r; j++) {
                     double ang = t * inv[j % h2];
                     double rot = j < h2 ? -x[t][h * D + j + h2] : x[t][h * D + j - h2];
-                    y[j] = x[t][h * D + j] * Math.cos(ang) + rot * Math.sin(ang);
+                    y[j] = scale * (x[t][h * D + j] * Math.cos(ang) + rot * Math.sin(ang));
                 }
-                System.arraycopy(y, 0, x[t], h * D, D);
+                System.arraycopy(y, 0, x[t], h * D, r);
             }
         }
     }
@@ -155,6 +163,11 @@ class LlamaTest extends DecoderModelSuite<Llama> {
 
     /** The same with given inverse frequencies and a sliding window per layer (-1: none); absent biases are zero. */
     static double[][] reference(Map<String, float[]> w, int[] ids, double[] inv, boolean tied, int[] windows) {
+        return reference(w, ids, inv, 1, tied, windows);
+    }
+
+    /** The same with RoPE over the first 2·inv.length dims and cos/sin scaled by {@code ropeScale}. */
+    static double[][] reference(Map<String, float[]> w, int[] ids, double[] inv, double ropeScale, boolean tied, int[] windows) {
         int n = ids.length;
         double[][] x = new double[n][E];
         for (int t = 0; t < n; t++) for (int i = 0; i < E; i++) x[t][i] = w.get("model.embed_tokens.weight")[ids[t] * E + i];
@@ -168,8 +181,8 @@ class LlamaTest extends DecoderModelSuite<Llama> {
                 headNorm(q, HQ, w.get(p + "self_attn.q_norm.weight"));
                 headNorm(k, HKV, w.get(p + "self_attn.k_norm.weight"));
             }
-            rope(q, HQ, inv);
-            rope(k, HKV, inv);
+            rope(q, HQ, inv, ropeScale);
+            rope(k, HKV, inv, ropeScale);
             double[][] o = causalAttention(q, k, v, HQ, HKV, D, windows[l]);
             addInPlace(x, linear(o, w.get(p + "self_attn.o_proj.weight"), w.get(p + "self_attn.o_proj.bias"), HQ * D, E));
             double[][] m = rmsNorm(x, w.get(p + "post_attention_layernorm.weight"), EPS);
@@ -191,6 +204,30 @@ class LlamaTest extends DecoderModelSuite<Llama> {
     void forwardMatchesFloat64Reference() {
         // positions up to 29: angles well past 2π for the fast frequencies
         assertForwardMatches(new int[][] {ids(1, 30), ids(2, 30)}, seq -> reference(w, seq, false, false), TOL);
+    }
+
+    /**
+     * Dynamic NTK: a forward within max_position_embeddings (64) uses the default frequencies; one of
+     * L > 64 tokens the base 10000·(2L/64 − 1)^(32/30) (factor 2), and the context runs to 128.
+     */
+    @Test
+    void dynamicNtkPastMaxPositionsMatchesReference() throws IOException {
+        Path d = tmp.resolve("llama-dynamic");
+        writeCheckpoint(d, config("{\"type\": \"dynamic\", \"factor\": 2.0}", false), entries(w, true), DType.F32, 1);
+        try (Llama m = Llama.load(cpu, d)) {
+            assertEquals(128, m.maxPositions());
+            for (int n : new int[] {64, 100}) {
+                int[] seq = ids(50 + n, n);
+                double base = n <= 64 ? 10000 : 10000 * Math.pow(2.0 * n / 64 - 1, 32.0 / 30);
+                double[] inv = new double[D / 2];
+                for (int i = 0; i < inv.length; i++) inv[i] = Math.pow(base, -2.0 * i / D);
+                try (Tensor lg = Decoding.forward(m, new int[][] {seq})) {
+                    float[] got = lg.toFloatArray();
+                    assertTrue(maxRelErr(got, reference(w, seq, inv, false, new int[] {-1, -1})) <= TOL, n + " tokens");
+                    if (n > 64) assertTrue(maxRelErr(got, reference(w, seq, invFreq(false), false, new int[] {-1, -1})) > 100 * TOL, "the base grows");
+                }
+            }
+        }
     }
 
     @Test
@@ -313,9 +350,10 @@ class LlamaTest extends DecoderModelSuite<Llama> {
                 new com.fasterxml.jackson.databind.ObjectMapper().readTree(config("{\"type\": \"linear\", \"factor\": 4.0}", false)), "cfg"));
         double[] plain = invFreq(false);
         for (int i = 0; i < plain.length; i++) assertEquals(plain[i] / 4, c.invFreq()[i], 2e-7 * plain[i]); // fp32, as HF
+        // longrope needs its factor lists, named when absent
         var e = assertThrows(IllegalArgumentException.class, () -> LlamaConfig.parse(new dev.surpass.model.decoder.ConfigJson(
                 new com.fasterxml.jackson.databind.ObjectMapper().readTree(config("{\"rope_type\": \"longrope\", \"factor\": 4.0}", false)), "cfg")));
-        assertTrue(e.getMessage().contains("longrope"), e.getMessage());
+        assertTrue(e.getMessage().contains("rope_scaling.short_factor"), e.getMessage());
     }
 
     @Test

@@ -71,11 +71,11 @@ class Phi3Test extends DecoderModelSuite<Llama> {
         try (Tensor lg = Decoding.forward(model, new int[][] {seq})) {
             assertTrue(maxRelErr(lg.toFloatArray(), reference(w, seq, invFreq(false), false, new int[] {-1, -1})) > 100 * TOL, "the window matters");
         }
-        // null: no window; longrope refused by name
+        // null: no window; LongRoPE factor lists must cover the rotary dims (16 here), named when they do not
         assertArrayEquals(new int[] {-1, -1}, Qwen2Test.parse(config("").replace("\"sliding_window\": 6", "\"sliding_window\": null")).slidingWindows());
         var e = assertThrows(IllegalArgumentException.class, () -> Qwen2Test.parse(config("").replace("\"rope_scaling\": null",
                 "\"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": [1.0], \"long_factor\": [1.0]}")));
-        assertTrue(e.getMessage().contains("longrope"), e.getMessage());
+        assertTrue(e.getMessage().contains("rope_scaling.short_factor") && e.getMessage().contains("16"), e.getMessage());
     }
 
     /** The fused rows kept 16-bit on the CPU (-Dsurpass.cpu.weights16) give the widened model's logits. */

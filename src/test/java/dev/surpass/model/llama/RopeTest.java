@@ -137,8 +137,8 @@ class RopeTest {
         assertTrue(big.invFreq()[1] < plain.invFreq()[1], "theta from rope_parameters is used");
         // what cannot be run is named
         var e = assertThrows(IllegalArgumentException.class,
-                () -> parse(config(64, ", \"rope_parameters\": {\"rope_theta\": 10000.0, \"rope_type\": \"dynamic\", \"factor\": 4.0}")));
-        assertTrue(e.getMessage().contains("dynamic") && e.getMessage().contains("rope_parameters"), e.getMessage());
+                () -> parse(config(64, ", \"rope_parameters\": {\"rope_theta\": 10000.0, \"rope_type\": \"ntk\", \"factor\": 4.0}")));
+        assertTrue(e.getMessage().contains("ntk") && e.getMessage().contains("rope_parameters"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
                 () -> parse(config(64, ", \"rope_parameters\": {\"rope_theta\": 10000.0, \"partial_rotary_factor\": 0.5}")));
         assertTrue(e.getMessage().contains("partial_rotary_factor"), e.getMessage());
@@ -146,5 +146,99 @@ class RopeTest {
         assertTrue(e.getMessage().contains("rope_parameters.rope_theta"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> parse(config(64, ", \"rope_parameters\": 3")));
         assertTrue(e.getMessage().contains("rope_parameters"), e.getMessage());
+    }
+
+    /** cos / sin tables {@code [positions, D]} (one head) of {@code rope} at {@code positions}, on the CPU. */
+    static float[][] tables(Rope rope, int[] positions) {
+        Tensor[] t = rope.tables(positions, 1);
+        try (Tensor cos = t[0]; Tensor sin = t[1]) {
+            return new float[][] {cos.toFloatArray(), sin.toFloatArray()};
+        }
+    }
+
+    /**
+     * The tables against float64 {@code scale·cos(p·inv_i)} (and sin) at each position: the fp32
+     * angle rounds to ~p·|inv|·2^-23 (plus the frequency's own fp32 rounding, {@code relInv}).
+     */
+    static void assertTables(float[][] got, int[] positions, double[] inv, double scale, int d, double relInv, String what) {
+        int h = inv.length;
+        for (int p = 0; p < positions.length; p++) {
+            for (int f = 0; f < d; f++) {
+                double ang = positions[p] * inv[f % h];
+                double tol = positions[p] * inv[f % h] * (relInv + 1.2e-7) * 1.01 + 4e-7;
+                assertEquals(scale * Math.cos(ang), got[0][p * d + f], tol * scale, what + " cos at position " + positions[p] + ", dim " + f);
+                assertEquals(scale * Math.sin(ang), got[1][p * d + f], tol * scale, what + " sin at position " + positions[p] + ", dim " + f);
+            }
+        }
+    }
+
+    static final String SHORT = "[1.0, 1.02, 1.1, 1.3, 1.7, 2.5, 3.9, 6.0]", LONG = "[1.0, 1.5, 2.25, 4.0, 8.0, 16.0, 23.0, 31.5]";
+
+    /**
+     * LongRoPE (transformers' {@code _compute_longrope_parameters} with {@code longrope_frequency_update}):
+     * a pass reaching at most original_max_position_embeddings tokens takes the short factors at every
+     * position, a longer pass the long ones at every position; cos and sin scaled by √(1 + ln(factor) / ln(old)).
+     */
+    @Test
+    void longRopeSwitchesWholePassesAtTheOriginalContext() throws IOException {
+        // head dim 16; max 8192 over the original 1024: factor 8
+        LlamaConfig c = parse(config(16, ", \"original_max_position_embeddings\": 1024, \"rope_scaling\": {\"type\": \"longrope\","
+                + " \"short_factor\": " + SHORT + ", \"long_factor\": " + LONG + "}"));
+        double[] sf = new ObjectMapper().readValue(SHORT, double[].class), lf = new ObjectMapper().readValue(LONG, double[].class);
+        double[] shortInv = new double[8], longInv = new double[8];
+        for (int i = 0; i < 8; i++) {
+            shortInv[i] = 1 / (sf[i] * Math.pow(10000, i / 8.0));
+            longInv[i] = 1 / (lf[i] * Math.pow(10000, i / 8.0));
+        }
+        double att = Math.sqrt(1 + Math.log(8) / Math.log(1024));
+        assertEquals(att, c.ropeAttentionFactor(), 1e-7);
+        assertEquals(8192, c.maxPositions());
+        try (Device cpu = Device.cpu(); Tensor rot = Rope.rotation(cpu, 16)) {
+            Rope rope = new Rope(rot, c.ropeFrequencies(), 16, 16);
+            int[] shortPass = {0, 5, 1023}, longPass = {0, 5, 1024};
+            float[][] s = tables(rope, shortPass), l = tables(rope, longPass);
+            assertTables(s, shortPass, shortInv, att, 16, 1.2e-7, "short");
+            assertTables(l, longPass, longInv, att, 16, 1.2e-7, "long");
+            // position 5 turns differently in the two passes: the switch is per pass, not per position
+            assertTrue(Math.abs(s[1][16 + 2] - l[1][16 + 2]) > 0.1, "position 5, frequency 2");
+        }
+        // transformers 5 form: the factor given in rope_parameters (not the ratio of contexts) sets the scale
+        LlamaConfig v5 = parse(config(16, ", \"rope_parameters\": {\"rope_type\": \"longrope\", \"rope_theta\": 10000.0, \"factor\": 4.0,"
+                + " \"original_max_position_embeddings\": 1024, \"short_factor\": " + SHORT + ", \"long_factor\": " + LONG + "}"));
+        assertEquals(Math.sqrt(1 + Math.log(4) / Math.log(1024)), v5.ropeAttentionFactor(), 1e-7);
+        assertEquals(java.util.Arrays.toString(c.invFreq()), java.util.Arrays.toString(v5.invFreq()));
+    }
+
+    /**
+     * Dynamic NTK (transformers' {@code _compute_dynamic_ntk_parameters} with
+     * {@code dynamic_frequency_update}): a pass within max_position_embeddings takes the default
+     * frequencies; a longer one of L tokens the base {@code θ·(factor·L/max − (factor−1))^(D/(D−2))};
+     * the context runs to max · factor.
+     */
+    @Test
+    void dynamicNtkRescalesTheBasePastMaxPositions() throws IOException {
+        LlamaConfig c = parse(config(64, ", \"rope_scaling\": {\"type\": \"dynamic\", \"factor\": 2.5}"));
+        assertEquals("dynamic", c.ropeType());
+        assertEquals(20480, c.maxPositions());
+        double[] plain = new double[32];
+        for (int i = 0; i < 32; i++) plain[i] = Math.pow(10000, -i / 32.0);
+        int len = 13001;
+        double base = 10000 * Math.pow(2.5 * len / 8192 - 1.5, 64.0 / 62);
+        double[] grown = new double[32];
+        for (int i = 0; i < 32; i++) grown[i] = Math.pow(base, -i / 32.0);
+        try (Device cpu = Device.cpu(); Tensor rot = Rope.rotation(cpu, 64)) {
+            Rope rope = new Rope(rot, c.ropeFrequencies(), 64, 64);
+            int[] within = {0, 9, 8191}, beyond = {0, 9, len - 1};
+            assertTables(tables(rope, within), within, plain, 1, 64, 1.2e-7, "within");
+            // the base is computed in fp32 (HF's seq_len is a tensor): its rounding reaches the frequencies times i/32
+            float[][] b = tables(rope, beyond);
+            assertTables(b, beyond, grown, 1, 64, 6e-7, "beyond");
+            // the growth matters: at the last position the slowest frequencies turn far less than the default ones
+            assertTrue(Math.abs(b[1][2 * 64 + 31] - Math.sin((len - 1) * plain[31])) > 0.05, "the base grows");
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> parse(config(64, ", \"rope_scaling\": {\"type\": \"dynamic\", \"factor\": 0.5}")));
+        assertTrue(e.getMessage().contains("rope_scaling.factor"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> parse(config(64, ", \"rope_scaling\": {\"type\": \"dynamic\"}")));
+        assertTrue(e.getMessage().contains("rope_scaling.factor"), e.getMessage());
     }
 }
