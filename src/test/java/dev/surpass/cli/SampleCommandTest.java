@@ -63,6 +63,42 @@ class SampleCommandTest {
     }
 
     @Test
+    void latentModelWithVaeWritesTheDecodedGrid() throws Exception {
+        Path model = new DiTFixture(DiTFixture.tiny(), 3).write(tmp.resolve("tiny.safetensors"));
+        Path vae = dev.surpass.model.vae.VaeFixture.tiny(11).write(tmp.resolve("vae"), DType.F32, true); // legacy names, as sd-vae-ft-mse
+        Path out = tmp.resolve("decoded");
+        CliRun r = CliRun.run("sample", "--model", model.toString(), "--labels", "1,7,3", "--steps", "2", "--cfg", "3",
+                "--seed", "9", "--vae", vae.toString(), "--out", out.toString(), "--device", "cpu");
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(r.out().contains("decoded 3"), r.toString());
+        BufferedImage grid = ImageIO.read(out.resolve("grid.png").toFile());
+        assertEquals(2 * 16 + 2, grid.getWidth());  // 3 images of 16×16 (8×8 latents, ×2) in 2 columns, 2-pixel gap
+        assertEquals(2 * 16 + 2, grid.getHeight());
+        try (Device cpu = Device.cpu(); SafeTensorsFile f = SafeTensors.open(out.resolve("latents.safetensors"));
+             Tensor latents = f.tensor("latents", cpu); dev.surpass.model.vae.AutoencoderKL m = dev.surpass.model.vae.AutoencoderKL.load(cpu, vae);
+             Tensor images = m.decodeScaled(latents)) {
+            BufferedImage[] want = dev.surpass.model.vae.AutoencoderKL.toImages(images);
+            for (int k = 0; k < 3; k++) {
+                int ox = (k % 2) * 18, oy = (k / 2) * 18;
+                for (int y = 0; y < 16; y++) {
+                    for (int x = 0; x < 16; x++) {
+                        assertEquals(want[k].getRGB(x, y), grid.getRGB(ox + x, oy + y), "image " + k + " at " + x + "," + y);
+                    }
+                }
+            }
+        }
+        r = CliRun.run("sample", "--model", model.toString(), "--labels", "1", "--steps", "2", "--vae", tmp.resolve("none").toString(),
+                "--out", out.toString(), "--device", "cpu");
+        assertEquals(Main.USAGE, r.code(), r.toString());
+        assertTrue(r.err().contains("--vae"), r.err());
+        Path pix = new DiTFixture(new DiTConfig(8, 4, 3, 64, 1, 2, 128, 5, 6, true), 4).write(tmp.resolve("pix.safetensors"));
+        r = CliRun.run("sample", "--model", pix.toString(), "--labels", "1", "--steps", "2", "--vae", vae.toString(),
+                "--out", out.toString(), "--device", "cpu");
+        assertEquals(Main.USAGE, r.code(), r.toString());
+        assertTrue(r.err().contains("pixel-space"), r.err());
+    }
+
+    @Test
     void badInputExitsWithUsage() {
         Path model = new DiTFixture(DiTFixture.tiny(), 3).write(tmp.resolve("tiny.safetensors"));
         CliRun r = CliRun.run("sample", "--model", model.toString(), "--labels", "10", "--steps", "2", "--out", tmp.resolve("o").toString(), "--device", "cpu");

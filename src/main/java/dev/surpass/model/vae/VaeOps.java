@@ -21,7 +21,7 @@ import dev.surpass.layers.Softmax;
  *     image) and one {@link Gemm#linear} with the weight laid out {@code [Cout, 9·Cin]} in the same
  *     (ky, kx, cin) order; with {@code upsample} the window reads the image enlarged ×2 by nearest
  *     neighbour (Upsample2D's interpolate then conv) without building it. The output is made in
- *     blocks of rows so the im2col matrix stays under {@link #IM2COL_FLOATS} floats;</li>
+ *     blocks of rows so the im2col matrix stays under {@link #blockFloats} floats;</li>
  * <li>a 1×1 convolution is a {@link Gemm#linear};</li>
  * <li>single-head self-attention over the H·W positions is Gemm, softmax, Gemm, in blocks of query
  *     rows (the fused attention's head dims stop well below a VAE's 512 channels).</li>
@@ -31,8 +31,8 @@ import dev.surpass.layers.Softmax;
 final class VaeOps {
     private VaeOps() {}
 
-    /** Largest im2col block (and attention-score block), in floats: 64 MB. */
-    static final long IM2COL_FLOATS = 1L << 24;
+    /** Largest im2col block (and attention-score block), in floats: 64 MB (tests lower it to exercise the blocks). */
+    static volatile long blockFloats = 1L << 24;
 
     /** A convolution's weights: {@code weight [cout, k·k·cin]} in (ky, kx, cin) order, {@code bias [cout]}. */
     record Conv(Tensor weight, Tensor bias, int k, int cin, int cout) {}
@@ -83,7 +83,7 @@ final class VaeOps {
         Device dev = x.device();
         try (Tensor padded = dev.zeros(DType.F32, l + 1, cin)) { // the last row stays zero: the padding
             dev.backend().copy(x.storage(), x.byteOffset(), padded.storage(), padded.byteOffset(), x.byteSize());
-            long tileRows = Math.max(1, IM2COL_FLOATS / ((long) wo * 9 * cin));
+            long tileRows = Math.max(1, blockFloats / ((long) wo * 9 * cin));
             return inRowBlocks(dev, (long) ho * wo, c.cout(), tileRows * wo, (p0, p1) -> {
                 int n = (int) (p1 - p0);
                 int[] ids = new int[n * 9];
@@ -131,7 +131,7 @@ final class VaeOps {
             Tensor q = s.track(Gemm.linear(hn, a.q(), a.qb()));
             Tensor k = s.track(Gemm.linear(hn, a.k(), a.kb()));
             Tensor v = s.track(Gemm.linear(hn, a.v(), a.vb()));
-            long block = Math.max(1, IM2COL_FLOATS / l);
+            long block = Math.max(1, blockFloats / l);
             Tensor o = s.track(inRowBlocks(x.device(), l, c, block, (r0, r1) -> {
                 try (Scope b = Scope.open()) {
                     Tensor qs = r0 == 0 && r1 == l ? q : b.track(q.view(r0 * c, r1 - r0, c));
