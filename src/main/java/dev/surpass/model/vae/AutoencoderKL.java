@@ -3,12 +3,9 @@ package dev.surpass.model.vae;
 import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Scope;
-import dev.surpass.Shapes;
 import dev.surpass.Tensor;
-import dev.surpass.io.PyTorchCheckpoint;
-import dev.surpass.io.SafeTensorsFile;
-import dev.surpass.io.TensorInfo;
 import dev.surpass.layers.Elementwise;
+import dev.surpass.model.decoder.Checkpoint;
 import dev.surpass.model.vae.VaeOps.Attn;
 import dev.surpass.model.vae.VaeOps.Conv;
 import dev.surpass.model.vae.VaeOps.Norm;
@@ -79,7 +76,7 @@ public final class AutoencoderKL implements AutoCloseable {
     /**
      * Loads a diffusers AutoencoderKL folder onto {@code device}: {@code config.json} and
      * {@code diffusion_pytorch_model.safetensors} (else {@code diffusion_pytorch_model.bin}, read
-     * without running its pickle, else the folder's only weight files). {@code dir} may also be a
+     * without running its pickle). {@code dir} may also be a
      * pipeline folder with the VAE in {@code vae/}. Attention weights load under today's names
      * ({@code to_q}, {@code to_k}, {@code to_v}, {@code to_out.0}) or the ones older diffusers saved
      * and still renames on load ({@code query}, {@code key}, {@code value}, {@code proj_attn}),
@@ -98,11 +95,13 @@ public final class AutoencoderKL implements AutoCloseable {
             dir = dir.resolve("vae"); // a pipeline folder
         }
         AutoencoderKLConfig cfg = AutoencoderKLConfig.load(dir);
-        Path file = weightFile(dir);
-        try (SafeTensorsFile st = PyTorchCheckpoint.openAsSafeTensors(file)) { // a .bin converted on the fly
+        // Every weight file of the folder, a .bin converted on the fly; where a folder holds variants
+        // (diffusion_pytorch_model.fp16.safetensors beside the plain one) the plain file, last in
+        // name order, gives each tensor.
+        try (Checkpoint wt = Checkpoint.open(dir)) {
             AutoencoderKL m = new AutoencoderKL(device, cfg);
             try {
-                m.fill(new Weights(st, file));
+                m.fill(wt);
             } catch (RuntimeException | Error e) {
                 m.close();
                 throw e;
@@ -111,20 +110,7 @@ public final class AutoencoderKL implements AutoCloseable {
         }
     }
 
-    /** The folder's weights: diffusers' file name first (a folder may also hold .fp16 variants). */
-    static Path weightFile(Path dir) {
-        for (String n : new String[] {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"}) {
-            if (Files.isRegularFile(dir.resolve(n))) return dir.resolve(n);
-        }
-        List<Path> files = PyTorchCheckpoint.weightFiles(dir);
-        if (files.size() != 1) {
-            throw new IllegalArgumentException(dir + ": no diffusion_pytorch_model.safetensors (or .bin), and " + files.size()
-                    + " other weight files " + files.stream().map(p -> p.getFileName().toString()).toList() + "; expected one");
-        }
-        return files.getFirst();
-    }
-
-    private void fill(Weights wt) {
+    private void fill(Checkpoint wt) {
         AutoencoderKLConfig c = config;
         int[] boc = c.blockOutChannels();
         int top = boc[boc.length - 1], lat = c.latentChannels();
@@ -156,7 +142,7 @@ public final class AutoencoderKL implements AutoCloseable {
     }
 
     /** A Conv2d {@code [cout, cin, k, k]} re-laid out to {@code [cout, k·k·cin]} in (ky, kx, cin) order. */
-    private Conv conv(Weights wt, String p, int k, int cin, int cout) {
+    private Conv conv(Checkpoint wt, String p, int k, int cin, int cout) {
         float[] w = wt.read(p + ".weight", cout, cin, k, k);
         float[] r = new float[w.length];
         for (int o = 0; o < cout; o++) {
@@ -169,11 +155,11 @@ public final class AutoencoderKL implements AutoCloseable {
         return new Conv(keep(r, cout, (long) k * k * cin), keep(wt.read(p + ".bias", cout), cout), k, cin, cout);
     }
 
-    private Norm norm(Weights wt, String p, int c) {
+    private Norm norm(Checkpoint wt, String p, int c) {
         return new Norm(keep(wt.read(p + ".weight", c), c), keep(wt.read(p + ".bias", c), c));
     }
 
-    private Resnet resnet(Weights wt, String p, int cin, int cout) {
+    private Resnet resnet(Checkpoint wt, String p, int cin, int cout) {
         Norm n1 = norm(wt, p + ".norm1", cin);
         Conv c1 = conv(wt, p + ".conv1", 3, cin, cout);
         Norm n2 = norm(wt, p + ".norm2", cout);
@@ -182,58 +168,27 @@ public final class AutoencoderKL implements AutoCloseable {
         return new Resnet(n1, c1, n2, c2, sc);
     }
 
-    private Attn attention(Weights wt, String p, int c) {
+    private Attn attention(Checkpoint wt, String p, int c) {
         Norm gn = norm(wt, p + ".group_norm", c);
-        Tensor[] q = wt.linear(this, p, "to_q", "query", c), k = wt.linear(this, p, "to_k", "key", c);
-        Tensor[] v = wt.linear(this, p, "to_v", "value", c), o = wt.linear(this, p, "to_out.0", "proj_attn", c);
+        Tensor[] q = linear(wt, p, "to_q", "query", c), k = linear(wt, p, "to_k", "key", c);
+        Tensor[] v = linear(wt, p, "to_v", "value", c), o = linear(wt, p, "to_out.0", "proj_attn", c);
         return new Attn(gn, q[0], q[1], k[0], k[1], v[0], v[1], o[0], o[1]);
     }
 
-    /** Reads tensors widened to fp32 with checks that name the file and tensor. */
-    private record Weights(SafeTensorsFile file, Path path) {
-        TensorInfo info(String name) {
-            if (!file.contains(name)) throw new IllegalArgumentException(path + ": tensor '" + name + "' is missing from the checkpoint");
-            return file.info(name);
+    /**
+     * An attention projection's weight {@code [c, c]} and bias {@code [c]} under {@code p.name},
+     * else under the legacy {@code p.legacy}; the weight may be stored as a 1×1 conv
+     * {@code [c, c, 1, 1]}.
+     */
+    private Tensor[] linear(Checkpoint wt, String p, String name, String legacy, int c) {
+        String base = wt.has(p + "." + name + ".weight") ? p + "." + name : wt.has(p + "." + legacy + ".weight") ? p + "." + legacy : null;
+        if (base == null) {
+            throw new IllegalArgumentException(wt.dir() + ": tensor '" + p + "." + name + ".weight' (or the legacy '" + p + "." + legacy
+                    + ".weight') is missing from the checkpoint");
         }
-
-        float[] read(String name, long... shape) {
-            TensorInfo i = info(name);
-            if (!Arrays.equals(i.shape(), shape)) {
-                throw new IllegalArgumentException(path + ": tensor '" + name + "' has shape " + Shapes.toString(i.shape())
-                        + " but the config expects " + Shapes.toString(shape));
-            }
-            return values(name, i);
-        }
-
-        private float[] values(String name, TensorInfo i) {
-            if (i.dtype() == null || !i.dtype().isFloating()) {
-                throw new IllegalArgumentException(path + ": tensor '" + name + "' has dtype " + i.dtypeName() + "; expected F32, F16 or BF16");
-            }
-            try (Device cpu = Device.cpu(); Tensor t = file.tensor(name, cpu)) {
-                return t.toFloatArray();
-            }
-        }
-
-        /**
-         * An attention projection's weight {@code [c, c]} and bias {@code [c]} under {@code p.name},
-         * else under the legacy {@code p.legacy}; the weight may be stored as a 1×1 conv
-         * {@code [c, c, 1, 1]}.
-         */
-        Tensor[] linear(AutoencoderKL m, String p, String name, String legacy, int c) {
-            String base = file.contains(p + "." + name + ".weight") ? p + "." + name
-                    : file.contains(p + "." + legacy + ".weight") ? p + "." + legacy : null;
-            if (base == null) {
-                throw new IllegalArgumentException(path + ": tensor '" + p + "." + name + ".weight' (or the legacy '" + p + "." + legacy
-                        + ".weight') is missing from the checkpoint");
-            }
-            TensorInfo i = info(base + ".weight");
-            long[] s = i.shape();
-            if (!Arrays.equals(s, new long[] {c, c}) && !Arrays.equals(s, new long[] {c, c, 1, 1})) {
-                throw new IllegalArgumentException(path + ": tensor '" + base + ".weight' has shape " + Shapes.toString(s)
-                        + " but the config expects [" + c + ", " + c + "] (or [" + c + ", " + c + ", 1, 1])");
-            }
-            return new Tensor[] {m.keep(values(base + ".weight", i), c, c), m.keep(read(base + ".bias", c), c)};
-        }
+        long[] s = wt.info(base + ".weight").shape();
+        float[] w = s.length == 4 ? wt.read(base + ".weight", c, c, 1, 1) : wt.read(base + ".weight", c, c);
+        return new Tensor[] {keep(w, c, c), keep(wt.read(base + ".bias", c), c)};
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -158,6 +158,17 @@ class AutoencoderKLTest {
         assertArrayEquals(decode(cpu, newNames, z, 1, 4, 2, 2), decode(cpu, root, z, 1, 4, 2, 2));
     }
 
+    /** A folder with an .fp16 variant beside the plain weights loads the plain ones (here the variant is another VAE). */
+    @Test
+    void thePlainWeightFileWinsOverAVariant() throws Exception {
+        Path dir = tmp.resolve("variants");
+        fx.write(dir, DType.F32, false);
+        Path other = VaeFixture.tiny(SEED + 11).write(tmp.resolve("other"), DType.F16, false);
+        Files.copy(other.resolve("diffusion_pytorch_model.safetensors"), dir.resolve("diffusion_pytorch_model.fp16.safetensors"));
+        float[] z = VaeFixture.latents(SEED + 12, 4 * 3 * 3);
+        assertArrayEquals(decode(cpu, newNames, z, 1, 4, 3, 3), decode(cpu, dir, z, 1, 4, 3, 3));
+    }
+
     @Test
     void toImagesRoundsAsNumpyToPil() {
         float[] v = {-1f, 1f, 0f, 2f, -3f, 0.5f, Float.NaN, 0.001f, -0.999f, 0.2f, 0.6f, -0.4f};
@@ -215,14 +226,15 @@ class AutoencoderKLTest {
             fx.write(dir, DType.F32, false);
             rewrite(dir, drop, null);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> AutoencoderKL.load(cpu, dir).close());
-            assertTrue(e.getMessage().contains("diffusion_pytorch_model.safetensors") && e.getMessage().contains("'" + drop + "'"), e.getMessage());
+            assertTrue(e.getMessage().contains(dir.toString()) && e.getMessage().contains("'" + drop + "'"), e.getMessage());
             if (drop.contains("to_v")) assertTrue(e.getMessage().contains("value.weight"), "names the legacy key too: " + e.getMessage());
         }
         Path dir = tmp.resolve("shape");
         fx.write(dir, DType.F32, false);
         rewrite(dir, "decoder.conv_in.weight", new long[] {48, 4, 1, 1});
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> AutoencoderKL.load(cpu, dir).close());
-        assertTrue(e.getMessage().contains("'decoder.conv_in.weight' has shape [48, 4, 1, 1]") && e.getMessage().contains("[48, 4, 3, 3]"),
+        assertTrue(e.getMessage().contains("diffusion_pytorch_model.safetensors: tensor 'decoder.conv_in.weight' has shape [48, 4, 1, 1]")
+                && e.getMessage().contains("[48, 4, 3, 3]"),
                 e.getMessage());
         Path empty = Files.createDirectories(tmp.resolve("empty"));
         e = assertThrows(IllegalArgumentException.class, () -> AutoencoderKL.load(cpu, empty));
