@@ -136,4 +136,21 @@ class SampleCommandTest {
             assertEquals(0, r.code(), r.toString());
         }
     }
+
+    @Test
+    void forwardRunsVae() throws Exception {
+        dev.surpass.model.vae.VaeFixture fx = dev.surpass.model.vae.VaeFixture.tiny(12);
+        Path vae = fx.write(tmp.resolve("fwd-vae"), DType.F32, true);
+        Path in = tmp.resolve("vin.safetensors"), out = tmp.resolve("vout.safetensors");
+        float[] z = dev.surpass.model.vae.VaeFixture.latents(3, 4 * 3 * 5);
+        try (Device cpu = Device.cpu(); Tensor zt = cpu.upload(DType.F32, z, 1, 4, 3, 5)) {
+            SafeTensors.write(in, Map.of("latents", zt));
+            CliRun r = CliRun.run("forward", "--model", vae.toString(), "--inputs", in.toString(), "--out", out.toString(), "--device", "cpu");
+            assertEquals(0, r.code(), r.toString());
+            try (SafeTensorsFile f = SafeTensors.open(out); Tensor o = f.tensor("sample", cpu)) {
+                assertArrayEquals(new long[] {1, 3, 6, 10}, o.shape());
+                assertTrue(dev.surpass.parity.ParityMath.compare(o.toFloatArray(), fx.decode(z, 1, 3, 5), 2e-5).passed());
+            }
+        }
+    }
 }

@@ -1,10 +1,10 @@
 package dev.surpass.model.vae;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.surpass.Device;
 import dev.surpass.Tensor;
 import dev.surpass.cli.ModelForward;
 import dev.surpass.model.decoder.ConfigJson;
-import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Path;
 import java.util.Map;
 
