@@ -9,6 +9,7 @@
 # (SURPASS=path/to/surpass to test another build).
 # The attention weights are saved under the legacy names sd-vae-ft-mse's own files carry (query, key, value,
 # proj_attn as [C, C] linears, renamed by diffusers on load); NAMING=new writes to_q / to_k / to_v / to_out.0.
+# BIN=1 saves the weights with torch.save as diffusion_pytorch_model.bin instead (read without running the pickle).
 # Run from an empty folder: python3 diffusers_vae_parity.py [h] [w] [N]   (default 32 32 1: a 256×256 image)
 # Exits 1 when max |Δ| > 1e-3 or the relative L2 > 1e-5.
 import json, os, subprocess, sys, time, torch
@@ -48,7 +49,8 @@ for i, ch in enumerate(reversed(BOC)):
 norm("decoder.conv_norm_out", BOC[0]); conv("decoder.conv_out", BOC[0], OUT, 3)
 conv("quant_conv", 2 * LAT, 2 * LAT, 1); conv("encoder.conv_in", 3, BOC[0], 3)  # encoder side: ignored by the decoder
 os.makedirs("vae", exist_ok=True)
-save_safetensors(w, "vae/diffusion_pytorch_model.safetensors")
+if os.environ.get("BIN") == "1": torch.save(w, "vae/diffusion_pytorch_model.bin")
+else: save_safetensors(w, "vae/diffusion_pytorch_model.safetensors")
 json.dump({"_class_name": "AutoencoderKL", "_diffusers_version": "0.4.2", "act_fn": "silu", "block_out_channels": BOC,
            "down_block_types": ["DownEncoderBlock2D"] * 4, "in_channels": 3, "latent_channels": LAT, "layers_per_block": LPB,
            "norm_num_groups": G, "out_channels": OUT, "sample_size": 256,

@@ -158,6 +158,26 @@ class AutoencoderKLTest {
         assertArrayEquals(decode(cpu, newNames, z, 1, 4, 2, 2), decode(cpu, root, z, 1, 4, 2, 2));
     }
 
+    /** Attention projections stored as 1×1 conv weights [C, C, 1, 1] (either naming) load as the [C, C] linears they are. */
+    @Test
+    void convShapedAttentionWeightsLoad() {
+        Path dir = fx.write(tmp.resolve("conv-attn"), DType.F32, true);
+        Path file = dir.resolve("diffusion_pytorch_model.safetensors");
+        Map<String, Tensor> ts = new LinkedHashMap<>();
+        try (SafeTensorsFile f = SafeTensors.open(file)) {
+            for (String n : f.names()) {
+                boolean proj = n.startsWith("decoder.mid_block.attentions.0.") && n.endsWith(".weight") && !n.contains("group_norm");
+                try (Tensor t = f.tensor(n, cpu); Tensor copy = t.to(cpu)) {
+                    ts.put(n, proj ? copy.reshape(t.dim(0), t.dim(1), 1, 1) : copy.reshape(t.shape()));
+                }
+            }
+        }
+        SafeTensors.write(file, ts);
+        ts.values().forEach(Tensor::close);
+        float[] z = VaeFixture.latents(SEED + 13, 4 * 2 * 3);
+        assertArrayEquals(decode(cpu, newNames, z, 1, 4, 2, 3), decode(cpu, dir, z, 1, 4, 2, 3));
+    }
+
     /** A folder with an .fp16 variant beside the plain weights loads the plain ones (here the variant is another VAE). */
     @Test
     void thePlainWeightFileWinsOverAVariant() throws Exception {
