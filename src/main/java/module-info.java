@@ -21,6 +21,7 @@ module dev.surpass {
     exports dev.surpass.scan;
     exports dev.surpass.model.mamba;
     exports dev.surpass.model.dit;
+    exports dev.surpass.model.vae;
     exports dev.surpass.model.decoder;
     exports dev.surpass.model.gpt2;
     exports dev.surpass.model.llama;

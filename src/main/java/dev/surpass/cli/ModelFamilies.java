@@ -16,7 +16,8 @@ public final class ModelFamilies {
             new dev.surpass.model.neox.GptNeoXFamily(),
             new dev.surpass.model.phi.PhiFamily(),
             new dev.surpass.model.dit.DiTForward(),
-            new dev.surpass.model.bert.BertForward()
+            new dev.surpass.model.bert.BertForward(),
+            new dev.surpass.model.vae.VaeForward()
     );
 
     private static final List<ModelForward> EXTRA = new CopyOnWriteArrayList<>();

@@ -8,10 +8,12 @@ import dev.surpass.io.SafeTensorsFile;
 import dev.surpass.model.dit.DiT;
 import dev.surpass.model.dit.DiTConfig;
 import dev.surpass.model.dit.DiTSampler;
+import dev.surpass.model.vae.AutoencoderKL;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -25,15 +27,19 @@ import picocli.CommandLine.Option;
 /**
  * {@code surpass sample}: class-conditional sampling with a DiT checkpoint
  * ({@link DiTSampler}). Writes {@code OUT/latents.safetensors} (tensor {@code latents [N, C, H, W]}
- * F32, with the run's settings in the metadata) and, for a pixel-space model (1 or 3 channels),
- * {@code OUT/grid.png}. Latent-space models (DiT's SD-VAE latents, 4 channels) need a VAE decoder,
- * which surpass does not have yet: only the latents are written.
+ * F32, with the run's settings in the metadata) and {@code OUT/grid.png}: for a pixel-space model
+ * (1 or 3 channels) the samples themselves; for a latent-space model (DiT's SD-VAE latents, 4
+ * channels) the images that {@code --vae DIR} (a diffusers AutoencoderKL folder such as
+ * {@code stabilityai/sd-vae-ft-mse}) decodes from them as {@code DiTPipeline} does
+ * ({@link AutoencoderKL#decodeScaled}, then {@link AutoencoderKL#toImages}). Without {@code --vae}
+ * only a latent model's latents are written.
  */
 @Command(name = "sample", mixinStandardHelpOptions = true, sortOptions = false,
         description = {
             "Samples images (or latents) from a DiT checkpoint (official facebookresearch/DiT key names,",
             "safetensors) with DDIM, DDPM (learned range) or DPM-Solver++(2M) and classifier-free guidance.",
-            "Writes OUT/latents.safetensors, and OUT/grid.png for a pixel-space (1- or 3-channel) model."
+            "Writes OUT/latents.safetensors, and OUT/grid.png for a pixel-space (1- or 3-channel) model,",
+            "or for a latent model decoded by --vae DIR (a diffusers AutoencoderKL folder, e.g. sd-vae-ft-mse)."
         })
 final class SampleCommand extends CliCommand {
     @Option(names = "--model", required = true, paramLabel = "FILE", description = "DiT checkpoint (.safetensors, the official .pt, or a diffusers DiTPipeline / transformer folder).")
@@ -71,6 +77,11 @@ final class SampleCommand extends CliCommand {
     @Option(names = "--out-latents", paramLabel = "FILE", description = "Also write the final latents to this safetensors file (to compare trajectories).")
     Path outLatents;
 
+    @Option(names = "--vae", paramLabel = "DIR",
+            description = "Decode a latent model's samples to OUT/grid.png with this diffusers AutoencoderKL folder "
+                    + "(config.json + diffusion_pytorch_model.safetensors, e.g. stabilityai/sd-vae-ft-mse, or a pipeline with vae/).")
+    Path vae;
+
     @Mixin
     OneDevice device;
 
@@ -91,11 +102,17 @@ final class SampleCommand extends CliCommand {
             default -> throw new UsageException("--dtype " + dtype + ": expected f32, bf16 or f16");
         };
         device.validate("sample");
+        if (vae != null && !Files.isDirectory(vae)) throw new UsageException("--vae " + vae + ": not a folder (a diffusers AutoencoderKL)");
         OptionFiles.createFolder("--out", out);
         try (Devices devices = device.open(err)) {
             Device dev = devices.first();
-            try (DiT dit = DiT.load(dev, model, dt)) {
+            try (DiT dit = DiT.load(dev, model, dt); AutoencoderKL decoder = vae == null ? null : loadVae(dev)) {
                 DiTConfig c = dit.config();
+                if (decoder != null && (c.inChannels() == 1 || c.inChannels() == 3 || c.inChannels() != decoder.config().latentChannels())) {
+                    throw new UsageException("--vae " + vae + ": the VAE takes " + decoder.config().latentChannels()
+                            + "-channel latents but the model samples " + c.inChannels() + " channels"
+                            + (c.inChannels() == 1 || c.inChannels() == 3 ? " (a pixel-space model: its grid needs no VAE)" : ""));
+                }
                 err.println("surpass sample: DiT depth " + c.depth() + ", hidden " + c.hiddenSize() + ", " + c.numHeads() + " heads, patch "
                         + c.patchSize() + ", input " + c.inChannels() + "×" + c.inputSize() + "×" + c.inputSize() + " on " + dev.name()
                         + "; " + s.name().toLowerCase(Locale.ROOT) + ", " + steps + " steps, guidance " + cfg + ", seed " + seed);
@@ -127,9 +144,19 @@ final class SampleCommand extends CliCommand {
                         Path png = out.resolve("grid.png");
                         writeGrid(w.toFloatArray(), labels.length, c.inChannels(), c.inputSize(), png);
                         o.println("wrote " + png);
+                    } else if (decoder != null) {
+                        long d0 = System.nanoTime();
+                        BufferedImage[] images;
+                        try (Tensor decoded = decoder.decodeScaled(w)) {
+                            images = AutoencoderKL.toImages(decoded);
+                        }
+                        Path png = out.resolve("grid.png");
+                        writePng(tile(images), png);
+                        o.printf(Locale.ROOT, "decoded %d in %.2f s (%d×%d); wrote %s%n", images.length, (System.nanoTime() - d0) / 1e9,
+                                images[0].getWidth(), images[0].getHeight(), png);
                     } else {
-                        o.println("note: a latent-space model (" + c.inChannels() + " channels): decoding to pixels needs the SD VAE decoder, "
-                                + "which surpass does not have yet; only the latents were written");
+                        o.println("note: a latent-space model (" + c.inChannels() + " channels): pass --vae DIR (the SD VAE: a diffusers AutoencoderKL "
+                                + "folder such as stabilityai/sd-vae-ft-mse) to decode the samples to grid.png; only the latents were written");
                     }
                 }
             }
@@ -161,12 +188,19 @@ final class SampleCommand extends CliCommand {
         err.flush();
     }
 
+    private AutoencoderKL loadVae(Device dev) {
+        try {
+            return AutoencoderKL.load(dev, vae);
+        } catch (IllegalArgumentException | UncheckedIOException e) {
+            throw OptionFiles.failed("--vae", vae, e);
+        }
+    }
+
     /** [-1, 1] pixels → 8-bit, images tiled in ceil(√n) columns with a 2-pixel gap. */
     static void writeGrid(float[] x, int n, int c, int size, Path png) {
-        int cols = (int) Math.ceil(Math.sqrt(n)), rows = (n + cols - 1) / cols, gap = 2;
-        BufferedImage img = new BufferedImage(cols * (size + gap) - gap, rows * (size + gap) - gap, BufferedImage.TYPE_INT_RGB);
+        BufferedImage[] images = new BufferedImage[n];
         for (int k = 0; k < n; k++) {
-            int ox = (k % cols) * (size + gap), oy = (k / cols) * (size + gap);
+            images[k] = new BufferedImage(size, size, BufferedImage.TYPE_INT_RGB);
             for (int yy = 0; yy < size; yy++) {
                 for (int xx = 0; xx < size; xx++) {
                     int[] rgb = new int[3];
@@ -174,10 +208,23 @@ final class SampleCommand extends CliCommand {
                         float v = x[((k * c + (c == 1 ? 0 : ch)) * size + yy) * size + xx];
                         rgb[ch] = Math.clamp(Math.round((v + 1) * 127.5f), 0, 255);
                     }
-                    img.setRGB(ox + xx, oy + yy, (rgb[0] << 16) | (rgb[1] << 8) | rgb[2]);
+                    images[k].setRGB(xx, yy, (rgb[0] << 16) | (rgb[1] << 8) | rgb[2]);
                 }
             }
         }
+        writePng(tile(images), png);
+    }
+
+    /** Images of one size tiled in ceil(√n) columns with a 2-pixel black gap. */
+    static BufferedImage tile(BufferedImage[] images) {
+        int n = images.length, w = images[0].getWidth(), h = images[0].getHeight();
+        int cols = (int) Math.ceil(Math.sqrt(n)), rows = (n + cols - 1) / cols, gap = 2;
+        BufferedImage img = new BufferedImage(cols * (w + gap) - gap, rows * (h + gap) - gap, BufferedImage.TYPE_INT_RGB);
+        for (int k = 0; k < n; k++) img.getRaster().setRect((k % cols) * (w + gap), (k / cols) * (h + gap), images[k].getRaster());
+        return img;
+    }
+
+    private static void writePng(BufferedImage img, Path png) {
         try {
             ImageIO.write(img, "png", png.toFile());
         } catch (IOException e) {

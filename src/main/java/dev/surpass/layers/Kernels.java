@@ -27,6 +27,7 @@ final class Kernels {
         all.addAll(CudaSoftmax.kernelNames());
         all.addAll(CudaLayerNorm.kernelNames());
         all.addAll(CudaRmsNorm.kernelNames());
+        all.addAll(CudaGroupNorm.kernelNames());
         all.addAll(CudaGatherScatter.kernelNames());
         all.addAll(CudaArgmax.kernelNames());
         return all;

@@ -14,7 +14,8 @@ import java.util.List;
 
 /**
  * Parity cases for the elementwise, activation, softmax and norm ops: every op × F32/F16/BF16 ×
- * awkward shapes (1, 3, 13×65, 63×64, 127×1000, 2×3×1031, and bias-like broadcasts for add/mul).
+ * awkward shapes (1, 3, 13×65, 63×64, 127×1000, 2×3×1031, and bias-like broadcasts for add/mul;
+ * GroupNorm on channels-last images of 1–3 samples, 1–35 positions and 3–96 channels).
  * Each case draws seeded inputs already rounded to the dtype, runs the public entry on the given
  * device, downloads the result and compares it with the float64 {@code Reference*} op at
  * {@link ParityMath#tolerance(DType)}.
@@ -33,6 +34,9 @@ public final class LayersParity {
         {{13, 65}, {65}}, {{127, 1000}, {1000}}, {{2, 3, 1031}, {3, 1031}}, {{2, 3, 1031}, {1031}}, {{63, 64}, {64}},
     };
 
+    /** GroupNorm cases: {N, positions, C, groups} (channels-last). */
+    private static final long[][] GROUP_SHAPES = {{1, 1, 3, 1}, {2, 35, 96, 32}, {3, 13, 12, 4}, {1, 1000, 64, 8}, {2, 7, 65, 5}};
+
     public static List<ParityCase> cases() {
         List<ParityCase> cases = new ArrayList<>();
         for (DType dt : DTYPES) {
@@ -50,6 +54,13 @@ public final class LayersParity {
                 cases.add(ParityCases.of("layer_norm", sh + " no affine", dt, (d, seed, t) -> layerNorm(d, seed, t, s, false)));
                 cases.add(ParityCases.of("rms_norm", sh, dt, (d, seed, t) -> rmsNorm(d, seed, t, s, true)));
                 cases.add(ParityCases.of("rms_norm", sh + " no weight", dt, (d, seed, t) -> rmsNorm(d, seed, t, s, false)));
+            }
+            for (long[] g : GROUP_SHAPES) {
+                long[] s = {g[0], g[1], g[2]};
+                int groups = (int) g[3];
+                String sh = Shapes.toString(s) + " " + groups + " groups";
+                cases.add(ParityCases.of("group_norm", sh, dt, (d, seed, t) -> groupNorm(d, seed, t, s, groups, true)));
+                cases.add(ParityCases.of("group_norm", sh + " no affine", dt, (d, seed, t) -> groupNorm(d, seed, t, s, groups, false)));
             }
             for (long[][] ab : BROADCASTS) {
                 String sh = Shapes.toString(ab[0]) + "+" + Shapes.toString(ab[1]);
@@ -146,6 +157,24 @@ public final class LayersParity {
             Tensor tx = sc.track(d.upload(t, x, s));
             Tensor tw = weighted ? sc.track(d.upload(t, w, cols)) : null;
             Tensor out = sc.track(RmsNorm.rmsNorm(tx, tw, eps));
+            return ParityMath.compare(out.toFloatArray(), ref, ParityMath.tolerance(t));
+        }
+    }
+
+    private static ParityResult groupNorm(Device d, long seed, DType t, long[] s, int groups, boolean affine) {
+        int n = (int) s[0], l = (int) s[1], c = (int) s[2];
+        // A common offset as for LayerNorm: the group statistics must not cancel.
+        float offset = t == DType.F32 ? 1000f : 100f;
+        float[] x = offset(ParityMath.random(seed, n * l * c, 1f, t), offset, t);
+        float[] w = affine ? offset(ParityMath.random(seed + 1, c, 0.5f, t), 1f, t) : null;
+        float[] b = affine ? ParityMath.random(seed + 2, c, 0.5f, t) : null;
+        float eps = 1e-6f;
+        double[] ref = ReferenceGroupNorm.groupNorm(x, w, b, n, l, c, groups, eps);
+        try (Scope sc = Scope.open()) {
+            Tensor tx = sc.track(d.upload(t, x, s));
+            Tensor tw = affine ? sc.track(d.upload(t, w, c)) : null;
+            Tensor tb = affine ? sc.track(d.upload(t, b, c)) : null;
+            Tensor out = sc.track(GroupNorm.groupNorm(tx, groups, tw, tb, eps));
             return ParityMath.compare(out.toFloatArray(), ref, ParityMath.tolerance(t));
         }
     }

@@ -63,6 +63,42 @@ class SampleCommandTest {
     }
 
     @Test
+    void latentModelWithVaeWritesTheDecodedGrid() throws Exception {
+        Path model = new DiTFixture(DiTFixture.tiny(), 3).write(tmp.resolve("tiny.safetensors"));
+        Path vae = dev.surpass.model.vae.VaeFixture.tiny(11).write(tmp.resolve("vae"), DType.F32, true); // legacy names, as sd-vae-ft-mse
+        Path out = tmp.resolve("decoded");
+        CliRun r = CliRun.run("sample", "--model", model.toString(), "--labels", "1,7,3", "--steps", "2", "--cfg", "3",
+                "--seed", "9", "--vae", vae.toString(), "--out", out.toString(), "--device", "cpu");
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(r.out().contains("decoded 3"), r.toString());
+        BufferedImage grid = ImageIO.read(out.resolve("grid.png").toFile());
+        assertEquals(2 * 16 + 2, grid.getWidth());  // 3 images of 16×16 (8×8 latents, ×2) in 2 columns, 2-pixel gap
+        assertEquals(2 * 16 + 2, grid.getHeight());
+        try (Device cpu = Device.cpu(); SafeTensorsFile f = SafeTensors.open(out.resolve("latents.safetensors"));
+             Tensor latents = f.tensor("latents", cpu); dev.surpass.model.vae.AutoencoderKL m = dev.surpass.model.vae.AutoencoderKL.load(cpu, vae);
+             Tensor images = m.decodeScaled(latents)) {
+            BufferedImage[] want = dev.surpass.model.vae.AutoencoderKL.toImages(images);
+            for (int k = 0; k < 3; k++) {
+                int ox = (k % 2) * 18, oy = (k / 2) * 18;
+                for (int y = 0; y < 16; y++) {
+                    for (int x = 0; x < 16; x++) {
+                        assertEquals(want[k].getRGB(x, y), grid.getRGB(ox + x, oy + y), "image " + k + " at " + x + "," + y);
+                    }
+                }
+            }
+        }
+        r = CliRun.run("sample", "--model", model.toString(), "--labels", "1", "--steps", "2", "--vae", tmp.resolve("none").toString(),
+                "--out", out.toString(), "--device", "cpu");
+        assertEquals(Main.USAGE, r.code(), r.toString());
+        assertTrue(r.err().contains("--vae"), r.err());
+        Path pix = new DiTFixture(new DiTConfig(8, 4, 3, 64, 1, 2, 128, 5, 6, true), 4).write(tmp.resolve("pix.safetensors"));
+        r = CliRun.run("sample", "--model", pix.toString(), "--labels", "1", "--steps", "2", "--vae", vae.toString(),
+                "--out", out.toString(), "--device", "cpu");
+        assertEquals(Main.USAGE, r.code(), r.toString());
+        assertTrue(r.err().contains("pixel-space"), r.err());
+    }
+
+    @Test
     void badInputExitsWithUsage() {
         Path model = new DiTFixture(DiTFixture.tiny(), 3).write(tmp.resolve("tiny.safetensors"));
         CliRun r = CliRun.run("sample", "--model", model.toString(), "--labels", "10", "--steps", "2", "--out", tmp.resolve("o").toString(), "--device", "cpu");
@@ -98,6 +134,23 @@ class SampleCommandTest {
             SafeTensors.write(in, m);
             r = CliRun.run("forward", "--model", model.toString(), "--inputs", in.toString(), "--out", out.toString(), "--device", "cpu");
             assertEquals(0, r.code(), r.toString());
+        }
+    }
+
+    @Test
+    void forwardRunsVae() throws Exception {
+        dev.surpass.model.vae.VaeFixture fx = dev.surpass.model.vae.VaeFixture.tiny(12);
+        Path vae = fx.write(tmp.resolve("fwd-vae"), DType.F32, true);
+        Path in = tmp.resolve("vin.safetensors"), out = tmp.resolve("vout.safetensors");
+        float[] z = dev.surpass.model.vae.VaeFixture.latents(3, 4 * 3 * 5);
+        try (Device cpu = Device.cpu(); Tensor zt = cpu.upload(DType.F32, z, 1, 4, 3, 5)) {
+            SafeTensors.write(in, Map.of("latents", zt));
+            CliRun r = CliRun.run("forward", "--model", vae.toString(), "--inputs", in.toString(), "--out", out.toString(), "--device", "cpu");
+            assertEquals(0, r.code(), r.toString());
+            try (SafeTensorsFile f = SafeTensors.open(out); Tensor o = f.tensor("sample", cpu)) {
+                assertArrayEquals(new long[] {1, 3, 6, 10}, o.shape());
+                assertTrue(dev.surpass.parity.ParityMath.compare(o.toFloatArray(), fx.decode(z, 1, 3, 5), 2e-5).passed());
+            }
         }
     }
 }

@@ -15,8 +15,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Fuzzes the layer ops on the CPU (matmul, linear plain and with a {@link LinearWeight}, LayerNorm, RMSNorm, softmax, add, mul, scale,
- * GELU, SiLU): random ranks and sizes including 0, eps that is 0, negative or NaN, and at most one
+ * Fuzzes the layer ops on the CPU (matmul, linear plain and with a {@link LinearWeight}, LayerNorm, RMSNorm, GroupNorm, softmax, add, mul,
+ * scale, GELU, SiLU): random ranks and sizes including 0, eps that is 0, negative or NaN, and at most one
  * argument broken ({@link Args}). Valid calls must match the float64 references; broken ones must be
  * refused naming the argument (for the op's first operand, which defines the others' sizes, any
  * documented refusal). The CUDA twin is {@link CudaLayersFuzzTest}.
@@ -36,23 +36,25 @@ class LayersFuzzTest {
     }
 
     /** Which op a case runs. */
-    enum Op { MATMUL, MATMUL_BATCHED, LINEAR, LINEAR_PREPARED, LAYER_NORM, RMS_NORM, SOFTMAX, ADD, ADD_SUFFIX, MUL, SCALE, GELU_ERF, GELU_TANH, SILU }
+    enum Op { MATMUL, MATMUL_BATCHED, LINEAR, LINEAR_PREPARED, LAYER_NORM, RMS_NORM, GROUP_NORM, SOFTMAX, ADD, ADD_SUFFIX, MUL, SCALE, GELU_ERF, GELU_TANH, SILU }
 
     /**
      * One op on {@code dev}: operands of leading dims {@code lead}, rows {@code m}, columns {@code k}
-     * (and {@code n} outputs for the GEMMs); {@code eps} for the norms.
+     * (and {@code n} outputs for the GEMMs, or max(n, 1) groups for GroupNorm, which need not divide k);
+     * {@code eps} for the norms.
      */
     static void opCase(Device dev, String prop, Op op, long[] lead, int m, int k, int n, boolean optional, float eps, Args.Break br,
                        int victim, int pick, long seed) {
         long[] x = concat(lead, m, k);
         int rows = (int) (Arrays.stream(lead).reduce(1, (a, b) -> a * b) * m);
+        int groups = Math.max(1, n);
         try (Args a = new Args(dev)) {
             switch (op) {
                 case MATMUL -> a.add("a", DType.F32, seed, 1, x).add("b", DType.F32, seed + 1, 1, k, n);
                 case MATMUL_BATCHED -> a.add("a", DType.F32, seed, 1, x).add("b", DType.F32, seed + 1, 1, concat(lead, k, n));
                 case LINEAR, LINEAR_PREPARED -> a.add("x", DType.F32, seed, 1, x).add("weight", DType.F32, seed + 1, 1, n, k)
                         .optional(optional, "bias", DType.F32, seed + 2, 1, n);
-                case LAYER_NORM -> a.add("x", DType.F32, seed, 1, x).optional(optional, "weight", DType.F32, seed + 1, 1, k)
+                case LAYER_NORM, GROUP_NORM -> a.add("x", DType.F32, seed, 1, x).optional(optional, "weight", DType.F32, seed + 1, 1, k)
                         .optional(optional, "bias", DType.F32, seed + 2, 1, k);
                 case RMS_NORM -> a.add("x", DType.F32, seed, 1, x).optional(optional, "weight", DType.F32, seed + 1, 1, k);
                 case ADD, MUL -> a.add("a", DType.F32, seed, 1, x).add("b", DType.F32, seed + 1, 1, x);
@@ -60,12 +62,13 @@ class LayersFuzzTest {
                 default -> a.add("x", DType.F32, seed, 1, x);
             }
             a.breakOne(victim, br, pick);
-            String in = op + " " + a.describe() + " eps " + eps;
+            String in = op + " " + a.describe() + " eps " + eps + (op == Op.GROUP_NORM ? " groups " + groups : "");
             Callable<Tensor> call = switch (op) {
                 case MATMUL, MATMUL_BATCHED -> () -> Gemm.matmul(a.t("a"), a.t("b"));
                 case LINEAR -> () -> Gemm.linear(a.t("x"), a.t("weight"), a.t("bias"));
                 case LINEAR_PREPARED -> () -> LinearWeight.of(a.t("weight")).linear(a.t("x"), a.t("bias"));
                 case LAYER_NORM -> () -> LayerNorm.layerNorm(a.t("x"), a.t("weight"), a.t("bias"), eps);
+                case GROUP_NORM -> () -> GroupNorm.groupNorm(a.t("x"), groups, a.t("weight"), a.t("bias"), eps);
                 case RMS_NORM -> () -> RmsNorm.rmsNorm(a.t("x"), a.t("weight"), eps);
                 case SOFTMAX -> () -> Softmax.softmax(a.t("x"));
                 case ADD, ADD_SUFFIX -> () -> Elementwise.add(a.t("a"), a.t("b"));
@@ -75,15 +78,20 @@ class LayersFuzzTest {
                 case GELU_TANH -> () -> Activation.gelu(a.t("x"), Activation.Gelu.TANH);
                 case SILU -> () -> Activation.silu(a.t("x"));
             };
-            boolean normOp = op == Op.LAYER_NORM || op == Op.RMS_NORM;
+            boolean normOp = op == Op.LAYER_NORM || op == Op.RMS_NORM || op == Op.GROUP_NORM;
             boolean epsOk = !normOp || (eps > 0 && Float.isFinite(eps));
+            boolean groupsOk = op != Op.GROUP_NORM || k % groups == 0;
             if (a.broken() != null) {
                 // Breaking the first operand (its dims define the others') may make a companion the one
                 // named, or leave a valid call (an element-wise op on another shape or dtype): either
                 // outcome is allowed there, but a refusal must be documented.
                 boolean first = a.broken().equals(a.names().get(0));
-                Tensor out = Fuzz.call(prop, in, call, first || !epsOk ? new String[0] : Args.naming(a.broken()));
+                Tensor out = Fuzz.call(prop, in, call, first || !epsOk || !groupsOk ? new String[0] : Args.naming(a.broken()));
                 if (out != null) out.close();
+                return;
+            }
+            if (!groupsOk) {
+                Fuzz.reject(prop, in, call, "groups");
                 return;
             }
             if (!epsOk) {
@@ -98,6 +106,11 @@ class LayersFuzzTest {
                     case MATMUL_BATCHED -> ReferenceGemm.matmul(a.v("a"), a.v("b"), rows / Math.max(1, m), m, n, k, true);
                     case LINEAR, LINEAR_PREPARED -> ReferenceGemm.linear(a.v("x"), a.v("weight"), a.v("bias"), rows, n, k);
                     case LAYER_NORM -> ReferenceLayerNorm.layerNorm(a.v("x"), a.v("weight"), a.v("bias"), k, eps);
+                    case GROUP_NORM -> {
+                        int samples = (int) x[0];
+                        int l = samples == 0 || k == 0 ? 0 : a.v("x").length / samples / k;
+                        yield ReferenceGroupNorm.groupNorm(a.v("x"), a.v("weight"), a.v("bias"), samples, l, k, groups, eps);
+                    }
                     case RMS_NORM -> ReferenceRmsNorm.rmsNorm(a.v("x"), a.v("weight"), k, eps);
                     case SOFTMAX -> ReferenceSoftmax.softmax(a.v("x"), k);
                     case ADD -> ReferenceElementwise.add(a.v("a"), a.v("b"));

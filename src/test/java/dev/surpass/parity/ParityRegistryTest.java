@@ -47,7 +47,7 @@ class ParityRegistryTest {
             seen.add(c.op() + "/" + c.dtype());
             assertTrue(names.add(c.op() + " " + c.shape() + " " + c.dtype()), "duplicate case " + c.op() + " " + c.shape() + " " + c.dtype());
         }
-        for (String op : List.of("add", "mul", "scale", "gelu_erf", "gelu_tanh", "silu", "softmax", "layer_norm", "rms_norm")) {
+        for (String op : List.of("add", "mul", "scale", "gelu_erf", "gelu_tanh", "silu", "softmax", "layer_norm", "rms_norm", "group_norm")) {
             for (DType t : List.of(DType.F32, DType.F16, DType.BF16)) {
                 assertTrue(seen.contains(op + "/" + t), "no parity case for " + op + " in " + t);
             }
