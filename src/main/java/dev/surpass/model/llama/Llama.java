@@ -22,8 +22,9 @@ import java.util.List;
  * {@code Qwen2ForCausalLM} / {@code Qwen3ForCausalLM} / {@code GemmaForCausalLM} /
  * {@code Gemma2ForCausalLM} / {@code Phi3ForCausalLM} / {@code Olmo2ForCausalLM}, which differ in
  * biases, sliding windows, Qwen3's per-head q/k norms, Gemma's norms, scales, GELU and soft caps,
- * Phi-3's fused projections and OLMo 2's norms after (not before) each sublayer: {@link LlamaConfig})
- * in fp32:
+ * Phi-3's fused projections and OLMo 2's norms after (not before) each sublayer: {@link LlamaConfig};
+ * and the mixture-of-experts {@code MixtralForCausalLM} / {@code Qwen2MoeForCausalLM} /
+ * {@code Qwen3MoeForCausalLM}, whose MLP is {@link MoeMlp} on their sparse layers) in fp32:
  * <pre>
  * x = embed_tokens[ids]
  * per layer:  a = RMSNorm(x);  q, k, v = q_proj(a), k_proj(a), v_proj(a)
@@ -43,6 +44,7 @@ public final class Llama extends LoadedDecoder {
     private static final class Layer {
         Tensor inNorm, wq, wk, wv, wo, bq, bk, bv, bo, qNorm, kNorm, postNorm, wGate, wUp, wDown, bGate, bUp, bDown;
         Tensor preFfNorm, postFfNorm; // Gemma 2: around the MLP (postNorm then normalises the attention output)
+        MoeMlp moe; // a mixture-of-experts layer's MLP (then the dense projections are null)
     }
 
     private final LlamaConfig config;
@@ -130,7 +132,9 @@ public final class Llama extends LoadedDecoder {
                 } else if (c.isOlmo2()) {
                     l.postFfNorm = w.track(norm(ck, device, c, lp + "post_feedforward_layernorm.weight", e));
                 }
-                if (ck.has(lp + "mlp.gate_up_proj.weight")) { // Phi-3: rows [gate | up]
+                if (c.moe() != null && c.moe().sparse(i)) {
+                    l.moe = MoeMlp.load(ck, device, c, lp, w::track);
+                } else if (ck.has(lp + "mlp.gate_up_proj.weight")) { // Phi-3: rows [gate | up]
                     Tensor[] gateUp = ck.uploadLinearSplit(device, lp + "mlp.gate_up_proj.weight", e, f, f);
                     l.wGate = w.track(gateUp[0]);
                     l.wUp = w.track(gateUp[1]);
@@ -138,7 +142,7 @@ public final class Llama extends LoadedDecoder {
                     l.wGate = w.track(ck.uploadLinear(device, lp + "mlp.gate_proj.weight", f, e));
                     l.wUp = w.track(ck.uploadLinear(device, lp + "mlp.up_proj.weight", f, e));
                 }
-                l.wDown = w.track(ck.uploadLinear(device, lp + "mlp.down_proj.weight", e, f));
+                if (l.moe == null) l.wDown = w.track(ck.uploadLinear(device, lp + "mlp.down_proj.weight", e, f));
                 if (c.mlpBias()) {
                     l.bGate = w.track(ck.upload(device, lp + "mlp.gate_proj.bias", f));
                     l.bUp = w.track(ck.upload(device, lp + "mlp.up_proj.bias", f));
@@ -180,6 +184,8 @@ public final class Llama extends LoadedDecoder {
         return c.modelType() + ": " + c.nLayer() + " layers, hidden " + c.hidden() + ", " + c.nHead() + " heads / " + c.nKvHead() + " kv-heads of "
                 + c.headDim() + ", vocab " + c.vocabSize() + ", rope " + c.ropeType() + " theta " + c.ropeTheta()
                 + (tiedHead() ? ", tied head" : "")
+                + (c.moe() == null ? "" : ", " + c.moe().experts() + " experts, top-" + c.moe().topK()
+                        + (c.moe().sharedIntermediate() > 0 ? " + shared" : ""))
                 + (sliding == 0 ? "" : ", sliding window " + java.util.Arrays.stream(sw).max().getAsInt() + " on " + sliding + " layers");
     }
 
@@ -253,10 +259,15 @@ public final class Llama extends LoadedDecoder {
                     Tensor x1 = s.track(Elementwise.add(x, attn));
                     Tensor m = !postNorms ? s.track(RmsNorm.rmsNorm(x1, l.postNorm, eps))
                             : l.preFfNorm != null ? s.track(RmsNorm.rmsNorm(x1, l.preFfNorm, eps)) : x1;
-                    Tensor gate = s.track(Gemm.linear(m, l.wGate, l.bGate));
-                    Tensor g = s.track(gemma == null ? Activation.silu(gate) : Activation.gelu(gate, gemma.mlpGelu()));
-                    Tensor gu = s.track(Elementwise.mul(g, s.track(Gemm.linear(m, l.wUp, l.bUp))));
-                    Tensor mlp = s.track(Gemm.linear(gu, l.wDown, l.bDown));
+                    Tensor mlp;
+                    if (l.moe != null) {
+                        mlp = s.track(l.moe.apply(m));
+                    } else {
+                        Tensor gate = s.track(Gemm.linear(m, l.wGate, l.bGate));
+                        Tensor g = s.track(gemma == null ? Activation.silu(gate) : Activation.gelu(gate, gemma.mlpGelu()));
+                        Tensor gu = s.track(Elementwise.mul(g, s.track(Gemm.linear(m, l.wUp, l.bUp))));
+                        mlp = s.track(Gemm.linear(gu, l.wDown, l.bDown));
+                    }
                     if (postNorms) mlp = s.track(RmsNorm.rmsNorm(mlp, l.postFfNorm, eps));
                     Tensor x2 = Elementwise.add(x1, mlp);
                     x.close();

@@ -155,6 +155,24 @@ class LlamaTest extends DecoderModelSuite<Llama> {
 
     /** The same with given inverse frequencies and a sliding window per layer (-1: none); absent biases are zero. */
     static double[][] reference(Map<String, float[]> w, int[] ids, double[] inv, boolean tied, int[] windows) {
+        return reference(w, ids, inv, tied, windows, LlamaTest::swiGlu);
+    }
+
+    /** A layer's MLP in the reference: the weights, the layer's prefix "model.layers.i." and the normalised rows → its output. */
+    interface Mlp {
+        double[][] apply(Map<String, float[]> w, String layer, double[][] m);
+    }
+
+    /** The dense SwiGLU MLP {@code down(silu(gate(m)) · up(m))} of layer prefix {@code p} (absent biases zero). */
+    static double[][] swiGlu(Map<String, float[]> w, String p, double[][] m) {
+        double[][] g = linear(m, w.get(p + "mlp.gate_proj.weight"), w.get(p + "mlp.gate_proj.bias"), E, F);
+        double[][] u = linear(m, w.get(p + "mlp.up_proj.weight"), w.get(p + "mlp.up_proj.bias"), E, F);
+        for (int t = 0; t < m.length; t++) for (int i = 0; i < F; i++) g[t][i] = silu(g[t][i]) * u[t][i];
+        return linear(g, w.get(p + "mlp.down_proj.weight"), w.get(p + "mlp.down_proj.bias"), F, E);
+    }
+
+    /** The same with each layer's MLP given (mixture-of-experts families). */
+    static double[][] reference(Map<String, float[]> w, int[] ids, double[] inv, boolean tied, int[] windows, Mlp mlp) {
         int n = ids.length;
         double[][] x = new double[n][E];
         for (int t = 0; t < n; t++) for (int i = 0; i < E; i++) x[t][i] = w.get("model.embed_tokens.weight")[ids[t] * E + i];
@@ -173,10 +191,7 @@ class LlamaTest extends DecoderModelSuite<Llama> {
             double[][] o = causalAttention(q, k, v, HQ, HKV, D, windows[l]);
             addInPlace(x, linear(o, w.get(p + "self_attn.o_proj.weight"), w.get(p + "self_attn.o_proj.bias"), HQ * D, E));
             double[][] m = rmsNorm(x, w.get(p + "post_attention_layernorm.weight"), EPS);
-            double[][] g = linear(m, w.get(p + "mlp.gate_proj.weight"), w.get(p + "mlp.gate_proj.bias"), E, F);
-            double[][] u = linear(m, w.get(p + "mlp.up_proj.weight"), w.get(p + "mlp.up_proj.bias"), E, F);
-            for (int t = 0; t < n; t++) for (int i = 0; i < F; i++) g[t][i] = silu(g[t][i]) * u[t][i];
-            addInPlace(x, linear(g, w.get(p + "mlp.down_proj.weight"), w.get(p + "mlp.down_proj.bias"), F, E));
+            addInPlace(x, mlp.apply(w, p, m));
         }
         double[][] hn = rmsNorm(x, w.get("model.norm.weight"), EPS);
         return linear(hn, w.get(tied ? "model.embed_tokens.weight" : "lm_head.weight"), null, E, V);
