@@ -15,7 +15,8 @@
 # output times its weight index_add_-ed per token): Mixtral (8 experts, top-2, block_sparse_moe.* names, a 128-token window on
 # every layer, rope_theta and rms_norm_eps left to MixtralConfig's defaults 1e6 / 1e-5), Qwen2-MoE (6 experts, top-3, not
 # renormalised, q/k/v biases, a shared expert gated by sigmoid(shared_expert_gate·x)), Qwen3-MoE (8 experts, top-3,
-# norm_topk_prob, per-head q/k norms, layer 0 dense through mlp_only_layers). FUSED=1 saves the experts as transformers 5
+# norm_topk_prob, per-head q/k norms, layer 0 dense through mlp_only_layers), OLMoE (OLMOE=1: 8 experts, top-3, not
+# renormalised, q/k RMSNorms over the whole projections, rms_norm_eps left to OlmoeConfig's 1e-5). FUSED=1 saves the experts as transformers 5
 # does with save_original_format=False (mlp.gate, mlp.experts.gate_up_proj [E, 2F, H], mlp.experts.down_proj [E, H, F]).
 # Run from an empty folder: python3 hf_llama_parity.py [T]   (PyTorch >= 1.13; Debian's python3-torch works)
 import json, math, os, struct, subprocess, sys, torch
@@ -23,11 +24,11 @@ torch.manual_seed(0)
 E, F, NL, HQ, HKV, D, V, T = 256, 512, 2, 8, 2, 32, 300, int(sys.argv[1]) if len(sys.argv) > 1 else 700
 YARN = os.environ.get("ROPE") == "yarn"
 QWEN3, BIN, G2 = os.environ.get("QWEN3") == "1", os.environ.get("BIN") in ("1", "direct"), os.environ.get("GEMMA2") == "1"
-MOE = next((t for env, t in (("MIXTRAL", "mixtral"), ("QWEN2MOE", "qwen2_moe"), ("QWEN3MOE", "qwen3_moe")) if os.environ.get(env) == "1"), None)
+MOE = next((t for env, t in (("MIXTRAL", "mixtral"), ("QWEN2MOE", "qwen2_moe"), ("QWEN3MOE", "qwen3_moe"), ("OLMOE", "olmoe")) if os.environ.get(env) == "1"), None)
 QWEN3 = QWEN3 or MOE == "qwen3_moe"
 # experts, top-k, expert intermediate, renormalised, shared expert intermediate (0: none), dense layers, window
 NE, K, FE, NORM, FS, DENSE, WIN = {"mixtral": (8, 2, 192, True, 0, [], 128), "qwen2_moe": (6, 3, 160, False, 384, [], 0),
-                                   "qwen3_moe": (8, 3, 128, True, 0, [0], 0)}.get(MOE, (0, 0, 0, False, 0, [], 0))
+                                   "qwen3_moe": (8, 3, 128, True, 0, [0], 0), "olmoe": (8, 3, 192, False, 0, [], 0)}.get(MOE, (0, 0, 0, False, 0, [], 0))
 MP = "block_sparse_moe." if MOE == "mixtral" else "mlp."
 XN = ("w1", "w3", "w2") if MOE == "mixtral" else ("gate_proj", "up_proj", "down_proj")
 theta, rs = 500000.0, ({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256} if YARN else
@@ -53,6 +54,7 @@ for l in range(NL):
             w[sp + "down_proj.weight"] = torch.randn(E, FS) / FS ** 0.5; w[p + "mlp.shared_expert_gate.weight"] = torch.randn(1, E) / E ** 0.5
     if MOE == "qwen2_moe":
         for n, o in (("q", HQ * D), ("k", HKV * D), ("v", HKV * D)): w[p + f"self_attn.{n}_proj.bias"] = 0.3 * torch.randn(o)
+    if MOE == "olmoe": w[p + "self_attn.q_norm.weight"] = 1 + 0.3 * torch.randn(HQ * D); w[p + "self_attn.k_norm.weight"] = 1 + 0.3 * torch.randn(HKV * D)
     if QWEN3: w[p + "self_attn.q_norm.weight"] = 1 + 0.3 * torch.randn(D); w[p + "self_attn.k_norm.weight"] = 1 + 0.3 * torch.randn(D)
     if G2: w[p + "pre_feedforward_layernorm.weight"] = 0.1 * torch.randn(E); w[p + "post_feedforward_layernorm.weight"] = 0.1 * torch.randn(E)
 if G2:  # offsets from 1, a tied head
@@ -91,10 +93,11 @@ if G2: json.dump({"model_type": "gemma2", "hidden_size": E, "intermediate_size":
                   "num_key_value_heads": HKV, "head_dim": D, "vocab_size": V, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096,
                   "tie_word_embeddings": True, **G2CFG}, open("ckpt/config.json", "w"))
 elif MOE:
-    cfg = {"model_type": MOE, "hidden_size": E, "intermediate_size": FE if MOE == "mixtral" else F, "num_hidden_layers": NL,
+    cfg = {"model_type": MOE, "hidden_size": E, "intermediate_size": FE if MOE in ("mixtral", "olmoe") else F, "num_hidden_layers": NL,
            "num_attention_heads": HQ, "num_key_value_heads": HKV, "head_dim": D, "vocab_size": V, "max_position_embeddings": 4096,
            "tie_word_embeddings": False, "num_experts_per_tok": K}
     if MOE == "mixtral": cfg.update(num_local_experts=NE, sliding_window=WIN)  # rope_theta, rms_norm_eps: MixtralConfig's defaults
+    elif MOE == "olmoe": cfg.update(num_experts=NE, norm_topk_prob=NORM, rope_theta=theta, clip_qkv=None)  # rms_norm_eps: OlmoeConfig's
     else: cfg.update(num_experts=NE, moe_intermediate_size=FE, norm_topk_prob=NORM, mlp_only_layers=DENSE, decoder_sparse_step=1,
                      rms_norm_eps=1e-5, rope_theta=theta, use_sliding_window=False, **({"shared_expert_intermediate_size": FS} if FS else {}))
     json.dump(cfg, open("ckpt/config.json", "w"))
@@ -158,6 +161,9 @@ for l in range(NL):
     bias = lambda n: w.get(p + f"self_attn.{n}_proj.bias", 0)  # Qwen2-MoE's q/k/v biases
     q = (h @ w[p + "self_attn.q_proj.weight"].T + bias("q")).view(1, T, HQ, D)
     k = (h @ w[p + "self_attn.k_proj.weight"].T + bias("k")).view(1, T, HKV, D)
+    if MOE == "olmoe":  # OlmoeAttention: q_norm / k_norm over the whole projections, before the heads are split
+        q = rms(q.view(1, T, HQ * D), w[p + "self_attn.q_norm.weight"]).view(1, T, HQ, D)
+        k = rms(k.view(1, T, HKV * D), w[p + "self_attn.k_norm.weight"]).view(1, T, HKV, D)
     if QWEN3: q = rms(q, w[p + "self_attn.q_norm.weight"], 1e-5); k = rms(k, w[p + "self_attn.k_norm.weight"], 1e-5)
     q, k = q.transpose(1, 2), k.transpose(1, 2)
     v = (h @ w[p + "self_attn.v_proj.weight"].T + bias("v")).view(1, T, HKV, D).transpose(1, 2)

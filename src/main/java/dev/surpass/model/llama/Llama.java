@@ -24,7 +24,7 @@ import java.util.List;
  * biases, sliding windows, Qwen3's per-head q/k norms, Gemma's norms, scales, GELU and soft caps,
  * Phi-3's fused projections and OLMo 2's norms after (not before) each sublayer: {@link LlamaConfig};
  * and the mixture-of-experts {@code MixtralForCausalLM} / {@code Qwen2MoeForCausalLM} /
- * {@code Qwen3MoeForCausalLM}, whose MLP is {@link MoeMlp} on their sparse layers) in fp32:
+ * {@code Qwen3MoeForCausalLM} / {@code OlmoeForCausalLM}, whose MLP is {@link MoeMlp} on their sparse layers) in fp32:
  * <pre>
  * x = embed_tokens[ids]
  * per layer:  a = RMSNorm(x);  q, k, v = q_proj(a), k_proj(a), v_proj(a)
@@ -121,7 +121,7 @@ public final class Llama extends LoadedDecoder {
                 if (c.qkNorm()) {
                     l.qNorm = w.track(norm(ck, device, c, lp + "self_attn.q_norm.weight", c.headDim()));
                     l.kNorm = w.track(norm(ck, device, c, lp + "self_attn.k_norm.weight", c.headDim()));
-                } else if (c.isOlmo2()) { // over the whole projections
+                } else if (c.qkNormWhole()) { // over the whole projections
                     l.qNorm = w.track(norm(ck, device, c, lp + "self_attn.q_norm.weight", qd));
                     l.kNorm = w.track(norm(ck, device, c, lp + "self_attn.k_norm.weight", kd));
                 }
@@ -238,14 +238,14 @@ public final class Llama extends LoadedDecoder {
                 try (Scope s = Scope.open()) {
                     Tensor a = l.inNorm == null ? x : s.track(RmsNorm.rmsNorm(x, l.inNorm, eps)); // OLMo 2: no norm before
                     Tensor qp = s.track(Gemm.linear(a, l.wq, l.bq)), kp = s.track(Gemm.linear(a, l.wk, l.bk));
-                    if (config.isOlmo2()) { // q and k normalised over their whole projections, before the heads are split
+                    if (config.qkNormWhole()) { // q and k normalised over their whole projections, before the heads are split
                         qp = s.track(RmsNorm.rmsNorm(qp, l.qNorm, eps));
                         kp = s.track(RmsNorm.rmsNorm(kp, l.kNorm, eps));
                     }
                     Tensor q0 = s.track(qp.reshape(n, hq, d));
                     Tensor k0 = s.track(kp.reshape(n, hkv, d));
                     Tensor v = s.track(s.track(Gemm.linear(a, l.wv, l.bv)).reshape(n, hkv, d));
-                    if (l.qNorm != null && !config.isOlmo2()) { // Qwen3: each head's q and k RMS-normalised before RoPE
+                    if (l.qNorm != null && !config.qkNormWhole()) { // Qwen3: each head's q and k RMS-normalised before RoPE
                         q0 = s.track(RmsNorm.rmsNorm(q0, l.qNorm, eps));
                         k0 = s.track(RmsNorm.rmsNorm(k0, l.kNorm, eps));
                     }

@@ -16,7 +16,9 @@ import dev.surpass.model.decoder.ConfigJson;
  *       {@code moe_intermediate_size} (1408), {@code norm_topk_prob} (false), a shared expert of
  *       {@code shared_expert_intermediate_size} (5632);</li>
  *   <li>{@code "qwen3_moe"}: {@code num_experts} (128), {@code num_experts_per_tok} (8),
- *       {@code moe_intermediate_size} (768), {@code norm_topk_prob} (false), no shared expert.</li>
+ *       {@code moe_intermediate_size} (768), {@code norm_topk_prob} (false), no shared expert;</li>
+ *   <li>{@code "olmoe"}: {@code num_experts} (64), {@code num_experts_per_tok} (8), experts of
+ *       {@code intermediate_size}, {@code norm_topk_prob} (false), every layer sparse.</li>
  * </ul>
  * In the Qwen families layer {@code i} is sparse when it is not in {@code mlp_only_layers} (empty)
  * and {@code (i + 1) % decoder_sparse_step == 0} (step 1) and there are experts; the other layers
@@ -33,7 +35,7 @@ public record MoeConfig(int experts, int topK, int intermediate, boolean normTop
 
     /** The model types with a mixture-of-experts MLP. */
     static boolean isMoe(String modelType) {
-        return modelType.equals("mixtral") || modelType.equals("qwen2_moe") || modelType.equals("qwen3_moe");
+        return modelType.equals("mixtral") || modelType.equals("qwen2_moe") || modelType.equals("qwen3_moe") || modelType.equals("olmoe");
     }
 
     /** Whether layer {@code i} has the mixture. */
@@ -46,22 +48,23 @@ public record MoeConfig(int experts, int topK, int intermediate, boolean normTop
         if (!isMoe(modelType)) return null;
         boolean mixtral = modelType.equals("mixtral");
         boolean qwen2 = modelType.equals("qwen2_moe");
+        boolean olmoe = modelType.equals("olmoe");
         // Mixtral names the count num_local_experts, the Qwen families num_experts (transformers maps each to the other)
         String countKey = mixtral ? "num_local_experts" : "num_experts";
         String altKey = mixtral ? "num_experts" : "num_local_experts";
         String countName = c.has(countKey) || !c.has(altKey) ? countKey : altKey;
-        int experts = c.optPositiveOrZero(countName, mixtral ? 8 : qwen2 ? 60 : 128);
-        if (mixtral && experts == 0) throw new IllegalArgumentException(c.where() + ": field \"" + countName + "\" is 0; Mixtral needs experts");
+        int experts = c.optPositiveOrZero(countName, mixtral ? 8 : qwen2 ? 60 : olmoe ? 64 : 128);
+        if ((mixtral || olmoe) && experts == 0) throw new IllegalArgumentException(c.where() + ": field \"" + countName + "\" is 0; " + modelType + " needs experts");
         int topK = c.optPositive("num_experts_per_tok", mixtral ? 2 : qwen2 ? 4 : 8);
         if (experts > 0 && topK > experts) {
             throw new IllegalArgumentException(c.where() + ": field \"num_experts_per_tok\" is " + topK + " but there are only " + experts
                     + " experts (\"" + countName + "\")");
         }
-        int expertInter = mixtral ? intermediate : c.optPositive("moe_intermediate_size", qwen2 ? 1408 : 768);
+        int expertInter = mixtral || olmoe ? intermediate : c.optPositive("moe_intermediate_size", qwen2 ? 1408 : 768);
         boolean norm = mixtral || c.bool("norm_topk_prob", false);
         int shared = qwen2 ? c.optPositive("shared_expert_intermediate_size", 5632) : 0;
         boolean[] sparse = new boolean[nLayer];
-        if (mixtral) {
+        if (mixtral || olmoe) {
             java.util.Arrays.fill(sparse, true);
         } else if (experts > 0) {
             int step = c.optPositive("decoder_sparse_step", 1);

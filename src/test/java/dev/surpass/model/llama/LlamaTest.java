@@ -182,9 +182,13 @@ class LlamaTest extends DecoderModelSuite<Llama> {
             double[][] q = linear(a, w.get(p + "self_attn.q_proj.weight"), w.get(p + "self_attn.q_proj.bias"), E, HQ * D);
             double[][] k = linear(a, w.get(p + "self_attn.k_proj.weight"), w.get(p + "self_attn.k_proj.bias"), E, HKV * D);
             double[][] v = linear(a, w.get(p + "self_attn.v_proj.weight"), w.get(p + "self_attn.v_proj.bias"), E, HKV * D);
-            if (w.containsKey(p + "self_attn.q_norm.weight")) { // Qwen3: RMSNorm over each head, before RoPE
-                headNorm(q, HQ, w.get(p + "self_attn.q_norm.weight"));
+            float[] qn = w.get(p + "self_attn.q_norm.weight");
+            if (qn != null && qn.length == D) { // Qwen3: RMSNorm over each head, before RoPE
+                headNorm(q, HQ, qn);
                 headNorm(k, HKV, w.get(p + "self_attn.k_norm.weight"));
+            } else if (qn != null) { // OLMoE: over the whole projections
+                q = rmsNorm(q, qn, EPS);
+                k = rmsNorm(k, w.get(p + "self_attn.k_norm.weight"), EPS);
             }
             rope(q, HQ, inv);
             rope(k, HKV, inv);
