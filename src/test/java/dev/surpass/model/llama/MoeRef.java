@@ -143,6 +143,23 @@ final class MoeRef {
         };
     }
 
+    /**
+     * Asserts {@code got} is more than {@code 100·TOL} (relative) from the reference combined each of
+     * the {@code wrong} ways: each part of the routing matters.
+     */
+    static void assertEachMatters(float[] got, java.util.function.Function<Routing, double[][]> reference, Routing... wrong) {
+        for (Routing r : wrong) {
+            org.junit.jupiter.api.Assertions.assertTrue(maxRelErr(got, reference.apply(r)) > 100 * LlamaTest.TOL, r + " should be far off");
+        }
+    }
+
+    /** The weights without the attention's q/k norm weights (a reference without those norms). */
+    static Map<String, float[]> withoutQkNorms(Map<String, float[]> w) {
+        Map<String, float[]> m = new LinkedHashMap<>(w);
+        m.keySet().removeIf(k -> k.endsWith("_norm.weight") && k.contains("self_attn"));
+        return m;
+    }
+
     private static double[] softmax(double[] x) {
         double mx = Double.NEGATIVE_INFINITY, sum = 0;
         for (double v : x) mx = Math.max(mx, v);
