@@ -6,10 +6,10 @@ import dev.surpass.Scope;
 import dev.surpass.Tensor;
 import dev.surpass.layers.Activation;
 import dev.surpass.layers.Elementwise;
+import dev.surpass.layers.Gather;
 import dev.surpass.layers.Gemm;
 import dev.surpass.layers.Scatter;
 import dev.surpass.model.decoder.Checkpoint;
-import dev.surpass.model.decoder.Rows;
 import java.util.function.UnaryOperator;
 
 /**
@@ -21,7 +21,8 @@ import java.util.function.UnaryOperator;
  * expert(x) = down(silu(gate_proj(x)) · up(x))
  * </pre>
  * The router logits go to the host (n × experts values) for the top-k; each expert that has
- * tokens runs once on its tokens' rows ({@link Rows#gather}), its output rows are scattered to
+ * tokens runs once on its tokens' rows ({@link Gather}: the ids of all experts go to the device in
+ * one copy, each expert reads its part), its output rows are scattered to
  * their (token, slot) rows of an {@code [n·S, hidden]} buffer ({@link Scatter}; S = k, + 1 for the
  * shared expert), and one batched product {@code [n, 1, S] · [n, S, hidden]} ({@link Gemm#matmul})
  * weighs and sums each token's S rows.
@@ -102,38 +103,40 @@ final class MoeMlp {
     /** The mixture's output {@code [n, hidden]} for the normalised rows {@code x [n, hidden]}. */
     Tensor apply(Tensor x) {
         int n = (int) x.dim(0), h = (int) x.dim(1), ne = config.experts(), k = config.topK();
-        int slots = k + (shared == null ? 0 : 1);
+        int slots = k + (shared == null ? 0 : 1), cols = ne + (shared == null ? 0 : 1);
         Device device = x.device();
         try (Scope s = Scope.open()) {
             float[] logits = s.track(Gemm.linear(x, router, null)).toFloatArray(); // [n, ne (+1)]
-            int cols = ne + (shared == null ? 0 : 1);
             float[] weights = new float[n * slots];
-            int[][] tokens = new int[ne][n], slotRows = new int[ne][n];
-            int[] count = new int[ne];
-            int[] top = new int[k];
+            int[] chosen = new int[n * k], top = new int[k], count = new int[ne];
             float[] p = new float[ne];
             for (int t = 0; t < n; t++) {
                 route(logits, t * cols, ne, p, top, config.normTopK(), weights, t * slots);
-                for (int j = 0; j < k; j++) {
-                    int e = top[j];
-                    tokens[e][count[e]] = t;
-                    slotRows[e][count[e]++] = t * slots + j;
-                }
+                for (int j = 0; j < k; j++) count[chosen[t * k + j] = top[j]]++;
                 if (shared != null) weights[t * slots + k] = sigmoid(logits[t * cols + ne]);
             }
+            // grouped by expert, in token order: each expert's tokens and the (token, slot) rows its outputs go to;
+            // the shared expert's rows (every token's last slot) after them
+            int[] start = new int[ne + 1];
+            for (int e = 0; e < ne; e++) start[e + 1] = start[e] + count[e];
+            int[] tokens = new int[n * k], rows = new int[n * slots], at = start.clone();
+            for (int t = 0; t < n; t++) {
+                for (int j = 0; j < k; j++) {
+                    int e = chosen[t * k + j];
+                    tokens[at[e]] = t;
+                    rows[at[e]++] = t * slots + j;
+                }
+                if (shared != null) rows[n * k + t] = t * slots + k;
+            }
+            Tensor tokenIds = s.track(device.upload(tokens, tokens.length)), rowIds = s.track(device.upload(rows, rows.length));
             // every (token, slot) row is written once below: the buffer needs no clearing
             Tensor buf = s.track(device.allocate(DType.F32, (long) n * slots, h));
             for (int e = 0; e < ne; e++) {
                 if (count[e] == 0) continue;
-                Tensor xe = count[e] == n ? x : s.track(Rows.gather(x, java.util.Arrays.copyOf(tokens[e], count[e])));
-                Tensor ye = s.track(experts[e].apply(xe));
-                Scatter.rows(ye, s.track(device.upload(java.util.Arrays.copyOf(slotRows[e], count[e]), count[e])), buf);
+                Tensor xe = count[e] == n ? x : s.track(Gather.rows(x, s.track(tokenIds.view(start[e], count[e]))));
+                Scatter.rows(s.track(experts[e].apply(xe)), s.track(rowIds.view(start[e], count[e])), buf);
             }
-            if (shared != null) {
-                int[] rows = new int[n];
-                for (int t = 0; t < n; t++) rows[t] = t * slots + k;
-                Scatter.rows(s.track(shared.apply(x)), s.track(device.upload(rows, n)), buf);
-            }
+            if (shared != null) Scatter.rows(s.track(shared.apply(x)), s.track(rowIds.view((long) n * k, n)), buf);
             Tensor w = s.track(device.upload(DType.F32, weights, n, 1, slots));
             Tensor y = s.track(Gemm.matmul(w, s.track(buf.reshape(n, slots, h)))); // [n, 1, h]: Σ_j w_j · row_j
             return y.reshape(n, h);
