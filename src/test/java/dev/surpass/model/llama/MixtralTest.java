@@ -114,6 +114,25 @@ class MixtralTest extends DecoderModelSuite<Llama> {
         }
     }
 
+    /** The host routing: softmax over all logits, the k largest (equal ones: the lower index first), renormalised or not. */
+    @Test
+    void routingPicksTheLargestProbabilities() {
+        float[] logits = {0.5f, 2f, -1f, 2f, 1f, 9f /* another token's */};
+        float[] p = new float[5], wts = new float[3];
+        int[] top = new int[3];
+        MoeMlp.route(logits, 0, 5, p, top, false, wts, 0);
+        assertArrayEquals(new int[] {1, 3, 4}, top);
+        double z = Math.exp(0.5) + 2 * Math.exp(2) + Math.exp(-1) + Math.exp(1);
+        assertEquals(Math.exp(2) / z, wts[0], 1e-7);
+        assertEquals(Math.exp(2) / z, wts[1], 1e-7);
+        assertEquals(Math.exp(1) / z, wts[2], 1e-7);
+        MoeMlp.route(logits, 0, 5, p, top, true, wts, 0);
+        double kept = 2 * Math.exp(2) + Math.exp(1);
+        assertEquals(Math.exp(2) / kept, wts[0], 1e-7);
+        assertEquals(Math.exp(1) / kept, wts[2], 1e-7);
+        assertEquals(1.0, wts[0] + wts[1] + wts[2], 1e-6);
+    }
+
     @Test
     void configReadsAsHfDoes() throws IOException {
         // Mixtral's window: none unless sliding_window is set, then on every layer
