@@ -10,12 +10,27 @@
 # from 1, √hidden embedding scale, tied head, GELU-tanh MLP, post-attention and pre/post-feedforward norms,
 # query_pre_attn_scalar 24, attention soft cap 20, final soft cap 15, a 64-token window on even layers, default RoPE)
 # following transformers' modeling_gemma2 (eager attention).
+# MIXTRAL=1 / QWEN2MOE=1 / QWEN3MOE=1 write a mixture-of-experts model and follow transformers' sparse MoE blocks (router
+# softmax in fp32 over all experts, torch.topk, the k weights renormalised for Mixtral and norm_topk_prob, each expert's
+# output times its weight index_add_-ed per token): Mixtral (8 experts, top-2, block_sparse_moe.* names, a 128-token window on
+# every layer, rope_theta and rms_norm_eps left to MixtralConfig's defaults 1e6 / 1e-5), Qwen2-MoE (6 experts, top-3, not
+# renormalised, q/k/v biases, a shared expert gated by sigmoid(shared_expert_gate·x)), Qwen3-MoE (8 experts, top-3,
+# norm_topk_prob, per-head q/k norms, layer 0 dense through mlp_only_layers), OLMoE (OLMOE=1: 8 experts, top-3, not
+# renormalised, q/k RMSNorms over the whole projections, rms_norm_eps left to OlmoeConfig's 1e-5). FUSED=1 saves the experts as transformers 5
+# does with save_original_format=False (mlp.gate, mlp.experts.gate_up_proj [E, 2F, H], mlp.experts.down_proj [E, H, F]).
 # Run from an empty folder: python3 hf_llama_parity.py [T]   (PyTorch >= 1.13; Debian's python3-torch works)
 import json, math, os, struct, subprocess, sys, torch
 torch.manual_seed(0)
 E, F, NL, HQ, HKV, D, V, T = 256, 512, 2, 8, 2, 32, 300, int(sys.argv[1]) if len(sys.argv) > 1 else 700
 YARN = os.environ.get("ROPE") == "yarn"
 QWEN3, BIN, G2 = os.environ.get("QWEN3") == "1", os.environ.get("BIN") in ("1", "direct"), os.environ.get("GEMMA2") == "1"
+MOE = next((t for env, t in (("MIXTRAL", "mixtral"), ("QWEN2MOE", "qwen2_moe"), ("QWEN3MOE", "qwen3_moe"), ("OLMOE", "olmoe")) if os.environ.get(env) == "1"), None)
+QWEN3 = QWEN3 or MOE == "qwen3_moe"
+# experts, top-k, expert intermediate, renormalised, shared expert intermediate (0: none), dense layers, window
+NE, K, FE, NORM, FS, DENSE, WIN = {"mixtral": (8, 2, 192, True, 0, [], 128), "qwen2_moe": (6, 3, 160, False, 384, [], 0),
+                                   "qwen3_moe": (8, 3, 128, True, 0, [0], 0), "olmoe": (8, 3, 192, False, 0, [], 0)}.get(MOE, (0, 0, 0, False, 0, [], 0))
+MP = "block_sparse_moe." if MOE == "mixtral" else "mlp."
+XN = ("w1", "w3", "w2") if MOE == "mixtral" else ("gate_proj", "up_proj", "down_proj")
 theta, rs = 500000.0, ({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256} if YARN else
                        {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
 w = {"model.embed_tokens.weight": torch.randn(V, E), "model.norm.weight": 1 + 0.1 * torch.randn(E), "lm_head.weight": torch.randn(V, E) / E ** 0.5}
@@ -26,6 +41,20 @@ for l in range(NL):
     w[p + "self_attn.v_proj.weight"] = torch.randn(HKV * D, E) / E ** 0.5; w[p + "self_attn.o_proj.weight"] = torch.randn(E, HQ * D) / (HQ * D) ** 0.5
     w[p + "mlp.gate_proj.weight"] = torch.randn(F, E) / E ** 0.5; w[p + "mlp.up_proj.weight"] = torch.randn(F, E) / E ** 0.5
     w[p + "mlp.down_proj.weight"] = torch.randn(E, F) / F ** 0.5
+    if MOE and l not in DENSE:
+        for n in ("gate_proj", "up_proj", "down_proj"): del w[p + "mlp." + n + ".weight"]
+        w[p + MP + "gate.weight"] = 2.5 * torch.randn(NE, E) / E ** 0.5  # a decisive router, as trained ones are
+        for j in range(NE):
+            ep = p + MP + f"experts.{j}."
+            w[ep + XN[0] + ".weight"] = torch.randn(FE, E) / E ** 0.5; w[ep + XN[1] + ".weight"] = torch.randn(FE, E) / E ** 0.5
+            w[ep + XN[2] + ".weight"] = torch.randn(E, FE) / FE ** 0.5
+        if FS:
+            sp = p + "mlp.shared_expert."
+            w[sp + "gate_proj.weight"] = torch.randn(FS, E) / E ** 0.5; w[sp + "up_proj.weight"] = torch.randn(FS, E) / E ** 0.5
+            w[sp + "down_proj.weight"] = torch.randn(E, FS) / FS ** 0.5; w[p + "mlp.shared_expert_gate.weight"] = torch.randn(1, E) / E ** 0.5
+    if MOE == "qwen2_moe":
+        for n, o in (("q", HQ * D), ("k", HKV * D), ("v", HKV * D)): w[p + f"self_attn.{n}_proj.bias"] = 0.3 * torch.randn(o)
+    if MOE == "olmoe": w[p + "self_attn.q_norm.weight"] = 1 + 0.3 * torch.randn(HQ * D); w[p + "self_attn.k_norm.weight"] = 1 + 0.3 * torch.randn(HKV * D)
     if QWEN3: w[p + "self_attn.q_norm.weight"] = 1 + 0.3 * torch.randn(D); w[p + "self_attn.k_norm.weight"] = 1 + 0.3 * torch.randn(D)
     if G2: w[p + "pre_feedforward_layernorm.weight"] = 0.1 * torch.randn(E); w[p + "post_feedforward_layernorm.weight"] = 0.1 * torch.randn(E)
 if G2:  # offsets from 1, a tied head
@@ -100,6 +129,16 @@ elif BIN:
     r = subprocess.run([surpass, "convert", "ckpt/pytorch_model.bin", "ckpt/model.safetensors"], capture_output=True, text=True)
     if r.returncode: print(r.stdout, r.stderr); sys.exit(1)
     os.remove("ckpt/pytorch_model.bin")
+elif MOE and os.environ.get("FUSED") == "1":  # transformers 5's fused experts (save_original_format=False)
+    fw = {k: v for k, v in w.items() if ".experts." not in k and not k.endswith(MP + "gate.weight")}
+    for l in range(NL):
+        p = f"model.layers.{l}."
+        if l in DENSE: continue
+        fw[p + "mlp.gate.weight"] = w[p + MP + "gate.weight"]
+        ex = [p + MP + f"experts.{j}." for j in range(NE)]
+        fw[p + "mlp.experts.gate_up_proj"] = torch.stack([torch.cat((w[e + XN[0] + ".weight"], w[e + XN[1] + ".weight"])) for e in ex])
+        fw[p + "mlp.experts.down_proj"] = torch.stack([w[e + XN[2] + ".weight"] for e in ex])
+    save("ckpt/model.safetensors", fw)
 else:
     save("ckpt/model.safetensors", rope_modes_weights(w))
 # transformers 5 style config: rope under rope_parameters
@@ -108,6 +147,15 @@ G2CFG = {"query_pre_attn_scalar": 24, "attn_logit_softcapping": 20.0, "final_log
 if G2: json.dump({"model_type": "gemma2", "hidden_size": E, "intermediate_size": F, "num_hidden_layers": NL, "num_attention_heads": HQ,
                   "num_key_value_heads": HKV, "head_dim": D, "vocab_size": V, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096,
                   "tie_word_embeddings": True, **G2CFG}, open("ckpt/config.json", "w"))
+elif MOE:
+    cfg = {"model_type": MOE, "hidden_size": E, "intermediate_size": FE if MOE in ("mixtral", "olmoe") else F, "num_hidden_layers": NL,
+           "num_attention_heads": HQ, "num_key_value_heads": HKV, "head_dim": D, "vocab_size": V, "max_position_embeddings": 4096,
+           "tie_word_embeddings": False, "num_experts_per_tok": K}
+    if MOE == "mixtral": cfg.update(num_local_experts=NE, sliding_window=WIN)  # rope_theta, rms_norm_eps: MixtralConfig's defaults
+    elif MOE == "olmoe": cfg.update(num_experts=NE, norm_topk_prob=NORM, rope_theta=theta, clip_qkv=None)  # rms_norm_eps: OlmoeConfig's
+    else: cfg.update(num_experts=NE, moe_intermediate_size=FE, norm_topk_prob=NORM, mlp_only_layers=DENSE, decoder_sparse_step=1,
+                     rms_norm_eps=1e-5, rope_theta=theta, use_sliding_window=False, **({"shared_expert_intermediate_size": FS} if FS else {}))
+    json.dump(cfg, open("ckpt/config.json", "w"))
 else: json.dump({"model_type": "qwen3" if QWEN3 else "llama", "hidden_size": E, "intermediate_size": F, "num_hidden_layers": NL, "num_attention_heads": HQ,
            "num_key_value_heads": HKV, "head_dim": D, "vocab_size": V, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096,
            "tie_word_embeddings": False, **({"rope_parameters": dict(rope_theta=theta, **rs)} if os.environ.get("V4") is None else {"rope_theta": theta, "rope_scaling": rs})}, open("ckpt/config.json", "w"))
@@ -132,6 +180,7 @@ def yarn_inv(base, dim, factor, old):  # _compute_yarn_parameters with its defau
 inv, att = yarn_inv(theta, D, 4.0, 256) if YARN else (llama3_inv(theta, D, 8.0, 1.0, 4.0, 64), 1.0)
 if PHI3 or DYNAMIC: inv, att = rope_modes_frequencies(T)
 if G2: inv, att = default_inv(10000.0, D), 1.0
+if MOE: inv, att = default_inv(1e6 if MOE == "mixtral" else theta, D), 1.0
 pos = torch.arange(T)[None]
 freqs = (inv[None, :, None].float() @ pos[:, None, :].float()).transpose(1, 2); emb = torch.cat((freqs, freqs), -1)
 cos, sin = emb.cos() * att, emb.sin() * att
@@ -145,14 +194,37 @@ x = w["model.embed_tokens.weight"][ids]
 if G2: x = x * torch.tensor(E ** 0.5, dtype=torch.float32)
 mask = torch.full((T, T), torch.finfo(torch.float32).min).triu(1)
 window = torch.where(torch.ones(T, T, dtype=torch.bool).tril(-G2CFG["sliding_window"]), torch.finfo(torch.float32).min, mask)
+if WIN: mask = torch.where(torch.ones(T, T, dtype=torch.bool).tril(-WIN), torch.finfo(torch.float32).min, mask)  # Mixtral's window
+def swiglu(h, g, u, d): return (torch.nn.functional.silu(h @ g.T) * (h @ u.T)) @ d.T
+def moe(h, p):  # MixtralSparseMoeBlock / Qwen2MoeSparseMoeBlock / Qwen3MoeSparseMoeBlock on h [1, T, E]
+    hs = h.view(-1, E)
+    probs = torch.softmax(hs @ w[p + MP + "gate.weight"].T, dim=1, dtype=torch.float)
+    top, sel = torch.topk(probs, K, dim=-1)
+    if NORM: top /= top.sum(dim=-1, keepdim=True)
+    out = torch.zeros_like(hs)
+    hit = torch.nn.functional.one_hot(sel, num_classes=NE).permute(2, 1, 0)
+    for j in range(NE):
+        idx, tok = torch.where(hit[j])
+        if tok.numel() == 0: continue
+        ep = p + MP + f"experts.{j}."
+        y = swiglu(hs[tok], w[ep + XN[0] + ".weight"], w[ep + XN[1] + ".weight"], w[ep + XN[2] + ".weight"]) * top[tok, idx, None]
+        out.index_add_(0, tok, y)
+    if FS:
+        sp = p + "mlp.shared_expert."
+        out = out + torch.sigmoid(hs @ w[p + "mlp.shared_expert_gate.weight"].T) * swiglu(hs, w[sp + "gate_proj.weight"], w[sp + "up_proj.weight"], w[sp + "down_proj.weight"])
+    return out.view(1, T, E)
 for l in range(NL):
     p = f"model.layers.{l}."
     h = rms(x, w[p + "input_layernorm.weight"])
-    q = (h @ w[p + "self_attn.q_proj.weight"].T).view(1, T, HQ, D)
-    k = (h @ w[p + "self_attn.k_proj.weight"].T).view(1, T, HKV, D)
+    bias = lambda n: w.get(p + f"self_attn.{n}_proj.bias", 0)  # Qwen2-MoE's q/k/v biases
+    q = (h @ w[p + "self_attn.q_proj.weight"].T + bias("q")).view(1, T, HQ, D)
+    k = (h @ w[p + "self_attn.k_proj.weight"].T + bias("k")).view(1, T, HKV, D)
+    if MOE == "olmoe":  # OlmoeAttention: q_norm / k_norm over the whole projections, before the heads are split
+        q = rms(q.view(1, T, HQ * D), w[p + "self_attn.q_norm.weight"]).view(1, T, HQ, D)
+        k = rms(k.view(1, T, HKV * D), w[p + "self_attn.k_norm.weight"]).view(1, T, HKV, D)
     if QWEN3: q = rms(q, w[p + "self_attn.q_norm.weight"], 1e-5); k = rms(k, w[p + "self_attn.k_norm.weight"], 1e-5)
     q, k = q.transpose(1, 2), k.transpose(1, 2)
-    v = (h @ w[p + "self_attn.v_proj.weight"].T).view(1, T, HKV, D).transpose(1, 2)
+    v = (h @ w[p + "self_attn.v_proj.weight"].T + bias("v")).view(1, T, HKV, D).transpose(1, 2)
     q = q * cos[:, None] + rot(q) * sin[:, None]; k = k * cos[:, None] + rot(k) * sin[:, None]
     k = k.repeat_interleave(HQ // HKV, 1); v = v.repeat_interleave(HQ // HKV, 1)
     if G2:
@@ -166,6 +238,9 @@ for l in range(NL):
     a = torch.softmax(q @ k.transpose(2, 3) / math.sqrt(D) + mask, -1, dtype=torch.float32) @ v
     x = x + a.transpose(1, 2).reshape(1, T, HQ * D) @ w[p + "self_attn.o_proj.weight"].T
     h = rms(x, w[p + "post_attention_layernorm.weight"])
+    if MOE and l not in DENSE:
+        x = x + moe(h, p)
+        continue
     x = x + (torch.nn.functional.silu(h @ w[p + "mlp.gate_proj.weight"].T) * (h @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T
 if G2: ref = cap(rms(x, w["model.norm.weight"]) @ w["model.embed_tokens.weight"].T, G2CFG["final_logit_softcapping"])
 else: ref = rms(x, w["model.norm.weight"]) @ w["lm_head.weight"].T

@@ -164,32 +164,55 @@ public final class Checkpoint implements AutoCloseable {
             if (r <= 0) throw new IllegalArgumentException("uploadLinearSplit: row block of " + r + " rows for tensor '" + name + "'");
             out += r;
         }
-        DType stored = check(name, out, in).dtype();
+        return blocks(device, name, new long[] {out, in}, in, rows);
+    }
+
+    /**
+     * Stacked linear weights {@code [n, Σ rows, in]} (transformers 5's fused mixture-of-experts
+     * tensors: {@code experts.gate_up_proj [E, 2F, H]}, {@code experts.down_proj [E, H, F]}):
+     * for each of the {@code n} matrices its row blocks, as {@link #uploadLinearSplit} gives them
+     * ({@code [matrix][block]}); the tensor is read one block at a time.
+     */
+    public Tensor[][] uploadLinearStacked(Device device, String name, long n, long in, long... rows) {
+        long per = 0;
+        for (long r : rows) {
+            if (r <= 0) throw new IllegalArgumentException("uploadLinearStacked: row block of " + r + " rows for tensor '" + name + "'");
+            per += r;
+        }
+        long[] all = new long[(int) n * rows.length];
+        for (int i = 0; i < n; i++) System.arraycopy(rows, 0, all, i * rows.length, rows.length);
+        Tensor[] flat = blocks(device, name, new long[] {n, per, in}, in, all);
+        Tensor[][] out = new Tensor[(int) n][];
+        for (int i = 0; i < n; i++) out[i] = Arrays.copyOfRange(flat, i * rows.length, (i + 1) * rows.length);
+        return out;
+    }
+
+    /**
+     * The tensor (checked to be {@code shape}, rows of {@code in} values) cut into consecutive row
+     * blocks {@code [rows[i], in]}: each widened to F32, or on the CPU with
+     * {@link #keepSixteenBitOnCpu} kept in its stored 16-bit dtype; read from the mapped file one
+     * block at a time.
+     */
+    private Tensor[] blocks(Device device, String name, long[] shape, long in, long[] rows) {
+        DType stored = check(name, shape).dtype();
+        boolean keep = device.isCpu() && keepSixteenBitOnCpu() && (stored == DType.BF16 || stored == DType.F16);
         Tensor[] parts = new Tensor[rows.length];
-        try {
-            if (device.isCpu() && keepSixteenBitOnCpu() && (stored == DType.BF16 || stored == DType.F16)) {
-                // the stored bytes copied out of the mapped file (which closes after loading)
-                try (Device cpu = Device.cpu(); Tensor t = byName.get(name).tensor(name, cpu)) {
-                    long row0 = 0;
-                    for (int i = 0; i < rows.length; i++) {
-                        parts[i] = device.allocate(stored, rows[i], in);
-                        java.lang.foreign.MemorySegment.copy(t.hostSegment(), row0 * in * stored.byteSize(), parts[i].hostSegment(), 0,
-                                rows[i] * in * stored.byteSize());
-                        row0 += rows[i];
-                    }
-                }
-                return parts;
-            }
-            float[] v = read(name, out, in);
+        try (Device cpu = Device.cpu(); Tensor t = byName.get(name).tensor(name, cpu)) {
             long row0 = 0;
             for (int i = 0; i < rows.length; i++) {
-                float[] block = rows.length == 1 ? v : Arrays.copyOfRange(v, (int) (row0 * in), (int) ((row0 + rows[i]) * in));
-                parts[i] = device.upload(DType.F32, block, rows[i], in);
+                try (Tensor block = t.view(row0 * in, rows[i], in)) {
+                    if (keep) { // the stored bytes copied out of the mapped file (which closes after loading)
+                        parts[i] = device.allocate(stored, rows[i], in);
+                        java.lang.foreign.MemorySegment.copy(block.hostSegment(), 0, parts[i].hostSegment(), 0, block.byteSize());
+                    } else {
+                        parts[i] = device.upload(DType.F32, block.toFloatArray(), rows[i], in);
+                    }
+                }
                 row0 += rows[i];
             }
             return parts;
         } catch (RuntimeException | Error e) {
-            for (Tensor t : parts) if (t != null) t.close();
+            for (Tensor p : parts) if (p != null) p.close();
             throw e;
         }
     }

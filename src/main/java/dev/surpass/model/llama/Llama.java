@@ -22,8 +22,9 @@ import java.util.List;
  * {@code Qwen2ForCausalLM} / {@code Qwen3ForCausalLM} / {@code GemmaForCausalLM} /
  * {@code Gemma2ForCausalLM} / {@code Phi3ForCausalLM} / {@code Olmo2ForCausalLM}, which differ in
  * biases, sliding windows, Qwen3's per-head q/k norms, Gemma's norms, scales, GELU and soft caps,
- * Phi-3's fused projections and OLMo 2's norms after (not before) each sublayer: {@link LlamaConfig})
- * in fp32:
+ * Phi-3's fused projections and OLMo 2's norms after (not before) each sublayer: {@link LlamaConfig};
+ * and the mixture-of-experts {@code MixtralForCausalLM} / {@code Qwen2MoeForCausalLM} /
+ * {@code Qwen3MoeForCausalLM} / {@code OlmoeForCausalLM}, whose MLP is {@link MoeMlp} on their sparse layers) in fp32:
  * <pre>
  * x = embed_tokens[ids]
  * per layer:  a = RMSNorm(x);  q, k, v = q_proj(a), k_proj(a), v_proj(a)
@@ -51,6 +52,7 @@ public final class Llama extends LoadedDecoder {
     private static final class Layer {
         Tensor inNorm, wq, wk, wv, wo, bq, bk, bv, bo, qNorm, kNorm, postNorm, wGate, wUp, wDown, bGate, bUp, bDown;
         Tensor preFfNorm, postFfNorm; // Gemma 2: around the MLP (postNorm then normalises the attention output)
+        MoeMlp moe; // a mixture-of-experts layer's MLP (then the dense projections are null)
     }
 
     private final LlamaConfig config;
@@ -127,7 +129,7 @@ public final class Llama extends LoadedDecoder {
                 if (c.qkNorm()) {
                     l.qNorm = w.track(norm(ck, device, c, lp + "self_attn.q_norm.weight", c.headDim()));
                     l.kNorm = w.track(norm(ck, device, c, lp + "self_attn.k_norm.weight", c.headDim()));
-                } else if (c.isOlmo2()) { // over the whole projections
+                } else if (c.qkNormWhole()) { // over the whole projections
                     l.qNorm = w.track(norm(ck, device, c, lp + "self_attn.q_norm.weight", qd));
                     l.kNorm = w.track(norm(ck, device, c, lp + "self_attn.k_norm.weight", kd));
                 }
@@ -138,7 +140,9 @@ public final class Llama extends LoadedDecoder {
                 } else if (c.isOlmo2()) {
                     l.postFfNorm = w.track(norm(ck, device, c, lp + "post_feedforward_layernorm.weight", e));
                 }
-                if (ck.has(lp + "mlp.gate_up_proj.weight")) { // Phi-3: rows [gate | up]
+                if (c.moe() != null && c.moe().sparse(i)) {
+                    l.moe = MoeMlp.load(ck, device, c, lp, w::track);
+                } else if (ck.has(lp + "mlp.gate_up_proj.weight")) { // Phi-3: rows [gate | up]
                     Tensor[] gateUp = ck.uploadLinearSplit(device, lp + "mlp.gate_up_proj.weight", e, f, f);
                     l.wGate = w.track(gateUp[0]);
                     l.wUp = w.track(gateUp[1]);
@@ -146,7 +150,7 @@ public final class Llama extends LoadedDecoder {
                     l.wGate = w.track(ck.uploadLinear(device, lp + "mlp.gate_proj.weight", f, e));
                     l.wUp = w.track(ck.uploadLinear(device, lp + "mlp.up_proj.weight", f, e));
                 }
-                l.wDown = w.track(ck.uploadLinear(device, lp + "mlp.down_proj.weight", e, f));
+                if (l.moe == null) l.wDown = w.track(ck.uploadLinear(device, lp + "mlp.down_proj.weight", e, f));
                 if (c.mlpBias()) {
                     l.bGate = w.track(ck.upload(device, lp + "mlp.gate_proj.bias", f));
                     l.bUp = w.track(ck.upload(device, lp + "mlp.up_proj.bias", f));
@@ -190,6 +194,8 @@ public final class Llama extends LoadedDecoder {
                 + c.headDim() + ", vocab " + c.vocabSize() + ", rope " + c.ropeType() + " theta " + c.ropeTheta()
                 + (c.rotaryDim() < c.headDim() ? " on " + c.rotaryDim() + " dims" : "")
                 + (tiedHead() ? ", tied head" : "")
+                + (c.moe() == null ? "" : ", " + c.moe().experts() + " experts, top-" + c.moe().topK()
+                        + (c.moe().sharedIntermediate() > 0 ? " + shared" : ""))
                 + (sliding == 0 ? "" : ", sliding window " + java.util.Arrays.stream(sw).max().getAsInt() + " on " + sliding + " layers");
     }
 
@@ -254,14 +260,14 @@ public final class Llama extends LoadedDecoder {
                 try (Scope s = Scope.open()) {
                     Tensor a = l.inNorm == null ? x : s.track(RmsNorm.rmsNorm(x, l.inNorm, eps)); // OLMo 2: no norm before
                     Tensor qp = s.track(Gemm.linear(a, l.wq, l.bq)), kp = s.track(Gemm.linear(a, l.wk, l.bk));
-                    if (config.isOlmo2()) { // q and k normalised over their whole projections, before the heads are split
+                    if (config.qkNormWhole()) { // q and k normalised over their whole projections, before the heads are split
                         qp = s.track(RmsNorm.rmsNorm(qp, l.qNorm, eps));
                         kp = s.track(RmsNorm.rmsNorm(kp, l.kNorm, eps));
                     }
                     Tensor q0 = s.track(qp.reshape(n, hq, d));
                     Tensor k0 = s.track(kp.reshape(n, hkv, d));
                     Tensor v = s.track(s.track(Gemm.linear(a, l.wv, l.bv)).reshape(n, hkv, d));
-                    if (l.qNorm != null && !config.isOlmo2()) { // Qwen3: each head's q and k RMS-normalised before RoPE
+                    if (l.qNorm != null && !config.qkNormWhole()) { // Qwen3: each head's q and k RMS-normalised before RoPE
                         q0 = s.track(RmsNorm.rmsNorm(q0, l.qNorm, eps));
                         k0 = s.track(RmsNorm.rmsNorm(k0, l.kNorm, eps));
                     }
@@ -275,10 +281,15 @@ public final class Llama extends LoadedDecoder {
                     Tensor x1 = s.track(Elementwise.add(x, attn));
                     Tensor m = !postNorms ? s.track(RmsNorm.rmsNorm(x1, l.postNorm, eps))
                             : l.preFfNorm != null ? s.track(RmsNorm.rmsNorm(x1, l.preFfNorm, eps)) : x1;
-                    Tensor gate = s.track(Gemm.linear(m, l.wGate, l.bGate));
-                    Tensor g = s.track(gemma == null ? Activation.silu(gate) : Activation.gelu(gate, gemma.mlpGelu()));
-                    Tensor gu = s.track(Elementwise.mul(g, s.track(Gemm.linear(m, l.wUp, l.bUp))));
-                    Tensor mlp = s.track(Gemm.linear(gu, l.wDown, l.bDown));
+                    Tensor mlp;
+                    if (l.moe != null) {
+                        mlp = s.track(l.moe.apply(m));
+                    } else {
+                        Tensor gate = s.track(Gemm.linear(m, l.wGate, l.bGate));
+                        Tensor g = s.track(gemma == null ? Activation.silu(gate) : Activation.gelu(gate, gemma.mlpGelu()));
+                        Tensor gu = s.track(Elementwise.mul(g, s.track(Gemm.linear(m, l.wUp, l.bUp))));
+                        mlp = s.track(Gemm.linear(gu, l.wDown, l.bDown));
+                    }
                     if (postNorms) mlp = s.track(RmsNorm.rmsNorm(mlp, l.postFfNorm, eps));
                     Tensor x2 = Elementwise.add(x1, mlp);
                     x.close();

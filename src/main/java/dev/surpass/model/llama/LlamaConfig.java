@@ -30,7 +30,15 @@ import java.nio.file.Path;
  * {@code layer_types} list
  * ("sliding_attention" / "full_attention") overrides the per-layer rule.
  *
- * @param modelType      "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3" or "olmo2"
+ * <p>Mixture-of-experts families ({@link MoeConfig}): {@code "mixtral"} (Mistral's layers, its
+ * window only when {@code sliding_window} is set; rms_norm_eps 1e-5 and rope_theta 1e6 by default),
+ * {@code "qwen2_moe"} (q/k/v biases unless {@code qkv_bias} is false), {@code "qwen3_moe"}
+ * (Qwen3's attention) and {@code "olmoe"} (Llama's layers with OLMo 2's q/k norms over the whole
+ * projections; rms_norm_eps 1e-5; {@code clip_qkv} refused); the Qwen ones refuse {@code use_sliding_window} without {@code layer_types}
+ * (transformers' versions place that window differently).
+ *
+ * @param modelType      "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2", "mixtral",
+ *                       "qwen2_moe", "qwen3_moe" or "olmoe"
  * @param invFreq        the RoPE inverse frequencies {@code [headDim / 2]}, scaling applied, fp32 values computed as HF does
  * @param ropeAttentionFactor the factor HF multiplies cos and sin by (yarn's; 1 otherwise)
  * @param rotaryDim      (invFreq then has {@code rotaryDim / 2} entries: LongRoPE's short ones, dynamic NTK's within
@@ -45,13 +53,14 @@ import java.nio.file.Path;
  * @param slidingWindows per layer, the keys a query sees (itself included), -1 for all
  * @param qkNorm         q and k are RMS-normalised per head (weights {@code [headDim]}) before RoPE (Qwen3)
  * @param gemma          Gemma's differences, or null for the others
+ * @param moe            the mixture-of-experts MLP, or null for a dense family
  */
 public record LlamaConfig(String modelType, int hidden, int intermediate, int nLayer, int nHead, int nKvHead, int headDim, int vocabSize,
                           float rmsEps, double ropeTheta, String ropeType, double[] invFreq, float ropeAttentionFactor,
                           int rotaryDim, Rope.Frequencies ropeFrequencies, int maxPositions,
                           boolean tieEmbeddings,
                           boolean attentionBias, boolean outputBias, boolean mlpBias, int[] slidingWindows, int[] eosIds,
-                          boolean qkNorm, Gemma gemma) {
+                          boolean qkNorm, Gemma gemma, MoeConfig moe) {
 
     /**
      * What Gemma (HF {@code GemmaForCausalLM}, {@code Gemma2ForCausalLM}) does differently from Llama.
@@ -74,9 +83,18 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         return modelType.equals("olmo2");
     }
 
+    /** q and k are RMS-normalised over their whole projections ({@code [heads·headDim]} weights) before RoPE: OLMo 2 and OLMoE. */
+    public boolean qkNormWhole() {
+        return modelType.equals("olmo2") || modelType.equals("olmoe");
+    }
+
     /** The model types read as Llama, and their HF architecture names. */
-    static final java.util.Map<String, String> TYPES = java.util.Map.of("llama", "Llama", "mistral", "Mistral", "qwen2", "Qwen2",
-            "qwen3", "Qwen3", "gemma", "Gemma", "gemma2", "Gemma2", "gemma3_text", "Gemma3", "phi3", "Phi3", "olmo2", "Olmo2");
+    static final java.util.Map<String, String> TYPES = java.util.Map.ofEntries(java.util.Map.entry("llama", "Llama"),
+            java.util.Map.entry("mistral", "Mistral"), java.util.Map.entry("qwen2", "Qwen2"), java.util.Map.entry("qwen3", "Qwen3"),
+            java.util.Map.entry("gemma", "Gemma"), java.util.Map.entry("gemma2", "Gemma2"), java.util.Map.entry("gemma3_text", "Gemma3"),
+            java.util.Map.entry("phi3", "Phi3"), java.util.Map.entry("olmo2", "Olmo2"), java.util.Map.entry("mixtral", "Mixtral"),
+            java.util.Map.entry("qwen2_moe", "Qwen2Moe"), java.util.Map.entry("qwen3_moe", "Qwen3Moe"),
+            java.util.Map.entry("olmoe", "Olmoe"));
 
     /** True when {@code dir/config.json} names a Llama, Mistral, Qwen2 or Qwen3 model (model_type or architectures). */
     public static boolean looksLikeLlama(Path dir) {
@@ -113,11 +131,20 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         String type0 = modelType(c.node());
         if (type0 == null && c.has("model_type")) {
             throw new IllegalArgumentException(c.where() + ": model_type \"" + c.node().get("model_type").asText()
-                    + "\" is not one this loader reads (llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, olmo2)");
+                    + "\" is not one this loader reads (llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, olmo2, mixtral, qwen2_moe, qwen3_moe, olmoe)");
         }
         String modelType = type0 == null ? "llama" : type0;
         int hidden = c.positive("hidden_size");
-        int inter = c.positive("intermediate_size");
+        boolean mixtral = modelType.equals("mixtral");
+        // the MoE families' HF defaults (their configs may leave these out)
+        int inter = MoeConfig.isMoe(modelType)
+                ? c.optPositive("intermediate_size", switch (modelType) {
+                    case "mixtral" -> 14336;
+                    case "qwen2_moe" -> 5632;
+                    case "olmoe" -> 2048;
+                    default -> 6144;
+                })
+                : c.positive("intermediate_size");
         int nLayer = c.positive("num_hidden_layers");
         int nHead = c.positive("num_attention_heads");
         int nKv = c.optPositive("num_key_value_heads", nHead);
@@ -131,8 +158,12 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         }
         int headDim = c.optPositive("head_dim", hidden / nHead);
         if (headDim % 2 != 0) throw new IllegalArgumentException(c.where() + ": head_dim " + headDim + " is odd; RoPE needs an even head dim");
-        double eps = c.optPositiveNumber("rms_norm_eps", 1e-6);
-        int maxPos = c.optPositive("max_position_embeddings", 2048);
+        boolean olmoe = modelType.equals("olmoe");
+        double eps = c.optPositiveNumber("rms_norm_eps", mixtral || olmoe ? 1e-5 : 1e-6);
+        int maxPos = c.optPositive("max_position_embeddings", mixtral ? 131072 : olmoe ? 4096 : MoeConfig.isMoe(modelType) ? 32768 : 2048);
+        if (olmoe && c.has("clip_qkv")) { // OLMoE's clamp of q, k and v has no op here (its released checkpoints leave it null)
+            throw new IllegalArgumentException(c.where() + ": field \"clip_qkv\" is " + c.node().get("clip_qkv") + "; only null (no clipping) is supported");
+        }
         boolean isGemma = modelType.startsWith("gemma");
         Gemma gemma = null;
         if (isGemma) {
@@ -143,10 +174,12 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         }
         boolean qkvBias = switch (modelType) {
             case "qwen2" -> true;
-            case "mistral" -> false;
+            case "qwen2_moe" -> c.bool("qkv_bias", true);
+            case "mistral", "mixtral" -> false;
             default -> c.bool("attention_bias", false);
         };
-        boolean oBias = (modelType.equals("llama") || modelType.equals("qwen3") || modelType.equals("olmo2") || isGemma) && qkvBias;
+        boolean qwen3 = modelType.equals("qwen3") || modelType.equals("qwen3_moe");
+        boolean oBias = (modelType.equals("llama") || qwen3 || modelType.equals("olmo2") || olmoe || isGemma) && qkvBias;
         int[] windows = slidingWindows(c, modelType, nLayer);
         // RoPE settings: transformers 4 writes rope_theta and rope_scaling at the top level,
         // transformers 5 one rope_parameters object that holds rope_theta too (rope_scaling wins
@@ -187,7 +220,7 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
             for (int i = 0; i < li.length; i++) localInv[i] = li[i];
         }
         double theta = rs != null && rs.hasNonNull("rope_theta")
-                ? c.positiveNumber(rs, "rope_theta", rsName + ".rope_theta") : c.optPositiveNumber("rope_theta", gemma3 ? 1e6 : 10000);
+                ? c.positiveNumber(rs, "rope_theta", rsName + ".rope_theta") : c.optPositiveNumber("rope_theta", gemma3 || mixtral ? 1e6 : 10000);
         int rotaryDim = rotaryDim(c, rs, rsName, modelType, headDim);
         String type = rs == null ? "default" : rs.path("rope_type").asText(rs.path("type").asText("default"));
         // Phi3Config reads the early Phi-3 names "su" and "yarn" as LongRoPE
@@ -258,7 +291,8 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
         return new LlamaConfig(modelType, hidden, inter, nLayer, nHead, nKv, headDim, vocab, (float) eps, theta, type, invD, rope.attentionFactor(),
                 rotaryDim, schedule, context,
                 c.bool("tie_word_embeddings", isGemma), qkvBias, oBias,
-                modelType.equals("llama") && c.bool("mlp_bias", false), windows, c.eosIds(), modelType.equals("qwen3") || gemma3, gemma);
+                modelType.equals("llama") && c.bool("mlp_bias", false), windows, c.eosIds(), qwen3 || gemma3, gemma,
+                MoeConfig.parse(c, modelType, nLayer, inter));
     }
 
     /** Gemma's settings: the MLP's GELU, √hidden, and Gemma 2's norms, scale and soft caps (HF's defaults when absent). */
@@ -355,8 +389,18 @@ public record LlamaConfig(String modelType, int hidden, int intermediate, int nL
     static int[] slidingWindows(ConfigJson c, String modelType, int nLayer) {
         int[] w = new int[nLayer];
         java.util.Arrays.fill(w, -1);
-        if (modelType.equals("llama") || modelType.equals("gemma") || modelType.equals("olmo2")) return w;
+        // (OLMoE's attention hands sliding_window only to flash attention; its eager and SDPA masks have none)
+        if (modelType.equals("llama") || modelType.equals("gemma") || modelType.equals("olmo2") || modelType.equals("olmoe")) return w;
         if (modelType.equals("phi3") && !c.has("sliding_window")) return w; // Phi3Config's default is null
+        if (modelType.equals("mixtral") && !c.has("sliding_window")) return w; // MixtralConfig's default is null too
+        if (modelType.equals("qwen2_moe") || modelType.equals("qwen3_moe")) {
+            if (!c.bool("use_sliding_window", false)) return w;
+            JsonNode lt = c.node().get("layer_types");
+            if (lt == null || lt.isNull()) {
+                throw new IllegalArgumentException(c.where() + ": field \"use_sliding_window\" is true without \"layer_types\"; which layers of a "
+                        + modelType + " model take the window differs between transformers versions, so it is not supported");
+            }
+        }
         int size;
         boolean qwen = modelType.equals("qwen2") || modelType.equals("qwen3");
         if (qwen && !c.bool("use_sliding_window", false)) {

@@ -166,8 +166,31 @@ class LlamaTest extends DecoderModelSuite<Llama> {
         return reference(w, ids, inv, 1, tied, windows);
     }
 
+    /** A layer's MLP in the reference: the weights, the layer's prefix "model.layers.i." and the normalised rows → its output. */
+    interface Mlp {
+        double[][] apply(Map<String, float[]> w, String layer, double[][] m);
+    }
+
+    /** The dense SwiGLU MLP {@code down(silu(gate(m)) · up(m))} of layer prefix {@code p} (absent biases zero). */
+    static double[][] swiGlu(Map<String, float[]> w, String p, double[][] m) {
+        double[][] g = linear(m, w.get(p + "mlp.gate_proj.weight"), w.get(p + "mlp.gate_proj.bias"), E, F);
+        double[][] u = linear(m, w.get(p + "mlp.up_proj.weight"), w.get(p + "mlp.up_proj.bias"), E, F);
+        for (int t = 0; t < m.length; t++) for (int i = 0; i < F; i++) g[t][i] = silu(g[t][i]) * u[t][i];
+        return linear(g, w.get(p + "mlp.down_proj.weight"), w.get(p + "mlp.down_proj.bias"), F, E);
+    }
+
+    /** The same with each layer's MLP given (mixture-of-experts families). */
+    static double[][] reference(Map<String, float[]> w, int[] ids, double[] inv, boolean tied, int[] windows, Mlp mlp) {
+        return reference(w, ids, inv, 1, tied, windows, mlp);
+    }
+
     /** The same with RoPE over the first 2·inv.length dims and cos/sin scaled by {@code ropeScale}. */
     static double[][] reference(Map<String, float[]> w, int[] ids, double[] inv, double ropeScale, boolean tied, int[] windows) {
+        return reference(w, ids, inv, ropeScale, tied, windows, LlamaTest::swiGlu);
+    }
+
+    /** The same with the RoPE scale and each layer's MLP given. */
+    static double[][] reference(Map<String, float[]> w, int[] ids, double[] inv, double ropeScale, boolean tied, int[] windows, Mlp mlp) {
         int n = ids.length;
         double[][] x = new double[n][E];
         for (int t = 0; t < n; t++) for (int i = 0; i < E; i++) x[t][i] = w.get("model.embed_tokens.weight")[ids[t] * E + i];
@@ -177,19 +200,20 @@ class LlamaTest extends DecoderModelSuite<Llama> {
             double[][] q = linear(a, w.get(p + "self_attn.q_proj.weight"), w.get(p + "self_attn.q_proj.bias"), E, HQ * D);
             double[][] k = linear(a, w.get(p + "self_attn.k_proj.weight"), w.get(p + "self_attn.k_proj.bias"), E, HKV * D);
             double[][] v = linear(a, w.get(p + "self_attn.v_proj.weight"), w.get(p + "self_attn.v_proj.bias"), E, HKV * D);
-            if (w.containsKey(p + "self_attn.q_norm.weight")) { // Qwen3: RMSNorm over each head, before RoPE
-                headNorm(q, HQ, w.get(p + "self_attn.q_norm.weight"));
+            float[] qn = w.get(p + "self_attn.q_norm.weight");
+            if (qn != null && qn.length == D) { // Qwen3: RMSNorm over each head, before RoPE
+                headNorm(q, HQ, qn);
                 headNorm(k, HKV, w.get(p + "self_attn.k_norm.weight"));
+            } else if (qn != null) { // OLMoE: over the whole projections
+                q = rmsNorm(q, qn, EPS);
+                k = rmsNorm(k, w.get(p + "self_attn.k_norm.weight"), EPS);
             }
             rope(q, HQ, inv, ropeScale);
             rope(k, HKV, inv, ropeScale);
             double[][] o = causalAttention(q, k, v, HQ, HKV, D, windows[l]);
             addInPlace(x, linear(o, w.get(p + "self_attn.o_proj.weight"), w.get(p + "self_attn.o_proj.bias"), HQ * D, E));
             double[][] m = rmsNorm(x, w.get(p + "post_attention_layernorm.weight"), EPS);
-            double[][] g = linear(m, w.get(p + "mlp.gate_proj.weight"), w.get(p + "mlp.gate_proj.bias"), E, F);
-            double[][] u = linear(m, w.get(p + "mlp.up_proj.weight"), w.get(p + "mlp.up_proj.bias"), E, F);
-            for (int t = 0; t < n; t++) for (int i = 0; i < F; i++) g[t][i] = silu(g[t][i]) * u[t][i];
-            addInPlace(x, linear(g, w.get(p + "mlp.down_proj.weight"), w.get(p + "mlp.down_proj.bias"), F, E));
+            addInPlace(x, mlp.apply(w, p, m));
         }
         double[][] hn = rmsNorm(x, w.get("model.norm.weight"), EPS);
         return linear(hn, w.get(tied ? "model.embed_tokens.weight" : "lm_head.weight"), null, E, V);
