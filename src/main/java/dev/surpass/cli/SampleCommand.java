@@ -79,7 +79,8 @@ final class SampleCommand extends CliCommand {
 
     @Option(names = "--vae", paramLabel = "DIR",
             description = "Decode a latent model's samples to OUT/grid.png with this diffusers AutoencoderKL folder "
-                    + "(config.json + diffusion_pytorch_model.safetensors, e.g. stabilityai/sd-vae-ft-mse, or a pipeline with vae/).")
+                    + "(config.json + diffusion_pytorch_model.safetensors, e.g. stabilityai/sd-vae-ft-mse, or a pipeline with vae/); "
+                    + "a DiTPipeline --model folder's own vae/ when not given.")
     Path vae;
 
     @Mixin
@@ -103,6 +104,10 @@ final class SampleCommand extends CliCommand {
         };
         device.validate("sample");
         if (vae != null && !Files.isDirectory(vae)) throw new UsageException("--vae " + vae + ": not a folder (a diffusers AutoencoderKL)");
+        if (vae == null && Files.isDirectory(model) && Files.isRegularFile(model.resolve("model_index.json"))
+                && Files.isRegularFile(model.resolve("vae/config.json"))) {
+            vae = model.resolve("vae"); // a DiTPipeline folder brings its own VAE
+        }
         OptionFiles.createFolder("--out", out);
         try (Devices devices = device.open(err)) {
             Device dev = devices.first();

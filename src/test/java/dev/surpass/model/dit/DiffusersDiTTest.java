@@ -162,6 +162,21 @@ class DiffusersDiTTest {
         assertTrue(Files.isRegularFile(samples.resolve("latents.safetensors")), r[1]);
     }
 
+    /** A DiTPipeline folder (model_index.json, transformer/, vae/) samples and decodes with its own VAE when --vae is not given. */
+    @Test
+    void pipelineFolderSamplesThroughItsOwnVae() throws IOException {
+        Path root = tmp.resolve("pipe-vae");
+        new DiTFixture(DiTFixture.tiny(), SEED + 21).writeDiffusers(root.resolve("transformer"), DType.F32, null);
+        dev.surpass.model.vae.VaeFixture.tiny(4).write(root.resolve("vae"), DType.F32, false);
+        Files.writeString(root.resolve("model_index.json"), "{\"_class_name\": \"DiTPipeline\", \"transformer\": [\"diffusers\", "
+                + "\"DiTTransformer2DModel\"], \"vae\": [\"diffusers\", \"AutoencoderKL\"]}");
+        Path out = tmp.resolve("pipe-vae-out");
+        String[] r = CliRuns.run("sample", "--model", root.toString(), "--labels", "2,7", "--steps", "2", "--out", out.toString(), "--device", "cpu");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(Files.isRegularFile(out.resolve("grid.png")), r[1] + r[2]);
+        assertTrue(Files.isRegularFile(out.resolve("latents.safetensors")));
+    }
+
     @Test
     void badFoldersAreRefusedByName() throws IOException {
         DiTFixture f = new DiTFixture(DiTFixture.tiny(), SEED + 9);
