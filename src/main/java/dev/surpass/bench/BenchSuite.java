@@ -35,7 +35,7 @@ public final class BenchSuite {
 
     /** Base names of every op the default cases time (the values {@code surpass bench --op} takes). */
     public static final List<String> OPS = List.of(
-            "add", "scale", "gelu_erf", "silu", "softmax", "layer_norm", "rms_norm", "matmul", "linear", "attention", "attn_decode",
+            "add", "scale", "gelu_erf", "silu", "softmax", "layer_norm", "rms_norm", "group_norm", "matmul", "linear", "attention", "attn_decode",
             "selective_scan", "ddim_step", "dpmpp2m_step");
 
     /** The default cases for {@code device}; {@code quick} keeps one small size per op. */
@@ -109,6 +109,13 @@ public final class BenchSuite {
                         d -> rowsOp(d, t, rows, c, 2, (x, p) -> LayerNorm.layerNorm(x, p[0], p[1], 1e-5f))));
                 cases.add(new BenchCase("rms_norm", s, t, bytes + (long) c * es, 0,
                         d -> rowsOp(d, t, rows, c, 1, (x, p) -> RmsNorm.rmsNorm(x, p[0], 1e-6f))));
+                // one channels-last image [1, rows, c] in 32 groups (the VAE decoder's norm)
+                cases.add(new BenchCase("group_norm", "[1, " + rows + ", " + c + "] / 32", t, bytes + 2L * c * es, 0,
+                        d -> rowsOp(d, t, rows, c, 2, (x, p) -> {
+                            try (Tensor img = x.reshape(1, rows, c)) {
+                                return dev.surpass.layers.GroupNorm.groupNorm(img, 32, p[0], p[1], 1e-6f);
+                            }
+                        })));
             }
         }
     }
