@@ -16,6 +16,12 @@ import java.nio.file.Path;
  * Codestral's: 128 heads, 8 groups, untied head). A config.json may spell infinity as
  * {@code Infinity}, as Python's json module writes it (HF's Mamba-2 {@code time_step_limit}).
  *
+ * <p>HF's {@code FalconMambaForCausalLM} ({@code model_type "falcon_mamba"}) is Mamba-1 in the HF
+ * naming whose mixer RMS-normalises dt, B and C (weight-free, over their last axis, epsilon
+ * {@code mixer_rms_eps}, default 1e-6) right after x_proj; its other defaults are HF Mamba-1's. As in
+ * HF, an {@code intermediate_size} in its config.json is d_inner whatever {@code expand} says
+ * (tiiuae/falcon-mamba-7b's config.json carries an {@code expand} that does not match it).
+ *
  * @param dModel        residual width
  * @param nLayer        number of blocks
  * @param vocabSize     the tokenizer's vocabulary (ids {@code [0, vocabSize)} may be sampled)
@@ -23,7 +29,7 @@ import java.nio.file.Path;
  * @param dState        N, the SSM state per channel (Mamba-2: per head channel, shared by its head)
  * @param dConv         W, the causal conv width
  * @param expand        d_inner / d_model
- * @param dInner        expand · d_model
+ * @param dInner        expand · d_model (FalconMamba: intermediate_size when given)
  * @param dtRank        rank of Mamba-1's Δ projection ({@code ceil(d_model / 16)} when "auto"); 0 for Mamba-2
  * @param normEps       RMSNorm epsilon
  * @param residualInFp32 the residual stream is fp32 (always true here: the model computes in fp32)
@@ -31,10 +37,12 @@ import java.nio.file.Path;
  * @param convBias      conv1d has a bias
  * @param projBias      in_proj/out_proj have biases
  * @param mamba2        the Mamba-2 (SSD) mixer's settings, or null for a Mamba-1 model
+ * @param mixerRmsEps   FalconMamba: epsilon of the weight-free RMSNorm of dt, B and C after x_proj;
+ *                      0 for the models without it
  */
 public record MambaConfig(int dModel, int nLayer, int vocabSize, int paddedVocab, int dState, int dConv, int expand,
                           int dInner, int dtRank, float normEps, boolean residualInFp32, boolean tieEmbeddings,
-                          boolean convBias, boolean projBias, Mamba2 mamba2) {
+                          boolean convBias, boolean projBias, Mamba2 mamba2, float mixerRmsEps) {
 
     /**
      * The Mamba-2 mixer (mamba_ssm {@code Mamba2}, HF {@code Mamba2Mixer}): d_inner = nHeads · headDim
@@ -70,13 +78,27 @@ public record MambaConfig(int dModel, int nLayer, int vocabSize, int paddedVocab
         return mamba2 == null ? dInner : dInner + 2 * mamba2.nGroups() * dState;
     }
 
-    /** True when {@code config.json} in {@code dir} names a Mamba-1 or Mamba-2 model (architectures or model_type). */
+    /** True for FalconMamba: dt, B and C are RMS-normalised after x_proj. */
+    public boolean normsDtBC() {
+        return mixerRmsEps > 0;
+    }
+
+    /** True when the config object names HF's FalconMamba (model_type or architectures). */
+    static boolean isFalcon(JsonNode n) {
+        if (n.path("model_type").asText("").equalsIgnoreCase("falcon_mamba")) return true;
+        for (JsonNode a : n.path("architectures")) {
+            if (a.asText("").startsWith("FalconMamba")) return true;
+        }
+        return false;
+    }
+
+    /** True when {@code config.json} in {@code dir} names a Mamba-1, Mamba-2 or FalconMamba model (architectures or model_type). */
     public static boolean looksLikeMamba(Path dir) {
         try {
             JsonNode n = ConfigJson.peek(dir); // read as the decoders' configs are (Infinity / NaN allowed)
             if (n == null) return false;
             String mt = n.path("model_type").asText("");
-            if (mt.equalsIgnoreCase("mamba") || mt.equalsIgnoreCase("mamba2")) return true;
+            if (mt.equalsIgnoreCase("mamba") || mt.equalsIgnoreCase("mamba2") || isFalcon(n)) return true;
             for (JsonNode a : n.path("architectures")) {
                 String s = a.asText("");
                 if (s.equals("MambaForCausalLM") || s.equals("MambaModel") || s.equals("MambaLMHeadModel")
@@ -107,6 +129,11 @@ public record MambaConfig(int dModel, int nLayer, int vocabSize, int paddedVocab
         if (!layer.equals("Mamba1") && !layer.equals("Mamba2")) {
             throw new IllegalArgumentException(where + ": ssm_cfg.layer is " + ssm.get("layer") + "; expected \"Mamba1\" or \"Mamba2\"");
         }
+        boolean falcon = isFalcon(n);
+        if (falcon && (hf2 || inSsm)) {
+            throw new IllegalArgumentException(where + ": model_type/architectures say FalconMamba but the config also has "
+                    + (inSsm ? "ssm_cfg (mamba_ssm naming)" : "Mamba-2 markers") + "; FalconMamba is HF's Mamba-1 naming");
+        }
         boolean v2 = hf2 || layer.equals("Mamba2");
         if (n.has("rms_norm") && !n.get("rms_norm").asBoolean(true) && !hf2) {
             throw new IllegalArgumentException(where + ": rms_norm is false (LayerNorm blocks); only RMSNorm Mamba models are supported");
@@ -122,7 +149,9 @@ public record MambaConfig(int dModel, int nLayer, int vocabSize, int paddedVocab
         int dInner = expand * dModel;
         if (n.has("intermediate_size")) {
             int inter = positive(n, where, "intermediate_size", null, null);
-            if (inter != dInner) {
+            if (falcon) {
+                dInner = inter; // HF's FalconMambaConfig keeps a given intermediate_size over expand · hidden_size
+            } else if (inter != dInner) {
                 throw new IllegalArgumentException(where + ": intermediate_size is " + inter + " but expand·hidden_size is " + dInner);
             }
         }
@@ -135,6 +164,18 @@ public record MambaConfig(int dModel, int nLayer, int vocabSize, int paddedVocab
                 }
                 eps = e.asDouble();
             }
+        }
+        double mixerEps = 0;
+        if (falcon) {
+            mixerEps = 1e-6;
+            if (n.has("mixer_rms_eps") && !n.get("mixer_rms_eps").isNull()) {
+                JsonNode e = n.get("mixer_rms_eps");
+                if (!e.isNumber() || !(e.asDouble() > 0) || !Double.isFinite(e.asDouble())) {
+                    throw new IllegalArgumentException(where + ": mixer_rms_eps is " + e + "; expected a positive number");
+                }
+                mixerEps = e.asDouble();
+            }
+            activation(n, where, "hidden_act", "hidden_act");
         }
         int dtRank = 0;
         Mamba2 m2 = null;
@@ -160,7 +201,7 @@ public record MambaConfig(int dModel, int nLayer, int vocabSize, int paddedVocab
         if (dConv > 4) throw new IllegalArgumentException(where + ": d_conv/conv_kernel is " + dConv + "; at most 4 is supported");
         if (dState > 256) throw new IllegalArgumentException(where + ": d_state/state_size is " + dState + "; at most 256 is supported");
         return new MambaConfig(dModel, nLayer, vocab, (int) padded, dState, dConv, expand, dInner, dtRank, (float) eps, resFp32,
-                tie, convBias, projBias, m2);
+                tie, convBias, projBias, m2, (float) mixerEps);
     }
 
     /** Mamba-2 in mamba_ssm's naming: ssm_cfg {headdim, ngroups, d_ssm, rmsnorm, norm_before_gate, D_has_hdim, dt_limit, activation}. */

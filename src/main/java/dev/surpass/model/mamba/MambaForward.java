@@ -9,8 +9,9 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * {@code surpass forward} and {@code surpass generate} for Mamba-1 and Mamba-2 language models: a
- * folder whose config.json says mamba or mamba2 (model_type, architectures, or mamba_ssm's keys). Forward: input
+ * {@code surpass forward} and {@code surpass generate} for Mamba-1, Mamba-2 and FalconMamba language
+ * models: a folder whose config.json says mamba, mamba2 or falcon_mamba (model_type, architectures,
+ * or mamba_ssm's keys). Forward: input
  * {@code input_ids} I32/I64 {@code [B, L]}; output {@code logits} F32 {@code [B, L, padded vocab]}.
  * Generate: {@link MambaLM#generate(int[][], int, Sampling, int[], MambaLM.TokenSink)}; the default
  * stop ids are config.json's {@code eos_token_id} (HF checkpoints), none for mamba_ssm ones.
@@ -57,7 +58,7 @@ public final class MambaForward implements ModelForward, ModelGenerate {
             @Override
             public String describe() {
                 MambaConfig c = lm.config();
-                return (c.isMamba2() ? "mamba2: " : "mamba: ") + c.nLayer() + " layers, d_model " + c.dModel()
+                return (c.isMamba2() ? "mamba2: " : c.normsDtBC() ? "falcon_mamba: " : "mamba: ") + c.nLayer() + " layers, d_model " + c.dModel()
                         + (c.isMamba2() ? ", " + c.mamba2().nHeads() + " heads of " + c.mamba2().headDim() + ", " + c.mamba2().nGroups() + " groups" : "")
                         + ", d_state " + c.dState() + ", vocab " + c.vocabSize()
                         + " (" + lm.logitsWidth() + " rows), " + lm.naming().name().toLowerCase(java.util.Locale.ROOT) + " naming";

@@ -27,13 +27,15 @@ import java.util.function.IntConsumer;
 
 /**
  * A Mamba-1 or Mamba-2 language model (mamba_ssm {@code MambaLMHeadModel} / HF
- * {@code MambaForCausalLM}, {@code Mamba2ForCausalLM}).
+ * {@code MambaForCausalLM}, {@code Mamba2ForCausalLM}, {@code FalconMambaForCausalLM}).
  * <pre>
  * h = embedding[ids];  residual = 0
  * per layer:  residual = h + residual;  h = Mixer(RMSNorm(residual))          (Add → Norm → Mixer)
  * logits = lm_head(RMSNorm_f(h + residual))
  * Mamba-1 mixer(h): x, z = in_proj(h) rows [x | z];  x = silu(causal_conv1d(x))
- *           dt, B, C = x_proj(x) rows [dt | B | C];  dt = dt_proj.weight · dt
+ *           dt, B, C = x_proj(x) rows [dt | B | C]
+ *           (FalconMamba: dt, B, C = each RMS-normalised over its own axis, no weight, mixer_rms_eps)
+ *           dt = dt_proj.weight · dt
  *           y = selective_scan(x, dt, A = −exp(A_log), B, C, D, z, delta_bias = dt_proj.bias, softplus)
  *           out = out_proj(y)
  * Mamba-2 mixer(h): z, xBC, dt = in_proj(h) rows [z | x B C | dt (one per head)]
@@ -525,7 +527,17 @@ public final class MambaLM implements AutoCloseable {
                     Tensor dtLow = s.track(Gemm.matmul(l.xpDt, xc));                              // [dt_rank, L]
                     Tensor bT = s.track(Gemm.matmul(l.xpB, xc));                                  // [N, L]
                     Tensor cT = s.track(Gemm.matmul(l.xpC, xc));                                  // [N, L]
-                    Tensor delta = s.track(Gemm.matmul(l.dtW, dtLow));                            // [d_inner, L]
+                    Tensor delta;
+                    if (config.normsDtBC()) {
+                        // FalconMamba: each token's dt, B and C are RMS-normalised over their own axis, so
+                        // they go token-major for the norm; dt_proj takes the token-major dt as it is.
+                        Tensor dtTok = s.track(mixerNorm(s.track(transpose(dtLow))));             // [L, dt_rank]
+                        delta = s.track(Gemm.linear(l.dtW, dtTok, null));                        // [d_inner, L]
+                        bT = s.track(transpose(s.track(mixerNorm(s.track(transpose(bT))))));       // [N, L]
+                        cT = s.track(transpose(s.track(mixerNorm(s.track(transpose(cT))))));       // [N, L]
+                    } else {
+                        delta = s.track(Gemm.matmul(l.dtW, dtLow));                               // [d_inner, L]
+                    }
                     Tensor b3 = s.track(bT.reshape(1, n, len));
                     Tensor c3 = s.track(cT.reshape(1, n, len));
                     Tensor d3 = s.track(delta.reshape(1, di, len));
@@ -566,10 +578,23 @@ public final class MambaLM implements AutoCloseable {
             Tensor dtLow = s.track(one ? dbc.view(0, 1, r) : Gemm.linear(xc, l.xpDt, null));             // [B, dt_rank]
             Tensor bm = s.track(one ? dbc.view(r, 1, n) : Gemm.linear(xc, l.xpB, null));                 // [B, N]
             Tensor cm = s.track(one ? dbc.view(r + n, 1, n) : Gemm.linear(xc, l.xpC, null));             // [B, N]
+            if (config.normsDtBC()) { // FalconMamba: RMS-normalise each row of dt, B and C (weight-free)
+                dtLow = s.track(mixerNorm(dtLow));
+                bm = s.track(mixerNorm(bm));
+                cm = s.track(mixerNorm(cm));
+            }
             Tensor dt = s.track(Gemm.linear(dtLow, l.dtW, null));                                       // [B, d_inner]
             Tensor y = s.track(SelectiveScan.selectiveStateUpdate(state.ssm(index), xc, dt, l.a, bm, cm, l.d, z, l.dtB, true));
             return Gemm.linear(y, l.outW, null);                                                  // [B, d_model]
         }
+    }
+
+    /**
+     * FalconMamba's weight-free RMSNorm of token-major dt, B or C ({@code [rows, width]}, each row over
+     * its own width) with {@code mixer_rms_eps}: HF's {@code rms_forward}, in fp32 as everything here.
+     */
+    private Tensor mixerNorm(Tensor rowsByWidth) {
+        return RmsNorm.rmsNorm(rowsByWidth, null, config.mixerRmsEps());
     }
 
     /**

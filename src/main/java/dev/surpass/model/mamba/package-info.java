@@ -1,6 +1,7 @@
 /**
  * Mamba-1 and Mamba-2 language models (mamba_ssm {@code MambaLMHeadModel} with a Mamba or Mamba2
- * mixer, HF {@code MambaForCausalLM} and {@code Mamba2ForCausalLM}):
+ * mixer, HF {@code MambaForCausalLM}, {@code Mamba2ForCausalLM} and {@code FalconMambaForCausalLM},
+ * whose mixer RMS-normalises dt, B and C):
  * {@link dev.surpass.model.mamba.MambaConfig} from config.json in either naming,
  * {@link dev.surpass.model.mamba.MambaLM} (load, forward, generate),
  * {@link dev.surpass.model.mamba.MambaState} (constant-memory decode state: prefill with the
