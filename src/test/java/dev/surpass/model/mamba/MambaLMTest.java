@@ -190,6 +190,14 @@ class MambaLMTest {
     // float64 straight-line reference of MambaLMHeadModel on one sequence → logits [L][VP]
 
     static double[][] reference(Weights w, float[] head, int[] ids) {
+        return reference(w, head, ids, 0);
+    }
+
+    /**
+     * As above; {@code mixEps > 0} adds FalconMamba's weight-free RMSNorm (epsilon {@code mixEps})
+     * of each token's dt, B and C after x_proj.
+     */
+    static double[][] reference(Weights w, float[] head, int[] ids, double mixEps) {
         return lmReference(w.emb, w.norm, w.normF, head, ids, (l, hn) -> {
             int len = hn.length;
             double[][] x = new double[len][DI], z = new double[len][DI];
@@ -213,6 +221,11 @@ class MambaLMTest {
                     double s = 0;
                     for (int c = 0; c < DI; c++) s += w.xProj[l][o * DI + c] * xc[t][c];
                     dbl[o] = s;
+                }
+                if (mixEps > 0) {
+                    normalise(dbl, 0, R, mixEps);
+                    normalise(dbl, R, N, mixEps);
+                    normalise(dbl, R + N, N, mixEps);
                 }
                 for (int c = 0; c < DI; c++) {
                     double dt = w.dtB[l][c];
@@ -306,6 +319,14 @@ class MambaLMTest {
         double[] o = new double[x.length];
         for (int i = 0; i < x.length; i++) o[i] = x[i] * inv * wt[i];
         return o;
+    }
+
+    /** {@code v[from, from + n)} divided by its RMS (with {@code eps} under the root), in place. */
+    static void normalise(double[] v, int from, int n, double eps) {
+        double ss = 0;
+        for (int i = from; i < from + n; i++) ss += v[i] * v[i];
+        double inv = 1 / Math.sqrt(ss / n + eps);
+        for (int i = from; i < from + n; i++) v[i] *= inv;
     }
 
     static double silu(double v) {
