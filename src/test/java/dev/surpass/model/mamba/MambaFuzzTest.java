@@ -156,4 +156,16 @@ class MambaFuzzTest {
         Fuzz.forAll("files.mamba.config", 30, g -> dev.surpass.fuzz.Mutate.configCase("files.mamba.config", MambaLMTest.tmp.resolve("fuzz"),
                 MambaLMTest.tmp.resolve("cfg"), g.anyLong(), d -> MambaLM.load(cpu, d)));
     }
+
+    /**
+     * FalconMamba's config.json (mixer_rms_eps, hidden_act, an intermediate_size that wins over
+     * expand) mutated, then loaded with its weights (HF naming, untied head).
+     */
+    @Test
+    void falconConfigFile() throws IOException {
+        java.nio.file.Path src = MambaLMTest.write("fuzz-falcon", weights, MambaLMTest.Naming.HF, MambaLMTest.Head.UNTIED,
+                FalconMambaTest.config(", \"mixer_rms_eps\": 1e-6"), null);
+        Fuzz.forAll("files.mamba.falcon_config", 20, g -> dev.surpass.fuzz.Mutate.configCase("files.mamba.falcon_config", src,
+                MambaLMTest.tmp.resolve("cfg-falcon"), g.anyLong(), d -> MambaLM.load(cpu, d)));
+    }
 }
