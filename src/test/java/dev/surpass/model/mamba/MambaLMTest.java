@@ -436,30 +436,10 @@ class MambaLMTest {
         int prompt = 7, steps = 20, batch = 2;
         int[][] seqs = new int[batch][prompt + steps];
         for (int b = 0; b < batch; b++) System.arraycopy(randomIds(r, prompt), 0, seqs[b], 0, prompt);
-        List<float[]> stepLogits = new ArrayList<>();
         try (MambaLM lm = MambaLM.load(cpu, hfDir); MambaState st = lm.newState(batch)) {
+            List<float[]> stepLogits = greedyChain(st, seqs, prompt, steps);
             int[][] p = new int[batch][];
             for (int b = 0; b < batch; b++) p[b] = java.util.Arrays.copyOf(seqs[b], prompt);
-            float[] last;
-            try (Tensor lg = st.prefill(p)) {
-                float[] all = lg.toFloatArray();
-                last = new float[batch * VP];
-                for (int b = 0; b < batch; b++) System.arraycopy(all, (b * prompt + prompt - 1) * VP, last, b * VP, VP);
-            }
-            stepLogits.add(last);
-            for (int i = 0; i < steps; i++) {
-                int[] tok = new int[batch];
-                for (int b = 0; b < batch; b++) {
-                    tok[b] = Sampling.greedy().pick(last, b * VP, V, null);
-                    seqs[b][prompt + i] = tok[b];
-                }
-                if (i + 1 == steps) break;
-                try (Tensor lg = st.step(tok)) {
-                    assertArrayEquals(new long[] {batch, VP}, lg.shape());
-                    last = lg.toFloatArray();
-                }
-                stepLogits.add(last);
-            }
             assertEquals(prompt + steps - 1, st.position());
             try (Tensor full = lm.forward(seqs)) {
                 float[] f = full.toFloatArray();
@@ -478,6 +458,39 @@ class MambaLMTest {
             int[] gen = lm.generate(p[0], steps, Sampling.greedy(), null);
             assertArrayEquals(java.util.Arrays.copyOfRange(seqs[0], prompt, prompt + steps), gen);
         }
+    }
+
+    /**
+     * Prefills {@code seqs[b][0, prompt)} into the fresh {@code st}, then greedily decodes {@code steps}
+     * tokens into {@code seqs[b][prompt, prompt + steps)} ({@code steps − 1} steps: the last token is
+     * picked, not fed). Returns the logits {@code [B·VP]} of positions {@code prompt − 1, …, prompt +
+     * steps − 2}: the prefill's last, then each step's.
+     */
+    static List<float[]> greedyChain(MambaState st, int[][] seqs, int prompt, int steps) {
+        int batch = seqs.length;
+        List<float[]> out = new ArrayList<>();
+        int[][] p = new int[batch][];
+        for (int b = 0; b < batch; b++) p[b] = java.util.Arrays.copyOf(seqs[b], prompt);
+        float[] last = new float[batch * VP];
+        try (Tensor lg = st.prefill(p)) {
+            float[] all = lg.toFloatArray();
+            for (int b = 0; b < batch; b++) System.arraycopy(all, (b * prompt + prompt - 1) * VP, last, b * VP, VP);
+        }
+        out.add(last);
+        for (int i = 0; i < steps; i++) {
+            int[] tok = new int[batch];
+            for (int b = 0; b < batch; b++) {
+                tok[b] = Sampling.greedy().pick(last, b * VP, V, null);
+                seqs[b][prompt + i] = tok[b];
+            }
+            if (i + 1 == steps) break;
+            try (Tensor lg = st.step(tok)) {
+                assertArrayEquals(new long[] {batch, VP}, lg.shape());
+                last = lg.toFloatArray();
+            }
+            out.add(last);
+        }
+        return out;
     }
 
     @Test
