@@ -1,7 +1,7 @@
 # surpass's FalconMamba against HF FalconMambaForCausalLM's arithmetic, without transformers installed: a small
 # random checkpoint (hidden 48, 2 layers, state 16, conv 4, time_step_rank "auto" = 3, vocab 97, untied lm_head) is
-# written with a config.json shaped like tiiuae/falcon-mamba-7b's (an `expand` that disagrees with the given
-# intermediate_size 96: HF keeps intermediate_size), and the logits of a T-token sequence are computed here by an fp32
+# written with a falcon_mamba config.json whose `expand` disagrees with the given intermediate_size 96 (HF's config
+# keeps intermediate_size), and the logits of a T-token sequence are computed here by an fp32
 # PyTorch transcription of FalconMambaMixer.slow_forward: in_proj split [x | z], depthwise causal conv + SiLU, x_proj
 # split [dt | B | C], then rms_forward (weight-free RMS over the last axis, eps mixer_rms_eps) of B, C and dt,
 # softplus(dt_proj(dt)), the sequential selective scan, + D·x, · silu(z), out_proj; blocks are

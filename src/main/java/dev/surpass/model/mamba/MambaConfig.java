@@ -19,8 +19,8 @@ import java.nio.file.Path;
  * <p>HF's {@code FalconMambaForCausalLM} ({@code model_type "falcon_mamba"}) is Mamba-1 in the HF
  * naming whose mixer RMS-normalises dt, B and C (weight-free, over their last axis, epsilon
  * {@code mixer_rms_eps}, default 1e-6) right after x_proj; its other defaults are HF Mamba-1's. As in
- * HF, an {@code intermediate_size} in its config.json is d_inner whatever {@code expand} says
- * (tiiuae/falcon-mamba-7b's config.json carries an {@code expand} that does not match it).
+ * HF (its config keeps the extra key over expand · hidden_size), an {@code intermediate_size} in
+ * its config.json is d_inner whatever {@code expand} says.
  *
  * @param dModel        residual width
  * @param nLayer        number of blocks

@@ -33,8 +33,8 @@ import org.junit.jupiter.api.Test;
 /**
  * HF {@code FalconMambaForCausalLM} through {@link MambaLM}: MambaLMTest's random Mamba-1 weights
  * (d_model 32, 2 layers, d_state 8, dt_rank 2, vocab 50 padded to 56) with an untied head, in the HF
- * naming under a falcon_mamba config.json shaped like tiiuae/falcon-mamba-7b's (an {@code expand}
- * that disagrees with {@code intermediate_size}). Checked against MambaLMTest's float64 reference
+ * naming under a falcon_mamba config.json whose {@code expand} disagrees with its
+ * {@code intermediate_size} (HF keeps the latter). Checked against MambaLMTest's float64 reference
  * with the weight-free RMSNorm of dt, B and C, which is shown to matter; prefill + decode (batch 1
  * and 2, the two projection layouts of a step) against the full forward; batched generation; the
  * config's refusals.
