@@ -150,32 +150,7 @@ public final class BertModel implements AutoCloseable {
             {"attention.output.dense.", "attention.out_lin."}, {"attention.output.LayerNorm.", "sa_layer_norm."},
             {"intermediate.dense.", "ffn.lin1."}, {"output.dense.", "ffn.lin2."}, {"output.LayerNorm.", "output_layer_norm."},
         };
-        return new WeightSource() {
-            String stored(String name) {
-                if (name.startsWith("embeddings.")) return p + name;
-                if (name.startsWith("encoder.layer.")) {
-                    String rest = name.substring("encoder.layer.".length());
-                    int dot = rest.indexOf('.');
-                    String layer = rest.substring(0, dot + 1), tail = rest.substring(dot + 1);
-                    for (String[] kv : names) {
-                        if (tail.startsWith(kv[0])) return p + "transformer.layer." + layer + kv[1] + tail.substring(kv[0].length());
-                    }
-                }
-                return null; // the pooler: DistilBERT has none
-            }
-
-            @Override
-            public float[] read(String name, long... shape) {
-                if (name.equals("embeddings.token_type_embeddings.weight")) return new float[(int) (shape[0] * shape[1])];
-                return ck.read(stored(name), shape);
-            }
-
-            @Override
-            public boolean has(String name) {
-                String s = stored(name);
-                return s != null && ck.has(s);
-            }
-        };
+        return renamed(ck, p, "transformer.layer.", names, false); // DistilBERT has no pooler
     }
 
     /**
@@ -188,17 +163,27 @@ public final class BertModel implements AutoCloseable {
             {"attention.self.query.", "attention.attn.q."}, {"attention.self.key.", "attention.attn.k."}, {"attention.self.value.", "attention.attn.v."},
             {"attention.output.dense.", "attention.attn.o."}, {"attention.output.LayerNorm.", "attention.LayerNorm."},
         };
+        return renamed(ck, p, "encoder.layer.", names, true);
+    }
+
+    /**
+     * A checkpoint whose layer tensors are BERT's under other names: {@code encoder.layer.i.<bert>}
+     * is read as {@code prefix + layers + i. + <theirs>} by the first pair {@code {bert, theirs}} whose
+     * BERT head matches (else the BERT tail); embeddings keep their names, other tensors (the
+     * pooler, MPNet's relative bias) too when {@code others}, else they are absent; the
+     * token-type table is one zero row.
+     */
+    private static WeightSource renamed(Checkpoint ck, String prefix, String layers, String[][] names, boolean others) {
         return new WeightSource() {
             String stored(String name) {
                 if (name.startsWith("encoder.layer.")) {
                     String rest = name.substring("encoder.layer.".length());
                     int dot = rest.indexOf('.');
                     String layer = rest.substring(0, dot + 1), tail = rest.substring(dot + 1);
-                    for (String[] kv : names) {
-                        if (tail.startsWith(kv[0])) return p + "encoder.layer." + layer + kv[1] + tail.substring(kv[0].length());
-                    }
+                    for (String[] kv : names) if (tail.startsWith(kv[0])) return prefix + layers + layer + kv[1] + tail.substring(kv[0].length());
+                    return prefix + layers + layer + tail;
                 }
-                return p + name;
+                return name.startsWith("embeddings.") || others ? prefix + name : null;
             }
 
             @Override
@@ -209,7 +194,8 @@ public final class BertModel implements AutoCloseable {
 
             @Override
             public boolean has(String name) {
-                return ck.has(stored(name));
+                String s = stored(name);
+                return s != null && ck.has(s);
             }
         };
     }

@@ -13,6 +13,7 @@ import dev.surpass.Device;
 import dev.surpass.Tensor;
 import dev.surpass.cli.ModelFamilies;
 import dev.surpass.cli.ModelForward;
+import dev.surpass.model.decoder.RefMath;
 import dev.surpass.model.decoder.RefMath.Entry;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -178,30 +179,11 @@ class MpnetTest {
     }
 
     static double[][] lin(double[][] x, String name, int in, int out) {
-        float[] wt = w.get(name + ".weight"), b = w.get(name + ".bias");
-        double[][] y = new double[x.length][out];
-        for (int t = 0; t < x.length; t++) {
-            for (int o = 0; o < out; o++) {
-                double acc = b[o];
-                for (int i = 0; i < in; i++) acc += (double) wt[o * in + i] * x[t][i];
-                y[t][o] = acc;
-            }
-        }
-        return y;
+        return RefMath.linear(x, w.get(name + ".weight"), w.get(name + ".bias"), in, out);
     }
 
     static double[][] ln(double[][] x, String name) {
-        float[] g = w.get(name + ".weight"), b = w.get(name + ".bias");
-        double[][] y = new double[x.length][E];
-        for (int t = 0; t < x.length; t++) {
-            double mean = 0, var = 0;
-            for (double v : x[t]) mean += v;
-            mean /= E;
-            for (double v : x[t]) var += (v - mean) * (v - mean);
-            var /= E;
-            for (int i = 0; i < E; i++) y[t][i] = (x[t][i] - mean) / Math.sqrt(var + EPS) * g[i] + b[i];
-        }
-        return y;
+        return RefMath.layerNorm(x, w.get(name + ".weight"), w.get(name + ".bias"), EPS);
     }
 
     /** max |got[s] − want| over every row of the padded output. */
