@@ -11,8 +11,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Tensor;
-import dev.surpass.cli.ModelFamilies;
-import dev.surpass.cli.ModelForward;
 import dev.surpass.model.decoder.RefMath;
 import dev.surpass.model.decoder.RefMath.Entry;
 import java.io.IOException;
@@ -326,21 +324,7 @@ class MpnetTest {
     @Test
     void forwardFamilyTakesAnMpnetFolder() {
         assertTrue(BertConfig.looksLikeBert(dir));
-        ModelForward f = ModelFamilies.find(dir);
-        assertTrue(f != null && f.family().equals("bert"), "bert family should accept " + dir);
-        int[][] ids = {{0, 6, 7, 8, 2}, {0, 9, 2, 1, 1}};
-        int[][] mask = {{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}};
-        Map<String, Tensor> in = new LinkedHashMap<>();
-        in.put("input_ids", cpu.upload(new long[] {0, 6, 7, 8, 2, 0, 9, 2, 1, 1}, 2, 5));
-        in.put("attention_mask", cpu.upload(new long[] {1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, 2, 5));
-        Map<String, Tensor> out = f.forward(cpu, dir, in);
-        try (Tensor want = model.forward(ids, mask, null)) {
-            assertArrayEquals(want.toFloatArray(), out.get("last_hidden_state").toFloatArray(), 0f);
-            assertEquals(java.util.Set.of("last_hidden_state"), out.keySet());
-        } finally {
-            for (Tensor t : out.values()) t.close();
-            for (Tensor t : in.values()) t.close();
-        }
+        BertModelTest.forwardFamilyMatches(cpu, dir, model, new int[][] {{0, 6, 7, 8, 2}, {0, 9, 2, 1, 1}}, new int[][] {{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}});
     }
 
     /** A WordPiece tokenizer.json as all-mpnet-base-v2's: <s>=0, <pad>=1, </s>=2, <unk>=3, RobertaProcessing. */
