@@ -388,16 +388,15 @@ public final class BertModel implements AutoCloseable {
             x = LayerNorm.layerNorm(sum, embLnW, embLnB, eps);
         }
         try (Scope fw = Scope.open()) {
-            Tensor[] bias = config.mpnet() ? sequenceBiases(fw, cuQ) : null;
-            Tensor[] maskAdd = config.mpnet() ? sequenceMasks(fw, cuQ, mask) : null;
+            MpnetPlan plan = config.mpnet() ? plan(fw, cuQ, mask) : null;
             for (Layer l : layers) {
                 try (Scope s = Scope.open()) {
                     Tensor q = s.track(l.pq.linear(x, l.bq));
                     Tensor k = s.track(l.pk.linear(x, l.bk));
                     Tensor v = s.track(l.pv.linear(x, l.bv));
                     Tensor o;
-                    if (bias != null) {
-                        o = s.track(biasedAttention(q, k, v, cuQ, bias, maskAdd));
+                    if (plan != null) {
+                        o = s.track(biasedAttention(q, k, v, cuQ, plan));
                     } else {
                         if (keyRows != null) { // drop the padded keys: each sequence keeps its attended ones
                             k = s.track(Rows.gather(k, keyRows));
@@ -436,6 +435,30 @@ public final class BertModel implements AutoCloseable {
         float lg = (float) Math.log((float) n / exact);
         float scaled = lg / (float) Math.log(128.0 / exact) * (half - exact);
         return ret + Math.min(exact + (int) scaled, half - 1);
+    }
+
+    /**
+     * What MPNet's attention needs per sequence, built once per forward: the relative bias and the
+     * additive mask ({@link #sequenceBiases}, {@link #sequenceMasks}), the rows of its heads in
+     * {@code [rows·heads, D]} (I32 {@code [heads·L]}, head-major) and the cells of its keys
+     * transposed per head in {@code [rows·hidden, 1]} (I32 {@code [heads·D·L]}).
+     */
+    private record MpnetPlan(Tensor[] bias, Tensor[] mask, Tensor[] heads, Tensor[] keyCells) {}
+
+    private MpnetPlan plan(Scope scope, int[] cu, int[][] mask) {
+        int b = cu.length - 1, e = config.hiddenSize(), h = config.numHeads(), d = config.headDim();
+        Tensor[] heads = new Tensor[b], keyCells = new Tensor[b];
+        for (int seq = 0; seq < b; seq++) {
+            int start = cu[seq], len = cu[seq + 1] - start;
+            int[] hr = new int[h * len], kt = new int[h * d * len];
+            for (int hh = 0; hh < h; hh++) {
+                for (int t = 0; t < len; t++) hr[hh * len + t] = (start + t) * h + hh;
+                for (int j = 0; j < d; j++) for (int t = 0; t < len; t++) kt[(hh * d + j) * len + t] = (start + t) * e + hh * d + j;
+            }
+            heads[seq] = scope.track(device.upload(hr, hr.length));
+            keyCells[seq] = scope.track(device.upload(kt, kt.length));
+        }
+        return new MpnetPlan(sequenceBiases(scope, cu), sequenceMasks(scope, cu, mask), heads, keyCells);
     }
 
     /**
@@ -489,7 +512,7 @@ public final class BertModel implements AutoCloseable {
      * {@code [cu[s], cu[s+1])}: per sequence, heads split by a row gather, {@code softmax(q·kᵀ/√D
      * + bias[s] + mask[s])·v} by batched matmuls, written back in place. {@code [rows, hidden]}.
      */
-    private Tensor biasedAttention(Tensor q, Tensor k, Tensor v, int[] cu, Tensor[] bias, Tensor[] maskAdd) {
+    private Tensor biasedAttention(Tensor q, Tensor k, Tensor v, int[] cu, MpnetPlan plan) {
         int rows = (int) q.dim(0), e = config.hiddenSize(), h = config.numHeads(), d = config.headDim();
         float scale = (float) (1.0 / Math.sqrt(d));
         Tensor out = device.allocate(DType.F32, rows, e);
@@ -499,20 +522,15 @@ public final class BertModel implements AutoCloseable {
             Tensor kCells = s.track(k.reshape((long) rows * e, 1));
             Tensor outRows = s.track(out.reshape((long) rows * h, d));
             for (int seq = 0; seq + 1 < cu.length; seq++) {
-                int start = cu[seq], len = cu[seq + 1] - start;
-                int[] heads = new int[h * len], kt = new int[h * d * len];
-                for (int hh = 0; hh < h; hh++) {
-                    for (int t = 0; t < len; t++) heads[hh * len + t] = (start + t) * h + hh;
-                    for (int j = 0; j < d; j++) for (int t = 0; t < len; t++) kt[(hh * d + j) * len + t] = (start + t) * e + hh * d + j;
-                }
+                int len = cu[seq + 1] - cu[seq];
                 try (Scope b = Scope.open()) {
-                    Tensor headIds = b.track(device.upload(heads, heads.length));
+                    Tensor headIds = plan.heads()[seq];
                     Tensor qh = b.track(b.track(Gather.rows(qRows, headIds)).reshape(h, len, d));
                     Tensor vh = b.track(b.track(Gather.rows(vRows, headIds)).reshape(h, len, d));
-                    Tensor kT = b.track(b.track(Gather.rows(kCells, b.track(device.upload(kt, kt.length)))).reshape(h, d, len));
+                    Tensor kT = b.track(b.track(Gather.rows(kCells, plan.keyCells()[seq])).reshape(h, d, len));
                     Tensor scores = b.track(Elementwise.scale(b.track(Gemm.matmul(qh, kT)), scale));
-                    scores = b.track(Elementwise.add(scores, bias[seq]));
-                    if (maskAdd[seq] != null) scores = b.track(Elementwise.add(scores, maskAdd[seq]));
+                    scores = b.track(Elementwise.add(scores, plan.bias()[seq]));
+                    if (plan.mask()[seq] != null) scores = b.track(Elementwise.add(scores, plan.mask()[seq]));
                     Tensor ctx = b.track(Gemm.matmul(b.track(Softmax.softmax(scores)), vh));
                     Scatter.rows(b.track(ctx.reshape((long) h * len, d)), headIds, outRows);
                 }
