@@ -28,6 +28,8 @@ import java.util.Map;
  *       {@code continuing_subword_prefix} ("##"); a word longer than
  *       {@code max_input_chars_per_word} or with an unmatched rest becomes {@code unk_token};</li>
  *   <li>{@code TemplateProcessing} (single template) adds {@code [CLS]} … {@code [SEP]};
+ *       {@code BertProcessing} and {@code RobertaProcessing} (MPNet's {@code <s>} … {@code </s>})
+ *       add their {@code cls} … {@code sep} pairs;
  *       {@code truncation.max_length} (when the file has one) cuts the content so the result,
  *       special tokens included, fits.</li>
  * </ol>
@@ -184,11 +186,12 @@ public final class WordPieceTokenizer implements Tokenizer {
                 if (!seen) throw new IllegalArgumentException(where + ": post_processor.single has no Sequence item");
                 before = b.stream().mapToInt(Integer::intValue).toArray();
                 after = a.stream().mapToInt(Integer::intValue).toArray();
-            } else if (ty.equals("BertProcessing")) {
-                before = new int[] {pp.path("cls").path(1).asInt()};
-                after = new int[] {pp.path("sep").path(1).asInt()};
+            } else if (ty.equals("BertProcessing") || ty.equals("RobertaProcessing")) { // cls + text + sep, each a [token, id] pair
+                before = new int[] {pairId(pp, "cls", where)};
+                after = new int[] {pairId(pp, "sep", where)};
             } else {
-                throw new IllegalArgumentException(where + ": post_processor.type \"" + ty + "\" is not supported (TemplateProcessing, BertProcessing)");
+                throw new IllegalArgumentException(where + ": post_processor.type \"" + ty
+                        + "\" is not supported (TemplateProcessing, BertProcessing, RobertaProcessing)");
             }
         }
         int maxLength = 0;
@@ -203,6 +206,16 @@ public final class WordPieceTokenizer implements Tokenizer {
         boolean cleanup = root.path("decoder").path("cleanup").asBoolean(true);
         return new WordPieceTokenizer(where, vocab, added, special, clean, chinese, strip, lower, prefix, maxChars, unkId, before, after,
                 maxLength, cleanup);
+    }
+
+    /** The id of a BertProcessing / RobertaProcessing {@code cls} or {@code sep} pair {@code ["<s>", 0]}. */
+    private static int pairId(JsonNode pp, String field, String where) {
+        JsonNode pair = pp.path(field);
+        if (!pair.isArray() || pair.size() != 2 || !pair.get(0).isTextual() || !pair.get(1).canConvertToInt() || !pair.get(1).isIntegralNumber()
+                || pair.get(1).asInt() < 0) {
+            throw new IllegalArgumentException(where + ": post_processor." + field + " is " + pair + "; expected a [token, id] pair such as [\"<s>\", 0]");
+        }
+        return pair.get(1).asInt();
     }
 
     /** {@code truncation.max_length} of the file (special tokens included), or 0 when it has none. */

@@ -158,4 +158,22 @@ class WordPieceTokenizerTest {
         e = assertThrows(IllegalArgumentException.class, () -> Tokenizer.load(f));
         assertTrue(e.getMessage().contains("pre_tokenizer.type"), e.getMessage());
     }
+
+    /** MPNet's tokenizer.json (all-mpnet-base-v2): WordPiece with a RobertaProcessing post-processor, cls/sep as [token, id] pairs. */
+    @Test
+    void robertaProcessingAddsItsClsAndSepPairs() throws IOException {
+        Path f = tmp.resolve("mpnet-tokenizer.json");
+        String json = "{\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"continuing_subword_prefix\": \"##\","
+                + " \"max_input_chars_per_word\": 100, \"vocab\": {\"<s>\": 0, \"<pad>\": 1, \"</s>\": 2, \"[UNK]\": 3, \"hello\": 4,"
+                + " \"world\": 5, \"##s\": 6, \".\": 7}}, \"normalizer\": {\"type\": \"BertNormalizer\", \"lowercase\": true},"
+                + " \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}, \"post_processor\": {\"type\": \"RobertaProcessing\","
+                + " \"sep\": [\"</s>\", 2], \"cls\": [\"<s>\", 0], \"trim_offsets\": true, \"add_prefix_space\": false}}";
+        Files.writeString(f, json);
+        Tokenizer t = Tokenizer.load(f);
+        assertArrayEquals(new int[] {0, 4, 5, 6, 7, 2}, t.encode("Hello worlds.", true));
+        assertArrayEquals(new int[] {4, 5, 6, 7}, t.encode("Hello worlds.", false));
+        Files.writeString(f, json.replace("[\"<s>\", 0]", "[\"<s>\"]"));
+        var e = assertThrows(IllegalArgumentException.class, () -> Tokenizer.load(f));
+        assertTrue(e.getMessage().contains("post_processor.cls") && e.getMessage().contains(f.getFileName().toString()), e.getMessage());
+    }
 }

@@ -16,15 +16,37 @@ import java.nio.file.Path;
  * (default 1) at its sequence's k-th non-pad place gets position {@code pad_token_id + k}, a pad
  * token gets {@code pad_token_id} ({@code create_position_ids_from_input_ids}).
  *
+ * <p>MPNet ({@code model_type} "mpnet", transformers' {@code MPNetModel}) is the same post-LN encoder
+ * without token types (one type, whose embedding is zero), positions counted from padding id 1
+ * (HF's {@code MPNetEmbeddings} fixes {@code padding_idx = 1} whatever {@code pad_token_id} says),
+ * and a T5-style bidirectional relative position bias ({@code relative_attention_num_buckets}
+ * rows, default 32; HF buckets into 32 whatever the field says, so fewer rows are refused) added to
+ * every layer's attention scores; {@code layer_norm_eps} defaults to 1e-12 as in BERT.
+ *
  * @param paddingIdx RoBERTa's {@code pad_token_id}, from which positions count; -1 for BERT (position = index)
+ * @param relativeBuckets MPNet's {@code relative_attention_num_buckets} (rows of the relative bias table); 0 for the others
  */
 public record BertConfig(int hiddenSize, int numLayers, int numHeads, int intermediateSize, int maxPositions, int typeVocabSize,
-                         int vocabSize, float layerNormEps, int paddingIdx) {
+                         int vocabSize, float layerNormEps, int paddingIdx, int relativeBuckets) {
+
+    /** The buckets MPNet's relative position bias uses (transformers' {@code compute_position_bias} default). */
+    public static final int MPNET_BUCKETS = 32;
+
+    /** A BERT or RoBERTa config (no relative position bias). */
+    public BertConfig(int hiddenSize, int numLayers, int numHeads, int intermediateSize, int maxPositions, int typeVocabSize, int vocabSize,
+                      float layerNormEps, int paddingIdx) {
+        this(hiddenSize, numLayers, numHeads, intermediateSize, maxPositions, typeVocabSize, vocabSize, layerNormEps, paddingIdx, 0);
+    }
+
+    /** True for MPNet: a relative position bias on the attention scores. */
+    public boolean mpnet() {
+        return relativeBuckets > 0;
+    }
 
     /** A BERT config (positions are indices). */
     public BertConfig(int hiddenSize, int numLayers, int numHeads, int intermediateSize, int maxPositions, int typeVocabSize, int vocabSize,
                       float layerNormEps) {
-        this(hiddenSize, numLayers, numHeads, intermediateSize, maxPositions, typeVocabSize, vocabSize, layerNormEps, -1);
+        this(hiddenSize, numLayers, numHeads, intermediateSize, maxPositions, typeVocabSize, vocabSize, layerNormEps, -1, 0);
     }
 
     /** True for RoBERTa-style positions. */
@@ -51,6 +73,12 @@ public record BertConfig(int hiddenSize, int numLayers, int numHeads, int interm
         if (!(layerNormEps > 0) || !Float.isFinite(layerNormEps)) {
             throw new IllegalArgumentException("BertConfig: layerNormEps is " + layerNormEps + "; expected a positive number");
         }
+        if (relativeBuckets != 0 && relativeBuckets < MPNET_BUCKETS) {
+            throw new IllegalArgumentException("BertConfig: relativeBuckets is " + relativeBuckets + "; expected 0 (none) or at least " + MPNET_BUCKETS);
+        }
+        if (relativeBuckets != 0 && paddingIdx < 0) {
+            throw new IllegalArgumentException("BertConfig: relativeBuckets " + relativeBuckets + " needs positions counted from a padding id (paddingIdx >= 0)");
+        }
     }
 
     private static void check(String name, int v) {
@@ -61,16 +89,16 @@ public record BertConfig(int hiddenSize, int numLayers, int numHeads, int interm
         return hiddenSize / numHeads;
     }
 
-    /** True when {@code dir/config.json} names a BERT, RoBERTa, XLM-RoBERTa or DistilBERT encoder (model_type or architectures). */
+    /** True when {@code dir/config.json} names a BERT, RoBERTa, XLM-RoBERTa, DistilBERT or MPNet encoder (model_type or architectures). */
     public static boolean looksLikeBert(Path dir) {
         JsonNode n = ConfigJson.peek(dir);
         if (n == null) return false;
         String t = n.path("model_type").asText("");
-        if (t.equals("bert") || t.equals("roberta") || t.equals("xlm-roberta") || t.equals("distilbert")) return true;
+        if (t.equals("bert") || t.equals("roberta") || t.equals("xlm-roberta") || t.equals("distilbert") || t.equals("mpnet")) return true;
         if (!t.isEmpty()) return false;
         for (JsonNode a : n.path("architectures")) {
             String s = a.asText("");
-            for (String f : new String[] {"Bert", "Roberta", "XLMRoberta", "DistilBert"}) if (s.equals(f + "Model") || s.startsWith(f + "For")) return true;
+            for (String f : new String[] {"Bert", "Roberta", "XLMRoberta", "DistilBert", "MPNet"}) if (s.equals(f + "Model") || s.startsWith(f + "For")) return true;
         }
         return false;
     }
@@ -80,6 +108,14 @@ public record BertConfig(int hiddenSize, int numLayers, int numHeads, int interm
         String t = n.path("model_type").asText("");
         if (!t.isEmpty()) return t.equals("distilbert");
         for (JsonNode a : n.path("architectures")) if (a.asText("").startsWith("DistilBert")) return true;
+        return false;
+    }
+
+    /** True when the config is MPNet's (model_type or architectures). */
+    static boolean isMpnet(JsonNode n) {
+        String t = n.path("model_type").asText("");
+        if (!t.isEmpty()) return t.equals("mpnet");
+        for (JsonNode a : n.path("architectures")) if (a.asText("").startsWith("MPNet")) return true;
         return false;
     }
 
@@ -97,12 +133,13 @@ public record BertConfig(int hiddenSize, int numLayers, int numHeads, int interm
 
     public static BertConfig parse(ConfigJson c) {
         if (isDistilBert(c.node())) return parseDistilBert(c);
+        boolean mpnet = isMpnet(c.node());
         int hidden = c.positive("hidden_size");
         int layers = c.positive("num_hidden_layers");
         int heads = c.positive("num_attention_heads");
         int inter = c.positive("intermediate_size");
         int maxPos = c.positive("max_position_embeddings");
-        int types = c.optPositive("type_vocab_size", 2);
+        int types = mpnet ? 1 : c.optPositive("type_vocab_size", 2);
         int vocab = c.positive("vocab_size");
         double eps = c.optPositiveNumber("layer_norm_eps", 1e-12);
         String act = c.text("hidden_act", "gelu");
@@ -110,7 +147,7 @@ public record BertConfig(int hiddenSize, int numLayers, int numHeads, int interm
             throw new IllegalArgumentException(c.where() + ": field \"hidden_act\" is \"" + act + "\"; only \"gelu\" (exact erf) is supported");
         }
         String pos = c.text("position_embedding_type", "absolute");
-        if (!pos.equals("absolute")) {
+        if (!mpnet && !pos.equals("absolute")) {
             throw new IllegalArgumentException(c.where() + ": field \"position_embedding_type\" is \"" + pos + "\"; only \"absolute\" is supported");
         }
         if (hidden % heads != 0) {
@@ -123,7 +160,19 @@ public record BertConfig(int hiddenSize, int numLayers, int numHeads, int interm
                 throw new IllegalArgumentException(c.where() + ": pad_token_id " + pad + " leaves no positions in max_position_embeddings " + maxPos);
             }
         }
-        return new BertConfig(hidden, layers, heads, inter, maxPos, types, vocab, (float) eps, pad);
+        int buckets = 0;
+        if (mpnet) {
+            pad = 1; // MPNetEmbeddings.padding_idx
+            if (pad + 1 >= maxPos) {
+                throw new IllegalArgumentException(c.where() + ": max_position_embeddings " + maxPos + " leaves no positions after padding id 1");
+            }
+            buckets = c.optPositive("relative_attention_num_buckets", MPNET_BUCKETS);
+            if (buckets < MPNET_BUCKETS) {
+                throw new IllegalArgumentException(c.where() + ": field \"relative_attention_num_buckets\" is " + buckets + "; MPNet buckets relative"
+                        + " positions into " + MPNET_BUCKETS + ", so at least " + MPNET_BUCKETS + " are needed");
+            }
+        }
+        return new BertConfig(hidden, layers, heads, inter, maxPos, types, vocab, (float) eps, pad, buckets);
     }
 
     /**

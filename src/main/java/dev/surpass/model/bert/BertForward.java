@@ -7,7 +7,8 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * {@code surpass forward} for BERT folders (config.json model_type "bert" + safetensors): inputs
+ * {@code surpass forward} for BERT folders (config.json model_type "bert", "roberta", "xlm-roberta",
+ * "distilbert" or "mpnet" + safetensors): inputs
  * {@code input_ids}, optional {@code attention_mask} and {@code token_type_ids} (I32 or I64
  * {@code [B, N]}); outputs {@code last_hidden_state} F32 {@code [B, N, hidden]} and, when the
  * checkpoint has a pooler, {@code pooler_output} F32 {@code [B, hidden]} (as HF's BertModel).

@@ -8,9 +8,12 @@ import dev.surpass.attention.Attention;
 import dev.surpass.attention.AttentionOptions;
 import dev.surpass.layers.Activation;
 import dev.surpass.layers.Elementwise;
+import dev.surpass.layers.Gather;
 import dev.surpass.layers.Gemm;
 import dev.surpass.layers.LayerNorm;
 import dev.surpass.layers.LinearWeight;
+import dev.surpass.layers.Scatter;
+import dev.surpass.layers.Softmax;
 import dev.surpass.model.decoder.Checkpoint;
 import dev.surpass.model.decoder.ConfigJson;
 import dev.surpass.model.decoder.Decoding;
@@ -32,6 +35,19 @@ import java.util.List;
  * </pre>
  * Loads HF safetensors (with or without the {@code bert.} prefix, 16-bit weights widened) through
  * {@link #load}, or the initializers of an ONNX export through {@link #loadOnnx}.
+ *
+ * <p>MPNet ({@link BertConfig#mpnet}, transformers' {@code MPNetModel}): the same layers with no
+ * token types, RoBERTa positions from padding id 1, and one relative position bias for all layers
+ * added to every head's scaled scores before the mask and the softmax:
+ * <pre>
+ * scores[h, i, j] = q_i·k_j / √D + rel[bucket(j − i), h] + (attention_mask[j] = 0 ? float32 min : 0)
+ * bucket(r): T5's bidirectional bucket of n = i − j over 32 buckets, max distance 128 (16 per sign:
+ *   |n| < 8 exact, then 8 + ⌊ln(|n|/8) / ln 16 · 8⌋ capped at 15, +16 when n < 0), in float32 as torch
+ * </pre>
+ * i and j are the token's indices in its (padded) row. This attention is unfused (batched matmul,
+ * softmax, matmul per sequence), as the fused kernel takes no additive bias; masked keys get the
+ * float32 minimum added as HF's extended mask, so a row whose mask is all 0 averages every key
+ * there as in HF.
  *
  * <p>Padding: every query row attends only to the keys of its own sequence whose mask is 1 (the
  * masked keys are dropped before the varlen fused attention), so padded rows still get an output,
@@ -76,10 +92,13 @@ public final class BertModel implements AutoCloseable {
     private final Tensor word, position, tokenType, embLnW, embLnB;
     private final Tensor poolW, poolB; // pooler.dense, or null
     private final List<Layer> layers;
+    /** MPNet's relative attention bias {@code [buckets, heads]} on the host, or null. */
+    private final float[] relBias;
     private boolean closed;
 
     private BertModel(Device device, BertConfig config, Tensor word, Tensor position, Tensor tokenType, Tensor embLnW, Tensor embLnB,
-                      List<Layer> layers, Tensor poolW, Tensor poolB) {
+                      List<Layer> layers, Tensor poolW, Tensor poolB, float[] relBias) {
+        this.relBias = relBias;
         this.device = device;
         this.config = config;
         this.word = word;
@@ -103,9 +122,10 @@ public final class BertModel implements AutoCloseable {
         if (device == null) throw new IllegalArgumentException("device is null");
         if (dir == null) throw new IllegalArgumentException("dir is null");
         BertConfig c = BertConfig.load(dir);
-        Decoding.checkHeadDim(dir, "hidden_size / num_attention_heads", c.headDim());
+        if (!c.mpnet()) Decoding.checkHeadDim(dir, "hidden_size / num_attention_heads", c.headDim());
         try (Checkpoint ck = Checkpoint.open(dir)) {
             if (BertConfig.isDistilBert(ConfigJson.peek(dir))) return build(device, c, distilBert(ck));
+            if (c.mpnet()) return build(device, c, mpnet(ck));
             String p = ck.has("bert.embeddings.word_embeddings.weight") ? "bert."
                     : ck.has("roberta.embeddings.word_embeddings.weight") ? "roberta." : "";
             return build(device, c, new WeightSource() {
@@ -130,18 +150,40 @@ public final class BertModel implements AutoCloseable {
             {"attention.output.dense.", "attention.out_lin."}, {"attention.output.LayerNorm.", "sa_layer_norm."},
             {"intermediate.dense.", "ffn.lin1."}, {"output.dense.", "ffn.lin2."}, {"output.LayerNorm.", "output_layer_norm."},
         };
+        return renamed(ck, p, "transformer.layer.", names, false); // DistilBERT has no pooler
+    }
+
+    /**
+     * BERT's names read from MPNet's ({@code mpnet.} prefix or none): {@code attention.attn.{q,k,v,o}},
+     * {@code attention.LayerNorm}; the missing token-type table is one zero row.
+     */
+    private static WeightSource mpnet(Checkpoint ck) {
+        String p = ck.has("mpnet.embeddings.word_embeddings.weight") ? "mpnet." : "";
+        String[][] names = {
+            {"attention.self.query.", "attention.attn.q."}, {"attention.self.key.", "attention.attn.k."}, {"attention.self.value.", "attention.attn.v."},
+            {"attention.output.dense.", "attention.attn.o."}, {"attention.output.LayerNorm.", "attention.LayerNorm."},
+        };
+        return renamed(ck, p, "encoder.layer.", names, true);
+    }
+
+    /**
+     * A checkpoint whose layer tensors are BERT's under other names: {@code encoder.layer.i.<bert>}
+     * is read as {@code prefix + layers + i. + <theirs>} by the first pair {@code {bert, theirs}} whose
+     * BERT head matches (else the BERT tail); embeddings keep their names, other tensors (the
+     * pooler, MPNet's relative bias) too when {@code others}, else they are absent; the
+     * token-type table is one zero row.
+     */
+    private static WeightSource renamed(Checkpoint ck, String prefix, String layers, String[][] names, boolean others) {
         return new WeightSource() {
             String stored(String name) {
-                if (name.startsWith("embeddings.")) return p + name;
                 if (name.startsWith("encoder.layer.")) {
                     String rest = name.substring("encoder.layer.".length());
                     int dot = rest.indexOf('.');
                     String layer = rest.substring(0, dot + 1), tail = rest.substring(dot + 1);
-                    for (String[] kv : names) {
-                        if (tail.startsWith(kv[0])) return p + "transformer.layer." + layer + kv[1] + tail.substring(kv[0].length());
-                    }
+                    for (String[] kv : names) if (tail.startsWith(kv[0])) return prefix + layers + layer + kv[1] + tail.substring(kv[0].length());
+                    return prefix + layers + layer + tail;
                 }
-                return null; // the pooler: DistilBERT has none
+                return name.startsWith("embeddings.") || others ? prefix + name : null;
             }
 
             @Override
@@ -224,7 +266,8 @@ public final class BertModel implements AutoCloseable {
                 pw = up(owned, device, src, "pooler.dense.weight", e, e);
                 pb = up(owned, device, src, "pooler.dense.bias", e);
             }
-            return new BertModel(device, c, word, pos, type, lnW, lnB, layers, pw, pb);
+            float[] rel = c.mpnet() ? src.read("encoder.relative_attention_bias.weight", c.relativeBuckets(), c.numHeads()) : null;
+            return new BertModel(device, c, word, pos, type, lnW, lnB, layers, pw, pb, rel);
         } catch (RuntimeException | Error ex) {
             for (Tensor t : owned) t.close();
             throw ex;
@@ -280,7 +323,7 @@ public final class BertModel implements AutoCloseable {
             cuK[s + 1] = kept;
         }
         int[] keyRows = kept == rows ? null : java.util.Arrays.copyOf(keep, kept);
-        Tensor x = encode(ids, positions, types, cuQ, cuK, keyRows);
+        Tensor x = config.mpnet() ? encode(ids, positions, types, cuQ, cuQ, null, attentionMask) : encode(ids, positions, types, cuQ, cuK, keyRows, null);
         try {
             return x.reshape(b, n, config.hiddenSize());
         } finally {
@@ -323,15 +366,16 @@ public final class BertModel implements AutoCloseable {
             System.arraycopy(inputIds[s], 0, ids, cu[s], inputIds[s].length);
             positions(inputIds[s], positions, cu[s]);
         }
-        return encode(ids, positions, new int[rows], cu, cu, null);
+        return encode(ids, positions, new int[rows], cu, cu, null, null);
     }
 
     /**
      * The encoder over {@code ids.length} rows {@code [rows, hidden]}: sequence s is query rows
      * {@code [cuQ[s], cuQ[s+1])} attending to key rows {@code [cuK[s], cuK[s+1])} of the rows
-     * {@code keyRows} (null: all rows) keeps.
+     * {@code keyRows} (null: all rows) keeps. MPNet takes {@code cuQ == cuK}, no keyRows, and
+     * {@code mask[s]} (null: all 1) for sequence s, masked by addition.
      */
-    private Tensor encode(int[] ids, int[] positions, int[] types, int[] cuQ, int[] cuK, int[] keyRows) {
+    private Tensor encode(int[] ids, int[] positions, int[] types, int[] cuQ, int[] cuK, int[] keyRows, int[][] mask) {
         int rows = ids.length, kept = keyRows == null ? rows : keyRows.length;
         int e = config.hiddenSize(), h = config.numHeads(), d = config.headDim();
         float eps = config.layerNormEps();
@@ -343,19 +387,25 @@ public final class BertModel implements AutoCloseable {
             Tensor sum = s.track(Elementwise.add(s.track(Elementwise.add(we, pe)), te));
             x = LayerNorm.layerNorm(sum, embLnW, embLnB, eps);
         }
-        try {
+        try (Scope fw = Scope.open()) {
+            MpnetPlan plan = config.mpnet() ? plan(fw, cuQ, mask) : null;
             for (Layer l : layers) {
                 try (Scope s = Scope.open()) {
                     Tensor q = s.track(l.pq.linear(x, l.bq));
                     Tensor k = s.track(l.pk.linear(x, l.bk));
                     Tensor v = s.track(l.pv.linear(x, l.bv));
-                    if (keyRows != null) { // drop the padded keys: each sequence keeps its attended ones
-                        k = s.track(Rows.gather(k, keyRows));
-                        v = s.track(Rows.gather(v, keyRows));
+                    Tensor o;
+                    if (plan != null) {
+                        o = s.track(biasedAttention(q, k, v, cuQ, plan));
+                    } else {
+                        if (keyRows != null) { // drop the padded keys: each sequence keeps its attended ones
+                            k = s.track(Rows.gather(k, keyRows));
+                            v = s.track(Rows.gather(v, keyRows));
+                        }
+                        o = s.track(s.track(Attention.prefillVarlen(s.track(q.reshape(rows, h, d)), s.track(k.reshape(kept, h, d)),
+                                s.track(v.reshape(kept, h, d)), cuQ, cuK, AttentionOptions.defaults())).reshape(rows, e));
                     }
-                    Tensor o = s.track(Attention.prefillVarlen(s.track(q.reshape(rows, h, d)), s.track(k.reshape(kept, h, d)),
-                            s.track(v.reshape(kept, h, d)), cuQ, cuK, AttentionOptions.defaults()));
-                    Tensor attn = s.track(l.po.linear(s.track(o.reshape(rows, e)), l.bo));
+                    Tensor attn = s.track(l.po.linear(o, l.bo));
                     Tensor x1 = s.track(LayerNorm.layerNorm(s.track(Elementwise.add(x, attn)), l.ln1w, l.ln1b, eps));
                     Tensor inter = s.track(Activation.gelu(s.track(l.pi.linear(x1, l.bi)), Activation.Gelu.ERF));
                     Tensor out = s.track(l.p2.linear(inter, l.b2));
@@ -369,6 +419,126 @@ public final class BertModel implements AutoCloseable {
             return result;
         } finally {
             if (x != null) x.close();
+        }
+    }
+
+    /**
+     * MPNet's relative position bucket of {@code relative = key index − query index}
+     * (transformers' {@code MPNetEncoder.relative_position_bucket}, 32 buckets, max distance 128),
+     * the logarithm in float32 as torch computes it.
+     */
+    static int relativeBucket(int relative) {
+        int n = -relative, half = BertConfig.MPNET_BUCKETS / 2, exact = half / 2;
+        int ret = n < 0 ? half : 0;
+        n = Math.abs(n);
+        if (n < exact) return ret + n;
+        float lg = (float) Math.log((float) n / exact);
+        float scaled = lg / (float) Math.log(128.0 / exact) * (half - exact);
+        return ret + Math.min(exact + (int) scaled, half - 1);
+    }
+
+    /**
+     * What MPNet's attention needs per sequence, built once per forward: the relative bias and the
+     * additive mask ({@link #sequenceBiases}, {@link #sequenceMasks}), the rows of its heads in
+     * {@code [rows·heads, D]} (I32 {@code [heads·L]}, head-major) and the cells of its keys
+     * transposed per head in {@code [rows·hidden, 1]} (I32 {@code [heads·D·L]}).
+     */
+    private record MpnetPlan(Tensor[] bias, Tensor[] mask, Tensor[] heads, Tensor[] keyCells) {}
+
+    private MpnetPlan plan(Scope scope, int[] cu, int[][] mask) {
+        int b = cu.length - 1, e = config.hiddenSize(), h = config.numHeads(), d = config.headDim();
+        Tensor[] heads = new Tensor[b], keyCells = new Tensor[b];
+        for (int seq = 0; seq < b; seq++) {
+            int start = cu[seq], len = cu[seq + 1] - start;
+            int[] hr = new int[h * len], kt = new int[h * d * len];
+            for (int hh = 0; hh < h; hh++) {
+                for (int t = 0; t < len; t++) hr[hh * len + t] = (start + t) * h + hh;
+                for (int j = 0; j < d; j++) for (int t = 0; t < len; t++) kt[(hh * d + j) * len + t] = (start + t) * e + hh * d + j;
+            }
+            heads[seq] = scope.track(device.upload(hr, hr.length));
+            keyCells[seq] = scope.track(device.upload(kt, kt.length));
+        }
+        return new MpnetPlan(sequenceBiases(scope, cu), sequenceMasks(scope, cu, mask), heads, keyCells);
+    }
+
+    /**
+     * MPNet's position bias of each sequence, {@code [heads, L, L]} with {@code [h, i, j] =
+     * rel[bucket(j − i), h]}: one tensor per distinct length L, tracked by {@code scope}.
+     */
+    private Tensor[] sequenceBiases(Scope scope, int[] cu) {
+        int b = cu.length - 1, h = config.numHeads();
+        Tensor[] out = new Tensor[b];
+        java.util.Map<Integer, Tensor> byLength = new java.util.HashMap<>();
+        for (int s = 0; s < b; s++) {
+            int len = cu[s + 1] - cu[s];
+            Tensor t = byLength.get(len);
+            if (t == null) {
+                float[] v = new float[h * len * len];
+                for (int i = 0; i < len; i++) {
+                    for (int j = 0; j < len; j++) {
+                        int bucket = relativeBucket(j - i);
+                        for (int hh = 0; hh < h; hh++) v[(hh * len + i) * len + j] = relBias[bucket * h + hh];
+                    }
+                }
+                t = scope.track(device.upload(DType.F32, v, h, len, len));
+                byLength.put(len, t);
+            }
+            out[s] = t;
+        }
+        return out;
+    }
+
+    /** Per sequence {@code [L]}: 0 for attended keys, the float32 minimum for masked ones (HF's extended mask); null when all attend. */
+    private Tensor[] sequenceMasks(Scope scope, int[] cu, int[][] mask) {
+        Tensor[] out = new Tensor[cu.length - 1];
+        if (mask == null) return out;
+        for (int s = 0; s < out.length; s++) {
+            int len = cu[s + 1] - cu[s];
+            float[] v = new float[len];
+            boolean any = false;
+            for (int j = 0; j < len; j++) {
+                if (mask[s][j] == 0) {
+                    v[j] = -Float.MAX_VALUE;
+                    any = true;
+                }
+            }
+            if (any) out[s] = scope.track(device.upload(DType.F32, v, len));
+        }
+        return out;
+    }
+
+    /**
+     * MPNet's attention over packed rows {@code q, k, v [rows, hidden]}, sequence s being rows
+     * {@code [cu[s], cu[s+1])}: per sequence, heads split by a row gather, {@code softmax(q·kᵀ/√D
+     * + bias[s] + mask[s])·v} by batched matmuls, written back in place. {@code [rows, hidden]}.
+     */
+    private Tensor biasedAttention(Tensor q, Tensor k, Tensor v, int[] cu, MpnetPlan plan) {
+        int rows = (int) q.dim(0), e = config.hiddenSize(), h = config.numHeads(), d = config.headDim();
+        float scale = (float) (1.0 / Math.sqrt(d));
+        Tensor out = device.allocate(DType.F32, rows, e);
+        try (Scope s = Scope.open()) {
+            Tensor qRows = s.track(q.reshape((long) rows * h, d));
+            Tensor vRows = s.track(v.reshape((long) rows * h, d));
+            Tensor kCells = s.track(k.reshape((long) rows * e, 1));
+            Tensor outRows = s.track(out.reshape((long) rows * h, d));
+            for (int seq = 0; seq + 1 < cu.length; seq++) {
+                int len = cu[seq + 1] - cu[seq];
+                try (Scope b = Scope.open()) {
+                    Tensor headIds = plan.heads()[seq];
+                    Tensor qh = b.track(b.track(Gather.rows(qRows, headIds)).reshape(h, len, d));
+                    Tensor vh = b.track(b.track(Gather.rows(vRows, headIds)).reshape(h, len, d));
+                    Tensor kT = b.track(b.track(Gather.rows(kCells, plan.keyCells()[seq])).reshape(h, d, len));
+                    Tensor scores = b.track(Elementwise.scale(b.track(Gemm.matmul(qh, kT)), scale));
+                    scores = b.track(Elementwise.add(scores, plan.bias()[seq]));
+                    if (plan.mask()[seq] != null) scores = b.track(Elementwise.add(scores, plan.mask()[seq]));
+                    Tensor ctx = b.track(Gemm.matmul(b.track(Softmax.softmax(scores)), vh));
+                    Scatter.rows(b.track(ctx.reshape((long) h * len, d)), headIds, outRows);
+                }
+            }
+            return out;
+        } catch (RuntimeException | Error ex) {
+            out.close();
+            throw ex;
         }
     }
 

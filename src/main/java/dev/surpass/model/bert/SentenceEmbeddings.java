@@ -5,8 +5,8 @@ import dev.surpass.text.Tokenizer;
 import java.util.List;
 
 /**
- * Sentence embeddings as sentence-transformers computes them for BERT encoders such as
- * all-MiniLM-L6-v2: tokenize (with {@code [CLS]}/{@code [SEP]}, truncated to {@code maxLength}),
+ * Sentence embeddings as sentence-transformers computes them for BERT-family encoders such as
+ * all-MiniLM-L6-v2 or all-mpnet-base-v2: tokenize (with {@code [CLS]}/{@code [SEP]}, truncated to {@code maxLength}),
  * pad the batch to its longest sentence, run the encoder with the attention mask, pool the last
  * hidden state over the real tokens (mean by default), optionally project it ({@code Dense}
  * modules) and L2-normalise it. {@link #load} reads a sentence-transformers folder

@@ -1,6 +1,6 @@
 /**
  * The BERT encoder ({@link dev.surpass.model.bert.BertModel}: HF safetensors or the initializers of
- * an ONNX export), sentence embeddings (mean pooling, L2 normalisation) and all-MiniLM-L6-v2 from
+ * an ONNX export; RoBERTa, XLM-R, DistilBERT and MPNet checkpoints too), sentence embeddings (mean pooling, L2 normalisation) and all-MiniLM-L6-v2 from
  * its Maven artifact.
  */
 package dev.surpass.model.bert;

@@ -29,6 +29,7 @@ class BertFuzzTest {
     @TempDir
     static Path tmp;
     static BertModel model;
+    static BertModel mpnet;
 
     @BeforeAll
     static void open() throws IOException {
@@ -36,11 +37,16 @@ class BertFuzzTest {
         BertModelTest.w = BertModelTest.weights(new Random(20261127L));
         RefMath.writeCheckpoint(tmp, BertModelTest.CONFIG, BertModelTest.entries(BertModelTest.w, "bert."), DType.F32, 1);
         model = BertModel.load(cpu, tmp);
+        MpnetTest.w = MpnetTest.weights(new Random(20261128L));
+        Path m = tmp.resolve("mpnet-src");
+        RefMath.writeCheckpoint(m, MpnetTest.CONFIG, MpnetTest.entries(MpnetTest.w, "mpnet."), DType.F32, 1);
+        mpnet = BertModel.load(cpu, m);
     }
 
     @AfterAll
     static void close() {
         model.close();
+        mpnet.close();
         cpu.close();
         Fuzz.finishModel("bert");
     }
@@ -130,5 +136,38 @@ class BertFuzzTest {
     void configFile() {
         Fuzz.forAll("files.bert.config", 30, g -> dev.surpass.fuzz.Mutate.configCase("files.bert.config", tmp, tmp.resolve("cfg"), g.anyLong(),
                 d -> BertModel.load(cpu, d)));
+    }
+
+    /** MPNet's config.json (relative buckets, no token types) mutated then loaded with MpnetTest's weights. */
+    @Test
+    void mpnetConfigFile() throws IOException {
+        Path src = tmp.resolve("mpnet-src");
+        Fuzz.forAll("files.bert.mpnet.config", 30, g -> dev.surpass.fuzz.Mutate.configCase("files.bert.mpnet.config", src, tmp.resolve("mpnet-cfg"), g.anyLong(),
+                d -> BertModel.load(cpu, d)));
+    }
+
+    /** MPNet's forward (relative bias, additive mask): valid calls match MpnetTest's float64 reference on every row, fully masked ones too. */
+    @Test
+    void mpnetForward() {
+        Fuzz.forAll("bert.mpnet.forward", 40, g -> {
+            int[][] ids = DecoderFuzzCases.batches(g, MpnetTest.V, 22);
+            int[][] maskRaw = grid(g);
+            int[][] mask = g.bool() ? null : g.bool() ? shapedLike(ids, maskRaw, 2) : maskRaw;
+            String in = "ids " + Arrays.deepToString(ids) + " mask " + Arrays.deepToString(mask);
+            boolean valid = grid(ids, null, MpnetTest.V) && ids[0].length <= MpnetTest.P - 2 && (mask == null || grid(mask, ids, 2));
+            if (!valid) {
+                Fuzz.reject("bert.mpnet.forward", in, () -> mpnet.forward(ids, mask, null), "inputIds", "attentionMask");
+                return;
+            }
+            try (Tensor out = Fuzz.call("bert.mpnet.forward", in, () -> mpnet.forward(ids, mask, null))) {
+                if (out == null) throw new AssertionError("bert.mpnet.forward: a valid call was refused: " + in);
+                float[] got = out.toFloatArray();
+                int n = ids[0].length;
+                for (int b = 0; b < ids.length; b++) {
+                    double d = MpnetTest.worst(got, b, n, MpnetTest.reference(ids[b], mask == null ? ones(n) : mask[b]));
+                    assertTrue(d < 2e-4, "bert.mpnet.forward: row " + b + " max|d| " + d + " for " + in);
+                }
+            }
+        });
     }
 }

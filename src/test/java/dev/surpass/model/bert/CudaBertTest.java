@@ -70,6 +70,41 @@ class CudaBertTest {
     }
 
     /**
+     * MPNet on CUDA: the tiny random model of {@link MpnetTest} (lengths 100 / 37 / 1, every relative
+     * bucket reached, the unfused biased attention) against its float64 reference and the CPU, padded
+     * and packed.
+     */
+    @Test
+    void tinyMpnetMatchesTheReferenceAndTheCpu() throws Exception {
+        try (Device g = cuda(); Device host = Device.cpu()) {
+            MpnetTest.w = MpnetTest.weights(new Random(20261128L)); // what reference() reads
+            Path dir = tmp.resolve("mpnet");
+            writeCheckpoint(dir, MpnetTest.CONFIG, MpnetTest.entries(MpnetTest.w, "mpnet."), DType.F32, 1);
+            int[][][] in = MpnetTest.batch();
+            int[][] ids = in[0], mask = in[1];
+            int n = ids[0].length, e = MpnetTest.E;
+            int[] lens = {100, 37, 1};
+            int[][] packed = new int[3][];
+            for (int b = 0; b < 3; b++) packed[b] = java.util.Arrays.copyOf(ids[b], lens[b]);
+            try (BertModel m = BertModel.load(g, dir); BertModel onCpu = BertModel.load(host, dir);
+                 Tensor h = m.forward(ids, mask, null); Tensor c = onCpu.forward(ids, mask, null);
+                 Tensor hp = m.forwardPacked(packed); Tensor cp = onCpu.forwardPacked(packed)) {
+                float[] got = h.toFloatArray(), cpu = c.toFloatArray();
+                double worst = 0, vsCpu = 0;
+                for (int b = 0; b < 3; b++) worst = Math.max(worst, MpnetTest.worst(got, b, n, MpnetTest.reference(ids[b], mask[b])));
+                for (int k = 0; k < got.length; k++) vsCpu = Math.max(vsCpu, Math.abs(got[k] - cpu[k]));
+                float[] pg = hp.toFloatArray(), pc = cp.toFloatArray();
+                double packedVsCpu = 0;
+                for (int k = 0; k < pg.length; k++) packedVsCpu = Math.max(packedVsCpu, Math.abs(pg[k] - pc[k]));
+                System.out.printf("tiny MPNet on CUDA: max|d| vs float64 %.3g, vs CPU %.3g, packed vs CPU %.3g%n", worst, vsCpu, packedVsCpu);
+                assertTrue(worst < 5e-4, "CUDA vs float64 reference: " + worst);
+                assertTrue(vsCpu < 5e-4, "CUDA vs CPU: " + vsCpu);
+                assertTrue(packedVsCpu < 5e-4 && pg.length == 138 * e, "packed CUDA vs CPU: " + packedVsCpu);
+            }
+        }
+    }
+
+    /**
      * all-MiniLM-L6-v2's architecture at full size (hidden 384, 6 layers, 12 heads, intermediate
      * 1536, vocab 30522, 512 positions) with random weights, so it runs where the artifact is not on
      * the class path (the GPU bundle): 16 padded sequences of 1 to 256 tokens, [CLS] … [SEP], mean
