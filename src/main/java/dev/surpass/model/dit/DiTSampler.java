@@ -20,7 +20,8 @@ import java.util.Locale;
  * <ul>
  *   <li>schedule: DiT's linear betas ({@link NoiseSchedule#ditLinear}, T = 1000), respaced to
  *       {@code steps} with {@code space_timesteps(1000, "steps")} (DDPM and DDIM); the model sees the
- *       original timestep of each respaced index ({@code timestep_map});
+ *       original timestep of each respaced index ({@code timestep_map}); DDIM for a model from a
+ *       diffusers folder visits DiTPipeline's leading timesteps instead ({@link #respacing});
  *   <li>{@link Sampler#DDPM}: ancestral steps with DiT's learned-range variance (fixed large
  *       without learn_sigma, as DiT's {@code create_diffusion}); {@link Sampler#DDIM}: η as given
  *       (0 deterministic); {@link Sampler#DPMPP_2M}: DPM-Solver++(2M) on the unrespaced schedule at
@@ -160,7 +161,7 @@ public final class DiTSampler {
             NoiseSchedule base = NoiseSchedule.ditLinear(TRAIN_STEPS);
             switch (sampler) {
                 case DDPM, DDIM -> {
-                    NoiseSchedule sch = base.respace(NoiseSchedule.spaceTimesteps(TRAIN_STEPS, Integer.toString(steps)));
+                    NoiseSchedule sch = base.respace(respacing(model, sampler, base, steps));
                     DdpmStep ddpm = new DdpmStep(sch, cfg.learnSigma() ? DdpmStep.Variance.LEARNED_RANGE : DdpmStep.Variance.FIXED_LARGE);
                     DdimStep ddim = new DdimStep(sch, eta);
                     StepOptions o = clip ? opts.withClipSample(clipDenoised) : opts;
@@ -205,6 +206,20 @@ public final class DiTSampler {
         } finally {
             if (prevX0 != null) prevX0.close();
         }
+    }
+
+    /**
+     * The timesteps DDPM and DDIM visit, ascending: DiT's {@code space_timesteps(1000, "N")}; for
+     * DDIM with a model from a diffusers folder, DiTPipeline's DDIMScheduler as its converter sets it
+     * up — leading spacing {@code (0, 1, …, N−1)·(T div N)}, each step going to the one below and the
+     * last to ᾱ = 1 ({@code set_alpha_to_one}), which the respaced schedule of those timesteps gives.
+     */
+    static int[] respacing(DiT model, Sampler sampler, NoiseSchedule base, int steps) {
+        if (sampler != Sampler.DDIM || !model.diffusersLayout()) return NoiseSchedule.spaceTimesteps(TRAIN_STEPS, Integer.toString(steps));
+        int[] down = base.timesteps(steps, NoiseSchedule.Spacing.LEADING, 0);
+        int[] up = new int[steps];
+        for (int i = 0; i < steps; i++) up[i] = down[steps - 1 - i];
+        return up;
     }
 
     /** diffusers' linspace spacing: {@code round(linspace(0, T−1, N+1))[::-1][:-1]} (half to even). */

@@ -98,25 +98,24 @@ class DiTSamplerTest {
 
     @Test
     void ddimWithGuidanceMatchesFloat64() {
-        ddimWithGuidance(model, false);
+        ddimWithGuidance(model, false, new int[] {0, 500, 999}); // space_timesteps(1000, "3"): round(0), round(499.5) = 500 (half to even), 999
     }
 
-    /** A model loaded from a diffusers folder is guided on every ε channel, as diffusers' DiTPipeline does. */
+    /** A model loaded from a diffusers folder is guided on every ε channel and visits the leading timesteps, as diffusers' DiTPipeline does. */
     @Test
     void diffusersModelGuidesEveryChannel() throws java.io.IOException {
         DiTFixture fx = new DiTFixture(DiTFixture.tiny(), 99);
         try (DiT m = DiT.load(cpu, fx.writeDiffusers(tmp.resolve("diffusers"), DType.F32, null))) {
             assertTrue(m.diffusersLayout());
-            ddimWithGuidance(m, true);
+            ddimWithGuidance(m, true, new int[] {0, 333, 666}); // DDIMScheduler's leading spacing: (0, 1, 2)·(1000 div 3)
         }
     }
 
     /** DiT's DDIM with guidance (channels [:3], or all of them) in float64 over the library's model outputs, against DiTSampler. */
-    static void ddimWithGuidance(DiT model, boolean allChannels) {
+    static void ddimWithGuidance(DiT model, boolean allChannels, int[] use) {
         int[] labels = {3, 9};
         int n = 2, plane = 64, c = 4, per = c * plane;
         double s = 4.0;
-        int[] use = {0, 500, 999};  // space_timesteps(1000, "3"): round(0), round(499.5) = 500 (half to even), 999
         double[] ab = alphasCumprod();
         double[] x = new double[n * per];
         for (int i = 0; i < x.length; i++) x[i] = Philox.normal(SEED, DiTSampler.INIT_STREAM, i);
