@@ -148,6 +148,21 @@ class Qwen3EmbeddingTest {
         }
     }
 
+    /** The same folder on CUDA (varlen prefill attention, cuBLAS projections): the float64 reference's embeddings. */
+    @Test
+    @org.junit.jupiter.api.Tag("gpu")
+    void cudaEmbeddingsMatchFloat64Reference() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Device.cudaDeviceCount() > 0, "no CUDA device");
+        Path d = folder("qwen3-cuda", bare(Qwen3Test.wn), "pooling_mode_lasttoken");
+        try (Device gpu = Device.cuda(0); SentenceEmbeddings st = SentenceEmbeddings.load(gpu, d)) {
+            float[][] got = st.embed(List.of(SENTENCES));
+            for (int s = 0; s < SENTENCES.length; s++) {
+                double err = maxAbs(got[s], refEmbedding(Qwen3Test.wn, st.tokenize(SENTENCES[s]), true));
+                assertTrue(err <= 1e-4, "sentence " + s + ": max|Δ| " + err); // fp32 in other summation orders (unmeasured: no GPU where it was written)
+            }
+        }
+    }
+
     @Test
     void meanPoolingFolderPoolsTheMean() throws IOException {
         Path d = folder("qwen3-mean", bare(Qwen3Test.wn), "pooling_mode_mean_tokens");
