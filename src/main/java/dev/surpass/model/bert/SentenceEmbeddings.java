@@ -197,7 +197,10 @@ public final class SentenceEmbeddings implements AutoCloseable {
      * runs on the real tokens only ({@link SentenceEncoder#forwardPacked}): the same values as padding
      * the batch to its longest sentence with an attention mask, without the work on the padding
      * (for a decoder, sentence-transformers pads on the left and HF shifts the positions by the
-     * padding; RoPE sees only position differences, so that too agrees up to rounding).
+     * padding; RoPE sees only position differences, so that too agrees up to rounding). Two
+     * pooling modes of sentence-transformers depend on left padding itself — CLS takes column 0 of
+     * the padded batch (a pad token for the shorter sentences) and weighted mean weighs by padded
+     * column — and here give what a batch of that one sentence gives: its first token, weights 1..n.
      * A sentence without tokens embeds to zeros.
      */
     public float[][] embed(List<String> sentences) {
