@@ -37,7 +37,8 @@ final class EmbedCommand extends CliCommand {
     String query;
 
     @Option(names = "--model", paramLabel = "DIR", description = {"A BERT / RoBERTa / DistilBERT folder: config.json, weights and tokenizer.json;",
-            "a sentence-transformers folder runs its modules.json (pooling, Dense, Normalize) and max_seq_length."})
+            "a sentence-transformers folder runs its modules.json (pooling, Dense, Normalize) and max_seq_length,",
+            "with a BERT-family encoder or a Llama-family decoder (e.g. Qwen3-Embedding: last-token pooling)."})
     Path model;
 
     @Option(names = "--onnx", paramLabel = "FILE", description = "A BERT ONNX export; its tokenizer.json beside it or --tokenizer.")
@@ -55,6 +56,10 @@ final class EmbedCommand extends CliCommand {
     @Option(names = "--show", paramLabel = "K", defaultValue = "8", description = "Values printed per embedding (default: ${DEFAULT-VALUE}).")
     int show;
 
+    @Option(names = "--out", paramLabel = "FILE", description = {"Also write the embeddings to this safetensors file:",
+            "tensor 'embeddings' F32 [sentences, dim] (the --query text last when given)."})
+    Path outFile;
+
     @Mixin
     OneDevice device;
 
@@ -67,18 +72,20 @@ final class EmbedCommand extends CliCommand {
         if (heads <= 0) throw new UsageException("--heads " + heads + ": expected a positive number");
         if (show < 0) throw new UsageException("--show " + show + ": expected 0 or more");
         if (maxLength != null && maxLength < 2) throw new UsageException("--max-length " + maxLength + ": expected at least 2");
+        if (outFile != null && Files.isDirectory(outFile)) throw new UsageException("--out " + outFile + ": is a folder; expected a file to write");
         device.validate("embed");
         try (Devices devices = device.open(err)) {
             Device dev = devices.first();
             long t0 = System.nanoTime();
             try (SentenceEmbeddings st = open(dev)) {
-                err.printf(Locale.ROOT, "surpass embed: %d layers, hidden %d, on %s (loaded in %d ms)%n", st.model().config().numLayers(),
-                        st.model().config().hiddenSize(), dev.name(), (System.nanoTime() - t0) / 1_000_000);
+                err.printf(Locale.ROOT, "surpass embed: %s, on %s (loaded in %d ms)%n", st.encoder().describe(), dev.name(),
+                        (System.nanoTime() - t0) / 1_000_000);
                 List<String> all = new ArrayList<>(sentences);
                 if (query != null) all.add(query);
                 long t1 = System.nanoTime();
                 float[][] e = st.embed(all);
                 err.printf(Locale.ROOT, "surpass embed: %d sentence(s) in %d ms%n", all.size(), (System.nanoTime() - t1) / 1_000_000);
+                if (outFile != null) write(outFile, e, err);
                 if (query == null) {
                     for (int i = 0; i < sentences.size(); i++) {
                         StringBuilder b = new StringBuilder();
@@ -101,6 +108,17 @@ final class EmbedCommand extends CliCommand {
             }
         }
         return 0;
+    }
+
+    /** {@code embeddings [N, dim]} F32 into a safetensors file. */
+    private static void write(Path file, float[][] e, PrintWriter err) {
+        int n = e.length, dim = e[0].length;
+        float[] flat = new float[n * dim];
+        for (int i = 0; i < n; i++) System.arraycopy(e[i], 0, flat, i * dim, dim);
+        try (Device cpu = Device.cpu(); dev.surpass.Tensor t = cpu.upload(dev.surpass.DType.F32, flat, n, dim)) {
+            dev.surpass.io.SafeTensors.write(file, java.util.Map.of("embeddings", t));
+        }
+        err.printf(Locale.ROOT, "surpass embed: wrote embeddings [%d, %d] to %s%n", n, dim, file);
     }
 
     /** The encoder and tokenizer from --model, --onnx or the MiniLM artifact. */

@@ -57,7 +57,7 @@ import java.util.List;
  * <p>Thread rules: a loaded model is read-only and may run from several threads; {@link #close}
  * must not race with a forward pass.
  */
-public final class BertModel implements AutoCloseable {
+public final class BertModel implements SentenceEncoder {
     private static final class Layer {
         Tensor wq, bq, wk, bk, wv, bv, wo, bo, ln1w, ln1b, wi, bi, w2, b2, ln2w, ln2b;
         /** The six weights prepared for repeated products (on the CPU a packed copy: see {@link LinearWeight}). */
@@ -284,6 +284,21 @@ public final class BertModel implements AutoCloseable {
         return config;
     }
 
+    @Override
+    public int hiddenSize() {
+        return config.hiddenSize();
+    }
+
+    @Override
+    public int maxTokens() {
+        return config.maxTokens();
+    }
+
+    @Override
+    public String describe() {
+        return config.numLayers() + " layers, hidden " + config.hiddenSize();
+    }
+
     public Device device() {
         return device;
     }
@@ -341,7 +356,8 @@ public final class BertModel implements AutoCloseable {
      * @param inputIds {@code [B][len_s]} token ids, {@code 1 <= len_s <= max_position_embeddings}
      * @throws IllegalArgumentException naming the row and column of a bad id or length
      */
-    Tensor forwardPacked(int[][] inputIds) {
+    @Override
+    public Tensor forwardPacked(int[][] inputIds) {
         ensureOpen();
         if (inputIds == null || inputIds.length == 0) throw new IllegalArgumentException("forwardPacked: inputIds is null or empty");
         int b = inputIds.length, rows = 0;

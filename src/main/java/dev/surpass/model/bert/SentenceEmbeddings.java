@@ -6,21 +6,24 @@ import java.util.List;
 
 /**
  * Sentence embeddings as sentence-transformers computes them for BERT-family encoders such as
- * all-MiniLM-L6-v2 or all-mpnet-base-v2: tokenize (with {@code [CLS]}/{@code [SEP]}, truncated to {@code maxLength}),
+ * all-MiniLM-L6-v2 or all-mpnet-base-v2, and for decoder LLMs used as embedders such as
+ * Qwen3-Embedding (a {@link SentenceEncoder}: {@link BertModel} or
+ * {@link dev.surpass.model.llama.LlamaEncoder}): tokenize (with the special tokens: {@code [CLS]}/{@code [SEP]}, or a decoder's
+ * appended EOS; truncated to {@code maxLength}),
  * pad the batch to its longest sentence, run the encoder with the attention mask, pool the last
  * hidden state over the real tokens (mean by default), optionally project it ({@code Dense}
  * modules) and L2-normalise it. {@link #load} reads a sentence-transformers folder
  * ({@code modules.json}, {@code 1_Pooling/config.json}, {@code 2_Dense/}, {@code Normalize},
  * {@code sentence_bert_config.json}) and so reproduces each model's own pipeline.
  *
- * <p>Ownership: this object owns the {@link BertModel} it is given; {@link #close} closes it.
+ * <p>Ownership: this object owns the encoder it is given; {@link #close} closes it.
  * Thread rules: like the model, usable from several threads; not during {@link #close}.
  */
 public final class SentenceEmbeddings implements AutoCloseable {
     /** Sentences per forward pass (bounds the activations' memory). */
     static final int CHUNK = 32;
 
-    private final BertModel model;
+    private final SentenceEncoder model;
     private final Tokenizer tokenizer;
     private final int maxLength;
     private final Pooling pooling;
@@ -76,11 +79,11 @@ public final class SentenceEmbeddings implements AutoCloseable {
     }
 
     /**
-     * @param model     the encoder (owned from now on)
+     * @param model     the encoder (owned from now on): a {@link BertModel} or a decoder's {@link dev.surpass.model.llama.LlamaEncoder}
      * @param tokenizer its tokenizer (sentences are cut to {@code maxLength} ids, special tokens kept)
      * @param maxLength the most ids per sentence, special tokens included, {@code <= max_position_embeddings}
      */
-    public SentenceEmbeddings(BertModel model, Tokenizer tokenizer, int maxLength) {
+    public SentenceEmbeddings(SentenceEncoder model, Tokenizer tokenizer, int maxLength) {
         this(model, tokenizer, maxLength, Pooling.MEAN, List.of(), true, false);
     }
 
@@ -90,12 +93,12 @@ public final class SentenceEmbeddings implements AutoCloseable {
      * @param normalize whether the result is L2-normalised (a {@code Normalize} module)
      * @param lowerCase whether sentences are lower-cased before tokenizing ({@code do_lower_case})
      */
-    public SentenceEmbeddings(BertModel model, Tokenizer tokenizer, int maxLength, Pooling pooling, List<Dense> dense, boolean normalize,
+    public SentenceEmbeddings(SentenceEncoder model, Tokenizer tokenizer, int maxLength, Pooling pooling, List<Dense> dense, boolean normalize,
                               boolean lowerCase) {
         if (model == null) throw new IllegalArgumentException("model is null");
         if (pooling == null) throw new IllegalArgumentException("pooling is null");
         if (dense == null) throw new IllegalArgumentException("dense is null");
-        int width = pooling.modes() * model.config().hiddenSize();
+        int width = pooling.modes() * model.hiddenSize();
         for (int i = 0; i < dense.size(); i++) {
             Dense d = dense.get(i);
             if (d == null || d.in() != width) {
@@ -104,8 +107,8 @@ public final class SentenceEmbeddings implements AutoCloseable {
             width = d.out();
         }
         if (tokenizer == null) throw new IllegalArgumentException("tokenizer is null");
-        if (maxLength < 2 || maxLength > model.config().maxTokens()) {
-            throw new IllegalArgumentException("maxLength is " + maxLength + "; expected 2.." + model.config().maxTokens()
+        if (maxLength < 2 || maxLength > model.maxTokens()) {
+            throw new IllegalArgumentException("maxLength is " + maxLength + "; expected 2.." + model.maxTokens()
                     + " (max_position_embeddings)");
         }
         this.model = model;
@@ -152,10 +155,21 @@ public final class SentenceEmbeddings implements AutoCloseable {
 
     /** Length of an embedding. */
     public int dimension() {
-        return dense.isEmpty() ? pooling.modes() * model.config().hiddenSize() : dense.getLast().out();
+        return dense.isEmpty() ? pooling.modes() * model.hiddenSize() : dense.getLast().out();
     }
 
+    /**
+     * The BERT-family encoder.
+     *
+     * @throws IllegalStateException when the encoder is another kind ({@link #encoder})
+     */
     public BertModel model() {
+        if (model instanceof BertModel b) return b;
+        throw new IllegalStateException("the encoder is not a BertModel: " + model.describe() + "; use encoder()");
+    }
+
+    /** The encoder, of either kind. */
+    public SentenceEncoder encoder() {
         return model;
     }
 
@@ -180,13 +194,18 @@ public final class SentenceEmbeddings implements AutoCloseable {
 
     /**
      * Embeddings {@code [sentences.size()][dimension()]} (unit length when {@link #normalizes}), in the order given. The encoder
-     * runs on the real tokens only ({@link BertModel#forwardPacked}): the same values as padding
-     * the batch to its longest sentence with an attention mask, without the work on the padding.
+     * runs on the real tokens only ({@link SentenceEncoder#forwardPacked}): the same values as padding
+     * the batch to its longest sentence with an attention mask, without the work on the padding
+     * (for a decoder, sentence-transformers pads on the left and HF shifts the positions by the
+     * padding; RoPE sees only position differences, so that too agrees up to rounding). Two
+     * pooling modes of sentence-transformers depend on left padding itself — CLS takes column 0 of
+     * the padded batch (a pad token for the shorter sentences) and weighted mean weighs by padded
+     * column — and here give what a batch of that one sentence gives: its first token, weights 1..n.
      * A sentence without tokens embeds to zeros.
      */
     public float[][] embed(List<String> sentences) {
         if (sentences == null || sentences.isEmpty()) throw new IllegalArgumentException("sentences is null or empty");
-        int e = model.config().hiddenSize();
+        int e = model.hiddenSize();
         float[][] out = new float[sentences.size()][];
         for (int from = 0; from < sentences.size(); from += CHUNK) {
             int to = Math.min(sentences.size(), from + CHUNK);

@@ -20,11 +20,15 @@ import java.util.List;
  * {@code SentenceTransformer(dir)} builds from {@code modules.json}):
  * <ul>
  *   <li>{@code sentence_transformers.models.Transformer} at its {@code path} ("" = the folder): the
- *       encoder ({@link BertModel#load}), its {@code tokenizer.json}, and from
+ *       encoder ({@link BertModel#load}; a decoder LLM when {@code config.json} names a Llama-family
+ *       model — llama, mistral, qwen2, qwen3, … — {@link dev.surpass.model.llama.LlamaEncoder#load},
+ *       whose checkpoint may be a base model's without the {@code model.} prefix and without
+ *       {@code lm_head}), its {@code tokenizer.json}, and from
  *       {@code sentence_bert_config.json} {@code max_seq_length} (else the tokenizer config's
  *       {@code model_max_length}, at most what the position table holds) and {@code do_lower_case};
  *   <li>{@code Pooling}: {@code config.json}'s {@code pooling_mode_*} flags
- *       ({@link SentenceEmbeddings.Pooling}); {@code word_embedding_dimension} must be the encoder's;
+ *       ({@link SentenceEmbeddings.Pooling}; an absent flag is off except mean, on as in
+ *       {@code Pooling}'s constructor; a {@code pooling_mode} name overrides them); {@code word_embedding_dimension} must be the encoder's;
  *   <li>{@code Dense}: {@code in_features, out_features, bias, activation_function} (Tanh or
  *       Identity), weights {@code linear.weight} / {@code linear.bias} in {@code model.safetensors}
  *       or {@code pytorch_model.bin};
@@ -92,9 +96,11 @@ final class SentenceModules {
         if (!Files.isRegularFile(tokFile)) throw new IllegalArgumentException(encoder + ": no tokenizer.json");
         Tokenizer tok = Tokenizer.load(tokFile);
         JsonNode stc = firstJson(encoder.resolve("sentence_bert_config.json"), dir.resolve("sentence_bert_config.json"));
-        BertModel model = BertModel.load(device, encoder);
+        SentenceEncoder model = dev.surpass.model.llama.LlamaConfig.looksLikeLlama(encoder)
+                ? dev.surpass.model.llama.LlamaEncoder.load(device, encoder)
+                : BertModel.load(device, encoder);
         try {
-            int limit = model.config().maxTokens();
+            int limit = model.maxTokens();
             int maxLength = limit;
             Path tc = encoder.resolve("tokenizer_config.json");
             if (Files.isRegularFile(tc)) { // sentence-transformers' fallback: the tokenizer's model_max_length (a huge sentinel when unset)
@@ -112,10 +118,10 @@ final class SentenceModules {
             }
             if (maxLengthOverride > limit) {
                 throw new IllegalArgumentException(encoder + ": maxLength " + maxLengthOverride + " is more than the " + limit
-                        + " tokens max_position_embeddings " + model.config().maxPositions() + " holds");
+                        + " tokens the position table (max_position_embeddings) holds");
             }
             if (maxLengthOverride != 0) maxLength = maxLengthOverride;
-            int width = pooling.modes() * model.config().hiddenSize();
+            int width = pooling.modes() * model.hiddenSize();
             List<SentenceEmbeddings.Dense> dense = new ArrayList<>();
             for (Path d : denseDirs) {
                 SentenceEmbeddings.Dense layer = dense(d);
@@ -140,7 +146,18 @@ final class SentenceModules {
         for (int i = 0; i < modes.length; i++) {
             JsonNode v = n.path(modes[i]);
             if (!v.isMissingNode() && !v.isNull() && !v.isBoolean()) throw new IllegalArgumentException(config + ": " + modes[i] + " " + v + " is not a boolean");
-            on[i] = v.asBoolean(false);
+            // Pooling(**config): an absent key takes the constructor's default, which is true for mean
+            on[i] = v.isMissingNode() ? i == 2 : v.asBoolean(false);
+        }
+        JsonNode mode = n.path("pooling_mode"); // a mode name overrides the flags (Pooling.__init__)
+        if (!mode.isMissingNode() && !mode.isNull()) {
+            String[] names = {"cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"};
+            int k = Arrays.asList(names).indexOf(mode.asText("").toLowerCase(java.util.Locale.ROOT));
+            if (!mode.isTextual() || k < 0) {
+                throw new IllegalArgumentException(config + ": pooling_mode " + mode + " is not one of " + Arrays.toString(names));
+            }
+            Arrays.fill(on, false);
+            on[k] = true;
         }
         try {
             return new SentenceEmbeddings.Pooling(on[0], on[1], on[2], on[3], on[4], on[5]);

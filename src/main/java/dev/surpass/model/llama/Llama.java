@@ -81,6 +81,23 @@ public final class Llama extends LoadedDecoder {
      *     missing tensor or one of the wrong shape, or a head dim the fused attention lacks
      */
     public static Llama load(Device device, Path dir) {
+        return load(device, dir, true);
+    }
+
+    /**
+     * The decoder without its LM head, for {@link #hiddenStates}: also a base-model checkpoint as
+     * {@code Qwen3Model} / {@code LlamaModel} / {@code MistralModel} save it (names without the
+     * {@code model.} prefix — {@code embed_tokens.weight}, {@code layers.N.*}, {@code norm.weight}
+     * — and no {@code lm_head}); a causal-LM checkpoint's {@code lm_head} is not read. {@link #logits}
+     * of such a model throws.
+     *
+     * @throws IllegalArgumentException as {@link #load}
+     */
+    public static Llama loadBase(Device device, Path dir) {
+        return load(device, dir, false);
+    }
+
+    private static Llama load(Device device, Path dir, boolean withHead) {
         if (device == null) throw new IllegalArgumentException("device is null");
         if (dir == null) throw new IllegalArgumentException("dir is null");
         LlamaConfig c = LlamaConfig.load(dir);
@@ -93,11 +110,15 @@ public final class Llama extends LoadedDecoder {
             for (String p : new String[] {"language_model.model.", "model.language_model."}) {
                 if (!ck.has("model.embed_tokens.weight") && ck.has(p + "embed_tokens.weight")) mp = p;
             }
+            // a base model's own checkpoint (Qwen3Model.save_pretrained): no prefix, no head
+            if (!withHead && !ck.has(mp + "embed_tokens.weight") && ck.has("embed_tokens.weight")) mp = "";
             String headName = ck.has("language_model.lm_head.weight") ? "language_model.lm_head.weight" : "lm_head.weight";
             Tensor embed = w.track(ck.uploadLinear(device, mp + "embed_tokens.weight", c.vocabSize(), e));
             Tensor norm = w.track(norm(ck, device, c, mp + "norm.weight", e));
             Tensor head;
-            if (ck.has(headName)) {
+            if (!withHead) {
+                head = null;
+            } else if (ck.has(headName)) {
                 head = w.track(ck.uploadLinear(device, headName, c.vocabSize(), e));
             } else if (c.tieEmbeddings()) {
                 head = embed;
@@ -185,6 +206,61 @@ public final class Llama extends LoadedDecoder {
         return head == embed;
     }
 
+    /** False for a model from {@link #loadBase}: no LM head, only {@link #hiddenStates}. */
+    public boolean hasHead() {
+        return head != null;
+    }
+
+    /**
+     * The final hidden states (after the final norm, before the LM head; HF's
+     * {@code Qwen3Model(...).last_hidden_state}) of the given sequences, packed back to back:
+     * {@code [Σ len_s, hidden]} F32 on the model's device, owned by the caller. Each sequence is
+     * causal on its own (varlen prefill attention) at positions {@code 0..len_s-1}.
+     *
+     * <p>HF's batched call with left padding ({@code attention_mask}, {@code position_ids=None})
+     * puts a sequence's real tokens at positions {@code pad..pad+len-1}; RoPE makes the scores depend
+     * only on position differences, so its real rows equal these up to rounding (for the length-aware
+     * RoPE scalings, LongRoPE and dynamic NTK, the reach counted here is the sequence's own length).
+     *
+     * @param sequences {@code [B][len_s]} token ids, {@code 1 <= len_s <= maxPositions}
+     * @throws IllegalArgumentException naming the sequence and token of a bad id or length
+     */
+    public Tensor hiddenStates(int[][] sequences) {
+        if (sequences == null || sequences.length == 0) throw new IllegalArgumentException(config.modelType() + ": hiddenStates: sequences is null or empty");
+        int b = sequences.length, rows = 0;
+        int[] cu = new int[b + 1];
+        for (int s = 0; s < b; s++) {
+            int[] row = sequences[s];
+            if (row == null || row.length == 0 || row.length > maxPositions()) {
+                throw new IllegalArgumentException(config.modelType() + ": hiddenStates: sequences[" + s + "] has " + (row == null ? "no" : row.length)
+                        + " ids; expected 1.." + maxPositions() + " (max_position_embeddings)");
+            }
+            for (int t = 0; t < row.length; t++) {
+                if (row[t] < 0 || row[t] >= vocabSize()) {
+                    throw new IllegalArgumentException(config.modelType() + ": hiddenStates: sequences[" + s + "][" + t + "] is " + row[t]
+                            + "; expected a value in [0, " + vocabSize() + ")");
+                }
+            }
+            rows += row.length;
+            cu[s + 1] = rows;
+        }
+        int[] ids = new int[rows], positions = new int[rows], reach = new int[rows];
+        for (int s = 0; s < b; s++) {
+            int len = sequences[s].length;
+            System.arraycopy(sequences[s], 0, ids, cu[s], len);
+            for (int t = 0; t < len; t++) {
+                positions[cu[s] + t] = t;
+                reach[cu[s] + t] = len;
+            }
+        }
+        LayerAttention attention = (l, q, k, v) -> dev.surpass.attention.Attention.prefillVarlen(q, k, v, cu, cu, attentionOptions(l));
+        checkCall(ids, positions, null, attention);
+        Decoding.checkReach(positions, reach);
+        try (Tensor x = blocks(ids, positions, reach, attention)) {
+            return RmsNorm.rmsNorm(x, norm, config.rmsEps());
+        }
+    }
+
     @Override
     public String describe() {
         LlamaConfig c = config;
@@ -193,7 +269,7 @@ public final class Llama extends LoadedDecoder {
         return c.modelType() + ": " + c.nLayer() + " layers, hidden " + c.hidden() + ", " + c.nHead() + " heads / " + c.nKvHead() + " kv-heads of "
                 + c.headDim() + ", vocab " + c.vocabSize() + ", rope " + c.ropeType() + " theta " + c.ropeTheta()
                 + (c.rotaryDim() < c.headDim() ? " on " + c.rotaryDim() + " dims" : "")
-                + (tiedHead() ? ", tied head" : "")
+                + (head == null ? ", no LM head" : tiedHead() ? ", tied head" : "")
                 + (c.moe() == null ? "" : ", " + c.moe().experts() + " experts, top-" + c.moe().topK()
                         + (c.moe().sharedIntermediate() > 0 ? " + shared" : ""))
                 + (sliding == 0 ? "" : ", sliding window " + java.util.Arrays.stream(sw).max().getAsInt() + " on " + sliding + " layers");
@@ -228,8 +304,23 @@ public final class Llama extends LoadedDecoder {
 
     @Override
     public Tensor logits(int[] ids, int[] positions, int[] reach, int[] logitRows, LayerAttention attention) {
-        int n = checkCall(ids, positions, logitRows, attention);
+        if (head == null) throw new IllegalStateException(config.modelType() + ": loaded without its LM head (loadBase): no logits, only hiddenStates");
+        checkCall(ids, positions, logitRows, attention);
         dev.surpass.model.decoder.Decoding.checkReach(positions, reach);
+        float eps = config.rmsEps();
+        try (Tensor x = blocks(ids, positions, reach, attention)) {
+            Tensor logits = finalLogits(x, logitRows, t -> RmsNorm.rmsNorm(t, norm, eps), head);
+            LlamaConfig.Gemma gemma = config.gemma();
+            if (gemma == null || gemma.finalSoftcap() <= 0) return logits;
+            try (logits) {
+                return Activation.softcap(logits, gemma.finalSoftcap()); // Gemma 2's final_logit_softcapping
+            }
+        }
+    }
+
+    /** The embedding and the blocks over checked tokens: {@code x [n, hidden]} before the final norm, owned by the caller. */
+    private Tensor blocks(int[] ids, int[] positions, int[] reach, LayerAttention attention) {
+        int n = ids.length;
         int hq = config.nHead(), hkv = config.nKvHead(), d = config.headDim();
         float eps = config.rmsEps();
         Tensor x = null;
@@ -296,11 +387,9 @@ public final class Llama extends LoadedDecoder {
                     x = x2;
                 }
             }
-            Tensor logits = finalLogits(x, logitRows, t -> RmsNorm.rmsNorm(t, norm, eps), head);
-            if (gemma == null || gemma.finalSoftcap() <= 0) return logits;
-            try (logits) {
-                return Activation.softcap(logits, gemma.finalSoftcap()); // Gemma 2's final_logit_softcapping
-            }
+            Tensor out = x;
+            x = null;
+            return out;
         } finally {
             if (x != null) x.close();
             for (Tensor[] tb : new Tensor[][] {ropeQ, ropeK, localQ, localK}) if (tb != null) for (Tensor t : tb) t.close();

@@ -83,6 +83,23 @@ class EmbedCommandTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("[0] Hello worlds.") && r.out().contains("[1] world hello"), r.out());
         assertTrue(r.out().contains("dim 64, norm 1.000000, first:"), r.out());
+        // --out: the embeddings [N, dim] as a safetensors tensor, the query last; the printed first values agree
+        Path file = tmp.resolve("e.safetensors");
+        Run o = run("embed", "--device", "cpu", "--model", dir.toString(), "--out", file.toString(), "--query", "hello", "Hello worlds.", "world hello");
+        assertEquals(0, o.code(), o.err());
+        try (dev.surpass.Device cpu = dev.surpass.Device.cpu(); dev.surpass.io.SafeTensorsFile f = dev.surpass.io.SafeTensors.open(file);
+             dev.surpass.Tensor t = f.tensor("embeddings", cpu)) {
+            assertEquals("[3, 64]", java.util.Arrays.toString(t.shape()));
+            float[] v = t.toFloatArray();
+            String first = r.out().substring(r.out().indexOf("first:") + "first:".length()).strip().split("\\s+")[0];
+            assertEquals(Double.parseDouble(first), v[0], 1e-5, "sentence 0's first value");
+            double n = 0;
+            for (int i = 128; i < 192; i++) n += (double) v[i] * v[i];
+            assertEquals(1, n, 1e-5, "the query's row is normalised");
+        }
+        Run toFolder = run("embed", "--device", "cpu", "--model", dir.toString(), "--out", tmp.toString(), "x");
+        assertEquals(Main.USAGE, toFolder.code());
+        assertTrue(toFolder.err().contains("--out") && toFolder.err().contains("folder"), toFolder.err());
         Run tooLong = run("embed", "--device", "cpu", "--model", dir.toString(), "--max-length", "20", "x");
         assertEquals(Main.USAGE, tooLong.code());
         assertTrue(tooLong.err().contains("max_position_embeddings 19"), tooLong.err());

@@ -188,6 +188,29 @@ class SentenceModulesTest {
         }
     }
 
+    /** Pooling(**config): an absent flag takes the constructor's default (mean on, the rest off); a pooling_mode name overrides. */
+    @Test
+    void poolingConfigDefaultsAsSentenceTransformers() throws IOException {
+        Path dir = bertFolder(tmp.resolve("defaults"));
+        modules(dir, "Transformer", "", "Pooling", "1_Pooling");
+        String[][] cases = {
+            {"\"pooling_mode_cls_token\": true", "true,false,true,false,false,false"}, // mean absent: on, after cls
+            {"\"pooling_mode_lasttoken\": true, \"pooling_mode_mean_tokens\": null", "false,false,false,false,false,true"},
+            {"\"pooling_mode\": \"LastToken\", \"pooling_mode_cls_token\": true", "false,false,false,false,false,true"},
+        };
+        for (String[] c : cases) {
+            pooling(dir, c[0]);
+            try (SentenceEmbeddings st = SentenceEmbeddings.load(cpu, dir)) {
+                SentenceEmbeddings.Pooling p = st.pooling();
+                assertEquals(c[1], p.cls() + "," + p.max() + "," + p.mean() + "," + p.meanSqrtLen() + "," + p.weightedMean() + "," + p.lastToken(), c[0]);
+                assertEquals(p.modes() * E, st.embed(List.of("hello"))[0].length);
+            }
+        }
+        pooling(dir, "\"pooling_mode\": \"median\"");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SentenceEmbeddings.load(cpu, dir).close());
+        assertTrue(e.getMessage().contains("pooling_mode") && e.getMessage().contains("median") && e.getMessage().contains("1_Pooling"), e.getMessage());
+    }
+
     @Test
     void badFoldersAreRefusedByName() throws IOException {
         String[][] cases = {

@@ -191,6 +191,11 @@ class LlamaTest extends DecoderModelSuite<Llama> {
 
     /** The same with the RoPE scale and each layer's MLP given. */
     static double[][] reference(Map<String, float[]> w, int[] ids, double[] inv, double ropeScale, boolean tied, int[] windows, Mlp mlp) {
+        return linear(hidden(w, ids, inv, ropeScale, windows, mlp), w.get(tied ? "model.embed_tokens.weight" : "lm_head.weight"), null, E, V);
+    }
+
+    /** float64 final hidden states [L][E] (after the final norm, before the head) of one sequence. */
+    static double[][] hidden(Map<String, float[]> w, int[] ids, double[] inv, double ropeScale, int[] windows, Mlp mlp) {
         int n = ids.length;
         double[][] x = new double[n][E];
         for (int t = 0; t < n; t++) for (int i = 0; i < E; i++) x[t][i] = w.get("model.embed_tokens.weight")[ids[t] * E + i];
@@ -215,8 +220,7 @@ class LlamaTest extends DecoderModelSuite<Llama> {
             double[][] m = rmsNorm(x, w.get(p + "post_attention_layernorm.weight"), EPS);
             addInPlace(x, mlp.apply(w, p, m));
         }
-        double[][] hn = rmsNorm(x, w.get("model.norm.weight"), EPS);
-        return linear(hn, w.get(tied ? "model.embed_tokens.weight" : "lm_head.weight"), null, E, V);
+        return rmsNorm(x, w.get("model.norm.weight"), EPS);
     }
 
     // fp32 forward vs float64 over 2 layers (RoPE tables rounded to fp32 as in HF): measured ≤ 1.2e-5
