@@ -36,6 +36,14 @@ final class EmbedCommand extends CliCommand {
     @Option(names = "--query", paramLabel = "TEXT", description = "Rank the sentences by cosine similarity to this text.")
     String query;
 
+    @Option(names = "--prompt-name", paramLabel = "NAME",
+            description = "Put this prompt of the folder's config_sentence_transformers.json before each sentence (default: its default_prompt_name).")
+    String promptName;
+
+    @Option(names = "--query-prompt-name", paramLabel = "NAME",
+            description = "The prompt put before --query (e.g. \"query\" for instruction-tuned embedders; default: as the sentences).")
+    String queryPromptName;
+
     @Option(names = "--model", paramLabel = "DIR", description = {"A BERT / RoBERTa / DistilBERT folder: config.json, weights and tokenizer.json;",
             "a sentence-transformers folder runs its modules.json (pooling, Dense, Normalize) and max_seq_length,",
             "with a BERT-family encoder or a Llama-family decoder (e.g. Qwen3-Embedding: last-token pooling)."})
@@ -83,7 +91,19 @@ final class EmbedCommand extends CliCommand {
                 List<String> all = new ArrayList<>(sentences);
                 if (query != null) all.add(query);
                 long t1 = System.nanoTime();
-                float[][] e = st.embed(all);
+                float[][] e;
+                try {
+                    if (query == null || queryPromptName == null) {
+                        e = st.embed(all, promptName);
+                    } else { // the query gets its own prompt
+                        float[][] se = st.embed(sentences, promptName);
+                        e = java.util.Arrays.copyOf(se, all.size());
+                        e[all.size() - 1] = st.embed(List.of(query), queryPromptName)[0];
+                    }
+                } catch (IllegalArgumentException ex) {
+                    if (ex.getMessage() != null && ex.getMessage().startsWith("prompt name")) throw new UsageException(ex.getMessage());
+                    throw ex;
+                }
                 err.printf(Locale.ROOT, "surpass embed: %d sentence(s) in %d ms%n", all.size(), (System.nanoTime() - t1) / 1_000_000);
                 if (outFile != null) write(outFile, e, err);
                 if (query == null) {

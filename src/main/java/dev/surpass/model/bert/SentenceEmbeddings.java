@@ -3,6 +3,7 @@ package dev.surpass.model.bert;
 import dev.surpass.Tensor;
 import dev.surpass.text.Tokenizer;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Sentence embeddings as sentence-transformers computes them for BERT-family encoders such as
@@ -30,6 +31,10 @@ public final class SentenceEmbeddings implements AutoCloseable {
     private final List<Dense> dense;
     private final boolean normalize;
     private final boolean lowerCase;
+    // set once by the loader before the object is handed out (config_sentence_transformers.json, Pooling's include_prompt)
+    private Map<String, String> prompts = Map.of();
+    private String defaultPromptName;
+    private boolean includePrompt = true;
 
     /**
      * sentence-transformers' {@code Pooling} modes; each one on appends its vector, in this order
@@ -144,6 +149,32 @@ public final class SentenceEmbeddings implements AutoCloseable {
         return pooling;
     }
 
+    /** The loader's prompts, default prompt name and Pooling's {@code include_prompt}; returns this. */
+    SentenceEmbeddings prompts(Map<String, String> prompts, String defaultPromptName, boolean includePrompt) {
+        if (defaultPromptName != null && !prompts.containsKey(defaultPromptName)) {
+            throw new IllegalArgumentException("default prompt name '" + defaultPromptName + "' is not one of the prompts " + prompts.keySet());
+        }
+        this.prompts = Map.copyOf(prompts);
+        this.defaultPromptName = defaultPromptName;
+        this.includePrompt = includePrompt;
+        return this;
+    }
+
+    /** The named prompts of {@code config_sentence_transformers.json} (e.g. "query" → "Instruct: …\nQuery:"); empty when none. */
+    public Map<String, String> prompts() {
+        return prompts;
+    }
+
+    /** The prompt name {@link #embed(List)} uses, or null. */
+    public String defaultPromptName() {
+        return defaultPromptName;
+    }
+
+    /** Whether pooling includes the prompt's tokens (Pooling's {@code include_prompt}; INSTRUCTOR-style models leave them out). */
+    public boolean includesPrompt() {
+        return includePrompt;
+    }
+
     public List<Dense> dense() {
         return dense;
     }
@@ -204,7 +235,45 @@ public final class SentenceEmbeddings implements AutoCloseable {
      * A sentence without tokens embeds to zeros.
      */
     public float[][] embed(List<String> sentences) {
+        return embed(sentences, null);
+    }
+
+    /**
+     * {@link #embed(List)} with the named prompt (sentence-transformers' {@code encode(...,
+     * prompt_name=...)}): its text is put before each sentence; null takes the default prompt name,
+     * if any.
+     *
+     * @throws IllegalArgumentException for a name that is not one of {@link #prompts}
+     */
+    public float[][] embed(List<String> sentences, String promptName) {
+        String prompt = null;
+        if (promptName != null) {
+            prompt = prompts.get(promptName);
+            if (prompt == null) throw new IllegalArgumentException("prompt name '" + promptName + "' is not one of " + prompts.keySet());
+        } else if (defaultPromptName != null) {
+            prompt = prompts.get(defaultPromptName);
+        }
+        return embedWithPrompt(sentences, prompt);
+    }
+
+    /**
+     * {@link #embed(List)} with {@code prompt} put before each sentence (null or empty: none). When
+     * the pooling leaves prompts out ({@link #includesPrompt} false), the prompt's tokens — its
+     * tokenized length, less a trailing special token — are masked out of every pooling mode but
+     * CLS, as sentence-transformers does.
+     */
+    public float[][] embedWithPrompt(List<String> sentences, String prompt) {
         if (sentences == null || sentences.isEmpty()) throw new IllegalArgumentException("sentences is null or empty");
+        int skip = 0;
+        if (prompt != null && !prompt.isEmpty()) {
+            List<String> withPrompt = new java.util.ArrayList<>(sentences.size());
+            for (int i = 0; i < sentences.size(); i++) {
+                if (sentences.get(i) == null) throw new IllegalArgumentException("sentences[" + i + "] is null");
+                withPrompt.add(prompt + sentences.get(i));
+            }
+            sentences = withPrompt;
+            if (!includePrompt) skip = promptTokens(prompt);
+        }
         int e = model.hiddenSize();
         float[][] out = new float[sentences.size()][];
         for (int from = 0; from < sentences.size(); from += CHUNK) {
@@ -228,21 +297,42 @@ public final class SentenceEmbeddings implements AutoCloseable {
             for (int b = 0; b < ids.length; b++) {
                 int[] rows = new int[ids[b].length];
                 for (int t = 0; t < rows.length; t++) rows[t] = row++;
-                out[from + b] = finish(pool(hidden, e, rows));
+                out[from + b] = finish(pool(hidden, e, rows, skip));
             }
         }
         return out;
     }
 
-    /** The pooled vector of one sentence's rows of {@code hidden}, the modes concatenated in sentence-transformers' order. */
-    private float[] pool(float[] hidden, int e, int[] rows) {
-        int n = rows.length;
+    /**
+     * The prompt's length in tokens as sentence-transformers counts it ({@code _get_prompt_length}):
+     * its tokenization with special tokens, less the last one when that is special (a template's
+     * [SEP] or EOS after the text, or a token the tokenizer marks special).
+     */
+    private int promptTokens(String prompt) {
+        int[] full = tokenize(prompt);
+        String p = lowerCase ? prompt.toLowerCase(java.util.Locale.ROOT) : prompt;
+        int[] content = tokenizer.encode(p, false);
+        boolean endsWithText = full.length >= content.length
+                && java.util.Arrays.equals(full, full.length - content.length, full.length, content, 0, content.length);
+        boolean lastSpecial = full.length > 0 && (tokenizer.isSpecial(full[full.length - 1]) || !endsWithText);
+        return lastSpecial ? full.length - 1 : full.length;
+    }
+
+    /**
+     * The pooled vector of one sentence's rows of {@code hidden}, the modes concatenated in
+     * sentence-transformers' order; the first {@code skip} tokens (a left-out prompt) are masked from
+     * every mode but CLS.
+     */
+    private float[] pool(float[] hidden, int e, int[] all, int skip) {
         float[] out = new float[pooling.modes() * e];
         int at = 0;
         if (pooling.cls()) {
-            if (n > 0) System.arraycopy(hidden, rows[0] * e, out, at, e);
+            if (all.length > 0) System.arraycopy(hidden, all[0] * e, out, at, e);
             at += e;
         }
+        int first = Math.min(skip, all.length); // token index of rows[0]
+        int[] rows = java.util.Arrays.copyOfRange(all, first, all.length);
+        int n = rows.length;
         if (pooling.max()) {
             for (int i = 0; i < e; i++) {
                 float m = n == 0 ? -1e9f : Float.NEGATIVE_INFINITY; // sentence-transformers sets masked tokens to -1e9
@@ -264,12 +354,13 @@ public final class SentenceEmbeddings implements AutoCloseable {
                 at += e;
             }
         }
-        if (pooling.weightedMean()) { // token t (from 0) weighs t + 1
+        if (pooling.weightedMean()) { // token t (from 0, prompt included) weighs t + 1
             double[] acc = new double[e];
             double wsum = 0;
             for (int t = 0; t < n; t++) {
-                wsum += t + 1;
-                for (int i = 0; i < e; i++) acc[i] += (t + 1) * (double) hidden[rows[t] * e + i];
+                int wt = first + t + 1;
+                wsum += wt;
+                for (int i = 0; i < e; i++) acc[i] += wt * (double) hidden[rows[t] * e + i];
             }
             for (int i = 0; i < e; i++) out[at + i] = (float) (acc[i] / Math.max(wsum, 1e-9));
             at += e;

@@ -48,7 +48,7 @@ final class SentenceModules {
         if (device == null) throw new IllegalArgumentException("device is null");
         if (dir == null || !Files.isDirectory(dir)) throw new IllegalArgumentException(dir + ": not a folder");
         Path modulesFile = dir.resolve("modules.json");
-        if (!Files.isRegularFile(modulesFile)) return build(device, dir, dir, SentenceEmbeddings.Pooling.MEAN, List.of(), false, maxLength);
+        if (!Files.isRegularFile(modulesFile)) return build(device, dir, dir, SentenceEmbeddings.Pooling.MEAN, true, List.of(), false, maxLength);
         JsonNode modules = json(modulesFile);
         if (!modules.isArray() || modules.isEmpty()) throw new IllegalArgumentException(modulesFile + ": expected a non-empty list of modules");
         List<JsonNode> ordered = new ArrayList<>();
@@ -57,7 +57,7 @@ final class SentenceModules {
         Path encoder = null;
         SentenceEmbeddings.Pooling pooling = null;
         List<Path> dense = new ArrayList<>();
-        boolean normalize = false;
+        boolean normalize = false, includePrompt = true;
         for (JsonNode m : ordered) {
             String type = m.path("type").asText("");
             String name = type.startsWith(ST) ? type.substring(ST.length()) : type;
@@ -72,6 +72,11 @@ final class SentenceModules {
                 case "Pooling" -> {
                     if (encoder == null || pooling != null) throw new IllegalArgumentException(where + ": Pooling must follow the Transformer, once");
                     pooling = pooling(at.resolve("config.json"));
+                    JsonNode ip = json(at.resolve("config.json")).path("include_prompt");
+                    if (!ip.isMissingNode() && !ip.isNull() && !ip.isBoolean()) {
+                        throw new IllegalArgumentException(at.resolve("config.json") + ": include_prompt " + ip + " is not a boolean");
+                    }
+                    includePrompt = ip.asBoolean(true);
                 }
                 case "Dense" -> {
                     if (pooling == null || normalize) throw new IllegalArgumentException(where + ": Dense must come after Pooling and before Normalize");
@@ -87,10 +92,11 @@ final class SentenceModules {
         }
         if (encoder == null) throw new IllegalArgumentException(modulesFile + ": no sentence_transformers.models.Transformer module");
         if (pooling == null) throw new IllegalArgumentException(modulesFile + ": no sentence_transformers.models.Pooling module");
-        return build(device, dir, encoder, pooling, dense, normalize, maxLength);
+        return build(device, dir, encoder, pooling, includePrompt, dense, normalize, maxLength);
     }
 
-    private static SentenceEmbeddings build(Device device, Path dir, Path encoder, SentenceEmbeddings.Pooling pooling, List<Path> denseDirs,
+    private static SentenceEmbeddings build(Device device, Path dir, Path encoder, SentenceEmbeddings.Pooling pooling, boolean includePrompt,
+                                            List<Path> denseDirs,
                                             boolean normalize, int maxLengthOverride) {
         Path tokFile = encoder.resolve("tokenizer.json");
         if (!Files.isRegularFile(tokFile)) throw new IllegalArgumentException(encoder + ": no tokenizer.json");
@@ -131,7 +137,26 @@ final class SentenceModules {
                 dense.add(layer);
                 width = layer.out();
             }
-            return new SentenceEmbeddings(model, tok, maxLength, pooling, dense, normalize, lower);
+            SentenceEmbeddings st = new SentenceEmbeddings(model, tok, maxLength, pooling, dense, normalize, lower);
+            Path cfg = dir.resolve("config_sentence_transformers.json"); // the named prompts (e.g. a "query" instruction)
+            if (!Files.isRegularFile(cfg)) return st.prompts(java.util.Map.of(), null, includePrompt);
+            JsonNode c = json(cfg), ps = c.path("prompts");
+            java.util.Map<String, String> prompts = new java.util.LinkedHashMap<>();
+            if (!ps.isMissingNode() && !ps.isNull()) {
+                if (!ps.isObject()) throw new IllegalArgumentException(cfg + ": prompts " + ps + " is not an object of name → text");
+                for (var it = ps.fields(); it.hasNext(); ) {
+                    var en = it.next();
+                    if (!en.getValue().isTextual()) throw new IllegalArgumentException(cfg + ": prompts." + en.getKey() + " is not a string");
+                    prompts.put(en.getKey(), en.getValue().asText());
+                }
+            }
+            JsonNode dn = c.path("default_prompt_name");
+            if (!dn.isMissingNode() && !dn.isNull() && !dn.isTextual()) throw new IllegalArgumentException(cfg + ": default_prompt_name " + dn + " is not a string");
+            String defaultName = dn.isTextual() ? dn.asText() : null;
+            if (defaultName != null && !prompts.containsKey(defaultName)) {
+                throw new IllegalArgumentException(cfg + ": default_prompt_name '" + defaultName + "' is not one of the prompts " + prompts.keySet());
+            }
+            return st.prompts(prompts, defaultName, includePrompt);
         } catch (RuntimeException | Error e) {
             model.close();
             throw e;

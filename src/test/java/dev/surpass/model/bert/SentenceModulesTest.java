@@ -211,6 +211,55 @@ class SentenceModulesTest {
         assertTrue(e.getMessage().contains("pooling_mode") && e.getMessage().contains("median") && e.getMessage().contains("1_Pooling"), e.getMessage());
     }
 
+    /**
+     * config_sentence_transformers.json's prompts: the named (or default) prompt's text goes before
+     * each sentence; with Pooling's include_prompt false its tokens — [CLS] and the prompt's, not its
+     * [SEP] — are masked out of mean pooling, as sentence-transformers' _get_prompt_length counts them.
+     */
+    @Test
+    void promptsGoBeforeTheSentenceAndIncludePromptFalseMasksThem() throws IOException {
+        Path dir = bertFolder(tmp.resolve("prompts"));
+        modules(dir, "Transformer", "", "Pooling", "1_Pooling");
+        Files.createDirectories(dir.resolve("1_Pooling"));
+        Files.writeString(dir.resolve("1_Pooling/config.json"), "{\"word_embedding_dimension\": " + E
+                + ", \"pooling_mode_mean_tokens\": true, \"include_prompt\": false}");
+        Files.writeString(dir.resolve("config_sentence_transformers.json"),
+                "{\"prompts\": {\"query\": \"t9 t10 \", \"document\": \"\"}, \"default_prompt_name\": \"query\", \"similarity_fn_name\": \"cosine\"}");
+        String s = "hello world";
+        try (SentenceEmbeddings st = SentenceEmbeddings.load(cpu, dir)) {
+            assertEquals(Map.of("query", "t9 t10 ", "document", ""), st.prompts());
+            assertEquals("query", st.defaultPromptName());
+            assertFalse(st.includesPrompt());
+            int[] ids = st.tokenize("t9 t10 " + s); // [CLS] t9 t10 hello world [SEP]
+            assertArrayEquals(new int[] {2, 9, 10, 4, 5, 3}, ids);
+            double[][] h = hidden(st.model(), ids);
+            double[] want = new double[E];
+            for (int t = 3; t < ids.length; t++) for (int i = 0; i < E; i++) want[i] += h[t][i] / (ids.length - 3); // [CLS] t9 t10 masked
+            float[] byDefault = st.embed(List.of(s))[0], named = st.embed(List.of(s), "query")[0];
+            assertTrue(relL2(byDefault, want) < 1e-6, "default prompt, prompt tokens masked: " + relL2(byDefault, want));
+            assertArrayEquals(byDefault, named);
+            // the empty "document" prompt: the sentence alone, all its tokens pooled
+            double[][] h2 = hidden(st.model(), st.tokenize(s));
+            double[] mean = new double[E];
+            for (double[] row : h2) for (int i = 0; i < E; i++) mean[i] += row[i] / h2.length;
+            assertTrue(relL2(st.embed(List.of(s), "document")[0], mean) < 1e-6);
+            // counting the prompt's [SEP] too (or keeping its tokens) would pool other rows
+            double[] wrong = new double[E];
+            for (int t = 4; t < ids.length; t++) for (int i = 0; i < E; i++) wrong[i] += h[t][i] / (ids.length - 4);
+            assertTrue(relL2(byDefault, wrong) > 1e-2);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> st.embed(List.of(s), "passage"));
+            assertTrue(e.getMessage().contains("passage") && e.getMessage().contains("query"), e.getMessage());
+        }
+        EmbedCommandTest.Run r = EmbedCommandTest.run("embed", "--device", "cpu", "--model", dir.toString(), "--prompt-name", "document",
+                "--query-prompt-name", "query", "--query", "hello", "hello world", "t11 t12");
+        assertEquals(0, r.code(), r.err());
+        EmbedCommandTest.Run bad = EmbedCommandTest.run("embed", "--device", "cpu", "--model", dir.toString(), "--prompt-name", "nope", "x");
+        assertEquals(dev.surpass.cli.Main.USAGE, bad.code(), bad.err());
+        Files.writeString(dir.resolve("config_sentence_transformers.json"), "{\"prompts\": {\"query\": \"q: \"}, \"default_prompt_name\": \"passage\"}");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SentenceEmbeddings.load(cpu, dir).close());
+        assertTrue(e.getMessage().contains("config_sentence_transformers.json") && e.getMessage().contains("passage"), e.getMessage());
+    }
+
     @Test
     void badFoldersAreRefusedByName() throws IOException {
         String[][] cases = {
