@@ -301,14 +301,16 @@ class SentenceModulesTest {
         modules(src, "Transformer", "", "Pooling", "1_Pooling", "Normalize", "2_Normalize");
         pooling(src, "\"pooling_mode_cls_token\": false, \"pooling_mode_mean_tokens\": true, \"pooling_mode_max_tokens\": true");
         Files.writeString(src.resolve("sentence_bert_config.json"), "{\"max_seq_length\": 12, \"do_lower_case\": true}");
-        String[] files = {"modules.json", "1_Pooling/config.json", "sentence_bert_config.json"};
+        Files.writeString(src.resolve("config_sentence_transformers.json"), "{\"prompts\": {\"query\": \"t9 \", \"document\": \"\"}, "
+                + "\"default_prompt_name\": \"query\"}");
+        String[] files = {"modules.json", "1_Pooling/config.json", "sentence_bert_config.json", "config_sentence_transformers.json"};
         dev.surpass.fuzz.Fuzz.forAll("files.sentence.modules", 45, g -> {
             long seed = g.anyLong();
-            String f = files[(int) Math.floorMod(seed, 3L)];
+            String f = files[(int) Math.floorMod(seed, (long) files.length)];
             Path dir = tmp.resolve("fuzz");
             Files.createDirectories(dir.resolve("1_Pooling"));
             for (String c : new String[] {"config.json", "model.safetensors", "tokenizer.json", "modules.json", "1_Pooling/config.json",
-                "sentence_bert_config.json"}) {
+                "sentence_bert_config.json", "config_sentence_transformers.json"}) {
                 Files.copy(src.resolve(c), dir.resolve(c), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             }
             String m = dev.surpass.fuzz.Mutate.json(Files.readString(src.resolve(f)), new Random(seed));
