@@ -424,4 +424,29 @@ class ModernBertTest {
             }
         }
     }
+
+    /** {@code surpass embed --model DIR} on a bare ModernBERT folder (no modules.json): mean pooling and L2, as for BERT folders. */
+    @Test
+    void embedCommandTakesABareFolder() throws IOException {
+        Path bare = tmp.resolve("bare");
+        writeCheckpoint(bare, CONFIG, entries(w, "model."), DType.F32, 1);
+        Files.writeString(bare.resolve("tokenizer.json"), MpnetTest.tokenizerJson());
+        Path file = tmp.resolve("embeddings.safetensors");
+        EmbedCommandTest.Run r = EmbedCommandTest.run("embed", "--device", "cpu", "--model", bare.toString(), "--out", file.toString(), "Hello worlds.");
+        assertEquals(0, r.code(), r.err());
+        int[] ids = dev.surpass.text.Tokenizer.load(bare.resolve("tokenizer.json")).encode("Hello worlds.", true);
+        int[] ones = new int[ids.length];
+        Arrays.fill(ones, 1);
+        double[][] h = reference(w, ids, ones);
+        double[] mean = new double[E];
+        for (double[] row : h) for (int i = 0; i < E; i++) mean[i] += row[i] / ids.length;
+        double norm = 0;
+        for (double v : mean) norm += v * v;
+        norm = Math.sqrt(norm);
+        try (dev.surpass.io.SafeTensorsFile f = dev.surpass.io.SafeTensors.open(file); Tensor t = f.tensor("embeddings", cpu)) {
+            assertArrayEquals(new long[] {1, E}, t.shape());
+            float[] v = t.toFloatArray();
+            for (int i = 0; i < E; i++) assertEquals(mean[i] / norm, v[i], 2e-5, "dim " + i);
+        }
+    }
 }
