@@ -7,12 +7,8 @@ import dev.surpass.Scope;
 import dev.surpass.Tensor;
 import dev.surpass.layers.Activation;
 import dev.surpass.layers.Elementwise;
-import dev.surpass.layers.Gather;
-import dev.surpass.layers.Gemm;
 import dev.surpass.layers.LayerNorm;
 import dev.surpass.layers.LinearWeight;
-import dev.surpass.layers.Scatter;
-import dev.surpass.layers.Softmax;
 import dev.surpass.model.decoder.Checkpoint;
 import dev.surpass.model.decoder.ConfigJson;
 import dev.surpass.model.decoder.Rope;
@@ -49,7 +45,7 @@ import java.util.Map;
  * {@code mlp_bias}. Weights are read with or without the {@code model.} prefix; the MLM head
  * ({@code head.*}, {@code decoder.*}) is not read.
  *
- * <p>The attention is unfused (batched matmul, mask, softmax, matmul per sequence), so a sequence
+ * <p>The attention is unfused ({@link MaskedAttention}: batched matmul, mask, softmax, matmul per sequence), so a sequence
  * of L tokens takes {@code heads·L²} floats of scores per layer.
  *
  * <p>Thread rules: a loaded model is read-only and may run from several threads; {@link #close}
@@ -314,12 +310,12 @@ public final class ModernBert implements SentenceEncoder {
      */
     public Tensor forward(int[][] inputIds, int[][] attentionMask) {
         ensureOpen();
-        int[] dims = checkGrid("inputIds", inputIds, null, 0, config.vocabSize());
+        int[] dims = BertModel.checkGrid("inputIds", inputIds, null, 0, config.vocabSize());
         int b = dims[0], n = dims[1];
         if (n > config.maxPositions()) {
             throw new IllegalArgumentException("forward: inputIds has " + n + " columns; at most " + config.maxPositions() + " (max_position_embeddings)");
         }
-        if (attentionMask != null) checkGrid("attentionMask", attentionMask, dims, 0, 2);
+        if (attentionMask != null) BertModel.checkGrid("attentionMask", attentionMask, dims, 0, 2);
         int[] ids = new int[b * n], pos = new int[b * n], cu = new int[b + 1];
         for (int s = 0; s < b; s++) {
             for (int t = 0; t < n; t++) {
@@ -343,24 +339,8 @@ public final class ModernBert implements SentenceEncoder {
     @Override
     public Tensor forwardPacked(int[][] inputIds) {
         ensureOpen();
-        if (inputIds == null || inputIds.length == 0) throw new IllegalArgumentException("forwardPacked: inputIds is null or empty");
-        int b = inputIds.length, rows = 0;
-        int[] cu = new int[b + 1];
-        for (int s = 0; s < b; s++) {
-            int[] row = inputIds[s];
-            if (row == null || row.length == 0 || row.length > config.maxPositions()) {
-                throw new IllegalArgumentException("forwardPacked: inputIds[" + s + "] has " + (row == null ? "no" : row.length)
-                        + " ids; expected 1.." + config.maxPositions() + " (max_position_embeddings)");
-            }
-            for (int t = 0; t < row.length; t++) {
-                if (row[t] < 0 || row[t] >= config.vocabSize()) {
-                    throw new IllegalArgumentException("forwardPacked: inputIds[" + s + "][" + t + "] is " + row[t] + "; expected a value in [0, "
-                            + config.vocabSize() + ")");
-                }
-            }
-            rows += row.length;
-            cu[s + 1] = rows;
-        }
+        int[] cu = BertModel.packedOffsets(inputIds, config.maxPositions(), config.vocabSize());
+        int b = inputIds.length, rows = cu[b];
         int[] ids = new int[rows], pos = new int[rows];
         for (int s = 0; s < b; s++) {
             System.arraycopy(inputIds[s], 0, ids, cu[s], inputIds[s].length);
@@ -399,7 +379,7 @@ public final class ModernBert implements SentenceEncoder {
                     Tensor v = s.track(l.pv.linear(hn, l.bv));
                     q = s.track(s.track(rope.apply(s.track(q.reshape(rows, h, d)), tables)).reshape(rows, e));
                     k = s.track(s.track(rope.apply(s.track(k.reshape(rows, h, d)), tables)).reshape(rows, e));
-                    Tensor o = s.track(attention(q, k, v, cu, plan, config.local(i)));
+                    Tensor o = s.track(MaskedAttention.attend(q, k, v, cu, plan.layout(), h, d, config.local(i) ? plan.local() : plan.global(), null));
                     Tensor x1 = s.track(Elementwise.add(x, s.track(l.po.linear(o, l.bo))));
                     Tensor m = s.track(LayerNorm.layerNorm(x1, l.mlpW, l.mlpB, eps));
                     Tensor act = s.track(activate(s.track(l.pIn.linear(m, l.bIn))));
@@ -432,27 +412,18 @@ public final class ModernBert implements SentenceEncoder {
     }
 
     /**
-     * Per sequence: the rows of its heads in {@code [rows·heads, D]} (I32 {@code [heads·L]},
-     * head-major), the cells of its keys transposed per head in {@code [rows·hidden, 1]} (I32
-     * {@code [heads·D·L]}), the global additive mask {@code [L]} (null when every key attends) and
-     * the local one {@code [L, L]} (window and padding; null when the window spans the sequence and
-     * no key is masked).
+     * Per sequence: the head layout, the global additive mask {@code [L]} (null when every key
+     * attends) and the local one {@code [L, L]} (window and padding; null when the window spans
+     * the sequence and no key is masked).
      */
-    private record Plan(Tensor[] heads, Tensor[] keyCells, Tensor[] global, Tensor[] local) {}
+    private record Plan(MaskedAttention.Layout layout, Tensor[] global, Tensor[] local) {}
 
     private Plan plan(Scope scope, int[] cu, int[][] mask) {
-        int b = cu.length - 1, e = config.hiddenSize(), h = config.numHeads(), d = config.headDim(), half = config.localAttention() / 2;
-        Tensor[] heads = new Tensor[b], keyCells = new Tensor[b], global = new Tensor[b], local = new Tensor[b];
+        int b = cu.length - 1, half = config.localAttention() / 2;
+        Tensor[] global = new Tensor[b], local = new Tensor[b];
         Map<Integer, Tensor> windowByLength = new HashMap<>();
         for (int seq = 0; seq < b; seq++) {
-            int start = cu[seq], len = cu[seq + 1] - start;
-            int[] hr = new int[h * len], kt = new int[h * d * len];
-            for (int hh = 0; hh < h; hh++) {
-                for (int t = 0; t < len; t++) hr[hh * len + t] = (start + t) * h + hh;
-                for (int j = 0; j < d; j++) for (int t = 0; t < len; t++) kt[(hh * d + j) * len + t] = (start + t) * e + hh * d + j;
-            }
-            heads[seq] = scope.track(device.upload(hr, hr.length));
-            keyCells[seq] = scope.track(device.upload(kt, kt.length));
+            int len = cu[seq + 1] - cu[seq];
             boolean masked = false;
             if (mask != null) for (int j = 0; j < len; j++) masked |= mask[seq][j] == 0;
             if (masked) {
@@ -474,61 +445,7 @@ public final class ModernBert implements SentenceEncoder {
             local[seq] = scope.track(device.upload(DType.F32, w, len, len));
             if (!masked) windowByLength.put(len, local[seq]);
         }
-        return new Plan(heads, keyCells, global, local);
-    }
-
-    /** Attention over packed rows {@code q, k, v [rows, hidden]}: per sequence {@code softmax(q·kᵀ/√D + mask)·v}. */
-    private Tensor attention(Tensor q, Tensor k, Tensor v, int[] cu, Plan plan, boolean local) {
-        int rows = (int) q.dim(0), e = config.hiddenSize(), h = config.numHeads(), d = config.headDim();
-        float scale = (float) (1.0 / Math.sqrt(d));
-        Tensor out = device.allocate(DType.F32, rows, e);
-        try (Scope s = Scope.open()) {
-            Tensor qRows = s.track(q.reshape((long) rows * h, d));
-            Tensor vRows = s.track(v.reshape((long) rows * h, d));
-            Tensor kCells = s.track(k.reshape((long) rows * e, 1));
-            Tensor outRows = s.track(out.reshape((long) rows * h, d));
-            for (int seq = 0; seq + 1 < cu.length; seq++) {
-                int len = cu[seq + 1] - cu[seq];
-                try (Scope b = Scope.open()) {
-                    Tensor headIds = plan.heads()[seq];
-                    Tensor qh = b.track(b.track(Gather.rows(qRows, headIds)).reshape(h, len, d));
-                    Tensor vh = b.track(b.track(Gather.rows(vRows, headIds)).reshape(h, len, d));
-                    Tensor kT = b.track(b.track(Gather.rows(kCells, plan.keyCells()[seq])).reshape(h, d, len));
-                    Tensor scores = b.track(Elementwise.scale(b.track(Gemm.matmul(qh, kT)), scale));
-                    Tensor m = local ? plan.local()[seq] : plan.global()[seq];
-                    if (m != null) scores = b.track(Elementwise.add(scores, m));
-                    Tensor ctx = b.track(Gemm.matmul(b.track(Softmax.softmax(scores)), vh));
-                    Scatter.rows(b.track(ctx.reshape((long) h * len, d)), headIds, outRows);
-                }
-            }
-            return out;
-        } catch (RuntimeException | Error ex) {
-            out.close();
-            throw ex;
-        }
-    }
-
-    /** Checks a rectangular int grid (shape {@code dims} if given) with values in {@code [lo, hi)}; returns {B, N}. */
-    private static int[] checkGrid(String name, int[][] g, int[] dims, int lo, int hi) {
-        if (g == null || g.length == 0) throw new IllegalArgumentException("forward: " + name + " is null or empty");
-        if (dims != null && g.length != dims[0]) {
-            throw new IllegalArgumentException("forward: " + name + " has " + g.length + " rows; inputIds has " + dims[0]);
-        }
-        int n = dims != null ? dims[1] : (g[0] == null ? 0 : g[0].length);
-        if (n == 0) throw new IllegalArgumentException("forward: " + name + "[0] is null or empty");
-        for (int r = 0; r < g.length; r++) {
-            if (g[r] == null || g[r].length != n) {
-                throw new IllegalArgumentException("forward: " + name + "[" + r + "] has " + (g[r] == null ? "no" : g[r].length)
-                        + " columns; expected " + n + " (pad every row to one length)");
-            }
-            for (int c = 0; c < n; c++) {
-                if (g[r][c] < lo || g[r][c] >= hi) {
-                    throw new IllegalArgumentException("forward: " + name + "[" + r + "][" + c + "] is " + g[r][c] + "; expected a value in ["
-                            + lo + ", " + hi + ")");
-                }
-            }
-        }
-        return new int[] {g.length, n};
+        return new Plan(MaskedAttention.Layout.of(scope, device, cu, config.numHeads(), config.headDim()), global, local);
     }
 
     private void ensureOpen() {

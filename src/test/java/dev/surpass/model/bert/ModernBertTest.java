@@ -219,6 +219,18 @@ class ModernBertTest {
         return RefMath.layerNorm(x, w.get(name + ".weight"), w.get(name + ".bias"), EPS);
     }
 
+    /** The reference's last hidden state of one unpadded sequence, mean-pooled and L2-normalised (sentence-transformers' pipeline). */
+    static double[] meanNormalized(int[] ids) {
+        int[] ones = new int[ids.length];
+        Arrays.fill(ones, 1);
+        double[] mean = new double[E];
+        for (double[] row : reference(w, ids, ones)) for (int i = 0; i < E; i++) mean[i] += row[i] / ids.length;
+        double norm = 0;
+        for (double v : mean) norm += v * v;
+        for (int i = 0; i < E; i++) mean[i] /= Math.sqrt(norm);
+        return mean;
+    }
+
     /** max |got[s] − want| over every row of the padded output. */
     static double worst(float[] got, int s, int n, double[][] want) {
         double m = 0;
@@ -412,15 +424,8 @@ class ModernBertTest {
             float[][] got = se.embed(sentences);
             for (int s = 0; s < sentences.size(); s++) {
                 int[] ids = se.tokenizer().encode(sentences.get(s), true);
-                int[] ones = new int[ids.length];
-                Arrays.fill(ones, 1);
-                double[][] h = reference(w, ids, ones);
-                double[] mean = new double[E];
-                for (double[] row : h) for (int i = 0; i < E; i++) mean[i] += row[i] / ids.length;
-                double norm = 0;
-                for (double v : mean) norm += v * v;
-                norm = Math.sqrt(norm);
-                for (int i = 0; i < E; i++) assertEquals(mean[i] / norm, got[s][i], 2e-5, "sentence " + s + " dim " + i);
+                double[] want = meanNormalized(ids);
+                for (int i = 0; i < E; i++) assertEquals(want[i], got[s][i], 2e-5, "sentence " + s + " dim " + i);
             }
         }
     }
@@ -435,18 +440,11 @@ class ModernBertTest {
         EmbedCommandTest.Run r = EmbedCommandTest.run("embed", "--device", "cpu", "--model", bare.toString(), "--out", file.toString(), "Hello worlds.");
         assertEquals(0, r.code(), r.err());
         int[] ids = dev.surpass.text.Tokenizer.load(bare.resolve("tokenizer.json")).encode("Hello worlds.", true);
-        int[] ones = new int[ids.length];
-        Arrays.fill(ones, 1);
-        double[][] h = reference(w, ids, ones);
-        double[] mean = new double[E];
-        for (double[] row : h) for (int i = 0; i < E; i++) mean[i] += row[i] / ids.length;
-        double norm = 0;
-        for (double v : mean) norm += v * v;
-        norm = Math.sqrt(norm);
+        double[] want = meanNormalized(ids);
         try (dev.surpass.io.SafeTensorsFile f = dev.surpass.io.SafeTensors.open(file); Tensor t = f.tensor("embeddings", cpu)) {
             assertArrayEquals(new long[] {1, E}, t.shape());
             float[] v = t.toFloatArray();
-            for (int i = 0; i < E; i++) assertEquals(mean[i] / norm, v[i], 2e-5, "dim " + i);
+            for (int i = 0; i < E; i++) assertEquals(want[i], v[i], 2e-5, "dim " + i);
         }
     }
 }
