@@ -26,14 +26,7 @@ public final class ModernBertForward implements ModelForward {
     @Override
     public Map<String, Tensor> forward(Device device, Path model, Map<String, Tensor> inputs) {
         int[][] ids = ModelForward.tokenRows("modernbert forward", inputs, "input_ids");
-        int[][] mask = null;
-        if (inputs.get("attention_mask") != null) {
-            mask = ModelForward.tokenRows("modernbert forward", inputs, "attention_mask");
-            if (mask.length != ids.length || mask[0].length != ids[0].length) {
-                throw new IllegalArgumentException("modernbert forward: attention_mask is " + inputs.get("attention_mask").describe()
-                        + "; expected I32 or I64 [" + ids.length + ", " + ids[0].length + "] like input_ids");
-            }
-        }
+        int[][] mask = BertForward.companion("modernbert forward", inputs, "attention_mask", ids);
         try (ModernBert m = ModernBert.load(device, model)) {
             return Map.of("last_hidden_state", m.forward(ids, mask));
         }

@@ -411,14 +411,7 @@ class ModernBertTest {
     void sentenceTransformersFolderMeanPoolsAndNormalizes() throws IOException {
         Path st = tmp.resolve("st");
         writeCheckpoint(st, CONFIG.replace("ModernBertForMaskedLM", "ModernBertModel"), entries(w, ""), DType.F32, 1);
-        Files.writeString(st.resolve("tokenizer.json"), MpnetTest.tokenizerJson());
-        Files.writeString(st.resolve("modules.json"), "[{\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": \"sentence_transformers.models.Transformer\"},"
-                + " {\"idx\": 1, \"name\": \"1\", \"path\": \"1_Pooling\", \"type\": \"sentence_transformers.models.Pooling\"},"
-                + " {\"idx\": 2, \"name\": \"2\", \"path\": \"2_Normalize\", \"type\": \"sentence_transformers.models.Normalize\"}]");
-        Files.createDirectories(st.resolve("1_Pooling"));
-        Files.writeString(st.resolve("1_Pooling/config.json"), "{\"word_embedding_dimension\": " + E + ", \"pooling_mode_cls_token\": false,"
-                + " \"pooling_mode_mean_tokens\": true, \"pooling_mode_max_tokens\": false, \"pooling_mode_mean_sqrt_len_tokens\": false}");
-        Files.writeString(st.resolve("sentence_bert_config.json"), "{\"max_seq_length\": 60, \"do_lower_case\": false}");
+        MpnetTest.writeMeanNormalizeModules(st, E, 60);
         List<String> sentences = List.of("Hello worlds.", "t9 t10 t11 hello t12 worlds world t13 t14 t15 t16 t17 t18 t19 t20", "world");
         try (SentenceEmbeddings se = SentenceEmbeddings.load(cpu, st)) {
             float[][] got = se.embed(sentences);
