@@ -270,7 +270,6 @@ class ModernBertTest {
         double worst = 0;
         for (int b = 0; b < 3; b++) worst = Math.max(worst, worst(got, b, n, reference(w, ids[b], mask[b]))); // padded rows too
         assertTrue(worst < 2e-4, "max |surpass − float64 reference| = " + worst);
-        Variant hf = Variant.HF;
         Map<String, Variant> off = new LinkedHashMap<>();
         off.put("the local window", new Variant(false, GLOBAL_THETA, LOCAL_THETA, true, true));
         off.put("the global rope theta", new Variant(true, LOCAL_THETA, LOCAL_THETA, true, true));
@@ -281,19 +280,8 @@ class ModernBertTest {
             double d = worst(got, 0, n, reference(w, ids[0], mask[0], e.getValue()));
             assertTrue(d > 1e-2, e.getKey() + " must matter: " + d);
         }
-        assertEquals(hf, Variant.HF);
         // The unpadded rows and the packed path give the real tokens' values of the padded batch.
-        int[][] packed = new int[3][];
-        for (int b = 0; b < 3; b++) packed[b] = Arrays.copyOf(ids[b], LENS[b]);
-        try (Tensor one = model.forward(new int[][] {packed[1]}, null); Tensor all = model.forwardPacked(packed)) {
-            float[] s = one.toFloatArray(), p = all.toFloatArray();
-            for (int i = 0; i < LENS[1] * E; i++) assertEquals(got[n * E + i], s[i], 2e-5, "sequence 1 element " + i);
-            int row = 0;
-            for (int b = 0; b < 3; b++) {
-                for (int i = 0; i < LENS[b] * E; i++) assertEquals(got[b * n * E + i], p[row * E + i], 2e-5, "packed sequence " + b + " element " + i);
-                row += LENS[b];
-            }
-        }
+        MpnetTest.assertUnpaddedAndPackedAgree(got, ids, LENS, E, model, one -> model.forward(one, null));
     }
 
     @Test

@@ -239,16 +239,25 @@ class MpnetTest {
         assertTrue(noBias > 0.1, "the relative position bias must matter: " + noBias);
         assertTrue(indexPositions > 0.1, "positions counted from the padding id must matter: " + indexPositions);
         // The unpadded rows and the packed path give the real tokens' values of the padded batch.
-        int[] lens = {100, 37, 1};
-        int[][] packed = new int[3][];
-        for (int b = 0; b < 3; b++) packed[b] = Arrays.copyOf(ids[b], lens[b]);
-        try (Tensor one = model.forward(new int[][] {packed[1]}, null, null); Tensor all = model.forwardPacked(packed)) {
-            float[] s = one.toFloatArray(), p = all.toFloatArray();
-            for (int i = 0; i < lens[1] * E; i++) assertEquals(got[n * E + i], s[i], 2e-5, "sequence 1 element " + i);
+        assertUnpaddedAndPackedAgree(got, ids, new int[] {100, 37, 1}, E, model, one -> model.forward(one, null, null));
+    }
+
+    /**
+     * The real tokens' rows of a padded batch's output {@code got [B, n, e]} equal sequence 1 run
+     * alone through {@code single} and every sequence through {@code enc.forwardPacked} (2e-5).
+     */
+    static void assertUnpaddedAndPackedAgree(float[] got, int[][] ids, int[] lens, int e, SentenceEncoder enc,
+                                             java.util.function.Function<int[][], Tensor> single) {
+        int b = ids.length, n = ids[0].length;
+        int[][] packed = new int[b][];
+        for (int s = 0; s < b; s++) packed[s] = Arrays.copyOf(ids[s], lens[s]);
+        try (Tensor one = single.apply(new int[][] {packed[1]}); Tensor all = enc.forwardPacked(packed)) {
+            float[] s1 = one.toFloatArray(), p = all.toFloatArray();
+            for (int i = 0; i < lens[1] * e; i++) assertEquals(got[n * e + i], s1[i], 2e-5, "sequence 1 element " + i);
             int row = 0;
-            for (int b = 0; b < 3; b++) {
-                for (int i = 0; i < lens[b] * E; i++) assertEquals(got[b * n * E + i], p[row * E + i], 2e-5, "packed sequence " + b + " element " + i);
-                row += lens[b];
+            for (int s = 0; s < b; s++) {
+                for (int i = 0; i < lens[s] * e; i++) assertEquals(got[s * n * e + i], p[row * e + i], 2e-5, "packed sequence " + s + " element " + i);
+                row += lens[s];
             }
         }
     }
