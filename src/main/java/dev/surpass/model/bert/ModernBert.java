@@ -5,6 +5,8 @@ import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Scope;
 import dev.surpass.Tensor;
+import dev.surpass.attention.Attention;
+import dev.surpass.attention.AttentionOptions;
 import dev.surpass.layers.Activation;
 import dev.surpass.layers.Elementwise;
 import dev.surpass.layers.LayerNorm;
@@ -45,8 +47,11 @@ import java.util.Map;
  * {@code mlp_bias}. Weights are read with or without the {@code model.} prefix; the MLM head
  * ({@code head.*}, {@code decoder.*}) is not read.
  *
- * <p>The attention is unfused ({@link MaskedAttention}: batched matmul, mask, softmax, matmul per sequence), so a sequence
- * of L tokens takes {@code heads·L²} floats of scores per layer.
+ * <p>Attention: without padding (packed sequences, or a batch whose mask is all 1) the fused varlen
+ * kernel, local layers with the window {@code (half, half)}, when the head dim is one it takes (32,
+ * 64, 72, 80, 96, 128, 256); with padding, or another head dim, the unfused {@link MaskedAttention}
+ * (batched matmul, additive mask, softmax, matmul per sequence: {@code heads·L²} floats of scores
+ * per layer), so padded rows come out as HF computes them.
  *
  * <p>Thread rules: a loaded model is read-only and may run from several threads; {@link #close}
  * must not race with a forward pass.
@@ -177,6 +182,9 @@ public final class ModernBert implements SentenceEncoder {
             return new Tensor[] {attnW, attnB, wq, wk, wv, bq, bk, bv, wo, bo, mlpW, mlpB, wIn, wGate, bIn, bGate, w2, b2};
         }
     }
+
+    /** Head dims the fused attention kernel takes. */
+    private static final java.util.Set<Integer> FUSED_HEAD_DIMS = java.util.Set.of(32, 64, 72, 80, 96, 128, 256);
 
     private final Device device;
     private final Config config;
@@ -358,7 +366,12 @@ public final class ModernBert implements SentenceEncoder {
             x = LayerNorm.layerNorm(s.track(Rows.gather(tok, ids)), embW, embB, eps);
         }
         try (Scope fw = Scope.open()) {
-            Plan plan = plan(fw, cu, mask);
+            boolean padded = false;
+            if (mask != null) for (int[] row : mask) for (int m : row) padded |= m == 0;
+            // without padding, query and key rows coincide, so the fused kernel's window (|i − j| <= half) is HF's mask
+            boolean fused = !padded && FUSED_HEAD_DIMS.contains(d);
+            Plan plan = fused ? null : plan(fw, cu, mask);
+            int half = config.localAttention() / 2;
             Tensor[] globalTables = null, localTables = null;
             for (int i = 0; i < layers.size(); i++) {
                 Layer l = layers.get(i);
@@ -379,7 +392,14 @@ public final class ModernBert implements SentenceEncoder {
                     Tensor v = s.track(l.pv.linear(hn, l.bv));
                     q = s.track(s.track(rope.apply(s.track(q.reshape(rows, h, d)), tables)).reshape(rows, e));
                     k = s.track(s.track(rope.apply(s.track(k.reshape(rows, h, d)), tables)).reshape(rows, e));
-                    Tensor o = s.track(MaskedAttention.attend(q, k, v, cu, plan.layout(), h, d, config.local(i) ? plan.local() : plan.global(), null));
+                    Tensor o;
+                    if (fused) {
+                        AttentionOptions opts = config.local(i) ? AttentionOptions.defaults().window(half, half) : AttentionOptions.defaults();
+                        o = s.track(s.track(Attention.prefillVarlen(s.track(q.reshape(rows, h, d)), s.track(k.reshape(rows, h, d)),
+                                s.track(v.reshape(rows, h, d)), cu, cu, opts)).reshape(rows, e));
+                    } else {
+                        o = s.track(MaskedAttention.attend(q, k, v, cu, plan.layout(), h, d, config.local(i) ? plan.local() : plan.global(), null));
+                    }
                     Tensor x1 = s.track(Elementwise.add(x, s.track(l.po.linear(o, l.bo))));
                     Tensor m = s.track(LayerNorm.layerNorm(x1, l.mlpW, l.mlpB, eps));
                     Tensor act = s.track(activate(s.track(l.pIn.linear(m, l.bIn))));
