@@ -3,7 +3,9 @@ package dev.surpass.cli;
 import dev.surpass.Device;
 import dev.surpass.model.bert.BertModel;
 import dev.surpass.model.bert.MiniLm;
+import dev.surpass.model.bert.ModernBert;
 import dev.surpass.model.bert.SentenceEmbeddings;
+import dev.surpass.model.bert.SentenceEncoder;
 import dev.surpass.text.Tokenizer;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -44,7 +46,7 @@ final class EmbedCommand extends CliCommand {
             description = "The prompt put before --query (e.g. \"query\" for instruction-tuned embedders; default: as the sentences).")
     String queryPromptName;
 
-    @Option(names = "--model", paramLabel = "DIR", description = {"A BERT / RoBERTa / DistilBERT folder: config.json, weights and tokenizer.json;",
+    @Option(names = "--model", paramLabel = "DIR", description = {"A BERT / RoBERTa / DistilBERT / MPNet / ModernBERT folder: config.json, weights and tokenizer.json;",
             "a sentence-transformers folder runs its modules.json (pooling, Dense, Normalize) and max_seq_length,",
             "with a BERT-family encoder or a Llama-family decoder (e.g. Qwen3-Embedding: last-token pooling)."})
     Path model;
@@ -163,7 +165,9 @@ final class EmbedCommand extends CliCommand {
             throw new UsageException("no tokenizer: " + tokPath + " does not exist; give --tokenizer FILE (a tokenizer.json)");
         }
         Tokenizer tok = Tokenizer.load(tokPath);
-        BertModel m = model != null ? BertModel.load(dev, model) : BertModel.loadOnnx(dev, onnx, heads, 1e-12f);
+        SentenceEncoder m = model != null && ModernBert.looksLikeModernBert(model)
+                ? ModernBert.load(dev, model)
+                : model != null ? BertModel.load(dev, model) : BertModel.loadOnnx(dev, onnx, heads, 1e-12f);
         try {
             return new SentenceEmbeddings(m, tok, limit(m, 256));
         } catch (RuntimeException e) {
@@ -172,8 +176,8 @@ final class EmbedCommand extends CliCommand {
         }
     }
 
-    private int limit(BertModel m, int dflt) {
-        int cap = m.config().maxTokens();
+    private int limit(SentenceEncoder m, int dflt) {
+        int cap = m.maxTokens();
         if (maxLength != null && maxLength > cap) {
             m.close();
             throw new UsageException("--max-length " + maxLength + " is over the model's max_position_embeddings " + cap);

@@ -17,6 +17,7 @@ public final class ModelFamilies {
             new dev.surpass.model.phi.PhiFamily(),
             new dev.surpass.model.dit.DiTForward(),
             new dev.surpass.model.bert.BertForward(),
+            new dev.surpass.model.bert.ModernBertForward(),
             new dev.surpass.model.vae.VaeForward()
     );
 

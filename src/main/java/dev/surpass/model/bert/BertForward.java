@@ -27,8 +27,8 @@ public final class BertForward implements ModelForward {
     @Override
     public Map<String, Tensor> forward(Device device, Path model, Map<String, Tensor> inputs) {
         int[][] ids = ModelForward.tokenRows("bert forward", inputs, "input_ids");
-        int[][] mask = companion(inputs, "attention_mask", ids);
-        int[][] types = companion(inputs, "token_type_ids", ids);
+        int[][] mask = companion("bert forward", inputs, "attention_mask", ids);
+        int[][] types = companion("bert forward", inputs, "token_type_ids", ids);
         try (BertModel m = BertModel.load(device, model)) {
             Tensor last = m.forward(ids, mask, types);
             if (!m.hasPooler()) return Map.of("last_hidden_state", last);
@@ -45,11 +45,11 @@ public final class BertForward implements ModelForward {
     }
 
     /** An optional I32/I64 input of input_ids' shape as int rows (null when absent). */
-    private static int[][] companion(Map<String, Tensor> inputs, String name, int[][] ids) {
+    static int[][] companion(String op, Map<String, Tensor> inputs, String name, int[][] ids) {
         if (inputs.get(name) == null) return null;
-        int[][] g = ModelForward.tokenRows("bert forward", inputs, name);
+        int[][] g = ModelForward.tokenRows(op, inputs, name);
         if (g.length != ids.length || g[0].length != ids[0].length) {
-            throw new IllegalArgumentException("bert forward: " + name + " is " + inputs.get(name).describe() + "; expected I32 or I64 ["
+            throw new IllegalArgumentException(op + ": " + name + " is " + inputs.get(name).describe() + "; expected I32 or I64 ["
                     + ids.length + ", " + ids[0].length + "] like input_ids");
         }
         return g;

@@ -8,12 +8,9 @@ import dev.surpass.attention.Attention;
 import dev.surpass.attention.AttentionOptions;
 import dev.surpass.layers.Activation;
 import dev.surpass.layers.Elementwise;
-import dev.surpass.layers.Gather;
 import dev.surpass.layers.Gemm;
 import dev.surpass.layers.LayerNorm;
 import dev.surpass.layers.LinearWeight;
-import dev.surpass.layers.Scatter;
-import dev.surpass.layers.Softmax;
 import dev.surpass.model.decoder.Checkpoint;
 import dev.surpass.model.decoder.ConfigJson;
 import dev.surpass.model.decoder.Decoding;
@@ -359,24 +356,8 @@ public final class BertModel implements SentenceEncoder {
     @Override
     public Tensor forwardPacked(int[][] inputIds) {
         ensureOpen();
-        if (inputIds == null || inputIds.length == 0) throw new IllegalArgumentException("forwardPacked: inputIds is null or empty");
-        int b = inputIds.length, rows = 0;
-        int[] cu = new int[b + 1];
-        for (int s = 0; s < b; s++) {
-            int[] row = inputIds[s];
-            if (row == null || row.length == 0 || row.length > config.maxTokens()) {
-                throw new IllegalArgumentException("forwardPacked: inputIds[" + s + "] has " + (row == null ? "no" : row.length)
-                        + " ids; expected 1.." + config.maxTokens() + " (max_position_embeddings)");
-            }
-            for (int t = 0; t < row.length; t++) {
-                if (row[t] < 0 || row[t] >= config.vocabSize()) {
-                    throw new IllegalArgumentException("forwardPacked: inputIds[" + s + "][" + t + "] is " + row[t] + "; expected a value in [0, "
-                            + config.vocabSize() + ")");
-                }
-            }
-            rows += row.length;
-            cu[s + 1] = rows;
-        }
+        int[] cu = packedOffsets(inputIds, config.maxTokens(), config.vocabSize());
+        int b = inputIds.length, rows = cu[b];
         int[] ids = new int[rows], positions = new int[rows];
         for (int s = 0; s < b; s++) {
             System.arraycopy(inputIds[s], 0, ids, cu[s], inputIds[s].length);
@@ -412,7 +393,7 @@ public final class BertModel implements SentenceEncoder {
                     Tensor v = s.track(l.pv.linear(x, l.bv));
                     Tensor o;
                     if (plan != null) {
-                        o = s.track(biasedAttention(q, k, v, cuQ, plan));
+                        o = s.track(MaskedAttention.attend(q, k, v, cuQ, plan.layout(), h, d, plan.bias(), plan.mask()));
                     } else {
                         if (keyRows != null) { // drop the padded keys: each sequence keeps its attended ones
                             k = s.track(Rows.gather(k, keyRows));
@@ -455,26 +436,13 @@ public final class BertModel implements SentenceEncoder {
 
     /**
      * What MPNet's attention needs per sequence, built once per forward: the relative bias and the
-     * additive mask ({@link #sequenceBiases}, {@link #sequenceMasks}), the rows of its heads in
-     * {@code [rows·heads, D]} (I32 {@code [heads·L]}, head-major) and the cells of its keys
-     * transposed per head in {@code [rows·hidden, 1]} (I32 {@code [heads·D·L]}).
+     * additive mask ({@link #sequenceBiases}, {@link #sequenceMasks}) and the head layout.
      */
-    private record MpnetPlan(Tensor[] bias, Tensor[] mask, Tensor[] heads, Tensor[] keyCells) {}
+    private record MpnetPlan(Tensor[] bias, Tensor[] mask, MaskedAttention.Layout layout) {}
 
     private MpnetPlan plan(Scope scope, int[] cu, int[][] mask) {
-        int b = cu.length - 1, e = config.hiddenSize(), h = config.numHeads(), d = config.headDim();
-        Tensor[] heads = new Tensor[b], keyCells = new Tensor[b];
-        for (int seq = 0; seq < b; seq++) {
-            int start = cu[seq], len = cu[seq + 1] - start;
-            int[] hr = new int[h * len], kt = new int[h * d * len];
-            for (int hh = 0; hh < h; hh++) {
-                for (int t = 0; t < len; t++) hr[hh * len + t] = (start + t) * h + hh;
-                for (int j = 0; j < d; j++) for (int t = 0; t < len; t++) kt[(hh * d + j) * len + t] = (start + t) * e + hh * d + j;
-            }
-            heads[seq] = scope.track(device.upload(hr, hr.length));
-            keyCells[seq] = scope.track(device.upload(kt, kt.length));
-        }
-        return new MpnetPlan(sequenceBiases(scope, cu), sequenceMasks(scope, cu, mask), heads, keyCells);
+        return new MpnetPlan(sequenceBiases(scope, cu), sequenceMasks(scope, cu, mask),
+                MaskedAttention.Layout.of(scope, device, cu, config.numHeads(), config.headDim()));
     }
 
     /**
@@ -524,41 +492,6 @@ public final class BertModel implements SentenceEncoder {
     }
 
     /**
-     * MPNet's attention over packed rows {@code q, k, v [rows, hidden]}, sequence s being rows
-     * {@code [cu[s], cu[s+1])}: per sequence, heads split by a row gather, {@code softmax(q·kᵀ/√D
-     * + bias[s] + mask[s])·v} by batched matmuls, written back in place. {@code [rows, hidden]}.
-     */
-    private Tensor biasedAttention(Tensor q, Tensor k, Tensor v, int[] cu, MpnetPlan plan) {
-        int rows = (int) q.dim(0), e = config.hiddenSize(), h = config.numHeads(), d = config.headDim();
-        float scale = (float) (1.0 / Math.sqrt(d));
-        Tensor out = device.allocate(DType.F32, rows, e);
-        try (Scope s = Scope.open()) {
-            Tensor qRows = s.track(q.reshape((long) rows * h, d));
-            Tensor vRows = s.track(v.reshape((long) rows * h, d));
-            Tensor kCells = s.track(k.reshape((long) rows * e, 1));
-            Tensor outRows = s.track(out.reshape((long) rows * h, d));
-            for (int seq = 0; seq + 1 < cu.length; seq++) {
-                int len = cu[seq + 1] - cu[seq];
-                try (Scope b = Scope.open()) {
-                    Tensor headIds = plan.heads()[seq];
-                    Tensor qh = b.track(b.track(Gather.rows(qRows, headIds)).reshape(h, len, d));
-                    Tensor vh = b.track(b.track(Gather.rows(vRows, headIds)).reshape(h, len, d));
-                    Tensor kT = b.track(b.track(Gather.rows(kCells, plan.keyCells()[seq])).reshape(h, d, len));
-                    Tensor scores = b.track(Elementwise.scale(b.track(Gemm.matmul(qh, kT)), scale));
-                    scores = b.track(Elementwise.add(scores, plan.bias()[seq]));
-                    if (plan.mask()[seq] != null) scores = b.track(Elementwise.add(scores, plan.mask()[seq]));
-                    Tensor ctx = b.track(Gemm.matmul(b.track(Softmax.softmax(scores)), vh));
-                    Scatter.rows(b.track(ctx.reshape((long) h * len, d)), headIds, outRows);
-                }
-            }
-            return out;
-        } catch (RuntimeException | Error ex) {
-            out.close();
-            throw ex;
-        }
-    }
-
-    /**
      * The position ids of one sequence into {@code out[from..]}: the index (BERT), or HF RoBERTa's
      * {@code pad + (k-th non-pad token)} with pad tokens at {@code pad}.
      */
@@ -599,8 +532,36 @@ public final class BertModel implements SentenceEncoder {
         }
     }
 
+    /**
+     * The row offsets {@code cu [B + 1]} of sequences packed back to back, after checking each has
+     * {@code 1..maxTokens} ids in {@code [0, vocab)}.
+     *
+     * @throws IllegalArgumentException naming the sequence and token of a bad id or length
+     */
+    static int[] packedOffsets(int[][] inputIds, int maxTokens, int vocab) {
+        if (inputIds == null || inputIds.length == 0) throw new IllegalArgumentException("forwardPacked: inputIds is null or empty");
+        int b = inputIds.length, rows = 0;
+        int[] cu = new int[b + 1];
+        for (int s = 0; s < b; s++) {
+            int[] row = inputIds[s];
+            if (row == null || row.length == 0 || row.length > maxTokens) {
+                throw new IllegalArgumentException("forwardPacked: inputIds[" + s + "] has " + (row == null ? "no" : row.length)
+                        + " ids; expected 1.." + maxTokens + " (max_position_embeddings)");
+            }
+            for (int t = 0; t < row.length; t++) {
+                if (row[t] < 0 || row[t] >= vocab) {
+                    throw new IllegalArgumentException("forwardPacked: inputIds[" + s + "][" + t + "] is " + row[t] + "; expected a value in [0, "
+                            + vocab + ")");
+                }
+            }
+            rows += row.length;
+            cu[s + 1] = rows;
+        }
+        return cu;
+    }
+
     /** Checks a rectangular int grid (shape {@code dims} if given) with values in {@code [lo, hi)}; returns {B, N}. */
-    private static int[] checkGrid(String name, int[][] g, int[] dims, int lo, int hi) {
+    static int[] checkGrid(String name, int[][] g, int[] dims, int lo, int hi) {
         if (g == null || g.length == 0) throw new IllegalArgumentException("forward: " + name + " is null or empty");
         if (dims != null && g.length != dims[0]) {
             throw new IllegalArgumentException("forward: " + name + " has " + g.length + " rows; inputIds has " + dims[0]);

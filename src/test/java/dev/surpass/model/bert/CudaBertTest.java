@@ -105,6 +105,39 @@ class CudaBertTest {
     }
 
     /**
+     * ModernBERT on CUDA: the tiny random model of {@link ModernBertTest} (4 layers, global and
+     * local with a window of ±4 over rows of 23 / 9 / 1 tokens, the unfused masked attention)
+     * against its float64 reference and the CPU, padded and packed.
+     */
+    @Test
+    void tinyModernBertMatchesTheReferenceAndTheCpu() throws Exception {
+        try (Device g = cuda(); Device host = Device.cpu()) {
+            java.util.Map<String, float[]> w = ModernBertTest.weights(new Random(20261128L), true);
+            Path dir = tmp.resolve("modernbert");
+            writeCheckpoint(dir, ModernBertTest.BIASED, ModernBertTest.entries(w, "model."), DType.F32, 1);
+            int[][][] in = ModernBertTest.batch();
+            int[][] ids = in[0], mask = in[1];
+            int n = ids[0].length;
+            int[][] packed = new int[3][];
+            for (int b = 0; b < 3; b++) packed[b] = java.util.Arrays.copyOf(ids[b], ModernBertTest.LENS[b]);
+            try (ModernBert m = ModernBert.load(g, dir); ModernBert onCpu = ModernBert.load(host, dir);
+                 Tensor h = m.forward(ids, mask); Tensor c = onCpu.forward(ids, mask);
+                 Tensor hp = m.forwardPacked(packed); Tensor cp = onCpu.forwardPacked(packed)) {
+                float[] got = h.toFloatArray(), cpu = c.toFloatArray();
+                double worst = 0, vsCpu = 0, packedVsCpu = 0;
+                for (int b = 0; b < 3; b++) worst = Math.max(worst, ModernBertTest.worst(got, b, n, ModernBertTest.reference(w, ids[b], mask[b])));
+                for (int k = 0; k < got.length; k++) vsCpu = Math.max(vsCpu, Math.abs(got[k] - cpu[k]));
+                float[] pg = hp.toFloatArray(), pc = cp.toFloatArray();
+                for (int k = 0; k < pg.length; k++) packedVsCpu = Math.max(packedVsCpu, Math.abs(pg[k] - pc[k]));
+                System.out.printf("tiny ModernBERT on CUDA: max|d| vs float64 %.3g, vs CPU %.3g, packed vs CPU %.3g%n", worst, vsCpu, packedVsCpu);
+                assertTrue(worst < 5e-4, "CUDA vs float64 reference: " + worst);
+                assertTrue(vsCpu < 5e-4, "CUDA vs CPU: " + vsCpu);
+                assertTrue(packedVsCpu < 5e-4 && pg.length == 33 * ModernBertTest.E, "packed CUDA vs CPU: " + packedVsCpu);
+            }
+        }
+    }
+
+    /**
      * all-MiniLM-L6-v2's architecture at full size (hidden 384, 6 layers, 12 heads, intermediate
      * 1536, vocab 30522, 512 positions) with random weights, so it runs where the artifact is not on
      * the class path (the GPU bundle): 16 padded sequences of 1 to 256 tokens, [CLS] … [SEP], mean

@@ -239,16 +239,25 @@ class MpnetTest {
         assertTrue(noBias > 0.1, "the relative position bias must matter: " + noBias);
         assertTrue(indexPositions > 0.1, "positions counted from the padding id must matter: " + indexPositions);
         // The unpadded rows and the packed path give the real tokens' values of the padded batch.
-        int[] lens = {100, 37, 1};
-        int[][] packed = new int[3][];
-        for (int b = 0; b < 3; b++) packed[b] = Arrays.copyOf(ids[b], lens[b]);
-        try (Tensor one = model.forward(new int[][] {packed[1]}, null, null); Tensor all = model.forwardPacked(packed)) {
-            float[] s = one.toFloatArray(), p = all.toFloatArray();
-            for (int i = 0; i < lens[1] * E; i++) assertEquals(got[n * E + i], s[i], 2e-5, "sequence 1 element " + i);
+        assertUnpaddedAndPackedAgree(got, ids, new int[] {100, 37, 1}, E, model, one -> model.forward(one, null, null), 2e-5);
+    }
+
+    /**
+     * The real tokens' rows of a padded batch's output {@code got [B, n, e]} equal sequence 1 run
+     * alone through {@code single} and every sequence through {@code enc.forwardPacked}, within {@code tol}.
+     */
+    static void assertUnpaddedAndPackedAgree(float[] got, int[][] ids, int[] lens, int e, SentenceEncoder enc,
+                                             java.util.function.Function<int[][], Tensor> single, double tol) {
+        int b = ids.length, n = ids[0].length;
+        int[][] packed = new int[b][];
+        for (int s = 0; s < b; s++) packed[s] = Arrays.copyOf(ids[s], lens[s]);
+        try (Tensor one = single.apply(new int[][] {packed[1]}); Tensor all = enc.forwardPacked(packed)) {
+            float[] s1 = one.toFloatArray(), p = all.toFloatArray();
+            for (int i = 0; i < lens[1] * e; i++) assertEquals(got[n * e + i], s1[i], tol, "sequence 1 element " + i);
             int row = 0;
-            for (int b = 0; b < 3; b++) {
-                for (int i = 0; i < lens[b] * E; i++) assertEquals(got[b * n * E + i], p[row * E + i], 2e-5, "packed sequence " + b + " element " + i);
-                row += lens[b];
+            for (int s = 0; s < b; s++) {
+                for (int i = 0; i < lens[s] * e; i++) assertEquals(got[s * n * e + i], p[row * e + i], tol, "packed sequence " + s + " element " + i);
+                row += lens[s];
             }
         }
     }
@@ -341,18 +350,26 @@ class MpnetTest {
                 + " \"add_prefix_space\": false}}";
     }
 
-    @Test
-    void sentenceTransformersFolderMeanPoolsAndNormalizes() throws IOException {
-        Path st = tmp.resolve("st");
-        writeCheckpoint(st, CONFIG.replace("MPNetForMaskedLM", "MPNetModel"), entries(w, ""), DType.F32, 1);
+    /**
+     * A sentence-transformers folder's files beside a checkpoint: {@link #tokenizerJson()},
+     * modules.json (Transformer, mean Pooling of width {@code dim}, Normalize) and max_seq_length.
+     */
+    static void writeMeanNormalizeModules(Path st, int dim, int maxSeqLength) throws IOException {
         Files.writeString(st.resolve("tokenizer.json"), tokenizerJson());
         Files.writeString(st.resolve("modules.json"), "[{\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": \"sentence_transformers.models.Transformer\"},"
                 + " {\"idx\": 1, \"name\": \"1\", \"path\": \"1_Pooling\", \"type\": \"sentence_transformers.models.Pooling\"},"
                 + " {\"idx\": 2, \"name\": \"2\", \"path\": \"2_Normalize\", \"type\": \"sentence_transformers.models.Normalize\"}]");
         Files.createDirectories(st.resolve("1_Pooling"));
-        Files.writeString(st.resolve("1_Pooling/config.json"), "{\"word_embedding_dimension\": " + E + ", \"pooling_mode_cls_token\": false,"
+        Files.writeString(st.resolve("1_Pooling/config.json"), "{\"word_embedding_dimension\": " + dim + ", \"pooling_mode_cls_token\": false,"
                 + " \"pooling_mode_mean_tokens\": true, \"pooling_mode_max_tokens\": false, \"pooling_mode_mean_sqrt_len_tokens\": false}");
-        Files.writeString(st.resolve("sentence_bert_config.json"), "{\"max_seq_length\": 384, \"do_lower_case\": false}");
+        Files.writeString(st.resolve("sentence_bert_config.json"), "{\"max_seq_length\": " + maxSeqLength + ", \"do_lower_case\": false}");
+    }
+
+    @Test
+    void sentenceTransformersFolderMeanPoolsAndNormalizes() throws IOException {
+        Path st = tmp.resolve("st");
+        writeCheckpoint(st, CONFIG.replace("MPNetForMaskedLM", "MPNetModel"), entries(w, ""), DType.F32, 1);
+        writeMeanNormalizeModules(st, E, 384);
         List<String> sentences = List.of("Hello worlds.", "t9 t10 t11 hello t12 worlds world t13 t14 t15 t16 t17 t18 t19 t20", "world");
         try (SentenceEmbeddings se = SentenceEmbeddings.load(cpu, st)) {
             float[][] got = se.embed(sentences);

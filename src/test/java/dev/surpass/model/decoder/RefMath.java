@@ -73,7 +73,7 @@ public final class RefMath {
             for (double v : x[t]) var += (v - mean) * (v - mean);
             var /= c;
             y[t] = new double[c];
-            for (int i = 0; i < c; i++) y[t][i] = (x[t][i] - mean) / Math.sqrt(var + eps) * w[i] + b[i];
+            for (int i = 0; i < c; i++) y[t][i] = (x[t][i] - mean) / Math.sqrt(var + eps) * w[i] + (b == null ? 0 : b[i]);
         }
         return y;
     }

@@ -1,0 +1,80 @@
+package dev.surpass.model.bert;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Scope;
+import dev.surpass.Tensor;
+import dev.surpass.layers.Elementwise;
+import dev.surpass.layers.Gather;
+import dev.surpass.layers.Gemm;
+import dev.surpass.layers.Scatter;
+import dev.surpass.layers.Softmax;
+
+/**
+ * Unfused attention over packed rows with additive terms on the scores, for encoders the fused
+ * kernel cannot serve (MPNet's relative position bias, ModernBERT's sliding-window mask): per
+ * sequence, heads split by a row gather, {@code softmax(q·kᵀ/√D + terms)·v} by batched matmuls,
+ * written back in place. A sequence of L tokens takes {@code heads·L²} floats of scores.
+ */
+final class MaskedAttention {
+    private MaskedAttention() {}
+
+    /**
+     * Per sequence s (rows {@code [cu[s], cu[s+1])} of {@code [rows, heads·D]}): the rows of its
+     * heads in {@code [rows·heads, D]} (I32 {@code [heads·L]}, head-major) and the cells of its keys
+     * transposed per head in {@code [rows·heads·D, 1]} (I32 {@code [heads·D·L]}), tracked by {@code scope}.
+     */
+    record Layout(Tensor[] heads, Tensor[] keyCells) {
+        static Layout of(Scope scope, Device device, int[] cu, int h, int d) {
+            int b = cu.length - 1, e = h * d;
+            Tensor[] heads = new Tensor[b], keyCells = new Tensor[b];
+            for (int seq = 0; seq < b; seq++) {
+                int start = cu[seq], len = cu[seq + 1] - start;
+                int[] hr = new int[h * len], kt = new int[h * d * len];
+                for (int hh = 0; hh < h; hh++) {
+                    for (int t = 0; t < len; t++) hr[hh * len + t] = (start + t) * h + hh;
+                    for (int j = 0; j < d; j++) for (int t = 0; t < len; t++) kt[(hh * d + j) * len + t] = (start + t) * e + hh * d + j;
+                }
+                heads[seq] = scope.track(device.upload(hr, hr.length));
+                keyCells[seq] = scope.track(device.upload(kt, kt.length));
+            }
+            return new Layout(heads, keyCells);
+        }
+    }
+
+    /**
+     * {@code q, k, v [rows, h·d]} → {@code [rows, h·d]} F32 on their device, owned by the caller;
+     * sequence s adds {@code first[s]} then {@code second[s]} (either array or entry may be null:
+     * nothing), each broadcast onto its scores {@code [h, L, L]} as a suffix ({@code [L]},
+     * {@code [L, L]} or {@code [h, L, L]}).
+     */
+    static Tensor attend(Tensor q, Tensor k, Tensor v, int[] cu, Layout layout, int h, int d, Tensor[] first, Tensor[] second) {
+        int rows = (int) q.dim(0), e = h * d;
+        float scale = (float) (1.0 / Math.sqrt(d));
+        Tensor out = q.device().allocate(DType.F32, rows, e);
+        try (Scope s = Scope.open()) {
+            Tensor qRows = s.track(q.reshape((long) rows * h, d));
+            Tensor vRows = s.track(v.reshape((long) rows * h, d));
+            Tensor kCells = s.track(k.reshape((long) rows * e, 1));
+            Tensor outRows = s.track(out.reshape((long) rows * h, d));
+            for (int seq = 0; seq + 1 < cu.length; seq++) {
+                int len = cu[seq + 1] - cu[seq];
+                try (Scope b = Scope.open()) {
+                    Tensor headIds = layout.heads()[seq];
+                    Tensor qh = b.track(b.track(Gather.rows(qRows, headIds)).reshape(h, len, d));
+                    Tensor vh = b.track(b.track(Gather.rows(vRows, headIds)).reshape(h, len, d));
+                    Tensor kT = b.track(b.track(Gather.rows(kCells, layout.keyCells()[seq])).reshape(h, d, len));
+                    Tensor scores = b.track(Elementwise.scale(b.track(Gemm.matmul(qh, kT)), scale));
+                    if (first != null && first[seq] != null) scores = b.track(Elementwise.add(scores, first[seq]));
+                    if (second != null && second[seq] != null) scores = b.track(Elementwise.add(scores, second[seq]));
+                    Tensor ctx = b.track(Gemm.matmul(b.track(Softmax.softmax(scores)), vh));
+                    Scatter.rows(b.track(ctx.reshape((long) h * len, d)), headIds, outRows);
+                }
+            }
+            return out;
+        } catch (RuntimeException | Error ex) {
+            out.close();
+            throw ex;
+        }
+    }
+}
