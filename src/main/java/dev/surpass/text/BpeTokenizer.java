@@ -575,16 +575,8 @@ public final class BpeTokenizer implements Tokenizer {
                 return items;
             }
             case "RobertaProcessing", "BertProcessing": { // cls + text + sep; cls and sep are [token, id] pairs
-                int[][] cs = new int[2][];
-                String[] keys = {"cls", "sep"};
-                for (int k = 0; k < 2; k++) {
-                    JsonNode pair = n.path(keys[k]);
-                    if (!pair.isArray() || pair.size() != 2 || !pair.get(1).canConvertToInt() || pair.get(1).asInt() < 0) {
-                        throw new IllegalArgumentException(where + ": " + field + "." + keys[k] + " is " + pair + "; expected [token, id]");
-                    }
-                    cs[k] = new int[] {pair.get(1).asInt()};
-                }
-                return List.of(new TemplateItem(cs[0]), new TemplateItem(null), new TemplateItem(cs[1]));
+                int cls = TokenIds.specialPairId(n, field, "cls", where), sep = TokenIds.specialPairId(n, field, "sep", where);
+                return List.of(new TemplateItem(new int[] {cls}), new TemplateItem(null), new TemplateItem(new int[] {sep}));
             }
             default:
                 throw new IllegalArgumentException(where + ": " + field + ".type \"" + t

@@ -2,7 +2,8 @@ package dev.surpass.text;
 
 /**
  * Lookups in a tokenizer's id → token table ({@code tokens[id]}, null where no token has the id),
- * shared by {@link BpeTokenizer} and {@link WordPieceTokenizer} so that both answer and fail alike.
+ * and the special-token pairs of their post-processors, shared by {@link BpeTokenizer} and
+ * {@link WordPieceTokenizer} so that both answer and fail alike.
  */
 final class TokenIds {
     private TokenIds() {}
@@ -25,5 +26,20 @@ final class TokenIds {
                     + tokens.length + ")");
         }
         return t;
+    }
+
+    /**
+     * The id of a {@code BertProcessing} / {@code RobertaProcessing} special token, {@code processor.key}
+     * being a {@code [token, id]} pair such as {@code ["<s>", 0]}.
+     *
+     * @throws IllegalArgumentException naming {@code where} and {@code path.key} when it is not such a pair
+     */
+    static int specialPairId(com.fasterxml.jackson.databind.JsonNode processor, String path, String key, String where) {
+        com.fasterxml.jackson.databind.JsonNode pair = processor.path(key);
+        if (!pair.isArray() || pair.size() != 2 || !pair.get(0).isTextual() || !pair.get(1).canConvertToInt() || !pair.get(1).isIntegralNumber()
+                || pair.get(1).asInt() < 0) {
+            throw new IllegalArgumentException(where + ": " + path + "." + key + " is " + pair + "; expected a [token, id] pair such as [\"<s>\", 0]");
+        }
+        return pair.get(1).asInt();
     }
 }

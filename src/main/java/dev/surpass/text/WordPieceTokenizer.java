@@ -187,8 +187,8 @@ public final class WordPieceTokenizer implements Tokenizer {
                 before = b.stream().mapToInt(Integer::intValue).toArray();
                 after = a.stream().mapToInt(Integer::intValue).toArray();
             } else if (ty.equals("BertProcessing") || ty.equals("RobertaProcessing")) { // cls + text + sep, each a [token, id] pair
-                before = new int[] {pairId(pp, "cls", where)};
-                after = new int[] {pairId(pp, "sep", where)};
+                before = new int[] {TokenIds.specialPairId(pp, "post_processor", "cls", where)};
+                after = new int[] {TokenIds.specialPairId(pp, "post_processor", "sep", where)};
             } else {
                 throw new IllegalArgumentException(where + ": post_processor.type \"" + ty
                         + "\" is not supported (TemplateProcessing, BertProcessing, RobertaProcessing)");
@@ -209,15 +209,6 @@ public final class WordPieceTokenizer implements Tokenizer {
     }
 
     /** The id of a BertProcessing / RobertaProcessing {@code cls} or {@code sep} pair {@code ["<s>", 0]}. */
-    private static int pairId(JsonNode pp, String field, String where) {
-        JsonNode pair = pp.path(field);
-        if (!pair.isArray() || pair.size() != 2 || !pair.get(0).isTextual() || !pair.get(1).canConvertToInt() || !pair.get(1).isIntegralNumber()
-                || pair.get(1).asInt() < 0) {
-            throw new IllegalArgumentException(where + ": post_processor." + field + " is " + pair + "; expected a [token, id] pair such as [\"<s>\", 0]");
-        }
-        return pair.get(1).asInt();
-    }
-
     /** {@code truncation.max_length} of the file (special tokens included), or 0 when it has none. */
     public int maxLength() {
         return maxLength;
