@@ -29,6 +29,7 @@ import picocli.CommandLine.ScopeType;
             DemoCommand.class,
             ForwardCommand.class,
             SampleCommand.class,
+            Txt2ImgCommand.class,
             GenerateCommand.class,
             EmbedCommand.class,
             ConvertCommand.class,

@@ -187,8 +187,13 @@ final class SampleCommand extends CliCommand {
     }
 
     private static void progress(PrintWriter err, int done, int total) {
+        progressBar(err, "sampling", done, total);
+    }
+
+    /** A one-line progress bar on err, redrawn in place; a newline when done. */
+    static void progressBar(PrintWriter err, String label, int done, int total) {
         int width = 30, filled = (int) ((long) done * width / total);
-        err.print("\rsampling [" + "#".repeat(filled) + ".".repeat(width - filled) + "] " + done + "/" + total);
+        err.print("\r" + label + " [" + "#".repeat(filled) + ".".repeat(width - filled) + "] " + done + "/" + total);
         if (done == total) err.println();
         err.flush();
     }
@@ -229,7 +234,7 @@ final class SampleCommand extends CliCommand {
         return img;
     }
 
-    private static void writePng(BufferedImage img, Path png) {
+    static void writePng(BufferedImage img, Path png) {
         try {
             ImageIO.write(img, "png", png.toFile());
         } catch (IOException e) {

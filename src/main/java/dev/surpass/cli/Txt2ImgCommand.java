@@ -1,0 +1,172 @@
+package dev.surpass.cli;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Tensor;
+import dev.surpass.diffusion.DiffusersSampler;
+import dev.surpass.io.SafeTensors;
+import dev.surpass.io.SafeTensorsFile;
+import dev.surpass.model.sd.StableDiffusion;
+import java.awt.image.BufferedImage;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code surpass txt2img}: text-to-image with a diffusers Stable Diffusion 1.x / 2.x folder
+ * ({@link StableDiffusion}). Writes {@code OUT/image-K.png} per prompt, {@code OUT/grid.png} and
+ * {@code OUT/latents.safetensors} (the final latents, with the settings in the metadata).
+ */
+@Command(name = "txt2img", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {
+            "Text-to-image with a diffusers Stable Diffusion 1.x / 2.x folder (model_index.json, text_encoder/,",
+            "tokenizer/, unet/, vae/, scheduler/), as StableDiffusionPipeline runs it: CLIP text encoder,",
+            "UNet2DConditionModel with classifier-free guidance, the folder's scheduler (or --scheduler), the VAE.",
+            "Writes OUT/image-K.png per prompt, OUT/grid.png and OUT/latents.safetensors."
+        })
+final class Txt2ImgCommand extends CliCommand {
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "A diffusers StableDiffusionPipeline folder.")
+    Path model;
+
+    @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "A prompt (repeat for several images).")
+    List<String> prompts;
+
+    @Option(names = "--negative-prompt", paramLabel = "TEXT", description = "A negative prompt: one for all prompts, or one per prompt (repeat).")
+    List<String> negative;
+
+    @Option(names = "--steps", defaultValue = "30", paramLabel = "N", description = "Inference steps (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = {"--guidance", "--cfg"}, defaultValue = "7.5", paramLabel = "S",
+            description = "Classifier-free guidance scale; > 1 turns guidance on (default: ${DEFAULT-VALUE}).")
+    double guidance;
+
+    @Option(names = "--scheduler", paramLabel = "NAME",
+            description = "pndm, ddim, euler or dpmpp2m, set up from the folder's scheduler config (default: the folder's own scheduler).")
+    String scheduler;
+
+    @Option(names = "--width", defaultValue = "0", paramLabel = "PX", description = "Image width, a multiple of 8 (default: the model's).")
+    int width;
+
+    @Option(names = "--height", defaultValue = "0", paramLabel = "PX", description = "Image height, a multiple of 8 (default: the width, or the model's).")
+    int height;
+
+    @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Philox seed of the initial latents (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--eta", defaultValue = "0", paramLabel = "ETA", description = "DDIM's eta (default: ${DEFAULT-VALUE}).")
+    double eta;
+
+    @Option(names = "--clip-skip", defaultValue = "0", paramLabel = "K", description = "Text-encoder layers to skip at the end (diffusers' clip_skip; default: 0).")
+    int clipSkip;
+
+    @Option(names = "--latents", paramLabel = "FILE",
+            description = "Start from these latents (safetensors; tensor 'latents' or its only tensor, [B, 4, H/8, W/8], already scaled by init_noise_sigma).")
+    Path latents;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder (created if missing).")
+    Path out;
+
+    @Mixin
+    OneDevice device;
+
+    @Override
+    int execute(PrintWriter o, PrintWriter err) {
+        if (model == null || !Files.isDirectory(model)) throw new UsageException("--model " + model + ": not a folder (a diffusers Stable Diffusion pipeline)");
+        if (!Files.isRegularFile(model.resolve("model_index.json"))) {
+            throw new UsageException("--model " + model + ": no model_index.json (a diffusers StableDiffusionPipeline folder)");
+        }
+        DiffusersSampler.Kind kind = null;
+        if (scheduler != null) {
+            try {
+                kind = DiffusersSampler.Kind.parse(scheduler);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--scheduler " + scheduler + ": expected pndm, ddim, euler or dpmpp2m");
+            }
+        }
+        List<String> neg = null;
+        if (negative != null && !negative.isEmpty()) {
+            if (negative.size() == 1) neg = java.util.Collections.nCopies(prompts.size(), negative.getFirst());
+            else if (negative.size() == prompts.size()) neg = negative;
+            else throw new UsageException("--negative-prompt: give one for all prompts or one per prompt (" + prompts.size() + "), got " + negative.size());
+        }
+        if (steps < 1) throw new UsageException("--steps " + steps + ": must be >= 1");
+        if (width < 0 || height < 0 || width % 8 != 0 || height % 8 != 0) {
+            throw new UsageException("--width/--height " + width + "×" + height + ": multiples of 8 (0 = the model's)");
+        }
+        device.validate("txt2img");
+        OptionFiles.createFolder("--out", out);
+        try (Devices devices = device.open(err)) {
+            Device dev = devices.first();
+            long l0 = System.nanoTime();
+            StableDiffusion sd;
+            try {
+                sd = StableDiffusion.load(dev, model);
+            } catch (IllegalArgumentException | UncheckedIOException e) {
+                throw OptionFiles.failed("--model", model, e);
+            }
+            try (StableDiffusion p = sd) {
+                int w = width == 0 ? (height == 0 ? p.defaultSize() : height) : width, h = height == 0 ? w : height;
+                String schedName = kind == null ? p.schedulerConfig().className() : kind.name().toLowerCase(Locale.ROOT);
+                err.printf(Locale.ROOT, "surpass txt2img: loaded in %.1f s on %s; %d×%d, %s, %d steps, guidance %s, seed %d%n",
+                        (System.nanoTime() - l0) / 1e9, dev.name(), w, h, schedName, steps, guidance, seed);
+                try (Tensor start = latents == null ? null : readLatents(dev)) {
+                    StableDiffusion.Options opts = StableDiffusion.Options.defaults().withSize(w, h).withSteps(steps).withGuidance(guidance)
+                            .withScheduler(kind).withSeed(seed).withEta(eta).withClipSkip(clipSkip).withLatents(start);
+                    long t0 = System.nanoTime();
+                    Tensor lat;
+                    try {
+                        lat = p.sample(prompts, neg, opts, (done, total) -> SampleCommand.progressBar(err, "denoising", done, total));
+                    } catch (IllegalArgumentException e) {
+                        throw new UsageException("txt2img: " + e.getMessage());
+                    }
+                    double secs = (System.nanoTime() - t0) / 1e9;
+                    try (Tensor l = lat) {
+                        Map<String, String> meta = new LinkedHashMap<>();
+                        meta.put("producer", "surpass txt2img");
+                        meta.put("model", model.toString());
+                        meta.put("prompts", String.join(" | ", prompts));
+                        meta.put("scheduler", String.valueOf(schedName));
+                        meta.put("steps", Integer.toString(steps));
+                        meta.put("guidance", Double.toString(guidance));
+                        meta.put("seed", Long.toString(seed));
+                        meta.put("device", dev.name());
+                        Path lf = out.resolve("latents.safetensors");
+                        OptionFiles.writeSafeTensors("--out", out, lf, Map.of("latents", l), meta);
+                        long d0 = System.nanoTime();
+                        BufferedImage[] images;
+                        try (Tensor decoded = p.decode(l)) {
+                            images = dev.surpass.model.vae.AutoencoderKL.toImages(decoded);
+                        }
+                        for (int k = 0; k < images.length; k++) SampleCommand.writePng(images[k], out.resolve("image-" + k + ".png"));
+                        SampleCommand.writePng(SampleCommand.tile(images), out.resolve("grid.png"));
+                        o.printf(Locale.ROOT, "sampled %d in %.2f s, decoded in %.2f s (%d×%d); wrote %s, image-*.png, grid.png%n", images.length, secs,
+                                (System.nanoTime() - d0) / 1e9, images[0].getWidth(), images[0].getHeight(), lf);
+                    }
+                }
+            }
+        }
+        return 0;
+    }
+
+    private Tensor readLatents(Device dev) {
+        try (SafeTensorsFile f = SafeTensors.open(latents)) {
+            String name = f.contains("latents") ? "latents" : f.size() == 1 ? f.names().getFirst() : null;
+            if (name == null) throw new UsageException("--latents " + latents + ": no tensor 'latents' and not exactly one tensor");
+            try (Tensor t = f.tensor(name, dev)) {
+                return t.dtype() == DType.F32 ? t.to(dev) : t.to(DType.F32);
+            }
+        } catch (UncheckedIOException e) {
+            throw OptionFiles.failed("--latents", latents, e);
+        }
+    }
+
+}
