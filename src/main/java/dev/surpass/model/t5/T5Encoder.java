@@ -366,8 +366,8 @@ public final class T5Encoder implements SentenceEncoder {
     public static int relativeBucket(int relative, int buckets, int maxDistance) {
         int half = buckets / 2, exact = half / 2;
         int ret = relative > 0 ? half : 0;
-        int n = Math.abs(relative);
-        if (n < exact) return ret + n;
+        long n = Math.abs((long) relative); // long: |Integer.MIN_VALUE| too
+        if (n < exact) return ret + (int) n;
         float lg = (float) Math.log((float) n / exact);
         float scaled = lg / (float) Math.log((double) maxDistance / exact) * (half - exact);
         return ret + Math.min(exact + (int) scaled, half - 1);
