@@ -8,7 +8,8 @@
 # final_layer_norm. 32 buckets with max_distance 20 put the 150-token row deep into the log-spaced and the capped buckets.
 # Cases: "relu" (a T5EncoderModel file: shared.weight + encoder.*), "gated-gelu" (a full T5ForConditionalGeneration file:
 # decoder.*, lm_head and encoder.embed_tokens too; 6 heads of 24, so inner 144 != d_model 96), "gated-silu" (bf16
-# weights, pytorch_model.bin-free: sharded safetensors with an index). Each is compared with `surpass forward`.
+# weights in sharded safetensors with an index), "gelu-bin" (exact-erf gelu, not gated, a full checkpoint as a
+# torch.save pytorch_model.bin). Each is compared with `surpass forward`.
 # It also prints torch's bucket boundaries for a few (num_buckets, max_distance), which T5EncoderTest pins.
 # Run from an empty folder: python3 hf_t5_parity.py
 import json, math, os, subprocess, sys, torch
@@ -79,7 +80,9 @@ def run_case(name, proj, heads, dtype, full, shards):
     d = os.path.join(name, "ckpt")
     os.makedirs(d, exist_ok=True)
     out_t = {k: v.to(dtype) for k, v in stored.items()}
-    if shards > 1:
+    if shards == 0:  # a PyTorch pickle, as sentence-t5 / GTR-T5 ship theirs
+        torch.save(out_t, os.path.join(d, "pytorch_model.bin"))
+    elif shards > 1:
         keys = list(out_t); per = (len(keys) + shards - 1) // shards; wm = {}
         for s in range(shards):
             fn = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
@@ -134,11 +137,12 @@ def run_case(name, proj, heads, dtype, full, shards):
     err = (got - x)[real].abs().max().item(); rel_real = ((got - x)[real].norm() / x[real].norm()).item()
     err_all = (got - x).abs().max().item(); rel_all = ((got - x).norm() / x.norm()).item()
     print(f"T5 {name} ({proj}, d_model {E}, {H} heads of {DKV}, d_ff {FF}, {NL} layers, {NB} buckets / max_distance {MD}, "
-          f"{'full seq2seq file' if full else 'encoder-only file'}, {str(dtype).split('.')[-1]}, {shards} shard(s)), lengths {lengths}: "
+          f"{'full seq2seq file' if full else 'encoder-only file'}, {str(dtype).split('.')[-1]}, {'pytorch_model.bin' if shards == 0 else str(shards) + ' safetensors file(s)'}), lengths {lengths}: "
           f"real tokens max|d| {err:.3g}, relL2 {rel_real:.3g}; every row (padded too) max|d| {err_all:.3g}, relL2 {rel_all:.3g}")
     return rel_real < 1e-5 and rel_all < 1e-5
 
 ok = [run_case("relu", "relu", 4, torch.float32, False, 1),
       run_case("gated-gelu", "gated-gelu", 6, torch.float32, True, 1),
-      run_case("gated-silu", "gated-silu", 4, torch.bfloat16, False, 2)]
+      run_case("gated-silu", "gated-silu", 4, torch.bfloat16, False, 2),
+      run_case("gelu-bin", "gelu", 4, torch.float32, True, 0)]
 sys.exit(0 if all(ok) else 1)
