@@ -445,6 +445,29 @@ class T5EncoderTest {
         }
     }
 
+    @Test
+    void surpassEmbedRunsAT5FolderWithoutModulesJson() throws IOException {
+        // no modules.json: mean pooling and L2 over the folder's tokenizer, as for a BERT folder
+        Path dir = tmp.resolve("embedcli");
+        writeCheckpoint(dir, config("relu", "t5"), entries(relu), DType.F32, 1);
+        Files.writeString(dir.resolve("tokenizer.json"), tokenizerJson());
+        java.io.StringWriter out = new java.io.StringWriter(), err = new java.io.StringWriter();
+        int code;
+        try (java.io.PrintWriter o = new java.io.PrintWriter(out, true); java.io.PrintWriter e = new java.io.PrintWriter(err, true)) {
+            code = dev.surpass.cli.Main.run(o, e, "embed", "--device", "cpu", "--model", dir.toString(), "--show", "3", "hello world");
+        }
+        assertEquals(0, code, err.toString());
+        assertTrue(out.toString().contains("dim " + E + ", norm 1.000000, first:"), out.toString());
+        int[] ids = Tokenizer.load(dir.resolve("tokenizer.json")).encode("hello world", true, 64);
+        double[][] h = reference(relu, false, ids, ones(ids.length));
+        double[] mean = new double[E];
+        double norm = 0;
+        for (double[] row : h) for (int i = 0; i < E; i++) mean[i] += row[i] / ids.length;
+        for (double m : mean) norm += m * m;
+        String first = out.toString().substring(out.toString().indexOf("first:") + "first:".length()).strip().split("\\s+")[0];
+        assertEquals(mean[0] / Math.sqrt(norm), Double.parseDouble(first), 1e-4, out.toString());
+    }
+
     // ---------------------------------------------------------------------------------------------
     // refusals
 
