@@ -247,6 +247,9 @@ public final class T5Encoder implements SentenceEncoder {
     }
 
     private Tensor padded(int[][] ids, int[][] mask, int b, int n) {
+        if ((long) b * n * Math.max(config.dModel(), config.dFf()) > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("forward: " + b + " rows of " + n + " tokens are too many for one call; split the batch");
+        }
         int[] flat = new int[b * n], cu = new int[b + 1];
         for (int s = 0; s < b; s++) {
             System.arraycopy(ids[s], 0, flat, s * n, n);
@@ -435,7 +438,9 @@ public final class T5Encoder implements SentenceEncoder {
                 }
             }
             rows += row.length;
-            if (rows > Integer.MAX_VALUE / Math.max(1, config.dModel())) throw new IllegalArgumentException(op + ": " + rows + "+ tokens in all are too many");
+            if (rows * Math.max(config.dModel(), config.dFf()) > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException(op + ": " + rows + "+ tokens in all are too many for one call; split the batch");
+            }
             cu[s + 1] = (int) rows;
         }
         return cu;
