@@ -200,11 +200,34 @@ final class UNetFixture {
         c.put("only_cross_attention", false);
         c.put("out_channels", cout);
         c.put("sample_size", 32);
-        if (tl != 1) c.put("transformer_layers_per_block", tl);
+        if (tl == 1) {
+            c.put("transformer_layers_per_block", 1);
+        } else { // as a per-level list, the other form diffusers reads
+            ArrayNode a = c.putArray("transformer_layers_per_block");
+            for (int i = 0; i < boc.length; i++) a.add(tl);
+        }
         ArrayNode u = c.putArray("up_block_types");
         for (String s : up) u.add(s);
         c.put("upcast_attention", linearProj);
         c.put("use_linear_projection", linearProj);
+        // the fields diffusers >= 0.19 writes with their defaults: accepted as they are
+        for (String f : new String[] {"addition_time_embed_dim", "class_embed_type", "cross_attention_norm", "encoder_hid_dim", "encoder_hid_dim_type",
+                                      "mid_block_only_cross_attention", "num_attention_heads", "projection_class_embeddings_input_dim",
+                                      "reverse_transformer_layers_per_block", "time_cond_proj_dim", "time_embedding_act_fn", "time_embedding_dim",
+                                      "timestep_post_act"}) {
+            c.putNull(f);
+        }
+        c.put("addition_embed_type_num_heads", 64);
+        c.put("attention_type", "default");
+        c.put("class_embeddings_concat", false);
+        c.put("conv_in_kernel", 3);
+        c.put("conv_out_kernel", 3);
+        c.put("dropout", 0.0);
+        c.put("mid_block_type", "UNetMidBlock2DCrossAttn");
+        c.put("resnet_out_scale_factor", 1.0);
+        c.put("resnet_skip_time_act", false);
+        c.put("resnet_time_scale_shift", "default");
+        c.put("time_embedding_type", "positional");
         return c;
     }
 
