@@ -164,6 +164,27 @@ class UNet2DConditionModelTest {
                 run(cpu, root, DType.F32, x, new float[] {10f}, ctx, 1, 4, h, w, s, 24));
     }
 
+    /** {@code surpass forward}'s family "unet": a unet/ folder is accepted (a pipeline root is left to "vae"), integer timesteps read. */
+    @Test
+    void forwardFamilyRunsTheFolder() {
+        UNetForward fam = new UNetForward();
+        assertTrue(fam.accepts(sd1Dir));
+        assertTrue(!fam.accepts(tmp.resolve("nowhere")) && !fam.accepts(null));
+        int h = 2, w = 2, s = 4;
+        float[] x = UNetFixture.noise(SEED + 30, 2 * 4 * h * w), ctx = UNetFixture.noise(SEED + 31, 2 * s * 24);
+        float[] want = run(cpu, sd1Dir, DType.F32, x, new float[] {7f, 801f}, ctx, 2, 4, h, w, s, 24);
+        try (Tensor xt = cpu.upload(DType.F32, x, 2, 4, h, w); Tensor ct = cpu.upload(DType.F32, ctx, 2, s, 24);
+             Tensor tt = cpu.upload(new long[] {7, 801}, 2)) {
+            var out = fam.forward(cpu, sd1Dir, java.util.Map.of("sample", xt, "timestep", tt, "encoder_hidden_states", ct));
+            try (Tensor y = out.get("sample")) {
+                assertArrayEquals(want, y.toFloatArray());
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> fam.forward(cpu, sd1Dir, java.util.Map.of("sample", xt, "encoder_hidden_states", ct)));
+            assertTrue(e.getMessage().contains("'timestep'"), e.getMessage());
+        }
+    }
+
     // ---- refusals -------------------------------------------------------------------------------
 
     private static void assertRefused(Consumer<ObjectNode> edit, String... parts) {
