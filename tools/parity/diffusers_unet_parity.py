@@ -13,9 +13,11 @@
 #         at every level, head dims 32 / 48 / 64 — 48 is one the fused attention pads), 1×1 conv projections, 32 groups,
 #         cross_attention_dim 48;
 #   sd2 — SD 2.x's: use_linear_projection, attention_head_dim [1, 2, 2] (head dims 64 / 48 / 64), transformer_layers_per_block 2,
-#         upcast_attention, cross_attention_dim 64.
+#         upcast_attention, cross_attention_dim 64;
+#   sd1dims — as sd1 but block_out_channels [40, 80, 160], 8 groups, 1 head: SD 1.x's own head dims 40 / 80 / 160 (40 and 160
+#         padded to 64 and 256 by surpass, 80 run as it is).
 # Both: latents 2×4×16×24, timesteps [999, 281.5], S = 77 text states. BIN=1 saves the weights with torch.save instead.
-# Run from an empty folder: python3 diffusers_unet_parity.py [sd1|sd2]. Exits 1 when max |Δ| > 1e-3 or the relative L2 > 2e-5.
+# Run from an empty folder: python3 diffusers_unet_parity.py [sd1|sd2|sd1dims]. Exits 1 when max |Δ| > 1e-3 or the relative L2 > 2e-5.
 import json, math, os, subprocess, sys, time, torch
 import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
@@ -27,7 +29,8 @@ DOWN = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
 UP = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
 if KIND == "sd1": HEAD_ATTR, TL, LINEAR, CROSS = 2, 1, False, 48
 elif KIND == "sd2": HEAD_ATTR, TL, LINEAR, CROSS = [1, 2, 2], 2, True, 64
-else: sys.exit("usage: diffusers_unet_parity.py [sd1|sd2]")
+elif KIND == "sd1dims": BOC, G, HEAD_ATTR, TL, LINEAR, CROSS = [40, 80, 160], 8, 1, 1, False, 48  # SD 1.x's own head dims 40 / 80 / 160
+else: sys.exit("usage: diffusers_unet_parity.py [sd1|sd2|sd1dims]")
 # diffusers: num_attention_heads = num_attention_heads or attention_head_dim — the "head dim" field counts heads
 HEADS = [HEAD_ATTR] * len(BOC) if isinstance(HEAD_ATTR, int) else HEAD_ATTR
 T = 4 * BOC[0]
