@@ -19,7 +19,8 @@ public final class ModelFamilies {
             new dev.surpass.model.bert.BertForward(),
             new dev.surpass.model.bert.ModernBertForward(),
             new dev.surpass.model.t5.T5Forward(),
-            new dev.surpass.model.vae.VaeForward()
+            new dev.surpass.model.vae.VaeForward(),
+            new dev.surpass.model.unet.UNetForward()
     );
 
     private static final List<ModelForward> EXTRA = new CopyOnWriteArrayList<>();
