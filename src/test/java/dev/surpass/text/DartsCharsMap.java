@@ -20,7 +20,7 @@ import java.util.TreeMap;
  * base; bases are unique, so a lookup never lands on another node's child with the same label),
  * which is a valid Darts-clone array, not the byte-identical one darts-clone would build.
  */
-final class DartsCharsMap {
+public final class DartsCharsMap {
     private DartsCharsMap() {}
 
     private static final class Node {
@@ -30,7 +30,7 @@ final class DartsCharsMap {
     }
 
     /** The base64 charsmap for {@code rules} (source string → replacement). */
-    static String base64(Map<String, String> rules) {
+    public static String base64(Map<String, String> rules) {
         return Base64.getEncoder().encodeToString(build(rules));
     }
 
