@@ -452,6 +452,11 @@ public final class UnigramTokenizer implements Tokenizer {
         return added;
     }
 
+    /** The model's {@code unk_id}, or -1 when it has none (then an unknown character cannot be encoded). */
+    public int unkId() {
+        return unkId;
+    }
+
     /** The score of piece {@code id} of the model's vocabulary. */
     public double score(int id) {
         if (id < 0 || id >= scores.length) throw new IllegalArgumentException("score: id " + id + " is not in the model's vocabulary (" + scores.length + " pieces)");
