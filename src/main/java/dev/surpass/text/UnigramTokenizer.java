@@ -482,8 +482,39 @@ public final class UnigramTokenizer implements Tokenizer {
 
         CharTrie(Map<String, Integer> ids) {
             String[] keys = ids.keySet().stream().filter(k -> !k.isEmpty()).sorted().toArray(String[]::new);
-            int root = newNode();
-            build(root, keys, 0, keys.length, 0, ids);
+            // an explicit stack of (node, lo, hi, depth): sorted keys[lo, hi) share their first depth units
+            // (no recursion, so a very long piece cannot overflow the call stack)
+            java.util.ArrayDeque<int[]> todo = new java.util.ArrayDeque<>();
+            todo.push(new int[] {newNode(), 0, keys.length, 0});
+            while (!todo.isEmpty()) {
+                int[] t = todo.pop();
+                int node = t[0], lo = t[1], hi = t[2], depth = t[3];
+                if (lo < hi && keys[lo].length() == depth) value[node] = ids.get(keys[lo++]); // the prefix itself sorts first
+                int groups = 0;
+                for (int i = lo; i < hi; groups++) {
+                    char c = keys[i].charAt(depth);
+                    while (i < hi && keys[i].charAt(depth) == c) i++;
+                }
+                int at = edges;
+                if (edges + groups > label.length) {
+                    int cap = Math.max(label.length * 2, edges + groups);
+                    label = Arrays.copyOf(label, cap);
+                    target = Arrays.copyOf(target, cap);
+                }
+                edges += groups;
+                first[node] = at;
+                count[node] = groups;
+                for (int i = lo, g = 0; i < hi; g++) {
+                    char c = keys[i].charAt(depth);
+                    int j = i;
+                    while (j < hi && keys[j].charAt(depth) == c) j++;
+                    int child = newNode();
+                    label[at + g] = c;
+                    target[at + g] = child;
+                    todo.push(new int[] {child, i, j, depth + 1});
+                    i = j;
+                }
+            }
         }
 
         private int newNode() {
@@ -494,37 +525,6 @@ public final class UnigramTokenizer implements Tokenizer {
             }
             value[nodes] = -1;
             return nodes++;
-        }
-
-        /** Builds the subtree of {@code node} from sorted {@code keys[lo, hi)}, which share their first {@code depth} units. */
-        private void build(int node, String[] keys, int lo, int hi, int depth, Map<String, Integer> ids) {
-            // iterative over depth would be longer; keys are short (SentencePiece caps pieces at 16 characters by default)
-            if (lo < hi && keys[lo].length() == depth) value[node] = ids.get(keys[lo++]);
-            int groups = 0;
-            for (int i = lo; i < hi; ) {
-                char c = keys[i].charAt(depth);
-                while (i < hi && keys[i].charAt(depth) == c) i++;
-                groups++;
-            }
-            int at = edges;
-            if (edges + groups > label.length) {
-                int cap = Math.max(label.length * 2, edges + groups);
-                label = Arrays.copyOf(label, cap);
-                target = Arrays.copyOf(target, cap);
-            }
-            edges += groups;
-            first[node] = at;
-            count[node] = groups;
-            for (int i = lo, g = 0; i < hi; g++) {
-                char c = keys[i].charAt(depth);
-                int j = i;
-                while (j < hi && keys[j].charAt(depth) == c) j++;
-                int child = newNode();
-                label[at + g] = c;
-                target[at + g] = child;
-                build(child, keys, i, j, depth + 1, ids);
-                i = j;
-            }
         }
 
         /** The child of {@code node} along {@code c}, or -1. */

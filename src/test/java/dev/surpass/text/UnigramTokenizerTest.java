@@ -248,6 +248,15 @@ class UnigramTokenizerTest {
         assertArrayEquals(new int[] {0, 0}, none.encode("aa"));
     }
 
+    @Test
+    void longPiecesLoadAndMatch() {
+        // the trie is built without recursion: a 200,000-character piece must not overflow the stack
+        UnigramTokenizer huge = tok(file(new Object[][] {{"<unk>", 0}, {"a", -100}, {"b", -1}, {"a".repeat(200_000), -1}}, 0, false));
+        assertArrayEquals(new int[] {1, 1, 2}, huge.encode("aab"));
+        UnigramTokenizer t = tok(file(new Object[][] {{"<unk>", 0}, {"a", -100}, {"b", -1}, {"a".repeat(3000), -1}}, 0, false));
+        assertArrayEquals(new int[] {3, 2, 1}, t.encode("a".repeat(3000) + "ba"));
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Byte fallback, Metaspace, files
 
