@@ -59,10 +59,11 @@ final class PrecompiledCharsMap {
         if (blob.length < 4) throw new IllegalArgumentException(where + ": " + field + " has " + blob.length + " bytes; expected at least 4 (the trie size)");
         ByteBuffer b = ByteBuffer.wrap(blob).order(ByteOrder.LITTLE_ENDIAN);
         long trieBytes = b.getInt() & 0xFFFFFFFFL;
-        if (trieBytes > blob.length - 4L) {
+        // the crate reads trie_size / 4 whole units (a remainder is not skipped: it starts the strings)
+        if (trieBytes / 4 * 4 > blob.length - 4L) {
             throw new IllegalArgumentException(where + ": " + field + " declares a " + trieBytes + "-byte trie but holds only " + (blob.length - 4) + " bytes after the size");
         }
-        int n = (int) (trieBytes / 4); // the crate reads trie_size / 4 units, ignoring a remainder
+        int n = (int) (trieBytes / 4);
         if (n == 0) throw new IllegalArgumentException(where + ": " + field + " has an empty trie");
         int[] units = new int[n];
         for (int i = 0; i < n; i++) units[i] = b.getInt();
