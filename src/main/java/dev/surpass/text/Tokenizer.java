@@ -10,7 +10,8 @@ import java.nio.file.Path;
  * Text ↔ token ids, read from a Hugging Face {@code tokenizer.json}. {@link #load} picks the
  * implementation from {@code model.type}: {@code BPE} with a ByteLevel pre-tokenizer (GPT-2,
  * GPT-NeoX, the state-spaces Mamba models, Llama 3) is {@link BpeTokenizer}, {@code WordPiece} (BERT)
- * is {@link WordPieceTokenizer}; other models are
+ * is {@link WordPieceTokenizer}, {@code Unigram} (SentencePiece: XLM-RoBERTa, T5) is
+ * {@link UnigramTokenizer}; a SentencePiece {@code .model} file is read by {@link SentencePieceModel}; other models are
  * rejected with a message naming the field.
  *
  * <p>Thread rules: a loaded tokenizer is immutable and may be used from any number of threads; a
@@ -84,14 +85,19 @@ public interface Tokenizer {
      *                                  unsupported file
      */
     static Tokenizer load(Path file) {
+        // a raw SentencePiece model (spiece.model, sentencepiece.bpe.model) for repositories without tokenizer.json
+        if (file != null && file.getFileName() != null && file.getFileName().toString().endsWith(".model")) {
+            return SentencePieceModel.read(file).toTokenizer(file.toString());
+        }
         JsonNode root = readJson(file);
         String type = root.path("model").path("type").asText("");
         if (type.isEmpty() && root.path("model").has("merges")) type = "BPE"; // older files omit model.type
         return switch (type) {
             case "BPE" -> BpeTokenizer.fromJson(root, file.toString());
             case "WordPiece" -> WordPieceTokenizer.fromJson(root, file.toString());
+            case "Unigram" -> UnigramTokenizer.fromJson(root, file.toString());
             case "" -> throw new IllegalArgumentException(file + ": field \"model.type\" is missing");
-            default -> throw new IllegalArgumentException(file + ": model.type \"" + type + "\" is not supported (supported: BPE, WordPiece)");
+            default -> throw new IllegalArgumentException(file + ": model.type \"" + type + "\" is not supported (supported: BPE, WordPiece, Unigram)");
         };
     }
 
