@@ -18,7 +18,8 @@ public final class ModelFamilies {
             new dev.surpass.model.dit.DiTForward(),
             new dev.surpass.model.bert.BertForward(),
             new dev.surpass.model.bert.ModernBertForward(),
-            new dev.surpass.model.vae.VaeForward()
+            new dev.surpass.model.vae.VaeForward(),
+            new dev.surpass.model.clip.ClipForward()
     );
 
     private static final List<ModelForward> EXTRA = new CopyOnWriteArrayList<>();
