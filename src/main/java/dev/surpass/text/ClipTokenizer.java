@@ -90,7 +90,7 @@ public final class ClipTokenizer implements Tokenizer {
         }
         tokenBytes = new byte[size][];
         for (int i = 0; i < size; i++) {
-            if (tokens[i] != null) tokenBytes[i] = BpeTokenizer.charsToBytes(tokens[i].replace(SUFFIX, " "));
+            if (tokens[i] != null) tokenBytes[i] = decodedBytes(tokens[i]);
         }
         List<String> sp = new ArrayList<>(specialIds.keySet());
         sp.sort((x, y) -> y.length() - x.length());
@@ -99,6 +99,18 @@ public final class ClipTokenizer implements Tokenizer {
         eosId = specialIds.get(eos);
         unkId = specialIds.get(unk);
         padId = specialIds.get(pad);
+    }
+
+    /** A token's bytes: its byte-level characters mapped back, each "</w>" a space (the byte decoder leaves "</w>" as it is). */
+    private static byte[] decodedBytes(String token) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream(token.length());
+        int from = 0;
+        for (int at; (at = token.indexOf(SUFFIX, from)) >= 0; from = at + SUFFIX.length()) {
+            b.writeBytes(BpeTokenizer.charsToBytes(token.substring(from, at)));
+            b.write(' ');
+        }
+        b.writeBytes(BpeTokenizer.charsToBytes(token.substring(from)));
+        return b.toByteArray();
     }
 
     // ---------------------------------------------------------------------------------------------
