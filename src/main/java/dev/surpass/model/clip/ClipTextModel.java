@@ -1,18 +1,11 @@
 package dev.surpass.model.clip;
 
-import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Scope;
 import dev.surpass.Tensor;
-import dev.surpass.attention.Attention;
-import dev.surpass.attention.AttentionOptions;
-import dev.surpass.layers.Activation;
 import dev.surpass.layers.Elementwise;
-import dev.surpass.layers.Gather;
 import dev.surpass.layers.Gemm;
 import dev.surpass.layers.LayerNorm;
-import dev.surpass.layers.LinearWeight;
-import dev.surpass.layers.Softmax;
 import dev.surpass.model.decoder.Checkpoint;
 import dev.surpass.model.decoder.Rows;
 import java.nio.file.Files;
@@ -49,30 +42,18 @@ import java.util.List;
  * must not race with a forward pass.
  */
 public final class ClipTextModel implements AutoCloseable {
-    private static final class Layer {
-        Tensor wq, bq, wk, bk, wv, bv, wo, bo; // [D, D], [D]
-        Tensor ln1w, ln1b, ln2w, ln2b;         // [D]
-        Tensor w1, b1, w2, b2;                 // fc1 [F, D], [F]; fc2 [D, F], [D]
-        LinearWeight pq, pk, pv, po, p1, p2;
-    }
-
     private final Device device;
     private final ClipTextConfig config;
     private final List<Tensor> owned = new ArrayList<>();
-    private final List<Layer> layers = new ArrayList<>();
+    private ClipEncoder encoder;
     private Tensor token, position;      // [V, D], [P, D]
     private Tensor finalW, finalB;       // final_layer_norm [D]
     private Tensor projection;           // text_projection [P, D], or null
-    /** The additive causal mask [L, L] of the unfused path, per length (null when the fused kernel serves). */
-    private final java.util.concurrent.ConcurrentHashMap<Integer, Tensor> causalMasks = new java.util.concurrent.ConcurrentHashMap<>();
-    private final boolean fused;
     private volatile boolean closed;
 
     private ClipTextModel(Device device, ClipTextConfig config) {
         this.device = device;
         this.config = config;
-        int d = config.headDim();
-        this.fused = d == 32 || d == 64 || d == 72 || d == 80 || d == 96 || d == 128 || d == 256;
     }
 
     /**
@@ -99,6 +80,18 @@ public final class ClipTextModel implements AutoCloseable {
         }
     }
 
+    /** The text tower of an open checkpoint (a full CLIPModel's, {@code text_model.} names), for {@link ClipModel}. */
+    static ClipTextModel fromCheckpoint(Device device, ClipTextConfig c, Checkpoint ck) {
+        ClipTextModel m = new ClipTextModel(device, c);
+        try {
+            m.fill(ck);
+        } catch (RuntimeException | Error e) {
+            m.close();
+            throw e;
+        }
+        return m;
+    }
+
     /** The folder holding the encoder's config.json: {@code dir}, or a pipeline's {@code dir/text_encoder}. */
     static Path resolve(Path dir) {
         if (dir == null || !Files.isDirectory(dir)) {
@@ -111,38 +104,16 @@ public final class ClipTextModel implements AutoCloseable {
     }
 
     private void fill(Checkpoint ck) {
+        fill(ck, ck.has("text_model.embeddings.token_embedding.weight") ? "text_model." : "");
+    }
+
+    /** Reads the encoder under {@code p} ("text_model." or "") and the root's optional text_projection. */
+    void fill(Checkpoint ck, String p) {
         ClipTextConfig c = config;
-        String p = ck.has("text_model.embeddings.token_embedding.weight") ? "text_model." : "";
-        int e = c.hiddenSize(), f = c.intermediateSize();
+        int e = c.hiddenSize();
         token = up(ck, p + "embeddings.token_embedding.weight", c.vocabSize(), e);
         position = up(ck, p + "embeddings.position_embedding.weight", c.maxPositions(), e);
-        for (int i = 0; i < c.numLayers(); i++) {
-            String l = p + "encoder.layers." + i + ".";
-            Layer y = new Layer();
-            y.wq = up(ck, l + "self_attn.q_proj.weight", e, e);
-            y.bq = up(ck, l + "self_attn.q_proj.bias", e);
-            y.wk = up(ck, l + "self_attn.k_proj.weight", e, e);
-            y.bk = up(ck, l + "self_attn.k_proj.bias", e);
-            y.wv = up(ck, l + "self_attn.v_proj.weight", e, e);
-            y.bv = up(ck, l + "self_attn.v_proj.bias", e);
-            y.wo = up(ck, l + "self_attn.out_proj.weight", e, e);
-            y.bo = up(ck, l + "self_attn.out_proj.bias", e);
-            y.ln1w = up(ck, l + "layer_norm1.weight", e);
-            y.ln1b = up(ck, l + "layer_norm1.bias", e);
-            y.ln2w = up(ck, l + "layer_norm2.weight", e);
-            y.ln2b = up(ck, l + "layer_norm2.bias", e);
-            y.w1 = up(ck, l + "mlp.fc1.weight", f, e);
-            y.b1 = up(ck, l + "mlp.fc1.bias", f);
-            y.w2 = up(ck, l + "mlp.fc2.weight", e, f);
-            y.b2 = up(ck, l + "mlp.fc2.bias", e);
-            y.pq = LinearWeight.of(y.wq);
-            y.pk = LinearWeight.of(y.wk);
-            y.pv = LinearWeight.of(y.wv);
-            y.po = LinearWeight.of(y.wo);
-            y.p1 = LinearWeight.of(y.w1);
-            y.p2 = LinearWeight.of(y.w2);
-            layers.add(y);
-        }
+        encoder = new ClipEncoder(ck, device, p, e, c.intermediateSize(), c.numLayers(), c.numHeads(), c.activation(), c.layerNormEps(), owned);
         finalW = up(ck, p + "final_layer_norm.weight", e);
         finalB = up(ck, p + "final_layer_norm.bias", e);
         // CLIPTextModelWithProjection and CLIPModel keep the projection at the root, outside text_model.
@@ -150,9 +121,7 @@ public final class ClipTextModel implements AutoCloseable {
     }
 
     private Tensor up(Checkpoint ck, String name, long... shape) {
-        Tensor t = ck.upload(device, name, shape);
-        owned.add(t);
-        return t;
+        return ClipEncoder.up(ck, device, owned, name, shape);
     }
 
     public ClipTextConfig config() {
@@ -240,8 +209,6 @@ public final class ClipTextModel implements AutoCloseable {
     /** The residual stream {@code [B·L, D]} after the first {@code count} layers (before final_layer_norm). */
     private Tensor encode(int[][] ids, int count) {
         int b = ids.length, l = ids[0].length, n = b * l;
-        int e = config.hiddenSize(), h = config.numHeads(), d = config.headDim();
-        float eps = config.layerNormEps();
         int[] flatIds = new int[n], pos = new int[n];
         for (int s = 0; s < b; s++) {
             for (int t = 0; t < l; t++) {
@@ -249,93 +216,10 @@ public final class ClipTextModel implements AutoCloseable {
                 pos[s * l + t] = t;
             }
         }
-        Tensor x;
         try (Scope s = Scope.open()) {
-            x = Elementwise.add(s.track(Rows.gather(token, flatIds)), s.track(Rows.gather(position, pos)));
+            Tensor x = s.track(Elementwise.add(s.track(Rows.gather(token, flatIds)), s.track(Rows.gather(position, pos))));
+            return encoder.run(x, b, l, count, true);
         }
-        try {
-            for (int i = 0; i < count; i++) {
-                Layer y = layers.get(i);
-                try (Scope s = Scope.open()) {
-                    Tensor hn = s.track(LayerNorm.layerNorm(x, y.ln1w, y.ln1b, eps));
-                    Tensor q = s.track(y.pq.linear(hn, y.bq));
-                    Tensor k = s.track(y.pk.linear(hn, y.bk));
-                    Tensor v = s.track(y.pv.linear(hn, y.bv));
-                    Tensor o;
-                    if (fused) {
-                        Tensor a = s.track(Attention.prefill(s.track(q.reshape(b, l, h, d)), s.track(k.reshape(b, l, h, d)),
-                                s.track(v.reshape(b, l, h, d)), AttentionOptions.causal()));
-                        o = s.track(a.reshape(n, e));
-                    } else {
-                        o = s.track(unfusedCausal(q, k, v, b, l));
-                    }
-                    Tensor x1 = s.track(Elementwise.add(x, s.track(y.po.linear(o, y.bo))));
-                    Tensor m = s.track(y.p1.linear(s.track(LayerNorm.layerNorm(x1, y.ln2w, y.ln2b, eps)), y.b1));
-                    Tensor act = s.track(activate(s, m));
-                    Tensor x2 = Elementwise.add(x1, s.track(y.p2.linear(act, y.b2)));
-                    x.close();
-                    x = x2;
-                }
-            }
-            return x;
-        } catch (RuntimeException | Error ex) {
-            x.close();
-            throw ex;
-        }
-    }
-
-    /** The MLP activation on {@code m}; quick_gelu as {@code silu(1.702·m) / 1.702} = {@code m·σ(1.702·m)}. */
-    private Tensor activate(Scope s, Tensor m) {
-        return switch (config.activation()) {
-            case GELU -> Activation.gelu(m, Activation.Gelu.ERF);
-            case GELU_TANH -> Activation.gelu(m, Activation.Gelu.TANH);
-            case QUICK_GELU -> Elementwise.scale(s.track(Activation.silu(s.track(Elementwise.scale(m, 1.702f)))), (float) (1 / 1.702));
-        };
-    }
-
-    /**
-     * Causal attention for head dims the fused kernel lacks: {@code q, k, v [B·L, H·Dh]} →
-     * {@code [B·L, H·Dh]}. The heads are split by row gathers into {@code [B·H, L, Dh]} (k
-     * transposed to {@code [B·H, Dh, L]}), {@code softmax(q·kᵀ/√Dh + mask)·v} by batched matmuls,
-     * the mask adding the float32 minimum above the diagonal (as HF's causal mask), and the result
-     * gathered back to token-major rows. Takes {@code B·H·L²} floats of scores.
-     */
-    private Tensor unfusedCausal(Tensor q, Tensor k, Tensor v, int b, int l) {
-        int h = config.numHeads(), d = config.headDim(), e = h * d, n = b * l;
-        int[] heads = new int[n * h], back = new int[n * h], cells = new int[n * e];
-        for (int s = 0; s < b; s++) {
-            for (int hh = 0; hh < h; hh++) {
-                int base = (s * h + hh) * l;
-                for (int t = 0; t < l; t++) {
-                    heads[base + t] = (s * l + t) * h + hh;
-                    back[(s * l + t) * h + hh] = base + t;
-                }
-                for (int j = 0; j < d; j++) {
-                    for (int t = 0; t < l; t++) cells[((s * h + hh) * d + j) * l + t] = ((s * l + t) * h + hh) * d + j;
-                }
-            }
-        }
-        try (Scope s = Scope.open()) {
-            Tensor headIds = s.track(device.upload(heads, heads.length));
-            Tensor backIds = s.track(device.upload(back, back.length));
-            Tensor cellIds = s.track(device.upload(cells, cells.length));
-            Tensor qh = s.track(s.track(Gather.rows(s.track(q.reshape((long) n * h, d)), headIds)).reshape((long) b * h, l, d));
-            Tensor vh = s.track(s.track(Gather.rows(s.track(v.reshape((long) n * h, d)), headIds)).reshape((long) b * h, l, d));
-            Tensor kT = s.track(s.track(Gather.rows(s.track(k.reshape((long) n * e, 1)), cellIds)).reshape((long) b * h, d, l));
-            Tensor scores = s.track(Elementwise.scale(s.track(Gemm.matmul(qh, kT)), (float) (1.0 / Math.sqrt(d))));
-            Tensor p = s.track(Softmax.softmax(s.track(Elementwise.add(scores, causalMask(l)))));
-            Tensor ctx = s.track(s.track(Gemm.matmul(p, vh)).reshape((long) b * h * l, d));
-            return s.track(Gather.rows(ctx, backIds)).reshape(n, e);
-        }
-    }
-
-    /** {@code [L, L]}: 0 where key j ≤ query i, the float32 minimum above the diagonal; kept per length until close. */
-    private Tensor causalMask(int l) {
-        return causalMasks.computeIfAbsent(l, len -> {
-            float[] m = new float[len * len];
-            for (int i = 0; i < len; i++) for (int j = i + 1; j < len; j++) m[i * len + j] = -Float.MAX_VALUE;
-            return device.upload(DType.F32, m, len, len);
-        });
     }
 
     /** Checks {@code ids} is a non-empty rectangle of ids in range; returns {B, L}. */
@@ -371,7 +255,6 @@ public final class ClipTextModel implements AutoCloseable {
         closed = true;
         for (Tensor t : owned) t.close();
         owned.clear();
-        for (Tensor t : causalMasks.values()) t.close();
-        causalMasks.clear();
+        if (encoder != null) encoder.close();
     }
 }
