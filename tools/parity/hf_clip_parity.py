@@ -11,6 +11,10 @@
 #   gelu    gelu, hidden 96 = 4 heads of 24 (unfused attention), legacy eos_token_id 2, a pipeline root whose
 #           text_encoder/ holds pytorch_model.bin (torch.save), pad id 0 as SD 2.x pads
 #   full    a CLIPModel checkpoint: config with text_config, tensors text_model.* + vision_model.* + text_projection
+#   both    a CLIPModel with its vision tower (CLIPVisionTransformer: stride-p conv patches, class token, pre_layrnorm, the
+#           encoder without a mask, post_layernorm on the class token, visual_projection; image 32, patches of 8, 2 heads of 32)
+#           and pixel_values [2, 3, 32, 32]: vision outputs, image_embeds and logits_per_image / logits_per_text
+#           (L2-normalised embeddings times exp(logit_scale))
 #
 # Tokenizer: a plain transcription of transformers' slow CLIPTokenizer without ftfy (BasicTokenizer cleaning, the CLIP
 # regex with \p{L} / \p{N} emulated by unicodedata categories, bytes_to_unicode, BPE with "</w>", special tokens cut out
@@ -58,14 +62,13 @@ def act(x, name):
     raise ValueError(name)
 
 
-def clip_text(w, cfg, ids, prefix, proj_name=None):
-    """transformers' CLIPTextTransformer.forward (eager attention), all hidden states kept."""
+def encoder(w, prefix, cfg, x, causal):
+    """transformers' CLIPEncoder (eager attention): every hidden state, the input first."""
     D, H = cfg["hidden_size"], cfg["num_attention_heads"]
     d, eps = D // H, cfg.get("layer_norm_eps", 1e-5)
-    B, L = ids.shape
+    B, L, _ = x.shape
     g = lambda n: w[prefix + n]
-    x = g("embeddings.token_embedding.weight")[ids] + g("embeddings.position_embedding.weight")[:L]
-    mask = torch.full((L, L), torch.finfo(torch.float32).min).triu(1)
+    mask = torch.full((L, L), torch.finfo(torch.float32).min).triu(1) if causal else torch.zeros(L, L)
     hidden = [x]
     for i in range(cfg["num_hidden_layers"]):
         p = f"encoder.layers.{i}."
@@ -82,14 +85,36 @@ def clip_text(w, cfg, ids, prefix, proj_name=None):
         h = F.layer_norm(x, (D,), g(p + "layer_norm2.weight"), g(p + "layer_norm2.bias"), eps)
         x = r + lin(act(lin(h, "mlp.fc1"), cfg["hidden_act"]), "mlp.fc2")
         hidden.append(x)
+    return hidden
+
+
+def clip_text(w, cfg, ids, prefix, proj_name=None):
+    """transformers' CLIPTextTransformer.forward, all hidden states kept."""
+    D, eps = cfg["hidden_size"], cfg.get("layer_norm_eps", 1e-5)
+    B, L = ids.shape
+    g = lambda n: w[prefix + n]
+    x = g("embeddings.token_embedding.weight")[ids] + g("embeddings.position_embedding.weight")[:L]
+    hidden = encoder(w, prefix, cfg, x, True)
     fln = lambda t: F.layer_norm(t, (D,), g("final_layer_norm.weight"), g("final_layer_norm.bias"), eps)
-    last = fln(x)
+    last = fln(hidden[-1])
     eos = cfg["eos_token_id"]
     at = ids.argmax(dim=-1) if eos == 2 else (ids == eos).int().argmax(dim=-1)
     pooled = last[torch.arange(B), at]
     out = {"last_hidden_state": last, "pooler_output": pooled}
     if proj_name: out["text_embeds"] = pooled @ w[proj_name].T
     return out, hidden, fln
+
+
+def clip_vision(w, cfg, px, prefix="vision_model."):
+    """transformers' CLIPVisionTransformer.forward + visual_projection."""
+    D, eps, P = cfg["hidden_size"], cfg.get("layer_norm_eps", 1e-5), cfg["patch_size"]
+    g = lambda n: w[prefix + n]
+    pe = F.conv2d(px, g("embeddings.patch_embedding.weight"), stride=P).flatten(2).transpose(1, 2)
+    x = torch.cat([g("embeddings.class_embedding").expand(px.shape[0], 1, -1), pe], dim=1) + g("embeddings.position_embedding.weight")
+    x = F.layer_norm(x, (D,), g("pre_layrnorm.weight"), g("pre_layrnorm.bias"), eps)
+    last = encoder(w, prefix, cfg, x, False)[-1]
+    pooled = F.layer_norm(last[:, 0], (D,), g("post_layernorm.weight"), g("post_layernorm.bias"), eps)
+    return {"vision_last_hidden_state": last, "vision_pooler_output": pooled, "image_embeds": pooled @ w["visual_projection.weight"].T}
 
 
 def prompts(V, eos, pad, L=77, lengths=(9, 40, 77)):
@@ -107,10 +132,18 @@ def run_model_case(name, folder, model_arg, cfg, w, prefix, proj_name, ids, clip
     with torch.no_grad():
         ref, hidden, fln = clip_text(w, cfg, ids, prefix, proj_name)
         ref["hidden_states_clip_skip"] = fln(hidden[-(clip_skip + 1)])
+    got = compare(name, model_arg, ref)
+    if got is not None and proj_name is None and "text_embeds" in got:
+        print(f"FAIL {name}: text_embeds without a projection"); failed = True
+
+
+def compare(name, model_arg, ref):
+    """Runs `surpass forward` on {name}_in.safetensors and compares every reference output."""
+    global failed
     r = subprocess.run([SURPASS, "forward", "--model", model_arg, "--inputs", f"{name}_in.safetensors", "--out", f"{name}_out.safetensors"],
                        capture_output=True, text=True)
     if r.returncode:
-        print(r.stdout, r.stderr); failed = True; return
+        print(r.stdout, r.stderr); failed = True; return None
     got = load_safetensors(f"{name}_out.safetensors")
     for k, v in ref.items():
         if k not in got:
@@ -123,8 +156,7 @@ def run_model_case(name, folder, model_arg, cfg, w, prefix, proj_name, ids, clip
         ok = rel <= 1e-5 and mx <= 1e-4
         failed |= not ok
         print(f"{name:6s} {k:24s} {str(tuple(v.shape)):14s} relL2 {rel:.2e}  max|diff| {mx:.2e}  {'ok' if ok else 'FAIL'}")
-    if proj_name is None and "text_embeds" in got:
-        print(f"FAIL {name}: text_embeds without a projection"); failed = True
+    return got
 
 
 def model_cases():
@@ -165,6 +197,36 @@ def model_cases():
                "vision_config": {"hidden_size": 32}}, open("full/config.json", "w"))
     save_safetensors(w, "full/model.safetensors")
     run_model_case("full", "full", "full", full_cfg, w, "text_model.", "text_projection.weight", prompts(V, 49407, 49407), 0)
+
+    # both towers: a CLIPModel with a real (random) vision tower, image 32 = 4x4 patches of 8, hidden 64 = 2 heads of 32
+    vcfg = {"hidden_size": 64, "intermediate_size": 100, "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": 32,
+            "patch_size": 8, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5}
+    vw = make_weights(dict(vcfg, vocab_size=1, max_position_embeddings=1), "vision_model.")
+    del vw["vision_model.embeddings.token_embedding.weight"], vw["vision_model.final_layer_norm.weight"], vw["vision_model.final_layer_norm.bias"]
+    vw["vision_model.embeddings.position_embedding.weight"] = 0.5 * torch.randn(17, 64)
+    vw["vision_model.embeddings.patch_embedding.weight"] = torch.randn(64, 3, 8, 8) / 192 ** 0.5
+    vw["vision_model.embeddings.class_embedding"] = torch.randn(64)
+    for n in ("pre_layrnorm", "post_layernorm"):
+        vw[f"vision_model.{n}.weight"] = 1 + 0.2 * torch.randn(64); vw[f"vision_model.{n}.bias"] = 0.2 * torch.randn(64)
+    vw["visual_projection.weight"] = torch.randn(48, 64) / 8
+    w = {k: v for k, v in w.items() if not k.startswith("vision_model.") and k != "visual_projection.weight"}
+    w.update(vw)
+    os.makedirs("both", exist_ok=True)
+    json.dump({"architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 48, "logit_scale_init_value": 2.6592,
+               "text_config": tcfg, "vision_config": {k: v for k, v in vcfg.items() if k not in ("hidden_act", "layer_norm_eps")}},
+              open("both/config.json", "w"))
+    save_safetensors(w, "both/model.safetensors")
+    ids = prompts(V, 49407, 49407)
+    px = torch.randn(2, 3, 32, 32)
+    save_safetensors({"input_ids": ids, "pixel_values": px}, "both_in.safetensors")
+    with torch.no_grad():
+        ref, _, _ = clip_text(w, full_cfg, ids, "text_model.", "text_projection.weight")
+        ref.update(clip_vision(w, vcfg, px))
+        t = ref["text_embeds"] / ref["text_embeds"].norm(dim=-1, keepdim=True)
+        i = ref["image_embeds"] / ref["image_embeds"].norm(dim=-1, keepdim=True)
+        ref["logits_per_text"] = t @ i.T * w["logit_scale"].exp()
+        ref["logits_per_image"] = ref["logits_per_text"].T
+    compare("both", "both", ref)
 
 
 # ------------------------------------------------------------------------------------------------ tokenizer

@@ -1,5 +1,7 @@
 package dev.surpass.model.clip;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Tensor;
 import dev.surpass.cli.ModelForward;
@@ -9,13 +11,21 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * {@code surpass forward} for CLIP text encoders (config.json model_type "clip_text_model" or "clip",
- * or a pipeline root with one in {@code text_encoder/}; {@code surpass forward} tries the VAE family
- * first, so pass {@code <pipeline>/text_encoder} for a pipeline's text encoder): input
- * {@code input_ids} (I32 or I64 {@code [B, L]}); outputs {@code last_hidden_state} F32
- * {@code [B, L, D]}, {@code pooler_output} {@code [B, D]} and, with a text_projection,
- * {@code text_embeds} {@code [B, P]}. An optional input {@code clip_skip} (one integer value) adds
- * {@code hidden_states_clip_skip} {@code [B, L, D]} ({@link ClipTextModel#hiddenStates}).
+ * {@code surpass forward} for CLIP folders (config.json model_type "clip_text_model",
+ * "clip_vision_model" or "clip", or a pipeline root with a text encoder in {@code text_encoder/};
+ * {@code surpass forward} tries the VAE family first, so pass {@code <pipeline>/text_encoder} for a
+ * pipeline that has a {@code vae/}).
+ * <ul>
+ *   <li>Text: input {@code input_ids} (I32 or I64 {@code [B, L]}) → {@code last_hidden_state}
+ *       {@code [B, L, D]}, {@code pooler_output} {@code [B, D]} and, with a text_projection,
+ *       {@code text_embeds} {@code [B, P]}; an optional {@code clip_skip} (one integer) adds
+ *       {@code hidden_states_clip_skip} ({@link ClipTextModel#hiddenStates}).</li>
+ *   <li>Vision: input {@code pixel_values} (F32 {@code [B, C, S, S]}, already normalised) →
+ *       {@code last_hidden_state}, {@code pooler_output}, {@code image_embeds} of a vision folder;
+ *       for a full CLIP folder {@code vision_last_hidden_state}, {@code vision_pooler_output},
+ *       {@code image_embeds}, and with {@code input_ids} too the text outputs and
+ *       {@code logits_per_image} {@code [Bi, Bt]}, {@code logits_per_text} {@code [Bt, Bi]}.</li>
+ * </ul>
  */
 public final class ClipForward implements ModelForward {
     @Override
@@ -26,26 +36,51 @@ public final class ClipForward implements ModelForward {
     @Override
     public boolean accepts(Path model) {
         if (model == null) return false;
-        return ClipTextConfig.looksLikeClip(ConfigJson.peek(model))
-                || (ConfigJson.peek(model) == null && ClipTextConfig.looksLikeClip(ConfigJson.peek(model.resolve("text_encoder"))));
+        JsonNode n = ConfigJson.peek(model);
+        if (n != null) return ClipTextConfig.looksLikeClip(n) || "clip_vision_model".equals(n.path("model_type").asText(""));
+        return ClipTextConfig.looksLikeClip(ConfigJson.peek(model.resolve("text_encoder")));
     }
 
     @Override
     public Map<String, Tensor> forward(Device device, Path model, Map<String, Tensor> inputs) {
-        int[][] ids = ModelForward.tokenRows("clip forward", inputs, "input_ids");
+        Tensor px = inputs == null ? null : inputs.get("pixel_values");
+        int[][] ids = px != null && !inputs.containsKey("input_ids") ? null : ModelForward.tokenRows("clip forward", inputs, "input_ids");
         Integer skip = null;
         if (inputs.get("clip_skip") != null) {
-            try (Tensor one = reshape(inputs.get("clip_skip"))) {
+            try (Tensor one = scalar(inputs.get("clip_skip"))) {
                 skip = ModelForward.tokenRows("clip forward", Map.of("clip_skip", one), "clip_skip")[0][0];
             }
         }
         Map<String, Tensor> out = new LinkedHashMap<>();
-        try (ClipTextModel m = ClipTextModel.load(device, model)) {
-            ClipTextOutput o = m.forward(ids);
-            out.put("last_hidden_state", o.lastHiddenState());
-            out.put("pooler_output", o.pooled());
-            if (o.textEmbeds() != null) out.put("text_embeds", o.textEmbeds());
-            if (skip != null) out.put("hidden_states_clip_skip", m.hiddenStates(ids, skip));
+        try {
+            if (px == null) {
+                try (ClipTextModel m = ClipTextModel.load(device, model)) {
+                    text(m, ids, skip, out);
+                }
+                return out;
+            }
+            JsonNode n = ConfigJson.peek(model);
+            if (n != null && "clip_vision_model".equals(n.path("model_type").asText(""))) {
+                try (ClipVisionModel m = ClipVisionModel.load(device, model)) {
+                    ClipVisionOutput o = m.forward(px);
+                    out.put("last_hidden_state", o.lastHiddenState());
+                    out.put("pooler_output", o.pooled());
+                    if (o.imageEmbeds() != null) out.put("image_embeds", o.imageEmbeds());
+                }
+                return out;
+            }
+            try (ClipModel m = ClipModel.load(device, model)) {
+                if (ids != null) text(m.text(), ids, skip, out);
+                ClipVisionOutput o = m.vision().forward(px);
+                out.put("vision_last_hidden_state", o.lastHiddenState());
+                out.put("vision_pooler_output", o.pooled());
+                out.put("image_embeds", o.imageEmbeds());
+                if (ids != null) {
+                    ClipModel.Logits l = m.logits(ids, px);
+                    out.put("logits_per_image", matrix(device, l.perImage()));
+                    out.put("logits_per_text", matrix(device, l.perText()));
+                }
+            }
             return out;
         } catch (RuntimeException | Error e) {
             for (Tensor t : out.values()) t.close();
@@ -53,8 +88,23 @@ public final class ClipForward implements ModelForward {
         }
     }
 
+    private static void text(ClipTextModel m, int[][] ids, Integer skip, Map<String, Tensor> out) {
+        ClipTextOutput o = m.forward(ids);
+        out.put("last_hidden_state", o.lastHiddenState());
+        out.put("pooler_output", o.pooled());
+        if (o.textEmbeds() != null) out.put("text_embeds", o.textEmbeds());
+        if (skip != null) out.put("hidden_states_clip_skip", m.hiddenStates(ids, skip));
+    }
+
+    private static Tensor matrix(Device device, float[][] m) {
+        int r = m.length, c = m[0].length;
+        float[] flat = new float[r * c];
+        for (int i = 0; i < r; i++) System.arraycopy(m[i], 0, flat, i * c, c);
+        return device.upload(DType.F32, flat, r, c);
+    }
+
     /** {@code clip_skip} as a {@code [1, 1]} view (it is written as a scalar or a one-element vector). */
-    private static Tensor reshape(Tensor t) {
+    private static Tensor scalar(Tensor t) {
         if (t.numel() != 1) throw new IllegalArgumentException("clip forward: clip_skip is " + t.describe() + "; expected one integer");
         return t.reshape(1, 1);
     }

@@ -48,6 +48,18 @@ public record ClipTextConfig(int vocabSize, int hiddenSize, int intermediateSize
         return hiddenSize / numHeads;
     }
 
+    /** hidden_act (default quick_gelu), refused by name unless surpass runs it. */
+    static Act activation(ConfigJson c) {
+        String act = c.text("hidden_act", "quick_gelu");
+        return switch (act) {
+            case "quick_gelu" -> Act.QUICK_GELU;
+            case "gelu" -> Act.GELU;
+            case "gelu_new", "gelu_pytorch_tanh" -> Act.GELU_TANH;
+            default -> throw new IllegalArgumentException(c.where() + ": field \"hidden_act\" is \"" + act
+                    + "\"; surpass runs quick_gelu, gelu, gelu_new and gelu_pytorch_tanh");
+        };
+    }
+
     /** True when {@code dir/config.json} is a CLIP text or full CLIP config (for {@code accepts}). */
     static boolean looksLikeClip(JsonNode n) {
         if (n == null) return false;
@@ -92,14 +104,7 @@ public record ClipTextConfig(int vocabSize, int hiddenSize, int intermediateSize
             throw new IllegalArgumentException(w + ": field \"model_type\" is \"" + type
                     + "\"; a CLIP text encoder has \"clip_text_model\" (or \"clip\" with a text_config)");
         }
-        String act = c.text("hidden_act", "quick_gelu");
-        Act a = switch (act) {
-            case "quick_gelu" -> Act.QUICK_GELU;
-            case "gelu" -> Act.GELU;
-            case "gelu_new", "gelu_pytorch_tanh" -> Act.GELU_TANH;
-            default -> throw new IllegalArgumentException(c.where() + ": field \"hidden_act\" is \"" + act
-                    + "\"; surpass runs quick_gelu, gelu, gelu_new and gelu_pytorch_tanh");
-        };
+        Act a = activation(c);
         int hidden = c.optPositive("hidden_size", 512);
         int heads = c.optPositive("num_attention_heads", 8);
         if (hidden % heads != 0) {
