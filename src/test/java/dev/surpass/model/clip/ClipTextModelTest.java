@@ -79,13 +79,13 @@ class ClipTextModelTest {
             if (proj > 0) put(r, "text_projection.weight", 1 / Math.sqrt(d), proj, d);
         }
 
-        private void norm(Random r, String p) {
+        void norm(Random r, String p) {
             put(r, p + ".weight", 0.2, d);
             for (int i = 0; i < d; i++) w.get(p + ".weight")[i] += 1;
             put(r, p + ".bias", 0.2, d);
         }
 
-        private void put(Random r, String name, double scale, long... shape) {
+        void put(Random r, String name, double scale, long... shape) {
             long n = 1;
             for (long s : shape) n *= s;
             float[] v = new float[(int) n];
@@ -105,9 +105,14 @@ class ClipTextModelTest {
 
         /** The tensors with {@code text_model.} on the encoder's names when {@code prefixed} (the projection stays at the root). */
         Map<String, Entry> entries(boolean prefixed) {
+            return entries(prefixed ? "text_model." : "", "text_projection");
+        }
+
+        /** The tensors with {@code prefix} on every name but those starting with {@code root}. */
+        Map<String, Entry> entries(String prefix, String root) {
             Map<String, Entry> m = new LinkedHashMap<>();
             for (var e : w.entrySet()) {
-                String n = prefixed && !e.getKey().startsWith("text_projection") ? "text_model." + e.getKey() : e.getKey();
+                String n = !e.getKey().startsWith(root) ? prefix + e.getKey() : e.getKey();
                 m.put(n, new Entry(e.getValue(), shapes.get(e.getKey())));
             }
             return m;
@@ -133,10 +138,16 @@ class ClipTextModelTest {
 
         /** The residual stream of one sequence after {@code count} layers, [L][D]. */
         double[][] stream(int[] ids, int count) {
-            int l = ids.length, dh = d / heads;
+            int l = ids.length;
             double[] tok = g("embeddings.token_embedding.weight"), pos = g("embeddings.position_embedding.weight");
             double[][] x = new double[l][d];
             for (int t = 0; t < l; t++) for (int j = 0; j < d; j++) x[t][j] = tok[ids[t] * d + j] + pos[t * d + j];
+            return layers(x, count, true);
+        }
+
+        /** The first {@code count} encoder layers on {@code x [L][D]}, causal or not. */
+        double[][] layers(double[][] x, int count, boolean causal) {
+            int l = x.length, dh = d / heads;
             for (int i = 0; i < count; i++) {
                 String p = "encoder.layers." + i + ".";
                 double[][] h = ln(x, p + "layer_norm1");
@@ -144,17 +155,18 @@ class ClipTextModelTest {
                 double[][] o = new double[l][d];
                 for (int hh = 0; hh < heads; hh++) {
                     for (int a = 0; a < l; a++) {
-                        double[] s = new double[a + 1]; // causal: keys 0..a
+                        int keys = causal ? a + 1 : l;
+                        double[] s = new double[keys];
                         double mx = Double.NEGATIVE_INFINITY;
-                        for (int b = 0; b <= a; b++) {
+                        for (int b = 0; b < keys; b++) {
                             double dot = 0;
                             for (int j = 0; j < dh; j++) dot += q[a][hh * dh + j] * k[b][hh * dh + j];
                             s[b] = dot / Math.sqrt(dh);
                             mx = Math.max(mx, s[b]);
                         }
                         double sum = 0;
-                        for (int b = 0; b <= a; b++) sum += s[b] = Math.exp(s[b] - mx);
-                        for (int b = 0; b <= a; b++) for (int j = 0; j < dh; j++) o[a][hh * dh + j] += s[b] / sum * v[b][hh * dh + j];
+                        for (int b = 0; b < keys; b++) sum += s[b] = Math.exp(s[b] - mx);
+                        for (int b = 0; b < keys; b++) for (int j = 0; j < dh; j++) o[a][hh * dh + j] += s[b] / sum * v[b][hh * dh + j];
                     }
                 }
                 x = add(x, lin(o, p + "self_attn.out_proj"));
@@ -263,7 +275,7 @@ class ClipTextModelTest {
         return ids;
     }
 
-    private static void assertClose(Tensor got, double[] ref, String what) {
+    static void assertClose(Tensor got, double[] ref, String what) {
         ParityResult r = ParityMath.compare(got.toFloatArray(), ref, TOL);
         assertTrue(r.passed(), what + ": " + r + " seed=" + SEED);
     }
@@ -461,7 +473,7 @@ class ClipTextModelTest {
         }
     }
 
-    private static double[] toDouble(float[] v) {
+    static double[] toDouble(float[] v) {
         double[] o = new double[v.length];
         for (int i = 0; i < v.length; i++) o[i] = v[i];
         return o;
