@@ -59,6 +59,8 @@ public final class ClipTokenizer implements Tokenizer {
     /** merges.txt keeps at most this many merges after its header line (49152 − 256 − 2, as transformers reads it). */
     static final int MAX_MERGES = 49152 - 256 - 2;
     static final String BOS = "<|startoftext|>", EOS = "<|endoftext|>", SUFFIX = "</w>";
+    /** Ids are indices of an id → token table: refused from here on (the largest real vocabularies hold a few hundred thousand). */
+    static final int MAX_ID = 1 << 24;
 
     private final String source;
     private final Map<String, Integer> vocab;
@@ -182,7 +184,8 @@ public final class ClipTokenizer implements Tokenizer {
         JsonNode trunc = root.path("truncation");
         if (trunc.path("max_length").canConvertToInt() && trunc.path("max_length").asInt() > 0) s.maxLength = trunc.path("max_length").asInt();
         for (JsonNode a : root.path("added_tokens")) {
-            if (!a.path("content").isTextual() || !a.path("id").canConvertToInt() || a.path("id").asInt() < 0) {
+            if (!a.path("content").isTextual() || !a.path("id").isIntegralNumber() || !a.path("id").canConvertToInt() || a.path("id").asInt() < 0
+                    || a.path("id").asInt() >= MAX_ID) {
                 throw new IllegalArgumentException(where + ": added_tokens has " + a + "; expected {\"id\": id, \"content\": text, ...}");
             }
             s.added.put(a.path("content").asText(), a.path("id").asInt());
@@ -221,7 +224,7 @@ public final class ClipTokenizer implements Tokenizer {
                     } catch (NumberFormatException ex) {
                         id = -1;
                     }
-                    if (id < 0 || !e.getValue().path("content").isTextual()) {
+                    if (id < 0 || id >= MAX_ID || !e.getValue().path("content").isTextual()) {
                         throw new IllegalArgumentException(f + ": added_tokens_decoder has \"" + e.getKey() + "\": " + e.getValue()
                                 + "; expected an id and {\"content\": text, ...}");
                     }
@@ -258,12 +261,15 @@ public final class ClipTokenizer implements Tokenizer {
     private static Map<String, Integer> vocab(JsonNode n, String where) {
         if (!n.isObject() || n.isEmpty()) throw new IllegalArgumentException(where + ": expected a non-empty object of token → id");
         Map<String, Integer> v = new HashMap<>(n.size() * 2);
+        Map<Integer, String> byId = new HashMap<>(n.size() * 2);
         for (var it = n.fields(); it.hasNext(); ) {
             var e = it.next();
             JsonNode id = e.getValue();
-            if (!id.isIntegralNumber() || !id.canConvertToInt() || id.asInt() < 0) {
-                throw new IllegalArgumentException(where + ": token \"" + e.getKey() + "\" has id " + id + "; expected an integer >= 0");
+            if (!id.isIntegralNumber() || !id.canConvertToInt() || id.asInt() < 0 || id.asInt() >= MAX_ID) {
+                throw new IllegalArgumentException(where + ": token \"" + e.getKey() + "\" has id " + id + "; expected an integer in [0, " + MAX_ID + ")");
             }
+            String prev = byId.put(id.asInt(), e.getKey());
+            if (prev != null) throw new IllegalArgumentException(where + ": id " + id + " is given to both \"" + prev + "\" and \"" + e.getKey() + "\"");
             v.put(e.getKey(), id.asInt());
         }
         return v;
@@ -367,7 +373,7 @@ public final class ClipTokenizer implements Tokenizer {
             int[] ids = cache.get(word);
             if (ids == null) {
                 ids = encodeWord(word);
-                if (cache.size() < 100_000) cache.put(word, ids);
+                if (word.length() <= 64 && cache.size() < 100_000) cache.put(word, ids); // common words; long runs are not worth keeping
             }
             out.addAll(ids);
         }

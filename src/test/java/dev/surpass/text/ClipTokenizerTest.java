@@ -38,18 +38,42 @@ class ClipTokenizerTest {
 
     @BeforeAll
     static void write() throws Exception {
-        vocab = new LinkedHashMap<>();
+        vocab = smallVocab();
+        sd1 = folder("sd1", "<|endoftext|>");
+        sd2 = folder("sd2", "!");
+    }
+
+    /** CLIP's layout on a small scale: the 256 byte symbols, the same with "</w>" (but "q</w>"), the merges, the two specials. */
+    static Map<String, Integer> smallVocab() {
+        Map<String, Integer> v = new LinkedHashMap<>();
         List<String> symbols = new ArrayList<>();
         for (int b = 0; b < 256; b++) symbols.add(BpeTokenizer.bytesToChars(new byte[] {(byte) b}));
         // CLIP's order: bytes_to_unicode's printable bytes first ("!" is id 0), then the rest
         symbols.sort((x, y) -> Integer.compare(order(x), order(y)));
-        for (String s : symbols) vocab.put(s, vocab.size());
-        for (String s : symbols) if (!s.equals("q")) vocab.put(s + "</w>", vocab.size()); // "q</w>" left out: an unknown symbol
-        for (String m : MERGES) if (m.split(" ").length == 2) vocab.putIfAbsent(m.replace(" ", ""), vocab.size());
-        vocab.put("<|startoftext|>", vocab.size());
-        vocab.put("<|endoftext|>", vocab.size());
-        sd1 = folder("sd1", "<|endoftext|>");
-        sd2 = folder("sd2", "!");
+        for (String s : symbols) v.put(s, v.size());
+        for (String s : symbols) if (!s.equals("q")) v.put(s + "</w>", v.size()); // "q</w>" left out: an unknown symbol
+        for (String m : MERGES) v.putIfAbsent(m.replace(" ", ""), v.size());
+        v.put("<|startoftext|>", v.size());
+        v.put("<|endoftext|>", v.size());
+        return v;
+    }
+
+    /** The small vocabulary as CLIPTokenizerFast's tokenizer.json (merges as strings and as pairs, as transformers 4 / 5 write them). */
+    static ObjectNode smallJson() {
+        Map<String, Integer> v = smallVocab();
+        ObjectNode root = JSON.createObjectNode();
+        ObjectNode model = root.putObject("model");
+        model.put("type", "BPE").put("end_of_word_suffix", "</w>").put("unk_token", "<|endoftext|>").put("continuing_subword_prefix", "");
+        model.set("vocab", JSON.valueToTree(v));
+        ArrayNode merges = model.putArray("merges");
+        for (String m : MERGES) {
+            String[] p = m.split(" ");
+            if (merges.size() % 2 == 0) merges.add(m);
+            else merges.addArray().add(p[0]).add(p[1]);
+        }
+        ArrayNode added = root.putArray("added_tokens");
+        for (String s : new String[] {"<|startoftext|>", "<|endoftext|>"}) added.addObject().put("id", v.get(s)).put("content", s).put("special", true);
+        return root;
     }
 
     /** bytes_to_unicode's order of a byte symbol: printable bytes by value, then the remapped ones. */
@@ -63,7 +87,7 @@ class ClipTokenizerTest {
         Files.createDirectories(d);
         Files.writeString(d.resolve("vocab.json"), JSON.writeValueAsString(vocab), StandardCharsets.UTF_8);
         StringBuilder m = new StringBuilder("#version: 0.2\n");
-        for (String s : MERGES) if (s.split(" ").length == 2) m.append(s).append('\n');
+        for (String s : MERGES) m.append(s).append('\n');
         Files.writeString(d.resolve("merges.txt"), m, StandardCharsets.UTF_8);
         Files.writeString(d.resolve("special_tokens_map.json"), "{\"bos_token\": {\"content\": \"<|startoftext|>\", \"lstrip\": false, \"normalized\": true,"
                 + " \"rstrip\": false, \"single_word\": false}, \"eos_token\": \"<|endoftext|>\", \"pad_token\": \"" + pad + "\", \"unk_token\": \"<|endoftext|>\"}");
@@ -197,19 +221,7 @@ class ClipTokenizerTest {
 
     @Test
     void tokenizerJsonWithEndOfWordSuffixIsAClipTokenizer() throws Exception {
-        ObjectNode root = JSON.createObjectNode();
-        ObjectNode model = root.putObject("model");
-        model.put("type", "BPE").put("end_of_word_suffix", "</w>").put("unk_token", "<|endoftext|>").put("continuing_subword_prefix", "");
-        model.set("vocab", JSON.valueToTree(vocab));
-        ArrayNode merges = model.putArray("merges");
-        for (String m : MERGES) {
-            String[] p = m.split(" ");
-            if (p.length != 2) continue;
-            if (merges.size() % 2 == 0) merges.add(m);
-            else merges.addArray().add(p[0]).add(p[1]); // transformers 5 writes pairs
-        }
-        ArrayNode added = root.putArray("added_tokens");
-        for (String s : new String[] {"<|startoftext|>", "<|endoftext|>"}) added.addObject().put("id", vocab.get(s)).put("content", s).put("special", true);
+        ObjectNode root = smallJson();
         Path f = tmp.resolve("fast").resolve("tokenizer.json");
         Files.createDirectories(f.getParent());
         Files.writeString(f, root.toString(), StandardCharsets.UTF_8);

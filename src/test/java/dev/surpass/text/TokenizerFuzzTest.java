@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Fuzzes the tokenizer.json readers and the tokenizers they build. Files: the hand-made byte-level
- * BPE of {@link BpeTokenizerTest} and all-MiniLM-L6-v2's WordPiece file (when its artifact is on the
+ * BPE of {@link BpeTokenizerTest}, the small CLIP file of {@link ClipTokenizerTest} and all-MiniLM-L6-v2's WordPiece file (when its artifact is on the
  * class path; its vocabulary cut to 2000 ids), mutated ({@link Mutate#json}: wrong types, ranges, missing keys, deep nesting, huge
  * values, truncation); each loads or is refused with a message naming the file. Calls: encode of
  * random Unicode (surrogates, controls, long runs), decode and the stream decoder with ids outside the
@@ -27,14 +27,16 @@ import org.junit.jupiter.api.Test;
  */
 class TokenizerFuzzTest {
     static Path tmp;
-    static String bpeJson, wordPieceJson;
-    static Tokenizer bpe, wordPiece;
+    static String bpeJson, wordPieceJson, clipJson;
+    static Tokenizer bpe, wordPiece, clip;
 
     @BeforeAll
     static void open() throws IOException {
         tmp = Files.createTempDirectory("tokfuzz");
         bpeJson = BpeTokenizerTest.small().toString();
         bpe = Tokenizer.load(Mutate.write(tmp.resolve("bpe.json"), bpeJson));
+        clipJson = ClipTokenizerTest.smallJson().toString();
+        clip = Tokenizer.load(Mutate.write(tmp.resolve("clip.json"), clipJson));
         var in = TokenizerFuzzTest.class.getClassLoader().getResourceAsStream(MiniLm.TOKENIZER); // only the JSON, not the 90 MB model
         if (in != null) {
             try (in) {
@@ -108,6 +110,7 @@ class TokenizerFuzzTest {
             int[] ids = ids(g);
             boolean skip = g.bool();
             exercise("tokenizer.bpe", bpe, text, ids, skip);
+            exercise("tokenizer.clip", clip, text, ids, skip);
             if (wordPiece != null) exercise("tokenizer.wordpiece", wordPiece, text, ids, skip);
         });
     }
@@ -129,14 +132,15 @@ class TokenizerFuzzTest {
     /** tokenizer.json mutated, loaded; what loads is exercised like a valid one. */
     @Test
     void files() {
-        Fuzz.forAll("files.tokenizer", 120, g -> files(g.anyLong(), g.bool(), text(g), ids(g)));
+        Fuzz.forAll("files.tokenizer", 120, g -> files(g.anyLong(), g.between(0, 2), text(g), ids(g)));
     }
 
-    private static void files(long seed, boolean useWordPiece, String text, int[] ids) {
-        boolean wp = useWordPiece && wordPieceJson != null;
-        String m = Mutate.json(wp ? wordPieceJson : bpeJson, new Random(seed));
+    /** {@code which}: 0 the byte-level BPE, 1 WordPiece (BPE when its file is absent), 2 CLIP's BPE with "</w>". */
+    private static void files(long seed, int which, String text, int[] ids) {
+        boolean wp = which == 1 && wordPieceJson != null;
+        String kind = wp ? "wordpiece" : which == 2 ? "clip" : "bpe";
+        String m = Mutate.json(wp ? wordPieceJson : which == 2 ? clipJson : bpeJson, new Random(seed));
         Path f = Mutate.write(tmp.resolve("mutated.json"), m);
-        String kind = wp ? "wordpiece" : "bpe";
         Tokenizer t = Fuzz.call("files.tokenizer." + kind, "seed " + seed + ": " + Mutate.abbreviate(m), () -> Tokenizer.load(f),
                 f.getFileName().toString());
         if (t != null) exercise("tokenizer.mutated", t, text, ids, false);
