@@ -5,7 +5,8 @@
 # layers: layer_norm1, causal self-attention with q/k/v/out_proj biases and scale 1/sqrt(head dim) under an additive
 # float32-min causal mask, residual; layer_norm2, fc1, activation, fc2, residual; final_layer_norm; pooled = the row of the
 # first eos id, or of the largest id when eos_token_id == 2; text_embeds = pooled @ text_projection.T) gives the reference
-# for last_hidden_state, pooler_output, text_embeds and hidden_states[-(clip_skip + 1)] through final_layer_norm.
+# for last_hidden_state, pooler_output, text_embeds, hidden_states[-(clip_skip + 1)] through final_layer_norm (SD 1.x / 2.x
+# clip_skip) and the raw hidden_states[-2] (SDXL's conditioning).
 # Cases (77 tokens, 3 prompts of different lengths padded as pipelines pad):
 #   quick   quick_gelu, hidden 96 = 3 heads of 32 (fused attention), intermediate 200, 3 layers, with projection 64
 #   gelu    gelu, hidden 96 = 4 heads of 24 (unfused attention), legacy eos_token_id 2, a pipeline root whose
@@ -128,10 +129,12 @@ def prompts(V, eos, pad, L=77, lengths=(9, 40, 77)):
 
 def run_model_case(name, folder, model_arg, cfg, w, prefix, proj_name, ids, clip_skip):
     global failed
-    save_safetensors({"input_ids": ids, "clip_skip": torch.tensor([clip_skip], dtype=torch.int64)}, f"{name}_in.safetensors")
+    save_safetensors({"input_ids": ids, "clip_skip": torch.tensor([clip_skip], dtype=torch.int64),
+                      "hidden_state_index": torch.tensor([cfg["num_hidden_layers"] - 1], dtype=torch.int64)}, f"{name}_in.safetensors")
     with torch.no_grad():
         ref, hidden, fln = clip_text(w, cfg, ids, prefix, proj_name)
         ref["hidden_states_clip_skip"] = fln(hidden[-(clip_skip + 1)])
+        ref["hidden_state"] = hidden[-2]  # SDXL's penultimate layer, no final norm
     got = compare(name, model_arg, ref)
     if got is not None and proj_name is None and "text_embeds" in got:
         print(f"FAIL {name}: text_embeds without a projection"); failed = True

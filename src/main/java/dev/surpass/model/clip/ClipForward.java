@@ -19,7 +19,9 @@ import java.util.Map;
  *   <li>Text: input {@code input_ids} (I32 or I64 {@code [B, L]}) → {@code last_hidden_state}
  *       {@code [B, L, D]}, {@code pooler_output} {@code [B, D]} and, with a text_projection,
  *       {@code text_embeds} {@code [B, P]}; an optional {@code clip_skip} (one integer) adds
- *       {@code hidden_states_clip_skip} ({@link ClipTextModel#hiddenStates}).</li>
+ *       {@code hidden_states_clip_skip} ({@link ClipTextModel#hiddenStates}), an optional
+ *       {@code hidden_state_index} adds {@code hidden_state}, HF's raw {@code hidden_states[index]}
+ *       ({@link ClipTextModel#hiddenState}; text folders only).</li>
  *   <li>Vision: input {@code pixel_values} (F32 {@code [B, C, S, S]}, already normalised) →
  *       {@code last_hidden_state}, {@code pooler_output}, {@code image_embeds} of a vision folder;
  *       for a full CLIP folder {@code vision_last_hidden_state}, {@code vision_pooler_output},
@@ -45,17 +47,13 @@ public final class ClipForward implements ModelForward {
     public Map<String, Tensor> forward(Device device, Path model, Map<String, Tensor> inputs) {
         Tensor px = inputs == null ? null : inputs.get("pixel_values");
         int[][] ids = px != null && !inputs.containsKey("input_ids") ? null : ModelForward.tokenRows("clip forward", inputs, "input_ids");
-        Integer skip = null;
-        if (inputs.get("clip_skip") != null) {
-            try (Tensor one = scalar(inputs.get("clip_skip"))) {
-                skip = ModelForward.tokenRows("clip forward", Map.of("clip_skip", one), "clip_skip")[0][0];
-            }
-        }
+        Integer skip = scalarInput(inputs, "clip_skip"), index = scalarInput(inputs, "hidden_state_index");
         Map<String, Tensor> out = new LinkedHashMap<>();
         try {
             if (px == null) {
                 try (ClipTextModel m = ClipTextModel.load(device, model)) {
                     text(m, ids, skip, out);
+                    if (index != null) out.put("hidden_state", m.hiddenState(ids, index));
                 }
                 return out;
             }
@@ -103,9 +101,13 @@ public final class ClipForward implements ModelForward {
         return device.upload(DType.F32, flat, r, c);
     }
 
-    /** {@code clip_skip} as a {@code [1, 1]} view (it is written as a scalar or a one-element vector). */
-    private static Tensor scalar(Tensor t) {
-        if (t.numel() != 1) throw new IllegalArgumentException("clip forward: clip_skip is " + t.describe() + "; expected one integer");
-        return t.reshape(1, 1);
+    /** An optional one-integer input (a scalar or a one-element I32 / I64 tensor), or null. */
+    private static Integer scalarInput(Map<String, Tensor> inputs, String name) {
+        Tensor t = inputs == null ? null : inputs.get(name);
+        if (t == null) return null;
+        if (t.numel() != 1) throw new IllegalArgumentException("clip forward: " + name + " is " + t.describe() + "; expected one integer");
+        try (Tensor one = t.reshape(1, 1)) {
+            return ModelForward.tokenRows("clip forward", Map.of(name, one), name)[0][0];
+        }
     }
 }

@@ -185,6 +185,27 @@ public final class ClipTextModel implements AutoCloseable {
         }
     }
 
+    /**
+     * HF's {@code hidden_states[index]} as it is, without final_layer_norm: {@code index} 0 is the
+     * embeddings, {@code i} the output of layer i (so {@code num_hidden_layers} is the last layer's,
+     * before the final norm), {@code [B, L, D]} F32 on the model's device, owned by the caller. SDXL's
+     * pipeline conditions on {@code hidden_states[-2]} this way (index {@code num_hidden_layers − 1},
+     * less clip_skip), where SD 1.x / 2.x take {@link #hiddenStates}.
+     *
+     * @throws IllegalArgumentException for bad ids (as {@link #forward}) or an index outside
+     *                                  {@code [0, num_hidden_layers]}
+     */
+    public Tensor hiddenState(int[][] ids, int index) {
+        ensureOpen();
+        if (index < 0 || index > config.numLayers()) {
+            throw new IllegalArgumentException("hiddenState: index is " + index + "; expected 0.." + config.numLayers() + " (num_hidden_layers)");
+        }
+        int[] bl = check("hiddenState", ids);
+        try (Tensor x = encode(ids, index)) {
+            return x.reshape(bl[0], bl[1], config.hiddenSize());
+        }
+    }
+
     /** Row of each sequence's pooled token in the flat {@code [B·L, D]} output (HF's rule, see the class comment). */
     int[] poolRows(int[][] ids) {
         int l = ids[0].length;

@@ -341,6 +341,18 @@ class ClipTextModelTest {
                     assertClose(h, quick.forward(ids, skip)[0], "clip skip " + skip);
                 }
             }
+            for (int index = 0; index <= quick.layers; index++) { // raw hidden_states[index], no final norm (SDXL's way)
+                try (Tensor h = m.hiddenState(ids, index)) {
+                    double[] ref = new double[2 * 11 * 96];
+                    for (int r = 0; r < 2; r++) {
+                        double[][] x = quick.stream(ids[r], index);
+                        for (int t = 0; t < 11; t++) System.arraycopy(x[t], 0, ref, (r * 11 + t) * 96, 96);
+                    }
+                    assertClose(h, ref, "hidden_states[" + index + "]");
+                }
+            }
+            String m4 = assertThrows(IllegalArgumentException.class, () -> m.hiddenState(ids, 4)).getMessage();
+            assertTrue(m4.contains("index is 4"), m4);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> m.hiddenStates(ids, 4));
             assertTrue(e.getMessage().contains("clipSkip is 4"), e.getMessage());
             assertThrows(IllegalArgumentException.class, () -> m.hiddenStates(ids, -1));
