@@ -22,6 +22,8 @@ module dev.surpass {
     exports dev.surpass.model.mamba;
     exports dev.surpass.model.dit;
     exports dev.surpass.model.vae;
+    exports dev.surpass.model.unet;
+    exports dev.surpass.model.conv;
     exports dev.surpass.model.decoder;
     exports dev.surpass.model.gpt2;
     exports dev.surpass.model.llama;

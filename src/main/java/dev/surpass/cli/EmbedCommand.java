@@ -6,6 +6,8 @@ import dev.surpass.model.bert.MiniLm;
 import dev.surpass.model.bert.ModernBert;
 import dev.surpass.model.bert.SentenceEmbeddings;
 import dev.surpass.model.bert.SentenceEncoder;
+import dev.surpass.model.t5.T5Config;
+import dev.surpass.model.t5.T5Encoder;
 import dev.surpass.text.Tokenizer;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -167,6 +169,7 @@ final class EmbedCommand extends CliCommand {
         Tokenizer tok = Tokenizer.load(tokPath);
         SentenceEncoder m = model != null && ModernBert.looksLikeModernBert(model)
                 ? ModernBert.load(dev, model)
+                : model != null && T5Config.looksLikeT5(model) ? T5Encoder.load(dev, model)
                 : model != null ? BertModel.load(dev, model) : BertModel.loadOnnx(dev, onnx, heads, 1e-12f);
         try {
             return new SentenceEmbeddings(m, tok, limit(m, 256));

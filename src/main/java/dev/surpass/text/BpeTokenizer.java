@@ -94,30 +94,30 @@ public final class BpeTokenizer implements Tokenizer {
 
     /** A pre-tokenizer step before the final ByteLevel. */
     /** How a Split step keeps its matches (HF tokenizers' SplitDelimiterBehavior). */
-    private enum Keep { ISOLATED, REMOVED, MERGED_WITH_PREVIOUS, MERGED_WITH_NEXT }
+    enum Keep { ISOLATED, REMOVED, MERGED_WITH_PREVIOUS, MERGED_WITH_NEXT }
 
-    private record SplitStep(Pattern pattern, Keep keep) {}
+    record SplitStep(Pattern pattern, Keep keep) {}
 
     /** A template item: a special token's ids, or the sequence itself (ids == null). */
-    private record TemplateItem(int[] ids) {}
+    record TemplateItem(int[] ids) {}
 
     /** The Metaspace pre-tokenizer: spaces become {@code replacement}; prefix per scheme; optional split. */
-    private record Metaspace(String replacement, Prepend scheme, boolean split) {}
+    record Metaspace(String replacement, Prepend scheme, boolean split) {}
 
-    private enum Prepend { ALWAYS, FIRST, NEVER }
+    enum Prepend { ALWAYS, FIRST, NEVER }
 
     /** One step of a SentencePiece-style decoder, on the list of token strings. */
-    private sealed interface DecodeStep permits Replace, ByteFallback, Fuse, Strip, MetaspaceDecode {}
+    sealed interface DecodeStep permits Replace, ByteFallback, Fuse, Strip, MetaspaceDecode {}
 
-    private record Replace(String from, String to) implements DecodeStep {}
+    record Replace(String from, String to) implements DecodeStep {}
 
-    private record ByteFallback() implements DecodeStep {}
+    record ByteFallback() implements DecodeStep {}
 
-    private record Fuse() implements DecodeStep {}
+    record Fuse() implements DecodeStep {}
 
-    private record Strip(int content, int start, int stop) implements DecodeStep {}
+    record Strip(int content, int start, int stop) implements DecodeStep {}
 
-    private record MetaspaceDecode(int replacement, boolean never) implements DecodeStep {}
+    record MetaspaceDecode(int replacement, boolean never) implements DecodeStep {}
 
     private final String source;
     private final Map<String, Integer> vocab;
@@ -268,33 +268,7 @@ public final class BpeTokenizer implements Tokenizer {
         boolean fuseUnk = bool(model, where, "model.", "fuse_unk", false);
         boolean byteFallback = bool(model, where, "model.", "byte_fallback", false);
         boolean ignoreMerges = bool(model, where, "model.", "ignore_merges", false);
-        // added tokens
-        List<AddedToken> added = new ArrayList<>();
-        JsonNode at = root.get("added_tokens");
-        if (at != null && !at.isNull()) {
-            if (!at.isArray()) throw new IllegalArgumentException(where + ": field \"added_tokens\" is not an array");
-            for (int i = 0; i < at.size(); i++) {
-                JsonNode t = at.get(i);
-                String f = "added_tokens[" + i + "]";
-                if (!t.isObject() || !t.path("id").canConvertToExactIntegral() || t.get("id").asLong() < 0
-                        || t.get("id").asLong() >= Integer.MAX_VALUE) {
-                    throw new IllegalArgumentException(where + ": " + f + ".id is missing or not a non-negative integer");
-                }
-                if (!t.path("content").isTextual() || t.get("content").asText().isEmpty()) {
-                    throw new IllegalArgumentException(where + ": " + f + ".content is missing or empty");
-                }
-                int id = t.get("id").asInt();
-                String content = t.get("content").asText();
-                String other = byId.get(id);
-                if (other != null && !other.equals(content)) {
-                    throw new IllegalArgumentException(where + ": " + f + " gives id " + id + " to \"" + content
-                            + "\" but model.vocab gives it to \"" + other + "\"");
-                }
-                boolean special = bool(t, where, f + ".", "special", false);
-                added.add(new AddedToken(id, content, bool(t, where, f + ".", "single_word", false), bool(t, where, f + ".", "lstrip", false),
-                        bool(t, where, f + ".", "rstrip", false), bool(t, where, f + ".", "normalized", !special), special));
-            }
-        }
+        List<AddedToken> added = addedTokens(root, where, byId::get);
         UnaryOperator<String> normalizer = normalizer(root.get("normalizer"), where, "normalizer");
         // pre-tokenizer: [Split...] then ByteLevel (byte-level BPE), or none / Metaspace (SentencePiece-style)
         JsonNode pt = root.get("pre_tokenizer");
@@ -361,14 +335,48 @@ public final class BpeTokenizer implements Tokenizer {
                 unkId, fuseUnk, byteFallback, ignoreMerges, template);
     }
 
-    private static boolean bool(JsonNode n, String where, String prefix, String key, boolean dflt) {
+    /**
+     * The {@code added_tokens} of a {@code tokenizer.json}, in file order; {@code modelToken} gives
+     * the model's token for an id (or null), which an added token with that id must equal.
+     */
+    static List<AddedToken> addedTokens(JsonNode root, String where, java.util.function.IntFunction<String> modelToken) {
+        List<AddedToken> added = new ArrayList<>();
+        JsonNode at = root.get("added_tokens");
+        if (at != null && !at.isNull()) {
+            if (!at.isArray()) throw new IllegalArgumentException(where + ": field \"added_tokens\" is not an array");
+            for (int i = 0; i < at.size(); i++) {
+                JsonNode t = at.get(i);
+                String f = "added_tokens[" + i + "]";
+                if (!t.isObject() || !t.path("id").canConvertToExactIntegral() || t.get("id").asLong() < 0
+                        || t.get("id").asLong() >= Integer.MAX_VALUE) {
+                    throw new IllegalArgumentException(where + ": " + f + ".id is missing or not a non-negative integer");
+                }
+                if (!t.path("content").isTextual() || t.get("content").asText().isEmpty()) {
+                    throw new IllegalArgumentException(where + ": " + f + ".content is missing or empty");
+                }
+                int id = t.get("id").asInt();
+                String content = t.get("content").asText();
+                String other = modelToken.apply(id);
+                if (other != null && !other.equals(content)) {
+                    throw new IllegalArgumentException(where + ": " + f + " gives id " + id + " to \"" + content
+                            + "\" but model.vocab gives it to \"" + other + "\"");
+                }
+                boolean special = bool(t, where, f + ".", "special", false);
+                added.add(new AddedToken(id, content, bool(t, where, f + ".", "single_word", false), bool(t, where, f + ".", "lstrip", false),
+                        bool(t, where, f + ".", "rstrip", false), bool(t, where, f + ".", "normalized", !special), special));
+            }
+        }
+        return added;
+    }
+
+    static boolean bool(JsonNode n, String where, String prefix, String key, boolean dflt) {
         JsonNode v = n.get(key);
         if (v == null || v.isNull()) return dflt;
         if (!v.isBoolean()) throw new IllegalArgumentException(where + ": " + prefix + key + " is " + v + "; expected true or false");
         return v.asBoolean();
     }
 
-    private static UnaryOperator<String> normalizer(JsonNode n, String where, String field) {
+    static UnaryOperator<String> normalizer(JsonNode n, String where, String field) {
         if (n == null || n.isNull()) return UnaryOperator.identity();
         String t = n.path("type").asText("");
         return switch (t) {
@@ -376,7 +384,15 @@ public final class BpeTokenizer implements Tokenizer {
             case "NFD" -> s -> Normalizer.normalize(s, Normalizer.Form.NFD);
             case "NFKC" -> s -> Normalizer.normalize(s, Normalizer.Form.NFKC);
             case "NFKD" -> s -> Normalizer.normalize(s, Normalizer.Form.NFKD);
-            case "Lowercase" -> s -> s.toLowerCase(Locale.ROOT);
+            case "Lowercase" -> BpeTokenizer::lowercase;
+            case "Precompiled" -> {
+                JsonNode cm = n.get("precompiled_charsmap");
+                if (cm == null || !cm.isTextual()) {
+                    throw new IllegalArgumentException(where + ": " + field + ".precompiled_charsmap is " + cm + "; expected a base64 string");
+                }
+                PrecompiledCharsMap map = PrecompiledCharsMap.parse(cm.asText(), where, field + ".precompiled_charsmap");
+                yield map::normalize;
+            }
             case "Prepend" -> { // only to a non-empty piece
                 String pre = text(n, where, field, "prepend");
                 yield s -> s.isEmpty() ? s : pre + s;
@@ -390,8 +406,8 @@ public final class BpeTokenizer implements Tokenizer {
                 boolean left = bool(n, where, field + ".", "strip_left", true), right = bool(n, where, field + ".", "strip_right", true);
                 yield s -> {
                     int a = 0, b = s.length();
-                    while (left && a < b && Character.isWhitespace(s.codePointAt(a))) a += Character.charCount(s.codePointAt(a));
-                    while (right && b > a && Character.isWhitespace(s.codePointBefore(b))) b -= Character.charCount(s.codePointBefore(b));
+                    while (left && a < b && isWhiteSpace(s.codePointAt(a))) a += Character.charCount(s.codePointAt(a));
+                    while (right && b > a && isWhiteSpace(s.codePointBefore(b))) b -= Character.charCount(s.codePointBefore(b));
                     return s.substring(a, b);
                 };
             }
@@ -406,11 +422,34 @@ public final class BpeTokenizer implements Tokenizer {
                 };
             }
             default -> throw new IllegalArgumentException(where + ": " + field + ".type \"" + t
-                    + "\" is not supported (supported: NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, Sequence)");
+                    + "\" is not supported (supported: NFC, NFD, NFKC, NFKD, Lowercase, Precompiled, Prepend, Replace, Strip, Sequence)");
         };
     }
 
-    private static SplitStep split(JsonNode n, String where, String field) {
+    /**
+     * Unicode's White_Space property (Rust's {@code char::is_whitespace}, which the tokenizers
+     * library's Strip normalizer and WhitespaceSplit use); unlike {@link Character#isWhitespace} it
+     * includes the no-break spaces and excludes U+001C..U+001F.
+     */
+    static boolean isWhiteSpace(int cp) {
+        return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A)
+                || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+    }
+
+    /** The Lowercase normalizer: each character lowercased on its own (no final-sigma context), as Rust's {@code char::to_lowercase}. */
+    static String lowercase(String s) {
+        StringBuilder b = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); ) {
+            int cp = s.codePointAt(i);
+            int len = Character.charCount(cp);
+            if (cp < 0x80) b.append((char) (cp >= 'A' && cp <= 'Z' ? cp + 32 : cp));
+            else b.append(s.substring(i, i + len).toLowerCase(Locale.ROOT));
+            i += len;
+        }
+        return b.toString();
+    }
+
+    static SplitStep split(JsonNode n, String where, String field) {
         if (!"Split".equals(n.path("type").asText())) {
             throw new IllegalArgumentException(where + ": " + field + ".type is " + n.path("type")
                     + "; expected \"Split\" steps followed by \"ByteLevel\", \"Metaspace\" or null");
@@ -436,7 +475,7 @@ public final class BpeTokenizer implements Tokenizer {
     }
 
     /** A {@code {"String": s}} (literal) or {@code {"Regex": r}} pattern. */
-    private static Pattern pattern(JsonNode p, String where, String field) {
+    static Pattern pattern(JsonNode p, String where, String field) {
         if (p.path("Regex").isTextual()) {
             try {
                 return Pattern.compile(p.get("Regex").asText(), Pattern.UNICODE_CHARACTER_CLASS);
@@ -448,21 +487,21 @@ public final class BpeTokenizer implements Tokenizer {
         throw new IllegalArgumentException(where + ": " + field + ".pattern needs a \"Regex\" or a non-empty \"String\"");
     }
 
-    private static String text(JsonNode n, String where, String field, String key) {
+    static String text(JsonNode n, String where, String field, String key) {
         JsonNode v = n.get(key);
         if (v == null || !v.isTextual()) throw new IllegalArgumentException(where + ": " + field + "." + key + " is " + v + "; expected a string");
         return v.asText();
     }
 
     /** One character (code point) field, such as Metaspace's replacement. */
-    private static int oneChar(JsonNode n, String where, String field, String key) {
+    static int oneChar(JsonNode n, String where, String field, String key) {
         String t = text(n, where, field, key);
         if (t.codePointCount(0, t.length()) != 1) throw new IllegalArgumentException(where + ": " + field + "." + key + " is \"" + t + "\"; expected one character");
         return t.codePointAt(0);
     }
 
     /** prepend_scheme (tokenizers >= 0.14) or the older add_prefix_space. */
-    private static Prepend prependScheme(JsonNode n, String where, String field) {
+    static Prepend prependScheme(JsonNode n, String where, String field) {
         if (n.hasNonNull("prepend_scheme")) {
             return switch (n.get("prepend_scheme").asText()) {
                 case "always" -> Prepend.ALWAYS;
@@ -475,13 +514,13 @@ public final class BpeTokenizer implements Tokenizer {
         return bool(n, where, field + ".", "add_prefix_space", true) ? Prepend.ALWAYS : Prepend.NEVER;
     }
 
-    private static Metaspace metaspace(JsonNode n, String where, String field) {
+    static Metaspace metaspace(JsonNode n, String where, String field) {
         int rep = oneChar(n, where, field, "replacement");
         return new Metaspace(new String(Character.toChars(rep)), prependScheme(n, where, field), bool(n, where, field + ".", "split", true));
     }
 
     /** A SentencePiece-style decoder: Replace, ByteFallback, Fuse, Strip, Metaspace, alone or in a Sequence. */
-    private static List<DecodeStep> decoder(JsonNode dec, String where) {
+    static List<DecodeStep> decoder(JsonNode dec, String where) {
         if (dec == null || dec.isNull()) return List.of(); // the token strings joined as they are
         List<JsonNode> list = new ArrayList<>();
         String field = "decoder";
@@ -520,7 +559,7 @@ public final class BpeTokenizer implements Tokenizer {
         return List.copyOf(steps);
     }
 
-    private static List<TemplateItem> postProcessor(JsonNode n, String where, String field, Map<String, Integer> vocab,
+    static List<TemplateItem> postProcessor(JsonNode n, String where, String field, Map<String, Integer> vocab,
                                                     List<AddedToken> added) {
         if (n == null || n.isNull()) return null;
         String t = n.path("type").asText("");
@@ -615,7 +654,7 @@ public final class BpeTokenizer implements Tokenizer {
     }
 
     /** Cuts the added tokens of {@code set} out of the String pieces; other pieces pass through. */
-    private static List<Object> splitAdded(List<Object> in, List<AddedToken> set) {
+    static List<Object> splitAdded(List<Object> in, List<AddedToken> set) {
         if (set.isEmpty()) return in;
         List<Object> out = new ArrayList<>();
         for (Object p : in) {
@@ -724,7 +763,7 @@ public final class BpeTokenizer implements Tokenizer {
      * "the-final--countdown" on "-" → "the-", "final-", "-", "countdown") or prepended to the piece
      * after it (MERGED_WITH_NEXT → "the", "-final", "-", "-countdown").
      */
-    private static void splitBy(String s, Pattern p, Keep keep, List<String> out) {
+    static void splitBy(String s, Pattern p, Keep keep, List<String> out) {
         Matcher m = p.matcher(s);
         int last = 0;
         while (m.find()) {
@@ -861,12 +900,12 @@ public final class BpeTokenizer implements Tokenizer {
 
     @Override
     public StreamDecoder newStreamDecoder(boolean skipSpecialTokens) {
-        if (!byteLevel) return new StreamDecoder(new PieceStream(skipSpecialTokens));
+        if (!byteLevel) return new StreamDecoder(new PieceStream(decodeSteps, tokens, source, this::isSpecial, skipSpecialTokens));
         return new StreamDecoder(id -> bytesOf(id, skipSpecialTokens, "token"));
     }
 
     /** One decoder step on the token strings, as the tokenizers library runs it. */
-    private static List<String> apply(DecodeStep st, List<String> toks) {
+    static List<String> apply(DecodeStep st, List<String> toks) {
         List<String> out = new ArrayList<>(toks.size());
         switch (st) {
             case Replace r -> toks.forEach(t -> out.add(t.replace(r.from(), r.to())));
@@ -925,12 +964,20 @@ public final class BpeTokenizer implements Tokenizer {
      * whole stream, as it does on the fused text. Equal to {@link #decode} except where a run of byte
      * tokens is not valid UTF-8 (one U+FFFD per malformed sequence here, per byte there).
      */
-    private final class PieceStream implements java.util.function.IntFunction<byte[]> {
+    static final class PieceStream implements java.util.function.IntFunction<byte[]> {
+        private final List<DecodeStep> decodeSteps;
+        private final String[] tokens;
+        private final String source;
+        private final java.util.function.IntPredicate isSpecial;
         private final boolean skipSpecial;
         private int index;           // tokens emitted so far
         private final int[] stripLeft; // per fused Strip step: how many leading characters it may still remove
 
-        PieceStream(boolean skipSpecial) {
+        PieceStream(List<DecodeStep> decodeSteps, String[] tokens, String source, java.util.function.IntPredicate isSpecial, boolean skipSpecial) {
+            this.decodeSteps = decodeSteps;
+            this.tokens = tokens;
+            this.source = source;
+            this.isSpecial = isSpecial;
             this.skipSpecial = skipSpecial;
             stripLeft = new int[decodeSteps.size()];
             for (int i = 0; i < stripLeft.length; i++) if (decodeSteps.get(i) instanceof Strip sp) stripLeft[i] = sp.start();
@@ -939,7 +986,7 @@ public final class BpeTokenizer implements Tokenizer {
         @Override
         public byte[] apply(int id) {
             TokenIds.require(tokens, id, "token", source);
-            if (skipSpecial && isSpecial(id)) return new byte[0];
+            if (skipSpecial && isSpecial.test(id)) return new byte[0];
             String t = tokens[id];
             boolean fused = false;
             int i = index++;
@@ -983,7 +1030,7 @@ public final class BpeTokenizer implements Tokenizer {
     }
 
     /** Metaspace decoding of the token at {@code index}: replacement → space, dropped in the first token unless the scheme is never. */
-    private static String metaspaceOne(String t, MetaspaceDecode m, int index) {
+    static String metaspaceOne(String t, MetaspaceDecode m, int index) {
         StringBuilder b = new StringBuilder();
         t.codePoints().forEach(c -> {
             if (c != m.replacement()) b.appendCodePoint(c);

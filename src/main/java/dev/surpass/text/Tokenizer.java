@@ -11,7 +11,8 @@ import java.nio.file.Path;
  * implementation from {@code model.type}: {@code BPE} with a ByteLevel pre-tokenizer (GPT-2,
  * GPT-NeoX, the state-spaces Mamba models, Llama 3) is {@link BpeTokenizer}, unless its
  * {@code end_of_word_suffix} is {@code "</w>"} (CLIP's) which makes it a {@link ClipTokenizer}; {@code WordPiece} (BERT)
- * is {@link WordPieceTokenizer}; other models are
+ * is {@link WordPieceTokenizer}, {@code Unigram} (SentencePiece: XLM-RoBERTa, T5) is
+ * {@link UnigramTokenizer}; a SentencePiece {@code .model} file is read by {@link SentencePieceModel}; other models are
  * rejected with a message naming the field.
  *
  * <p>Thread rules: a loaded tokenizer is immutable and may be used from any number of threads; a
@@ -85,6 +86,10 @@ public interface Tokenizer {
      *                                  unsupported file
      */
     static Tokenizer load(Path file) {
+        // a raw SentencePiece model (spiece.model, sentencepiece.bpe.model) for repositories without tokenizer.json
+        if (file != null && file.getFileName() != null && file.getFileName().toString().endsWith(".model")) {
+            return SentencePieceModel.read(file).toTokenizer(file.toString());
+        }
         JsonNode root = readJson(file);
         String type = root.path("model").path("type").asText("");
         if (type.isEmpty() && root.path("model").has("merges")) type = "BPE"; // older files omit model.type
@@ -93,8 +98,9 @@ public interface Tokenizer {
                     ? ClipTokenizer.fromJson(root, file.toString()) // CLIPTokenizerFast's file
                     : BpeTokenizer.fromJson(root, file.toString());
             case "WordPiece" -> WordPieceTokenizer.fromJson(root, file.toString());
+            case "Unigram" -> UnigramTokenizer.fromJson(root, file.toString());
             case "" -> throw new IllegalArgumentException(file + ": field \"model.type\" is missing");
-            default -> throw new IllegalArgumentException(file + ": model.type \"" + type + "\" is not supported (supported: BPE, WordPiece)");
+            default -> throw new IllegalArgumentException(file + ": model.type \"" + type + "\" is not supported (supported: BPE, WordPiece, Unigram)");
         };
     }
 

@@ -12,11 +12,13 @@ import dev.surpass.layers.Softmax;
 
 /**
  * Unfused attention over packed rows with additive terms on the scores, for encoders the fused
- * kernel cannot serve (MPNet's relative position bias, ModernBERT's sliding-window mask): per
- * sequence, heads split by a row gather, {@code softmax(q·kᵀ/√D + terms)·v} by batched matmuls,
- * written back in place. A sequence of L tokens takes {@code heads·L²} floats of scores.
+ * kernel cannot serve (MPNet's relative position bias, ModernBERT's sliding-window mask, T5's
+ * unscaled scores with a relative bias: {@code dev.surpass.model.t5}): per sequence, heads split by
+ * a row gather, {@code softmax(q·kᵀ·scale + terms)·v} by batched matmuls, written back in place. A
+ * sequence of L tokens takes {@code heads·L²} floats of scores. Public for the model packages only:
+ * callers pass consistent shapes (it only asserts).
  */
-final class MaskedAttention {
+public final class MaskedAttention {
     private MaskedAttention() {}
 
     /**
@@ -24,8 +26,8 @@ final class MaskedAttention {
      * heads in {@code [rows·heads, D]} (I32 {@code [heads·L]}, head-major) and the cells of its keys
      * transposed per head in {@code [rows·heads·D, 1]} (I32 {@code [heads·D·L]}), tracked by {@code scope}.
      */
-    record Layout(Tensor[] heads, Tensor[] keyCells) {
-        static Layout of(Scope scope, Device device, int[] cu, int h, int d) {
+    public record Layout(Tensor[] heads, Tensor[] keyCells) {
+        public static Layout of(Scope scope, Device device, int[] cu, int h, int d) {
             int b = cu.length - 1, e = h * d;
             Tensor[] heads = new Tensor[b], keyCells = new Tensor[b];
             for (int seq = 0; seq < b; seq++) {
@@ -48,9 +50,13 @@ final class MaskedAttention {
      * nothing), each broadcast onto its scores {@code [h, L, L]} as a suffix ({@code [L]},
      * {@code [L, L]} or {@code [h, L, L]}).
      */
-    static Tensor attend(Tensor q, Tensor k, Tensor v, int[] cu, Layout layout, int h, int d, Tensor[] first, Tensor[] second) {
+    public static Tensor attend(Tensor q, Tensor k, Tensor v, int[] cu, Layout layout, int h, int d, Tensor[] first, Tensor[] second) {
+        return attend(q, k, v, cu, layout, h, d, (float) (1.0 / Math.sqrt(d)), first, second);
+    }
+
+    /** {@link #attend(Tensor, Tensor, Tensor, int[], Layout, int, int, Tensor[], Tensor[])} with the scores scaled by {@code scale} (1: left as they are, T5). */
+    public static Tensor attend(Tensor q, Tensor k, Tensor v, int[] cu, Layout layout, int h, int d, float scale, Tensor[] first, Tensor[] second) {
         int rows = (int) q.dim(0), e = h * d;
-        float scale = (float) (1.0 / Math.sqrt(d));
         Tensor out = q.device().allocate(DType.F32, rows, e);
         try (Scope s = Scope.open()) {
             Tensor qRows = s.track(q.reshape((long) rows * h, d));
@@ -64,7 +70,8 @@ final class MaskedAttention {
                     Tensor qh = b.track(b.track(Gather.rows(qRows, headIds)).reshape(h, len, d));
                     Tensor vh = b.track(b.track(Gather.rows(vRows, headIds)).reshape(h, len, d));
                     Tensor kT = b.track(b.track(Gather.rows(kCells, layout.keyCells()[seq])).reshape(h, d, len));
-                    Tensor scores = b.track(Elementwise.scale(b.track(Gemm.matmul(qh, kT)), scale));
+                    Tensor scores = b.track(Gemm.matmul(qh, kT));
+                    if (scale != 1f) scores = b.track(Elementwise.scale(scores, scale));
                     if (first != null && first[seq] != null) scores = b.track(Elementwise.add(scores, first[seq]));
                     if (second != null && second[seq] != null) scores = b.track(Elementwise.add(scores, second[seq]));
                     Tensor ctx = b.track(Gemm.matmul(b.track(Softmax.softmax(scores)), vh));

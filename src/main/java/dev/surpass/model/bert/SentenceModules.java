@@ -20,7 +20,8 @@ import java.util.List;
  * {@code SentenceTransformer(dir)} builds from {@code modules.json}):
  * <ul>
  *   <li>{@code sentence_transformers.models.Transformer} at its {@code path} ("" = the folder): the
- *       encoder ({@link BertModel#load}; {@link ModernBert#load} for model_type "modernbert"; a decoder LLM when {@code config.json} names a Llama-family
+ *       encoder ({@link BertModel#load}; {@link ModernBert#load} for model_type "modernbert";
+ *       {@link dev.surpass.model.t5.T5Encoder#load} for "t5" / "mt5" (sentence-t5, GTR-T5); a decoder LLM when {@code config.json} names a Llama-family
  *       model — llama, mistral, qwen2, qwen3, … — {@link dev.surpass.model.llama.LlamaEncoder#load},
  *       whose checkpoint may be a base model's without the {@code model.} prefix and without
  *       {@code lm_head}), its {@code tokenizer.json}, and from
@@ -105,6 +106,7 @@ final class SentenceModules {
         SentenceEncoder model = dev.surpass.model.llama.LlamaConfig.looksLikeLlama(encoder)
                 ? dev.surpass.model.llama.LlamaEncoder.load(device, encoder)
                 : ModernBert.looksLikeModernBert(encoder) ? ModernBert.load(device, encoder)
+                : dev.surpass.model.t5.T5Config.looksLikeT5(encoder) ? dev.surpass.model.t5.T5Encoder.load(device, encoder)
                 : BertModel.load(device, encoder);
         try {
             int limit = model.maxTokens();

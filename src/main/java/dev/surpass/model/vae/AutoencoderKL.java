@@ -7,8 +7,9 @@ import dev.surpass.Tensor;
 import dev.surpass.layers.Elementwise;
 import dev.surpass.model.decoder.Checkpoint;
 import dev.surpass.model.vae.VaeOps.Attn;
-import dev.surpass.model.vae.VaeOps.Conv;
-import dev.surpass.model.vae.VaeOps.Norm;
+import dev.surpass.model.conv.ConvOps;
+import dev.surpass.model.conv.ConvOps.Conv;
+import dev.surpass.model.conv.ConvOps.Norm;
 import dev.surpass.model.vae.VaeOps.Resnet;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
@@ -143,15 +144,7 @@ public final class AutoencoderKL implements AutoCloseable {
 
     /** A Conv2d {@code [cout, cin, k, k]} re-laid out to {@code [cout, k·k·cin]} in (ky, kx, cin) order. */
     private Conv conv(Checkpoint wt, String p, int k, int cin, int cout) {
-        float[] w = wt.read(p + ".weight", cout, cin, k, k);
-        float[] r = new float[w.length];
-        for (int o = 0; o < cout; o++) {
-            for (int i = 0; i < cin; i++) {
-                for (int y = 0; y < k; y++) {
-                    for (int x = 0; x < k; x++) r[o * k * k * cin + (y * k + x) * cin + i] = w[((o * cin + i) * k + y) * k + x];
-                }
-            }
-        }
+        float[] r = ConvOps.relayout(wt.read(p + ".weight", cout, cin, k, k), cout, cin, k);
         return new Conv(keep(r, cout, (long) k * k * cin), keep(wt.read(p + ".bias", cout), cout), k, cin, cout);
     }
 

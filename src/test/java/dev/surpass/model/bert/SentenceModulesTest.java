@@ -370,4 +370,69 @@ class SentenceModulesTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BertModel.load(cpu, bad).close());
         assertTrue(e.getMessage().contains("activation"), e.getMessage());
     }
+
+    /**
+     * An XLM-RoBERTa sentence-transformers folder (multilingual-e5 / paraphrase-multilingual shape:
+     * {@code roberta.} weights, positions from pad_token_id, a SentencePiece Unigram tokenizer.json
+     * with XLM-R's Precompiled + Replace normalizer, Metaspace and RobertaProcessing, mean pooling,
+     * Normalize): the folder's tokenizer gives the hand-worked ids, the embedding is the L2-normalised
+     * mean of the encoder's last hidden state over them, and {@code surpass embed} runs the folder.
+     */
+    @Test
+    void xlmRobertaFolderWithAUnigramTokenizer() throws IOException {
+        Path dir = tmp.resolve("xlmr");
+        String cfg = BertModelTest.CONFIG.replace("\"BertModel\"", "\"XLMRobertaModel\"").replace("\"bert\"", "\"xlm-roberta\"")
+                .replace("}", ", \"pad_token_id\": 1, \"bos_token_id\": 0, \"eos_token_id\": 2}");
+        writeCheckpoint(dir, cfg, BertModelTest.entries(w, "roberta."), DType.F32, 1);
+        Files.writeString(dir.resolve("tokenizer.json"), xlmrTokenizerJson());
+        modules(dir, "Transformer", "", "Pooling", "1_Pooling", "Normalize", "2_Normalize");
+        pooling(dir, "\"pooling_mode_mean_tokens\": true");
+        Files.writeString(dir.resolve("sentence_bert_config.json"), "{\"max_seq_length\": 16, \"do_lower_case\": false}");
+        List<String> sentences = List.of("Hello world", "über  字 the world.", "\uFF28ello the <mask>");
+        int[][] ids = {{0, 8, 9, 2}, {0, 14, 13, 7, 9, 5, 2}, {0, 8, 7, 15, 2}};
+        try (SentenceEmbeddings st = SentenceEmbeddings.load(cpu, dir)) {
+            assertTrue(st.normalizes());
+            float[][] got = st.embed(sentences);
+            for (int s = 0; s < sentences.size(); s++) {
+                assertArrayEquals(ids[s], st.tokenize(sentences.get(s)), sentences.get(s));
+                double[] mean = java.util.Arrays.copyOfRange(poolAll(hidden(st.model(), ids[s])), 2 * E, 3 * E);
+                double norm = 0;
+                for (double v : mean) norm += v * v;
+                for (int i = 0; i < E; i++) mean[i] /= Math.sqrt(norm);
+                double e = relL2(got[s], mean);
+                assertTrue(e < 1e-6, "sentence " + s + ": relL2 " + e);
+            }
+        }
+        EmbedCommandTest.Run r = EmbedCommandTest.run("embed", "--device", "cpu", "--model", dir.toString(), "--show", "2", "Hello world", "über 字");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("dim 64, norm 1.000000"), r.out());
+    }
+
+    /** XLM-R's tokenizer.json structure on a 16-piece vocabulary (ids below the model's 53). */
+    static String xlmrTokenizerJson() {
+        Map<String, String> rules = new LinkedHashMap<>();
+        rules.put("u\u0308", "\u00FC");
+        rules.put("\u3000", " ");
+        for (char c = 'A'; c <= 'Z'; c++) rules.put(String.valueOf((char) (0xFF21 + c - 'A')), String.valueOf(c)); // fullwidth → ASCII
+        String charsmap = dev.surpass.text.DartsCharsMap.base64(rules);
+        String[] pieces = {"<s>", "<pad>", "</s>", "<unk>", ",", ".", "\u2581", "\u2581the", "\u2581Hello", "\u2581world", "s", "\u2581wor", "ld",
+            "\u2581\u5B57", "\u2581\u00FCber", "<mask>"};
+        double[] scores = {0, 0, 0, 0, -3, -3, -3.5, -2, -6, -6, -4, -5, -5, -7, -8, 0};
+        StringBuilder vocab = new StringBuilder();
+        for (int i = 0; i < pieces.length; i++) vocab.append(i == 0 ? "" : ", ").append("[\"").append(pieces[i]).append("\", ").append(scores[i]).append(']');
+        String[] special = {"<s>", "<pad>", "</s>", "<unk>"};
+        StringBuilder added = new StringBuilder();
+        for (int i = 0; i < 4; i++) {
+            added.append("{\"id\": ").append(i).append(", \"content\": \"").append(special[i])
+                    .append("\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}, ");
+        }
+        added.append("{\"id\": 15, \"content\": \"<mask>\", \"single_word\": false, \"lstrip\": true, \"rstrip\": false, \"normalized\": false, \"special\": true}");
+        return "{\"version\": \"1.0\", \"truncation\": null, \"padding\": null, \"added_tokens\": [" + added + "],"
+                + " \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Precompiled\", \"precompiled_charsmap\": \"" + charsmap + "\"},"
+                + " {\"type\": \"Replace\", \"pattern\": {\"Regex\": \" {2,}\"}, \"content\": \" \"}]},"
+                + " \"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\u2581\", \"prepend_scheme\": \"always\", \"split\": true},"
+                + " \"post_processor\": {\"type\": \"RobertaProcessing\", \"sep\": [\"</s>\", 2], \"cls\": [\"<s>\", 0], \"trim_offsets\": true, \"add_prefix_space\": true},"
+                + " \"decoder\": {\"type\": \"Metaspace\", \"replacement\": \"\u2581\", \"prepend_scheme\": \"always\", \"split\": true},"
+                + " \"model\": {\"type\": \"Unigram\", \"unk_id\": 3, \"vocab\": [" + vocab + "], \"byte_fallback\": false}}";
+    }
 }

@@ -111,15 +111,15 @@ class AutoencoderKLTest {
     void rowBlocksGiveTheSameImages() {
         float[] z = VaeFixture.latents(SEED + 5, 4 * 5 * 7);
         float[] whole = decode(cpu, newNames, z, 1, 4, 5, 7);
-        long saved = VaeOps.blockFloats;
+        long saved = dev.surpass.model.conv.ConvOps.blockFloats;
         try {
-            VaeOps.blockFloats = 3000; // im2col in blocks of a row or less; attention in blocks of 85 query rows
+            dev.surpass.model.conv.ConvOps.blockFloats = 3000; // im2col in blocks of a row or less; attention in blocks of 85 query rows
             float[] blocks = decode(cpu, newNames, z, 1, 4, 5, 7);
             // the same sums, but GEMMs of other heights block theirs differently: equal to rounding
             ParityResult r = ParityMath.compare(blocks, toDouble(whole), 1e-6);
             assertTrue(r.passed(), r.toString());
         } finally {
-            VaeOps.blockFloats = saved;
+            dev.surpass.model.conv.ConvOps.blockFloats = saved;
         }
     }
 
@@ -309,12 +309,12 @@ class AutoencoderKLTest {
             assertTrue(vsCpu.passed(), "CUDA vs CPU: " + vsCpu);
             ParityResult vsRef = ParityMath.compare(onGpu, fx.decode(z, n, h, w), TOL);
             assertTrue(vsRef.passed(), "CUDA vs float64: " + vsRef);
-            long saved = VaeOps.blockFloats;
+            long saved = dev.surpass.model.conv.ConvOps.blockFloats;
             try {
-                VaeOps.blockFloats = 3000;
+                dev.surpass.model.conv.ConvOps.blockFloats = 3000;
                 assertTrue(ParityMath.compare(decode(g, legacyNames, z, n, 4, h, w), toDouble(onGpu), 1e-6).passed(), "CUDA row blocks");
             } finally {
-                VaeOps.blockFloats = saved;
+                dev.surpass.model.conv.ConvOps.blockFloats = saved;
             }
         }
     }

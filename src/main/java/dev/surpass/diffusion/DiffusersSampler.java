@@ -1,0 +1,483 @@
+package dev.surpass.diffusion;
+
+import dev.surpass.Scope;
+import dev.surpass.Tensor;
+import dev.surpass.layers.Elementwise;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.Deque;
+import java.util.Locale;
+
+/**
+ * One sampling run with a diffusers scheduler, set up from a {@link SchedulerConfig} as the
+ * scheduler's {@code set_timesteps(N)} would, and stepped on the fused steps of this package:
+ * <ul>
+ *   <li>{@link Kind#PNDM}: {@code PNDMScheduler} with {@code skip_prk_steps} (the PLMS sampler every
+ *       Stable Diffusion 1.x/2.x pipeline ships): N+1 model calls, the second at the first timestep
+ *       again, the model outputs combined by the linear multistep rule (orders 1–4) and each update
+ *       PNDM's formula (9) — which is the deterministic DDIM update, run as a {@link DdimStep};</li>
+ *   <li>{@link Kind#DDIM}: {@code DDIMScheduler} (η, {@code clip_sample}, {@code set_alpha_to_one}),
+ *       stepping from t to {@code t − T div N} as diffusers does for every spacing;</li>
+ *   <li>{@link Kind#EULER}: {@code EulerDiscreteScheduler} (fractional timesteps under linspace
+ *       spacing, optional Karras sigmas, the model input scaled by {@code 1/√(σ²+1)});</li>
+ *   <li>{@link Kind#DPMPP_2M}: {@code DPMSolverMultistepScheduler} with its defaults (order 2,
+ *       dpmsolver++, midpoint, final σ 0; optional Karras sigmas and {@code lambda_min_clipped}).</li>
+ * </ul>
+ * The caller runs the model: for evaluation {@code i} of {@link #evaluations()} it feeds the model
+ * {@code x · inputScale(i)} at timestep {@link #timestep(i)} and hands the output to
+ * {@link #step}. The initial latents are unit Gaussian noise times {@link #initNoiseSigma()}.
+ * Classifier-free guidance is in diffusers' batch order (uncond half first, {@link Guidance#diffusers}).
+ *
+ * <p>State (PNDM's previous outputs, DPM-Solver's previous x0) lives on the latents' device and is
+ * freed by {@link #close}. One run, one thread; evaluations must be stepped in order.
+ */
+public final class DiffusersSampler implements AutoCloseable {
+    /** The scheduler class. */
+    public enum Kind {
+        PNDM, DDIM, EULER, DPMPP_2M;
+
+        /** "pndm", "ddim", "euler", "dpmpp2m" (also "dpm++2m", "dpmsolver"), or a diffusers class name. */
+        public static Kind parse(String s) {
+            String v = s == null ? "" : s.trim().toLowerCase(Locale.ROOT).replace("_", "").replace("-", "").replace("+", "p");
+            return switch (v) {
+                case "pndm", "plms", "pndmscheduler" -> PNDM;
+                case "ddim", "ddimscheduler" -> DDIM;
+                case "euler", "eulerdiscrete", "eulerdiscretescheduler" -> EULER;
+                case "dpmpp2m", "dpmsolverpp2m", "dpmsolver", "dpmsolvermultistep", "dpmsolvermultistepscheduler" -> DPMPP_2M;
+                default -> throw new IllegalArgumentException("scheduler '" + s + "': expected pndm, ddim, euler or dpmpp2m "
+                        + "(or PNDMScheduler, DDIMScheduler, EulerDiscreteScheduler, DPMSolverMultistepScheduler)");
+            };
+        }
+    }
+
+    private final Kind kind;
+    private final SchedulerConfig config;
+    private final NoiseSchedule schedule;
+    private final StepOptions base;
+    private final float[] modelTimesteps;
+    private final double[] inputScales;
+    private final double initNoiseSigma;
+    // PNDM / DDIM
+    private final int[] ts;          // the timesteps the model sees (PNDM: with the repeat)
+    private final int ratio;         // T div N
+    private final DdimStep ddim;
+    // Euler / DPM-Solver
+    private final EulerStep euler;
+    private final DpmSolverStep dpm;
+    // run state
+    private final Deque<Tensor> ets = new ArrayDeque<>(); // PNDM: the last ≤ 4 guided model outputs, newest first
+    private Tensor curSample;        // PNDM: x at the first timestep, for the repeated evaluation
+    private Tensor prevX0;           // DPM-Solver: the previous x0
+    private int next;
+    private boolean closed;
+
+    private DiffusersSampler(Kind kind, SchedulerConfig config, int steps, double eta, long seed) {
+        this.kind = kind;
+        this.config = config;
+        if (config.unsupported() != null) {
+            throw new IllegalArgumentException("scheduler config sets " + config.unsupported() + ", which surpass's samplers do not implement");
+        }
+        this.schedule = config.noiseSchedule();
+        int t = schedule.size();
+        if (steps < 1 || steps > t) throw new IllegalArgumentException("sampler: steps must be in [1, " + t + "], got " + steps);
+        if (!(eta >= 0) || Double.isInfinite(eta)) throw new IllegalArgumentException("sampler: eta must be >= 0 and finite, got " + eta);
+        this.ratio = t / steps;
+        Prediction p = config.prediction();
+        StepOptions o = StepOptions.defaults().withPrediction(p).withSeed(seed);
+        switch (kind) {
+            case PNDM -> {
+                if (!Boolean.TRUE.equals(config.skipPrkSteps())) {
+                    throw new IllegalArgumentException("PNDM: skip_prk_steps is false (the Runge-Kutta warm-up steps are not implemented); "
+                            + "Stable Diffusion configs set it true, or choose another scheduler");
+                }
+                if (p == Prediction.SAMPLE) throw new IllegalArgumentException("PNDM: prediction_type sample is not supported (diffusers refuses it too)");
+                int[] base0 = schedule.timesteps(steps, spacing("leading"), config.stepsOffset()); // descending
+                int n = steps;
+                // diffusers: concatenate([_ts[:-1], _ts[-2:-1], _ts[-1:]])[::-1] of the ascending _ts
+                int[] asc = new int[n];
+                for (int i = 0; i < n; i++) asc[i] = base0[n - 1 - i];
+                // (for N = 1 the repeated slice _ts[-2:-1] is empty: one evaluation)
+                int[] plms = new int[n == 1 ? 1 : n + 1];
+                int k = 0;
+                for (int i = 0; i < n - 1; i++) plms[k++] = asc[i];
+                if (n >= 2) plms[k++] = asc[n - 2];
+                plms[k] = asc[n - 1];
+                ts = reverse(plms);
+                ddim = new DdimStep(schedule, 0);
+                initNoiseSigma = 1;
+                euler = null;
+                dpm = null;
+                modelTimesteps = floats(ts);
+                inputScales = ones(ts.length);
+            }
+            case DDIM -> {
+                ts = schedule.timesteps(steps, spacing("leading"), config.stepsOffset());
+                ddim = new DdimStep(schedule, eta);
+                boolean clip = config.clipSample() == null || config.clipSample();
+                if (clip) o = o.withClipSample(config.clipSampleRange());
+                initNoiseSigma = 1;
+                euler = null;
+                dpm = null;
+                modelTimesteps = floats(ts);
+                inputScales = ones(ts.length);
+            }
+            case EULER -> {
+                if (p == Prediction.SAMPLE) throw new IllegalArgumentException("euler: prediction_type sample is not supported (diffusers refuses it too)");
+                noZeroSnr("euler");
+                finalZero("euler");
+                String sp = spacingName("linspace");
+                double[] tsd = eulerTimesteps(steps, sp);
+                double[] sig = schedule.sigmasAt(tsd);
+                if (config.useKarrasSigmas()) {
+                    double[] inner = Arrays.copyOf(sig, steps);
+                    sig = NoiseSchedule.karrasSigmas(steps, inner[steps - 1], inner[0]);
+                    tsd = sigmaToT(Arrays.copyOf(sig, steps));
+                }
+                euler = new EulerStep(sig);
+                dpm = null;
+                ddim = null;
+                ts = null;
+                modelTimesteps = new float[steps];
+                inputScales = new double[steps];
+                for (int i = 0; i < steps; i++) {
+                    modelTimesteps[i] = (float) tsd[i];
+                    inputScales[i] = 1 / Math.sqrt(sig[i] * sig[i] + 1);
+                }
+                double max = sig[0];
+                initNoiseSigma = sp.equals("leading") ? Math.sqrt(max * max + 1) : max;
+            }
+            case DPMPP_2M -> {
+                noZeroSnr("dpmpp2m");
+                finalZero("dpmpp2m");
+                if (config.solverOrder() != 2 || !"dpmsolver++".equals(config.algorithmType()) || !"midpoint".equals(config.solverType())) {
+                    throw new IllegalArgumentException("dpmpp2m: the config asks for solver_order " + config.solverOrder() + ", algorithm_type "
+                            + config.algorithmType() + ", solver_type " + config.solverType() + "; only 2 / dpmsolver++ / midpoint is implemented");
+                }
+                int[] its = dpmTimesteps(steps, spacingName("linspace"));
+                double[] sig;
+                if (config.useKarrasSigmas()) {
+                    double[] all = schedule.sigmas();
+                    sig = NoiseSchedule.karrasSigmas(steps, all[0], all[all.length - 1]);
+                    double[] tt = sigmaToT(Arrays.copyOf(sig, steps));
+                    its = new int[steps];
+                    for (int i = 0; i < steps; i++) its[i] = (int) Math.rint(tt[i]);
+                } else {
+                    sig = schedule.sigmasAt(its);
+                }
+                dpm = new DpmSolverStep(sig);
+                euler = null;
+                ddim = null;
+                ts = its;
+                modelTimesteps = floats(its);
+                inputScales = ones(its.length);
+                initNoiseSigma = 1;
+            }
+            default -> throw new IllegalStateException();
+        }
+        this.base = o;
+    }
+
+    /**
+     * A run of {@code steps} steps of {@code kind} (null: the config's own {@code _class_name}) with
+     * the config's schedule; {@code eta} is DDIM's η (ignored otherwise); {@code seed} keys the
+     * step noise (DDIM with η &gt; 0).
+     *
+     * @throws IllegalArgumentException for a config field no sampler here implements, a class name
+     *                                  not among the four, or steps outside [1, T]
+     */
+    public static DiffusersSampler create(SchedulerConfig config, Kind kind, int steps, double eta, long seed) {
+        if (config == null) throw new IllegalArgumentException("sampler: config is null");
+        Kind k = kind;
+        if (k == null) {
+            if (config.className() == null) throw new IllegalArgumentException("sampler: the scheduler config names no _class_name; choose a scheduler");
+            k = Kind.parse(config.className());
+        }
+        return new DiffusersSampler(k, config, steps, eta, seed);
+    }
+
+    public Kind kind() {
+        return kind;
+    }
+
+    /** Model evaluations in the run (N, or N + 1 for PNDM). */
+    public int evaluations() {
+        return modelTimesteps.length;
+    }
+
+    /** The timestep the model sees at evaluation {@code i} (fractional for Euler under linspace spacing). */
+    public float timestep(int i) {
+        return modelTimesteps[checkIndex(i)];
+    }
+
+    /** What the model input is multiplied by at evaluation {@code i} (Euler's {@code 1/√(σ²+1)}; 1 otherwise). */
+    public double inputScale(int i) {
+        return inputScales[checkIndex(i)];
+    }
+
+    /** The initial noise's standard deviation (the scheduler's {@code init_noise_sigma}). */
+    public double initNoiseSigma() {
+        return initNoiseSigma;
+    }
+
+    /** The training noise schedule in use. */
+    public NoiseSchedule schedule() {
+        return schedule;
+    }
+
+    /**
+     * Steps evaluation {@code i} (the next one in order): x's successor from x and the model output,
+     * a new tensor on x's device (x is not closed). With {@code guidance} (scale &gt; 1) the model
+     * output has twice x's batch, {@code [uncond; cond]}; null or scale ≤ 1: x's batch.
+     */
+    public Tensor step(Tensor x, Tensor modelOut, int i, double guidance) {
+        if (closed) throw new IllegalStateException("sampler: closed");
+        if (i != next) throw new IllegalArgumentException("sampler: evaluation " + i + " stepped out of order (expected " + next + ")");
+        if (x == null || modelOut == null) throw new IllegalArgumentException("sampler: x or modelOut is null");
+        if (!Double.isFinite(guidance)) throw new IllegalArgumentException("sampler: guidance must be finite, got " + guidance);
+        boolean cfg = guidance > 1;
+        StepOptions o = cfg ? base.withGuidance(Guidance.diffusers(guidance)) : base;
+        Tensor out = switch (kind) {
+            case DDIM -> {
+                int t = ts[i], prev = t - ratio;
+                yield ddimTo(x, modelOut, t, prev, o);
+            }
+            case EULER -> euler.step(x, modelOut, i, o);
+            case DPMPP_2M -> {
+                if (prevX0 == null) prevX0 = x.device().allocate(x.dtype(), x.shape());
+                yield dpm.step(x, modelOut, prevX0, i, o);
+            }
+            case PNDM -> pndm(x, modelOut, i, cfg ? guidance : 1, cfg);
+        };
+        next++;
+        return out;
+    }
+
+    /** A DDIM (η from construction) update from t to prev (diffusers: ᾱ_prev = final_alpha_cumprod when prev &lt; 0). */
+    private Tensor ddimTo(Tensor x, Tensor modelOut, int t, int prev, StepOptions o) {
+        int tPrev = prev;
+        if (prev < 0) {
+            boolean one = config.setAlphaToOne() == null ? kind == Kind.DDIM : config.setAlphaToOne();
+            tPrev = one ? -1 : 0;
+        }
+        // ᾱ_prev = ᾱ_t (t = 0 stepping to a final ᾱ_0): the update gives x back
+        return tPrev >= t ? copyOf(x) : ddim.step(x, modelOut, t, tPrev, o);
+    }
+
+    /** PNDM's step_plms with skip_prk_steps, the guidance applied first (the combination is of guided outputs). */
+    private Tensor pndm(Tensor x, Tensor modelOut, int i, double guidance, boolean cfg) {
+        Tensor e = cfg ? guide(modelOut, x, guidance) : copyOf(modelOut);
+        int counter = i;
+        int timestep = ts[i], prev = timestep - ratio;
+        if (counter != 1) {
+            while (ets.size() > 3) ets.removeLast().close();
+            ets.addFirst(e);
+        } else {
+            prev = timestep;
+            timestep = timestep + ratio;
+        }
+        Tensor[] h = ets.toArray(new Tensor[0]); // newest first
+        try (Scope s = Scope.open()) {
+            Tensor combined;
+            Tensor sample = x;
+            if (h.length == 1 && counter == 0) {
+                combined = h[0];
+                curSample = copyOf(x);
+            } else if (h.length == 1 && counter == 1) {
+                combined = s.track(Elementwise.scale(s.track(Elementwise.add(e, h[0])), 0.5f));
+                sample = curSample;
+            } else if (h.length == 2) {
+                combined = s.track(lin(s, new double[] {1.5, -0.5}, h));
+            } else if (h.length == 3) {
+                combined = s.track(lin(s, new double[] {23 / 12.0, -16 / 12.0, 5 / 12.0}, h));
+            } else {
+                combined = s.track(lin(s, new double[] {55 / 24.0, -59 / 24.0, 37 / 24.0, -9 / 24.0}, h));
+            }
+            Tensor out = ddimTo(sample, combined, timestep, prev, base);
+            if (counter == 1) {
+                e.close(); // not kept in the history (diffusers appends it only when counter != 1)
+                curSample.close();
+                curSample = null;
+            }
+            return out;
+        }
+    }
+
+    /** Σ c_k · h_k (at least two terms), a new tensor; the scope holds the partial sums. */
+    private static Tensor lin(Scope s, double[] c, Tensor[] h) {
+        Tensor acc = s.track(Elementwise.scale(h[0], (float) c[0]));
+        for (int k = 1; k < c.length - 1; k++) acc = s.track(Elementwise.add(acc, s.track(Elementwise.scale(h[k], (float) c[k]))));
+        return Elementwise.add(acc, s.track(Elementwise.scale(h[c.length - 1], (float) c[c.length - 1])));
+    }
+
+    /** diffusers' guidance {@code u + g·(c − u)} on the halves of {@code modelOut [2B, …]} ({@code [uncond; cond]}). */
+    private static Tensor guide(Tensor modelOut, Tensor x, double g) {
+        long half = modelOut.numel() / 2;
+        if (modelOut.dim(0) != 2 * x.dim(0)) {
+            throw new IllegalArgumentException("sampler: with guidance the model output's batch must be twice x's (" + 2 * x.dim(0)
+                    + "), got " + modelOut.dim(0));
+        }
+        try (Scope s = Scope.open()) {
+            Tensor u = s.track(modelOut.view(0, x.shape()));
+            Tensor c = s.track(modelOut.view(half, x.shape()));
+            Tensor d = s.track(Elementwise.add(c, s.track(Elementwise.scale(u, -1f))));
+            return Elementwise.add(u, s.track(Elementwise.scale(d, (float) g)));
+        }
+    }
+
+    private static Tensor copyOf(Tensor t) {
+        Tensor c = t.device().allocate(t.dtype(), t.shape());
+        t.device().backend().copy(t.storage(), t.byteOffset(), c.storage(), c.byteOffset(), t.byteSize());
+        return c;
+    }
+
+    private NoiseSchedule.Spacing spacing(String dflt) {
+        return switch (spacingName(dflt)) {
+            case "linspace" -> NoiseSchedule.Spacing.LINSPACE;
+            case "trailing" -> NoiseSchedule.Spacing.TRAILING;
+            default -> NoiseSchedule.Spacing.LEADING;
+        };
+    }
+
+    private String spacingName(String dflt) {
+        return config.timestepSpacing() == null ? dflt : config.timestepSpacing();
+    }
+
+    /** Euler's timesteps: fractional under linspace (numpy float32 linspace), integral otherwise. */
+    private double[] eulerTimesteps(int n, String sp) {
+        int t = schedule.size();
+        double[] r = new double[n];
+        switch (sp) {
+            case "linspace" -> {
+                for (int i = 0; i < n; i++) {
+                    int k = n - 1 - i;
+                    double v = n == 1 ? 0 : (k == n - 1 ? t - 1 : (float) (k * ((t - 1) / (double) (n - 1))));
+                    r[i] = (float) v;
+                }
+            }
+            case "leading" -> {
+                int step = t / n;
+                for (int i = 0; i < n; i++) r[i] = (n - 1 - i) * step + config.stepsOffset();
+            }
+            default -> { // trailing
+                double step = (double) t / n;
+                for (int i = 0; i < n; i++) r[i] = Math.rint(t - i * step) - 1;
+            }
+        }
+        for (double v : r) {
+            if (!(v >= 0 && v <= t - 1)) throw new IllegalArgumentException("euler: steps_offset " + config.stepsOffset() + " puts timestep " + v + " outside [0, " + (t - 1) + "]");
+        }
+        return r;
+    }
+
+    /** DPM-Solver's timesteps, with {@code lambda_min_clipped} shortening the range as diffusers does. */
+    private int[] dpmTimesteps(int n, String sp) {
+        int t = schedule.size();
+        int last = t - clippedIndex();
+        int[] r = new int[n];
+        switch (sp) {
+            case "linspace" -> {
+                double step = (last - 1) / (double) n;
+                for (int i = 0; i < n; i++) {
+                    int k = n - i;
+                    r[i] = (int) Math.rint(k == n ? last - 1 : k * step);
+                }
+            }
+            case "leading" -> {
+                int step = last / (n + 1);
+                for (int i = 0; i < n; i++) r[i] = (n - i) * step + config.stepsOffset();
+            }
+            default -> { // trailing: arange(last, 0, −T/N).round() − 1
+                double step = (double) t / n;
+                for (int i = 0; i < n; i++) r[i] = (int) Math.rint(last - i * step) - 1;
+            }
+        }
+        for (int v : r) {
+            if (v < 0 || v >= t) throw new IllegalArgumentException("dpmpp2m: steps_offset " + config.stepsOffset() + " puts timestep " + v + " outside [0, " + t + ")");
+        }
+        return r;
+    }
+
+    /** {@code searchsorted(flip(λ_t), lambda_min_clipped)}: how many of the noisiest timesteps λ clipping drops. */
+    private int clippedIndex() {
+        double lmin = config.lambdaMinClipped();
+        if (lmin == Double.NEGATIVE_INFINITY) return 0;
+        int t = schedule.size(), count = 0;
+        for (int k = t - 1; k >= 0; k--) { // flip: ascending λ
+            double ac = schedule.alphaCumprod(k);
+            double lambda = 0.5 * Math.log(ac) - 0.5 * Math.log(1 - ac);
+            if (lambda < lmin) count++;
+            else break;
+        }
+        return count;
+    }
+
+    /** diffusers' {@code _sigma_to_t}: the timestep of each sigma by linear interpolation in log σ. */
+    double[] sigmaToT(double[] sigmas) {
+        double[] all = schedule.sigmas();
+        double[] logs = new double[all.length];
+        for (int k = 0; k < all.length; k++) logs[k] = Math.log(all[k]);
+        double[] r = new double[sigmas.length];
+        for (int i = 0; i < sigmas.length; i++) {
+            double ls = Math.log(Math.max(sigmas[i], 1e-10));
+            // cumsum(dists >= 0).argmax(): the first index where the running count reaches its maximum
+            int count = 0, best = 0, bestVal = Integer.MIN_VALUE;
+            for (int k = 0; k < logs.length; k++) {
+                if (ls - logs[k] >= 0) count++;
+                if (count > bestVal) {
+                    bestVal = count;
+                    best = k;
+                }
+            }
+            int lo = Math.min(best, logs.length - 2);
+            double low = logs[lo], high = logs[lo + 1];
+            double w = Math.max(0, Math.min(1, (low - ls) / (low - high)));
+            r[i] = (1 - w) * lo + w * (lo + 1);
+        }
+        return r;
+    }
+
+    private void noZeroSnr(String op) {
+        if (config.rescaleBetasZeroSnr()) throw new IllegalArgumentException(op + ": rescale_betas_zero_snr is not supported with this scheduler (use ddim)");
+    }
+
+    private void finalZero(String op) {
+        if (!"zero".equals(config.finalSigmasType())) {
+            throw new IllegalArgumentException(op + ": final_sigmas_type \"" + config.finalSigmasType() + "\" is not supported (zero)");
+        }
+    }
+
+    private int checkIndex(int i) {
+        if (i >= 0 && i < modelTimesteps.length) return i;
+        throw new IllegalArgumentException("sampler: evaluation " + i + " is outside [0, " + modelTimesteps.length + ")");
+    }
+
+    private static int[] reverse(int[] a) {
+        int[] r = new int[a.length];
+        for (int i = 0; i < a.length; i++) r[i] = a[a.length - 1 - i];
+        return r;
+    }
+
+    private static float[] floats(int[] a) {
+        float[] r = new float[a.length];
+        for (int i = 0; i < a.length; i++) r[i] = a[i];
+        return r;
+    }
+
+    private static double[] ones(int n) {
+        double[] r = new double[n];
+        Arrays.fill(r, 1);
+        return r;
+    }
+
+    /** Frees the run's state (PNDM's history, DPM-Solver's previous x0). Idempotent. */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        while (!ets.isEmpty()) ets.removeFirst().close();
+        if (curSample != null) curSample.close();
+        if (prevX0 != null) prevX0.close();
+        curSample = null;
+        prevX0 = null;
+    }
+}

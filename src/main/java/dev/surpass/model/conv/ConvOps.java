@@ -1,0 +1,198 @@
+package dev.surpass.model.conv;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Scope;
+import dev.surpass.Tensor;
+import dev.surpass.layers.Activation;
+import dev.surpass.layers.Gather;
+import dev.surpass.layers.Gemm;
+import dev.surpass.layers.GroupNorm;
+
+/**
+ * Convolution pieces of the diffusers image models (the VAE decoder, the UNet), on one image held
+ * channels-last: {@code [H·W, C]} F32 rows (row {@code y·W + x} holds pixel (y, x)'s C channels), on
+ * the model's device, built from the layers ops only, so they run wherever the tensors live:
+ * <ul>
+ * <li>a 3×3 convolution with padding 1 is one {@link Gather#rows} (the im2col matrix: for each
+ *     output pixel the 9 input rows around it, in (ky, kx) order, a zero row where the window leaves
+ *     the image) and one {@link Gemm#linear} with the weight laid out {@code [Cout, 9·Cin]} in the
+ *     same (ky, kx, cin) order ({@link #relayout}). {@link Sampling#UP2} reads the image enlarged ×2
+ *     by nearest neighbour (Upsample2D's interpolate then conv) without building it;
+ *     {@link Sampling#DOWN2} is stride 2 (Downsample2D's conv, padding 1). The output is made in
+ *     blocks of rows so the im2col matrix stays under {@link #blockFloats} floats;</li>
+ * <li>a 1×1 convolution is a {@link Gemm#linear};</li>
+ * <li>GroupNorm over one image, optionally followed by SiLU;</li>
+ * <li>a channel concatenation ({@code torch.cat([a, b], dim=1)} of channels-first images) as one
+ *     row gather.</li>
+ * </ul>
+ * Callers are the models, which validate their inputs; these methods trust their arguments. Every
+ * method returns a new tensor the caller owns and leaves its inputs open.
+ */
+public final class ConvOps {
+    private ConvOps() {}
+
+    /** Largest im2col block (and attention-score block of the VAE), in floats: 64 MB (tests lower it to exercise the blocks). */
+    public static volatile long blockFloats = 1L << 24;
+
+    /** A convolution's weights: {@code weight [cout, k·k·cin]} in (ky, kx, cin) order, {@code bias [cout]}. */
+    public record Conv(Tensor weight, Tensor bias, int k, int cin, int cout) {}
+
+    /** A GroupNorm's affine parameters {@code [C]}. */
+    public record Norm(Tensor weight, Tensor bias) {}
+
+    /** How a 3×3 convolution (padding 1) samples its input. */
+    public enum Sampling {
+        /** Stride 1: the output has the input's size. */
+        SAME,
+        /** Stride 2 (Downsample2D): an h × w input gives ⌊(h − 1)/2⌋ + 1 × ⌊(w − 1)/2⌋ + 1. */
+        DOWN2,
+        /** Nearest ×2 first, then stride 1 (Upsample2D): 2h × 2w. */
+        UP2;
+
+        /** The output size along a dim of input size {@code n}. */
+        public int out(int n) {
+            return switch (this) {
+                case SAME -> n;
+                case DOWN2 -> (n - 1) / 2 + 1;
+                case UP2 -> 2 * n;
+            };
+        }
+    }
+
+    /** A Conv2d weight {@code [cout, cin, k, k]} (row-major) re-laid out to {@code [cout, k·k·cin]} in (ky, kx, cin) order. */
+    public static float[] relayout(float[] w, int cout, int cin, int k) {
+        float[] r = new float[w.length];
+        for (int o = 0; o < cout; o++) {
+            for (int i = 0; i < cin; i++) {
+                for (int y = 0; y < k; y++) {
+                    for (int x = 0; x < k; x++) r[o * k * k * cin + (y * k + x) * cin + i] = w[((o * cin + i) * k + y) * k + x];
+                }
+            }
+        }
+        return r;
+    }
+
+    /** {@code [rows, cols]} → its transpose {@code [cols, rows]}, by a gather of single elements (channels-first ↔ channels-last). */
+    public static Tensor transpose(Tensor x, int rows, int cols) {
+        int[] ids = new int[rows * cols];
+        for (int j = 0; j < cols; j++) for (int i = 0; i < rows; i++) ids[j * rows + i] = i * cols + j;
+        try (Scope s = Scope.open()) {
+            Tensor table = s.track(x.reshape((long) rows * cols, 1));
+            Tensor g = s.track(Gather.rows(table, s.track(x.device().upload(ids, ids.length))));
+            return g.reshape(cols, rows);
+        }
+    }
+
+    /** GroupNorm of {@code x [L, C]} as one sample ({@code groups} groups, {@code eps}), then SiLU when {@code silu}. */
+    public static Tensor groupNorm(Tensor x, Norm n, int groups, float eps, boolean silu) {
+        long l = x.dim(0), c = x.dim(1);
+        try (Scope s = Scope.open()) {
+            Tensor y = s.track(GroupNorm.groupNorm(s.track(x.reshape(1, l, c)), groups, n.weight(), n.bias(), eps));
+            Tensor a = silu ? s.track(Activation.silu(y)) : y;
+            return a.reshape(l, c);
+        }
+    }
+
+    /** A 1×1 convolution of {@code x [L, Cin]}. */
+    public static Tensor conv1x1(Tensor x, Conv c) {
+        return Gemm.linear(x, c.weight(), c.bias());
+    }
+
+    /**
+     * A 3×3 convolution, padding 1, of the {@code h × w} image {@code x [h·w, cin]}, sampled as
+     * {@code mode} says. Returns {@code [ho·wo, cout]} with ho = {@code mode.out(h)}, wo = {@code mode.out(w)}.
+     */
+    public static Tensor conv3x3(Tensor x, int h, int w, Conv c, Sampling mode) {
+        int ho = mode.out(h), wo = mode.out(w), cin = c.cin();
+        // the window's coordinates live in the (virtual) image the conv reads: 2h × 2w when upsampling
+        int vh = mode == Sampling.UP2 ? 2 * h : h, vw = mode == Sampling.UP2 ? 2 * w : w;
+        int stride = mode == Sampling.DOWN2 ? 2 : 1;
+        long l = (long) h * w;
+        Device dev = x.device();
+        try (Tensor padded = dev.zeros(DType.F32, l + 1, cin)) { // the last row stays zero: the padding
+            dev.backend().copy(x.storage(), x.byteOffset(), padded.storage(), padded.byteOffset(), x.byteSize());
+            long tileRows = Math.max(1, blockFloats / ((long) wo * 9 * cin));
+            return inRowBlocks(dev, (long) ho * wo, c.cout(), tileRows * wo, (p0, p1) -> {
+                int n = (int) (p1 - p0);
+                int[] ids = new int[n * 9];
+                for (int p = 0; p < n; p++) {
+                    int y = (int) ((p0 + p) / wo), xx = (int) ((p0 + p) % wo);
+                    for (int ky = 0; ky < 3; ky++) {
+                        for (int kx = 0; kx < 3; kx++) {
+                            int sy = y * stride + ky - 1, sx = xx * stride + kx - 1;
+                            int src;
+                            if (sy < 0 || sy >= vh || sx < 0 || sx >= vw) src = (int) l;
+                            else src = mode == Sampling.UP2 ? (sy / 2) * w + sx / 2 : sy * w + sx;
+                            ids[p * 9 + ky * 3 + kx] = src;
+                        }
+                    }
+                }
+                try (Scope s = Scope.open()) {
+                    Tensor cols = s.track(Gather.rows(padded, s.track(dev.upload(ids, ids.length))));
+                    return Gemm.linear(s.track(cols.reshape(n, 9L * cin)), c.weight(), c.bias());
+                }
+            });
+        }
+    }
+
+    /**
+     * The channel concatenation of two images of L pixels, {@code a [L, ca]} then {@code b [L, cb]}
+     * → {@code [L, ca + cb]} (each row a's channels, then b's: {@code torch.cat([a, b], dim=1)} of
+     * the channels-first images). Both are copied into one table of g-wide pieces, g = gcd(ca, cb),
+     * and one row gather interleaves them.
+     */
+    public static Tensor concatChannels(Tensor a, Tensor b) {
+        long l = a.dim(0);
+        int ca = (int) a.dim(1), cb = (int) b.dim(1), g = gcd(ca, cb), pa = ca / g, pb = cb / g;
+        Device dev = a.device();
+        try (Scope s = Scope.open()) {
+            Tensor table = s.track(dev.allocate(DType.F32, l * (pa + pb), g));
+            dev.backend().copy(a.storage(), a.byteOffset(), table.storage(), table.byteOffset(), a.byteSize());
+            dev.backend().copy(b.storage(), b.byteOffset(), table.storage(), table.byteOffset() + a.byteSize(), b.byteSize());
+            int[] ids = new int[Math.toIntExact(l * (pa + pb))];
+            int k = 0;
+            for (long p = 0; p < l; p++) {
+                for (int j = 0; j < pa; j++) ids[k++] = (int) (p * pa + j);
+                for (int j = 0; j < pb; j++) ids[k++] = (int) (l * pa + p * pb + j);
+            }
+            Tensor rows = s.track(Gather.rows(table, s.track(dev.upload(ids, ids.length))));
+            return rows.reshape(l, ca + cb);
+        }
+    }
+
+    private static int gcd(int a, int b) {
+        while (b != 0) {
+            int t = a % b;
+            a = b;
+            b = t;
+        }
+        return a;
+    }
+
+    /** Makes the rows {@code [r0, r1)} of a blocked result. */
+    public interface RowBlock {
+        Tensor rows(long r0, long r1);
+    }
+
+    /**
+     * A {@code [rows, cols]} F32 result made by {@code block} in pieces of at most {@code step}
+     * rows, each copied into place (a single piece is returned as it is).
+     */
+    public static Tensor inRowBlocks(Device dev, long rows, long cols, long step, RowBlock block) {
+        if (step >= rows) return block.rows(0, rows);
+        Tensor out = dev.allocate(DType.F32, rows, cols);
+        try {
+            for (long r0 = 0; r0 < rows; r0 += step) {
+                long r1 = Math.min(rows, r0 + step);
+                try (Tensor part = block.rows(r0, r1)) {
+                    dev.backend().copy(part.storage(), part.byteOffset(), out.storage(), out.byteOffset() + r0 * cols * 4, part.byteSize());
+                }
+            }
+            return out;
+        } catch (RuntimeException | Error e) {
+            out.close();
+            throw e;
+        }
+    }
+}

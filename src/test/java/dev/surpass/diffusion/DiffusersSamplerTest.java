@@ -1,0 +1,393 @@
+package dev.surpass.diffusion;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Tensor;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * {@link DiffusersSampler} against float64 transcriptions of diffusers' scheduler loops
+ * ({@code PNDMScheduler.step_plms}, {@code DDIMScheduler.step}, {@code EulerDiscreteScheduler.step},
+ * {@code DPMSolverMultistepScheduler} order 2), written here from diffusers' Python, with a toy
+ * analytic model whose output depends on x and on the timestep it is given (so the timesteps and
+ * the input scaling are checked too), guided or not, ε- and v-prediction.
+ */
+class DiffusersSamplerTest {
+    static final long[] SHAPE = {2, 3, 5, 7};
+    static final int N = (int) (SHAPE[0] * SHAPE[1] * SHAPE[2] * SHAPE[3]);
+
+    /** Stable Diffusion 1.x's scheduler config (PNDM). */
+    static SchedulerConfig sd15() {
+        return new SchedulerConfig("PNDMScheduler", 1000, 0.00085, 0.012, "scaled_linear", null, "epsilon", null, 1, false, false, 1.0, true,
+                false, false, 2, "dpmsolver++", "midpoint", "zero", Double.NEGATIVE_INFINITY, null);
+    }
+
+    /** The toy model: cond / uncond outputs at (x, t). */
+    static double model(double x, double t, int k, boolean cond) {
+        return cond ? 0.3 * x + 0.05 * Math.sin(t * 0.01 + 0.1 * k) : 0.1 * x + 0.02 * Math.cos(t * 0.013 + 0.07 * k);
+    }
+
+    static double[] start() {
+        double[] x = new double[N];
+        java.util.Random r = new java.util.Random(42);
+        for (int i = 0; i < N; i++) x[i] = r.nextGaussian();
+        return x;
+    }
+
+    static double[] alphasCumprod() {
+        double[] ac = new double[1000];
+        double p = 1, a = Math.sqrt(0.00085), b = Math.sqrt(0.012);
+        for (int i = 0; i < 1000; i++) {
+            double beta = a + (b - a) * i / 999.0;
+            p *= 1 - beta * beta;
+            ac[i] = p;
+        }
+        return ac;
+    }
+
+    /** The guided model output at (x_in, t), diffusers' order (uncond + g·(cond − uncond)). */
+    static double[] out(double[] xin, double t, double g) {
+        double[] e = new double[N];
+        for (int i = 0; i < N; i++) {
+            double c = model(xin[i], t, i, true);
+            e[i] = g > 1 ? model(xin[i], t, i, false) + g * (c - model(xin[i], t, i, false)) : c;
+        }
+        return e;
+    }
+
+    /** Runs the sampler through tensors on the CPU, the model computed on the host. */
+    static double[] runSampler(SchedulerConfig cfg, DiffusersSampler.Kind kind, int steps, double g) {
+        Device dev = Device.cpu();
+        double[] x0 = start();
+        try (DiffusersSampler s = DiffusersSampler.create(cfg, kind, steps, 0, 5)) {
+            float[] xf = new float[N];
+            for (int i = 0; i < N; i++) xf[i] = (float) (x0[i] * s.initNoiseSigma());
+            Tensor x = dev.upload(DType.F32, xf, SHAPE);
+            for (int i = 0; i < s.evaluations(); i++) {
+                float[] cur = x.toFloatArray();
+                float t = s.timestep(i);
+                double sc = s.inputScale(i);
+                int b = g > 1 ? 2 : 1;
+                float[] mo = new float[N * b];
+                for (int k = 0; k < N; k++) {
+                    double xin = cur[k] * sc;
+                    if (g > 1) {
+                        mo[k] = (float) model(xin, t, k, false);
+                        mo[N + k] = (float) model(xin, t, k, true);
+                    } else {
+                        mo[k] = (float) model(xin, t, k, true);
+                    }
+                }
+                long[] ms = SHAPE.clone();
+                ms[0] *= b;
+                Tensor next;
+                try (Tensor m = dev.upload(DType.F32, mo, ms)) {
+                    next = s.step(x, m, i, g);
+                }
+                x.close();
+                x = next;
+            }
+            try (Tensor last = x) {
+                float[] r = last.toFloatArray();
+                double[] d = new double[N];
+                for (int i = 0; i < N; i++) d[i] = r[i];
+                return d;
+            }
+        }
+    }
+
+    // ---- float64 transcriptions of diffusers' loops ---------------------------------------------
+
+    static double[] refPndm(int steps, double g, boolean v) {
+        double[] ac = alphasCumprod();
+        int ratio = 1000 / steps;
+        List<Integer> asc = new ArrayList<>();
+        for (int i = 0; i < steps; i++) asc.add(i * ratio + 1);
+        List<Integer> plms = new ArrayList<>(asc.subList(0, steps - 1));
+        if (steps >= 2) plms.add(asc.get(steps - 2));
+        plms.add(asc.get(steps - 1));
+        java.util.Collections.reverse(plms);
+        double[] x = start();
+        List<double[]> ets = new ArrayList<>();
+        double[] cur = null;
+        for (int counter = 0; counter < plms.size(); counter++) {
+            int timestep = plms.get(counter);
+            double[] mo = out(x, timestep, g);
+            int prev = timestep - ratio;
+            if (counter != 1) {
+                if (ets.size() > 3) ets = new ArrayList<>(ets.subList(ets.size() - 3, ets.size()));
+                ets.add(mo);
+            } else {
+                prev = timestep;
+                timestep = timestep + ratio;
+            }
+            double[] m = new double[N];
+            double[] sample = x;
+            int n = ets.size();
+            for (int i = 0; i < N; i++) {
+                if (n == 1 && counter == 0) m[i] = mo[i];
+                else if (n == 1 && counter == 1) m[i] = (mo[i] + ets.get(n - 1)[i]) / 2;
+                else if (n == 2) m[i] = (3 * ets.get(n - 1)[i] - ets.get(n - 2)[i]) / 2;
+                else if (n == 3) m[i] = (23 * ets.get(n - 1)[i] - 16 * ets.get(n - 2)[i] + 5 * ets.get(n - 3)[i]) / 12;
+                else m[i] = (55 * ets.get(n - 1)[i] - 59 * ets.get(n - 2)[i] + 37 * ets.get(n - 3)[i] - 9 * ets.get(n - 4)[i]) / 24;
+            }
+            if (n == 1 && counter == 0) cur = x;
+            else if (n == 1 && counter == 1) sample = cur;
+            double a = ac[timestep], ap = prev >= 0 ? ac[prev] : ac[0];
+            double bt = 1 - a, bp = 1 - ap;
+            double[] nx = new double[N];
+            for (int i = 0; i < N; i++) {
+                double mm = v ? Math.sqrt(a) * m[i] + Math.sqrt(bt) * sample[i] : m[i];
+                double coef = Math.sqrt(ap / a), denom = a * Math.sqrt(bp) + Math.sqrt(a * bt * ap);
+                nx[i] = coef * sample[i] - (ap - a) * mm / denom;
+            }
+            x = nx;
+        }
+        return x;
+    }
+
+    static double[] refDdim(int steps, double g, String spacing) {
+        double[] ac = alphasCumprod();
+        int ratio = 1000 / steps;
+        int[] ts = new int[steps];
+        for (int i = 0; i < steps; i++) {
+            ts[i] = switch (spacing) {
+                case "linspace" -> (int) Math.rint(999.0 * (steps - 1 - i) / Math.max(1, steps - 1));
+                case "trailing" -> (int) Math.rint(1000 - i * (1000.0 / steps)) - 1;
+                default -> (steps - 1 - i) * ratio + 1;
+            };
+        }
+        double[] x = start();
+        for (int t : ts) {
+            double[] e = out(x, t, g);
+            int prev = t - ratio;
+            double a = ac[t], ap = prev >= 0 ? ac[prev] : 1.0; // DDIM's default set_alpha_to_one
+            double[] nx = new double[N];
+            for (int i = 0; i < N; i++) {
+                double x0 = (x[i] - Math.sqrt(1 - a) * e[i]) / Math.sqrt(a);
+                nx[i] = Math.sqrt(ap) * x0 + Math.sqrt(1 - ap) * e[i];
+            }
+            x = nx;
+        }
+        return x;
+    }
+
+    static double[] sigmas(double[] ts) {
+        double[] ac = alphasCumprod();
+        double[] s = new double[ts.length + 1];
+        for (int i = 0; i < ts.length; i++) {
+            int lo = (int) Math.floor(ts[i]);
+            int hi = Math.min(999, lo + 1);
+            double sl = Math.sqrt((1 - ac[lo]) / ac[lo]), sh = Math.sqrt((1 - ac[hi]) / ac[hi]);
+            s[i] = sl + (sh - sl) * (ts[i] - lo);
+        }
+        return s;
+    }
+
+    static double[] refEuler(int steps, double g, boolean v) {
+        double[] ts = new double[steps];
+        for (int i = 0; i < steps; i++) ts[i] = (float) (999.0 * (steps - 1 - i) / (steps - 1));
+        double[] sg = sigmas(ts);
+        double[] x = start();
+        for (int i = 0; i < N; i++) x[i] *= sg[0];
+        for (int s = 0; s < steps; s++) {
+            double sig = sg[s];
+            double[] xin = new double[N];
+            for (int i = 0; i < N; i++) xin[i] = x[i] / Math.sqrt(sig * sig + 1);
+            double[] m = out(xin, (float) ts[s], g);
+            for (int i = 0; i < N; i++) {
+                double x0 = v ? m[i] * (-sig / Math.sqrt(sig * sig + 1)) + x[i] / (sig * sig + 1) : x[i] - sig * m[i];
+                double d = (x[i] - x0) / sig;
+                x[i] = x[i] + d * (sg[s + 1] - sig);
+            }
+        }
+        return x;
+    }
+
+    static double[] refDpm(int steps, double g) {
+        double[] ts = new double[steps];
+        for (int i = 0; i < steps; i++) ts[i] = Math.rint(999.0 * (steps - i) / steps);
+        double[] sg = sigmas(ts);
+        double[] x = start();
+        double[] prevX0 = null;
+        for (int s = 0; s < steps; s++) {
+            double[] m = out(x, ts[s], g);
+            double sig = sg[s], sn = sg[s + 1];
+            double a = 1 / Math.sqrt(sig * sig + 1), sv = sig * a;
+            double[] x0 = new double[N];
+            for (int i = 0; i < N; i++) x0[i] = (x[i] - sv * m[i]) / a;
+            boolean first = s == 0 || s == steps - 1;
+            double[] nx = new double[N];
+            if (sn == 0) {
+                nx = x0.clone();
+            } else {
+                double an = 1 / Math.sqrt(sn * sn + 1), svn = sn * an;
+                double lam = Math.log(a) - Math.log(sv), lamN = Math.log(an) - Math.log(svn), h = lamN - lam;
+                for (int i = 0; i < N; i++) {
+                    double d0 = x0[i];
+                    double upd = (svn / sv) * x[i] - an * (Math.exp(-h) - 1) * d0;
+                    if (!first) {
+                        double sp = sg[s - 1], ap = 1 / Math.sqrt(sp * sp + 1), svp = sp * ap;
+                        double lamP = Math.log(ap) - Math.log(svp);
+                        double r0 = (lam - lamP) / h;
+                        double d1 = (x0[i] - prevX0[i]) / r0;
+                        upd -= 0.5 * an * (Math.exp(-h) - 1) * d1;
+                    }
+                    nx[i] = upd;
+                }
+            }
+            prevX0 = x0;
+            x = nx;
+        }
+        return x;
+    }
+
+    static double relL2(double[] a, double[] b) {
+        double num = 0, den = 0;
+        for (int i = 0; i < a.length; i++) {
+            num += (a[i] - b[i]) * (a[i] - b[i]);
+            den += b[i] * b[i];
+        }
+        return Math.sqrt(num / den);
+    }
+
+    // ---- tests ------------------------------------------------------------------------------------
+
+    @ParameterizedTest(name = "pndm steps={0} guidance={1} v={2}")
+    @CsvSource({"50, 7.5, false", "20, 1, false", "7, 3, true", "2, 2, false", "1, 5, false"})
+    void pndmMatchesDiffusers(int steps, double g, boolean v) {
+        SchedulerConfig c = v ? sd15().withPredictionType("v_prediction") : sd15();
+        double err = relL2(runSampler(c, null, steps, g), refPndm(steps, g, v));
+        assertTrue(err < 2e-5, "pndm relL2 " + err);
+    }
+
+    @ParameterizedTest(name = "ddim steps={0} guidance={1} spacing={2}")
+    @CsvSource({"50, 7.5, leading", "13, 1, linspace", "10, 4, trailing"})
+    void ddimMatchesDiffusers(int steps, double g, String spacing) {
+        SchedulerConfig c = new SchedulerConfig("DDIMScheduler", 1000, 0.00085, 0.012, "scaled_linear", null, "epsilon", spacing, 1, null,
+                false, 1.0, null, false, false, 2, "dpmsolver++", "midpoint", "zero", Double.NEGATIVE_INFINITY, null);
+        double err = relL2(runSampler(c, null, steps, g), refDdim(steps, g, spacing));
+        assertTrue(err < 2e-5, "ddim relL2 " + err);
+    }
+
+    @ParameterizedTest(name = "euler steps={0} guidance={1} v={2}")
+    @CsvSource({"30, 7.5, false", "9, 1, true"})
+    void eulerMatchesDiffusers(int steps, double g, boolean v) {
+        SchedulerConfig c = v ? sd15().withPredictionType("v_prediction") : sd15();
+        double err = relL2(runSampler(c, DiffusersSampler.Kind.EULER, steps, g), refEuler(steps, g, v));
+        assertTrue(err < 2e-5, "euler relL2 " + err);
+    }
+
+    @ParameterizedTest(name = "dpm++2m steps={0} guidance={1}")
+    @CsvSource({"25, 7.5", "4, 1", "16, 3"})
+    void dpmMatchesDiffusers(int steps, double g) {
+        double err = relL2(runSampler(sd15(), DiffusersSampler.Kind.DPMPP_2M, steps, g), refDpm(steps, g));
+        assertTrue(err < 2e-5, "dpm relL2 " + err);
+    }
+
+    @Test
+    void timestepsAsDiffusersSetsThem() {
+        try (DiffusersSampler p = DiffusersSampler.create(sd15(), null, 50, 0, 1)) {
+            assertEquals(51, p.evaluations());
+            assertEquals(981, p.timestep(0));
+            assertEquals(961, p.timestep(1));
+            assertEquals(961, p.timestep(2));
+            assertEquals(941, p.timestep(3));
+            assertEquals(1, p.timestep(50));
+            assertEquals(1.0, p.initNoiseSigma());
+        }
+        try (DiffusersSampler e = DiffusersSampler.create(sd15(), DiffusersSampler.Kind.EULER, 50, 0, 1)) {
+            assertEquals(999f, e.timestep(0));
+            assertEquals((float) (999.0 * 48 / 49), e.timestep(1));
+            assertEquals(0f, e.timestep(49));
+            // linspace spacing: init_noise_sigma is the largest sigma (≈ 14.61 for SD's schedule)
+            assertEquals(14.6146, e.initNoiseSigma(), 1e-3);
+            assertEquals(1 / Math.sqrt(e.initNoiseSigma() * e.initNoiseSigma() + 1), e.inputScale(0), 1e-12);
+        }
+        try (DiffusersSampler d = DiffusersSampler.create(sd15(), DiffusersSampler.Kind.DPMPP_2M, 20, 0, 1)) {
+            assertEquals(999f, d.timestep(0));
+            assertEquals(949f, d.timestep(1)); // round(999·19/20) = round(949.05)
+            assertEquals(50f, d.timestep(19));
+        }
+    }
+
+    @Test
+    void karrasSigmasAndTheirTimesteps() {
+        SchedulerConfig k = new SchedulerConfig("EulerDiscreteScheduler", 1000, 0.00085, 0.012, "scaled_linear", null, "epsilon", null, 1, null,
+                null, 1.0, null, false, true, 2, "dpmsolver++", "midpoint", "zero", Double.NEGATIVE_INFINITY, null);
+        try (DiffusersSampler d = DiffusersSampler.create(k, DiffusersSampler.Kind.DPMPP_2M, 10, 0, 1)) {
+            double[] all = k.noiseSchedule().sigmas();
+            double[] ks = NoiseSchedule.karrasSigmas(10, all[0], all[999]);
+            // the first Karras sigma is the largest training sigma: timestep 999; the last the smallest: 0
+            assertEquals(999f, d.timestep(0));
+            assertEquals(0f, d.timestep(9));
+            double[] t = d.sigmaToT(new double[] {ks[4]});
+            double ls = Math.log(ks[4]);
+            int lo = (int) Math.floor(t[0]);
+            double l0 = Math.log(all[lo]), l1 = Math.log(all[lo + 1]);
+            assertTrue(l0 <= ls && ls <= l1, "sigma_to_t brackets log sigma");
+            assertEquals(ls, l0 + (l1 - l0) * (t[0] - lo), 1e-9);
+        }
+    }
+
+    @Test
+    void refusesWhatIsNotImplemented(@TempDir Path dir) throws IOException {
+        SchedulerConfig noPrk = new SchedulerConfig("PNDMScheduler", 1000, 0.00085, 0.012, "scaled_linear", null, "epsilon", null, 1, false, false,
+                1.0, false, false, false, 2, "dpmsolver++", "midpoint", "zero", Double.NEGATIVE_INFINITY, null);
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.create(noPrk, null, 10, 0, 1))
+                .getMessage().contains("skip_prk_steps"));
+        Files.writeString(dir.resolve("scheduler_config.json"), "{\"_class_name\": \"DPMSolverMultistepScheduler\", \"solver_order\": 3}");
+        SchedulerConfig o3 = SchedulerConfig.load(dir);
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.create(o3, null, 10, 0, 1))
+                .getMessage().contains("solver_order 3"));
+        Files.writeString(dir.resolve("scheduler_config.json"), "{\"_class_name\": \"EulerDiscreteScheduler\", \"use_exponential_sigmas\": true}");
+        SchedulerConfig ex = SchedulerConfig.load(dir);
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.create(ex, null, 10, 0, 1))
+                .getMessage().contains("use_exponential_sigmas"));
+        Files.writeString(dir.resolve("scheduler_config.json"), "{\"_class_name\": \"LMSDiscreteScheduler\"}");
+        SchedulerConfig lms = SchedulerConfig.load(dir);
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.create(lms, null, 10, 0, 1))
+                .getMessage().contains("LMSDiscreteScheduler"));
+        Files.writeString(dir.resolve("scheduler_config.json"), "{\"beta_schedule\": \"sigmoid\"}");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> SchedulerConfig.load(dir)).getMessage().contains("sigmoid"));
+        Files.writeString(dir.resolve("scheduler_config.json"), "{\"timestep_spacing\": 3}");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> SchedulerConfig.load(dir)).getMessage().contains("timestep_spacing"));
+        assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.create(sd15(), null, 0, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.create(sd15(), null, 1001, 0, 1));
+        try (DiffusersSampler s = DiffusersSampler.create(sd15(), null, 5, 0, 1)) {
+            assertThrows(IllegalArgumentException.class, () -> s.timestep(6));
+            try (Tensor x = Device.cpu().upload(DType.F32, new float[N], SHAPE)) {
+                assertTrue(assertThrows(IllegalArgumentException.class, () -> s.step(x, x, 1, 1)).getMessage().contains("out of order"));
+            }
+        }
+    }
+
+    @Test
+    void readsStableDiffusionSchedulerConfig(@TempDir Path dir) throws IOException {
+        Files.createDirectories(dir.resolve("scheduler"));
+        Files.writeString(dir.resolve("scheduler").resolve("scheduler_config.json"), """
+                {"_class_name": "PNDMScheduler", "_diffusers_version": "0.6.0", "beta_end": 0.012, "beta_schedule": "scaled_linear",
+                 "beta_start": 0.00085, "num_train_timesteps": 1000, "set_alpha_to_one": false, "skip_prk_steps": true,
+                 "steps_offset": 1, "trained_betas": null, "clip_sample": false, "lambda_min_clipped": -Infinity}
+                """);
+        SchedulerConfig c = SchedulerConfig.load(dir);
+        assertEquals(sd15(), new SchedulerConfig(c.className(), c.numTrainTimesteps(), c.betaStart(), c.betaEnd(), c.betaSchedule(), null,
+                c.predictionType(), c.timestepSpacing(), c.stepsOffset(), c.setAlphaToOne(), c.clipSample(), c.clipSampleRange(),
+                c.skipPrkSteps(), c.rescaleBetasZeroSnr(), c.useKarrasSigmas(), c.solverOrder(), c.algorithmType(), c.solverType(),
+                c.finalSigmasType(), c.lambdaMinClipped(), c.unsupported()));
+        assertArrayEquals(alphasCumprod(), c.noiseSchedule().alphasCumprod(), 1e-12);
+    }
+}

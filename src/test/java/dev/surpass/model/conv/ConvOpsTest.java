@@ -1,0 +1,132 @@
+package dev.surpass.model.conv;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Tensor;
+import dev.surpass.model.conv.ConvOps.Conv;
+import dev.surpass.model.conv.ConvOps.Sampling;
+import dev.surpass.parity.ParityMath;
+import dev.surpass.parity.ParityResult;
+import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The shared conv pieces against direct float64 loops on channels-first images: 3×3 convs with
+ * stride 1, stride 2 (odd and even sizes) and nearest ×2, in one block and in row blocks, and the
+ * channel concatenation with channel counts whose gcd is 1 or larger; on CUDA (tag gpu) against the CPU.
+ */
+class ConvOpsTest {
+    static final long SEED = Long.getLong("surpass.seed", 0xC0417L);
+
+    private static float[] noise(Random r, int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian();
+        return v;
+    }
+
+    /** Conv2d 3×3, padding 1, stride s over {@code x [cin, h, w]} (optionally upsampled ×2 first) → {@code [cout, ho, wo]} as [ho·wo][cout] rows. */
+    private static double[] reference(float[] x, float[] wt, float[] b, int cin, int cout, int h, int w, Sampling mode) {
+        int vh = mode == Sampling.UP2 ? 2 * h : h, vw = mode == Sampling.UP2 ? 2 * w : w, s = mode == Sampling.DOWN2 ? 2 : 1;
+        int ho = (vh + 2 - 3) / s + 1, wo = (vw + 2 - 3) / s + 1;
+        double[] o = new double[ho * wo * cout];
+        for (int c = 0; c < cout; c++) {
+            for (int y = 0; y < ho; y++) {
+                for (int xx = 0; xx < wo; xx++) {
+                    double acc = b[c];
+                    for (int i = 0; i < cin; i++) {
+                        for (int ky = 0; ky < 3; ky++) {
+                            for (int kx = 0; kx < 3; kx++) {
+                                int sy = y * s + ky - 1, sx = xx * s + kx - 1;
+                                if (sy < 0 || sy >= vh || sx < 0 || sx >= vw) continue;
+                                int py = mode == Sampling.UP2 ? sy / 2 : sy, px = mode == Sampling.UP2 ? sx / 2 : sx;
+                                acc += wt[((c * cin + i) * 3 + ky) * 3 + kx] * x[(i * h + py) * w + px];
+                            }
+                        }
+                    }
+                    o[(y * wo + xx) * cout + c] = acc;
+                }
+            }
+        }
+        return o;
+    }
+
+    private static void checkConvs(Device d) {
+        Random r = new Random(SEED);
+        int cin = 3, cout = 5;
+        float[] wt = noise(r, cout * cin * 9), b = noise(r, cout);
+        for (int[] hw : new int[][] {{5, 7}, {4, 6}, {1, 1}, {2, 3}}) {
+            int h = hw[0], w = hw[1];
+            float[] x = noise(r, cin * h * w);
+            for (Sampling mode : Sampling.values()) {
+                for (long block : new long[] {1L << 24, 40}) {
+                    long saved = ConvOps.blockFloats;
+                    ConvOps.blockFloats = block;
+                    try (Tensor xt = d.upload(DType.F32, x, cin, (long) h * w); Tensor rows = ConvOps.transpose(xt, cin, h * w);
+                         Tensor wr = d.upload(DType.F32, ConvOps.relayout(wt, cout, cin, 3), cout, 9L * cin); Tensor bt = d.upload(DType.F32, b, cout);
+                         Tensor y = ConvOps.conv3x3(rows, h, w, new Conv(wr, bt, 3, cin, cout), mode)) {
+                        assertArrayEquals(new long[] {(long) mode.out(h) * mode.out(w), cout}, y.shape());
+                        ParityResult p = ParityMath.compare(y.toFloatArray(), reference(x, wt, b, cin, cout, h, w, mode), 1e-6);
+                        assertTrue(p.passed(), mode + " " + h + "x" + w + " block " + block + ": " + p);
+                    } finally {
+                        ConvOps.blockFloats = saved;
+                    }
+                }
+            }
+        }
+    }
+
+    private static void checkConcat(Device d) {
+        Random r = new Random(SEED + 1);
+        for (int[] cc : new int[][] {{3, 5}, {4, 6}, {8, 8}, {64, 32}}) {
+            int l = 7, ca = cc[0], cb = cc[1];
+            float[] a = noise(r, l * ca), b = noise(r, l * cb);
+            try (Tensor at = d.upload(DType.F32, a, l, ca); Tensor bt = d.upload(DType.F32, b, l, cb); Tensor y = ConvOps.concatChannels(at, bt)) {
+                assertArrayEquals(new long[] {l, ca + cb}, y.shape());
+                float[] got = y.toFloatArray();
+                for (int p = 0; p < l; p++) {
+                    for (int c = 0; c < ca; c++) assertEquals(a[p * ca + c], got[p * (ca + cb) + c]);
+                    for (int c = 0; c < cb; c++) assertEquals(b[p * cb + c], got[p * (ca + cb) + ca + c]);
+                }
+            }
+        }
+    }
+
+    @Test
+    void convsMatchDirectLoops() {
+        try (Device cpu = Device.cpu()) {
+            checkConvs(cpu);
+        }
+    }
+
+    @Test
+    void concatPutsTheSecondImagesChannelsAfterTheFirsts() {
+        try (Device cpu = Device.cpu()) {
+            checkConcat(cpu);
+        }
+    }
+
+    @Test
+    void samplingSizes() {
+        assertEquals(3, Sampling.DOWN2.out(5));
+        assertEquals(2, Sampling.DOWN2.out(4));
+        assertEquals(1, Sampling.DOWN2.out(1));
+        assertEquals(10, Sampling.UP2.out(5));
+        assertEquals(5, Sampling.SAME.out(5));
+    }
+
+    @Tag("gpu")
+    @Test
+    void cudaMatchesDirectLoops() {
+        Assumptions.assumeTrue(Device.cudaDeviceCount() > 0, "no CUDA device");
+        try (Device g = Device.cuda(0)) {
+            checkConvs(g);
+            checkConcat(g);
+        }
+    }
+}
