@@ -120,13 +120,18 @@ public final class ClipTokenizer implements Tokenizer {
 
     /**
      * Reads a CLIP tokenizer: a folder with vocab.json + merges.txt (and optional
-     * special_tokens_map.json / tokenizer_config.json), a folder with only a tokenizer.json, a
-     * Stable Diffusion pipeline root (its {@code tokenizer/}), or a tokenizer.json file.
+     * special_tokens_map.json / tokenizer_config.json) or that folder's vocab.json / merges.txt, a
+     * folder with only a tokenizer.json, a Stable Diffusion pipeline root (its {@code tokenizer/}),
+     * or a tokenizer.json file.
      *
      * @throws IllegalArgumentException naming the file and field for a missing or malformed file
      */
     public static ClipTokenizer load(Path path) {
         if (path == null) throw new IllegalArgumentException("ClipTokenizer.load: path is null");
+        String name = path.getFileName() == null ? "" : path.getFileName().toString();
+        if (Files.isRegularFile(path) && (name.equals("vocab.json") || name.equals("merges.txt")) && path.getParent() != null) {
+            return load(path.getParent()); // one of the slow tokenizer's files: its folder
+        }
         if (Files.isRegularFile(path)) return fromJson(Tokenizer.readJson(path), path.toString());
         if (!Files.isDirectory(path)) throw new IllegalArgumentException(path + ": no such tokenizer folder or file");
         Path dir = path;

@@ -125,6 +125,8 @@ class ClipTokenizerTest {
         assertEquals(a.eosId(), a.padId());
         assertEquals(0, b.padId()); // "!" is id 0, as in CLIP's vocab
         assertEquals(77, a.maxLength());
+        assertEquals(a.padId(), ClipTokenizer.load(sd1.resolve("vocab.json")).padId()); // a file of the folder loads the folder
+        assertEquals(0, ClipTokenizer.load(sd2.resolve("merges.txt")).padId());
         assertTrue(a.isSpecial(a.bosId()) && a.isSpecial(a.eosId()) && b.isSpecial(0) && !a.isSpecial(0));
         assertEquals(vocab.size(), a.vocabSize());
         assertEquals("hello</w>", a.idToToken(a.tokenToId("hello</w>")));
