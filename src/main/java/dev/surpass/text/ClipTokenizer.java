@@ -221,8 +221,7 @@ public final class ClipTokenizer implements Tokenizer {
                     s.maxLength = len.asDouble() >= Integer.MAX_VALUE ? Integer.MAX_VALUE : (int) len.asDouble();
                 }
                 JsonNode dec = n.path("added_tokens_decoder");
-                for (var it = dec.fields(); it.hasNext(); ) {
-                    var e = it.next();
+                for (var e : dec.properties()) {
                     int id;
                     try {
                         id = Integer.parseInt(e.getKey());
@@ -267,8 +266,7 @@ public final class ClipTokenizer implements Tokenizer {
         if (!n.isObject() || n.isEmpty()) throw new IllegalArgumentException(where + ": expected a non-empty object of token → id");
         Map<String, Integer> v = new HashMap<>(n.size() * 2);
         Map<Integer, String> byId = new HashMap<>(n.size() * 2);
-        for (var it = n.fields(); it.hasNext(); ) {
-            var e = it.next();
+        for (var e : n.properties()) {
             JsonNode id = e.getValue();
             if (!id.isIntegralNumber() || !id.canConvertToInt() || id.asInt() < 0 || id.asInt() >= MAX_ID) {
                 throw new IllegalArgumentException(where + ": token \"" + e.getKey() + "\" has id " + id + "; expected an integer in [0, " + MAX_ID + ")");

@@ -30,6 +30,9 @@ import java.util.Map;
  * </ul>
  */
 public final class ClipForward implements ModelForward {
+    /** Stateless: {@link dev.surpass.cli.ModelFamilies} holds one. */
+    public ClipForward() {}
+
     @Override
     public String family() {
         return "clip";

@@ -128,7 +128,7 @@ public final class ClipVisionModel implements AutoCloseable {
             throw new IllegalArgumentException("ClipVisionModel.forward: pixelValues is " + (pixelValues == null ? "null" : pixelValues.describe())
                     + "; expected F32 [B, " + ch + ", " + s + ", " + s + "] (num_channels, image_size) on " + device.name());
         }
-        if ((long) pixelValues.numel() > Integer.MAX_VALUE) throw new IllegalArgumentException("ClipVisionModel.forward: pixelValues has too many values");
+        if (pixelValues.numel() > Integer.MAX_VALUE) throw new IllegalArgumentException("ClipVisionModel.forward: pixelValues has too many values");
         int b = (int) pixelValues.dim(0), g = c.grid(), p = c.patchSize(), n = g * g, l = n + 1, d = c.hiddenSize();
         Tensor last = null, pooled = null, embeds = null;
         try {
