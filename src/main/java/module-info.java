@@ -30,6 +30,7 @@ module dev.surpass {
     exports dev.surpass.model.neox;
     exports dev.surpass.model.phi;
     exports dev.surpass.model.bert;
+    exports dev.surpass.model.clip;
     exports dev.surpass.text;
 
     opens dev.surpass.cli to info.picocli;

@@ -20,7 +20,8 @@ public final class ModelFamilies {
             new dev.surpass.model.bert.ModernBertForward(),
             new dev.surpass.model.t5.T5Forward(),
             new dev.surpass.model.vae.VaeForward(),
-            new dev.surpass.model.unet.UNetForward()
+            new dev.surpass.model.unet.UNetForward(),
+            new dev.surpass.model.clip.ClipForward()
     );
 
     private static final List<ModelForward> EXTRA = new CopyOnWriteArrayList<>();

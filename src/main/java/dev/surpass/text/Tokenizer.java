@@ -9,7 +9,8 @@ import java.nio.file.Path;
 /**
  * Text ↔ token ids, read from a Hugging Face {@code tokenizer.json}. {@link #load} picks the
  * implementation from {@code model.type}: {@code BPE} with a ByteLevel pre-tokenizer (GPT-2,
- * GPT-NeoX, the state-spaces Mamba models, Llama 3) is {@link BpeTokenizer}, {@code WordPiece} (BERT)
+ * GPT-NeoX, the state-spaces Mamba models, Llama 3) is {@link BpeTokenizer}, unless its
+ * {@code end_of_word_suffix} is {@code "</w>"} (CLIP's) which makes it a {@link ClipTokenizer}; {@code WordPiece} (BERT)
  * is {@link WordPieceTokenizer}, {@code Unigram} (SentencePiece: XLM-RoBERTa, T5) is
  * {@link UnigramTokenizer}; a SentencePiece {@code .model} file is read by {@link SentencePieceModel}; other models are
  * rejected with a message naming the field.
@@ -93,7 +94,9 @@ public interface Tokenizer {
         String type = root.path("model").path("type").asText("");
         if (type.isEmpty() && root.path("model").has("merges")) type = "BPE"; // older files omit model.type
         return switch (type) {
-            case "BPE" -> BpeTokenizer.fromJson(root, file.toString());
+            case "BPE" -> "</w>".equals(root.path("model").path("end_of_word_suffix").asText(""))
+                    ? ClipTokenizer.fromJson(root, file.toString()) // CLIPTokenizerFast's file
+                    : BpeTokenizer.fromJson(root, file.toString());
             case "WordPiece" -> WordPieceTokenizer.fromJson(root, file.toString());
             case "Unigram" -> UnigramTokenizer.fromJson(root, file.toString());
             case "" -> throw new IllegalArgumentException(file + ": field \"model.type\" is missing");

@@ -18,8 +18,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Fuzzes the tokenizer.json readers and the tokenizers they build. Files: the hand-made byte-level
- * BPE of {@link BpeTokenizerTest}, the T5-shaped Unigram file of {@link UnigramTokenizerTest} (with
- * its Precompiled charsmap) and all-MiniLM-L6-v2's WordPiece file (when its artifact is on the
+ * BPE of {@link BpeTokenizerTest}, the small CLIP file of {@link ClipTokenizerTest}, the T5-shaped Unigram file of
+ * {@link UnigramTokenizerTest} (with its Precompiled charsmap) and all-MiniLM-L6-v2's WordPiece file (when its artifact is on the
  * class path; its vocabulary cut to 2000 ids), mutated ({@link Mutate#json}: wrong types, ranges, missing keys, deep nesting, huge
  * values, truncation); each loads or is refused with a message naming the file. Calls: encode of
  * random Unicode (surrogates, controls, long runs), decode and the stream decoder with ids outside the
@@ -28,8 +28,8 @@ import org.junit.jupiter.api.Test;
  */
 class TokenizerFuzzTest {
     static Path tmp;
-    static String bpeJson, wordPieceJson, unigramJson;
-    static Tokenizer bpe, wordPiece, unigram;
+    static String bpeJson, wordPieceJson, unigramJson, clipJson;
+    static Tokenizer bpe, wordPiece, unigram, clip;
 
     @BeforeAll
     static void open() throws IOException {
@@ -38,6 +38,8 @@ class TokenizerFuzzTest {
         bpe = Tokenizer.load(Mutate.write(tmp.resolve("bpe.json"), bpeJson));
         unigramJson = UnigramTokenizerTest.t5().toString();
         unigram = Tokenizer.load(Mutate.write(tmp.resolve("unigram.json"), unigramJson));
+        clipJson = ClipTokenizerTest.smallJson().toString();
+        clip = Tokenizer.load(Mutate.write(tmp.resolve("clip.json"), clipJson));
         var in = TokenizerFuzzTest.class.getClassLoader().getResourceAsStream(MiniLm.TOKENIZER); // only the JSON, not the 90 MB model
         if (in != null) {
             try (in) {
@@ -114,6 +116,7 @@ class TokenizerFuzzTest {
             boolean skip = g.bool();
             exercise("tokenizer.bpe", bpe, text, ids, skip);
             exercise("tokenizer.unigram", unigram, text, ids, skip);
+            exercise("tokenizer.clip", clip, text, ids, skip);
             if (wordPiece != null) exercise("tokenizer.wordpiece", wordPiece, text, ids, skip);
         });
     }
@@ -135,15 +138,16 @@ class TokenizerFuzzTest {
     /** tokenizer.json mutated, loaded; what loads is exercised like a valid one. */
     @Test
     void files() {
-        Fuzz.forAll("files.tokenizer", 150, g -> files(g.anyLong(), g.between(0, 2), text(g), ids(g)));
+        Fuzz.forAll("files.tokenizer", 150, g -> files(g.anyLong(), g.between(0, 3), text(g), ids(g)));
     }
 
+    /** {@code which}: 0 the byte-level BPE, 1 WordPiece (BPE when its file is absent), 2 Unigram, 3 CLIP's BPE with "</w>". */
     private static void files(long seed, int which, String text, int[] ids) {
         boolean wp = which == 1 && wordPieceJson != null;
-        boolean uni = which == 2;
-        String m = Mutate.json(uni ? unigramJson : wp ? wordPieceJson : bpeJson, new Random(seed));
+        boolean uni = which == 2, clipFile = which == 3;
+        String m = Mutate.json(clipFile ? clipJson : uni ? unigramJson : wp ? wordPieceJson : bpeJson, new Random(seed));
         Path f = Mutate.write(tmp.resolve("mutated.json"), m);
-        String kind = uni ? "unigram" : wp ? "wordpiece" : "bpe";
+        String kind = clipFile ? "clip" : uni ? "unigram" : wp ? "wordpiece" : "bpe";
         Tokenizer t = Fuzz.call("files.tokenizer." + kind, "seed " + seed + ": " + Mutate.abbreviate(m), () -> Tokenizer.load(f),
                 f.getFileName().toString());
         if (t != null) exercise("tokenizer.mutated", t, text, ids, false);
