@@ -31,6 +31,8 @@ module dev.surpass {
     exports dev.surpass.model.phi;
     exports dev.surpass.model.bert;
     exports dev.surpass.model.clip;
+    exports dev.surpass.model.t5;
+    exports dev.surpass.model.sd;
     exports dev.surpass.text;
 
     opens dev.surpass.cli to info.picocli;

@@ -7,6 +7,7 @@ import dev.surpass.diffusion.DiffusersSampler;
 import dev.surpass.io.SafeTensors;
 import dev.surpass.io.SafeTensorsFile;
 import dev.surpass.model.sd.StableDiffusion;
+import dev.surpass.model.vae.AutoencoderKL;
 import java.awt.image.BufferedImage;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -144,7 +145,7 @@ final class Txt2ImgCommand extends CliCommand {
                         long d0 = System.nanoTime();
                         BufferedImage[] images;
                         try (Tensor decoded = p.decode(l)) {
-                            images = dev.surpass.model.vae.AutoencoderKL.toImages(decoded);
+                            images = AutoencoderKL.toImages(decoded);
                         }
                         for (int k = 0; k < images.length; k++) SampleCommand.writePng(images[k], out.resolve("image-" + k + ".png"));
                         SampleCommand.writePng(SampleCommand.tile(images), out.resolve("grid.png"));
