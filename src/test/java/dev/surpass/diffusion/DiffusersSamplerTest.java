@@ -11,8 +11,6 @@ import dev.surpass.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -20,8 +18,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * {@link DiffusersSampler} against float64 transcriptions of diffusers' scheduler loops
- * ({@code PNDMScheduler.step_plms}, {@code DDIMScheduler.step}, {@code EulerDiscreteScheduler.step},
- * {@code DPMSolverMultistepScheduler} order 2), written here from diffusers' Python, with a toy
+ * ({@link DiffusersReference}), with a toy
  * analytic model whose output depends on x and on the timestep it is given (so the timesteps and
  * the input scaling are checked too), guided or not, ε- and v-prediction.
  */
@@ -45,17 +42,6 @@ class DiffusersSamplerTest {
         java.util.Random r = new java.util.Random(42);
         for (int i = 0; i < N; i++) x[i] = r.nextGaussian();
         return x;
-    }
-
-    static double[] alphasCumprod() {
-        double[] ac = new double[1000];
-        double p = 1, a = Math.sqrt(0.00085), b = Math.sqrt(0.012);
-        for (int i = 0; i < 1000; i++) {
-            double beta = a + (b - a) * i / 999.0;
-            p *= 1 - beta * beta;
-            ac[i] = p;
-        }
-        return ac;
     }
 
     /** The guided model output at (x_in, t), diffusers' order (uncond + g·(cond − uncond)). */
@@ -109,152 +95,6 @@ class DiffusersSamplerTest {
         }
     }
 
-    // ---- float64 transcriptions of diffusers' loops ---------------------------------------------
-
-    static double[] refPndm(int steps, double g, boolean v) {
-        double[] ac = alphasCumprod();
-        int ratio = 1000 / steps;
-        List<Integer> asc = new ArrayList<>();
-        for (int i = 0; i < steps; i++) asc.add(i * ratio + 1);
-        List<Integer> plms = new ArrayList<>(asc.subList(0, steps - 1));
-        if (steps >= 2) plms.add(asc.get(steps - 2));
-        plms.add(asc.get(steps - 1));
-        java.util.Collections.reverse(plms);
-        double[] x = start();
-        List<double[]> ets = new ArrayList<>();
-        double[] cur = null;
-        for (int counter = 0; counter < plms.size(); counter++) {
-            int timestep = plms.get(counter);
-            double[] mo = out(x, timestep, g);
-            int prev = timestep - ratio;
-            if (counter != 1) {
-                if (ets.size() > 3) ets = new ArrayList<>(ets.subList(ets.size() - 3, ets.size()));
-                ets.add(mo);
-            } else {
-                prev = timestep;
-                timestep = timestep + ratio;
-            }
-            double[] m = new double[N];
-            double[] sample = x;
-            int n = ets.size();
-            for (int i = 0; i < N; i++) {
-                if (n == 1 && counter == 0) m[i] = mo[i];
-                else if (n == 1 && counter == 1) m[i] = (mo[i] + ets.get(n - 1)[i]) / 2;
-                else if (n == 2) m[i] = (3 * ets.get(n - 1)[i] - ets.get(n - 2)[i]) / 2;
-                else if (n == 3) m[i] = (23 * ets.get(n - 1)[i] - 16 * ets.get(n - 2)[i] + 5 * ets.get(n - 3)[i]) / 12;
-                else m[i] = (55 * ets.get(n - 1)[i] - 59 * ets.get(n - 2)[i] + 37 * ets.get(n - 3)[i] - 9 * ets.get(n - 4)[i]) / 24;
-            }
-            if (n == 1 && counter == 0) cur = x;
-            else if (n == 1 && counter == 1) sample = cur;
-            double a = ac[timestep], ap = prev >= 0 ? ac[prev] : ac[0];
-            double bt = 1 - a, bp = 1 - ap;
-            double[] nx = new double[N];
-            for (int i = 0; i < N; i++) {
-                double mm = v ? Math.sqrt(a) * m[i] + Math.sqrt(bt) * sample[i] : m[i];
-                double coef = Math.sqrt(ap / a), denom = a * Math.sqrt(bp) + Math.sqrt(a * bt * ap);
-                nx[i] = coef * sample[i] - (ap - a) * mm / denom;
-            }
-            x = nx;
-        }
-        return x;
-    }
-
-    static double[] refDdim(int steps, double g, String spacing) {
-        double[] ac = alphasCumprod();
-        int ratio = 1000 / steps;
-        int[] ts = new int[steps];
-        for (int i = 0; i < steps; i++) {
-            ts[i] = switch (spacing) {
-                case "linspace" -> (int) Math.rint(999.0 * (steps - 1 - i) / Math.max(1, steps - 1));
-                case "trailing" -> (int) Math.rint(1000 - i * (1000.0 / steps)) - 1;
-                default -> (steps - 1 - i) * ratio + 1;
-            };
-        }
-        double[] x = start();
-        for (int t : ts) {
-            double[] e = out(x, t, g);
-            int prev = t - ratio;
-            double a = ac[t], ap = prev >= 0 ? ac[prev] : 1.0; // DDIM's default set_alpha_to_one
-            double[] nx = new double[N];
-            for (int i = 0; i < N; i++) {
-                double x0 = (x[i] - Math.sqrt(1 - a) * e[i]) / Math.sqrt(a);
-                nx[i] = Math.sqrt(ap) * x0 + Math.sqrt(1 - ap) * e[i];
-            }
-            x = nx;
-        }
-        return x;
-    }
-
-    static double[] sigmas(double[] ts) {
-        double[] ac = alphasCumprod();
-        double[] s = new double[ts.length + 1];
-        for (int i = 0; i < ts.length; i++) {
-            int lo = (int) Math.floor(ts[i]);
-            int hi = Math.min(999, lo + 1);
-            double sl = Math.sqrt((1 - ac[lo]) / ac[lo]), sh = Math.sqrt((1 - ac[hi]) / ac[hi]);
-            s[i] = sl + (sh - sl) * (ts[i] - lo);
-        }
-        return s;
-    }
-
-    static double[] refEuler(int steps, double g, boolean v) {
-        double[] ts = new double[steps];
-        for (int i = 0; i < steps; i++) ts[i] = (float) (999.0 * (steps - 1 - i) / (steps - 1));
-        double[] sg = sigmas(ts);
-        double[] x = start();
-        for (int i = 0; i < N; i++) x[i] *= sg[0];
-        for (int s = 0; s < steps; s++) {
-            double sig = sg[s];
-            double[] xin = new double[N];
-            for (int i = 0; i < N; i++) xin[i] = x[i] / Math.sqrt(sig * sig + 1);
-            double[] m = out(xin, (float) ts[s], g);
-            for (int i = 0; i < N; i++) {
-                double x0 = v ? m[i] * (-sig / Math.sqrt(sig * sig + 1)) + x[i] / (sig * sig + 1) : x[i] - sig * m[i];
-                double d = (x[i] - x0) / sig;
-                x[i] = x[i] + d * (sg[s + 1] - sig);
-            }
-        }
-        return x;
-    }
-
-    static double[] refDpm(int steps, double g) {
-        double[] ts = new double[steps];
-        for (int i = 0; i < steps; i++) ts[i] = Math.rint(999.0 * (steps - i) / steps);
-        double[] sg = sigmas(ts);
-        double[] x = start();
-        double[] prevX0 = null;
-        for (int s = 0; s < steps; s++) {
-            double[] m = out(x, ts[s], g);
-            double sig = sg[s], sn = sg[s + 1];
-            double a = 1 / Math.sqrt(sig * sig + 1), sv = sig * a;
-            double[] x0 = new double[N];
-            for (int i = 0; i < N; i++) x0[i] = (x[i] - sv * m[i]) / a;
-            boolean first = s == 0 || s == steps - 1;
-            double[] nx = new double[N];
-            if (sn == 0) {
-                nx = x0.clone();
-            } else {
-                double an = 1 / Math.sqrt(sn * sn + 1), svn = sn * an;
-                double lam = Math.log(a) - Math.log(sv), lamN = Math.log(an) - Math.log(svn), h = lamN - lam;
-                for (int i = 0; i < N; i++) {
-                    double d0 = x0[i];
-                    double upd = (svn / sv) * x[i] - an * (Math.exp(-h) - 1) * d0;
-                    if (!first) {
-                        double sp = sg[s - 1], ap = 1 / Math.sqrt(sp * sp + 1), svp = sp * ap;
-                        double lamP = Math.log(ap) - Math.log(svp);
-                        double r0 = (lam - lamP) / h;
-                        double d1 = (x0[i] - prevX0[i]) / r0;
-                        upd -= 0.5 * an * (Math.exp(-h) - 1) * d1;
-                    }
-                    nx[i] = upd;
-                }
-            }
-            prevX0 = x0;
-            x = nx;
-        }
-        return x;
-    }
-
     static double relL2(double[] a, double[] b) {
         double num = 0, den = 0;
         for (int i = 0; i < a.length; i++) {
@@ -270,7 +110,7 @@ class DiffusersSamplerTest {
     @CsvSource({"50, 7.5, false", "20, 1, false", "7, 3, true", "2, 2, false", "1, 5, false"})
     void pndmMatchesDiffusers(int steps, double g, boolean v) {
         SchedulerConfig c = v ? sd15().withPredictionType("v_prediction") : sd15();
-        double err = relL2(runSampler(c, null, steps, g), refPndm(steps, g, v));
+        double err = relL2(runSampler(c, null, steps, g), DiffusersReference.pndm(start(), DiffusersReference.sdAlphasCumprod(), steps, v, (x, t) -> out(x, t, g)));
         assertTrue(err < 2e-5, "pndm relL2 " + err);
     }
 
@@ -279,7 +119,7 @@ class DiffusersSamplerTest {
     void ddimMatchesDiffusers(int steps, double g, String spacing) {
         SchedulerConfig c = new SchedulerConfig("DDIMScheduler", 1000, 0.00085, 0.012, "scaled_linear", null, "epsilon", spacing, 1, null,
                 false, 1.0, null, false, false, 2, "dpmsolver++", "midpoint", "zero", Double.NEGATIVE_INFINITY, null);
-        double err = relL2(runSampler(c, null, steps, g), refDdim(steps, g, spacing));
+        double err = relL2(runSampler(c, null, steps, g), DiffusersReference.ddim(start(), DiffusersReference.sdAlphasCumprod(), steps, spacing, (x, t) -> out(x, t, g)));
         assertTrue(err < 2e-5, "ddim relL2 " + err);
     }
 
@@ -287,14 +127,14 @@ class DiffusersSamplerTest {
     @CsvSource({"30, 7.5, false", "9, 1, true"})
     void eulerMatchesDiffusers(int steps, double g, boolean v) {
         SchedulerConfig c = v ? sd15().withPredictionType("v_prediction") : sd15();
-        double err = relL2(runSampler(c, DiffusersSampler.Kind.EULER, steps, g), refEuler(steps, g, v));
+        double err = relL2(runSampler(c, DiffusersSampler.Kind.EULER, steps, g), DiffusersReference.euler(start(), DiffusersReference.sdAlphasCumprod(), steps, v, (x, t) -> out(x, t, g)));
         assertTrue(err < 2e-5, "euler relL2 " + err);
     }
 
     @ParameterizedTest(name = "dpm++2m steps={0} guidance={1}")
     @CsvSource({"25, 7.5", "4, 1", "16, 3"})
     void dpmMatchesDiffusers(int steps, double g) {
-        double err = relL2(runSampler(sd15(), DiffusersSampler.Kind.DPMPP_2M, steps, g), refDpm(steps, g));
+        double err = relL2(runSampler(sd15(), DiffusersSampler.Kind.DPMPP_2M, steps, g), DiffusersReference.dpm(start(), DiffusersReference.sdAlphasCumprod(), steps, (x, t) -> out(x, t, g)));
         assertTrue(err < 2e-5, "dpm relL2 " + err);
     }
 
@@ -388,6 +228,6 @@ class DiffusersSamplerTest {
                 c.predictionType(), c.timestepSpacing(), c.stepsOffset(), c.setAlphaToOne(), c.clipSample(), c.clipSampleRange(),
                 c.skipPrkSteps(), c.rescaleBetasZeroSnr(), c.useKarrasSigmas(), c.solverOrder(), c.algorithmType(), c.solverType(),
                 c.finalSigmasType(), c.lambdaMinClipped(), c.unsupported()));
-        assertArrayEquals(alphasCumprod(), c.noiseSchedule().alphasCumprod(), 1e-12);
+        assertArrayEquals(DiffusersReference.sdAlphasCumprod(), c.noiseSchedule().alphasCumprod(), 1e-12);
     }
 }

@@ -1,0 +1,184 @@
+package dev.surpass.diffusion;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * float64 transcriptions of diffusers' scheduler loops, written from diffusers' Python
+ * ({@code PNDMScheduler.step_plms} with skip_prk_steps, {@code DDIMScheduler.step},
+ * {@code EulerDiscreteScheduler.step}, {@code DPMSolverMultistepScheduler} order 2), independent of
+ * {@link DiffusersSampler}: Stable Diffusion 1.x's settings (leading spacing with steps_offset 1 and
+ * set_alpha_to_one false for PNDM; DDIM's own set_alpha_to_one true; linspace for Euler and DPM-Solver).
+ * The model is any function of the scaled input and the timestep (guidance applied inside it).
+ */
+public final class DiffusersReference {
+    private DiffusersReference() {}
+
+    /** The (guided) model output at the model's input and timestep. */
+    @FunctionalInterface
+    public interface Model {
+        double[] apply(double[] input, double t);
+    }
+
+    /** {@code scaled_linear} ᾱ for betas 0.00085 .. 0.012 over 1000 steps (Stable Diffusion's). */
+    public static double[] sdAlphasCumprod() {
+        double[] ac = new double[1000];
+        double p = 1, a = Math.sqrt(0.00085), b = Math.sqrt(0.012);
+        for (int i = 0; i < 1000; i++) {
+            double beta = a + (b - a) * i / 999.0;
+            p *= 1 - beta * beta;
+            ac[i] = p;
+        }
+        return ac;
+    }
+
+    /** The initial noise's scale for Euler at linspace spacing: the largest sigma of the interpolated table. */
+    public static double eulerInitSigma(double[] ac) {
+        return Math.sqrt((1 - ac[ac.length - 1]) / ac[ac.length - 1]);
+    }
+
+    public static double[] pndm(double[] start, double[] ac, int steps, boolean v, Model model) {
+        int ratio = ac.length / steps;
+        List<Integer> asc = new ArrayList<>();
+        for (int i = 0; i < steps; i++) asc.add(i * ratio + 1); // leading, steps_offset 1
+        List<Integer> plms = new ArrayList<>(asc.subList(0, steps - 1));
+        if (steps >= 2) plms.add(asc.get(steps - 2));
+        plms.add(asc.get(steps - 1));
+        java.util.Collections.reverse(plms);
+        double[] x = start.clone();
+        int n = x.length;
+        List<double[]> ets = new ArrayList<>();
+        double[] cur = null;
+        for (int counter = 0; counter < plms.size(); counter++) {
+            int timestep = plms.get(counter);
+            double[] mo = model.apply(x, timestep);
+            int prev = timestep - ratio;
+            if (counter != 1) {
+                if (ets.size() > 3) ets = new ArrayList<>(ets.subList(ets.size() - 3, ets.size()));
+                ets.add(mo);
+            } else {
+                prev = timestep;
+                timestep = timestep + ratio;
+            }
+            double[] m = new double[n];
+            double[] sample = x;
+            int k = ets.size();
+            for (int i = 0; i < n; i++) {
+                if (k == 1 && counter == 0) m[i] = mo[i];
+                else if (k == 1 && counter == 1) m[i] = (mo[i] + ets.get(k - 1)[i]) / 2;
+                else if (k == 2) m[i] = (3 * ets.get(k - 1)[i] - ets.get(k - 2)[i]) / 2;
+                else if (k == 3) m[i] = (23 * ets.get(k - 1)[i] - 16 * ets.get(k - 2)[i] + 5 * ets.get(k - 3)[i]) / 12;
+                else m[i] = (55 * ets.get(k - 1)[i] - 59 * ets.get(k - 2)[i] + 37 * ets.get(k - 3)[i] - 9 * ets.get(k - 4)[i]) / 24;
+            }
+            if (k == 1 && counter == 0) cur = x;
+            else if (k == 1 && counter == 1) sample = cur;
+            double a = ac[timestep], ap = prev >= 0 ? ac[prev] : ac[0];
+            double bt = 1 - a, bp = 1 - ap;
+            double[] nx = new double[n];
+            for (int i = 0; i < n; i++) {
+                double mm = v ? Math.sqrt(a) * m[i] + Math.sqrt(bt) * sample[i] : m[i];
+                double coef = Math.sqrt(ap / a), denom = a * Math.sqrt(bp) + Math.sqrt(a * bt * ap);
+                nx[i] = coef * sample[i] - (ap - a) * mm / denom;
+            }
+            x = nx;
+        }
+        return x;
+    }
+
+    public static double[] ddim(double[] start, double[] ac, int steps, String spacing, Model model) {
+        int ratio = ac.length / steps;
+        int[] ts = new int[steps];
+        for (int i = 0; i < steps; i++) {
+            ts[i] = switch (spacing) {
+                case "linspace" -> (int) Math.rint(999.0 * (steps - 1 - i) / Math.max(1, steps - 1));
+                case "trailing" -> (int) Math.rint(1000 - i * (1000.0 / steps)) - 1;
+                default -> (steps - 1 - i) * ratio + 1;
+            };
+        }
+        double[] x = start.clone();
+        int n = x.length;
+        for (int t : ts) {
+            double[] e = model.apply(x, t);
+            int prev = t - ratio;
+            double a = ac[t], ap = prev >= 0 ? ac[prev] : 1.0; // DDIM's default set_alpha_to_one
+            double[] nx = new double[n];
+            for (int i = 0; i < n; i++) {
+                double x0 = (x[i] - Math.sqrt(1 - a) * e[i]) / Math.sqrt(a);
+                nx[i] = Math.sqrt(ap) * x0 + Math.sqrt(1 - ap) * e[i];
+            }
+            x = nx;
+        }
+        return x;
+    }
+
+    static double[] sigmas(double[] ac, double[] ts) {
+        double[] s = new double[ts.length + 1];
+        for (int i = 0; i < ts.length; i++) {
+            int lo = (int) Math.floor(ts[i]);
+            int hi = Math.min(ac.length - 1, lo + 1);
+            double sl = Math.sqrt((1 - ac[lo]) / ac[lo]), sh = Math.sqrt((1 - ac[hi]) / ac[hi]);
+            s[i] = sl + (sh - sl) * (ts[i] - lo);
+        }
+        return s;
+    }
+
+    public static double[] euler(double[] start, double[] ac, int steps, boolean v, Model model) {
+        double[] ts = new double[steps];
+        for (int i = 0; i < steps; i++) ts[i] = (float) (999.0 * (steps - 1 - i) / (steps - 1));
+        double[] sg = sigmas(ac, ts);
+        double[] x = start.clone();
+        int n = x.length;
+        for (int i = 0; i < n; i++) x[i] *= sg[0];
+        for (int s = 0; s < steps; s++) {
+            double sig = sg[s];
+            double[] xin = new double[n];
+            for (int i = 0; i < n; i++) xin[i] = x[i] / Math.sqrt(sig * sig + 1);
+            double[] m = model.apply(xin, (float) ts[s]);
+            for (int i = 0; i < n; i++) {
+                double x0 = v ? m[i] * (-sig / Math.sqrt(sig * sig + 1)) + x[i] / (sig * sig + 1) : x[i] - sig * m[i];
+                double d = (x[i] - x0) / sig;
+                x[i] = x[i] + d * (sg[s + 1] - sig);
+            }
+        }
+        return x;
+    }
+
+    public static double[] dpm(double[] start, double[] ac, int steps, Model model) {
+        double[] ts = new double[steps];
+        for (int i = 0; i < steps; i++) ts[i] = Math.rint(999.0 * (steps - i) / steps);
+        double[] sg = sigmas(ac, ts);
+        double[] x = start.clone();
+        int n = x.length;
+        double[] prevX0 = null;
+        for (int s = 0; s < steps; s++) {
+            double[] m = model.apply(x, ts[s]);
+            double sig = sg[s], sn = sg[s + 1];
+            double a = 1 / Math.sqrt(sig * sig + 1), sv = sig * a;
+            double[] x0 = new double[n];
+            for (int i = 0; i < n; i++) x0[i] = (x[i] - sv * m[i]) / a;
+            boolean first = s == 0 || s == steps - 1;
+            double[] nx = new double[n];
+            if (sn == 0) {
+                nx = x0.clone();
+            } else {
+                double an = 1 / Math.sqrt(sn * sn + 1), svn = sn * an;
+                double lam = Math.log(a) - Math.log(sv), lamN = Math.log(an) - Math.log(svn), h = lamN - lam;
+                for (int i = 0; i < n; i++) {
+                    double d0 = x0[i];
+                    double upd = (svn / sv) * x[i] - an * (Math.exp(-h) - 1) * d0;
+                    if (!first) {
+                        double sp = sg[s - 1], ap = 1 / Math.sqrt(sp * sp + 1), svp = sp * ap;
+                        double lamP = Math.log(ap) - Math.log(svp);
+                        double r0 = (lam - lamP) / h;
+                        double d1 = (x0[i] - prevX0[i]) / r0;
+                        upd -= 0.5 * an * (Math.exp(-h) - 1) * d1;
+                    }
+                    nx[i] = upd;
+                }
+            }
+            prevX0 = x0;
+            x = nx;
+        }
+        return x;
+    }
+}
