@@ -62,7 +62,8 @@ final class VectorGroupNorm {
                     double dev = bm[k * groups + g] - mean;
                     m2 += bq[k * groups + g] + rowsOf(k, blockRows, l) * (double) cg * dev * dev;
                 }
-                float rstd = (float) (1 / Math.sqrt((double) (float) Math.max(0, m2 / count) + eps)); // clamped: rounding must not make it negative
+                // the variance clamped at 0: rounding must not make it negative
+                float rstd = (float) (1 / Math.sqrt((double) (float) Math.max(0, m2 / count) + eps));
                 double ref = shift[g * cg];
                 for (int ch = g * cg; ch < (g + 1) * cg; ch++) {
                     dm[ch] = (float) (mean + (ref - shift[ch])); // the group mean less this channel's shift
