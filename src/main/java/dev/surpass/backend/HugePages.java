@@ -53,7 +53,7 @@ final class HugePages {
                         FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
                 madvise = l.downcallHandle(libc.find("madvise").orElseThrow(),
                         FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
-            } catch (RuntimeException e) { // no such symbol, native access denied: plain arenas
+            } catch (RuntimeException | LinkageError e) { // no such symbol, no linker, native access denied: plain arenas
                 mmap = munmap = madvise = null;
             }
         }

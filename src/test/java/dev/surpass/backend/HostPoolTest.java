@@ -86,6 +86,43 @@ class HostPoolTest {
         p.trim();
     }
 
+    /** Threads taking and giving blocks at once never share one, and the cap holds throughout. */
+    @Test
+    void concurrentUseNeverHandsOutABlockTwice() throws Exception {
+        long cap = 24 * MIB;
+        HostPool p = new HostPool(() -> cap);
+        int threads = 4;
+        java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        Thread[] ts = new Thread[threads];
+        for (int t = 0; t < threads; t++) {
+            final int id = t + 1;
+            ts[t] = new Thread(() -> {
+                java.util.Random r = new java.util.Random(id);
+                try {
+                    for (int i = 0; i < 400; i++) {
+                        long bytes = r.nextBoolean() ? 64 + r.nextInt(4000) : MIB + r.nextInt((int) (6 * MIB));
+                        HostPool.Block b = p.take(bytes);
+                        b.segment().set(ValueLayout.JAVA_INT, 0, id * 100000 + i);
+                        b.segment().set(ValueLayout.JAVA_INT, bytes - 4 - (bytes % 4), id);
+                        Thread.yield();
+                        assertEquals(id * 100000 + i, b.segment().get(ValueLayout.JAVA_INT, 0), "a block held by two threads");
+                        assertEquals(id, b.segment().get(ValueLayout.JAVA_INT, bytes - 4 - (bytes % 4)));
+                        p.give(b);
+                        assertTrue(p.parkedBytes() <= cap);
+                    }
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                }
+            });
+            ts[t].start();
+        }
+        for (Thread t : ts) t.join();
+        if (failure.get() != null) throw new AssertionError(failure.get());
+        assertTrue(p.parkedBytes() <= cap);
+        p.trim();
+        assertEquals(0, p.parkedBytes());
+    }
+
     @Test
     void hugePageBlocksAreAlignedWritableAndZero() {
         try (Arena arena = Arena.ofShared()) {
