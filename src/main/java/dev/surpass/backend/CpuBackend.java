@@ -6,10 +6,12 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Host memory from a shared arena per allocation (through {@link HostPool}), freed when the
- * allocation is released.
+ * Host memory from a shared arena per allocation (through {@link HostPool}: freed blocks are kept
+ * for reuse, large fresh ones are huge pages where the OS offers them), returned to the pool when
+ * the allocation is released.
  *
  * <p>Limit: an allocation that would take the live bytes past {@link #memoryLimit()} is refused
  * before any memory is touched, with an {@link IllegalStateException} naming the sizes. The limit is
@@ -44,10 +46,23 @@ public final class CpuBackend implements Backend {
                 + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length() + " lanes";
     }
 
-    private final HostPool pool = new HostPool();
     private final LiveCounter live = new LiveCounter();
     private static final String LIMIT_PROPERTY = "surpass.cpu.maxBytes";
     private final long limit = limitFromEnvironment();
+    /** The most host bytes live at once so far: what a workload has shown it needs again. */
+    private final AtomicLong peakLive = new AtomicLong();
+    private final HostPool pool = new HostPool(this::poolCap);
+
+    /**
+     * How many freed bytes the pool may keep when {@code -Dsurpass.cpu.poolBytes} is not set: the
+     * peak of live bytes so far (a model that needed that much will ask for it again: a VAE of
+     * sd-vae-ft-mse's shape decoding 256×256 peaks at 0.5 GiB live with its weights, four times the
+     * activations at 512×512), at least 1 GiB and at most a quarter of {@link #memoryLimit()}. The
+     * peak only grows; {@link #trimPool()} hands the parked blocks back.
+     */
+    private long poolCap() {
+        return Math.max(1L << 30, Math.min(peakLive.get(), limit / 4));
+    }
 
     /**
      * Host memory, 64-byte aligned; contents unspecified (a reused block keeps old bytes).
@@ -66,6 +81,8 @@ public final class CpuBackend implements Backend {
         }
         HostPool.Block b = pool.take(bytes);
         live.add(bytes);
+        long now = live.bytes();
+        if (now > peakLive.get()) peakLive.accumulateAndGet(now, Math::max);
         return new HostStorage(b.segment().asSlice(0, bytes), () -> {
             live.remove(bytes);
             pool.give(b);
@@ -138,6 +155,14 @@ public final class CpuBackend implements Backend {
     /** Bytes of freed blocks kept for reuse. */
     public long pooledBytes() {
         return pool.parkedBytes();
+    }
+
+    /**
+     * Bytes of host memory taken fresh from the JVM so far (requests no parked block could serve), a
+     * debug figure: fresh memory costs the OS's page faults on first touch, reused memory does not.
+     */
+    public long freshBytes() {
+        return pool.freshBytes();
     }
 
     /** Returns the blocks kept for reuse to the JVM. */

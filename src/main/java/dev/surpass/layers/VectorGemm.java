@@ -812,6 +812,26 @@ final class VectorGemm {
         for (int ir = 0; ir < mc; ir += MR) {
             int mr = Math.min(MR, mc - ir);
             int panel = ir * kc;
+            if (mr == MR && pr.dtype == DType.F32 && LaneTranspose.AVAILABLE && MR <= L && kc >= L) {
+                // A whole fp32 panel: its MR row pieces copied out in bulk, then 16 × 16 blocks
+                // transposed through registers (the element-by-element transpose cost as much as
+                // the product itself at a 3×3 convolution's N of 128). Each transposed row is
+                // stored whole, L lanes at stride MR < L, in increasing order: its last L - MR
+                // lanes (from the unused source rows MR..L-1) are overwritten by the next row's
+                // store, and the block's last row's by the next block, the scalar tail, or the
+                // next panel, all packed later; where that would pass the end of ap the block
+                // goes the scalar way.
+                float[] rows = BUFFERS.get().row(L * kc); // L rows of kc; rows MR.. only fill the dropped lanes
+                for (int r = 0; r < MR; r++) MemorySegment.copy(a, F32, (aBase + (long) (i0 + ir + r) * k + p0) * 4L, rows, r * kc, kc);
+                int t = 0;
+                for (; t + L <= kc && panel + (t + L) * MR + (L - MR) <= ap.length; t += L) {
+                    LaneTranspose.transpose(rows, t, kc, ap, panel + t * MR, MR);
+                }
+                for (; t < kc; t++) {
+                    for (int r = 0; r < MR; r++) ap[panel + t * MR + r] = rows[r * kc + t];
+                }
+                continue;
+            }
             for (int r = 0; r < mr; r++) {
                 long src = aBase + (long) (i0 + ir + r) * k + p0;
                 int dst = panel + r;
