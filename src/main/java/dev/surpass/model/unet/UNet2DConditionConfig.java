@@ -23,7 +23,9 @@ import java.util.Objects;
  *
  * <p>Refused by name (a diffusers config surpass does not run): another {@code _class_name}; block
  * types other than CrossAttnDownBlock2D / DownBlock2D / CrossAttnUpBlock2D / UpBlock2D; a
- * {@code mid_block_type} other than UNetMidBlock2DCrossAttn; {@code addition_embed_type},
+ * {@code mid_block_type} other than UNetMidBlock2DCrossAttn; {@code addition_embed_type} other than
+ * null or {@code "text_time"} (SDXL, which needs {@code addition_time_embed_dim} and
+ * {@code projection_class_embeddings_input_dim} larger than 6 of it),
  * {@code class_embed_type}, {@code num_class_embeds}, {@code encoder_hid_dim(_type)},
  * {@code time_cond_proj_dim}, {@code time_embedding_act_fn}, {@code timestep_post_act},
  * {@code time_embedding_type} other than positional, {@code resnet_time_scale_shift} other than
@@ -53,11 +55,21 @@ import java.util.Objects;
  * @param flipSinToCos              the timestep embedding is [cos, sin] rather than [sin, cos]
  * @param freqShift                 the timestep frequencies' downscale_freq_shift
  * @param timeEmbedDim              width of the time embedding (time_embedding_dim, else 4 · block_out_channels[0])
+ * @param additionEmbedType         null, or {@link #TEXT_TIME} (SDXL: {@code add_time_proj} + {@code add_embedding})
+ * @param additionTimeEmbedDim      text_time: width of each time id's sinusoidal embedding (SDXL 256); else 0
+ * @param projectionClassEmbeddingsInputDim text_time: add_embedding's input width, pooled text width + 6 · additionTimeEmbedDim
+ *                                  (SDXL 1280 + 1536 = 2816); else 0
  */
 public record UNet2DConditionConfig(int inChannels, int outChannels, int sampleSize, int[] blockOutChannels, String[] downBlockTypes,
                                     String[] upBlockTypes, int[] layersPerBlock, int crossAttentionDim, int[] heads,
                                     int[] transformerLayersPerBlock, int normNumGroups, double normEps, boolean useLinearProjection,
-                                    boolean upcastAttention, boolean flipSinToCos, double freqShift, int timeEmbedDim) {
+                                    boolean upcastAttention, boolean flipSinToCos, double freqShift, int timeEmbedDim,
+                                    String additionEmbedType, int additionTimeEmbedDim, int projectionClassEmbeddingsInputDim) {
+    /** {@code addition_embed_type} of SDXL: pooled text embeds and 6 time ids added to the time embedding. */
+    public static final String TEXT_TIME = "text_time";
+    /** Number of SDXL time ids per sample: original size (h, w), crop top-left (y, x), target size (h, w). */
+    public static final int TIME_IDS = 6;
+
     public static final String CROSS_DOWN = "CrossAttnDownBlock2D", DOWN = "DownBlock2D", CROSS_UP = "CrossAttnUpBlock2D", UP = "UpBlock2D";
     /** The Transformer2DModel's GroupNorm eps (fixed in diffusers). */
     public static final float TRANSFORMER_GROUP_NORM_EPS = 1e-6f;
@@ -95,6 +107,16 @@ public record UNet2DConditionConfig(int inChannels, int outChannels, int sampleS
         return 1 << (blockOutChannels.length - 1);
     }
 
+    /** Whether the UNet takes SDXL's added conditions (pooled text embeds and time ids). */
+    public boolean textTime() {
+        return TEXT_TIME.equals(additionEmbedType);
+    }
+
+    /** text_time: width of the pooled text embedding the UNet takes, {@code projection_class_embeddings_input_dim − 6 · addition_time_embed_dim}; else 0. */
+    public int textEmbedsDim() {
+        return textTime() ? projectionClassEmbeddingsInputDim - TIME_IDS * additionTimeEmbedDim : 0;
+    }
+
     /** Reads {@code dir/config.json}. */
     public static UNet2DConditionConfig load(Path dir) {
         return of(ConfigJson.load(dir, "UNet2DConditionModel"));
@@ -113,13 +135,43 @@ public record UNet2DConditionConfig(int inChannels, int outChannels, int sampleS
             throw new IllegalArgumentException(w + ": field \"_class_name\" is \"" + cls + "\"; surpass runs UNet2DConditionModel only");
         }
         // features surpass does not run: refused by the field's name
-        for (String f : new String[] {"addition_embed_type", "class_embed_type", "num_class_embeds", "encoder_hid_dim", "encoder_hid_dim_type",
+        for (String f : new String[] {"class_embed_type", "num_class_embeds", "encoder_hid_dim", "encoder_hid_dim_type",
                                       "time_cond_proj_dim", "time_embedding_act_fn", "timestep_post_act", "cross_attention_norm",
-                                      "reverse_transformer_layers_per_block", "projection_class_embeddings_input_dim",
-                                      "addition_time_embed_dim"}) {
+                                      "reverse_transformer_layers_per_block"}) {
             if (c.has(f)) {
                 throw new IllegalArgumentException(w + ": field \"" + f + "\" is " + c.node().get(f)
-                        + "; surpass's UNet2DConditionModel runs Stable Diffusion 1.x / 2.x UNets, which leave it null");
+                        + "; surpass's UNet2DConditionModel runs Stable Diffusion 1.x / 2.x / XL UNets, which leave it null");
+            }
+        }
+        // SDXL's added conditions: the only addition_embed_type surpass runs
+        String addType = null;
+        int addTimeDim = 0, projDim = 0;
+        if (c.has("addition_embed_type")) {
+            JsonNode a = c.node().get("addition_embed_type");
+            if (!a.isTextual() || !a.asText().equals(TEXT_TIME)) {
+                throw new IllegalArgumentException(w + ": field \"addition_embed_type\" is " + a
+                        + "; surpass runs null or \"text_time\" (Stable Diffusion XL) only");
+            }
+            addType = TEXT_TIME;
+            if (!c.has("addition_time_embed_dim")) {
+                throw new IllegalArgumentException(w + ": field \"addition_time_embed_dim\" is missing; addition_embed_type \"text_time\" needs it");
+            }
+            if (!c.has("projection_class_embeddings_input_dim")) {
+                throw new IllegalArgumentException(w + ": field \"projection_class_embeddings_input_dim\" is missing; addition_embed_type "
+                        + "\"text_time\" needs it");
+            }
+            addTimeDim = c.optPositive("addition_time_embed_dim", 256);
+            projDim = c.optPositive("projection_class_embeddings_input_dim", 2816);
+            if (addTimeDim > 1 << 14 || (long) projDim <= (long) TIME_IDS * addTimeDim) {
+                throw new IllegalArgumentException(w + ": field \"projection_class_embeddings_input_dim\" is " + projDim + " with addition_time_embed_dim "
+                        + addTimeDim + "; it must exceed " + TIME_IDS + " · addition_time_embed_dim (the rest is the pooled text embedding)");
+            }
+        } else {
+            for (String f : new String[] {"projection_class_embeddings_input_dim", "addition_time_embed_dim"}) {
+                if (c.has(f)) {
+                    throw new IllegalArgumentException(w + ": field \"" + f + "\" is " + c.node().get(f) + " but addition_embed_type is null; "
+                            + "surpass reads it for \"text_time\" only");
+                }
             }
         }
         if (c.has("num_attention_heads")) {
@@ -210,10 +262,13 @@ public record UNet2DConditionConfig(int inChannels, int outChannels, int sampleS
         }
         int half = boc[0] / 2;
         if (half - shift == 0) throw new IllegalArgumentException(w + ": field \"freq_shift\" is " + shift + ", block_out_channels[0] / 2; the frequencies divide by their difference");
+        if (addType != null && addTimeDim / 2 - shift == 0) {
+            throw new IllegalArgumentException(w + ": field \"freq_shift\" is " + shift + ", addition_time_embed_dim / 2; the frequencies divide by their difference");
+        }
         int ted = c.optPositive("time_embedding_dim", 4 * boc[0]);
         return new UNet2DConditionConfig(c.optPositive("in_channels", 4), c.optPositive("out_channels", 4), sample, boc, down, up, layers,
                 crossDim, heads, tl, groups, eps, c.bool("use_linear_projection", false), c.bool("upcast_attention", false),
-                c.bool("flip_sin_to_cos", true), shift, ted);
+                c.bool("flip_sin_to_cos", true), shift, ted, addType, addTimeDim, projDim);
     }
 
     private static void requireText(ConfigJson c, String key, String want) {
@@ -297,7 +352,9 @@ public record UNet2DConditionConfig(int inChannels, int outChannels, int sampleS
                 && crossAttentionDim == c.crossAttentionDim && Arrays.equals(heads, c.heads)
                 && Arrays.equals(transformerLayersPerBlock, c.transformerLayersPerBlock) && normNumGroups == c.normNumGroups
                 && Double.compare(normEps, c.normEps) == 0 && useLinearProjection == c.useLinearProjection && upcastAttention == c.upcastAttention
-                && flipSinToCos == c.flipSinToCos && Double.compare(freqShift, c.freqShift) == 0 && timeEmbedDim == c.timeEmbedDim;
+                && flipSinToCos == c.flipSinToCos && Double.compare(freqShift, c.freqShift) == 0 && timeEmbedDim == c.timeEmbedDim
+                && Objects.equals(additionEmbedType, c.additionEmbedType) && additionTimeEmbedDim == c.additionTimeEmbedDim
+                && projectionClassEmbeddingsInputDim == c.projectionClassEmbeddingsInputDim;
     }
 
     @Override
@@ -305,7 +362,7 @@ public record UNet2DConditionConfig(int inChannels, int outChannels, int sampleS
         return Objects.hash(inChannels, outChannels, sampleSize, Arrays.hashCode(blockOutChannels), Arrays.hashCode(downBlockTypes),
                 Arrays.hashCode(upBlockTypes), Arrays.hashCode(layersPerBlock), crossAttentionDim, Arrays.hashCode(heads),
                 Arrays.hashCode(transformerLayersPerBlock), normNumGroups, normEps, useLinearProjection, upcastAttention, flipSinToCos,
-                freqShift, timeEmbedDim);
+                freqShift, timeEmbedDim, additionEmbedType, additionTimeEmbedDim, projectionClassEmbeddingsInputDim);
     }
 
     @Override
@@ -316,6 +373,7 @@ public record UNet2DConditionConfig(int inChannels, int outChannels, int sampleS
                 + ", crossAttentionDim=" + crossAttentionDim + ", heads=" + Arrays.toString(heads) + ", transformerLayersPerBlock="
                 + Arrays.toString(transformerLayersPerBlock) + ", normNumGroups=" + normNumGroups + ", normEps=" + normEps
                 + ", useLinearProjection=" + useLinearProjection + ", upcastAttention=" + upcastAttention + ", flipSinToCos=" + flipSinToCos
-                + ", freqShift=" + freqShift + ", timeEmbedDim=" + timeEmbedDim + "]";
+                + ", freqShift=" + freqShift + ", timeEmbedDim=" + timeEmbedDim + ", additionEmbedType=" + additionEmbedType
+                + ", additionTimeEmbedDim=" + additionTimeEmbedDim + ", projectionClassEmbeddingsInputDim=" + projectionClassEmbeddingsInputDim + "]";
     }
 }

@@ -83,6 +83,9 @@ public final class UNet2DConditionModel implements AutoCloseable {
     private Conv convIn;                 // 3×3, in_channels → C0
     private Tensor time1, time1b;        // [T, C0], [T]
     private Tensor time2, time2b;        // [T, T], [T]
+    // text_time (SDXL): add_embedding.linear_1 split by its input columns into the pooled-text part and the time-ids part
+    private Tensor addText, addTime, add1b; // [T, Pt], [T, 6·A], [T]
+    private Tensor add2, add2b;              // [T, T], [T]
     private Resnet[][] downRes;          // [level][layers_per_block]
     private Transformer[][] downAttn;    // same shape; null rows for DownBlock2D
     private Conv[] downsample;           // 3×3 stride 2; null for the last level
@@ -152,6 +155,20 @@ public final class UNet2DConditionModel implements AutoCloseable {
         time1b = keep(wt.read("time_embedding.linear_1.bias", t), t);
         time2 = keep(wt.read("time_embedding.linear_2.weight", t, t), t, t);
         time2b = keep(wt.read("time_embedding.linear_2.bias", t), t);
+        if (c.textTime()) {
+            int p = c.projectionClassEmbeddingsInputDim(), pt = c.textEmbedsDim(), pa = p - pt;
+            float[] w1 = wt.read("add_embedding.linear_1.weight", t, p), wText = new float[t * pt], wTime = new float[t * pa];
+            // diffusers concatenates [text_embeds, time_embeds] on the feature axis: columns [0, pt) see the text, the rest the time ids
+            for (int r = 0; r < t; r++) {
+                System.arraycopy(w1, r * p, wText, r * pt, pt);
+                System.arraycopy(w1, r * p + pt, wTime, r * pa, pa);
+            }
+            addText = keep(wText, t, pt);
+            addTime = keep(wTime, t, pa);
+            add1b = keep(wt.read("add_embedding.linear_1.bias", t), t);
+            add2 = keep(wt.read("add_embedding.linear_2.weight", t, t), t, t);
+            add2b = keep(wt.read("add_embedding.linear_2.bias", t), t);
+        }
 
         // down: the skip stack's channels are tracked to size the up blocks' concatenations
         Deque<Integer> skips = new ArrayDeque<>();
@@ -303,6 +320,8 @@ public final class UNet2DConditionModel implements AutoCloseable {
 
     /**
      * The UNet's prediction, as diffusers' {@code unet(sample, timestep, encoder_hidden_states).sample}.
+     * A text_time (SDXL) UNet needs its added conditions: use
+     * {@link #forward(Tensor, float[], Tensor, Tensor, float[])}.
      *
      * @param sample              latents {@code [B, in_channels, H, W]} (channels-first, as diffusers), F32, F16 or BF16
      *                            (computed in fp32), on the model's device; H and W multiples of {@link UNet2DConditionConfig#downscale()}
@@ -310,22 +329,87 @@ public final class UNet2DConditionModel implements AutoCloseable {
      * @param encoderHiddenStates the text encoder's states {@code [B, S, cross_attention_dim]}, floating, on the model's device
      * @return {@code [B, out_channels, H, W]} F32, a new tensor the caller owns
      * @throws IllegalArgumentException naming the argument for a null, closed or misshapen input, one on another device, a
-     *                                  non-floating dtype, a timestep count other than B or 1, or a non-finite timestep
+     *                                  non-floating dtype, a timestep count other than B or 1, or a non-finite timestep; and
+     *                                  for a text_time UNet, which cannot run without its added conditions
      */
     public Tensor forward(Tensor sample, float[] timesteps, Tensor encoderHiddenStates) {
         ensureOpen();
+        if (config.textTime()) {
+            throw new IllegalArgumentException("UNet2DConditionModel.forward: this UNet has addition_embed_type \"text_time\" (Stable Diffusion XL); "
+                    + "pass textEmbeds and timeIds to forward(sample, timesteps, encoderHiddenStates, textEmbeds, timeIds)");
+        }
         check(sample, timesteps, encoderHiddenStates);
+        return run(sample, timesteps, encoderHiddenStates, null, null);
+    }
+
+    /**
+     * The prediction of a text_time (SDXL) UNet, as diffusers' {@code unet(sample, timestep,
+     * encoder_hidden_states, added_cond_kwargs={"text_embeds": textEmbeds, "time_ids": timeIds}).sample}:
+     * each sample's 6 time ids through {@code add_time_proj} (a sinusoidal embedding of
+     * {@code addition_time_embed_dim} each, flattened to {@code 6 · A}), after the pooled text embeds,
+     * through {@code add_embedding} (linear_1, SiLU, linear_2), added to the time embedding.
+     *
+     * @param sample              as {@link #forward(Tensor, float[], Tensor)}
+     * @param timesteps           as {@link #forward(Tensor, float[], Tensor)}
+     * @param encoderHiddenStates as {@link #forward(Tensor, float[], Tensor)}
+     * @param textEmbeds          pooled text embeds {@code [B, projection_class_embeddings_input_dim − 6 · addition_time_embed_dim]}, floating,
+     *                            on the model's device
+     * @param timeIds             {@code 6 · B} finite values, sample-major (SDXL: original h, w, crop top, left, target h, w), or 6 for all samples
+     * @return {@code [B, out_channels, H, W]} F32, a new tensor the caller owns
+     * @throws IllegalArgumentException as the other forward, for a UNet without text_time, and naming textEmbeds or timeIds for a
+     *                                  null, closed, misshapen, foreign-device or non-finite one
+     */
+    public Tensor forward(Tensor sample, float[] timesteps, Tensor encoderHiddenStates, Tensor textEmbeds, float[] timeIds) {
+        ensureOpen();
+        String where = "UNet2DConditionModel.forward";
+        if (!config.textTime()) {
+            throw new IllegalArgumentException(where + ": textEmbeds and timeIds are given but this UNet has no addition_embed_type \"text_time\"; "
+                    + "use forward(sample, timesteps, encoderHiddenStates)");
+        }
+        check(sample, timesteps, encoderHiddenStates);
+        long b = sample.dim(0);
+        int pt = config.textEmbedsDim();
+        if (textEmbeds == null) throw new IllegalArgumentException(where + ": textEmbeds is null");
+        if (textEmbeds.isClosed()) throw new IllegalArgumentException(where + ": textEmbeds (" + textEmbeds.describe() + ") is closed");
+        if (!textEmbeds.dtype().isFloating()) throw new IllegalArgumentException(where + ": textEmbeds is " + textEmbeds.describe() + "; expected F32, F16 or BF16");
+        if (!textEmbeds.device().sameAs(device)) {
+            throw new IllegalArgumentException(where + ": textEmbeds is on " + textEmbeds.device().name() + " but the model is on " + device.name());
+        }
+        long[] te = textEmbeds.shape();
+        if (te.length != 2 || te[0] != b || te[1] != pt) {
+            throw new IllegalArgumentException(where + ": textEmbeds is " + textEmbeds.describe() + "; expected [" + b + ", " + pt
+                    + "] (B of sample, projection_class_embeddings_input_dim − 6 · addition_time_embed_dim)");
+        }
+        int n = UNet2DConditionConfig.TIME_IDS;
+        if (timeIds == null) throw new IllegalArgumentException(where + ": timeIds is null");
+        if (timeIds.length != n && timeIds.length != n * b) {
+            throw new IllegalArgumentException(where + ": timeIds has " + timeIds.length + " values; expected " + n + " per sample (" + n * b
+                    + ") or " + n + " for all");
+        }
+        for (int i = 0; i < timeIds.length; i++) {
+            if (!Float.isFinite(timeIds[i])) throw new IllegalArgumentException(where + ": timeIds[" + i + "] is " + timeIds[i] + "; expected a finite number");
+        }
+        return run(sample, timesteps, encoderHiddenStates, textEmbeds, timeIds);
+    }
+
+    /** Both forwards after their checks: sample by sample; {@code textEmbeds} and {@code timeIds} null unless text_time. */
+    private Tensor run(Tensor sample, float[] timesteps, Tensor encoderHiddenStates, Tensor textEmbeds, float[] timeIds) {
         int b = (int) sample.dim(0), cin = config.inChannels(), h = (int) sample.dim(2), w = (int) sample.dim(3);
-        int s = (int) encoderHiddenStates.dim(1), dc = config.crossAttentionDim(), oc = config.outChannels();
+        int s = (int) encoderHiddenStates.dim(1), dc = config.crossAttentionDim(), oc = config.outChannels(), pt = config.textEmbedsDim();
+        int nIds = UNet2DConditionConfig.TIME_IDS;
         try (Scope sc = Scope.open()) {
             Tensor x = sample.dtype() == DType.F32 ? sample : sc.track(sample.to(DType.F32));
             Tensor e = encoderHiddenStates.dtype() == DType.F32 ? encoderHiddenStates : sc.track(encoderHiddenStates.to(DType.F32));
+            Tensor te = textEmbeds == null || textEmbeds.dtype() == DType.F32 ? textEmbeds : sc.track(textEmbeds.to(DType.F32));
             Tensor out = device.allocate(DType.F32, b, oc, h, w);
             try {
                 for (int i = 0; i < b; i++) {
                     float t = timesteps[timesteps.length == 1 ? 0 : i];
+                    float[] ids = timeIds == null ? null
+                            : java.util.Arrays.copyOfRange(timeIds, timeIds.length == nIds ? 0 : i * nIds, (timeIds.length == nIds ? 0 : i * nIds) + nIds);
                     try (Tensor one = x.view((long) i * cin * h * w, cin, (long) h * w); Tensor ctx = e.view((long) i * s * dc, s, dc);
-                         Tensor y = forwardOne(one, h, w, t, ctx)) {
+                         Tensor text = te == null ? null : te.view((long) i * pt, 1, pt);
+                         Tensor y = forwardOne(one, h, w, t, ctx, text, ids)) {
                         device.backend().copy(y.storage(), y.byteOffset(), out.storage(), out.byteOffset() + i * y.byteSize(), y.byteSize());
                     }
                 }
@@ -358,8 +442,11 @@ public final class UNet2DConditionModel implements AutoCloseable {
         return out;
     }
 
-    /** One sample {@code [cin, h·w]} (channels-first) at timestep t with its text states {@code ctx [S, Dc]} → {@code [out, h·w]}. */
-    private Tensor forwardOne(Tensor sample, int h, int w, float t, Tensor ctx) {
+    /**
+     * One sample {@code [cin, h·w]} (channels-first) at timestep t with its text states {@code ctx [S, Dc]} → {@code [out, h·w]};
+     * text_time: its pooled text {@code [1, Pt]} and 6 time ids, else both null.
+     */
+    private Tensor forwardOne(Tensor sample, int h, int w, float t, Tensor ctx, Tensor text, float[] ids) {
         UNet2DConditionConfig c = config;
         int groups = c.normNumGroups();
         float eps = (float) c.normEps();
@@ -370,6 +457,18 @@ public final class UNet2DConditionModel implements AutoCloseable {
             Tensor temb0 = sc.track(device.upload(DType.F32, te, 1, te.length));
             Tensor temb1 = sc.track(Activation.silu(sc.track(Gemm.linear(temb0, time1, time1b))));
             Tensor temb = sc.track(Gemm.linear(temb1, time2, time2b));                 // [1, T]
+            if (text != null) {
+                // get_aug_embed: add_embedding(cat([text_embeds, add_time_proj(time_ids)])), linear_1 applied as its two column blocks
+                int a = c.additionTimeEmbedDim();
+                float[] tid = new float[ids.length * a];
+                for (int k = 0; k < ids.length; k++) {
+                    System.arraycopy(timestepEmbedding(ids[k], a, c.flipSinToCos(), c.freqShift()), 0, tid, k * a, a);
+                }
+                Tensor idsEmb = sc.track(device.upload(DType.F32, tid, 1, tid.length));
+                Tensor pre = sc.track(Elementwise.add(sc.track(Gemm.linear(text, addText, add1b)), sc.track(Gemm.linear(idsEmb, addTime, null))));
+                Tensor aug = sc.track(Gemm.linear(sc.track(Activation.silu(pre)), add2, add2b));
+                temb = sc.track(Elementwise.add(temb, aug));
+            }
             Tensor tact = sc.track(Activation.silu(temb));                             // every resnet's SiLU(temb)
 
             x = ConvOps.transpose(sample, c.inChannels(), h * w);                      // [h·w, cin]

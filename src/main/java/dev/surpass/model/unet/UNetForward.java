@@ -15,7 +15,9 @@ import java.util.Map;
  * pass its {@code unet/}): inputs {@code sample} {@code [B, in_channels, H, W]}, {@code timestep}
  * ({@code [B]} or one value, floating or integer) and {@code encoder_hidden_states}
  * {@code [B, S, cross_attention_dim]} → output {@code sample} F32 {@code [B, out_channels, H, W]},
- * diffusers' {@code unet(sample, timestep, encoder_hidden_states).sample}.
+ * diffusers' {@code unet(sample, timestep, encoder_hidden_states).sample}. A text_time (SDXL) UNet
+ * also takes {@code text_embeds} {@code [B, P]} and {@code time_ids} {@code [B, 6]} (floating), its
+ * {@code added_cond_kwargs}.
  */
 public final class UNetForward implements ModelForward {
     @Override
@@ -55,7 +57,16 @@ public final class UNetForward implements ModelForward {
             }
         }
         try (UNet2DConditionModel m = UNet2DConditionModel.load(device, model)) {
-            return Map.of("sample", m.forward(sample, ts, ctx));
+            if (!m.config().textTime()) return Map.of("sample", m.forward(sample, ts, ctx));
+            Tensor text = inputs.get("text_embeds"), ids = inputs.get("time_ids");
+            if (text == null) throw new IllegalArgumentException("unet forward: input tensor 'text_embeds' ([B, P]) is missing; this UNet is text_time (SDXL)");
+            if (ids == null) throw new IllegalArgumentException("unet forward: input tensor 'time_ids' ([B, 6]) is missing; this UNet is text_time (SDXL)");
+            if (!ids.dtype().isFloating()) throw new IllegalArgumentException("unet forward: time_ids is " + ids.describe() + "; expected a floating tensor");
+            float[] idv;
+            try (Device cpu = Device.cpu(); Tensor host = ids.to(cpu)) {
+                idv = host.toFloatArray();
+            }
+            return Map.of("sample", m.forward(sample, ts, ctx, text, idv));
         }
     }
 }

@@ -36,12 +36,18 @@ class UNet2DConditionModelTest {
     static final long SEED = Long.getLong("surpass.seed", 0x0E7L);
     /** fp32 against float64 through ~30 convs, GEMMs and attentions: relative L2. */
     static final double TOL = 2e-5;
+    /**
+     * The SDXL-like UNet is about three times deeper (2 resnets per block, up to 3 transformer layers with peaked
+     * attention at each position): fp32 rounding measured at 5e-5 .. 1e-4 relative L2 against float64; a wrong
+     * convention (no added conditions, swapped time ids) moves it by more than 1e-2.
+     */
+    static final double TOL_XL = 3e-4;
 
     @TempDir
     static Path tmp;
 
-    static UNetFixture sd1, sd2;
-    static Path sd1Dir, sd2Dir;
+    static UNetFixture sd1, sd2, sdxl;
+    static Path sd1Dir, sd2Dir, sdxlDir;
     static Device cpu;
 
     @BeforeAll
@@ -50,6 +56,8 @@ class UNet2DConditionModelTest {
         sd2 = UNetFixture.sd2(SEED + 1);
         sd1Dir = sd1.write(tmp.resolve("sd1"), DType.F32);
         sd2Dir = sd2.write(tmp.resolve("sd2"), DType.F32);
+        sdxl = UNetFixture.sdxl(SEED + 4);
+        sdxlDir = sdxl.write(tmp.resolve("sdxl"), DType.F32);
         cpu = Device.cpu();
     }
 
@@ -185,6 +193,79 @@ class UNet2DConditionModelTest {
         }
     }
 
+    // ---- SDXL (text_time) ------------------------------------------------------------------------
+
+    private static float[] runXl(Device d, DType dtype, float[] x, float[] ts, float[] ctx, float[] text, float[] ids, int n, int h, int w, int s) {
+        try (UNet2DConditionModel m = UNet2DConditionModel.load(d, sdxlDir); Tensor xt = d.upload(dtype, x, n, 4, h, w);
+             Tensor et = d.upload(dtype, ctx, n, s, sdxl.cross); Tensor tt = d.upload(dtype, text, n, sdxl.textDim());
+             Tensor y = m.forward(xt, ts, et, tt, ids)) {
+            assertArrayEquals(new long[] {n, 4, h, w}, y.shape());
+            return y.toFloatArray();
+        }
+    }
+
+    @Test
+    void sdxlLikeTextTimeMatchesFloat64Reference() {
+        int n = 2, h = 4, w = 12, s = 7;
+        float[] x = UNetFixture.noise(SEED + 30, n * 4 * h * w), ctx = UNetFixture.noise(SEED + 31, n * s * sdxl.cross);
+        float[] text = UNetFixture.noise(SEED + 32, n * sdxl.textDim());
+        float[] ids = {32, 96, 0, 0, 32, 96, 1024, 768, 17, 5, 896, 640}; // per sample: original (h, w), crop (top, left), target (h, w)
+        float[] ts = {999f, 421.5f};
+        float[] got = runXl(cpu, DType.F32, x, ts, ctx, text, ids, n, h, w, s);
+        ParityResult r = ParityMath.compare(got, sdxl.forward(x, n, h, w, ts, ctx, s, text, ids, EnumSet.noneOf(UNetFixture.Variant.class)), TOL_XL);
+        assertTrue(r.passed(), r + " seed=" + SEED);
+        // the added conditions matter: without them (or with the other sample's ids) the output moves far beyond the tolerance
+        ParityResult noAug = ParityMath.compare(got, sdxl.forward(x, n, h, w, ts, ctx, s, EnumSet.noneOf(UNetFixture.Variant.class)), TOL_XL);
+        assertTrue(!noAug.passed() && noAug.relL2() > 1e-2, "text_time conditions are not used: " + noAug);
+        float[] swapped = ids.clone();
+        System.arraycopy(ids, 6, swapped, 0, 6);
+        System.arraycopy(ids, 0, swapped, 6, 6);
+        ParityResult sw = ParityMath.compare(got, sdxl.forward(x, n, h, w, ts, ctx, s, text, swapped, EnumSet.noneOf(UNetFixture.Variant.class)), TOL_XL);
+        assertTrue(sw.relL2() > 1e-2, "time ids are not per sample: " + sw);
+        assertTrue(!sw.passed(), "time ids are not per sample: " + sw);
+        // six ids for the whole batch broadcast as twelve equal ones
+        float[] six = java.util.Arrays.copyOf(ids, 6), twelve = new float[12];
+        System.arraycopy(six, 0, twelve, 0, 6);
+        System.arraycopy(six, 0, twelve, 6, 6);
+        assertArrayEquals(runXl(cpu, DType.F32, x, ts, ctx, text, twelve, n, h, w, s), runXl(cpu, DType.F32, x, ts, ctx, text, six, n, h, w, s));
+    }
+
+    @Test
+    void sdxlConfigReadsPerLevelLayersAndAddedConditions() {
+        UNet2DConditionConfig c = UNet2DConditionConfig.load(sdxlDir);
+        assertTrue(c.textTime());
+        assertArrayEquals(new int[] {1, 2, 3}, c.transformerLayersPerBlock());
+        assertArrayEquals(new int[] {1, 2, 3}, c.heads());
+        assertEquals(8, c.additionTimeEmbedDim());
+        assertEquals(62, c.projectionClassEmbeddingsInputDim());
+        assertEquals(14, c.textEmbedsDim());
+        assertTrue(c.useLinearProjection());
+        assertTrue(!UNet2DConditionConfig.load(sd1Dir).textTime());
+        assertEquals(0, UNet2DConditionConfig.load(sd1Dir).textEmbedsDim());
+    }
+
+    @Test
+    void textTimeInputsAreRefused() {
+        try (UNet2DConditionModel xl = UNet2DConditionModel.load(cpu, sdxlDir); UNet2DConditionModel m1 = UNet2DConditionModel.load(cpu, sd1Dir);
+             Tensor x = cpu.upload(DType.F32, UNetFixture.noise(1, 4 * 4 * 4), 1, 4, 4, 4);
+             Tensor ctx = cpu.upload(DType.F32, UNetFixture.noise(2, 3 * 40), 1, 3, 40);
+             Tensor ctx1 = cpu.upload(DType.F32, UNetFixture.noise(2, 3 * 24), 1, 3, 24);
+             Tensor text = cpu.upload(DType.F32, UNetFixture.noise(3, 14), 1, 14);
+             Tensor text2 = cpu.upload(DType.F32, UNetFixture.noise(3, 28), 2, 14);
+             Tensor narrow = cpu.upload(DType.F32, UNetFixture.noise(3, 13), 1, 13)) {
+            float[] t = {5}, ids = {4, 4, 0, 0, 4, 4};
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> xl.forward(x, t, ctx)).getMessage().contains("text_time"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> m1.forward(x, t, ctx1, text, ids)).getMessage().contains("no addition_embed_type"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> xl.forward(x, t, ctx, null, ids)).getMessage().contains("textEmbeds is null"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> xl.forward(x, t, ctx, narrow, ids)).getMessage().contains("[1, 14]"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> xl.forward(x, t, ctx, text2, ids)).getMessage().contains("[1, 14]"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> xl.forward(x, t, ctx, text, null)).getMessage().contains("timeIds is null"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> xl.forward(x, t, ctx, text, new float[5])).getMessage().contains("timeIds has 5"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> xl.forward(x, t, ctx, text, new float[] {0, 0, 0, Float.NaN, 0, 0}))
+                    .getMessage().contains("timeIds[3]"));
+        }
+    }
+
     // ---- refusals -------------------------------------------------------------------------------
 
     private static void assertRefused(Consumer<ObjectNode> edit, String... parts) {
@@ -207,7 +288,14 @@ class UNet2DConditionModelTest {
 
     @Test
     void unsupportedConfigsAreRefusedNamingTheField() {
-        assertRefused(c -> c.put("addition_embed_type", "text_time"), "\"addition_embed_type\"", "text_time");
+        assertRefused(c -> c.put("addition_embed_type", "text"), "\"addition_embed_type\"", "text_time");
+        assertRefused(c -> c.put("addition_embed_type", "text_time"), "\"addition_time_embed_dim\"", "missing");
+        assertRefused(c -> c.put("addition_embed_type", "text_time").put("addition_time_embed_dim", 8), "\"projection_class_embeddings_input_dim\"");
+        assertRefused(c -> c.put("addition_embed_type", "text_time").put("addition_time_embed_dim", 8).put("projection_class_embeddings_input_dim", 48),
+                "\"projection_class_embeddings_input_dim\"", "exceed 6");
+        assertRefused(c -> c.put("projection_class_embeddings_input_dim", 60), "\"projection_class_embeddings_input_dim\"", "addition_embed_type is null");
+        assertRefused(c -> c.put("addition_embed_type", "text_time").put("addition_time_embed_dim", 8).put("projection_class_embeddings_input_dim", 60),
+                "add_embedding.linear_1.weight"); // the sd1 file has no add_embedding
         assertRefused(c -> c.put("class_embed_type", "timestep"), "\"class_embed_type\"");
         assertRefused(c -> c.put("num_class_embeds", 10), "\"num_class_embeds\"");
         assertRefused(c -> c.put("encoder_hid_dim", 32), "\"encoder_hid_dim\"");
@@ -277,6 +365,11 @@ class UNet2DConditionModelTest {
             ParityResult sd2Gpu = ParityMath.compare(run(g, sd2Dir, DType.BF16, x2, new float[] {3f}, c2, 1, 4, 4, 8, 5, 20),
                     toDouble(run(cpu, sd2Dir, DType.BF16, x2, new float[] {3f}, c2, 1, 4, 4, 8, 5, 20)), TOL);
             assertTrue(sd2Gpu.passed(), "CUDA vs CPU, SD2-like, BF16 inputs: " + sd2Gpu);
+            float[] x3 = UNetFixture.noise(SEED + 24, 2 * 4 * 8 * 8), c3 = UNetFixture.noise(SEED + 25, 2 * 9 * 40), p3 = UNetFixture.noise(SEED + 26, 2 * 14);
+            float[] ids = {64, 64, 0, 0, 64, 64, 1024, 1024, 8, 16, 1024, 1024}, t3 = {700f, 12f};
+            ParityResult xlGpu = ParityMath.compare(runXl(g, DType.F32, x3, t3, c3, p3, ids, 2, 8, 8, 9),
+                    sdxl.forward(x3, 2, 8, 8, t3, c3, 9, p3, ids, EnumSet.noneOf(UNetFixture.Variant.class)), TOL_XL);
+            assertTrue(xlGpu.passed(), "CUDA vs float64, SDXL-like text_time: " + xlGpu);
         }
     }
 

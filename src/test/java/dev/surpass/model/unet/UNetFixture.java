@@ -41,7 +41,9 @@ final class UNetFixture {
 
     final int[] boc, heads;        // heads: the attention_head_dim entries (diffusers' head counts)
     final boolean headsAsList, linearProj;
-    final int layers, groups, tl, cin, cout, cross;
+    final int layers, groups, cin, cout, cross;
+    final int[] tl;                // transformer_layers_per_block per level
+    final int addTimeDim, projDim; // text_time (SDXL): addition_time_embed_dim, projection_class_embeddings_input_dim; 0 without
     final String[] down, up;
     final int t;                   // time_embed_dim
     final Map<String, float[]> w = new LinkedHashMap<>();
@@ -49,13 +51,26 @@ final class UNetFixture {
 
     UNetFixture(int[] boc, int layers, int groups, int[] heads, boolean headsAsList, int tl, boolean linearProj, int cin, int cout, int cross,
                 String[] down, String[] up, long seed) {
+        this(boc, layers, groups, heads, headsAsList, filled(boc.length, tl), linearProj, cin, cout, cross, down, up, 0, 0, seed);
+    }
+
+    private static int[] filled(int n, int v) {
+        int[] a = new int[n];
+        java.util.Arrays.fill(a, v);
+        return a;
+    }
+
+    UNetFixture(int[] boc, int layers, int groups, int[] heads, boolean headsAsList, int[] tl, boolean linearProj, int cin, int cout, int cross,
+                String[] down, String[] up, int addTimeDim, int projDim, long seed) {
         this.boc = boc.clone();
         this.heads = heads.clone();
         this.headsAsList = headsAsList;
         this.linearProj = linearProj;
         this.layers = layers;
         this.groups = groups;
-        this.tl = tl;
+        this.tl = tl.clone();
+        this.addTimeDim = addTimeDim;
+        this.projDim = projDim;
         this.cin = cin;
         this.cout = cout;
         this.cross = cross;
@@ -67,18 +82,22 @@ final class UNetFixture {
         conv(r, "conv_in", cin, c0, 3);
         lin(r, "time_embedding.linear_1", c0, t);
         lin(r, "time_embedding.linear_2", t, t);
+        if (addTimeDim > 0) {
+            lin(r, "add_embedding.linear_1", projDim, t);
+            lin(r, "add_embedding.linear_2", t, t);
+        }
         int ch = c0;
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < layers; j++) {
                 resnet(r, "down_blocks." + i + ".resnets." + j, ch, boc[i]);
                 ch = boc[i];
-                if (down[i].startsWith("CrossAttn")) transformer(r, "down_blocks." + i + ".attentions." + j, ch, heads[i]);
+                if (down[i].startsWith("CrossAttn")) transformer(r, "down_blocks." + i + ".attentions." + j, ch, heads[i], tl[i]);
             }
             if (i < n - 1) conv(r, "down_blocks." + i + ".downsamplers.0.conv", ch, ch, 3);
         }
         int top = boc[n - 1];
         resnet(r, "mid_block.resnets.0", top, top);
-        transformer(r, "mid_block.attentions.0", top, heads[n - 1]);
+        transformer(r, "mid_block.attentions.0", top, heads[n - 1], tl[n - 1]);
         resnet(r, "mid_block.resnets.1", top, top);
         int prev = top;
         for (int i = 0; i < n; i++) {
@@ -86,7 +105,7 @@ final class UNetFixture {
             for (int j = 0; j <= layers; j++) {
                 int skip = j == layers ? in : o, rin = j == 0 ? prev : o;
                 resnet(r, "up_blocks." + i + ".resnets." + j, rin + skip, o);
-                if (up[i].startsWith("CrossAttn")) transformer(r, "up_blocks." + i + ".attentions." + j, o, heads[lvl]);
+                if (up[i].startsWith("CrossAttn")) transformer(r, "up_blocks." + i + ".attentions." + j, o, heads[lvl], tl[lvl]);
             }
             if (i < n - 1) conv(r, "up_blocks." + i + ".upsamplers.0.conv", o, o, 3);
             prev = o;
@@ -106,6 +125,23 @@ final class UNetFixture {
         return new UNetFixture(new int[] {16, 32, 48}, 1, 4, new int[] {1, 2, 2}, true, 2, true, 4, 4, 20,
                 new String[] {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"},
                 new String[] {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"}, seed);
+    }
+
+    /**
+     * SDXL base's shape in miniature: 3 levels with down blocks [DownBlock2D, CrossAttn, CrossAttn],
+     * per-level head counts [1, 2, 3] as a list, transformer_layers_per_block [1, 2, 3] (SDXL: [1, 2, 10]),
+     * linear projections, 2 resnets per block, and text_time added conditions (addition_time_embed_dim 8,
+     * pooled text of 14: projection_class_embeddings_input_dim 62).
+     */
+    static UNetFixture sdxl(long seed) {
+        return new UNetFixture(new int[] {16, 32, 48}, 2, 8, new int[] {1, 2, 3}, true, new int[] {1, 2, 3}, true, 4, 4, 40,
+                new String[] {"DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"},
+                new String[] {"CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"}, 8, 6 * 8 + 14, seed);
+    }
+
+    /** text_time: the pooled text embedding's width. */
+    int textDim() {
+        return projDim - 6 * addTimeDim;
     }
 
     private void put(Random r, String name, double scale, double offset, long... shape) {
@@ -141,7 +177,7 @@ final class UNetFixture {
         if (ci != co) conv(r, p + ".conv_shortcut", ci, co, 1);
     }
 
-    private void transformer(Random r, String p, int c, int h) {
+    private void transformer(Random r, String p, int c, int h, int tl) {
         int inner = h * (c / h);
         norm(r, p + ".norm", c);
         if (linearProj) lin(r, p + ".proj_in", c, inner);
@@ -173,7 +209,8 @@ final class UNetFixture {
         c.put("_class_name", "UNet2DConditionModel");
         c.put("_diffusers_version", "0.31.0");
         c.put("act_fn", "silu");
-        c.putNull("addition_embed_type");
+        if (addTimeDim > 0) c.put("addition_embed_type", "text_time");
+        else c.putNull("addition_embed_type");
         if (headsAsList) {
             ArrayNode a = c.putArray("attention_head_dim");
             for (int h : heads) a.add(h);
@@ -200,11 +237,11 @@ final class UNetFixture {
         c.put("only_cross_attention", false);
         c.put("out_channels", cout);
         c.put("sample_size", 32);
-        if (tl == 1) {
+        if (java.util.Arrays.stream(tl).allMatch(x -> x == 1)) {
             c.put("transformer_layers_per_block", 1);
         } else { // as a per-level list, the other form diffusers reads
             ArrayNode a = c.putArray("transformer_layers_per_block");
-            for (int i = 0; i < boc.length; i++) a.add(tl);
+            for (int x : tl) a.add(x);
         }
         ArrayNode u = c.putArray("up_block_types");
         for (String s : up) u.add(s);
@@ -216,6 +253,10 @@ final class UNetFixture {
                                       "reverse_transformer_layers_per_block", "time_cond_proj_dim", "time_embedding_act_fn", "time_embedding_dim",
                                       "timestep_post_act"}) {
             c.putNull(f);
+        }
+        if (addTimeDim > 0) {
+            c.put("addition_time_embed_dim", addTimeDim);
+            c.put("projection_class_embeddings_input_dim", projDim);
         }
         c.put("addition_embed_type_num_heads", 64);
         c.put("attention_type", "default");
@@ -269,25 +310,42 @@ final class UNetFixture {
         return forward(sample, n, h, wd, ts, ctx, s, EnumSet.noneOf(Variant.class));
     }
 
-    /** {@code unet(sample [n, cin, h, wd], ts, ctx [n, s, cross]).sample} → {@code [n, cout, h, wd]}. */
     double[] forward(float[] sample, int n, int h, int wd, float[] ts, float[] ctx, int s, Set<Variant> v) {
+        return forward(sample, n, h, wd, ts, ctx, s, null, null, v);
+    }
+
+    /**
+     * {@code unet(sample [n, cin, h, wd], ts, ctx [n, s, cross], added_cond_kwargs={text_embeds [n, textDim], time_ids [n, 6]}).sample}
+     * → {@code [n, cout, h, wd]}; text and ids null without text_time.
+     */
+    double[] forward(float[] sample, int n, int h, int wd, float[] ts, float[] ctx, int s, float[] text, float[] ids, Set<Variant> v) {
         double[] all = new double[n * cout * h * wd];
         for (int b = 0; b < n; b++) {
             double[] x = new double[cin * h * wd];
             for (int i = 0; i < x.length; i++) x[i] = sample[b * x.length + i];
             double[][] e = new double[s][cross];
             for (int i = 0; i < s; i++) for (int j = 0; j < cross; j++) e[i][j] = ctx[(b * s + i) * cross + j];
-            double[] y = one(x, h, wd, ts[ts.length == 1 ? 0 : b], e, v);
+            double[] aug = null;
+            if (text != null) { // get_aug_embed: [text_embeds, add_time_proj(time_ids) flattened] → add_embedding
+                int pt = textDim();
+                double[] in = new double[projDim];
+                for (int i = 0; i < pt; i++) in[i] = text[b * pt + i];
+                for (int k = 0; k < 6; k++) {
+                    double[] e1 = sinusoid(ids[b * 6 + k], addTimeDim, v);
+                    System.arraycopy(e1, 0, in, pt + k * addTimeDim, addTimeDim);
+                }
+                aug = linear(silu(linear(in, "add_embedding.linear_1")), "add_embedding.linear_2");
+            }
+            double[] y = one(x, h, wd, ts[ts.length == 1 ? 0 : b], e, aug, v);
             System.arraycopy(y, 0, all, b * y.length, y.length);
         }
         return all;
     }
 
-    private double[] one(double[] x, int h, int wd, float step, double[][] ctx, Set<Variant> v) {
-        int c0 = boc[0], n = boc.length;
-        // Timesteps: diffusers computes these in fp32, so the phases are rounded as torch rounds them
-        int half = c0 / 2;
-        double[] te = new double[c0];
+    /** Timesteps(dim, flip_sin_to_cos, 0): diffusers computes these in fp32, so the phases are rounded as torch rounds them. */
+    private static double[] sinusoid(float step, int dim, Set<Variant> v) {
+        int half = dim / 2;
+        double[] te = new double[dim];
         for (int i = 0; i < half; i++) {
             float f = (float) Math.exp(((float) -Math.log(10000) * i) / (float) half);
             float a = step * f;
@@ -295,7 +353,14 @@ final class UNetFixture {
             te[flip ? half + i : i] = Math.sin(a);
             te[flip ? i : half + i] = Math.cos(a);
         }
+        return te;
+    }
+
+    private double[] one(double[] x, int h, int wd, float step, double[][] ctx, double[] aug, Set<Variant> v) {
+        int c0 = boc[0], n = boc.length;
+        double[] te = sinusoid(step, c0, v);
         double[] temb = linear(silu(linear(te, "time_embedding.linear_1")), "time_embedding.linear_2");
+        if (aug != null) for (int i = 0; i < temb.length; i++) temb[i] += aug[i];
         double[] tact = silu(temb);
         Deque<double[]> skips = new ArrayDeque<>();
         Deque<Integer> skipC = new ArrayDeque<>();
@@ -307,7 +372,7 @@ final class UNetFixture {
             for (int j = 0; j < layers; j++) {
                 x = resnet(x, "down_blocks." + i + ".resnets." + j, ch, boc[i], h, wd, tact);
                 ch = boc[i];
-                if (down[i].startsWith("CrossAttn")) x = transformer(x, "down_blocks." + i + ".attentions." + j, ch, h * wd, heads[i], ctx, v);
+                if (down[i].startsWith("CrossAttn")) x = transformer(x, "down_blocks." + i + ".attentions." + j, ch, h * wd, heads[i], tl[i], ctx, v);
                 skips.push(x);
                 skipC.push(ch);
             }
@@ -320,7 +385,7 @@ final class UNetFixture {
             }
         }
         x = resnet(x, "mid_block.resnets.0", ch, ch, h, wd, tact);
-        x = transformer(x, "mid_block.attentions.0", ch, h * wd, heads[n - 1], ctx, v);
+        x = transformer(x, "mid_block.attentions.0", ch, h * wd, heads[n - 1], tl[n - 1], ctx, v);
         x = resnet(x, "mid_block.resnets.1", ch, ch, h, wd, tact);
         for (int i = 0; i < n; i++) {
             int lvl = n - 1 - i, o = boc[lvl];
@@ -337,7 +402,7 @@ final class UNetFixture {
                 }
                 x = resnet(cat, "up_blocks." + i + ".resnets." + j, ch + sc, o, h, wd, tact);
                 ch = o;
-                if (up[i].startsWith("CrossAttn")) x = transformer(x, "up_blocks." + i + ".attentions." + j, ch, h * wd, heads[lvl], ctx, v);
+                if (up[i].startsWith("CrossAttn")) x = transformer(x, "up_blocks." + i + ".attentions." + j, ch, h * wd, heads[lvl], tl[lvl], ctx, v);
             }
             if (i < n - 1) {
                 double[] u = new double[ch * 4 * h * wd];
@@ -365,7 +430,7 @@ final class UNetFixture {
     }
 
     /** Transformer2DModel on channels-first {@code x [c, l]}. */
-    private double[] transformer(double[] x, String p, int c, int l, int headsAttr, double[][] ctx, Set<Variant> v) {
+    private double[] transformer(double[] x, String p, int c, int l, int headsAttr, int tl, double[][] ctx, Set<Variant> v) {
         int hds = v.contains(Variant.HEAD_DIM_AS_SIZE) ? c / headsAttr : headsAttr; // diffusers: attention_head_dim is the count
         int d = c / hds, inner = hds * d;
         double[] hn = groupNorm(x, p + ".norm", c, l, 1e-6);
