@@ -66,7 +66,7 @@ final class SdFixture {
         return t;
     }
 
-    private static int tokenizer(Path dir) throws IOException {
+    static int tokenizer(Path dir) throws IOException {
         Files.createDirectories(dir);
         List<String> vocab = new ArrayList<>();
         for (char c : byteChars()) vocab.add(String.valueOf(c));
@@ -99,6 +99,12 @@ final class SdFixture {
     }
 
     private static void textEncoder(Path dir, Random r, int vocab) throws IOException {
+        textEncoder(dir, r, vocab, TD, TI, TL, 0);
+    }
+
+    /** A CLIP text encoder of hidden {@code td} (2 heads), {@code ti} MLP, {@code tl} layers; with a text_projection of {@code proj} rows when proj &gt; 0. */
+    static void textEncoder(Path dir, Random r, int vocab, int td, int ti, int tl, int proj) throws IOException {
+        final int TD = td, TI = ti, TL = tl;
         Map<String, float[]> w = new LinkedHashMap<>();
         Map<String, long[]> s = new LinkedHashMap<>();
         put(w, s, r, "text_model.embeddings.token_embedding.weight", 0.5, vocab, TD);
@@ -112,11 +118,13 @@ final class SdFixture {
             linear(w, s, r, p + ".mlp.fc2", TI, TD, true);
         }
         norm(w, s, r, "text_model.final_layer_norm", TD);
+        if (proj > 0) linear(w, s, r, "text_projection", TD, proj, false);
         save(dir, "model.safetensors", w, s, """
-                {"architectures": ["CLIPTextModel"], "model_type": "clip_text_model", "hidden_size": %d, "intermediate_size": %d,
-                 "num_hidden_layers": %d, "num_attention_heads": 2, "max_position_embeddings": 77, "hidden_act": "quick_gelu",
-                 "layer_norm_eps": 1e-5, "vocab_size": %d, "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1}
-                """.formatted(TD, TI, TL, vocab));
+                {"architectures": ["%s"], "model_type": "clip_text_model", "hidden_size": %d, "intermediate_size": %d,
+                 "num_hidden_layers": %d, "num_attention_heads": 2, "max_position_embeddings": 77, "hidden_act": "%s",
+                 "layer_norm_eps": 1e-5, "vocab_size": %d, "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1%s}
+                """.formatted(proj > 0 ? "CLIPTextModelWithProjection" : "CLIPTextModel", TD, TI, TL, proj > 0 ? "gelu" : "quick_gelu", vocab,
+                proj > 0 ? ", \"projection_dim\": " + proj : ""));
     }
 
     private static void unet(Path dir, Random r) throws IOException {

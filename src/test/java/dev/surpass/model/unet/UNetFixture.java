@@ -28,7 +28,7 @@ import java.util.Set;
  * as their formulas read. {@link Variant}s change the reference to show what each convention is
  * worth.
  */
-final class UNetFixture {
+public final class UNetFixture {
     /** Ways the reference can deviate from diffusers (each must move the output far beyond the tolerance). */
     enum Variant {
         /** torch.cat([skip, x]) instead of torch.cat([x, skip]). */
@@ -60,8 +60,8 @@ final class UNetFixture {
         return a;
     }
 
-    UNetFixture(int[] boc, int layers, int groups, int[] heads, boolean headsAsList, int[] tl, boolean linearProj, int cin, int cout, int cross,
-                String[] down, String[] up, int addTimeDim, int projDim, long seed) {
+    public UNetFixture(int[] boc, int layers, int groups, int[] heads, boolean headsAsList, int[] tl, boolean linearProj, int cin, int cout,
+                       int cross, String[] down, String[] up, int addTimeDim, int projDim, long seed) {
         this.boc = boc.clone();
         this.heads = heads.clone();
         this.headsAsList = headsAsList;
@@ -272,7 +272,7 @@ final class UNetFixture {
         return c;
     }
 
-    Path write(Path dir, DType dtype) {
+    public Path write(Path dir, DType dtype) {
         return write(dir, dtype, config());
     }
 

@@ -1,0 +1,114 @@
+package dev.surpass.model.sd;
+
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Scope;
+import dev.surpass.Shapes;
+import dev.surpass.Tensor;
+import dev.surpass.diffusion.DiffusersSampler;
+import dev.surpass.diffusion.Noise;
+import dev.surpass.diffusion.SchedulerConfig;
+import dev.surpass.layers.Elementwise;
+import java.util.Arrays;
+
+/**
+ * The pieces of a latent-diffusion text-to-image loop shared by the pipelines of this package: the
+ * image size from {@link StableDiffusion.Options}, the initial latents (Philox noise on stream
+ * {@link StableDiffusion#INIT_STREAM} times init_noise_sigma, or the given ones, checked) and the
+ * scheduler loop with classifier-free guidance on {@code [x; x]} batches — the same steps as
+ * {@link StableDiffusion#sample}. What the model is called with (text states, added conditions) is
+ * the caller's {@link Model}.
+ */
+final class Denoise {
+    private Denoise() {}
+
+    /** One model evaluation: the prediction for {@code in} (B or 2B samples) at timesteps {@code t}; a new tensor. */
+    @FunctionalInterface
+    interface Model {
+        Tensor predict(Tensor in, float[] t);
+    }
+
+    /**
+     * {@code {width, height}} in pixels: the options' own, or {@code defaultSize} for a zero width
+     * (a zero height takes the width).
+     *
+     * @throws IllegalArgumentException naming {@code where} when either is not a positive multiple of
+     *                                  {@code vaeFactor · unetDown} or the image is over 2^26 pixels
+     */
+    static int[] size(String where, StableDiffusion.Options o, int defaultSize, int vaeFactor, int unetDown) {
+        int w = o.width() == 0 ? defaultSize : o.width(), h = o.height() == 0 ? (o.width() == 0 ? defaultSize : w) : o.height();
+        int multiple = vaeFactor * unetDown;
+        if (w <= 0 || h <= 0 || w % multiple != 0 || h % multiple != 0 || (long) w * h > (1L << 26)) {
+            throw new IllegalArgumentException(where + ": image size " + w + "×" + h + " must be positive multiples of " + multiple
+                    + " (the VAE's ×" + vaeFactor + " and the UNet's ×" + unetDown + ") and at most 2^26 pixels");
+        }
+        return new int[] {w, h};
+    }
+
+    /** Checks given latents (null: none) against the shape the loop needs. */
+    static void checkLatents(String where, Tensor l, long[] shape, Device device) {
+        if (l == null) return;
+        if (l.isClosed() || !Arrays.equals(l.shape(), shape) || l.dtype() != DType.F32 || !l.device().sameAs(device)) {
+            throw new IllegalArgumentException(where + ": latents are " + (l.isClosed() ? "closed" : l.describe()) + "; expected F32 "
+                    + Shapes.toString(shape) + " on " + device.name());
+        }
+    }
+
+    /**
+     * The scheduler loop: from the initial latents, per evaluation the model on the scaled latents
+     * ({@code [x; x]} when {@code cfg}: the model's batch order is [uncond; cond]) and the scheduler
+     * step with guidance {@code o.guidance()} when {@code cfg} (else 1). Returns the final latents,
+     * owned by the caller.
+     */
+    static Tensor loop(Device device, SchedulerConfig scheduler, StableDiffusion.Options o, long[] shape, boolean cfg,
+                       StableDiffusion.Progress progress, Model model) {
+        try (DiffusersSampler s = DiffusersSampler.create(scheduler, o.scheduler(), o.steps(), o.eta(), o.seed())) {
+            Tensor x = o.latents() != null ? copy(o.latents()) : initialLatents(device, shape, o.seed(), s.initNoiseSigma());
+            try {
+                int n = s.evaluations();
+                for (int i = 0; i < n; i++) {
+                    Tensor next;
+                    try (Scope step = Scope.open()) {
+                        double sc = s.inputScale(i);
+                        Tensor in = sc == 1 ? x : step.track(Elementwise.scale(x, (float) sc));
+                        if (cfg) in = step.track(concat(in, in));
+                        float[] t = new float[(int) in.dim(0)];
+                        Arrays.fill(t, s.timestep(i));
+                        Tensor eps = step.track(model.predict(in, t));
+                        next = s.step(x, eps, i, cfg ? o.guidance() : 1);
+                    }
+                    x.close();
+                    x = next;
+                    if (progress != null) progress.step(i + 1, n);
+                }
+                return x;
+            } catch (RuntimeException | Error e) {
+                x.close();
+                throw e;
+            }
+        }
+    }
+
+    static Tensor initialLatents(Device device, long[] shape, long seed, double sigma) {
+        try (Tensor z = Noise.gaussian(device, DType.F32, seed, StableDiffusion.INIT_STREAM, shape)) {
+            return Elementwise.scale(z, (float) sigma);
+        }
+    }
+
+    /** {@code [a; b]} along the first axis (same dtype, device and trailing shape), a new tensor. */
+    static Tensor concat(Tensor a, Tensor b) {
+        long[] shape = a.shape();
+        shape[0] = a.dim(0) + b.dim(0);
+        Tensor out = a.device().allocate(a.dtype(), shape);
+        a.device().backend().copy(a.storage(), a.byteOffset(), out.storage(), out.byteOffset(), a.byteSize());
+        a.device().backend().copy(b.storage(), b.byteOffset(), out.storage(), out.byteOffset() + a.byteSize(), b.byteSize());
+        return out;
+    }
+
+    /** A copy of {@code t}, owned by the caller. */
+    static Tensor copy(Tensor t) {
+        Tensor c = t.device().allocate(t.dtype(), t.shape());
+        t.device().backend().copy(t.storage(), t.byteOffset(), c.storage(), c.byteOffset(), t.byteSize());
+        return c;
+    }
+}

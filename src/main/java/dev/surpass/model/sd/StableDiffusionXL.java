@@ -1,0 +1,362 @@
+package dev.surpass.model.sd;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Scope;
+import dev.surpass.Tensor;
+import dev.surpass.diffusion.SchedulerConfig;
+import dev.surpass.model.clip.ClipTextModel;
+import dev.surpass.model.clip.ClipTextOutput;
+import dev.surpass.model.conv.ConvOps;
+import dev.surpass.model.decoder.ConfigJson;
+import dev.surpass.model.unet.UNet2DConditionConfig;
+import dev.surpass.model.unet.UNet2DConditionModel;
+import dev.surpass.model.vae.AutoencoderKL;
+import dev.surpass.text.ClipTokenizer;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Stable Diffusion XL (base) text-to-image, as diffusers' {@code StableDiffusionXLPipeline} runs it,
+ * loaded from a diffusers pipeline folder ({@code model_index.json} with {@code tokenizer/},
+ * {@code tokenizer_2/}, {@code text_encoder/} (CLIPTextModel), {@code text_encoder_2/}
+ * (CLIPTextModelWithProjection), {@code unet/} (a text_time UNet), {@code vae/}, {@code scheduler/})
+ * onto one {@link Device}:
+ * <ol>
+ *   <li>{@code encode_prompt}: each prompt through both tokenizers (padded and truncated to each's
+ *       model_max_length) and both encoders; each encoder's {@code hidden_states[-2]} (no final
+ *       LayerNorm; clip skip k takes {@code hidden_states[-(k+2)]}, for the prompts only),
+ *       concatenated on the feature axis (768 + 1280 = 2048 for SDXL); the pooled embedding is
+ *       text_encoder_2's projected {@code text_embeds};</li>
+ *   <li>negative conditioning with guidance &gt; 1: zeros (states and pooled) when the folder's
+ *       {@code force_zeros_for_empty_prompt} is true (its default) and no negative prompt is given,
+ *       else the negative prompts ("" when none) encoded the same way without clip skip;</li>
+ *   <li>{@code add_time_ids} = (original size, crop top-left, target size) = (H, W, 0, 0, H, W) for
+ *       every sample, negative ones included;</li>
+ *   <li>the scheduler loop of {@link StableDiffusion} ([uncond; cond] batches, guidance
+ *       {@code u + g·(c − u)}), the UNet called with its added conditions;</li>
+ *   <li>{@link AutoencoderKL#decodeScaled} (SDXL's VAE: scaling_factor 0.13025; fp32 here, so
+ *       force_upcast is moot).</li>
+ * </ol>
+ * Not included: the refiner (StableDiffusionXLImg2ImgPipeline, aesthetic scores), {@code prompt_2} /
+ * {@code negative_prompt_2} other than the prompts themselves (both encoders get the same text, the
+ * pipeline's default), {@code guidance_rescale}, {@code denoising_end}, the invisible watermark.
+ * Everything computes in fp32.
+ *
+ * <p>Threads: a loaded pipeline is read-only; {@link #sample} may run from several threads.
+ * {@link #close} frees the five models.
+ */
+public final class StableDiffusionXL implements AutoCloseable {
+    private final Device device;
+    private final ClipTokenizer tokenizer, tokenizer2;
+    private final ClipTextModel textEncoder, textEncoder2;
+    private final UNet2DConditionModel unet;
+    private final AutoencoderKL vae;
+    private final SchedulerConfig scheduler;
+    private final int maxLength, maxLength2;
+    private final boolean forceZerosForEmptyPrompt;
+    private volatile boolean closed;
+
+    private StableDiffusionXL(Device device, ClipTokenizer tokenizer, ClipTokenizer tokenizer2, ClipTextModel textEncoder, ClipTextModel textEncoder2,
+                              UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfig scheduler, int maxLength, int maxLength2,
+                              boolean forceZeros) {
+        this.device = device;
+        this.tokenizer = tokenizer;
+        this.tokenizer2 = tokenizer2;
+        this.textEncoder = textEncoder;
+        this.textEncoder2 = textEncoder2;
+        this.unet = unet;
+        this.vae = vae;
+        this.scheduler = scheduler;
+        this.maxLength = maxLength;
+        this.maxLength2 = maxLength2;
+        this.forceZerosForEmptyPrompt = forceZeros;
+    }
+
+    /** The conditioning of a batch: text states {@code [B, L, D1 + D2]} and pooled text embeds {@code [B, P]}, both F32, owned together. */
+    public record Embeddings(Tensor states, Tensor pooled) implements AutoCloseable {
+        @Override
+        public void close() {
+            states.close();
+            pooled.close();
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Loading
+
+    /** Whether {@code dir} holds a model_index.json naming a StableDiffusionXLPipeline. */
+    public static boolean accepts(Path dir) {
+        if (dir == null || !Files.isRegularFile(dir.resolve("model_index.json"))) return false;
+        try {
+            return "StableDiffusionXLPipeline".equals(ConfigJson.load(dir.resolve("model_index.json"), "Stable Diffusion XL pipeline").node()
+                    .path("_class_name").asText(""));
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Loads a diffusers StableDiffusionXLPipeline folder onto {@code device}.
+     *
+     * @throws IllegalArgumentException naming the folder, file or field when it is not an SDXL base
+     *                                  pipeline, a component is missing, or the components do not fit
+     *                                  together (text widths vs cross_attention_dim, the pooled width and
+     *                                  time ids vs the UNet's add_embedding, a second encoder without a
+     *                                  projection, UNet vs VAE latent channels)
+     */
+    public static StableDiffusionXL load(Device device, Path dir) {
+        if (device == null) throw new IllegalArgumentException("StableDiffusionXL.load: device is null");
+        if (device.isClosed()) throw new IllegalArgumentException("StableDiffusionXL.load: device " + device.name() + " is closed");
+        if (dir == null || !Files.isDirectory(dir)) throw new IllegalArgumentException("StableDiffusionXL.load: " + dir + " is not a folder");
+        Path index = dir.resolve("model_index.json");
+        if (!Files.isRegularFile(index)) {
+            throw new IllegalArgumentException(dir + ": no model_index.json (a diffusers StableDiffusionXLPipeline folder)");
+        }
+        JsonNode idx = ConfigJson.load(index, "Stable Diffusion XL pipeline").node();
+        String cls = idx.path("_class_name").asText("");
+        if (!cls.equals("StableDiffusionXLPipeline")) {
+            throw new IllegalArgumentException(index + ": _class_name \"" + cls + "\" is not supported (StableDiffusionXLPipeline: SDXL base"
+                    + (cls.contains("Img2Img") || cls.contains("Inpaint") ? "; SDXL image-to-image and the refiner are not implemented" : "") + ")");
+        }
+        JsonNode fz = idx.get("force_zeros_for_empty_prompt");
+        if (fz != null && !fz.isNull() && !fz.isBoolean()) {
+            throw new IllegalArgumentException(index + ": field \"force_zeros_for_empty_prompt\" is " + fz + "; expected true or false");
+        }
+        boolean forceZeros = fz == null || fz.isNull() || fz.asBoolean(); // the pipeline's default is true
+        for (String part : new String[] {"tokenizer", "tokenizer_2", "text_encoder", "text_encoder_2", "unet", "vae", "scheduler"}) {
+            if (!Files.isDirectory(dir.resolve(part))) {
+                throw new IllegalArgumentException(dir + ": no " + part + "/ folder (a StableDiffusionXLPipeline text-to-image folder has one)");
+            }
+        }
+        SchedulerConfig sched = SchedulerConfig.load(dir.resolve("scheduler"));
+        ClipTokenizer tok = ClipTokenizer.load(dir.resolve("tokenizer")), tok2 = ClipTokenizer.load(dir.resolve("tokenizer_2"));
+        List<AutoCloseable> opened = new ArrayList<>();
+        try {
+            ClipTextModel te = track(opened, ClipTextModel.load(device, dir.resolve("text_encoder")));
+            ClipTextModel te2 = track(opened, ClipTextModel.load(device, dir.resolve("text_encoder_2")));
+            UNet2DConditionModel un = track(opened, UNet2DConditionModel.load(device, dir.resolve("unet")));
+            AutoencoderKL va = track(opened, AutoencoderKL.load(device, dir.resolve("vae")));
+            UNet2DConditionConfig uc = un.config();
+            if (!te2.hasProjection()) {
+                throw new IllegalArgumentException(dir.resolve("text_encoder_2") + ": no text_projection.weight; SDXL's second text encoder is a "
+                        + "CLIPTextModelWithProjection (its text_embeds are the pooled conditioning)");
+            }
+            if (!uc.textTime()) {
+                throw new IllegalArgumentException(dir.resolve("unet") + ": addition_embed_type is not \"text_time\"; an SDXL UNet takes the pooled "
+                        + "text embeds and time ids");
+            }
+            int width = te.config().hiddenSize() + te2.config().hiddenSize();
+            if (width != uc.crossAttentionDim()) {
+                throw new IllegalArgumentException(dir + ": the text encoders' hidden sizes " + te.config().hiddenSize() + " + "
+                        + te2.config().hiddenSize() + " = " + width + " are not the UNet's cross_attention_dim " + uc.crossAttentionDim());
+            }
+            if (te2.config().projectionDim() != uc.textEmbedsDim()) {
+                throw new IllegalArgumentException(dir + ": text_encoder_2's projection_dim " + te2.config().projectionDim() + " + 6 · addition_time_embed_dim "
+                        + uc.additionTimeEmbedDim() + " is not the UNet's projection_class_embeddings_input_dim " + uc.projectionClassEmbeddingsInputDim());
+            }
+            if (uc.inChannels() != va.config().latentChannels() || uc.outChannels() != va.config().latentChannels()) {
+                throw new IllegalArgumentException(dir + ": the UNet takes " + uc.inChannels() + " and gives " + uc.outChannels()
+                        + " channels but the VAE's latents have " + va.config().latentChannels());
+            }
+            return new StableDiffusionXL(device, tok, tok2, te, te2, un, va, sched, Math.min(tok.maxLength(), te.config().maxPositions()),
+                    Math.min(tok2.maxLength(), te2.config().maxPositions()), forceZeros);
+        } catch (RuntimeException | Error e) {
+            closeAll(opened);
+            throw e;
+        }
+    }
+
+    private static <T extends AutoCloseable> T track(List<AutoCloseable> opened, T t) {
+        opened.add(t);
+        return t;
+    }
+
+    private static void closeAll(List<AutoCloseable> opened) {
+        for (AutoCloseable c : opened) {
+            try {
+                c.close();
+            } catch (Exception ignored) {
+                // closing after a failed load: the first error is the one to report
+            }
+        }
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public ClipTokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public ClipTokenizer tokenizer2() {
+        return tokenizer2;
+    }
+
+    public ClipTextModel textEncoder() {
+        return textEncoder;
+    }
+
+    public ClipTextModel textEncoder2() {
+        return textEncoder2;
+    }
+
+    public UNet2DConditionModel unet() {
+        return unet;
+    }
+
+    public AutoencoderKL vae() {
+        return vae;
+    }
+
+    public SchedulerConfig schedulerConfig() {
+        return scheduler;
+    }
+
+    /** model_index.json's {@code force_zeros_for_empty_prompt} (true when absent, as the pipeline's default). */
+    public boolean forceZerosForEmptyPrompt() {
+        return forceZerosForEmptyPrompt;
+    }
+
+    /** The default image side in pixels: the UNet's sample_size × the VAE's scale factor (1024 for SDXL base). */
+    public int defaultSize() {
+        return unet.config().sampleSize() * vae.config().upscale();
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Generation
+
+    /**
+     * {@code encode_prompt} for one encoder pair and both together: the states {@code [B, L, D1 + D2]}
+     * (each encoder's {@code hidden_states[-(clipSkip + 2)]}, no final LayerNorm, concatenated on the
+     * features) and text_encoder_2's {@code text_embeds} {@code [B, P]}.
+     *
+     * @throws IllegalArgumentException for no prompts, a null prompt, or a clipSkip that leaves no layer in either encoder
+     */
+    public Embeddings encodePrompts(List<String> prompts, int clipSkip) {
+        ensureOpen();
+        if (prompts == null || prompts.isEmpty()) throw new IllegalArgumentException("encodePrompts: no prompts");
+        int n1 = textEncoder.config().numLayers(), n2 = textEncoder2.config().numLayers();
+        if (clipSkip < 0 || clipSkip > Math.min(n1, n2) - 1) {
+            throw new IllegalArgumentException("encodePrompts: clipSkip " + clipSkip + " is outside [0, " + (Math.min(n1, n2) - 1)
+                    + "] (hidden_states[-(clipSkip + 2)] of encoders of " + n1 + " and " + n2 + " layers)");
+        }
+        int b = prompts.size();
+        int[][] ids = new int[b][], ids2 = new int[b][];
+        for (int i = 0; i < b; i++) {
+            String p = prompts.get(i);
+            if (p == null) throw new IllegalArgumentException("encodePrompts: prompt " + i + " is null");
+            ids[i] = tokenizer.encodePadded(p, maxLength);
+            ids2[i] = tokenizer2.encodePadded(p, maxLength2);
+        }
+        if (maxLength != maxLength2) {
+            throw new IllegalArgumentException("encodePrompts: the tokenizers pad to " + maxLength + " and " + maxLength2
+                    + " tokens; the pipeline concatenates the two encoders' states token by token, so they must agree");
+        }
+        int d1 = textEncoder.config().hiddenSize(), d2 = textEncoder2.config().hiddenSize();
+        try (Scope s = Scope.open()) {
+            // hidden_states[-(k + 2)] is hidden_states[num_layers − 1 − k]: the output of that layer, before the final norm
+            Tensor h1 = s.track(textEncoder.hiddenState(ids, n1 - 1 - clipSkip));
+            Tensor h2 = s.track(textEncoder2.hiddenState(ids2, n2 - 1 - clipSkip));
+            Tensor cat = s.track(ConvOps.concatChannels(s.track(h1.reshape((long) b * maxLength, d1)), s.track(h2.reshape((long) b * maxLength, d2))));
+            ClipTextOutput out = textEncoder2.forward(ids2);
+            try (out) {
+                // the pooled conditioning is the projected text_embeds; detach it from the output record before it closes
+                Tensor pooled = Denoise.copy(out.textEmbeds());
+                try {
+                    return new Embeddings(cat.reshape(b, maxLength, d1 + d2), pooled);
+                } catch (RuntimeException | Error e) {
+                    pooled.close();
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /** {@code add_time_ids} of one sample: (original h, w, crop top, left, target h, w) = (h, w, 0, 0, h, w). */
+    public static float[] defaultTimeIds(int width, int height) {
+        return new float[] {height, width, 0, 0, height, width};
+    }
+
+    /**
+     * The final latents {@code [B, 4, H/8, W/8]} F32 for {@code prompts}, as {@link StableDiffusion#sample}
+     * with SDXL's conditioning (see the class comment). {@code Options.clipSkip} k takes
+     * {@code hidden_states[-(k+2)]} of each encoder.
+     *
+     * @param negativePrompts null (zeros with force_zeros_for_empty_prompt, else "" for each), or one per prompt; used only with guidance &gt; 1
+     * @throws IllegalArgumentException for no prompts, a negative-prompt count that is not the
+     *                                  prompts', a size not a multiple of the VAE's and UNet's factors, or settings out of range
+     */
+    public Tensor sample(List<String> prompts, List<String> negativePrompts, StableDiffusion.Options options, StableDiffusion.Progress progress) {
+        ensureOpen();
+        StableDiffusion.Options o = options == null ? StableDiffusion.Options.defaults() : options;
+        if (prompts == null || prompts.isEmpty()) throw new IllegalArgumentException("sample: no prompts");
+        int b = prompts.size();
+        if (negativePrompts != null && negativePrompts.size() != b) {
+            throw new IllegalArgumentException("sample: " + negativePrompts.size() + " negative prompts for " + b + " prompts (give one each, or none)");
+        }
+        if (!Double.isFinite(o.guidance())) throw new IllegalArgumentException("sample: guidance must be finite, got " + o.guidance());
+        int f = vae.config().upscale();
+        int[] wh = Denoise.size("sample", o, defaultSize(), f, unet.config().downscale());
+        int w = wh[0], h = wh[1];
+        long[] shape = {b, unet.config().inChannels(), h / f, w / f};
+        Denoise.checkLatents("sample", o.latents(), shape, device);
+        boolean cfg = o.guidance() > 1;
+        try (Scope scope = Scope.open()) {
+            Embeddings cond = encodePrompts(prompts, o.clipSkip());
+            scope.track(cond.states());
+            scope.track(cond.pooled());
+            Tensor states = cond.states(), pooled = cond.pooled();
+            if (cfg) {
+                Tensor us, up;
+                if (negativePrompts == null && forceZerosForEmptyPrompt) {
+                    us = scope.track(device.zeros(DType.F32, states.shape()));
+                    up = scope.track(device.zeros(DType.F32, pooled.shape()));
+                } else {
+                    List<String> neg = new ArrayList<>();
+                    for (int i = 0; i < b; i++) neg.add(negativePrompts == null ? "" : negativePrompts.get(i));
+                    Embeddings unc = encodePrompts(neg, 0); // diffusers encodes the negative prompts without clip skip
+                    us = scope.track(unc.states());
+                    up = scope.track(unc.pooled());
+                }
+                states = scope.track(Denoise.concat(us, states));
+                pooled = scope.track(Denoise.concat(up, pooled));
+            }
+            int rows = (int) states.dim(0);
+            float[] one = defaultTimeIds(w, h), ids = new float[rows * one.length];
+            for (int i = 0; i < rows; i++) System.arraycopy(one, 0, ids, i * one.length, one.length);
+            Tensor ctx = states, text = pooled;
+            return Denoise.loop(device, scheduler, o, shape, cfg, progress, (in, t) -> unet.forward(in, t, ctx, text, ids));
+        }
+    }
+
+    /** {@link #sample} then {@link #decode}: one picture per prompt. */
+    public BufferedImage[] generate(List<String> prompts, List<String> negativePrompts, StableDiffusion.Options options, StableDiffusion.Progress progress) {
+        try (Tensor latents = sample(prompts, negativePrompts, options, progress); Tensor images = decode(latents)) {
+            return AutoencoderKL.toImages(images);
+        }
+    }
+
+    /** Images {@code [B, 3, H, W]} in [-1, 1] from final latents: the VAE's {@code decode(latents / scaling_factor)}. */
+    public Tensor decode(Tensor latents) {
+        ensureOpen();
+        return vae.decodeScaled(latents);
+    }
+
+    private void ensureOpen() {
+        if (closed) throw new IllegalStateException("StableDiffusionXL: closed");
+    }
+
+    /** Frees both text encoders, the UNet and the VAE. Idempotent. */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        closeAll(List.of(textEncoder, textEncoder2, unet, vae));
+    }
+}
