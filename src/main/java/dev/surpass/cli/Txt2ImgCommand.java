@@ -6,7 +6,9 @@ import dev.surpass.Tensor;
 import dev.surpass.diffusion.DiffusersSampler;
 import dev.surpass.io.SafeTensors;
 import dev.surpass.io.SafeTensorsFile;
+import dev.surpass.diffusion.SchedulerConfig;
 import dev.surpass.model.sd.StableDiffusion;
+import dev.surpass.model.sd.StableDiffusionXL;
 import dev.surpass.model.vae.AutoencoderKL;
 import java.awt.image.BufferedImage;
 import java.io.PrintWriter;
@@ -23,18 +25,20 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code surpass txt2img}: text-to-image with a diffusers Stable Diffusion 1.x / 2.x folder
- * ({@link StableDiffusion}). Writes {@code OUT/image-K.png} per prompt, {@code OUT/grid.png} and
+ * ({@link StableDiffusion}) or, when model_index.json names a StableDiffusionXLPipeline, an SDXL base
+ * folder ({@link StableDiffusionXL}). Writes {@code OUT/image-K.png} per prompt, {@code OUT/grid.png} and
  * {@code OUT/latents.safetensors} (the final latents, with the settings in the metadata).
  */
 @Command(name = "txt2img", mixinStandardHelpOptions = true, sortOptions = false,
         description = {
             "Text-to-image with a diffusers Stable Diffusion 1.x / 2.x folder (model_index.json, text_encoder/,",
             "tokenizer/, unet/, vae/, scheduler/), as StableDiffusionPipeline runs it: CLIP text encoder,",
-            "UNet2DConditionModel with classifier-free guidance, the folder's scheduler (or --scheduler), the VAE.",
+            "UNet2DConditionModel with classifier-free guidance, the folder's scheduler (or --scheduler), the VAE;",
+            "or an SDXL base folder (StableDiffusionXLPipeline: two text encoders, added conditions), as its pipeline runs it.",
             "Writes OUT/image-K.png per prompt, OUT/grid.png and OUT/latents.safetensors."
         })
 final class Txt2ImgCommand extends CliCommand {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "A diffusers StableDiffusionPipeline folder.")
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "A diffusers StableDiffusionPipeline or StableDiffusionXLPipeline folder.")
     Path model;
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "A prompt (repeat for several images).")
@@ -108,13 +112,13 @@ final class Txt2ImgCommand extends CliCommand {
         try (Devices devices = device.open(err)) {
             Device dev = devices.first();
             long l0 = System.nanoTime();
-            StableDiffusion sd;
+            Pipeline sd;
             try {
-                sd = StableDiffusion.load(dev, model);
+                sd = open(dev, model);
             } catch (IllegalArgumentException | UncheckedIOException e) {
                 throw OptionFiles.failed("--model", model, e);
             }
-            try (StableDiffusion p = sd) {
+            try (Pipeline p = sd) {
                 int w = width == 0 ? (height == 0 ? p.defaultSize() : height) : width, h = height == 0 ? w : height;
                 String schedName = kind == null ? p.schedulerConfig().className() : kind.name().toLowerCase(Locale.ROOT);
                 err.printf(Locale.ROOT, "surpass txt2img: loaded in %.1f s on %s; %d×%d, %s, %d steps, guidance %s, seed %d%n",
@@ -156,6 +160,42 @@ final class Txt2ImgCommand extends CliCommand {
             }
         }
         return 0;
+    }
+
+    /** What txt2img needs of a pipeline: SD 1.x / 2.x ({@link StableDiffusion}) and SDXL ({@link StableDiffusionXL}) alike. */
+    private interface Pipeline extends AutoCloseable {
+        int defaultSize();
+
+        SchedulerConfig schedulerConfig();
+
+        Tensor sample(List<String> prompts, List<String> negative, StableDiffusion.Options o, StableDiffusion.Progress progress);
+
+        Tensor decode(Tensor latents);
+
+        @Override
+        void close();
+    }
+
+    /** The pipeline model_index.json's _class_name names: StableDiffusionXLPipeline, else Stable Diffusion 1.x / 2.x (which refuses others by name). */
+    private static Pipeline open(Device dev, Path model) {
+        if (StableDiffusionXL.accepts(model)) {
+            StableDiffusionXL x = StableDiffusionXL.load(dev, model);
+            return new Pipeline() {
+                public int defaultSize() { return x.defaultSize(); }
+                public SchedulerConfig schedulerConfig() { return x.schedulerConfig(); }
+                public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) { return x.sample(p, n, o, g); }
+                public Tensor decode(Tensor l) { return x.decode(l); }
+                public void close() { x.close(); }
+            };
+        }
+        StableDiffusion x = StableDiffusion.load(dev, model);
+        return new Pipeline() {
+            public int defaultSize() { return x.defaultSize(); }
+            public SchedulerConfig schedulerConfig() { return x.schedulerConfig(); }
+            public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) { return x.sample(p, n, o, g); }
+            public Tensor decode(Tensor l) { return x.decode(l); }
+            public void close() { x.close(); }
+        };
     }
 
     private Tensor readLatents(Device dev) {

@@ -200,6 +200,37 @@ class StableDiffusionXLTest {
     }
 
     @Test
+    void txt2imgCommandRunsAnSdxlFolder(@TempDir Path out) throws IOException {
+        String[] r = dev.surpass.cli.CliRuns.run("txt2img", "--model", dir.toString(), "--prompt", "a red cat", "--steps", "2",
+                "--width", "16", "--height", "16", "--out", out.toString(), "--device", "cpu");
+        assertEquals("0", r[0], r[1] + r[2]);
+        for (String f : new String[] {"image-0.png", "grid.png", "latents.safetensors"}) assertTrue(Files.isRegularFile(out.resolve(f)), f);
+        assertEquals(16, javax.imageio.ImageIO.read(out.resolve("image-0.png").toFile()).getWidth());
+        // the command's latents are the pipeline's
+        try (Tensor l = xl.sample(List.of("a red cat"), null, StableDiffusion.Options.defaults().withSize(16, 16).withSteps(2), null);
+             var f = dev.surpass.io.SafeTensors.open(out.resolve("latents.safetensors")); Tensor t = f.tensor("latents", cpu)) {
+            assertArrayEquals(l.toFloatArray(), t.toFloatArray());
+        }
+    }
+
+    @org.junit.jupiter.api.Tag("gpu")
+    @Test
+    void cudaMatchesCpu() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Device.cudaDeviceCount() > 0, "no CUDA device");
+        StableDiffusion.Options o = StableDiffusion.Options.defaults().withSize(16, 16).withSteps(3).withSeed(9);
+        try (Device g = Device.cuda(0); StableDiffusionXL onGpu = StableDiffusionXL.load(g, dir);
+             Tensor a = xl.sample(PROMPTS, NEG, o, null); Tensor b = onGpu.sample(PROMPTS, NEG, o, null); Tensor bh = b.to(cpu)) {
+            double[] want = new double[(int) a.numel()], got = new double[want.length];
+            float[] af = a.toFloatArray(), bf = bh.toFloatArray();
+            for (int i = 0; i < want.length; i++) {
+                want[i] = af[i];
+                got[i] = bf[i];
+            }
+            assertTrue(relL2(got, want) < 1e-4, "SDXL pipeline CUDA vs CPU: relL2 " + relL2(got, want));
+        }
+    }
+
+    @Test
     void refusesBadInput(@TempDir Path bad) throws IOException {
         StableDiffusion.Options o = StableDiffusion.Options.defaults().withSteps(2);
         assertTrue(assertThrows(IllegalArgumentException.class, () -> xl.sample(List.of(), null, o, null)).getMessage().contains("no prompts"));
