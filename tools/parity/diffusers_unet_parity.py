@@ -16,8 +16,13 @@
 #         upcast_attention, cross_attention_dim 64;
 #   sd1dims — as sd1 but block_out_channels [40, 80, 160], 8 groups, 1 head: SD 1.x's own head dims 40 / 80 / 160 (40 and 160
 #         padded to 64 and 256 by surpass, 80 run as it is).
-# Both: latents 2×4×16×24, timesteps [999, 281.5], S = 77 text states. BIN=1 saves the weights with torch.save instead.
-# Run from an empty folder: python3 diffusers_unet_parity.py [sd1|sd2|sd1dims]. Exits 1 when max |Δ| > 1e-3 or the relative L2 > 2e-5.
+#   sdxl — SDXL base's: down blocks [DownBlock2D, CrossAttnDownBlock2D, CrossAttnDownBlock2D], block_out_channels [64, 128, 192]
+#         with attention_head_dim [1, 2, 3] (head dim 64 everywhere, as SDXL's [5, 10, 20] on [320, 640, 1280]),
+#         transformer_layers_per_block [1, 2, 3] (SDXL: [1, 2, 10]), use_linear_projection, cross_attention_dim 80, and
+#         addition_embed_type "text_time": add_time_proj = Timesteps(16) over each sample's 6 time ids, after the pooled
+#         text embeds (40) through add_embedding (136 → T), added to the time embedding (unet_2d_condition.get_aug_embed).
+# All: latents 2×4×16×24, timesteps [999, 281.5], S = 77 text states. BIN=1 saves the weights with torch.save instead.
+# Run from an empty folder: python3 diffusers_unet_parity.py [sd1|sd2|sd1dims|sdxl]. Exits 1 when max |Δ| > 1e-3 or the relative L2 > 2e-5.
 import json, math, os, subprocess, sys, time, torch
 import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
@@ -30,7 +35,13 @@ UP = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
 if KIND == "sd1": HEAD_ATTR, TL, LINEAR, CROSS = 2, 1, False, 48
 elif KIND == "sd2": HEAD_ATTR, TL, LINEAR, CROSS = [1, 2, 2], 2, True, 64
 elif KIND == "sd1dims": BOC, G, HEAD_ATTR, TL, LINEAR, CROSS = [40, 80, 160], 8, 1, 1, False, 48  # SD 1.x's own head dims 40 / 80 / 160
-else: sys.exit("usage: diffusers_unet_parity.py [sd1|sd2|sd1dims]")
+elif KIND == "sdxl":
+    BOC, HEAD_ATTR, TL, LINEAR, CROSS = [64, 128, 192], [1, 2, 3], [1, 2, 3], True, 80
+    DOWN = ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"]
+    UP = ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"]
+else: sys.exit("usage: diffusers_unet_parity.py [sd1|sd2|sd1dims|sdxl]")
+TLS = [TL] * len(BOC) if isinstance(TL, int) else TL  # transformer_layers_per_block per level; the mid block takes the last
+ADD_T, POOLED = (16, 40) if KIND == "sdxl" else (0, 0)  # text_time: addition_time_embed_dim, pooled text width
 # diffusers: num_attention_heads = num_attention_heads or attention_head_dim — the "head dim" field counts heads
 HEADS = [HEAD_ATTR] * len(BOC) if isinstance(HEAD_ATTR, int) else HEAD_ATTR
 T = 4 * BOC[0]
@@ -47,12 +58,12 @@ def resnet(p, cin, cout):
     norm(p + ".norm1", cin); conv(p + ".conv1", cin, cout, 3); lin(p + ".time_emb_proj", T, cout)
     norm(p + ".norm2", cout); conv(p + ".conv2", cout, cout, 3)
     if cin != cout: conv(p + ".conv_shortcut", cin, cout, 1)
-def transformer(p, c, heads):
+def transformer(p, c, heads, tl):
     inner = heads * (c // heads)
     norm(p + ".norm", c)
     if LINEAR: lin(p + ".proj_in", c, inner)
     else: conv(p + ".proj_in", c, inner, 1)
-    for b in range(TL):
+    for b in range(tl):
         q = f"{p}.transformer_blocks.{b}"
         for n in ("norm1", "norm2", "norm3"): norm(f"{q}.{n}", inner)
         for a, kv in (("attn1", inner), ("attn2", CROSS)):
@@ -62,20 +73,21 @@ def transformer(p, c, heads):
     if LINEAR: lin(p + ".proj_out", inner, c)
     else: conv(p + ".proj_out", inner, c, 1)
 conv("conv_in", IN, BOC[0], 3); lin("time_embedding.linear_1", BOC[0], T); lin("time_embedding.linear_2", T, T)
+if ADD_T: lin("add_embedding.linear_1", POOLED + 6 * ADD_T, T); lin("add_embedding.linear_2", T, T)
 ch = BOC[0]
 for i, t in enumerate(DOWN):
     for j in range(LPB):
         resnet(f"down_blocks.{i}.resnets.{j}", ch, BOC[i]); ch = BOC[i]
-        if t.startswith("CrossAttn"): transformer(f"down_blocks.{i}.attentions.{j}", ch, HEADS[i])
+        if t.startswith("CrossAttn"): transformer(f"down_blocks.{i}.attentions.{j}", ch, HEADS[i], TLS[i])
     if i < len(BOC) - 1: conv(f"down_blocks.{i}.downsamplers.0.conv", ch, ch, 3)
-resnet("mid_block.resnets.0", ch, ch); transformer("mid_block.attentions.0", ch, HEADS[-1]); resnet("mid_block.resnets.1", ch, ch)
+resnet("mid_block.resnets.0", ch, ch); transformer("mid_block.attentions.0", ch, HEADS[-1], TLS[-1]); resnet("mid_block.resnets.1", ch, ch)
 rev = list(reversed(BOC)); prev = rev[0]
 for i, t in enumerate(UP):
     out, inp = rev[i], rev[min(i + 1, len(BOC) - 1)]
     for j in range(LPB + 1):
         skip = inp if j == LPB else out
         resnet(f"up_blocks.{i}.resnets.{j}", (prev if j == 0 else out) + skip, out)
-        if t.startswith("CrossAttn"): transformer(f"up_blocks.{i}.attentions.{j}", out, HEADS[len(BOC) - 1 - i])
+        if t.startswith("CrossAttn"): transformer(f"up_blocks.{i}.attentions.{j}", out, HEADS[len(BOC) - 1 - i], TLS[len(BOC) - 1 - i])
     if i < len(BOC) - 1: conv(f"up_blocks.{i}.upsamplers.0.conv", out, out, 3)
     prev = out
 norm("conv_norm_out", BOC[0]); conv("conv_out", BOC[0], OUT, 3)
@@ -88,10 +100,15 @@ cfg = {"_class_name": "UNet2DConditionModel", "_diffusers_version": "0.31.0", "a
        "layers_per_block": LPB, "mid_block_scale_factor": 1, "norm_eps": EPS, "norm_num_groups": G, "num_class_embeds": None,
        "only_cross_attention": False, "out_channels": OUT, "sample_size": 32, "up_block_types": UP,
        "use_linear_projection": LINEAR, "upcast_attention": KIND == "sd2", "transformer_layers_per_block": TL,
-       "addition_embed_type": None, "class_embed_type": None, "resnet_time_scale_shift": "default"}
+       "addition_embed_type": "text_time" if ADD_T else None, "class_embed_type": None, "resnet_time_scale_shift": "default"}
+if ADD_T: cfg.update({"addition_time_embed_dim": ADD_T, "projection_class_embeddings_input_dim": POOLED + 6 * ADD_T})
 json.dump(cfg, open("unet/config.json", "w"), indent=2)
 x = torch.randn(B, IN, H, W); ts = torch.tensor([999.0, 281.5]); ctx = torch.randn(B, S, CROSS)
-save_safetensors({"sample": x, "timestep": ts, "encoder_hidden_states": ctx}, "inputs.safetensors")
+inputs = {"sample": x, "timestep": ts, "encoder_hidden_states": ctx}
+if ADD_T:  # SDXL's added conditions: pooled text embeds and (original h, w, crop top, left, target h, w) per sample
+    text_embeds = torch.randn(B, POOLED); time_ids = torch.tensor([[1024.0, 1024, 0, 0, 1024, 1024], [768, 1344, 32, 64, 896, 1152]])
+    inputs.update({"text_embeds": text_embeds, "time_ids": time_ids})
+save_safetensors(inputs, "inputs.safetensors")
 
 # --- diffusers' forward, op by op
 def c2d(h, p, stride=1, pad=1): return F.conv2d(h, w[p + ".weight"], w[p + ".bias"], stride=stride, padding=pad)
@@ -116,7 +133,7 @@ def attention(hs, ctx, p, heads):  # Attention with AttnProcessor2_0's arithmeti
     v = lnr(ctx, p + ".to_v").view(Bn, -1, heads, d).transpose(1, 2)
     o = torch.softmax(q @ k.transpose(-1, -2) * d ** -0.5, dim=-1) @ v
     return lnr(o.transpose(1, 2).reshape(Bn, L, inner), p + ".to_out.0")
-def t2d(h, p, heads, ctx):  # Transformer2DModel, continuous input
+def t2d(h, p, heads, ctx, tl):  # Transformer2DModel, continuous input
     Bn, C, Hh, Ww = h.shape; r = h
     h = F.group_norm(h, G, w[p + ".norm.weight"], w[p + ".norm.bias"], 1e-6)
     if LINEAR:
@@ -124,7 +141,7 @@ def t2d(h, p, heads, ctx):  # Transformer2DModel, continuous input
     else:
         h = c2d(h, p + ".proj_in", pad=0); h = h.permute(0, 2, 3, 1).reshape(Bn, Hh * Ww, h.shape[1])
     inner = h.shape[-1]
-    for b in range(TL):
+    for b in range(tl):
         q = f"{p}.transformer_blocks.{b}"
         def ln(x, n): return F.layer_norm(x, (inner,), w[f"{q}.{n}.weight"], w[f"{q}.{n}.bias"], 1e-5)
         n1 = ln(h, "norm1"); h = attention(n1, n1, q + ".attn1", heads) + h
@@ -139,20 +156,24 @@ def t2d(h, p, heads, ctx):  # Transformer2DModel, continuous input
 def unet(x, ts, ctx):
     temb = timestep_embedding(ts.expand(B), BOC[0]).to(x.dtype)  # as diffusers: fp32 phases, then t_emb.to(sample.dtype)
     temb = lnr(F.silu(lnr(temb, "time_embedding.linear_1")), "time_embedding.linear_2")
+    if ADD_T:  # get_aug_embed, "text_time": add_time_proj(time_ids.flatten()).reshape(B, -1) after text_embeds, add_embedding
+        tid = timestep_embedding(time_ids.flatten(), ADD_T).reshape(B, -1)
+        add = torch.cat([text_embeds, tid], dim=-1).to(temb.dtype)
+        temb = temb + lnr(F.silu(lnr(add, "add_embedding.linear_1")), "add_embedding.linear_2")
     h = c2d(x, "conv_in")
     skips = [h]
     for i, t in enumerate(DOWN):
         for j in range(LPB):
             h = res(h, f"down_blocks.{i}.resnets.{j}", temb)
-            if t.startswith("CrossAttn"): h = t2d(h, f"down_blocks.{i}.attentions.{j}", HEADS[i], ctx)
+            if t.startswith("CrossAttn"): h = t2d(h, f"down_blocks.{i}.attentions.{j}", HEADS[i], ctx, TLS[i])
             skips.append(h)
         if i < len(BOC) - 1: h = c2d(h, f"down_blocks.{i}.downsamplers.0.conv", stride=2); skips.append(h)
-    h = res(h, "mid_block.resnets.0", temb); h = t2d(h, "mid_block.attentions.0", HEADS[-1], ctx); h = res(h, "mid_block.resnets.1", temb)
+    h = res(h, "mid_block.resnets.0", temb); h = t2d(h, "mid_block.attentions.0", HEADS[-1], ctx, TLS[-1]); h = res(h, "mid_block.resnets.1", temb)
     for i, t in enumerate(UP):
         for j in range(LPB + 1):
             h = torch.cat([h, skips.pop()], dim=1)
             h = res(h, f"up_blocks.{i}.resnets.{j}", temb)
-            if t.startswith("CrossAttn"): h = t2d(h, f"up_blocks.{i}.attentions.{j}", HEADS[len(BOC) - 1 - i], ctx)
+            if t.startswith("CrossAttn"): h = t2d(h, f"up_blocks.{i}.attentions.{j}", HEADS[len(BOC) - 1 - i], ctx, TLS[len(BOC) - 1 - i])
         if i < len(BOC) - 1: h = c2d(F.interpolate(h, scale_factor=2.0, mode="nearest"), f"up_blocks.{i}.upsamplers.0.conv")
     h = F.silu(F.group_norm(h, G, w["conv_norm_out.weight"], w["conv_norm_out.bias"], EPS))
     return c2d(h, "conv_out")
@@ -162,6 +183,7 @@ with torch.no_grad():
     t_ref = time.time() - t0
     w32 = w
     w = {k: v.double() for k, v in w32.items()}  # the same forward in float64: how far fp32 itself is from exact
+    if ADD_T: text_embeds = text_embeds.double()
     ref64 = unet(x.double(), ts, ctx.double())
     w = w32
     floor = ((ref.double() - ref64).norm() / ref64.norm()).item()
