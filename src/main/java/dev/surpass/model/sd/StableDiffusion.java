@@ -43,7 +43,7 @@ import java.util.List;
  *   <li>{@link AutoencoderKL#decodeScaled} and {@link AutoencoderKL#toImages}.</li>
  * </ol>
  * Not included: the safety checker (its folder is ignored), {@code guidance_rescale}, image-to-image
- * and inpainting (no VAE encoder), SDXL (two text encoders and added conditions: refused by name).
+ * and inpainting (no VAE encoder), SDXL (refused by name: {@link StableDiffusionXL} runs it).
  * Everything computes in fp32; 16-bit weights are widened on load by each model.
  *
  * <p>Threads: a loaded pipeline is read-only; {@link #generate} may run from several threads.
@@ -157,7 +157,7 @@ public final class StableDiffusion implements AutoCloseable {
         String cls = idx.path("_class_name").asText("");
         if (!cls.equals("StableDiffusionPipeline") && !cls.equals("StableDiffusionImg2ImgPipeline") && !cls.isEmpty()) {
             throw new IllegalArgumentException(index + ": _class_name \"" + cls + "\" is not supported (StableDiffusionPipeline: SD 1.x / 2.x"
-                    + (cls.contains("XL") ? "; SDXL's second text encoder and added conditions are not implemented" : "") + ")");
+                    + (cls.contains("XL") ? "; SDXL folders run in StableDiffusionXL" : "") + ")");
         }
         for (String part : new String[] {"text_encoder", "tokenizer", "unet", "vae", "scheduler"}) {
             if (!Files.isDirectory(dir.resolve(part))) throw new IllegalArgumentException(dir + ": no " + part + "/ folder (a StableDiffusionPipeline has one)");

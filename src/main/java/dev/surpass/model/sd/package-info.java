@@ -2,6 +2,9 @@
  * Stable Diffusion 1.x / 2.x text-to-image ({@link dev.surpass.model.sd.StableDiffusion}): a diffusers
  * pipeline folder's CLIP tokenizer and text encoder ({@link dev.surpass.model.clip}), UNet
  * ({@link dev.surpass.model.unet}), VAE decoder ({@link dev.surpass.model.vae}) and scheduler
- * ({@link dev.surpass.diffusion.DiffusersSampler}), run as {@code StableDiffusionPipeline} runs them.
+ * ({@link dev.surpass.diffusion.DiffusersSampler}), run as {@code StableDiffusionPipeline} runs them;
+ * and Stable Diffusion XL base ({@link dev.surpass.model.sd.StableDiffusionXL}: two text encoders and
+ * the UNet's text_time added conditions), as {@code StableDiffusionXLPipeline}. Both share the
+ * scheduler loop of the package-private {@code Denoise}.
  */
 package dev.surpass.model.sd;

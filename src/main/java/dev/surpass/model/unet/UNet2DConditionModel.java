@@ -39,9 +39,14 @@ import java.util.List;
  * {@code conv_out}. A ResnetBlock2D is norm1, SiLU, conv1, {@code + time_emb_proj(SiLU(temb))} on
  * every pixel, norm2, SiLU, conv2, plus the input (through a 1×1 conv_shortcut when the channels
  * change); its GroupNorms have {@code norm_num_groups} groups and eps {@code norm_eps}. A
- * Transformer2DModel is GroupNorm (eps 1e-6), proj_in, {@code transformer_layers_per_block}
+ * Transformer2DModel is GroupNorm (eps 1e-6), proj_in, {@code transformer_layers_per_block} (per level)
  * BasicTransformerBlocks (LayerNorm → self-attention, LayerNorm → cross-attention on the text
  * states, LayerNorm → GEGLU feed-forward, each added to its input), proj_out, plus its input.
+ *
+ * <p>SDXL's {@code addition_embed_type "text_time"}: each sample's 6 time ids through
+ * {@code add_time_proj} (sinusoids of {@code addition_time_embed_dim} each), after its pooled text
+ * embeds, through {@code add_embedding} (linear_1, SiLU, linear_2), added to the time embedding before
+ * any resnet sees it ({@link #forward(Tensor, float[], Tensor, Tensor, float[])}).
  *
  * <p>Heads follow diffusers' quirk ({@link UNet2DConditionConfig}): {@code attention_head_dim}
  * counts heads. Attention runs in {@link Attention#prefill}, whose head dims are 32, 64, 72, 80, 96,
