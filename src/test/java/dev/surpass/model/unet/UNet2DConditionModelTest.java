@@ -225,6 +225,28 @@ class UNet2DConditionModelTest {
     }
 
     @Test
+    void forwardFamilyTakesTextEmbedsAndTimeIds() {
+        UNetForward fam = new UNetForward();
+        assertTrue(fam.accepts(sdxlDir));
+        int n = 2, h = 4, w = 4, s = 3;
+        float[] x = UNetFixture.noise(SEED + 40, n * 4 * h * w), ctx = UNetFixture.noise(SEED + 41, n * s * sdxl.cross);
+        float[] text = UNetFixture.noise(SEED + 42, n * sdxl.textDim()), ids = {16, 16, 0, 0, 16, 16, 32, 24, 4, 0, 32, 24};
+        float[] want = runXl(cpu, DType.F32, x, new float[] {7f, 801f}, ctx, text, ids, n, h, w, s);
+        try (Tensor xt = cpu.upload(DType.F32, x, n, 4, h, w); Tensor ct = cpu.upload(DType.F32, ctx, n, s, sdxl.cross);
+             Tensor tt = cpu.upload(new long[] {7, 801}, 2); Tensor te = cpu.upload(DType.F32, text, n, sdxl.textDim());
+             Tensor it = cpu.upload(DType.F32, ids, n, 6)) {
+            var out = fam.forward(cpu, sdxlDir, java.util.Map.of("sample", xt, "timestep", tt, "encoder_hidden_states", ct, "text_embeds", te,
+                    "time_ids", it));
+            try (Tensor y = out.get("sample")) {
+                assertArrayEquals(want, y.toFloatArray());
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> fam.forward(cpu, sdxlDir, java.util.Map.of("sample", xt, "timestep", tt, "encoder_hidden_states", ct, "text_embeds", te)));
+            assertTrue(e.getMessage().contains("'time_ids'"), e.getMessage());
+        }
+    }
+
+    @Test
     void sdxlConfigReadsPerLevelLayersAndAddedConditions() {
         UNet2DConditionConfig c = UNet2DConditionConfig.load(sdxlDir);
         assertTrue(c.textTime());
