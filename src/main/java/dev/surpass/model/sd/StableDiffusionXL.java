@@ -105,7 +105,7 @@ public final class StableDiffusionXL implements AutoCloseable {
      *
      * @throws IllegalArgumentException naming the folder, file or field when it is not an SDXL base
      *                                  pipeline, a component is missing, or the components do not fit
-     *                                  together (text widths vs cross_attention_dim, the pooled width and
+     *                                  together (text widths vs cross_attention_dim, the two token lengths, the pooled width and
      *                                  time ids vs the UNet's add_embedding, a second encoder without a
      *                                  projection, UNet vs VAE latent channels)
      */
@@ -163,8 +163,12 @@ public final class StableDiffusionXL implements AutoCloseable {
                 throw new IllegalArgumentException(dir + ": the UNet takes " + uc.inChannels() + " and gives " + uc.outChannels()
                         + " channels but the VAE's latents have " + va.config().latentChannels());
             }
-            return new StableDiffusionXL(device, tok, tok2, te, te2, un, va, sched, Math.min(tok.maxLength(), te.config().maxPositions()),
-                    Math.min(tok2.maxLength(), te2.config().maxPositions()), forceZeros);
+            int len = Math.min(tok.maxLength(), te.config().maxPositions()), len2 = Math.min(tok2.maxLength(), te2.config().maxPositions());
+            if (len != len2) {
+                throw new IllegalArgumentException(dir + ": the tokenizers and encoders pad to " + len + " and " + len2 + " tokens; the pipeline "
+                        + "concatenates the two encoders' states token by token, so they must agree");
+            }
+            return new StableDiffusionXL(device, tok, tok2, te, te2, un, va, sched, len, len2, forceZeros);
         } catch (RuntimeException | Error e) {
             closeAll(opened);
             throw e;
@@ -253,10 +257,6 @@ public final class StableDiffusionXL implements AutoCloseable {
             if (p == null) throw new IllegalArgumentException("encodePrompts: prompt " + i + " is null");
             ids[i] = tokenizer.encodePadded(p, maxLength);
             ids2[i] = tokenizer2.encodePadded(p, maxLength2);
-        }
-        if (maxLength != maxLength2) {
-            throw new IllegalArgumentException("encodePrompts: the tokenizers pad to " + maxLength + " and " + maxLength2
-                    + " tokens; the pipeline concatenates the two encoders' states token by token, so they must agree");
         }
         int d1 = textEncoder.config().hiddenSize(), d2 = textEncoder2.config().hiddenSize();
         try (Scope s = Scope.open()) {

@@ -260,6 +260,13 @@ class StableDiffusionXLTest {
         Path badFz = SdxlFixture.write(bad.resolve("badfz"), 3, null);
         Files.writeString(badFz.resolve("model_index.json"), "{\"_class_name\": \"StableDiffusionXLPipeline\", \"force_zeros_for_empty_prompt\": \"yes\"}");
         assertTrue(assertThrows(IllegalArgumentException.class, () -> StableDiffusionXL.load(cpu, badFz)).getMessage().contains("force_zeros_for_empty_prompt"));
+        Path short2 = SdxlFixture.write(bad.resolve("short2"), 3, null);
+        Files.writeString(short2.resolve("tokenizer_2").resolve("tokenizer_config.json"), "{\"model_max_length\": 64, \"do_lower_case\": true}");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> StableDiffusionXL.load(cpu, short2)).getMessage().contains("77 and 64"));
+        Path narrow = SdxlFixture.write(bad.resolve("narrow"), 3, null);
+        Path te2 = narrow.resolve("text_encoder_2").resolve("config.json");
+        Files.writeString(te2, Files.readString(te2).replace("\"projection_dim\": 24", "\"projection_dim\": 20"));
+        assertThrows(IllegalArgumentException.class, () -> StableDiffusionXL.load(cpu, narrow)); // text_projection's shape, or the pooled width
         // SD 1.x's text-to-image pipeline refuses an SDXL folder by name
         assertTrue(assertThrows(IllegalArgumentException.class, () -> StableDiffusion.load(cpu, dir)).getMessage().contains("SDXL"));
         StableDiffusionXL p = StableDiffusionXL.load(cpu, dir);
