@@ -543,6 +543,26 @@ class T5EncoderTest {
         assertThrows(IllegalStateException.class, () -> m.forward(new int[][] {{3}}));
     }
 
+    /** Calls free all they allocate (padded, masked, packed, and the device-op ReLU the GPU runs): on a GPU a leak is device memory lost per call. */
+    @Test
+    void callsLeaveNothingAllocated() {
+        for (String name : new String[] {"relu", "gated"}) {
+            try (Device d = Device.cpu(); T5Encoder m = T5Encoder.load(d, tmp.resolve(name))) {
+                int base = d.liveAllocations();
+                int[][] ragged = {{3, 4, 5, 6}, {7}, {8, 9}};
+                try (Tensor a = m.forward(ragged); Tensor b = m.forwardPacked(ragged);
+                     Tensor c = m.forward(new int[][] {{3, 4, 5}, {6, 7, 0}}, new int[][] {{1, 1, 1}, {1, 1, 0}})) {
+                    assertEquals(base + 3, d.liveAllocations(), name);
+                }
+                assertEquals(base, d.liveAllocations(), name);
+                try (Tensor x = d.upload(DType.F32, new float[] {-1, 0, 2, -0f, 5, -3}, 2, 3); Tensor y = m.reluOnDevice(x)) {
+                    assertArrayEquals(new float[] {0, 0, 2, 0, 5, 0}, y.toFloatArray(), 0f); // (x·0 keeps a negative x's sign: −0, equal to 0)
+                }
+                assertEquals(base, d.liveAllocations(), name + " reluOnDevice");
+            }
+        }
+    }
+
     /**
      * A sequence's position bias {@code [heads, L, L]} is one host array: with many heads the token
      * cap is below MAX_TOKENS, and a longer sequence is refused by name (it used to overflow
