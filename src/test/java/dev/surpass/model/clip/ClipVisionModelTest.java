@@ -154,6 +154,24 @@ class ClipVisionModelTest {
         }
     }
 
+    /** A forward frees all it allocates (unfused and fused attention): on a GPU a leak is device memory lost per call. */
+    @Test
+    void forwardLeavesNothingAllocated() {
+        for (Path dir : new Path[] {unfusedDir, fusedDir}) {
+            Vision v = dir == unfusedDir ? unfused : fused;
+            int b = 2, s = v.image();
+            try (Device d = Device.cpu(); ClipVisionModel m = ClipVisionModel.load(d, dir); Tensor in = d.upload(DType.F32, pixels(SEED, b * CH * s * s), b, CH, s, s)) {
+                int base = d.liveAllocations();
+                for (int i = 0; i < 2; i++) {
+                    try (ClipVisionOutput o = m.forward(in)) {
+                        assertTrue(o.pooled().numel() > 0);
+                    }
+                    assertEquals(base, d.liveAllocations(), dir + " call " + i);
+                }
+            }
+        }
+    }
+
     @Test
     void clipModelLogitsAndProcessor() throws Exception {
         Fixture text = new Fixture(32, 1, 40, 1, "quick_gelu", 20, ClipTextModelTest.VOCAB - 1, SEED + 5); // projection 20 like the vision tower
