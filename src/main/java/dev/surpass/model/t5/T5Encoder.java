@@ -169,7 +169,7 @@ public final class T5Encoder implements SentenceEncoder {
             Tensor fin = track(owned, ck.upload(device, "encoder.final_layer_norm.weight", d));
             Tensor sel = track(owned, device.upload(DType.F32, new float[] {0, 1}, 1, 2));
             Tensor steps = track(owned, device.upload(DType.F32, new float[] {0, 1}, 2, 1));
-            return new T5Encoder(device, c, embed, fin, layers, rel, sel, steps);
+            return device.ready(new T5Encoder(device, c, embed, fin, layers, rel, sel, steps));
         } catch (RuntimeException | Error e) {
             for (Tensor t : owned) t.close();
             throw e;
