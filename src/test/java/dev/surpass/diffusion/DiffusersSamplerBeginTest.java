@@ -104,6 +104,36 @@ class DiffusersSamplerBeginTest {
         }
     }
 
+    @org.junit.jupiter.api.Tag("gpu")
+    @Test
+    void cudaAddNoiseAndStartedRunMatchCpu() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Device.cudaDeviceCount() > 0, "no CUDA device");
+        float[] x0 = gauss(5), e = gauss(6);
+        try (Device cpu = Device.cpu(); Device g = Device.cuda(0)) {
+            for (DiffusersSampler.Kind k : DiffusersSampler.Kind.values()) {
+                float[][] r = new float[2][];
+                Device[] ds = {cpu, g};
+                for (int d = 0; d < 2; d++) {
+                    try (DiffusersSampler s = DiffusersSampler.create(DiffusersSamplerTest.sd15(), k, 5, 0, 0);
+                         Tensor xt = ds[d].upload(DType.F32, x0, SHAPE); Tensor et = ds[d].upload(DType.F32, e, SHAPE)) {
+                        s.begin(2);
+                        Tensor x = s.addNoise(xt, et, 2);
+                        for (int i = 2; i < s.evaluations(); i++) {
+                            Tensor n = s.step(x, et, i, 1);
+                            x.close();
+                            x = n;
+                        }
+                        r[d] = x.toFloatArray();
+                        x.close();
+                    }
+                }
+                double[] ref = new double[N];
+                for (int i = 0; i < N; i++) ref[i] = r[0][i];
+                assertTrue(dev.surpass.parity.ParityMath.compare(r[1], ref, 1e-5).passed(), k + ": CUDA vs CPU");
+            }
+        }
+    }
+
     private static Tensor copy(Device d, Tensor t) {
         return d.upload(DType.F32, t.toFloatArray(), t.shape());
     }
