@@ -197,6 +197,22 @@ class AutoencoderKLEncoderTest {
         assertThrows(IllegalArgumentException.class, () -> AutoencoderKL.fromImages(null, a));
     }
 
+    @Test
+    void forwardCommandEncodesImages(@TempDir Path work) {
+        int n = 1, h = 4, w = 6;
+        float[] x = VaeFixture.images(SEED + 5, n * 3 * h * w);
+        Path in = work.resolve("in.safetensors"), out = work.resolve("out.safetensors");
+        try (Tensor xt = cpu.upload(DType.F32, x, n, 3, h, w)) {
+            dev.surpass.io.SafeTensors.write(in, java.util.Map.of("images", xt), java.util.Map.of());
+        }
+        String[] r = dev.surpass.cli.CliRuns.run("forward", "--model", withEnc.toString(), "--inputs", in.toString(), "--out", out.toString(),
+                "--device", "cpu");
+        assertEquals("0", r[0], r[1] + r[2]);
+        try (dev.surpass.io.SafeTensorsFile f = dev.surpass.io.SafeTensors.open(out); Tensor m = f.tensor("moments", cpu)) {
+            assertTrue(ParityMath.compare(m.toFloatArray(), fx.encode(x, n, h, w, false), TOL).passed());
+        }
+    }
+
     // ---- CUDA -----------------------------------------------------------------------------------
 
     @Tag("gpu")
