@@ -25,7 +25,9 @@ import java.util.Locale;
  * </ul>
  * The caller runs the model: for evaluation {@code i} of {@link #evaluations()} it feeds the model
  * {@code x · inputScale(i)} at timestep {@link #timestep(i)} and hands the output to
- * {@link #step}. The initial latents are unit Gaussian noise times {@link #initNoiseSigma()}.
+ * {@link #step}. The initial latents are unit Gaussian noise times {@link #initNoiseSigma()}; for
+ * image-to-image the run starts at {@link #begin} and the initial latents are {@link #addNoise} of
+ * the encoded image at that evaluation.
  * Classifier-free guidance is in diffusers' batch order (uncond half first, {@link Guidance#diffusers}).
  *
  * <p>State (PNDM's previous outputs, DPM-Solver's previous x0) lives on the latents' device and is

@@ -22,7 +22,8 @@ import java.util.Set;
  * skip), and a float64 decoder written independently of the library from diffusers' Decoder:
  * channels-first images, direct convolution loops, GroupNorm, nearest upsampling and softmax
  * attention as their formulas read. {@link Piece}s can be left out of the reference to show that
- * each one moves the output.
+ * each one moves the output. {@link #withEncoder} adds diffusers' Encoder + quant_conv and
+ * {@link #encode} is its float64 forward (Downsample2D's one-sided padding, or a symmetric variant).
  */
 public final class VaeFixture {
     /** Parts of the decoder the reference can leave out. */
