@@ -2,6 +2,8 @@
  * Stable Diffusion 1.x / 2.x text-to-image ({@link dev.surpass.model.sd.StableDiffusion}): a diffusers
  * pipeline folder's CLIP tokenizer and text encoder ({@link dev.surpass.model.clip}), UNet
  * ({@link dev.surpass.model.unet}), VAE decoder ({@link dev.surpass.model.vae}) and scheduler
- * ({@link dev.surpass.diffusion.DiffusersSampler}), run as {@code StableDiffusionPipeline} runs them.
+ * ({@link dev.surpass.diffusion.DiffusersSampler}), run as {@code StableDiffusionPipeline} runs them;
+ * image-to-image as {@code StableDiffusionImg2ImgPipeline} (the VAE's encoder, the scheduler started at
+ * {@code get_timesteps}' index).
  */
 package dev.surpass.model.sd;
