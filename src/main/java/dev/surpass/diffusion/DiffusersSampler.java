@@ -403,9 +403,7 @@ public final class DiffusersSampler implements AutoCloseable {
     }
 
     private static Tensor copyOf(Tensor t) {
-        Tensor c = t.device().allocate(t.dtype(), t.shape());
-        t.device().backend().copy(t.storage(), t.byteOffset(), c.storage(), c.byteOffset(), t.byteSize());
-        return c;
+        return t.to(t.device()); // a copy on the same device
     }
 
     private NoiseSchedule.Spacing spacing(String dflt) {

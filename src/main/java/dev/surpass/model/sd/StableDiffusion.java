@@ -475,15 +475,18 @@ public final class StableDiffusion implements AutoCloseable {
         long[] shape = a.shape();
         shape[0] = a.dim(0) + b.dim(0);
         Tensor out = a.device().allocate(a.dtype(), shape);
-        a.device().backend().copy(a.storage(), a.byteOffset(), out.storage(), out.byteOffset(), a.byteSize());
-        a.device().backend().copy(b.storage(), b.byteOffset(), out.storage(), out.byteOffset() + a.byteSize(), b.byteSize());
-        return out;
+        try {
+            a.device().backend().copy(a.storage(), a.byteOffset(), out.storage(), out.byteOffset(), a.byteSize());
+            a.device().backend().copy(b.storage(), b.byteOffset(), out.storage(), out.byteOffset() + a.byteSize(), b.byteSize());
+            return out;
+        } catch (RuntimeException | Error e) {
+            out.close();
+            throw e;
+        }
     }
 
     private static Tensor copy(Tensor t) {
-        Tensor c = t.device().allocate(t.dtype(), t.shape());
-        t.device().backend().copy(t.storage(), t.byteOffset(), c.storage(), c.byteOffset(), t.byteSize());
-        return c;
+        return t.to(t.device()); // a copy on the same device
     }
 
     private void ensureOpen() {

@@ -122,7 +122,7 @@ public final class AutoencoderKL implements AutoCloseable {
                 m.close();
                 throw e;
             }
-            return m;
+            return device.ready(m);
         }
     }
 
@@ -341,8 +341,10 @@ public final class AutoencoderKL implements AutoCloseable {
                 before = owned.size();
             }
             try (Checkpoint wt = Checkpoint.open(dir)) {
-                encoder = loadEncoder(wt);
-                return encoder;
+                Encoder loaded = loadEncoder(wt);
+                device.synchronize(); // its uploads finish before another thread can see the encoder
+                encoder = loaded;
+                return loaded;
             } catch (IllegalArgumentException ex) {
                 synchronized (owned) { // free what the failed load uploaded
                     while (owned.size() > before) owned.removeLast().close();
