@@ -8,6 +8,11 @@
 # u + g·(c − u); PNDMScheduler.step_plms (skip_prk_steps) or DPMSolverMultistepScheduler (2M, linspace); vae.decode of
 # latents / scaling_factor — and compared with `surpass txt2img --latents` started from the same initial latents.
 # SCHED=dpmpp2m|euler|ddim runs that scheduler instead of the folder's PNDM (as from_config would set it up).
+# STRENGTH=S runs image-to-image instead (StableDiffusionImg2ImgPipeline, `surpass txt2img --init-image`): the VAE gets a
+# random Encoder + quant_conv, a random 64×64 8-bit picture is preprocessed (x/255·2−1) and encoded here, the latent
+# distribution sampled with surpass's Philox normals (seed 0, AutoencoderKL.SAMPLE_STREAM; transcribed below) and scaled,
+# get_timesteps' t_start = STEPS − int(STEPS·S), the scheduler's add_noise at timesteps[t_start] with Philox noise (seed 0,
+# StableDiffusion.INIT_STREAM), and the loop over timesteps[t_start:] (PNDM's counter from 0, Euler / DPM from step t_start).
 # Run from an empty folder: python3 diffusers_sd_parity.py      Exits 1 when the latents' relative L2 > 1e-4.
 import json, math, os, subprocess, sys, time, torch
 import torch.nn.functional as F
@@ -17,6 +22,7 @@ from common import save_safetensors, load_safetensors  # noqa: E402
 torch.manual_seed(0)
 SCHED = os.environ.get("SCHED", "pndm")
 STEPS, GUIDE = int(os.environ.get("STEPS", "8")), 6.0
+STRENGTH = float(os.environ["STRENGTH"]) if os.environ.get("STRENGTH") else None
 PROMPTS = ["a red cat on a mat", "two blue birds!"]
 NEGATIVE = ["blurry", ""]
 
@@ -138,6 +144,17 @@ for i, ch in enumerate(reversed(VBOC)):
     if i < len(VBOC) - 1: conv(f"decoder.up_blocks.{i}.upsamplers.0.conv", ch, ch, 3)
     prev = ch
 ln("decoder.conv_norm_out", VBOC[0]); conv("decoder.conv_out", VBOC[0], 3, 3)
+if STRENGTH is not None:  # the encoder, for image-to-image
+    conv("encoder.conv_in", 3, VBOC[0], 3)
+    prev = VBOC[0]
+    for i, ch in enumerate(VBOC):
+        for j in range(VLPB): vres(f"encoder.down_blocks.{i}.resnets.{j}", prev if j == 0 else ch, ch)
+        if i < len(VBOC) - 1: conv(f"encoder.down_blocks.{i}.downsamplers.0.conv", ch, ch, 3)
+        prev = ch
+    vres("encoder.mid_block.resnets.0", top, top); vres("encoder.mid_block.resnets.1", top, top)
+    ln("encoder.mid_block.attentions.0.group_norm", top)
+    for n in ("to_q", "to_k", "to_v", "to_out.0"): lin("encoder.mid_block.attentions.0." + n, top, top)
+    ln("encoder.conv_norm_out", top); conv("encoder.conv_out", top, 2 * LAT, 3); conv("quant_conv", 2 * LAT, 2 * LAT, 1)
 vae_w = dict(W); W.clear()
 SCALING = 0.18215
 
@@ -266,17 +283,62 @@ def vae_decode(z):
         if i < len(VBOC) - 1: x = c2d(F.interpolate(x, scale_factor=2.0, mode="nearest"), w, f"decoder.up_blocks.{i}.upsamplers.0.conv")
     return c2d(F.silu(gn(x, w, "decoder.conv_norm_out", 1e-6, 8)), w, "decoder.conv_out")
 
+def vae_encode(x):  # Encoder.forward + quant_conv: the latent distribution's parameters
+    w = vae_w
+    def res(x, p):
+        y = c2d(F.silu(gn(x, w, p + ".norm1", 1e-6, 8)), w, p + ".conv1")
+        y = c2d(F.silu(gn(y, w, p + ".norm2", 1e-6, 8)), w, p + ".conv2")
+        if p + ".conv_shortcut.weight" in w: x = c2d(x, w, p + ".conv_shortcut", 0)
+        return x + y
+    x = c2d(x, w, "encoder.conv_in")
+    for i in range(len(VBOC)):
+        for j in range(VLPB): x = res(x, f"encoder.down_blocks.{i}.resnets.{j}")
+        if i < len(VBOC) - 1:  # Downsample2D(padding=0): F.pad right / bottom by one, stride 2
+            x = c2d(F.pad(x, (0, 1, 0, 1)), w, f"encoder.down_blocks.{i}.downsamplers.0.conv", 0, 2)
+    A = "encoder.mid_block.attentions.0"
+    x = res(x, "encoder.mid_block.resnets.0")
+    B, C, H, Wd = x.shape
+    s = gn(x, w, A + ".group_norm", 1e-6, 8).view(B, C, H * Wd).transpose(1, 2)
+    q, k, v = (linear(s, w, f"{A}.{n}") for n in ("to_q", "to_k", "to_v"))
+    o = linear(torch.softmax(q @ k.transpose(-1, -2) * C ** -0.5, -1) @ v, w, A + ".to_out.0")
+    x = o.transpose(1, 2).reshape(B, C, H, Wd) + x
+    x = res(x, "encoder.mid_block.resnets.1")
+    x = c2d(F.silu(gn(x, w, "encoder.conv_norm_out", 1e-6, 8)), w, "encoder.conv_out")
+    return c2d(x, w, "quant_conv", 0)
+
+def philox_normals(seed, stream, shape):  # surpass's Noise.gaussian (Philox4x32-10, Box-Muller in fp32; see Philox.java)
+    import numpy as np
+    n = int(np.prod(shape)); M = 0xFFFFFFFF
+    idx = np.arange((n + 3) // 4, dtype=np.uint64)
+    c0, c1 = idx & M, idx >> np.uint64(32)
+    c2 = np.full_like(c0, stream & M); c3 = np.full_like(c0, (stream >> 32) & M)
+    k0, k1 = seed & M, (seed >> 32) & M
+    for r in range(10):
+        if r > 0: k0, k1 = (k0 + 0x9E3779B9) & M, (k1 + 0xBB67AE85) & M
+        p0, p1 = np.uint64(0xD2511F53) * c0, np.uint64(0xCD9E8D57) * c2
+        c0, c1, c2, c3 = (p1 >> np.uint64(32)) ^ c1 ^ np.uint64(k0), p1 & np.uint64(M), (p0 >> np.uint64(32)) ^ c3 ^ np.uint64(k1), p0 & np.uint64(M)
+    f32 = np.float32
+    upos = lambda w: ((w >> np.uint64(8)) + np.uint64(1)).astype(f32) * f32(2.0 ** -24)
+    uni = lambda w: (w >> np.uint64(8)).astype(f32) * f32(2.0 ** -24)
+    rad = lambda w: np.sqrt((f32(-2.0) * np.log(upos(w).astype(np.float64)).astype(f32)).astype(np.float64)).astype(f32)
+    two_pi = f32(6.283185307179586)
+    t0, t1 = two_pi * uni(c1), two_pi * uni(c3)
+    r0, r1 = rad(c0), rad(c2)
+    z = np.stack([r0 * np.cos(t0.astype(np.float64)).astype(f32), r0 * np.sin(t0.astype(np.float64)).astype(f32),
+                  r1 * np.cos(t1.astype(np.float64)).astype(f32), r1 * np.sin(t1.astype(np.float64)).astype(f32)], 1).reshape(-1)[:n]
+    return torch.from_numpy(z.copy()).reshape(shape)
+
 # schedulers (float64 tables, as diffusers' numpy set_timesteps; the arithmetic in fp32 tensors as diffusers')
 T = 1000
 betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, T, dtype=torch.float64) ** 2
 ac = torch.cumprod(1 - betas, 0)
 sig_all = ((1 - ac) / ac) ** 0.5
 
-def run(x, cond):
+def run(x, cond, begin=0, scale0=True):  # begin: image-to-image's t_start (x already noised, not scaled by σ0)
     ratio = T // STEPS
     if SCHED == "pndm":
         asc = [i * ratio + 1 for i in range(STEPS)]
-        ts = (asc[:-1] + asc[-2:-1] + asc[-1:])[::-1]
+        ts = (asc[:-1] + asc[-2:-1] + asc[-1:])[::-1][begin:]
         ets, cur = [], None
         for counter, t in enumerate(ts):
             e = guided(x, float(t), cond)
@@ -295,7 +357,7 @@ def run(x, cond):
             x = (ap / a) ** 0.5 * sample - (ap - a) * m / (a * (1 - ap) ** 0.5 + (a * (1 - a) * ap) ** 0.5)
         return x
     if SCHED == "ddim":
-        for i in range(STEPS):
+        for i in range(begin, STEPS):
             t = (STEPS - 1 - i) * ratio + 1
             e = guided(x, float(t), cond)
             a = ac[t].item(); prev = t - ratio; ap = ac[prev].item() if prev >= 0 else ac[0].item()
@@ -306,8 +368,8 @@ def run(x, cond):
         import numpy as np
         ts = np.linspace(0, T - 1, STEPS, dtype=np.float32)[::-1].copy()
         s = np.interp(ts, np.arange(T), sig_all.numpy()).tolist() + [0.0]
-        x = x * s[0]
-        for i in range(STEPS):
+        if scale0: x = x * s[0]
+        for i in range(begin, STEPS):
             e = guided(x / (s[i] ** 2 + 1) ** 0.5, float(ts[i]), cond)
             x0 = x - s[i] * e
             x = x + (x - x0) / s[i] * (s[i + 1] - s[i])
@@ -317,7 +379,7 @@ def run(x, cond):
     ts = np.linspace(0, T - 1, STEPS + 1).round()[::-1][:-1].astype(np.int64)
     s = np.interp(ts, np.arange(T), sig_all.numpy()).tolist() + [0.0]
     prev_x0 = None
-    for i in range(STEPS):
+    for i in range(begin, STEPS):
         e = guided(x, float(ts[i]), cond)
         al, sv = 1 / (s[i] ** 2 + 1) ** 0.5, s[i] / (s[i] ** 2 + 1) ** 0.5
         x0 = (x - sv * e) / al
@@ -326,7 +388,7 @@ def run(x, cond):
             aln, svn = 1 / (s[i + 1] ** 2 + 1) ** 0.5, s[i + 1] / (s[i + 1] ** 2 + 1) ** 0.5
             lam, lamn = math.log(al) - math.log(sv), math.log(aln) - math.log(svn)
             h = lamn - lam
-            if i == 0 or i == STEPS - 1: x = (svn / sv) * x - aln * (math.exp(-h) - 1) * x0
+            if i == begin or i == STEPS - 1: x = (svn / sv) * x - aln * (math.exp(-h) - 1) * x0
             else:
                 sp = s[i - 1]; lamp = math.log(1 / (sp ** 2 + 1) ** 0.5) - math.log(sp / (sp ** 2 + 1) ** 0.5)
                 d1 = (x0 - prev_x0) / ((lam - lamp) / h)
@@ -354,13 +416,39 @@ with torch.no_grad():
     else:
         given = lat0
     save_safetensors({"latents": given.contiguous()}, "init.safetensors")
-    ref_lat = run(lat0, cond)
+    if STRENGTH is not None:
+        import numpy as np
+        from PIL import Image
+        pic = (torch.rand(64, 64, 3) * 256).clamp(0, 255).to(torch.uint8)
+        Image.fromarray(pic.numpy()).save("init.png")
+        img = (pic.permute(2, 0, 1)[None].float() / 255.0) * 2 - 1  # VaeImageProcessor.preprocess
+        mom = vae_encode(img)
+        mean, logvar = mom[:, :LAT], mom[:, LAT:].clamp(-30.0, 20.0)
+        sample = mean + torch.exp(0.5 * logvar) * philox_normals(0, 1 << 41, mean.shape)  # seed 0, SAMPLE_STREAM
+        x0 = torch.cat([sample * SCALING] * len(PROMPTS))  # one picture for every prompt
+        eps = philox_normals(0, 1 << 40, x0.shape)  # seed 0, INIT_STREAM
+        init_t = min(int(STEPS * STRENGTH), STEPS); begin = max(STEPS - init_t, 0)
+        ratio = T // STEPS
+        if SCHED in ("pndm", "ddim"):  # DDPM-style add_noise at timesteps[t_start]
+            t = ((list(range(STEPS))[:-1] + [STEPS - 2, STEPS - 1])[::-1][begin] if SCHED == "pndm" else STEPS - 1 - begin) * ratio + 1
+            lat_start = ac[t].item() ** 0.5 * x0 + (1 - ac[t].item()) ** 0.5 * eps
+        elif SCHED == "euler":
+            tsn = np.linspace(0, T - 1, STEPS, dtype=np.float32)[::-1].copy()
+            sg = float(np.interp(tsn[begin], np.arange(T), sig_all.numpy()))
+            lat_start = x0 + sg * eps
+        else:
+            tsn = np.linspace(0, T - 1, STEPS + 1).round()[::-1][:-1].astype(np.int64)
+            sg = float(np.interp(tsn[begin], np.arange(T), sig_all.numpy())); al = 1 / (sg * sg + 1) ** 0.5
+            lat_start = al * x0 + sg * al * eps
+        ref_lat = run(lat_start, cond, begin, False)
+    else:
+        ref_lat = run(lat0, cond)
     ref_img = vae_decode(ref_lat / SCALING)
     t_ref = time.time() - t0
 
 surpass = os.environ.get("SURPASS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "surpass"))
-cmd = [surpass, "txt2img", "--model", "sd", "--latents", "init.safetensors", "--steps", str(STEPS), "--guidance", str(GUIDE),
-       "--width", "64", "--height", "64", "--out", "out"]
+cmd = [surpass, "txt2img", "--model", "sd", "--steps", str(STEPS), "--guidance", str(GUIDE), "--width", "64", "--height", "64", "--out", "out"]
+cmd += ["--init-image", "init.png", "--strength", str(STRENGTH)] if STRENGTH is not None else ["--latents", "init.safetensors"]
 for p in PROMPTS: cmd += ["--prompt", p]
 for p in NEGATIVE: cmd += ["--negative-prompt", p]
 if SCHED != "pndm": cmd += ["--scheduler", SCHED]
@@ -370,7 +458,7 @@ t_run = time.time() - t0
 if r.returncode: print(r.stdout, r.stderr); sys.exit(1)
 got = load_safetensors("out/latents.safetensors")["latents"]
 rel = ((got - ref_lat).norm() / ref_lat.norm()).item()
-print(f"{SCHED}, {STEPS} steps, guidance {GUIDE}, {len(PROMPTS)} prompts (with negatives): final latents max |diff| "
+print(f"{SCHED}, {STEPS} steps{f', img2img strength {STRENGTH}' if STRENGTH is not None else ''}, guidance {GUIDE}, {len(PROMPTS)} prompts (with negatives): final latents max |diff| "
       f"{(got - ref_lat).abs().max():.3e}, relative L2 {rel:.3e}; reference {t_ref:.1f} s, `surpass txt2img` {t_run:.1f} s")
 # the decoded pictures, as numpy_to_pil makes them
 ref8 = ((ref_img / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1) * 255).round().to(torch.uint8)

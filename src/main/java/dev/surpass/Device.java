@@ -361,6 +361,16 @@ public final class Device implements AutoCloseable {
         backend.synchronize();
     }
 
+    /**
+     * {@link #synchronize} then {@code loaded}: how a model loader ends, so that the weights it
+     * uploaded and converted on this thread's queue are complete before any other thread uses the
+     * model (on CUDA each thread has its own stream).
+     */
+    public <T> T ready(T loaded) {
+        synchronize();
+        return loaded;
+    }
+
     public boolean isClosed() {
         return closed;
     }

@@ -27,7 +27,9 @@ import picocli.CommandLine.Option;
  * {@code surpass txt2img}: text-to-image with a diffusers Stable Diffusion 1.x / 2.x folder
  * ({@link StableDiffusion}) or, when model_index.json names a StableDiffusionXLPipeline, an SDXL base
  * folder ({@link StableDiffusionXL}). Writes {@code OUT/image-K.png} per prompt, {@code OUT/grid.png} and
- * {@code OUT/latents.safetensors} (the final latents, with the settings in the metadata).
+ * {@code OUT/latents.safetensors} (the final latents, with the settings in the metadata). With
+ * {@code --init-image} it is image-to-image ({@link StableDiffusion#sampleFromImage}, diffusers'
+ * {@code StableDiffusionImg2ImgPipeline}) at {@code --strength} (SD 1.x / 2.x only).
  */
 @Command(name = "txt2img", mixinStandardHelpOptions = true, sortOptions = false,
         description = {
@@ -35,7 +37,8 @@ import picocli.CommandLine.Option;
             "tokenizer/, unet/, vae/, scheduler/), as StableDiffusionPipeline runs it: CLIP text encoder,",
             "UNet2DConditionModel with classifier-free guidance, the folder's scheduler (or --scheduler), the VAE;",
             "or an SDXL base folder (StableDiffusionXLPipeline: two text encoders, added conditions), as its pipeline runs it.",
-            "Writes OUT/image-K.png per prompt, OUT/grid.png and OUT/latents.safetensors."
+            "Writes OUT/image-K.png per prompt, OUT/grid.png and OUT/latents.safetensors.",
+            "With --init-image it is image-to-image (StableDiffusionImg2ImgPipeline, SD 1.x / 2.x) at --strength."
         })
 final class Txt2ImgCommand extends CliCommand {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "A diffusers StableDiffusionPipeline or StableDiffusionXLPipeline folder.")
@@ -77,6 +80,14 @@ final class Txt2ImgCommand extends CliCommand {
             description = "Start from these latents (safetensors; tensor 'latents' or its only tensor, [B, 4, H/8, W/8], already scaled by init_noise_sigma).")
     Path latents;
 
+    @Option(names = "--init-image", paramLabel = "PNG",
+            description = "Image-to-image from this picture (one for all prompts, or one per prompt: repeat); the size is the picture's.")
+    List<Path> initImages;
+
+    @Option(names = "--strength", defaultValue = "0.8", paramLabel = "S",
+            description = "With --init-image: how much noise in (0, 1]; the last int(steps·S) steps run (default: ${DEFAULT-VALUE}).")
+    double strength;
+
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder (created if missing).")
     Path out;
 
@@ -107,6 +118,15 @@ final class Txt2ImgCommand extends CliCommand {
         if (width < 0 || height < 0 || width % 8 != 0 || height % 8 != 0) {
             throw new UsageException("--width/--height " + width + "×" + height + ": multiples of 8 (0 = the model's)");
         }
+        boolean img2img = initImages != null && !initImages.isEmpty();
+        if (img2img) {
+            if (latents != null) throw new UsageException("--latents: not with --init-image (image-to-image makes its latents from the picture)");
+            if (initImages.size() != 1 && initImages.size() != prompts.size()) {
+                throw new UsageException("--init-image: give one for all prompts or one per prompt (" + prompts.size() + "), got " + initImages.size());
+            }
+            if (!(strength > 0 && strength <= 1)) throw new UsageException("--strength " + strength + ": must be in (0, 1]");
+        }
+        BufferedImage[] pictures = img2img ? readPictures() : null;
         device.validate("txt2img");
         OptionFiles.createFolder("--out", out);
         try (Devices devices = device.open(err)) {
@@ -120,6 +140,10 @@ final class Txt2ImgCommand extends CliCommand {
             }
             try (Pipeline p = sd) {
                 int w = width == 0 ? (height == 0 ? p.defaultSize() : height) : width, h = height == 0 ? w : height;
+                if (img2img) { // the picture's size
+                    w = pictures[0].getWidth();
+                    h = pictures[0].getHeight();
+                }
                 String schedName = kind == null ? p.schedulerConfig().className() : kind.name().toLowerCase(Locale.ROOT);
                 err.printf(Locale.ROOT, "surpass txt2img: loaded in %.1f s on %s; %d×%d, %s, %d steps, guidance %s, seed %d%n",
                         (System.nanoTime() - l0) / 1e9, dev.name(), w, h, schedName, steps, guidance, seed);
@@ -129,8 +153,15 @@ final class Txt2ImgCommand extends CliCommand {
                     long t0 = System.nanoTime();
                     Tensor lat;
                     try {
-                        lat = p.sample(prompts, neg, opts, (done, total) -> SampleCommand.progressBar(err, "denoising", done, total));
-                    } catch (IllegalArgumentException e) {
+                        if (img2img) {
+                            try (Tensor init = AutoencoderKL.fromImages(dev, pictures)) {
+                                lat = p.sampleFromImage(prompts, neg, init, strength, opts,
+                                        (done, total) -> SampleCommand.progressBar(err, "denoising", done, total));
+                            }
+                        } else {
+                            lat = p.sample(prompts, neg, opts, (done, total) -> SampleCommand.progressBar(err, "denoising", done, total));
+                        }
+                    } catch (IllegalArgumentException | IllegalStateException e) {
                         throw new UsageException("txt2img: " + e.getMessage());
                     }
                     double secs = (System.nanoTime() - t0) / 1e9;
@@ -143,6 +174,10 @@ final class Txt2ImgCommand extends CliCommand {
                         meta.put("steps", Integer.toString(steps));
                         meta.put("guidance", Double.toString(guidance));
                         meta.put("seed", Long.toString(seed));
+                        if (img2img) {
+                            meta.put("init_image", initImages.toString());
+                            meta.put("strength", Double.toString(strength));
+                        }
                         meta.put("device", dev.name());
                         Path lf = out.resolve("latents.safetensors");
                         OptionFiles.writeSafeTensors("--out", out, lf, Map.of("latents", l), meta);
@@ -170,6 +205,10 @@ final class Txt2ImgCommand extends CliCommand {
 
         Tensor sample(List<String> prompts, List<String> negative, StableDiffusion.Options o, StableDiffusion.Progress progress);
 
+        /** Image-to-image; SDXL refuses it (IllegalArgumentException, reported as a usage error). */
+        Tensor sampleFromImage(List<String> prompts, List<String> negative, Tensor init, double strength, StableDiffusion.Options o,
+                               StableDiffusion.Progress progress);
+
         Tensor decode(Tensor latents);
 
         @Override
@@ -184,6 +223,9 @@ final class Txt2ImgCommand extends CliCommand {
                 public int defaultSize() { return x.defaultSize(); }
                 public SchedulerConfig schedulerConfig() { return x.schedulerConfig(); }
                 public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) { return x.sample(p, n, o, g); }
+                public Tensor sampleFromImage(List<String> p, List<String> n, Tensor i, double s, StableDiffusion.Options o, StableDiffusion.Progress g) {
+                    throw new IllegalArgumentException("--init-image: image-to-image is not implemented for SDXL folders (StableDiffusionXLImg2ImgPipeline)");
+                }
                 public Tensor decode(Tensor l) { return x.decode(l); }
                 public void close() { x.close(); }
             };
@@ -193,9 +235,31 @@ final class Txt2ImgCommand extends CliCommand {
             public int defaultSize() { return x.defaultSize(); }
             public SchedulerConfig schedulerConfig() { return x.schedulerConfig(); }
             public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) { return x.sample(p, n, o, g); }
+            public Tensor sampleFromImage(List<String> p, List<String> n, Tensor i, double s, StableDiffusion.Options o, StableDiffusion.Progress g) {
+                return x.sampleFromImage(p, n, i, s, o, g);
+            }
             public Tensor decode(Tensor l) { return x.decode(l); }
             public void close() { x.close(); }
         };
+    }
+
+    /** The --init-image pictures, all of one size (checked by fromImages later too, named here by file). */
+    private BufferedImage[] readPictures() {
+        BufferedImage[] r = new BufferedImage[initImages.size()];
+        for (int i = 0; i < r.length; i++) {
+            Path f = initImages.get(i);
+            try {
+                r[i] = f == null || !Files.isRegularFile(f) ? null : javax.imageio.ImageIO.read(f.toFile());
+            } catch (java.io.IOException e) {
+                throw new UsageException("--init-image " + f + ": cannot read it (" + e.getMessage() + ")");
+            }
+            if (r[i] == null) throw new UsageException("--init-image " + f + ": not a readable picture (PNG, JPEG, BMP or GIF)");
+            if (r[i].getWidth() != r[0].getWidth() || r[i].getHeight() != r[0].getHeight()) {
+                throw new UsageException("--init-image " + f + ": " + r[i].getWidth() + "×" + r[i].getHeight() + " but " + initImages.getFirst() + " is "
+                        + r[0].getWidth() + "×" + r[0].getHeight() + " (one size for all)");
+            }
+        }
+        return r;
     }
 
     private Tensor readLatents(Device dev) {

@@ -25,7 +25,9 @@ import java.util.Locale;
  * </ul>
  * The caller runs the model: for evaluation {@code i} of {@link #evaluations()} it feeds the model
  * {@code x · inputScale(i)} at timestep {@link #timestep(i)} and hands the output to
- * {@link #step}. The initial latents are unit Gaussian noise times {@link #initNoiseSigma()}.
+ * {@link #step}. The initial latents are unit Gaussian noise times {@link #initNoiseSigma()}; for
+ * image-to-image the run starts at {@link #begin} and the initial latents are {@link #addNoise} of
+ * the encoded image at that evaluation.
  * Classifier-free guidance is in diffusers' batch order (uncond half first, {@link Guidance#diffusers}).
  *
  * <p>State (PNDM's previous outputs, DPM-Solver's previous x0) lives on the latents' device and is
@@ -63,7 +65,9 @@ public final class DiffusersSampler implements AutoCloseable {
     private final DdimStep ddim;
     // Euler / DPM-Solver
     private final EulerStep euler;
-    private final DpmSolverStep dpm;
+    private DpmSolverStep dpm;       // re-made from the begin index by begin(), so its first step is first order
+    private final double[] sigmas;   // Euler / DPM-Solver: the sigma table (for addNoise), else null
+    private int start;               // the begin index (image-to-image), 0 otherwise
     // run state
     private final Deque<Tensor> ets = new ArrayDeque<>(); // PNDM: the last ≤ 4 guided model outputs, newest first
     private Tensor curSample;        // PNDM: x at the first timestep, for the repeated evaluation
@@ -107,6 +111,7 @@ public final class DiffusersSampler implements AutoCloseable {
                 initNoiseSigma = 1;
                 euler = null;
                 dpm = null;
+                sigmas = null;
                 modelTimesteps = floats(ts);
                 inputScales = ones(ts.length);
             }
@@ -118,6 +123,7 @@ public final class DiffusersSampler implements AutoCloseable {
                 initNoiseSigma = 1;
                 euler = null;
                 dpm = null;
+                sigmas = null;
                 modelTimesteps = floats(ts);
                 inputScales = ones(ts.length);
             }
@@ -134,6 +140,7 @@ public final class DiffusersSampler implements AutoCloseable {
                     tsd = sigmaToT(Arrays.copyOf(sig, steps));
                 }
                 euler = new EulerStep(sig);
+                sigmas = sig.clone();
                 dpm = null;
                 ddim = null;
                 ts = null;
@@ -165,6 +172,7 @@ public final class DiffusersSampler implements AutoCloseable {
                     sig = schedule.sigmasAt(its);
                 }
                 dpm = new DpmSolverStep(sig);
+                sigmas = sig.clone();
                 euler = null;
                 ddim = null;
                 ts = its;
@@ -197,6 +205,76 @@ public final class DiffusersSampler implements AutoCloseable {
 
     public Kind kind() {
         return kind;
+    }
+
+    /**
+     * Starts the run at evaluation {@code index} instead of 0, as an image-to-image pipeline does
+     * after {@code get_timesteps}: diffusers slices {@code scheduler.timesteps[t_start·order:]}
+     * (order 1 for all four schedulers; for PNDM that slices its N+1-entry PLMS list, repeat
+     * included, and its step counter still starts at 0) and calls {@code set_begin_index(t_start)}
+     * (Euler and DPM-Solver then index their sigmas from there; DPM-Solver's first step is first
+     * order again). Call before the first {@link #step}; the steps then run
+     * {@code index … evaluations() − 1}. {@code begin(0)} changes nothing.
+     *
+     * @throws IllegalArgumentException for an index outside [0, evaluations())
+     * @throws IllegalStateException    after a step
+     */
+    public void begin(int index) {
+        if (closed) throw new IllegalStateException("sampler: closed");
+        if (next != start) throw new IllegalStateException("sampler: begin(" + index + ") after evaluation " + (next - 1) + " was stepped");
+        if (index < 0 || index >= modelTimesteps.length) {
+            throw new IllegalArgumentException("sampler: begin index " + index + " is outside [0, " + modelTimesteps.length + ")");
+        }
+        start = index;
+        next = index;
+        if (kind == Kind.DPMPP_2M) {
+            // the multistep history restarts: a table from the begin index makes step 0 of it first order
+            dpm = new DpmSolverStep(Arrays.copyOfRange(sigmas, index, sigmas.length));
+        }
+    }
+
+    /** The evaluation the run starts at ({@link #begin}; 0 by default). */
+    public int start() {
+        return start;
+    }
+
+    /**
+     * The scheduler's {@code add_noise(x0, noise, t)} for the timestep of evaluation {@code i}, as
+     * the image-to-image pipeline uses it at its first timestep: PNDM and DDIM
+     * {@code √ᾱ_t·x0 + √(1−ᾱ_t)·noise}; Euler {@code x0 + σ_i·noise}; DPM-Solver
+     * {@code α·x0 + σ·α·noise} with α = 1/√(σ_i²+1) (σ_i from the sigma table, Karras sigmas
+     * included). A new tensor on x0's device; x0 and noise stay open.
+     *
+     * @throws IllegalArgumentException for an index out of range, or noise not of x0's shape, dtype and device
+     */
+    public Tensor addNoise(Tensor x0, Tensor noise, int i) {
+        if (closed) throw new IllegalStateException("sampler: closed");
+        checkIndex(i);
+        if (x0 == null || noise == null || x0.isClosed() || noise.isClosed()) throw new IllegalArgumentException("sampler.addNoise: x0 or noise is null or closed");
+        if (!Arrays.equals(x0.shape(), noise.shape()) || x0.dtype() != noise.dtype() || !x0.device().sameAs(noise.device())) {
+            throw new IllegalArgumentException("sampler.addNoise: noise is " + noise.describe() + " but x0 is " + x0.describe() + " (same shape, dtype and device)");
+        }
+        double a, b;
+        switch (kind) {
+            case PNDM, DDIM -> {
+                double ac = schedule.alphaCumprod(ts[i]);
+                a = Math.sqrt(ac);
+                b = Math.sqrt(1 - ac);
+            }
+            case EULER -> {
+                a = 1;
+                b = sigmas[i];
+            }
+            default -> { // DPM-Solver: _sigma_to_alpha_sigma_t
+                double al = 1 / Math.sqrt(sigmas[i] * sigmas[i] + 1);
+                a = al;
+                b = sigmas[i] * al;
+            }
+        }
+        try (Scope s = Scope.open()) {
+            Tensor ax = a == 1 ? x0 : s.track(Elementwise.scale(x0, (float) a));
+            return Elementwise.add(ax, s.track(Elementwise.scale(noise, (float) b)));
+        }
     }
 
     /** Model evaluations in the run (N, or N + 1 for PNDM). */
@@ -244,7 +322,7 @@ public final class DiffusersSampler implements AutoCloseable {
             case EULER -> euler.step(x, modelOut, i, o);
             case DPMPP_2M -> {
                 if (prevX0 == null) prevX0 = x.device().allocate(x.dtype(), x.shape());
-                yield dpm.step(x, modelOut, prevX0, i, o);
+                yield dpm.step(x, modelOut, prevX0, i - start, o); // dpm's table starts at the begin index
             }
             case PNDM -> pndm(x, modelOut, i, cfg ? guidance : 1, cfg);
         };
@@ -266,7 +344,7 @@ public final class DiffusersSampler implements AutoCloseable {
     /** PNDM's step_plms with skip_prk_steps, the guidance applied first (the combination is of guided outputs). */
     private Tensor pndm(Tensor x, Tensor modelOut, int i, double guidance, boolean cfg) {
         Tensor e = cfg ? guide(modelOut, x, guidance) : copyOf(modelOut);
-        int counter = i;
+        int counter = i - start; // diffusers' self.counter counts this run's steps, whatever the timesteps slice
         int timestep = ts[i], prev = timestep - ratio;
         if (counter != 1) {
             while (ets.size() > 3) ets.removeLast().close();
@@ -325,9 +403,7 @@ public final class DiffusersSampler implements AutoCloseable {
     }
 
     private static Tensor copyOf(Tensor t) {
-        Tensor c = t.device().allocate(t.dtype(), t.shape());
-        t.device().backend().copy(t.storage(), t.byteOffset(), c.storage(), c.byteOffset(), t.byteSize());
-        return c;
+        return t.to(t.device()); // a copy on the same device
     }
 
     private NoiseSchedule.Spacing spacing(String dflt) {

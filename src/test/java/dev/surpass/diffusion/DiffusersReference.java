@@ -1,6 +1,7 @@
 package dev.surpass.diffusion;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -38,6 +39,11 @@ public final class DiffusersReference {
     }
 
     public static double[] pndm(double[] start, double[] ac, int steps, boolean v, Model model) {
+        return pndm(start, ac, steps, v, model, 0);
+    }
+
+    /** PLMS over {@code timesteps[begin:]} of its N+1-entry list (image-to-image), the counter starting at 0 there. */
+    public static double[] pndm(double[] start, double[] ac, int steps, boolean v, Model model, int begin) {
         int ratio = ac.length / steps;
         List<Integer> asc = new ArrayList<>();
         for (int i = 0; i < steps; i++) asc.add(i * ratio + 1); // leading, steps_offset 1
@@ -45,6 +51,7 @@ public final class DiffusersReference {
         if (steps >= 2) plms.add(asc.get(steps - 2));
         plms.add(asc.get(steps - 1));
         java.util.Collections.reverse(plms);
+        plms = new ArrayList<>(plms.subList(begin, plms.size()));
         double[] x = start.clone();
         int n = x.length;
         List<double[]> ets = new ArrayList<>();
@@ -86,6 +93,11 @@ public final class DiffusersReference {
     }
 
     public static double[] ddim(double[] start, double[] ac, int steps, String spacing, Model model) {
+        return ddim(start, ac, steps, spacing, model, 0);
+    }
+
+    /** DDIM (η 0, set_alpha_to_one) over {@code timesteps[begin:]}. */
+    public static double[] ddim(double[] start, double[] ac, int steps, String spacing, Model model, int begin) {
         int ratio = ac.length / steps;
         int[] ts = new int[steps];
         for (int i = 0; i < steps; i++) {
@@ -97,7 +109,7 @@ public final class DiffusersReference {
         }
         double[] x = start.clone();
         int n = x.length;
-        for (int t : ts) {
+        for (int t : Arrays.copyOfRange(ts, begin, ts.length)) {
             double[] e = model.apply(x, t);
             int prev = t - ratio;
             double a = ac[t], ap = prev >= 0 ? ac[prev] : 1.0; // DDIM's default set_alpha_to_one
@@ -123,13 +135,27 @@ public final class DiffusersReference {
     }
 
     public static double[] euler(double[] start, double[] ac, int steps, boolean v, Model model) {
+        double[] x = start.clone();
+        double s0 = eulerSigmas(ac, steps)[0];
+        for (int i = 0; i < x.length; i++) x[i] *= s0;
+        return euler(x, ac, steps, v, model, 0);
+    }
+
+    /** Euler's sigma table at linspace spacing (N + 1 entries, the last 0). */
+    public static double[] eulerSigmas(double[] ac, int steps) {
+        double[] ts = new double[steps];
+        for (int i = 0; i < steps; i++) ts[i] = (float) (999.0 * (steps - 1 - i) / (steps - 1));
+        return sigmas(ac, ts);
+    }
+
+    /** Euler from already noised latents {@code x} (not scaled here) at step {@code begin} (step_index = begin_index). */
+    public static double[] euler(double[] xStart, double[] ac, int steps, boolean v, Model model, int begin) {
         double[] ts = new double[steps];
         for (int i = 0; i < steps; i++) ts[i] = (float) (999.0 * (steps - 1 - i) / (steps - 1));
         double[] sg = sigmas(ac, ts);
-        double[] x = start.clone();
+        double[] x = xStart.clone();
         int n = x.length;
-        for (int i = 0; i < n; i++) x[i] *= sg[0];
-        for (int s = 0; s < steps; s++) {
+        for (int s = begin; s < steps; s++) {
             double sig = sg[s];
             double[] xin = new double[n];
             for (int i = 0; i < n; i++) xin[i] = x[i] / Math.sqrt(sig * sig + 1);
@@ -144,19 +170,31 @@ public final class DiffusersReference {
     }
 
     public static double[] dpm(double[] start, double[] ac, int steps, Model model) {
+        return dpm(start, ac, steps, model, 0);
+    }
+
+    /** DPM-Solver's sigma table at linspace spacing (N + 1 entries, the last 0). */
+    public static double[] dpmSigmas(double[] ac, int steps) {
+        double[] ts = new double[steps];
+        for (int i = 0; i < steps; i++) ts[i] = Math.rint(999.0 * (steps - i) / steps);
+        return sigmas(ac, ts);
+    }
+
+    /** DPM-Solver++(2M) from step {@code begin} (step_index = begin_index; the multistep history starts empty: first order there). */
+    public static double[] dpm(double[] start, double[] ac, int steps, Model model, int begin) {
         double[] ts = new double[steps];
         for (int i = 0; i < steps; i++) ts[i] = Math.rint(999.0 * (steps - i) / steps);
         double[] sg = sigmas(ac, ts);
         double[] x = start.clone();
         int n = x.length;
         double[] prevX0 = null;
-        for (int s = 0; s < steps; s++) {
+        for (int s = begin; s < steps; s++) {
             double[] m = model.apply(x, ts[s]);
             double sig = sg[s], sn = sg[s + 1];
             double a = 1 / Math.sqrt(sig * sig + 1), sv = sig * a;
             double[] x0 = new double[n];
             for (int i = 0; i < n; i++) x0[i] = (x[i] - sv * m[i]) / a;
-            boolean first = s == 0 || s == steps - 1;
+            boolean first = s == begin || s == steps - 1;
             double[] nx = new double[n];
             if (sn == 0) {
                 nx = x0.clone();

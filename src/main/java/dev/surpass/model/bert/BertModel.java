@@ -121,11 +121,11 @@ public final class BertModel implements SentenceEncoder {
         BertConfig c = BertConfig.load(dir);
         if (!c.mpnet()) Decoding.checkHeadDim(dir, "hidden_size / num_attention_heads", c.headDim());
         try (Checkpoint ck = Checkpoint.open(dir)) {
-            if (BertConfig.isDistilBert(ConfigJson.peek(dir))) return build(device, c, distilBert(ck));
-            if (c.mpnet()) return build(device, c, mpnet(ck));
+            if (BertConfig.isDistilBert(ConfigJson.peek(dir))) return device.ready(build(device, c, distilBert(ck)));
+            if (c.mpnet()) return device.ready(build(device, c, mpnet(ck)));
             String p = ck.has("bert.embeddings.word_embeddings.weight") ? "bert."
                     : ck.has("roberta.embeddings.word_embeddings.weight") ? "roberta." : "";
-            return build(device, c, new WeightSource() {
+            return device.ready(build(device, c, new WeightSource() {
                 @Override
                 public float[] read(String name, long... shape) {
                     return ck.read(p + name, shape);
@@ -135,7 +135,7 @@ public final class BertModel implements SentenceEncoder {
                 public boolean has(String name) {
                     return ck.has(p + name);
                 }
-            });
+            }));
         }
     }
 
@@ -223,7 +223,7 @@ public final class BertModel implements SentenceEncoder {
             throw new IllegalArgumentException(where + ": head dim (hidden " + w.config().hiddenSize() + " / numHeads " + numHeads + ") is " + d
                     + "; the fused attention supports 32, 64, 72, 80, 96, 128 and 256");
         }
-        return build(device, w.config(), w);
+        return device.ready(build(device, w.config(), w));
     }
 
     static BertModel build(Device device, BertConfig c, WeightSource src) {

@@ -272,7 +272,7 @@ public final class ModernBert implements SentenceEncoder {
             Tensor finalB = c.normBias() ? up(owned, device, ck.read(p + "final_norm.bias", e), e) : null;
             Tensor rot = Rope.rotation(device, c.headDim());
             owned.add(rot);
-            return new ModernBert(device, c, tok, embW, embB, finalW, finalB, rot, layers);
+            return device.ready(new ModernBert(device, c, tok, embW, embB, finalW, finalB, rot, layers));
         } catch (RuntimeException | Error ex) {
             for (Tensor t : owned) t.close();
             throw ex;

@@ -178,12 +178,24 @@ final class ClipEncoder {
         }
     }
 
-    /** {@code [L, L]}: 0 where key j ≤ query i, the float32 minimum above the diagonal; kept per length until close. */
+    /**
+     * {@code [L, L]}: 0 where key j ≤ query i, the float32 minimum above the diagonal; kept per length until close.
+     * The first forward of a length builds it, and forwards on other threads share it: on CUDA the
+     * upload is queued on the building thread's stream, so that thread synchronizes before the mask
+     * is published (Device's rule for a tensor written by one thread and read by another).
+     */
     private Tensor causalMask(int l) {
         return causalMasks.computeIfAbsent(l, len -> {
             float[] m = new float[len * len];
             for (int i = 0; i < len; i++) for (int j = i + 1; j < len; j++) m[i * len + j] = -Float.MAX_VALUE;
-            return device.upload(DType.F32, m, len, len);
+            Tensor t = device.upload(DType.F32, m, len, len);
+            try {
+                device.synchronize();
+            } catch (RuntimeException | Error e) {
+                t.close();
+                throw e;
+            }
+            return t;
         });
     }
 

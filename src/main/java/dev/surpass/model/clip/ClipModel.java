@@ -61,7 +61,7 @@ public final class ClipModel implements AutoCloseable {
             double scale = ck.read("logit_scale")[0];
             ClipTextModel t = ClipTextModel.fromCheckpoint(device, tc, ck);
             try {
-                return new ClipModel(t, ClipVisionModel.fromCheckpoint(device, vc, ck), proc, scale);
+                return device.ready(new ClipModel(t, ClipVisionModel.fromCheckpoint(device, vc, ck), proc, scale));
             } catch (RuntimeException | Error e) {
                 t.close();
                 throw e;

@@ -76,7 +76,7 @@ public final class ClipTextModel implements AutoCloseable {
                 m.close();
                 throw e;
             }
-            return m;
+            return device.ready(m);
         }
     }
 

@@ -61,7 +61,7 @@ public final class ClipVisionModel implements AutoCloseable {
         if (dir == null || !Files.isDirectory(dir)) throw new IllegalArgumentException("ClipVisionModel.load: " + dir + " is not a folder with config.json");
         ClipVisionConfig c = ClipVisionConfig.load(dir);
         try (Checkpoint ck = Checkpoint.open(dir)) {
-            return fromCheckpoint(device, c, ck);
+            return device.ready(fromCheckpoint(device, c, ck));
         }
     }
 

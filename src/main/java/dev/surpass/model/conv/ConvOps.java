@@ -19,7 +19,10 @@ import dev.surpass.layers.GroupNorm;
  *     the image) and one {@link Gemm#linear} with the weight laid out {@code [Cout, 9·Cin]} in the
  *     same (ky, kx, cin) order ({@link #relayout}). {@link Sampling#UP2} reads the image enlarged ×2
  *     by nearest neighbour (Upsample2D's interpolate then conv) without building it;
- *     {@link Sampling#DOWN2} is stride 2 (Downsample2D's conv, padding 1). The output is made in
+ *     {@link Sampling#DOWN2} is stride 2 (Downsample2D's conv, padding 1);
+ *     {@link Sampling#DOWN2_PAD_END} is stride 2 with padding 0 after one zero column on the right
+ *     and one zero row at the bottom (the VAE encoder's Downsample2D: {@code F.pad(x, (0, 1, 0, 1))}
+ *     then a padding-0 conv). The output is made in
  *     blocks of rows so the im2col matrix stays under {@link #blockFloats} floats;</li>
  * <li>a 1×1 convolution is a {@link Gemm#linear};</li>
  * <li>GroupNorm over one image, optionally followed by SiLU;</li>
@@ -48,7 +51,13 @@ public final class ConvOps {
         /** Stride 2 (Downsample2D): an h × w input gives ⌊(h − 1)/2⌋ + 1 × ⌊(w − 1)/2⌋ + 1. */
         DOWN2,
         /** Nearest ×2 first, then stride 1 (Upsample2D): 2h × 2w. */
-        UP2;
+        UP2,
+        /**
+         * Stride 2, padding 0, after padding one zero column right and one zero row below (the
+         * AutoencoderKL encoder's Downsample2D, {@code padding=0}): an h × w input (h, w ≥ 2) gives
+         * ⌊h/2⌋ × ⌊w/2⌋, window (ky, kx) of output (y, x) reading input (2y + ky, 2x + kx).
+         */
+        DOWN2_PAD_END;
 
         /** The output size along a dim of input size {@code n}. */
         public int out(int n) {
@@ -56,6 +65,7 @@ public final class ConvOps {
                 case SAME -> n;
                 case DOWN2 -> (n - 1) / 2 + 1;
                 case UP2 -> 2 * n;
+                case DOWN2_PAD_END -> (n + 1 - 3) / 2 + 1; // (n + 1) padded, kernel 3, stride 2
             };
         }
     }
@@ -107,7 +117,9 @@ public final class ConvOps {
         int ho = mode.out(h), wo = mode.out(w), cin = c.cin();
         // the window's coordinates live in the (virtual) image the conv reads: 2h × 2w when upsampling
         int vh = mode == Sampling.UP2 ? 2 * h : h, vw = mode == Sampling.UP2 ? 2 * w : w;
-        int stride = mode == Sampling.DOWN2 ? 2 : 1;
+        int stride = mode == Sampling.DOWN2 || mode == Sampling.DOWN2_PAD_END ? 2 : 1;
+        // the window's top-left offset: −1 for padding 1 on every side, 0 when the padding is only right and below
+        int off = mode == Sampling.DOWN2_PAD_END ? 0 : -1;
         long l = (long) h * w;
         Device dev = x.device();
         try (Tensor padded = dev.zeros(DType.F32, l + 1, cin)) { // the last row stays zero: the padding
@@ -120,7 +132,7 @@ public final class ConvOps {
                     int y = (int) ((p0 + p) / wo), xx = (int) ((p0 + p) % wo);
                     for (int ky = 0; ky < 3; ky++) {
                         for (int kx = 0; kx < 3; kx++) {
-                            int sy = y * stride + ky - 1, sx = xx * stride + kx - 1;
+                            int sy = y * stride + ky + off, sx = xx * stride + kx + off;
                             int src;
                             if (sy < 0 || sy >= vh || sx < 0 || sx >= vw) src = (int) l;
                             else src = mode == Sampling.UP2 ? (sy / 2) * w + sx / 2 : sy * w + sx;

@@ -53,7 +53,8 @@ public abstract class LoadedDecoder implements DecoderModel {
     protected static <M extends LoadedDecoder> M build(Path dir, Builder<M> builder) {
         Weights weights = new Weights();
         try (Checkpoint ck = Checkpoint.open(dir)) {
-            return builder.build(ck, weights);
+            M m = builder.build(ck, weights);
+            return m.device().ready(m); // the uploads are queued on this thread: finish them before other threads use the model
         } catch (RuntimeException | Error e) {
             weights.close();
             throw e;

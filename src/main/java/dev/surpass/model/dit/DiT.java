@@ -162,7 +162,7 @@ public final class DiT implements AutoCloseable {
             Loader ld = new Loader(st, prefix, file, false);
             DiTConfig cfg = config == null ? infer(ld, DiTConfig.hints(file, st.metadata()), file) : config;
             checkAgainst(ld, cfg, file);
-            return new DiT(device, cfg, dtype, ld.has("pos_embed")).filled(ld);
+            return device.ready(new DiT(device, cfg, dtype, ld.has("pos_embed")).filled(ld));
         }
     }
 
@@ -183,7 +183,7 @@ public final class DiT implements AutoCloseable {
             if (ld.has("blocks." + cfg.depth() + ".adaLN_modulation.1.weight")) {
                 throw new IllegalArgumentException(f.weights() + ": the checkpoint has more than num_layers = " + cfg.depth() + " blocks");
             }
-            return new DiT(device, cfg, dtype, false, true, DiffusersDiT.FREQ_SHIFT, f.mlpNormEps()).filled(ld);
+            return device.ready(new DiT(device, cfg, dtype, false, true, DiffusersDiT.FREQ_SHIFT, f.mlpNormEps()).filled(ld));
         }
     }
 

@@ -242,7 +242,7 @@ public final class MambaLM implements AutoCloseable {
                 for (int c = 0; c < di; c++) hoc[c] = c / p;
                 headOfChannel = device.upload(hoc, di);
             }
-            return new MambaLM(device, cfg, naming, emb, normF, head, tied, layers, headOfChannel);
+            return device.ready(new MambaLM(device, cfg, naming, emb, normF, head, tied, layers, headOfChannel));
         } catch (RuntimeException | Error e) {
             if (headOfChannel != null) headOfChannel.close();
             for (Layer l : layers) l.close();

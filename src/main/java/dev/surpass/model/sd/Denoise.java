@@ -95,20 +95,23 @@ final class Denoise {
         }
     }
 
-    /** {@code [a; b]} along the first axis (same dtype, device and trailing shape), a new tensor. */
+    /** {@code [a; b]} along the first axis (same dtype, device and trailing shape), a new tensor; freed again if a copy fails. */
     static Tensor concat(Tensor a, Tensor b) {
         long[] shape = a.shape();
         shape[0] = a.dim(0) + b.dim(0);
         Tensor out = a.device().allocate(a.dtype(), shape);
-        a.device().backend().copy(a.storage(), a.byteOffset(), out.storage(), out.byteOffset(), a.byteSize());
-        a.device().backend().copy(b.storage(), b.byteOffset(), out.storage(), out.byteOffset() + a.byteSize(), b.byteSize());
-        return out;
+        try {
+            a.device().backend().copy(a.storage(), a.byteOffset(), out.storage(), out.byteOffset(), a.byteSize());
+            a.device().backend().copy(b.storage(), b.byteOffset(), out.storage(), out.byteOffset() + a.byteSize(), b.byteSize());
+            return out;
+        } catch (RuntimeException | Error e) {
+            out.close();
+            throw e;
+        }
     }
 
-    /** A copy of {@code t}, owned by the caller. */
+    /** A copy of {@code t} on its device, owned by the caller. */
     static Tensor copy(Tensor t) {
-        Tensor c = t.device().allocate(t.dtype(), t.shape());
-        t.device().backend().copy(t.storage(), t.byteOffset(), c.storage(), c.byteOffset(), t.byteSize());
-        return c;
+        return t.to(t.device());
     }
 }

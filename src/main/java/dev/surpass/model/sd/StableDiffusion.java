@@ -42,8 +42,9 @@ import java.util.List;
  *       {@code u + g·(c − u)}, the scheduler step;</li>
  *   <li>{@link AutoencoderKL#decodeScaled} and {@link AutoencoderKL#toImages}.</li>
  * </ol>
- * Not included: the safety checker (its folder is ignored), {@code guidance_rescale}, image-to-image
- * and inpainting (no VAE encoder), SDXL (refused by name: {@link StableDiffusionXL} runs it).
+ * Image-to-image ({@link #sampleFromImage}) follows {@code StableDiffusionImg2ImgPipeline}.
+ * Not included: the safety checker (its folder is ignored), {@code guidance_rescale},
+ * inpainting, SDXL (refused by name: {@link StableDiffusionXL} runs it).
  * Everything computes in fp32; 16-bit weights are widened on load by each model.
  *
  * <p>Threads: a loaded pipeline is read-only; {@link #generate} may run from several threads.
@@ -344,6 +345,126 @@ public final class StableDiffusion implements AutoCloseable {
         return vae.decodeScaled(latents);
     }
 
+    // ---------------------------------------------------------------------------------------------
+    // Image to image (diffusers' StableDiffusionImg2ImgPipeline)
+
+    /**
+     * diffusers' {@code get_timesteps}: the evaluation an image-to-image run of {@code steps} steps
+     * at {@code strength} starts at, {@code t_start = steps − min(⌊steps·strength⌋, steps)} (times
+     * the scheduler's order, 1 for all four).
+     *
+     * @throws IllegalArgumentException for strength outside (0, 1] or ⌊steps·strength⌋ = 0 (no step would run)
+     */
+    public static int imageToImageStart(int steps, double strength) {
+        if (!(strength > 0 && strength <= 1)) throw new IllegalArgumentException("strength must be in (0, 1], got " + strength);
+        if (steps < 1) throw new IllegalArgumentException("steps must be >= 1, got " + steps);
+        int init = Math.min((int) (steps * strength), steps);
+        if (init == 0) {
+            throw new IllegalArgumentException("strength " + strength + " × " + steps + " steps is below one step (int(steps·strength) = 0); "
+                    + "raise the strength or the steps");
+        }
+        return Math.max(steps - init, 0);
+    }
+
+    /**
+     * Image-to-image latents, as {@code StableDiffusionImg2ImgPipeline}: the scheduler set up for
+     * {@code options.steps()}, started at {@link #imageToImageStart} (the last ⌊steps·strength⌋
+     * steps run; PNDM, whose list has the repeated entry, runs one more); the initial latents are
+     * {@code scheduler.add_noise(encodeScaled(initImages), noise, timesteps[t_start])} with the VAE's
+     * sample keyed by {@code options.seed()} ({@link AutoencoderKL#SAMPLE_STREAM}) and the noise
+     * Philox ({@code options.seed()}, {@link #INIT_STREAM}); then the same guided loop as
+     * {@link #sample}. The picture size is the images' ({@code options.width/height} are not used).
+     * Progress counts this run's evaluations.
+     *
+     * @param initImages {@code [N, 3, H, W]} floating in [-1, 1] on the pipeline's device (see
+     *                   {@link AutoencoderKL#fromImages}); N = the prompts' count, or a divisor of
+     *                   it (the encoded latents are repeated, as diffusers does)
+     * @param strength   in (0, 1]: how much noise is added (1: all steps, starting from noise at the
+     *                   first timestep over the encoded image)
+     * @throws IllegalArgumentException for a strength outside (0, 1] or too small for one step,
+     *                                  images of the wrong shape / channel count / device, a size not
+     *                                  a multiple of the VAE's × UNet's factor, given latents, or what
+     *                                  {@link #sample} refuses
+     * @throws IllegalStateException    when the VAE checkpoint has no encoder
+     */
+    public Tensor sampleFromImage(List<String> prompts, List<String> negativePrompts, Tensor initImages, double strength, Options options,
+                                  Progress progress) {
+        ensureOpen();
+        Options o = options == null ? Options.defaults() : options;
+        if (prompts == null || prompts.isEmpty()) throw new IllegalArgumentException("sampleFromImage: no prompts");
+        int b = prompts.size();
+        if (negativePrompts != null && negativePrompts.size() != b) {
+            throw new IllegalArgumentException("sampleFromImage: " + negativePrompts.size() + " negative prompts for " + b + " prompts (give one each, or none)");
+        }
+        if (!Double.isFinite(o.guidance())) throw new IllegalArgumentException("sampleFromImage: guidance must be finite, got " + o.guidance());
+        if (o.latents() != null) throw new IllegalArgumentException("sampleFromImage: options give latents; image-to-image makes them from the images");
+        if (initImages == null || initImages.isClosed()) throw new IllegalArgumentException("sampleFromImage: initImages are null or closed");
+        long[] is = initImages.shape();
+        int f = vae.config().upscale(), multiple = f * unet.config().downscale();
+        if (is.length != 4 || is[1] != 3 || !initImages.dtype().isFloating()) {
+            throw new IllegalArgumentException("sampleFromImage: initImages are " + initImages.describe() + "; expected floating [N, 3, H, W] in [-1, 1]");
+        }
+        if (!initImages.device().sameAs(device)) {
+            throw new IllegalArgumentException("sampleFromImage: initImages are on " + initImages.device().name() + " but the pipeline is on " + device.name());
+        }
+        if (is[0] < 1 || b % is[0] != 0) {
+            throw new IllegalArgumentException("sampleFromImage: " + is[0] + " images for " + b + " prompts (give one per prompt, or a divisor of the prompts' count)");
+        }
+        if (is[2] < multiple || is[3] < multiple || is[2] % multiple != 0 || is[3] % multiple != 0 || is[2] * is[3] > (1L << 26)) {
+            throw new IllegalArgumentException("sampleFromImage: image size " + is[3] + "×" + is[2] + " must be positive multiples of " + multiple
+                    + " (the VAE's ×" + f + " and the UNet's ×" + unet.config().downscale() + ") and at most 2^26 pixels");
+        }
+        int begin = imageToImageStart(o.steps(), strength);
+        boolean cfg = o.guidance() > 1;
+        try (DiffusersSampler s = DiffusersSampler.create(scheduler, o.scheduler(), o.steps(), o.eta(), o.seed());
+             Scope scope = Scope.open()) {
+            s.begin(begin);
+            Tensor cond = scope.track(encodePrompts(prompts, o.clipSkip()));
+            Tensor text = cond;
+            if (cfg) {
+                List<String> neg = new ArrayList<>();
+                for (int i = 0; i < b; i++) neg.add(negativePrompts == null ? "" : negativePrompts.get(i));
+                Tensor unc = scope.track(encodePrompts(neg, 0));
+                text = scope.track(concat(unc, cond));
+            }
+            Tensor enc = scope.track(vae.encodeScaled(initImages, o.seed()));
+            Tensor init = enc;
+            for (long k = is[0]; k < b; k += is[0]) init = scope.track(concat(init, enc)); // torch.cat([init_latents] * (B / N))
+            Tensor noise = scope.track(Noise.gaussian(device, DType.F32, o.seed(), INIT_STREAM, init.shape()));
+            Tensor x = s.addNoise(init, noise, begin);
+            try {
+                int n = s.evaluations();
+                for (int i = begin; i < n; i++) {
+                    Tensor next;
+                    try (Scope step = Scope.open()) {
+                        double sc = s.inputScale(i);
+                        Tensor in = sc == 1 ? x : step.track(Elementwise.scale(x, (float) sc));
+                        if (cfg) in = step.track(concat(in, in));
+                        float[] t = new float[(int) in.dim(0)];
+                        Arrays.fill(t, s.timestep(i));
+                        Tensor eps = step.track(unet.forward(in, t, text));
+                        next = s.step(x, eps, i, cfg ? o.guidance() : 1);
+                    }
+                    x.close();
+                    x = next;
+                    if (progress != null) progress.step(i - begin + 1, n - begin);
+                }
+                return x;
+            } catch (RuntimeException | Error e) {
+                x.close();
+                throw e;
+            }
+        }
+    }
+
+    /** {@link #sampleFromImage} then {@link #decode}: one picture per prompt. */
+    public BufferedImage[] generateFromImage(List<String> prompts, List<String> negativePrompts, Tensor initImages, double strength, Options options,
+                                             Progress progress) {
+        try (Tensor latents = sampleFromImage(prompts, negativePrompts, initImages, strength, options, progress); Tensor images = decode(latents)) {
+            return AutoencoderKL.toImages(images);
+        }
+    }
+
     private Tensor initialLatents(long[] shape, long seed, double sigma) {
         try (Tensor z = Noise.gaussian(device, DType.F32, seed, INIT_STREAM, shape)) {
             return Elementwise.scale(z, (float) sigma);
@@ -354,15 +475,18 @@ public final class StableDiffusion implements AutoCloseable {
         long[] shape = a.shape();
         shape[0] = a.dim(0) + b.dim(0);
         Tensor out = a.device().allocate(a.dtype(), shape);
-        a.device().backend().copy(a.storage(), a.byteOffset(), out.storage(), out.byteOffset(), a.byteSize());
-        a.device().backend().copy(b.storage(), b.byteOffset(), out.storage(), out.byteOffset() + a.byteSize(), b.byteSize());
-        return out;
+        try {
+            a.device().backend().copy(a.storage(), a.byteOffset(), out.storage(), out.byteOffset(), a.byteSize());
+            a.device().backend().copy(b.storage(), b.byteOffset(), out.storage(), out.byteOffset() + a.byteSize(), b.byteSize());
+            return out;
+        } catch (RuntimeException | Error e) {
+            out.close();
+            throw e;
+        }
     }
 
     private static Tensor copy(Tensor t) {
-        Tensor c = t.device().allocate(t.dtype(), t.shape());
-        t.device().backend().copy(t.storage(), t.byteOffset(), c.storage(), c.byteOffset(), t.byteSize());
-        return c;
+        return t.to(t.device()); // a copy on the same device
     }
 
     private void ensureOpen() {

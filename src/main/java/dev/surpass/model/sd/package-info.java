@@ -3,8 +3,9 @@
  * pipeline folder's CLIP tokenizer and text encoder ({@link dev.surpass.model.clip}), UNet
  * ({@link dev.surpass.model.unet}), VAE decoder ({@link dev.surpass.model.vae}) and scheduler
  * ({@link dev.surpass.diffusion.DiffusersSampler}), run as {@code StableDiffusionPipeline} runs them;
- * and Stable Diffusion XL base ({@link dev.surpass.model.sd.StableDiffusionXL}: two text encoders and
- * the UNet's text_time added conditions), as {@code StableDiffusionXLPipeline}. Both share the
- * scheduler loop of the package-private {@code Denoise}.
+ * image-to-image as {@code StableDiffusionImg2ImgPipeline} (the VAE's encoder, the scheduler started at
+ * {@code get_timesteps}' index); and Stable Diffusion XL base text-to-image
+ * ({@link dev.surpass.model.sd.StableDiffusionXL}: two text encoders and the UNet's text_time added
+ * conditions), as {@code StableDiffusionXLPipeline}, with the scheduler loop of the package-private {@code Denoise}.
  */
 package dev.surpass.model.sd;

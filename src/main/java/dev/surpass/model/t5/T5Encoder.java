@@ -64,8 +64,12 @@ public final class T5Encoder implements SentenceEncoder {
     /**
      * The most tokens one sequence may have. T5 has no position table (its relative buckets reach
      * any length); the cap bounds the {@code heads·L²} floats of attention scores a sequence takes.
+     * A model with many heads takes fewer: {@link #maxTokens()}.
      */
     public static final int MAX_TOKENS = 16_384;
+
+    /** The most floats one Java array holds: the host-built position bias {@code [heads, L, L]} of a sequence is one array. */
+    private static final long MAX_ARRAY = Integer.MAX_VALUE - 8;
 
     private static final class Layer {
         Tensor ln0, wq, wk, wv, wo, ln1, wi, wi0, wi1, wff; // wi for relu-style, wi0/wi1 for gated; wff is DenseReluDense.wo
@@ -165,7 +169,7 @@ public final class T5Encoder implements SentenceEncoder {
             Tensor fin = track(owned, ck.upload(device, "encoder.final_layer_norm.weight", d));
             Tensor sel = track(owned, device.upload(DType.F32, new float[] {0, 1}, 1, 2));
             Tensor steps = track(owned, device.upload(DType.F32, new float[] {0, 1}, 2, 1));
-            return new T5Encoder(device, c, embed, fin, layers, rel, sel, steps);
+            return device.ready(new T5Encoder(device, c, embed, fin, layers, rel, sel, steps));
         } catch (RuntimeException | Error e) {
             for (Tensor t : owned) t.close();
             throw e;
@@ -190,9 +194,21 @@ public final class T5Encoder implements SentenceEncoder {
         return config.dModel();
     }
 
+    /**
+     * The most tokens one sequence may have with this model: {@link #MAX_TOKENS}, or fewer where a
+     * sequence's {@code heads·L²} position-bias floats (built on the host as one array) would not
+     * fit a Java array (12 heads: 13,377; 64 heads: 5,792).
+     */
     @Override
     public int maxTokens() {
-        return MAX_TOKENS;
+        return maxTokens(config.numHeads());
+    }
+
+    /** {@link #maxTokens()} for a model of {@code heads} heads: the largest L up to MAX_TOKENS with {@code heads·L² <= MAX_ARRAY}. */
+    static int maxTokens(int heads) {
+        int l = (int) Math.min(MAX_TOKENS, (long) Math.sqrt((double) MAX_ARRAY / Math.max(1, heads)) + 1);
+        while (l > 1 && (long) heads * l * l > MAX_ARRAY) l--;
+        return l;
     }
 
     @Override
@@ -210,7 +226,7 @@ public final class T5Encoder implements SentenceEncoder {
      * tokens' states (the same as the row alone: T5's relative positions ignore the padding after
      * it), the rest are what HF gives at the padded positions.
      *
-     * @param ids {@code [B][len_s]} token ids in {@code [0, vocab_size)}, {@code 1 <= len_s <= }{@link #MAX_TOKENS}
+     * @param ids {@code [B][len_s]} token ids in {@code [0, vocab_size)}, {@code 1 <= len_s <= }{@link #maxTokens()}
      * @throws IllegalArgumentException naming the row and column of a bad id or length
      */
     public Tensor forward(int[][] ids) {
@@ -234,14 +250,15 @@ public final class T5Encoder implements SentenceEncoder {
      * F32 on the encoder's device, owned by the caller; every position gets an output (padded ones
      * included, as in HF).
      *
-     * @param ids           {@code [B][N]} token ids, every row of one length {@code 1 <= N <= }{@link #MAX_TOKENS}
+     * @param ids           {@code [B][N]} token ids, every row of one length {@code 1 <= N <= }{@link #maxTokens()}
      * @param attentionMask {@code [B][N]} of 0/1 (1: a key that may be attended), or null for all 1
      * @throws IllegalArgumentException naming the argument, row and column of a bad value or shape
      */
     public Tensor forward(int[][] ids, int[][] attentionMask) {
         ensureOpen();
         int[] dims = checkGrid("ids", ids, null, config.vocabSize());
-        if (dims[1] > MAX_TOKENS) throw new IllegalArgumentException("forward: ids has " + dims[1] + " columns; at most " + MAX_TOKENS);
+        int cap = maxTokens();
+        if (dims[1] > cap) throw new IllegalArgumentException("forward: ids has " + dims[1] + " columns; at most " + cap + tokenCapReason(cap));
         if (attentionMask != null) checkGrid("attentionMask", attentionMask, dims, 2);
         return padded(ids, attentionMask, dims[0], dims[1]);
     }
@@ -422,15 +439,17 @@ public final class T5Encoder implements SentenceEncoder {
         return out;
     }
 
-    /** Offsets {@code cu [B + 1]} of the sequences back to back, after checking each has 1..MAX_TOKENS ids in [0, vocab). */
+    /** Offsets {@code cu [B + 1]} of the sequences back to back, after checking each has 1..maxTokens() ids in [0, vocab). */
     private int[] packedOffsets(String op, int[][] seqs) {
         if (seqs == null || seqs.length == 0) throw new IllegalArgumentException(op + ": ids is null or empty");
         int[] cu = new int[seqs.length + 1];
+        int cap = maxTokens();
         long rows = 0;
         for (int s = 0; s < seqs.length; s++) {
             int[] row = seqs[s];
-            if (row == null || row.length == 0 || row.length > MAX_TOKENS) {
-                throw new IllegalArgumentException(op + ": ids[" + s + "] has " + (row == null ? "no" : row.length) + " ids; expected 1.." + MAX_TOKENS);
+            if (row == null || row.length == 0 || row.length > cap) {
+                throw new IllegalArgumentException(op + ": ids[" + s + "] has " + (row == null ? "no" : row.length) + " ids; expected 1.." + cap
+                        + tokenCapReason(cap));
             }
             for (int t = 0; t < row.length; t++) {
                 if (row[t] < 0 || row[t] >= config.vocabSize()) {
@@ -444,6 +463,11 @@ public final class T5Encoder implements SentenceEncoder {
             cu[s + 1] = (int) rows;
         }
         return cu;
+    }
+
+    /** Why the cap is below MAX_TOKENS, or nothing. */
+    private String tokenCapReason(int cap) {
+        return cap < MAX_TOKENS ? " (" + config.numHeads() + " heads × L² position-bias floats must fit one array)" : "";
     }
 
     /** Checks a rectangular int grid (shape {@code dims} if given) with values in {@code [0, hi)}; returns {B, N}. */

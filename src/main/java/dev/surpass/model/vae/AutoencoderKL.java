@@ -1,11 +1,13 @@
 package dev.surpass.model.vae;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Scope;
 import dev.surpass.Tensor;
 import dev.surpass.layers.Elementwise;
 import dev.surpass.model.decoder.Checkpoint;
+import dev.surpass.model.decoder.ConfigJson;
 import dev.surpass.model.vae.VaeOps.Attn;
 import dev.surpass.model.conv.ConvOps;
 import dev.surpass.model.conv.ConvOps.Conv;
@@ -37,8 +39,11 @@ import java.util.List;
  * pipeline adds it). {@link #toImages} then makes 8-bit pictures as the pipelines'
  * {@code numpy_to_pil} does.
  *
- * <p>Only the decoder is loaded: the encoder's and {@code quant_conv}'s tensors in the file are
- * ignored. Weights stored in F16/BF16 are widened to fp32 on load, and the decoder always computes
+ * <p>The encoder (diffusers' {@code Encoder} and {@code quant_conv}: {@link #encode},
+ * {@link #encodeMean}, {@link #encodeScaled}) loads lazily, on the first encode, from the folder
+ * the model was loaded from: a text-to-image pipeline never pays for it, and decoder-only
+ * checkpoints still load (their encode throws {@link IllegalStateException} naming the missing
+ * tensor). Weights stored in F16/BF16 are widened to fp32 on load, and the decoder always computes
  * in fp32 (what diffusers' {@code force_upcast} asks of a 16-bit pipeline anyway).
  *
  * <p>Threads: a loaded model is read-only; {@link #decode} may run from several threads at once.
@@ -57,10 +62,20 @@ public final class AutoencoderKL implements AutoCloseable {
     private Norm normOut;           // [C_bottom]
     private Conv convOut;           // 3×3, C_bottom → out_channels
     private volatile boolean closed;
+    private final Path dir;          // the VAE folder, for the lazily loaded encoder
+    private volatile Encoder encoder; // loaded on the first encode
 
-    private AutoencoderKL(Device device, AutoencoderKLConfig config) {
+    /** Philox stream of {@link #encodeScaled}'s sample of the latent distribution. */
+    public static final long SAMPLE_STREAM = 1L << 41;
+
+    /** The encoder's weights: diffusers' Encoder (conv_in, down blocks, mid block, conv_norm_out, conv_out) and quant_conv. */
+    private record Encoder(Conv convIn, Resnet[][] down, Conv[] downsample, Resnet[] mid, Attn midAttn, Norm normOut, Conv convOut,
+                           Conv quant) {}
+
+    private AutoencoderKL(Device device, AutoencoderKLConfig config, Path dir) {
         this.device = device;
         this.config = config;
+        this.dir = dir;
     }
 
     public AutoencoderKLConfig config() {
@@ -100,14 +115,14 @@ public final class AutoencoderKL implements AutoCloseable {
         // (diffusion_pytorch_model.fp16.safetensors beside the plain one) the plain file, last in
         // name order, gives each tensor.
         try (Checkpoint wt = Checkpoint.open(dir)) {
-            AutoencoderKL m = new AutoencoderKL(device, cfg);
+            AutoencoderKL m = new AutoencoderKL(device, cfg, dir);
             try {
                 m.fill(wt);
             } catch (RuntimeException | Error e) {
                 m.close();
                 throw e;
             }
-            return m;
+            return device.ready(m);
         }
     }
 
@@ -138,7 +153,9 @@ public final class AutoencoderKL implements AutoCloseable {
 
     private Tensor keep(float[] v, long... shape) {
         Tensor t = device.upload(DType.F32, v, shape);
-        owned.add(t);
+        synchronized (owned) {
+            owned.add(t);
+        }
         return t;
     }
 
@@ -290,8 +307,250 @@ public final class AutoencoderKL implements AutoCloseable {
         }
     }
 
+
+    // ---------------------------------------------------------------------------------------------
+    // Encoding
+
+    /**
+     * The encoder, loaded on first use from the folder (one thread loads; the others wait).
+     *
+     * @throws IllegalStateException naming the folder and the missing or misshapen tensor (or the
+     *                               unsupported down block type) when the checkpoint has no usable encoder
+     */
+    private Encoder encoder() {
+        Encoder e = encoder;
+        if (e != null) return e;
+        synchronized (this) {
+            ensureOpen();
+            if (encoder != null) return encoder;
+            JsonNode types = ConfigJson.load(dir, "AutoencoderKL").node().get("down_block_types");
+            if (types != null && !types.isNull()) {
+                for (JsonNode t : types) {
+                    if (!t.isTextual() || !t.asText().equals("DownEncoderBlock2D")) {
+                        throw new IllegalStateException("AutoencoderKL.encode: " + dir.resolve("config.json") + " field \"down_block_types\" has " + t
+                                + "; surpass encodes with DownEncoderBlock2D blocks only");
+                    }
+                }
+                if (types.size() != config.blockOutChannels().length) {
+                    throw new IllegalStateException("AutoencoderKL.encode: " + dir.resolve("config.json") + " field \"down_block_types\" has "
+                            + types.size() + " entries but block_out_channels has " + config.blockOutChannels().length);
+                }
+            }
+            int before;
+            synchronized (owned) {
+                before = owned.size();
+            }
+            try (Checkpoint wt = Checkpoint.open(dir)) {
+                Encoder loaded = loadEncoder(wt);
+                device.synchronize(); // its uploads finish before another thread can see the encoder
+                encoder = loaded;
+                return loaded;
+            } catch (IllegalArgumentException ex) {
+                synchronized (owned) { // free what the failed load uploaded
+                    while (owned.size() > before) owned.removeLast().close();
+                }
+                throw new IllegalStateException("AutoencoderKL.encode: the checkpoint in " + dir + " has no usable encoder: " + ex.getMessage(), ex);
+            }
+        }
+    }
+
+    private Encoder loadEncoder(Checkpoint wt) {
+        AutoencoderKLConfig c = config;
+        int[] boc = c.blockOutChannels();
+        int levels = boc.length, top = boc[levels - 1], lat2 = 2 * c.latentChannels();
+        Conv in = conv(wt, "encoder.conv_in", 3, c.inChannels(), boc[0]);
+        Resnet[][] down = new Resnet[levels][];
+        Conv[] ds = new Conv[levels];
+        int prev = boc[0];
+        for (int i = 0; i < levels; i++) {
+            int ch = boc[i];
+            down[i] = new Resnet[c.layersPerBlock()];
+            for (int j = 0; j < down[i].length; j++) {
+                down[i][j] = resnet(wt, "encoder.down_blocks." + i + ".resnets." + j, j == 0 ? prev : ch, ch);
+            }
+            if (i < levels - 1) ds[i] = conv(wt, "encoder.down_blocks." + i + ".downsamplers.0.conv", 3, ch, ch);
+            prev = ch;
+        }
+        Resnet[] mid = {resnet(wt, "encoder.mid_block.resnets.0", top, top), resnet(wt, "encoder.mid_block.resnets.1", top, top)};
+        Attn attn = c.midBlockAddAttention() ? attention(wt, "encoder.mid_block.attentions.0", top) : null;
+        Norm norm = norm(wt, "encoder.conv_norm_out", top);
+        Conv out = conv(wt, "encoder.conv_out", 3, top, lat2); // double_z: mean and logvar
+        Conv quant = c.useQuantConv() ? conv(wt, "quant_conv", 1, lat2, lat2) : null;
+        return new Encoder(in, down, ds, mid, attn, norm, out, quant);
+    }
+
+    /**
+     * Encodes images as diffusers' {@code vae.encode(x).latent_dist.parameters}: {@code images
+     * [N, in_channels, H, W]} (floating, nominally in [-1, 1], on the model's device; H and W
+     * multiples of {@link AutoencoderKLConfig#upscale()}) → {@code [N, 2·latent_channels, H/f, W/f]}
+     * F32, the latent distribution's mean (channels {@code [0, latent)}) then its log-variance
+     * (unclamped), as {@code DiagonalGaussianDistribution} splits them. Samples run one at a time.
+     *
+     * @throws IllegalArgumentException for null, closed, non-floating images, images on another
+     *                                  device or of another shape
+     * @throws IllegalStateException    when the checkpoint has no (complete) encoder
+     */
+    public Tensor encode(Tensor images) {
+        ensureOpen();
+        checkImages("encode", images);
+        Encoder e = encoder();
+        int n = (int) images.dim(0), cin = config.inChannels(), h = (int) images.dim(2), w = (int) images.dim(3), f = config.upscale();
+        int lat2 = 2 * config.latentChannels(), ho = h / f, wo = w / f;
+        try (Tensor xf = images.dtype() == DType.F32 ? null : images.to(DType.F32)) {
+            Tensor in = xf == null ? images : xf;
+            Tensor out = device.allocate(DType.F32, n, lat2, ho, wo);
+            try {
+                for (int s = 0; s < n; s++) {
+                    try (Tensor one = in.view((long) s * cin * h * w, cin, (long) h * w); Tensor m = encodeOne(e, one, h, w)) {
+                        device.backend().copy(m.storage(), m.byteOffset(), out.storage(), out.byteOffset() + s * m.byteSize(), m.byteSize());
+                    }
+                }
+                return out;
+            } catch (RuntimeException | Error ex) {
+                out.close();
+                throw ex;
+            }
+        }
+    }
+
+    /** One image {@code [cin, h·w]} (channels-first) → its moments {@code [2·latent, (h/f)·(w/f)]}. */
+    private Tensor encodeOne(Encoder e, Tensor image, int h, int w) {
+        int groups = config.normNumGroups(), lat2 = 2 * config.latentChannels();
+        Tensor x = VaeOps.transpose(image, config.inChannels(), h * w); // [h·w, cin]
+        try {
+            x = replace(x, VaeOps.conv3x3(x, h, w, e.convIn(), false));
+            for (int i = 0; i < e.down().length; i++) {
+                for (Resnet r : e.down()[i]) x = replace(x, VaeOps.resnet(x, h, w, r, groups));
+                if (e.downsample()[i] != null) {
+                    x = replace(x, ConvOps.conv3x3(x, h, w, e.downsample()[i], ConvOps.Sampling.DOWN2_PAD_END));
+                    h /= 2;
+                    w /= 2;
+                }
+            }
+            x = replace(x, VaeOps.resnet(x, h, w, e.mid()[0], groups));
+            if (e.midAttn() != null) x = replace(x, VaeOps.attention(x, e.midAttn(), groups));
+            x = replace(x, VaeOps.resnet(x, h, w, e.mid()[1], groups));
+            x = replace(x, VaeOps.norm(x, e.normOut(), groups, true));
+            x = replace(x, VaeOps.conv3x3(x, h, w, e.convOut(), false)); // [h·w, 2·latent]
+            if (e.quant() != null) x = replace(x, VaeOps.conv1x1(x, e.quant()));
+            return VaeOps.transpose(x, h * w, lat2);
+        } finally {
+            x.close();
+        }
+    }
+
+    /**
+     * The latent distribution's mode (its mean, {@code latent_dist.mode()}): {@code [N, latent, H/f, W/f]}
+     * F32, not scaled.
+     */
+    public Tensor encodeMean(Tensor images) {
+        try (Tensor moments = encode(images)) {
+            return half(moments, 0);
+        }
+    }
+
+    /**
+     * Latents for a diffusion model from images, as the image-to-image pipelines make them with
+     * {@code retrieve_latents(vae.encode(x), sample_mode="sample")}: a sample of the latent
+     * distribution, {@code mean + exp(0.5·clamp(logvar, −30, 20))·z} with z Philox Gaussian noise
+     * ({@code seed}, stream {@link #SAMPLE_STREAM}), then {@code (sample − shift_factor) · scaling_factor}
+     * (no shift when the config has none). The sampling arithmetic runs on the host in double (the
+     * latents are small; there is no exp op on the device): {@code [N, latent, H/f, W/f]} F32.
+     */
+    public Tensor encodeScaled(Tensor images, long seed) {
+        int lat = config.latentChannels();
+        float[] m;
+        long[] shape;
+        try (Tensor moments = encode(images)) {
+            m = moments.toFloatArray();
+            shape = moments.shape();
+        }
+        shape[1] = lat;
+        float[] z;
+        try (Tensor noise = dev.surpass.diffusion.Noise.gaussian(device, DType.F32, seed, SAMPLE_STREAM, shape)) {
+            z = noise.toFloatArray();
+        }
+        int per = (int) (shape[2] * shape[3]) * lat;
+        float[] out = new float[z.length];
+        double sf = config.scalingFactor(), shift = config.shiftFactor();
+        for (int s = 0; s < shape[0]; s++) {
+            for (int i = 0; i < per; i++) {
+                double mean = m[2 * s * per + i], logvar = Math.min(Math.max(m[2 * s * per + per + i], -30.0), 20.0);
+                double sample = mean + Math.exp(0.5 * logvar) * z[s * per + i];
+                out[s * per + i] = (float) ((sample - shift) * sf);
+            }
+        }
+        return device.upload(DType.F32, out, shape);
+    }
+
+    /** Channels {@code [from, from + latent)} of moments {@code [N, 2·latent, h, w]}: a new {@code [N, latent, h, w]}. */
+    private Tensor half(Tensor moments, int from) {
+        long n = moments.dim(0), lat = config.latentChannels(), hw = moments.dim(2) * moments.dim(3);
+        Tensor out = device.allocate(DType.F32, n, lat, moments.dim(2), moments.dim(3));
+        long bytes = lat * hw * 4;
+        for (long s = 0; s < n; s++) {
+            device.backend().copy(moments.storage(), moments.byteOffset() + (s * 2 * lat + from) * hw * 4, out.storage(), out.byteOffset() + s * bytes, bytes);
+        }
+        return out;
+    }
+
+    private void checkImages(String op, Tensor x) {
+        String where = "AutoencoderKL." + op;
+        if (x == null) throw new IllegalArgumentException(where + ": images are null");
+        if (x.isClosed()) throw new IllegalArgumentException(where + ": images (" + x.describe() + ") are closed");
+        if (!x.dtype().isFloating()) throw new IllegalArgumentException(where + ": images are " + x.describe() + "; expected F32, F16 or BF16");
+        if (!x.device().sameAs(device)) {
+            throw new IllegalArgumentException(where + ": images are on " + x.device().name() + " but the model is on " + device.name());
+        }
+        long[] s = x.shape();
+        int f = config.upscale();
+        if (s.length != 4 || s[1] != config.inChannels() || s[0] < 1 || s[2] < f || s[3] < f || s[2] % f != 0 || s[3] % f != 0) {
+            throw new IllegalArgumentException(where + ": images are " + x.describe() + "; expected [N, " + config.inChannels()
+                    + ", H, W] with N >= 1 and H, W positive multiples of " + f + " (the VAE's scale factor)");
+        }
+        if (s[0] > Integer.MAX_VALUE || s[2] * s[3] * 9 > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(where + ": images are " + x.describe() + "; an image of " + s[2] * s[3]
+                    + " pixels is too large (at most " + Integer.MAX_VALUE / 9 + ")");
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Images
+
+    /**
+     * Pictures → {@code [N, 3, H, W]} F32 in [-1, 1] on {@code device}, as diffusers'
+     * {@code VaeImageProcessor.preprocess} makes them from PIL RGB images: each 8-bit channel
+     * value v becomes {@code v / 255 · 2 − 1} (computed in fp32, as numpy's /255 then torch's
+     * {@code 2·x − 1}); alpha is dropped. No resizing: every image must have the first one's size.
+     *
+     * @throws IllegalArgumentException for a null device, no images, a null image or images of different sizes
+     */
+    public static Tensor fromImages(Device device, BufferedImage... images) {
+        if (device == null) throw new IllegalArgumentException("fromImages: device is null");
+        if (images == null || images.length == 0) throw new IllegalArgumentException("fromImages: no images");
+        for (int i = 0; i < images.length; i++) if (images[i] == null) throw new IllegalArgumentException("fromImages: image " + i + " is null");
+        int w = images[0].getWidth(), h = images[0].getHeight();
+        for (int i = 1; i < images.length; i++) {
+            if (images[i].getWidth() != w || images[i].getHeight() != h) {
+                throw new IllegalArgumentException("fromImages: image " + i + " is " + images[i].getWidth() + "×" + images[i].getHeight()
+                        + " but image 0 is " + w + "×" + h + " (all must have one size)");
+            }
+        }
+        if ((long) images.length * 3 * w * h > Integer.MAX_VALUE) throw new IllegalArgumentException("fromImages: too many pixels");
+        float[] v = new float[images.length * 3 * w * h];
+        for (int k = 0; k < images.length; k++) {
+            for (int y = 0; y < h; y++) {
+                for (int x = 0; x < w; x++) {
+                    int rgb = images[k].getRGB(x, y);
+                    for (int ch = 0; ch < 3; ch++) {
+                        int b = (rgb >> (16 - 8 * ch)) & 0xFF;
+                        v[((k * 3 + ch) * h + y) * w + x] = (b / 255f) * 2f - 1f;
+                    }
+                }
+            }
+        }
+        return device.upload(DType.F32, v, images.length, 3, h, w);
+    }
 
     /**
      * 8-bit pictures of decoded images {@code [N, C, H, W]} (C = 3, or 1 for grey) as diffusers'
@@ -340,10 +599,13 @@ public final class AutoencoderKL implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         if (closed) return;
         closed = true;
-        for (Tensor t : owned) t.close();
-        owned.clear();
+        encoder = null;
+        synchronized (owned) {
+            for (Tensor t : owned) t.close();
+            owned.clear();
+        }
     }
 }

@@ -11,8 +11,8 @@ import java.util.Arrays;
  * defaults, as {@code from_pretrained} gives them: block_out_channels [64], layers_per_block 1,
  * latent_channels 4, norm_num_groups 32, out_channels 3, scaling_factor 0.18215, no shift_factor,
  * up_block_types ["UpDecoderBlock2D"], act_fn "silu", mid_block_add_attention true, force_upcast
- * true, use_post_quant_conv true. The encoder's fields (in_channels, down_block_types,
- * use_quant_conv, sample_size) are not read.
+ * true, use_post_quant_conv true; for the encoder ({@link AutoencoderKL#encode}) in_channels 3 and
+ * use_quant_conv true (down_block_types is checked when the encoder loads; sample_size is not read).
  *
  * @param blockOutChannels     channels per resolution level, highest resolution first; the decoder
  *                             walks them in reverse (its first up block has the last entry)
@@ -26,10 +26,12 @@ import java.util.Arrays;
  * @param forceUpcast          diffusers runs such a VAE in fp32 even in a 16-bit pipeline; surpass
  *                             always decodes in fp32, so it is recorded only
  * @param usePostQuantConv     whether a 1×1 {@code post_quant_conv} runs before the decoder
+ * @param inChannels           image channels the encoder takes
+ * @param useQuantConv         whether a 1×1 {@code quant_conv} runs after the encoder
  */
 public record AutoencoderKLConfig(int[] blockOutChannels, int layersPerBlock, int latentChannels, int normNumGroups, int outChannels,
                                   double scalingFactor, double shiftFactor, boolean midBlockAddAttention, boolean forceUpcast,
-                                  boolean usePostQuantConv) {
+                                  boolean usePostQuantConv, int inChannels, boolean useQuantConv) {
     /** GroupNorm eps of every decoder norm (diffusers passes resnet_eps=1e-6 and eps=1e-6 everywhere in Decoder). */
     public static final float NORM_EPS = 1e-6f;
 
@@ -106,7 +108,7 @@ public record AutoencoderKLConfig(int[] blockOutChannels, int layersPerBlock, in
         }
         if (boc.length > 12) throw new IllegalArgumentException(w + ": field \"block_out_channels\" has " + boc.length + " levels; at most 12");
         return new AutoencoderKLConfig(boc, layers, latent, groups, out, scaling, shift, c.bool("mid_block_add_attention", true),
-                c.bool("force_upcast", true), c.bool("use_post_quant_conv", true));
+                c.bool("force_upcast", true), c.bool("use_post_quant_conv", true), c.optPositive("in_channels", 3), c.bool("use_quant_conv", true));
     }
 
     private static int[] intList(ConfigJson c, String key, int[] dflt) {
@@ -131,13 +133,14 @@ public record AutoencoderKLConfig(int[] blockOutChannels, int layersPerBlock, in
         return o instanceof AutoencoderKLConfig c && Arrays.equals(blockOutChannels, c.blockOutChannels) && layersPerBlock == c.layersPerBlock
                 && latentChannels == c.latentChannels && normNumGroups == c.normNumGroups && outChannels == c.outChannels
                 && Double.compare(scalingFactor, c.scalingFactor) == 0 && Double.compare(shiftFactor, c.shiftFactor) == 0
-                && midBlockAddAttention == c.midBlockAddAttention && forceUpcast == c.forceUpcast && usePostQuantConv == c.usePostQuantConv;
+                && midBlockAddAttention == c.midBlockAddAttention && forceUpcast == c.forceUpcast && usePostQuantConv == c.usePostQuantConv
+                && inChannels == c.inChannels && useQuantConv == c.useQuantConv;
     }
 
     @Override
     public int hashCode() {
         return Arrays.hashCode(blockOutChannels) * 31 + java.util.Objects.hash(layersPerBlock, latentChannels, normNumGroups, outChannels,
-                scalingFactor, shiftFactor, midBlockAddAttention, forceUpcast, usePostQuantConv);
+                scalingFactor, shiftFactor, midBlockAddAttention, forceUpcast, usePostQuantConv, inChannels, useQuantConv);
     }
 
     @Override
@@ -145,6 +148,7 @@ public record AutoencoderKLConfig(int[] blockOutChannels, int layersPerBlock, in
         return "AutoencoderKLConfig[blockOutChannels=" + Arrays.toString(blockOutChannels) + ", layersPerBlock=" + layersPerBlock
                 + ", latentChannels=" + latentChannels + ", normNumGroups=" + normNumGroups + ", outChannels=" + outChannels
                 + ", scalingFactor=" + scalingFactor + ", shiftFactor=" + shiftFactor + ", midBlockAddAttention=" + midBlockAddAttention
-                + ", forceUpcast=" + forceUpcast + ", usePostQuantConv=" + usePostQuantConv + "]";
+                + ", forceUpcast=" + forceUpcast + ", usePostQuantConv=" + usePostQuantConv + ", inChannels=" + inChannels
+                + ", useQuantConv=" + useQuantConv + "]";
     }
 }

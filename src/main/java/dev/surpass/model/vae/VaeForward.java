@@ -31,8 +31,13 @@ public final class VaeForward implements ModelForward {
 
     @Override
     public Map<String, Tensor> forward(Device device, Path model, Map<String, Tensor> inputs) {
+        if (inputs != null && inputs.containsKey("images")) {
+            try (AutoencoderKL m = AutoencoderKL.load(device, model)) {
+                return Map.of("moments", m.encode(inputs.get("images")));
+            }
+        }
         Tensor z = inputs == null ? null : inputs.containsKey("latents") ? inputs.get("latents") : inputs.get("z");
-        if (z == null) throw new IllegalArgumentException("vae forward: input tensor 'latents' (or 'z', [N, C, h, w]) is missing");
+        if (z == null) throw new IllegalArgumentException("vae forward: input tensor 'latents' (or 'z', [N, C, h, w]), or 'images' to encode, is missing");
         try (AutoencoderKL m = AutoencoderKL.load(device, model)) {
             return Map.of("sample", inputs.containsKey("scaled") ? m.decodeScaled(z) : m.decode(z));
         }

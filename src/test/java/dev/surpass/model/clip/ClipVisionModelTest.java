@@ -154,6 +154,24 @@ class ClipVisionModelTest {
         }
     }
 
+    /** A forward frees all it allocates (unfused and fused attention): on a GPU a leak is device memory lost per call. */
+    @Test
+    void forwardLeavesNothingAllocated() {
+        for (Path dir : new Path[] {unfusedDir, fusedDir}) {
+            Vision v = dir == unfusedDir ? unfused : fused;
+            int b = 2, s = v.image();
+            try (Device d = Device.cpu(); ClipVisionModel m = ClipVisionModel.load(d, dir); Tensor in = d.upload(DType.F32, pixels(SEED, b * CH * s * s), b, CH, s, s)) {
+                int base = d.liveAllocations();
+                for (int i = 0; i < 2; i++) {
+                    try (ClipVisionOutput o = m.forward(in)) {
+                        assertTrue(o.pooled().numel() > 0);
+                    }
+                    assertEquals(base, d.liveAllocations(), dir + " call " + i);
+                }
+            }
+        }
+    }
+
     @Test
     void clipModelLogitsAndProcessor() throws Exception {
         Fixture text = new Fixture(32, 1, 40, 1, "quick_gelu", 20, ClipTextModelTest.VOCAB - 1, SEED + 5); // projection 20 like the vision tower
@@ -165,7 +183,7 @@ class ClipVisionModelTest {
                 + " \"num_hidden_layers\": 1, \"num_attention_heads\": 1, \"vocab_size\": " + ClipTextModelTest.VOCAB + ", \"max_position_embeddings\": "
                 + ClipTextModelTest.MAX_POS + ", \"eos_token_id\": " + (ClipTextModelTest.VOCAB - 1) + "}, \"vision_config\": " + unfused.visionConfig() + "}",
                 e, DType.F32, 1);
-        Files.writeString(dir.resolve("preprocessor_config.json"), "{\"crop_size\": {\"height\": 12, \"width\": 12}, \"do_normalize\": true,"
+        Files.writeString(dir.resolve("preprocessor_config.json"), "{\"crop_size\": {\"height\": 12, \"width\": 12}, \"size\": {\"shortest_edge\": 12}, \"do_normalize\": true,"
                 + " \"do_rescale\": true, \"image_mean\": [0.5, 0.4, 0.3], \"image_std\": [0.2, 0.25, 0.3], \"rescale_factor\": 0.00392156862745098}");
         BufferedImage[] images = new BufferedImage[2];
         Random r = new Random(SEED + 6);
@@ -205,9 +223,14 @@ class ClipVisionModelTest {
                     assertEquals(l.perText()[a][b], l.perImage()[b][a], 0f);
                 }
             }
-            String msg = assertThrows(IllegalArgumentException.class, () -> m.processor().pixelValues(cpu, images[0], new BufferedImage(12, 11,
+            // a 12×11 image is resized (shortest edge 12) and center-cropped to 12×12; without those steps sizes must agree
+            try (Tensor mixed = m.processor().pixelValues(cpu, images[0], new BufferedImage(12, 11, BufferedImage.TYPE_INT_RGB))) {
+                assertArrayEquals(new long[] {2, 3, 12, 12}, mixed.shape());
+            }
+            ClipImageProcessor raw = new ClipImageProcessor(mean, std, 1 / 255.0, true, true, 12, 12);
+            String msg = assertThrows(IllegalArgumentException.class, () -> raw.pixelValues(cpu, images[0], new BufferedImage(12, 11,
                     BufferedImage.TYPE_INT_RGB))).getMessage();
-            assertTrue(msg.contains("images[1] is 12×11") && msg.contains("crop_size"), msg);
+            assertTrue(msg.contains("images[1] comes out 12×11") && msg.contains("one size"), msg);
         }
         // the forward family: both towers and the logits
         long[] flat = new long[27];

@@ -30,10 +30,16 @@ class ConvOpsTest {
         return v;
     }
 
-    /** Conv2d 3×3, padding 1, stride s over {@code x [cin, h, w]} (optionally upsampled ×2 first) → {@code [cout, ho, wo]} as [ho·wo][cout] rows. */
-    private static double[] reference(float[] x, float[] wt, float[] b, int cin, int cout, int h, int w, Sampling mode) {
-        int vh = mode == Sampling.UP2 ? 2 * h : h, vw = mode == Sampling.UP2 ? 2 * w : w, s = mode == Sampling.DOWN2 ? 2 : 1;
-        int ho = (vh + 2 - 3) / s + 1, wo = (vw + 2 - 3) / s + 1;
+    /**
+     * Conv2d 3×3, padding 1, stride s over {@code x [cin, h, w]} (optionally upsampled ×2 first) → {@code [cout, ho, wo]} as
+     * [ho·wo][cout] rows; for DOWN2_PAD_END F.pad(x, (0, 1, 0, 1)) then stride 2, padding 0.
+     */
+    static double[] reference(float[] x, float[] wt, float[] b, int cin, int cout, int h, int w, Sampling mode) {
+        int vh = mode == Sampling.UP2 ? 2 * h : h, vw = mode == Sampling.UP2 ? 2 * w : w;
+        int s = mode == Sampling.DOWN2 || mode == Sampling.DOWN2_PAD_END ? 2 : 1;
+        // padding (before, after) per side: (1, 1), or (0, 1) for the encoder's downsample
+        int before = mode == Sampling.DOWN2_PAD_END ? 0 : 1, after = 1;
+        int ho = (vh + before + after - 3) / s + 1, wo = (vw + before + after - 3) / s + 1;
         double[] o = new double[ho * wo * cout];
         for (int c = 0; c < cout; c++) {
             for (int y = 0; y < ho; y++) {
@@ -42,7 +48,7 @@ class ConvOpsTest {
                     for (int i = 0; i < cin; i++) {
                         for (int ky = 0; ky < 3; ky++) {
                             for (int kx = 0; kx < 3; kx++) {
-                                int sy = y * s + ky - 1, sx = xx * s + kx - 1;
+                                int sy = y * s + ky - before, sx = xx * s + kx - before;
                                 if (sy < 0 || sy >= vh || sx < 0 || sx >= vw) continue;
                                 int py = mode == Sampling.UP2 ? sy / 2 : sy, px = mode == Sampling.UP2 ? sx / 2 : sx;
                                 acc += wt[((c * cin + i) * 3 + ky) * 3 + kx] * x[(i * h + py) * w + px];
@@ -64,6 +70,7 @@ class ConvOpsTest {
             int h = hw[0], w = hw[1];
             float[] x = noise(r, cin * h * w);
             for (Sampling mode : Sampling.values()) {
+                if (mode == Sampling.DOWN2_PAD_END && (h < 2 || w < 2)) continue; // the padded image is smaller than the kernel
                 for (long block : new long[] {1L << 24, 40}) {
                     long saved = ConvOps.blockFloats;
                     ConvOps.blockFloats = block;
@@ -111,8 +118,29 @@ class ConvOpsTest {
         }
     }
 
+    /** The encoder's downsample pads only right and below: a symmetric padding (DOWN2) reads other pixels, so the check tells them apart. */
+    @Test
+    void padEndIsNotTheSymmetricPad() {
+        Random r = new Random(SEED + 2);
+        int cin = 4, cout = 3, h = 6, w = 8;
+        float[] x = noise(r, cin * h * w), wt = noise(r, cout * cin * 9), b = noise(r, cout);
+        double[] sym = reference(x, wt, b, cin, cout, h, w, Sampling.DOWN2), asym = reference(x, wt, b, cin, cout, h, w, Sampling.DOWN2_PAD_END);
+        assertEquals(sym.length, asym.length, "for even sizes both give h/2 × w/2");
+        try (Device d = Device.cpu(); Tensor xt = d.upload(DType.F32, x, cin, (long) h * w); Tensor rows = ConvOps.transpose(xt, cin, h * w);
+             Tensor wr = d.upload(DType.F32, ConvOps.relayout(wt, cout, cin, 3), cout, 9L * cin); Tensor bt = d.upload(DType.F32, b, cout);
+             Tensor y = ConvOps.conv3x3(rows, h, w, new Conv(wr, bt, 3, cin, cout), Sampling.DOWN2_PAD_END)) {
+            float[] got = y.toFloatArray();
+            assertTrue(ParityMath.compare(got, asym, 1e-6).passed());
+            ParityResult vsSym = ParityMath.compare(got, sym, 1e-6);
+            assertTrue(!vsSym.passed() && vsSym.relL2() > 0.1, "a symmetric pad must fail the check: " + vsSym);
+        }
+    }
+
     @Test
     void samplingSizes() {
+        assertEquals(3, Sampling.DOWN2_PAD_END.out(6));
+        assertEquals(3, Sampling.DOWN2_PAD_END.out(7));
+        assertEquals(1, Sampling.DOWN2_PAD_END.out(2));
         assertEquals(3, Sampling.DOWN2.out(5));
         assertEquals(2, Sampling.DOWN2.out(4));
         assertEquals(1, Sampling.DOWN2.out(1));

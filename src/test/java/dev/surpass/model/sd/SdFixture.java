@@ -42,7 +42,7 @@ final class SdFixture {
             Random r = new Random(seed);
             textEncoder(dir.resolve("text_encoder"), r, vocab);
             unet(dir.resolve("unet"), r);
-            VaeFixture.tiny(seed + 1).write(dir.resolve("vae"), DType.F32, false);
+            VaeFixture.tiny(seed + 1).withEncoder(seed + 1).write(dir.resolve("vae"), DType.F32, false);
             Files.createDirectories(dir.resolve("scheduler"));
             Files.writeString(dir.resolve("scheduler").resolve("scheduler_config.json"), """
                     {"_class_name": "PNDMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,

@@ -152,6 +152,46 @@ class StableDiffusionTest {
         assertTrue(relL2(got, latents(DiffusersSampler.Kind.DPMPP_2M, 4, 4.0, 0, z)) > 1e-3, "clip skip moves the result");
     }
 
+    /**
+     * Every call frees all it allocates: after a warm-up (which may cache per-length tables) each
+     * scheduler's sampling with guidance and clip skip, the decode, and the models' own calls leave
+     * the device handle holding the loaded weights and nothing else. The CPU runs the code a GPU
+     * does (ops dispatch inside), where a leak would be device memory lost on every call.
+     */
+    @Test
+    void callsLeaveNothingAllocated() {
+        try (Device d = Device.cpu(); StableDiffusion p = StableDiffusion.load(d, dir)) {
+            StableDiffusion.Options o = StableDiffusion.Options.defaults().withSize(16, 16).withSteps(3).withGuidance(4).withClipSkip(1);
+            try (Tensor warm = p.sample(PROMPTS, NEG, o.withScheduler(DiffusersSampler.Kind.DDIM), null)) {
+                assertArrayEquals(LATENT, warm.shape());
+            }
+            int base = d.liveAllocations();
+            for (DiffusersSampler.Kind k : DiffusersSampler.Kind.values()) {
+                for (double g : new double[] {1, 4}) {
+                    try (Tensor lat = p.sample(PROMPTS, NEG, o.withScheduler(k).withGuidance(g).withEta(k == DiffusersSampler.Kind.DDIM ? 0.5 : 0), null);
+                         Tensor img = p.decode(lat)) {
+                        assertEquals(base + 2, d.liveAllocations(), k + " guidance " + g + ": only the latents and the images are left");
+                    }
+                    assertEquals(base, d.liveAllocations(), k + " guidance " + g);
+                }
+            }
+            try (Tensor given = d.zeros(DType.F32, LATENT); Tensor lat = p.sample(PROMPTS, null, o.withLatents(given), null)) {
+                assertEquals(base + 2, d.liveAllocations(), "given latents");
+            }
+            int[][] ids = {{0, 3, 4, 2}};
+            try (Tensor h = p.textEncoder().hiddenStates(ids, 0); Tensor h1 = p.textEncoder().hiddenState(ids, 0);
+                 var out = p.textEncoder().forward(ids)) {
+                assertTrue(h.numel() > 0 && h1.numel() > 0 && out.lastHiddenState().numel() > 0);
+            }
+            assertEquals(base, d.liveAllocations(), "text encoder calls");
+            try (Tensor x = d.zeros(DType.BF16, 1, 4, 8, 8); Tensor ctx = d.zeros(DType.F16, 1, 5, p.unet().config().crossAttentionDim());
+                 Tensor y = p.unet().forward(x, new float[] {10f}, ctx)) {
+                assertEquals(base + 3, d.liveAllocations(), "16-bit inputs: only the inputs and the output are left");
+            }
+            assertEquals(base, d.liveAllocations(), "UNet with 16-bit inputs");
+        }
+    }
+
     @Test
     void seedsNegativePromptsAndGuidance() {
         StableDiffusion.Options o = StableDiffusion.Options.defaults().withSize(16, 16).withSteps(3).withScheduler(DiffusersSampler.Kind.DDIM);

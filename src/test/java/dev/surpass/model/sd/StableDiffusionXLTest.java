@@ -211,6 +211,13 @@ class StableDiffusionXLTest {
              var f = dev.surpass.io.SafeTensors.open(out.resolve("latents.safetensors")); Tensor t = f.tensor("latents", cpu)) {
             assertArrayEquals(l.toFloatArray(), t.toFloatArray());
         }
+        // image-to-image is SD 1.x / 2.x only: an SDXL folder refuses --init-image as a usage error
+        Path png = out.resolve("init.png");
+        javax.imageio.ImageIO.write(new java.awt.image.BufferedImage(16, 16, java.awt.image.BufferedImage.TYPE_INT_RGB), "png", png.toFile());
+        String[] i2i = dev.surpass.cli.CliRuns.run("txt2img", "--model", dir.toString(), "--prompt", "a red cat", "--steps", "2",
+                "--init-image", png.toString(), "--out", out.resolve("i2i").toString(), "--device", "cpu");
+        assertEquals("2", i2i[0], i2i[1] + i2i[2]);
+        assertTrue(i2i[2].contains("SDXL"), i2i[2]);
     }
 
     @org.junit.jupiter.api.Tag("gpu")

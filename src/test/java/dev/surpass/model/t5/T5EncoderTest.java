@@ -542,4 +542,64 @@ class T5EncoderTest {
         m.close();
         assertThrows(IllegalStateException.class, () -> m.forward(new int[][] {{3}}));
     }
+
+    /** Calls free all they allocate (padded, masked, packed, and the device-op ReLU the GPU runs): on a GPU a leak is device memory lost per call. */
+    @Test
+    void callsLeaveNothingAllocated() {
+        for (String name : new String[] {"relu", "gated"}) {
+            try (Device d = Device.cpu(); T5Encoder m = T5Encoder.load(d, tmp.resolve(name))) {
+                int base = d.liveAllocations();
+                int[][] ragged = {{3, 4, 5, 6}, {7}, {8, 9}};
+                try (Tensor a = m.forward(ragged); Tensor b = m.forwardPacked(ragged);
+                     Tensor c = m.forward(new int[][] {{3, 4, 5}, {6, 7, 0}}, new int[][] {{1, 1, 1}, {1, 1, 0}})) {
+                    assertEquals(base + 3, d.liveAllocations(), name);
+                }
+                assertEquals(base, d.liveAllocations(), name);
+                try (Tensor x = d.upload(DType.F32, new float[] {-1, 0, 2, -0f, 5, -3}, 2, 3); Tensor y = m.reluOnDevice(x)) {
+                    assertArrayEquals(new float[] {0, 0, 2, 0, 5, 0}, y.toFloatArray(), 0f); // (x·0 keeps a negative x's sign: −0, equal to 0)
+                }
+                assertEquals(base, d.liveAllocations(), name + " reluOnDevice");
+            }
+        }
+    }
+
+    /**
+     * A sequence's position bias {@code [heads, L, L]} is one host array: with many heads the token
+     * cap is below MAX_TOKENS, and a longer sequence is refused by name (it used to overflow
+     * {@code heads·L·L} in int: t5-base's 12 heads at 13,378..16,384 tokens).
+     */
+    @Test
+    void theTokenCapKeepsThePositionBiasInOneArray() throws IOException {
+        assertEquals(T5Encoder.MAX_TOKENS, T5Encoder.maxTokens(3));
+        assertEquals(16_383, T5Encoder.maxTokens(8));
+        assertEquals(13_377, T5Encoder.maxTokens(12));
+        assertEquals(5_792, T5Encoder.maxTokens(64));
+        for (int h : new int[] {1, 8, 12, 16, 32, 64, 128}) {
+            long l = T5Encoder.maxTokens(h);
+            assertTrue(h * l * l <= Integer.MAX_VALUE - 8 && (l == T5Encoder.MAX_TOKENS || h * (l + 1) * (l + 1) > Integer.MAX_VALUE - 8), "heads " + h);
+        }
+        assertEquals(T5Encoder.MAX_TOKENS, reluModel.maxTokens());
+
+        // 12 heads of 3 (the same [36, 40] projections as the 3 × 12 fixture)
+        int heads = 12;
+        Map<String, Entry> w = entries(relu);
+        w.put("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                new Entry(fill(new float[NB * heads], new Random(3), 1), NB, heads));
+        Path dir = tmp.resolve("twelveheads");
+        writeCheckpoint(dir, config("relu", "t5").replace("\"num_heads\": 3", "\"num_heads\": 12").replace("\"d_kv\": 12", "\"d_kv\": 3"),
+                w, DType.F32, 1);
+        try (T5Encoder m = T5Encoder.load(cpu, dir)) {
+            assertEquals(13_377, m.maxTokens());
+            int[] row = new int[13_378];
+            Arrays.fill(row, 3);
+            for (Runnable r : new Runnable[] {() -> m.forwardPacked(new int[][] {row}), () -> m.forward(new int[][] {row}),
+                    () -> m.forward(new int[][] {row}, null)}) {
+                String msg = message(r);
+                assertTrue(msg.contains("13378") && msg.contains("13377") && msg.contains("12 heads"), msg);
+            }
+            try (Tensor y = m.forward(new int[][] {{3, 4, 5}, {6}})) { // shorter rows run as before
+                assertArrayEquals(new long[] {2, 3, E}, y.shape());
+            }
+        }
+    }
 }

@@ -22,7 +22,8 @@ import java.util.Set;
  * skip), and a float64 decoder written independently of the library from diffusers' Decoder:
  * channels-first images, direct convolution loops, GroupNorm, nearest upsampling and softmax
  * attention as their formulas read. {@link Piece}s can be left out of the reference to show that
- * each one moves the output.
+ * each one moves the output. {@link #withEncoder} adds diffusers' Encoder + quant_conv and
+ * {@link #encode} is its float64 forward (Downsample2D's one-sided padding, or a symmetric variant).
  */
 public final class VaeFixture {
     /** Parts of the decoder the reference can leave out. */
@@ -66,6 +67,43 @@ public final class VaeFixture {
         }
         norm(r, "decoder.conv_norm_out", boc[0]);
         conv(r, "decoder.conv_out", boc[0], out, 3);
+    }
+
+    /** Whether {@link #withEncoder} added the encoder's weights (else the folder holds only a stray encoder.conv_in and quant_conv). */
+    public boolean encoder;
+    public int inChannels = 3;
+
+    /**
+     * Adds random weights for diffusers' Encoder (conv_in, DownEncoderBlock2D × levels with
+     * layers_per_block resnets and a downsample conv on all but the last, mid block, conv_norm_out,
+     * conv_out to 2·latent) and quant_conv (when postQuant), drawn after the decoder's so those stay as they were.
+     */
+    public VaeFixture withEncoder(long seed) {
+        Random r = new Random(seed * 31 + 7);
+        int levels = boc.length, top = boc[levels - 1];
+        conv(r, "encoder.conv_in", inChannels, boc[0], 3);
+        int prev = boc[0];
+        for (int i = 0; i < levels; i++) {
+            int ch = boc[i];
+            for (int j = 0; j < layers; j++) resnet(r, "encoder.down_blocks." + i + ".resnets." + j, j == 0 ? prev : ch, ch);
+            if (i < levels - 1) conv(r, "encoder.down_blocks." + i + ".downsamplers.0.conv", ch, ch, 3);
+            prev = ch;
+        }
+        resnet(r, "encoder.mid_block.resnets.0", top, top);
+        resnet(r, "encoder.mid_block.resnets.1", top, top);
+        if (attention) {
+            String a = "encoder.mid_block.attentions.0";
+            norm(r, a + ".group_norm", top);
+            for (String n : new String[] {"to_q", "to_k", "to_v", "to_out.0"}) {
+                put(r, a + "." + n + ".weight", (n.equals("to_q") || n.equals("to_k") ? 3 : 1) / Math.sqrt(top), top, top);
+                put(r, a + "." + n + ".bias", 0.2, top);
+            }
+        }
+        norm(r, "encoder.conv_norm_out", top);
+        conv(r, "encoder.conv_out", top, 2 * latent, 3);
+        if (postQuant) conv(r, "quant_conv", 2 * latent, 2 * latent, 1);
+        encoder = true;
+        return this;
     }
 
     /** The tests' tiny VAE: block_out_channels [32, 48], 1 layer per block, 8 groups, 4 latent and 3 image channels. */
@@ -143,8 +181,10 @@ public final class VaeFixture {
             Map<String, Tensor> ts = new LinkedHashMap<>();
             try (Device cpu = Device.cpu()) {
                 Random r = new Random(1);
-                ts.put("encoder.conv_in.weight", cpu.upload(dtype, noise(r, boc[0] * 3 * 9), boc[0], 3, 3, 3)); // not read by the decoder
-                ts.put("quant_conv.weight", cpu.upload(dtype, noise(r, 4 * latent * latent), 2L * latent, 2L * latent, 1, 1));
+                if (!encoder) { // stray encoder tensors the decoder must skip (and an encode must find incomplete)
+                    ts.put("encoder.conv_in.weight", cpu.upload(dtype, noise(r, boc[0] * 3 * 9), boc[0], 3, 3, 3));
+                    ts.put("quant_conv.weight", cpu.upload(dtype, noise(r, 4 * latent * latent), 2L * latent, 2L * latent, 1, 1));
+                }
                 for (var e : w.entrySet()) ts.put(legacyNames ? legacy(e.getKey()) : e.getKey(), cpu.upload(dtype, e.getValue(), shapes.get(e.getKey())));
                 SafeTensors.write(dir.resolve("diffusion_pytorch_model.safetensors"), ts, Map.of("format", "pt"));
                 for (Tensor t : ts.values()) t.close();
@@ -196,7 +236,7 @@ public final class VaeFixture {
         if (postQuant && !without.contains(Piece.POST_QUANT_CONV)) x = conv(x, "post_quant_conv", latent, latent, h, wd, 1);
         x = conv(x, "decoder.conv_in", latent, top, h, wd, 3);
         x = resnet(x, "decoder.mid_block.resnets.0", top, top, h, wd, g, without);
-        if (attention && !without.contains(Piece.ATTENTION)) x = attention(x, top, h * wd, g, without);
+        if (attention && !without.contains(Piece.ATTENTION)) x = attention(x, "decoder.mid_block.attentions.0", top, h * wd, g, without);
         x = resnet(x, "decoder.mid_block.resnets.1", top, top, h, wd, g, without);
         int prev = top;
         for (int i = 0; i < boc.length; i++) {
@@ -287,8 +327,7 @@ public final class VaeFixture {
     }
 
     /** Attention with group_norm, one head of c channels over l positions, scale c^-1/2, residual. */
-    private double[] attention(double[] x, int c, int l, int g, Set<Piece> without) {
-        String a = "decoder.mid_block.attentions.0";
+    private double[] attention(double[] x, String a, int c, int l, int g, Set<Piece> without) {
         double[] hn = groupNorm(x, a + ".group_norm", c, l, g, without);
         double[][] q = proj(hn, a + ".to_q", c, l), k = proj(hn, a + ".to_k", c, l), v = proj(hn, a + ".to_v", c, l);
         double scale = without.contains(Piece.ATTENTION_SCALE) ? 1 : 1 / Math.sqrt(c);
@@ -330,6 +369,83 @@ public final class VaeFixture {
             }
         }
         return o;
+    }
+
+    /**
+     * {@code vae.encode(x).latent_dist.parameters} for images {@code x [n, in, h, w]}: {@code [n, 2·latent, h/f, w/f]}
+     * (mean, then logvar). With {@code symmetricPad} the downsample convs pad 1 on every side instead of diffusers'
+     * F.pad(x, (0, 1, 0, 1)) with padding 0 (a wrong variant, to show the test tells them apart).
+     */
+    public double[] encode(float[] img, int n, int h, int wd, boolean symmetricPad) {
+        int f = 1 << (boc.length - 1), per = inChannels * h * wd;
+        double[] all = new double[n * 2 * latent * (h / f) * (wd / f)];
+        Set<Piece> none = EnumSet.noneOf(Piece.class);
+        for (int s = 0; s < n; s++) {
+            double[] x = new double[per];
+            for (int i = 0; i < per; i++) x[i] = img[s * per + i];
+            int hh = h, ww = wd, top = boc[boc.length - 1];
+            x = conv(x, "encoder.conv_in", inChannels, boc[0], hh, ww, 3);
+            int prev = boc[0];
+            for (int i = 0; i < boc.length; i++) {
+                int ch = boc[i];
+                for (int j = 0; j < layers; j++) x = resnet(x, "encoder.down_blocks." + i + ".resnets." + j, j == 0 ? prev : ch, ch, hh, ww, groups, none);
+                if (i < boc.length - 1) {
+                    x = downsample(x, "encoder.down_blocks." + i + ".downsamplers.0.conv", ch, hh, ww, symmetricPad);
+                    hh /= 2;
+                    ww /= 2;
+                }
+                prev = ch;
+            }
+            x = resnet(x, "encoder.mid_block.resnets.0", top, top, hh, ww, groups, none);
+            if (attention) x = attention(x, "encoder.mid_block.attentions.0", top, hh * ww, groups, none);
+            x = resnet(x, "encoder.mid_block.resnets.1", top, top, hh, ww, groups, none);
+            x = silu(groupNorm(x, "encoder.conv_norm_out", top, hh * ww, groups, none));
+            x = conv(x, "encoder.conv_out", top, 2 * latent, hh, ww, 3);
+            if (postQuant) x = conv(x, "quant_conv", 2 * latent, 2 * latent, hh, ww, 1);
+            System.arraycopy(x, 0, all, s * x.length, x.length);
+        }
+        return all;
+    }
+
+    /**
+     * Downsample2D of the encoder: x padded with one zero column on the right and one zero row at the bottom, then a
+     * 3×3 conv with stride 2 and no padding ({@code [c, h, w]} → {@code [c, h/2, w/2]} for even h, w); or, symmetric,
+     * padding 1 on every side.
+     */
+    private double[] downsample(double[] x, String p, int c, int h, int wd, boolean symmetric) {
+        float[] wt = w.get(p + ".weight"), b = w.get(p + ".bias");
+        int ph = h + 1, pw = wd + 1; // the padded image's size (asymmetric)
+        int ho = symmetric ? (h + 2 - 3) / 2 + 1 : (ph - 3) / 2 + 1, wo = symmetric ? (wd + 2 - 3) / 2 + 1 : (pw - 3) / 2 + 1;
+        int off = symmetric ? -1 : 0;
+        double[] o = new double[c * ho * wo];
+        for (int co = 0; co < c; co++) {
+            for (int y = 0; y < ho; y++) {
+                for (int xx = 0; xx < wo; xx++) {
+                    double acc = b[co];
+                    for (int ci = 0; ci < c; ci++) {
+                        for (int ky = 0; ky < 3; ky++) {
+                            int sy = 2 * y + ky + off;
+                            if (sy < 0 || sy >= h) continue; // the padding row (or rows) is zero
+                            for (int kx = 0; kx < 3; kx++) {
+                                int sx = 2 * xx + kx + off;
+                                if (sx < 0 || sx >= wd) continue;
+                                acc += wt[((co * c + ci) * 3 + ky) * 3 + kx] * x[(ci * h + sy) * wd + sx];
+                            }
+                        }
+                    }
+                    o[(co * ho + y) * wo + xx] = acc;
+                }
+            }
+        }
+        return o;
+    }
+
+    /** Seeded images in [-1, 1] (uniform), like preprocessed pictures. */
+    public static float[] images(long seed, int n) {
+        Random r = new Random(seed);
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) (r.nextDouble() * 2 - 1);
+        return v;
     }
 
     /** Seeded latents like a sampler's output (standard normal, so not zeros nor a constant). */
