@@ -55,37 +55,46 @@ final class Denoise {
     }
 
     /**
-     * The scheduler loop: from the initial latents, per evaluation the model on the scaled latents
-     * ({@code [x; x]} when {@code cfg}: the model's batch order is [uncond; cond]) and the scheduler
-     * step with guidance {@code o.guidance()} when {@code cfg} (else 1). Returns the final latents,
-     * owned by the caller.
+     * The scheduler loop from fresh latents: Philox noise times init_noise_sigma, or the options'
+     * given latents. See {@link #run}.
      */
     static Tensor loop(Device device, SchedulerConfig scheduler, StableDiffusion.Options o, long[] shape, boolean cfg,
                        StableDiffusion.Progress progress, Model model) {
         try (DiffusersSampler s = DiffusersSampler.create(scheduler, o.scheduler(), o.steps(), o.eta(), o.seed())) {
             Tensor x = o.latents() != null ? copy(o.latents()) : initialLatents(device, shape, o.seed(), s.initNoiseSigma());
-            try {
-                int n = s.evaluations();
-                for (int i = 0; i < n; i++) {
-                    Tensor next;
-                    try (Scope step = Scope.open()) {
-                        double sc = s.inputScale(i);
-                        Tensor in = sc == 1 ? x : step.track(Elementwise.scale(x, (float) sc));
-                        if (cfg) in = step.track(concat(in, in));
-                        float[] t = new float[(int) in.dim(0)];
-                        Arrays.fill(t, s.timestep(i));
-                        Tensor eps = step.track(model.predict(in, t));
-                        next = s.step(x, eps, i, cfg ? o.guidance() : 1);
-                    }
-                    x.close();
-                    x = next;
-                    if (progress != null) progress.step(i + 1, n);
+            return run(s, x, cfg, o.guidance(), progress, model);
+        }
+    }
+
+    /**
+     * The scheduler loop from {@code x} (taken over: closed here) at the sampler's start
+     * ({@link DiffusersSampler#start}): per evaluation the model on the scaled latents
+     * ({@code [x; x]} when {@code cfg}: the model's batch order is [uncond; cond]) and the scheduler
+     * step with {@code guidance} when {@code cfg} (else 1). Returns the final latents, owned by the
+     * caller; {@code progress} counts the evaluations run.
+     */
+    static Tensor run(DiffusersSampler s, Tensor x, boolean cfg, double guidance, StableDiffusion.Progress progress, Model model) {
+        try {
+            int begin = s.start(), n = s.evaluations();
+            for (int i = begin; i < n; i++) {
+                Tensor next;
+                try (Scope step = Scope.open()) {
+                    double sc = s.inputScale(i);
+                    Tensor in = sc == 1 ? x : step.track(Elementwise.scale(x, (float) sc));
+                    if (cfg) in = step.track(concat(in, in));
+                    float[] t = new float[(int) in.dim(0)];
+                    Arrays.fill(t, s.timestep(i));
+                    Tensor eps = step.track(model.predict(in, t));
+                    next = s.step(x, eps, i, cfg ? guidance : 1);
                 }
-                return x;
-            } catch (RuntimeException | Error e) {
                 x.close();
-                throw e;
+                x = next;
+                if (progress != null) progress.step(i - begin + 1, n - begin);
             }
+            return x;
+        } catch (RuntimeException | Error e) {
+            x.close();
+            throw e;
         }
     }
 

@@ -4,12 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Scope;
-import dev.surpass.Shapes;
 import dev.surpass.Tensor;
 import dev.surpass.diffusion.DiffusersSampler;
 import dev.surpass.diffusion.Noise;
 import dev.surpass.diffusion.SchedulerConfig;
-import dev.surpass.layers.Elementwise;
 import dev.surpass.model.clip.ClipTextModel;
 import dev.surpass.model.decoder.ConfigJson;
 import dev.surpass.model.unet.UNet2DConditionModel;
@@ -20,7 +18,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -274,56 +271,23 @@ public final class StableDiffusion implements AutoCloseable {
         }
         if (!Double.isFinite(o.guidance())) throw new IllegalArgumentException("sample: guidance must be finite, got " + o.guidance());
         int f = vae.config().upscale();
-        int w = o.width() == 0 ? defaultSize() : o.width(), h = o.height() == 0 ? (o.width() == 0 ? defaultSize() : w) : o.height();
-        int down = unet.config().downscale();
-        int multiple = f * down;
-        if (w <= 0 || h <= 0 || w % multiple != 0 || h % multiple != 0 || (long) w * h > (1L << 26)) {
-            throw new IllegalArgumentException("sample: image size " + w + "×" + h + " must be positive multiples of " + multiple
-                    + " (the VAE's ×" + f + " and the UNet's ×" + down + ") and at most 2^26 pixels");
-        }
-        long[] shape = {b, unet.config().inChannels(), h / f, w / f};
-        if (o.latents() != null) {
-            Tensor l = o.latents();
-            if (l.isClosed() || !Arrays.equals(l.shape(), shape) || l.dtype() != DType.F32 || !l.device().sameAs(device)) {
-                throw new IllegalArgumentException("sample: latents are " + (l.isClosed() ? "closed" : l.describe()) + "; expected F32 "
-                        + Shapes.toString(shape) + " on " + device.name());
-            }
-        }
+        int[] wh = Denoise.size("sample", o, defaultSize(), f, unet.config().downscale());
+        long[] shape = {b, unet.config().inChannels(), wh[1] / f, wh[0] / f};
+        Denoise.checkLatents("sample", o.latents(), shape, device);
         boolean cfg = o.guidance() > 1;
-        try (DiffusersSampler s = DiffusersSampler.create(scheduler, o.scheduler(), o.steps(), o.eta(), o.seed());
-             Scope scope = Scope.open()) {
-            // [negative; prompt] as the pipeline concatenates them (negative without clip skip, as diffusers)
-            Tensor cond = scope.track(encodePrompts(prompts, o.clipSkip()));
-            Tensor text = cond;
-            if (cfg) {
-                List<String> neg = new ArrayList<>();
-                for (int i = 0; i < b; i++) neg.add(negativePrompts == null ? "" : negativePrompts.get(i));
-                Tensor unc = scope.track(encodePrompts(neg, 0));
-                text = scope.track(concat(unc, cond));
-            }
-            Tensor x = o.latents() != null ? copy(o.latents()) : initialLatents(shape, o.seed(), s.initNoiseSigma());
-            try {
-                int n = s.evaluations();
-                for (int i = 0; i < n; i++) {
-                    Tensor next;
-                    try (Scope step = Scope.open()) {
-                        double sc = s.inputScale(i);
-                        Tensor in = sc == 1 ? x : step.track(Elementwise.scale(x, (float) sc));
-                        if (cfg) in = step.track(concat(in, in));
-                        float[] t = new float[(int) in.dim(0)];
-                        Arrays.fill(t, s.timestep(i));
-                        Tensor eps = step.track(unet.forward(in, t, text));
-                        next = s.step(x, eps, i, cfg ? o.guidance() : 1);
-                    }
-                    x.close();
-                    x = next;
-                    if (progress != null) progress.step(i + 1, n);
-                }
-                return x;
-            } catch (RuntimeException | Error e) {
-                x.close();
-                throw e;
-            }
+        try (Scope scope = Scope.open()) {
+            Tensor text = scope.track(textStates(prompts, negativePrompts, o.clipSkip(), cfg));
+            return Denoise.loop(device, scheduler, o, shape, cfg, progress, (in, t) -> unet.forward(in, t, text));
+        }
+    }
+
+    /** The UNet's text states: the prompts' (with clip skip), after the negatives' ("" when none; no clip skip, as diffusers) when {@code cfg}. */
+    private Tensor textStates(List<String> prompts, List<String> negativePrompts, int clipSkip, boolean cfg) {
+        if (!cfg) return encodePrompts(prompts, clipSkip);
+        List<String> neg = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) neg.add(negativePrompts == null ? "" : negativePrompts.get(i));
+        try (Tensor unc = encodePrompts(neg, 0); Tensor cond = encodePrompts(prompts, clipSkip)) {
+            return Denoise.concat(unc, cond); // [negative; prompt] as the pipeline concatenates them
         }
     }
 
@@ -419,41 +383,12 @@ public final class StableDiffusion implements AutoCloseable {
         try (DiffusersSampler s = DiffusersSampler.create(scheduler, o.scheduler(), o.steps(), o.eta(), o.seed());
              Scope scope = Scope.open()) {
             s.begin(begin);
-            Tensor cond = scope.track(encodePrompts(prompts, o.clipSkip()));
-            Tensor text = cond;
-            if (cfg) {
-                List<String> neg = new ArrayList<>();
-                for (int i = 0; i < b; i++) neg.add(negativePrompts == null ? "" : negativePrompts.get(i));
-                Tensor unc = scope.track(encodePrompts(neg, 0));
-                text = scope.track(concat(unc, cond));
-            }
+            Tensor text = scope.track(textStates(prompts, negativePrompts, o.clipSkip(), cfg));
             Tensor enc = scope.track(vae.encodeScaled(initImages, o.seed()));
             Tensor init = enc;
-            for (long k = is[0]; k < b; k += is[0]) init = scope.track(concat(init, enc)); // torch.cat([init_latents] * (B / N))
+            for (long k = is[0]; k < b; k += is[0]) init = scope.track(Denoise.concat(init, enc)); // torch.cat([init_latents] * (B / N))
             Tensor noise = scope.track(Noise.gaussian(device, DType.F32, o.seed(), INIT_STREAM, init.shape()));
-            Tensor x = s.addNoise(init, noise, begin);
-            try {
-                int n = s.evaluations();
-                for (int i = begin; i < n; i++) {
-                    Tensor next;
-                    try (Scope step = Scope.open()) {
-                        double sc = s.inputScale(i);
-                        Tensor in = sc == 1 ? x : step.track(Elementwise.scale(x, (float) sc));
-                        if (cfg) in = step.track(concat(in, in));
-                        float[] t = new float[(int) in.dim(0)];
-                        Arrays.fill(t, s.timestep(i));
-                        Tensor eps = step.track(unet.forward(in, t, text));
-                        next = s.step(x, eps, i, cfg ? o.guidance() : 1);
-                    }
-                    x.close();
-                    x = next;
-                    if (progress != null) progress.step(i - begin + 1, n - begin);
-                }
-                return x;
-            } catch (RuntimeException | Error e) {
-                x.close();
-                throw e;
-            }
+            return Denoise.run(s, s.addNoise(init, noise, begin), cfg, o.guidance(), progress, (in, t) -> unet.forward(in, t, text));
         }
     }
 
@@ -463,30 +398,6 @@ public final class StableDiffusion implements AutoCloseable {
         try (Tensor latents = sampleFromImage(prompts, negativePrompts, initImages, strength, options, progress); Tensor images = decode(latents)) {
             return AutoencoderKL.toImages(images);
         }
-    }
-
-    private Tensor initialLatents(long[] shape, long seed, double sigma) {
-        try (Tensor z = Noise.gaussian(device, DType.F32, seed, INIT_STREAM, shape)) {
-            return Elementwise.scale(z, (float) sigma);
-        }
-    }
-
-    private static Tensor concat(Tensor a, Tensor b) {
-        long[] shape = a.shape();
-        shape[0] = a.dim(0) + b.dim(0);
-        Tensor out = a.device().allocate(a.dtype(), shape);
-        try {
-            a.device().backend().copy(a.storage(), a.byteOffset(), out.storage(), out.byteOffset(), a.byteSize());
-            a.device().backend().copy(b.storage(), b.byteOffset(), out.storage(), out.byteOffset() + a.byteSize(), b.byteSize());
-            return out;
-        } catch (RuntimeException | Error e) {
-            out.close();
-            throw e;
-        }
-    }
-
-    private static Tensor copy(Tensor t) {
-        return t.to(t.device()); // a copy on the same device
     }
 
     private void ensureOpen() {

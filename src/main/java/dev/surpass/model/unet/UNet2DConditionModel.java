@@ -146,7 +146,7 @@ public final class UNet2DConditionModel implements AutoCloseable {
                 m.close();
                 throw e;
             }
-            return m;
+            return device.ready(m);
         }
     }
 
