@@ -10,9 +10,10 @@ import dev.surpass.diffusion.Noise;
 import dev.surpass.diffusion.SchedulerConfig;
 import dev.surpass.layers.Elementwise;
 import java.util.Arrays;
+import java.util.List;
 
 /**
- * The pieces of a latent-diffusion text-to-image loop shared by the pipelines of this package: the
+ * The pieces shared by the pipelines of this package (loading their components, and the latent-diffusion loop): the
  * image size from {@link StableDiffusion.Options}, the initial latents (Philox noise on stream
  * {@link StableDiffusion#INIT_STREAM} times init_noise_sigma, or the given ones, checked) and the
  * scheduler loop with classifier-free guidance on {@code [x; x]} batches — the same steps as
@@ -116,6 +117,23 @@ final class Denoise {
         } catch (RuntimeException | Error e) {
             out.close();
             throw e;
+        }
+    }
+
+    /** Adds a component a pipeline loader opened to {@code opened} (closed again by {@link #closeAll} if the load fails). */
+    static <T extends AutoCloseable> T track(List<AutoCloseable> opened, T t) {
+        opened.add(t);
+        return t;
+    }
+
+    /** Closes each of a pipeline's components, keeping on past a failing close (after a failed load, the load's error is the one to report). */
+    static void closeAll(List<AutoCloseable> opened) {
+        for (AutoCloseable c : opened) {
+            try {
+                c.close();
+            } catch (Exception ignored) {
+                // the first error is the one to report
+            }
         }
     }
 

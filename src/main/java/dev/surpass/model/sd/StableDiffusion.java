@@ -164,9 +164,9 @@ public final class StableDiffusion implements AutoCloseable {
         ClipTokenizer tok = ClipTokenizer.load(dir.resolve("tokenizer"));
         List<AutoCloseable> opened = new ArrayList<>();
         try {
-            ClipTextModel te = track(opened, ClipTextModel.load(device, dir.resolve("text_encoder")));
-            UNet2DConditionModel un = track(opened, UNet2DConditionModel.load(device, dir.resolve("unet")));
-            AutoencoderKL va = track(opened, AutoencoderKL.load(device, dir.resolve("vae")));
+            ClipTextModel te = Denoise.track(opened, ClipTextModel.load(device, dir.resolve("text_encoder")));
+            UNet2DConditionModel un = Denoise.track(opened, UNet2DConditionModel.load(device, dir.resolve("unet")));
+            AutoencoderKL va = Denoise.track(opened, AutoencoderKL.load(device, dir.resolve("vae")));
             if (te.config().hiddenSize() != un.config().crossAttentionDim()) {
                 throw new IllegalArgumentException(dir + ": the text encoder's hidden_size " + te.config().hiddenSize()
                         + " is not the UNet's cross_attention_dim " + un.config().crossAttentionDim());
@@ -180,23 +180,8 @@ public final class StableDiffusion implements AutoCloseable {
             int maxLen = Math.min(tok.maxLength(), te.config().maxPositions());
             return new StableDiffusion(device, tok, te, un, va, sched, maxLen);
         } catch (RuntimeException | Error e) {
-            closeAll(opened);
+            Denoise.closeAll(opened);
             throw e;
-        }
-    }
-
-    private static <T extends AutoCloseable> T track(List<AutoCloseable> opened, T t) {
-        opened.add(t);
-        return t;
-    }
-
-    private static void closeAll(List<AutoCloseable> opened) {
-        for (AutoCloseable c : opened) {
-            try {
-                c.close();
-            } catch (Exception ignored) {
-                // closing after a failed load: the first error is the one to report
-            }
         }
     }
 
@@ -409,7 +394,7 @@ public final class StableDiffusion implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
-        closeAll(List.of(textEncoder, unet, vae));
+        Denoise.closeAll(List.of(textEncoder, unet, vae));
     }
 
     /** Whether {@code dir} looks like a diffusers Stable Diffusion folder (model_index.json naming a StableDiffusionPipeline). */

@@ -137,10 +137,10 @@ public final class StableDiffusionXL implements AutoCloseable {
         ClipTokenizer tok = ClipTokenizer.load(dir.resolve("tokenizer")), tok2 = ClipTokenizer.load(dir.resolve("tokenizer_2"));
         List<AutoCloseable> opened = new ArrayList<>();
         try {
-            ClipTextModel te = track(opened, ClipTextModel.load(device, dir.resolve("text_encoder")));
-            ClipTextModel te2 = track(opened, ClipTextModel.load(device, dir.resolve("text_encoder_2")));
-            UNet2DConditionModel un = track(opened, UNet2DConditionModel.load(device, dir.resolve("unet")));
-            AutoencoderKL va = track(opened, AutoencoderKL.load(device, dir.resolve("vae")));
+            ClipTextModel te = Denoise.track(opened, ClipTextModel.load(device, dir.resolve("text_encoder")));
+            ClipTextModel te2 = Denoise.track(opened, ClipTextModel.load(device, dir.resolve("text_encoder_2")));
+            UNet2DConditionModel un = Denoise.track(opened, UNet2DConditionModel.load(device, dir.resolve("unet")));
+            AutoencoderKL va = Denoise.track(opened, AutoencoderKL.load(device, dir.resolve("vae")));
             UNet2DConditionConfig uc = un.config();
             if (!te2.hasProjection()) {
                 throw new IllegalArgumentException(dir.resolve("text_encoder_2") + ": no text_projection.weight; SDXL's second text encoder is a "
@@ -170,23 +170,8 @@ public final class StableDiffusionXL implements AutoCloseable {
             }
             return new StableDiffusionXL(device, tok, tok2, te, te2, un, va, sched, len, len2, forceZeros);
         } catch (RuntimeException | Error e) {
-            closeAll(opened);
+            Denoise.closeAll(opened);
             throw e;
-        }
-    }
-
-    private static <T extends AutoCloseable> T track(List<AutoCloseable> opened, T t) {
-        opened.add(t);
-        return t;
-    }
-
-    private static void closeAll(List<AutoCloseable> opened) {
-        for (AutoCloseable c : opened) {
-            try {
-                c.close();
-            } catch (Exception ignored) {
-                // closing after a failed load: the first error is the one to report
-            }
         }
     }
 
@@ -357,6 +342,6 @@ public final class StableDiffusionXL implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
-        closeAll(List.of(textEncoder, textEncoder2, unet, vae));
+        Denoise.closeAll(List.of(textEncoder, textEncoder2, unet, vae));
     }
 }
