@@ -73,6 +73,10 @@ final class Txt2ImgCommand extends CliCommand {
     @Option(names = "--eta", defaultValue = "0", paramLabel = "ETA", description = "DDIM's eta (default: ${DEFAULT-VALUE}).")
     double eta;
 
+    @Option(names = "--guidance-rescale", defaultValue = "0", paramLabel = "PHI",
+            description = "diffusers' guidance_rescale in [0, 1] (for zero-terminal-SNR models; default: 0, off).")
+    double guidanceRescale;
+
     @Option(names = "--clip-skip", defaultValue = "0", paramLabel = "K", description = "Text-encoder layers to skip at the end (diffusers' clip_skip; default: 0).")
     int clipSkip;
 
@@ -115,6 +119,7 @@ final class Txt2ImgCommand extends CliCommand {
             else throw new UsageException("--negative-prompt: give one for all prompts or one per prompt (" + prompts.size() + "), got " + negative.size());
         }
         if (steps < 1) throw new UsageException("--steps " + steps + ": must be >= 1");
+        if (!(guidanceRescale >= 0 && guidanceRescale <= 1)) throw new UsageException("--guidance-rescale " + guidanceRescale + ": must be in [0, 1]");
         if (width < 0 || height < 0 || width % 8 != 0 || height % 8 != 0) {
             throw new UsageException("--width/--height " + width + "×" + height + ": multiples of 8 (0 = the model's)");
         }
@@ -149,7 +154,7 @@ final class Txt2ImgCommand extends CliCommand {
                         (System.nanoTime() - l0) / 1e9, dev.name(), w, h, schedName, steps, guidance, seed);
                 try (Tensor start = latents == null ? null : readLatents(dev)) {
                     StableDiffusion.Options opts = StableDiffusion.Options.defaults().withSize(w, h).withSteps(steps).withGuidance(guidance)
-                            .withScheduler(kind).withSeed(seed).withEta(eta).withClipSkip(clipSkip).withLatents(start);
+                            .withScheduler(kind).withSeed(seed).withEta(eta).withClipSkip(clipSkip).withLatents(start).withGuidanceRescale(guidanceRescale);
                     long t0 = System.nanoTime();
                     Tensor lat;
                     try {

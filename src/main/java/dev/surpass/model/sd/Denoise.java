@@ -63,7 +63,7 @@ final class Denoise {
                        StableDiffusion.Progress progress, Model model) {
         try (DiffusersSampler s = DiffusersSampler.create(scheduler, o.scheduler(), o.steps(), o.eta(), o.seed())) {
             Tensor x = o.latents() != null ? copy(o.latents()) : initialLatents(device, shape, o.seed(), s.initNoiseSigma());
-            return run(s, x, cfg, o.guidance(), progress, model);
+            return run(s, x, cfg, o.guidance(), o.guidanceRescale(), progress, model);
         }
     }
 
@@ -71,10 +71,13 @@ final class Denoise {
      * The scheduler loop from {@code x} (taken over: closed here) at the sampler's start
      * ({@link DiffusersSampler#start}): per evaluation the model on the scaled latents
      * ({@code [x; x]} when {@code cfg}: the model's batch order is [uncond; cond]) and the scheduler
-     * step with {@code guidance} when {@code cfg} (else 1). Returns the final latents, owned by the
-     * caller; {@code progress} counts the evaluations run.
+     * step with {@code guidance} when {@code cfg} (else 1) — fused into the step, or, with
+     * {@code rescale} φ &gt; 0, applied here and rescaled as diffusers' {@code rescale_noise_cfg}
+     * before a plain step. Returns the final latents, owned by the caller; {@code progress} counts
+     * the evaluations run.
      */
-    static Tensor run(DiffusersSampler s, Tensor x, boolean cfg, double guidance, StableDiffusion.Progress progress, Model model) {
+    static Tensor run(DiffusersSampler s, Tensor x, boolean cfg, double guidance, double rescale, StableDiffusion.Progress progress,
+                      Model model) {
         try {
             int begin = s.start(), n = s.evaluations();
             for (int i = begin; i < n; i++) {
@@ -86,7 +89,8 @@ final class Denoise {
                     float[] t = new float[(int) in.dim(0)];
                     Arrays.fill(t, s.timestep(i));
                     Tensor eps = step.track(model.predict(in, t));
-                    next = s.step(x, eps, i, cfg ? guidance : 1);
+                    if (cfg && rescale > 0) next = s.step(x, step.track(rescaled(eps, guidance, rescale)), i, 1);
+                    else next = s.step(x, eps, i, cfg ? guidance : 1);
                 }
                 x.close();
                 x = next;
@@ -97,6 +101,37 @@ final class Denoise {
             x.close();
             throw e;
         }
+    }
+
+    /**
+     * diffusers' guidance then {@code rescale_noise_cfg} on {@code eps [2B, …]} ({@code [uncond; cond]}):
+     * {@code g = u + w·(c − u)}, then per sample {@code φ·g·std(c)/std(g) + (1 − φ)·g} with torch's
+     * unbiased std over all but the batch axis. Computed on the host in float64 (the latents are
+     * small beside the UNet); a new {@code [B, …]} F32 tensor on eps's device.
+     */
+    static Tensor rescaled(Tensor eps, double w, double phi) {
+        long[] shape = eps.shape();
+        float[] v = eps.toFloatArray();
+        int half = v.length / 2, b = (int) (shape[0] / 2), per = half / b;
+        float[] out = new float[half];
+        double[] g = new double[per];
+        for (int k = 0; k < b; k++) {
+            double sc = 0, sc2 = 0, sg = 0, sg2 = 0;
+            for (int j = 0; j < per; j++) {
+                double u = v[k * per + j], c = v[half + k * per + j];
+                g[j] = u + w * (c - u);
+                sc += c;
+                sc2 += c * c;
+                sg += g[j];
+                sg2 += g[j] * g[j];
+            }
+            double stdC = Math.sqrt(Math.max(0, (sc2 - sc * sc / per) / (per - 1)));
+            double stdG = Math.sqrt(Math.max(0, (sg2 - sg * sg / per) / (per - 1)));
+            double f = phi * stdC / stdG + (1 - phi);
+            for (int j = 0; j < per; j++) out[k * per + j] = (float) (g[j] * f);
+        }
+        shape[0] = b;
+        return eps.device().upload(dev.surpass.DType.F32, out, shape);
     }
 
     static Tensor initialLatents(Device device, long[] shape, long seed, double sigma) {

@@ -92,43 +92,57 @@ public final class StableDiffusion implements AutoCloseable {
      * @param clipSkip  text-encoder layers to skip at the end (diffusers' {@code clip_skip}; 0 = none)
      * @param latents   initial latents {@code [B, C, H/8, W/8]} F32 on the pipeline's device (used as
      *                  they are: already scaled by init_noise_sigma), or null for Philox noise
+     * @param guidanceRescale diffusers' {@code guidance_rescale} φ in [0, 1] (Lin et al. 2023, for
+     *                  zero-terminal-SNR models): each guided prediction is rescaled to the standard
+     *                  deviation of its cond half, {@code φ·g·(std(c)/std(g)) + (1 − φ)·g} (unbiased
+     *                  std per sample, as torch's); 0 = off (the default)
      */
     public record Options(int width, int height, int steps, double guidance, DiffusersSampler.Kind scheduler, long seed, double eta,
-                          int clipSkip, Tensor latents) {
+                          int clipSkip, Tensor latents, double guidanceRescale) {
+        public Options {
+            if (!(guidanceRescale >= 0 && guidanceRescale <= 1)) {
+                throw new IllegalArgumentException("guidanceRescale must be in [0, 1], got " + guidanceRescale);
+            }
+        }
+
         public static Options defaults() {
-            return new Options(0, 0, 50, 7.5, null, 0, 0, 0, null);
+            return new Options(0, 0, 50, 7.5, null, 0, 0, 0, null, 0);
+        }
+
+        public Options withGuidanceRescale(double phi) {
+            return new Options(width, height, steps, guidance, scheduler, seed, eta, clipSkip, latents, phi);
         }
 
         public Options withSize(int w, int h) {
-            return new Options(w, h, steps, guidance, scheduler, seed, eta, clipSkip, latents);
+            return new Options(w, h, steps, guidance, scheduler, seed, eta, clipSkip, latents, guidanceRescale);
         }
 
         public Options withSteps(int n) {
-            return new Options(width, height, n, guidance, scheduler, seed, eta, clipSkip, latents);
+            return new Options(width, height, n, guidance, scheduler, seed, eta, clipSkip, latents, guidanceRescale);
         }
 
         public Options withGuidance(double g) {
-            return new Options(width, height, steps, g, scheduler, seed, eta, clipSkip, latents);
+            return new Options(width, height, steps, g, scheduler, seed, eta, clipSkip, latents, guidanceRescale);
         }
 
         public Options withScheduler(DiffusersSampler.Kind k) {
-            return new Options(width, height, steps, guidance, k, seed, eta, clipSkip, latents);
+            return new Options(width, height, steps, guidance, k, seed, eta, clipSkip, latents, guidanceRescale);
         }
 
         public Options withSeed(long s) {
-            return new Options(width, height, steps, guidance, scheduler, s, eta, clipSkip, latents);
+            return new Options(width, height, steps, guidance, scheduler, s, eta, clipSkip, latents, guidanceRescale);
         }
 
         public Options withEta(double e) {
-            return new Options(width, height, steps, guidance, scheduler, seed, e, clipSkip, latents);
+            return new Options(width, height, steps, guidance, scheduler, seed, e, clipSkip, latents, guidanceRescale);
         }
 
         public Options withClipSkip(int k) {
-            return new Options(width, height, steps, guidance, scheduler, seed, eta, k, latents);
+            return new Options(width, height, steps, guidance, scheduler, seed, eta, k, latents, guidanceRescale);
         }
 
         public Options withLatents(Tensor l) {
-            return new Options(width, height, steps, guidance, scheduler, seed, eta, clipSkip, l);
+            return new Options(width, height, steps, guidance, scheduler, seed, eta, clipSkip, l, guidanceRescale);
         }
     }
 
@@ -373,7 +387,7 @@ public final class StableDiffusion implements AutoCloseable {
             Tensor init = enc;
             for (long k = is[0]; k < b; k += is[0]) init = scope.track(Denoise.concat(init, enc)); // torch.cat([init_latents] * (B / N))
             Tensor noise = scope.track(Noise.gaussian(device, DType.F32, o.seed(), INIT_STREAM, init.shape()));
-            return Denoise.run(s, s.addNoise(init, noise, begin), cfg, o.guidance(), progress, (in, t) -> unet.forward(in, t, text));
+            return Denoise.run(s, s.addNoise(init, noise, begin), cfg, o.guidance(), o.guidanceRescale(), progress, (in, t) -> unet.forward(in, t, text));
         }
     }
 

@@ -65,6 +65,10 @@ class StableDiffusionTest {
 
     /** The composition: [neg; prompt] embeddings, the UNet on [x; x], u + g·(c − u) in float64. */
     static DiffusersReference.Model model(double g, int clipSkip) {
+        return model(g, clipSkip, 0);
+    }
+
+    static DiffusersReference.Model model(double g, int clipSkip, double phi) {
         int[][] ids = new int[4][];
         for (int i = 0; i < 2; i++) {
             ids[i] = sd.tokenizer().encodePadded(NEG.get(i), 77);
@@ -89,8 +93,28 @@ class StableDiffusionTest {
             }
             double[] e = new double[n];
             for (int i = 0; i < n; i++) e[i] = out[i] + g * ((double) out[n + i] - out[i]);
+            if (phi > 0) { // diffusers' rescale_noise_cfg, per sample, torch's unbiased std
+                int per = n / 2;
+                for (int k = 0; k < 2; k++) {
+                    double[] c = new double[per], gg = new double[per];
+                    for (int j = 0; j < per; j++) {
+                        c[j] = out[n + k * per + j];
+                        gg[j] = e[k * per + j];
+                    }
+                    double f = phi * std(c) / std(gg) + (1 - phi);
+                    for (int j = 0; j < per; j++) e[k * per + j] *= f;
+                }
+            }
             return e;
         };
+    }
+
+    static double std(double[] v) {
+        double m = 0, q = 0;
+        for (double x : v) m += x;
+        m /= v.length;
+        for (double x : v) q += (x - m) * (x - m);
+        return Math.sqrt(q / (v.length - 1));
     }
 
     static double[] latents(DiffusersSampler.Kind kind, int steps, double g, int clipSkip, float[] start) {
@@ -190,6 +214,22 @@ class StableDiffusionTest {
             }
             assertEquals(base, d.liveAllocations(), "UNet with 16-bit inputs");
         }
+    }
+
+    @Test
+    void guidanceRescaleAsDiffusers() {
+        float[] z = noise(4);
+        double[] got;
+        try (Tensor t = cpu.upload(DType.F32, z, LATENT);
+             Tensor l = sd.sample(PROMPTS, NEG, StableDiffusion.Options.defaults().withSize(16, 16).withSteps(5).withGuidance(7.5)
+                     .withGuidanceRescale(0.7).withLatents(t), null)) {
+            got = toDouble(l.toFloatArray());
+        }
+        double[] want = DiffusersReference.pndm(toDouble(z), DiffusersReference.sdAlphasCumprod(), 5, false, model(7.5, 0, 0.7));
+        assertTrue(relL2(got, want) < 1e-4, "guidance_rescale 0.7: relL2 " + relL2(got, want));
+        double[] plain = DiffusersReference.pndm(toDouble(z), DiffusersReference.sdAlphasCumprod(), 5, false, model(7.5, 0, 0));
+        assertTrue(relL2(got, plain) > 1e-3, "the rescale moves the result");
+        assertThrows(IllegalArgumentException.class, () -> StableDiffusion.Options.defaults().withGuidanceRescale(1.5));
     }
 
     @Test
