@@ -436,12 +436,12 @@ public final class BertModel implements SentenceEncoder {
 
     /**
      * What MPNet's attention needs per sequence, built once per forward: the relative bias and the
-     * additive mask ({@link #sequenceBiases}, {@link #sequenceMasks}) and the head layout.
+     * additive mask ({@link #sequenceBiases}, {@link MaskedAttention#keyMasks}) and the head layout.
      */
     private record MpnetPlan(Tensor[] bias, Tensor[] mask, MaskedAttention.Layout layout) {}
 
     private MpnetPlan plan(Scope scope, int[] cu, int[][] mask) {
-        return new MpnetPlan(sequenceBiases(scope, cu), sequenceMasks(scope, cu, mask),
+        return new MpnetPlan(sequenceBiases(scope, cu), MaskedAttention.keyMasks(scope, device, cu, mask),
                 MaskedAttention.Layout.of(scope, device, cu, config.numHeads(), config.headDim()));
     }
 
@@ -468,25 +468,6 @@ public final class BertModel implements SentenceEncoder {
                 byLength.put(len, t);
             }
             out[s] = t;
-        }
-        return out;
-    }
-
-    /** Per sequence {@code [L]}: 0 for attended keys, the float32 minimum for masked ones (HF's extended mask); null when all attend. */
-    private Tensor[] sequenceMasks(Scope scope, int[] cu, int[][] mask) {
-        Tensor[] out = new Tensor[cu.length - 1];
-        if (mask == null) return out;
-        for (int s = 0; s < out.length; s++) {
-            int len = cu[s + 1] - cu[s];
-            float[] v = new float[len];
-            boolean any = false;
-            for (int j = 0; j < len; j++) {
-                if (mask[s][j] == 0) {
-                    v[j] = -Float.MAX_VALUE;
-                    any = true;
-                }
-            }
-            if (any) out[s] = scope.track(device.upload(DType.F32, v, len));
         }
         return out;
     }

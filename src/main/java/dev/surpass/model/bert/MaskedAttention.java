@@ -45,6 +45,29 @@ public final class MaskedAttention {
     }
 
     /**
+     * Per sequence of the packed batch ({@code cu}), its key mask {@code [L]} as an additive score
+     * term: 0 for attended keys, the float32 minimum for masked ones (HF's extended mask); a null
+     * entry where every key attends, and all null without a mask. The tensors belong to {@code scope}.
+     */
+    public static Tensor[] keyMasks(Scope scope, Device device, int[] cu, int[][] mask) {
+        Tensor[] out = new Tensor[cu.length - 1];
+        if (mask == null) return out;
+        for (int s = 0; s < out.length; s++) {
+            int len = cu[s + 1] - cu[s];
+            float[] v = new float[len];
+            boolean any = false;
+            for (int j = 0; j < len; j++) {
+                if (mask[s][j] == 0) {
+                    v[j] = -Float.MAX_VALUE;
+                    any = true;
+                }
+            }
+            if (any) out[s] = scope.track(device.upload(DType.F32, v, len));
+        }
+        return out;
+    }
+
+    /**
      * {@code q, k, v [rows, h·d]} → {@code [rows, h·d]} F32 on their device, owned by the caller;
      * sequence s adds {@code first[s]} then {@code second[s]} (either array or entry may be null:
      * nothing), each broadcast onto its scores {@code [h, L, L]} as a suffix ({@code [L]},

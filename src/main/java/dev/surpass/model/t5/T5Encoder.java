@@ -300,7 +300,7 @@ public final class T5Encoder implements SentenceEncoder {
         Tensor x = Rows.gather(embed, ids);
         try (Scope fw = Scope.open()) {
             Tensor[] bias = sequenceBiases(fw, cu);
-            Tensor[] masks = sequenceMasks(fw, cu, mask);
+            Tensor[] masks = MaskedAttention.keyMasks(fw, device, cu, mask);
             MaskedAttention.Layout layout = MaskedAttention.Layout.of(fw, device, cu, h, dkv);
             for (Layer l : layers) {
                 try (Scope s = Scope.open()) {
@@ -416,25 +416,6 @@ public final class T5Encoder implements SentenceEncoder {
                 byLength.put(len, t);
             }
             out[s] = t;
-        }
-        return out;
-    }
-
-    /** Per sequence {@code [L]}: 0 for attended keys, the float32 minimum for masked ones (HF's extended mask); null entries when all attend. */
-    private Tensor[] sequenceMasks(Scope scope, int[] cu, int[][] mask) {
-        Tensor[] out = new Tensor[cu.length - 1];
-        if (mask == null) return out;
-        for (int s = 0; s < out.length; s++) {
-            int len = cu[s + 1] - cu[s];
-            float[] v = new float[len];
-            boolean any = false;
-            for (int j = 0; j < len; j++) {
-                if (mask[s][j] == 0) {
-                    v[j] = -Float.MAX_VALUE;
-                    any = true;
-                }
-            }
-            if (any) out[s] = scope.track(device.upload(DType.F32, v, len));
         }
         return out;
     }
