@@ -8,7 +8,6 @@ import dev.surpass.layers.Gemm;
 import dev.surpass.layers.LayerNorm;
 import dev.surpass.model.decoder.Checkpoint;
 import dev.surpass.model.decoder.Rows;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -94,13 +93,7 @@ public final class ClipTextModel implements AutoCloseable {
 
     /** The folder holding the encoder's config.json: {@code dir}, or a pipeline's {@code dir/text_encoder}. */
     static Path resolve(Path dir) {
-        if (dir == null || !Files.isDirectory(dir)) {
-            throw new IllegalArgumentException("ClipTextModel.load: " + dir + " is not a folder (config.json + model.safetensors, or a pipeline with text_encoder/)");
-        }
-        if (!Files.isRegularFile(dir.resolve("config.json")) && Files.isRegularFile(dir.resolve("text_encoder").resolve("config.json"))) {
-            return dir.resolve("text_encoder");
-        }
-        return dir;
+        return Checkpoint.componentFolder("ClipTextModel.load", dir, "text_encoder", "config.json + model.safetensors, or a pipeline with text_encoder/");
     }
 
     private void fill(Checkpoint ck) {

@@ -38,6 +38,19 @@ public final class Checkpoint implements AutoCloseable {
     }
 
     /** Opens the weights of {@code dir}. */
+    /**
+     * The folder a model component loads from: {@code dir} itself, or {@code dir/sub} when {@code dir}
+     * has no config.json but {@code dir/sub} has one (a diffusers pipeline root and its
+     * {@code unet/}, {@code vae/}, {@code text_encoder/} …).
+     *
+     * @throws IllegalArgumentException "{@code who}: DIR is not a folder ({@code what})" when dir is null or not a folder
+     */
+    public static Path componentFolder(String who, Path dir, String sub, String what) {
+        if (dir == null || !Files.isDirectory(dir)) throw new IllegalArgumentException(who + ": " + dir + " is not a folder (" + what + ")");
+        if (!Files.isRegularFile(dir.resolve("config.json")) && Files.isRegularFile(dir.resolve(sub).resolve("config.json"))) return dir.resolve(sub);
+        return dir;
+    }
+
     public static Checkpoint open(Path dir) {
         if (dir == null || !Files.isDirectory(dir)) throw new IllegalArgumentException(dir + ": not a folder with config.json and *.safetensors");
         Checkpoint c = new Checkpoint(dir);

@@ -15,7 +15,6 @@ import dev.surpass.model.conv.ConvOps.Conv;
 import dev.surpass.model.conv.ConvOps.Norm;
 import dev.surpass.model.conv.ConvOps.Sampling;
 import dev.surpass.model.decoder.Checkpoint;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -131,12 +130,7 @@ public final class UNet2DConditionModel implements AutoCloseable {
     public static UNet2DConditionModel load(Device device, Path dir) {
         if (device == null) throw new IllegalArgumentException("UNet2DConditionModel.load: device is null");
         if (device.isClosed()) throw new IllegalArgumentException("UNet2DConditionModel.load: device " + device.name() + " is closed");
-        if (dir == null || !Files.isDirectory(dir)) {
-            throw new IllegalArgumentException("UNet2DConditionModel.load: " + dir + " is not a folder (a diffusers UNet with config.json)");
-        }
-        if (!Files.isRegularFile(dir.resolve("config.json")) && Files.isRegularFile(dir.resolve("unet").resolve("config.json"))) {
-            dir = dir.resolve("unet"); // a pipeline folder
-        }
+        dir = Checkpoint.componentFolder("UNet2DConditionModel.load", dir, "unet", "a diffusers UNet with config.json");
         UNet2DConditionConfig cfg = UNet2DConditionConfig.load(dir);
         try (Checkpoint wt = Checkpoint.open(dir)) {
             UNet2DConditionModel m = new UNet2DConditionModel(device, cfg);

@@ -14,7 +14,6 @@ import dev.surpass.model.conv.ConvOps.Conv;
 import dev.surpass.model.conv.ConvOps.Norm;
 import dev.surpass.model.vae.VaeOps.Resnet;
 import java.awt.image.BufferedImage;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -104,12 +103,7 @@ public final class AutoencoderKL implements AutoCloseable {
     public static AutoencoderKL load(Device device, Path dir) {
         if (device == null) throw new IllegalArgumentException("AutoencoderKL.load: device is null");
         if (device.isClosed()) throw new IllegalArgumentException("AutoencoderKL.load: device " + device.name() + " is closed");
-        if (dir == null || !Files.isDirectory(dir)) {
-            throw new IllegalArgumentException("AutoencoderKL.load: " + dir + " is not a folder (a diffusers VAE with config.json)");
-        }
-        if (!Files.isRegularFile(dir.resolve("config.json")) && Files.isRegularFile(dir.resolve("vae").resolve("config.json"))) {
-            dir = dir.resolve("vae"); // a pipeline folder
-        }
+        dir = Checkpoint.componentFolder("AutoencoderKL.load", dir, "vae", "a diffusers VAE with config.json");
         AutoencoderKLConfig cfg = AutoencoderKLConfig.load(dir);
         // Every weight file of the folder, a .bin converted on the fly; where a folder holds variants
         // (diffusion_pytorch_model.fp16.safetensors beside the plain one) the plain file, last in
