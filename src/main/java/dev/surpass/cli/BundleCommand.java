@@ -34,16 +34,18 @@ import picocli.CommandLine.Parameters;
  * <p>The bundle travels with the repository's tracked files under a 64 MiB limit, so the runtime is
  * the largest thing to squeeze: an uncompressed jlink image ({@code --compress=zip-0}) in an xz tar
  * ({@code runtime.txz}, ~22 MB) is about half of a zip-9 image in a gzip tar ({@code runtime.tgz},
- * ~40 MB), since xz's large window finds what jlink's per-resource zip cannot. Without an {@code xz}
- * binary on the building machine the bundle falls back to {@code runtime.tgz} and says so.
+ * ~40 MB), since xz's large window finds what jlink's per-resource zip cannot. The jars go into the
+ * same tar (under {@code runtime/jars/}) rewritten with stored entries, for the same reason: 21 MB of
+ * deflated jars become ~10 MB of xz. Without an {@code xz} binary on the building machine the bundle
+ * falls back to {@code runtime.tgz} with the jars beside it, and says so.
  */
 @Command(name = "bundle", mixinStandardHelpOptions = true, sortOptions = false,
         description = {
             "Writes DIR: a self-contained folder that runs the whole test suite (gpu-tagged tests included),",
             "surpass parity and surpass bench on a Linux GPU host with only a driver:",
-            "  runtime.txz (a jlinked Java runtime, xz; runtime.tgz when this machine has no xz), lib/ (surpass and its",
-            "  dependencies), test-lib/ (the test jar and its dependencies), the JUnit console launcher, tree/ (native/ and",
-            "  kernels/), run.sh and BUNDLE.txt.",
+            "  runtime.txz (a jlinked Java runtime and, under its jars/, lib/ (surpass and its dependencies), test-lib/ (the test",
+            "  jar and its dependencies) and the JUnit console launcher, in one xz tar; without xz on this machine runtime.tgz",
+            "  and those jars beside it), tree/ (native/ and kernels/), run.sh and BUNDLE.txt.",
             "On the GPU host: DIR/run.sh OUTDIR [--sanitize] [--quick] [--demo] ...; OUTDIR gets summary.txt, bench.json, junit/,",
             "logs.tgz (DIR/run.sh --help lists every option).",
             "Builds from an already-built target/ (the ./surpass launcher builds first)."
@@ -60,6 +62,8 @@ final class BundleCommand extends CliCommand {
     static final String XZ_OPT = "-6 -T0";
     static final String MARKER = "BUNDLE.txt";
     static final String RUNTIME_XZ = "runtime.txz", RUNTIME_GZ = "runtime.tgz";
+    /** Where runtime.txz carries lib/, test-lib/ and the console launcher, under its runtime/ folder. */
+    static final String JARS = "jars";
 
     @Parameters(index = "0", paramLabel = "DIR", description = "Folder to write (created; an older bundle there is replaced).")
     Path dir;
@@ -77,48 +81,49 @@ final class BundleCommand extends CliCommand {
         prepare(target);
         out.println("bundling into " + target + " from " + build.toAbsolutePath().normalize());
 
-        // 1. the Java runtime
+        // 1. the jars, and 2. the Java runtime. With xz the jars travel inside runtime.txz (under runtime/jars/), each
+        // rewritten with stored (uncompressed) entries: xz over the raw classes and fatbins is ~45% of the deflated jars.
+        boolean xz = hasXz();
         Path tmp = Files.createTempDirectory("surpass-jlink");
+        Path lib, testLib;
         try {
             Path rt = tmp.resolve("runtime");
+            Path jarHome = xz ? rt.resolve(JARS) : target;
             List<String> modules = availableModules();
-            boolean xz = hasXz();
             out.println("jlink: " + String.join(",", modules));
+            jlink(rt, modules, xz ? "zip-0" : "zip-9");
+            lib = Files.createDirectories(jarHome.resolve("lib"));
+            testLib = Files.createDirectories(jarHome.resolve("test-lib"));
+            copyJar(in.mainJar, lib, xz);
+            List<String> libNames = new ArrayList<>();
+            libNames.add(in.mainJar.getFileName().toString());
+            for (Path j : jars(in.lib)) {
+                copyJar(j, lib, xz);
+                libNames.add(j.getFileName().toString());
+            }
+            copyJar(in.testJar, testLib, xz);
+            for (Path j : jars(in.testLib)) {
+                String n = j.getFileName().toString();
+                // The console launcher carries JUnit itself; the runtime jars are already in lib/.
+                if (libNames.contains(n) || n.startsWith("junit-") || n.startsWith("opentest4j-") || n.startsWith("apiguardian-")) continue;
+                copyJar(j, testLib, xz);
+            }
+            copyJar(in.console, jarHome, xz);
             if (xz) {
-                // Uncompressed image: xz over the whole tar compresses it far better than jlink's zip-9 would.
-                jlink(rt, modules, "zip-0");
-                out.println("tar + xz " + XZ_OPT + ": runtime.txz");
+                // Uncompressed image and jars: xz over the whole tar compresses them far better than zip-9 / deflate would.
+                out.printf(Locale.ROOT, "jars (stored): lib %.1f MiB, test-lib %.1f MiB%n", mib(treeSize(lib)), mib(treeSize(testLib)));
+                out.println("tar + xz " + XZ_OPT + ": runtime.txz (the runtime, and the jars under runtime/" + JARS + "/)");
                 out.flush();
                 run(List.of("tar", "-cJf", target.resolve(RUNTIME_XZ).toString(), "-C", tmp.toString(), "runtime"), "tar -cJf",
                         Map.of("XZ_OPT", XZ_OPT));
             } else {
-                jlink(rt, modules, "zip-9");
-                out.println("xz not found on this machine: runtime.tgz (zip-9 image, gzip), ~18 MB larger than runtime.txz would be;"
-                        + " install xz (xz-utils) for a smaller bundle");
+                out.println("xz not found on this machine: runtime.tgz (zip-9 image, gzip) and the jars as they are, ~30 MB larger than"
+                        + " with xz; install xz (xz-utils) for a smaller bundle");
                 run(List.of("tar", "-czf", target.resolve(RUNTIME_GZ).toString(), "-C", tmp.toString(), "runtime"), "tar -czf", Map.of());
             }
         } finally {
             deleteTree(tmp);
         }
-
-        // 2. jars
-        Path lib = Files.createDirectories(target.resolve("lib"));
-        Path testLib = Files.createDirectories(target.resolve("test-lib"));
-        copy(in.mainJar, lib);
-        List<String> libNames = new ArrayList<>();
-        libNames.add(in.mainJar.getFileName().toString());
-        for (Path j : jars(in.lib)) {
-            copy(j, lib);
-            libNames.add(j.getFileName().toString());
-        }
-        copy(in.testJar, testLib);
-        for (Path j : jars(in.testLib)) {
-            String n = j.getFileName().toString();
-            // The console launcher carries JUnit itself; the runtime jars are already in lib/.
-            if (libNames.contains(n) || n.startsWith("junit-") || n.startsWith("opentest4j-") || n.startsWith("apiguardian-")) continue;
-            copy(j, testLib);
-        }
-        copy(in.console, target);
 
         // 3. sources the tests may read relative to the working folder (ABI list, kernels)
         Path home = surpassHome();
@@ -135,9 +140,10 @@ final class BundleCommand extends CliCommand {
 
         long size = treeSize(target);
         Path runtime = Files.exists(target.resolve(RUNTIME_XZ)) ? target.resolve(RUNTIME_XZ) : target.resolve(RUNTIME_GZ);
-        out.printf(Locale.ROOT, "bundle: %s, %.1f MiB (%s %.1f MiB, lib %.1f MiB, test-lib %.1f MiB, %s %.1f MiB)%n",
-                target, mib(size), runtime.getFileName(), mib(Files.size(runtime)), mib(treeSize(lib)), mib(treeSize(testLib)),
-                in.console.getFileName(), mib(Files.size(in.console)));
+        out.printf(Locale.ROOT, "bundle: %s, %.1f MiB (%s %.1f MiB%s)%n", target, mib(size), runtime.getFileName(), mib(Files.size(runtime)),
+                xz ? ", the jars inside it" : String.format(Locale.ROOT, ", lib %.1f MiB, test-lib %.1f MiB, %s %.1f MiB",
+                        mib(treeSize(target.resolve("lib"))), mib(treeSize(target.resolve("test-lib"))), in.console.getFileName(),
+                        mib(Files.size(in.console))));
         out.println("on the GPU host: " + target.resolve("run.sh") + " OUTDIR [--sanitize] [--quick] [--demo] (--help for the rest)");
         // The bundle travels with the repository's tracked files, and the two together have a limit.
         long tracked = home == null ? -1 : trackedSize(home);
@@ -299,9 +305,11 @@ final class BundleCommand extends CliCommand {
         b.append(runtimeName.equals(RUNTIME_XZ)
                 ? "                  an xz tar of an uncompressed jlink image; run.sh unpacks it with tar -xJf, or python3 without xz\n"
                 : "                  a gzip tar of a zip-9 jlink image (the building machine had no xz)\n");
-        b.append("lib/              surpass and its runtime dependencies (module path for the CLI)\n");
-        b.append("test-lib/         the test jar and its other dependencies\n");
-        b.append(in.console.getFileName()).append("  the JUnit console launcher\n");
+        String at = runtimeName.equals(RUNTIME_XZ) ? "runtime/" + JARS + "/" : "";
+        if (!at.isEmpty()) b.append("  (the jars below are inside it, under ").append(at).append(", with stored entries)\n");
+        b.append(at).append("lib/              surpass and its runtime dependencies (module path for the CLI)\n");
+        b.append(at).append("test-lib/         the test jar and its other dependencies\n");
+        b.append(at).append(in.console.getFileName()).append("  the JUnit console launcher\n");
         b.append("tree/             native/ and kernels/ of the checkout (the tests' working folder)\n");
         return b.toString();
     }
@@ -351,6 +359,44 @@ final class BundleCommand extends CliCommand {
     private static List<Path> jars(Path folder) throws IOException {
         try (Stream<Path> s = Files.list(folder)) {
             return s.filter(p -> p.getFileName().toString().endsWith(".jar")).sorted().toList();
+        }
+    }
+
+    /**
+     * Copies a jar into {@code folder}; {@code stored}: rewritten with every entry stored uncompressed (same entries, order,
+     * and bytes), so that the xz over the bundle sees the raw classes and fatbins rather than deflate's output.
+     */
+    static void copyJar(Path jar, Path folder, boolean stored) throws IOException {
+        if (!stored) {
+            copy(jar, folder);
+            return;
+        }
+        Path dst = folder.resolve(jar.getFileName());
+        // ZipFile reads the central directory, so a file that is not a zip fails here (a ZipInputStream would see no entries).
+        try (var zin = new java.util.zip.ZipFile(jar.toFile());
+             var zout = new java.util.zip.ZipOutputStream(Files.newOutputStream(dst))) {
+            zout.setMethod(java.util.zip.ZipOutputStream.STORED);
+            for (var it = zin.entries(); it.hasMoreElements(); ) {
+                java.util.zip.ZipEntry e = it.nextElement();
+                byte[] data;
+                try (InputStream is = zin.getInputStream(e)) {
+                    data = is.readAllBytes();
+                }
+                java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+                crc.update(data);
+                java.util.zip.ZipEntry o = new java.util.zip.ZipEntry(e.getName());
+                o.setMethod(java.util.zip.ZipEntry.STORED);
+                o.setSize(data.length);
+                o.setCompressedSize(data.length);
+                o.setCrc(crc.getValue());
+                if (e.getLastModifiedTime() != null) o.setLastModifiedTime(e.getLastModifiedTime());
+                zout.putNextEntry(o);
+                zout.write(data);
+                zout.closeEntry();
+            }
+        } catch (java.util.zip.ZipException e) {
+            Files.deleteIfExists(dst);
+            throw new IllegalStateException(jar + " is not a readable jar: " + e.getMessage(), e);
         }
     }
 

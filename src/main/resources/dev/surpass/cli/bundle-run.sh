@@ -168,9 +168,13 @@ say "card: $CARD"
 { uname -a; nproc; free -g 2>/dev/null; env | grep -E '^(CUDA|NVIDIA|LD_LIBRARY_PATH)' ; } > "$LOGS/host.txt" 2>&1
 
 # ---- test and CLI command lines -----------------------------------------------------------
-CP="$(ls "$HERE"/lib/*.jar "$HERE"/test-lib/*.jar | paste -sd ':' -)"
-TEST_JAR="$(ls "$HERE"/test-lib/surpass-*-tests.jar | head -n1)"
-CONSOLE="$(ls "$HERE"/junit-platform-console-standalone-*.jar | head -n1)"
+# The jars: inside the runtime (runtime/jars/, from runtime.txz), or beside this script (a bundle built without xz).
+JARS="$RT/jars"
+[ -d "$JARS/lib" ] || JARS="$HERE"
+[ -d "$JARS/lib" ] || die "no lib/ in $RT/jars or $HERE (rebuild the bundle: ./surpass bundle DIR)"
+CP="$(ls "$JARS"/lib/*.jar "$JARS"/test-lib/*.jar | paste -sd ':' -)"
+TEST_JAR="$(ls "$JARS"/test-lib/surpass-*-tests.jar | head -n1)"
+CONSOLE="$(ls "$JARS"/junit-platform-console-standalone-*.jar | head -n1)"
 # shellcheck disable=SC2206
 JOPTS=(-ea --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss4m ${SURPASS_JAVA_OPTS:-})
 WORK="$OUT/.work"   # tests run here, beside a copy of the repository's native/ and kernels/
@@ -207,7 +211,7 @@ if [ "$RUN_TESTS" = 1 ]; then
     say "tests: $TESTS_LINE"
 fi
 
-CLI=("$JAVA" --add-modules jdk.incubator.vector --enable-native-access=dev.surpass -p "$HERE/lib" -m dev.surpass/dev.surpass.cli.Main)
+CLI=("$JAVA" --add-modules jdk.incubator.vector --enable-native-access=dev.surpass -p "$JARS/lib" -m dev.surpass/dev.surpass.cli.Main)
 
 PARITY_LINE="not run"
 if [ "$RUN_PARITY" = 1 ]; then
@@ -239,7 +243,7 @@ if [ "$RUN_DEMO" = 1 ]; then
     # As ./surpass runs it: surpass.home points at the repository root for models/, and
     # ALL-UNNAMED native access covers ONNX Runtime when the search step finds it in ~/.m2.
     DEMO=("$JAVA" --add-modules jdk.incubator.vector --enable-native-access=dev.surpass,ALL-UNNAMED
-          -Djava.awt.headless=true -Dsurpass.home="$DEMO_HOME" -p "$HERE/lib" -m dev.surpass/dev.surpass.cli.Main
+          -Djava.awt.headless=true -Dsurpass.home="$DEMO_HOME" -p "$JARS/lib" -m dev.surpass/dev.surpass.cli.Main
           demo --device "$DEMO_DEVICE" --out "$OUT/demo-out")
     say "demo: surpass demo --device $DEMO_DEVICE --out $OUT/demo-out (models/ of $DEMO_HOME)"
     t0=$(date +%s)

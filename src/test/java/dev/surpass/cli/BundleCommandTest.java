@@ -66,6 +66,41 @@ class BundleCommandTest {
         }
     }
 
+    /** A jar copied for the xz tar keeps every entry, in order, byte for byte, each now stored uncompressed. */
+    @Test
+    void storedJarCopyKeepsEveryEntry(@TempDir Path dir) throws Exception {
+        Path jar = dir.resolve("x.jar");
+        java.util.Random rnd = new java.util.Random(7);
+        List<byte[]> data = new ArrayList<>();
+        String[] names = {"META-INF/MANIFEST.MF", "a/B.class", "a/empty/", "k/blob.fatbin"};
+        try (var z = new java.util.zip.ZipOutputStream(Files.newOutputStream(jar))) {
+            for (String n : names) {
+                byte[] d = n.endsWith("/") ? new byte[0] : new byte[1 + rnd.nextInt(5000)];
+                for (int i = 0; i < d.length; i++) d[i] = (byte) (rnd.nextInt(7) * 31); // compressible, not constant
+                data.add(d);
+                z.putNextEntry(new java.util.zip.ZipEntry(n));
+                z.write(d);
+                z.closeEntry();
+            }
+        }
+        Path out = Files.createDirectories(dir.resolve("out"));
+        BundleCommand.copyJar(jar, out, true);
+        try (var zf = new java.util.zip.ZipFile(out.resolve("x.jar").toFile())) {
+            List<? extends java.util.zip.ZipEntry> es = java.util.Collections.list(zf.entries());
+            assertEquals(names.length, es.size());
+            for (int i = 0; i < names.length; i++) {
+                assertEquals(names[i], es.get(i).getName());
+                assertEquals(java.util.zip.ZipEntry.STORED, es.get(i).getMethod(), names[i]);
+                try (var is = zf.getInputStream(es.get(i))) {
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(data.get(i), is.readAllBytes(), names[i]);
+                }
+            }
+        }
+        Files.write(dir.resolve("bad.jar"), new byte[] {1, 2, 3});
+        assertTrue(org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class,
+                () -> BundleCommand.copyJar(dir.resolve("bad.jar"), out, true)).getMessage().contains("bad.jar"));
+    }
+
     /** What travels with the bundle: the files git tracks (untracked and ignored ones stay behind). */
     @Test
     void trackedSizeCountsOnlyTrackedFiles(@TempDir Path dir) throws Exception {
@@ -129,6 +164,7 @@ class BundleCommandTest {
         assertTrue(demo.contains("-Dsurpass.home=" + repo.toRealPath()), demo);
         assertTrue(demo.contains("demo --device cuda --out " + out.toRealPath().resolve("demo-out")), demo);
         assertTrue(demo.contains("cwd " + repo.toRealPath()), "runs from the repository root: " + demo);
+        assertTrue(demo.contains("-p " + bundle.toRealPath().resolve("runtime/jars/lib") + " "), "the jars from inside the runtime: " + demo);
         String summary = Files.readString(out.resolve("summary.txt"));
         assertTrue(summary.contains("tests: not run") && summary.contains("parity: not run") && summary.contains("bench: not run"), summary);
         assertTrue(summary.matches("(?s).*\\ndemo: all checks passed in 1\\.5 s; \\d+ s wall on cuda \\(exit 0\\)\\n.*"), summary);
@@ -169,20 +205,23 @@ class BundleCommandTest {
 
     /**
      * A bundle folder with the real run.sh, empty stand-in jars, and (with {@code runtime}) a
-     * runtime.txz whose bin/java prints its arguments and working folder, then the demo's last line.
+     * runtime.txz whose bin/java prints its arguments and working folder, then the demo's last line,
+     * and which carries the jars.
      */
     private static Path fakeBundle(Path parent, boolean runtime) throws IOException, InterruptedException {
         Path b = Files.createDirectories(parent.resolve("bundle"));
         try (var is = BundleCommand.class.getResourceAsStream("bundle-run.sh")) {
             Files.write(b.resolve("run.sh"), is.readAllBytes());
         }
-        Files.createDirectories(b.resolve("lib"));
-        Files.createDirectories(b.resolve("test-lib"));
-        Files.write(b.resolve("lib/surpass-0.jar"), new byte[0]);
-        Files.write(b.resolve("test-lib/surpass-0-tests.jar"), new byte[0]);
-        Files.write(b.resolve("junit-platform-console-standalone-0.jar"), new byte[0]);
+        // As `surpass bundle` lays them out: the jars inside runtime.txz (runtime/jars/) when there is one, else beside run.sh.
+        Path staging = parent.resolve("staging");
+        Path jars = runtime ? staging.resolve("runtime").resolve(BundleCommand.JARS) : b;
+        Files.createDirectories(jars.resolve("lib"));
+        Files.createDirectories(jars.resolve("test-lib"));
+        Files.write(jars.resolve("lib/surpass-0.jar"), new byte[0]);
+        Files.write(jars.resolve("test-lib/surpass-0-tests.jar"), new byte[0]);
+        Files.write(jars.resolve("junit-platform-console-standalone-0.jar"), new byte[0]);
         if (runtime) {
-            Path staging = Files.createDirectories(parent.resolve("staging"));
             Path java = Files.createDirectories(staging.resolve("runtime/bin")).resolve("java");
             Files.writeString(java, """
                     #!/bin/sh
