@@ -22,6 +22,10 @@ import java.util.Locale;
  *       spacing, optional Karras sigmas, the model input scaled by {@code 1/√(σ²+1)});</li>
  *   <li>{@link Kind#DPMPP_2M}: {@code DPMSolverMultistepScheduler} with its defaults (order 2,
  *       dpmsolver++, midpoint, final σ 0; optional Karras sigmas and {@code lambda_min_clipped}).</li>
+ *   <li>{@link Kind#FLOW_EULER}: {@code FlowMatchEulerDiscreteScheduler} (Stable Diffusion 3 / 3.5):
+ *       the model predicts a velocity v and each step is {@code x + (σ_{i+1} − σ_i)·v} over the
+ *       shifted sigmas (optionally Karras), ending at 0; the model sees {@code t = 1000·σ_i}
+ *       (fractional), input unscaled; no training noise schedule is involved.</li>
  * </ul>
  * The caller runs the model: for evaluation {@code i} of {@link #evaluations()} it feeds the model
  * {@code x · inputScale(i)} at timestep {@link #timestep(i)} and hands the output to
@@ -36,9 +40,9 @@ import java.util.Locale;
 public final class DiffusersSampler implements AutoCloseable {
     /** The scheduler class. */
     public enum Kind {
-        PNDM, DDIM, EULER, DPMPP_2M;
+        PNDM, DDIM, EULER, DPMPP_2M, FLOW_EULER;
 
-        /** "pndm", "ddim", "euler", "dpmpp2m" (also "dpm++2m", "dpmsolver"), or a diffusers class name. */
+        /** "pndm", "ddim", "euler", "dpmpp2m" (also "dpm++2m", "dpmsolver"), "flow-euler" (also "flowmatch"), or a diffusers class name. */
         public static Kind parse(String s) {
             String v = s == null ? "" : s.trim().toLowerCase(Locale.ROOT).replace("_", "").replace("-", "").replace("+", "p");
             return switch (v) {
@@ -46,8 +50,9 @@ public final class DiffusersSampler implements AutoCloseable {
                 case "ddim", "ddimscheduler" -> DDIM;
                 case "euler", "eulerdiscrete", "eulerdiscretescheduler" -> EULER;
                 case "dpmpp2m", "dpmsolverpp2m", "dpmsolver", "dpmsolvermultistep", "dpmsolvermultistepscheduler" -> DPMPP_2M;
-                default -> throw new IllegalArgumentException("scheduler '" + s + "': expected pndm, ddim, euler or dpmpp2m "
-                        + "(or PNDMScheduler, DDIMScheduler, EulerDiscreteScheduler, DPMSolverMultistepScheduler)");
+                case "floweuler", "flowmatch", "flowmatcheuler", "flowmatcheulerdiscrete", "flowmatcheulerdiscretescheduler" -> FLOW_EULER;
+                default -> throw new IllegalArgumentException("scheduler '" + s + "': expected pndm, ddim, euler, dpmpp2m or flow-euler "
+                        + "(or PNDMScheduler, DDIMScheduler, EulerDiscreteScheduler, DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler)");
             };
         }
     }
@@ -66,7 +71,7 @@ public final class DiffusersSampler implements AutoCloseable {
     // Euler / DPM-Solver
     private final EulerStep euler;
     private DpmSolverStep dpm;       // re-made from the begin index by begin(), so its first step is first order
-    private final double[] sigmas;   // Euler / DPM-Solver: the sigma table (for addNoise), else null
+    private final double[] sigmas;   // Euler / DPM-Solver / flow: the sigma table (for addNoise), else null
     private int start;               // the begin index (image-to-image), 0 otherwise
     // run state
     private final Deque<Tensor> ets = new ArrayDeque<>(); // PNDM: the last ≤ 4 guided model outputs, newest first
@@ -180,6 +185,19 @@ public final class DiffusersSampler implements AutoCloseable {
                 inputScales = ones(its.length);
                 initNoiseSigma = 1;
             }
+            case FLOW_EULER -> {
+                double[] sig = flowSigmas(steps);
+                euler = new EulerStep(sig);
+                sigmas = sig;
+                dpm = null;
+                ddim = null;
+                ts = null;
+                modelTimesteps = new float[steps];
+                for (int i = 0; i < steps; i++) modelTimesteps[i] = (float) sig[i] * (float) config.numTrainTimesteps();
+                inputScales = ones(steps);
+                initNoiseSigma = 1;
+                o = o.withPrediction(Prediction.EPSILON); // x + (σ' − σ)·v is Euler's ε update with v in ε's place
+            }
             default -> throw new IllegalStateException();
         }
         this.base = o;
@@ -199,6 +217,15 @@ public final class DiffusersSampler implements AutoCloseable {
         if (k == null) {
             if (config.className() == null) throw new IllegalArgumentException("sampler: the scheduler config names no _class_name; choose a scheduler");
             k = Kind.parse(config.className());
+        }
+        // A flow-matching model predicts a velocity, the others ε / v / x0 on a beta schedule: the two families do not mix.
+        if (config.className() != null) {
+            boolean flowConfig = config.className().startsWith("FlowMatch");
+            if (flowConfig != (k == Kind.FLOW_EULER)) {
+                throw new IllegalArgumentException("sampler: the scheduler config is a " + config.className() + " (" + (flowConfig
+                        ? "a flow-matching model, which only flow-euler samples" : "a noise-prediction model, which flow-euler cannot sample")
+                        + "); " + k + " does not fit it");
+            }
         }
         return new DiffusersSampler(k, config, steps, eta, seed);
     }
@@ -265,6 +292,10 @@ public final class DiffusersSampler implements AutoCloseable {
                 a = 1;
                 b = sigmas[i];
             }
+            case FLOW_EULER -> { // scale_noise: σ·noise + (1 − σ)·x0
+                a = 1 - sigmas[i];
+                b = sigmas[i];
+            }
             default -> { // DPM-Solver: _sigma_to_alpha_sigma_t
                 double al = 1 / Math.sqrt(sigmas[i] * sigmas[i] + 1);
                 a = al;
@@ -319,7 +350,7 @@ public final class DiffusersSampler implements AutoCloseable {
                 int t = ts[i], prev = t - ratio;
                 yield ddimTo(x, modelOut, t, prev, o);
             }
-            case EULER -> euler.step(x, modelOut, i, o);
+            case EULER, FLOW_EULER -> euler.step(x, modelOut, i, o);
             case DPMPP_2M -> {
                 if (prevX0 == null) prevX0 = x.device().allocate(x.dtype(), x.shape());
                 yield dpm.step(x, modelOut, prevX0, i - start, o); // dpm's table starts at the begin index
@@ -328,6 +359,43 @@ public final class DiffusersSampler implements AutoCloseable {
         };
         next++;
         return out;
+    }
+
+    /**
+     * FlowMatchEulerDiscreteScheduler's {@code set_timesteps(N)}: its training sigmas are already
+     * shifted (σ_max = shift(1) = 1, σ_min = shift(1/T) as float32), N timesteps are spaced linearly
+     * between {@code T·σ_max} and {@code T·σ_min} (float64), divided by T and shifted again (as
+     * diffusers does), optionally Karras-spaced between the ends, rounded to float32 (the scheduler's
+     * tensors), and followed by 0.
+     */
+    private double[] flowSigmas(int steps) {
+        int t = config.numTrainTimesteps();
+        double s = config.shift();
+        // __init__: float32 tensors, sigmas = linspace(1, T, T)[::-1] / T, shifted in float32
+        double sigmaMax = shiftSigma32((float) s, (float) t / t);
+        double sigmaMin = shiftSigma32((float) s, 1f / t);
+        double[] sig = new double[steps + 1];
+        double hi = sigmaMax * t, lo = sigmaMin * t;
+        double step = steps == 1 ? 0 : (lo - hi) / (steps - 1); // np.linspace: i·step + start, the last one = stop
+        for (int i = 0; i < steps; i++) {
+            double ts = (steps > 1 && i == steps - 1) ? lo : i * step + hi;
+            double sg = ts / t;
+            sig[i] = s * sg / (1 + (s - 1) * sg); // set_timesteps shifts again, in float64
+        }
+        if (config.useKarrasSigmas()) {
+            double[] k = NoiseSchedule.karrasSigmas(steps, sig[steps - 1], sig[0]);
+            System.arraycopy(k, 0, sig, 0, steps);
+        }
+        for (int i = 0; i < steps; i++) sig[i] = (float) sig[i];
+        sig[steps] = 0;
+        return sig;
+    }
+
+    /** {@code shift·σ / (1 + (shift − 1)·σ)} in float32 operations, as torch computes it on the scheduler's tensors. */
+    private static float shiftSigma32(float shift, float sigma) {
+        float num = shift * sigma;
+        float den = 1f + (shift - 1f) * sigma;
+        return num / den;
     }
 
     /** A DDIM (η from construction) update from t to prev (diffusers: ᾱ_prev = final_alpha_cumprod when prev &lt; 0). */

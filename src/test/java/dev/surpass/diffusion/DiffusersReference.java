@@ -219,4 +219,50 @@ public final class DiffusersReference {
         }
         return x;
     }
+
+    /**
+     * FlowMatchEulerDiscreteScheduler's sigmas for N steps (N + 1 entries, the last 0), written from
+     * its {@code __init__} and {@code set_timesteps}: the training sigmas {@code (T..1)/T} shifted in
+     * float32 give σ_max and σ_min; N timesteps linearly from T·σ_max to T·σ_min, over T, shifted again
+     * in float64, optionally Karras between the ends, then float32.
+     */
+    public static double[] flowSigmas(int steps, double shift, int t, boolean karras) {
+        float s32 = (float) shift;
+        float lo32 = 1f / t;
+        float max = (s32 * 1f) / (1f + (s32 - 1f) * 1f);
+        float min = (s32 * lo32) / (1f + (s32 - 1f) * lo32);
+        double[] sg = new double[steps + 1];
+        for (int i = 0; i < steps; i++) {
+            double ts = steps == 1 ? (double) max * t : (double) max * t + i * (((double) min * t - (double) max * t) / (steps - 1));
+            if (steps > 1 && i == steps - 1) ts = (double) min * t;
+            double x = ts / t;
+            sg[i] = shift * x / (1 + (shift - 1) * x);
+        }
+        if (karras) {
+            double a = Math.pow(sg[0], 1 / 7.0), b = Math.pow(sg[steps - 1], 1 / 7.0);
+            double[] k = new double[steps];
+            for (int i = 0; i < steps; i++) {
+                double ramp = steps == 1 ? 0 : (double) i / (steps - 1);
+                k[i] = Math.pow(a + ramp * (b - a), 7);
+            }
+            System.arraycopy(k, 0, sg, 0, steps);
+        }
+        for (int i = 0; i < steps; i++) sg[i] = (float) sg[i];
+        return sg;
+    }
+
+    /**
+     * FlowMatchEulerDiscreteScheduler's loop from {@code x} (already noised; the pipeline starts from
+     * unscaled unit noise) at step {@code begin}: the model sees x unscaled at {@code t = float32(σ)·T}
+     * and each step is {@code x + (σ_{i+1} − σ_i)·v}.
+     */
+    public static double[] flowEuler(double[] xStart, double[] sigmas, int t, Model model, int begin) {
+        double[] x = xStart.clone();
+        for (int s = begin; s < sigmas.length - 1; s++) {
+            double[] v = model.apply(x.clone(), (float) sigmas[s] * (float) t);
+            double dt = sigmas[s + 1] - sigmas[s];
+            for (int i = 0; i < x.length; i++) x[i] += dt * v[i];
+        }
+        return x;
+    }
 }
