@@ -15,7 +15,8 @@ import java.util.Map;
  * {@code hidden_states} {@code [B, in_channels, H, W]}, {@code timestep} ({@code [B]} or one value,
  * floating or integer), {@code encoder_hidden_states} {@code [B, S, joint_attention_dim]} and
  * {@code pooled_projections} {@code [B, pooled_projection_dim]} → output {@code sample} F32
- * {@code [B, out_channels, H, W]}, diffusers' {@code transformer(...).sample}.
+ * {@code [B, out_channels, H, W]}, diffusers' {@code transformer(...).sample}. An optional integer
+ * {@code skip_layers} {@code [K]} is diffusers' {@code skip_layers} (the blocks left out).
  */
 public final class SD3Forward implements ModelForward {
     @Override
@@ -52,8 +53,24 @@ public final class SD3Forward implements ModelForward {
                 throw new IllegalArgumentException("sd3 forward: timestep is " + t.describe() + "; expected a floating or I32/I64 tensor");
             }
         }
+        int[] skip = new int[0];
+        Tensor sl = inputs.get("skip_layers");
+        if (sl != null) {
+            if (sl.rank() != 1 || (sl.dtype() != DType.I64 && sl.dtype() != DType.I32)) {
+                throw new IllegalArgumentException("sd3 forward: skip_layers is " + sl.describe() + "; expected [K] I64 or I32 block indices");
+            }
+            try (Device cpu = Device.cpu(); Tensor host = sl.to(cpu)) {
+                if (host.dtype() == DType.I32) {
+                    skip = host.toIntArray();
+                } else {
+                    long[] v = host.toLongArray();
+                    skip = new int[v.length];
+                    for (int i = 0; i < v.length; i++) skip[i] = (int) Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE, v[i]));
+                }
+            }
+        }
         try (SD3Transformer2DModel m = SD3Transformer2DModel.load(device, model)) {
-            return Map.of("sample", m.forward(x, ts, ctx, pooled));
+            return Map.of("sample", m.forward(x, ts, ctx, pooled, skip));
         }
     }
 

@@ -227,8 +227,22 @@ public final class SD3Transformer2DModel implements AutoCloseable {
      * @throws IllegalStateException    after {@link #close}
      */
     public Tensor forward(Tensor hiddenStates, float[] timesteps, Tensor encoderHiddenStates, Tensor pooledProjections) {
+        return forward(hiddenStates, timesteps, encoderHiddenStates, pooledProjections, new int[0]);
+    }
+
+    /**
+     * {@link #forward(Tensor, float[], Tensor, Tensor)} with diffusers' {@code skip_layers}: the
+     * blocks listed are left out (both streams pass them unchanged), as the SD3.5 pipelines'
+     * skip-layer guidance runs its extra prediction ({@code skip_guidance_layers}, e.g. 7, 8, 9).
+     *
+     * @param skipLayers block indices in {@code [0, num_layers)}, each at most once; empty for none
+     * @throws IllegalArgumentException as the plain forward, or for a null skipLayers, an index
+     *                                  out of range or listed twice
+     */
+    public Tensor forward(Tensor hiddenStates, float[] timesteps, Tensor encoderHiddenStates, Tensor pooledProjections, int[] skipLayers) {
         ensureOpen();
         check(hiddenStates, timesteps, encoderHiddenStates, pooledProjections);
+        boolean[] skip = skips(skipLayers);
         int b = (int) hiddenStates.dim(0), h = (int) hiddenStates.dim(2), w = (int) hiddenStates.dim(3);
         SD3TransformerConfig c = config;
         int p = c.patchSize();
@@ -250,8 +264,9 @@ public final class SD3Transformer2DModel implements AutoCloseable {
             // the streams pass from block to block; each block's temporaries die with it
             Tensor xi = x, ci = ctx;
             try {
-                for (Block blk : blocks) {
-                    Tensor[] next = block(blk, xi, ci, cond);
+                for (int i = 0; i < blocks.length; i++) {
+                    if (skip[i]) continue;
+                    Tensor[] next = block(blocks[i], xi, ci, cond);
                     if (xi != x) xi.close();
                     if (ci != ctx && ci != null) ci.close();
                     xi = next[0];
@@ -384,6 +399,20 @@ public final class SD3Transformer2DModel implements AutoCloseable {
 
     private static Tensor f32(Tensor t, Scope sc) {
         return t.dtype() == DType.F32 ? t : sc.track(t.to(DType.F32));
+    }
+
+    private boolean[] skips(int[] skipLayers) {
+        String where = "SD3Transformer2DModel.forward";
+        if (skipLayers == null) throw new IllegalArgumentException(where + ": skipLayers is null (pass an empty array to skip none)");
+        boolean[] skip = new boolean[blocks.length];
+        for (int i : skipLayers) {
+            if (i < 0 || i >= blocks.length) {
+                throw new IllegalArgumentException(where + ": skipLayers lists block " + i + "; the model has blocks 0.." + (blocks.length - 1));
+            }
+            if (skip[i]) throw new IllegalArgumentException(where + ": skipLayers lists block " + i + " twice");
+            skip[i] = true;
+        }
+        return skip;
     }
 
     private void check(Tensor x, float[] timesteps, Tensor ctx, Tensor pooled) {

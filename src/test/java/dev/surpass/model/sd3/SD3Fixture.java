@@ -236,6 +236,11 @@ final class SD3Fixture {
 
     /** {@code transformer(x [n, in, h, wd], ts (n or 1), ctx [n, s, joint], pooled [n, pool]).sample} in float64, {@code [n, out, h, wd]}. */
     double[] forward(float[] x, int n, int h, int wd, float[] ts, float[] ctx, int s, float[] pooled, Set<Variant> v) {
+        return forward(x, n, h, wd, ts, ctx, s, pooled, v, Set.of());
+    }
+
+    /** As above with diffusers' {@code skip_layers}: the listed blocks are not run. */
+    double[] forward(float[] x, int n, int h, int wd, float[] ts, float[] ctx, int s, float[] pooled, Set<Variant> v, Set<Integer> skip) {
         int hp = h / p, wp = wd / p, t = hp * wp;
         double[] result = new double[n * out * h * wd];
         for (int b = 0; b < n; b++) {
@@ -277,6 +282,7 @@ final class SD3Fixture {
             for (int k = 0; k < s * joint; k++) cd[k] = ctx[b * s * joint + k];
             double[] enc = linear(cd, s, "context_embedder");
             for (int i = 0; i < layers; i++) {
+                if (skip.contains(i)) continue;
                 double[][] r2 = block(i, hs, t, enc, s, cond, v);
                 hs = r2[0];
                 enc = r2[1];

@@ -146,6 +146,31 @@ class SD3Transformer2DModelTest {
                 SD3Fixture.Variant.DUAL_AFTER_ATTN);
     }
 
+    /** diffusers' skip_layers (SD3.5's skip-layer guidance): the listed blocks are left out, the last (context_pre_only) one included. */
+    @Test
+    void skipLayersLeaveOutThoseBlocks() {
+        In in = In.random(SEED + 14, 2, 4, 4, 6, 600f, 30f);
+        try (SD3Transformer2DModel m = SD3Transformer2DModel.load(cpu, mediumDir); Tensor x = cpu.upload(DType.F32, in.x(), 2, 4, 4, 6);
+             Tensor ctx = cpu.upload(DType.F32, in.ctx(), 2, S, J); Tensor pooled = cpu.upload(DType.F32, in.pooled(), 2, P)) {
+            for (int[] skip : new int[][] {{1}, {2}, {0, 2}}) {
+                java.util.Set<Integer> set = new java.util.HashSet<>();
+                for (int i : skip) set.add(i);
+                try (Tensor y = m.forward(x, in.ts(), ctx, pooled, skip)) {
+                    double[] want = medium.forward(in.x(), 2, 4, 6, in.ts(), in.ctx(), S, in.pooled(), EnumSet.noneOf(SD3Fixture.Variant.class), set);
+                    ParityResult r = ParityMath.compare(y.toFloatArray(), want, TOL);
+                    assertTrue(r.passed(), java.util.Arrays.toString(skip) + ": " + r);
+                    assertTrue(ParityMath.compare(y.toFloatArray(), in.ref(medium), TOL).relL2() > 100 * TOL);
+                }
+            }
+            try (Tensor none = m.forward(x, in.ts(), ctx, pooled, new int[0]); Tensor plain = m.forward(x, in.ts(), ctx, pooled)) {
+                assertArrayEquals(plain.toFloatArray(), none.toFloatArray());
+            }
+            assertRefusal(() -> m.forward(x, in.ts(), ctx, pooled, new int[] {3}), "skipLayers lists block 3", "0..2");
+            assertRefusal(() -> m.forward(x, in.ts(), ctx, pooled, new int[] {1, 1}), "twice");
+            assertRefusal(() -> m.forward(x, in.ts(), ctx, pooled, null), "skipLayers is null");
+        }
+    }
+
     @Test
     void positionTableIsRecomputedWhenTheFileLacksIt() {
         float[] table = SD3Transformer2DModel.positionTable(sd3.d, sd3.g, sd3.sample / sd3.p);
