@@ -13,7 +13,7 @@
 # joint_attention_dim 96, pooled_projection_dim 80; latents 2×16×24×40 (a 12×20 crop of the 24×24 table), S = 77 + 29
 # text tokens, timesteps [981.3, 123.25]. NOPOS=1 leaves pos_embed.pos_embed out of the file (surpass then recomputes
 # the table, as a non-persistent buffer would be). BF16=1 stores the weights as bfloat16 (the reference uses the
-# rounded values).
+# rounded values). BIG=1: SD3-medium's widths with 2 blocks on 2×16×64×64 latents, S = 333 (a timing). SKIP=1,2 passes skip_layers [1, 2] (SD3.5's skip-layer guidance) to both.
 # Run from an empty folder: python3 diffusers_sd3_transformer_parity.py [sd3|sd35l|sd35m].
 # Exits 1 when max |Δ| > 1e-3 or the relative L2 > 2e-5.
 import json, math, os, subprocess, sys, time, torch
@@ -27,6 +27,9 @@ QK = "rms_norm" if KIND in ("sd35l", "sd35m") else None
 DUAL = [0, 1] if KIND == "sd35m" else []
 D = HEADS * HD
 B, H, W, S = 2, 24, 40, 77 + 29
+if os.environ.get("BIG") == "1":  # SD3-medium's widths (24 heads of 64, joint 4096, pooled 2048, table 192², base 64), 2 blocks, 512 px
+    HEADS, LAYERS, SAMPLE, G, J, POOL = 24, 2, 128, 192, 4096, 2048
+    B, H, W, S = 2, 64, 64, 333
 EPS = 1e-6
 w = {}
 def rnd(*shape, s=1.0): return s * torch.randn(*shape)
@@ -78,7 +81,10 @@ cfg = {"_class_name": "SD3Transformer2DModel", "_diffusers_version": "0.31.0", "
        "dual_attention_layers": DUAL, "qk_norm": QK}
 json.dump(cfg, open("transformer/config.json", "w"), indent=2)
 x = torch.randn(B, IN, H, W); ts = torch.tensor([981.3, 123.25]); ctx = torch.randn(B, S, J); pooled = torch.randn(B, POOL)
-save_safetensors({"hidden_states": x, "timestep": ts, "encoder_hidden_states": ctx, "pooled_projections": pooled}, "inputs.safetensors")
+SKIP = [int(i) for i in os.environ["SKIP"].split(",")] if os.environ.get("SKIP") else []
+inputs = {"hidden_states": x, "timestep": ts, "encoder_hidden_states": ctx, "pooled_projections": pooled}
+if SKIP: inputs["skip_layers"] = torch.tensor(SKIP, dtype=torch.int64)
+save_safetensors(inputs, "inputs.safetensors")
 
 # --- diffusers' forward, op by op
 def lnr(h, p): return torch.nn.functional.linear(h, w[p + ".weight"], w[p + ".bias"])
@@ -144,7 +150,8 @@ def transformer(x, ts, ctx, pooled, pos):
     temb = lnr(torch.nn.functional.silu(lnr(tp, "time_text_embed.timestep_embedder.linear_1")), "time_text_embed.timestep_embedder.linear_2")
     temb = temb + lnr(torch.nn.functional.silu(lnr(pooled, "time_text_embed.text_embedder.linear_1")), "time_text_embed.text_embedder.linear_2")
     enc = lnr(ctx, "context_embedder")
-    for i in range(LAYERS): enc, h = block(i, h, enc, temb)
+    for i in range(LAYERS):
+        if i not in SKIP: enc, h = block(i, h, enc, temb)  # skip_layers: the block is not run
     scale, shift = torch.chunk(lnr(torch.nn.functional.silu(temb), "norm_out.linear"), 2, dim=1)
     h = lnr(ln(h) * (1 + scale)[:, None, :] + shift[:, None, :], "proj_out")
     h = h.reshape(Bn, hp, wp, P, P, OUT)
@@ -171,8 +178,8 @@ if got.shape != ref.shape: print(f"FAIL: shape {tuple(got.shape)}, expected {tup
 d = (got - ref).abs()
 rel = ((got - ref).norm() / ref.norm()).item()
 rel64 = ((got.double() - ref64).norm() / ref64.norm()).item()
-print(f"{KIND}{' NOPOS' if os.environ.get('NOPOS') == '1' else ''}{' BF16' if os.environ.get('BF16') == '1' else ''}: "
-      f"qk_norm {QK}, dual {DUAL}, {LAYERS} blocks of {HEADS}x{HD}, latents {B}x{IN}x{H}x{W}, S {S}: "
+print(f"{KIND}{' NOPOS' if os.environ.get('NOPOS') == '1' else ''}{' BF16' if os.environ.get('BF16') == '1' else ''}{f' skip {SKIP}' if SKIP else ''}: "
+      f"qk_norm {QK}, dual {DUAL}, {LAYERS} blocks of {HEADS}x{HD}{' (DUAL ' + str(DUAL) + ')' if DUAL else ''}, latents {B}x{IN}x{H}x{W}, S {S}: "
       f"max |diff| {d.max():.3e}, relative L2 {rel:.3e} (to the fp64 forward: {rel64:.3e}; PyTorch fp32's own: {floor:.3e}), "
       f"|ref| max {ref.abs().max():.2f}; PyTorch fp32 forward {t_ref:.1f} s, `surpass forward` (JVM start, load, forward) {t_run:.1f} s")
 if not (d.max() <= 1e-3 and rel <= 2e-5): print("FAIL"); sys.exit(1)
