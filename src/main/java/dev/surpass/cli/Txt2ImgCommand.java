@@ -8,6 +8,7 @@ import dev.surpass.io.SafeTensors;
 import dev.surpass.io.SafeTensorsFile;
 import dev.surpass.diffusion.SchedulerConfig;
 import dev.surpass.model.sd.StableDiffusion;
+import dev.surpass.model.sd.StableDiffusion3;
 import dev.surpass.model.sd.StableDiffusionXL;
 import dev.surpass.model.vae.AutoencoderKL;
 import java.awt.image.BufferedImage;
@@ -26,7 +27,7 @@ import picocli.CommandLine.Option;
 /**
  * {@code surpass txt2img}: text-to-image with a diffusers Stable Diffusion 1.x / 2.x folder
  * ({@link StableDiffusion}) or, when model_index.json names a StableDiffusionXLPipeline, an SDXL base
- * folder ({@link StableDiffusionXL}). Writes {@code OUT/image-K.png} per prompt, {@code OUT/grid.png} and
+ * folder ({@link StableDiffusionXL}), or a StableDiffusion3Pipeline, an SD3 / 3.5 folder ({@link StableDiffusion3}). Writes {@code OUT/image-K.png} per prompt, {@code OUT/grid.png} and
  * {@code OUT/latents.safetensors} (the final latents, with the settings in the metadata). With
  * {@code --init-image} it is image-to-image ({@link StableDiffusion#sampleFromImage}, diffusers'
  * {@code StableDiffusionImg2ImgPipeline}) at {@code --strength} (SD 1.x / 2.x only).
@@ -36,12 +37,14 @@ import picocli.CommandLine.Option;
             "Text-to-image with a diffusers Stable Diffusion 1.x / 2.x folder (model_index.json, text_encoder/,",
             "tokenizer/, unet/, vae/, scheduler/), as StableDiffusionPipeline runs it: CLIP text encoder,",
             "UNet2DConditionModel with classifier-free guidance, the folder's scheduler (or --scheduler), the VAE;",
-            "or an SDXL base folder (StableDiffusionXLPipeline: two text encoders, added conditions), as its pipeline runs it.",
+            "or an SDXL base folder (StableDiffusionXLPipeline: two text encoders, added conditions), or an SD3 / SD3.5 folder",
+            "(StableDiffusion3Pipeline: two CLIP encoders and T5, the MMDiT transformer, flow matching), as their pipelines run them.",
             "Writes OUT/image-K.png per prompt, OUT/grid.png and OUT/latents.safetensors.",
             "With --init-image it is image-to-image (StableDiffusionImg2ImgPipeline, SD 1.x / 2.x) at --strength."
         })
 final class Txt2ImgCommand extends CliCommand {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "A diffusers StableDiffusionPipeline or StableDiffusionXLPipeline folder.")
+    @Option(names = "--model", required = true, paramLabel = "DIR",
+            description = "A diffusers StableDiffusionPipeline, StableDiffusionXLPipeline or StableDiffusion3Pipeline folder.")
     Path model;
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "A prompt (repeat for several images).")
@@ -58,13 +61,25 @@ final class Txt2ImgCommand extends CliCommand {
     double guidance;
 
     @Option(names = "--scheduler", paramLabel = "NAME",
-            description = "pndm, ddim, euler or dpmpp2m, set up from the folder's scheduler config (default: the folder's own scheduler).")
+            description = "pndm, ddim, euler or dpmpp2m (flow-euler for SD3), set up from the folder's scheduler config (default: the folder's own scheduler).")
     String scheduler;
 
-    @Option(names = "--width", defaultValue = "0", paramLabel = "PX", description = "Image width, a multiple of 8 (default: the model's).")
+    @Option(names = "--max-sequence-length", defaultValue = "256", paramLabel = "N",
+            description = "SD3: the T5 prompt tokens after the 77 CLIP ones (diffusers' max_sequence_length; default: ${DEFAULT-VALUE}).")
+    int maxSequenceLength;
+
+    @Option(names = "--skip-guidance-layers", split = ",", paramLabel = "L",
+            description = "SD3.5: skip-layer guidance leaving out these transformer blocks (e.g. 7,8,9; diffusers' skip_guidance_layers).")
+    int[] skipGuidanceLayers;
+
+    @Option(names = "--skip-layer-guidance-scale", defaultValue = "2.8", paramLabel = "S",
+            description = "SD3.5: the skip-layer guidance scale (default: ${DEFAULT-VALUE}; it runs on steps N·0.01 < i < N·0.2).")
+    double skipLayerScale;
+
+    @Option(names = "--width", defaultValue = "0", paramLabel = "PX", description = "Image width, a multiple of the VAE's factor (8) × the UNet's downsampling or the transformer's patch (default: the model's).")
     int width;
 
-    @Option(names = "--height", defaultValue = "0", paramLabel = "PX", description = "Image height, a multiple of 8 (default: the width, or the model's).")
+    @Option(names = "--height", defaultValue = "0", paramLabel = "PX", description = "Image height, the same multiple (default: the width, or the model's).")
     int height;
 
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Philox seed of the initial latents (default: ${DEFAULT-VALUE}).")
@@ -109,7 +124,7 @@ final class Txt2ImgCommand extends CliCommand {
             try {
                 kind = DiffusersSampler.Kind.parse(scheduler);
             } catch (IllegalArgumentException e) {
-                throw new UsageException("--scheduler " + scheduler + ": expected pndm, ddim, euler or dpmpp2m");
+                throw new UsageException("--scheduler " + scheduler + ": expected pndm, ddim, euler, dpmpp2m or flow-euler");
             }
         }
         List<String> neg = null;
@@ -119,10 +134,16 @@ final class Txt2ImgCommand extends CliCommand {
             else throw new UsageException("--negative-prompt: give one for all prompts or one per prompt (" + prompts.size() + "), got " + negative.size());
         }
         if (steps < 1) throw new UsageException("--steps " + steps + ": must be >= 1");
-        if (!(guidanceRescale >= 0 && guidanceRescale <= 1)) throw new UsageException("--guidance-rescale " + guidanceRescale + ": must be in [0, 1]");
-        if (width < 0 || height < 0 || width % 8 != 0 || height % 8 != 0) {
-            throw new UsageException("--width/--height " + width + "×" + height + ": multiples of 8 (0 = the model's)");
+        if (maxSequenceLength < 1) throw new UsageException("--max-sequence-length " + maxSequenceLength + ": must be >= 1");
+        StableDiffusion3.SkipLayerGuidance slg = null;
+        if (skipGuidanceLayers != null && skipGuidanceLayers.length > 0) {
+            if (!Double.isFinite(skipLayerScale)) throw new UsageException("--skip-layer-guidance-scale " + skipLayerScale + ": must be finite");
+            slg = new StableDiffusion3.SkipLayerGuidance(skipGuidanceLayers, skipLayerScale, 0.01, 0.2);
+            if (!StableDiffusion3.accepts(model)) throw new UsageException("--skip-guidance-layers: only for SD3 / SD3.5 folders (StableDiffusion3Pipeline)");
         }
+        if (!(guidanceRescale >= 0 && guidanceRescale <= 1)) throw new UsageException("--guidance-rescale " + guidanceRescale + ": must be in [0, 1]");
+        // (the multiple each pipeline needs — the VAE's factor × the UNet's or transformer's — is checked by the pipeline)
+        if (width < 0 || height < 0) throw new UsageException("--width/--height " + width + "×" + height + ": must be >= 0 (0 = the model's)");
         boolean img2img = initImages != null && !initImages.isEmpty();
         if (img2img) {
             if (latents != null) throw new UsageException("--latents: not with --init-image (image-to-image makes its latents from the picture)");
@@ -139,7 +160,7 @@ final class Txt2ImgCommand extends CliCommand {
             long l0 = System.nanoTime();
             Pipeline sd;
             try {
-                sd = open(dev, model);
+                sd = open(dev, model, maxSequenceLength, slg);
             } catch (IllegalArgumentException | UncheckedIOException e) {
                 throw OptionFiles.failed("--model", model, e);
             }
@@ -202,7 +223,7 @@ final class Txt2ImgCommand extends CliCommand {
         return 0;
     }
 
-    /** What txt2img needs of a pipeline: SD 1.x / 2.x ({@link StableDiffusion}) and SDXL ({@link StableDiffusionXL}) alike. */
+    /** What txt2img needs of a pipeline: SD 1.x / 2.x ({@link StableDiffusion}), SDXL ({@link StableDiffusionXL}) and SD3 ({@link StableDiffusion3}) alike. */
     private interface Pipeline extends AutoCloseable {
         int defaultSize();
 
@@ -220,8 +241,26 @@ final class Txt2ImgCommand extends CliCommand {
         void close();
     }
 
-    /** The pipeline model_index.json's _class_name names: StableDiffusionXLPipeline, else Stable Diffusion 1.x / 2.x (which refuses others by name). */
-    private static Pipeline open(Device dev, Path model) {
+    /**
+     * The pipeline model_index.json's _class_name names: StableDiffusionXLPipeline, StableDiffusion3Pipeline, else Stable
+     * Diffusion 1.x / 2.x (which refuses others by name).
+     */
+    private static Pipeline open(Device dev, Path model, int maxSequenceLength, StableDiffusion3.SkipLayerGuidance slg) {
+        if (StableDiffusion3.accepts(model)) {
+            StableDiffusion3 x = StableDiffusion3.load(dev, model);
+            return new Pipeline() {
+                public int defaultSize() { return x.defaultSize(); }
+                public SchedulerConfig schedulerConfig() { return x.schedulerConfig(); }
+                public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) {
+                    return x.sample(p, n, o, maxSequenceLength, slg, g);
+                }
+                public Tensor sampleFromImage(List<String> p, List<String> n, Tensor i, double s, StableDiffusion.Options o, StableDiffusion.Progress g) {
+                    throw new IllegalArgumentException("--init-image: image-to-image is not implemented for SD3 folders (StableDiffusion3Img2ImgPipeline)");
+                }
+                public Tensor decode(Tensor l) { return x.decode(l); }
+                public void close() { x.close(); }
+            };
+        }
         if (StableDiffusionXL.accepts(model)) {
             StableDiffusionXL x = StableDiffusionXL.load(dev, model);
             return new Pipeline() {

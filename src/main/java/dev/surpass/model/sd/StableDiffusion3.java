@@ -1,0 +1,497 @@
+package dev.surpass.model.sd;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.surpass.DType;
+import dev.surpass.Device;
+import dev.surpass.Scope;
+import dev.surpass.Tensor;
+import dev.surpass.diffusion.DiffusersSampler;
+import dev.surpass.diffusion.SchedulerConfig;
+import dev.surpass.model.clip.ClipTextModel;
+import dev.surpass.model.clip.ClipTextOutput;
+import dev.surpass.model.conv.ConvOps;
+import dev.surpass.model.decoder.ConfigJson;
+import dev.surpass.model.sd3.SD3Transformer2DModel;
+import dev.surpass.model.sd3.SD3TransformerConfig;
+import dev.surpass.model.t5.T5Encoder;
+import dev.surpass.model.vae.AutoencoderKL;
+import dev.surpass.text.ClipTokenizer;
+import dev.surpass.text.Tokenizer;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Stable Diffusion 3 / 3.5 text-to-image, as diffusers' {@code StableDiffusion3Pipeline} runs it,
+ * loaded from a diffusers pipeline folder ({@code model_index.json} with {@code tokenizer/},
+ * {@code tokenizer_2/}, {@code text_encoder/} and {@code text_encoder_2/} (two
+ * CLIPTextModelWithProjection: CLIP-L and CLIP-G), optionally {@code tokenizer_3/} +
+ * {@code text_encoder_3/} (a T5EncoderModel), {@code transformer/} (an {@link SD3Transformer2DModel}),
+ * {@code vae/} (16 latent channels, with shift_factor), {@code scheduler/}
+ * (FlowMatchEulerDiscreteScheduler)) onto one {@link Device}:
+ * <ol>
+ *   <li>{@code encode_prompt}: each prompt through both CLIP tokenizers (padded / truncated to 77) and
+ *       encoders, each encoder's {@code hidden_states[-2]} (clip skip k: {@code -(k+2)}, for the
+ *       prompts only) concatenated on the features and zero-padded to the transformer's
+ *       {@code joint_attention_dim}; then, along the tokens, the T5 encoder's last hidden state of the
+ *       prompt tokenized to {@code max_sequence_length} (256; padded with {@code <pad>}, truncated with
+ *       {@code </s>} kept, no attention mask — as diffusers calls it) or, without a T5 in the folder,
+ *       zeros of that length; the pooled conditioning is the two encoders' projected
+ *       {@code text_embeds} side by side;</li>
+ *   <li>with guidance &gt; 1 the negative prompts ("" when none) encoded the same way without clip skip,
+ *       batched {@code [negative; prompt]};</li>
+ *   <li>latents {@code [B, 16, H/8, W/8]}: Philox Gaussian noise (unscaled: the flow scheduler's
+ *       initial σ is 1) or given; per step of {@link DiffusersSampler.Kind#FLOW_EULER} the transformer
+ *       at {@code t = 1000·σ} on {@code [x; x]}, guidance {@code u + g·(c − u)}, {@code x + (σ' − σ)·v};</li>
+ *   <li>{@link AutoencoderKL#decodeScaled}: {@code decode(latents / scaling_factor + shift_factor)}.</li>
+ * </ol>
+ * Skip-layer guidance (SD3.5's optional {@code skip_guidance_layers}, {@link SkipLayerGuidance}) adds
+ * {@code s·(c − c_skip)} to the guided prediction on the steps i with {@code N·start < i < N·stop},
+ * {@code c_skip} being the transformer on the latents and the prompts' conditioning with those blocks left out.
+ * Not included: {@code prompt_2} / {@code prompt_3} other than the prompt itself (every encoder gets the same text,
+ * the pipeline's default), image-to-image, IP adapters, LoRA. Everything computes in fp32.
+ *
+ * <p>Threads: a loaded pipeline is read-only; {@link #sample} may run from several threads.
+ * {@link #close} frees the models.
+ */
+public final class StableDiffusion3 implements AutoCloseable {
+    /** diffusers' {@code max_sequence_length} default: the T5 tokens after the 77 CLIP ones. */
+    public static final int MAX_SEQUENCE_LENGTH = 256;
+
+    private final Device device;
+    private final ClipTokenizer tokenizer, tokenizer2;
+    private final ClipTextModel textEncoder, textEncoder2;
+    private final Tokenizer tokenizer3;       // null without a T5
+    private final T5Encoder textEncoder3;     // null without a T5
+    private final SD3Transformer2DModel transformer;
+    private final AutoencoderKL vae;
+    private final SchedulerConfig scheduler;
+    private final int maxLength;
+    private volatile boolean closed;
+
+    private StableDiffusion3(Device device, ClipTokenizer tokenizer, ClipTokenizer tokenizer2, ClipTextModel textEncoder, ClipTextModel textEncoder2,
+                             Tokenizer tokenizer3, T5Encoder textEncoder3, SD3Transformer2DModel transformer, AutoencoderKL vae,
+                             SchedulerConfig scheduler, int maxLength) {
+        this.device = device;
+        this.tokenizer = tokenizer;
+        this.tokenizer2 = tokenizer2;
+        this.textEncoder = textEncoder;
+        this.textEncoder2 = textEncoder2;
+        this.tokenizer3 = tokenizer3;
+        this.textEncoder3 = textEncoder3;
+        this.transformer = transformer;
+        this.vae = vae;
+        this.scheduler = scheduler;
+        this.maxLength = maxLength;
+    }
+
+    /** The conditioning of a batch: states {@code [B, 77 + T5 tokens, joint_attention_dim]} and pooled {@code [B, P1 + P2]}, F32, owned together. */
+    public record Embeddings(Tensor states, Tensor pooled) implements AutoCloseable {
+        @Override
+        public void close() {
+            states.close();
+            pooled.close();
+        }
+    }
+
+    /**
+     * diffusers' skip-layer guidance ({@code skip_guidance_layers}, {@code skip_layer_guidance_scale},
+     * {@code skip_layer_guidance_start}, {@code skip_layer_guidance_stop}); only with guidance &gt; 1, as there.
+     *
+     * @param layers transformer blocks left out of the extra prediction (SD3.5 Medium: 7, 8, 9), not empty
+     * @param scale  s, finite
+     * @param start  the steps i with {@code N·start < i < N·stop} get it; 0 ≤ start ≤ stop ≤ 1
+     * @param stop   see start
+     */
+    public record SkipLayerGuidance(int[] layers, double scale, double start, double stop) {
+        public SkipLayerGuidance {
+            if (layers == null || layers.length == 0) throw new IllegalArgumentException("SkipLayerGuidance: no layers");
+            layers = layers.clone();
+            if (!Double.isFinite(scale)) throw new IllegalArgumentException("SkipLayerGuidance: scale must be finite, got " + scale);
+            if (!(start >= 0 && start <= stop && stop <= 1)) {
+                throw new IllegalArgumentException("SkipLayerGuidance: need 0 <= start <= stop <= 1, got " + start + ", " + stop);
+            }
+        }
+
+        /** diffusers' defaults for the given layers: scale 2.8, start 0.01, stop 0.2. */
+        public static SkipLayerGuidance of(int... layers) {
+            return new SkipLayerGuidance(layers, 2.8, 0.01, 0.2);
+        }
+
+        @Override
+        public int[] layers() {
+            return layers.clone();
+        }
+    }
+
+    /** diffusers' {@code StableDiffusion3Pipeline.__call__} defaults: 28 steps, guidance 7.0, the folder's scheduler, the model's size. */
+    public static StableDiffusion.Options defaults() {
+        return StableDiffusion.Options.defaults().withSteps(28).withGuidance(7.0);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Loading
+
+    /** Whether {@code dir} holds a model_index.json naming a StableDiffusion3Pipeline. */
+    public static boolean accepts(Path dir) {
+        if (dir == null || !Files.isRegularFile(dir.resolve("model_index.json"))) return false;
+        try {
+            return "StableDiffusion3Pipeline".equals(ConfigJson.load(dir.resolve("model_index.json"), "Stable Diffusion 3 pipeline").node()
+                    .path("_class_name").asText(""));
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Loads a diffusers StableDiffusion3Pipeline folder onto {@code device}. A folder without
+     * {@code text_encoder_3/} (model_index.json's entry null, as diffusers saves a pipeline loaded
+     * with {@code text_encoder_3=None}) runs with zeros in place of the T5 states.
+     *
+     * @throws IllegalArgumentException naming the folder, file or field when it is not an SD3
+     *                                  pipeline, a component is missing, or the components do not fit
+     *                                  together (CLIP widths over joint_attention_dim, T5's d_model vs
+     *                                  joint_attention_dim, the pooled widths vs pooled_projection_dim,
+     *                                  an encoder without a projection, transformer vs VAE latent channels,
+     *                                  a scheduler that is not flow matching)
+     */
+    public static StableDiffusion3 load(Device device, Path dir) {
+        String who = "StableDiffusion3.load";
+        if (device == null) throw new IllegalArgumentException(who + ": device is null");
+        if (device.isClosed()) throw new IllegalArgumentException(who + ": device " + device.name() + " is closed");
+        if (dir == null || !Files.isDirectory(dir)) throw new IllegalArgumentException(who + ": " + dir + " is not a folder");
+        Path index = dir.resolve("model_index.json");
+        if (!Files.isRegularFile(index)) {
+            throw new IllegalArgumentException(dir + ": no model_index.json (a diffusers StableDiffusion3Pipeline folder)");
+        }
+        JsonNode idx = ConfigJson.load(index, "Stable Diffusion 3 pipeline").node();
+        String cls = idx.path("_class_name").asText("");
+        if (!cls.equals("StableDiffusion3Pipeline")) {
+            throw new IllegalArgumentException(index + ": _class_name \"" + cls + "\" is not supported (StableDiffusion3Pipeline: SD3 / SD3.5 "
+                    + "text-to-image" + (cls.startsWith("StableDiffusion3") ? "; its image-to-image, inpainting and ControlNet pipelines are not implemented" : "")
+                    + ")");
+        }
+        for (String part : new String[] {"tokenizer", "tokenizer_2", "text_encoder", "text_encoder_2", "transformer", "vae", "scheduler"}) {
+            if (!Files.isDirectory(dir.resolve(part))) {
+                throw new IllegalArgumentException(dir + ": no " + part + "/ folder (a StableDiffusion3Pipeline folder has one)");
+            }
+        }
+        JsonNode t5Entry = idx.get("text_encoder_3");
+        boolean t5Listed = t5Entry != null && t5Entry.isArray() && t5Entry.size() == 2 && !t5Entry.get(0).isNull() && !t5Entry.get(1).isNull();
+        boolean withT5 = t5Listed || (t5Entry == null && Files.isDirectory(dir.resolve("text_encoder_3")));
+        if (withT5) {
+            for (String part : new String[] {"tokenizer_3", "text_encoder_3"}) {
+                if (!Files.isDirectory(dir.resolve(part))) {
+                    throw new IllegalArgumentException(dir + ": model_index.json lists a T5 text encoder but there is no " + part + "/ folder");
+                }
+            }
+        }
+        SchedulerConfig sched = SchedulerConfig.load(dir.resolve("scheduler"));
+        if (sched.className() != null && !sched.className().startsWith("FlowMatch")) {
+            throw new IllegalArgumentException(dir.resolve("scheduler") + ": _class_name " + sched.className()
+                    + " is not a flow-matching scheduler (SD3 ships FlowMatchEulerDiscreteScheduler)");
+        }
+        ClipTokenizer tok = ClipTokenizer.load(dir.resolve("tokenizer")), tok2 = ClipTokenizer.load(dir.resolve("tokenizer_2"));
+        Tokenizer tok3 = withT5 ? Tokenizer.load(t5TokenizerFile(dir.resolve("tokenizer_3"))) : null;
+        List<AutoCloseable> opened = new ArrayList<>();
+        try {
+            ClipTextModel te = Denoise.track(opened, ClipTextModel.load(device, dir.resolve("text_encoder")));
+            ClipTextModel te2 = Denoise.track(opened, ClipTextModel.load(device, dir.resolve("text_encoder_2")));
+            T5Encoder te3 = withT5 ? Denoise.track(opened, T5Encoder.load(device, dir.resolve("text_encoder_3"))) : null;
+            SD3Transformer2DModel tr = Denoise.track(opened, SD3Transformer2DModel.load(device, dir.resolve("transformer")));
+            AutoencoderKL va = Denoise.track(opened, AutoencoderKL.load(device, dir.resolve("vae")));
+            SD3TransformerConfig tc = tr.config();
+            for (ClipTextModel m : new ClipTextModel[] {te, te2}) {
+                if (!m.hasProjection()) {
+                    throw new IllegalArgumentException(dir.resolve(m == te ? "text_encoder" : "text_encoder_2") + ": no text_projection.weight; SD3's "
+                            + "CLIP encoders are CLIPTextModelWithProjection (their text_embeds are the pooled conditioning)");
+                }
+            }
+            int clipWidth = te.config().hiddenSize() + te2.config().hiddenSize();
+            if (clipWidth > tc.jointAttentionDim()) {
+                throw new IllegalArgumentException(dir + ": the CLIP encoders' hidden sizes " + te.config().hiddenSize() + " + " + te2.config().hiddenSize()
+                        + " = " + clipWidth + " exceed the transformer's joint_attention_dim " + tc.jointAttentionDim()
+                        + " (the pipeline zero-pads them up to it)");
+            }
+            if (te3 != null && te3.hiddenSize() != tc.jointAttentionDim()) {
+                throw new IllegalArgumentException(dir + ": text_encoder_3's d_model " + te3.hiddenSize() + " is not the transformer's joint_attention_dim "
+                        + tc.jointAttentionDim());
+            }
+            int pooled = te.config().projectionDim() + te2.config().projectionDim();
+            if (pooled != tc.pooledProjectionDim()) {
+                throw new IllegalArgumentException(dir + ": the CLIP projections " + te.config().projectionDim() + " + " + te2.config().projectionDim()
+                        + " = " + pooled + " are not the transformer's pooled_projection_dim " + tc.pooledProjectionDim());
+            }
+            int lat = va.config().latentChannels();
+            if (tc.inChannels() != lat || tc.outChannels() != lat) {
+                throw new IllegalArgumentException(dir + ": the transformer takes " + tc.inChannels() + " and gives " + tc.outChannels()
+                        + " channels but the VAE's latents have " + lat);
+            }
+            int len = Math.min(tok.maxLength(), te.config().maxPositions()), len2 = Math.min(tok2.maxLength(), te2.config().maxPositions());
+            if (len != len2) {
+                throw new IllegalArgumentException(dir + ": the CLIP tokenizers and encoders pad to " + len + " and " + len2 + " tokens; the pipeline "
+                        + "concatenates the two encoders' states token by token, so they must agree");
+            }
+            return new StableDiffusion3(device, tok, tok2, te, te2, tok3, te3, tr, va, sched, len);
+        } catch (RuntimeException | Error e) {
+            Denoise.closeAll(opened);
+            throw e;
+        }
+    }
+
+    /** tokenizer_3/'s tokenizer.json (T5TokenizerFast), else its spiece.model (the slow T5Tokenizer's file). */
+    private static Path t5TokenizerFile(Path folder) {
+        Path json = folder.resolve("tokenizer.json"), spm = folder.resolve("spiece.model");
+        if (Files.isRegularFile(json)) return json;
+        if (Files.isRegularFile(spm)) return spm;
+        throw new IllegalArgumentException(folder + ": neither tokenizer.json nor spiece.model (SD3's T5 tokenizer)");
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public ClipTokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public ClipTokenizer tokenizer2() {
+        return tokenizer2;
+    }
+
+    /** The T5 tokenizer, or null when the folder has no T5. */
+    public Tokenizer tokenizer3() {
+        return tokenizer3;
+    }
+
+    public ClipTextModel textEncoder() {
+        return textEncoder;
+    }
+
+    public ClipTextModel textEncoder2() {
+        return textEncoder2;
+    }
+
+    /** The T5 encoder, or null when the folder has none (zeros stand for its states). */
+    public T5Encoder textEncoder3() {
+        return textEncoder3;
+    }
+
+    public SD3Transformer2DModel transformer() {
+        return transformer;
+    }
+
+    public AutoencoderKL vae() {
+        return vae;
+    }
+
+    public SchedulerConfig schedulerConfig() {
+        return scheduler;
+    }
+
+    /** The default image side in pixels: the transformer's sample_size × the VAE's scale factor (1024 for SD3 / 3.5). */
+    public int defaultSize() {
+        return transformer.config().sampleSize() * vae.config().upscale();
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Generation
+
+    /**
+     * {@code encode_prompt} for one side: states {@code [B, 77 + maxSequenceLength, joint_attention_dim]}
+     * and pooled {@code [B, P1 + P2]} (see the class comment).
+     *
+     * @throws IllegalArgumentException for no prompts, a null prompt, a clipSkip that leaves no layer in
+     *                                  either CLIP encoder, or a maxSequenceLength outside [1, the T5's maximum]
+     */
+    public Embeddings encodePrompts(List<String> prompts, int clipSkip, int maxSequenceLength) {
+        ensureOpen();
+        if (prompts == null || prompts.isEmpty()) throw new IllegalArgumentException("encodePrompts: no prompts");
+        int n1 = textEncoder.config().numLayers(), n2 = textEncoder2.config().numLayers();
+        if (clipSkip < 0 || clipSkip > Math.min(n1, n2) - 1) {
+            throw new IllegalArgumentException("encodePrompts: clipSkip " + clipSkip + " is outside [0, " + (Math.min(n1, n2) - 1)
+                    + "] (hidden_states[-(clipSkip + 2)] of encoders of " + n1 + " and " + n2 + " layers)");
+        }
+        int cap = textEncoder3 != null ? textEncoder3.maxTokens() : 1 << 16;
+        if (maxSequenceLength < 1 || maxSequenceLength > cap) {
+            throw new IllegalArgumentException("encodePrompts: maxSequenceLength " + maxSequenceLength + " is outside [1, " + cap + "]");
+        }
+        int b = prompts.size();
+        int[][] ids = new int[b][], ids2 = new int[b][], ids3 = textEncoder3 == null ? null : new int[b][];
+        for (int i = 0; i < b; i++) {
+            String p = prompts.get(i);
+            if (p == null) throw new IllegalArgumentException("encodePrompts: prompt " + i + " is null");
+            ids[i] = tokenizer.encodePadded(p, maxLength);
+            ids2[i] = tokenizer2.encodePadded(p, maxLength);
+            if (ids3 != null) {
+                // padding="max_length", truncation=True: the text's ids cut, </s> kept, then <pad> up to the length
+                int[] t = tokenizer3.encode(p, true, maxSequenceLength);
+                ids3[i] = java.util.Arrays.copyOf(t, maxSequenceLength);
+                java.util.Arrays.fill(ids3[i], t.length, maxSequenceLength, textEncoder3.config().padTokenId());
+            }
+        }
+        int d1 = textEncoder.config().hiddenSize(), d2 = textEncoder2.config().hiddenSize(), dj = transformer.config().jointAttentionDim();
+        try (Scope s = Scope.open()) {
+            long rows = (long) b * maxLength;
+            // hidden_states[-(k + 2)] is hidden_states[num_layers − 1 − k]: the output of that layer, before the final norm
+            Tensor h1 = s.track(s.track(textEncoder.hiddenState(ids, n1 - 1 - clipSkip)).reshape(rows, d1));
+            Tensor h2 = s.track(s.track(textEncoder2.hiddenState(ids2, n2 - 1 - clipSkip)).reshape(rows, d2));
+            Tensor clip = s.track(ConvOps.concatChannels(h1, h2));
+            if (dj > d1 + d2) clip = s.track(ConvOps.concatChannels(clip, s.track(device.zeros(DType.F32, rows, dj - d1 - d2))));
+            Tensor t5 = textEncoder3 != null
+                    ? s.track(textEncoder3.forward(ids3, null))
+                    : s.track(device.zeros(DType.F32, b, maxSequenceLength, dj));
+            Tensor states = concatTokens(s.track(clip.reshape(b, maxLength, dj)), t5);
+            try (ClipTextOutput o1 = textEncoder.forward(ids); ClipTextOutput o2 = textEncoder2.forward(ids2)) {
+                return new Embeddings(states, ConvOps.concatChannels(o1.textEmbeds(), o2.textEmbeds()));
+            } catch (RuntimeException | Error e) {
+                states.close();
+                throw e;
+            }
+        }
+    }
+
+    /** {@code cat([a, b], dim=1)} of {@code [B, La, D]} and {@code [B, Lb, D]} F32 tensors: a new {@code [B, La + Lb, D]}. */
+    private static Tensor concatTokens(Tensor a, Tensor b) {
+        long bs = a.dim(0), la = a.dim(1), lb = b.dim(1), d = a.dim(2);
+        Tensor out = a.device().allocate(DType.F32, bs, la + lb, d);
+        try {
+            long ra = la * d * 4, rb = lb * d * 4;
+            for (long i = 0; i < bs; i++) {
+                a.device().backend().copy(a.storage(), a.byteOffset() + i * ra, out.storage(), out.byteOffset() + i * (ra + rb), ra);
+                a.device().backend().copy(b.storage(), b.byteOffset() + i * rb, out.storage(), out.byteOffset() + i * (ra + rb) + ra, rb);
+            }
+            return out;
+        } catch (RuntimeException | Error e) {
+            out.close();
+            throw e;
+        }
+    }
+
+    /** {@link #sample(List, List, StableDiffusion.Options, int, SkipLayerGuidance, StableDiffusion.Progress)} with diffusers' max_sequence_length 256, no skip-layer guidance. */
+    public Tensor sample(List<String> prompts, List<String> negativePrompts, StableDiffusion.Options options, StableDiffusion.Progress progress) {
+        return sample(prompts, negativePrompts, options, MAX_SEQUENCE_LENGTH, null, progress);
+    }
+
+    /** {@link #sample(List, List, StableDiffusion.Options, int, SkipLayerGuidance, StableDiffusion.Progress)} without skip-layer guidance. */
+    public Tensor sample(List<String> prompts, List<String> negativePrompts, StableDiffusion.Options options, int maxSequenceLength,
+                         StableDiffusion.Progress progress) {
+        return sample(prompts, negativePrompts, options, maxSequenceLength, null, progress);
+    }
+
+    /**
+     * The final latents {@code [B, 16, H/8, W/8]} F32 for {@code prompts} (see the class comment).
+     * {@code options} null: {@link #defaults()}. Its {@code eta} is unused; {@code guidanceRescale}
+     * must be 0 (the SD3 pipeline has none).
+     *
+     * @param negativePrompts null ("" for each), or one per prompt; used only with guidance &gt; 1
+     * @param slg             skip-layer guidance, or null (ignored without guidance, as in diffusers)
+     * @throws IllegalArgumentException for no prompts, a negative-prompt count that is not the prompts',
+     *                                  a size not a multiple of the VAE's factor × patch_size or beyond
+     *                                  the transformer's position table, a scheduler other than
+     *                                  flow-euler, skip layers outside the transformer, or settings out of range
+     */
+    public Tensor sample(List<String> prompts, List<String> negativePrompts, StableDiffusion.Options options, int maxSequenceLength,
+                         SkipLayerGuidance slg, StableDiffusion.Progress progress) {
+        ensureOpen();
+        StableDiffusion.Options o = options == null ? defaults() : options;
+        if (prompts == null || prompts.isEmpty()) throw new IllegalArgumentException("sample: no prompts");
+        int b = prompts.size();
+        if (negativePrompts != null && negativePrompts.size() != b) {
+            throw new IllegalArgumentException("sample: " + negativePrompts.size() + " negative prompts for " + b + " prompts (give one each, or none)");
+        }
+        if (!Double.isFinite(o.guidance())) throw new IllegalArgumentException("sample: guidance must be finite, got " + o.guidance());
+        if (o.guidanceRescale() != 0) {
+            throw new IllegalArgumentException("sample: guidanceRescale " + o.guidanceRescale() + " — StableDiffusion3Pipeline has no guidance_rescale");
+        }
+        if (o.scheduler() != null && o.scheduler() != DiffusersSampler.Kind.FLOW_EULER) {
+            throw new IllegalArgumentException("sample: scheduler " + o.scheduler() + " — SD3 is a flow-matching model: only flow-euler "
+                    + "(FlowMatchEulerDiscreteScheduler) samples it");
+        }
+        int f = vae.config().upscale();
+        int[] wh = Denoise.size("sample", o, defaultSize(), f, transformer.config().patchSize());
+        int w = wh[0], h = wh[1];
+        long[] shape = {b, transformer.config().inChannels(), h / f, w / f};
+        Denoise.checkLatents("sample", o.latents(), shape, device);
+        boolean cfg = o.guidance() > 1;
+        if (slg != null) {
+            for (int l : slg.layers()) {
+                if (l < 0 || l >= transformer.config().numLayers()) {
+                    throw new IllegalArgumentException("sample: skip-layer guidance layer " + l + " is outside [0, " + transformer.config().numLayers() + ")");
+                }
+            }
+        }
+        StableDiffusion.Options run = o.scheduler() == null ? o.withScheduler(DiffusersSampler.Kind.FLOW_EULER) : o;
+        try (Scope scope = Scope.open()) {
+            Embeddings cond = encodePrompts(prompts, o.clipSkip(), maxSequenceLength);
+            scope.track(cond.states());
+            scope.track(cond.pooled());
+            Tensor states = cond.states(), pooled = cond.pooled();
+            if (cfg) {
+                List<String> neg = new ArrayList<>();
+                for (int i = 0; i < b; i++) neg.add(negativePrompts == null ? "" : negativePrompts.get(i));
+                Embeddings unc = encodePrompts(neg, 0, maxSequenceLength); // diffusers encodes the negative prompts without clip skip
+                scope.track(unc.states());
+                scope.track(unc.pooled());
+                states = scope.track(Denoise.concat(unc.states(), states));
+                pooled = scope.track(Denoise.concat(unc.pooled(), pooled));
+            }
+            Tensor ctx = states, text = pooled;
+            if (!cfg || slg == null) {
+                return Denoise.loop(device, scheduler, run, shape, cfg, progress, (in, t) -> transformer.forward(in, t, ctx, text));
+            }
+            Tensor condStates = cond.states(), condPooled = cond.pooled();
+            int[] evaluation = {0};
+            double lo = o.steps() * slg.start(), hi = o.steps() * slg.stop(), k = slg.scale() / o.guidance();
+            int[] layers = slg.layers();
+            return Denoise.loop(device, scheduler, run, shape, true, progress, (in, t) -> {
+                int i = evaluation[0]++;
+                Tensor eps = transformer.forward(in, t, ctx, text);
+                if (!(i > lo && i < hi)) return eps;
+                // The loop guides u + g·(c − u) in its fused step; diffusers then adds s·(c − c_skip). Folding that into
+                // the cond half as c' = c + (s/g)·(c − c_skip) gives u + g·(c' − u) = u + g·(c − u) + s·(c − c_skip).
+                try (Scope sc = Scope.open()) {
+                    sc.track(eps);
+                    long half = eps.numel() / 2;
+                    long[] one = eps.shape();
+                    one[0] /= 2;
+                    Tensor x = sc.track(in.view(0, one)); // [x; x]: the latents once
+                    Tensor skip = sc.track(transformer.forward(x, java.util.Arrays.copyOf(t, (int) one[0]), condStates, condPooled, layers));
+                    Tensor u = sc.track(eps.view(0, one)), c = sc.track(eps.view(half, one));
+                    Tensor diff = sc.track(dev.surpass.layers.Elementwise.add(c, sc.track(dev.surpass.layers.Elementwise.scale(skip, -1f))));
+                    Tensor c2 = sc.track(dev.surpass.layers.Elementwise.add(c, sc.track(dev.surpass.layers.Elementwise.scale(diff, (float) k))));
+                    return Denoise.concat(u, c2);
+                }
+            });
+        }
+    }
+
+    /** {@link #sample} then {@link #decode}: one picture per prompt. */
+    public BufferedImage[] generate(List<String> prompts, List<String> negativePrompts, StableDiffusion.Options options, StableDiffusion.Progress progress) {
+        try (Tensor latents = sample(prompts, negativePrompts, options, progress); Tensor images = decode(latents)) {
+            return AutoencoderKL.toImages(images);
+        }
+    }
+
+    /** Images {@code [B, 3, H, W]} in [-1, 1] from final latents: the VAE's {@code decode(latents / scaling_factor + shift_factor)}. */
+    public Tensor decode(Tensor latents) {
+        ensureOpen();
+        return vae.decodeScaled(latents);
+    }
+
+    private void ensureOpen() {
+        if (closed) throw new IllegalStateException("StableDiffusion3: closed");
+    }
+
+    /** Frees the text encoders, the transformer and the VAE. Idempotent. */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        List<AutoCloseable> all = new ArrayList<>(List.of(textEncoder, textEncoder2, transformer, vae));
+        if (textEncoder3 != null) all.add(textEncoder3);
+        Denoise.closeAll(all);
+    }
+}
