@@ -25,11 +25,11 @@ if KIND not in ("sd3", "sd35l", "sd35m"): sys.exit("usage: diffusers_sd3_transfo
 HEADS, HD, LAYERS, IN, OUT, P, SAMPLE, G, J, POOL = 2, 64, 3, 16, 16, 2, 32, 24, 96, 80
 QK = "rms_norm" if KIND in ("sd35l", "sd35m") else None
 DUAL = [0, 1] if KIND == "sd35m" else []
-D = HEADS * HD
 B, H, W, S = 2, 24, 40, 77 + 29
 if os.environ.get("BIG") == "1":  # SD3-medium's widths (24 heads of 64, joint 4096, pooled 2048, table 192², base 64), 2 blocks, 512 px
     HEADS, LAYERS, SAMPLE, G, J, POOL = 24, 2, 128, 192, 4096, 2048
     B, H, W, S = 2, 64, 64, 333
+D = HEADS * HD
 EPS = 1e-6
 w = {}
 def rnd(*shape, s=1.0): return s * torch.randn(*shape)

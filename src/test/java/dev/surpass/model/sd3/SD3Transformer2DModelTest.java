@@ -225,6 +225,14 @@ class SD3Transformer2DModelTest {
         float[] want = run(cpu, sd3Dir, DType.F32, in);
         assertArrayEquals(want, run(cpu, root, DType.F32, in));
         assertArrayEquals(want, run(cpu, sharded, DType.F32, in));
+        // .fp16 variant shards of another model beside them (sorted after the plain ones) are not read: the index names the shards
+        Path other = SD3Fixture.sd3(SEED + 32).write(tmp.resolve("other"), DType.F16, true);
+        Files.copy(other.resolve("diffusion_pytorch_model.safetensors"), sharded.resolve("diffusion_pytorch_model.fp16-00001-of-00002.safetensors"));
+        assertArrayEquals(want, run(cpu, sharded, DType.F32, in));
+        // and a shard the index names but the folder lacks is refused by name
+        Files.delete(sharded.resolve("diffusion_pytorch_model-00002-of-00002.safetensors"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SD3Transformer2DModel.load(cpu, sharded));
+        assertTrue(e.getMessage().contains("diffusion_pytorch_model-00002-of-00002.safetensors"), e.getMessage());
     }
 
     /** {@code surpass forward}'s family "sd3": the folder is accepted, integer timesteps read, missing inputs named. */
