@@ -40,7 +40,7 @@ import picocli.CommandLine.Option;
             "or an SDXL base folder (StableDiffusionXLPipeline: two text encoders, added conditions), or an SD3 / SD3.5 folder",
             "(StableDiffusion3Pipeline: two CLIP encoders and T5, the MMDiT transformer, flow matching), as their pipelines run them.",
             "Writes OUT/image-K.png per prompt, OUT/grid.png and OUT/latents.safetensors.",
-            "With --init-image it is image-to-image (StableDiffusionImg2ImgPipeline, SD 1.x / 2.x) at --strength."
+            "With --init-image it is image-to-image (StableDiffusionImg2ImgPipeline, SD 1.x / 2.x; StableDiffusion3Img2ImgPipeline) at --strength."
         })
 final class Txt2ImgCommand extends CliCommand {
     @Option(names = "--model", required = true, paramLabel = "DIR",
@@ -255,7 +255,8 @@ final class Txt2ImgCommand extends CliCommand {
                     return x.sample(p, n, o, maxSequenceLength, slg, g);
                 }
                 public Tensor sampleFromImage(List<String> p, List<String> n, Tensor i, double s, StableDiffusion.Options o, StableDiffusion.Progress g) {
-                    throw new IllegalArgumentException("--init-image: image-to-image is not implemented for SD3 folders (StableDiffusion3Img2ImgPipeline)");
+                    if (slg != null) throw new IllegalArgumentException("--skip-guidance-layers: StableDiffusion3Img2ImgPipeline has no skip-layer guidance");
+                    return x.sampleFromImage(p, n, i, s, o, maxSequenceLength, g);
                 }
                 public Tensor decode(Tensor l) { return x.decode(l); }
                 public void close() { x.close(); }

@@ -46,6 +46,30 @@ final class Denoise {
         return new int[] {w, h};
     }
 
+    /**
+     * Checks image-to-image pictures {@code [N, 3, H, W]} for {@code b} prompts (N divides b) on {@code device}, H and W
+     * positive multiples of {@code vaeFactor · down} (the {@code what}'s factor) and at most 2^26 pixels; returns their shape.
+     */
+    static long[] checkImages(String where, Tensor initImages, int b, Device device, int vaeFactor, int down, String what) {
+        if (initImages == null || initImages.isClosed()) throw new IllegalArgumentException(where + ": initImages are null or closed");
+        long[] is = initImages.shape();
+        int multiple = vaeFactor * down;
+        if (is.length != 4 || is[1] != 3 || !initImages.dtype().isFloating()) {
+            throw new IllegalArgumentException(where + ": initImages are " + initImages.describe() + "; expected floating [N, 3, H, W] in [-1, 1]");
+        }
+        if (!initImages.device().sameAs(device)) {
+            throw new IllegalArgumentException(where + ": initImages are on " + initImages.device().name() + " but the pipeline is on " + device.name());
+        }
+        if (is[0] < 1 || b % is[0] != 0) {
+            throw new IllegalArgumentException(where + ": " + is[0] + " images for " + b + " prompts (give one per prompt, or a divisor of the prompts' count)");
+        }
+        if (is[2] < multiple || is[3] < multiple || is[2] % multiple != 0 || is[3] % multiple != 0 || is[2] * is[3] > (1L << 26)) {
+            throw new IllegalArgumentException(where + ": image size " + is[3] + "×" + is[2] + " must be positive multiples of " + multiple
+                    + " (the VAE's ×" + vaeFactor + " and the " + what + "'s ×" + down + ") and at most 2^26 pixels");
+        }
+        return is;
+    }
+
     /** Checks given latents (null: none) against the shape the loop needs. */
     static void checkLatents(String where, Tensor l, long[] shape, Device device) {
         if (l == null) return;

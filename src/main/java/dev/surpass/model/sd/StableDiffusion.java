@@ -361,22 +361,7 @@ public final class StableDiffusion implements AutoCloseable {
         }
         if (!Double.isFinite(o.guidance())) throw new IllegalArgumentException("sampleFromImage: guidance must be finite, got " + o.guidance());
         if (o.latents() != null) throw new IllegalArgumentException("sampleFromImage: options give latents; image-to-image makes them from the images");
-        if (initImages == null || initImages.isClosed()) throw new IllegalArgumentException("sampleFromImage: initImages are null or closed");
-        long[] is = initImages.shape();
-        int f = vae.config().upscale(), multiple = f * unet.config().downscale();
-        if (is.length != 4 || is[1] != 3 || !initImages.dtype().isFloating()) {
-            throw new IllegalArgumentException("sampleFromImage: initImages are " + initImages.describe() + "; expected floating [N, 3, H, W] in [-1, 1]");
-        }
-        if (!initImages.device().sameAs(device)) {
-            throw new IllegalArgumentException("sampleFromImage: initImages are on " + initImages.device().name() + " but the pipeline is on " + device.name());
-        }
-        if (is[0] < 1 || b % is[0] != 0) {
-            throw new IllegalArgumentException("sampleFromImage: " + is[0] + " images for " + b + " prompts (give one per prompt, or a divisor of the prompts' count)");
-        }
-        if (is[2] < multiple || is[3] < multiple || is[2] % multiple != 0 || is[3] % multiple != 0 || is[2] * is[3] > (1L << 26)) {
-            throw new IllegalArgumentException("sampleFromImage: image size " + is[3] + "×" + is[2] + " must be positive multiples of " + multiple
-                    + " (the VAE's ×" + f + " and the UNet's ×" + unet.config().downscale() + ") and at most 2^26 pixels");
-        }
+        long[] is = Denoise.checkImages("sampleFromImage", initImages, b, device, vae.config().upscale(), unet.config().downscale(), "UNet");
         int begin = imageToImageStart(o.steps(), strength);
         boolean cfg = o.guidance() > 1;
         try (DiffusersSampler s = DiffusersSampler.create(scheduler, o.scheduler(), o.steps(), o.eta(), o.seed());

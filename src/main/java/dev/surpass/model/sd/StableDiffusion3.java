@@ -7,6 +7,7 @@ import dev.surpass.Scope;
 import dev.surpass.Tensor;
 import dev.surpass.diffusion.DiffusersSampler;
 import dev.surpass.diffusion.SchedulerConfig;
+import dev.surpass.layers.Elementwise;
 import dev.surpass.model.clip.ClipTextModel;
 import dev.surpass.model.clip.ClipTextOutput;
 import dev.surpass.model.conv.ConvOps;
@@ -50,8 +51,9 @@ import java.util.List;
  * Skip-layer guidance (SD3.5's optional {@code skip_guidance_layers}, {@link SkipLayerGuidance}) adds
  * {@code s·(c − c_skip)} to the guided prediction on the steps i with {@code N·start < i < N·stop},
  * {@code c_skip} being the transformer on the latents and the prompts' conditioning with those blocks left out.
+ * Image-to-image ({@link #sampleFromImage}) follows {@code StableDiffusion3Img2ImgPipeline} on the same folder.
  * Not included: {@code prompt_2} / {@code prompt_3} other than the prompt itself (every encoder gets the same text,
- * the pipeline's default), image-to-image, IP adapters, LoRA. Everything computes in fp32.
+ * the pipeline's default), inpainting, IP adapters, LoRA. Everything computes in fp32.
  *
  * <p>Threads: a loaded pipeline is read-only; {@link #sample} may run from several threads.
  * {@link #close} frees the models.
@@ -396,76 +398,148 @@ public final class StableDiffusion3 implements AutoCloseable {
     public Tensor sample(List<String> prompts, List<String> negativePrompts, StableDiffusion.Options options, int maxSequenceLength,
                          SkipLayerGuidance slg, StableDiffusion.Progress progress) {
         ensureOpen();
-        StableDiffusion.Options o = options == null ? defaults() : options;
-        if (prompts == null || prompts.isEmpty()) throw new IllegalArgumentException("sample: no prompts");
+        StableDiffusion.Options o = checkOptions("sample", prompts, negativePrompts, options);
         int b = prompts.size();
-        if (negativePrompts != null && negativePrompts.size() != b) {
-            throw new IllegalArgumentException("sample: " + negativePrompts.size() + " negative prompts for " + b + " prompts (give one each, or none)");
-        }
-        if (!Double.isFinite(o.guidance())) throw new IllegalArgumentException("sample: guidance must be finite, got " + o.guidance());
-        if (o.guidanceRescale() != 0) {
-            throw new IllegalArgumentException("sample: guidanceRescale " + o.guidanceRescale() + " — StableDiffusion3Pipeline has no guidance_rescale");
-        }
-        if (o.scheduler() != null && o.scheduler() != DiffusersSampler.Kind.FLOW_EULER) {
-            throw new IllegalArgumentException("sample: scheduler " + o.scheduler() + " — SD3 is a flow-matching model: only flow-euler "
-                    + "(FlowMatchEulerDiscreteScheduler) samples it");
-        }
         int f = vae.config().upscale();
         int[] wh = Denoise.size("sample", o, defaultSize(), f, transformer.config().patchSize());
         int w = wh[0], h = wh[1];
         long[] shape = {b, transformer.config().inChannels(), h / f, w / f};
         Denoise.checkLatents("sample", o.latents(), shape, device);
         boolean cfg = o.guidance() > 1;
-        if (slg != null) {
-            for (int l : slg.layers()) {
-                if (l < 0 || l >= transformer.config().numLayers()) {
-                    throw new IllegalArgumentException("sample: skip-layer guidance layer " + l + " is outside [0, " + transformer.config().numLayers() + ")");
-                }
-            }
-        }
+        checkSkipLayers("sample", slg);
         StableDiffusion.Options run = o.scheduler() == null ? o.withScheduler(DiffusersSampler.Kind.FLOW_EULER) : o;
         try (Scope scope = Scope.open()) {
-            Embeddings cond = encodePrompts(prompts, o.clipSkip(), maxSequenceLength);
-            scope.track(cond.states());
-            scope.track(cond.pooled());
-            Tensor states = cond.states(), pooled = cond.pooled();
-            if (cfg) {
-                List<String> neg = new ArrayList<>();
-                for (int i = 0; i < b; i++) neg.add(negativePrompts == null ? "" : negativePrompts.get(i));
-                Embeddings unc = encodePrompts(neg, 0, maxSequenceLength); // diffusers encodes the negative prompts without clip skip
-                scope.track(unc.states());
-                scope.track(unc.pooled());
-                states = scope.track(Denoise.concat(unc.states(), states));
-                pooled = scope.track(Denoise.concat(unc.pooled(), pooled));
-            }
-            Tensor ctx = states, text = pooled;
-            if (!cfg || slg == null) {
-                return Denoise.loop(device, scheduler, run, shape, cfg, progress, (in, t) -> transformer.forward(in, t, ctx, text));
-            }
-            Tensor condStates = cond.states(), condPooled = cond.pooled();
-            int[] evaluation = {0};
-            double lo = o.steps() * slg.start(), hi = o.steps() * slg.stop(), k = slg.scale() / o.guidance();
-            int[] layers = slg.layers();
-            return Denoise.loop(device, scheduler, run, shape, true, progress, (in, t) -> {
-                int i = evaluation[0]++;
-                Tensor eps = transformer.forward(in, t, ctx, text);
-                if (!(i > lo && i < hi)) return eps;
-                // The loop guides u + g·(c − u) in its fused step; diffusers then adds s·(c − c_skip). Folding that into
-                // the cond half as c' = c + (s/g)·(c − c_skip) gives u + g·(c' − u) = u + g·(c − u) + s·(c − c_skip).
-                try (Scope sc = Scope.open()) {
-                    sc.track(eps);
-                    long half = eps.numel() / 2;
-                    long[] one = eps.shape();
-                    one[0] /= 2;
-                    Tensor x = sc.track(in.view(0, one)); // [x; x]: the latents once
-                    Tensor skip = sc.track(transformer.forward(x, java.util.Arrays.copyOf(t, (int) one[0]), condStates, condPooled, layers));
-                    Tensor u = sc.track(eps.view(0, one)), c = sc.track(eps.view(half, one));
-                    Tensor diff = sc.track(dev.surpass.layers.Elementwise.add(c, sc.track(dev.surpass.layers.Elementwise.scale(skip, -1f))));
-                    Tensor c2 = sc.track(dev.surpass.layers.Elementwise.add(c, sc.track(dev.surpass.layers.Elementwise.scale(diff, (float) k))));
-                    return Denoise.concat(u, c2);
-                }
-            });
+            Denoise.Model model = denoiser(scope, prompts, negativePrompts, o, maxSequenceLength, slg);
+            return Denoise.loop(device, scheduler, run, shape, cfg, progress, model);
         }
+    }
+
+    /**
+     * Image-to-image, as diffusers' {@code StableDiffusion3Img2ImgPipeline} on the same folder: the
+     * pictures encoded ({@code (sample − shift_factor)·scaling_factor}, the posterior sampled with Philox
+     * keyed by the seed), repeated over the prompts, {@code scale_noise} to the first kept sigma
+     * ({@code σ·noise + (1 − σ)·x0}, noise on stream {@link StableDiffusion#INIT_STREAM}) and the flow loop
+     * from {@code t_start = int(max(N − min(N·strength, N), 0))} — SD3's {@code get_timesteps}, which
+     * (unlike SD 1.x's) does not round N·strength down first.
+     *
+     * @param initImages {@code [N, 3, H, W]} in [-1, 1] (see {@link AutoencoderKL#fromImages}), N dividing the prompts' count,
+     *                   H and W multiples of the VAE's factor × patch_size; the output has their size
+     * @param strength   in (0, 1]; at least one step must be left to run
+     * @throws IllegalArgumentException as {@link #sample}, for given latents in the options, pictures that do not fit, or a
+     *                                  strength outside (0, 1] or too small for one step
+     * @throws IllegalStateException    when the VAE checkpoint has no encoder
+     */
+    public Tensor sampleFromImage(List<String> prompts, List<String> negativePrompts, Tensor initImages, double strength,
+                                  StableDiffusion.Options options, int maxSequenceLength, StableDiffusion.Progress progress) {
+        ensureOpen();
+        String where = "sampleFromImage";
+        StableDiffusion.Options o = checkOptions(where, prompts, negativePrompts, options);
+        if (o.latents() != null) throw new IllegalArgumentException(where + ": options give latents; image-to-image makes them from the images");
+        int b = prompts.size();
+        long[] is = Denoise.checkImages(where, initImages, b, device, vae.config().upscale(), transformer.config().patchSize(), "transformer");
+        if (!(strength > 0 && strength <= 1)) throw new IllegalArgumentException(where + ": strength must be in (0, 1], got " + strength);
+        int n = o.steps();
+        int begin = (int) Math.max(n - Math.min(n * strength, n), 0);
+        if (begin >= n) {
+            throw new IllegalArgumentException(where + ": strength " + strength + " × " + n + " steps leaves no step to run; raise the strength or the steps");
+        }
+        boolean cfg = o.guidance() > 1;
+        StableDiffusion.Options run = o.scheduler() == null ? o.withScheduler(DiffusersSampler.Kind.FLOW_EULER) : o;
+        try (DiffusersSampler s = DiffusersSampler.create(scheduler, run.scheduler(), n, 0, o.seed()); Scope scope = Scope.open()) {
+            s.begin(begin);
+            Denoise.Model model = denoiser(scope, prompts, negativePrompts, o, maxSequenceLength, null); // (the img2img pipeline has no skip-layer guidance)
+            Tensor enc = scope.track(vae.encodeScaled(initImages, o.seed()));
+            Tensor init = enc;
+            for (long k = is[0]; k < b; k += is[0]) init = scope.track(Denoise.concat(init, enc)); // torch.cat([init_latents] * (B / N))
+            Tensor noise = scope.track(dev.surpass.diffusion.Noise.gaussian(device, DType.F32, o.seed(), StableDiffusion.INIT_STREAM, init.shape()));
+            return Denoise.run(s, s.addNoise(init, noise, begin), cfg, o.guidance(), 0, progress, model);
+        }
+    }
+
+    /** {@link #sampleFromImage} then {@link #decode}: one picture per prompt. */
+    public BufferedImage[] generateFromImage(List<String> prompts, List<String> negativePrompts, Tensor initImages, double strength,
+                                             StableDiffusion.Options options, StableDiffusion.Progress progress) {
+        try (Tensor latents = sampleFromImage(prompts, negativePrompts, initImages, strength, options, MAX_SEQUENCE_LENGTH, progress);
+             Tensor images = decode(latents)) {
+            return AutoencoderKL.toImages(images);
+        }
+    }
+
+    /** The options (null: {@link #defaults()}) after the checks every entry makes of them and of the prompts. */
+    private StableDiffusion.Options checkOptions(String where, List<String> prompts, List<String> negativePrompts, StableDiffusion.Options options) {
+        StableDiffusion.Options o = options == null ? defaults() : options;
+        if (prompts == null || prompts.isEmpty()) throw new IllegalArgumentException(where + ": no prompts");
+        int b = prompts.size();
+        if (negativePrompts != null && negativePrompts.size() != b) {
+            throw new IllegalArgumentException(where + ": " + negativePrompts.size() + " negative prompts for " + b + " prompts (give one each, or none)");
+        }
+        if (!Double.isFinite(o.guidance())) throw new IllegalArgumentException(where + ": guidance must be finite, got " + o.guidance());
+        if (o.guidanceRescale() != 0) {
+            throw new IllegalArgumentException(where + ": guidanceRescale " + o.guidanceRescale() + " — StableDiffusion3Pipeline has no guidance_rescale");
+        }
+        if (o.scheduler() != null && o.scheduler() != DiffusersSampler.Kind.FLOW_EULER) {
+            throw new IllegalArgumentException(where + ": scheduler " + o.scheduler() + " — SD3 is a flow-matching model: only flow-euler "
+                    + "(FlowMatchEulerDiscreteScheduler) samples it");
+        }
+        return o;
+    }
+
+    private void checkSkipLayers(String where, SkipLayerGuidance slg) {
+        if (slg == null) return;
+        for (int l : slg.layers()) {
+            if (l < 0 || l >= transformer.config().numLayers()) {
+                throw new IllegalArgumentException(where + ": skip-layer guidance layer " + l + " is outside [0, " + transformer.config().numLayers() + ")");
+            }
+        }
+    }
+
+    /**
+     * The model of the loop: the conditioning ({@code [negative; prompt]} with guidance &gt; 1), owned by {@code scope}, and
+     * the transformer on it — with skip-layer guidance on the evaluations {@code N·start < i < N·stop} counted from the
+     * loop's first call.
+     */
+    private Denoise.Model denoiser(Scope scope, List<String> prompts, List<String> negativePrompts, StableDiffusion.Options o, int maxSequenceLength,
+                                   SkipLayerGuidance slg) {
+        boolean cfg = o.guidance() > 1;
+        int b = prompts.size();
+        Embeddings cond = encodePrompts(prompts, o.clipSkip(), maxSequenceLength);
+        scope.track(cond.states());
+        scope.track(cond.pooled());
+        Tensor states = cond.states(), pooled = cond.pooled();
+        if (cfg) {
+            List<String> neg = new ArrayList<>();
+            for (int i = 0; i < b; i++) neg.add(negativePrompts == null ? "" : negativePrompts.get(i));
+            Embeddings unc = encodePrompts(neg, 0, maxSequenceLength); // diffusers encodes the negative prompts without clip skip
+            scope.track(unc.states());
+            scope.track(unc.pooled());
+            states = scope.track(Denoise.concat(unc.states(), states));
+            pooled = scope.track(Denoise.concat(unc.pooled(), pooled));
+        }
+        Tensor ctx = states, text = pooled;
+        if (!cfg || slg == null) return (in, t) -> transformer.forward(in, t, ctx, text);
+        Tensor condStates = cond.states(), condPooled = cond.pooled();
+        int[] evaluation = {0};
+        double lo = o.steps() * slg.start(), hi = o.steps() * slg.stop(), k = slg.scale() / o.guidance();
+        int[] layers = slg.layers();
+        return (in, t) -> {
+            int i = evaluation[0]++;
+            Tensor eps = transformer.forward(in, t, ctx, text);
+            if (!(i > lo && i < hi)) return eps;
+            // The loop guides u + g·(c − u) in its fused step; diffusers then adds s·(c − c_skip). Folding that into
+            // the cond half as c' = c + (s/g)·(c − c_skip) gives u + g·(c' − u) = u + g·(c − u) + s·(c − c_skip).
+            try (Scope sc = Scope.open()) {
+                sc.track(eps);
+                long half = eps.numel() / 2;
+                long[] one = eps.shape();
+                one[0] /= 2;
+                Tensor x = sc.track(in.view(0, one)); // [x; x]: the latents once
+                Tensor skip = sc.track(transformer.forward(x, java.util.Arrays.copyOf(t, (int) one[0]), condStates, condPooled, layers));
+                Tensor u = sc.track(eps.view(0, one)), c = sc.track(eps.view(half, one));
+                Tensor diff = sc.track(Elementwise.add(c, sc.track(Elementwise.scale(skip, -1f))));
+                Tensor c2 = sc.track(Elementwise.add(c, sc.track(Elementwise.scale(diff, (float) k))));
+                return Denoise.concat(u, c2);
+            }
+        };
     }
 
     /** {@link #sample} then {@link #decode}: one picture per prompt. */

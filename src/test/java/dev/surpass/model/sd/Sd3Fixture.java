@@ -24,7 +24,7 @@ import java.util.Random;
  * {@link #JOINT}), {@code transformer/} (an SD3Transformer2DModel: 2 blocks, 2 heads of 32, patch 2,
  * joint_attention_dim {@link #JOINT} > 32 + 24 so the CLIP states are zero-padded, pooled 24, the last
  * block context_pre_only; optionally qk RMSNorm and a dual-attention first block as SD3.5),
- * {@code vae/} (16 latent channels, no quant convs, SD3's scaling 1.5305 and shift 0.0609),
+ * {@code vae/} (encoder and decoder, 16 latent channels, no quant convs, SD3's scaling 1.5305 and shift 0.0609),
  * {@code scheduler/} (FlowMatchEulerDiscreteScheduler, shift 3).
  */
 final class Sd3Fixture {
@@ -60,7 +60,7 @@ final class Sd3Fixture {
                         """.formatted(JOINT, T5_KV, T5_FF, T5_HEADS, T5_LAYERS, T5_VOCAB), t5Weights(r), DType.F32, 1);
             }
             transformer(dir.resolve("transformer"), r, sd35);
-            VaeFixture v = new VaeFixture(new int[] {32, 48}, 1, 8, LAT, 3, false, false, seed + 1);
+            VaeFixture v = new VaeFixture(new int[] {32, 48}, 1, 8, LAT, 3, false, false, seed + 1).withEncoder(seed + 3);
             var vc = v.config();
             vc.put("scaling_factor", 1.5305);
             vc.put("shift_factor", 0.0609);

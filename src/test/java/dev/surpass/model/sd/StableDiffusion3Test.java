@@ -248,6 +248,53 @@ class StableDiffusion3Test {
         assertThrows(IllegalArgumentException.class, () -> new StableDiffusion3.SkipLayerGuidance(new int[] {0}, 1, 0.5, 0.2));
     }
 
+    /**
+     * Image-to-image as StableDiffusion3Img2ImgPipeline: t_start = int(N − N·strength) (5 steps at 0.5: 2, where SD 1.x's
+     * rule gives 3), the encoded pictures repeated over the prompts, scale_noise to σ_{t_start}, the flow loop from there.
+     */
+    @Test
+    void imageToImage() {
+        StableDiffusion3 p = withT5;
+        int steps = 5, begin = 2;
+        double g = 3.0, strength = 0.5;
+        float[] px = new float[3 * 16 * 12];
+        java.util.Random r = new java.util.Random(4);
+        for (int i = 0; i < px.length; i++) px[i] = (float) (r.nextDouble() * 2 - 1);
+        double[] want, got;
+        try (Tensor img = cpu.upload(DType.F32, px, 1, 3, 16, 12)) { // one picture for both prompts
+            float[] enc;
+            try (Tensor e = p.vae().encodeScaled(img, 3)) {
+                enc = e.toFloatArray();
+            }
+            float[] noise;
+            try (Tensor z = Noise.gaussian(cpu, DType.F32, 3, StableDiffusion.INIT_STREAM, LATENT)) {
+                noise = z.toFloatArray();
+            }
+            double[] sig = DiffusersReference.flowSigmas(steps, 3.0, 1000, false);
+            double[] x = new double[noise.length];
+            for (int i = 0; i < x.length; i++) x[i] = sig[begin] * noise[i] + (1 - sig[begin]) * enc[i % enc.length];
+            want = DiffusersReference.flowEuler(x, sig, 1000, model(p, g, 0), begin);
+            StableDiffusion.Options o = StableDiffusion3.defaults().withSteps(steps).withGuidance(g).withSeed(3);
+            try (Tensor l = p.sampleFromImage(PROMPTS, NEG, img, strength, o, SEQ, null)) {
+                assertArrayEquals(LATENT, l.shape());
+                float[] f = l.toFloatArray();
+                got = new double[f.length];
+                for (int i = 0; i < f.length; i++) got[i] = f[i];
+            }
+            double err = relL2(got, want);
+            assertTrue(err < 1e-4, "SD3 image-to-image relL2 " + err);
+            double[] sd1Rule = DiffusersReference.flowEuler(x, sig, 1000, model(p, g, 0), begin + 1);
+            assertTrue(relL2(got, sd1Rule) > 1e-3, "SD3's get_timesteps, not SD 1.x's");
+            String m = assertThrows(IllegalArgumentException.class, () -> p.sampleFromImage(PROMPTS, NEG, img, 1.5, o, SEQ, null)).getMessage();
+            assertTrue(m.contains("strength"), m);
+        }
+        try (Tensor odd = cpu.upload(DType.F32, new float[3 * 14 * 12], 1, 3, 14, 12)) {
+            String m = assertThrows(IllegalArgumentException.class, () -> p.sampleFromImage(PROMPTS, NEG, odd, 0.5, StableDiffusion3.defaults(), SEQ, null))
+                    .getMessage();
+            assertTrue(m.contains("multiples of 4"), m);
+        }
+    }
+
     @Test
     void picturesAndDefaults() {
         assertEquals(32, withT5.defaultSize()); // sample_size 16 × the VAE's 2
