@@ -7,6 +7,7 @@ import dev.surpass.diffusion.DiffusersSampler;
 import dev.surpass.io.SafeTensors;
 import dev.surpass.io.SafeTensorsFile;
 import dev.surpass.diffusion.SchedulerConfig;
+import dev.surpass.model.sd.PixArtPipeline;
 import dev.surpass.model.sd.StableDiffusion;
 import dev.surpass.model.sd.StableDiffusionXL;
 import dev.surpass.model.vae.AutoencoderKL;
@@ -26,7 +27,7 @@ import picocli.CommandLine.Option;
 /**
  * {@code surpass txt2img}: text-to-image with a diffusers Stable Diffusion 1.x / 2.x folder
  * ({@link StableDiffusion}) or, when model_index.json names a StableDiffusionXLPipeline, an SDXL base
- * folder ({@link StableDiffusionXL}). Writes {@code OUT/image-K.png} per prompt, {@code OUT/grid.png} and
+ * folder ({@link StableDiffusionXL}), or a PixArt-α / Σ folder ({@link PixArtPipeline}). Writes {@code OUT/image-K.png} per prompt, {@code OUT/grid.png} and
  * {@code OUT/latents.safetensors} (the final latents, with the settings in the metadata). With
  * {@code --init-image} it is image-to-image ({@link StableDiffusion#sampleFromImage}, diffusers'
  * {@code StableDiffusionImg2ImgPipeline}) at {@code --strength} (SD 1.x / 2.x only).
@@ -36,7 +37,8 @@ import picocli.CommandLine.Option;
             "Text-to-image with a diffusers Stable Diffusion 1.x / 2.x folder (model_index.json, text_encoder/,",
             "tokenizer/, unet/, vae/, scheduler/), as StableDiffusionPipeline runs it: CLIP text encoder,",
             "UNet2DConditionModel with classifier-free guidance, the folder's scheduler (or --scheduler), the VAE;",
-            "or an SDXL base folder (StableDiffusionXLPipeline: two text encoders, added conditions), as its pipeline runs it.",
+            "or an SDXL base folder (StableDiffusionXLPipeline: two text encoders, added conditions), as its pipeline runs it,",
+            "or a PixArt-α / PixArt-Σ folder (PixArtAlphaPipeline / PixArtSigmaPipeline: T5 text encoder, DiT transformer).",
             "Writes OUT/image-K.png per prompt, OUT/grid.png and OUT/latents.safetensors.",
             "With --init-image it is image-to-image (StableDiffusionImg2ImgPipeline, SD 1.x / 2.x) at --strength."
         })
@@ -222,6 +224,7 @@ final class Txt2ImgCommand extends CliCommand {
 
     /** The pipeline model_index.json's _class_name names: StableDiffusionXLPipeline, else Stable Diffusion 1.x / 2.x (which refuses others by name). */
     private static Pipeline open(Device dev, Path model) {
+        if (PixArtPipeline.accepts(model)) return pixArt(PixArtPipeline.load(dev, model));
         if (StableDiffusionXL.accepts(model)) {
             StableDiffusionXL x = StableDiffusionXL.load(dev, model);
             return new Pipeline() {
@@ -242,6 +245,20 @@ final class Txt2ImgCommand extends CliCommand {
             public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) { return x.sample(p, n, o, g); }
             public Tensor sampleFromImage(List<String> p, List<String> n, Tensor i, double s, StableDiffusion.Options o, StableDiffusion.Progress g) {
                 return x.sampleFromImage(p, n, i, s, o, g);
+            }
+            public Tensor decode(Tensor l) { return x.decode(l); }
+            public void close() { x.close(); }
+        };
+    }
+
+    /** A PixArt-α / Σ folder (model_index.json naming PixArtAlphaPipeline / PixArtSigmaPipeline): text-to-image only. */
+    private static Pipeline pixArt(PixArtPipeline x) {
+        return new Pipeline() {
+            public int defaultSize() { return x.defaultSize(); }
+            public SchedulerConfig schedulerConfig() { return x.schedulerConfig(); }
+            public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) { return x.sample(p, n, o, g); }
+            public Tensor sampleFromImage(List<String> p, List<String> n, Tensor i, double s, StableDiffusion.Options o, StableDiffusion.Progress g) {
+                throw new IllegalArgumentException("--init-image: image-to-image is not implemented for PixArt folders");
             }
             public Tensor decode(Tensor l) { return x.decode(l); }
             public void close() { x.close(); }
