@@ -139,6 +139,11 @@ class PixArtPipelineTest {
 
     /** [neg; prompt] T5 states under the given masks, the transformer on [x; x] with (16, 16) and 1, ε's guidance in float64. */
     static DiffusersReference.Model model(double g, boolean masked) {
+        return model(g, masked, 8, 8);
+    }
+
+    /** As {@link #model(double, boolean)} on latents of hl × wl (pictures twice that; the resolution condition is (2·hl, 2·wl)). */
+    static DiffusersReference.Model model(double g, boolean masked, int hl, int wl) {
         int[][] ids = new int[4][], mask = new int[4][120];
         for (int i = 0; i < 2; i++) {
             ids[i] = ids(NEG.get(i), 120);
@@ -153,15 +158,15 @@ class PixArtPipelineTest {
         float[][] res = new float[4][];
         float[] ar = new float[4];
         for (int i = 0; i < 4; i++) {
-            res[i] = new float[] {16, 16};
-            ar[i] = 1;
+            res[i] = new float[] {2 * hl, 2 * wl};
+            ar[i] = (float) ((double) hl / wl);
         }
         return (xin, t) -> {
-            int n = xin.length, plane = 64;
+            int n = xin.length, plane = hl * wl;
             float[] both = new float[2 * n];
             for (int i = 0; i < n; i++) both[i] = both[n + i] = (float) xin[i];
             float[] out;
-            try (Tensor text = pipe.textEncoder().forward(ids, mask); Tensor in = cpu.upload(DType.F32, both, 4, 4, 8, 8);
+            try (Tensor text = pipe.textEncoder().forward(ids, mask); Tensor in = cpu.upload(DType.F32, both, 4, 4, hl, wl);
                  Tensor o = pipe.transformer().forward(in, new float[] {(float) t, (float) t, (float) t, (float) t}, text, mask, res, ar)) {
                 out = o.toFloatArray();
             }
@@ -177,9 +182,14 @@ class PixArtPipelineTest {
     }
 
     static double[] sample(int steps, double g, float[] start) {
-        try (Tensor z = cpu.upload(DType.F32, start, LATENT);
-             Tensor l = pipe.sample(PROMPTS, NEG, PixArtPipeline.defaults().withSize(16, 16).withSteps(steps).withGuidance(g).withLatents(z), null)) {
-            assertArrayEquals(LATENT, l.shape());
+        return sample(steps, g, start, 8, 8);
+    }
+
+    static double[] sample(int steps, double g, float[] start, int hl, int wl) {
+        long[] shape = {2, 4, hl, wl};
+        try (Tensor z = cpu.upload(DType.F32, start, shape);
+             Tensor l = pipe.sample(PROMPTS, NEG, PixArtPipeline.defaults().withSize(2 * wl, 2 * hl).withSteps(steps).withGuidance(g).withLatents(z), null)) {
+            assertArrayEquals(shape, l.shape());
             float[] f = l.toFloatArray();
             double[] d = new double[f.length];
             for (int i = 0; i < f.length; i++) d[i] = f[i];
@@ -220,14 +230,14 @@ class PixArtPipelineTest {
 
     @Test
     void dpmPipelineMatchesTheComposition() {
-        float[] z = noise(1);
-        double[] got = sample(5, 4.5, z);
-        double[] want = DiffusersReference.dpm(toDouble(z), linearAlphasCumprod(), 5, model(4.5, true));
+        float[] z = PixArtTransformer2DModelTest.randn(1, 2 * 4 * 8 * 12, 1); // 24 wide, 16 high: the resolution is (16, 24), the aspect 2/3
+        double[] got = sample(5, 4.5, z, 8, 12);
+        double[] want = DiffusersReference.dpm(toDouble(z), linearAlphasCumprod(), 5, model(4.5, true, 8, 12));
         double err = relL2(got, want);
         assertTrue(err < 1e-4, "PixArt-α pipeline vs composition: relL2 " + err);
         // the masks matter, and so does the guidance order: each far outside that
-        assertTrue(relL2(got, DiffusersReference.dpm(toDouble(z), linearAlphasCumprod(), 5, model(4.5, false))) > 1e-3, "the text masks are visible");
-        assertTrue(relL2(got, DiffusersReference.dpm(toDouble(z), linearAlphasCumprod(), 5, model(-3.5, true))) > 1e-2, "the guidance order is visible");
+        assertTrue(relL2(got, DiffusersReference.dpm(toDouble(z), linearAlphasCumprod(), 5, model(4.5, false, 8, 12))) > 1e-3, "the text masks are visible");
+        assertTrue(relL2(got, DiffusersReference.dpm(toDouble(z), linearAlphasCumprod(), 5, model(-3.5, true, 8, 12))) > 1e-2, "the guidance order is visible");
     }
 
     @Test
