@@ -228,6 +228,66 @@ class PixArtPipelineTest {
         assertEquals(120, pipe.kind().maxSequenceLength());
     }
 
+    /**
+     * The Hub's PixArt folders ship T5's {@code spiece.model} without a tokenizer.json: the same
+     * pieces as a raw SentencePiece model (written here as its protobuf) give the same ids and mask.
+     */
+    @Test
+    void spieceModelTokenizesAsTheTokenizerJson() throws IOException {
+        Path dir = write(tmp.resolve("spiece"), "PixArtAlphaPipeline", 8, false, 4);
+        Files.delete(dir.resolve("tokenizer").resolve("tokenizer.json"));
+        java.io.ByteArrayOutputStream model = new java.io.ByteArrayOutputStream();
+        String[] specials = {"<pad>", "</s>", "<unk>"};
+        int[] types = {3, 3, 2}; // CONTROL, CONTROL, UNKNOWN
+        for (int i = 0; i < 3; i++) proto(model, 1, piece(specials[i], 0f, types[i]));
+        for (int i = 0; i < WORDS.length; i++) proto(model, 1, piece("\u2581" + WORDS[i], (float) (-1 - 0.01 * i), 1));
+        for (char c = 'a'; c < 'a' + 20; c++) proto(model, 1, piece(String.valueOf(c), -8f, 1));
+        java.io.ByteArrayOutputStream trainer = new java.io.ByteArrayOutputStream(), norm = new java.io.ByteArrayOutputStream();
+        varintField(trainer, 3, 1); // model_type UNIGRAM
+        varintField(trainer, 40, 2); // unk_id
+        varintField(norm, 3, 1); // add_dummy_prefix
+        varintField(norm, 4, 1); // remove_extra_whitespaces
+        varintField(norm, 5, 1); // escape_whitespaces
+        proto(model, 2, trainer.toByteArray());
+        proto(model, 3, norm.toByteArray());
+        Files.write(dir.resolve("tokenizer").resolve("spiece.model"), model.toByteArray());
+        List<String> prompts = List.of("  A Red cat ON a mat ", "", "two blue birds");
+        try (PixArtPipeline p = PixArtPipeline.load(cpu, dir)) {
+            PixArtPipeline.Tokens a = p.tokenize(prompts, 120), b = pipe.tokenize(prompts, 120);
+            assertArrayEquals(b.ids(), a.ids());
+            assertArrayEquals(b.mask(), a.mask());
+        }
+    }
+
+    private static byte[] piece(String text, float score, int type) {
+        java.io.ByteArrayOutputStream m = new java.io.ByteArrayOutputStream();
+        proto(m, 1, text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        varint(m, 2 << 3 | 5);
+        int bits = Float.floatToIntBits(score);
+        for (int i = 0; i < 4; i++) m.write(bits >>> (8 * i) & 0xFF);
+        if (type != 1) varintField(m, 3, type);
+        return m.toByteArray();
+    }
+
+    private static void proto(java.io.ByteArrayOutputStream out, int field, byte[] b) {
+        varint(out, (long) field << 3 | 2);
+        varint(out, b.length);
+        out.writeBytes(b);
+    }
+
+    private static void varintField(java.io.ByteArrayOutputStream out, int field, long v) {
+        varint(out, (long) field << 3);
+        varint(out, v);
+    }
+
+    private static void varint(java.io.ByteArrayOutputStream out, long v) {
+        while ((v & ~0x7FL) != 0) {
+            out.write((int) (v & 0x7F) | 0x80);
+            v >>>= 7;
+        }
+        out.write((int) v);
+    }
+
     @Test
     void dpmPipelineMatchesTheComposition() {
         float[] z = PixArtTransformer2DModelTest.randn(1, 2 * 4 * 8 * 12, 1); // 24 wide, 16 high: the resolution is (16, 24), the aspect 2/3
