@@ -147,6 +147,20 @@ class PixArtTransformer2DModelTest {
         assertThrows(IllegalArgumentException.class, () -> PixArtTransformer2DModel.posEmbed(32, 2, 2, 2, 0));
     }
 
+    /** {@code surpass forward} finds the family for PixArtTransformer2DModel folders and the older Transformer2DModel ones, root or transformer/. */
+    @Test
+    void forwardFamilyAcceptsPixArtFolders() throws IOException {
+        assertEquals("pixart", dev.surpass.cli.ModelFamilies.find(tmp.resolve("alpha")).family());
+        Path old = tmp.resolve("old-class");
+        Files.createDirectories(old);
+        Files.writeString(old.resolve("config.json"), alpha.config().replace("PixArtTransformer2DModel", "Transformer2DModel"));
+        assertEquals("pixart", dev.surpass.cli.ModelFamilies.find(old).family());
+        assertTrue(PixArtTransformer2DConfig.load(old).useAdditionalConditions());
+        Files.writeString(old.resolve("config.json"), alpha.config().replace("PixArtTransformer2DModel", "Transformer2DModel")
+                .replace("ada_norm_single", "ada_norm_zero"));
+        assertTrue(!new PixArtForward().accepts(old), "a DiT's Transformer2DModel is not PixArt's");
+    }
+
     @Test
     void configRefusals() throws IOException {
         String ok = alpha.config();
