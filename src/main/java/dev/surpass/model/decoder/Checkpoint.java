@@ -21,9 +21,8 @@ import java.util.Set;
 
 /**
  * The safetensors of an HF checkpoint folder, opened for loading: the shards named by
- * {@code model.safetensors.index.json}'s {@code weight_map} (diffusers' components:
- * {@code diffusion_pytorch_model.safetensors.index.json}) when that file exists, else every
- * {@code *.safetensors} in the folder. Tensors are read by name with a shape check and widened to
+ * {@code model.safetensors.index.json}'s (diffusers: {@code diffusion_pytorch_model.safetensors.index.json}'s)
+ * {@code weight_map} when that file exists, else every {@code *.safetensors} in the folder. Tensors are read by name with a shape check and widened to
  * fp32 (F32/F16/BF16 stored). Errors name the file and tensor. One loader per load; {@link #close}
  * unmaps the files.
  */
@@ -57,7 +56,8 @@ public final class Checkpoint implements AutoCloseable {
         Checkpoint c = new Checkpoint(dir);
         try {
             Path index = dir.resolve("model.safetensors.index.json");
-            if (!Files.isRegularFile(index)) index = dir.resolve("diffusion_pytorch_model.safetensors.index.json"); // a diffusers component's shards
+            // diffusers' name for it: the index decides between plain shards and .fp16 variant shards lying beside them
+            if (!Files.isRegularFile(index)) index = dir.resolve("diffusion_pytorch_model.safetensors.index.json");
             if (Files.isRegularFile(index)) {
                 JsonNode n;
                 try {
