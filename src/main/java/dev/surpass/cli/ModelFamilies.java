@@ -15,6 +15,7 @@ public final class ModelFamilies {
             new dev.surpass.model.llama.LlamaFamily(),
             new dev.surpass.model.neox.GptNeoXFamily(),
             new dev.surpass.model.phi.PhiFamily(),
+            new dev.surpass.model.pixart.PixArtForward(),   // before "dit": old PixArt folders name Transformer2DModel too
             new dev.surpass.model.dit.DiTForward(),
             new dev.surpass.model.bert.BertForward(),
             new dev.surpass.model.bert.ModernBertForward(),

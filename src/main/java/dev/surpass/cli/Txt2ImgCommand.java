@@ -7,6 +7,7 @@ import dev.surpass.diffusion.DiffusersSampler;
 import dev.surpass.io.SafeTensors;
 import dev.surpass.io.SafeTensorsFile;
 import dev.surpass.diffusion.SchedulerConfig;
+import dev.surpass.model.sd.PixArtPipeline;
 import dev.surpass.model.sd.StableDiffusion;
 import dev.surpass.model.sd.StableDiffusion3;
 import dev.surpass.model.sd.StableDiffusionXL;
@@ -27,7 +28,8 @@ import picocli.CommandLine.Option;
 /**
  * {@code surpass txt2img}: text-to-image with a diffusers Stable Diffusion 1.x / 2.x folder
  * ({@link StableDiffusion}) or, when model_index.json names a StableDiffusionXLPipeline, an SDXL base
- * folder ({@link StableDiffusionXL}), or a StableDiffusion3Pipeline, an SD3 / 3.5 folder ({@link StableDiffusion3}). Writes {@code OUT/image-K.png} per prompt, {@code OUT/grid.png} and
+ * folder ({@link StableDiffusionXL}), or a StableDiffusion3Pipeline, an SD3 / 3.5 folder ({@link StableDiffusion3}), or a PixArt-α / Σ
+ * folder ({@link PixArtPipeline}). Writes {@code OUT/image-K.png} per prompt, {@code OUT/grid.png} and
  * {@code OUT/latents.safetensors} (the final latents, with the settings in the metadata). With
  * {@code --init-image} it is image-to-image ({@link StableDiffusion#sampleFromImage}, diffusers'
  * {@code StableDiffusionImg2ImgPipeline}) at {@code --strength} (SD 1.x / 2.x only).
@@ -38,7 +40,8 @@ import picocli.CommandLine.Option;
             "tokenizer/, unet/, vae/, scheduler/), as StableDiffusionPipeline runs it: CLIP text encoder,",
             "UNet2DConditionModel with classifier-free guidance, the folder's scheduler (or --scheduler), the VAE;",
             "or an SDXL base folder (StableDiffusionXLPipeline: two text encoders, added conditions), or an SD3 / SD3.5 folder",
-            "(StableDiffusion3Pipeline: two CLIP encoders and T5, the MMDiT transformer, flow matching), as their pipelines run them.",
+            "(StableDiffusion3Pipeline: two CLIP encoders and T5, the MMDiT transformer, flow matching), or a PixArt-α / PixArt-Σ",
+            "folder (PixArtAlphaPipeline / PixArtSigmaPipeline: T5 text encoder, DiT transformer), as their pipelines run them.",
             "Writes OUT/image-K.png per prompt, OUT/grid.png and OUT/latents.safetensors.",
             "With --init-image it is image-to-image (StableDiffusionImg2ImgPipeline, SD 1.x / 2.x; StableDiffusion3Img2ImgPipeline) at --strength."
         })
@@ -242,10 +245,11 @@ final class Txt2ImgCommand extends CliCommand {
     }
 
     /**
-     * The pipeline model_index.json's _class_name names: StableDiffusionXLPipeline, StableDiffusion3Pipeline, else Stable
-     * Diffusion 1.x / 2.x (which refuses others by name).
+     * The pipeline model_index.json's _class_name names: StableDiffusionXLPipeline, StableDiffusion3Pipeline, PixArtAlphaPipeline /
+     * PixArtSigmaPipeline, else Stable Diffusion 1.x / 2.x (which refuses others by name).
      */
     private static Pipeline open(Device dev, Path model, int maxSequenceLength, StableDiffusion3.SkipLayerGuidance slg) {
+        if (PixArtPipeline.accepts(model)) return pixArt(PixArtPipeline.load(dev, model));
         if (StableDiffusion3.accepts(model)) {
             StableDiffusion3 x = StableDiffusion3.load(dev, model);
             return new Pipeline() {
@@ -282,6 +286,20 @@ final class Txt2ImgCommand extends CliCommand {
             public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) { return x.sample(p, n, o, g); }
             public Tensor sampleFromImage(List<String> p, List<String> n, Tensor i, double s, StableDiffusion.Options o, StableDiffusion.Progress g) {
                 return x.sampleFromImage(p, n, i, s, o, g);
+            }
+            public Tensor decode(Tensor l) { return x.decode(l); }
+            public void close() { x.close(); }
+        };
+    }
+
+    /** A PixArt-α / Σ folder (model_index.json naming PixArtAlphaPipeline / PixArtSigmaPipeline): text-to-image only. */
+    private static Pipeline pixArt(PixArtPipeline x) {
+        return new Pipeline() {
+            public int defaultSize() { return x.defaultSize(); }
+            public SchedulerConfig schedulerConfig() { return x.schedulerConfig(); }
+            public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) { return x.sample(p, n, o, g); }
+            public Tensor sampleFromImage(List<String> p, List<String> n, Tensor i, double s, StableDiffusion.Options o, StableDiffusion.Progress g) {
+                throw new IllegalArgumentException("--init-image: image-to-image is not implemented for PixArt folders");
             }
             public Tensor decode(Tensor l) { return x.decode(l); }
             public void close() { x.close(); }
