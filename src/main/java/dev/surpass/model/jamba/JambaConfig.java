@@ -15,12 +15,14 @@ import java.nio.file.Path;
  * <p>Refused (naming the field): activations other than silu, {@code mamba_proj_bias} true,
  * offsets not below their period, heads that do not divide the hidden size or a kv-head count that
  * does not divide the heads, head dims the fused attention lacks, top-k above the experts.
- * {@code sliding_window} is read but not applied: HF's eager and SDPA attention ignore it too.
+ * {@code sliding_window} is not applied: HF's eager and SDPA attention ignore it too.
+ * {@code max_position_embeddings} (262144) bounds a generation's prompt + new tokens (the KV cache
+ * is sized for them up front).
  */
 public record JambaConfig(int vocabSize, int hidden, int intermediate, int nLayer, int nHeads, int nKvHeads, float rmsEps,
                           int experts, int topK, int expertPeriod, int expertOffset, int attnPeriod, int attnOffset,
                           int dState, int dConv, int expand, int dtRank, boolean convBias, boolean tieEmbeddings,
-                          int[] eosIds) {
+                          int maxPositions, int[] eosIds) {
 
     /** Head dims the fused attention kernels support. */
     private static final int[] HEAD_DIMS = {32, 64, 72, 80, 96, 128, 256};
@@ -110,8 +112,9 @@ public record JambaConfig(int vocabSize, int hidden, int intermediate, int nLaye
             throw new IllegalArgumentException(w + ": field \"mamba_proj_bias\" is true; in_proj/out_proj biases are not supported");
         }
         boolean tie = c.bool("tie_word_embeddings", false);
+        int maxPos = c.optPositive("max_position_embeddings", 262144);
         int[] eos = c.has("eos_token_id") ? c.eosIds() : new int[] {2};
         return new JambaConfig(vocab, hidden, inter, layers, heads, kv, (float) eps, experts, topK, ePeriod, eOffset, aPeriod, aOffset,
-                dState, dConv, expand, dtRank, convBias, tie, eos);
+                dState, dConv, expand, dtRank, convBias, tie, maxPos, eos);
     }
 }

@@ -420,6 +420,10 @@ public final class JambaLM implements AutoCloseable {
         }
         if (maxNewTokens < 0) throw new IllegalArgumentException("generate: maxNewTokens is " + maxNewTokens);
         if (sampling == null) throw new IllegalArgumentException("generate: sampling is null");
+        if ((long) maxLen + maxNewTokens > config.maxPositions()) {
+            throw new IllegalArgumentException("generate: the longest prompt (" + maxLen + ") + maxNewTokens (" + maxNewTokens + ") exceeds"
+                    + " max_position_embeddings " + config.maxPositions() + " (the KV cache is sized for it)");
+        }
         int batch = prompts.length, v = config.vocabSize();
         int[][] out = new int[batch][];
         if (maxNewTokens == 0) {
@@ -428,13 +432,13 @@ public final class JambaLM implements AutoCloseable {
         }
         Set<Integer> stops = new HashSet<>();
         if (stopIds != null) for (int id : stopIds) stops.add(id);
-        int[][] buf = new int[batch][maxNewTokens];
+        int[][] buf = new int[batch][Math.min(maxNewTokens, 64)]; // grown as tokens come
         int[] count = new int[batch];
         boolean[] done = new boolean[batch];
         Random[] rng = new Random[batch];
         for (int b = 0; b < batch; b++) rng[b] = sampling.newRandom(b);
         float[] last = new float[batch * v];
-        try (JambaState st = newState(batch, Math.addExact(maxLen, maxNewTokens))) {
+        try (JambaState st = newState(batch, maxLen + maxNewTokens)) {
             for (int b = 0; b < batch; b++) {
                 int len = prompts[b].length;
                 try (Tensor lg = prefill(st, b, prompts[b]); Tensor row = MambaLM.slice(lg, (long) (len - 1) * v, v)) {
@@ -447,6 +451,7 @@ public final class JambaLM implements AutoCloseable {
                 for (int b = 0; b < batch; b++) {
                     if (done[b]) continue;
                     tok[b] = sampling.pick(last, b * v, v, rng[b]);
+                    if (count[b] == buf[b].length) buf[b] = Arrays.copyOf(buf[b], (int) Math.min(maxNewTokens, 2L * buf[b].length));
                     buf[b][count[b]++] = tok[b];
                     if (onToken != null) onToken.accept(b, tok[b]);
                     if (stops.contains(tok[b]) || count[b] == maxNewTokens) done[b] = true;

@@ -481,6 +481,9 @@ class JambaLMTest {
             IllegalArgumentException id = assertThrows(IllegalArgumentException.class, () -> lm.forward(new int[][] {{1, V}}));
             assertTrue(id.getMessage().contains("token id " + V), id.getMessage());
             assertThrows(IllegalArgumentException.class, () -> lm.forward(new int[][] {{1, 2}, {3}}));
+            IllegalArgumentException big = assertThrows(IllegalArgumentException.class,
+                    () -> lm.generate(new int[][] {{1, 2}}, 262143, Sampling.greedy(), null, null));
+            assertTrue(big.getMessage().contains("max_position_embeddings"), big.getMessage());
         }
     }
 
