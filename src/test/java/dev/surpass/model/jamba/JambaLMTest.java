@@ -123,6 +123,10 @@ class JambaLMTest {
 
     /** Writes the weights (edited by {@code edit} on a copy, may be null) and {@code config} to a new folder. */
     static Path write(String name, String config, Consumer<Map<String, float[]>> edit) throws IOException {
+        return write(name, config, edit, DType.F32);
+    }
+
+    static Path write(String name, String config, Consumer<Map<String, float[]>> edit, DType dtype) throws IOException {
         Path d = Files.createDirectories(tmp.resolve(name));
         Files.writeString(d.resolve("config.json"), config);
         Map<String, float[]> data = new LinkedHashMap<>(w);
@@ -132,7 +136,7 @@ class JambaLMTest {
             for (var e : data.entrySet()) {
                 long[] s = shapes.get(e.getKey());
                 if (e.getValue().length != Arrays.stream(s).reduce(1, (a, b) -> a * b)) s = new long[] {e.getValue().length};
-                tensors.put(e.getKey(), cpu.upload(DType.F32, e.getValue(), s));
+                tensors.put(e.getKey(), cpu.upload(dtype, e.getValue(), s));
             }
             SafeTensors.write(d.resolve("model.safetensors"), tensors);
         } finally {
@@ -430,6 +434,27 @@ class JambaLMTest {
             int first = 0;
             while (g[first] != g[3]) first++;
             assertArrayEquals(Arrays.copyOf(g, first + 1), stopped);
+        }
+    }
+
+    /** A BF16 checkpoint is widened on load: the same logits as an F32 checkpoint of the BF16-rounded values. */
+    @Test
+    void sixteenBitCheckpointIsWidened() throws IOException {
+        Path bf16 = write("bf16", config(""), null, DType.BF16);
+        Path rounded = write("rounded", config(""), m -> m.replaceAll((k, v) -> {
+            try (Tensor t = cpu.upload(DType.BF16, v, v.length)) {
+                return t.toFloatArray();
+            }
+        }));
+        int[][] ids = {randomIds(new Random(SEED + 7), 9)};
+        try (JambaLM a = JambaLM.load(cpu, bf16); JambaLM b = JambaLM.load(cpu, rounded); JambaLM f32 = JambaLM.load(cpu, dir);
+             Tensor la = a.forward(ids); Tensor lb = b.forward(ids); Tensor lf = f32.forward(ids)) {
+            assertArrayEquals(lb.toFloatArray(), la.toFloatArray(), 0f);
+            double[][] ref = new double[9][V];
+            float[] f = lf.toFloatArray();
+            for (int t = 0; t < 9; t++) for (int v = 0; v < V; v++) ref[t][v] = f[t * V + v];
+            double err = worst(la.toFloatArray(), 0, ref);
+            assertTrue(err > 1e-4 && err < 0.1, "BF16 rounding should show, moderately: rel L2 " + err);
         }
     }
 
