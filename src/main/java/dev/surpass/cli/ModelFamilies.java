@@ -11,6 +11,7 @@ public final class ModelFamilies {
     private static final List<ModelForward> BUILT_IN = List.of(
             // add model families here as they land, e.g. new dev.surpass.model.gpt.GptForward()
             new dev.surpass.model.mamba.MambaForward(),
+            new dev.surpass.model.jamba.JambaForward(),
             new dev.surpass.model.gpt2.Gpt2Family(),
             new dev.surpass.model.llama.LlamaFamily(),
             new dev.surpass.model.neox.GptNeoXFamily(),

@@ -29,16 +29,46 @@ import java.util.function.UnaryOperator;
  *
  * <p>The tensors are owned by the model's weights (the tracker given to {@link #load}).
  */
-final class MoeMlp {
+public final class MoeMlp {
     /** One SwiGLU expert's projections: gate / up {@code [F, hidden]}, down {@code [hidden, F]}. */
     private record Expert(Tensor gate, Tensor up, Tensor down) {
         Tensor apply(Tensor x) {
-            try (Scope s = Scope.open()) {
-                Tensor g = s.track(Activation.silu(s.track(Gemm.linear(x, gate, null))));
-                Tensor gu = s.track(Elementwise.mul(g, s.track(Gemm.linear(x, up, null))));
-                return Gemm.linear(gu, down, null);
-            }
+            return swiglu(x, gate, up, down);
         }
+    }
+
+    /**
+     * A SwiGLU MLP {@code down(silu(gate · x) · (up · x))} of rows {@code x [n, hidden]} with
+     * {@code gate, up [F, hidden]}, {@code down [hidden, F]}: one expert, or a dense MLP of the
+     * same shape (Jamba's non-expert layers).
+     */
+    public static Tensor swiglu(Tensor x, Tensor gate, Tensor up, Tensor down) {
+        try (Scope s = Scope.open()) {
+            Tensor g = s.track(Activation.silu(s.track(Gemm.linear(x, gate, null))));
+            Tensor gu = s.track(Elementwise.mul(g, s.track(Gemm.linear(x, up, null))));
+            return Gemm.linear(gu, down, null);
+        }
+    }
+
+    /**
+     * A mixture over already-uploaded tensors (owned by the caller, who closes them): router
+     * {@code [experts, hidden]} and per expert {@code gate[j], up[j] [F, hidden]},
+     * {@code down[j] [hidden, F]}; no shared expert. For families loaded outside this package
+     * (Jamba); the config's experts, topK and normTopK apply.
+     */
+    public static MoeMlp of(MoeConfig config, Tensor router, Tensor[] gate, Tensor[] up, Tensor[] down) {
+        if (config == null || router == null || gate == null || up == null || down == null) {
+            throw new IllegalArgumentException("MoeMlp.of: null argument");
+        }
+        if (config.sharedIntermediate() != 0) throw new IllegalArgumentException("MoeMlp.of: a shared expert is not supported here");
+        int ne = config.experts();
+        if (gate.length != ne || up.length != ne || down.length != ne || router.dim(0) != ne) {
+            throw new IllegalArgumentException("MoeMlp.of: config has " + ne + " experts but router has " + router.dim(0) + " rows and "
+                    + gate.length + "/" + up.length + "/" + down.length + " gate/up/down weights");
+        }
+        Expert[] experts = new Expert[ne];
+        for (int j = 0; j < ne; j++) experts[j] = new Expert(gate[j], up[j], down[j]);
+        return new MoeMlp(config, router, experts, null);
     }
 
     private final MoeConfig config;
@@ -101,7 +131,7 @@ final class MoeMlp {
     }
 
     /** The mixture's output {@code [n, hidden]} for the normalised rows {@code x [n, hidden]}. */
-    Tensor apply(Tensor x) {
+    public Tensor apply(Tensor x) {
         int n = (int) x.dim(0), h = (int) x.dim(1), ne = config.experts(), k = config.topK();
         int slots = k + (shared == null ? 0 : 1), cols = ne + (shared == null ? 0 : 1);
         Device device = x.device();

@@ -710,15 +710,16 @@ public final class MambaLM implements AutoCloseable {
 
     // ---------------------------------------------------------------------------------------------
     // Layout helpers (contiguous tensors, through the device's copy and GEMM)
+    // (public: the Jamba hybrid runs its Mamba layers with them)
 
     /** Rows {@code [start, start + count)} of a contiguous {@code [rows, cols]} tensor, as a copy. */
-    static Tensor rows(Tensor t, long start, long count) {
+    public static Tensor rows(Tensor t, long start, long count) {
         long cols = t.numel() / t.dim(0);
         return slice(t, start * cols, count, cols);
     }
 
     /** A copy of the elements of contiguous {@code t} from flat index {@code elemOffset}, shaped {@code shape}. */
-    static Tensor slice(Tensor t, long elemOffset, long... shape) {
+    public static Tensor slice(Tensor t, long elemOffset, long... shape) {
         long es = t.dtype().byteSize();
         Tensor out = t.device().allocate(t.dtype(), shape);
         t.device().backend().copy(t.storage(), t.byteOffset() + elemOffset * es, out.storage(), out.byteOffset(), out.byteSize());
@@ -726,7 +727,7 @@ public final class MambaLM implements AutoCloseable {
     }
 
     /** Copies all of {@code src} into {@code dst} from flat index {@code elemOffset}. */
-    static void copyInto(Tensor src, Tensor dst, long elemOffset) {
+    public static void copyInto(Tensor src, Tensor dst, long elemOffset) {
         long es = dst.dtype().byteSize();
         dst.device().backend().copy(src.storage(), src.byteOffset(), dst.storage(), dst.byteOffset() + elemOffset * es, src.byteSize());
     }
@@ -735,7 +736,7 @@ public final class MambaLM implements AutoCloseable {
      * {@code [R, C]} → {@code [C, R]}: on the CPU by a host loop; elsewhere as {@code I_C · tᵀ}
      * with {@link Gemm#linear} (exact in fp32 unless TF32 is allowed).
      */
-    static Tensor transpose(Tensor t) {
+    public static Tensor transpose(Tensor t) {
         int r = (int) t.dim(0), c = (int) t.dim(1);
         if (t.device().isCpu()) {
             float[] v = t.toFloatArray();
