@@ -27,7 +27,7 @@ import picocli.CommandLine.Option;
 /**
  * {@code surpass txt2img}: text-to-image with a diffusers Stable Diffusion 1.x / 2.x folder
  * ({@link StableDiffusion}) or, when model_index.json names a StableDiffusionXLPipeline, an SDXL base
- * folder ({@link StableDiffusionXL}). Writes {@code OUT/image-K.png} per prompt, {@code OUT/grid.png} and
+ * folder ({@link StableDiffusionXL}), or a PixArt-α / Σ folder ({@link PixArtPipeline}). Writes {@code OUT/image-K.png} per prompt, {@code OUT/grid.png} and
  * {@code OUT/latents.safetensors} (the final latents, with the settings in the metadata). With
  * {@code --init-image} it is image-to-image ({@link StableDiffusion#sampleFromImage}, diffusers'
  * {@code StableDiffusionImg2ImgPipeline}) at {@code --strength} (SD 1.x / 2.x only).
@@ -37,7 +37,8 @@ import picocli.CommandLine.Option;
             "Text-to-image with a diffusers Stable Diffusion 1.x / 2.x folder (model_index.json, text_encoder/,",
             "tokenizer/, unet/, vae/, scheduler/), as StableDiffusionPipeline runs it: CLIP text encoder,",
             "UNet2DConditionModel with classifier-free guidance, the folder's scheduler (or --scheduler), the VAE;",
-            "or an SDXL base folder (StableDiffusionXLPipeline: two text encoders, added conditions), as its pipeline runs it.",
+            "or an SDXL base folder (StableDiffusionXLPipeline: two text encoders, added conditions), as its pipeline runs it,",
+            "or a PixArt-α / PixArt-Σ folder (PixArtAlphaPipeline / PixArtSigmaPipeline: T5 text encoder, DiT transformer).",
             "Writes OUT/image-K.png per prompt, OUT/grid.png and OUT/latents.safetensors.",
             "With --init-image it is image-to-image (StableDiffusionImg2ImgPipeline, SD 1.x / 2.x) at --strength."
         })
@@ -223,6 +224,7 @@ final class Txt2ImgCommand extends CliCommand {
 
     /** The pipeline model_index.json's _class_name names: StableDiffusionXLPipeline, else Stable Diffusion 1.x / 2.x (which refuses others by name). */
     private static Pipeline open(Device dev, Path model) {
+        if (PixArtPipeline.accepts(model)) return pixArt(PixArtPipeline.load(dev, model));
         if (StableDiffusionXL.accepts(model)) {
             StableDiffusionXL x = StableDiffusionXL.load(dev, model);
             return new Pipeline() {
@@ -236,7 +238,6 @@ final class Txt2ImgCommand extends CliCommand {
                 public void close() { x.close(); }
             };
         }
-        if (PixArtPipeline.accepts(model)) return pixArt(PixArtPipeline.load(dev, model)); // PixArt-α / Σ
         StableDiffusion x = StableDiffusion.load(dev, model);
         return new Pipeline() {
             public int defaultSize() { return x.defaultSize(); }
