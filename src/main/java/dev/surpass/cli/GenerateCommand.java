@@ -24,7 +24,9 @@ import picocli.CommandLine.Option;
             "streaming each token as it is picked. With a tokenizer (--tokenizer, or tokenizer.json in the model",
             "folder) it prints text, the prompt first; without one it prints the new token ids.",
             "Several --prompt (or --ids) make one batch of prompts of any lengths; each sequence is printed as",
-            "'[i] ...' when it ends. Greedy unless --temperature > 0. Prints tokens/s on stderr."
+            "'[i] ...' when it ends. Greedy unless --temperature > 0. Prints tokens/s on stderr.",
+            "A T5 text-to-text folder (T5ForConditionalGeneration: t5, flan-t5, mt5) answers each prompt: only the",
+            "decoded answer is printed, e.g. --prompt \"translate English to German: That is good.\""
         })
 final class GenerateCommand extends CliCommand {
     @Option(names = "--model", required = true, paramLabel = "PATH", description = "The model: a checkpoint folder (config.json + *.safetensors).")
@@ -103,7 +105,7 @@ final class GenerateCommand extends CliCommand {
                 int[] stops = ignoreEos ? new int[0] : eos != null ? eos : g.defaultStopIds();
                 if (stops.length > 0) err.println("surpass generate: stopping at id(s) " + Arrays.toString(stops));
                 err.flush();
-                Printer p = new Printer(out, tok, promptIds, maxNewTokens, stops);
+                Printer p = new Printer(out, tok, promptIds, maxNewTokens, stops, g.continuesPrompt());
                 p.start();
                 long tGen = System.nanoTime();
                 long[] first = {0};
@@ -179,7 +181,7 @@ final class GenerateCommand extends CliCommand {
         private final int[] count;
         private final boolean[] printed;
 
-        Printer(PrintWriter out, Tokenizer tok, int[][] prompts, int max, int[] stops) {
+        Printer(PrintWriter out, Tokenizer tok, int[][] prompts, int max, int[] stops, boolean echo) {
             this.out = out;
             this.tok = tok;
             this.prompts = prompts;
@@ -196,8 +198,9 @@ final class GenerateCommand extends CliCommand {
                     // the prompt goes through the same stream decoder as the new tokens, so the first new
                     // token is decoded in context (a SentencePiece decoder strips the leading space of
                     // the text's first token only; a byte-level one may hold back a split character)
-                    dec[i] = tok.newStreamDecoder(false);
-                    for (int id : prompts[i]) if (tok.idToToken(id) != null) text[i].append(dec[i].push(id));
+                    // an encoder-decoder's answer is printed alone, without its special tokens (eos, pad)
+                    dec[i] = tok.newStreamDecoder(!echo);
+                    if (echo) for (int id : prompts[i]) if (tok.idToToken(id) != null) text[i].append(dec[i].push(id));
                 }
             }
         }

@@ -39,6 +39,15 @@ public interface ModelGenerate {
         /** The ids that end a sequence by default (the checkpoint's EOS), possibly empty. */
         int[] defaultStopIds();
 
+        /**
+         * Whether the new tokens continue the prompt's text (a causal language model: the prompt is
+         * printed first) rather than answer it (an encoder-decoder such as T5: only the new text is
+         * printed, special tokens left out).
+         */
+        default boolean continuesPrompt() {
+            return true;
+        }
+
         /** One line about the model, e.g. "mamba: 24 layers, d_model 768, vocab 50280". */
         String describe();
 
