@@ -307,6 +307,28 @@ public final class T5ForConditionalGeneration implements AutoCloseable {
         }
     }
 
+    /**
+     * {@link #forward}'s logits computed as generation computes them: one decoder position per step
+     * through the incremental cache (for tests: it must equal the one-step forward).
+     */
+    Tensor forwardIncremental(int[][] inputIds, int[][] decoderInputIds) {
+        ensureOpen();
+        int b = checkInputs("forwardIncremental", inputIds), t = decoderInputIds[0].length, vocab = config.vocabSize();
+        for (int s = 0; s < b; s++) checkRow("forwardIncremental", "decoderInputIds", s, decoderInputIds[s]);
+        float[] all = new float[b * t * vocab];
+        try (Session session = new Session(inputIds, t)) {
+            int[] tok = new int[b];
+            for (int p = 0; p < t; p++) {
+                for (int s = 0; s < b; s++) tok[s] = decoderInputIds[s][p];
+                try (Tensor h = session.step(tok, 1); Tensor l = logitsOf(h)) {
+                    float[] v = l.toFloatArray();
+                    for (int s = 0; s < b; s++) System.arraycopy(v, s * vocab, all, (s * t + p) * vocab, vocab);
+                }
+            }
+        }
+        return device.upload(DType.F32, all, b, t, vocab);
+    }
+
     /** {@link #generate(int[][], GenerationOptions, Decoding.TokenSink)} without streaming. */
     public int[][] generate(int[][] inputIds, GenerationOptions options) {
         return generate(inputIds, options, null);
