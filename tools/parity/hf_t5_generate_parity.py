@@ -14,7 +14,9 @@
 # in sharded safetensors with an index, tied). Each: teacher-forced logits of a ragged batch (inputs 37 / 12 / 1 tokens,
 # padded with 0 and masked; 40 decoder positions) through `surpass forward`, against the fp32 transcription and against the
 # float64 one (the fp32 floor); then greedy ids of the same batch through `surpass generate --ids`, once with the
-# checkpoint's eos and once stopping at a token the first row emits early (so rows finish at different steps).
+# checkpoint's eos and once stopping at a token the first row emits early (so rows finish at different steps); then beam
+# search ids (generation/utils.py's vectorised _beam_search) with 3 beams and HF's defaults, 4 beams / length_penalty 0.6 /
+# early_stopping True, and 2 beams / length_penalty 2 / early_stopping "never", all with that stop id.
 # Run from an empty folder: python3 hf_t5_generate_parity.py
 import json, math, os, re, subprocess, sys, torch
 import torch.nn.functional as F
@@ -130,6 +132,57 @@ class Model:
         return out
 
 
+    def beam(self, ids, mask, max_new, eos, nb, lp, early):
+        # generation/utils.py _beam_search (the vectorised one), greedy, one returned sequence, eos a single id
+        c = self.c
+        B, V, dpl = ids.shape[0], c["vocab_size"], 1
+        enc = self.encode(ids, mask).repeat_interleave(nb, 0)
+        m = mask.repeat_interleave(nb, 0)
+        max_length = dpl + max_new
+        running = torch.full((B, nb, max_length), c["pad_token_id"], dtype=torch.long)
+        running[:, :, 0] = c["decoder_start_token_id"]
+        sequences = running.clone()
+        running_scores = torch.zeros(B, nb); running_scores[:, 1:] = -1e9
+        beam_scores = torch.full((B, nb), -1e9)
+        finished = torch.zeros(B, nb, dtype=torch.bool)
+        unsat = torch.ones(B, 1, dtype=torch.bool)
+        keep = max(2, 1 + 1) * nb
+        top_mask = torch.cat([torch.ones(nb, dtype=torch.bool), torch.zeros(keep - nb, dtype=torch.bool)])
+        gather = lambda t, i: torch.take_along_dim(t, i.view(i.shape + (1,) * (t.dim() - 2)), dim=1)
+        cur_len = dpl
+        while cur_len < max_length:
+            logits = self.logits(enc, m, running[:, :, :cur_len].reshape(B * nb, cur_len))[:, -1, :].float()
+            lp_all = (F.log_softmax(logits, dim=-1).view(B, nb, V) + running_scores[:, :, None]).reshape(B, nb * V)
+            topk_lp, topk_idx = torch.topk(lp_all, keep)
+            topk_seq = gather(running, topk_idx // V).clone()
+            topk_seq[:, :, cur_len] = topk_idx % V
+            hits = (topk_seq[:, :, cur_len] == eos) | (cur_len + 1 >= max_length)
+            trl = topk_lp + hits.to(torch.float32) * -1.0e9
+            nxt = torch.topk(trl, k=nb)[1]
+            running, running_scores = gather(topk_seq, nxt), gather(trl, nxt)
+            did = hits & top_mask[None, :]
+            sc = topk_lp / ((cur_len + 1 - dpl) ** lp)
+            sc = sc + (torch.all(finished, dim=-1, keepdim=True) & (early is True)).to(torch.float32) * -1.0e9
+            sc = sc + (~unsat).to(torch.float32) * -1.0e9
+            sc = sc + (~did) * -1.0e9
+            idx = torch.topk(torch.cat((beam_scores, sc), 1), k=nb)[1]
+            sequences = gather(torch.cat((sequences, topk_seq), 1), idx)
+            beam_scores = gather(torch.cat((beam_scores, sc), 1), idx)
+            finished = gather(torch.cat((finished, did), 1), idx)
+            cur_len += 1
+            hyp = (max_length - dpl) if (early == "never" and lp > 0.0) else (cur_len - dpl)
+            best = running_scores[:, :1] / (hyp ** lp)
+            worst = torch.where(finished, torch.min(beam_scores, dim=1, keepdim=True)[0].expand(-1, nb), torch.full_like(beam_scores, -1.0e9))
+            unsat = unsat & torch.any(best > worst, dim=-1, keepdim=True)
+            if not (bool(torch.any(unsat)) and not (bool(torch.all(finished)) and early is True) and not bool(torch.all(hits))):
+                break
+        out = []
+        for b in range(B):
+            row = sequences[b, 0, 1:].tolist()
+            out.append(row[:row.index(eos) + 1] if eos in row else row)
+        return out
+
+
 def rel_l2(a, b):
     return ((a - b).double().norm() / b.double().norm()).item()
 
@@ -232,6 +285,23 @@ def run_case(name, proj, heads, n_dec, tied, dtype, shards):
         same = all(got_ids.get(b) == want[b] for b in range(B))
         print(f"  greedy, eos {eos}, max_new_tokens {max_new}: torch lengths {[len(x) for x in want]} (row 0: {want[0][:8]}...), "
               f"surpass {'identical ids' if same else 'DIFFERENT: ' + str(got_ids) + ' vs ' + str(want)}")
+        ok &= same
+    # beam search: the stop id above, HF's defaults (length_penalty 1, early_stopping False), then other settings
+    for nb, lp, early in ((3, 1.0, False), (4, 0.6, True), (2, 2.0, "never")):
+        want = m32.beam(ids, mask, max_new, stop, nb, lp, early)
+        cmd = [SURPASS, "generate", "--model", d, "--max-new-tokens", str(max_new), "--eos", str(stop), "--num-beams", str(nb),
+               "--length-penalty", str(lp), "--early-stopping", str(early).lower()]
+        for row in rows: cmd += ["--ids", ",".join(map(str, row))]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            print(r.stdout, r.stderr); return False
+        got_ids = {}
+        for line in r.stdout.splitlines():
+            mm = re.match(r"\[(\d+)\] ?(.*)$", line)
+            if mm: got_ids[int(mm.group(1))] = [int(t) for t in mm.group(2).split()]
+        same = all(got_ids.get(b) == want[b] for b in range(B))
+        print(f"  beam search, {nb} beams, length_penalty {lp}, early_stopping {early}, eos {stop}: torch lengths {[len(x) for x in want]} "
+              f"(row 0: {want[0][:8]}...), surpass {'identical ids' if same else 'DIFFERENT: ' + str(got_ids) + ' vs ' + str(want)}")
         ok &= same
     return ok
 

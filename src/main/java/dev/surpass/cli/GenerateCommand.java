@@ -56,6 +56,15 @@ final class GenerateCommand extends CliCommand {
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Seed of the sampler (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--num-beams", defaultValue = "1", paramLabel = "K", description = "Beam search with K beams (families that support it: t5); 1 = none (default: ${DEFAULT-VALUE}).")
+    int numBeams;
+
+    @Option(names = "--length-penalty", defaultValue = "1", paramLabel = "P", description = "Beam search: a finished beam scores log-prob / length^P (default: ${DEFAULT-VALUE}).")
+    double lengthPenalty;
+
+    @Option(names = "--early-stopping", defaultValue = "false", paramLabel = "WHEN", description = "Beam search: false, true or never, as HF's early_stopping (default: ${DEFAULT-VALUE}).")
+    String earlyStopping;
+
     @Option(names = "--eos", paramLabel = "ID", split = ",", description = "Ids that end a sequence (default: the model's eos_token_id, if any).")
     int[] eos;
 
@@ -73,6 +82,12 @@ final class GenerateCommand extends CliCommand {
         if (!(temperature >= 0) || !Double.isFinite(temperature)) throw new UsageException("--temperature " + temperature + ": expected 0 (greedy) or a positive number");
         if (topK < 0) throw new UsageException("--top-k " + topK + ": expected 0 (off) or a positive count");
         if (!(topP > 0 && topP <= 1)) throw new UsageException("--top-p " + topP + ": expected a value in (0, 1]");
+        if (numBeams < 1) throw new UsageException("--num-beams " + numBeams + ": expected >= 1");
+        if (numBeams > 1 && temperature > 0) throw new UsageException("--num-beams " + numBeams + " with --temperature " + temperature + ": beam search is greedy");
+        if (!Double.isFinite(lengthPenalty)) throw new UsageException("--length-penalty " + lengthPenalty + ": expected a finite number");
+        if (!earlyStopping.equals("false") && !earlyStopping.equals("true") && !earlyStopping.equals("never")) {
+            throw new UsageException("--early-stopping " + earlyStopping + ": expected false, true or never");
+        }
         device.validate("generate");
         ModelGenerate family = ModelFamilies.findGenerator(model);
         if (family == null) {
@@ -102,6 +117,7 @@ final class GenerateCommand extends CliCommand {
                     err.println("surpass generate: warning: the tokenizer has " + tok.vocabSize() + " tokens but the model takes ids below "
                             + g.vocabSize());
                 }
+                if (numBeams > 1 && !g.beamSearch()) throw new UsageException("--num-beams " + numBeams + ": the " + family.family() + " family has no beam search");
                 int[] stops = ignoreEos ? new int[0] : eos != null ? eos : g.defaultStopIds();
                 if (stops.length > 0) err.println("surpass generate: stopping at id(s) " + Arrays.toString(stops));
                 err.flush();
@@ -109,7 +125,7 @@ final class GenerateCommand extends CliCommand {
                 p.start();
                 long tGen = System.nanoTime();
                 long[] first = {0};
-                int[][] gen = g.generate(promptIds, new ModelGenerate.Options(maxNewTokens, temperature, topK, topP, seed, stops), (b, id) -> {
+                int[][] gen = g.generate(promptIds, new ModelGenerate.Options(maxNewTokens, temperature, topK, topP, seed, stops, numBeams, lengthPenalty, earlyStopping), (b, id) -> {
                     if (first[0] == 0) first[0] = System.nanoTime();
                     p.token(b, id);
                 });

@@ -365,6 +365,19 @@ public final class T5ForConditionalGeneration implements AutoCloseable {
             for (int s = 0; s < b; s++) out[s] = new int[0];
             return out;
         }
+        if (options.numBeams() > 1) {
+            if ((long) b * options.numBeams() * Math.max(vocab, Math.max(config.dModel(), config.dFf())) > MAX_ARRAY) {
+                throw new IllegalArgumentException("generate: " + b + " inputs × " + options.numBeams() + " beams are too many for one call; split the batch");
+            }
+            int keep = Math.max(2, 1 + stops.length) * options.numBeams();
+            if (keep > options.numBeams() * vocab) {
+                throw new IllegalArgumentException("generate: " + options.numBeams() + " beams keep " + keep + " candidates per step, more than the "
+                        + options.numBeams() * vocab + " the vocabulary offers");
+            }
+            int[][] best = beamSearch(inputIds, options, stops);
+            if (sink != null) for (int s = 0; s < b; s++) for (int t : best[s]) sink.accept(s, t);
+            return best;
+        }
         Sampling sampling = options.greedyPick() ? Sampling.greedy() : options.sampling();
         Random[] rngs = new Random[b];
         for (int s = 0; s < b; s++) rngs[s] = sampling.newRandom(s);
@@ -395,6 +408,227 @@ public final class T5ForConditionalGeneration implements AutoCloseable {
         }
         for (int s = 0; s < b; s++) out[s] = Arrays.copyOf(out[s], count[s]);
         return out;
+    }
+
+    /** -1e9 in float32: what HF adds to a beam score to rule it out. */
+    private static final float OUT = -1.0e9f;
+
+    /**
+     * HF's beam search ({@code generate(num_beams=k)} without sampling; transformers' vectorised
+     * {@code _beam_search}), per input over its k running beams and its k finished ones, with
+     * {@code max_length = 1 + maxNewTokens} (the start token counts):
+     * <pre>
+     * running scores start [0, −1e9, ..]; finished scores all −1e9
+     * each step (cur_len = decoded length, start token included):
+     *   cand = top max(2, 1 + #eos)·k of (running score + log_softmax(logits)) over k·vocab (sorted)
+     *   hit  = the candidate's token is an eos, or cur_len + 1 ≥ max_length
+     *   running ← top k of (cand score − 1e9·hit)
+     *   finished ← top k of finished ∪ cand scored cand / (cur_len + 1 − 1)^length_penalty,
+     *              −1e9 unless (hit and among the first k), −1e9 when the heuristic is satisfied,
+     *              −1e9 when every slot is finished and early_stopping is True
+     *   cur_len += 1
+     *   unsatisfied &= any over slots of best running / L^length_penalty > (slot finished ? worst finished : −1e9),
+     *                  L = max_length − 1 for "never" with a positive penalty, else cur_len − 1
+     *   stop unless (any unsatisfied) and not (all finished and early_stopping True) and not (every candidate hit)
+     * </pre>
+     * The answer is finished slot 0 (its eos included). Scores are float32 as HF's; log_softmax on
+     * the host. The self-attention cache follows each running beam's source row.
+     */
+    private int[][] beamSearch(int[][] inputIds, GenerationOptions o, int[] stops) {
+        int b = inputIds.length, nb = o.numBeams(), vocab = config.vocabSize(), max = o.maxNewTokens(), maxLength = 1 + max;
+        int keep = Math.max(2, 1 + stops.length) * nb;
+        double lp = o.lengthPenalty();
+        GenerationOptions.EarlyStopping early = o.earlyStopping();
+        int[][] rows = new int[b * nb][];
+        for (int s = 0; s < b; s++) for (int k = 0; k < nb; k++) rows[s * nb + k] = inputIds[s];
+        float[][] run = new float[b][nb], fin = new float[b][nb];
+        int[][][] runSeq = new int[b][nb][0], finSeq = new int[b][nb][0];
+        boolean[][] finDone = new boolean[b][nb];
+        boolean[] unsat = new boolean[b];
+        for (int s = 0; s < b; s++) {
+            Arrays.fill(run[s], 1, nb, OUT);
+            Arrays.fill(fin[s], OUT);
+            unsat[s] = true;
+        }
+        int[] next = new int[b * nb], src = new int[b * nb];
+        Arrays.fill(next, startId);
+        try (Session session = new Session(rows, max)) {
+            for (int step = 0; step < max; step++) {
+                int curLen = 1 + step;
+                float[] lg;
+                try (Tensor h = session.step(next, 1); Tensor l = logitsOf(h)) {
+                    lg = l.toFloatArray();
+                }
+                for (int r = 0; r < b * nb; r++) logSoftmax(lg, r * vocab, vocab);
+                boolean anyOpen = false;
+                boolean earlyTrue = early == GenerationOptions.EarlyStopping.TRUE;
+                for (int s = 0; s < b; s++) {
+                    // the top `keep` of running score + log-probability over (beam, token), sorted, lower index first on ties
+                    int[] cand = topK(lg, s * nb * vocab, nb * vocab, keep, run[s], vocab);
+                    float[] score = new float[keep];
+                    boolean[] hit = new boolean[keep];
+                    for (int i = 0; i < keep; i++) {
+                        int beam = cand[i] / vocab, tok = cand[i] % vocab;
+                        score[i] = run[s][beam] + lg[(s * nb + beam) * vocab + tok];
+                        hit[i] = curLen + 1 >= maxLength || contains(stops, tok);
+                        anyOpen |= !hit[i];
+                    }
+                    // finished: merge the old slots with the candidates that just finished among the first nb
+                    float denom = (float) Math.pow(curLen, lp);
+                    boolean full = earlyTrue;
+                    for (boolean f : finDone[s]) full &= f;
+                    float[] merged = new float[nb + keep];
+                    System.arraycopy(fin[s], 0, merged, 0, nb);
+                    for (int i = 0; i < keep; i++) {
+                        float sc = score[i] / denom;
+                        if (full) sc += OUT;
+                        if (!unsat[s]) sc += OUT;
+                        if (!(hit[i] && i < nb)) sc += OUT;
+                        merged[nb + i] = sc;
+                    }
+                    int[] pick = order(merged, nb);
+                    float[] nf = new float[nb];
+                    int[][] ns = new int[nb][];
+                    boolean[] nd = new boolean[nb];
+                    for (int j = 0; j < nb; j++) {
+                        int m = pick[j];
+                        nf[j] = merged[m];
+                        if (m < nb) {
+                            ns[j] = finSeq[s][m];
+                            nd[j] = finDone[s][m];
+                        } else {
+                            int i = m - nb;
+                            ns[j] = append(runSeq[s][cand[i] / vocab], cand[i] % vocab);
+                            nd[j] = hit[i] && i < nb;
+                        }
+                    }
+                    fin[s] = nf;
+                    finSeq[s] = ns;
+                    finDone[s] = nd;
+                    // running: the best nb candidates that did not finish
+                    float[] masked = new float[keep];
+                    for (int i = 0; i < keep; i++) masked[i] = hit[i] ? score[i] + OUT : score[i];
+                    int[] go = order(masked, nb);
+                    int[][] rs = new int[nb][];
+                    for (int j = 0; j < nb; j++) {
+                        int i = go[j], beam = cand[i] / vocab, tok = cand[i] % vocab;
+                        rs[j] = append(runSeq[s][beam], tok);
+                        run[s][j] = masked[i];
+                        src[s * nb + j] = s * nb + beam;
+                        next[s * nb + j] = tok;
+                    }
+                    runSeq[s] = rs;
+                }
+                int len = curLen + 1;
+                boolean improvable = false, allFinished = true;
+                for (int s = 0; s < b; s++) {
+                    int hypo = early == GenerationOptions.EarlyStopping.NEVER && lp > 0 ? maxLength - 1 : len - 1;
+                    float best = run[s][0] / (float) Math.pow(hypo, lp);
+                    float worst = Float.POSITIVE_INFINITY;
+                    for (float f : fin[s]) worst = Math.min(worst, f);
+                    boolean any = false;
+                    for (int k = 0; k < nb; k++) {
+                        any |= best > (finDone[s][k] ? worst : OUT);
+                        allFinished &= finDone[s][k];
+                    }
+                    unsat[s] &= any;
+                    improvable |= unsat[s];
+                }
+                if (!improvable || (allFinished && earlyTrue) || !anyOpen) break;
+                session.reorder(src);
+            }
+        }
+        int[][] out = new int[b][];
+        for (int s = 0; s < b; s++) out[s] = finSeq[s][0];
+        return out;
+    }
+
+    /** In place: {@code v[off..off+n) − max − log Σ exp(v − max)}, float32 results as torch's log_softmax. */
+    private static void logSoftmax(float[] v, int off, int n) {
+        float m = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) m = Math.max(m, v[off + i]);
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += Math.exp((double) v[off + i] - m);
+        float lse = (float) Math.log(sum);
+        for (int i = 0; i < n; i++) v[off + i] = (v[off + i] - m) - lse;
+    }
+
+    /** Indices of the {@code k} best of {@code run[i / vocab] + v[off + i]} for i in [0, n), best first, the lower index first on ties. */
+    private static int[] topK(float[] v, int off, int n, int k, float[] run, int vocab) {
+        // a min-heap of the best k: worst at the root (lower score, or on equal scores the higher index)
+        int[] heap = new int[k];
+        float[] hs = new float[k];
+        int size = 0;
+        for (int i = 0; i < n; i++) {
+            float sc = run[i / vocab] + v[off + i];
+            if (size < k) {
+                int c = size++;
+                while (c > 0) {
+                    int p = (c - 1) / 2;
+                    if (!worse(sc, i, hs[p], heap[p])) break;
+                    heap[c] = heap[p];
+                    hs[c] = hs[p];
+                    c = p;
+                }
+                heap[c] = i;
+                hs[c] = sc;
+            } else if (worse(hs[0], heap[0], sc, i)) {
+                int c = 0;
+                while (true) {
+                    int l = 2 * c + 1, r = l + 1, w = c;
+                    float ws = sc;
+                    int wi = i;
+                    if (l < k && worse(hs[l], heap[l], ws, wi)) {
+                        w = l;
+                        ws = hs[l];
+                        wi = heap[l];
+                    }
+                    if (r < k && worse(hs[r], heap[r], ws, wi)) {
+                        w = r;
+                        ws = hs[r];
+                        wi = heap[r];
+                    }
+                    if (w == c) break;
+                    heap[c] = heap[w];
+                    hs[c] = hs[w];
+                    c = w;
+                }
+                heap[c] = i;
+                hs[c] = sc;
+            }
+        }
+        Integer[] idx = new Integer[size];
+        for (int j = 0; j < size; j++) idx[j] = j;
+        Arrays.sort(idx, (x, y) -> worse(hs[x], heap[x], hs[y], heap[y]) ? 1 : worse(hs[y], heap[y], hs[x], heap[x]) ? -1 : 0);
+        int[] out = new int[size];
+        for (int j = 0; j < size; j++) out[j] = heap[idx[j]];
+        return out;
+    }
+
+    /** Whether (score a, index ia) ranks below (score b, index ib): a lower score, or an equal one at a higher index. */
+    private static boolean worse(float a, int ia, float b, int ib) {
+        return a < b || (a == b && ia > ib);
+    }
+
+    /** The positions of the {@code k} largest of {@code v}, largest first, the lower position first on ties. */
+    private static int[] order(float[] v, int k) {
+        Integer[] idx = new Integer[v.length];
+        for (int i = 0; i < v.length; i++) idx[i] = i;
+        Arrays.sort(idx, (x, y) -> v[x] != v[y] ? Float.compare(v[y], v[x]) : Integer.compare(x, y));
+        int[] out = new int[k];
+        for (int i = 0; i < k; i++) out[i] = idx[i];
+        return out;
+    }
+
+    private static int[] append(int[] a, int t) {
+        int[] r = Arrays.copyOf(a, a.length + 1);
+        r[a.length] = t;
+        return r;
+    }
+
+    private static boolean contains(int[] a, int v) {
+        for (int x : a) if (x == v) return true;
+        return false;
     }
 
     /** Logits {@code [rows, vocab]} of final hidden states {@code [rows, d_model]}: T5's scaling before a tied head. */
@@ -592,6 +826,36 @@ public final class T5ForConditionalGeneration implements AutoCloseable {
                 }
             }
             return v;
+        }
+
+        /**
+         * Row r of the self-attention cache becomes row {@code from[r]}'s (the beams' reordering):
+         * each block's key cells and value rows gathered into new tensors that replace the old.
+         */
+        void reorder(int[] from) {
+            int inner = h * dkv;
+            int[] kIds = new int[b * inner * tMax], vIds = new int[b * h * tMax];
+            for (int r = 0; r < b; r++) {
+                for (int hh = 0; hh < h; hh++) {
+                    int dst = r * h + hh, srcRow = from[r] * h + hh;
+                    for (int p = 0; p < tMax; p++) vIds[dst * tMax + p] = srcRow * tMax + p;
+                    for (int c = 0; c < dkv; c++) {
+                        for (int p = 0; p < tMax; p++) kIds[(dst * dkv + c) * tMax + p] = (srcRow * dkv + c) * tMax + p;
+                    }
+                }
+            }
+            try (Tensor kI = device.upload(kIds, kIds.length); Tensor vI = device.upload(vIds, vIds.length)) {
+                for (int l = 0; l < layers.size(); l++) {
+                    selfK[l] = replace(selfK[l], Gather.rows(selfK[l], kI));
+                    selfV[l] = replace(selfV[l], Gather.rows(selfV[l], vI));
+                }
+            }
+        }
+
+        private Tensor replace(Tensor old, Tensor now) {
+            owned.set(owned.indexOf(old), now);
+            old.close();
+            return now;
         }
 
         @Override

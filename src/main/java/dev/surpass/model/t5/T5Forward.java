@@ -20,7 +20,7 @@ import java.util.Map;
  * input_ids are cut at their attention_mask's last 1, which must be a prefix of 1s).
  *
  * <p>Generate: {@link T5ForConditionalGeneration#generate}, each prompt answered from the decoder
- * start token; the default stop ids are the checkpoint's eos.
+ * start token (greedy, sampled, or beam search); the default stop ids are the checkpoint's eos.
  */
 public final class T5Forward implements ModelForward, ModelGenerate {
     @Override
@@ -98,6 +98,11 @@ public final class T5Forward implements ModelForward, ModelGenerate {
             }
 
             @Override
+            public boolean beamSearch() {
+                return true;
+            }
+
+            @Override
             public String describe() {
                 return m.describe();
             }
@@ -105,8 +110,14 @@ public final class T5Forward implements ModelForward, ModelGenerate {
             @Override
             public int[][] generate(int[][] prompts, Options o, TokenSink sink) {
                 if (o == null) throw new IllegalArgumentException("generate: options is null");
+                GenerationOptions.EarlyStopping early = switch (o.earlyStopping() == null ? "false" : o.earlyStopping()) {
+                    case "false" -> GenerationOptions.EarlyStopping.FALSE;
+                    case "true" -> GenerationOptions.EarlyStopping.TRUE;
+                    case "never" -> GenerationOptions.EarlyStopping.NEVER;
+                    default -> throw new IllegalArgumentException("generate: earlyStopping is \"" + o.earlyStopping() + "\"; expected false, true or never");
+                };
                 GenerationOptions g = new GenerationOptions(o.maxNewTokens(), o.stopIds(),
-                        o.temperature() == 0 ? null : new Sampling(o.temperature(), o.topK(), o.topP(), o.seed()));
+                        o.temperature() == 0 ? null : new Sampling(o.temperature(), o.topK(), o.topP(), o.seed()), o.numBeams(), o.lengthPenalty(), early);
                 return m.generate(prompts, g, sink == null ? null : sink::accept);
             }
 
