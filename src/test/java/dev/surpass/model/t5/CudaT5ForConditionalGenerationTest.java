@@ -23,7 +23,8 @@ import org.junit.jupiter.api.io.TempDir;
  * T5ForConditionalGeneration on CUDA: the tiny random models of {@link T5ForConditionalGenerationTest}
  * (relu with the tied head, whose ReLU runs as device ops there; gated-gelu with lm_head) on a
  * ragged batch: teacher-forced logits against the float64 reference and the CPU, the incremental
- * cache against the full pass, greedy ids equal to the CPU's, and no device memory left per call.
+ * cache against the full pass, greedy and beam-search ids equal to the CPU's, and no device memory
+ * left per call.
  */
 @Tag("gpu")
 class CudaT5ForConditionalGenerationTest {
@@ -66,6 +67,9 @@ class CudaT5ForConditionalGenerationTest {
                     int[][] ids = m.generate(in, GenerationOptions.greedy(20).withStopIds());
                     int[][] onCpu = c.generate(in, GenerationOptions.greedy(20).withStopIds());
                     for (int s = 0; s < 3; s++) assertArrayEquals(onCpu[s], ids[s], name + " greedy row " + s);
+                    GenerationOptions beams = GenerationOptions.greedy(12).withStopIds(ids[0][3]).withBeams(4, 1.0, GenerationOptions.EarlyStopping.FALSE);
+                    int[][] b1 = m.generate(in, beams), b2 = c.generate(in, beams);
+                    for (int s = 0; s < 3; s++) assertArrayEquals(b2[s], b1[s], name + " beam search row " + s + " (the cache reordered on the device)");
                     assertEquals(base, g.liveAllocations(), name + ": device memory left by the calls");
                 }
             }

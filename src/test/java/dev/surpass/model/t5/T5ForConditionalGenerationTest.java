@@ -339,6 +339,150 @@ class T5ForConditionalGenerationTest {
     }
 
     // ---------------------------------------------------------------------------------------------
+    // beam search
+
+    /**
+     * HF's vectorised {@code _beam_search} for one input, written out here over teacher-forced
+     * logits (every step recomputes the beams' prefixes: no cache): running and finished beams,
+     * length penalty on finished scores, the early-stop heuristic. Float32 scores as HF's.
+     */
+    static int[] referenceBeam(T5ForConditionalGeneration m, int[] in, int max, int eos, int nb, double lp, GenerationOptions.EarlyStopping early) {
+        final float out = -1.0e9f;
+        int maxLength = 1 + max, keep = 2 * nb;
+        float[] run = new float[nb], fin = new float[nb];
+        Arrays.fill(run, 1, nb, out);
+        Arrays.fill(fin, out);
+        int[][] runSeq = new int[nb][0], finSeq = new int[nb][0];
+        boolean[] done = new boolean[nb];
+        boolean unsat = true;
+        for (int curLen = 1; curLen < maxLength; curLen++) {
+            int[][] rows = new int[nb][], prefixes = new int[nb][curLen];
+            for (int k = 0; k < nb; k++) {
+                rows[k] = in;
+                System.arraycopy(runSeq[k], 0, prefixes[k], 1, curLen - 1);
+            }
+            float[] lg;
+            try (Tensor t = m.forward(rows, prefixes)) {
+                lg = t.toFloatArray();
+            }
+            // scores of (beam, token): running + log_softmax of the last position
+            float[] acc = new float[nb * V];
+            for (int k = 0; k < nb; k++) {
+                int off = (k * curLen + curLen - 1) * V;
+                double mx = Double.NEGATIVE_INFINITY, sum = 0;
+                for (int v = 0; v < V; v++) mx = Math.max(mx, lg[off + v]);
+                for (int v = 0; v < V; v++) sum += Math.exp(lg[off + v] - mx);
+                for (int v = 0; v < V; v++) acc[k * V + v] = run[k] + (float) (lg[off + v] - mx - Math.log(sum));
+            }
+            Integer[] idx = new Integer[nb * V];
+            for (int i = 0; i < idx.length; i++) idx[i] = i;
+            Arrays.sort(idx, (a, b) -> acc[a] != acc[b] ? Float.compare(acc[b], acc[a]) : Integer.compare(a, b));
+            boolean anyOpen = false, full = early == GenerationOptions.EarlyStopping.TRUE;
+            for (boolean d : done) full &= d;
+            List<float[]> finCand = new ArrayList<>();
+            float[] merged = new float[nb + keep], masked = new float[keep];
+            int[][] seqs = new int[keep][];
+            boolean[] hit = new boolean[keep];
+            for (int i = 0; i < keep; i++) {
+                int c = idx[i], beam = c / V, tok = c % V;
+                seqs[i] = Arrays.copyOf(runSeq[beam], curLen);
+                seqs[i][curLen - 1] = tok;
+                hit[i] = tok == eos || curLen + 1 >= maxLength;
+                anyOpen |= !hit[i];
+                float sc = acc[c] / (float) Math.pow(curLen, lp);
+                if (full) sc += out;
+                if (!unsat) sc += out;
+                if (!(hit[i] && i < nb)) sc += out;
+                merged[nb + i] = sc;
+                masked[i] = hit[i] ? acc[c] + out : acc[c];
+            }
+            System.arraycopy(fin, 0, merged, 0, nb);
+            int[] pick = top(merged, nb), go = top(masked, nb);
+            float[] nf = new float[nb];
+            int[][] ns = new int[nb][];
+            boolean[] nd = new boolean[nb];
+            for (int j = 0; j < nb; j++) {
+                int p = pick[j];
+                nf[j] = merged[p];
+                ns[j] = p < nb ? finSeq[p] : seqs[p - nb];
+                nd[j] = p < nb ? done[p] : hit[p - nb] && p - nb < nb;
+            }
+            fin = nf;
+            finSeq = ns;
+            done = nd;
+            int[][] rs = new int[nb][];
+            for (int j = 0; j < nb; j++) {
+                rs[j] = seqs[go[j]];
+                run[j] = masked[go[j]];
+            }
+            runSeq = rs;
+            int hypo = early == GenerationOptions.EarlyStopping.NEVER && lp > 0 ? maxLength - 1 : curLen;
+            float best = run[0] / (float) Math.pow(hypo, lp), worst = Float.POSITIVE_INFINITY;
+            for (float f : fin) worst = Math.min(worst, f);
+            boolean any = false, all = true;
+            for (int k = 0; k < nb; k++) {
+                any |= best > (done[k] ? worst : out);
+                all &= done[k];
+            }
+            unsat &= any;
+            if (!unsat || (all && early == GenerationOptions.EarlyStopping.TRUE) || !anyOpen) break;
+        }
+        return finSeq[0];
+    }
+
+    /** Positions of the k largest, largest first, the lower position first on ties. */
+    static int[] top(float[] v, int k) {
+        Integer[] idx = new Integer[v.length];
+        for (int i = 0; i < v.length; i++) idx[i] = i;
+        Arrays.sort(idx, (a, b) -> v[a] != v[b] ? Float.compare(v[b], v[a]) : Integer.compare(a, b));
+        int[] o = new int[k];
+        for (int i = 0; i < k; i++) o[i] = idx[i];
+        return o;
+    }
+
+    @Test
+    void beamSearchIsHfsAlgorithmOverTeacherForcedLogits() {
+        int[][] in = ragged(new Random(14), 9, 2, 17);
+        int n = 10;
+        for (T5ForConditionalGeneration m : new T5ForConditionalGeneration[] {reluModel, gatedModel}) {
+            int[][] greedy = m.generate(in, GenerationOptions.greedy(n).withStopIds());
+            int stop = greedy[1][2]; // a stop the greedy path of row 1 meets early, so some beams finish before the end
+            Object[][] settings = {{3, 1.0, GenerationOptions.EarlyStopping.FALSE}, {4, 0.6, GenerationOptions.EarlyStopping.TRUE},
+                {2, 2.0, GenerationOptions.EarlyStopping.NEVER}, {3, -0.5, GenerationOptions.EarlyStopping.FALSE}};
+            for (Object[] st : settings) {
+                int nb = (Integer) st[0];
+                double lp = (Double) st[1];
+                GenerationOptions.EarlyStopping early = (GenerationOptions.EarlyStopping) st[2];
+                GenerationOptions o = GenerationOptions.greedy(n).withStopIds(stop).withBeams(nb, lp, early);
+                int[][] got = m.generate(in, o);
+                List<Integer> streamed = new ArrayList<>();
+                m.generate(in, o, (s, tok) -> streamed.add(tok));
+                int total = 0;
+                for (int s = 0; s < in.length; s++) {
+                    int[] want = referenceBeam(m, in[s], n, stop, nb, lp, early);
+                    assertArrayEquals(want, got[s], m.describe() + ", " + nb + " beams, penalty " + lp + ", " + early + ", row " + s);
+                    total += got[s].length;
+                }
+                assertEquals(total, streamed.size(), "every answer token is streamed");
+            }
+        }
+    }
+
+    @Test
+    void beamOptionsAreRefusedByName() {
+        assertTrue(message(() -> GenerationOptions.greedy(3).withBeams(0, 1, GenerationOptions.EarlyStopping.FALSE)).contains("numBeams is 0"));
+        assertTrue(message(() -> GenerationOptions.greedy(3).withBeams(2, Double.NaN, GenerationOptions.EarlyStopping.FALSE)).contains("lengthPenalty"));
+        assertTrue(message(() -> GenerationOptions.greedy(3).withBeams(2, 1, null)).contains("earlyStopping is null"));
+        assertTrue(message(() -> GenerationOptions.greedy(3).withSampling(new dev.surpass.model.mamba.Sampling(0.7, 0, 1, 1))
+                .withBeams(2, 1, GenerationOptions.EarlyStopping.FALSE)).contains("numBeams is 2 with sampling"));
+        // with every id a stop id, 2 beams would keep (1 + 50) · 2 candidates a step: more than the 2 × 50 there are
+        int[] many = new int[V];
+        for (int i = 0; i < V; i++) many[i] = i;
+        assertTrue(message(() -> reluModel.generate(new int[][] {{3}}, GenerationOptions.greedy(3).withStopIds(many)
+                .withBeams(2, 1, GenerationOptions.EarlyStopping.FALSE))).contains("candidates"));
+    }
+
+    // ---------------------------------------------------------------------------------------------
     // refusals and leaks
 
     static String message(Runnable r) {
@@ -431,6 +575,7 @@ class T5ForConditionalGenerationTest {
                     }
                     m.generate(in, GenerationOptions.greedy(6).withStopIds());
                     m.generate(in, GenerationOptions.greedy(6));
+                    m.generate(in, GenerationOptions.greedy(6).withBeams(3, 1, GenerationOptions.EarlyStopping.FALSE));
                     assertEquals(base, d.liveAllocations(), name);
                     message(() -> m.forward(in, new int[][] {{0}, {0}, {V}}));
                     assertEquals(base, d.liveAllocations(), name + " after a refusal");
@@ -462,6 +607,14 @@ class T5ForConditionalGenerationTest {
         for (int s = 0; s < 2; s++) {
             StringBuilder line = new StringBuilder("[" + s + "]");
             for (int t : want[s]) line.append(' ').append(t);
+            assertTrue(out.contains(line.toString()), out + " lacks " + line);
+        }
+        int[][] beams = gatedModel.generate(in, GenerationOptions.greedy(7).withStopIds().withBeams(3, 0.8, GenerationOptions.EarlyStopping.NEVER));
+        out = run("generate", "--device", "cpu", "--model", tmp.resolve("gated").toString(), "--ids", "3,4,5,6,7", "--ids", "9,8",
+                "--max-new-tokens", "7", "--ignore-eos", "--num-beams", "3", "--length-penalty", "0.8", "--early-stopping", "never");
+        for (int s = 0; s < 2; s++) {
+            StringBuilder line = new StringBuilder("[" + s + "]");
+            for (int t : beams[s]) line.append(' ').append(t);
             assertTrue(out.contains(line.toString()), out + " lacks " + line);
         }
     }
