@@ -439,8 +439,6 @@ public final class T5ForConditionalGeneration implements AutoCloseable {
         int keep = Math.max(2, 1 + stops.length) * nb;
         double lp = o.lengthPenalty();
         GenerationOptions.EarlyStopping early = o.earlyStopping();
-        int[][] rows = new int[b * nb][];
-        for (int s = 0; s < b; s++) for (int k = 0; k < nb; k++) rows[s * nb + k] = inputIds[s];
         float[][] run = new float[b][nb], fin = new float[b][nb];
         int[][][] runSeq = new int[b][nb][0], finSeq = new int[b][nb][0];
         boolean[][] finDone = new boolean[b][nb];
@@ -452,7 +450,7 @@ public final class T5ForConditionalGeneration implements AutoCloseable {
         }
         int[] next = new int[b * nb], src = new int[b * nb];
         Arrays.fill(next, startId);
-        try (Session session = new Session(rows, max)) {
+        try (Session session = new Session(inputIds, max, nb)) {
             for (int step = 0; step < max; step++) {
                 int curLen = 1 + step;
                 float[] lg;
@@ -654,14 +652,23 @@ public final class T5ForConditionalGeneration implements AutoCloseable {
         private int past;
 
         Session(int[][] inputIds, int tMax) {
-            this.b = inputIds.length;
+            this(inputIds, tMax, 1);
+        }
+
+        /** Decoder rows {@code r} over input {@code r / repeat} (the beams of an input share its encoder pass). */
+        Session(int[][] inputIds, int tMax, int repeat) {
+            this.b = inputIds.length * repeat;
             this.tMax = tMax;
             this.lens = new int[b];
             int n = 0, total = 0;
-            for (int s = 0; s < b; s++) {
-                lens[s] = inputIds[s].length;
-                n = Math.max(n, lens[s]);
-                total += lens[s];
+            int[] from = new int[b];
+            for (int i = 0, at = 0; i < inputIds.length; at += inputIds[i].length, i++) {
+                for (int k = 0; k < repeat; k++) {
+                    lens[i * repeat + k] = inputIds[i].length;
+                    from[i * repeat + k] = at;
+                }
+                n = Math.max(n, inputIds[i].length);
+                total += inputIds[i].length;
             }
             this.sMax = n;
             int nl = layers.size(), inner = h * dkv;
@@ -677,10 +684,10 @@ public final class T5ForConditionalGeneration implements AutoCloseable {
                 Tensor enc = sc.track(encoder.forwardPacked(inputIds));
                 // padded slots repeat the row's last real position: finite values that the mask zeroes
                 int[] kIds = new int[b * inner * sMax], vIds = new int[b * h * sMax];
-                for (int s = 0, from = 0; s < b; from += lens[s], s++) {
+                for (int s = 0; s < b; s++) {
                     for (int hh = 0; hh < h; hh++) {
                         for (int j = 0; j < sMax; j++) {
-                            int row = from + Math.min(j, lens[s] - 1);
+                            int row = from[s] + Math.min(j, lens[s] - 1);
                             vIds[(s * h + hh) * sMax + j] = row * h + hh;
                             for (int c = 0; c < dkv; c++) kIds[((s * h + hh) * dkv + c) * sMax + j] = row * inner + hh * dkv + c;
                         }

@@ -620,6 +620,21 @@ class T5ForConditionalGenerationTest {
     }
 
     @Test
+    void surpassGenerateAnswersATextPromptWithoutEchoingIt() throws IOException {
+        Path dir = tmp.resolve("withtok");
+        writeCheckpoint(dir, config("gated-gelu", false), T5EncoderTest.entries(gated), DType.F32, 1);
+        java.nio.file.Files.writeString(dir.resolve("tokenizer.json"), T5EncoderTest.tokenizerJson());
+        dev.surpass.text.Tokenizer tok = dev.surpass.text.Tokenizer.load(dir.resolve("tokenizer.json"));
+        int[] ids = tok.encode("hello worlds t9 t17.");
+        assertEquals(1, ids[ids.length - 1], "</s> appended as T5's tokenizer does");
+        int[] want = gatedModel.generate(new int[][] {ids}, GenerationOptions.greedy(6).withStopIds())[0];
+        String out = run("generate", "--device", "cpu", "--model", dir.toString(), "--prompt", "hello worlds t9 t17.", "--max-new-tokens", "6",
+                "--ignore-eos").strip();
+        assertEquals(tok.decode(want, true).strip(), out, "the answer alone, special tokens left out");
+        assertTrue(!out.startsWith("hello"), out);
+    }
+
+    @Test
     void surpassForwardGivesTeacherForcedLogits() {
         var f = dev.surpass.cli.ModelFamilies.find(tmp.resolve("relu"));
         int[][] in = {{3, 4, 5}, {6, 0, 0}};
