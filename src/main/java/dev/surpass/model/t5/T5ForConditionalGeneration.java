@@ -42,8 +42,9 @@ import java.util.Random;
  * position bias. The tied head's scaling is T5's (flan-t5 and t5-v1_1 have untied heads and none).
  *
  * <p>Decoding keeps an incremental cache per call: each block's self-attention keys (transposed)
- * and values are written at their position as tokens arrive and read back for the prefix, and the
- * cross-attention keys and values are computed once per input. Teacher forcing ({@link #forward})
+ * and values are written at their position as tokens arrive and read back for the prefix (and
+ * reordered with the beams in beam search), and the cross-attention keys and values are computed
+ * once per input. Teacher forcing ({@link #forward})
  * runs the same code with all decoder positions in one step. The attention is unfused (batched
  * matmuls and softmax over {@code [B·heads, Tq, L]} scores).
  *
@@ -341,7 +342,10 @@ public final class T5ForConditionalGeneration implements AutoCloseable {
      * position's logits and picks greedily ({@code argmax}, the first maximum) or samples; a sequence
      * ends at a stop id (returned as its last token) or after {@code maxNewTokens} tokens; a
      * finished sequence is fed pad_token_id while the others go on (as HF), which changes nothing
-     * for the others.
+     * for the others. Tokens reach {@code sink} as they are picked. With {@code numBeams > 1}:
+     * HF's beam search ({@code num_beams}, {@code length_penalty}, {@code early_stopping}; see
+     * {@link #beamSearch}), each input's best finished beam returned, its tokens given to
+     * {@code sink} once the search ends.
      *
      * @return each input's new tokens (without the start token)
      * @throws IllegalArgumentException naming the argument for a bad id, an empty input, a null
