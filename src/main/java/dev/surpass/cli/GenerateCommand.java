@@ -24,7 +24,9 @@ import picocli.CommandLine.Option;
             "streaming each token as it is picked. With a tokenizer (--tokenizer, or tokenizer.json in the model",
             "folder) it prints text, the prompt first; without one it prints the new token ids.",
             "Several --prompt (or --ids) make one batch of prompts of any lengths; each sequence is printed as",
-            "'[i] ...' when it ends. Greedy unless --temperature > 0. Prints tokens/s on stderr."
+            "'[i] ...' when it ends. Greedy unless --temperature > 0. Prints tokens/s on stderr.",
+            "A T5 text-to-text folder (T5ForConditionalGeneration: t5, flan-t5, mt5) answers each prompt: only the",
+            "decoded answer is printed, e.g. --prompt \"translate English to German: That is good.\""
         })
 final class GenerateCommand extends CliCommand {
     @Option(names = "--model", required = true, paramLabel = "PATH", description = "The model: a checkpoint folder (config.json + *.safetensors).")
@@ -54,6 +56,15 @@ final class GenerateCommand extends CliCommand {
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Seed of the sampler (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--num-beams", defaultValue = "1", paramLabel = "K", description = "Beam search with K beams (families that support it: t5); 1 = none (default: ${DEFAULT-VALUE}).")
+    int numBeams;
+
+    @Option(names = "--length-penalty", defaultValue = "1", paramLabel = "P", description = "Beam search: a finished beam scores log-prob / length^P (default: ${DEFAULT-VALUE}).")
+    double lengthPenalty;
+
+    @Option(names = "--early-stopping", defaultValue = "false", paramLabel = "WHEN", description = "Beam search: false, true or never, as HF's early_stopping (default: ${DEFAULT-VALUE}).")
+    String earlyStopping;
+
     @Option(names = "--eos", paramLabel = "ID", split = ",", description = "Ids that end a sequence (default: the model's eos_token_id, if any).")
     int[] eos;
 
@@ -71,6 +82,12 @@ final class GenerateCommand extends CliCommand {
         if (!(temperature >= 0) || !Double.isFinite(temperature)) throw new UsageException("--temperature " + temperature + ": expected 0 (greedy) or a positive number");
         if (topK < 0) throw new UsageException("--top-k " + topK + ": expected 0 (off) or a positive count");
         if (!(topP > 0 && topP <= 1)) throw new UsageException("--top-p " + topP + ": expected a value in (0, 1]");
+        if (numBeams < 1) throw new UsageException("--num-beams " + numBeams + ": expected >= 1");
+        if (numBeams > 1 && temperature > 0) throw new UsageException("--num-beams " + numBeams + " with --temperature " + temperature + ": beam search is greedy");
+        if (!Double.isFinite(lengthPenalty)) throw new UsageException("--length-penalty " + lengthPenalty + ": expected a finite number");
+        if (!earlyStopping.equals("false") && !earlyStopping.equals("true") && !earlyStopping.equals("never")) {
+            throw new UsageException("--early-stopping " + earlyStopping + ": expected false, true or never");
+        }
         device.validate("generate");
         ModelGenerate family = ModelFamilies.findGenerator(model);
         if (family == null) {
@@ -100,14 +117,15 @@ final class GenerateCommand extends CliCommand {
                     err.println("surpass generate: warning: the tokenizer has " + tok.vocabSize() + " tokens but the model takes ids below "
                             + g.vocabSize());
                 }
+                if (numBeams > 1 && !g.beamSearch()) throw new UsageException("--num-beams " + numBeams + ": the " + family.family() + " family has no beam search");
                 int[] stops = ignoreEos ? new int[0] : eos != null ? eos : g.defaultStopIds();
                 if (stops.length > 0) err.println("surpass generate: stopping at id(s) " + Arrays.toString(stops));
                 err.flush();
-                Printer p = new Printer(out, tok, promptIds, maxNewTokens, stops);
+                Printer p = new Printer(out, tok, promptIds, maxNewTokens, stops, g.continuesPrompt());
                 p.start();
                 long tGen = System.nanoTime();
                 long[] first = {0};
-                int[][] gen = g.generate(promptIds, new ModelGenerate.Options(maxNewTokens, temperature, topK, topP, seed, stops), (b, id) -> {
+                int[][] gen = g.generate(promptIds, new ModelGenerate.Options(maxNewTokens, temperature, topK, topP, seed, stops, numBeams, lengthPenalty, earlyStopping), (b, id) -> {
                     if (first[0] == 0) first[0] = System.nanoTime();
                     p.token(b, id);
                 });
@@ -179,7 +197,7 @@ final class GenerateCommand extends CliCommand {
         private final int[] count;
         private final boolean[] printed;
 
-        Printer(PrintWriter out, Tokenizer tok, int[][] prompts, int max, int[] stops) {
+        Printer(PrintWriter out, Tokenizer tok, int[][] prompts, int max, int[] stops, boolean echo) {
             this.out = out;
             this.tok = tok;
             this.prompts = prompts;
@@ -196,8 +214,9 @@ final class GenerateCommand extends CliCommand {
                     // the prompt goes through the same stream decoder as the new tokens, so the first new
                     // token is decoded in context (a SentencePiece decoder strips the leading space of
                     // the text's first token only; a byte-level one may hold back a split character)
-                    dec[i] = tok.newStreamDecoder(false);
-                    for (int id : prompts[i]) if (tok.idToToken(id) != null) text[i].append(dec[i].push(id));
+                    // an encoder-decoder's answer is printed alone, without its special tokens (eos, pad)
+                    dec[i] = tok.newStreamDecoder(!echo);
+                    if (echo) for (int id : prompts[i]) if (tok.idToToken(id) != null) text[i].append(dec[i].push(id));
                 }
             }
         }

@@ -22,8 +22,18 @@ public interface ModelGenerate {
      */
     Generator open(Device device, Path model);
 
-    /** Sampling settings: temperature 0 is greedy; topK 0 and topP 1 are off. */
-    record Options(int maxNewTokens, double temperature, int topK, double topP, long seed, int[] stopIds) {}
+    /**
+     * Sampling settings: temperature 0 is greedy; topK 0 and topP 1 are off. {@code numBeams > 1}
+     * asks for beam search ({@link Generator#beamSearch}) with HF's {@code length_penalty} and
+     * {@code early_stopping} ("false", "true" or "never").
+     */
+    record Options(int maxNewTokens, double temperature, int topK, double topP, long seed, int[] stopIds, int numBeams, double lengthPenalty,
+                   String earlyStopping) {
+        /** No beam search. */
+        public Options(int maxNewTokens, double temperature, int topK, double topP, long seed, int[] stopIds) {
+            this(maxNewTokens, temperature, topK, topP, seed, stopIds, 1, 1.0, "false");
+        }
+    }
 
     /** Receives each token as soon as it is picked. */
     @FunctionalInterface
@@ -38,6 +48,20 @@ public interface ModelGenerate {
 
         /** The ids that end a sequence by default (the checkpoint's EOS), possibly empty. */
         int[] defaultStopIds();
+
+        /**
+         * Whether the new tokens continue the prompt's text (a causal language model: the prompt is
+         * printed first) rather than answer it (an encoder-decoder such as T5: only the new text is
+         * printed, special tokens left out).
+         */
+        default boolean continuesPrompt() {
+            return true;
+        }
+
+        /** Whether {@link #generate} takes {@code Options.numBeams > 1} (beam search). */
+        default boolean beamSearch() {
+            return false;
+        }
 
         /** One line about the model, e.g. "mamba: 24 layers, d_model 768, vocab 50280". */
         String describe();

@@ -185,6 +185,12 @@ public final class T5Encoder implements SentenceEncoder {
         return config;
     }
 
+    /** The token embedding {@code shared.weight [vocab, d_model]} F32; owned by this encoder (T5ForConditionalGeneration's decoder and tied head share it). */
+    Tensor embedding() {
+        ensureOpen();
+        return embed;
+    }
+
     public Device device() {
         return device;
     }
@@ -343,7 +349,8 @@ public final class T5Encoder implements SentenceEncoder {
         return l.pff.linear(hidden, null);
     }
 
-    private Tensor activate(Tensor x) {
+    /** The feed-forward activation of {@code x} (a new tensor); the decoder's feed-forward uses it too. */
+    Tensor activate(Tensor x) {
         return switch (config.act()) {
             case RELU -> relu(x);
             case GELU_ERF -> Activation.gelu(x, Activation.Gelu.ERF);
