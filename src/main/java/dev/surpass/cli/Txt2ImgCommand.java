@@ -56,12 +56,15 @@ final class Txt2ImgCommand extends CliCommand {
     @Option(names = "--negative-prompt", paramLabel = "TEXT", description = "A negative prompt: one for all prompts, or one per prompt (repeat).")
     List<String> negative;
 
-    @Option(names = "--steps", defaultValue = "30", paramLabel = "N", description = "Inference steps (default: ${DEFAULT-VALUE}).")
-    int steps;
+    @Option(names = "--steps", paramLabel = "N", description = "Inference steps (default: 30 for SD 1.x / 2.x and SDXL; the pipeline's own: 28 for SD3, 20 for PixArt).")
+    Integer stepsOption;
 
-    @Option(names = {"--guidance", "--cfg"}, defaultValue = "7.5", paramLabel = "S",
-            description = "Classifier-free guidance scale; > 1 turns guidance on (default: ${DEFAULT-VALUE}).")
-    double guidance;
+    @Option(names = {"--guidance", "--cfg"}, paramLabel = "S",
+            description = "Classifier-free guidance scale; > 1 turns guidance on (default: 7.5; 7.0 for SD3, 4.5 for PixArt, as their pipelines).")
+    Double guidanceOption;
+
+    private int steps;
+    private double guidance;
 
     @Option(names = "--scheduler", paramLabel = "NAME",
             description = "pndm, ddim, euler or dpmpp2m (flow-euler for SD3), set up from the folder's scheduler config (default: the folder's own scheduler).")
@@ -136,7 +139,7 @@ final class Txt2ImgCommand extends CliCommand {
             else if (negative.size() == prompts.size()) neg = negative;
             else throw new UsageException("--negative-prompt: give one for all prompts or one per prompt (" + prompts.size() + "), got " + negative.size());
         }
-        if (steps < 1) throw new UsageException("--steps " + steps + ": must be >= 1");
+        if (stepsOption != null && stepsOption < 1) throw new UsageException("--steps " + stepsOption + ": must be >= 1");
         if (maxSequenceLength < 1) throw new UsageException("--max-sequence-length " + maxSequenceLength + ": must be >= 1");
         StableDiffusion3.SkipLayerGuidance slg = null;
         if (skipGuidanceLayers != null && skipGuidanceLayers.length > 0) {
@@ -168,6 +171,8 @@ final class Txt2ImgCommand extends CliCommand {
                 throw OptionFiles.failed("--model", model, e);
             }
             try (Pipeline p = sd) {
+                steps = stepsOption != null ? stepsOption : p.defaults().steps();
+                guidance = guidanceOption != null ? guidanceOption : p.defaults().guidance();
                 int w = width == 0 ? (height == 0 ? p.defaultSize() : height) : width, h = height == 0 ? w : height;
                 if (img2img) { // the picture's size
                     w = pictures[0].getWidth();
@@ -230,6 +235,11 @@ final class Txt2ImgCommand extends CliCommand {
     private interface Pipeline extends AutoCloseable {
         int defaultSize();
 
+        /** The steps and guidance txt2img uses when none are given. */
+        default StableDiffusion.Options defaults() {
+            return StableDiffusion.Options.defaults().withSteps(30);
+        }
+
         SchedulerConfig schedulerConfig();
 
         Tensor sample(List<String> prompts, List<String> negative, StableDiffusion.Options o, StableDiffusion.Progress progress);
@@ -254,6 +264,7 @@ final class Txt2ImgCommand extends CliCommand {
             StableDiffusion3 x = StableDiffusion3.load(dev, model);
             return new Pipeline() {
                 public int defaultSize() { return x.defaultSize(); }
+                public StableDiffusion.Options defaults() { return StableDiffusion3.defaults(); }
                 public SchedulerConfig schedulerConfig() { return x.schedulerConfig(); }
                 public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) {
                     return x.sample(p, n, o, maxSequenceLength, slg, g);
@@ -296,6 +307,7 @@ final class Txt2ImgCommand extends CliCommand {
     private static Pipeline pixArt(PixArtPipeline x) {
         return new Pipeline() {
             public int defaultSize() { return x.defaultSize(); }
+            public StableDiffusion.Options defaults() { return PixArtPipeline.defaults(); }
             public SchedulerConfig schedulerConfig() { return x.schedulerConfig(); }
             public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) { return x.sample(p, n, o, g); }
             public Tensor sampleFromImage(List<String> p, List<String> n, Tensor i, double s, StableDiffusion.Options o, StableDiffusion.Progress g) {

@@ -9,6 +9,10 @@ import dev.surpass.diffusion.DiffusersSampler;
 import dev.surpass.diffusion.Noise;
 import dev.surpass.diffusion.SchedulerConfig;
 import dev.surpass.layers.Elementwise;
+import dev.surpass.model.decoder.ConfigJson;
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 
@@ -177,6 +181,44 @@ final class Denoise {
             out.close();
             throw e;
         }
+    }
+
+    /** model_index.json's {@code _class_name} in {@code dir}, or "" when there is none or it cannot be read (the pipelines' {@code accepts}). */
+    static String pipelineClass(Path dir) {
+        if (dir == null || !Files.isRegularFile(dir.resolve("model_index.json"))) return "";
+        try {
+            return ConfigJson.load(dir.resolve("model_index.json"), "diffusers pipeline").node().path("_class_name").asText("");
+        } catch (RuntimeException e) {
+            return "";
+        }
+    }
+
+    /**
+     * What every pipeline load checks first: an open device, a folder, its model_index.json (returned); {@code what}
+     * names the pipeline class(es) for the messages.
+     */
+    static JsonNode pipelineIndex(String who, Device device, Path dir, String what) {
+        if (device == null) throw new IllegalArgumentException(who + ": device is null");
+        if (device.isClosed()) throw new IllegalArgumentException(who + ": device " + device.name() + " is closed");
+        if (dir == null || !Files.isDirectory(dir)) throw new IllegalArgumentException(who + ": " + dir + " is not a folder");
+        Path index = dir.resolve("model_index.json");
+        if (!Files.isRegularFile(index)) throw new IllegalArgumentException(dir + ": no model_index.json (a diffusers " + what + " folder)");
+        return ConfigJson.load(index, "diffusers pipeline").node();
+    }
+
+    /** Refuses a pipeline folder without one of the component sub-folders {@code parts}. */
+    static void requireParts(Path dir, String cls, String... parts) {
+        for (String part : parts) {
+            if (!Files.isDirectory(dir.resolve(part))) throw new IllegalArgumentException(dir + ": no " + part + "/ folder (a " + cls + " folder has one)");
+        }
+    }
+
+    /** A T5 tokenizer folder's tokenizer.json (T5TokenizerFast), else its spiece.model (the slow T5Tokenizer's file). */
+    static Path t5TokenizerFile(Path folder) {
+        Path json = folder.resolve("tokenizer.json"), spm = folder.resolve("spiece.model");
+        if (Files.isRegularFile(json)) return json;
+        if (Files.isRegularFile(spm)) return spm;
+        throw new IllegalArgumentException(folder + ": neither tokenizer.json nor spiece.model (a T5 tokenizer)");
     }
 
     /** Adds a component a pipeline loader opened to {@code opened} (closed again by {@link #closeAll} if the load fails). */

@@ -104,22 +104,15 @@ public final class PixArtPipeline implements AutoCloseable {
      *                                  not fit together (T5 width vs caption_channels, latent channels)
      */
     public static PixArtPipeline load(Device device, Path dir) {
-        if (device == null) throw new IllegalArgumentException("PixArtPipeline.load: device is null");
-        if (device.isClosed()) throw new IllegalArgumentException("PixArtPipeline.load: device " + device.name() + " is closed");
-        if (dir == null || !Files.isDirectory(dir)) throw new IllegalArgumentException("PixArtPipeline.load: " + dir + " is not a folder");
+        JsonNode idx = Denoise.pipelineIndex("PixArtPipeline.load", device, dir, "PixArtAlphaPipeline / PixArtSigmaPipeline");
         Path index = dir.resolve("model_index.json");
-        if (!Files.isRegularFile(index)) throw new IllegalArgumentException(dir + ": no model_index.json (a diffusers PixArtAlphaPipeline / PixArtSigmaPipeline folder)");
-        JsonNode idx = ConfigJson.load(index, "PixArt pipeline").node();
         String cls = idx.path("_class_name").asText("");
         Kind kind = Arrays.stream(Kind.values()).filter(k -> k.className.equals(cls)).findFirst().orElseThrow(() ->
                 new IllegalArgumentException(index + ": _class_name \"" + cls + "\" is not PixArtAlphaPipeline or PixArtSigmaPipeline"));
-        for (String part : new String[] {"text_encoder", "tokenizer", "transformer", "vae", "scheduler"}) {
-            if (!Files.isDirectory(dir.resolve(part))) throw new IllegalArgumentException(dir + ": no " + part + "/ folder (a " + cls + " has one)");
-        }
+        Denoise.requireParts(dir, cls, "text_encoder", "tokenizer", "transformer", "vae", "scheduler");
         SchedulerConfig sched = SchedulerConfig.load(dir.resolve("scheduler"));
         Path tokDir = dir.resolve("tokenizer");
-        Path tokFile = Files.isRegularFile(tokDir.resolve("tokenizer.json")) ? tokDir.resolve("tokenizer.json") : tokDir.resolve("spiece.model");
-        if (!Files.isRegularFile(tokFile)) throw new IllegalArgumentException(tokDir + ": no tokenizer.json or spiece.model (a T5 tokenizer)");
+        Path tokFile = Denoise.t5TokenizerFile(tokDir);
         Tokenizer tok = Tokenizer.load(tokFile);
         int eos = tok.tokenToId("</s>");
         if (eos < 0) throw new IllegalArgumentException(tokFile + ": no </s> token (T5's end of sequence, appended to every prompt)");
@@ -157,13 +150,8 @@ public final class PixArtPipeline implements AutoCloseable {
 
     /** Whether {@code dir} holds a model_index.json naming PixArtAlphaPipeline or PixArtSigmaPipeline. */
     public static boolean accepts(Path dir) {
-        if (dir == null || !Files.isRegularFile(dir.resolve("model_index.json"))) return false;
-        try {
-            String cls = ConfigJson.load(dir.resolve("model_index.json"), "PixArt pipeline").node().path("_class_name").asText("");
-            return cls.equals(Kind.ALPHA.className) || cls.equals(Kind.SIGMA.className);
-        } catch (RuntimeException e) {
-            return false;
-        }
+        String cls = Denoise.pipelineClass(dir);
+        return cls.equals(Kind.ALPHA.className) || cls.equals(Kind.SIGMA.className);
     }
 
     public Device device() {

@@ -138,13 +138,7 @@ public final class StableDiffusion3 implements AutoCloseable {
 
     /** Whether {@code dir} holds a model_index.json naming a StableDiffusion3Pipeline. */
     public static boolean accepts(Path dir) {
-        if (dir == null || !Files.isRegularFile(dir.resolve("model_index.json"))) return false;
-        try {
-            return "StableDiffusion3Pipeline".equals(ConfigJson.load(dir.resolve("model_index.json"), "Stable Diffusion 3 pipeline").node()
-                    .path("_class_name").asText(""));
-        } catch (RuntimeException e) {
-            return false;
-        }
+        return Denoise.pipelineClass(dir).equals("StableDiffusion3Pipeline");
     }
 
     /**
@@ -160,43 +154,25 @@ public final class StableDiffusion3 implements AutoCloseable {
      *                                  a scheduler that is not flow matching)
      */
     public static StableDiffusion3 load(Device device, Path dir) {
-        String who = "StableDiffusion3.load";
-        if (device == null) throw new IllegalArgumentException(who + ": device is null");
-        if (device.isClosed()) throw new IllegalArgumentException(who + ": device " + device.name() + " is closed");
-        if (dir == null || !Files.isDirectory(dir)) throw new IllegalArgumentException(who + ": " + dir + " is not a folder");
-        Path index = dir.resolve("model_index.json");
-        if (!Files.isRegularFile(index)) {
-            throw new IllegalArgumentException(dir + ": no model_index.json (a diffusers StableDiffusion3Pipeline folder)");
-        }
-        JsonNode idx = ConfigJson.load(index, "Stable Diffusion 3 pipeline").node();
+        JsonNode idx = Denoise.pipelineIndex("StableDiffusion3.load", device, dir, "StableDiffusion3Pipeline");
         String cls = idx.path("_class_name").asText("");
         if (!cls.equals("StableDiffusion3Pipeline")) {
-            throw new IllegalArgumentException(index + ": _class_name \"" + cls + "\" is not supported (StableDiffusion3Pipeline: SD3 / SD3.5 "
-                    + "text-to-image" + (cls.startsWith("StableDiffusion3") ? "; its image-to-image, inpainting and ControlNet pipelines are not implemented" : "")
-                    + ")");
+            throw new IllegalArgumentException(dir.resolve("model_index.json") + ": _class_name \"" + cls + "\" is not supported (StableDiffusion3Pipeline: "
+                    + "SD3 / SD3.5 text-to-image" + (cls.startsWith("StableDiffusion3") ? "; its image-to-image, inpainting and ControlNet pipelines are not "
+                    + "implemented as classes of their own: sampleFromImage runs image-to-image on a StableDiffusion3Pipeline folder" : "") + ")");
         }
-        for (String part : new String[] {"tokenizer", "tokenizer_2", "text_encoder", "text_encoder_2", "transformer", "vae", "scheduler"}) {
-            if (!Files.isDirectory(dir.resolve(part))) {
-                throw new IllegalArgumentException(dir + ": no " + part + "/ folder (a StableDiffusion3Pipeline folder has one)");
-            }
-        }
+        Denoise.requireParts(dir, cls, "tokenizer", "tokenizer_2", "text_encoder", "text_encoder_2", "transformer", "vae", "scheduler");
         JsonNode t5Entry = idx.get("text_encoder_3");
         boolean t5Listed = t5Entry != null && t5Entry.isArray() && t5Entry.size() == 2 && !t5Entry.get(0).isNull() && !t5Entry.get(1).isNull();
         boolean withT5 = t5Listed || (t5Entry == null && Files.isDirectory(dir.resolve("text_encoder_3")));
-        if (withT5) {
-            for (String part : new String[] {"tokenizer_3", "text_encoder_3"}) {
-                if (!Files.isDirectory(dir.resolve(part))) {
-                    throw new IllegalArgumentException(dir + ": model_index.json lists a T5 text encoder but there is no " + part + "/ folder");
-                }
-            }
-        }
+        if (withT5) Denoise.requireParts(dir, cls + " with a T5 (model_index.json lists one)", "tokenizer_3", "text_encoder_3");
         SchedulerConfig sched = SchedulerConfig.load(dir.resolve("scheduler"));
         if (sched.className() != null && !sched.className().startsWith("FlowMatch")) {
             throw new IllegalArgumentException(dir.resolve("scheduler") + ": _class_name " + sched.className()
                     + " is not a flow-matching scheduler (SD3 ships FlowMatchEulerDiscreteScheduler)");
         }
         ClipTokenizer tok = ClipTokenizer.load(dir.resolve("tokenizer")), tok2 = ClipTokenizer.load(dir.resolve("tokenizer_2"));
-        Tokenizer tok3 = withT5 ? Tokenizer.load(t5TokenizerFile(dir.resolve("tokenizer_3"))) : null;
+        Tokenizer tok3 = withT5 ? Tokenizer.load(Denoise.t5TokenizerFile(dir.resolve("tokenizer_3"))) : null;
         List<AutoCloseable> opened = new ArrayList<>();
         try {
             ClipTextModel te = Denoise.track(opened, ClipTextModel.load(device, dir.resolve("text_encoder")));
@@ -241,14 +217,6 @@ public final class StableDiffusion3 implements AutoCloseable {
             Denoise.closeAll(opened);
             throw e;
         }
-    }
-
-    /** tokenizer_3/'s tokenizer.json (T5TokenizerFast), else its spiece.model (the slow T5Tokenizer's file). */
-    private static Path t5TokenizerFile(Path folder) {
-        Path json = folder.resolve("tokenizer.json"), spm = folder.resolve("spiece.model");
-        if (Files.isRegularFile(json)) return json;
-        if (Files.isRegularFile(spm)) return spm;
-        throw new IllegalArgumentException(folder + ": neither tokenizer.json nor spiece.model (SD3's T5 tokenizer)");
     }
 
     public Device device() {

@@ -91,13 +91,7 @@ public final class StableDiffusionXL implements AutoCloseable {
 
     /** Whether {@code dir} holds a model_index.json naming a StableDiffusionXLPipeline. */
     public static boolean accepts(Path dir) {
-        if (dir == null || !Files.isRegularFile(dir.resolve("model_index.json"))) return false;
-        try {
-            return "StableDiffusionXLPipeline".equals(ConfigJson.load(dir.resolve("model_index.json"), "Stable Diffusion XL pipeline").node()
-                    .path("_class_name").asText(""));
-        } catch (RuntimeException e) {
-            return false;
-        }
+        return Denoise.pipelineClass(dir).equals("StableDiffusionXLPipeline");
     }
 
     /**
@@ -110,14 +104,8 @@ public final class StableDiffusionXL implements AutoCloseable {
      *                                  projection, UNet vs VAE latent channels)
      */
     public static StableDiffusionXL load(Device device, Path dir) {
-        if (device == null) throw new IllegalArgumentException("StableDiffusionXL.load: device is null");
-        if (device.isClosed()) throw new IllegalArgumentException("StableDiffusionXL.load: device " + device.name() + " is closed");
-        if (dir == null || !Files.isDirectory(dir)) throw new IllegalArgumentException("StableDiffusionXL.load: " + dir + " is not a folder");
+        JsonNode idx = Denoise.pipelineIndex("StableDiffusionXL.load", device, dir, "StableDiffusionXLPipeline");
         Path index = dir.resolve("model_index.json");
-        if (!Files.isRegularFile(index)) {
-            throw new IllegalArgumentException(dir + ": no model_index.json (a diffusers StableDiffusionXLPipeline folder)");
-        }
-        JsonNode idx = ConfigJson.load(index, "Stable Diffusion XL pipeline").node();
         String cls = idx.path("_class_name").asText("");
         if (!cls.equals("StableDiffusionXLPipeline")) {
             throw new IllegalArgumentException(index + ": _class_name \"" + cls + "\" is not supported (StableDiffusionXLPipeline: SDXL base"
@@ -128,11 +116,8 @@ public final class StableDiffusionXL implements AutoCloseable {
             throw new IllegalArgumentException(index + ": field \"force_zeros_for_empty_prompt\" is " + fz + "; expected true or false");
         }
         boolean forceZeros = fz == null || fz.isNull() || fz.asBoolean(); // the pipeline's default is true
-        for (String part : new String[] {"tokenizer", "tokenizer_2", "text_encoder", "text_encoder_2", "unet", "vae", "scheduler"}) {
-            if (!Files.isDirectory(dir.resolve(part))) {
-                throw new IllegalArgumentException(dir + ": no " + part + "/ folder (a StableDiffusionXLPipeline text-to-image folder has one)");
-            }
-        }
+        Denoise.requireParts(dir, "StableDiffusionXLPipeline text-to-image", "tokenizer", "tokenizer_2", "text_encoder", "text_encoder_2", "unet", "vae",
+                "scheduler");
         SchedulerConfig sched = SchedulerConfig.load(dir.resolve("scheduler"));
         ClipTokenizer tok = ClipTokenizer.load(dir.resolve("tokenizer")), tok2 = ClipTokenizer.load(dir.resolve("tokenizer_2"));
         List<AutoCloseable> opened = new ArrayList<>();
