@@ -41,11 +41,16 @@ final class Denoise {
      *                                  {@code vaeFactor · unetDown} or the image is over 2^26 pixels
      */
     static int[] size(String where, StableDiffusion.Options o, int defaultSize, int vaeFactor, int unetDown) {
+        return size(where, o, defaultSize, vaeFactor, unetDown, "UNet's ×" + unetDown);
+    }
+
+    /** {@link #size(String, StableDiffusion.Options, int, int, int)} with the denoiser's factor named by {@code what} ("transformer's patch 2"). */
+    static int[] size(String where, StableDiffusion.Options o, int defaultSize, int vaeFactor, int unetDown, String what) {
         int w = o.width() == 0 ? defaultSize : o.width(), h = o.height() == 0 ? (o.width() == 0 ? defaultSize : w) : o.height();
         int multiple = vaeFactor * unetDown;
         if (w <= 0 || h <= 0 || w % multiple != 0 || h % multiple != 0 || (long) w * h > (1L << 26)) {
             throw new IllegalArgumentException(where + ": image size " + w + "×" + h + " must be positive multiples of " + multiple
-                    + " (the VAE's ×" + vaeFactor + " and the UNet's ×" + unetDown + ") and at most 2^26 pixels");
+                    + " (the VAE's ×" + vaeFactor + " and the " + what + ") and at most 2^26 pixels");
         }
         return new int[] {w, h};
     }

@@ -251,7 +251,7 @@ public final class PixArtPipeline implements AutoCloseable {
         if (o.guidanceRescale() != 0) throw new IllegalArgumentException("sample: guidance rescale is not part of the PixArt pipelines (use 0)");
         PixArtTransformer2DConfig tc = transformer.config();
         int f = vae.config().upscale();
-        int[] wh = Denoise.size("sample", o, defaultSize(), f, tc.patchSize());
+        int[] wh = Denoise.size("sample", o, defaultSize(), f, tc.patchSize(), "transformer's patch " + tc.patchSize());
         int c = tc.inChannels();
         long[] shape = {b, c, wh[1] / f, wh[0] / f};
         Denoise.checkLatents("sample", o.latents(), shape, device);

@@ -369,7 +369,7 @@ public final class StableDiffusion3 implements AutoCloseable {
         StableDiffusion.Options o = checkOptions("sample", prompts, negativePrompts, options);
         int b = prompts.size();
         int f = vae.config().upscale();
-        int[] wh = Denoise.size("sample", o, defaultSize(), f, transformer.config().patchSize());
+        int[] wh = Denoise.size("sample", o, defaultSize(), f, transformer.config().patchSize(), "transformer's patch " + transformer.config().patchSize());
         int w = wh[0], h = wh[1];
         long[] shape = {b, transformer.config().inChannels(), h / f, w / f};
         Denoise.checkLatents("sample", o.latents(), shape, device);
