@@ -11,11 +11,12 @@
 # FlowMatchEulerDiscreteScheduler.set_timesteps / step, the transformer on [x; x] at t = σ·1000, u + g·(c − u), VAE decode
 # of latents / scaling + shift — and compared with `surpass txt2img --latents` from the same initial latents.
 # Run from an empty folder: python3 diffusers_sd3_parity.py      Exits 1 when the latents' relative L2 > 1e-4.
-import json, math, os, re, subprocess, sys, time, torch
+import json, math, os, re, sys, time, torch
 import numpy as np
 import torch.nn.functional as F
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
-from common import save_safetensors, load_safetensors  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_sd import (ClipBpe, W, take, lin, clip_weights, write_clip, clip, linear, timestep_embedding, vae_weights,  # noqa: E402
+                     write_vae, vae_decode, run_surpass, compare_images, save_safetensors)
 
 torch.manual_seed(0)
 STEPS, GUIDE, SEQ = int(os.environ.get("STEPS", "6")), 4.5, 12
@@ -24,60 +25,8 @@ NEG = ["blurry", ""]
 PX = 64  # image side: latents 8×8 (×8 VAE), 4×4 patches
 QK = os.environ.get("QK") == "1"
 # ---------------------------------------------------------------------------------------------- CLIP tokenizer
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b); cs.append(256 + n); n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
-B2U = bytes_to_unicode()
-base = list(B2U.values())
-vocab_list = base + [c + "</w>" for c in base]
-merges = []
-def add_merge(a, b):
-    merges.append((a, b))
-    if a + b not in vocab_list: vocab_list.append(a + b)
-for word in ["red", "cat", "mat", "blue", "bird", "birds", "blurry", "on", "two", "a", "photo", "of"]:
-    syms = list(word[:-1]) + [word[-1] + "</w>"]
-    while len(syms) > 1:  # merge left to right: a fixed, complete merge list for the word
-        a, b = syms[0], syms[1]
-        if (a, b) not in merges: add_merge(a, b)
-        syms = [a + b] + syms[2:]
-vocab_list += ["<|startoftext|>", "<|endoftext|>"]
-vocab = {t: i for i, t in enumerate(vocab_list)}
-ranks = {m: i for i, m in enumerate(merges)}
-BOS, EOS = vocab["<|startoftext|>"], vocab["<|endoftext|>"]
-VOCAB = len(vocab)
-
-def bpe(token):
-    word = tuple(token[:-1]) + (token[-1] + "</w>",)
-    while len(word) > 1:
-        pairs = [(word[i], word[i + 1]) for i in range(len(word) - 1)]
-        best = min(pairs, key=lambda p: ranks.get(p, float("inf")))
-        if best not in ranks: break
-        out, i = [], 0
-        while i < len(word):
-            if i < len(word) - 1 and (word[i], word[i + 1]) == best:
-                out.append(word[i] + word[i + 1]); i += 2
-            else:
-                out.append(word[i]); i += 1
-        word = tuple(out)
-    return word
-PAD2 = vocab["!"]  # SDXL's tokenizer_2 pads with "!"
-def tokenize(text, pad, length=77):
-    # transformers splits every special token out of the text before the BPE — the pad token too, so with tokenizer_2's
-    # pad "!" a "!" in a prompt is the bare "!" token, not BPE's "!</w>"
-    ids = []
-    for piece in (re.split(r"(!)", text) if pad == PAD2 else [text]):
-        if piece == "!" and pad == PAD2: ids.append(PAD2); continue
-        piece = re.sub(r"\s+", " ", piece).strip().lower()
-        for tok in re.findall(r"[a-z]+|[0-9]|[^\sa-z0-9]+", piece):  # CLIP's pattern, restricted to ASCII prompts
-            u = "".join(B2U[b] for b in tok.encode("utf-8"))
-            ids += [vocab[p] for p in bpe(u)]
-    ids = [BOS] + ids[:length - 2] + [EOS]
-    return ids + [pad] * (length - len(ids))
+TOK = ClipBpe(["red", "cat", "mat", "blue", "bird", "birds", "blurry", "on", "two", "a", "photo", "of"])
+VOCAB, EOS, PAD2 = TOK.size, TOK.EOS, TOK.PAD2
 
 
 # ---------------------------------------------------------------------------------------------- T5 tokenizer (WordPiece)
@@ -90,30 +39,9 @@ def t5_tokenize(text, length):
     return (ids[:length - 1] + [T5V["</s>"]] + [T5V["<pad>"]] * length)[:length]
 
 # ---------------------------------------------------------------------------------------------- weights
-W = {}
-def lin(p, i, o, bias=True, gain=1.0):
-    W[p + ".weight"] = gain * torch.randn(o, i) / i ** 0.5
-    if bias: W[p + ".bias"] = 0.1 * torch.randn(o)
-def ln(p, c):
-    W[p + ".weight"] = 1 + 0.2 * torch.randn(c); W[p + ".bias"] = 0.2 * torch.randn(c)
-def conv(p, i, o, k):
-    W[p + ".weight"] = torch.randn(o, i, k, k) / (i * k * k) ** 0.5; W[p + ".bias"] = 0.1 * torch.randn(o)
-def take():
-    out = dict(W); W.clear(); return out
-def clip_weights(td, tl, ti, proj):
-    W["text_model.embeddings.token_embedding.weight"] = torch.randn(VOCAB, td) * 0.5
-    W["text_model.embeddings.position_embedding.weight"] = torch.randn(77, td) * 0.2
-    for l in range(tl):
-        p = f"text_model.encoder.layers.{l}"
-        ln(p + ".layer_norm1", td); ln(p + ".layer_norm2", td)
-        for n in ("q_proj", "k_proj", "v_proj", "out_proj"): lin(f"{p}.self_attn.{n}", td, td)
-        lin(p + ".mlp.fc1", td, ti); lin(p + ".mlp.fc2", ti, td)
-    ln("text_model.final_layer_norm", td)
-    lin("text_projection", td, proj, False)
-    return take()
 TD1, TL1, P1, TD2, TL2, P2, TH = 32, 3, 16, 24, 2, 8, 2
-text_w1 = clip_weights(TD1, TL1, 48, P1)
-text_w2 = clip_weights(TD2, TL2, 40, P2)
+text_w1 = clip_weights(VOCAB, TD1, TL1, 48, P1)
+text_w2 = clip_weights(VOCAB, TD2, TL2, 40, P2)
 # T5 (d_model = joint_attention_dim)
 J, T5KV, T5H, T5FF, T5L, T5NB, T5MD = 64, 16, 2, 48, 2, 32, 128
 W["shared.weight"] = torch.randn(len(T5_WORDS), J)
@@ -148,23 +76,8 @@ for i in range(LAYERS):
     if not pre: lin(b + ".ff_context.net.0.proj", D, 4 * D); lin(b + ".ff_context.net.2", 4 * D, D)
 lin("norm_out.linear", D, 2 * D, gain=0.5); lin("proj_out", D, P * P * LAT)
 tr_w = take()
-# VAE decoder: 4 levels (×8), 16/16/32/32 channels, 1 layer per block, 8 groups, 16 latent channels, no post_quant_conv
-VBOC, VLPB = [16, 16, 32, 32], 1
-def vres(p, i, o):
-    ln(p + ".norm1", i); conv(p + ".conv1", i, o, 3); ln(p + ".norm2", o); conv(p + ".conv2", o, o, 3)
-    if i != o: conv(p + ".conv_shortcut", i, o, 1)
-top = VBOC[-1]
-conv("decoder.conv_in", LAT, top, 3)
-vres("decoder.mid_block.resnets.0", top, top); vres("decoder.mid_block.resnets.1", top, top)
-ln("decoder.mid_block.attentions.0.group_norm", top)
-for n in ("to_q", "to_k", "to_v", "to_out.0"): lin("decoder.mid_block.attentions.0." + n, top, top)
-prev = top
-for i, ch in enumerate(reversed(VBOC)):
-    for j in range(VLPB + 1): vres(f"decoder.up_blocks.{i}.resnets.{j}", prev if j == 0 else ch, ch)
-    if i < len(VBOC) - 1: conv(f"decoder.up_blocks.{i}.upsamplers.0.conv", ch, ch, 3)
-    prev = ch
-ln("decoder.conv_norm_out", VBOC[0]); conv("decoder.conv_out", VBOC[0], 3, 3)
-vae_w = take()
+# VAE: the decoder, 16 latent channels, no post_quant_conv
+vae_w = vae_weights(LAT, quant_convs=False)
 SCALING, SHIFT = 1.5305, 0.0609
 
 # ---------------------------------------------------------------------------------------------- the folder
@@ -177,24 +90,13 @@ json.dump({"_class_name": "StableDiffusion3Pipeline", "_diffusers_version": "0.2
            "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "CLIPTokenizer"],
            "tokenizer_3": ["transformers", "T5TokenizerFast"], "transformer": ["diffusers", "SD3Transformer2DModel"],
            "vae": ["diffusers", "AutoencoderKL"]}, open(f"{DIR}/model_index.json", "w"))
-for tk, pad in (("tokenizer", "<|endoftext|>"), ("tokenizer_2", "!")):
-    json.dump(vocab, open(f"{DIR}/{tk}/vocab.json", "w"), ensure_ascii=False)
-    with open(f"{DIR}/{tk}/merges.txt", "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n")
-        for a, b in merges: f.write(f"{a} {b}\n")
-    json.dump({"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": pad, "unk_token": "<|endoftext|>"},
-              open(f"{DIR}/{tk}/special_tokens_map.json", "w"))
-    json.dump({"model_max_length": 77, "do_lower_case": True, "tokenizer_class": "CLIPTokenizer"}, open(f"{DIR}/{tk}/tokenizer_config.json", "w"))
+for tk, pad in (("tokenizer", "<|endoftext|>"), ("tokenizer_2", "!")): TOK.write(f"{DIR}/{tk}", pad)
 json.dump({"model": {"type": "WordPiece", "unk_token": "<unk>", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
                      "vocab": T5V}, "normalizer": {"type": "BertNormalizer", "lowercase": True}, "pre_tokenizer": {"type": "BertPreTokenizer"},
            "post_processor": {"type": "TemplateProcessing", "single": [{"Sequence": {"id": "A"}}, {"SpecialToken": {"id": "</s>"}}],
                               "special_tokens": {"</s>": {"ids": [1]}}}}, open(f"{DIR}/tokenizer_3/tokenizer.json", "w"))
 for te, td, tl, ti, act, w, proj in (("text_encoder", TD1, TL1, 48, "quick_gelu", text_w1, P1), ("text_encoder_2", TD2, TL2, 40, "gelu", text_w2, P2)):
-    json.dump({"architectures": ["CLIPTextModelWithProjection"], "model_type": "clip_text_model", "hidden_size": td, "intermediate_size": ti,
-               "num_hidden_layers": tl, "num_attention_heads": TH, "max_position_embeddings": 77, "hidden_act": act,
-               "layer_norm_eps": 1e-5, "vocab_size": VOCAB, "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1,
-               "projection_dim": proj}, open(f"{DIR}/{te}/config.json", "w"))
-    save_safetensors(w, f"{DIR}/{te}/model.safetensors")
+    write_clip(f"{DIR}/{te}", w, "CLIPTextModelWithProjection", VOCAB, td, tl, ti, TH, act, proj)
 json.dump({"architectures": ["T5EncoderModel"], "model_type": "t5", "d_model": J, "d_kv": T5KV, "d_ff": T5FF, "num_heads": T5H,
            "num_layers": T5L, "vocab_size": len(T5_WORDS), "relative_attention_num_buckets": T5NB, "relative_attention_max_distance": T5MD,
            "layer_norm_epsilon": 1e-6, "feed_forward_proj": "gated-gelu", "pad_token_id": 0, "eos_token_id": 1},
@@ -205,31 +107,12 @@ json.dump({"_class_name": "SD3Transformer2DModel", "_diffusers_version": "0.29.0
            "caption_projection_dim": D, "pooled_projection_dim": POOL, "out_channels": LAT, "pos_embed_max_size": G,
            **({"qk_norm": "rms_norm"} if QK else {})}, open(f"{DIR}/transformer/config.json", "w"))
 save_safetensors(tr_w, f"{DIR}/transformer/diffusion_pytorch_model.safetensors")  # no pos_embed.pos_embed: recomputed, as diffusers' buffer
-json.dump({"_class_name": "AutoencoderKL", "act_fn": "silu", "block_out_channels": VBOC, "down_block_types": ["DownEncoderBlock2D"] * 4,
-           "force_upcast": True, "in_channels": 3, "latent_channels": LAT, "layers_per_block": VLPB, "norm_num_groups": 8, "out_channels": 3,
-           "sample_size": PX, "scaling_factor": SCALING, "shift_factor": SHIFT, "up_block_types": ["UpDecoderBlock2D"] * 4,
-           "use_quant_conv": False, "use_post_quant_conv": False}, open(f"{DIR}/vae/config.json", "w"))
-save_safetensors(vae_w, f"{DIR}/vae/diffusion_pytorch_model.safetensors")
+write_vae(f"{DIR}/vae", vae_w, LAT, PX, force_upcast=True, scaling_factor=SCALING, shift_factor=SHIFT, use_quant_conv=False,
+          use_post_quant_conv=False)
 json.dump({"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.29.0.dev0", "num_train_timesteps": 1000, "shift": 3.0},
           open(f"{DIR}/scheduler/scheduler_config.json", "w"))
 
 # ---------------------------------------------------------------------------------------------- the pipeline, op by op
-def layer_norm(x, w, p, eps=1e-5): return F.layer_norm(x, x.shape[-1:], w[p + ".weight"], w[p + ".bias"], eps)
-def linear(x, w, p): return F.linear(x, w[p + ".weight"], w.get(p + ".bias"))
-def clip(ids, w, td, tl, quick):  # → (hidden_states: embeddings, then each layer's output; final-LN output)
-    x = w["text_model.embeddings.token_embedding.weight"][ids] + w["text_model.embeddings.position_embedding.weight"][:ids.shape[1]]
-    L = ids.shape[1]; hs = [x]
-    mask = torch.full((L, L), float("-inf")).triu(1)
-    for l in range(tl):
-        p = f"text_model.encoder.layers.{l}"
-        h = layer_norm(x, w, p + ".layer_norm1")
-        q, k, v = (linear(h, w, f"{p}.self_attn.{n}").view(ids.shape[0], L, TH, -1).transpose(1, 2) for n in ("q_proj", "k_proj", "v_proj"))
-        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(td // TH) + mask, -1) @ v
-        x = x + linear(a.transpose(1, 2).reshape(ids.shape[0], L, td), w, p + ".self_attn.out_proj")
-        h = linear(layer_norm(x, w, p + ".layer_norm2"), w, p + ".mlp.fc1")
-        x = x + linear(h * torch.sigmoid(1.702 * h) if quick else F.gelu(h), w, p + ".mlp.fc2")
-        hs.append(x)
-    return hs, layer_norm(x, w, "text_model.final_layer_norm")
 def t5_bucket(rp, nb, md):  # T5Attention._relative_position_bucket, bidirectional
     nb //= 2
     ret = (rp > 0).to(torch.long) * nb
@@ -254,9 +137,9 @@ def t5(ids):  # T5EncoderModel(input_ids) with no attention mask: every position
         x = x + F.linear(h, w[p + "1.DenseReluDense.wo.weight"])
     return t5ln(x, w["encoder.final_layer_norm.weight"])
 def encode_prompt(prompts):
-    ids1 = torch.tensor([tokenize(p, EOS) for p in prompts]); ids2 = torch.tensor([tokenize(p, PAD2) for p in prompts])
-    hs1, last1 = clip(ids1, text_w1, TD1, TL1, True)
-    hs2, last2 = clip(ids2, text_w2, TD2, TL2, False)
+    ids1 = torch.tensor([TOK.tokenize(p, EOS) for p in prompts]); ids2 = torch.tensor([TOK.tokenize(p, PAD2) for p in prompts])
+    hs1, last1 = clip(ids1, text_w1, TD1, TL1, TH, True)
+    hs2, last2 = clip(ids2, text_w2, TD2, TL2, TH, False)
     r = torch.arange(len(prompts))
     pooled = torch.cat([F.linear(last1[r, ids1.argmax(-1)], text_w1["text_projection.weight"]),  # eos_token_id 2: the argmax rule
                         F.linear(last2[r, ids2.argmax(-1)], text_w2["text_projection.weight"])], -1)
@@ -295,9 +178,7 @@ def transformer(x, ts, ctx, pooled):
     h = F.conv2d(x, w["pos_embed.proj.weight"], w["pos_embed.proj.bias"], stride=P).flatten(2).transpose(1, 2)
     hp, wp = Hh // P, Ww // P; top, left = (G - hp) // 2, (G - wp) // 2  # PatchEmbed.cropped_pos_embed
     h = h + POS.reshape(1, G, G, -1)[:, top:top + hp, left:left + wp, :].reshape(1, -1, D)
-    half = 128  # Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=0)
-    e = ts[:, None].float() * torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / half)[None]
-    tp = torch.cat([torch.cos(e), torch.sin(e)], -1)
+    tp = timestep_embedding(ts, 256)  # Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=0)
     temb = linear(F.silu(linear(tp, w, "time_text_embed.timestep_embedder.linear_1")), w, "time_text_embed.timestep_embedder.linear_2")
     temb = temb + linear(F.silu(linear(pooled, w, "time_text_embed.text_embedder.linear_1")), w, "time_text_embed.text_embedder.linear_2")
     enc = linear(ctx, w, "context_embedder")
@@ -318,27 +199,6 @@ def transformer(x, ts, ctx, pooled):
     scale, shift = linear(F.silu(temb), w, "norm_out.linear").chunk(2, dim=1)
     h = linear(lnn(h) * (1 + scale[:, None]) + shift[:, None], w, "proj_out").reshape(Bn, hp, wp, P, P, LAT)
     return torch.einsum("nhwpqc->nchpwq", h).reshape(Bn, LAT, Hh, Ww)
-
-def c2d(x, w, p, pad=1): return F.conv2d(x, w[p + ".weight"], w[p + ".bias"], padding=pad)
-def gn(x, w, p): return F.group_norm(x, 8, w[p + ".weight"], w[p + ".bias"], eps=1e-6)
-def vae_decode(z):
-    w = vae_w
-    def res(x, p):
-        y = c2d(F.silu(gn(x, w, p + ".norm1")), w, p + ".conv1")
-        y = c2d(F.silu(gn(y, w, p + ".norm2")), w, p + ".conv2")
-        if p + ".conv_shortcut.weight" in w: x = c2d(x, w, p + ".conv_shortcut", 0)
-        return x + y
-    A = "decoder.mid_block.attentions.0"
-    x = res(c2d(z, w, "decoder.conv_in"), "decoder.mid_block.resnets.0")
-    B, C, H, Wd = x.shape
-    s = gn(x, w, A + ".group_norm").view(B, C, H * Wd).transpose(1, 2)
-    q, k, v = (linear(s, w, f"{A}.{n}") for n in ("to_q", "to_k", "to_v"))
-    x = linear(torch.softmax(q @ k.transpose(-1, -2) * C ** -0.5, -1) @ v, w, A + ".to_out.0").transpose(1, 2).reshape(B, C, H, Wd) + x
-    x = res(x, "decoder.mid_block.resnets.1")
-    for i in range(len(VBOC)):
-        for j in range(VLPB + 1): x = res(x, f"decoder.up_blocks.{i}.resnets.{j}")
-        if i < len(VBOC) - 1: x = c2d(F.interpolate(x, scale_factor=2.0, mode="nearest"), w, f"decoder.up_blocks.{i}.upsamplers.0.conv")
-    return c2d(F.silu(gn(x, w, "decoder.conv_norm_out")), w, "decoder.conv_out")
 
 # FlowMatchEulerDiscreteScheduler(shift=3): __init__'s float32 sigmas shifted, set_timesteps' linspace shifted again
 T, SH = 1000, 3.0
@@ -361,28 +221,16 @@ with torch.no_grad():
         u, c = out.chunk(2)
         x = x + (SIG[i + 1] - SIG[i]) * (u + GUIDE * (c - u))
     ref_lat = x
-    ref_img = vae_decode(ref_lat / SCALING + SHIFT)
+    ref_img = vae_decode(ref_lat / SCALING + SHIFT, vae_w)
     t_ref = time.time() - t0
 
-surpass = os.environ.get("SURPASS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "surpass"))
-cmd = [surpass, "txt2img", "--model", DIR, "--latents", "init.safetensors", "--steps", str(STEPS), "--guidance", str(GUIDE),
+cmd = ["txt2img", "--model", DIR, "--latents", "init.safetensors", "--steps", str(STEPS), "--guidance", str(GUIDE),
        "--max-sequence-length", str(SEQ), "--out", "out"]
 for p, n in zip(PROMPTS, NEG): cmd += ["--prompt", p, "--negative-prompt", n]
-t0 = time.time()
-r = subprocess.run(cmd, capture_output=True, text=True)
-t_run = time.time() - t0
-if r.returncode: print(r.stdout, r.stderr); sys.exit(1)
-got = load_safetensors("out/latents.safetensors")["latents"]
+got, t_run = run_surpass(cmd)
 rel = ((got - ref_lat).norm() / ref_lat.norm()).item()
 print(f"sd3{' (qk rms_norm)' if QK else ''} flow-euler shift 3, {STEPS} steps, guidance {GUIDE}, {len(PROMPTS)} prompts with negatives, "
       f"T5 {SEQ} tokens: final latents max |diff| {(got - ref_lat).abs().max():.3e}, relative L2 {rel:.3e}; "
       f"reference {t_ref:.1f} s, `surpass txt2img` {t_run:.1f} s")
-ref8 = ((ref_img / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1) * 255).round().to(torch.uint8)
-try:
-    from PIL import Image
-    for k in range(len(PROMPTS)):
-        got8 = torch.from_numpy(np.array(Image.open(f"out/image-{k}.png").convert("RGB")))
-        print(f"image {k}: {tuple(got8.shape)}, max |diff| in 8-bit levels {(got8.int() - ref8[k].int()).abs().max().item()}")
-except ImportError:
-    pass
+compare_images(ref_img, len(PROMPTS))
 if not rel <= 1e-4: print("FAIL"); sys.exit(1)
