@@ -10,7 +10,7 @@
 # SCHED=dpmpp2m|euler|ddim runs that scheduler instead of the folder's PNDM (as from_config would set it up).
 # STRENGTH=S runs image-to-image instead (StableDiffusionImg2ImgPipeline, `surpass txt2img --init-image`): the VAE gets a
 # random Encoder + quant_conv, a random 64×64 8-bit picture is preprocessed (x/255·2−1) and encoded here, the latent
-# distribution sampled with surpass's Philox normals (seed 0, AutoencoderKL.SAMPLE_STREAM; transcribed below) and scaled,
+# distribution sampled with surpass's Philox normals (seed 0, AutoencoderKL.SAMPLE_STREAM; transcribed in tiny_sd.py) and scaled,
 # get_timesteps' t_start = STEPS − int(STEPS·S), the scheduler's add_noise at timesteps[t_start] with Philox noise (seed 0,
 # StableDiffusion.INIT_STREAM), and the loop over timesteps[t_start:] (PNDM's counter from 0, Euler / DPM from step t_start).
 # Run from an empty folder: python3 diffusers_sd_parity.py      Exits 1 when the latents' relative L2 > 1e-4.
