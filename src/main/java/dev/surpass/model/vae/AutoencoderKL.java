@@ -12,6 +12,7 @@ import dev.surpass.model.vae.VaeOps.Attn;
 import dev.surpass.model.conv.ConvOps;
 import dev.surpass.model.conv.ConvOps.Conv;
 import dev.surpass.model.conv.ConvOps.Norm;
+import dev.surpass.model.conv.ConvTables;
 import dev.surpass.model.vae.VaeOps.Resnet;
 import java.awt.image.BufferedImage;
 import java.nio.file.Path;
@@ -52,6 +53,8 @@ public final class AutoencoderKL implements AutoCloseable {
     private final Device device;
     private final AutoencoderKLConfig config;
     private final List<Tensor> owned = new ArrayList<>();
+    /** The convolutions' index tables, on the model's device: made at the first conv of each size, reused by the others and later calls. */
+    private final ConvTables tables;
     private Conv postQuant;         // 1×1, [latent, latent], or null
     private Conv convIn;            // 3×3, latent → C_top
     private Resnet[] mid;           // 2 resnets at C_top
@@ -75,6 +78,7 @@ public final class AutoencoderKL implements AutoCloseable {
         this.device = device;
         this.config = config;
         this.dir = dir;
+        this.tables = new ConvTables(device);
     }
 
     public AutoencoderKLConfig config() {
@@ -253,24 +257,24 @@ public final class AutoencoderKL implements AutoCloseable {
     /** One latent {@code [lat, h·w]} (channels-first) → its image {@code [out_channels, H·W]}. */
     private Tensor decodeOne(Tensor latent, int h, int w) {
         int groups = config.normNumGroups(), lat = config.latentChannels();
-        Tensor x = VaeOps.transpose(latent, lat, h * w); // [h·w, lat]
+        Tensor x = VaeOps.transpose(latent, lat, h * w, tables); // [h·w, lat]
         try {
             if (postQuant != null) x = replace(x, VaeOps.conv1x1(x, postQuant));
-            x = replace(x, VaeOps.conv3x3(x, h, w, convIn, false));
-            x = replace(x, VaeOps.resnet(x, h, w, mid[0], groups));
+            x = replace(x, VaeOps.conv3x3(x, h, w, convIn, false, tables));
+            x = replace(x, VaeOps.resnet(x, h, w, mid[0], groups, tables));
             if (midAttn != null) x = replace(x, VaeOps.attention(x, midAttn, groups));
-            x = replace(x, VaeOps.resnet(x, h, w, mid[1], groups));
+            x = replace(x, VaeOps.resnet(x, h, w, mid[1], groups, tables));
             for (int i = 0; i < up.length; i++) {
-                for (Resnet r : up[i]) x = replace(x, VaeOps.resnet(x, h, w, r, groups));
+                for (Resnet r : up[i]) x = replace(x, VaeOps.resnet(x, h, w, r, groups, tables));
                 if (upsample[i] != null) {
-                    x = replace(x, VaeOps.conv3x3(x, h, w, upsample[i], true));
+                    x = replace(x, VaeOps.conv3x3(x, h, w, upsample[i], true, tables));
                     h *= 2;
                     w *= 2;
                 }
             }
             x = replace(x, VaeOps.norm(x, normOut, groups, true));
-            x = replace(x, VaeOps.conv3x3(x, h, w, convOut, false)); // [H·W, out]
-            return VaeOps.transpose(x, h * w, config.outChannels());
+            x = replace(x, VaeOps.conv3x3(x, h, w, convOut, false, tables)); // [H·W, out]
+            return VaeOps.transpose(x, h * w, config.outChannels(), tables);
         } finally {
             x.close();
         }
@@ -410,24 +414,24 @@ public final class AutoencoderKL implements AutoCloseable {
     /** One image {@code [cin, h·w]} (channels-first) → its moments {@code [2·latent, (h/f)·(w/f)]}. */
     private Tensor encodeOne(Encoder e, Tensor image, int h, int w) {
         int groups = config.normNumGroups(), lat2 = 2 * config.latentChannels();
-        Tensor x = VaeOps.transpose(image, config.inChannels(), h * w); // [h·w, cin]
+        Tensor x = VaeOps.transpose(image, config.inChannels(), h * w, tables); // [h·w, cin]
         try {
-            x = replace(x, VaeOps.conv3x3(x, h, w, e.convIn(), false));
+            x = replace(x, VaeOps.conv3x3(x, h, w, e.convIn(), false, tables));
             for (int i = 0; i < e.down().length; i++) {
-                for (Resnet r : e.down()[i]) x = replace(x, VaeOps.resnet(x, h, w, r, groups));
+                for (Resnet r : e.down()[i]) x = replace(x, VaeOps.resnet(x, h, w, r, groups, tables));
                 if (e.downsample()[i] != null) {
-                    x = replace(x, ConvOps.conv3x3(x, h, w, e.downsample()[i], ConvOps.Sampling.DOWN2_PAD_END));
+                    x = replace(x, ConvOps.conv3x3(x, 1, h, w, e.downsample()[i], ConvOps.Sampling.DOWN2_PAD_END, tables));
                     h /= 2;
                     w /= 2;
                 }
             }
-            x = replace(x, VaeOps.resnet(x, h, w, e.mid()[0], groups));
+            x = replace(x, VaeOps.resnet(x, h, w, e.mid()[0], groups, tables));
             if (e.midAttn() != null) x = replace(x, VaeOps.attention(x, e.midAttn(), groups));
-            x = replace(x, VaeOps.resnet(x, h, w, e.mid()[1], groups));
+            x = replace(x, VaeOps.resnet(x, h, w, e.mid()[1], groups, tables));
             x = replace(x, VaeOps.norm(x, e.normOut(), groups, true));
-            x = replace(x, VaeOps.conv3x3(x, h, w, e.convOut(), false)); // [h·w, 2·latent]
+            x = replace(x, VaeOps.conv3x3(x, h, w, e.convOut(), false, tables)); // [h·w, 2·latent]
             if (e.quant() != null) x = replace(x, VaeOps.conv1x1(x, e.quant()));
-            return VaeOps.transpose(x, h * w, lat2);
+            return VaeOps.transpose(x, h * w, lat2, tables);
         } finally {
             x.close();
         }
@@ -601,5 +605,6 @@ public final class AutoencoderKL implements AutoCloseable {
             for (Tensor t : owned) t.close();
             owned.clear();
         }
+        tables.close();
     }
 }
