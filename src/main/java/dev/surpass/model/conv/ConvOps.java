@@ -9,7 +9,7 @@ import dev.surpass.layers.Elementwise;
 import dev.surpass.layers.Gather;
 import dev.surpass.layers.Gemm;
 import dev.surpass.layers.GroupNorm;
-import java.util.function.Supplier;
+import java.util.function.IntFunction;
 
 /**
  * Convolution pieces of the diffusers image models (the VAE decoder, the UNet), on one image held
@@ -100,7 +100,7 @@ public final class ConvOps {
     public static Tensor transpose(Tensor x, int n, int rows, int cols, ConvTables tables) {
         Device dev = x.device();
         try (Scope s = Scope.open()) {
-            Tensor ids = table(tables, dev, s, "transpose", n, rows, cols, 0, () -> transposeIds(n, rows, cols));
+            Tensor ids = table(tables, dev, s, "transpose", n, rows, cols, 0, m -> transposeIds(m, rows, cols));
             Tensor table = s.track(x.reshape((long) n * rows * cols, 1));
             Tensor g = s.track(Gather.rows(table, ids));
             return g.reshape((long) n * cols, rows);
@@ -147,9 +147,9 @@ public final class ConvOps {
         try (Scope s = Scope.open()) {
             if (n == 1) return Elementwise.add(x, s.track(perSample.reshape(c)));
             int l = (int) (x.dim(0) / n);
-            Tensor ids = table(tables, x.device(), s, "repeat", n, l, 0, 0, () -> {
-                int[] r = new int[n * l];
-                for (int i = 0; i < n; i++) java.util.Arrays.fill(r, i * l, (i + 1) * l, i);
+            Tensor ids = table(tables, x.device(), s, "repeat", n, l, 0, 0, m -> {
+                int[] r = new int[m * l];
+                for (int i = 0; i < m; i++) java.util.Arrays.fill(r, i * l, (i + 1) * l, i);
                 return r;
             });
             return Elementwise.add(x, s.track(Gather.rows(perSample, ids)));
@@ -172,18 +172,18 @@ public final class ConvOps {
     /**
      * The 3×3 convolution of {@link #conv3x3(Tensor, int, int, Conv, Sampling)} over {@code n}
      * images at once: {@code x [n·h·w, cin]} (each image's rows in turn) → {@code [n·ho·wo, cout]}.
-     * The im2col gather reads all images through one index table (each image's ids offset by its
-     * first row, the padding row after the last image), from {@code tables} (null: made for this
-     * call); the GEMM runs over all images' rows, in blocks of whole output rows.
+     * The im2col gather reads all images through one index table (a zero row for the padding, then
+     * each image's rows), from {@code tables} (null: made for this call); the GEMM runs over all
+     * images' rows, in blocks of whole output rows.
      */
     public static Tensor conv3x3(Tensor x, int n, int h, int w, Conv c, Sampling mode, ConvTables tables) {
         int ho = mode.out(h), wo = mode.out(w), cin = c.cin();
         long l = (long) h * w, outRows = (long) n * ho * wo;
         Device dev = x.device();
         try (Scope s = Scope.open()) {
-            Tensor ids = table(tables, dev, s, "im2col", n, h, w, mode.ordinal(), () -> im2colIds(n, h, w, mode));
-            Tensor padded = s.track(dev.zeros(DType.F32, n * l + 1, cin)); // the last row stays zero: the padding
-            dev.backend().copy(x.storage(), x.byteOffset(), padded.storage(), padded.byteOffset(), x.byteSize());
+            Tensor ids = table(tables, dev, s, "im2col", n, h, w, mode.ordinal(), m -> im2colIds(m, h, w, mode));
+            Tensor padded = s.track(dev.zeros(DType.F32, n * l + 1, cin)); // the first row stays zero: the padding
+            dev.backend().copy(x.storage(), x.byteOffset(), padded.storage(), padded.byteOffset() + 4L * cin, x.byteSize());
             long tileRows = Math.max(1, blockFloats / ((long) wo * 9 * cin));
             return inRowBlocks(dev, outRows, c.cout(), tileRows * wo, (p0, p1) -> {
                 try (Scope b = Scope.open()) {
@@ -195,7 +195,10 @@ public final class ConvOps {
         }
     }
 
-    /** For each output pixel of each of n images, the 9 input rows of its window in (ky, kx) order; n·h·w (the zero row) outside. */
+    /**
+     * For each output pixel of each of n images, the 9 rows of its window in (ky, kx) order in the
+     * table {@code [zero row; image 0's h·w rows; image 1's; ...]}: 0 outside the image.
+     */
     private static int[] im2colIds(int n, int h, int w, Sampling mode) {
         int ho = mode.out(h), wo = mode.out(w);
         // the window's coordinates live in the (virtual) image the conv reads: 2h × 2w when upsampling
@@ -203,7 +206,7 @@ public final class ConvOps {
         int stride = mode == Sampling.DOWN2 || mode == Sampling.DOWN2_PAD_END ? 2 : 1;
         // the window's top-left offset: −1 for padding 1 on every side, 0 when the padding is only right and below
         int off = mode == Sampling.DOWN2_PAD_END ? 0 : -1;
-        int l = h * w, zero = n * l;
+        int l = h * w, zero = 0;
         int[] ids = new int[Math.toIntExact(9L * n * ho * wo)];
         int k = 0;
         for (int m = 0; m < n; m++) {
@@ -213,7 +216,7 @@ public final class ConvOps {
                         for (int kx = 0; kx < 3; kx++) {
                             int sy = y * stride + ky + off, sx = xx * stride + kx + off;
                             if (sy < 0 || sy >= vh || sx < 0 || sx >= vw) ids[k++] = zero;
-                            else ids[k++] = m * l + (mode == Sampling.UP2 ? (sy / 2) * w + sx / 2 : sy * w + sx);
+                            else ids[k++] = 1 + m * l + (mode == Sampling.UP2 ? (sy / 2) * w + sx / 2 : sy * w + sx);
                         }
                     }
                 }
@@ -229,36 +232,51 @@ public final class ConvOps {
      * and one row gather interleaves them. Row-wise, so L may count the rows of a whole batch.
      */
     public static Tensor concatChannels(Tensor a, Tensor b) {
-        return concatChannels(a, b, null);
+        return concatChannels(a, b, 1, null);
     }
 
-    /** {@link #concatChannels(Tensor, Tensor)} with its gather's table from {@code tables} (null: made for this call). */
-    public static Tensor concatChannels(Tensor a, Tensor b, ConvTables tables) {
-        long l = a.dim(0);
+    /**
+     * {@link #concatChannels(Tensor, Tensor)} of {@code n} images at once ({@code a [n·L, ca]},
+     * {@code b [n·L, cb]}, each image's rows in turn), its gather's table from {@code tables} (null:
+     * made for this call). The pieces are laid out image by image (image m's a rows, then its b
+     * rows), so the table for fewer images is the start of the table for more.
+     */
+    public static Tensor concatChannels(Tensor a, Tensor b, int n, ConvTables tables) {
+        long rows = a.dim(0), l = rows / n;
         int ca = (int) a.dim(1), cb = (int) b.dim(1), g = gcd(ca, cb), pa = ca / g, pb = cb / g;
         Device dev = a.device();
+        long aBytes = l * ca * 4L, bBytes = l * cb * 4L;
         try (Scope s = Scope.open()) {
-            Tensor table = s.track(dev.allocate(DType.F32, l * (pa + pb), g));
-            dev.backend().copy(a.storage(), a.byteOffset(), table.storage(), table.byteOffset(), a.byteSize());
-            dev.backend().copy(b.storage(), b.byteOffset(), table.storage(), table.byteOffset() + a.byteSize(), b.byteSize());
-            Tensor ids = table(tables, dev, s, "concat", Math.toIntExact(l), pa, pb, 0, () -> {
-                int[] r = new int[Math.toIntExact(l * (pa + pb))];
-                int k = 0;
-                for (long p = 0; p < l; p++) {
-                    for (int j = 0; j < pa; j++) r[k++] = (int) (p * pa + j);
-                    for (int j = 0; j < pb; j++) r[k++] = (int) (l * pa + p * pb + j);
+            Tensor table = s.track(dev.allocate(DType.F32, rows * (pa + pb), g));
+            for (int m = 0; m < n; m++) {
+                long at = table.byteOffset() + m * (aBytes + bBytes);
+                dev.backend().copy(a.storage(), a.byteOffset() + m * aBytes, table.storage(), at, aBytes);
+                dev.backend().copy(b.storage(), b.byteOffset() + m * bBytes, table.storage(), at + aBytes, bBytes);
+            }
+            Tensor ids = table(tables, dev, s, "concat", n, Math.toIntExact(l), pa, pb, k -> {
+                int[] r = new int[Math.toIntExact(k * l * (pa + pb))];
+                int i = 0;
+                for (int m = 0; m < k; m++) {
+                    long base = m * l * (pa + pb);
+                    for (long p = 0; p < l; p++) {
+                        for (int j = 0; j < pa; j++) r[i++] = (int) (base + p * pa + j);
+                        for (int j = 0; j < pb; j++) r[i++] = (int) (base + l * pa + p * pb + j);
+                    }
                 }
                 return r;
             });
-            Tensor rows = s.track(Gather.rows(table, ids));
-            return rows.reshape(l, ca + cb);
+            Tensor out = s.track(Gather.rows(table, ids));
+            return out.reshape(rows, ca + cb);
         }
     }
 
-    /** The table {@code tables} holds for the key (made there once), or with no cache one made now and tracked by {@code s}. */
-    private static Tensor table(ConvTables tables, Device dev, Scope s, String op, int a, int b, int c, int d, Supplier<int[]> make) {
-        if (tables != null) return tables.get(op, a, b, c, d, make);
-        int[] ids = make.get();
+    /**
+     * The first {@code n} samples' part of the table {@code tables} holds for the key (made there,
+     * for at least n samples), or with no cache the table for n samples made now; either tracked by {@code s}.
+     */
+    private static Tensor table(ConvTables tables, Device dev, Scope s, String op, int n, int a, int b, int c, IntFunction<int[]> make) {
+        if (tables != null) return s.track(tables.get(op, n, a, b, c, make));
+        int[] ids = make.apply(n);
         return s.track(dev.upload(ids, ids.length));
     }
 

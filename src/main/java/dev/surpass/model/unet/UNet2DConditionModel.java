@@ -524,7 +524,7 @@ public final class UNet2DConditionModel implements AutoCloseable {
             for (int i = 0; i < upRes.length; i++) {
                 for (int j = 0; j < upRes[i].length; j++) {
                     try (Tensor skip = skips.pop()) {
-                        x = replace(x, ConvOps.concatChannels(x, skip, tables), skips);   // torch.cat([x, skip], dim=1)
+                        x = replace(x, ConvOps.concatChannels(x, skip, n, tables), skips);   // torch.cat([x, skip], dim=1)
                     }
                     x = replace(x, resnet(x, n, h, w, upRes[i][j], tact, groups, eps), skips);
                     if (upAttn[i] != null) x = replace(x, transformer(x, n, upAttn[i][j], ctx, groups), skips);

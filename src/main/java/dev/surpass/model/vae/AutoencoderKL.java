@@ -53,8 +53,6 @@ public final class AutoencoderKL implements AutoCloseable {
     private final Device device;
     private final AutoencoderKLConfig config;
     private final List<Tensor> owned = new ArrayList<>();
-    /** The convolutions' index tables, on the model's device: made at the first conv of each size, reused by the others and later calls. */
-    private final ConvTables tables;
     private Conv postQuant;         // 1×1, [latent, latent], or null
     private Conv convIn;            // 3×3, latent → C_top
     private Resnet[] mid;           // 2 resnets at C_top
@@ -78,7 +76,6 @@ public final class AutoencoderKL implements AutoCloseable {
         this.device = device;
         this.config = config;
         this.dir = dir;
-        this.tables = new ConvTables(device);
     }
 
     public AutoencoderKLConfig config() {
@@ -220,9 +217,10 @@ public final class AutoencoderKL implements AutoCloseable {
         try (Tensor zf = z.dtype() == DType.F32 ? null : z.to(DType.F32)) {
             Tensor in = zf == null ? z : zf;
             Tensor out = device.allocate(DType.F32, n, oc, ho, wo);
-            try {
+            // the index tables of this call: each size's made once, for the several convs at that size and every sample
+            try (ConvTables tables = new ConvTables(device)) {
                 for (int s = 0; s < n; s++) {
-                    try (Tensor one = in.view((long) s * lat * h * w, lat, (long) h * w); Tensor img = decodeOne(one, h, w)) {
+                    try (Tensor one = in.view((long) s * lat * h * w, lat, (long) h * w); Tensor img = decodeOne(one, h, w, tables)) {
                         device.backend().copy(img.storage(), img.byteOffset(), out.storage(), out.byteOffset() + s * img.byteSize(), img.byteSize());
                     }
                 }
@@ -255,7 +253,7 @@ public final class AutoencoderKL implements AutoCloseable {
     }
 
     /** One latent {@code [lat, h·w]} (channels-first) → its image {@code [out_channels, H·W]}. */
-    private Tensor decodeOne(Tensor latent, int h, int w) {
+    private Tensor decodeOne(Tensor latent, int h, int w, ConvTables tables) {
         int groups = config.normNumGroups(), lat = config.latentChannels();
         Tensor x = VaeOps.transpose(latent, lat, h * w, tables); // [h·w, lat]
         try {
@@ -397,9 +395,9 @@ public final class AutoencoderKL implements AutoCloseable {
         try (Tensor xf = images.dtype() == DType.F32 ? null : images.to(DType.F32)) {
             Tensor in = xf == null ? images : xf;
             Tensor out = device.allocate(DType.F32, n, lat2, ho, wo);
-            try {
+            try (ConvTables tables = new ConvTables(device)) { // this call's index tables, as decode's
                 for (int s = 0; s < n; s++) {
-                    try (Tensor one = in.view((long) s * cin * h * w, cin, (long) h * w); Tensor m = encodeOne(e, one, h, w)) {
+                    try (Tensor one = in.view((long) s * cin * h * w, cin, (long) h * w); Tensor m = encodeOne(e, one, h, w, tables)) {
                         device.backend().copy(m.storage(), m.byteOffset(), out.storage(), out.byteOffset() + s * m.byteSize(), m.byteSize());
                     }
                 }
@@ -412,7 +410,7 @@ public final class AutoencoderKL implements AutoCloseable {
     }
 
     /** One image {@code [cin, h·w]} (channels-first) → its moments {@code [2·latent, (h/f)·(w/f)]}. */
-    private Tensor encodeOne(Encoder e, Tensor image, int h, int w) {
+    private Tensor encodeOne(Encoder e, Tensor image, int h, int w, ConvTables tables) {
         int groups = config.normNumGroups(), lat2 = 2 * config.latentChannels();
         Tensor x = VaeOps.transpose(image, config.inChannels(), h * w, tables); // [h·w, cin]
         try {
@@ -605,6 +603,5 @@ public final class AutoencoderKL implements AutoCloseable {
             for (Tensor t : owned) t.close();
             owned.clear();
         }
-        tables.close();
     }
 }

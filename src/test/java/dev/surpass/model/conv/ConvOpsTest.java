@@ -225,28 +225,38 @@ class ConvOpsTest {
         }
     }
 
-    /** A table is made once per key and freed by close; a closed cache refuses. */
+    /**
+     * A table is made once per key for the most images asked so far: fewer images read its start, more
+     * replace it (the old one freed at close, with the rest); a closed cache refuses.
+     */
     @Test
     void tablesAreMadeOnceAndFreedOnClose() {
-        try (Device d = Device.cpu(); Tensor x = d.upload(DType.F32, noise(new Random(SEED + 4), 2 * 3 * 12), 24, 3);
+        try (Device d = Device.cpu(); Tensor x3 = d.upload(DType.F32, noise(new Random(SEED + 4), 3 * 3 * 12), 36, 3);
+             Tensor x2 = x3.view(0, 24, 3); Tensor x1 = x3.view(0, 12, 3);
              Tensor wr = d.upload(DType.F32, noise(new Random(SEED + 5), 2 * 27), 2, 27); Tensor bt = d.upload(DType.F32, new float[] {0.5f, -1}, 2)) {
             long inputs = d.liveBytes();
             ConvTables tables = new ConvTables(d);
             Conv conv = new Conv(wr, bt, 3, 3, 2);
-            float[] first;
-            try (Tensor y = ConvOps.conv3x3(x, 2, 3, 4, conv, Sampling.SAME, tables)) {
-                first = y.toFloatArray();
+            float[] two, one;
+            try (Tensor y = ConvOps.conv3x3(x2, 2, 3, 4, conv, Sampling.SAME, tables)) {
+                two = y.toFloatArray();
             }
             assertEquals(1, tables.size());
             long held = d.liveBytes() - inputs;
             assertEquals(4L * 9 * 2 * 3 * 4, held, "one im2col table of 9 ids per output pixel of both images");
-            try (Tensor y = ConvOps.conv3x3(x, 2, 3, 4, conv, Sampling.SAME, tables); Tensor z = ConvOps.conv3x3(x, 2, 3, 4, conv, Sampling.DOWN2, tables)) {
-                assertArrayEquals(first, y.toFloatArray());
+            try (Tensor y = ConvOps.conv3x3(x2, 2, 3, 4, conv, Sampling.SAME, tables); Tensor z = ConvOps.conv3x3(x1, 1, 3, 4, conv, Sampling.SAME, tables)) {
+                assertArrayEquals(two, y.toFloatArray());
+                one = z.toFloatArray();
+                assertArrayEquals(java.util.Arrays.copyOf(two, one.length), one, "the first image alone, from the start of the table");
             }
-            assertEquals(2, tables.size(), "a second mode has its own table; the first is reused");
+            assertEquals(held, d.liveBytes() - inputs, "one image reads the two images' table");
+            try (Tensor z = ConvOps.conv3x3(x2, 2, 3, 4, conv, Sampling.DOWN2, tables); Tensor y = ConvOps.conv3x3(x3, 3, 3, 4, conv, Sampling.SAME, tables)) {
+                assertArrayEquals(two, java.util.Arrays.copyOf(y.toFloatArray(), two.length), "three images: the first two as before");
+            }
+            assertEquals(2, tables.size(), "a second mode has its own table; three images replace the first");
             tables.close();
-            assertEquals(inputs, d.liveBytes(), "close frees the tables");
-            assertThrows(IllegalStateException.class, () -> ConvOps.conv3x3(x, 2, 3, 4, conv, Sampling.SAME, tables));
+            assertEquals(inputs, d.liveBytes(), "close frees the tables, replaced ones too");
+            assertThrows(IllegalStateException.class, () -> ConvOps.conv3x3(x2, 2, 3, 4, conv, Sampling.SAME, tables));
         }
     }
 
