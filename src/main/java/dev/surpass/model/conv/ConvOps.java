@@ -12,9 +12,12 @@ import dev.surpass.layers.GroupNorm;
 import java.util.function.IntFunction;
 
 /**
- * Convolution pieces of the diffusers image models (the VAE decoder, the UNet), on one image held
- * channels-last: {@code [H·W, C]} F32 rows (row {@code y·W + x} holds pixel (y, x)'s C channels), on
- * the model's device, built from the layers ops only, so they run wherever the tensors live:
+ * Convolution pieces of the diffusers image models (the VAE decoder, the UNet), on images held
+ * channels-last: {@code [H·W, C]} F32 rows (row {@code y·W + x} holds pixel (y, x)'s C channels),
+ * or a batch of N such images one after the other, {@code [N·H·W, C]} (the forms taking a sample
+ * count), on the model's device, built from the layers ops only, so they run wherever the tensors
+ * live. The gathers' I32 index tables come from a {@link ConvTables} the caller owns (made once per
+ * size and kept there) or, given null, are made for the call:
  * <ul>
  * <li>a 3×3 convolution with padding 1 is one {@link Gather#rows} (the im2col matrix: for each
  *     output pixel the 9 input rows around it, in (ky, kx) order, a zero row where the window leaves
@@ -27,7 +30,8 @@ import java.util.function.IntFunction;
  *     then a padding-0 conv). The output is made in
  *     blocks of rows so the im2col matrix stays under {@link #blockFloats} floats;</li>
  * <li>a 1×1 convolution is a {@link Gemm#linear};</li>
- * <li>GroupNorm over one image, optionally followed by SiLU;</li>
+ * <li>GroupNorm over each image, optionally followed by SiLU;</li>
+ * <li>a per-image row added to every pixel of that image (the UNet's time projection);</li>
  * <li>a channel concatenation ({@code torch.cat([a, b], dim=1)} of channels-first images) as one
  *     row gather.</li>
  * </ul>
