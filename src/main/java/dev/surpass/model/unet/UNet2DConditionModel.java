@@ -14,6 +14,7 @@ import dev.surpass.model.conv.ConvOps;
 import dev.surpass.model.conv.ConvOps.Conv;
 import dev.surpass.model.conv.ConvOps.Norm;
 import dev.surpass.model.conv.ConvOps.Sampling;
+import dev.surpass.model.conv.ConvTables;
 import dev.surpass.model.decoder.Checkpoint;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
@@ -55,8 +56,15 @@ import java.util.List;
  * scale stays 1/√d.
  *
  * <p>Weights stored in F16/BF16 are widened to fp32 on load; the UNet computes in fp32 whatever the
- * inputs' dtype ({@code upcast_attention} is therefore moot). Samples of a batch run one at a time,
- * channels-last ({@code [H·W, C]} rows) inside.
+ * inputs' dtype ({@code upcast_attention} is therefore moot). A batch runs together, layer by layer,
+ * held channels-last inside ({@code [B·H·W, C]}: each sample's {@code H·W} rows in turn): each conv
+ * and linear is one product over all samples' rows (the weights read once per layer, not once per
+ * sample), GroupNorm normalises each sample on its own, the attention runs with batch B (each
+ * sample's queries over its own pixels or its own text states; the text states' key and value
+ * projections, a few rows each, run per sample). A sample's result equals its result alone up to
+ * fp32 reassociation where the CPU product's row count changes its kernel (measured ≤ 3e-6
+ * relative L2, the size of fp32's own error against float64). The convolutions' index tables are
+ * made once per latent size, for the largest batch so far, and kept with the weights.
  *
  * <p>Threads: a loaded model is read-only; {@link #forward} may run from several threads at once.
  * {@link #close} frees the weights; use after close throws {@link IllegalStateException}.
@@ -84,6 +92,8 @@ public final class UNet2DConditionModel implements AutoCloseable {
     private final Device device;
     private final UNet2DConditionConfig config;
     private final List<Tensor> owned = new ArrayList<>();
+    /** The convolutions' index tables, on the model's device, made at the first forward of each size (and larger batch). */
+    private final ConvTables tables;
     private Conv convIn;                 // 3×3, in_channels → C0
     private Tensor time1, time1b;        // [T, C0], [T]
     private Tensor time2, time2b;        // [T, T], [T]
@@ -105,6 +115,7 @@ public final class UNet2DConditionModel implements AutoCloseable {
     private UNet2DConditionModel(Device device, UNet2DConditionConfig config) {
         this.device = device;
         this.config = config;
+        this.tables = new ConvTables(device);
     }
 
     public UNet2DConditionConfig config() {
@@ -391,33 +402,51 @@ public final class UNet2DConditionModel implements AutoCloseable {
         return run(sample, timesteps, encoderHiddenStates, textEmbeds, timeIds);
     }
 
-    /** Both forwards after their checks: sample by sample; {@code textEmbeds} and {@code timeIds} null unless text_time. */
+    /**
+     * Both forwards after their checks: the whole batch per layer, in passes of at most
+     * {@link #samplesPerPass} samples; {@code textEmbeds} and {@code timeIds} null unless text_time.
+     */
     private Tensor run(Tensor sample, float[] timesteps, Tensor encoderHiddenStates, Tensor textEmbeds, float[] timeIds) {
         int b = (int) sample.dim(0), cin = config.inChannels(), h = (int) sample.dim(2), w = (int) sample.dim(3);
         int s = (int) encoderHiddenStates.dim(1), dc = config.crossAttentionDim(), oc = config.outChannels(), pt = config.textEmbedsDim();
-        int nIds = UNet2DConditionConfig.TIME_IDS;
+        int nIds = UNet2DConditionConfig.TIME_IDS, pass = samplesPerPass(h, w);
         try (Scope sc = Scope.open()) {
             Tensor x = sample.dtype() == DType.F32 ? sample : sc.track(sample.to(DType.F32));
             Tensor e = encoderHiddenStates.dtype() == DType.F32 ? encoderHiddenStates : sc.track(encoderHiddenStates.to(DType.F32));
             Tensor te = textEmbeds == null || textEmbeds.dtype() == DType.F32 ? textEmbeds : sc.track(textEmbeds.to(DType.F32));
-            Tensor out = device.allocate(DType.F32, b, oc, h, w);
+            Tensor out = pass >= b ? null : device.allocate(DType.F32, b, oc, h, w);
             try {
-                for (int i = 0; i < b; i++) {
-                    float t = timesteps[timesteps.length == 1 ? 0 : i];
-                    float[] ids = timeIds == null ? null
-                            : java.util.Arrays.copyOfRange(timeIds, timeIds.length == nIds ? 0 : i * nIds, (timeIds.length == nIds ? 0 : i * nIds) + nIds);
-                    try (Tensor one = x.view((long) i * cin * h * w, cin, (long) h * w); Tensor ctx = e.view((long) i * s * dc, s, dc);
-                         Tensor text = te == null ? null : te.view((long) i * pt, 1, pt);
-                         Tensor y = forwardOne(one, h, w, t, ctx, text, ids)) {
-                        device.backend().copy(y.storage(), y.byteOffset(), out.storage(), out.byteOffset() + i * y.byteSize(), y.byteSize());
+                for (int i0 = 0; i0 < b; i0 += pass) {
+                    int n = Math.min(pass, b - i0);
+                    float[] ts = new float[n], ids = timeIds == null ? null : new float[n * nIds];
+                    for (int i = 0; i < n; i++) {
+                        ts[i] = timesteps[timesteps.length == 1 ? 0 : i0 + i];
+                        if (ids != null) System.arraycopy(timeIds, timeIds.length == nIds ? 0 : (i0 + i) * nIds, ids, i * nIds, nIds);
+                    }
+                    try (Tensor xs = x.view((long) i0 * cin * h * w, n, cin, h, w); Tensor ctx = e.view((long) i0 * s * dc, (long) n * s, dc);
+                         Tensor text = te == null ? null : te.view((long) i0 * pt, n, pt);
+                         Tensor y = forwardBatch(xs, n, h, w, ts, ctx, text, ids)) {
+                        if (out == null) return y.reshape(b, oc, h, w);
+                        device.backend().copy(y.storage(), y.byteOffset(), out.storage(), out.byteOffset() + i0 * (y.byteSize() / n), y.byteSize());
                     }
                 }
                 return out;
             } catch (RuntimeException | Error ex) {
-                out.close();
+                if (out != null) out.close();
                 throw ex;
             }
         }
+    }
+
+    /**
+     * How many samples of an h × w latent one pass takes: all of them unless the index tables and
+     * rows of the pass would pass the int range that {@link #check} holds a single sample to.
+     */
+    private int samplesPerPass(int h, int w) {
+        int maxC = 0;
+        for (int ch : config.blockOutChannels()) maxC = Math.max(maxC, ch);
+        long perSample = Math.max((long) h * w * 9 * Math.max(2, config.inChannels()), (long) h * w * 3L * maxC);
+        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, Integer.MAX_VALUE / perSample));
     }
 
     /**
@@ -442,70 +471,75 @@ public final class UNet2DConditionModel implements AutoCloseable {
     }
 
     /**
-     * One sample {@code [cin, h·w]} (channels-first) at timestep t with its text states {@code ctx [S, Dc]} → {@code [out, h·w]};
-     * text_time: its pooled text {@code [1, Pt]} and 6 time ids, else both null.
+     * The samples {@code sample [n, cin, h, w]} (channels-first), sample i at timestep {@code t[i]}
+     * with its text states, rows {@code [i·S, (i + 1)·S)} of {@code ctx [n·S, Dc]} →
+     * {@code [n·out, h·w]}; text_time: the pooled texts {@code [n, Pt]} and 6 time ids per sample,
+     * else both null. Inside, the batch is held channels-last, {@code [n·h·w, C]} (each sample's
+     * rows in turn): convolutions and linears run over all samples' rows at once, GroupNorm per
+     * sample, the attention with batch n.
      */
-    private Tensor forwardOne(Tensor sample, int h, int w, float t, Tensor ctx, Tensor text, float[] ids) {
+    private Tensor forwardBatch(Tensor sample, int n, int h, int w, float[] t, Tensor ctx, Tensor text, float[] ids) {
         UNet2DConditionConfig c = config;
-        int groups = c.normNumGroups();
+        int groups = c.normNumGroups(), c0 = c.blockOutChannels()[0];
         float eps = (float) c.normEps();
         Deque<Tensor> skips = new ArrayDeque<>();
         Tensor x = null;
         try (Scope sc = Scope.open()) {
-            float[] te = timestepEmbedding(t, c.blockOutChannels()[0], c.flipSinToCos(), c.freqShift());
-            Tensor temb0 = sc.track(device.upload(DType.F32, te, 1, te.length));
+            float[] te = new float[n * c0];
+            for (int i = 0; i < n; i++) System.arraycopy(timestepEmbedding(t[i], c0, c.flipSinToCos(), c.freqShift()), 0, te, i * c0, c0);
+            Tensor temb0 = sc.track(device.upload(DType.F32, te, n, c0));
             Tensor temb1 = sc.track(Activation.silu(sc.track(Gemm.linear(temb0, time1, time1b))));
-            Tensor temb = sc.track(Gemm.linear(temb1, time2, time2b));                 // [1, T]
+            Tensor temb = sc.track(Gemm.linear(temb1, time2, time2b));                 // [n, T]
             if (text != null) {
                 // get_aug_embed: add_embedding(cat([text_embeds, add_time_proj(time_ids)])), linear_1 applied as its two column blocks
-                int a = c.additionTimeEmbedDim();
+                int a = c.additionTimeEmbedDim(), per = UNet2DConditionConfig.TIME_IDS;
                 float[] tid = new float[ids.length * a];
                 for (int k = 0; k < ids.length; k++) {
                     System.arraycopy(timestepEmbedding(ids[k], a, c.flipSinToCos(), c.freqShift()), 0, tid, k * a, a);
                 }
-                Tensor idsEmb = sc.track(device.upload(DType.F32, tid, 1, tid.length));
+                Tensor idsEmb = sc.track(device.upload(DType.F32, tid, n, (long) per * a));
                 Tensor pre = sc.track(Elementwise.add(sc.track(Gemm.linear(text, addText, add1b)), sc.track(Gemm.linear(idsEmb, addTime, null))));
                 Tensor aug = sc.track(Gemm.linear(sc.track(Activation.silu(pre)), add2, add2b));
                 temb = sc.track(Elementwise.add(temb, aug));
             }
-            Tensor tact = sc.track(Activation.silu(temb));                             // every resnet's SiLU(temb)
+            Tensor tact = sc.track(Activation.silu(temb));                             // every resnet's SiLU(temb), [n, T]
 
-            x = ConvOps.transpose(sample, c.inChannels(), h * w);                      // [h·w, cin]
-            x = replace(x, ConvOps.conv3x3(x, h, w, convIn, Sampling.SAME), skips);
+            x = ConvOps.transpose(sample, n, c.inChannels(), h * w, tables);          // [n·h·w, cin]
+            x = replace(x, ConvOps.conv3x3(x, n, h, w, convIn, Sampling.SAME, tables), skips);
             skips.push(x);
             for (int i = 0; i < downRes.length; i++) {
                 for (int j = 0; j < downRes[i].length; j++) {
-                    x = replace(x, resnet(x, h, w, downRes[i][j], tact, groups, eps), skips);
-                    if (downAttn[i] != null) x = replace(x, transformer(x, downAttn[i][j], ctx, groups), skips);
+                    x = replace(x, resnet(x, n, h, w, downRes[i][j], tact, groups, eps), skips);
+                    if (downAttn[i] != null) x = replace(x, transformer(x, n, downAttn[i][j], ctx, groups), skips);
                     skips.push(x);
                 }
                 if (downsample[i] != null) {
-                    x = replace(x, ConvOps.conv3x3(x, h, w, downsample[i], Sampling.DOWN2), skips);
+                    x = replace(x, ConvOps.conv3x3(x, n, h, w, downsample[i], Sampling.DOWN2, tables), skips);
                     h = Sampling.DOWN2.out(h);
                     w = Sampling.DOWN2.out(w);
                     skips.push(x);
                 }
             }
-            x = replace(x, resnet(x, h, w, midRes[0], tact, groups, eps), skips);
-            x = replace(x, transformer(x, midAttn, ctx, groups), skips);
-            x = replace(x, resnet(x, h, w, midRes[1], tact, groups, eps), skips);
+            x = replace(x, resnet(x, n, h, w, midRes[0], tact, groups, eps), skips);
+            x = replace(x, transformer(x, n, midAttn, ctx, groups), skips);
+            x = replace(x, resnet(x, n, h, w, midRes[1], tact, groups, eps), skips);
             for (int i = 0; i < upRes.length; i++) {
                 for (int j = 0; j < upRes[i].length; j++) {
                     try (Tensor skip = skips.pop()) {
-                        x = replace(x, ConvOps.concatChannels(x, skip), skips);           // torch.cat([x, skip], dim=1)
+                        x = replace(x, ConvOps.concatChannels(x, skip, n, tables), skips);   // torch.cat([x, skip], dim=1)
                     }
-                    x = replace(x, resnet(x, h, w, upRes[i][j], tact, groups, eps), skips);
-                    if (upAttn[i] != null) x = replace(x, transformer(x, upAttn[i][j], ctx, groups), skips);
+                    x = replace(x, resnet(x, n, h, w, upRes[i][j], tact, groups, eps), skips);
+                    if (upAttn[i] != null) x = replace(x, transformer(x, n, upAttn[i][j], ctx, groups), skips);
                 }
                 if (upsample[i] != null) {
-                    x = replace(x, ConvOps.conv3x3(x, h, w, upsample[i], Sampling.UP2), skips);
+                    x = replace(x, ConvOps.conv3x3(x, n, h, w, upsample[i], Sampling.UP2, tables), skips);
                     h *= 2;
                     w *= 2;
                 }
             }
-            x = replace(x, ConvOps.groupNorm(x, normOut, groups, eps, true), skips);
-            x = replace(x, ConvOps.conv3x3(x, h, w, convOut, Sampling.SAME), skips);   // [h·w, out]
-            return ConvOps.transpose(x, h * w, c.outChannels());
+            x = replace(x, ConvOps.groupNorm(x, n, normOut, groups, eps, true), skips);
+            x = replace(x, ConvOps.conv3x3(x, n, h, w, convOut, Sampling.SAME, tables), skips); // [n·h·w, out]
+            return ConvOps.transpose(x, n, h * w, c.outChannels(), tables);
         } finally {
             if (x != null && !skips.contains(x)) x.close();
             for (Tensor k : skips) k.close();
@@ -520,31 +554,35 @@ public final class UNet2DConditionModel implements AutoCloseable {
         return next;
     }
 
-    /** ResnetBlock2D with the time embedding: {@code shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x))) + proj(silu(temb)))))}. */
-    private static Tensor resnet(Tensor x, int h, int w, Resnet r, Tensor tact, int groups, float eps) {
+    /**
+     * ResnetBlock2D with the time embedding on {@code x [n·h·w, cin]}:
+     * {@code shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x))) + proj(silu(temb)))))}, sample i's
+     * projection {@code proj(tact[i])} added on its pixels.
+     */
+    private Tensor resnet(Tensor x, int n, int h, int w, Resnet r, Tensor tact, int groups, float eps) {
         try (Scope s = Scope.open()) {
-            Tensor a = s.track(ConvOps.groupNorm(x, r.norm1(), groups, eps, true));
-            Tensor b = s.track(ConvOps.conv3x3(a, h, w, r.conv1(), Sampling.SAME));
-            Tensor tp = s.track(Gemm.linear(tact, r.tw(), r.tb()));                    // [1, cout]
-            Tensor bt = s.track(Elementwise.add(b, s.track(tp.reshape(tp.dim(1)))));  // broadcast over the pixels
-            Tensor c = s.track(ConvOps.groupNorm(bt, r.norm2(), groups, eps, true));
-            Tensor d = s.track(ConvOps.conv3x3(c, h, w, r.conv2(), Sampling.SAME));
+            Tensor a = s.track(ConvOps.groupNorm(x, n, r.norm1(), groups, eps, true));
+            Tensor b = s.track(ConvOps.conv3x3(a, n, h, w, r.conv1(), Sampling.SAME, tables));
+            Tensor tp = s.track(Gemm.linear(tact, r.tw(), r.tb()));                    // [n, cout]
+            Tensor bt = s.track(ConvOps.addPerSample(b, tp, tables));                  // broadcast over each sample's pixels
+            Tensor c = s.track(ConvOps.groupNorm(bt, n, r.norm2(), groups, eps, true));
+            Tensor d = s.track(ConvOps.conv3x3(c, n, h, w, r.conv2(), Sampling.SAME, tables));
             Tensor sc = r.shortcut() == null ? x : s.track(ConvOps.conv1x1(x, r.shortcut()));
             return Elementwise.add(sc, d); // output_scale_factor 1
         }
     }
 
-    /** Transformer2DModel on {@code x [L, C]} with the text states {@code ctx [S, Dc]}. */
-    private static Tensor transformer(Tensor x, Transformer t, Tensor ctx, int groups) {
+    /** Transformer2DModel on {@code x [n·L, C]} (n samples of L pixels) with the text states {@code ctx [n·S, Dc]}. */
+    private static Tensor transformer(Tensor x, int n, Transformer t, Tensor ctx, int groups) {
         try (Scope s = Scope.open()) {
-            Tensor hn = s.track(ConvOps.groupNorm(x, t.norm(), groups, UNet2DConditionConfig.TRANSFORMER_GROUP_NORM_EPS, false));
-            Tensor hs = s.track(Gemm.linear(hn, t.in(), t.inb()));                     // [L, inner]
+            Tensor hn = s.track(ConvOps.groupNorm(x, n, t.norm(), groups, UNet2DConditionConfig.TRANSFORMER_GROUP_NORM_EPS, false));
+            Tensor hs = s.track(Gemm.linear(hn, t.in(), t.inb()));                     // [n·L, inner]
             for (Block b : t.blocks()) {
                 float eps = UNet2DConditionConfig.LAYER_NORM_EPS;
                 Tensor n1 = s.track(LayerNorm.layerNorm(hs, b.ln1().weight(), b.ln1().bias(), eps));
-                hs = s.track(Elementwise.add(s.track(attend(n1, n1, b.attn1())), hs));
+                hs = s.track(Elementwise.add(s.track(attend(n1, n1, n, b.attn1())), hs));
                 Tensor n2 = s.track(LayerNorm.layerNorm(hs, b.ln2().weight(), b.ln2().bias(), eps));
-                hs = s.track(Elementwise.add(s.track(attend(n2, ctx, b.attn2())), hs));
+                hs = s.track(Elementwise.add(s.track(attend(n2, ctx, n, b.attn2())), hs));
                 Tensor n3 = s.track(LayerNorm.layerNorm(hs, b.ln3().weight(), b.ln3().bias(), eps));
                 Tensor hid = s.track(Gemm.linear(n3, b.ffH(), b.ffHb()));
                 Tensor gate = s.track(Activation.gelu(s.track(Gemm.linear(n3, b.ffG(), b.ffGb())), Activation.Gelu.ERF));
@@ -556,18 +594,45 @@ public final class UNet2DConditionModel implements AutoCloseable {
         }
     }
 
-    /** Attention of queries from {@code xq [L, inner]} over keys/values from {@code xkv [S, kvDim]}, non-causal, scale 1/√d. */
-    private static Tensor attend(Tensor xq, Tensor xkv, Attn a) {
-        long l = xq.dim(0), n = xkv.dim(0);
+    /**
+     * Attention of queries from {@code xq [n·L, inner]} over keys/values from {@code xkv [n·S, kvDim]},
+     * sample i's L queries over its own S keys (batch n), non-causal, scale 1/√d.
+     */
+    private static Tensor attend(Tensor xq, Tensor xkv, int n, Attn a) {
+        long l = xq.dim(0) / n, kv = xkv.dim(0) / n;
         int hd = a.heads() * a.dp();
         try (Scope s = Scope.open()) {
             Tensor q = s.track(Gemm.linear(xq, a.q(), null));
-            Tensor k = s.track(Gemm.linear(xkv, a.k(), null));
-            Tensor v = s.track(Gemm.linear(xkv, a.v(), null));
+            Tensor k = s.track(xkv == xq ? Gemm.linear(xkv, a.k(), null) : perSample(xkv, n, a.k()));
+            Tensor v = s.track(xkv == xq ? Gemm.linear(xkv, a.v(), null) : perSample(xkv, n, a.v()));
             AttentionOptions opts = AttentionOptions.defaults().scale((float) (1 / Math.sqrt(a.d())));
-            Tensor o = s.track(Attention.prefill(s.track(q.reshape(1, l, a.heads(), a.dp())), s.track(k.reshape(1, n, a.heads(), a.dp())),
-                    s.track(v.reshape(1, n, a.heads(), a.dp())), opts));
-            return Gemm.linear(s.track(o.reshape(l, hd)), a.o(), a.ob());
+            Tensor o = s.track(Attention.prefill(s.track(q.reshape(n, l, a.heads(), a.dp())), s.track(k.reshape(n, kv, a.heads(), a.dp())),
+                    s.track(v.reshape(n, kv, a.heads(), a.dp())), opts));
+            return Gemm.linear(s.track(o.reshape(n * l, hd)), a.o(), a.ob());
+        }
+    }
+
+    /**
+     * {@code x [n·S, K] · wᵀ} one sample's S rows at a time: the text states' key and value
+     * projections. The CPU product picks its kernel by row count and the kernels sum in different
+     * orders, so a few text rows per sample keep exactly the keys and values the sample gets alone
+     * (these products are small next to the pixels').
+     */
+    private static Tensor perSample(Tensor x, int n, Tensor w) {
+        if (n == 1) return Gemm.linear(x, w, null);
+        long rows = x.dim(0) / n, k = x.dim(1), cols = w.dim(0);
+        Device dev = x.device();
+        Tensor out = dev.allocate(DType.F32, n * rows, cols);
+        try {
+            for (int i = 0; i < n; i++) {
+                try (Tensor xi = x.view(i * rows * k, rows, k); Tensor yi = Gemm.linear(xi, w, null)) {
+                    dev.backend().copy(yi.storage(), yi.byteOffset(), out.storage(), out.byteOffset() + i * yi.byteSize(), yi.byteSize());
+                }
+            }
+            return out;
+        } catch (RuntimeException | Error e) {
+            out.close();
+            throw e;
         }
     }
 
@@ -629,5 +694,6 @@ public final class UNet2DConditionModel implements AutoCloseable {
         closed = true;
         for (Tensor t : owned) t.close();
         owned.clear();
+        tables.close();
     }
 }

@@ -12,6 +12,7 @@ import dev.surpass.model.vae.VaeOps.Attn;
 import dev.surpass.model.conv.ConvOps;
 import dev.surpass.model.conv.ConvOps.Conv;
 import dev.surpass.model.conv.ConvOps.Norm;
+import dev.surpass.model.conv.ConvTables;
 import dev.surpass.model.vae.VaeOps.Resnet;
 import java.awt.image.BufferedImage;
 import java.nio.file.Path;
@@ -216,9 +217,10 @@ public final class AutoencoderKL implements AutoCloseable {
         try (Tensor zf = z.dtype() == DType.F32 ? null : z.to(DType.F32)) {
             Tensor in = zf == null ? z : zf;
             Tensor out = device.allocate(DType.F32, n, oc, ho, wo);
-            try {
+            // the index tables of this call: each size's made once, for the several convs at that size and every sample
+            try (ConvTables tables = new ConvTables(device)) {
                 for (int s = 0; s < n; s++) {
-                    try (Tensor one = in.view((long) s * lat * h * w, lat, (long) h * w); Tensor img = decodeOne(one, h, w)) {
+                    try (Tensor one = in.view((long) s * lat * h * w, lat, (long) h * w); Tensor img = decodeOne(one, h, w, tables)) {
                         device.backend().copy(img.storage(), img.byteOffset(), out.storage(), out.byteOffset() + s * img.byteSize(), img.byteSize());
                     }
                 }
@@ -251,26 +253,26 @@ public final class AutoencoderKL implements AutoCloseable {
     }
 
     /** One latent {@code [lat, h·w]} (channels-first) → its image {@code [out_channels, H·W]}. */
-    private Tensor decodeOne(Tensor latent, int h, int w) {
+    private Tensor decodeOne(Tensor latent, int h, int w, ConvTables tables) {
         int groups = config.normNumGroups(), lat = config.latentChannels();
-        Tensor x = VaeOps.transpose(latent, lat, h * w); // [h·w, lat]
+        Tensor x = VaeOps.transpose(latent, lat, h * w, tables); // [h·w, lat]
         try {
             if (postQuant != null) x = replace(x, VaeOps.conv1x1(x, postQuant));
-            x = replace(x, VaeOps.conv3x3(x, h, w, convIn, false));
-            x = replace(x, VaeOps.resnet(x, h, w, mid[0], groups));
+            x = replace(x, VaeOps.conv3x3(x, h, w, convIn, false, tables));
+            x = replace(x, VaeOps.resnet(x, h, w, mid[0], groups, tables));
             if (midAttn != null) x = replace(x, VaeOps.attention(x, midAttn, groups));
-            x = replace(x, VaeOps.resnet(x, h, w, mid[1], groups));
+            x = replace(x, VaeOps.resnet(x, h, w, mid[1], groups, tables));
             for (int i = 0; i < up.length; i++) {
-                for (Resnet r : up[i]) x = replace(x, VaeOps.resnet(x, h, w, r, groups));
+                for (Resnet r : up[i]) x = replace(x, VaeOps.resnet(x, h, w, r, groups, tables));
                 if (upsample[i] != null) {
-                    x = replace(x, VaeOps.conv3x3(x, h, w, upsample[i], true));
+                    x = replace(x, VaeOps.conv3x3(x, h, w, upsample[i], true, tables));
                     h *= 2;
                     w *= 2;
                 }
             }
             x = replace(x, VaeOps.norm(x, normOut, groups, true));
-            x = replace(x, VaeOps.conv3x3(x, h, w, convOut, false)); // [H·W, out]
-            return VaeOps.transpose(x, h * w, config.outChannels());
+            x = replace(x, VaeOps.conv3x3(x, h, w, convOut, false, tables)); // [H·W, out]
+            return VaeOps.transpose(x, h * w, config.outChannels(), tables);
         } finally {
             x.close();
         }
@@ -393,9 +395,9 @@ public final class AutoencoderKL implements AutoCloseable {
         try (Tensor xf = images.dtype() == DType.F32 ? null : images.to(DType.F32)) {
             Tensor in = xf == null ? images : xf;
             Tensor out = device.allocate(DType.F32, n, lat2, ho, wo);
-            try {
+            try (ConvTables tables = new ConvTables(device)) { // this call's index tables, as decode's
                 for (int s = 0; s < n; s++) {
-                    try (Tensor one = in.view((long) s * cin * h * w, cin, (long) h * w); Tensor m = encodeOne(e, one, h, w)) {
+                    try (Tensor one = in.view((long) s * cin * h * w, cin, (long) h * w); Tensor m = encodeOne(e, one, h, w, tables)) {
                         device.backend().copy(m.storage(), m.byteOffset(), out.storage(), out.byteOffset() + s * m.byteSize(), m.byteSize());
                     }
                 }
@@ -408,26 +410,26 @@ public final class AutoencoderKL implements AutoCloseable {
     }
 
     /** One image {@code [cin, h·w]} (channels-first) → its moments {@code [2·latent, (h/f)·(w/f)]}. */
-    private Tensor encodeOne(Encoder e, Tensor image, int h, int w) {
+    private Tensor encodeOne(Encoder e, Tensor image, int h, int w, ConvTables tables) {
         int groups = config.normNumGroups(), lat2 = 2 * config.latentChannels();
-        Tensor x = VaeOps.transpose(image, config.inChannels(), h * w); // [h·w, cin]
+        Tensor x = VaeOps.transpose(image, config.inChannels(), h * w, tables); // [h·w, cin]
         try {
-            x = replace(x, VaeOps.conv3x3(x, h, w, e.convIn(), false));
+            x = replace(x, VaeOps.conv3x3(x, h, w, e.convIn(), false, tables));
             for (int i = 0; i < e.down().length; i++) {
-                for (Resnet r : e.down()[i]) x = replace(x, VaeOps.resnet(x, h, w, r, groups));
+                for (Resnet r : e.down()[i]) x = replace(x, VaeOps.resnet(x, h, w, r, groups, tables));
                 if (e.downsample()[i] != null) {
-                    x = replace(x, ConvOps.conv3x3(x, h, w, e.downsample()[i], ConvOps.Sampling.DOWN2_PAD_END));
+                    x = replace(x, ConvOps.conv3x3(x, 1, h, w, e.downsample()[i], ConvOps.Sampling.DOWN2_PAD_END, tables));
                     h /= 2;
                     w /= 2;
                 }
             }
-            x = replace(x, VaeOps.resnet(x, h, w, e.mid()[0], groups));
+            x = replace(x, VaeOps.resnet(x, h, w, e.mid()[0], groups, tables));
             if (e.midAttn() != null) x = replace(x, VaeOps.attention(x, e.midAttn(), groups));
-            x = replace(x, VaeOps.resnet(x, h, w, e.mid()[1], groups));
+            x = replace(x, VaeOps.resnet(x, h, w, e.mid()[1], groups, tables));
             x = replace(x, VaeOps.norm(x, e.normOut(), groups, true));
-            x = replace(x, VaeOps.conv3x3(x, h, w, e.convOut(), false)); // [h·w, 2·latent]
+            x = replace(x, VaeOps.conv3x3(x, h, w, e.convOut(), false, tables)); // [h·w, 2·latent]
             if (e.quant() != null) x = replace(x, VaeOps.conv1x1(x, e.quant()));
-            return VaeOps.transpose(x, h * w, lat2);
+            return VaeOps.transpose(x, h * w, lat2, tables);
         } finally {
             x.close();
         }

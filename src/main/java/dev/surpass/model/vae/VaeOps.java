@@ -8,13 +8,15 @@ import dev.surpass.layers.Softmax;
 import dev.surpass.model.conv.ConvOps;
 import dev.surpass.model.conv.ConvOps.Conv;
 import dev.surpass.model.conv.ConvOps.Norm;
+import dev.surpass.model.conv.ConvTables;
 
 /**
  * The VAE decoder's pieces, on one image held channels-last: {@code [H·W, C]} F32 rows, on the
  * model's device. The convolutions, GroupNorm and row blocking are the shared {@link ConvOps}; here
  * are the decoder's norm eps, its ResnetBlock2D (no time embedding) and its mid-block attention:
  * single-head self-attention over the H·W positions as Gemm, softmax, Gemm, in blocks of query rows
- * (the fused attention's head dims stop well below a VAE's 512 channels).
+ * (the fused attention's head dims stop well below a VAE's 512 channels). The gathers' index tables
+ * come from the model's {@link ConvTables}.
  * Every method returns a new tensor the caller owns and leaves its inputs open.
  */
 final class VaeOps {
@@ -26,9 +28,9 @@ final class VaeOps {
     /** The mid block's Attention: group_norm, to_q / to_k / to_v / to_out.0 as {@code [C, C]} linears. */
     record Attn(Norm norm, Tensor q, Tensor qb, Tensor k, Tensor kb, Tensor v, Tensor vb, Tensor o, Tensor ob) {}
 
-    /** {@code [C, L]} (channels-first, one image) → {@code [L, C]} rows. */
-    static Tensor transpose(Tensor x, int rows, int cols) {
-        return ConvOps.transpose(x, rows, cols);
+    /** {@code [C, L]} (channels-first, one image) → {@code [L, C]} rows (or back), the gather's table from {@code tables}. */
+    static Tensor transpose(Tensor x, int rows, int cols, ConvTables tables) {
+        return ConvOps.transpose(x, 1, rows, cols, tables);
     }
 
     /** GroupNorm (eps 1e-6) of {@code x [L, C]} as one sample, then SiLU when {@code silu}. */
@@ -45,17 +47,17 @@ final class VaeOps {
      * A 3×3 convolution, padding 1, of the {@code h × w} image {@code x [h·w, cin]}; with
      * {@code upsample} of that image enlarged ×2 by nearest neighbour first.
      */
-    static Tensor conv3x3(Tensor x, int h, int w, Conv c, boolean upsample) {
-        return ConvOps.conv3x3(x, h, w, c, upsample ? ConvOps.Sampling.UP2 : ConvOps.Sampling.SAME);
+    static Tensor conv3x3(Tensor x, int h, int w, Conv c, boolean upsample, ConvTables tables) {
+        return ConvOps.conv3x3(x, 1, h, w, c, upsample ? ConvOps.Sampling.UP2 : ConvOps.Sampling.SAME, tables);
     }
 
     /** ResnetBlock2D on {@code x [h·w, cin]}: {@code shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x))))))}. */
-    static Tensor resnet(Tensor x, int h, int w, Resnet r, int groups) {
+    static Tensor resnet(Tensor x, int h, int w, Resnet r, int groups, ConvTables tables) {
         try (Scope s = Scope.open()) {
             Tensor a = s.track(norm(x, r.norm1(), groups, true));
-            Tensor b = s.track(conv3x3(a, h, w, r.conv1(), false));
+            Tensor b = s.track(conv3x3(a, h, w, r.conv1(), false, tables));
             Tensor c = s.track(norm(b, r.norm2(), groups, true));
-            Tensor d = s.track(conv3x3(c, h, w, r.conv2(), false));
+            Tensor d = s.track(conv3x3(c, h, w, r.conv2(), false, tables));
             Tensor sc = r.shortcut() == null ? x : s.track(conv1x1(x, r.shortcut()));
             return Elementwise.add(sc, d); // output_scale_factor 1
         }
