@@ -375,4 +375,52 @@ class PixArtPipelineTest {
             assertThrows(IllegalStateException.class, () -> p.sample(PROMPTS, null, o, null));
         }
     }
+
+    /**
+     * Resolution binning (transformer sample_size 32: the 256 table): 300×100 is generated at its bin 432×144
+     * and resized back, pixel for pixel as sampling at the bin, decoding and {@link PixArtImageProcessor#resizeAndCrop};
+     * with binning off it is today's run at 300×100 exactly.
+     */
+    @Test
+    void generateBinsTheSizeAndResizesBack() {
+        Path dir = write(tmp.resolve("alpha32"), "PixArtAlphaPipeline", 32, false, 5);
+        try (PixArtPipeline p = PixArtPipeline.load(cpu, dir)) {
+            List<String> one = List.of("a red cat");
+            StableDiffusion.Options o = PixArtPipeline.defaults().withSize(300, 100).withSteps(2).withGuidance(1).withSeed(7);
+            assertArrayEquals(new int[] {432, 144}, p.binnedSize(300, 100));
+            assertArrayEquals(new int[] {256, 256}, p.binnedSize(0, 0)); // the default 64 (32 × the ×2 VAE) is square
+            java.awt.image.BufferedImage[] want;
+            try (Tensor l = p.sample(one, null, o.withSize(432, 144), null); Tensor img = p.decode(l);
+                 Tensor back = PixArtImageProcessor.resizeAndCrop(img, 300, 100)) {
+                assertArrayEquals(new long[] {1, 3, 144, 432}, img.shape());
+                want = dev.surpass.model.vae.AutoencoderKL.toImages(back);
+            }
+            int live = cpu.liveAllocations(); // after a run at the bin's size (its per-size caches are made)
+            java.awt.image.BufferedImage[] binned = p.generate(one, null, o, null);
+            assertEquals(live, cpu.liveAllocations(), "generate frees what it allocates");
+            assertEquals(300, binned[0].getWidth());
+            assertEquals(100, binned[0].getHeight());
+            assertArrayEquals(pixels(want[0]), pixels(binned[0]), "binned generate = sample at the bin, decode, resize and crop");
+            java.awt.image.BufferedImage[] plain = p.generate(one, null, o, null, false);
+            java.awt.image.BufferedImage[] today;
+            try (Tensor l = p.sample(one, null, o, null); Tensor img = p.decode(l)) {
+                assertArrayEquals(new long[] {1, 3, 100, 300}, img.shape());
+                today = dev.surpass.model.vae.AutoencoderKL.toImages(img);
+            }
+            assertArrayEquals(pixels(today[0]), pixels(plain[0]), "binning off: sample and decode at the size given");
+            assertFalse(Arrays.equals(pixels(plain[0]), pixels(binned[0])), "binning changes the picture");
+        }
+        // no table for the fixture's sample_size 8 (Σ) nor 128 → 1024 is fine; 8 is refused by name
+        Path sigma = write(tmp.resolve("sigma8"), "PixArtSigmaPipeline", 8, false, 9);
+        try (PixArtPipeline s = PixArtPipeline.load(cpu, sigma)) {
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> s.binnedSize(16, 16)).getMessage().contains("sample_size 8"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> s.generate(PROMPTS, null, PixArtPipeline.defaults().withSteps(1), null))
+                    .getMessage().contains("binning off"));
+        }
+        assertArrayEquals(new int[] {1344, 768}, pipe.binnedSize(1280, 720)); // sample_size 128: the 1024 table
+    }
+
+    static int[] pixels(java.awt.image.BufferedImage im) {
+        return im.getRGB(0, 0, im.getWidth(), im.getHeight(), null, 0, im.getWidth());
+    }
 }
