@@ -420,6 +420,38 @@ class PixArtPipelineTest {
         assertArrayEquals(new int[] {1344, 768}, pipe.binnedSize(1280, 720)); // sample_size 128: the 1024 table
     }
 
+    /** txt2img on a PixArt folder bins by default (latents at the bin, pictures at the size asked for) and not with --no-resolution-binning. */
+    @Test
+    void txt2imgBinsUnlessTurnedOff(@TempDir Path out) throws Exception {
+        Path dir = write(tmp.resolve("alpha32cli"), "PixArtAlphaPipeline", 32, false, 5);
+        String[] args = {"txt2img", "--model", dir.toString(), "--prompt", "a red cat", "--steps", "2", "--guidance", "1", "--width", "300",
+                "--height", "100", "--seed", "7", "--device", "cpu", "--out"};
+        for (boolean binning : new boolean[] {true, false}) {
+            Path o = out.resolve(binning ? "binned" : "plain");
+            String[] a = Arrays.copyOf(args, args.length + (binning ? 1 : 2));
+            a[args.length] = o.toString();
+            if (!binning) a[args.length + 1] = "--no-resolution-binning";
+            String[] r = dev.surpass.cli.CliRuns.run(a);
+            assertEquals("0", r[0], r[1] + r[2]);
+            try (var f = dev.surpass.io.SafeTensors.open(o.resolve("latents.safetensors")); Tensor t = f.tensor("latents", cpu)) {
+                assertArrayEquals(binning ? new long[] {1, 4, 72, 216} : new long[] {1, 4, 50, 150}, t.shape());
+            }
+            java.awt.image.BufferedImage im = javax.imageio.ImageIO.read(o.resolve("image-0.png").toFile());
+            assertEquals(300, im.getWidth());
+            assertEquals(100, im.getHeight());
+            try (PixArtPipeline p = PixArtPipeline.load(cpu, dir)) {
+                java.awt.image.BufferedImage[] api = p.generate(List.of("a red cat"), null,
+                        PixArtPipeline.defaults().withSize(300, 100).withSteps(2).withGuidance(1).withSeed(7), null, binning);
+                assertArrayEquals(pixels(api[0]), pixels(im), "binning " + binning + ": the CLI's picture is generate's");
+            }
+        }
+        Path sigma = write(tmp.resolve("sigma8cli"), "PixArtSigmaPipeline", 8, false, 9);
+        String[] bad = dev.surpass.cli.CliRuns.run("txt2img", "--model", sigma.toString(), "--prompt", "a", "--steps", "1", "--device", "cpu",
+                "--out", out.resolve("bad").toString());
+        assertEquals("2", bad[0]);
+        assertTrue(bad[2].contains("--no-resolution-binning"), bad[2]);
+    }
+
     static int[] pixels(java.awt.image.BufferedImage im) {
         return im.getRGB(0, 0, im.getWidth(), im.getHeight(), null, 0, im.getWidth());
     }
