@@ -10,7 +10,9 @@ import dev.surpass.Device;
 import dev.surpass.Tensor;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -190,6 +192,26 @@ class PixArtImageProcessorTest {
         }
         try (Tensor t = cpu.upload(DType.F32, x, 3, 8, 12)) {
             assertTrue(assertThrows(IllegalArgumentException.class, () -> PixArtImageProcessor.resizeAndCrop(t, 4, 4)).getMessage().contains("[N, C, H, W]"));
+        }
+    }
+
+    /** On a CUDA device: the same values as on the CPU (the resize runs on the host), the result on that device, nothing left allocated. */
+    @Tag("gpu")
+    @Test
+    void cudaMatchesCpu() {
+        Assumptions.assumeTrue(Device.cudaDeviceCount() > 0, "no CUDA device");
+        float[] x = data(2 * 3 * 24 * 16);
+        try (Device g = Device.cuda(0)) {
+            for (DType dt : new DType[] {DType.F32, DType.BF16}) {
+                int live = g.liveAllocations();
+                try (Tensor c = cpu.upload(dt, x, 2, 3, 24, 16); Tensor d = g.upload(dt, x, 2, 3, 24, 16);
+                     Tensor rc = PixArtImageProcessor.resizeAndCrop(c, 7, 30); Tensor rd = PixArtImageProcessor.resizeAndCrop(d, 7, 30)) {
+                    assertTrue(rd.device().sameAs(g), dt + ": the result stays on the device");
+                    assertEquals(dt, rd.dtype());
+                    assertArrayEquals(rc.toFloatArray(), rd.toFloatArray(), dt + ": CUDA = CPU");
+                }
+                assertEquals(live, g.liveAllocations(), dt + ": nothing left on the device");
+            }
         }
     }
 }
