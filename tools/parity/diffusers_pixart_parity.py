@@ -16,7 +16,11 @@
 # with a T5 tokenizer.json (Unigram, Metaspace, the </s> template), a gated-gelu T5EncoderModel, an AutoencoderKL decoder
 # and the Hub's DPMSolverMultistepScheduler config; encode_prompt (lower().strip(), pad to max_length, attention mask,
 # negative prompts), guidance 4.5 on [negative; prompt], the learned-sigma chunk, DPM-Solver++(2M) — compared with
-# `surpass txt2img --latents` from the same initial latents.
+# `surpass txt2img --latents` from the same initial latents (with --no-resolution-binning: the size as given).
+# Part 3, resolution binning (use_resolution_binning=True, the pipelines' default): a PixArtAlphaPipeline with transformer
+# sample_size 32 asked for 300×100 px samples at ASPECT_RATIO_256_BIN's closest bin (classify_height_width_bin), and the
+# decoded pictures are resized back (resize_and_crop_tensor: F.interpolate bilinear to cover, center crop) — the final
+# latents and the PNG pictures compared with `surpass txt2img` without the flag.
 # Run from an empty folder: python3 diffusers_pixart_parity.py     Exits 1 when a relL2 is over its bound.
 import json, math, os, subprocess, sys, time
 import numpy as np
@@ -261,10 +265,54 @@ SCHED = {"_class_name": "DPMSolverMultistepScheduler", "_diffusers_version": "0.
          "thresholding": False, "timestep_spacing": "linspace", "trained_betas": None, "use_karras_sigmas": False,
          "use_lu_lambdas": False, "variance_type": None}
 
-def pipeline_case(kind, seed, sample, extra, steps=6, guide=4.5):
+# ASPECT_RATIO_256_BIN of pipeline_pixart_alpha.py (data): ratio key -> [height, width]
+BIN_256 = {"0.25": [128, 512], "0.28": [128, 464], "0.32": [144, 448], "0.33": [144, 432], "0.35": [144, 416], "0.4": [160, 400],
+           "0.42": [160, 384], "0.48": [176, 368], "0.5": [176, 352], "0.52": [176, 336], "0.57": [192, 336], "0.6": [192, 320],
+           "0.68": [208, 304], "0.72": [208, 288], "0.78": [224, 288], "0.82": [224, 272], "0.88": [240, 272], "0.94": [240, 256],
+           "1.0": [256, 256], "1.07": [256, 240], "1.13": [272, 240], "1.21": [272, 224], "1.29": [288, 224], "1.38": [288, 208],
+           "1.46": [304, 208], "1.67": [320, 192], "1.75": [336, 192], "2.0": [352, 176], "2.09": [368, 176], "2.4": [384, 160],
+           "2.5": [400, 160], "3.0": [432, 144], "4.0": [512, 128]}
+
+def classify_height_width_bin(height, width, ratios):  # PixArtImageProcessor's
+    ar = float(height / width)
+    closest = min(ratios.keys(), key=lambda r: abs(float(r) - ar))
+    return int(ratios[closest][0]), int(ratios[closest][1])
+
+def resize_and_crop(samples, new_width, new_height):  # PixArtImageProcessor.resize_and_crop_tensor
+    oh, ow = samples.shape[2], samples.shape[3]
+    if oh != new_height or ow != new_width:
+        ratio = max(new_height / oh, new_width / ow)
+        rw, rh = int(ow * ratio), int(oh * ratio)
+        samples = F.interpolate(samples, size=(rh, rw), mode="bilinear", align_corners=False)
+        sx, sy = (rw - new_width) // 2, (rh - new_height) // 2
+        samples = samples[:, :, sy:sy + new_height, sx:sx + new_width]
+    return samples
+
+def vae_decode(w, z):  # AutoencoderKL.decode of make_vae's decoder (diffusers_sd_parity.py's transcription)
+    c2d = lambda x, p, pad=1: F.conv2d(x, w[p + ".weight"], w[p + ".bias"], padding=pad)
+    gn = lambda x, p: F.group_norm(x, 8, w[p + ".weight"], w[p + ".bias"], eps=1e-6)
+    lin = lambda x, p: F.linear(x, w[p + ".weight"], w[p + ".bias"])
+    def res(x, p):
+        y = c2d(F.silu(gn(x, p + ".norm1")), p + ".conv1")
+        y = c2d(F.silu(gn(y, p + ".norm2")), p + ".conv2")
+        if p + ".conv_shortcut.weight" in w: x = c2d(x, p + ".conv_shortcut", 0)
+        return x + y
+    A = "decoder.mid_block.attentions.0"
+    x = res(c2d(c2d(z, "post_quant_conv", 0), "decoder.conv_in"), "decoder.mid_block.resnets.0")
+    B, C, H, Wd = x.shape
+    h = gn(x, A + ".group_norm").view(B, C, H * Wd).transpose(1, 2)
+    q, k, v = (lin(h, f"{A}.{n}") for n in ("to_q", "to_k", "to_v"))
+    x = lin(torch.softmax(q @ k.transpose(-1, -2) * C ** -0.5, -1) @ v, A + ".to_out.0").transpose(1, 2).reshape(B, C, H, Wd) + x
+    x = res(x, "decoder.mid_block.resnets.1")
+    for i in range(4):
+        for j in range(2): x = res(x, f"decoder.up_blocks.{i}.resnets.{j}")
+        if i < 3: x = c2d(F.interpolate(x, scale_factor=2.0, mode="nearest"), f"decoder.up_blocks.{i}.upsamplers.0.conv")
+    return c2d(F.silu(gn(x, "decoder.conv_norm_out")), "decoder.conv_out")
+
+def pipeline_case(kind, seed, sample, extra, steps=6, guide=4.5, size=(64, 64), binning=False):
     global ok
     cls, max_len = {"alpha": ("PixArtAlphaPipeline", 120), "sigma": ("PixArtSigmaPipeline", 300)}[kind]
-    root = f"pipe-{kind}"
+    root = f"pipe-{kind}-{sample}"
     for d in ("tokenizer", "text_encoder", "transformer", "vae", "scheduler"): os.makedirs(os.path.join(root, d), exist_ok=True)
     json.dump({"_class_name": cls, "_diffusers_version": "0.30.0", "scheduler": ["diffusers", "DPMSolverMultistepScheduler"],
                "text_encoder": ["transformers", "T5EncoderModel"], "tokenizer": ["transformers", "T5Tokenizer"],
@@ -297,7 +345,8 @@ def pipeline_case(kind, seed, sample, extra, steps=6, guide=4.5):
 
     prompts = ["A Red cat on a mat ", "two blue birds of the sea"]
     negative = ["blurry low quality", ""]
-    H = W = 64
+    W0, H0 = size
+    H, W = classify_height_width_bin(H0, W0, BIN_256) if binning else (H0, W0)  # sample_size 32 here when binning
     with torch.no_grad():
         tok = [t5_tokenize(p, max_len) for p in negative + prompts]
         ids = torch.tensor([a for a, _ in tok]); mask = torch.tensor([m for _, m in tok])
@@ -332,20 +381,34 @@ def pipeline_case(kind, seed, sample, extra, steps=6, guide=4.5):
                     d1 = (x0 - prev_x0) / ((lam - lamp) / h)
                     x = (svn / sv) * x - aln * (math.exp(-h) - 1) * x0 - 0.5 * aln * (math.exp(-h) - 1) * d1
             prev_x0 = x0
-    cmd = [SURPASS, "txt2img", "--model", root, "--steps", str(steps), "--guidance", str(guide), "--width", str(W), "--height", str(H),
-           "--latents", f"{root}-init.safetensors", "--out", f"{root}-out"]
+    cmd = [SURPASS, "txt2img", "--model", root, "--steps", str(steps), "--guidance", str(guide), "--width", str(W0), "--height", str(H0),
+           "--latents", f"{root}-init.safetensors", "--out", f"{root}-out"] + ([] if binning else ["--no-resolution-binning"])
     for p in prompts: cmd += ["--prompt", p]
     for p in negative: cmd += ["--negative-prompt", p]
     t0 = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode: print(r.stdout, r.stderr); ok = False; return
     got = load_safetensors(f"{root}-out/latents.safetensors")["latents"]
+    if tuple(got.shape) != tuple(x.shape): print(f"latents {tuple(got.shape)}, expected {tuple(x.shape)}"); ok = False; return
     rel = ((got - x).norm() / x.norm()).item()
     print(f"pipeline {cls} (transformer sample_size {sample}, resolution conditions {extra}, max_sequence_length {max_len}) at {W}×{H}, "
           f"DPM-Solver++(2M) {steps} steps, guidance {guide}, {B} prompts with negatives: final latents max|d| {(got - x).abs().max():.3e} "
           f"relL2 {rel:.3e} (`surpass txt2img` {time.time() - t0:.1f} s)")
     if not rel < 1e-4: ok = False
+    if binning:  # decode, resize back, postprocess to uint8 ((x / 2 + 0.5).clamp(0, 1) · 255, rounded) against the PNGs
+        from PIL import Image
+        with torch.no_grad():
+            img = resize_and_crop(vae_decode(vw, x / vcfg["scaling_factor"]), W0, H0)
+        want = ((img / 2 + 0.5).clamp(0, 1) * 255).round().permute(0, 2, 3, 1)
+        pics = torch.stack([torch.tensor(np.array(Image.open(f"{root}-out/image-{k}.png").convert("RGB")), dtype=torch.float32) for k in range(B)])
+        if tuple(pics.shape) != tuple(want.shape): print(f"pictures {tuple(pics.shape)}, expected {tuple(want.shape)}"); ok = False; return
+        d = (pics - want).abs()
+        rel = ((pics - want).norm() / want.norm()).item()
+        print(f"  resolution binning: asked {W0}×{H0}, sampled at the bin {W}×{H}, pictures resized back: uint8 max|d| {d.max():.0f}, "
+              f"{(d > 0).float().mean() * 100:.2f}% of values off by 1+, relL2 {rel:.3e}")
+        if not (d.max() <= 2 and rel < 1e-2): ok = False
 
 pipeline_case("alpha", 10, 128, True)
 pipeline_case("sigma", 20, 8, False)
+pipeline_case("alpha", 30, 32, False, steps=4, size=(300, 100), binning=True)
 if not ok: print("FAIL"); sys.exit(1)

@@ -7,6 +7,7 @@ import dev.surpass.diffusion.DiffusersSampler;
 import dev.surpass.io.SafeTensors;
 import dev.surpass.io.SafeTensorsFile;
 import dev.surpass.diffusion.SchedulerConfig;
+import dev.surpass.model.pixart.PixArtImageProcessor;
 import dev.surpass.model.sd.PixArtPipeline;
 import dev.surpass.model.sd.StableDiffusion;
 import dev.surpass.model.sd.StableDiffusion3;
@@ -69,6 +70,10 @@ final class Txt2ImgCommand extends CliCommand {
     @Option(names = "--scheduler", paramLabel = "NAME",
             description = "pndm, ddim, euler or dpmpp2m (flow-euler for SD3), set up from the folder's scheduler config (default: the folder's own scheduler).")
     String scheduler;
+
+    @Option(names = "--no-resolution-binning",
+            description = "PixArt: sample at exactly --width × --height instead of the closest trained aspect-ratio bin resized back (use_resolution_binning=False).")
+    boolean noResolutionBinning;
 
     @Option(names = "--max-sequence-length", defaultValue = "256", paramLabel = "N",
             description = "SD3: the T5 prompt tokens after the 77 CLIP ones (diffusers' max_sequence_length; default: ${DEFAULT-VALUE}).")
@@ -166,7 +171,7 @@ final class Txt2ImgCommand extends CliCommand {
             long l0 = System.nanoTime();
             Pipeline sd;
             try {
-                sd = open(dev, model, maxSequenceLength, slg);
+                sd = open(dev, model, maxSequenceLength, slg, !noResolutionBinning);
             } catch (IllegalArgumentException | UncheckedIOException e) {
                 throw OptionFiles.failed("--model", model, e);
             }
@@ -178,11 +183,20 @@ final class Txt2ImgCommand extends CliCommand {
                     w = pictures[0].getWidth();
                     h = pictures[0].getHeight();
                 }
+                int[] at = {w, h}; // the size sampled and decoded: PixArt's aspect-ratio bin unless binning is off
+                if (!img2img) {
+                    try {
+                        at = p.sampleSize(w, h);
+                    } catch (IllegalArgumentException e) {
+                        throw new UsageException("txt2img: " + e.getMessage() + " (--no-resolution-binning)");
+                    }
+                    if (at[0] != w || at[1] != h) err.printf(Locale.ROOT, "surpass txt2img: resolution binning: sampling at %d×%d, resized back to %d×%d%n", at[0], at[1], w, h);
+                }
                 String schedName = kind == null ? p.schedulerConfig().className() : kind.name().toLowerCase(Locale.ROOT);
                 err.printf(Locale.ROOT, "surpass txt2img: loaded in %.1f s on %s; %d×%d, %s, %d steps, guidance %s, seed %d%n",
                         (System.nanoTime() - l0) / 1e9, dev.name(), w, h, schedName, steps, guidance, seed);
                 try (Tensor start = latents == null ? null : readLatents(dev)) {
-                    StableDiffusion.Options opts = StableDiffusion.Options.defaults().withSize(w, h).withSteps(steps).withGuidance(guidance)
+                    StableDiffusion.Options opts = StableDiffusion.Options.defaults().withSize(at[0], at[1]).withSteps(steps).withGuidance(guidance)
                             .withScheduler(kind).withSeed(seed).withEta(eta).withClipSkip(clipSkip).withLatents(start).withGuidanceRescale(guidanceRescale);
                     long t0 = System.nanoTime();
                     Tensor lat;
@@ -218,7 +232,13 @@ final class Txt2ImgCommand extends CliCommand {
                         long d0 = System.nanoTime();
                         BufferedImage[] images;
                         try (Tensor decoded = p.decode(l)) {
-                            images = AutoencoderKL.toImages(decoded);
+                            if (at[0] == w && at[1] == h) {
+                                images = AutoencoderKL.toImages(decoded);
+                            } else {
+                                try (Tensor back = PixArtImageProcessor.resizeAndCrop(decoded, w, h)) { // diffusers' resize_and_crop_tensor
+                                    images = AutoencoderKL.toImages(back);
+                                }
+                            }
                         }
                         for (int k = 0; k < images.length; k++) SampleCommand.writePng(images[k], out.resolve("image-" + k + ".png"));
                         SampleCommand.writePng(SampleCommand.tile(images), out.resolve("grid.png"));
@@ -242,6 +262,11 @@ final class Txt2ImgCommand extends CliCommand {
 
         SchedulerConfig schedulerConfig();
 
+        /** The {@code {width, height}} to sample at for a picture of width × height: PixArt's resolution bin, else the same. */
+        default int[] sampleSize(int width, int height) {
+            return new int[] {width, height};
+        }
+
         Tensor sample(List<String> prompts, List<String> negative, StableDiffusion.Options o, StableDiffusion.Progress progress);
 
         /** Image-to-image; SDXL refuses it (IllegalArgumentException, reported as a usage error). */
@@ -258,8 +283,8 @@ final class Txt2ImgCommand extends CliCommand {
      * The pipeline model_index.json's _class_name names: StableDiffusionXLPipeline, StableDiffusion3Pipeline, PixArtAlphaPipeline /
      * PixArtSigmaPipeline, else Stable Diffusion 1.x / 2.x (which refuses others by name).
      */
-    private static Pipeline open(Device dev, Path model, int maxSequenceLength, StableDiffusion3.SkipLayerGuidance slg) {
-        if (PixArtPipeline.accepts(model)) return pixArt(PixArtPipeline.load(dev, model));
+    private static Pipeline open(Device dev, Path model, int maxSequenceLength, StableDiffusion3.SkipLayerGuidance slg, boolean resolutionBinning) {
+        if (PixArtPipeline.accepts(model)) return pixArt(PixArtPipeline.load(dev, model), resolutionBinning);
         if (StableDiffusion3.accepts(model)) {
             StableDiffusion3 x = StableDiffusion3.load(dev, model);
             return new Pipeline() {
@@ -304,9 +329,10 @@ final class Txt2ImgCommand extends CliCommand {
     }
 
     /** A PixArt-α / Σ folder (model_index.json naming PixArtAlphaPipeline / PixArtSigmaPipeline): text-to-image only. */
-    private static Pipeline pixArt(PixArtPipeline x) {
+    private static Pipeline pixArt(PixArtPipeline x, boolean resolutionBinning) {
         return new Pipeline() {
             public int defaultSize() { return x.defaultSize(); }
+            public int[] sampleSize(int w, int h) { return resolutionBinning ? x.binnedSize(w, h) : new int[] {w, h}; }
             public StableDiffusion.Options defaults() { return PixArtPipeline.defaults(); }
             public SchedulerConfig schedulerConfig() { return x.schedulerConfig(); }
             public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) { return x.sample(p, n, o, g); }

@@ -6,6 +6,7 @@ import dev.surpass.Scope;
 import dev.surpass.Tensor;
 import dev.surpass.diffusion.SchedulerConfig;
 import dev.surpass.model.decoder.ConfigJson;
+import dev.surpass.model.pixart.PixArtImageProcessor;
 import dev.surpass.model.pixart.PixArtTransformer2DConfig;
 import dev.surpass.model.pixart.PixArtTransformer2DModel;
 import dev.surpass.model.t5.T5Encoder;
@@ -39,9 +40,11 @@ import java.util.Locale;
  *       the learned-sigma half dropped (ε only), guidance {@code u + g·(c − u)} and the step;</li>
  *   <li>{@link AutoencoderKL#decodeScaled}.</li>
  * </ol>
- * Not included: resolution binning ({@code use_resolution_binning}: the size is used as given, so a
- * non-default size is not snapped to the nearest trained aspect ratio and resized back), the caption
- * cleaning, {@code num_images_per_prompt}, clip skip and guidance rescale (refused).
+ * {@link #generate} does resolution binning by default, as the pipelines' {@code use_resolution_binning=True}:
+ * the size is snapped to the closest aspect-ratio bin of the table for the transformer's sample_size
+ * ({@link #binnedSize}), sampled and decoded there, and the pictures resized back to the size asked for
+ * ({@link PixArtImageProcessor#resizeAndCrop}); {@link #sample} and {@link #decode} run at exactly the size
+ * given. Not included: the caption cleaning, {@code num_images_per_prompt}, clip skip and guidance rescale (refused).
  *
  * <p>Threads: a loaded pipeline is read-only; {@link #sample} may run from several threads.
  * {@link #close} frees the three models.
@@ -184,6 +187,30 @@ public final class PixArtPipeline implements AutoCloseable {
         return transformer.config().sampleSize() * vae.config().upscale();
     }
 
+    /**
+     * The {@code {width, height}} resolution binning samples at for a request of {@code width × height}
+     * (0 = {@link #defaultSize}, a lone side used for both): diffusers' {@code classify_height_width_bin} on
+     * the table of the transformer's sample_size ({@link PixArtImageProcessor.Bins#forSampleSize}).
+     *
+     * @throws IllegalArgumentException for a negative side, or a sample_size without a table (as diffusers'
+     *                                  "Invalid sample size"; binning must then be turned off)
+     */
+    public int[] binnedSize(int width, int height) {
+        ensureOpen();
+        if (width < 0 || height < 0) throw new IllegalArgumentException("binnedSize: size " + width + "×" + height + " must be >= 0 (0 = the default)");
+        int[] wh = requested(width, height);
+        PixArtImageProcessor.Bins bins = PixArtImageProcessor.Bins.forSampleSize(transformer.config().sampleSize(), kind == Kind.SIGMA);
+        int[] hw = PixArtImageProcessor.classifyHeightWidthBin(wh[1], wh[0], bins);
+        return new int[] {hw[1], hw[0]};
+    }
+
+    /** The size an Options' width / height ask for: 0 = the default, a lone side used for both (as {@code Denoise.size}). */
+    private int[] requested(int width, int height) {
+        int d = defaultSize();
+        int w = width == 0 ? (height == 0 ? d : height) : width;
+        return new int[] {w, height == 0 ? w : height};
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Text
 
@@ -225,7 +252,8 @@ public final class PixArtPipeline implements AutoCloseable {
 
     /**
      * The final latents {@code [B, C, H/8, W/8]} F32 for {@code prompts} (B of them), with the
-     * pipeline's {@code max_sequence_length} (120 α, 300 Σ).
+     * pipeline's {@code max_sequence_length} (120 α, 300 Σ), at exactly the options' size (no resolution
+     * binning: to sample as the binned pipeline does, pass {@link #binnedSize} as the size).
      *
      * @param negativePrompts null ("" for each), or one per prompt; used only with guidance &gt; 1
      * @throws IllegalArgumentException for no prompts, a negative-prompt count that is not the
@@ -290,10 +318,31 @@ public final class PixArtPipeline implements AutoCloseable {
         }
     }
 
-    /** {@link #sample} then {@link #decode}: one picture per prompt. */
+    /** {@link #generate(List, List, StableDiffusion.Options, StableDiffusion.Progress, boolean)} with resolution binning, the pipelines' default. */
     public BufferedImage[] generate(List<String> prompts, List<String> negativePrompts, StableDiffusion.Options options, StableDiffusion.Progress progress) {
-        try (Tensor latents = sample(prompts, negativePrompts, options, progress); Tensor images = decode(latents)) {
-            return AutoencoderKL.toImages(images);
+        return generate(prompts, negativePrompts, options, progress, true);
+    }
+
+    /**
+     * One picture per prompt of the options' size. With {@code resolutionBinning} ({@code use_resolution_binning}):
+     * {@link #sample} at {@link #binnedSize}, {@link #decode}, {@link PixArtImageProcessor#resizeAndCrop} back to
+     * the size asked for; without: {@link #sample} at that size and {@link #decode}.
+     *
+     * @throws IllegalArgumentException as {@link #sample}, or with binning for a transformer sample_size without an
+     *                                  aspect-ratio table, or latents given in the options that are not the bin's size
+     */
+    public BufferedImage[] generate(List<String> prompts, List<String> negativePrompts, StableDiffusion.Options options, StableDiffusion.Progress progress,
+                                    boolean resolutionBinning) {
+        StableDiffusion.Options o = options == null ? defaults() : options;
+        if (!resolutionBinning) {
+            try (Tensor latents = sample(prompts, negativePrompts, o, progress); Tensor images = decode(latents)) {
+                return AutoencoderKL.toImages(images);
+            }
+        }
+        int[] bin = binnedSize(o.width(), o.height()), wanted = requested(o.width(), o.height());
+        try (Tensor latents = sample(prompts, negativePrompts, o.withSize(bin[0], bin[1]), progress); Tensor images = decode(latents);
+             Tensor back = PixArtImageProcessor.resizeAndCrop(images, wanted[0], wanted[1])) {
+            return AutoencoderKL.toImages(back);
         }
     }
 

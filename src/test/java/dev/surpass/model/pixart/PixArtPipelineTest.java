@@ -375,4 +375,84 @@ class PixArtPipelineTest {
             assertThrows(IllegalStateException.class, () -> p.sample(PROMPTS, null, o, null));
         }
     }
+
+    /**
+     * Resolution binning (transformer sample_size 32: the 256 table): 300×100 is generated at its bin 432×144
+     * and resized back, pixel for pixel as sampling at the bin, decoding and {@link PixArtImageProcessor#resizeAndCrop};
+     * with binning off it is today's run at 300×100 exactly.
+     */
+    @Test
+    void generateBinsTheSizeAndResizesBack() {
+        Path dir = write(tmp.resolve("alpha32"), "PixArtAlphaPipeline", 32, false, 5);
+        try (PixArtPipeline p = PixArtPipeline.load(cpu, dir)) {
+            List<String> one = List.of("a red cat");
+            StableDiffusion.Options o = PixArtPipeline.defaults().withSize(300, 100).withSteps(2).withGuidance(1).withSeed(7);
+            assertArrayEquals(new int[] {432, 144}, p.binnedSize(300, 100));
+            assertArrayEquals(new int[] {256, 256}, p.binnedSize(0, 0)); // the default 64 (32 × the ×2 VAE) is square
+            java.awt.image.BufferedImage[] want;
+            try (Tensor l = p.sample(one, null, o.withSize(432, 144), null); Tensor img = p.decode(l);
+                 Tensor back = PixArtImageProcessor.resizeAndCrop(img, 300, 100)) {
+                assertArrayEquals(new long[] {1, 3, 144, 432}, img.shape());
+                want = dev.surpass.model.vae.AutoencoderKL.toImages(back);
+            }
+            int live = cpu.liveAllocations(); // after a run at the bin's size (its per-size caches are made)
+            java.awt.image.BufferedImage[] binned = p.generate(one, null, o, null);
+            assertEquals(live, cpu.liveAllocations(), "generate frees what it allocates");
+            assertEquals(300, binned[0].getWidth());
+            assertEquals(100, binned[0].getHeight());
+            assertArrayEquals(pixels(want[0]), pixels(binned[0]), "binned generate = sample at the bin, decode, resize and crop");
+            java.awt.image.BufferedImage[] plain = p.generate(one, null, o, null, false);
+            java.awt.image.BufferedImage[] today;
+            try (Tensor l = p.sample(one, null, o, null); Tensor img = p.decode(l)) {
+                assertArrayEquals(new long[] {1, 3, 100, 300}, img.shape());
+                today = dev.surpass.model.vae.AutoencoderKL.toImages(img);
+            }
+            assertArrayEquals(pixels(today[0]), pixels(plain[0]), "binning off: sample and decode at the size given");
+            assertFalse(Arrays.equals(pixels(plain[0]), pixels(binned[0])), "binning changes the picture");
+        }
+        // no table for the fixture's sample_size 8 (Σ) nor 128 → 1024 is fine; 8 is refused by name
+        Path sigma = write(tmp.resolve("sigma8"), "PixArtSigmaPipeline", 8, false, 9);
+        try (PixArtPipeline s = PixArtPipeline.load(cpu, sigma)) {
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> s.binnedSize(16, 16)).getMessage().contains("sample_size 8"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> s.generate(PROMPTS, null, PixArtPipeline.defaults().withSteps(1), null))
+                    .getMessage().contains("binning off"));
+        }
+        assertArrayEquals(new int[] {1344, 768}, pipe.binnedSize(1280, 720)); // sample_size 128: the 1024 table
+    }
+
+    /** txt2img on a PixArt folder bins by default (latents at the bin, pictures at the size asked for) and not with --no-resolution-binning. */
+    @Test
+    void txt2imgBinsUnlessTurnedOff(@TempDir Path out) throws Exception {
+        Path dir = write(tmp.resolve("alpha32cli"), "PixArtAlphaPipeline", 32, false, 5);
+        String[] args = {"txt2img", "--model", dir.toString(), "--prompt", "a red cat", "--steps", "2", "--guidance", "1", "--width", "300",
+                "--height", "100", "--seed", "7", "--device", "cpu", "--out"};
+        for (boolean binning : new boolean[] {true, false}) {
+            Path o = out.resolve(binning ? "binned" : "plain");
+            String[] a = Arrays.copyOf(args, args.length + (binning ? 1 : 2));
+            a[args.length] = o.toString();
+            if (!binning) a[args.length + 1] = "--no-resolution-binning";
+            String[] r = dev.surpass.cli.CliRuns.run(a);
+            assertEquals("0", r[0], r[1] + r[2]);
+            try (var f = dev.surpass.io.SafeTensors.open(o.resolve("latents.safetensors")); Tensor t = f.tensor("latents", cpu)) {
+                assertArrayEquals(binning ? new long[] {1, 4, 72, 216} : new long[] {1, 4, 50, 150}, t.shape());
+            }
+            java.awt.image.BufferedImage im = javax.imageio.ImageIO.read(o.resolve("image-0.png").toFile());
+            assertEquals(300, im.getWidth());
+            assertEquals(100, im.getHeight());
+            try (PixArtPipeline p = PixArtPipeline.load(cpu, dir)) {
+                java.awt.image.BufferedImage[] api = p.generate(List.of("a red cat"), null,
+                        PixArtPipeline.defaults().withSize(300, 100).withSteps(2).withGuidance(1).withSeed(7), null, binning);
+                assertArrayEquals(pixels(api[0]), pixels(im), "binning " + binning + ": the CLI's picture is generate's");
+            }
+        }
+        Path sigma = write(tmp.resolve("sigma8cli"), "PixArtSigmaPipeline", 8, false, 9);
+        String[] bad = dev.surpass.cli.CliRuns.run("txt2img", "--model", sigma.toString(), "--prompt", "a", "--steps", "1", "--device", "cpu",
+                "--out", out.resolve("bad").toString());
+        assertEquals("2", bad[0]);
+        assertTrue(bad[2].contains("--no-resolution-binning"), bad[2]);
+    }
+
+    static int[] pixels(java.awt.image.BufferedImage im) {
+        return im.getRGB(0, 0, im.getWidth(), im.getHeight(), null, 0, im.getWidth());
+    }
 }
