@@ -70,12 +70,12 @@ public final class StableDiffusion3 implements AutoCloseable {
     private final SD3Transformer2DModel transformer;
     private final AutoencoderKL vae;
     private final SchedulerConfig scheduler;
-    private final int maxLength;
+    private final ClipPair clip;
     private volatile boolean closed;
 
     private StableDiffusion3(Device device, ClipTokenizer tokenizer, ClipTokenizer tokenizer2, ClipTextModel textEncoder, ClipTextModel textEncoder2,
                              Tokenizer tokenizer3, T5Encoder textEncoder3, SD3Transformer2DModel transformer, AutoencoderKL vae,
-                             SchedulerConfig scheduler, int maxLength) {
+                             SchedulerConfig scheduler, ClipPair clip) {
         this.device = device;
         this.tokenizer = tokenizer;
         this.tokenizer2 = tokenizer2;
@@ -86,7 +86,7 @@ public final class StableDiffusion3 implements AutoCloseable {
         this.transformer = transformer;
         this.vae = vae;
         this.scheduler = scheduler;
-        this.maxLength = maxLength;
+        this.clip = clip;
     }
 
     /** The conditioning of a batch: states {@code [B, 77 + T5 tokens, joint_attention_dim]} and pooled {@code [B, P1 + P2]}, F32, owned together. */
@@ -207,12 +207,7 @@ public final class StableDiffusion3 implements AutoCloseable {
                 throw new IllegalArgumentException(dir + ": the transformer takes " + tc.inChannels() + " and gives " + tc.outChannels()
                         + " channels but the VAE's latents have " + lat);
             }
-            int len = Math.min(tok.maxLength(), te.config().maxPositions()), len2 = Math.min(tok2.maxLength(), te2.config().maxPositions());
-            if (len != len2) {
-                throw new IllegalArgumentException(dir + ": the CLIP tokenizers and encoders pad to " + len + " and " + len2 + " tokens; the pipeline "
-                        + "concatenates the two encoders' states token by token, so they must agree");
-            }
-            return new StableDiffusion3(device, tok, tok2, te, te2, tok3, te3, tr, va, sched, len);
+            return new StableDiffusion3(device, tok, tok2, te, te2, tok3, te3, tr, va, sched, ClipPair.of(dir, tok, tok2, te, te2));
         } catch (RuntimeException | Error e) {
             Denoise.closeAll(opened);
             throw e;
@@ -278,43 +273,31 @@ public final class StableDiffusion3 implements AutoCloseable {
      */
     public Embeddings encodePrompts(List<String> prompts, int clipSkip, int maxSequenceLength) {
         ensureOpen();
-        if (prompts == null || prompts.isEmpty()) throw new IllegalArgumentException("encodePrompts: no prompts");
-        int n1 = textEncoder.config().numLayers(), n2 = textEncoder2.config().numLayers();
-        if (clipSkip < 0 || clipSkip > Math.min(n1, n2) - 1) {
-            throw new IllegalArgumentException("encodePrompts: clipSkip " + clipSkip + " is outside [0, " + (Math.min(n1, n2) - 1)
-                    + "] (hidden_states[-(clipSkip + 2)] of encoders of " + n1 + " and " + n2 + " layers)");
-        }
+        String where = "encodePrompts";
+        int[][][] ids = clip.tokenize(where, prompts);
+        clip.checkClipSkip(where, clipSkip);
         int cap = textEncoder3 != null ? textEncoder3.maxTokens() : 1 << 16;
         if (maxSequenceLength < 1 || maxSequenceLength > cap) {
-            throw new IllegalArgumentException("encodePrompts: maxSequenceLength " + maxSequenceLength + " is outside [1, " + cap + "]");
+            throw new IllegalArgumentException(where + ": maxSequenceLength " + maxSequenceLength + " is outside [1, " + cap + "]");
         }
-        int b = prompts.size();
-        int[][] ids = new int[b][], ids2 = new int[b][], ids3 = textEncoder3 == null ? null : new int[b][];
-        for (int i = 0; i < b; i++) {
-            String p = prompts.get(i);
-            if (p == null) throw new IllegalArgumentException("encodePrompts: prompt " + i + " is null");
-            ids[i] = tokenizer.encodePadded(p, maxLength);
-            ids2[i] = tokenizer2.encodePadded(p, maxLength);
-            if (ids3 != null) {
-                // padding="max_length", truncation=True: the text's ids cut, </s> kept, then <pad> up to the length
-                int[] t = tokenizer3.encode(p, true, maxSequenceLength);
-                ids3[i] = java.util.Arrays.copyOf(t, maxSequenceLength);
-                java.util.Arrays.fill(ids3[i], t.length, maxSequenceLength, textEncoder3.config().padTokenId());
-            }
+        int b = prompts.size(), maxLength = clip.length();
+        int[][] ids3 = textEncoder3 == null ? null : new int[b][];
+        for (int i = 0; ids3 != null && i < b; i++) {
+            // padding="max_length", truncation=True: the text's ids cut, </s> kept, then <pad> up to the length
+            int[] t = tokenizer3.encode(prompts.get(i), true, maxSequenceLength);
+            ids3[i] = java.util.Arrays.copyOf(t, maxSequenceLength);
+            java.util.Arrays.fill(ids3[i], t.length, maxSequenceLength, textEncoder3.config().padTokenId());
         }
-        int d1 = textEncoder.config().hiddenSize(), d2 = textEncoder2.config().hiddenSize(), dj = transformer.config().jointAttentionDim();
+        int dc = clip.width(), dj = transformer.config().jointAttentionDim();
         try (Scope s = Scope.open()) {
             long rows = (long) b * maxLength;
-            // hidden_states[-(k + 2)] is hidden_states[num_layers − 1 − k]: the output of that layer, before the final norm
-            Tensor h1 = s.track(s.track(textEncoder.hiddenState(ids, n1 - 1 - clipSkip)).reshape(rows, d1));
-            Tensor h2 = s.track(s.track(textEncoder2.hiddenState(ids2, n2 - 1 - clipSkip)).reshape(rows, d2));
-            Tensor clip = s.track(ConvOps.concatChannels(h1, h2));
-            if (dj > d1 + d2) clip = s.track(ConvOps.concatChannels(clip, s.track(device.zeros(DType.F32, rows, dj - d1 - d2))));
+            Tensor joined = s.track(clip.states(ids, clipSkip));
+            if (dj > dc) joined = s.track(ConvOps.concatChannels(joined, s.track(device.zeros(DType.F32, rows, dj - dc))));
             Tensor t5 = textEncoder3 != null
                     ? s.track(textEncoder3.forward(ids3, null))
                     : s.track(device.zeros(DType.F32, b, maxSequenceLength, dj));
-            Tensor states = concatTokens(s.track(clip.reshape(b, maxLength, dj)), t5);
-            try (ClipTextOutput o1 = textEncoder.forward(ids); ClipTextOutput o2 = textEncoder2.forward(ids2)) {
+            Tensor states = concatTokens(s.track(joined.reshape(b, maxLength, dj)), t5);
+            try (ClipTextOutput o1 = textEncoder.forward(ids[0]); ClipTextOutput o2 = textEncoder2.forward(ids[1])) {
                 return new Embeddings(states, ConvOps.concatChannels(o1.textEmbeds(), o2.textEmbeds()));
             } catch (RuntimeException | Error e) {
                 states.close();

@@ -57,12 +57,12 @@ public final class StableDiffusionXL implements AutoCloseable {
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
     private final SchedulerConfig scheduler;
-    private final int maxLength, maxLength2;
+    private final ClipPair clip;
     private final boolean forceZerosForEmptyPrompt;
     private volatile boolean closed;
 
     private StableDiffusionXL(Device device, ClipTokenizer tokenizer, ClipTokenizer tokenizer2, ClipTextModel textEncoder, ClipTextModel textEncoder2,
-                              UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfig scheduler, int maxLength, int maxLength2,
+                              UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfig scheduler, ClipPair clip,
                               boolean forceZeros) {
         this.device = device;
         this.tokenizer = tokenizer;
@@ -72,8 +72,7 @@ public final class StableDiffusionXL implements AutoCloseable {
         this.unet = unet;
         this.vae = vae;
         this.scheduler = scheduler;
-        this.maxLength = maxLength;
-        this.maxLength2 = maxLength2;
+        this.clip = clip;
         this.forceZerosForEmptyPrompt = forceZeros;
     }
 
@@ -148,12 +147,7 @@ public final class StableDiffusionXL implements AutoCloseable {
                 throw new IllegalArgumentException(dir + ": the UNet takes " + uc.inChannels() + " and gives " + uc.outChannels()
                         + " channels but the VAE's latents have " + va.config().latentChannels());
             }
-            int len = Math.min(tok.maxLength(), te.config().maxPositions()), len2 = Math.min(tok2.maxLength(), te2.config().maxPositions());
-            if (len != len2) {
-                throw new IllegalArgumentException(dir + ": the tokenizers and encoders pad to " + len + " and " + len2 + " tokens; the pipeline "
-                        + "concatenates the two encoders' states token by token, so they must agree");
-            }
-            return new StableDiffusionXL(device, tok, tok2, te, te2, un, va, sched, len, len2, forceZeros);
+            return new StableDiffusionXL(device, tok, tok2, te, te2, un, va, sched, ClipPair.of(dir, tok, tok2, te, te2), forceZeros);
         } catch (RuntimeException | Error e) {
             Denoise.closeAll(opened);
             throw e;
@@ -214,32 +208,16 @@ public final class StableDiffusionXL implements AutoCloseable {
      */
     public Embeddings encodePrompts(List<String> prompts, int clipSkip) {
         ensureOpen();
-        if (prompts == null || prompts.isEmpty()) throw new IllegalArgumentException("encodePrompts: no prompts");
-        int n1 = textEncoder.config().numLayers(), n2 = textEncoder2.config().numLayers();
-        if (clipSkip < 0 || clipSkip > Math.min(n1, n2) - 1) {
-            throw new IllegalArgumentException("encodePrompts: clipSkip " + clipSkip + " is outside [0, " + (Math.min(n1, n2) - 1)
-                    + "] (hidden_states[-(clipSkip + 2)] of encoders of " + n1 + " and " + n2 + " layers)");
-        }
+        int[][][] ids = clip.tokenize("encodePrompts", prompts);
+        clip.checkClipSkip("encodePrompts", clipSkip);
         int b = prompts.size();
-        int[][] ids = new int[b][], ids2 = new int[b][];
-        for (int i = 0; i < b; i++) {
-            String p = prompts.get(i);
-            if (p == null) throw new IllegalArgumentException("encodePrompts: prompt " + i + " is null");
-            ids[i] = tokenizer.encodePadded(p, maxLength);
-            ids2[i] = tokenizer2.encodePadded(p, maxLength2);
-        }
-        int d1 = textEncoder.config().hiddenSize(), d2 = textEncoder2.config().hiddenSize();
         try (Scope s = Scope.open()) {
-            // hidden_states[-(k + 2)] is hidden_states[num_layers − 1 − k]: the output of that layer, before the final norm
-            Tensor h1 = s.track(textEncoder.hiddenState(ids, n1 - 1 - clipSkip));
-            Tensor h2 = s.track(textEncoder2.hiddenState(ids2, n2 - 1 - clipSkip));
-            Tensor cat = s.track(ConvOps.concatChannels(s.track(h1.reshape((long) b * maxLength, d1)), s.track(h2.reshape((long) b * maxLength, d2))));
-            ClipTextOutput out = textEncoder2.forward(ids2);
-            try (out) {
+            Tensor cat = s.track(clip.states(ids, clipSkip));
+            try (ClipTextOutput out = textEncoder2.forward(ids[1])) {
                 // the pooled conditioning is the projected text_embeds; detach it from the output record before it closes
                 Tensor pooled = Denoise.copy(out.textEmbeds());
                 try {
-                    return new Embeddings(cat.reshape(b, maxLength, d1 + d2), pooled);
+                    return new Embeddings(cat.reshape(b, clip.length(), clip.width()), pooled);
                 } catch (RuntimeException | Error e) {
                     pooled.close();
                     throw e;
