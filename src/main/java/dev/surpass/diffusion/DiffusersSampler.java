@@ -220,7 +220,7 @@ public final class DiffusersSampler implements AutoCloseable {
         }
         // A flow-matching model predicts a velocity, the others ε / v / x0 on a beta schedule: the two families do not mix.
         if (config.className() != null) {
-            boolean flowConfig = config.className().startsWith("FlowMatch");
+            boolean flowConfig = config.isFlowMatching();
             if (flowConfig != (k == Kind.FLOW_EULER)) {
                 throw new IllegalArgumentException("sampler: the scheduler config is a " + config.className() + " (" + (flowConfig
                         ? "a flow-matching model, which only flow-euler samples" : "a noise-prediction model, which flow-euler cannot sample")

@@ -176,6 +176,14 @@ public record SchedulerConfig(String className, int numTrainTimesteps, double be
         return rescaleBetasZeroSnr ? s.rescaleZeroTerminalSnr() : s;
     }
 
+    /**
+     * Whether {@code _class_name} names a flow-matching scheduler (FlowMatch…, for velocity models such as SD3); false for
+     * the noise-prediction classes and for a config without a class. The two families cannot drive each other's models.
+     */
+    public boolean isFlowMatching() {
+        return className != null && className.startsWith("FlowMatch");
+    }
+
     /** {@link #predictionType} as a {@link Prediction}. */
     public Prediction prediction() {
         return switch (predictionType) {

@@ -167,7 +167,7 @@ public final class StableDiffusion3 implements AutoCloseable {
         boolean withT5 = t5Listed || (t5Entry == null && Files.isDirectory(dir.resolve("text_encoder_3")));
         if (withT5) Denoise.requireParts(dir, cls + " with a T5 (model_index.json lists one)", "tokenizer_3", "text_encoder_3");
         SchedulerConfig sched = SchedulerConfig.load(dir.resolve("scheduler"));
-        if (sched.className() != null && !sched.className().startsWith("FlowMatch")) {
+        if (sched.className() != null && !sched.isFlowMatching()) {
             throw new IllegalArgumentException(dir.resolve("scheduler") + ": _class_name " + sched.className()
                     + " is not a flow-matching scheduler (SD3 ships FlowMatchEulerDiscreteScheduler)");
         }
