@@ -25,7 +25,9 @@ import java.util.Locale;
  *   <li>{@link Kind#FLOW_EULER}: {@code FlowMatchEulerDiscreteScheduler} (Stable Diffusion 3 / 3.5):
  *       the model predicts a velocity v and each step is {@code x + (σ_{i+1} − σ_i)·v} over the
  *       shifted sigmas (optionally Karras), ending at 0; the model sees {@code t = 1000·σ_i}
- *       (fractional), input unscaled; no training noise schedule is involved.</li>
+ *       (fractional), input unscaled; no training noise schedule is involved. The shift is fixed
+ *       or, with {@code use_dynamic_shifting} (FLUX.1-dev), set by μ from the image size
+ *       ({@link FlowShift}, {@link #createFlow}); a pipeline may pass its own sigmas (Flux does).</li>
  * </ul>
  * The caller runs the model: for evaluation {@code i} of {@link #evaluations()} it feeds the model
  * {@code x · inputScale(i)} at timestep {@link #timestep(i)} and hands the output to
@@ -80,7 +82,7 @@ public final class DiffusersSampler implements AutoCloseable {
     private int next;
     private boolean closed;
 
-    private DiffusersSampler(Kind kind, SchedulerConfig config, int steps, double eta, long seed) {
+    private DiffusersSampler(Kind kind, SchedulerConfig config, int steps, double eta, long seed, double[] flowInput, double mu) {
         this.kind = kind;
         this.config = config;
         if (config.unsupported() != null) {
@@ -186,7 +188,11 @@ public final class DiffusersSampler implements AutoCloseable {
                 initNoiseSigma = 1;
             }
             case FLOW_EULER -> {
-                double[] sig = flowSigmas(steps);
+                if (config.flow().dynamic() && !Double.isFinite(mu)) {
+                    throw new IllegalArgumentException("flow-euler: the scheduler config sets use_dynamic_shifting, whose shift depends on the "
+                            + "image size; make the sampler with DiffusersSampler.createFlow(config, steps, sigmas, FlowShift.mu(imageSeqLen), seed)");
+                }
+                double[] sig = flowSigmas(steps, flowInput, mu);
                 euler = new EulerStep(sig);
                 sigmas = sig;
                 dpm = null;
@@ -227,7 +233,40 @@ public final class DiffusersSampler implements AutoCloseable {
                         + "); " + k + " does not fit it");
             }
         }
-        return new DiffusersSampler(k, config, steps, eta, seed);
+        return new DiffusersSampler(k, config, steps, eta, seed, null, Double.NaN);
+    }
+
+    /**
+     * A flow-matching run as {@code FlowMatchEulerDiscreteScheduler.set_timesteps(num_inference_steps, sigmas=…, mu=…)}
+     * makes it: {@code sigmas} null spaces {@code steps} timesteps between the training sigmas' ends (as
+     * {@link #create}); otherwise they are the pipeline's own (FluxPipeline passes
+     * {@code np.linspace(1, 1/N, N)}), read as float32 as diffusers does, and {@code steps} must equal their count.
+     * {@code mu} is the dynamic shift ({@link FlowShift#mu} of the image's token count): required when the config sets
+     * {@code use_dynamic_shifting}, ignored otherwise (NaN for none).
+     *
+     * @throws IllegalArgumentException for a config that is not a flow-matching one, a missing μ, or sigmas that are
+     *                                  not finite values in (0, 1]
+     */
+    public static DiffusersSampler createFlow(SchedulerConfig config, int steps, double[] sigmas, double mu, long seed) {
+        if (config == null) throw new IllegalArgumentException("sampler: config is null");
+        if (config.className() != null && !config.isFlowMatching()) {
+            throw new IllegalArgumentException("sampler: the scheduler config is a " + config.className() + ", not a flow-matching scheduler");
+        }
+        if (config.flow().dynamic() && !Double.isFinite(mu)) {
+            throw new IllegalArgumentException("sampler: the scheduler config sets use_dynamic_shifting, which needs a finite mu (calculate_shift of the "
+                    + "image's token count), got " + mu);
+        }
+        if (sigmas != null) {
+            if (sigmas.length != steps) {
+                throw new IllegalArgumentException("sampler: " + sigmas.length + " sigmas given for " + steps + " steps; they must match");
+            }
+            for (int i = 0; i < sigmas.length; i++) {
+                if (!(sigmas[i] > 0) || !(sigmas[i] <= 1)) {
+                    throw new IllegalArgumentException("sampler: sigmas[" + i + "] = " + sigmas[i] + "; expected a value in (0, 1]");
+                }
+            }
+        }
+        return new DiffusersSampler(Kind.FLOW_EULER, config, steps, 0, seed, sigmas == null ? null : sigmas.clone(), mu);
     }
 
     public Kind kind() {
@@ -362,26 +401,32 @@ public final class DiffusersSampler implements AutoCloseable {
     }
 
     /**
-     * FlowMatchEulerDiscreteScheduler's {@code set_timesteps(N)}: its training sigmas are already
-     * shifted (σ_max = shift(1) = 1, σ_min = shift(1/T) as float32), N timesteps are spaced linearly
-     * between {@code T·σ_max} and {@code T·σ_min} (float64), divided by T and shifted again (as
-     * diffusers does), optionally Karras-spaced between the ends, rounded to float32 (the scheduler's
-     * tensors), and followed by 0.
+     * FlowMatchEulerDiscreteScheduler's {@code set_timesteps(N, sigmas, mu)}. Without the pipeline's sigmas: the
+     * training sigmas of {@code __init__} (float32; shifted there unless the shift is dynamic, so σ_max = 1 and σ_min =
+     * shift(1/T)), N timesteps spaced linearly between {@code T·σ_max} and {@code T·σ_min} (float64) and divided by T.
+     * Then, in float64 (float32 for the pipeline's sigmas, which diffusers casts to float32 first), the fixed shift
+     * (applied again — diffusers' own behaviour) or the dynamic one with μ, the stretch to {@code shift_terminal},
+     * optionally Karras spacing between the ends, rounding to float32 (the scheduler's tensors), and a final 0.
      */
-    private double[] flowSigmas(int steps) {
+    private double[] flowSigmas(int steps, double[] given, double mu) {
+        FlowShift f = config.flow();
         int t = config.numTrainTimesteps();
-        double s = config.shift();
-        // __init__: float32 tensors, sigmas = linspace(1, T, T)[::-1] / T, shifted in float32
-        double sigmaMax = shiftSigma32((float) s, (float) t / t);
-        double sigmaMin = shiftSigma32((float) s, 1f / t);
         double[] sig = new double[steps + 1];
-        double hi = sigmaMax * t, lo = sigmaMin * t;
-        double step = steps == 1 ? 0 : (lo - hi) / (steps - 1); // np.linspace: i·step + start, the last one = stop
-        for (int i = 0; i < steps; i++) {
-            double ts = (steps > 1 && i == steps - 1) ? lo : i * step + hi;
-            double sg = ts / t;
-            sig[i] = s * sg / (1 + (s - 1) * sg); // set_timesteps shifts again, in float64
+        boolean f32 = given != null;
+        if (given != null) {
+            for (int i = 0; i < steps; i++) sig[i] = (float) given[i];
+        } else {
+            // __init__: float32 tensors, sigmas = linspace(1, T, T)[::-1] / T, shifted in float32 unless dynamic
+            double sigmaMax = f.dynamic() ? 1f : shiftSigma32((float) f.shift(), (float) t / t);
+            double sigmaMin = f.dynamic() ? 1f / t : shiftSigma32((float) f.shift(), 1f / t);
+            double hi = sigmaMax * t, lo = sigmaMin * t;
+            double step = steps == 1 ? 0 : (lo - hi) / (steps - 1); // np.linspace: i·step + start, the last one = stop
+            for (int i = 0; i < steps; i++) {
+                double ts = (steps > 1 && i == steps - 1) ? lo : i * step + hi;
+                sig[i] = ts / t;
+            }
         }
+        f.apply(sig, steps, mu, f32);
         if (config.useKarrasSigmas()) {
             double[] k = NoiseSchedule.karrasSigmas(steps, sig[steps - 1], sig[0]);
             System.arraycopy(k, 0, sig, 0, steps);

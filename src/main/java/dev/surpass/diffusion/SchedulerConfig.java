@@ -36,16 +36,37 @@ import java.nio.file.Path;
  * @param lambdaMinClipped   DPM-Solver's clip of λ(t) (−∞: none)
  * @param unsupported        the first field set to something no sampler here implements (thresholding,
  *                           exponential/beta/Lu/flow sigmas, log-linear interpolation, continuous
- *                           timesteps, dynamic or terminal flow shifting, inverted or stochastic flow
+ *                           timesteps, inverted or stochastic flow
  *                           sampling…) as "field = value", or null; a sampler refuses to run with it
- * @param shift              {@code FlowMatchEulerDiscreteScheduler}'s timestep shift s: σ ↦ s·σ / (1 + (s − 1)·σ)
- *                           (Stable Diffusion 3 / 3.5: 3.0; 1 when absent)
+ * @param flow               {@code FlowMatchEulerDiscreteScheduler}'s sigma shift: fixed (s·σ / (1 + (s − 1)·σ); Stable
+ *                           Diffusion 3 / 3.5: s = 3, 1 when absent) or dynamic by the image size (FLUX.1-dev), and
+ *                           {@code shift_terminal}
  */
 public record SchedulerConfig(String className, int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
                               double[] trainedBetas, String predictionType, String timestepSpacing, int stepsOffset,
                               Boolean setAlphaToOne, Boolean clipSample, double clipSampleRange, Boolean skipPrkSteps,
                               boolean rescaleBetasZeroSnr, boolean useKarrasSigmas, int solverOrder, String algorithmType,
-                              String solverType, String finalSigmasType, double lambdaMinClipped, String unsupported, double shift) {
+                              String solverType, String finalSigmasType, double lambdaMinClipped, String unsupported, FlowShift flow) {
+
+    public SchedulerConfig {
+        if (flow == null) throw new IllegalArgumentException("SchedulerConfig: flow is null (FlowShift.of(1) for none)");
+    }
+
+    /** A config with a fixed flow-matching shift {@code shift} and diffusers' defaults for the other flow fields. */
+    public SchedulerConfig(String className, int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
+                           double[] trainedBetas, String predictionType, String timestepSpacing, int stepsOffset,
+                           Boolean setAlphaToOne, Boolean clipSample, double clipSampleRange, Boolean skipPrkSteps,
+                           boolean rescaleBetasZeroSnr, boolean useKarrasSigmas, int solverOrder, String algorithmType,
+                           String solverType, String finalSigmasType, double lambdaMinClipped, String unsupported, double shift) {
+        this(className, numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, predictionType, timestepSpacing, stepsOffset,
+                setAlphaToOne, clipSample, clipSampleRange, skipPrkSteps, rescaleBetasZeroSnr, useKarrasSigmas, solverOrder, algorithmType,
+                solverType, finalSigmasType, lambdaMinClipped, unsupported, FlowShift.of(shift));
+    }
+
+    /** The fixed flow-matching shift s ({@link FlowShift#shift()}). */
+    public double shift() {
+        return flow.shift();
+    }
 
     /** A config without a flow-matching shift (shift 1). */
     public SchedulerConfig(String className, int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
@@ -124,22 +145,10 @@ public record SchedulerConfig(String className, int numTrainTimesteps, double be
         }
         String unsupported = null;
         for (String flag : new String[] {"thresholding", "use_exponential_sigmas", "use_beta_sigmas", "use_lu_lambdas", "use_flow_sigmas",
-                "use_dynamic_shifting", "invert_sigmas", "stochastic_sampling"}) {
+                "invert_sigmas", "stochastic_sampling"}) {
             if (unsupported == null && c.bool(flag, false)) unsupported = flag + " = true";
         }
-        // FlowMatchEulerDiscreteScheduler: shift_terminal stretches the shifted schedule (LTX-Video); null or 0 leaves it alone
-        if (unsupported == null && c.has("shift_terminal") && !c.node().get("shift_terminal").isNull()
-                && c.node().get("shift_terminal").asDouble() != 0) {
-            unsupported = "shift_terminal = " + c.node().get("shift_terminal");
-        }
-        double shift = 1.0;
-        if (c.has("shift")) {
-            JsonNode n = c.node().get("shift");
-            if (!n.isNumber() || !(n.asDouble() > 0) || Double.isInfinite(n.asDouble())) {
-                throw new IllegalArgumentException(w + ": field \"shift\" is " + n + "; expected a positive number");
-            }
-            shift = n.asDouble();
-        }
+        FlowShift flow = FlowShift.read(c);
         String interp = c.text("interpolation_type", "linear");
         if (unsupported == null && !interp.equals("linear")) unsupported = "interpolation_type = " + interp;
         String tsType = c.text("timestep_type", "discrete");
@@ -149,7 +158,7 @@ public record SchedulerConfig(String className, int numTrainTimesteps, double be
             unsupported = "variance_type = " + c.text("variance_type", "");
         }
         return new SchedulerConfig(c.text("_class_name", null), t, b0, b1, schedule, trained, pred, spacing, offset, alphaOne, clip,
-                clipRange, skipPrk, zeroSnr, karras, order, algorithm, solver, finalSigmas, lambdaMin, unsupported, shift);
+                clipRange, skipPrk, zeroSnr, karras, order, algorithm, solver, finalSigmas, lambdaMin, unsupported, flow);
     }
 
     private static double number(ConfigJson c, String key, double dflt) {
@@ -200,6 +209,6 @@ public record SchedulerConfig(String className, int numTrainTimesteps, double be
         }
         return new SchedulerConfig(className, numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, p, timestepSpacing,
                 stepsOffset, setAlphaToOne, clipSample, clipSampleRange, skipPrkSteps, rescaleBetasZeroSnr, useKarrasSigmas, solverOrder,
-                algorithmType, solverType, finalSigmasType, lambdaMinClipped, unsupported, shift);
+                algorithmType, solverType, finalSigmasType, lambdaMinClipped, unsupported, flow);
     }
 }

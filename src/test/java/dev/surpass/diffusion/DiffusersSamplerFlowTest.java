@@ -57,6 +57,71 @@ class DiffusersSamplerFlowTest {
         }
     }
 
+    /**
+     * Dynamic shifting (FLUX.1-dev's scheduler config) and the pipeline's own sigmas, linear time shift and
+     * {@code shift_terminal}: timesteps equal to a literal numpy / torch transcription of diffusers'
+     * {@code __init__} + {@code set_timesteps} (float32 custom sigmas, float64 otherwise; numpy 1.24, torch 1.13).
+     */
+    @Test
+    void dynamicShiftingAsDiffusers(@TempDir Path dir) throws IOException {
+        SchedulerConfig dev = sd3(dir, ", \"use_dynamic_shifting\": true, \"base_shift\": 0.5, \"max_shift\": 1.15, "
+                + "\"base_image_seq_len\": 256, \"max_image_seq_len\": 4096");
+        assertEquals(1.15, dev.flow().mu(4096), 1e-15);
+        assertEquals(0.63, dev.flow().mu(1024), 1e-15);
+        assertEquals(0.7275, dev.flow().mu(1600), 1e-15);
+        float[] dev1024 = {1000.0f, 988.4086303710938f, 976.2224731445312f, 963.3944091796875f, 949.87255859375f, 935.5989379882812f,
+            920.5089721679688f, 904.53076171875f, 887.5834350585938f, 869.575927734375f, 850.4057006835938f, 829.9564208984375f,
+            808.0955200195312f, 784.671630859375f, 759.5109252929688f, 732.412841796875f, 703.1447143554688f, 671.434814453125f,
+            636.9644775390625f, 599.356689453125f, 558.162841796875f, 512.8441162109375f, 462.7484130859375f, 407.07843017578125f,
+            344.84893798828125f, 274.8279724121094f, 195.45458984375f, 104.72090148925781f};
+        assertTimesteps(dev, 28, linspace(28), dev.flow().mu(4096), dev1024, "flux-dev 1024²");
+        float[] dev512 = {1000.0f, 972.733154296875f, 944.1293334960938f, 914.087890625f, 882.4972534179688f, 849.2348022460938f,
+            814.1641235351562f, 777.1334838867188f, 737.9740600585938f, 696.4967651367188f, 652.4894409179688f, 605.7134399414062f,
+            555.8990478515625f, 502.7401428222656f, 445.8883056640625f, 384.9447326660156f, 319.4513244628906f, 248.87879943847656f,
+            172.61241149902344f, 89.93417358398438f};
+        assertTimesteps(dev, 20, linspace(20), dev.flow().mu(1024), dev512, "flux-dev 512²");
+        // the timesteps spaced by the scheduler itself (SD3 with dynamic shifting passes no sigmas), float64 throughout
+        float[] noSigmas = {1000.0f, 973.888671875f, 946.2764892578125f, 917.0302734375f, 886.0004272460938f, 853.018798828125f,
+            817.8952026367188f, 780.4139404296875f, 740.3294067382812f, 697.360595703125f, 651.1846313476562f, 601.4285278320312f,
+            547.6591186523438f, 489.370361328125f, 425.967529296875f, 356.74676513671875f, 280.8686828613281f, 197.32440185546875f,
+            104.89028930664062f, 2.0676872730255127f};
+        assertTimesteps(dev, 20, null, dev.flow().mu(1600), noSigmas, "dynamic, scheduler's spacing");
+        // FLUX.1-schnell: shift 1, no dynamic shifting; the pipeline's sigmas pass through
+        SchedulerConfig schnell = sd3(dir, ", \"shift\": 1.0, \"use_dynamic_shifting\": false");
+        assertTimesteps(schnell, 4, linspace(4), schnell.flow().mu(4096), new float[] {1000f, 750f, 500f, 250f}, "schnell");
+        SchedulerConfig lin = sd3(dir, ", \"use_dynamic_shifting\": true, \"time_shift_type\": \"linear\"");
+        assertTimesteps(lin, 7, linspace(7), 2.5, new float[] {1000.0f, 937.5000610351562f, 862.0689697265625f, 769.2307739257812f,
+            652.1739501953125f, 500.0f, 294.1176452636719f}, "linear time shift");
+        SchedulerConfig term = sd3(dir, ", \"shift_terminal\": 0.1");
+        assertTimesteps(term, 10, null, Double.NaN, new float[] {1000.0f, 963.7930908203125f, 921.3115234375f, 870.7692260742188f,
+            809.6317138671875f, 734.17724609375f, 638.7096557617188f, 514.049560546875f, 344.3902282714844f, 100.0f}, "shift_terminal");
+
+        // dynamic shifting without μ is refused, naming the field; so are bad sigmas and a noise-prediction config
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.create(dev, null, 10, 0, 0));
+        assertTrue(e.getMessage().contains("use_dynamic_shifting") && e.getMessage().contains("createFlow"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.createFlow(dev, 10, null, Double.NaN, 0));
+        assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.createFlow(dev, 3, linspace(4), 1, 0));
+        assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.createFlow(dev, 2, new double[] {1, 0}, 1, 0));
+        assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.createFlow(dev, 2, new double[] {1, Double.NaN}, 1, 0));
+        assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.createFlow(DiffusersSamplerTest.sd15(), 2, null, 1, 0));
+        assertThrows(IllegalArgumentException.class, () -> dev.flow().mu(0));
+    }
+
+    /** FluxPipeline's default sigmas, {@code np.linspace(1.0, 1 / N, N)}. */
+    static double[] linspace(int n) {
+        double[] s = new double[n];
+        double lo = 1.0 / n, step = n == 1 ? 0 : (lo - 1.0) / (n - 1);
+        for (int i = 0; i < n; i++) s[i] = (n > 1 && i == n - 1) ? lo : 1.0 + i * step;
+        return s;
+    }
+
+    private static void assertTimesteps(SchedulerConfig c, int steps, double[] sigmas, double mu, float[] want, String what) {
+        try (DiffusersSampler s = DiffusersSampler.createFlow(c, steps, sigmas, mu, 0)) {
+            assertEquals(steps, s.evaluations(), what);
+            for (int i = 0; i < steps; i++) assertEquals(want[i], s.timestep(i), what + ": timestep " + i);
+        }
+    }
+
     @ParameterizedTest(name = "flow steps={0} guidance={1} shift={2} karras={3}")
     @CsvSource({"28, 7, 3.0, false", "5, 1, 3.0, false", "13, 4.5, 1.0, false", "9, 2, 6.0, true", "1, 3, 3.0, false"})
     void loopMatchesTheFloat64Reference(int steps, double g, double shift, boolean karras, @TempDir Path dir) throws IOException {
@@ -137,7 +202,7 @@ class DiffusersSamplerFlowTest {
     @Test
     void refusesWhatItDoesNotImplement(@TempDir Path dir) throws IOException {
         for (String extra : new String[] {", \"use_dynamic_shifting\": true", ", \"invert_sigmas\": true", ", \"stochastic_sampling\": true",
-            ", \"shift_terminal\": 0.1", ", \"use_exponential_sigmas\": true"}) {
+            ", \"use_exponential_sigmas\": true"}) {
             SchedulerConfig c = sd3(dir, extra);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.create(c, null, 10, 0, 0), extra);
             String field = extra.substring(extra.indexOf('"') + 1, extra.indexOf('"', extra.indexOf('"') + 1));
@@ -148,6 +213,8 @@ class DiffusersSamplerFlowTest {
             assertEquals(4, s.evaluations());
         }
         assertThrows(IllegalArgumentException.class, () -> sd3(dir, ", \"shift\": -1"));
+        assertThrows(IllegalArgumentException.class, () -> sd3(dir, ", \"time_shift_type\": \"cubic\""));
+        assertThrows(IllegalArgumentException.class, () -> sd3(dir, ", \"shift_terminal\": 1.5"));
         assertThrows(IllegalArgumentException.class, () -> sd3(dir, ", \"shift\": \"3\""));
     }
 

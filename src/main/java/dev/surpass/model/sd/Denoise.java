@@ -89,12 +89,28 @@ final class Denoise {
     }
 
     /**
+     * The run's sampler. A flow-matching config with {@code use_dynamic_shifting} gets μ = {@code calculate_shift}
+     * of the model's token count, as StableDiffusion3Pipeline computes it when the scheduler shifts dynamically.
+     */
+    static DiffusersSampler sampler(SchedulerConfig c, DiffusersSampler.Kind kind, int steps, double eta, long seed, int imageSeqLen) {
+        boolean flow = kind == DiffusersSampler.Kind.FLOW_EULER || (kind == null && c.isFlowMatching());
+        if (flow && c.flow().dynamic()) return DiffusersSampler.createFlow(c, steps, null, c.flow().mu(imageSeqLen), seed);
+        return DiffusersSampler.create(c, kind, steps, eta, seed);
+    }
+
+    /**
      * The scheduler loop from fresh latents: Philox noise times init_noise_sigma, or the options'
      * given latents. See {@link #run}.
      */
     static Tensor loop(Device device, SchedulerConfig scheduler, StableDiffusion.Options o, long[] shape, boolean cfg,
                        StableDiffusion.Progress progress, Model model) {
-        try (DiffusersSampler s = DiffusersSampler.create(scheduler, o.scheduler(), o.steps(), o.eta(), o.seed())) {
+        return loop(device, scheduler, o, shape, Math.toIntExact(shape[2] * shape[3]), cfg, progress, model);
+    }
+
+    /** {@link #loop} for a model that sees {@code imageSeqLen} tokens of the latents (a dynamically shifted flow schedule's μ). */
+    static Tensor loop(Device device, SchedulerConfig scheduler, StableDiffusion.Options o, long[] shape, int imageSeqLen, boolean cfg,
+                       StableDiffusion.Progress progress, Model model) {
+        try (DiffusersSampler s = sampler(scheduler, o.scheduler(), o.steps(), o.eta(), o.seed(), imageSeqLen)) {
             Tensor x = o.latents() != null ? copy(o.latents()) : initialLatents(device, shape, o.seed(), s.initNoiseSigma());
             return run(s, x, cfg, o.guidance(), o.guidanceRescale(), progress, model);
         }

@@ -361,7 +361,8 @@ public final class StableDiffusion3 implements AutoCloseable {
         StableDiffusion.Options run = o.scheduler() == null ? o.withScheduler(DiffusersSampler.Kind.FLOW_EULER) : o;
         try (Scope scope = Scope.open()) {
             Denoise.Model model = denoiser(scope, prompts, negativePrompts, o, maxSequenceLength, slg);
-            return Denoise.loop(device, scheduler, run, shape, cfg, progress, model);
+            int p = transformer.config().patchSize();
+            return Denoise.loop(device, scheduler, run, shape, (h / f / p) * (w / f / p), cfg, progress, model);
         }
     }
 
@@ -396,7 +397,9 @@ public final class StableDiffusion3 implements AutoCloseable {
         }
         boolean cfg = o.guidance() > 1;
         StableDiffusion.Options run = o.scheduler() == null ? o.withScheduler(DiffusersSampler.Kind.FLOW_EULER) : o;
-        try (DiffusersSampler s = DiffusersSampler.create(scheduler, run.scheduler(), n, 0, o.seed()); Scope scope = Scope.open()) {
+        int p = transformer.config().patchSize();
+        try (DiffusersSampler s = Denoise.sampler(scheduler, run.scheduler(), n, 0, o.seed(), (int) ((is[2] / vae.config().upscale() / p)
+                * (is[3] / vae.config().upscale() / p))); Scope scope = Scope.open()) {
             s.begin(begin);
             Denoise.Model model = denoiser(scope, prompts, negativePrompts, o, maxSequenceLength, null); // (the img2img pipeline has no skip-layer guidance)
             Tensor enc = scope.track(vae.encodeScaled(initImages, o.seed()));

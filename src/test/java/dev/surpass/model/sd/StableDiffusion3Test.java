@@ -178,6 +178,36 @@ class StableDiffusion3Test {
         assertTrue(relL2(got, swapped) > 1e-2, "guidance order is seen");
     }
 
+    /**
+     * A scheduler that shifts dynamically (SD3.5 configs may): μ = calculate_shift of the transformer's token count
+     * ((8/2)·(6/2) = 12 here), the timesteps spaced between the unshifted training ends and mapped by
+     * e^μ / (e^μ + 1/σ − 1), as StableDiffusion3Pipeline does; the fixed shift 3 is ignored then.
+     */
+    @Test
+    void dynamicShiftingFollowsTheTokenCount() throws Exception {
+        Path dir = Sd3Fixture.write(tmp.resolve("sd3-dynamic"), 31, true, false);
+        Files.writeString(dir.resolve("scheduler/scheduler_config.json"), "{\"_class_name\": \"FlowMatchEulerDiscreteScheduler\", "
+                + "\"num_train_timesteps\": 1000, \"shift\": 3.0, \"use_dynamic_shifting\": true, \"base_shift\": 0.5, \"max_shift\": 1.15, "
+                + "\"base_image_seq_len\": 256, \"max_image_seq_len\": 4096}");
+        try (StableDiffusion3 p = StableDiffusion3.load(cpu, dir)) {
+            float[] z = new float[(int) Arrays.stream(LATENT).reduce(1, (x, y) -> x * y)];
+            double[] x0 = start(6, z);
+            int steps = 3;
+            double m = (1.15 - 0.5) / (4096 - 256), mu = 12 * m + (0.5 - m * 256);
+            double[] sig = new double[steps + 1];
+            double hi = 1000, lo = (float) (1f / 1000) * 1000.0;
+            for (int i = 0; i < steps; i++) {
+                double sg = (i == steps - 1 ? lo : hi + i * (lo - hi) / (steps - 1)) / 1000;
+                sig[i] = (float) (Math.exp(mu) / (Math.exp(mu) + (1 / sg - 1)));
+            }
+            double[] want = DiffusersReference.flowEuler(x0, sig, 1000, model(p, 4.5, 1), 0);
+            double[] got = run(p, steps, 4.5, 1, z);
+            assertTrue(relL2(got, want) < 1e-4, "dynamic-shift SD3 latents relL2 " + relL2(got, want));
+            double[] fixed = DiffusersReference.flowEuler(x0, DiffusersReference.flowSigmas(steps, 3.0, 1000, false), 1000, model(p, 4.5, 1), 0);
+            assertTrue(relL2(got, fixed) > 1e-3, "the fixed shift is not what ran");
+        }
+    }
+
     @Test
     void withoutT5TheStatesAreZerosAndGuidanceCanBeOff() {
         assertNull(noT5.textEncoder3());
