@@ -100,10 +100,15 @@ final class ClipEncoder {
      * owned by the caller ({@code x} itself, as a new reference, when count is 0).
      */
     Tensor run(Tensor x, int b, int l, int count, boolean causal) {
+        return run(x, b, l, 0, count, causal);
+    }
+
+    /** Layers {@code [from, to)} on {@code x}, the output of layer {@code from − 1} (or the embeddings); as {@link #run(Tensor, int, int, int, boolean)}. */
+    Tensor run(Tensor x, int b, int l, int from, int to, boolean causal) {
         int n = b * l, e = heads * headDim;
         Tensor cur = x.reshape(n, e);
         try {
-            for (int i = 0; i < count; i++) {
+            for (int i = from; i < to; i++) {
                 Layer y = layers.get(i);
                 try (Scope s = Scope.open()) {
                     Tensor hn = s.track(LayerNorm.layerNorm(cur, y.ln1w, y.ln1b, eps));

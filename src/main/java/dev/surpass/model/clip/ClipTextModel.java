@@ -199,6 +199,46 @@ public final class ClipTextModel implements AutoCloseable {
         }
     }
 
+    /** {@link #forward}'s output and {@code hidden_states[index]} of the same pass, owned together. */
+    public record WithHiddenState(ClipTextOutput output, Tensor hiddenState) implements AutoCloseable {
+        @Override
+        public void close() {
+            output.close();
+            hiddenState.close();
+        }
+    }
+
+    /**
+     * {@link #forward} and {@link #hiddenState}{@code (ids, index)} from one pass through the layers (SDXL and SD3 condition
+     * on {@code hidden_states[-2]} and the pooled {@code text_embeds} of the same prompts): the same values as the two calls.
+     *
+     * @throws IllegalArgumentException as those two
+     */
+    public WithHiddenState forwardWithHiddenState(int[][] ids, int index) {
+        ensureOpen();
+        if (index < 0 || index > config.numLayers()) {
+            throw new IllegalArgumentException("forwardWithHiddenState: index is " + index + "; expected 0.." + config.numLayers() + " (num_hidden_layers)");
+        }
+        int[] bl = check("forwardWithHiddenState", ids);
+        int b = bl[0], l = bl[1];
+        Tensor hidden = null, last = null, pooled = null, embeds = null;
+        try {
+            try (Tensor h = encode(ids, index)) {
+                hidden = h.reshape(b, l, config.hiddenSize());
+                try (Tensor x = encoder.run(h, b, l, index, config.numLayers(), true);
+                     Tensor flat = LayerNorm.layerNorm(x, finalW, finalB, config.layerNormEps())) {
+                    last = flat.reshape(b, l, config.hiddenSize());
+                    pooled = Rows.gather(flat, poolRows(ids));
+                }
+            }
+            if (projection != null) embeds = Gemm.linear(pooled, projection, null);
+            return new WithHiddenState(new ClipTextOutput(last, pooled, embeds), hidden);
+        } catch (RuntimeException | Error ex) {
+            for (Tensor t : new Tensor[] {hidden, last, pooled, embeds}) if (t != null) t.close();
+            throw ex;
+        }
+    }
+
     /** Row of each sequence's pooled token in the flat {@code [B·L, D]} output (HF's rule, see the class comment). */
     int[] poolRows(int[][] ids) {
         int l = ids[0].length;

@@ -3,6 +3,7 @@ package dev.surpass.model.sd;
 import dev.surpass.Scope;
 import dev.surpass.Tensor;
 import dev.surpass.model.clip.ClipTextModel;
+import dev.surpass.model.clip.ClipTextOutput;
 import dev.surpass.model.conv.ConvOps;
 import dev.surpass.text.ClipTokenizer;
 import java.nio.file.Path;
@@ -54,14 +55,34 @@ record ClipPair(ClipTokenizer tokenizer, ClipTokenizer tokenizer2, ClipTextModel
         }
     }
 
-    /** The joined states {@code [B·length, d1 + d2]} F32 of tokenized prompts, a new tensor the caller owns. */
-    Tensor states(int[][][] ids, int clipSkip) {
+    /** The joined states {@code [B·length, d1 + d2]} F32 and each encoder's full output, from one pass per encoder; owned together. */
+    record Encoded(Tensor states, ClipTextOutput out1, ClipTextOutput out2) implements AutoCloseable {
+        @Override
+        public void close() {
+            states.close();
+            out1.close();
+            out2.close();
+        }
+    }
+
+    /** {@link Encoded} of tokenized prompts: {@code hidden_states[-(k + 2)]} of both encoders joined, and their outputs (pooled, text_embeds). */
+    Encoded encode(int[][][] ids, int clipSkip) {
         long rows = (long) ids[0].length * length;
         int n1 = encoder.config().numLayers(), n2 = encoder2.config().numLayers();
+        ClipTextModel.WithHiddenState a = encoder.forwardWithHiddenState(ids[0], n1 - 1 - clipSkip);
+        ClipTextModel.WithHiddenState c = null;
         try (Scope s = Scope.open()) {
-            Tensor h1 = s.track(s.track(encoder.hiddenState(ids[0], n1 - 1 - clipSkip)).reshape(rows, encoder.config().hiddenSize()));
-            Tensor h2 = s.track(s.track(encoder2.hiddenState(ids[1], n2 - 1 - clipSkip)).reshape(rows, encoder2.config().hiddenSize()));
-            return ConvOps.concatChannels(h1, h2);
+            c = encoder2.forwardWithHiddenState(ids[1], n2 - 1 - clipSkip);
+            Tensor h1 = s.track(a.hiddenState().reshape(rows, encoder.config().hiddenSize()));
+            Tensor h2 = s.track(c.hiddenState().reshape(rows, encoder2.config().hiddenSize()));
+            Tensor joined = ConvOps.concatChannels(h1, h2);
+            a.hiddenState().close();
+            c.hiddenState().close();
+            return new Encoded(joined, a.output(), c.output());
+        } catch (RuntimeException | Error e) {
+            a.close();
+            if (c != null) c.close();
+            throw e;
         }
     }
 }

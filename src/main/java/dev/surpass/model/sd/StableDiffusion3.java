@@ -9,7 +9,6 @@ import dev.surpass.diffusion.DiffusersSampler;
 import dev.surpass.diffusion.SchedulerConfig;
 import dev.surpass.layers.Elementwise;
 import dev.surpass.model.clip.ClipTextModel;
-import dev.surpass.model.clip.ClipTextOutput;
 import dev.surpass.model.conv.ConvOps;
 import dev.surpass.model.decoder.ConfigJson;
 import dev.surpass.model.sd3.SD3Transformer2DModel;
@@ -291,14 +290,15 @@ public final class StableDiffusion3 implements AutoCloseable {
         int dc = clip.width(), dj = transformer.config().jointAttentionDim();
         try (Scope s = Scope.open()) {
             long rows = (long) b * maxLength;
-            Tensor joined = s.track(clip.states(ids, clipSkip));
+            ClipPair.Encoded enc = s.track(clip.encode(ids, clipSkip));
+            Tensor joined = enc.states();
             if (dj > dc) joined = s.track(ConvOps.concatChannels(joined, s.track(device.zeros(DType.F32, rows, dj - dc))));
             Tensor t5 = textEncoder3 != null
                     ? s.track(textEncoder3.forward(ids3, null))
                     : s.track(device.zeros(DType.F32, b, maxSequenceLength, dj));
             Tensor states = concatTokens(s.track(joined.reshape(b, maxLength, dj)), t5);
-            try (ClipTextOutput o1 = textEncoder.forward(ids[0]); ClipTextOutput o2 = textEncoder2.forward(ids[1])) {
-                return new Embeddings(states, ConvOps.concatChannels(o1.textEmbeds(), o2.textEmbeds()));
+            try {
+                return new Embeddings(states, ConvOps.concatChannels(enc.out1().textEmbeds(), enc.out2().textEmbeds()));
             } catch (RuntimeException | Error e) {
                 states.close();
                 throw e;

@@ -7,7 +7,6 @@ import dev.surpass.Scope;
 import dev.surpass.Tensor;
 import dev.surpass.diffusion.SchedulerConfig;
 import dev.surpass.model.clip.ClipTextModel;
-import dev.surpass.model.clip.ClipTextOutput;
 import dev.surpass.model.conv.ConvOps;
 import dev.surpass.model.decoder.ConfigJson;
 import dev.surpass.model.unet.UNet2DConditionConfig;
@@ -211,17 +210,14 @@ public final class StableDiffusionXL implements AutoCloseable {
         int[][][] ids = clip.tokenize("encodePrompts", prompts);
         clip.checkClipSkip("encodePrompts", clipSkip);
         int b = prompts.size();
-        try (Scope s = Scope.open()) {
-            Tensor cat = s.track(clip.states(ids, clipSkip));
-            try (ClipTextOutput out = textEncoder2.forward(ids[1])) {
-                // the pooled conditioning is the projected text_embeds; detach it from the output record before it closes
-                Tensor pooled = Denoise.copy(out.textEmbeds());
-                try {
-                    return new Embeddings(cat.reshape(b, clip.length(), clip.width()), pooled);
-                } catch (RuntimeException | Error e) {
-                    pooled.close();
-                    throw e;
-                }
+        try (ClipPair.Encoded e = clip.encode(ids, clipSkip)) {
+            // the pooled conditioning is text_encoder_2's projected text_embeds; detach it from the outputs before they close
+            Tensor pooled = Denoise.copy(e.out2().textEmbeds());
+            try {
+                return new Embeddings(e.states().reshape(b, clip.length(), clip.width()), pooled);
+            } catch (RuntimeException | Error ex) {
+                pooled.close();
+                throw ex;
             }
         }
     }

@@ -349,8 +349,15 @@ class ClipTextModelTest {
                         for (int t = 0; t < 11; t++) System.arraycopy(x[t], 0, ref, (r * 11 + t) * 96, 96);
                     }
                     assertClose(h, ref, "hidden_states[" + index + "]");
+                    // one pass for both (what SDXL / SD3 read): the same values as the two calls, bit for bit
+                    try (ClipTextModel.WithHiddenState w = m.forwardWithHiddenState(ids, index)) {
+                        assertArrayEquals(h.toFloatArray(), w.hiddenState().toFloatArray(), 0f, "one pass: hidden_states[" + index + "]");
+                        assertArrayEquals(o.lastHiddenState().toFloatArray(), w.output().lastHiddenState().toFloatArray(), 0f, "one pass: last");
+                        assertArrayEquals(o.pooled().toFloatArray(), w.output().pooled().toFloatArray(), 0f, "one pass: pooled");
+                    }
                 }
             }
+            assertThrows(IllegalArgumentException.class, () -> m.forwardWithHiddenState(ids, 4));
             String m4 = assertThrows(IllegalArgumentException.class, () -> m.hiddenState(ids, 4)).getMessage();
             assertTrue(m4.contains("index is 4"), m4);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> m.hiddenStates(ids, 4));
