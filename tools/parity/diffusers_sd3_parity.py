@@ -16,7 +16,7 @@ import numpy as np
 import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tiny_sd import (ClipBpe, W, take, lin, clip_weights, write_clip, clip, linear, timestep_embedding, vae_weights,  # noqa: E402
-                     write_vae, vae_decode, run_surpass, compare_images, save_safetensors)
+                     write_vae, vae_decode, run_surpass, compare_images, save_safetensors, T5, t5_tokenize)
 
 torch.manual_seed(0)
 STEPS, GUIDE, SEQ = int(os.environ.get("STEPS", "6")), 4.5, 12
@@ -29,34 +29,13 @@ TOK = ClipBpe(["red", "cat", "mat", "blue", "bird", "birds", "blurry", "on", "tw
 VOCAB, EOS, PAD2 = TOK.size, TOK.EOS, TOK.PAD2
 
 
-# ---------------------------------------------------------------------------------------------- T5 tokenizer (WordPiece)
-T5_WORDS = ["<pad>", "</s>", "<unk>", "a", "red", "cat", "on", "mat", "photo", "of", "two", "blue", "birds", "blurry", ","]
-T5V = {t: i for i, t in enumerate(T5_WORDS)}
-def t5_tokenize(text, length):
-    # BertNormalizer (lowercase) + BertPreTokenizer (whitespace, punctuation apart) + WordPiece over whole words, then
-    # padding="max_length", truncation=True: the text's ids cut to length − 1, </s>, <pad> up to length
-    ids = [T5V.get(t, T5V["<unk>"]) for t in re.findall(r"\w+|[^\w\s]", text.lower())]
-    return (ids[:length - 1] + [T5V["</s>"]] + [T5V["<pad>"]] * length)[:length]
-
 # ---------------------------------------------------------------------------------------------- weights
 TD1, TL1, P1, TD2, TL2, P2, TH = 32, 3, 16, 24, 2, 8, 2
 text_w1 = clip_weights(VOCAB, TD1, TL1, 48, P1)
 text_w2 = clip_weights(VOCAB, TD2, TL2, 40, P2)
 # T5 (d_model = joint_attention_dim)
-J, T5KV, T5H, T5FF, T5L, T5NB, T5MD = 64, 16, 2, 48, 2, 32, 128
-W["shared.weight"] = torch.randn(len(T5_WORDS), J)
-for l in range(T5L):
-    p = f"encoder.block.{l}.layer."
-    W[p + "0.layer_norm.weight"] = 1 + 0.2 * torch.randn(J)
-    for n in ("q", "k", "v"): W[p + f"0.SelfAttention.{n}.weight"] = torch.randn(T5H * T5KV, J) / J ** 0.5 * (0.4 if n == "q" else 1.0)
-    W[p + "0.SelfAttention.o.weight"] = torch.randn(J, T5H * T5KV) / (T5H * T5KV) ** 0.5
-    if l == 0: W[p + "0.SelfAttention.relative_attention_bias.weight"] = torch.randn(T5NB, T5H)
-    W[p + "1.layer_norm.weight"] = 1 + 0.2 * torch.randn(J)
-    W[p + "1.DenseReluDense.wi_0.weight"] = torch.randn(T5FF, J) / J ** 0.5
-    W[p + "1.DenseReluDense.wi_1.weight"] = torch.randn(T5FF, J) / J ** 0.5
-    W[p + "1.DenseReluDense.wo.weight"] = torch.randn(J, T5FF) / T5FF ** 0.5
-W["encoder.final_layer_norm.weight"] = 1 + 0.2 * torch.randn(J)
-t5_w = take()
+J = 64
+t5 = T5(J)
 # SD3Transformer2DModel
 HEADS, HD, LAYERS, LAT, P, SAMPLE, G = 2, 32, 2, 16, 2, PX // 8, 16
 D, POOL = HEADS * HD, P1 + P2
@@ -91,17 +70,9 @@ json.dump({"_class_name": "StableDiffusion3Pipeline", "_diffusers_version": "0.2
            "tokenizer_3": ["transformers", "T5TokenizerFast"], "transformer": ["diffusers", "SD3Transformer2DModel"],
            "vae": ["diffusers", "AutoencoderKL"]}, open(f"{DIR}/model_index.json", "w"))
 for tk, pad in (("tokenizer", "<|endoftext|>"), ("tokenizer_2", "!")): TOK.write(f"{DIR}/{tk}", pad)
-json.dump({"model": {"type": "WordPiece", "unk_token": "<unk>", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
-                     "vocab": T5V}, "normalizer": {"type": "BertNormalizer", "lowercase": True}, "pre_tokenizer": {"type": "BertPreTokenizer"},
-           "post_processor": {"type": "TemplateProcessing", "single": [{"Sequence": {"id": "A"}}, {"SpecialToken": {"id": "</s>"}}],
-                              "special_tokens": {"</s>": {"ids": [1]}}}}, open(f"{DIR}/tokenizer_3/tokenizer.json", "w"))
 for te, td, tl, ti, act, w, proj in (("text_encoder", TD1, TL1, 48, "quick_gelu", text_w1, P1), ("text_encoder_2", TD2, TL2, 40, "gelu", text_w2, P2)):
     write_clip(f"{DIR}/{te}", w, "CLIPTextModelWithProjection", VOCAB, td, tl, ti, TH, act, proj)
-json.dump({"architectures": ["T5EncoderModel"], "model_type": "t5", "d_model": J, "d_kv": T5KV, "d_ff": T5FF, "num_heads": T5H,
-           "num_layers": T5L, "vocab_size": len(T5_WORDS), "relative_attention_num_buckets": T5NB, "relative_attention_max_distance": T5MD,
-           "layer_norm_epsilon": 1e-6, "feed_forward_proj": "gated-gelu", "pad_token_id": 0, "eos_token_id": 1},
-          open(f"{DIR}/text_encoder_3/config.json", "w"))
-save_safetensors(t5_w, f"{DIR}/text_encoder_3/model.safetensors")
+t5.write(f"{DIR}/tokenizer_3", f"{DIR}/text_encoder_3")
 json.dump({"_class_name": "SD3Transformer2DModel", "_diffusers_version": "0.29.0.dev0", "sample_size": SAMPLE, "patch_size": P,
            "in_channels": LAT, "num_layers": LAYERS, "attention_head_dim": HD, "num_attention_heads": HEADS, "joint_attention_dim": J,
            "caption_projection_dim": D, "pooled_projection_dim": POOL, "out_channels": LAT, "pos_embed_max_size": G,
@@ -113,29 +84,6 @@ json.dump({"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version
           open(f"{DIR}/scheduler/scheduler_config.json", "w"))
 
 # ---------------------------------------------------------------------------------------------- the pipeline, op by op
-def t5_bucket(rp, nb, md):  # T5Attention._relative_position_bucket, bidirectional
-    nb //= 2
-    ret = (rp > 0).to(torch.long) * nb
-    n = torch.abs(rp); me = nb // 2
-    large = me + (torch.log(n.float() / me) / math.log(md / me) * (nb - me)).to(torch.long)
-    return ret + torch.where(n < me, n, torch.min(large, torch.full_like(large, nb - 1)))
-def t5ln(x, w):
-    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6))
-def t5(ids):  # T5EncoderModel(input_ids) with no attention mask: every position attends to every other
-    w = t5_w; B, L = ids.shape
-    x = w["shared.weight"][ids]
-    rp = torch.arange(L)[None, :] - torch.arange(L)[:, None]
-    bias = w["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"][t5_bucket(rp, T5NB, T5MD)].permute(2, 0, 1).unsqueeze(0)
-    for l in range(T5L):
-        p = f"encoder.block.{l}.layer."
-        n = t5ln(x, w[p + "0.layer_norm.weight"])
-        q, k, v = (F.linear(n, w[p + f"0.SelfAttention.{c}.weight"]).view(B, L, T5H, T5KV).transpose(1, 2) for c in ("q", "k", "v"))
-        a = torch.softmax(q @ k.transpose(3, 2) + bias, -1) @ v
-        x = x + F.linear(a.transpose(1, 2).reshape(B, L, -1), w[p + "0.SelfAttention.o.weight"])
-        n = t5ln(x, w[p + "1.layer_norm.weight"])
-        h = F.gelu(F.linear(n, w[p + "1.DenseReluDense.wi_0.weight"]), approximate="tanh") * F.linear(n, w[p + "1.DenseReluDense.wi_1.weight"])
-        x = x + F.linear(h, w[p + "1.DenseReluDense.wo.weight"])
-    return t5ln(x, w["encoder.final_layer_norm.weight"])
 def encode_prompt(prompts):
     ids1 = torch.tensor([TOK.tokenize(p, EOS) for p in prompts]); ids2 = torch.tensor([TOK.tokenize(p, PAD2) for p in prompts])
     hs1, last1 = clip(ids1, text_w1, TD1, TL1, TH, True)

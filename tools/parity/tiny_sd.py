@@ -1,7 +1,8 @@
 # The pieces the tiny Stable Diffusion parity pipelines (diffusers_sd_parity.py, diffusers_sdxl_parity.py,
-# diffusers_sd3_parity.py) share: a byte-level CLIP BPE over a handful of words and its tokenizer/ folder; random weights
-# in diffusers / transformers key naming (drawn from torch's global generator, so a script that calls these in a fixed
-# order gets the same draws every run); CLIPTextModel's forward and its text_encoder/ folder; the AutoencoderKL
+# diffusers_sd3_parity.py, diffusers_flux_parity.py) share: a byte-level CLIP BPE over a handful of words and its tokenizer/
+# folder; random weights in diffusers / transformers key naming (drawn from torch's global generator, so a script that calls
+# these in a fixed order gets the same draws every run); CLIPTextModel's forward and its text_encoder/ folder; a T5
+# encoder with a WordPiece tokenizer (its weights, folder and forward); the AutoencoderKL
 # decoder (and encoder) weights, config and forward; the UNet's resnet / attention / transformer pieces; the SD 1.x /
 # SDXL beta schedule; surpass's Philox normals; running `surpass` and comparing its output. Imported from the scripts'
 # own folder (they put it on sys.path).
@@ -290,6 +291,76 @@ def vae_encode(x, w):  # Encoder.forward (+ quant_conv when the weights have it)
     x = _vae_mid(x, w, "encoder.mid_block")
     x = c2d(F.silu(gn(x, w, "encoder.conv_norm_out", 1e-6, 8)), w, "encoder.conv_out")
     return c2d(x, w, "quant_conv", 0) if "quant_conv.weight" in w else x
+
+
+# ---------------------------------------------------------------------------------------------- T5 encoder (SD3, Flux)
+T5_WORDS = ["<pad>", "</s>", "<unk>", "a", "red", "cat", "on", "mat", "photo", "of", "two", "blue", "birds", "blurry", ","]
+T5V = {t: i for i, t in enumerate(T5_WORDS)}
+def t5_tokenize(text, length):
+    """BertNormalizer (lowercase) + BertPreTokenizer (whitespace, punctuation apart) + WordPiece over whole words, then
+    padding="max_length", truncation=True: the text's ids cut to length − 1, </s>, <pad> up to length."""
+    ids = [T5V.get(t, T5V["<unk>"]) for t in re.findall(r"\w+|[^\w\s]", text.lower())]
+    return (ids[:length - 1] + [T5V["</s>"]] + [T5V["<pad>"]] * length)[:length]
+
+
+class T5:
+    """A gated-gelu T5EncoderModel of width d (relative bias over nb buckets up to distance md): random weights in HF's
+    names, its tokenizer.json + config.json + weights folder, and its forward with no attention mask."""
+    def __init__(self, d, kv=16, heads=2, ff=48, layers=2, nb=32, md=128):
+        self.d, self.kv, self.heads, self.ff, self.layers, self.nb, self.md = d, kv, heads, ff, layers, nb, md
+        W["shared.weight"] = torch.randn(len(T5_WORDS), d)
+        for l in range(layers):
+            p = f"encoder.block.{l}.layer."
+            W[p + "0.layer_norm.weight"] = 1 + 0.2 * torch.randn(d)
+            for n in ("q", "k", "v"): W[p + f"0.SelfAttention.{n}.weight"] = torch.randn(heads * kv, d) / d ** 0.5 * (0.4 if n == "q" else 1.0)
+            W[p + "0.SelfAttention.o.weight"] = torch.randn(d, heads * kv) / (heads * kv) ** 0.5
+            if l == 0: W[p + "0.SelfAttention.relative_attention_bias.weight"] = torch.randn(nb, heads)
+            W[p + "1.layer_norm.weight"] = 1 + 0.2 * torch.randn(d)
+            W[p + "1.DenseReluDense.wi_0.weight"] = torch.randn(ff, d) / d ** 0.5
+            W[p + "1.DenseReluDense.wi_1.weight"] = torch.randn(ff, d) / d ** 0.5
+            W[p + "1.DenseReluDense.wo.weight"] = torch.randn(d, ff) / ff ** 0.5
+        W["encoder.final_layer_norm.weight"] = 1 + 0.2 * torch.randn(d)
+        self.w = take()
+
+    def write(self, tokenizer_folder, encoder_folder):
+        os.makedirs(tokenizer_folder, exist_ok=True); os.makedirs(encoder_folder, exist_ok=True)
+        json.dump({"model": {"type": "WordPiece", "unk_token": "<unk>", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+                             "vocab": T5V}, "normalizer": {"type": "BertNormalizer", "lowercase": True}, "pre_tokenizer": {"type": "BertPreTokenizer"},
+                   "post_processor": {"type": "TemplateProcessing", "single": [{"Sequence": {"id": "A"}}, {"SpecialToken": {"id": "</s>"}}],
+                                      "special_tokens": {"</s>": {"ids": [1]}}}}, open(f"{tokenizer_folder}/tokenizer.json", "w"))
+        json.dump({"architectures": ["T5EncoderModel"], "model_type": "t5", "d_model": self.d, "d_kv": self.kv, "d_ff": self.ff,
+                   "num_heads": self.heads, "num_layers": self.layers, "vocab_size": len(T5_WORDS), "relative_attention_num_buckets": self.nb,
+                   "relative_attention_max_distance": self.md, "layer_norm_epsilon": 1e-6, "feed_forward_proj": "gated-gelu",
+                   "pad_token_id": 0, "eos_token_id": 1}, open(f"{encoder_folder}/config.json", "w"))
+        save_safetensors(self.w, f"{encoder_folder}/model.safetensors")
+
+    @staticmethod
+    def _bucket(rp, nb, md):  # T5Attention._relative_position_bucket, bidirectional
+        nb //= 2
+        ret = (rp > 0).to(torch.long) * nb
+        n = torch.abs(rp); me = nb // 2
+        large = me + (torch.log(n.float() / me) / math.log(md / me) * (nb - me)).to(torch.long)
+        return ret + torch.where(n < me, n, torch.min(large, torch.full_like(large, nb - 1)))
+
+    @staticmethod
+    def _ln(x, w):
+        return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6))
+
+    def __call__(self, ids):  # T5EncoderModel(input_ids) with no attention mask: every position attends to every other
+        w = self.w; B, L = ids.shape
+        x = w["shared.weight"][ids]
+        rp = torch.arange(L)[None, :] - torch.arange(L)[:, None]
+        bias = w["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"][self._bucket(rp, self.nb, self.md)].permute(2, 0, 1).unsqueeze(0)
+        for l in range(self.layers):
+            p = f"encoder.block.{l}.layer."
+            n = self._ln(x, w[p + "0.layer_norm.weight"])
+            q, k, v = (F.linear(n, w[p + f"0.SelfAttention.{c}.weight"]).view(B, L, self.heads, self.kv).transpose(1, 2) for c in ("q", "k", "v"))
+            a = torch.softmax(q @ k.transpose(3, 2) + bias, -1) @ v
+            x = x + F.linear(a.transpose(1, 2).reshape(B, L, -1), w[p + "0.SelfAttention.o.weight"])
+            n = self._ln(x, w[p + "1.layer_norm.weight"])
+            h = F.gelu(F.linear(n, w[p + "1.DenseReluDense.wi_0.weight"]), approximate="tanh") * F.linear(n, w[p + "1.DenseReluDense.wi_1.weight"])
+            x = x + F.linear(h, w[p + "1.DenseReluDense.wo.weight"])
+        return self._ln(x, w["encoder.final_layer_norm.weight"])
 
 
 # ---------------------------------------------------------------------------------------------- schedules, noise
