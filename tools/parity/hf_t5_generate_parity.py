@@ -14,9 +14,11 @@
 # in sharded safetensors with an index, tied). Each: teacher-forced logits of a ragged batch (inputs 37 / 12 / 1 tokens,
 # padded with 0 and masked; 40 decoder positions) through `surpass forward`, against the fp32 transcription and against the
 # float64 one (the fp32 floor); then greedy ids of the same batch through `surpass generate --ids`, once with the
-# checkpoint's eos and once stopping at a token the first row emits early (so rows finish at different steps); then beam
+# checkpoint's eos and once stopping at a token the first row emits early (so rows finish at different steps), and with
+# repetition_penalty 1.3 (RepetitionPenaltyLogitsProcessor over the decoder ids, the start token included); then beam
 # search ids (generation/utils.py's vectorised _beam_search) with 3 beams and HF's defaults, 4 beams / length_penalty 0.6 /
-# early_stopping True, and 2 beams / length_penalty 2 / early_stopping "never", all with that stop id.
+# early_stopping True, 2 beams / length_penalty 2 / early_stopping "never", and 3 beams with repetition_penalty 1.3
+# (applied to the log-probabilities, per beam, as _beam_search does), all with that stop id.
 # Run from an empty folder: python3 hf_t5_generate_parity.py
 import json, math, os, re, subprocess, sys, torch
 import torch.nn.functional as F
@@ -113,13 +115,13 @@ class Model:
             return F.linear(y * (E ** -0.5), w["shared.weight"])
         return F.linear(y, w["lm_head.weight"])
 
-    def greedy(self, ids, mask, max_new, eos):
+    def greedy(self, ids, mask, max_new, eos, rep=1.0):
         enc = self.encode(ids, mask)
         B = ids.shape[0]
         dec = torch.full((B, 1), self.c["decoder_start_token_id"], dtype=torch.long)
         unfinished = torch.ones(B, dtype=torch.long)
         for _ in range(max_new):
-            nxt = torch.argmax(self.logits(enc, mask, dec)[:, -1, :], dim=-1)
+            nxt = torch.argmax(penalize(dec, self.logits(enc, mask, dec)[:, -1, :], rep), dim=-1)
             nxt = nxt * unfinished + self.c["pad_token_id"] * (1 - unfinished)
             dec = torch.cat([dec, nxt[:, None]], dim=-1)
             unfinished = unfinished & (nxt != eos).long()
@@ -132,7 +134,7 @@ class Model:
         return out
 
 
-    def beam(self, ids, mask, max_new, eos, nb, lp, early):
+    def beam(self, ids, mask, max_new, eos, nb, lp, early, rep=1.0):
         # generation/utils.py _beam_search (the vectorised one), greedy, one returned sequence, eos a single id
         c = self.c
         B, V, dpl = ids.shape[0], c["vocab_size"], 1
@@ -152,7 +154,8 @@ class Model:
         cur_len = dpl
         while cur_len < max_length:
             logits = self.logits(enc, m, running[:, :, :cur_len].reshape(B * nb, cur_len))[:, -1, :].float()
-            lp_all = (F.log_softmax(logits, dim=-1).view(B, nb, V) + running_scores[:, :, None]).reshape(B, nb * V)
+            scores = penalize(running[:, :, :cur_len].reshape(B * nb, cur_len), F.log_softmax(logits, dim=-1), rep)
+            lp_all = (scores.view(B, nb, V) + running_scores[:, :, None]).reshape(B, nb * V)
             topk_lp, topk_idx = torch.topk(lp_all, keep)
             topk_seq = gather(running, topk_idx // V).clone()
             topk_seq[:, :, cur_len] = topk_idx % V
@@ -181,6 +184,13 @@ class Model:
             row = sequences[b, 0, 1:].tolist()
             out.append(row[:row.index(eos) + 1] if eos in row else row)
         return out
+
+
+def penalize(input_ids, scores, penalty):  # RepetitionPenaltyLogitsProcessor
+    if penalty == 1.0: return scores
+    score = torch.gather(scores, 1, input_ids)
+    score = torch.where(score < 0, score * penalty, score / penalty)
+    return scores.scatter(1, input_ids, score)
 
 
 def rel_l2(a, b):
@@ -271,9 +281,9 @@ def run_case(name, proj, heads, n_dec, tied, dtype, shards):
     free = m32.greedy(ids, mask, max_new, 1)
     # a stop id the first row emits first at step >= 3 (or its last token), so that rows end at different steps
     stop = next((t for i, t in enumerate(free[0]) if i >= 3 and t not in free[0][:i]), free[0][-1])
-    for eos in (1, stop):
-        want = m32.greedy(ids, mask, max_new, eos)
-        cmd = [SURPASS, "generate", "--model", d, "--max-new-tokens", str(max_new), "--eos", str(eos)]
+    for eos, pen in ((1, 1.0), (stop, 1.0), (stop, 1.3)):
+        want = m32.greedy(ids, mask, max_new, eos, pen)
+        cmd = [SURPASS, "generate", "--model", d, "--max-new-tokens", str(max_new), "--eos", str(eos), "--repetition-penalty", str(pen)]
         for row in rows: cmd += ["--ids", ",".join(map(str, row))]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
@@ -283,14 +293,14 @@ def run_case(name, proj, heads, n_dec, tied, dtype, shards):
             mm = re.match(r"\[(\d+)\] ?(.*)$", line)
             if mm: got_ids[int(mm.group(1))] = [int(t) for t in mm.group(2).split()]
         same = all(got_ids.get(b) == want[b] for b in range(B))
-        print(f"  greedy, eos {eos}, max_new_tokens {max_new}: torch lengths {[len(x) for x in want]} (row 0: {want[0][:8]}...), "
+        print(f"  greedy, eos {eos}, repetition_penalty {pen}, max_new_tokens {max_new}: torch lengths {[len(x) for x in want]} (row 0: {want[0][:8]}...), "
               f"surpass {'identical ids' if same else 'DIFFERENT: ' + str(got_ids) + ' vs ' + str(want)}")
         ok &= same
     # beam search: the stop id above, HF's defaults (length_penalty 1, early_stopping False), then other settings
-    for nb, lp, early in ((3, 1.0, False), (4, 0.6, True), (2, 2.0, "never")):
-        want = m32.beam(ids, mask, max_new, stop, nb, lp, early)
+    for nb, lp, early, pen in ((3, 1.0, False, 1.0), (4, 0.6, True, 1.0), (2, 2.0, "never", 1.0), (3, 1.0, False, 1.3)):
+        want = m32.beam(ids, mask, max_new, stop, nb, lp, early, pen)
         cmd = [SURPASS, "generate", "--model", d, "--max-new-tokens", str(max_new), "--eos", str(stop), "--num-beams", str(nb),
-               "--length-penalty", str(lp), "--early-stopping", str(early).lower()]
+               "--length-penalty", str(lp), "--early-stopping", str(early).lower(), "--repetition-penalty", str(pen)]
         for row in rows: cmd += ["--ids", ",".join(map(str, row))]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
@@ -300,7 +310,7 @@ def run_case(name, proj, heads, n_dec, tied, dtype, shards):
             mm = re.match(r"\[(\d+)\] ?(.*)$", line)
             if mm: got_ids[int(mm.group(1))] = [int(t) for t in mm.group(2).split()]
         same = all(got_ids.get(b) == want[b] for b in range(B))
-        print(f"  beam search, {nb} beams, length_penalty {lp}, early_stopping {early}, eos {stop}: torch lengths {[len(x) for x in want]} "
+        print(f"  beam search, {nb} beams, length_penalty {lp}, early_stopping {early}, repetition_penalty {pen}, eos {stop}: torch lengths {[len(x) for x in want]} "
               f"(row 0: {want[0][:8]}...), surpass {'identical ids' if same else 'DIFFERENT: ' + str(got_ids) + ' vs ' + str(want)}")
         ok &= same
     return ok

@@ -65,6 +65,11 @@ final class GenerateCommand extends CliCommand {
     @Option(names = "--early-stopping", defaultValue = "false", paramLabel = "WHEN", description = "Beam search: false, true or never, as HF's early_stopping (default: ${DEFAULT-VALUE}).")
     String earlyStopping;
 
+    @Option(names = "--repetition-penalty", defaultValue = "1", paramLabel = "P",
+            description = "HF's repetition_penalty: the logits of tokens already in the sequence divided by P when positive, multiplied when "
+                    + "negative; 1 = off (default: ${DEFAULT-VALUE}).")
+    double repetitionPenalty;
+
     @Option(names = "--eos", paramLabel = "ID", split = ",", description = "Ids that end a sequence (default: the model's eos_token_id, if any).")
     int[] eos;
 
@@ -84,6 +89,9 @@ final class GenerateCommand extends CliCommand {
         if (!(topP > 0 && topP <= 1)) throw new UsageException("--top-p " + topP + ": expected a value in (0, 1]");
         if (numBeams < 1) throw new UsageException("--num-beams " + numBeams + ": expected >= 1");
         if (numBeams > 1 && temperature > 0) throw new UsageException("--num-beams " + numBeams + " with --temperature " + temperature + ": beam search is greedy");
+        if (!(repetitionPenalty > 0) || !Double.isFinite(repetitionPenalty)) {
+            throw new UsageException("--repetition-penalty " + repetitionPenalty + ": expected a positive number (1 = off)");
+        }
         if (!Double.isFinite(lengthPenalty)) throw new UsageException("--length-penalty " + lengthPenalty + ": expected a finite number");
         if (!earlyStopping.equals("false") && !earlyStopping.equals("true") && !earlyStopping.equals("never")) {
             throw new UsageException("--early-stopping " + earlyStopping + ": expected false, true or never");
@@ -125,7 +133,8 @@ final class GenerateCommand extends CliCommand {
                 p.start();
                 long tGen = System.nanoTime();
                 long[] first = {0};
-                int[][] gen = g.generate(promptIds, new ModelGenerate.Options(maxNewTokens, temperature, topK, topP, seed, stops, numBeams, lengthPenalty, earlyStopping), (b, id) -> {
+                int[][] gen = g.generate(promptIds, new ModelGenerate.Options(maxNewTokens, temperature, topK, topP, seed, stops, numBeams, lengthPenalty, earlyStopping,
+                        repetitionPenalty), (b, id) -> {
                     if (first[0] == 0) first[0] = System.nanoTime();
                     p.token(b, id);
                 });

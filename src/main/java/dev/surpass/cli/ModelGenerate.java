@@ -25,13 +25,20 @@ public interface ModelGenerate {
     /**
      * Sampling settings: temperature 0 is greedy; topK 0 and topP 1 are off. {@code numBeams > 1}
      * asks for beam search ({@link Generator#beamSearch}) with HF's {@code length_penalty} and
-     * {@code early_stopping} ("false", "true" or "never").
+     * {@code early_stopping} ("false", "true" or "never"). {@code repetitionPenalty} is HF's
+     * {@code repetition_penalty} (1: off) over the tokens a sequence holds.
      */
     record Options(int maxNewTokens, double temperature, int topK, double topP, long seed, int[] stopIds, int numBeams, double lengthPenalty,
-                   String earlyStopping) {
-        /** No beam search. */
+                   String earlyStopping, double repetitionPenalty) {
+        /** No beam search, no repetition penalty. */
         public Options(int maxNewTokens, double temperature, int topK, double topP, long seed, int[] stopIds) {
-            this(maxNewTokens, temperature, topK, topP, seed, stopIds, 1, 1.0, "false");
+            this(maxNewTokens, temperature, topK, topP, seed, stopIds, 1, 1.0, "false", 1.0);
+        }
+
+        /** No repetition penalty. */
+        public Options(int maxNewTokens, double temperature, int topK, double topP, long seed, int[] stopIds, int numBeams, double lengthPenalty,
+                       String earlyStopping) {
+            this(maxNewTokens, temperature, topK, topP, seed, stopIds, numBeams, lengthPenalty, earlyStopping, 1.0);
         }
     }
 

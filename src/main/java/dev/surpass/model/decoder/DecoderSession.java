@@ -66,9 +66,7 @@ public final class DecoderSession implements AutoCloseable {
             prompt = prompt.clone();
             if (maxNewTokens < 1) throw new IllegalArgumentException("request: maxNewTokens is " + maxNewTokens + "; expected >= 1");
             if (sampling == null) throw new IllegalArgumentException("request: sampling is null");
-            if (!(repetitionPenalty > 0) || !Double.isFinite(repetitionPenalty)) {
-                throw new IllegalArgumentException("request: repetitionPenalty is " + repetitionPenalty + "; expected a positive number (1 = off)");
-            }
+            Sampling.checkPenalty("request", repetitionPenalty);
             stopIds = stopIds == null ? new int[0] : stopIds.clone();
         }
 
@@ -342,7 +340,7 @@ public final class DecoderSession implements AutoCloseable {
         for (int i = 0; i < b; i++) {
             State s = states.get(i);
             float[] r = Arrays.copyOfRange(all, i * v, (i + 1) * v);
-            penalize(r, s.seen, s.req.repetitionPenalty());
+            Sampling.penalize(r, 0, v, s.seen, s.req.repetitionPenalty());
             picks[i] = s.req.sampling().pick(r, 0, v, s.rng);
         }
         return picks;
@@ -361,14 +359,6 @@ public final class DecoderSession implements AutoCloseable {
         }
         TokenListener l = s.req.listener();
         if (l != null) notify.add(() -> l.onToken(s.id, tok, last));
-    }
-
-    /** HF's repetition penalty in place: each seen token's logit divided by {@code pen} when positive, else multiplied. */
-    static void penalize(float[] logits, BitSet seen, double pen) {
-        if (pen == 1.0) return;
-        for (int t = seen.nextSetBit(0); t >= 0 && t < logits.length; t = seen.nextSetBit(t + 1)) {
-            logits[t] = (float) (logits[t] > 0 ? logits[t] / pen : logits[t] * pen);
-        }
     }
 
     private void freeSequences(State s) {

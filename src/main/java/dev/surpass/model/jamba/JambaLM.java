@@ -410,7 +410,13 @@ public final class JambaLM implements AutoCloseable {
      * @return the new tokens of each sequence
      */
     public int[][] generate(int[][] prompts, int maxNewTokens, Sampling sampling, int[] stopIds, TokenSink onToken) {
+        return generate(prompts, maxNewTokens, sampling, 1.0, stopIds, onToken);
+    }
+
+    /** {@link #generate(int[][], int, Sampling, int[], TokenSink)} with HF's {@code repetition_penalty} (1: off; {@link Sampling#penalize}). */
+    public int[][] generate(int[][] prompts, int maxNewTokens, Sampling sampling, double repetitionPenalty, int[] stopIds, TokenSink onToken) {
         ensureOpen();
+        Sampling.checkPenalty("generate", repetitionPenalty);
         if (prompts == null || prompts.length == 0) throw new IllegalArgumentException("generate: prompts is null or empty");
         int maxLen = 0;
         for (int b = 0; b < prompts.length; b++) {
@@ -438,6 +444,11 @@ public final class JambaLM implements AutoCloseable {
         Random[] rng = new Random[batch];
         for (int b = 0; b < batch; b++) rng[b] = sampling.newRandom(b);
         float[] last = new float[batch * v];
+        java.util.BitSet[] seen = new java.util.BitSet[batch]; // the tokens each sequence holds, for the repetition penalty
+        for (int b = 0; b < batch; b++) {
+            seen[b] = new java.util.BitSet();
+            for (int t : prompts[b]) seen[b].set(t);
+        }
         try (JambaState st = newState(batch, maxLen + maxNewTokens)) {
             for (int b = 0; b < batch; b++) {
                 int len = prompts[b].length;
@@ -450,7 +461,9 @@ public final class JambaLM implements AutoCloseable {
                 int live = 0;
                 for (int b = 0; b < batch; b++) {
                     if (done[b]) continue;
+                    Sampling.penalize(last, b * v, v, seen[b], repetitionPenalty);
                     tok[b] = sampling.pick(last, b * v, v, rng[b]);
+                    seen[b].set(tok[b]);
                     if (count[b] == buf[b].length) buf[b] = Arrays.copyOf(buf[b], (int) Math.min(maxNewTokens, 2L * buf[b].length));
                     buf[b][count[b]++] = tok[b];
                     if (onToken != null) onToken.accept(b, tok[b]);

@@ -102,6 +102,27 @@ public record Sampling(double temperature, int topK, double topP, long seed) {
     }
 
     /**
+     * HF's {@code RepetitionPenaltyLogitsProcessor} in place on {@code logits[off, off + vocab)}: the logit of each token in
+     * {@code seen} (the prompt and the tokens picked so far) divided by {@code penalty} when positive, else multiplied by it.
+     * {@code penalty} 1 leaves them alone. Applied before {@link #pick}, as HF applies processors before the warpers.
+     */
+    public static void penalize(float[] logits, int off, int vocab, java.util.BitSet seen, double penalty) {
+        if (penalty == 1.0) return;
+        for (int t = seen.nextSetBit(0); t >= 0 && t < vocab; t = seen.nextSetBit(t + 1)) {
+            float x = logits[off + t];
+            logits[off + t] = (float) (x < 0 ? x * penalty : x / penalty);
+        }
+    }
+
+    /** Checks a repetition penalty: 1 for off, else a positive finite number (HF's {@code repetition_penalty}). */
+    public static double checkPenalty(String where, double penalty) {
+        if (!(penalty > 0) || !Double.isFinite(penalty)) {
+            throw new IllegalArgumentException(where + ": repetitionPenalty is " + penalty + "; expected a positive number (1 = off)");
+        }
+        return penalty;
+    }
+
+    /**
      * The {@code k} ids with the largest logits, largest first, ties by smaller id. Each id is packed
      * with its logit into one long that sorts in that order (no boxing): a bounded heap keeps the
      * k smallest keys, O(vocab · log k), then those k are sorted.

@@ -117,7 +117,8 @@ public final class T5Forward implements ModelForward, ModelGenerate {
                     default -> throw new IllegalArgumentException("generate: earlyStopping is \"" + o.earlyStopping() + "\"; expected false, true or never");
                 };
                 GenerationOptions g = new GenerationOptions(o.maxNewTokens(), o.stopIds(),
-                        o.temperature() == 0 ? null : new Sampling(o.temperature(), o.topK(), o.topP(), o.seed()), o.numBeams(), o.lengthPenalty(), early);
+                        o.temperature() == 0 ? null : new Sampling(o.temperature(), o.topK(), o.topP(), o.seed()), o.numBeams(), o.lengthPenalty(), early,
+                        o.repetitionPenalty());
                 return m.generate(prompts, g, sink == null ? null : sink::accept);
             }
 

@@ -17,11 +17,15 @@ class DecoderSessionTest {
         seen.set(0);
         seen.set(1);
         seen.set(3);
-        DecoderSession.penalize(l, seen, 2.0);
+        Sampling.penalize(l, 0, 4, seen, 2.0);
         assertArrayEquals(new float[] {1f, -4f, 3f, -1f}, l);
         float[] same = {2f, -2f};
-        DecoderSession.penalize(same, seen, 1.0);
+        Sampling.penalize(same, 0, 2, seen, 1.0);
         assertArrayEquals(new float[] {2f, -2f}, same);
+        float[] row1 = {9f, 9f, 2f, -2f, 3f, -0.5f}; // a row at an offset; a seen id past the vocabulary is ignored
+        seen.set(7);
+        Sampling.penalize(row1, 2, 4, seen, 2.0);
+        assertArrayEquals(new float[] {9f, 9f, 1f, -4f, 3f, -1f}, row1);
     }
 
     @Test

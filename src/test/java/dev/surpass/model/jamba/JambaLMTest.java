@@ -399,6 +399,37 @@ class JambaLMTest {
         }
     }
 
+    /** HF's repetition_penalty: each greedy token is the argmax of the full recomputation after the seen tokens' logits are penalised. */
+    @Test
+    void repetitionPenaltyFollowsHf() {
+        Random r = new Random(SEED + 4);
+        int[][] prompts = {randomIds(r, 5), randomIds(r, 3)};
+        double pen = 1.8;
+        try (JambaLM lm = JambaLM.load(cpu, dir)) {
+            int[][] got = lm.generate(prompts, 10, Sampling.greedy(), pen, null, null);
+            int[][] plain = lm.generate(prompts, 10, Sampling.greedy(), null, null);
+            boolean differs = false;
+            for (int b = 0; b < prompts.length; b++) {
+                differs |= !Arrays.equals(plain[b], got[b]);
+                int[] seq = prompts[b].clone();
+                java.util.BitSet seen = new java.util.BitSet();
+                for (int t : seq) seen.set(t);
+                for (int t : got[b]) {
+                    float[] f;
+                    try (Tensor lg = lm.forward(new int[][] {seq})) {
+                        f = lg.toFloatArray();
+                    }
+                    Sampling.penalize(f, (seq.length - 1) * V, V, seen, pen);
+                    assertEquals(Sampling.greedy().pick(f, (seq.length - 1) * V, V, null), t, "sequence " + b);
+                    seen.set(t);
+                    seq = Arrays.copyOf(seq, seq.length + 1);
+                    seq[seq.length - 1] = t;
+                }
+            }
+            assertTrue(differs, "the penalty changes the picks");
+        }
+    }
+
     @Test
     void batchedGenerationEqualsOneByOne() {
         Random r = new Random(SEED + 3);

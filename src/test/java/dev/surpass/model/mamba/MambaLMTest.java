@@ -679,6 +679,52 @@ class MambaLMTest {
         }
     }
 
+    /**
+     * HF's repetition_penalty: each greedy token is the argmax of the full recomputation's last logits after the logits of
+     * the tokens the sequence holds (prompt and picks so far) are divided (positive) or multiplied (negative) by it; the
+     * penalty changes what is picked, and 1 is the device-argmax path's result.
+     */
+    @Test
+    void repetitionPenaltyFollowsHf() {
+        Random r = new Random(SEED + 13);
+        int[][] prompts = {randomIds(r, 4), randomIds(r, 7)};
+        int steps = 10;
+        double pen = 1.8;
+        try (MambaLM lm = MambaLM.load(cpu, ssmDir)) {
+            int[][] got = lm.generate(prompts, steps, Sampling.greedy(), pen, null, null);
+            for (int b = 0; b < prompts.length; b++) {
+                int[] seq = prompts[b].clone();
+                java.util.BitSet seen = new java.util.BitSet();
+                for (int t : seq) seen.set(t);
+                for (int t : got[b]) {
+                    float[] f;
+                    try (Tensor lg = lm.forward(new int[][] {seq})) {
+                        f = lg.toFloatArray();
+                    }
+                    int w = lm.logitsWidth(), off = (seq.length - 1) * w, best = -1;
+                    double bestV = Double.NEGATIVE_INFINITY;
+                    for (int v = 0; v < V; v++) {
+                        double x = f[off + v];
+                        if (seen.get(v)) x = x < 0 ? x * pen : x / pen;
+                        if (x > bestV) {
+                            bestV = x;
+                            best = v;
+                        }
+                    }
+                    assertEquals(best, t, "sequence " + b + " after " + seq.length + " tokens");
+                    seen.set(t);
+                    seq = java.util.Arrays.copyOf(seq, seq.length + 1);
+                    seq[seq.length - 1] = t;
+                }
+            }
+            int[][] plain = lm.generate(prompts, steps, Sampling.greedy(), null, null);
+            assertArrayEquals(plain[0], lm.generate(prompts, steps, Sampling.greedy(), 1.0, null, null)[0]);
+            assertTrue(!java.util.Arrays.equals(plain[0], got[0]) || !java.util.Arrays.equals(plain[1], got[1]), "the penalty changes the picks");
+            var e = assertThrows(IllegalArgumentException.class, () -> lm.generate(prompts, 2, Sampling.greedy(), 0.0, null, null));
+            assertTrue(e.getMessage().contains("repetitionPenalty"), e.getMessage());
+        }
+    }
+
     /** A byte-level BPE tokenizer.json whose ids fit the test model's 50: space, a-z, a few merges, EOS 49. */
     static String tinyTokenizerJson() {
         StringBuilder v = new StringBuilder("\"\u0120\": 0");
