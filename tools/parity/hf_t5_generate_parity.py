@@ -15,10 +15,12 @@
 # padded with 0 and masked; 40 decoder positions) through `surpass forward`, against the fp32 transcription and against the
 # float64 one (the fp32 floor); then greedy ids of the same batch through `surpass generate --ids`, once with the
 # checkpoint's eos and once stopping at a token the first row emits early (so rows finish at different steps), and with
-# repetition_penalty 1.3 (RepetitionPenaltyLogitsProcessor over the decoder ids, the start token included); then beam
+# repetition_penalty 1.3 (RepetitionPenaltyLogitsProcessor over the decoder ids, the start token included), and with
+# no_repeat_ngram_size 2 + min_new_tokens 8 (NoRepeatNGramLogitsProcessor, MinNewTokensLengthLogitsProcessor); then beam
 # search ids (generation/utils.py's vectorised _beam_search) with 3 beams and HF's defaults, 4 beams / length_penalty 0.6 /
 # early_stopping True, 2 beams / length_penalty 2 / early_stopping "never", and 3 beams with repetition_penalty 1.3
-# (applied to the log-probabilities, per beam, as _beam_search does), all with that stop id.
+# (applied to the log-probabilities, per beam, as _beam_search does), and t5-small's summarization settings (4 beams,
+# length_penalty 2, early_stopping True, no_repeat_ngram_size 3, min_new_tokens 10), all with that stop id.
 # Run from an empty folder: python3 hf_t5_generate_parity.py
 import json, math, os, re, subprocess, sys, torch
 import torch.nn.functional as F
@@ -115,13 +117,13 @@ class Model:
             return F.linear(y * (E ** -0.5), w["shared.weight"])
         return F.linear(y, w["lm_head.weight"])
 
-    def greedy(self, ids, mask, max_new, eos, rep=1.0):
+    def greedy(self, ids, mask, max_new, eos, rep=1.0, ngram=0, min_new=0):
         enc = self.encode(ids, mask)
         B = ids.shape[0]
         dec = torch.full((B, 1), self.c["decoder_start_token_id"], dtype=torch.long)
         unfinished = torch.ones(B, dtype=torch.long)
         for _ in range(max_new):
-            nxt = torch.argmax(penalize(dec, self.logits(enc, mask, dec)[:, -1, :], rep), dim=-1)
+            nxt = torch.argmax(process(dec, self.logits(enc, mask, dec)[:, -1, :], rep, ngram, min_new, eos), dim=-1)
             nxt = nxt * unfinished + self.c["pad_token_id"] * (1 - unfinished)
             dec = torch.cat([dec, nxt[:, None]], dim=-1)
             unfinished = unfinished & (nxt != eos).long()
@@ -134,7 +136,7 @@ class Model:
         return out
 
 
-    def beam(self, ids, mask, max_new, eos, nb, lp, early, rep=1.0):
+    def beam(self, ids, mask, max_new, eos, nb, lp, early, rep=1.0, ngram=0, min_new=0):
         # generation/utils.py _beam_search (the vectorised one), greedy, one returned sequence, eos a single id
         c = self.c
         B, V, dpl = ids.shape[0], c["vocab_size"], 1
@@ -154,7 +156,7 @@ class Model:
         cur_len = dpl
         while cur_len < max_length:
             logits = self.logits(enc, m, running[:, :, :cur_len].reshape(B * nb, cur_len))[:, -1, :].float()
-            scores = penalize(running[:, :, :cur_len].reshape(B * nb, cur_len), F.log_softmax(logits, dim=-1), rep)
+            scores = process(running[:, :, :cur_len].reshape(B * nb, cur_len), F.log_softmax(logits, dim=-1), rep, ngram, min_new, eos)
             lp_all = (scores.view(B, nb, V) + running_scores[:, :, None]).reshape(B, nb * V)
             topk_lp, topk_idx = torch.topk(lp_all, keep)
             topk_seq = gather(running, topk_idx // V).clone()
@@ -186,11 +188,24 @@ class Model:
         return out
 
 
-def penalize(input_ids, scores, penalty):  # RepetitionPenaltyLogitsProcessor
-    if penalty == 1.0: return scores
-    score = torch.gather(scores, 1, input_ids)
-    score = torch.where(score < 0, score * penalty, score / penalty)
-    return scores.scatter(1, input_ids, score)
+def process(input_ids, scores, penalty, ngram, min_new, eos):
+    # RepetitionPenaltyLogitsProcessor, NoRepeatNGramLogitsProcessor, MinNewTokensLengthLogitsProcessor (prompt length 1: the
+    # decoder start token), in the order generation/utils.py builds them
+    if penalty != 1.0:
+        score = torch.gather(scores, 1, input_ids)
+        score = torch.where(score < 0, score * penalty, score / penalty)
+        scores = scores.scatter(1, input_ids, score)
+    cur_len = input_ids.shape[-1]
+    if ngram > 0 and cur_len + 1 >= ngram:
+        scores = scores.clone()
+        for h in range(input_ids.shape[0]):
+            toks = input_ids[h].tolist(); grams = {}
+            for g in zip(*[toks[i:] for i in range(ngram)]): grams[tuple(g[:-1])] = grams.get(tuple(g[:-1]), []) + [g[-1]]
+            banned = grams.get(tuple(toks[cur_len + 1 - ngram:cur_len]), [])
+            scores[h, banned] = -float("inf")
+    if min_new > 0 and cur_len - 1 < min_new:
+        scores = scores.clone(); scores[:, eos] = -float("inf")
+    return scores
 
 
 def rel_l2(a, b):
@@ -281,9 +296,10 @@ def run_case(name, proj, heads, n_dec, tied, dtype, shards):
     free = m32.greedy(ids, mask, max_new, 1)
     # a stop id the first row emits first at step >= 3 (or its last token), so that rows end at different steps
     stop = next((t for i, t in enumerate(free[0]) if i >= 3 and t not in free[0][:i]), free[0][-1])
-    for eos, pen in ((1, 1.0), (stop, 1.0), (stop, 1.3)):
-        want = m32.greedy(ids, mask, max_new, eos, pen)
-        cmd = [SURPASS, "generate", "--model", d, "--max-new-tokens", str(max_new), "--eos", str(eos), "--repetition-penalty", str(pen)]
+    for eos, pen, ng, mn in ((1, 1.0, 0, 0), (stop, 1.0, 0, 0), (stop, 1.3, 0, 0), (stop, 1.0, 2, 8)):
+        want = m32.greedy(ids, mask, max_new, eos, pen, ng, mn)
+        cmd = [SURPASS, "generate", "--model", d, "--max-new-tokens", str(max_new), "--eos", str(eos), "--repetition-penalty", str(pen),
+               "--no-repeat-ngram-size", str(ng), "--min-new-tokens", str(mn)]
         for row in rows: cmd += ["--ids", ",".join(map(str, row))]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
@@ -293,14 +309,16 @@ def run_case(name, proj, heads, n_dec, tied, dtype, shards):
             mm = re.match(r"\[(\d+)\] ?(.*)$", line)
             if mm: got_ids[int(mm.group(1))] = [int(t) for t in mm.group(2).split()]
         same = all(got_ids.get(b) == want[b] for b in range(B))
-        print(f"  greedy, eos {eos}, repetition_penalty {pen}, max_new_tokens {max_new}: torch lengths {[len(x) for x in want]} (row 0: {want[0][:8]}...), "
+        print(f"  greedy, eos {eos}, repetition_penalty {pen}, no_repeat_ngram_size {ng}, min_new_tokens {mn}, max_new_tokens {max_new}: torch lengths {[len(x) for x in want]} (row 0: {want[0][:8]}...), "
               f"surpass {'identical ids' if same else 'DIFFERENT: ' + str(got_ids) + ' vs ' + str(want)}")
         ok &= same
     # beam search: the stop id above, HF's defaults (length_penalty 1, early_stopping False), then other settings
-    for nb, lp, early, pen in ((3, 1.0, False, 1.0), (4, 0.6, True, 1.0), (2, 2.0, "never", 1.0), (3, 1.0, False, 1.3)):
-        want = m32.beam(ids, mask, max_new, stop, nb, lp, early, pen)
+    for nb, lp, early, pen, ng, mn in ((3, 1.0, False, 1.0, 0, 0), (4, 0.6, True, 1.0, 0, 0), (2, 2.0, "never", 1.0, 0, 0),
+                                       (3, 1.0, False, 1.3, 0, 0), (4, 2.0, True, 1.0, 3, 10)):
+        want = m32.beam(ids, mask, max_new, stop, nb, lp, early, pen, ng, mn)
         cmd = [SURPASS, "generate", "--model", d, "--max-new-tokens", str(max_new), "--eos", str(stop), "--num-beams", str(nb),
-               "--length-penalty", str(lp), "--early-stopping", str(early).lower(), "--repetition-penalty", str(pen)]
+               "--length-penalty", str(lp), "--early-stopping", str(early).lower(), "--repetition-penalty", str(pen),
+               "--no-repeat-ngram-size", str(ng), "--min-new-tokens", str(mn)]
         for row in rows: cmd += ["--ids", ",".join(map(str, row))]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
@@ -310,7 +328,8 @@ def run_case(name, proj, heads, n_dec, tied, dtype, shards):
             mm = re.match(r"\[(\d+)\] ?(.*)$", line)
             if mm: got_ids[int(mm.group(1))] = [int(t) for t in mm.group(2).split()]
         same = all(got_ids.get(b) == want[b] for b in range(B))
-        print(f"  beam search, {nb} beams, length_penalty {lp}, early_stopping {early}, repetition_penalty {pen}, eos {stop}: torch lengths {[len(x) for x in want]} "
+        print(f"  beam search, {nb} beams, length_penalty {lp}, early_stopping {early}, repetition_penalty {pen}, no_repeat_ngram_size {ng}, "
+              f"min_new_tokens {mn}, eos {stop}: torch lengths {[len(x) for x in want]} "
               f"(row 0: {want[0][:8]}...), surpass {'identical ids' if same else 'DIFFERENT: ' + str(got_ids) + ' vs ' + str(want)}")
         ok &= same
     return ok

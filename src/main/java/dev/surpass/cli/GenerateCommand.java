@@ -1,5 +1,6 @@
 package dev.surpass.cli;
 
+import dev.surpass.model.mamba.LogitsRules;
 import dev.surpass.text.StreamDecoder;
 import dev.surpass.text.Tokenizer;
 import java.io.PrintWriter;
@@ -70,6 +71,14 @@ final class GenerateCommand extends CliCommand {
                     + "negative; 1 = off (default: ${DEFAULT-VALUE}).")
     double repetitionPenalty;
 
+    @Option(names = "--no-repeat-ngram-size", defaultValue = "0", paramLabel = "N",
+            description = "HF's no_repeat_ngram_size: never repeat an N-gram of the sequence; 0 = off (default: ${DEFAULT-VALUE}).")
+    int noRepeatNgramSize;
+
+    @Option(names = "--min-new-tokens", defaultValue = "0", paramLabel = "N",
+            description = "HF's min_new_tokens: the stop ids cannot be picked before N new tokens (default: ${DEFAULT-VALUE}).")
+    int minNewTokens;
+
     @Option(names = "--eos", paramLabel = "ID", split = ",", description = "Ids that end a sequence (default: the model's eos_token_id, if any).")
     int[] eos;
 
@@ -92,6 +101,8 @@ final class GenerateCommand extends CliCommand {
         if (!(repetitionPenalty > 0) || !Double.isFinite(repetitionPenalty)) {
             throw new UsageException("--repetition-penalty " + repetitionPenalty + ": expected a positive number (1 = off)");
         }
+        if (noRepeatNgramSize < 0) throw new UsageException("--no-repeat-ngram-size " + noRepeatNgramSize + ": expected 0 (off) or an n-gram length");
+        if (minNewTokens < 0) throw new UsageException("--min-new-tokens " + minNewTokens + ": expected >= 0");
         if (!Double.isFinite(lengthPenalty)) throw new UsageException("--length-penalty " + lengthPenalty + ": expected a finite number");
         if (!earlyStopping.equals("false") && !earlyStopping.equals("true") && !earlyStopping.equals("never")) {
             throw new UsageException("--early-stopping " + earlyStopping + ": expected false, true or never");
@@ -134,7 +145,7 @@ final class GenerateCommand extends CliCommand {
                 long tGen = System.nanoTime();
                 long[] first = {0};
                 int[][] gen = g.generate(promptIds, new ModelGenerate.Options(maxNewTokens, temperature, topK, topP, seed, stops, numBeams, lengthPenalty, earlyStopping,
-                        repetitionPenalty), (b, id) -> {
+                        new LogitsRules(repetitionPenalty, noRepeatNgramSize, minNewTokens)), (b, id) -> {
                     if (first[0] == 0) first[0] = System.nanoTime();
                     p.token(b, id);
                 });

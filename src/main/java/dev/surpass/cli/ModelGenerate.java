@@ -1,6 +1,7 @@
 package dev.surpass.cli;
 
 import dev.surpass.Device;
+import dev.surpass.model.mamba.LogitsRules;
 import java.nio.file.Path;
 
 /**
@@ -25,20 +26,24 @@ public interface ModelGenerate {
     /**
      * Sampling settings: temperature 0 is greedy; topK 0 and topP 1 are off. {@code numBeams > 1}
      * asks for beam search ({@link Generator#beamSearch}) with HF's {@code length_penalty} and
-     * {@code early_stopping} ("false", "true" or "never"). {@code repetitionPenalty} is HF's
-     * {@code repetition_penalty} (1: off) over the tokens a sequence holds.
+     * {@code early_stopping} ("false", "true" or "never"). {@code rules} are HF's {@code repetition_penalty},
+     * {@code no_repeat_ngram_size} and {@code min_new_tokens} over the tokens a sequence holds.
      */
     record Options(int maxNewTokens, double temperature, int topK, double topP, long seed, int[] stopIds, int numBeams, double lengthPenalty,
-                   String earlyStopping, double repetitionPenalty) {
-        /** No beam search, no repetition penalty. */
+                   String earlyStopping, LogitsRules rules) {
+        /** No beam search, no logits rules. */
         public Options(int maxNewTokens, double temperature, int topK, double topP, long seed, int[] stopIds) {
-            this(maxNewTokens, temperature, topK, topP, seed, stopIds, 1, 1.0, "false", 1.0);
+            this(maxNewTokens, temperature, topK, topP, seed, stopIds, 1, 1.0, "false", LogitsRules.NONE);
         }
 
-        /** No repetition penalty. */
+        /** No logits rules. */
         public Options(int maxNewTokens, double temperature, int topK, double topP, long seed, int[] stopIds, int numBeams, double lengthPenalty,
                        String earlyStopping) {
-            this(maxNewTokens, temperature, topK, topP, seed, stopIds, numBeams, lengthPenalty, earlyStopping, 1.0);
+            this(maxNewTokens, temperature, topK, topP, seed, stopIds, numBeams, lengthPenalty, earlyStopping, LogitsRules.NONE);
+        }
+
+        public Options {
+            if (rules == null) rules = LogitsRules.NONE;
         }
     }
 

@@ -79,7 +79,7 @@ public abstract class DecoderFamily implements ModelForward, ModelGenerate {
             public int[][] generate(int[][] prompts, Options o, TokenSink sink) {
                 if (o == null) throw new IllegalArgumentException("generate: options is null");
                 Sampling s = new Sampling(o.temperature(), o.topK(), o.topP(), o.seed());
-                return Decoding.generate(m, prompts, o.maxNewTokens(), s, o.repetitionPenalty(), o.stopIds(), sink == null ? null : sink::accept);
+                return Decoding.generate(m, prompts, o.maxNewTokens(), s, o.rules(), o.stopIds(), sink == null ? null : sink::accept);
             }
 
             @Override

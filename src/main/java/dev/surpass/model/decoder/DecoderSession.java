@@ -5,10 +5,10 @@ import dev.surpass.Tensor;
 import dev.surpass.attention.Attention;
 import dev.surpass.attention.PagedKvCache;
 import dev.surpass.layers.Argmax;
+import dev.surpass.model.mamba.LogitsRules;
 import dev.surpass.model.mamba.Sampling;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.BitSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -31,8 +31,8 @@ import java.util.Random;
  * is emitted), after {@code maxNewTokens} tokens, or when its sequence fills the model's context;
  * its cache pages are freed at once.
  *
- * <p>Sampling per request: repetition penalty (HF's: a seen token's logit is divided by the
- * penalty when positive, multiplied when negative; prompt and generated tokens count), then
+ * <p>Sampling per request: the logits rules ({@link LogitsRules}: HF's repetition penalty, no-repeat
+ * n-grams and min new tokens over the prompt and the generated tokens), then
  * {@link Sampling#pick} (temperature → top-k → top-p, greedy at temperature 0) with the request's
  * own random stream seeded by its {@code Sampling.seed()}, so a request gets the same tokens
  * whatever else is in the batch.
@@ -55,24 +55,35 @@ public final class DecoderSession implements AutoCloseable {
      * @param prompt            token ids, at least one, all in the vocabulary
      * @param maxNewTokens      at least 1
      * @param sampling          how tokens are picked (its seed seeds this request's stream)
-     * @param repetitionPenalty 1 for off, else &gt; 0 (HF's {@code repetition_penalty})
+     * @param rules             HF's repetition penalty, no-repeat n-grams and min new tokens over the prompt and the
+     *                          tokens so far ({@link LogitsRules}; {@link LogitsRules#NONE} for none)
      * @param stopIds           ids that end the request (emitted), or null
      * @param listener          streaming callback, or null
      */
-    public record Request(int[] prompt, int maxNewTokens, Sampling sampling, double repetitionPenalty, int[] stopIds,
+    public record Request(int[] prompt, int maxNewTokens, Sampling sampling, LogitsRules rules, int[] stopIds,
                           TokenListener listener) {
         public Request {
             if (prompt == null || prompt.length == 0) throw new IllegalArgumentException("request: prompt is null or empty");
             prompt = prompt.clone();
             if (maxNewTokens < 1) throw new IllegalArgumentException("request: maxNewTokens is " + maxNewTokens + "; expected >= 1");
             if (sampling == null) throw new IllegalArgumentException("request: sampling is null");
-            Sampling.checkPenalty("request", repetitionPenalty);
+            if (rules == null) throw new IllegalArgumentException("request: rules is null (LogitsRules.NONE for none)");
             stopIds = stopIds == null ? new int[0] : stopIds.clone();
         }
 
-        /** Greedy, no penalty, no stop ids, no listener. */
+        /** Only HF's {@code repetition_penalty} (1 for off, else &gt; 0) as the logits rule. */
+        public Request(int[] prompt, int maxNewTokens, Sampling sampling, double repetitionPenalty, int[] stopIds, TokenListener listener) {
+            this(prompt, maxNewTokens, sampling, LogitsRules.repetitionPenalty(Sampling.checkPenalty("request", repetitionPenalty)), stopIds, listener);
+        }
+
+        /** The repetition penalty of {@link #rules}. */
+        public double repetitionPenalty() {
+            return rules.repetitionPenalty();
+        }
+
+        /** Greedy, no rules, no stop ids, no listener. */
         public static Request greedy(int[] prompt, int maxNewTokens) {
-            return new Request(prompt, maxNewTokens, Sampling.greedy(), 1.0, null, null);
+            return new Request(prompt, maxNewTokens, Sampling.greedy(), LogitsRules.NONE, null, null);
         }
     }
 
@@ -80,7 +91,6 @@ public final class DecoderSession implements AutoCloseable {
         final int id;
         final Request req;
         final Random rng;
-        final BitSet seen = new BitSet();
         final int pages;
         int[] out;
         int count;
@@ -94,7 +104,6 @@ public final class DecoderSession implements AutoCloseable {
             this.rng = req.sampling().newRandom();
             this.pages = pages;
             this.out = new int[Math.min(req.maxNewTokens(), 64)];
-            for (int t : req.prompt()) seen.set(t);
         }
 
         int lastToken() {
@@ -322,14 +331,14 @@ public final class DecoderSession implements AutoCloseable {
 
     /**
      * The next token of each request from its row of {@code logits [b, vocab]}. When every request
-     * is greedy without a repetition penalty the argmax runs on the logits' device and only b ids
+     * is greedy without logits rules the argmax runs on the logits' device and only b ids
      * come back (at batch 64 the logits of a GPT-2 vocabulary are 12.9 MB per step); otherwise
      * the logits are copied to the host and each request samples from its own stream.
      */
     private int[] picks(List<State> states, Tensor logits) {
         int b = states.size(), v = model.vocabSize();
         boolean allGreedy = true;
-        for (State s : states) allGreedy &= s.req.sampling().temperature() == 0 && s.req.repetitionPenalty() == 1.0;
+        for (State s : states) allGreedy &= s.req.sampling().temperature() == 0 && s.req.rules().isNone();
         if (allGreedy) {
             try (Tensor am = Argmax.rows(logits, v)) {
                 return am.toIntArray();
@@ -340,7 +349,8 @@ public final class DecoderSession implements AutoCloseable {
         for (int i = 0; i < b; i++) {
             State s = states.get(i);
             float[] r = Arrays.copyOfRange(all, i * v, (i + 1) * v);
-            Sampling.penalize(r, 0, v, s.seen, s.req.repetitionPenalty());
+            int[] seq = s.tokens();
+            s.req.rules().apply(r, 0, v, seq, seq.length, s.count, s.req.stopIds());
             picks[i] = s.req.sampling().pick(r, 0, v, s.rng);
         }
         return picks;
@@ -349,7 +359,6 @@ public final class DecoderSession implements AutoCloseable {
     private void emit(State s, int tok, List<Runnable> notify) {
         if (s.count == s.out.length) s.out = Arrays.copyOf(s.out, Math.min(s.req.maxNewTokens(), s.out.length * 2));
         s.out[s.count++] = tok;
-        s.seen.set(tok);
         boolean stop = false;
         for (int id : s.req.stopIds()) stop |= id == tok;
         boolean last = stop || s.count == s.req.maxNewTokens() || s.req.prompt().length + s.count >= model.maxPositions();

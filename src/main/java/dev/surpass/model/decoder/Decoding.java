@@ -2,6 +2,7 @@ package dev.surpass.model.decoder;
 
 import dev.surpass.Tensor;
 import dev.surpass.attention.Attention;
+import dev.surpass.model.mamba.LogitsRules;
 import dev.surpass.model.mamba.Sampling;
 import java.nio.file.Path;
 
@@ -59,6 +60,13 @@ public final class Decoding {
      */
     public static int[][] generate(DecoderModel model, int[][] prompts, int maxNewTokens, Sampling sampling, double repetitionPenalty,
                                    int[] stopIds, TokenSink sink) {
+        return generate(model, prompts, maxNewTokens, sampling, LogitsRules.repetitionPenalty(Sampling.checkPenalty("generate", repetitionPenalty)),
+                stopIds, sink);
+    }
+
+    /** {@link #generate(DecoderModel, int[][], int, Sampling, double, int[], TokenSink)} with HF's sequence-aware logits rules. */
+    public static int[][] generate(DecoderModel model, int[][] prompts, int maxNewTokens, Sampling sampling, LogitsRules rules,
+                                   int[] stopIds, TokenSink sink) {
         if (model == null) throw new IllegalArgumentException("generate: model is null");
         if (prompts == null || prompts.length == 0) throw new IllegalArgumentException("generate: prompts is null or empty");
         if (maxNewTokens < 0) throw new IllegalArgumentException("generate: maxNewTokens is " + maxNewTokens + "; expected >= 0");
@@ -81,7 +89,7 @@ public final class Decoding {
                 Sampling sb = new Sampling(sampling.temperature(), sampling.topK(), sampling.topP(), sampling.seed() + b * 0x9E3779B97F4A7C15L);
                 DecoderSession.TokenListener l = sink == null ? null : (id, tok, last) -> sink.accept(seq, tok);
                 try {
-                    ids[b] = s.add(new DecoderSession.Request(prompts[b], maxNewTokens, sb, repetitionPenalty, stopIds, l));
+                    ids[b] = s.add(new DecoderSession.Request(prompts[b], maxNewTokens, sb, rules, stopIds, l));
                 } catch (IllegalArgumentException e) {
                     throw new IllegalArgumentException("generate: prompts[" + b + "]: " + e.getMessage(), e);
                 }

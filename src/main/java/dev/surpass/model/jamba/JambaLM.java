@@ -14,6 +14,7 @@ import dev.surpass.model.decoder.Checkpoint;
 import dev.surpass.model.llama.MoeConfig;
 import dev.surpass.model.llama.MoeMlp;
 import dev.surpass.model.mamba.MambaLM;
+import dev.surpass.model.mamba.LogitsRules;
 import dev.surpass.model.mamba.Sampling;
 import dev.surpass.scan.CausalConv1d;
 import dev.surpass.scan.ConvOutput;
@@ -410,13 +411,13 @@ public final class JambaLM implements AutoCloseable {
      * @return the new tokens of each sequence
      */
     public int[][] generate(int[][] prompts, int maxNewTokens, Sampling sampling, int[] stopIds, TokenSink onToken) {
-        return generate(prompts, maxNewTokens, sampling, 1.0, stopIds, onToken);
+        return generate(prompts, maxNewTokens, sampling, LogitsRules.NONE, stopIds, onToken);
     }
 
-    /** {@link #generate(int[][], int, Sampling, int[], TokenSink)} with HF's {@code repetition_penalty} (1: off; {@link Sampling#penalize}). */
-    public int[][] generate(int[][] prompts, int maxNewTokens, Sampling sampling, double repetitionPenalty, int[] stopIds, TokenSink onToken) {
+    /** {@link #generate(int[][], int, Sampling, int[], TokenSink)} with HF's sequence-aware logits processors ({@link LogitsRules}) before each pick. */
+    public int[][] generate(int[][] prompts, int maxNewTokens, Sampling sampling, LogitsRules rules, int[] stopIds, TokenSink onToken) {
         ensureOpen();
-        Sampling.checkPenalty("generate", repetitionPenalty);
+        if (rules == null) throw new IllegalArgumentException("generate: rules is null (LogitsRules.NONE for none)");
         if (prompts == null || prompts.length == 0) throw new IllegalArgumentException("generate: prompts is null or empty");
         int maxLen = 0;
         for (int b = 0; b < prompts.length; b++) {
@@ -444,11 +445,7 @@ public final class JambaLM implements AutoCloseable {
         Random[] rng = new Random[batch];
         for (int b = 0; b < batch; b++) rng[b] = sampling.newRandom(b);
         float[] last = new float[batch * v];
-        java.util.BitSet[] seen = new java.util.BitSet[batch]; // the tokens each sequence holds, for the repetition penalty
-        for (int b = 0; b < batch; b++) {
-            seen[b] = new java.util.BitSet();
-            for (int t : prompts[b]) seen[b].set(t);
-        }
+        int[] stopList = stopIds == null ? new int[0] : stopIds;
         try (JambaState st = newState(batch, maxLen + maxNewTokens)) {
             for (int b = 0; b < batch; b++) {
                 int len = prompts[b].length;
@@ -461,9 +458,8 @@ public final class JambaLM implements AutoCloseable {
                 int live = 0;
                 for (int b = 0; b < batch; b++) {
                     if (done[b]) continue;
-                    Sampling.penalize(last, b * v, v, seen[b], repetitionPenalty);
+                    rules.apply(last, b * v, v, prompts[b], buf[b], count[b], stopList);
                     tok[b] = sampling.pick(last, b * v, v, rng[b]);
-                    seen[b].set(tok[b]);
                     if (count[b] == buf[b].length) buf[b] = Arrays.copyOf(buf[b], (int) Math.min(maxNewTokens, 2L * buf[b].length));
                     buf[b][count[b]++] = tok[b];
                     if (onToken != null) onToken.accept(b, tok[b]);

@@ -68,7 +68,7 @@ public final class MambaForward implements ModelForward, ModelGenerate {
             public int[][] generate(int[][] prompts, Options o, TokenSink sink) {
                 if (o == null) throw new IllegalArgumentException("generate: options is null");
                 Sampling s = new Sampling(o.temperature(), o.topK(), o.topP(), o.seed());
-                return lm.generate(prompts, o.maxNewTokens(), s, o.repetitionPenalty(), o.stopIds(), sink == null ? null : sink::accept);
+                return lm.generate(prompts, o.maxNewTokens(), s, o.rules(), o.stopIds(), sink == null ? null : sink::accept);
             }
 
             @Override

@@ -381,17 +381,17 @@ public final class MambaLM implements AutoCloseable {
      * @return the new tokens of each sequence ({@code <= maxNewTokens} each)
      */
     public int[][] generate(int[][] prompts, int maxNewTokens, Sampling sampling, int[] stopIds, TokenSink onToken) {
-        return generate(prompts, maxNewTokens, sampling, 1.0, stopIds, onToken);
+        return generate(prompts, maxNewTokens, sampling, LogitsRules.NONE, stopIds, onToken);
     }
 
     /**
-     * {@link #generate(int[][], int, Sampling, int[], TokenSink)} with HF's {@code repetition_penalty} (1: off): before
-     * each pick, the logits of the tokens the sequence holds (its prompt and its tokens so far) are divided by it when
-     * positive, multiplied when negative ({@link Sampling#penalize}). With a penalty, greedy picks run on the host.
+     * {@link #generate(int[][], int, Sampling, int[], TokenSink)} with HF's logits processors that look at the sequence
+     * (its prompt and its tokens so far; {@link LogitsRules}: repetition penalty, no-repeat n-grams, min new tokens),
+     * applied before each pick. With any rule on, greedy picks run on the host.
      */
-    public int[][] generate(int[][] prompts, int maxNewTokens, Sampling sampling, double repetitionPenalty, int[] stopIds, TokenSink onToken) {
+    public int[][] generate(int[][] prompts, int maxNewTokens, Sampling sampling, LogitsRules rules, int[] stopIds, TokenSink onToken) {
         ensureOpen();
-        Sampling.checkPenalty("generate", repetitionPenalty);
+        if (rules == null) throw new IllegalArgumentException("generate: rules is null (LogitsRules.NONE for none)");
         if (prompts == null || prompts.length == 0) throw new IllegalArgumentException("generate: prompts is null or empty");
         for (int b = 0; b < prompts.length; b++) {
             if (prompts[b] == null || prompts[b].length == 0) throw new IllegalArgumentException("generate: prompts[" + b + "] is null or empty");
@@ -413,11 +413,6 @@ public final class MambaLM implements AutoCloseable {
         Random[] rng = new Random[batch];
         for (int b = 0; b < batch; b++) rng[b] = sampling.newRandom(b);
         float[] last = new float[batch * w]; // [B, w] logits of each sequence's latest position
-        java.util.BitSet[] seen = new java.util.BitSet[batch]; // the tokens each sequence holds, for the repetition penalty
-        for (int b = 0; b < batch; b++) {
-            seen[b] = new java.util.BitSet();
-            for (int t : prompts[b]) seen[b].set(t);
-        }
         try (MambaState st = newState(batch)) {
             for (int b = 0; b < batch; b++) {
                 int len = prompts[b].length;
@@ -434,15 +429,15 @@ public final class MambaLM implements AutoCloseable {
                 }
             }
             int[] tok = new int[batch];
-            boolean greedy = sampling.temperature() == 0 && repetitionPenalty == 1.0;
+            boolean greedy = sampling.temperature() == 0 && rules.isNone();
+            int[] stopList = stopIds == null ? new int[0] : stopIds;
             int[] next = null; // greedy next tokens from the device, once decoding has started
             for (int i = 0; i < maxNewTokens; i++) {
                 int live = 0;
                 for (int b = 0; b < batch; b++) {
                     if (done[b]) continue; // keeps feeding its last token
-                    if (next == null) Sampling.penalize(last, b * w, v, seen[b], repetitionPenalty);
+                    if (next == null) rules.apply(last, b * w, v, prompts[b], buf[b], count[b], stopList);
                     tok[b] = next != null ? next[b] : sampling.pick(last, b * w, v, rng[b]);
-                    seen[b].set(tok[b]);
                     if (count[b] == buf[b].length) buf[b] = Arrays.copyOf(buf[b], (int) Math.min(maxNewTokens, 2L * buf[b].length));
                     buf[b][count[b]++] = tok[b];
                     if (onToken != null) onToken.accept(b, tok[b]);

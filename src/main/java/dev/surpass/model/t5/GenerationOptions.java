@@ -1,5 +1,6 @@
 package dev.surpass.model.t5;
 
+import dev.surpass.model.mamba.LogitsRules;
 import dev.surpass.model.mamba.Sampling;
 
 /**
@@ -15,12 +16,12 @@ import dev.surpass.model.mamba.Sampling;
  * @param lengthPenalty a finished beam's score is its summed log-probability over {@code length^lengthPenalty}
  *                     ({@code length_penalty}, HF's default 1)
  * @param earlyStopping HF's {@code early_stopping}: when beam search stops ({@link EarlyStopping})
- * @param repetitionPenalty HF's {@code repetition_penalty} (1: off) on the decoder's tokens so far, the start token included:
- *                     their logits (log-probabilities in beam search, as HF applies it there) divided by it when positive,
- *                     multiplied when negative
+ * @param rules        HF's {@code repetition_penalty}, {@code no_repeat_ngram_size} and {@code min_new_tokens}
+ *                     ({@link LogitsRules}) over the decoder's tokens so far, the start token included; on the
+ *                     log-probabilities in beam search, each beam over its own tokens, as HF applies them there
  */
 public record GenerationOptions(int maxNewTokens, int[] stopIds, Sampling sampling, int numBeams, double lengthPenalty, EarlyStopping earlyStopping,
-                                double repetitionPenalty) {
+                                LogitsRules rules) {
     /** HF's {@code early_stopping} values. */
     public enum EarlyStopping {
         /** {@code False} (HF's default): stop once no running beam, scored at its current length, beats the worst of numBeams finished ones. */
@@ -33,12 +34,12 @@ public record GenerationOptions(int maxNewTokens, int[] stopIds, Sampling sampli
 
     /** Greedy, no beams: {@code numBeams 1, lengthPenalty 1, earlyStopping FALSE}, no repetition penalty. */
     public GenerationOptions(int maxNewTokens, int[] stopIds, Sampling sampling) {
-        this(maxNewTokens, stopIds, sampling, 1, 1.0, EarlyStopping.FALSE, 1.0);
+        this(maxNewTokens, stopIds, sampling, 1, 1.0, EarlyStopping.FALSE, LogitsRules.NONE);
     }
 
-    /** No repetition penalty. */
+    /** No logits rules. */
     public GenerationOptions(int maxNewTokens, int[] stopIds, Sampling sampling, int numBeams, double lengthPenalty, EarlyStopping earlyStopping) {
-        this(maxNewTokens, stopIds, sampling, numBeams, lengthPenalty, earlyStopping, 1.0);
+        this(maxNewTokens, stopIds, sampling, numBeams, lengthPenalty, earlyStopping, LogitsRules.NONE);
     }
 
     public GenerationOptions {
@@ -49,7 +50,7 @@ public record GenerationOptions(int maxNewTokens, int[] stopIds, Sampling sampli
         if (numBeams < 1 || numBeams > 64) throw new IllegalArgumentException("GenerationOptions: numBeams is " + numBeams + "; expected 1..64");
         if (!Double.isFinite(lengthPenalty)) throw new IllegalArgumentException("GenerationOptions: lengthPenalty is " + lengthPenalty + "; expected a finite number");
         if (earlyStopping == null) throw new IllegalArgumentException("GenerationOptions: earlyStopping is null");
-        Sampling.checkPenalty("GenerationOptions", repetitionPenalty);
+        if (rules == null) throw new IllegalArgumentException("GenerationOptions: rules is null (LogitsRules.NONE for none)");
         if (numBeams > 1 && sampling != null && sampling.temperature() != 0) {
             throw new IllegalArgumentException("GenerationOptions: numBeams is " + numBeams + " with sampling (temperature " + sampling.temperature()
                     + "); beam search here is greedy (HF's num_beams without do_sample)");
@@ -69,22 +70,22 @@ public record GenerationOptions(int maxNewTokens, int[] stopIds, Sampling sampli
 
     /** These options with other stop ids (null: the model's eos; empty: never stop early). */
     public GenerationOptions withStopIds(int... ids) {
-        return new GenerationOptions(maxNewTokens, ids, sampling, numBeams, lengthPenalty, earlyStopping, repetitionPenalty);
+        return new GenerationOptions(maxNewTokens, ids, sampling, numBeams, lengthPenalty, earlyStopping, rules);
     }
 
     /** These options sampling with {@code s} (null: greedy). */
     public GenerationOptions withSampling(Sampling s) {
-        return new GenerationOptions(maxNewTokens, stopIds, s, numBeams, lengthPenalty, earlyStopping, repetitionPenalty);
+        return new GenerationOptions(maxNewTokens, stopIds, s, numBeams, lengthPenalty, earlyStopping, rules);
     }
 
     /** These options with beam search ({@code beams} 1: none). */
     public GenerationOptions withBeams(int beams, double lengthPenalty, EarlyStopping earlyStopping) {
-        return new GenerationOptions(maxNewTokens, stopIds, sampling, beams, lengthPenalty, earlyStopping, repetitionPenalty);
+        return new GenerationOptions(maxNewTokens, stopIds, sampling, beams, lengthPenalty, earlyStopping, rules);
     }
 
-    /** These options with HF's {@code repetition_penalty} {@code p} (1: off). */
-    public GenerationOptions withRepetitionPenalty(double p) {
-        return new GenerationOptions(maxNewTokens, stopIds, sampling, numBeams, lengthPenalty, earlyStopping, p);
+    /** These options with other logits rules (repetition penalty, no-repeat n-grams, min new tokens). */
+    public GenerationOptions withRules(LogitsRules r) {
+        return new GenerationOptions(maxNewTokens, stopIds, sampling, numBeams, lengthPenalty, earlyStopping, r);
     }
 
     @Override

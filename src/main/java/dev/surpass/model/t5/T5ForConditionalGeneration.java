@@ -388,12 +388,7 @@ public final class T5ForConditionalGeneration implements AutoCloseable {
         boolean[] done = new boolean[b];
         int[] next = new int[b];
         Arrays.fill(next, startId);
-        double pen = options.repetitionPenalty();
-        java.util.BitSet[] seen = new java.util.BitSet[b]; // the decoder's tokens so far (HF's input_ids: the start token first)
-        for (int s = 0; s < b; s++) {
-            seen[s] = new java.util.BitSet();
-            seen[s].set(startId);
-        }
+        int[] start = {startId}; // HF's input_ids of the decoder begin with the start token
         try (Session session = new Session(inputIds, max)) {
             for (int step = 0; step < max; step++) {
                 float[] lg;
@@ -406,9 +401,8 @@ public final class T5ForConditionalGeneration implements AutoCloseable {
                         next[s] = config.padTokenId();
                         continue;
                     }
-                    Sampling.penalize(lg, s * vocab, vocab, seen[s], pen);
+                    options.rules().apply(lg, s * vocab, vocab, start, out[s], count[s], stops);
                     int tok = sampling.pick(lg, s * vocab, vocab, rngs[s]);
-                    seen[s].set(tok);
                     out[s][count[s]++] = tok;
                     next[s] = tok;
                     if (sink != null) sink.accept(s, tok);
@@ -470,15 +464,11 @@ public final class T5ForConditionalGeneration implements AutoCloseable {
                     lg = l.toFloatArray();
                 }
                 for (int r = 0; r < b * nb; r++) logSoftmax(lg, r * vocab, vocab);
-                if (o.repetitionPenalty() != 1.0) {
+                if (!o.rules().isNone()) {
                     // HF applies its logits processors to the log-probabilities here, each beam's over its own tokens
+                    int[] start = {startId};
                     for (int s = 0; s < b; s++) {
-                        for (int j = 0; j < nb; j++) {
-                            java.util.BitSet seen = new java.util.BitSet();
-                            seen.set(startId);
-                            for (int t : runSeq[s][j]) seen.set(t);
-                            Sampling.penalize(lg, (s * nb + j) * vocab, vocab, seen, o.repetitionPenalty());
-                        }
+                        for (int j = 0; j < nb; j++) o.rules().apply(lg, (s * nb + j) * vocab, vocab, start, runSeq[s][j], runSeq[s][j].length, stops);
                     }
                 }
                 boolean anyOpen = false;

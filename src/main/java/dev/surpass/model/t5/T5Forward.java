@@ -117,8 +117,7 @@ public final class T5Forward implements ModelForward, ModelGenerate {
                     default -> throw new IllegalArgumentException("generate: earlyStopping is \"" + o.earlyStopping() + "\"; expected false, true or never");
                 };
                 GenerationOptions g = new GenerationOptions(o.maxNewTokens(), o.stopIds(),
-                        o.temperature() == 0 ? null : new Sampling(o.temperature(), o.topK(), o.topP(), o.seed()), o.numBeams(), o.lengthPenalty(), early,
-                        o.repetitionPenalty());
+                        o.temperature() == 0 ? null : new Sampling(o.temperature(), o.topK(), o.topP(), o.seed()), o.numBeams(), o.lengthPenalty(), early, o.rules());
                 return m.generate(prompts, g, sink == null ? null : sink::accept);
             }
 

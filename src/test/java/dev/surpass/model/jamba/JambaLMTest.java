@@ -406,7 +406,7 @@ class JambaLMTest {
         int[][] prompts = {randomIds(r, 5), randomIds(r, 3)};
         double pen = 1.8;
         try (JambaLM lm = JambaLM.load(cpu, dir)) {
-            int[][] got = lm.generate(prompts, 10, Sampling.greedy(), pen, null, null);
+            int[][] got = lm.generate(prompts, 10, Sampling.greedy(), dev.surpass.model.mamba.LogitsRules.repetitionPenalty(pen), null, null);
             int[][] plain = lm.generate(prompts, 10, Sampling.greedy(), null, null);
             boolean differs = false;
             for (int b = 0; b < prompts.length; b++) {

@@ -691,7 +691,7 @@ class MambaLMTest {
         int steps = 10;
         double pen = 1.8;
         try (MambaLM lm = MambaLM.load(cpu, ssmDir)) {
-            int[][] got = lm.generate(prompts, steps, Sampling.greedy(), pen, null, null);
+            int[][] got = lm.generate(prompts, steps, Sampling.greedy(), LogitsRules.repetitionPenalty(pen), null, null);
             for (int b = 0; b < prompts.length; b++) {
                 int[] seq = prompts[b].clone();
                 java.util.BitSet seen = new java.util.BitSet();
@@ -718,10 +718,34 @@ class MambaLMTest {
                 }
             }
             int[][] plain = lm.generate(prompts, steps, Sampling.greedy(), null, null);
-            assertArrayEquals(plain[0], lm.generate(prompts, steps, Sampling.greedy(), 1.0, null, null)[0]);
+            assertArrayEquals(plain[0], lm.generate(prompts, steps, Sampling.greedy(), LogitsRules.NONE, null, null)[0]);
             assertTrue(!java.util.Arrays.equals(plain[0], got[0]) || !java.util.Arrays.equals(plain[1], got[1]), "the penalty changes the picks");
-            var e = assertThrows(IllegalArgumentException.class, () -> lm.generate(prompts, 2, Sampling.greedy(), 0.0, null, null));
+            var e = assertThrows(IllegalArgumentException.class, () -> lm.generate(prompts, 2, Sampling.greedy(), new LogitsRules(0.0, 0, 0), null, null));
             assertTrue(e.getMessage().contains("repetitionPenalty"), e.getMessage());
+            // no-repeat n-grams and min new tokens: each pick is the argmax after LogitsRules over the sequence so far
+            LogitsRules rules = new LogitsRules(1.0, 2, 6);
+            int stop = plain[0][1];
+            int[][] ng = lm.generate(prompts, steps, Sampling.greedy(), rules, new int[] {stop}, null);
+            for (int b = 0; b < prompts.length; b++) {
+                int[] seq = prompts[b].clone();
+                for (int k = 0; k < ng[b].length; k++) {
+                    float[] f;
+                    try (Tensor lg = lm.forward(new int[][] {seq})) {
+                        f = lg.toFloatArray();
+                    }
+                    int off = (seq.length - 1) * lm.logitsWidth();
+                    rules.apply(f, off, V, seq, seq.length, k, new int[] {stop});
+                    assertEquals(Sampling.greedy().pick(f, off, V, null), ng[b][k], "n-gram rules, sequence " + b);
+                    seq = java.util.Arrays.copyOf(seq, seq.length + 1);
+                    seq[seq.length - 1] = ng[b][k];
+                }
+                for (int k = 0; k < ng[b].length && k < 6; k++) assertTrue(ng[b][k] != stop, "no stop id before 6 new tokens");
+                for (int i = 0; i + 2 <= seq.length; i++) {
+                    for (int j = i + 1; j + 2 <= seq.length; j++) {
+                        assertTrue(seq[i] != seq[j] || seq[i + 1] != seq[j + 1] || j + 1 < prompts[b].length, "bigram repeated in sequence " + b);
+                    }
+                }
+            }
         }
     }
 
