@@ -9,17 +9,22 @@
 # projected text_embeds of text_encoder_2, zeros for the negative side (force_zeros_for_empty_prompt, no negative prompt);
 # add_time_ids (H, W, 0, 0, H, W); the Euler loop with the UNet on [x; x] and its added conditions, u + g·(c − u); VAE
 # decode of latents / scaling_factor — and compared with `surpass txt2img --latents` from the same initial latents.
+# STRENGTH=S runs image-to-image instead (StableDiffusionXLImg2ImgPipeline on the base folder, `surpass txt2img
+# --init-image`): a random picture through the VAE's encoder, the posterior sampled with surpass's Philox normals (seed 0,
+# AutoencoderKL.SAMPLE_STREAM) × scaling_factor, Euler's add_noise x0 + σ[t_start]·ε (Philox, seed 0, INIT_STREAM) with
+# t_start = N − int(N·strength), and the loop from there with the picture's time ids.
 # Run from an empty folder: python3 diffusers_sdxl_parity.py      Exits 1 when the latents' relative L2 > 1e-4.
 import json, os, sys, time, torch
 import numpy as np
 import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tiny_sd import (ClipBpe, take, lin, ln, conv, clip_weights, write_clip, clip, linear, c2d, gn, timestep_embedding,  # noqa: E402
-                     resnet_weights, transformer_weights, u_res, u_transformer, vae_weights, write_vae, vae_decode,
+                     resnet_weights, transformer_weights, u_res, u_transformer, vae_weights, write_vae, vae_decode, vae_encode, philox_normals,
                      scaled_linear_alphas, run_surpass, compare_images, save_safetensors, T)
 
 torch.manual_seed(0)
 STEPS, GUIDE = int(os.environ.get("STEPS", "6")), 5.0
+STRENGTH = float(os.environ["STRENGTH"]) if os.environ.get("STRENGTH") else None
 PROMPTS = os.environ.get("PROMPTS", "a red cat on a mat|two blue birds!").split("|")
 PX = 64  # image side: latents 8×8 (×8 VAE)
 # ---------------------------------------------------------------------------------------------- tokenizer
@@ -58,7 +63,7 @@ ln("conv_norm_out", BOC[0]); conv("conv_out", BOC[0], LAT, 3)
 unet_w = take()
 
 # VAE: the decoder, with post_quant_conv
-vae_w = vae_weights(LAT)
+vae_w = vae_weights(LAT, encoder=STRENGTH is not None)
 SCALING = 0.13025
 
 # ---------------------------------------------------------------------------------------------- the folder
@@ -133,7 +138,18 @@ with torch.no_grad():
     lat0 = torch.randn(len(PROMPTS), LAT, PX // 8, PX // 8)
     x = lat0 * INIT_SIGMA
     save_safetensors({"latents": x.contiguous()}, "init.safetensors")
-    for i in range(STEPS):
+    begin = 0
+    if STRENGTH is not None:
+        from PIL import Image
+        pic = (torch.rand(PX, PX, 3) * 256).clamp(0, 255).to(torch.uint8)
+        Image.fromarray(pic.numpy()).save("init.png")
+        img = (pic.permute(2, 0, 1)[None].float() / 255.0) * 2 - 1  # VaeImageProcessor.preprocess
+        mom = vae_encode(img, vae_w)
+        mean, logvar = mom[:, :LAT], mom[:, LAT:].clamp(-30.0, 20.0)
+        x0 = torch.cat([(mean + torch.exp(0.5 * logvar) * philox_normals(0, 1 << 41, mean.shape)) * SCALING] * len(PROMPTS))
+        begin = max(STEPS - min(int(STEPS * STRENGTH), STEPS), 0)  # get_timesteps
+        x = x0 + SIG[begin] * philox_normals(0, 1 << 40, x0.shape)  # EulerDiscreteScheduler.add_noise at timesteps[t_start]
+    for i in range(begin, STEPS):
         s = SIG[i]
         out = unet(torch.cat([x, x]) / (s ** 2 + 1) ** 0.5, torch.full((2 * len(PROMPTS),), float(TS[i])), ctx, text, ids)
         u, c = out.chunk(2); e = u + GUIDE * (c - u)
@@ -143,11 +159,12 @@ with torch.no_grad():
     ref_img = vae_decode(ref_lat / SCALING, vae_w)
     t_ref = time.time() - t0
 
-cmd = ["txt2img", "--model", D, "--latents", "init.safetensors", "--steps", str(STEPS), "--guidance", str(GUIDE), "--out", "out"]
+cmd = ["txt2img", "--model", D, "--steps", str(STEPS), "--guidance", str(GUIDE), "--out", "out"]
+cmd += ["--init-image", "init.png", "--strength", str(STRENGTH)] if STRENGTH is not None else ["--latents", "init.safetensors"]
 for p in PROMPTS: cmd += ["--prompt", p]
 got, t_run = run_surpass(cmd)
 rel = ((got - ref_lat).norm() / ref_lat.norm()).item()
-print(f"sdxl euler (leading), {STEPS} steps, guidance {GUIDE}, {len(PROMPTS)} prompts (zeros negative): final latents max |diff| "
+print(f"sdxl euler (leading){f', img2img strength {STRENGTH} (from step {begin})' if STRENGTH is not None else ''}, {STEPS} steps, guidance {GUIDE}, {len(PROMPTS)} prompts (zeros negative): final latents max |diff| "
       f"{(got - ref_lat).abs().max():.3e}, relative L2 {rel:.3e}; reference {t_ref:.1f} s, `surpass txt2img` {t_run:.1f} s")
 compare_images(ref_img)
 if not rel <= 1e-4: print("FAIL"); sys.exit(1)

@@ -44,7 +44,8 @@ import picocli.CommandLine.Option;
             "(StableDiffusion3Pipeline: two CLIP encoders and T5, the MMDiT transformer, flow matching), or a PixArt-α / PixArt-Σ",
             "folder (PixArtAlphaPipeline / PixArtSigmaPipeline: T5 text encoder, DiT transformer), as their pipelines run them.",
             "Writes OUT/image-K.png per prompt, OUT/grid.png and OUT/latents.safetensors.",
-            "With --init-image it is image-to-image (StableDiffusionImg2ImgPipeline, SD 1.x / 2.x; StableDiffusion3Img2ImgPipeline) at --strength."
+            "With --init-image it is image-to-image (StableDiffusionImg2ImgPipeline, SD 1.x / 2.x; StableDiffusionXLImg2ImgPipeline;",
+            "StableDiffusion3Img2ImgPipeline) at --strength."
         })
 final class Txt2ImgCommand extends CliCommand {
     @Option(names = "--model", required = true, paramLabel = "DIR",
@@ -309,7 +310,7 @@ final class Txt2ImgCommand extends CliCommand {
                 public SchedulerConfig schedulerConfig() { return x.schedulerConfig(); }
                 public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) { return x.sample(p, n, o, g); }
                 public Tensor sampleFromImage(List<String> p, List<String> n, Tensor i, double s, StableDiffusion.Options o, StableDiffusion.Progress g) {
-                    throw new IllegalArgumentException("--init-image: image-to-image is not implemented for SDXL folders (StableDiffusionXLImg2ImgPipeline)");
+                    return x.sampleFromImage(p, n, i, s, o, g); // StableDiffusionXLImg2ImgPipeline on the base folder
                 }
                 public Tensor decode(Tensor l) { return x.decode(l); }
                 public void close() { x.close(); }

@@ -5,6 +5,8 @@ import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Scope;
 import dev.surpass.Tensor;
+import dev.surpass.diffusion.DiffusersSampler;
+import dev.surpass.diffusion.Noise;
 import dev.surpass.diffusion.SchedulerConfig;
 import dev.surpass.model.clip.ClipTextModel;
 import dev.surpass.model.conv.ConvOps;
@@ -238,13 +240,8 @@ public final class StableDiffusionXL implements AutoCloseable {
      */
     public Tensor sample(List<String> prompts, List<String> negativePrompts, StableDiffusion.Options options, StableDiffusion.Progress progress) {
         ensureOpen();
-        StableDiffusion.Options o = options == null ? StableDiffusion.Options.defaults() : options;
-        if (prompts == null || prompts.isEmpty()) throw new IllegalArgumentException("sample: no prompts");
+        StableDiffusion.Options o = checkOptions("sample", prompts, negativePrompts, options);
         int b = prompts.size();
-        if (negativePrompts != null && negativePrompts.size() != b) {
-            throw new IllegalArgumentException("sample: " + negativePrompts.size() + " negative prompts for " + b + " prompts (give one each, or none)");
-        }
-        if (!Double.isFinite(o.guidance())) throw new IllegalArgumentException("sample: guidance must be finite, got " + o.guidance());
         int f = vae.config().upscale();
         int[] wh = Denoise.size("sample", o, defaultSize(), f, unet.config().downscale());
         int w = wh[0], h = wh[1];
@@ -252,31 +249,87 @@ public final class StableDiffusionXL implements AutoCloseable {
         Denoise.checkLatents("sample", o.latents(), shape, device);
         boolean cfg = o.guidance() > 1;
         try (Scope scope = Scope.open()) {
-            Embeddings cond = encodePrompts(prompts, o.clipSkip());
-            scope.track(cond.states());
-            scope.track(cond.pooled());
-            Tensor states = cond.states(), pooled = cond.pooled();
-            if (cfg) {
-                Tensor us, up;
-                if (negativePrompts == null && forceZerosForEmptyPrompt) {
-                    us = scope.track(device.zeros(DType.F32, states.shape()));
-                    up = scope.track(device.zeros(DType.F32, pooled.shape()));
-                } else {
-                    List<String> neg = new ArrayList<>();
-                    for (int i = 0; i < b; i++) neg.add(negativePrompts == null ? "" : negativePrompts.get(i));
-                    Embeddings unc = encodePrompts(neg, 0); // diffusers encodes the negative prompts without clip skip
-                    us = scope.track(unc.states());
-                    up = scope.track(unc.pooled());
-                }
-                states = scope.track(Denoise.concat(us, states));
-                pooled = scope.track(Denoise.concat(up, pooled));
-            }
-            int rows = (int) states.dim(0);
-            float[] one = defaultTimeIds(w, h), ids = new float[rows * one.length];
-            for (int i = 0; i < rows; i++) System.arraycopy(one, 0, ids, i * one.length, one.length);
-            Tensor ctx = states, text = pooled;
-            return Denoise.loop(device, scheduler, o, shape, cfg, progress, (in, t) -> unet.forward(in, t, ctx, text, ids));
+            return Denoise.loop(device, scheduler, o, shape, cfg, progress, denoiser(scope, prompts, negativePrompts, o, cfg, w, h));
         }
+    }
+
+    /**
+     * Image-to-image, as diffusers' {@code StableDiffusionXLImg2ImgPipeline} runs it on a base folder
+     * ({@code requires_aesthetics_score} false): the scheduler started at
+     * {@link StableDiffusion#imageToImageStart} (the last ⌊steps·strength⌋ steps), the initial latents
+     * {@code scheduler.add_noise(scaling_factor · vae.encode(images).sample, noise, timesteps[t_start])} (the VAE's sample
+     * keyed by the seed, {@link AutoencoderKL#SAMPLE_STREAM}; the noise Philox on {@link StableDiffusion#INIT_STREAM}),
+     * the time ids of the pictures' size (original = target = H × W, crop 0), then the guided loop of {@link #sample}.
+     *
+     * @param initImages {@code [N, 3, H, W]} floating in [-1, 1] on the pipeline's device ({@link AutoencoderKL#fromImages}),
+     *                   N dividing the prompts' count, H and W multiples of the VAE's × UNet's factor
+     * @param strength   in (0, 1], at least one step's worth
+     * @throws IllegalArgumentException as {@link #sample}, for given latents, pictures that do not fit or a bad strength
+     * @throws IllegalStateException    when the VAE checkpoint has no encoder
+     */
+    public Tensor sampleFromImage(List<String> prompts, List<String> negativePrompts, Tensor initImages, double strength,
+                                  StableDiffusion.Options options, StableDiffusion.Progress progress) {
+        ensureOpen();
+        StableDiffusion.Options o = checkOptions("sampleFromImage", prompts, negativePrompts, options);
+        if (o.latents() != null) throw new IllegalArgumentException("sampleFromImage: options give latents; image-to-image makes them from the images");
+        int b = prompts.size();
+        long[] is = Denoise.checkImages("sampleFromImage", initImages, b, device, vae.config().upscale(), unet.config().downscale(), "UNet");
+        int begin = StableDiffusion.imageToImageStart(o.steps(), strength);
+        boolean cfg = o.guidance() > 1;
+        try (DiffusersSampler s = DiffusersSampler.create(scheduler, o.scheduler(), o.steps(), o.eta(), o.seed()); Scope scope = Scope.open()) {
+            s.begin(begin);
+            Denoise.Model model = denoiser(scope, prompts, negativePrompts, o, cfg, (int) is[3], (int) is[2]);
+            Tensor enc = scope.track(vae.encodeScaled(initImages, o.seed()));
+            Tensor init = enc;
+            for (long k = is[0]; k < b; k += is[0]) init = scope.track(Denoise.concat(init, enc)); // torch.cat([init_latents] * (B / N))
+            Tensor noise = scope.track(Noise.gaussian(device, DType.F32, o.seed(), StableDiffusion.INIT_STREAM, init.shape()));
+            return Denoise.run(s, s.addNoise(init, noise, begin), cfg, o.guidance(), o.guidanceRescale(), progress, model);
+        }
+    }
+
+    /** The options (null: the shared defaults) after the checks every entry makes of them and of the prompts. */
+    private static StableDiffusion.Options checkOptions(String where, List<String> prompts, List<String> negativePrompts, StableDiffusion.Options options) {
+        StableDiffusion.Options o = options == null ? StableDiffusion.Options.defaults() : options;
+        if (prompts == null || prompts.isEmpty()) throw new IllegalArgumentException(where + ": no prompts");
+        int b = prompts.size();
+        if (negativePrompts != null && negativePrompts.size() != b) {
+            throw new IllegalArgumentException(where + ": " + negativePrompts.size() + " negative prompts for " + b + " prompts (give one each, or none)");
+        }
+        if (!Double.isFinite(o.guidance())) throw new IllegalArgumentException(where + ": guidance must be finite, got " + o.guidance());
+        return o;
+    }
+
+    /**
+     * The model of the loop: the conditioning ({@code [negative; prompt]} with guidance, the negative side zeros under
+     * force_zeros_for_empty_prompt when no negative prompts are given) owned by {@code scope}, the time ids of a
+     * {@code w × h} picture, and the UNet on them.
+     */
+    private Denoise.Model denoiser(Scope scope, List<String> prompts, List<String> negativePrompts, StableDiffusion.Options o, boolean cfg, int w, int h) {
+        int b = prompts.size();
+        Embeddings cond = encodePrompts(prompts, o.clipSkip());
+        scope.track(cond.states());
+        scope.track(cond.pooled());
+        Tensor states = cond.states(), pooled = cond.pooled();
+        if (cfg) {
+            Tensor us, up;
+            if (negativePrompts == null && forceZerosForEmptyPrompt) {
+                us = scope.track(device.zeros(DType.F32, states.shape()));
+                up = scope.track(device.zeros(DType.F32, pooled.shape()));
+            } else {
+                List<String> neg = new ArrayList<>();
+                for (int i = 0; i < b; i++) neg.add(negativePrompts == null ? "" : negativePrompts.get(i));
+                Embeddings unc = encodePrompts(neg, 0); // diffusers encodes the negative prompts without clip skip
+                us = scope.track(unc.states());
+                up = scope.track(unc.pooled());
+            }
+            states = scope.track(Denoise.concat(us, states));
+            pooled = scope.track(Denoise.concat(up, pooled));
+        }
+        int rows = (int) states.dim(0);
+        float[] one = defaultTimeIds(w, h), ids = new float[rows * one.length];
+        for (int i = 0; i < rows; i++) System.arraycopy(one, 0, ids, i * one.length, one.length);
+        Tensor ctx = states, text = pooled;
+        return (in, t) -> unet.forward(in, t, ctx, text, ids);
     }
 
     /** {@link #sample} then {@link #decode}: one picture per prompt. */

@@ -44,7 +44,7 @@ final class SdxlFixture {
                     new String[] {"DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"},
                     new String[] {"CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"}, ADD, 6 * ADD + PROJ, seed + 2)
                     .write(dir.resolve("unet"), DType.F32);
-            VaeFixture.tiny(seed + 1).write(dir.resolve("vae"), DType.F32, false);
+            VaeFixture.tiny(seed + 1).withEncoder(seed + 1).write(dir.resolve("vae"), DType.F32, false);
             Files.createDirectories(dir.resolve("scheduler"));
             Files.writeString(dir.resolve("scheduler").resolve("scheduler_config.json"), """
                     {"_class_name": "EulerDiscreteScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,

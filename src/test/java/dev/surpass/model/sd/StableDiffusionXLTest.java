@@ -147,6 +147,45 @@ class StableDiffusionXLTest {
         return new double[][] {got, want};
     }
 
+    /**
+     * StableDiffusionXLImg2ImgPipeline on the base folder: the encoded picture (scaling_factor · the VAE's sample), Euler's
+     * add_noise x0 + σ[t_start]·ε with t_start = 5 − int(5·0.6) = 2, the loop from there with the picture's time ids;
+     * one step later is told apart.
+     */
+    @Test
+    void imageToImageMatchesTheComposition() {
+        int steps = 5, begin = 2;
+        long seed = 9;
+        double g = 4.0;
+        float[] px = new float[3 * 16 * 16];
+        java.util.Random r = new java.util.Random(5);
+        for (int i = 0; i < px.length; i++) px[i] = (float) (r.nextDouble() * 2 - 1);
+        double[] ac = DiffusersReference.sdAlphasCumprod();
+        double sigma = DiffusersReference.eulerSigmas(ac, steps)[begin];
+        try (Tensor img = cpu.upload(DType.F32, px, 1, 3, 16, 16); Tensor x0 = xl.vae().encodeScaled(img, seed);
+             Tensor e = Noise.gaussian(cpu, DType.F32, seed, StableDiffusion.INIT_STREAM, LATENT)) {
+            float[] a = x0.toFloatArray(), n = e.toFloatArray();
+            double[] start = new double[n.length];
+            for (int i = 0; i < n.length; i++) start[i] = a[i % a.length] + sigma * n[i]; // one picture for both prompts
+            double[] want = DiffusersReference.euler(start, ac, steps, false, model(xl, null, g, 0), begin);
+            StableDiffusion.Options o = StableDiffusion.Options.defaults().withSteps(steps).withGuidance(g).withSeed(seed);
+            double[] got;
+            try (Tensor l = xl.sampleFromImage(PROMPTS, null, img, 0.6, o, null)) {
+                assertArrayEquals(LATENT, l.shape());
+                float[] f = l.toFloatArray();
+                got = new double[f.length];
+                for (int i = 0; i < f.length; i++) got[i] = f[i];
+            }
+            assertTrue(relL2(got, want) < 1e-4, "SDXL image-to-image relL2 " + relL2(got, want));
+            double[] later = DiffusersReference.euler(start, ac, steps, false, model(xl, null, g, 0), begin + 1);
+            assertTrue(relL2(got, later) > 1e-3, "the start step is seen");
+            String m = assertThrows(IllegalArgumentException.class, () -> xl.sampleFromImage(PROMPTS, null, img, 0.1, o, null)).getMessage();
+            assertTrue(m.contains("below one step"), m);
+            m = assertThrows(IllegalArgumentException.class, () -> xl.sampleFromImage(PROMPTS, List.of("x"), img, 0.6, o, null)).getMessage();
+            assertTrue(m.contains("negative prompts"), m);
+        }
+    }
+
     @Test
     void forceZerosWithoutNegativePromptsMatchesTheComposition() {
         assertTrue(xl.forceZerosForEmptyPrompt());
