@@ -43,7 +43,9 @@ import java.util.List;
  *   <li>{@link AutoencoderKL#decodeScaled} (SDXL's VAE: scaling_factor 0.13025; fp32 here, so
  *       force_upcast is moot).</li>
  * </ol>
- * Not included: the refiner (StableDiffusionXLImg2ImgPipeline, aesthetic scores), {@code prompt_2} /
+ * Image-to-image ({@link #sampleFromImage}) is {@code StableDiffusionXLImg2ImgPipeline} on the same (base) folder; a folder
+ * saved by that class loads too.
+ * Not included: the refiner (one text encoder, aesthetic-score time ids), {@code prompt_2} /
  * {@code negative_prompt_2} other than the prompts themselves (both encoders get the same text, the
  * pipeline's default), {@code guidance_rescale}, {@code denoising_end}, the invisible watermark.
  * Everything computes in fp32.
@@ -91,7 +93,8 @@ public final class StableDiffusionXL implements AutoCloseable {
 
     /** Whether {@code dir} holds a model_index.json naming a StableDiffusionXLPipeline. */
     public static boolean accepts(Path dir) {
-        return Denoise.pipelineClass(dir).equals("StableDiffusionXLPipeline");
+        String cls = Denoise.pipelineClass(dir);
+        return cls.equals("StableDiffusionXLPipeline") || cls.equals("StableDiffusionXLImg2ImgPipeline");
     }
 
     /**
@@ -107,9 +110,16 @@ public final class StableDiffusionXL implements AutoCloseable {
         JsonNode idx = Denoise.pipelineIndex("StableDiffusionXL.load", device, dir, "StableDiffusionXLPipeline");
         Path index = dir.resolve("model_index.json");
         String cls = idx.path("_class_name").asText("");
-        if (!cls.equals("StableDiffusionXLPipeline")) {
+        boolean img2imgClass = cls.equals("StableDiffusionXLImg2ImgPipeline");
+        if (!cls.equals("StableDiffusionXLPipeline") && !img2imgClass) {
             throw new IllegalArgumentException(index + ": _class_name \"" + cls + "\" is not supported (StableDiffusionXLPipeline: SDXL base"
-                    + (cls.contains("Img2Img") || cls.contains("Inpaint") ? "; SDXL image-to-image and the refiner are not implemented" : "") + ")");
+                    + (cls.contains("Inpaint") ? "; SDXL inpainting is not implemented" : "") + ")");
+        }
+        JsonNode te1 = idx.get("text_encoder");
+        JsonNode aes = idx.get("requires_aesthetics_score");
+        if ((te1 != null && te1.isArray() && te1.size() > 0 && te1.get(0).isNull()) || (aes != null && aes.asBoolean(false))) {
+            throw new IllegalArgumentException(index + ": an SDXL refiner (no text_encoder, requires_aesthetics_score: its time ids carry an aesthetic "
+                    + "score) is not implemented; a base folder runs text-to-image and image-to-image");
         }
         JsonNode fz = idx.get("force_zeros_for_empty_prompt");
         if (fz != null && !fz.isNull() && !fz.isBoolean()) {

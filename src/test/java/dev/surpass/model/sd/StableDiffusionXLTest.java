@@ -250,13 +250,19 @@ class StableDiffusionXLTest {
              var f = dev.surpass.io.SafeTensors.open(out.resolve("latents.safetensors")); Tensor t = f.tensor("latents", cpu)) {
             assertArrayEquals(l.toFloatArray(), t.toFloatArray());
         }
-        // image-to-image is SD 1.x / 2.x only: an SDXL folder refuses --init-image as a usage error
+        // image-to-image (StableDiffusionXLImg2ImgPipeline): the command's latents are sampleFromImage's on the same picture
         Path png = out.resolve("init.png");
-        javax.imageio.ImageIO.write(new java.awt.image.BufferedImage(16, 16, java.awt.image.BufferedImage.TYPE_INT_RGB), "png", png.toFile());
-        String[] i2i = dev.surpass.cli.CliRuns.run("txt2img", "--model", dir.toString(), "--prompt", "a red cat", "--steps", "2",
+        java.awt.image.BufferedImage pic = new java.awt.image.BufferedImage(16, 16, java.awt.image.BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 16; y++) for (int x = 0; x < 16; x++) pic.setRGB(x, y, (x * 16) << 16 | (y * 16) << 8 | 0x40);
+        javax.imageio.ImageIO.write(pic, "png", png.toFile());
+        String[] i2i = dev.surpass.cli.CliRuns.run("txt2img", "--model", dir.toString(), "--prompt", "a red cat", "--steps", "4", "--strength", "0.5",
                 "--init-image", png.toString(), "--out", out.resolve("i2i").toString(), "--device", "cpu");
-        assertEquals("2", i2i[0], i2i[1] + i2i[2]);
-        assertTrue(i2i[2].contains("SDXL"), i2i[2]);
+        assertEquals("0", i2i[0], i2i[1] + i2i[2]);
+        try (Tensor img = dev.surpass.model.vae.AutoencoderKL.fromImages(cpu, new java.awt.image.BufferedImage[] {pic});
+             Tensor l = xl.sampleFromImage(List.of("a red cat"), null, img, 0.5, StableDiffusion.Options.defaults().withSteps(4), null);
+             var f = dev.surpass.io.SafeTensors.open(out.resolve("i2i").resolve("latents.safetensors")); Tensor t = f.tensor("latents", cpu)) {
+            assertArrayEquals(l.toFloatArray(), t.toFloatArray());
+        }
     }
 
     @org.junit.jupiter.api.Tag("gpu")
@@ -295,8 +301,13 @@ class StableDiffusionXLTest {
         assertFalse(StableDiffusionXL.accepts(sd1));
         assertTrue(StableDiffusionXL.accepts(dir));
         Path refiner = SdxlFixture.write(bad.resolve("refiner"), 3, null);
-        Files.writeString(refiner.resolve("model_index.json"), "{\"_class_name\": \"StableDiffusionXLImg2ImgPipeline\"}");
+        Files.writeString(refiner.resolve("model_index.json"), "{\"_class_name\": \"StableDiffusionXLImg2ImgPipeline\", \"text_encoder\": [null, null], "
+                + "\"requires_aesthetics_score\": true}");
         assertTrue(assertThrows(IllegalArgumentException.class, () -> StableDiffusionXL.load(cpu, refiner)).getMessage().contains("refiner"));
+        // a base folder saved by the image-to-image class loads (its text_encoder is there)
+        Files.writeString(refiner.resolve("model_index.json"), "{\"_class_name\": \"StableDiffusionXLImg2ImgPipeline\", \"requires_aesthetics_score\": false}");
+        assertTrue(StableDiffusionXL.accepts(refiner));
+        StableDiffusionXL.load(cpu, refiner).close();
         Path noTok2 = SdxlFixture.write(bad.resolve("notok2"), 3, null);
         for (String f : new String[] {"vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json"}) {
             Files.delete(noTok2.resolve("tokenizer_2").resolve(f));
