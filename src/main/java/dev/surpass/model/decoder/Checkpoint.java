@@ -104,6 +104,19 @@ public final class Checkpoint implements AutoCloseable {
         }
     }
 
+    /**
+     * The one safetensors file {@code file} opened for loading (a single-file checkpoint such as
+     * BFL's {@code flux1-dev.safetensors}); {@link #dir} is its folder.
+     */
+    public static Checkpoint openFile(Path file) {
+        if (file == null || !Files.isRegularFile(file)) throw new IllegalArgumentException(file + ": not a safetensors file");
+        Checkpoint c = new Checkpoint(file.toAbsolutePath().getParent());
+        SafeTensorsFile st = SafeTensors.open(file);
+        c.opened.add(st);
+        for (String n : st.names()) c.byName.put(n, st);
+        return c;
+    }
+
     public Path dir() {
         return dir;
     }

@@ -5,12 +5,16 @@ import dev.surpass.Device;
 import dev.surpass.Tensor;
 import dev.surpass.cli.ModelForward;
 import dev.surpass.model.decoder.ConfigJson;
+import dev.surpass.io.SafeTensors;
+import dev.surpass.io.SafeTensorsFile;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 
 /**
  * {@code surpass forward} for diffusers FluxTransformer2DModel folders (config.json with
- * {@code "_class_name": "FluxTransformer2DModel"}; pass a pipeline's {@code transformer/}): inputs
+ * {@code "_class_name": "FluxTransformer2DModel"}; pass a pipeline's {@code transformer/}), or Black Forest
+ * Labs' single {@code flux1-*.safetensors} file (names with {@code img_in.weight}): inputs
  * {@code hidden_states} {@code [B, T, in_channels]} (packed latents), {@code encoder_hidden_states}
  * {@code [B, S, joint_attention_dim]}, {@code pooled_projections} {@code [B, pooled_projection_dim]},
  * {@code timestep} ({@code [B]} or one value, σ as the pipeline passes it), {@code img_ids}
@@ -29,6 +33,13 @@ public final class FluxForward implements ModelForward {
 
     @Override
     public boolean accepts(Path model) {
+        if (model != null && Files.isRegularFile(model) && model.getFileName().toString().endsWith(".safetensors")) {
+            try (SafeTensorsFile f = SafeTensors.open(model)) { // Black Forest Labs' single file
+                return f.contains("img_in.weight") || f.contains(FluxWeights.COMFY_PREFIX + "img_in.weight");
+            } catch (RuntimeException e) {
+                return false;
+            }
+        }
         JsonNode n = ConfigJson.peek(model);
         return n != null && "FluxTransformer2DModel".equals(n.path("_class_name").asText(""));
     }

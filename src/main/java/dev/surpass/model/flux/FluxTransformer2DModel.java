@@ -14,13 +14,15 @@ import dev.surpass.model.decoder.Checkpoint;
 import dev.surpass.model.dit.DiTEmbeddings;
 import dev.surpass.model.dit.DiTOps;
 import dev.surpass.model.dit.DiTTokens;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
  * diffusers' {@code FluxTransformer2DModel}, the rectified-flow transformer of FLUX.1-dev / -schnell
- * (the denoiser of {@code FluxPipeline}), loaded from a diffusers {@code transformer/} folder and run
+ * (the denoiser of {@code FluxPipeline}), loaded from a diffusers {@code transformer/} folder (or Black
+ * Forest Labs' original single file, renamed as diffusers' single-file loader does: {@link FluxWeights}) and run
  * on the model's {@link Device} through the layers ops, {@link DiTOps} and the fused attention.
  *
  * <p>Structure, as diffusers computes it ({@code B} samples, {@code D = heads · head_dim}, {@code T}
@@ -90,6 +92,7 @@ public final class FluxTransformer2DModel implements AutoCloseable {
     private Lin xEmbed, time1, time2, guidance1, guidance2, text1, text2, context, normOut, projOut;
     private DoubleBlock[] doubles;
     private SingleBlock[] singles;
+    private boolean shiftFirstNormOut; // norm_out.linear's rows in BFL's (shift, scale) order instead of diffusers' (scale, shift)
     private Tensor rotate;          // [hd, hd]: linear(x, rotate) = rot(x), the interleaved pairs' quarter turn
     private volatile boolean closed;
 
@@ -113,7 +116,10 @@ public final class FluxTransformer2DModel implements AutoCloseable {
      * Loads a diffusers FluxTransformer2DModel folder onto {@code device}: {@code config.json} and
      * the weights ({@code diffusion_pytorch_model.safetensors}, or the shards its
      * {@code diffusion_pytorch_model.safetensors.index.json} names). {@code dir} may also be a
-     * pipeline folder with the model in {@code transformer/}.
+     * pipeline folder with the model in {@code transformer/}, or Black Forest Labs' original single
+     * file ({@code flux1-dev.safetensors}, {@code flux1-schnell.safetensors}, with or without
+     * ComfyUI's {@code model.diffusion_model.} prefix): renamed as diffusers' single-file loader
+     * does, its config inferred from the shapes ({@link FluxWeights}).
      *
      * @throws IllegalArgumentException naming the file and field or tensor for a bad or unsupported
      *                                  config, a missing tensor, or one of another shape or a non-float dtype
@@ -122,12 +128,28 @@ public final class FluxTransformer2DModel implements AutoCloseable {
         String who = "FluxTransformer2DModel.load";
         if (device == null) throw new IllegalArgumentException(who + ": device is null");
         if (device.isClosed()) throw new IllegalArgumentException(who + ": device " + device.name() + " is closed");
-        dir = Checkpoint.componentFolder(who, dir, "transformer", "a diffusers FluxTransformer2DModel with config.json");
+        if (dir != null && Files.isRegularFile(dir) && dir.getFileName().toString().endsWith(".safetensors")) {
+            try (Checkpoint wt = Checkpoint.openFile(dir)) {
+                if (!FluxWeights.isOriginal(wt)) {
+                    throw new IllegalArgumentException(who + ": " + dir + " has no img_in.weight: not a Flux transformer in Black Forest Labs'"
+                            + " single-file layout (pass a diffusers transformer/ folder for diffusers' names)");
+                }
+                FluxWeights w = FluxWeights.original(wt, device);
+                return build(device, w.config(), w);
+            }
+        }
+        dir = Checkpoint.componentFolder(who, dir, "transformer", "a diffusers FluxTransformer2DModel with config.json, or a .safetensors file");
         FluxTransformerConfig cfg = FluxTransformerConfig.read(dir);
         try (Checkpoint wt = Checkpoint.open(dir)) {
+            return build(device, cfg, FluxWeights.diffusers(wt, device, cfg));
+        }
+    }
+
+    private static FluxTransformer2DModel build(Device device, FluxTransformerConfig cfg, FluxWeights w) {
+        try (w) {
             FluxTransformer2DModel m = new FluxTransformer2DModel(device, cfg);
             try {
-                m.fill(wt);
+                m.fill(w);
             } catch (RuntimeException | Error e) {
                 m.close();
                 throw e;
@@ -136,7 +158,7 @@ public final class FluxTransformer2DModel implements AutoCloseable {
         }
     }
 
-    private void fill(Checkpoint wt) {
+    private void fill(FluxWeights wt) {
         FluxTransformerConfig c = config;
         int d = c.innerDim(), tp = FluxTransformerConfig.TIME_PROJ_DIM;
         xEmbed = lin(wt, "x_embedder", d, c.inChannels());
@@ -167,11 +189,12 @@ public final class FluxTransformer2DModel implements AutoCloseable {
                     lin(wt, b + "proj_mlp", c.mlpDim(), d), out[0], out[1]);
         }
         normOut = lin(wt, "norm_out.linear", 2L * d, d);
+        shiftFirstNormOut = wt.shiftFirstNormOut();
         projOut = lin(wt, "proj_out", c.outChannels(), d);
         rotate = keep(rotation(device, c.attentionHeadDim()));
     }
 
-    private Attn attention(Checkpoint wt, String p, boolean joint) {
+    private Attn attention(FluxWeights wt, String p, boolean joint) {
         int d = config.innerDim(), hd = config.attentionHeadDim();
         Lin q = lin(wt, p + "to_q", d, d), k = lin(wt, p + "to_k", d, d), v = lin(wt, p + "to_v", d, d);
         Tensor nq = vector(wt, p + "norm_q.weight", hd), nk = vector(wt, p + "norm_k.weight", hd);
@@ -181,15 +204,15 @@ public final class FluxTransformer2DModel implements AutoCloseable {
                 lin(wt, p + "to_add_out", d, d));
     }
 
-    private Lin lin(Checkpoint wt, String p, long out, long in) {
-        return new Lin(keep(wt.uploadLinear(device, p + ".weight", out, in)), vector(wt, p + ".bias", out));
+    private Lin lin(FluxWeights wt, String p, long out, long in) {
+        return new Lin(keep(wt.linear(p + ".weight", out, in)), vector(wt, p + ".bias", out));
     }
 
     /**
      * A linear {@code [out, a + b]} cut by columns into {@code [out, a]} (with the bias) and
      * {@code [out, b]} (without): {@code linear(cat[x, y]) = linear(x, first) + linear(y, second)}.
      */
-    private Lin[] splitColumns(Checkpoint wt, String p, int out, int a, int b) {
+    private Lin[] splitColumns(FluxWeights wt, String p, int out, int a, int b) {
         float[] w = wt.read(p + ".weight", out, (long) a + b);
         float[] wa = new float[out * a], wb = new float[(int) ((long) out * b)];
         for (int r = 0; r < out; r++) {
@@ -201,8 +224,8 @@ public final class FluxTransformer2DModel implements AutoCloseable {
     }
 
     /** A 1-D F32 tensor (a bias or a norm weight). */
-    private Tensor vector(Checkpoint wt, String name, long n) {
-        return keep(wt.upload(device, name, n));
+    private Tensor vector(FluxWeights wt, String name, long n) {
+        return keep(wt.vector(name, n));
     }
 
     private Tensor keep(Tensor t) {
@@ -323,8 +346,9 @@ public final class FluxTransformer2DModel implements AutoCloseable {
                     h = next;
                 }
                 Tensor img = sc.track(DiTTokens.slice(h, s, t));
-                Tensor mod = sc.track(linear(cond, normOut));                                     // [B, 2D]: scale, shift
-                Tensor nx = sc.track(DiTOps.modulate(img, mod, 1, 0, FluxTransformerConfig.EPS));
+                Tensor mod = sc.track(linear(cond, normOut));                                     // [B, 2D]: scale, shift (BFL: shift, scale)
+                Tensor nx = sc.track(shiftFirstNormOut ? DiTOps.modulate(img, mod, 0, 1, FluxTransformerConfig.EPS)
+                        : DiTOps.modulate(img, mod, 1, 0, FluxTransformerConfig.EPS));
                 return linear(nx, projOut);                                                        // [B, T, out]
             } finally {
                 if (xi != x) xi.close();

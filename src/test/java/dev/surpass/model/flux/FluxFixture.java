@@ -197,6 +197,103 @@ final class FluxFixture {
         }
     }
 
+    /**
+     * The same weights in Black Forest Labs' original single-file layout (what diffusers'
+     * convert_flux_transformer_checkpoint_to_diffusers reads): q, k, v fused into {@code qkv}, the single blocks'
+     * q, k, v, proj_mlp into {@code linear1}, norm_out's rows back in (shift, scale) order; names prefixed by
+     * {@code prefix} ("" or ComfyUI's "model.diffusion_model.").
+     */
+    Path writeOriginal(Path file, DType dtype, String prefix) {
+        Map<String, float[]> o = new LinkedHashMap<>();
+        Map<String, long[]> sh = new LinkedHashMap<>();
+        java.util.function.BiConsumer<String, String> ren = (from, to) -> {
+            for (String leaf : new String[] {".weight", ".bias"}) {
+                o.put(to + leaf, w.get(from + leaf));
+                sh.put(to + leaf, shapes.get(from + leaf));
+            }
+        };
+        java.util.function.BiConsumer<String[], String> fuse = (froms, to) -> {
+            for (String leaf : new String[] {".weight", ".bias"}) {
+                int n = 0, rows = 0;
+                for (String f : froms) {
+                    n += w.get(f + leaf).length;
+                    rows += (int) shapes.get(f + leaf)[0];
+                }
+                float[] v = new float[n];
+                int at = 0;
+                for (String f : froms) {
+                    System.arraycopy(w.get(f + leaf), 0, v, at, w.get(f + leaf).length);
+                    at += w.get(f + leaf).length;
+                }
+                o.put(to + leaf, v);
+                sh.put(to + leaf, leaf.equals(".bias") ? new long[] {rows} : new long[] {rows, d});
+            }
+        };
+        java.util.function.BiConsumer<String, String> scale = (from, to) -> {
+            o.put(to + ".scale", w.get(from + ".weight"));
+            sh.put(to + ".scale", shapes.get(from + ".weight"));
+        };
+        ren.accept("x_embedder", "img_in");
+        ren.accept("context_embedder", "txt_in");
+        ren.accept("time_text_embed.timestep_embedder.linear_1", "time_in.in_layer");
+        ren.accept("time_text_embed.timestep_embedder.linear_2", "time_in.out_layer");
+        if (guidance) {
+            ren.accept("time_text_embed.guidance_embedder.linear_1", "guidance_in.in_layer");
+            ren.accept("time_text_embed.guidance_embedder.linear_2", "guidance_in.out_layer");
+        }
+        ren.accept("time_text_embed.text_embedder.linear_1", "vector_in.in_layer");
+        ren.accept("time_text_embed.text_embedder.linear_2", "vector_in.out_layer");
+        for (int i = 0; i < layers; i++) {
+            String b = "transformer_blocks." + i + ".", t = "double_blocks." + i + ".";
+            ren.accept(b + "norm1.linear", t + "img_mod.lin");
+            ren.accept(b + "norm1_context.linear", t + "txt_mod.lin");
+            fuse.accept(new String[] {b + "attn.to_q", b + "attn.to_k", b + "attn.to_v"}, t + "img_attn.qkv");
+            fuse.accept(new String[] {b + "attn.add_q_proj", b + "attn.add_k_proj", b + "attn.add_v_proj"}, t + "txt_attn.qkv");
+            scale.accept(b + "attn.norm_q", t + "img_attn.norm.query_norm");
+            scale.accept(b + "attn.norm_k", t + "img_attn.norm.key_norm");
+            scale.accept(b + "attn.norm_added_q", t + "txt_attn.norm.query_norm");
+            scale.accept(b + "attn.norm_added_k", t + "txt_attn.norm.key_norm");
+            ren.accept(b + "attn.to_out.0", t + "img_attn.proj");
+            ren.accept(b + "attn.to_add_out", t + "txt_attn.proj");
+            ren.accept(b + "ff.net.0.proj", t + "img_mlp.0");
+            ren.accept(b + "ff.net.2", t + "img_mlp.2");
+            ren.accept(b + "ff_context.net.0.proj", t + "txt_mlp.0");
+            ren.accept(b + "ff_context.net.2", t + "txt_mlp.2");
+        }
+        for (int i = 0; i < singleLayers; i++) {
+            String b = "single_transformer_blocks." + i + ".", t = "single_blocks." + i + ".";
+            ren.accept(b + "norm.linear", t + "modulation.lin");
+            fuse.accept(new String[] {b + "attn.to_q", b + "attn.to_k", b + "attn.to_v", b + "proj_mlp"}, t + "linear1");
+            scale.accept(b + "attn.norm_q", t + "norm.query_norm");
+            scale.accept(b + "attn.norm_k", t + "norm.key_norm");
+            ren.accept(b + "proj_out", t + "linear2");
+        }
+        ren.accept("proj_out", "final_layer.linear");
+        // diffusers' (scale, shift) rows back to the original (shift, scale)
+        float[] nw = w.get("norm_out.linear.weight"), nb = w.get("norm_out.linear.bias");
+        float[] sw = new float[nw.length], sb = new float[nb.length];
+        System.arraycopy(nw, d * d, sw, 0, d * d);
+        System.arraycopy(nw, 0, sw, d * d, d * d);
+        System.arraycopy(nb, d, sb, 0, d);
+        System.arraycopy(nb, 0, sb, d, d);
+        o.put("final_layer.adaLN_modulation.1.weight", sw);
+        sh.put("final_layer.adaLN_modulation.1.weight", new long[] {2L * d, d});
+        o.put("final_layer.adaLN_modulation.1.bias", sb);
+        sh.put("final_layer.adaLN_modulation.1.bias", new long[] {2L * d});
+        try {
+            Files.createDirectories(file.getParent());
+            Map<String, Tensor> ts = new LinkedHashMap<>();
+            try (Device cpu = Device.cpu()) {
+                for (var e : o.entrySet()) ts.put(prefix + e.getKey(), cpu.upload(dtype, e.getValue(), sh.get(e.getKey())));
+                SafeTensors.write(file, ts, Map.of("format", "pt"));
+                for (Tensor x : ts.values()) x.close();
+            }
+            return file;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     /** The weights rounded to a 16-bit dtype (what a 16-bit file holds). */
     void roundTo(DType dt) {
         for (float[] v : w.values()) for (int i = 0; i < v.length; i++) v[i] = dt.round(v[i]);

@@ -184,6 +184,47 @@ class FluxTransformer2DModelTest {
         assertTrue(e.getMessage().contains("diffusion_pytorch_model-00002-of-00002.safetensors"), e.getMessage());
     }
 
+    /**
+     * Black Forest Labs' original single file (fused qkv / linear1, norm_out rows in (shift, scale) order; also with
+     * ComfyUI's prefix): the config is inferred and the output is the diffusers folder's, bit for bit.
+     */
+    @Test
+    void originalSingleFileLoadsAsTheDiffusersFolder() {
+        // BFL's files are FLUX.1's head dim 128 with axes [16, 56, 56] (what the inferred config assumes): one head of 128
+        FluxFixture f = new FluxFixture(SEED + 34, 1, 128, 2, 2, 12, 8, 24, 20, true, new int[] {16, 56, 56});
+        Path dir = f.write(tmp.resolve("dev128"), DType.F32);
+        In in = In.random(SEED + 35, f, 2, new float[] {0.6f, 0.2f}, new float[] {3.5f, 2f});
+        float[] want = run(cpu, dir, DType.F32, in);
+        assertTrue(ParityMath.compare(want, in.ref(f), TOL).passed());
+        Path file = f.writeOriginal(tmp.resolve("bfl").resolve("flux1-dev.safetensors"), DType.F32, "");
+        try (FluxTransformer2DModel m = FluxTransformer2DModel.load(cpu, file)) {
+            assertEquals(FluxTransformerConfig.read(dir), m.config(), "the inferred config");
+        }
+        assertArrayEquals(want, run(cpu, file, DType.F32, in));
+        Path comfy = f.writeOriginal(tmp.resolve("comfy").resolve("flux1-dev-comfy.safetensors"), DType.F32, "model.diffusion_model.");
+        assertArrayEquals(want, run(cpu, comfy, DType.F32, in));
+        assertTrue(new FluxForward().accepts(file) && new FluxForward().accepts(comfy));
+        // schnell: no guidance_in, so no guidance embedder; out_channels = in_channels; BF16 as BFL ships it
+        FluxFixture s = new FluxFixture(SEED + 36, 1, 128, 1, 2, 12, 12, 24, 20, false, new int[] {16, 56, 56});
+        s.roundTo(DType.BF16);
+        In sin = In.random(SEED + 37, s, 1, new float[] {0.75f}, null);
+        Path sfile = s.writeOriginal(tmp.resolve("bfl").resolve("flux1-schnell.safetensors"), DType.BF16, "");
+        assertArrayEquals(run(cpu, s.write(tmp.resolve("schnell128"), DType.F32), DType.F32, sin), run(cpu, sfile, DType.F32, sin));
+        // a head dim other than FLUX.1's 128 cannot say its rope axes: refused by name
+        Path hd64 = dev.writeOriginal(tmp.resolve("bfl64").resolve("flux-64.safetensors"), DType.F32, "");
+        assertRefusal(() -> FluxTransformer2DModel.load(cpu, hd64), "axes_dims_rope", "attention_head_dim 64");
+        // another safetensors file is refused by name
+        Path other = tmp.resolve("other.safetensors");
+        try (Tensor t = cpu.upload(DType.F32, new float[4], 4)) {
+            SafeTensors.write(other, Map.of("x_embedder.proj.weight", t), Map.of());
+        }
+        assertFalse(new FluxForward().accepts(other));
+        assertRefusal(() -> FluxTransformer2DModel.load(cpu, other), "img_in.weight", "Black Forest Labs");
+        int before = cpu.liveAllocations();
+        run(cpu, file, DType.F32, in);
+        assertEquals(before, cpu.liveAllocations(), "no fused block is left behind");
+    }
+
     /** {@code surpass forward}'s family "flux": the folder is accepted, integer ids (also batched [1, N, 3]) read, missing inputs named. */
     @Test
     void forwardFamilyRunsTheFolder() {
