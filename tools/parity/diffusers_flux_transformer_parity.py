@@ -12,7 +12,8 @@
 # All: 3 heads of 128 (D 384) with Flux's axes_dims_rope [16, 56, 56], 2 double + 2 single blocks, in_channels 64
 # (out_channels 64), joint_attention_dim 128, pooled_projection_dim 96; packed latents 2×(11·13 = 143)×64 with the
 # pipeline's img_ids (0, row, col), S = 61 text tokens with random integer txt_ids in [0, 4)³, timesteps σ = [0.9813, 0.12325].
-# BF16=1 stores the weights as bfloat16 (the reference uses the rounded values).
+# BF16=1 stores the weights as bfloat16 (the reference uses the rounded values). ORIGINAL=1 gives surpass the weights in Black
+# Forest Labs' single-file layout (flux1-<kind>.safetensors: fused qkv / linear1, norm_out rows (shift, scale)) instead.
 # LAYERS=n / SINGLE=n set the block counts.
 # Run from an empty folder: python3 diffusers_flux_transformer_parity.py [dev|schnell].
 # Exits 1 when max |Δ| > 1e-3 or the relative L2 > 2e-5.
@@ -133,6 +134,41 @@ def flux_forward(w, cfg, x, ctx, pooled, timestep, img_ids, txt_ids, guidance=No
     return lnr(ln(hs) * (1 + scale)[:, None, :] + shift[:, None, :], "proj_out")
 
 
+def to_original(w, d, layers, single):
+    """diffusers' names back to Black Forest Labs' single-file layout (the inverse of diffusers'
+    convert_flux_transformer_checkpoint_to_diffusers): fused qkv / linear1, norm_out's rows in (shift, scale) order."""
+    o = {}
+    def ren(a, b):
+        for leaf in (".weight", ".bias"): o[b + leaf] = w[a + leaf]
+    def fuse(names, b):
+        for leaf in (".weight", ".bias"): o[b + leaf] = torch.cat([w[n + leaf] for n in names], dim=0)
+    ren("x_embedder", "img_in"); ren("context_embedder", "txt_in")
+    ren("time_text_embed.timestep_embedder.linear_1", "time_in.in_layer"); ren("time_text_embed.timestep_embedder.linear_2", "time_in.out_layer")
+    if "time_text_embed.guidance_embedder.linear_1.weight" in w:
+        ren("time_text_embed.guidance_embedder.linear_1", "guidance_in.in_layer"); ren("time_text_embed.guidance_embedder.linear_2", "guidance_in.out_layer")
+    ren("time_text_embed.text_embedder.linear_1", "vector_in.in_layer"); ren("time_text_embed.text_embedder.linear_2", "vector_in.out_layer")
+    for i in range(layers):
+        b, t = f"transformer_blocks.{i}.", f"double_blocks.{i}."
+        ren(b + "norm1.linear", t + "img_mod.lin"); ren(b + "norm1_context.linear", t + "txt_mod.lin")
+        fuse([b + "attn.to_q", b + "attn.to_k", b + "attn.to_v"], t + "img_attn.qkv")
+        fuse([b + "attn.add_q_proj", b + "attn.add_k_proj", b + "attn.add_v_proj"], t + "txt_attn.qkv")
+        for a, c in (("norm_q", "img_attn.norm.query_norm"), ("norm_k", "img_attn.norm.key_norm"), ("norm_added_q", "txt_attn.norm.query_norm"),
+                     ("norm_added_k", "txt_attn.norm.key_norm")): o[t + c + ".scale"] = w[b + "attn." + a + ".weight"]
+        ren(b + "attn.to_out.0", t + "img_attn.proj"); ren(b + "attn.to_add_out", t + "txt_attn.proj")
+        ren(b + "ff.net.0.proj", t + "img_mlp.0"); ren(b + "ff.net.2", t + "img_mlp.2")
+        ren(b + "ff_context.net.0.proj", t + "txt_mlp.0"); ren(b + "ff_context.net.2", t + "txt_mlp.2")
+    for i in range(single):
+        b, t = f"single_transformer_blocks.{i}.", f"single_blocks.{i}."
+        ren(b + "norm.linear", t + "modulation.lin"); ren(b + "proj_out", t + "linear2")
+        fuse([b + "attn.to_q", b + "attn.to_k", b + "attn.to_v", b + "proj_mlp"], t + "linear1")
+        o[t + "norm.query_norm.scale"] = w[b + "attn.norm_q.weight"]; o[t + "norm.key_norm.scale"] = w[b + "attn.norm_k.weight"]
+    ren("proj_out", "final_layer.linear")
+    for leaf in (".weight", ".bias"):
+        scale, shift = w["norm_out.linear" + leaf].chunk(2, dim=0)
+        o["final_layer.adaLN_modulation.1" + leaf] = torch.cat([shift, scale], dim=0)
+    return o
+
+
 def image_ids(h, w):  # FluxPipeline._prepare_latent_image_ids
     ids = torch.zeros(h, w, 3)
     ids[..., 1] = ids[..., 1] + torch.arange(h)[:, None]
@@ -157,6 +193,11 @@ def main():
     os.makedirs("transformer", exist_ok=True)
     save_safetensors({k: (v.bfloat16() if bf16 else v) for k, v in w.items()}, "transformer/diffusion_pytorch_model.safetensors")
     json.dump(cfg, open("transformer/config.json", "w"), indent=2)
+    original = os.environ.get("ORIGINAL") == "1"
+    model = "transformer"
+    if original:  # BFL's single file instead of the diffusers folder
+        model = f"flux1-{kind}.safetensors"
+        save_safetensors({k: (v.bfloat16() if bf16 else v) for k, v in to_original(w, heads * hd, layers, single).items()}, model)
     T = GH * GW
     x = torch.randn(B, T, cin); ctx = torch.randn(B, S, joint); pooled = torch.randn(B, pool)
     ts = torch.tensor([0.9813, 0.12325][:B]); g = torch.tensor([3.5, 1.25][:B]) if guid else None
@@ -174,7 +215,7 @@ def main():
         ref_cr = flux_forward(w, cfg, x, ctx, pooled, ts, img, txt, g, exact_exp=True)
     surpass = os.environ.get("SURPASS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "surpass"))
     t0 = time.time()
-    r = subprocess.run([surpass, "forward", "--model", "transformer", "--inputs", "inputs.safetensors", "--out", "out.safetensors"],
+    r = subprocess.run([surpass, "forward", "--model", model, "--inputs", "inputs.safetensors", "--out", "out.safetensors"],
                        capture_output=True, text=True)
     t_run = time.time() - t0
     if r.returncode: print(r.stdout, r.stderr); sys.exit(1)
@@ -186,7 +227,7 @@ def main():
     rel64 = ((got.double() - ref64).norm() / ref64.norm()).item()
     rel_cr = ((got - ref_cr).norm() / ref_cr.norm()).item()
     rel_tc = ((ref - ref_cr).norm() / ref_cr.norm()).item()
-    print(f"{kind}{' BF16' if bf16 else ''}: guidance_embeds {guid}, {layers} double + {single} single blocks of "
+    print(f"{kind}{' BF16' if bf16 else ''}{' ORIGINAL (' + model + ')' if original else ''}: guidance_embeds {guid}, {layers} double + {single} single blocks of "
           f"{heads}x{hd}, latents {B}x{T}x{cin}, S {S}: max |diff| {d.max():.3e}, relative L2 {rel:.3e} (to the fp64 forward: {rel64:.3e}; "
           f"PyTorch fp32's own: {floor:.3e}; to the fp32 forward with correctly rounded sinusoid frequencies: {rel_cr:.3e}, which is "
           f"{rel_tc:.3e} from the plain fp32 one), |ref| max {ref.abs().max():.2f}; PyTorch fp32 forward {t_ref:.1f} s, "
