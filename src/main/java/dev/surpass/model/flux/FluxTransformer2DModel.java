@@ -61,8 +61,8 @@ import java.util.List;
  * permutation (exact in fp32: each output is one ±input; with {@code -Dsurpass.gemm.tf32=true} on
  * CUDA it would round to TF32), so no weight is permuted.
  *
- * <p>Weights stored in F16 / BF16 are widened to fp32 on load (on the CPU the linear weights other
- * than the split proj_out stay 16-bit under {@link Checkpoint#keepSixteenBitOnCpu}); the model
+ * <p>Weights stored in F16 / BF16 are widened to fp32 on load (on the CPU the linear weights stay
+ * 16-bit under {@link Checkpoint#keepSixteenBitOnCpu}); the model
  * computes in fp32 whatever the inputs' dtype. The whole batch runs together. ControlNet residuals,
  * IP-Adapter and LoRA scales ({@code joint_attention_kwargs}) are not parameters.
  *
@@ -213,14 +213,10 @@ public final class FluxTransformer2DModel implements AutoCloseable {
      * {@code [out, b]} (without): {@code linear(cat[x, y]) = linear(x, first) + linear(y, second)}.
      */
     private Lin[] splitColumns(FluxWeights wt, String p, int out, int a, int b) {
-        float[] w = wt.read(p + ".weight", out, (long) a + b);
-        float[] wa = new float[out * a], wb = new float[(int) ((long) out * b)];
-        for (int r = 0; r < out; r++) {
-            System.arraycopy(w, (int) ((long) r * (a + b)), wa, r * a, a);
-            System.arraycopy(w, (int) ((long) r * (a + b) + a), wb, (int) ((long) r * b), b);
-        }
-        Lin first = new Lin(keep(device.upload(DType.F32, wa, out, a)), vector(wt, p + ".bias", out));
-        return new Lin[] {first, new Lin(keep(device.upload(DType.F32, wb, out, b)), null)};
+        Tensor[] w = wt.linearColumns(p + ".weight", out, a, b);
+        keep(w[0]);
+        keep(w[1]);
+        return new Lin[] {new Lin(w[0], vector(wt, p + ".bias", out)), new Lin(w[1], null)};
     }
 
     /** A 1-D F32 tensor (a bias or a norm weight). */

@@ -180,12 +180,12 @@ final class FluxWeights implements AutoCloseable {
         return wt.uploadRange(device, p.name(), total, (int) from, (int) n);
     }
 
-    /** A whole tensor's values (fp32) by its diffusers name, its shape checked. */
-    float[] read(String name, long... shape) {
-        if (prefix == null) return wt.read(name, shape);
+    /** A linear weight {@code [out, Σ cols]} by its diffusers name, cut by columns ({@link Checkpoint#uploadLinearColumns}). */
+    Tensor[] linearColumns(String name, long out, long... cols) {
+        if (prefix == null) return wt.uploadLinearColumns(device, name, out, cols);
         Part p = part(name);
         if (p.rows() != null) throw new IllegalStateException(name + " is part of the fused " + p.name());
-        return wt.read(p.name(), shape);
+        return wt.uploadLinearColumns(device, p.name(), out, cols);
     }
 
     /** A BFL tensor, and for a fused one its row blocks and which of them diffusers' tensor is. */

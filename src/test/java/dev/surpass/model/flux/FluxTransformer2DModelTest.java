@@ -147,6 +147,18 @@ class FluxTransformer2DModelTest {
         float[] got = run(cpu, b16, DType.F32, in);
         assertArrayEquals(run(cpu, f32, DType.F32, in), got);
         assertTrue(ParityMath.compare(got, in.ref(f), TOL).passed());
+        // kept 16-bit on the CPU (-Dsurpass.cpu.weights16, the single blocks' column-split proj_out too): the same values, another summation order
+        String old = System.setProperty("surpass.cpu.weights16", "true");
+        try {
+            int before = cpu.liveAllocations();
+            float[] kept = run(cpu, b16, DType.F32, in);
+            assertTrue(ParityMath.compare(kept, in.ref(f), TOL).passed());
+            assertTrue(ParityMath.compare(kept, toDouble(got), 1e-6).passed());
+            assertEquals(before, cpu.liveAllocations());
+        } finally {
+            if (old == null) System.clearProperty("surpass.cpu.weights16");
+            else System.setProperty("surpass.cpu.weights16", old);
+        }
         // F16 inputs are computed in fp32: the same as the F32 inputs they round to
         In rounded = new In(round(in.x()), round(in.ctx()), round(in.pooled()), in.ts(), in.img(), in.txt(), in.g(), 1, T, 12);
         assertArrayEquals(run(cpu, f32, DType.F32, rounded), run(cpu, f32, DType.F16, in));
