@@ -24,6 +24,7 @@ public final class ModelFamilies {
             new dev.surpass.model.vae.VaeForward(),
             new dev.surpass.model.unet.UNetForward(),
             new dev.surpass.model.sd3.SD3Forward(),
+            new dev.surpass.model.flux.FluxForward(),
             new dev.surpass.model.clip.ClipForward()
     );
 

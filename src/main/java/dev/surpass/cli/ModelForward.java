@@ -60,4 +60,27 @@ public interface ModelForward {
         }
         return rows;
     }
+
+    /**
+     * The values of {@code t} (floating, I32 or I64, any shape) read to the host as fp32, for
+     * timesteps, ids and scales passed as tensors; {@code op} prefixes the message (e.g. "sd3 forward").
+     */
+    static float[] hostFloats(String op, String name, Tensor t) {
+        try (Device cpu = Device.cpu(); Tensor host = t.to(cpu)) {
+            if (host.dtype().isFloating()) return host.toFloatArray();
+            if (host.dtype() == DType.I64) {
+                long[] v = host.toLongArray();
+                float[] f = new float[v.length];
+                for (int i = 0; i < v.length; i++) f[i] = v[i];
+                return f;
+            }
+            if (host.dtype() == DType.I32) {
+                int[] v = host.toIntArray();
+                float[] f = new float[v.length];
+                for (int i = 0; i < v.length; i++) f[i] = v[i];
+                return f;
+            }
+        }
+        throw new IllegalArgumentException(op + ": " + name + " is " + t.describe() + "; expected a floating or I32/I64 tensor");
+    }
 }

@@ -104,6 +104,19 @@ public final class Checkpoint implements AutoCloseable {
         }
     }
 
+    /**
+     * The one safetensors file {@code file} opened for loading (a single-file checkpoint such as
+     * BFL's {@code flux1-dev.safetensors}); {@link #dir} is its folder.
+     */
+    public static Checkpoint openFile(Path file) {
+        if (file == null || !Files.isRegularFile(file)) throw new IllegalArgumentException(file + ": not a safetensors file");
+        Checkpoint c = new Checkpoint(file.toAbsolutePath().getParent());
+        SafeTensorsFile st = SafeTensors.open(file);
+        c.opened.add(st);
+        for (String n : st.names()) c.byName.put(n, st);
+        return c;
+    }
+
     public Path dir() {
         return dir;
     }
@@ -180,6 +193,46 @@ public final class Checkpoint implements AutoCloseable {
             out += r;
         }
         return blocks(device, name, new long[] {out, in}, in, rows);
+    }
+
+    /**
+     * A linear weight {@code [out, Σ cols]} cut by columns into {@code [out, cols[i]]} blocks (a layer
+     * fed a concatenation of features, as Flux's single blocks' proj_out on cat[attn, mlp]:
+     * {@code linear(cat[x, y]) = linear(x, first) + linear(y, second)}), each as {@link #uploadLinear}
+     * gives a whole weight: F32, or on the CPU with {@link #keepSixteenBitOnCpu} its stored 16-bit values.
+     */
+    public Tensor[] uploadLinearColumns(Device device, String name, long out, long... cols) {
+        long in = 0;
+        for (long c : cols) {
+            if (c <= 0) throw new IllegalArgumentException("uploadLinearColumns: column block of " + c + " columns for tensor '" + name + "'");
+            in += c;
+        }
+        DType stored = check(name, out, in).dtype();
+        boolean keep = device.isCpu() && keepSixteenBitOnCpu() && (stored == DType.BF16 || stored == DType.F16);
+        Tensor[] parts = new Tensor[cols.length];
+        try (Device cpu = Device.cpu(); Tensor t = byName.get(name).tensor(name, cpu)) {
+            float[] all = keep ? null : t.toFloatArray();
+            long col0 = 0;
+            for (int i = 0; i < cols.length; i++) {
+                long c = cols[i];
+                if (keep) { // row by row out of the mapped file (which closes after loading)
+                    parts[i] = device.allocate(stored, out, c);
+                    long es = stored.byteSize();
+                    for (long r = 0; r < out; r++) {
+                        java.lang.foreign.MemorySegment.copy(t.hostSegment(), (r * in + col0) * es, parts[i].hostSegment(), r * c * es, c * es);
+                    }
+                } else {
+                    float[] v = new float[Math.toIntExact(out * c)];
+                    for (long r = 0; r < out; r++) System.arraycopy(all, (int) (r * in + col0), v, (int) (r * c), (int) c);
+                    parts[i] = device.upload(DType.F32, v, out, c);
+                }
+                col0 += c;
+            }
+            return parts;
+        } catch (RuntimeException | Error e) {
+            for (Tensor p : parts) if (p != null) p.close();
+            throw e;
+        }
     }
 
     /**

@@ -37,22 +37,7 @@ public final class SD3Forward implements ModelForward {
         Tensor ctx = input(inputs, "encoder_hidden_states", "[B, S, D]");
         Tensor pooled = input(inputs, "pooled_projections", "[B, P]");
         if (t.numel() < 1 || t.rank() > 1) throw new IllegalArgumentException("sd3 forward: timestep is " + t.describe() + "; expected [B] or one value");
-        float[] ts;
-        try (Device cpu = Device.cpu(); Tensor host = t.to(cpu)) {
-            if (host.dtype().isFloating()) {
-                ts = host.toFloatArray();
-            } else if (host.dtype() == DType.I64) {
-                long[] v = host.toLongArray();
-                ts = new float[v.length];
-                for (int i = 0; i < v.length; i++) ts[i] = v[i];
-            } else if (host.dtype() == DType.I32) {
-                int[] v = host.toIntArray();
-                ts = new float[v.length];
-                for (int i = 0; i < v.length; i++) ts[i] = v[i];
-            } else {
-                throw new IllegalArgumentException("sd3 forward: timestep is " + t.describe() + "; expected a floating or I32/I64 tensor");
-            }
-        }
+        float[] ts = ModelForward.hostFloats("sd3 forward", "timestep", t);
         int[] skip = new int[0];
         Tensor sl = inputs.get("skip_layers");
         if (sl != null) {

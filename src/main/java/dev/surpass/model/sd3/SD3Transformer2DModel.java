@@ -13,6 +13,7 @@ import dev.surpass.layers.RmsNorm;
 import dev.surpass.model.decoder.Checkpoint;
 import dev.surpass.model.dit.DiTEmbeddings;
 import dev.surpass.model.dit.DiTOps;
+import dev.surpass.model.dit.DiTTokens;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -360,25 +361,13 @@ public final class SD3Transformer2DModel implements AutoCloseable {
     }
 
     /** {@code torch.cat([a, c], dim=1)} of {@code a [B, T, H, hd]} and {@code c [B, S, H, hd]}: image tokens first. */
-    private Tensor join(Tensor a, Tensor c, Scope sc) {
-        long b = a.dim(0), t = a.dim(1), s = c.dim(1);
-        Tensor out = sc.track(device.allocate(DType.F32, b, t + s, a.dim(2), a.dim(3)));
-        long ra = a.byteSize() / b, rc = c.byteSize() / b;
-        for (long i = 0; i < b; i++) {
-            device.backend().copy(a.storage(), a.byteOffset() + i * ra, out.storage(), out.byteOffset() + i * (ra + rc), ra);
-            device.backend().copy(c.storage(), c.byteOffset() + i * rc, out.storage(), out.byteOffset() + i * (ra + rc) + ra, rc);
-        }
-        return out;
+    private static Tensor join(Tensor a, Tensor c, Scope sc) {
+        return sc.track(DiTTokens.cat(a, c));
     }
 
     /** Tokens {@code [from, from + n)} of every sample of {@code o [B, N, H, hd]} as {@code [B, n, H·hd]} (a new tensor). */
-    private Tensor rows(Tensor o, long from, long n, Scope sc) {
-        long b = o.dim(0), all = o.dim(1), d = o.dim(2) * o.dim(3), es = o.dtype().byteSize();
-        Tensor out = device.allocate(DType.F32, b, n, d);
-        for (long i = 0; i < b; i++) {
-            device.backend().copy(o.storage(), o.byteOffset() + (i * all + from) * d * es, out.storage(), out.byteOffset() + i * n * d * es, n * d * es);
-        }
-        return out;
+    private static Tensor rows(Tensor o, long from, long n, Scope sc) {
+        return sc.track(DiTTokens.slice(o, from, n)).reshape(o.dim(0), n, o.dim(2) * o.dim(3));
     }
 
     /** The centre {@code hp × wp} crop of the position table, {@code [hp·wp, D]} (PatchEmbed.cropped_pos_embed). */
