@@ -242,6 +242,20 @@ final class Denoise {
         throw new IllegalArgumentException(folder + ": neither tokenizer.json nor spiece.model (a T5 tokenizer)");
     }
 
+    /**
+     * The T5 ids of {@code prompts} as the pipelines tokenize them ({@code padding="max_length", truncation=True}):
+     * each text's ids cut to {@code length} with {@code </s>} kept, then {@code <pad>} up to it.
+     */
+    static int[][] t5Ids(dev.surpass.text.Tokenizer tokenizer, dev.surpass.model.t5.T5Encoder encoder, List<String> prompts, int length) {
+        int[][] ids = new int[prompts.size()][];
+        for (int i = 0; i < ids.length; i++) {
+            int[] t = tokenizer.encode(prompts.get(i), true, length);
+            ids[i] = Arrays.copyOf(t, length);
+            Arrays.fill(ids[i], t.length, length, encoder.config().padTokenId());
+        }
+        return ids;
+    }
+
     /** Adds a component a pipeline loader opened to {@code opened} (closed again by {@link #closeAll} if the load fails). */
     static <T extends AutoCloseable> T track(List<AutoCloseable> opened, T t) {
         opened.add(t);

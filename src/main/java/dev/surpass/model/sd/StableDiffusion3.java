@@ -280,13 +280,7 @@ public final class StableDiffusion3 implements AutoCloseable {
             throw new IllegalArgumentException(where + ": maxSequenceLength " + maxSequenceLength + " is outside [1, " + cap + "]");
         }
         int b = prompts.size(), maxLength = clip.length();
-        int[][] ids3 = textEncoder3 == null ? null : new int[b][];
-        for (int i = 0; ids3 != null && i < b; i++) {
-            // padding="max_length", truncation=True: the text's ids cut, </s> kept, then <pad> up to the length
-            int[] t = tokenizer3.encode(prompts.get(i), true, maxSequenceLength);
-            ids3[i] = java.util.Arrays.copyOf(t, maxSequenceLength);
-            java.util.Arrays.fill(ids3[i], t.length, maxSequenceLength, textEncoder3.config().padTokenId());
-        }
+        int[][] ids3 = textEncoder3 == null ? null : Denoise.t5Ids(tokenizer3, textEncoder3, prompts, maxSequenceLength);
         int dc = clip.width(), dj = transformer.config().jointAttentionDim();
         try (Scope s = Scope.open()) {
             long rows = (long) b * maxLength;

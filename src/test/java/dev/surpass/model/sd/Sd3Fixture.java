@@ -89,7 +89,7 @@ final class Sd3Fixture {
                 + " \"special_tokens\": {\"</s>\": {\"ids\": [1]}}}}");
     }
 
-    private static Map<String, Entry> t5Weights(Random r) {
+    static Map<String, Entry> t5Weights(Random r) {
         Map<String, Entry> m = new LinkedHashMap<>();
         int e = JOINT, inner = T5_HEADS * T5_KV;
         m.put("shared.weight", new Entry(fill(new float[T5_VOCAB * e], r, 1.0), T5_VOCAB, e));
