@@ -8,6 +8,7 @@ import dev.surpass.io.SafeTensors;
 import dev.surpass.io.SafeTensorsFile;
 import dev.surpass.diffusion.SchedulerConfig;
 import dev.surpass.model.pixart.PixArtImageProcessor;
+import dev.surpass.model.sd.FluxPipeline;
 import dev.surpass.model.sd.PixArtPipeline;
 import dev.surpass.model.sd.StableDiffusion;
 import dev.surpass.model.sd.StableDiffusion3;
@@ -42,14 +43,15 @@ import picocli.CommandLine.Option;
             "UNet2DConditionModel with classifier-free guidance, the folder's scheduler (or --scheduler), the VAE;",
             "or an SDXL base folder (StableDiffusionXLPipeline: two text encoders, added conditions), or an SD3 / SD3.5 folder",
             "(StableDiffusion3Pipeline: two CLIP encoders and T5, the MMDiT transformer, flow matching), or a PixArt-α / PixArt-Σ",
-            "folder (PixArtAlphaPipeline / PixArtSigmaPipeline: T5 text encoder, DiT transformer), as their pipelines run them.",
+            "folder (PixArtAlphaPipeline / PixArtSigmaPipeline: T5 text encoder, DiT transformer), or a FLUX.1 dev / schnell folder",
+            "(FluxPipeline: CLIP pooled + T5, the Flux transformer, flow matching), as their pipelines run them.",
             "Writes OUT/image-K.png per prompt, OUT/grid.png and OUT/latents.safetensors.",
             "With --init-image it is image-to-image (StableDiffusionImg2ImgPipeline, SD 1.x / 2.x; StableDiffusionXLImg2ImgPipeline;",
             "StableDiffusion3Img2ImgPipeline) at --strength."
         })
 final class Txt2ImgCommand extends CliCommand {
     @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "A diffusers StableDiffusionPipeline, StableDiffusionXLPipeline or StableDiffusion3Pipeline folder.")
+            description = "A diffusers StableDiffusionPipeline, StableDiffusionXLPipeline, StableDiffusion3Pipeline, PixArt or FluxPipeline folder.")
     Path model;
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "A prompt (repeat for several images).")
@@ -58,11 +60,13 @@ final class Txt2ImgCommand extends CliCommand {
     @Option(names = "--negative-prompt", paramLabel = "TEXT", description = "A negative prompt: one for all prompts, or one per prompt (repeat).")
     List<String> negative;
 
-    @Option(names = "--steps", paramLabel = "N", description = "Inference steps (default: 30 for SD 1.x / 2.x and SDXL; the pipeline's own: 28 for SD3, 20 for PixArt).")
+    @Option(names = "--steps", paramLabel = "N",
+            description = "Inference steps (default: 30 for SD 1.x / 2.x and SDXL; the pipeline's own: 28 for SD3 and Flux, 20 for PixArt).")
     Integer stepsOption;
 
     @Option(names = {"--guidance", "--cfg"}, paramLabel = "S",
-            description = "Classifier-free guidance scale; > 1 turns guidance on (default: 7.5; 7.0 for SD3, 4.5 for PixArt, as their pipelines).")
+            description = "Classifier-free guidance scale; > 1 turns guidance on (default: 7.5; 7.0 for SD3, 4.5 for PixArt, as their pipelines). "
+                    + "Flux: the distilled guidance_scale its transformer embeds (default 3.5; schnell ignores it); see --true-cfg-scale.")
     Double guidanceOption;
 
     private int steps;
@@ -76,9 +80,13 @@ final class Txt2ImgCommand extends CliCommand {
             description = "PixArt: sample at exactly --width × --height instead of the closest trained aspect-ratio bin resized back (use_resolution_binning=False).")
     boolean noResolutionBinning;
 
-    @Option(names = "--max-sequence-length", defaultValue = "256", paramLabel = "N",
-            description = "SD3: the T5 prompt tokens after the 77 CLIP ones (diffusers' max_sequence_length; default: ${DEFAULT-VALUE}).")
-    int maxSequenceLength;
+    @Option(names = "--max-sequence-length", paramLabel = "N",
+            description = "SD3 / Flux: the T5 prompt tokens (diffusers' max_sequence_length; default: 256 for SD3, after its 77 CLIP ones; 512 for Flux).")
+    Integer maxSequenceLengthOption;
+
+    @Option(names = "--true-cfg-scale", defaultValue = "1", paramLabel = "S",
+            description = "Flux: real classifier-free guidance with the negative prompt when > 1 (diffusers' true_cfg_scale; default: ${DEFAULT-VALUE}, off).")
+    double trueCfgScale;
 
     @Option(names = "--skip-guidance-layers", split = ",", paramLabel = "L",
             description = "SD3.5: skip-layer guidance leaving out these transformer blocks (e.g. 7,8,9; diffusers' skip_guidance_layers).")
@@ -146,7 +154,11 @@ final class Txt2ImgCommand extends CliCommand {
             else throw new UsageException("--negative-prompt: give one for all prompts or one per prompt (" + prompts.size() + "), got " + negative.size());
         }
         if (stepsOption != null && stepsOption < 1) throw new UsageException("--steps " + stepsOption + ": must be >= 1");
-        if (maxSequenceLength < 1) throw new UsageException("--max-sequence-length " + maxSequenceLength + ": must be >= 1");
+        if (maxSequenceLengthOption != null && maxSequenceLengthOption < 1) {
+            throw new UsageException("--max-sequence-length " + maxSequenceLengthOption + ": must be >= 1");
+        }
+        if (!Double.isFinite(trueCfgScale)) throw new UsageException("--true-cfg-scale " + trueCfgScale + ": must be finite");
+        if (trueCfgScale != 1 && !FluxPipeline.accepts(model)) throw new UsageException("--true-cfg-scale: only for Flux folders (FluxPipeline)");
         StableDiffusion3.SkipLayerGuidance slg = null;
         if (skipGuidanceLayers != null && skipGuidanceLayers.length > 0) {
             if (!Double.isFinite(skipLayerScale)) throw new UsageException("--skip-layer-guidance-scale " + skipLayerScale + ": must be finite");
@@ -172,7 +184,7 @@ final class Txt2ImgCommand extends CliCommand {
             long l0 = System.nanoTime();
             Pipeline sd;
             try {
-                sd = open(dev, model, maxSequenceLength, slg, !noResolutionBinning);
+                sd = open(dev, model, maxSequenceLengthOption, slg, !noResolutionBinning, trueCfgScale);
             } catch (IllegalArgumentException | UncheckedIOException e) {
                 throw OptionFiles.failed("--model", model, e);
             }
@@ -284,8 +296,34 @@ final class Txt2ImgCommand extends CliCommand {
      * The pipeline model_index.json's _class_name names: StableDiffusionXLPipeline, StableDiffusion3Pipeline, PixArtAlphaPipeline /
      * PixArtSigmaPipeline, else Stable Diffusion 1.x / 2.x (which refuses others by name).
      */
-    private static Pipeline open(Device dev, Path model, int maxSequenceLength, StableDiffusion3.SkipLayerGuidance slg, boolean resolutionBinning) {
+    private static Pipeline open(Device dev, Path model, Integer maxSequenceLengthOption, StableDiffusion3.SkipLayerGuidance slg,
+                                 boolean resolutionBinning, double trueCfgScale) {
         if (PixArtPipeline.accepts(model)) return pixArt(PixArtPipeline.load(dev, model), resolutionBinning);
+        if (FluxPipeline.accepts(model)) {
+            FluxPipeline x = FluxPipeline.load(dev, model);
+            FluxPipeline.FluxOptions fo;
+            try {
+                fo = FluxPipeline.FluxOptions.defaults().withTrueCfgScale(trueCfgScale)
+                        .withMaxSequenceLength(maxSequenceLengthOption != null ? maxSequenceLengthOption : FluxPipeline.MAX_SEQUENCE_LENGTH);
+            } catch (IllegalArgumentException e) {
+                x.close();
+                throw e;
+            }
+            return new Pipeline() {
+                public int defaultSize() { return x.defaultSize(); }
+                public StableDiffusion.Options defaults() { return FluxPipeline.defaults(); }
+                public SchedulerConfig schedulerConfig() { return x.schedulerConfig(); }
+                public Tensor sample(List<String> p, List<String> n, StableDiffusion.Options o, StableDiffusion.Progress g) {
+                    return x.sample(p, n, o, fo, g);
+                }
+                public Tensor sampleFromImage(List<String> p, List<String> n, Tensor i, double s, StableDiffusion.Options o, StableDiffusion.Progress g) {
+                    throw new IllegalArgumentException("--init-image: image-to-image is not implemented for Flux folders (FluxImg2ImgPipeline)");
+                }
+                public Tensor decode(Tensor l) { return x.decode(l); }
+                public void close() { x.close(); }
+            };
+        }
+        int maxSequenceLength = maxSequenceLengthOption != null ? maxSequenceLengthOption : StableDiffusion3.MAX_SEQUENCE_LENGTH;
         if (StableDiffusion3.accepts(model)) {
             StableDiffusion3 x = StableDiffusion3.load(dev, model);
             return new Pipeline() {

@@ -285,6 +285,33 @@ class FluxPipelineTest {
         assertFalse(FluxPipeline.accepts(bad));
     }
 
+    /** txt2img on a Flux folder writes the pictures, and its latents are the API's for the same settings (true CFG on). */
+    @Test
+    void txt2imgCommand(@TempDir Path out) throws Exception {
+        Path dir = tmp.resolve("flux-dev");
+        String[] r = dev.surpass.cli.CliRuns.run("txt2img", "--model", dir.toString(), "--prompt", "a red cat", "--prompt", "a blue dog",
+                "--negative-prompt", "blurry", "--steps", "2", "--guidance", "3", "--true-cfg-scale", "2.5", "--width", "16", "--height", "12",
+                "--seed", "7", "--max-sequence-length", "9", "--out", out.toString(), "--device", "cpu");
+        assertEquals("0", r[0], r[1] + r[2]);
+        for (String f : new String[] {"image-0.png", "image-1.png", "grid.png", "latents.safetensors"}) assertTrue(Files.isRegularFile(out.resolve(f)), f);
+        float[] cli;
+        try (var f = dev.surpass.io.SafeTensors.open(out.resolve("latents.safetensors")); Tensor t = f.tensor("latents", cpu)) {
+            cli = t.toFloatArray();
+        }
+        StableDiffusion.Options o = FluxPipeline.defaults().withSteps(2).withGuidance(3).withSize(16, 12).withSeed(7);
+        FluxPipeline.FluxOptions fo = FluxPipeline.FluxOptions.defaults().withMaxSequenceLength(9).withTrueCfgScale(2.5);
+        try (Tensor l = FluxPipelineTest.dev.sample(List.of("a red cat", "a blue dog"), List.of("blurry", "blurry"), o, fo, null)) {
+            assertArrayEquals(l.toFloatArray(), cli);
+        }
+        String[] bad = dev.surpass.cli.CliRuns.run("txt2img", "--model", dir.toString(), "--prompt", "a", "--scheduler", "ddim", "--steps", "2",
+                "--out", out.toString(), "--device", "cpu");
+        assertEquals("2", bad[0]);
+        assertTrue(bad[2].contains("flow-euler"), bad[2]);
+        String[] notFlux = dev.surpass.cli.CliRuns.run("txt2img", "--model", tmp.resolve("flux-dev").getParent().toString(), "--prompt", "a",
+                "--true-cfg-scale", "2", "--out", out.toString(), "--device", "cpu");
+        assertEquals("2", notFlux[0]);
+    }
+
     @Test
     void callsLeaveNothingAllocated() {
         StableDiffusion.Options o = FluxPipeline.defaults().withSize(WIDTH, HEIGHT).withSteps(2);
