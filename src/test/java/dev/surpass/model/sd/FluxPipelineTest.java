@@ -37,21 +37,21 @@ class FluxPipelineTest {
     static final int TOKENS = (HEIGHT / 4) * (WIDTH / 4);
 
     static Device cpu;
-    static FluxPipeline dev, schnell;
+    static FluxPipeline fluxDev, fluxSchnell;
     @TempDir
     static Path tmp;
 
     @BeforeAll
     static void load() {
         cpu = Device.cpu();
-        dev = FluxPipeline.load(cpu, FluxFixture.write(tmp.resolve("flux-dev"), 51, true));
-        schnell = FluxPipeline.load(cpu, FluxFixture.write(tmp.resolve("flux-schnell"), 52, false));
+        fluxDev = FluxPipeline.load(cpu, FluxFixture.write(tmp.resolve("flux-dev"), 51, true));
+        fluxSchnell = FluxPipeline.load(cpu, FluxFixture.write(tmp.resolve("flux-schnell"), 52, false));
     }
 
     @AfterAll
     static void close() {
-        dev.close();
-        schnell.close();
+        fluxDev.close();
+        fluxSchnell.close();
         cpu.close();
     }
 
@@ -168,14 +168,14 @@ class FluxPipelineTest {
     void devMatchesTheComposition() {
         int steps = 3;
         double[] x0 = pack(noise(5), LATENT);
-        double[] want = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, true, TOKENS), 1000, model(dev, 3.5, 1), 0), LATENT);
-        double[] got = run(dev, steps, 3.5, 1, 5);
+        double[] want = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, true, TOKENS), 1000, model(fluxDev, 3.5, 1), 0), LATENT);
+        double[] got = run(fluxDev, steps, 3.5, 1, 5);
         double err = StableDiffusion3Test.relL2(got, want);
         assertTrue(err < 1e-4, "flux-dev latents relL2 " + err);
         // can fail: schnell's unshifted schedule, or the guidance embedding's value, give other latents
-        double[] unshifted = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, false, TOKENS), 1000, model(dev, 3.5, 1), 0), LATENT);
+        double[] unshifted = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, false, TOKENS), 1000, model(fluxDev, 3.5, 1), 0), LATENT);
         assertTrue(StableDiffusion3Test.relL2(got, unshifted) > 1e-3, "the dynamic shift is what ran");
-        double[] otherG = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, true, TOKENS), 1000, model(dev, 1.0, 1), 0), LATENT);
+        double[] otherG = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, true, TOKENS), 1000, model(fluxDev, 1.0, 1), 0), LATENT);
         assertTrue(StableDiffusion3Test.relL2(got, otherG) > 1e-3, "the distilled guidance is what ran");
     }
 
@@ -183,16 +183,16 @@ class FluxPipelineTest {
     void trueClassifierFreeGuidance() {
         int steps = 2;
         double[] x0 = pack(noise(6), LATENT);
-        double[] want = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, true, TOKENS), 1000, model(dev, 2.0, 3.0), 0), LATENT);
-        double[] got = run(dev, steps, 2.0, 3.0, 6);
+        double[] want = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, true, TOKENS), 1000, model(fluxDev, 2.0, 3.0), 0), LATENT);
+        double[] got = run(fluxDev, steps, 2.0, 3.0, 6);
         assertTrue(StableDiffusion3Test.relL2(got, want) < 1e-4, "true CFG relL2 " + StableDiffusion3Test.relL2(got, want));
-        double[] swapped = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, true, TOKENS), 1000, model(dev, 2.0, 1 - 3.0), 0), LATENT);
+        double[] swapped = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, true, TOKENS), 1000, model(fluxDev, 2.0, 1 - 3.0), 0), LATENT);
         assertTrue(StableDiffusion3Test.relL2(got, swapped) > 1e-3, "guidance order is seen");
         // without negative prompts true_cfg_scale does nothing, as in diffusers
         StableDiffusion.Options o = FluxPipeline.defaults().withSize(WIDTH, HEIGHT).withSteps(steps).withGuidance(2.0).withSeed(6);
         FluxPipeline.FluxOptions fo = FluxPipeline.FluxOptions.defaults().withMaxSequenceLength(SEQ).withTrueCfgScale(3.0);
-        try (Tensor l = dev.sample(PROMPTS, null, o, fo, null)) {
-            double[] plain = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, true, TOKENS), 1000, model(dev, 2.0, 1), 0), LATENT);
+        try (Tensor l = fluxDev.sample(PROMPTS, null, o, fo, null)) {
+            double[] plain = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, true, TOKENS), 1000, model(fluxDev, 2.0, 1), 0), LATENT);
             float[] f = l.toFloatArray();
             double[] d = new double[f.length];
             for (int i = 0; i < f.length; i++) d[i] = f[i];
@@ -202,14 +202,14 @@ class FluxPipelineTest {
 
     @Test
     void schnellHasNoGuidanceEmbeddingAndNoShift() {
-        assertFalse(schnell.transformer().config().guidanceEmbeds());
+        assertFalse(fluxSchnell.transformer().config().guidanceEmbeds());
         int steps = 4;
         double[] x0 = pack(noise(7), LATENT);
-        double[] want = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, false, TOKENS), 1000, model(schnell, 0, 1), 0), LATENT);
-        double[] got = run(schnell, steps, 0, 1, 7);
+        double[] want = unpack(DiffusersReference.flowEuler(x0, sigmas(steps, false, TOKENS), 1000, model(fluxSchnell, 0, 1), 0), LATENT);
+        double[] got = run(fluxSchnell, steps, 0, 1, 7);
         assertTrue(StableDiffusion3Test.relL2(got, want) < 1e-4, "schnell relL2 " + StableDiffusion3Test.relL2(got, want));
         // the distilled guidance is ignored without guidance embeddings, as in diffusers
-        assertArrayEquals(got, run(schnell, steps, 7.5, 1, 7));
+        assertArrayEquals(got, run(fluxSchnell, steps, 7.5, 1, 7));
     }
 
     /** Latents given packed (as diffusers takes them) or unpacked run the same as the seed's own noise. */
@@ -222,33 +222,33 @@ class FluxPipelineTest {
         StableDiffusion.Options o = FluxPipeline.defaults().withSize(WIDTH, HEIGHT).withSteps(2).withSeed(8);
         FluxPipeline.FluxOptions fo = FluxPipeline.FluxOptions.defaults().withMaxSequenceLength(SEQ);
         float[] own, fromPacked, fromUnpacked;
-        try (Tensor l = dev.sample(PROMPTS, null, o, fo, null)) {
+        try (Tensor l = fluxDev.sample(PROMPTS, null, o, fo, null)) {
             own = l.toFloatArray();
         }
-        try (Tensor lp = cpu.upload(DType.F32, pf, 2, TOKENS, FluxFixture.IN); Tensor l = dev.sample(PROMPTS, null, o.withSeed(99).withLatents(lp), fo, null)) {
+        try (Tensor lp = cpu.upload(DType.F32, pf, 2, TOKENS, FluxFixture.IN); Tensor l = fluxDev.sample(PROMPTS, null, o.withSeed(99).withLatents(lp), fo, null)) {
             fromPacked = l.toFloatArray();
         }
-        try (Tensor lu = cpu.upload(DType.F32, z, LATENT); Tensor l = dev.sample(PROMPTS, null, o.withSeed(99).withLatents(lu), fo, null)) {
+        try (Tensor lu = cpu.upload(DType.F32, z, LATENT); Tensor l = fluxDev.sample(PROMPTS, null, o.withSeed(99).withLatents(lu), fo, null)) {
             fromUnpacked = l.toFloatArray();
         }
         assertArrayEquals(own, fromPacked);
         assertArrayEquals(own, fromUnpacked);
         try (Tensor bad = cpu.upload(DType.F32, new float[2 * TOKENS * 4], 2, TOKENS, 4)) {
-            String m = assertThrows(IllegalArgumentException.class, () -> dev.sample(PROMPTS, null, o.withLatents(bad), fo, null)).getMessage();
+            String m = assertThrows(IllegalArgumentException.class, () -> fluxDev.sample(PROMPTS, null, o.withLatents(bad), fo, null)).getMessage();
             assertTrue(m.contains("latents") && m.contains("packed"), m);
         }
     }
 
     @Test
     void picturesAndDefaults() {
-        assertEquals(256, dev.defaultSize()); // diffusers' default_sample_size 128 × the VAE's 2
+        assertEquals(256, fluxDev.defaultSize()); // diffusers' default_sample_size 128 × the VAE's 2
         StableDiffusion.Options d = FluxPipeline.defaults();
         assertEquals(28, d.steps());
         assertEquals(3.5, d.guidance());
         FluxPipeline.FluxOptions fo = FluxPipeline.FluxOptions.defaults();
         assertEquals(512, fo.maxSequenceLength());
         assertEquals(1.0, fo.trueCfgScale());
-        var imgs = schnell.generate(List.of("a cat"), null, d.withSteps(1).withSize(16, 12), fo.withMaxSequenceLength(SEQ), null);
+        var imgs = fluxSchnell.generate(List.of("a cat"), null, d.withSteps(1).withSize(16, 12), fo.withMaxSequenceLength(SEQ), null);
         assertEquals(1, imgs.length);
         assertEquals(16, imgs[0].getWidth());
         assertEquals(12, imgs[0].getHeight());
@@ -259,19 +259,19 @@ class FluxPipelineTest {
     void refusals() throws Exception {
         StableDiffusion.Options o = FluxPipeline.defaults().withSteps(2).withSize(16, 16);
         FluxPipeline.FluxOptions fo = FluxPipeline.FluxOptions.defaults().withMaxSequenceLength(SEQ);
-        String m = assertThrows(IllegalArgumentException.class, () -> dev.sample(PROMPTS, null, o.withScheduler(DiffusersSampler.Kind.EULER), fo, null))
+        String m = assertThrows(IllegalArgumentException.class, () -> fluxDev.sample(PROMPTS, null, o.withScheduler(DiffusersSampler.Kind.EULER), fo, null))
                 .getMessage();
         assertTrue(m.contains("flow-euler"), m);
-        m = assertThrows(IllegalArgumentException.class, () -> dev.sample(PROMPTS, null, o.withSize(14, 16), fo, null)).getMessage();
+        m = assertThrows(IllegalArgumentException.class, () -> fluxDev.sample(PROMPTS, null, o.withSize(14, 16), fo, null)).getMessage();
         assertTrue(m.contains("multiples of 4"), m);
-        m = assertThrows(IllegalArgumentException.class, () -> dev.sample(PROMPTS, List.of("x"), o, fo, null)).getMessage();
+        m = assertThrows(IllegalArgumentException.class, () -> fluxDev.sample(PROMPTS, List.of("x"), o, fo, null)).getMessage();
         assertTrue(m.contains("negative prompts"), m);
-        m = assertThrows(IllegalArgumentException.class, () -> dev.sample(PROMPTS, null, o.withClipSkip(1), fo, null)).getMessage();
+        m = assertThrows(IllegalArgumentException.class, () -> fluxDev.sample(PROMPTS, null, o.withClipSkip(1), fo, null)).getMessage();
         assertTrue(m.contains("clipSkip"), m);
-        m = assertThrows(IllegalArgumentException.class, () -> dev.sample(PROMPTS, null, o, fo.withSigmas(new double[] {1, 0.5, 0.25}), null)).getMessage();
+        m = assertThrows(IllegalArgumentException.class, () -> fluxDev.sample(PROMPTS, null, o, fo.withSigmas(new double[] {1, 0.5, 0.25}), null)).getMessage();
         assertTrue(m.contains("sigmas"), m);
         assertThrows(IllegalArgumentException.class, () -> FluxPipeline.FluxOptions.defaults().withMaxSequenceLength(513));
-        m = assertThrows(IllegalArgumentException.class, () -> dev.encodePrompts(PROMPTS, 0)).getMessage();
+        m = assertThrows(IllegalArgumentException.class, () -> fluxDev.encodePrompts(PROMPTS, 0)).getMessage();
         assertTrue(m.contains("maxSequenceLength"), m);
 
         Path bad = FluxFixture.write(tmp.resolve("bad"), 60, false);
@@ -300,7 +300,7 @@ class FluxPipelineTest {
         }
         StableDiffusion.Options o = FluxPipeline.defaults().withSteps(2).withGuidance(3).withSize(16, 12).withSeed(7);
         FluxPipeline.FluxOptions fo = FluxPipeline.FluxOptions.defaults().withMaxSequenceLength(9).withTrueCfgScale(2.5);
-        try (Tensor l = FluxPipelineTest.dev.sample(List.of("a red cat", "a blue dog"), List.of("blurry", "blurry"), o, fo, null)) {
+        try (Tensor l = FluxPipelineTest.fluxDev.sample(List.of("a red cat", "a blue dog"), List.of("blurry", "blurry"), o, fo, null)) {
             assertArrayEquals(l.toFloatArray(), cli);
         }
         String[] bad = dev.surpass.cli.CliRuns.run("txt2img", "--model", dir.toString(), "--prompt", "a", "--scheduler", "ddim", "--steps", "2",
@@ -318,11 +318,11 @@ class FluxPipelineTest {
         FluxPipeline.FluxOptions fo = FluxPipeline.FluxOptions.defaults().withMaxSequenceLength(SEQ);
         for (double s : new double[] {1, 2}) {
             FluxPipeline.FluxOptions f = fo.withTrueCfgScale(s);
-            try (Tensor warm = dev.sample(PROMPTS, NEG, o, f, null); Tensor img = dev.decode(warm)) {
+            try (Tensor warm = fluxDev.sample(PROMPTS, NEG, o, f, null); Tensor img = fluxDev.decode(warm)) {
                 assertArrayEquals(LATENT, warm.shape());
             }
             int base = cpu.liveAllocations();
-            try (Tensor lat = dev.sample(PROMPTS, NEG, o, f, null); Tensor img = dev.decode(lat)) {
+            try (Tensor lat = fluxDev.sample(PROMPTS, NEG, o, f, null); Tensor img = fluxDev.decode(lat)) {
                 assertEquals(base + 2, cpu.liveAllocations(), "true cfg " + s + ": only the latents and the images are left");
             }
             assertEquals(base, cpu.liveAllocations(), "true cfg " + s);
