@@ -47,7 +47,7 @@ import picocli.CommandLine.Option;
             "(FluxPipeline: CLIP pooled + T5, the Flux transformer, flow matching), as their pipelines run them.",
             "Writes OUT/image-K.png per prompt, OUT/grid.png and OUT/latents.safetensors.",
             "With --init-image it is image-to-image (StableDiffusionImg2ImgPipeline, SD 1.x / 2.x; StableDiffusionXLImg2ImgPipeline;",
-            "StableDiffusion3Img2ImgPipeline) at --strength."
+            "StableDiffusion3Img2ImgPipeline; FluxImg2ImgPipeline) at --strength."
         })
 final class Txt2ImgCommand extends CliCommand {
     @Option(names = "--model", required = true, paramLabel = "DIR",
@@ -317,7 +317,7 @@ final class Txt2ImgCommand extends CliCommand {
                     return x.sample(p, n, o, fo, g);
                 }
                 public Tensor sampleFromImage(List<String> p, List<String> n, Tensor i, double s, StableDiffusion.Options o, StableDiffusion.Progress g) {
-                    throw new IllegalArgumentException("--init-image: image-to-image is not implemented for Flux folders (FluxImg2ImgPipeline)");
+                    return x.sampleFromImage(p, n, i, s, o, fo, g); // FluxImg2ImgPipeline on the same folder
                 }
                 public Tensor decode(Tensor l) { return x.decode(l); }
                 public void close() { x.close(); }

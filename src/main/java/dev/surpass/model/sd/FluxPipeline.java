@@ -44,7 +44,8 @@ import java.util.List;
  *       {@code [negative; prompt]} and guides {@code u + s·(c − u)};</li>
  *   <li>{@code _unpack_latents}, then {@link AutoencoderKL#decodeScaled}: {@code decode(latents / scaling_factor + shift_factor)}.</li>
  * </ol>
- * Not included: {@code prompt_2} other than the prompt itself (the pipeline's default), image-to-image, inpainting,
+ * Image-to-image ({@link #sampleFromImage}) follows {@code FluxImg2ImgPipeline} on the same folder.
+ * Not included: {@code prompt_2} other than the prompt itself (the pipeline's default), inpainting, Kontext, Fill,
  * ControlNet, IP adapters, LoRA. Everything computes in fp32.
  *
  * <p>Threads: a loaded pipeline is read-only; {@link #sample} may run from several threads. {@link #close} frees the models.
@@ -280,8 +281,70 @@ public final class FluxPipeline implements AutoCloseable {
                          StableDiffusion.Progress progress) {
         ensureOpen();
         String where = "sample";
-        StableDiffusion.Options o = options == null ? defaults() : options;
+        StableDiffusion.Options o = checkOptions(where, prompts, negativePrompts, options);
         FluxOptions fo = flux == null ? FluxOptions.defaults() : flux;
+        int f = vae.config().upscale();
+        int[] wh = Denoise.size(where, o, defaultSize(), f, 2, "2×2 packing");
+        int h = wh[1] / f, w = wh[0] / f, tokens = (h / 2) * (w / 2);
+        long[] shape = {prompts.size(), vae.config().latentChannels(), h, w};
+        try (DiffusersSampler s = sampler(where, o, fo, tokens)) {
+            Tensor x0;
+            if (o.latents() != null) {
+                x0 = givenLatents(where, o.latents(), shape, tokens);
+            } else {
+                try (Tensor z = Noise.gaussian(device, DType.F32, o.seed(), StableDiffusion.INIT_STREAM, shape)) {
+                    x0 = pack(z);
+                }
+            }
+            return denoise(s, x0, prompts, negativePrompts, o, fo, h, w, progress);
+        }
+    }
+
+    /**
+     * Image-to-image as diffusers' {@code FluxImg2ImgPipeline} runs it on the same folder: the pictures encoded
+     * ({@code (sample − shift_factor)·scaling_factor}, the posterior sampled with Philox keyed by the seed), repeated over
+     * the prompts, {@code scale_noise} to the first kept sigma ({@code σ·noise + (1 − σ)·x0}, noise on stream
+     * {@link StableDiffusion#INIT_STREAM}), packed, and the loop of {@link #sample} from
+     * {@code t_start = int(max(N − min(N·strength, N), 0))} of the same shifted schedule (μ from the pictures' token count).
+     * Returns the final latents, unpacked, at the pictures' size.
+     *
+     * @param initImages {@code [N, 3, H, W]} in [-1, 1] ({@link AutoencoderKL#fromImages}), N dividing the prompts' count,
+     *                   H and W multiples of the VAE's factor × 2
+     * @param strength   in (0, 1]; at least one step must be left to run (diffusers' default is 0.6)
+     * @throws IllegalArgumentException as {@link #sample}, for given latents in the options, pictures that do not fit, or a
+     *                                  strength outside (0, 1] or too small for one step
+     * @throws IllegalStateException    when the VAE checkpoint has no encoder
+     */
+    public Tensor sampleFromImage(List<String> prompts, List<String> negativePrompts, Tensor initImages, double strength,
+                                  StableDiffusion.Options options, FluxOptions flux, StableDiffusion.Progress progress) {
+        ensureOpen();
+        String where = "sampleFromImage";
+        StableDiffusion.Options o = checkOptions(where, prompts, negativePrompts, options);
+        FluxOptions fo = flux == null ? FluxOptions.defaults() : flux;
+        if (o.latents() != null) throw new IllegalArgumentException(where + ": options give latents; image-to-image makes them from the images");
+        int b = prompts.size(), f = vae.config().upscale();
+        long[] is = Denoise.checkImages(where, initImages, b, device, f, 2, "2×2 packing");
+        if (!(strength > 0 && strength <= 1)) throw new IllegalArgumentException(where + ": strength must be in (0, 1], got " + strength);
+        int n = o.steps();
+        int begin = (int) Math.max(n - Math.min(n * strength, n), 0);
+        if (begin >= n) {
+            throw new IllegalArgumentException(where + ": strength " + strength + " × " + n + " steps leaves no step to run; raise the strength or the steps");
+        }
+        int h = (int) is[2] / f, w = (int) is[3] / f;
+        try (DiffusersSampler s = sampler(where, o, fo, (h / 2) * (w / 2)); Scope scope = Scope.open()) {
+            s.begin(begin);
+            Tensor enc = scope.track(vae.encodeScaled(initImages, o.seed()));
+            Tensor init = enc;
+            for (long k = is[0]; k < b; k += is[0]) init = scope.track(Denoise.concat(init, enc)); // torch.cat([image_latents] * (B / N))
+            Tensor noise = scope.track(Noise.gaussian(device, DType.F32, o.seed(), StableDiffusion.INIT_STREAM, init.shape()));
+            Tensor x0 = pack(scope.track(s.addNoise(init, noise, begin)));
+            return denoise(s, x0, prompts, negativePrompts, o, fo, h, w, progress);
+        }
+    }
+
+    /** The options (null: {@link #defaults()}) after the checks every entry makes of them and of the prompts. */
+    private StableDiffusion.Options checkOptions(String where, List<String> prompts, List<String> negativePrompts, StableDiffusion.Options options) {
+        StableDiffusion.Options o = options == null ? defaults() : options;
         if (prompts == null || prompts.isEmpty()) throw new IllegalArgumentException(where + ": no prompts");
         int b = prompts.size();
         if (negativePrompts != null && negativePrompts.size() != b) {
@@ -294,38 +357,45 @@ public final class FluxPipeline implements AutoCloseable {
             throw new IllegalArgumentException(where + ": scheduler " + o.scheduler() + " — Flux is a flow-matching model: only flow-euler "
                     + "(FlowMatchEulerDiscreteScheduler) samples it");
         }
-        int f = vae.config().upscale();
-        int[] wh = Denoise.size(where, o, defaultSize(), f, 2, "2×2 packing");
-        int h = wh[1] / f, w = wh[0] / f, lat = vae.config().latentChannels(), tokens = (h / 2) * (w / 2);
-        long[] shape = {b, lat, h, w};
+        return o;
+    }
+
+    /** {@code set_timesteps(sigmas, mu = calculate_shift(tokens))}: the options' sigmas or diffusers' {@code linspace(1, 1/N, N)}. */
+    private DiffusersSampler sampler(String where, StableDiffusion.Options o, FluxOptions fo, int tokens) {
         int n = o.steps();
         double[] sigmas = fo.sigmas() != null ? fo.sigmas() : linspaceSigmas(n);
         if (sigmas.length != n) throw new IllegalArgumentException(where + ": " + sigmas.length + " sigmas for " + n + " steps");
+        return DiffusersSampler.createFlow(scheduler, n, sigmas, scheduler.flow().mu(tokens), o.seed());
+    }
+
+    /**
+     * The loop from packed latents {@code x0} (taken over) at the sampler's start: the prompts (and, for true CFG, the
+     * negative prompts) encoded, the transformer per step, the final latents unpacked to {@code [B, C, h, w]}.
+     */
+    private Tensor denoise(DiffusersSampler s, Tensor x0, List<String> prompts, List<String> negativePrompts, StableDiffusion.Options o,
+                           FluxOptions fo, int h, int w, StableDiffusion.Progress progress) {
         boolean trueCfg = fo.trueCfgScale() > 1 && negativePrompts != null;
-        float[] imgIds = imageIds(h / 2, w / 2);
-        try (Scope scope = Scope.open();
-             DiffusersSampler s = DiffusersSampler.createFlow(scheduler, n, sigmas, scheduler.flow().mu(tokens), o.seed())) {
-            Tensor x0;
-            if (o.latents() != null) {
-                x0 = givenLatents(where, o.latents(), shape, tokens);
-            } else {
-                try (Tensor z = Noise.gaussian(device, DType.F32, o.seed(), StableDiffusion.INIT_STREAM, shape)) {
-                    x0 = pack(z);
+        float[] imgIds = imageIds(h / 2, w / 2), txtIds = new float[fo.maxSequenceLength() * 3];
+        boolean embedsGuidance = transformer.config().guidanceEmbeds();
+        try (Scope scope = Scope.open()) {
+            Tensor states, pooled;
+            try {
+                Embeddings cond = encodePrompts(prompts, fo.maxSequenceLength());
+                scope.track(cond.states());
+                scope.track(cond.pooled());
+                states = cond.states();
+                pooled = cond.pooled();
+                if (trueCfg) {
+                    Embeddings unc = encodePrompts(negativePrompts, fo.maxSequenceLength());
+                    scope.track(unc.states());
+                    scope.track(unc.pooled());
+                    states = scope.track(Denoise.concat(unc.states(), states));
+                    pooled = scope.track(Denoise.concat(unc.pooled(), pooled));
                 }
+            } catch (RuntimeException | Error e) {
+                x0.close();
+                throw e;
             }
-            Embeddings cond = encodePrompts(prompts, fo.maxSequenceLength());
-            scope.track(cond.states());
-            scope.track(cond.pooled());
-            Tensor states = cond.states(), pooled = cond.pooled();
-            if (trueCfg) {
-                Embeddings unc = encodePrompts(negativePrompts, fo.maxSequenceLength());
-                scope.track(unc.states());
-                scope.track(unc.pooled());
-                states = scope.track(Denoise.concat(unc.states(), states));
-                pooled = scope.track(Denoise.concat(unc.pooled(), pooled));
-            }
-            float[] txtIds = new float[fo.maxSequenceLength() * 3];
-            boolean embedsGuidance = transformer.config().guidanceEmbeds();
             Tensor ctx = states, text = pooled;
             Denoise.Model model = (in, t) -> {
                 int rows = (int) in.dim(0);
