@@ -53,7 +53,7 @@ final class FluxFixture {
                     """.formatted(JOINT, Sd3Fixture.T5_KV, Sd3Fixture.T5_FF, Sd3Fixture.T5_HEADS, Sd3Fixture.T5_LAYERS, Sd3Fixture.T5_VOCAB),
                     Sd3Fixture.t5Weights(r), DType.F32, 1);
             transformer(dir.resolve("transformer"), r, dev);
-            VaeFixture v = new VaeFixture(new int[] {32, 48}, 1, 8, LAT, 3, false, false, seed + 1);
+            VaeFixture v = new VaeFixture(new int[] {32, 48}, 1, 8, LAT, 3, false, false, seed + 1).withEncoder(seed + 3);
             var vc = v.config();
             vc.put("scaling_factor", 0.3611);
             vc.put("shift_factor", 0.1159);

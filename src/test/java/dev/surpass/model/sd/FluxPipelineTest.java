@@ -212,6 +212,51 @@ class FluxPipelineTest {
         assertArrayEquals(got, run(fluxSchnell, steps, 7.5, 1, 7));
     }
 
+    /**
+     * Image-to-image (FluxImg2ImgPipeline): the picture encoded and sampled, scale_noise to σ[t_start] with
+     * t_start = int(N − N·strength), packed, the loop from there; SD 1.x's rounding of the start would differ.
+     */
+    @Test
+    void imageToImage() {
+        int steps = 4;
+        double strength = 0.6, g = 3.5;
+        int begin = (int) Math.max(steps - Math.min(steps * strength, steps), 0); // 1
+        float[] px = new float[3 * HEIGHT * WIDTH];
+        java.util.Random r = new java.util.Random(4);
+        for (int i = 0; i < px.length; i++) px[i] = (float) (r.nextDouble() * 2 - 1);
+        try (Tensor img = cpu.upload(DType.F32, px, 1, 3, HEIGHT, WIDTH)) { // one picture for both prompts
+            float[] enc;
+            try (Tensor e = fluxDev.vae().encodeScaled(img, 3)) {
+                enc = e.toFloatArray();
+            }
+            float[] noise = noise(3);
+            double[] sig = sigmas(steps, true, TOKENS);
+            float[] x = new float[noise.length];
+            for (int i = 0; i < x.length; i++) x[i] = (float) (sig[begin] * noise[i] + (1 - sig[begin]) * enc[i % enc.length]);
+            double[] want = unpack(DiffusersReference.flowEuler(pack(x, LATENT), sig, 1000, model(fluxDev, g, 1), begin), LATENT);
+            StableDiffusion.Options o = FluxPipeline.defaults().withSteps(steps).withGuidance(g).withSeed(3);
+            FluxPipeline.FluxOptions fo = FluxPipeline.FluxOptions.defaults().withMaxSequenceLength(SEQ);
+            double[] got;
+            try (Tensor l = fluxDev.sampleFromImage(PROMPTS, null, img, strength, o, fo, null)) {
+                assertArrayEquals(LATENT, l.shape());
+                float[] f = l.toFloatArray();
+                got = new double[f.length];
+                for (int i = 0; i < f.length; i++) got[i] = f[i];
+            }
+            double err = StableDiffusion3Test.relL2(got, want);
+            assertTrue(err < 1e-4, "Flux image-to-image relL2 " + err);
+            double[] later = unpack(DiffusersReference.flowEuler(pack(x, LATENT), sig, 1000, model(fluxDev, g, 1), begin + 1), LATENT);
+            assertTrue(StableDiffusion3Test.relL2(got, later) > 1e-3, "the start step is seen");
+            String m = assertThrows(IllegalArgumentException.class, () -> fluxDev.sampleFromImage(PROMPTS, null, img, 0.1, o, fo, null)).getMessage();
+            assertTrue(m.contains("no step"), m);
+        }
+        try (Tensor odd = cpu.upload(DType.F32, new float[3 * 14 * 12], 1, 3, 14, 12)) {
+            String m = assertThrows(IllegalArgumentException.class,
+                    () -> fluxDev.sampleFromImage(PROMPTS, null, odd, 0.5, FluxPipeline.defaults(), FluxPipeline.FluxOptions.defaults(), null)).getMessage();
+            assertTrue(m.contains("multiples of 4"), m);
+        }
+    }
+
     /** Latents given packed (as diffusers takes them) or unpacked run the same as the seed's own noise. */
     @Test
     void givenLatentsPackedOrNot() {
