@@ -247,8 +247,8 @@ class FluxPipelineTest {
             assertTrue(err < 1e-4, "Flux image-to-image relL2 " + err);
             double[] later = unpack(DiffusersReference.flowEuler(pack(x, LATENT), sig, 1000, model(fluxDev, g, 1), begin + 1), LATENT);
             assertTrue(StableDiffusion3Test.relL2(got, later) > 1e-3, "the start step is seen");
-            String m = assertThrows(IllegalArgumentException.class, () -> fluxDev.sampleFromImage(PROMPTS, null, img, 0.1, o, fo, null)).getMessage();
-            assertTrue(m.contains("no step"), m);
+            String m = assertThrows(IllegalArgumentException.class, () -> fluxDev.sampleFromImage(PROMPTS, null, img, 1.5, o, fo, null)).getMessage();
+            assertTrue(m.contains("strength"), m);
         }
         try (Tensor odd = cpu.upload(DType.F32, new float[3 * 14 * 12], 1, 3, 14, 12)) {
             String m = assertThrows(IllegalArgumentException.class,
