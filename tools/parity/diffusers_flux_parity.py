@@ -66,7 +66,7 @@ json.dump({"_class_name": "FluxPipeline", "_diffusers_version": "0.30.0.dev0", "
            "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "T5TokenizerFast"],
            "transformer": ["diffusers", "FluxTransformer2DModel"], "vae": ["diffusers", "AutoencoderKL"]}, open(f"{DIR}/model_index.json", "w"))
 TOK.write(f"{DIR}/tokenizer", "<|endoftext|>")
-write_clip(f"{DIR}/text_encoder", text_w, "CLIPTextModel", TOK.size, TD, TL, 48, TH, "quick_gelu", 0)
+write_clip(f"{DIR}/text_encoder", text_w, "CLIPTextModel", TOK.size, TD, TL, 48, TH, "quick_gelu", 16)  # (projection_dim unused: no text_projection)
 t5.write(f"{DIR}/tokenizer_2", f"{DIR}/text_encoder_2")
 json.dump({"_class_name": "FluxTransformer2DModel", "_diffusers_version": "0.30.0.dev0", "attention_head_dim": HD, "axes_dims_rope": AXES,
            "guidance_embeds": not SCHNELL, "in_channels": IN, "joint_attention_dim": J, "num_attention_heads": HEADS, "num_layers": DOUBLE,
