@@ -11,19 +11,23 @@
 # set_timesteps(sigmas, mu = calculate_shift(tokens)) in numpy as diffusers computes them, per step the transformer on the
 # packed latents at timestep / 1000 (×1000 inside, guidance × 1000), TRUECFG=S: true CFG with negative prompts,
 # x + (σ' − σ)·v, _unpack_latents and the VAE decode of latents / scaling + shift — and compared with
-# `surpass txt2img --latents` from the same initial latents.
+# `surpass txt2img --latents` from the same initial latents. STRENGTH=S runs image-to-image instead (FluxImg2ImgPipeline,
+# `surpass txt2img --init-image`): a random picture encoded by the VAE's encoder, the posterior sampled with surpass's Philox
+# normals (seed 0, AutoencoderKL.SAMPLE_STREAM), (sample − shift)·scaling, scale_noise to σ[t_start] with Philox noise (seed 0,
+# INIT_STREAM), t_start = int(N − N·strength), packed, and the loop from there.
 # Run from an empty folder: python3 diffusers_flux_parity.py      Exits 1 when the latents' relative L2 > 1e-4.
 import json, math, os, sys, time, torch
 import numpy as np
 import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tiny_sd import (ClipBpe, W, take, lin, clip_weights, write_clip, clip, linear, timestep_embedding, vae_weights,  # noqa: E402
-                     write_vae, vae_decode, run_surpass, compare_images, save_safetensors, T5, t5_tokenize)
+                     write_vae, vae_decode, vae_encode, philox_normals, run_surpass, compare_images, save_safetensors, T5, t5_tokenize)
 
 torch.manual_seed(0)
 STEPS, GUIDE, SEQ = int(os.environ.get("STEPS", "5")), 3.5, 12
 SCHNELL = os.environ.get("SCHNELL") == "1"
 TRUE_CFG = float(os.environ.get("TRUECFG", "1"))
+STRENGTH = float(os.environ["STRENGTH"]) if os.environ.get("STRENGTH") else None
 PROMPTS = ["a red cat on a mat", "a photo of two blue birds on a mat, a red cat"]
 NEG = ["blurry", ""]
 PH, PW = 64, 96  # picture: latents 8×12 (×8 VAE), packed 4×6 = 24 tokens
@@ -55,7 +59,7 @@ for i in range(SINGLE):
     for n in ("norm_q", "norm_k"): W[f"{b}.attn.{n}.weight"] = 1 + 0.2 * torch.randn(HD)
 lin("norm_out.linear", D, 2 * D, gain=0.5); lin("proj_out", D, IN)
 tr_w = take()
-vae_w = vae_weights(LAT, quant_convs=False)
+vae_w = vae_weights(LAT, quant_convs=False, encoder=STRENGTH is not None)
 SCALING, SHIFT = 0.3611, 0.1159
 
 # ---------------------------------------------------------------------------------------------- the folder
@@ -176,10 +180,23 @@ with torch.no_grad():
     if cfg: nctx, npooled = encode_prompt(NEG)
     x0 = torch.randn(B, LAT, LH, LW)
     save_safetensors({"latents": x0.contiguous()}, "init.safetensors")
+    begin = 0
+    if STRENGTH is not None:
+        from PIL import Image
+        pic = (torch.rand(PH, PW, 3) * 256).clamp(0, 255).to(torch.uint8)
+        Image.fromarray(pic.numpy()).save("init.png")
+        img = (pic.permute(2, 0, 1)[None].float() / 255.0) * 2 - 1  # VaeImageProcessor.preprocess
+        mom = vae_encode(img, vae_w)
+        mean, logvar = mom[:, :LAT], mom[:, LAT:].clamp(-30.0, 20.0)
+        sample = mean + torch.exp(0.5 * logvar) * philox_normals(0, 1 << 41, mean.shape)  # seed 0, SAMPLE_STREAM
+        image_latents = torch.cat([(sample - SHIFT) * SCALING] * B)  # _encode_vae_image, one picture for every prompt
+        begin = int(max(STEPS - min(STEPS * STRENGTH, STEPS), 0))  # get_timesteps
+        noise = philox_normals(0, 1 << 40, image_latents.shape)  # seed 0, INIT_STREAM
+        x0 = SIG[begin] * noise + (1.0 - SIG[begin]) * image_latents  # scale_noise
     x = pack(x0)
     img_ids, txt_ids = image_ids(LH // 2, LW // 2), torch.zeros(SEQ, 3)
     guidance = None if SCHNELL else torch.full([B], GUIDE, dtype=torch.float32)
-    for i in range(STEPS):
+    for i in range(begin, STEPS):
         ts = TS[i].expand(B) / 1000
         v = transformer(x, ts, ctx, pooled, img_ids, txt_ids, guidance)
         if cfg:
@@ -190,13 +207,14 @@ with torch.no_grad():
     ref_img = vae_decode(ref_lat / SCALING + SHIFT, vae_w)
     t_ref = time.time() - t0
 
-cmd = ["txt2img", "--model", DIR, "--latents", "init.safetensors", "--steps", str(STEPS), "--guidance", str(GUIDE), "--width", str(PW),
+cmd = ["txt2img", "--model", DIR, "--steps", str(STEPS), "--guidance", str(GUIDE), "--width", str(PW),
        "--height", str(PH), "--max-sequence-length", str(SEQ), "--out", "out"]
+cmd += ["--init-image", "init.png", "--strength", str(STRENGTH)] if STRENGTH is not None else ["--latents", "init.safetensors"]
 if cfg: cmd += ["--true-cfg-scale", str(TRUE_CFG)]
 for p, n in zip(PROMPTS, NEG): cmd += ["--prompt", p] + (["--negative-prompt", n] if cfg else [])
 got, t_run = run_surpass(cmd)
 rel = ((got - ref_lat).norm() / ref_lat.norm()).item()
-print(f"flux-{'schnell' if SCHNELL else 'dev'}, {STEPS} steps, {'no guidance embedding' if SCHNELL else f'guidance {GUIDE}'}"
+print(f"flux-{'schnell' if SCHNELL else 'dev'}{f' img2img strength {STRENGTH} (from step {begin})' if STRENGTH is not None else ''}, {STEPS} steps, {'no guidance embedding' if SCHNELL else f'guidance {GUIDE}'}"
       f"{f', true CFG {TRUE_CFG} with negatives' if cfg else ''}, {B} prompts, {TOKENS} image tokens (mu {MU:.4f}), T5 {SEQ} tokens: "
       f"final latents max |diff| {(got - ref_lat).abs().max():.3e}, relative L2 {rel:.3e}; reference {t_ref:.1f} s, `surpass txt2img` {t_run:.1f} s")
 compare_images(ref_img, B)
