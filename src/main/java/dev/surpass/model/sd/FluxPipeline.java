@@ -363,6 +363,8 @@ public final class FluxPipeline implements AutoCloseable {
     /** {@code set_timesteps(sigmas, mu = calculate_shift(tokens))}: the options' sigmas or diffusers' {@code linspace(1, 1/N, N)}. */
     private DiffusersSampler sampler(String where, StableDiffusion.Options o, FluxOptions fo, int tokens) {
         int n = o.steps();
+        int t = scheduler.numTrainTimesteps();
+        if (n < 1 || n > t) throw new IllegalArgumentException(where + ": steps must be in [1, " + t + "] (num_train_timesteps), got " + n);
         double[] sigmas = fo.sigmas() != null ? fo.sigmas() : linspaceSigmas(n);
         if (sigmas.length != n) throw new IllegalArgumentException(where + ": " + sigmas.length + " sigmas for " + n + " steps");
         return DiffusersSampler.createFlow(scheduler, n, sigmas, scheduler.flow().mu(tokens), o.seed());
