@@ -21,7 +21,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Fuzzes the flow-matching pipelines' public entries on tiny random folders ({@link Sd3Fixture}, {@link FluxFixture}):
+ * Fuzzes the diffusion pipelines' public entries on tiny random folders ({@link Sd3Fixture}, {@link FluxFixture},
+ * {@link SdFixture}, {@link SdxlFixture}):
  * prompts (null, empty, null entries, long), negative prompts of other counts, sizes (default, odd, negative, huge),
  * steps (0, negative, past num_train_timesteps, Integer.MAX_VALUE), guidance (NaN, ±∞), schedulers, clip skips, seeds,
  * T5 lengths, given latents of any shape and dtype, true-CFG scales and sigmas (Flux), skip-layer guidance (SD3),
@@ -35,6 +36,8 @@ class DiffusionPipelineFuzzTest {
     static Device cpu;
     static StableDiffusion3 sd3;
     static FluxPipeline flux;
+    static StableDiffusion sd1;
+    static StableDiffusionXL sdxl;
     static final int SEQ = 7;
 
     static int base;
@@ -45,12 +48,16 @@ class DiffusionPipelineFuzzTest {
         base = cpu.liveAllocations();
         sd3 = StableDiffusion3.load(cpu, Sd3Fixture.write(tmp.resolve("sd3"), 71, true, true));
         flux = FluxPipeline.load(cpu, FluxFixture.write(tmp.resolve("flux"), 72, true));
+        sd1 = StableDiffusion.load(cpu, SdFixture.write(tmp.resolve("sd1"), 73));
+        sdxl = StableDiffusionXL.load(cpu, SdxlFixture.write(tmp.resolve("sdxl"), 74, null));
     }
 
     @AfterAll
     static void close() {
         sd3.close();
         flux.close();
+        sd1.close();
+        sdxl.close();
         // the models' caches (per shape) and the lazily loaded VAE encoders are theirs: closed with them, nothing is left
         int left = cpu.liveAllocations() - base;
         cpu.close();
@@ -171,6 +178,40 @@ class DiffusionPipelineFuzzTest {
                         ? flux.sampleFromImage(p, null, img, strength, o, new FluxPipeline.FluxOptions(1, SEQ, null), null)
                         : sd3.sampleFromImage(p, null, img, strength, o.withGuidance(1), SEQ, null))) {
                     if (r != null) assertArrayEquals(new long[] {p.size(), useFlux ? FluxFixture.LAT : Sd3Fixture.LAT, shape[2] / 2, shape[3] / 2}, r.shape(), in);
+                }
+            }
+        });
+    }
+
+    /** SD 1.x and SDXL (UNet pipelines): sample and sampleFromImage with every scheduler kind (flow-euler refused), eta, guidance rescale. */
+    @Test
+    void unetPipelines() {
+        Fuzz.forAll("pipelines.unet", 30, g -> {
+            boolean xl = g.bool();
+            int b = g.between(1, 2);
+            List<String> p = prompts(g, b);
+            List<String> neg = g.weighted(3, 1) == 0 ? null : prompts(g, g.between(1, 3));
+            StableDiffusion.Options o = options(g, StableDiffusion.Options.defaults()).withEta(g.weighted(5, 1) == 0 ? 0 : g.pickDouble(0.5, -1, Double.NaN));
+            if (g.weighted(5, 1) == 1) o = o.withGuidanceRescale(g.between(0.0, 1.0));
+            if (o.width() == 0) o = o.withSize(16, o.height());
+            StableDiffusion.Options oo = o;
+            int defaultSide = xl ? sdxl.defaultSize() : sd1.defaultSize();
+            if (g.bool()) {
+                String in = (xl ? "sdxl " : "sd1 ") + "prompts " + p + " neg " + neg + " " + oo;
+                try (Tensor r = Fuzz.call("pipelines.unet", in, () -> xl ? sdxl.sample(p, neg, oo, null) : sd1.sample(p, neg, oo, null))) {
+                    if (r != null) assertArrayEquals(latentShape(p.size(), 4, oo, defaultSide), r.shape(), in);
+                }
+                return;
+            }
+            long[] shape = {g.pickInt(1, 2, 3), 3, g.pickInt(16, 8, 12), g.pickInt(16, 24)};
+            double strength = g.weighted(5, 1) == 0 ? g.between(0.3, 1.0) : g.pickDouble(0, 1.5, 0.01);
+            float[] px = new float[(int) (shape[0] * shape[1] * shape[2] * shape[3])];
+            for (int i = 0; i < px.length; i++) px[i] = g.between(-1f, 1f);
+            try (Tensor img = cpu.upload(DType.F32, px, shape)) {
+                String in = (xl ? "sdxl " : "sd1 ") + "img2img prompts " + p + " images " + Arrays.toString(shape) + " strength " + strength + " " + oo;
+                try (Tensor r = Fuzz.call("pipelines.unet", in, () -> xl ? sdxl.sampleFromImage(p, neg, img, strength, oo.withLatents(null), null)
+                        : sd1.sampleFromImage(p, neg, img, strength, oo.withLatents(null), null))) {
+                    if (r != null) assertArrayEquals(new long[] {p.size(), 4, shape[2] / 2, shape[3] / 2}, r.shape(), in);
                 }
             }
         });
