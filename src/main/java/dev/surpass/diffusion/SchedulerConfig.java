@@ -148,6 +148,7 @@ public record SchedulerConfig(String className, int numTrainTimesteps, double be
                 "invert_sigmas", "stochastic_sampling"}) {
             if (unsupported == null && c.bool(flag, false)) unsupported = flag + " = true";
         }
+        unsupported = unsupported != null ? unsupported : refusedSolverField(c);
         FlowShift flow = FlowShift.read(c);
         String interp = c.text("interpolation_type", "linear");
         if (unsupported == null && !interp.equals("linear")) unsupported = "interpolation_type = " + interp;
@@ -159,6 +160,21 @@ public record SchedulerConfig(String className, int numTrainTimesteps, double be
         }
         return new SchedulerConfig(c.text("_class_name", null), t, b0, b1, schedule, trained, pred, spacing, offset, alphaOne, clip,
                 clipRange, skipPrk, zeroSnr, karras, order, algorithm, solver, finalSigmas, lambdaMin, unsupported, flow);
+    }
+
+    /**
+     * The multistep solvers' fields (UniPC, DPM-Solver) whose non-default values no sampler here implements, as
+     * "field = value", or null: {@code predict_x0 = false}, a non-empty {@code disable_corrector}, a {@code solver_p},
+     * {@code lower_order_final = false}.
+     */
+    private static String refusedSolverField(ConfigJson c) {
+        if (!c.bool("predict_x0", true)) return "predict_x0 = false";
+        if (!c.bool("lower_order_final", true)) return "lower_order_final = false";
+        JsonNode dc = c.node().get("disable_corrector");
+        if (dc != null && !dc.isNull() && !(dc.isArray() && dc.isEmpty())) return "disable_corrector = " + dc;
+        JsonNode sp = c.node().get("solver_p");
+        if (sp != null && !sp.isNull()) return "solver_p = " + sp;
+        return null;
     }
 
     private static double number(ConfigJson c, String key, double dflt) {

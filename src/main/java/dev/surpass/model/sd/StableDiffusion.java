@@ -366,6 +366,7 @@ public final class StableDiffusion implements AutoCloseable {
         boolean cfg = o.guidance() > 1;
         try (DiffusersSampler s = DiffusersSampler.create(scheduler, o.scheduler(), o.steps(), o.eta(), o.seed());
              Scope scope = Scope.open()) {
+            begin *= s.order(); // diffusers slices timesteps[t_start · order:] (Heun: two evaluations a step)
             s.begin(begin);
             Tensor text = scope.track(textStates(prompts, negativePrompts, o.clipSkip(), cfg));
             Tensor enc = scope.track(vae.encodeScaled(initImages, o.seed()));
