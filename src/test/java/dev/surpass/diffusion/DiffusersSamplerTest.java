@@ -247,7 +247,7 @@ class DiffusersSamplerTest {
             double[] cc = u.uniCoefficients(0, 1, 1, true);
             // m0: −α·hφ1 + ½α·B = −½α·hφ1 (bh2: B = hφ1); this: −½α·B, the same
             assertEquals(cc[1], cc[2], 1e-15);
-            assertEquals(-0.5 * q.p1(), cc[2], 1e-12);
+            assertEquals(0.5 * q.p1(), cc[2], 1e-12);
             assertEquals(p[0], cc[0], 1e-15);
         }
         // solve against a known system
