@@ -56,7 +56,11 @@ class DiffusersSamplerTest {
 
     /** Runs the sampler through tensors on the CPU, the model computed on the host. */
     static double[] runSampler(SchedulerConfig cfg, DiffusersSampler.Kind kind, int steps, double g) {
-        Device dev = Device.cpu();
+        return runSampler(Device.cpu(), cfg, kind, steps, g);
+    }
+
+    /** {@link #runSampler(SchedulerConfig, DiffusersSampler.Kind, int, double)} with the latents on {@code dev}. */
+    static double[] runSampler(Device dev, SchedulerConfig cfg, DiffusersSampler.Kind kind, int steps, double g) {
         double[] x0 = start();
         try (DiffusersSampler s = DiffusersSampler.create(cfg, kind, steps, 0, 5)) {
             float[] xf = new float[N];
