@@ -182,9 +182,11 @@ public final class DiffusersSampler implements AutoCloseable {
             case DPMPP_2M -> {
                 noZeroSnr("dpmpp2m");
                 finalZero("dpmpp2m");
-                if (config.solverOrder() != 2 || !"dpmsolver++".equals(config.algorithmType()) || !"midpoint".equals(config.solverType())) {
+                boolean sde = "sde-dpmsolver++".equals(config.algorithmType());
+                if (config.solverOrder() != 2 || !(sde || "dpmsolver++".equals(config.algorithmType())) || !"midpoint".equals(config.solverType())) {
                     throw new IllegalArgumentException("dpmpp2m: the config asks for solver_order " + config.solverOrder() + ", algorithm_type "
-                            + config.algorithmType() + ", solver_type " + config.solverType() + "; only 2 / dpmsolver++ / midpoint is implemented");
+                            + config.algorithmType() + ", solver_type " + config.solverType() + "; only 2 / dpmsolver++ or sde-dpmsolver++ / midpoint "
+                            + "is implemented");
                 }
                 int[] its = dpmTimesteps(steps, spacingName("linspace"));
                 double[] sig;
@@ -197,7 +199,7 @@ public final class DiffusersSampler implements AutoCloseable {
                 } else {
                     sig = schedule.sigmasAt(its);
                 }
-                dpm = new DpmSolverStep(sig);
+                dpm = new DpmSolverStep(sig, sde);
                 sigmas = sig.clone();
                 euler = null;
                 ddim = null;
@@ -414,7 +416,7 @@ public final class DiffusersSampler implements AutoCloseable {
         next = index;
         if (kind == Kind.DPMPP_2M) {
             // the multistep history restarts: a table from the begin index makes step 0 of it first order
-            dpm = new DpmSolverStep(Arrays.copyOfRange(sigmas, index, sigmas.length));
+            dpm = new DpmSolverStep(Arrays.copyOfRange(sigmas, index, sigmas.length), "sde-dpmsolver++".equals(config.algorithmType()));
         }
     }
 
@@ -524,7 +526,8 @@ public final class DiffusersSampler implements AutoCloseable {
             case EULER, FLOW_EULER -> euler.step(x, modelOut, i, o);
             case DPMPP_2M -> {
                 if (prevX0 == null) prevX0 = x.device().allocate(x.dtype(), x.shape());
-                yield dpm.step(x, modelOut, prevX0, i - start, o); // dpm's table starts at the begin index
+                Tensor y = dpm.step(x, modelOut, prevX0, i - start, o); // dpm's table starts at the begin index
+                yield dpmNoise(y, i, dpm.noiseScale(i - start));
             }
             case PNDM -> pndm(x, modelOut, i, cfg ? guidance : 1, cfg);
             case EULER_ANCESTRAL -> eulerAncestral(x, modelOut, i, o);
@@ -902,6 +905,19 @@ public final class DiffusersSampler implements AutoCloseable {
         if (cc.length == 1) return Elementwise.scale(hh[0], (float) cc[0]);
         try (Scope s = Scope.open()) {
             return lin(s, cc, hh);
+        }
+    }
+
+    /**
+     * sde-dpmsolver++: {@code y + scale·z} with z = {@code Philox.normal(seed, i, element)} (the evaluation's index keys the
+     * stream), taking y over; y itself when scale is 0 (the ODE solver, the final step).
+     */
+    private Tensor dpmNoise(Tensor y, int i, double scale) {
+        if (scale == 0) return y;
+        try (Tensor z = Noise.gaussian(y.device(), y.dtype(), base.seed(), i, y.shape()); Tensor zs = Elementwise.scale(z, (float) scale)) {
+            return Elementwise.add(y, zs);
+        } finally {
+            y.close();
         }
     }
 

@@ -165,11 +165,12 @@ public record SchedulerConfig(String className, int numTrainTimesteps, double be
     /**
      * The multistep solvers' fields (UniPC, DPM-Solver) whose non-default values no sampler here implements, as
      * "field = value", or null: {@code predict_x0 = false}, a non-empty {@code disable_corrector}, a {@code solver_p},
-     * {@code lower_order_final = false}.
+     * UniPC's {@code lower_order_final = false}.
      */
     private static String refusedSolverField(ConfigJson c) {
         if (!c.bool("predict_x0", true)) return "predict_x0 = false";
-        if (!c.bool("lower_order_final", true)) return "lower_order_final = false";
+        // UniPC's last steps keep their order without it; DPM-Solver's final step to σ = 0 is first order either way
+        if ("UniPCMultistepScheduler".equals(c.text("_class_name", null)) && !c.bool("lower_order_final", true)) return "lower_order_final = false";
         JsonNode dc = c.node().get("disable_corrector");
         if (dc != null && !dc.isNull() && !(dc.isArray() && dc.isEmpty())) return "disable_corrector = " + dc;
         JsonNode sp = c.node().get("solver_p");

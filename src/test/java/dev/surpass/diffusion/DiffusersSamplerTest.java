@@ -189,6 +189,16 @@ class DiffusersSamplerTest {
         assertTrue(err < 2e-6, "unipc relL2 " + err);
     }
 
+    @ParameterizedTest(name = "sde-dpmsolver++ steps={0} guidance={1}")
+    @CsvSource({"25, 7.5", "4, 1", "16, 3"})
+    void sdeDpmMatchesDiffusers(int steps, double g) {
+        SchedulerConfig c = new SchedulerConfig("DPMSolverMultistepScheduler", 1000, 0.00085, 0.012, "scaled_linear", null, "epsilon", null, 1,
+                null, null, 1.0, null, false, false, 2, "sde-dpmsolver++", "midpoint", "zero", Double.NEGATIVE_INFINITY, null);
+        double err = relL2(runSampler(c, null, steps, g),
+                DiffusersReference.dpmSde(start(), DiffusersReference.sdAlphasCumprod(), steps, (x, t) -> out(x, t, g), 5));
+        assertTrue(err < 2e-6, "sde-dpmsolver++ relL2 " + err);
+    }
+
     @Test
     void newSchedulersTimestepsAsDiffusersSetsThem() {
         // UniPC, linspace: round(linspace(0, 999, N + 1))[::-1][:-1]; init_noise_sigma 1
