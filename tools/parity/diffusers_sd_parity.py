@@ -10,7 +10,8 @@
 # SCHED=dpmpp2m|euler|ddim|euler-a|unipc|ddpm|heun runs that scheduler instead of the folder's PNDM (as from_config would set it
 # up): EulerAncestralDiscreteScheduler and DDPMScheduler draw their step noise as surpass does (Philox normals, seed 0, stream
 # = the step's index for Euler-a, the timestep for DDPM); UniPCMultistepScheduler is its default bh2 order 2; Heun runs its
-# 2N − 1 evaluations (image-to-image from evaluation 2·t_start).
+# 2N − 1 evaluations (image-to-image from evaluation 2·t_start). SCHED=dpmpp2m-sde writes algorithm_type "sde-dpmsolver++" into
+# the folder's config and runs `--scheduler dpmpp2m` (the SDE update, Philox noise on stream = the step's index).
 # STRENGTH=S runs image-to-image instead (StableDiffusionImg2ImgPipeline, `surpass txt2img --init-image`): the VAE gets a
 # random Encoder + quant_conv, a random 64×64 8-bit picture is preprocessed (x/255·2−1) and encoded here, the latent
 # distribution sampled with surpass's Philox normals (seed 0, AutoencoderKL.SAMPLE_STREAM; transcribed in tiny_sd.py) and scaled,
@@ -80,7 +81,8 @@ save_safetensors(unet_w, "sd/unet/diffusion_pytorch_model.safetensors")
 write_vae("sd/vae", vae_w, LAT, 64)
 json.dump({"_class_name": "PNDMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
            "num_train_timesteps": 1000, "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
-           "trained_betas": None, "clip_sample": False}, open("sd/scheduler/scheduler_config.json", "w"))
+           "trained_betas": None, "clip_sample": False,
+           **({"algorithm_type": "sde-dpmsolver++"} if SCHED == "dpmpp2m-sde" else {})}, open("sd/scheduler/scheduler_config.json", "w"))
 
 # ---------------------------------------------------------------------------------------------- the pipeline, op by op
 def text_encoder(ids): return clip(ids, text_w, TD, TL, TH, True)[1]
@@ -225,8 +227,9 @@ def run(x, cond, begin=0, scale0=True):  # begin: image-to-image's t_start (x al
             x0 = x - s[i] * e
             x = x + (x - x0) / s[i] * (s[i + 1] - s[i])
         return x
-    # dpmpp2m, linspace timesteps, final sigma 0, lower order at the first and last steps
+    # dpmpp2m (ODE, or SDE for dpmpp2m-sde), linspace timesteps, final sigma 0, lower order at the first and last steps
     import numpy as np
+    sde = SCHED == "dpmpp2m-sde"
     ts = np.linspace(0, T - 1, STEPS + 1).round()[::-1][:-1].astype(np.int64)
     s = np.interp(ts, np.arange(T), sig_all.numpy()).tolist() + [0.0]
     prev_x0 = None
@@ -239,7 +242,12 @@ def run(x, cond, begin=0, scale0=True):  # begin: image-to-image's t_start (x al
             aln, svn = 1 / (s[i + 1] ** 2 + 1) ** 0.5, s[i + 1] / (s[i + 1] ** 2 + 1) ** 0.5
             lam, lamn = math.log(al) - math.log(sv), math.log(aln) - math.log(svn)
             h = lamn - lam
-            if i == begin or i == STEPS - 1: x = (svn / sv) * x - aln * (math.exp(-h) - 1) * x0
+            if sde:  # sde-dpmsolver++ midpoint: D0 = x0, D1 = (x0 − x0_prev)/r0 on second-order steps
+                k2 = aln * (1 - math.exp(-2.0 * h))
+                d1 = 0 if i == begin or i == STEPS - 1 else (x0 - prev_x0) / ((lam - (math.log(1 / (s[i - 1] ** 2 + 1) ** 0.5)
+                                                                                 - math.log(s[i - 1] / (s[i - 1] ** 2 + 1) ** 0.5))) / h)
+                x = (svn / sv * math.exp(-h)) * x + k2 * x0 + 0.5 * k2 * d1 + svn * math.sqrt(1 - math.exp(-2 * h)) * philox_normals(0, i, x.shape)
+            elif i == begin or i == STEPS - 1: x = (svn / sv) * x - aln * (math.exp(-h) - 1) * x0
             else:
                 sp = s[i - 1]; lamp = math.log(1 / (sp ** 2 + 1) ** 0.5) - math.log(sp / (sp ** 2 + 1) ** 0.5)
                 d1 = (x0 - prev_x0) / ((lam - lamp) / h)
@@ -303,7 +311,7 @@ cmd = ["txt2img", "--model", "sd", "--steps", str(STEPS), "--guidance", str(GUID
 cmd += ["--init-image", "init.png", "--strength", str(STRENGTH)] if STRENGTH is not None else ["--latents", "init.safetensors"]
 for p in PROMPTS: cmd += ["--prompt", p]
 for p in NEGATIVE: cmd += ["--negative-prompt", p]
-if SCHED != "pndm": cmd += ["--scheduler", SCHED]
+if SCHED != "pndm": cmd += ["--scheduler", "dpmpp2m" if SCHED == "dpmpp2m-sde" else SCHED]
 got, t_run = run_surpass(cmd)
 rel = ((got - ref_lat).norm() / ref_lat.norm()).item()
 print(f"{SCHED}, {STEPS} steps{f', img2img strength {STRENGTH}' if STRENGTH is not None else ''}, guidance {GUIDE}, {len(PROMPTS)} prompts (with negatives): final latents max |diff| "

@@ -28,7 +28,16 @@ import java.util.Locale;
  *       (fractional), input unscaled; no training noise schedule is involved. The shift is fixed
  *       or, with {@code use_dynamic_shifting} (FLUX.1-dev), set by μ from the image size
  *       ({@link FlowShift}, {@link #createFlow}); a pipeline may pass its own sigmas (Flux does).</li>
+ *   <li>{@link Kind#EULER_ANCESTRAL}: {@code EulerAncestralDiscreteScheduler}: Euler's table and input scaling, each step
+ *       to σ_down plus σ_up·z (z Philox-keyed by the seed and the evaluation), as a fused DDIM-form step;</li>
+ *   <li>{@link Kind#UNIPC}: {@code UniPCMultistepScheduler} (bh2, orders 1–3, predict_x0, lower_order_final, optional
+ *       Karras sigmas): the UniC corrector then the UniP predictor, weighted sums of kept x0s with float64 weights;</li>
+ *   <li>{@link Kind#DDPM}: {@code DDPMScheduler} (fixed_small, the strided betas between the run's timesteps,
+ *       {@code clip_sample} defaulting to true, Philox noise keyed by t) as the fused DDPM step;</li>
+ *   <li>{@link Kind#HEUN}: {@code HeunDiscreteScheduler}: 2N − 1 evaluations over the repeated timesteps, an Euler half
+ *       step then the trapezoidal correction (fused Euler / DPM-form steps); {@link #order()} 2.</li>
  * </ul>
+ * DPM-Solver++ also runs {@code algorithm_type "sde-dpmsolver++"} (Philox noise keyed by the evaluation).
  * The caller runs the model: for evaluation {@code i} of {@link #evaluations()} it feeds the model
  * {@code x · inputScale(i)} at timestep {@link #timestep(i)} and hands the output to
  * {@link #step}. The initial latents are unit Gaussian noise times {@link #initNoiseSigma()}; for
@@ -333,7 +342,7 @@ public final class DiffusersSampler implements AutoCloseable {
      * step noise (DDIM with η &gt; 0).
      *
      * @throws IllegalArgumentException for a config field no sampler here implements, a class name
-     *                                  not among the four, or steps outside [1, T]
+     *                                  not among {@link Kind}'s, or steps outside [1, T]
      */
     public static DiffusersSampler create(SchedulerConfig config, Kind kind, int steps, double eta, long seed) {
         if (config == null) throw new IllegalArgumentException("sampler: config is null");
@@ -435,8 +444,9 @@ public final class DiffusersSampler implements AutoCloseable {
 
     /**
      * The scheduler's {@code add_noise(x0, noise, t)} for the timestep of evaluation {@code i}, as
-     * the image-to-image pipeline uses it at its first timestep: PNDM and DDIM
-     * {@code √ᾱ_t·x0 + √(1−ᾱ_t)·noise}; Euler {@code x0 + σ_i·noise}; DPM-Solver
+     * the image-to-image pipeline uses it at its first timestep: PNDM, DDIM and DDPM
+     * {@code √ᾱ_t·x0 + √(1−ᾱ_t)·noise}; Euler, Euler-a and Heun {@code x0 + σ_i·noise} (Heun: σ of the repeated table);
+     * DPM-Solver and UniPC
      * {@code α·x0 + σ·α·noise} with α = 1/√(σ_i²+1) (σ_i from the sigma table, Karras sigmas
      * included). A new tensor on x0's device; x0 and noise stay open.
      *
@@ -1090,7 +1100,7 @@ public final class DiffusersSampler implements AutoCloseable {
         return r;
     }
 
-    /** Frees the run's state (PNDM's history, DPM-Solver's previous x0). Idempotent. */
+    /** Frees the run's state (PNDM's history, DPM-Solver's previous x0, UniPC's x0s and last sample, Heun's kept sample). Idempotent. */
     @Override
     public void close() {
         if (closed) return;

@@ -335,6 +335,14 @@ public final class DiffusersReference {
      * repeated timesteps and sigmas, 2N − 1 model calls, state_in_first_order by dt.
      */
     public static double[] heun(double[] start, double[] ac, int steps, boolean v, Model model) {
+        double[] x = start.clone();
+        double s0 = sigmas(ac, linspaceTimesteps(steps))[0];
+        for (int i = 0; i < x.length; i++) x[i] *= s0;
+        return heun(x, ac, steps, v, model, 0);
+    }
+
+    /** Heun from already noised latents at step {@code begin}: evaluations {@code timesteps[2·begin:]} (get_timesteps' t_start·order). */
+    public static double[] heun(double[] xStart, double[] ac, int steps, boolean v, Model model, int begin) {
         double[] t0 = linspaceTimesteps(steps);
         double[] s0 = sigmas(ac, t0);
         int e = 2 * steps - 1;
@@ -343,12 +351,11 @@ public final class DiffusersReference {
             sg[j] = s0[(j + 1) / 2];
             ts[j] = t0[(j + 1) / 2];
         }
-        double[] x = start.clone();
+        double[] x = xStart.clone();
         int n = x.length;
-        for (int i = 0; i < n; i++) x[i] *= sg[0];
         double[] prevD = null, saved = null;
         double dt = Double.NaN;
-        for (int k = 0; k < e; k++) {
+        for (int k = 2 * begin; k < e; k++) {
             double[] xin = new double[n];
             for (int i = 0; i < n; i++) xin[i] = x[i] / Math.sqrt(sg[k] * sg[k] + 1);
             double[] m = model.apply(xin, (float) ts[k]);
