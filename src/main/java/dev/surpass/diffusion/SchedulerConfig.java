@@ -165,7 +165,7 @@ public record SchedulerConfig(String className, int numTrainTimesteps, double be
     /**
      * The multistep solvers' fields (UniPC, DPM-Solver) whose non-default values no sampler here implements, as
      * "field = value", or null: {@code predict_x0 = false}, a non-empty {@code disable_corrector}, a {@code solver_p},
-     * UniPC's {@code lower_order_final = false}.
+     * UniPC's {@code lower_order_final = false}, and a {@code sigma_min} / {@code sigma_max} bounding Karras sigmas.
      */
     private static String refusedSolverField(ConfigJson c) {
         if (!c.bool("predict_x0", true)) return "predict_x0 = false";
@@ -175,6 +175,12 @@ public record SchedulerConfig(String className, int numTrainTimesteps, double be
         if (dc != null && !dc.isNull() && !(dc.isArray() && dc.isEmpty())) return "disable_corrector = " + dc;
         JsonNode sp = c.node().get("solver_p");
         if (sp != null && !sp.isNull()) return "solver_p = " + sp;
+        if (c.bool("use_karras_sigmas", false)) { // Euler's and UniPC's Karras ends: the training sigmas' unless set
+            for (String f : new String[] {"sigma_min", "sigma_max"}) {
+                JsonNode n = c.node().get(f);
+                if (n != null && !n.isNull()) return f + " = " + n;
+            }
+        }
         return null;
     }
 

@@ -270,6 +270,29 @@ class DiffusersSamplerTest {
     }
 
     @Test
+    void karrasSigmasForHeunAndUniPc() {
+        // Heun's Karras table is Euler's (between the interpolated ends, timesteps unrounded), each entry after the first twice
+        try (DiffusersSampler h = DiffusersSampler.create(sdAs("HeunDiscreteScheduler", null, false, null, true, 2, "midpoint"), null, 8, 0, 1);
+             DiffusersSampler e = DiffusersSampler.create(sdAs("EulerDiscreteScheduler", null, false, null, true, 2, "midpoint"), null, 8, 0, 1)) {
+            assertEquals(15, h.evaluations());
+            assertEquals(e.timestep(0), h.timestep(0));
+            for (int k = 1; k < 8; k++) {
+                assertEquals(e.timestep(k), h.timestep(2 * k - 1));
+                assertEquals(e.timestep(k), h.timestep(2 * k));
+                assertEquals(e.inputScale(k), h.inputScale(2 * k), 1e-15);
+            }
+            assertEquals(e.initNoiseSigma(), h.initNoiseSigma(), 1e-12);
+        }
+        // UniPC's is DPM-Solver's (over all training sigmas, timesteps rounded)
+        try (DiffusersSampler u = DiffusersSampler.create(sdAs("UniPCMultistepScheduler", null, false, null, true, 2, "bh2"), null, 10, 0, 1);
+             DiffusersSampler d = DiffusersSampler.create(sdAs("DPMSolverMultistepScheduler", null, false, null, true, 2, "midpoint"), null, 10, 0, 1)) {
+            for (int k = 0; k < 10; k++) assertEquals(d.timestep(k), u.timestep(k));
+            assertEquals(999f, u.timestep(0));
+            assertEquals(0f, u.timestep(9));
+        }
+    }
+
+    @Test
     void parsesTheNewNames() {
         assertEquals(DiffusersSampler.Kind.EULER_ANCESTRAL, DiffusersSampler.Kind.parse("euler-a"));
         assertEquals(DiffusersSampler.Kind.EULER_ANCESTRAL, DiffusersSampler.Kind.parse("euler_ancestral"));
@@ -296,7 +319,7 @@ class DiffusersSamplerTest {
         assertTrue(assertThrows(IllegalArgumentException.class, () -> DiffusersSampler.create(
                 sdAs("UniPCMultistepScheduler", null, false, null, false, 2, "bh1"), null, 10, 0, 1)).getMessage().contains("bh1"));
         for (String field : new String[] {"\"disable_corrector\": [0]", "\"predict_x0\": false", "\"lower_order_final\": false",
-                "\"thresholding\": true", "\"variance_type\": \"fixed_large\""}) {
+                "\"thresholding\": true", "\"variance_type\": \"fixed_large\"", "\"sigma_min\": 0.1, \"use_karras_sigmas\": true"}) {
             Files.writeString(dir.resolve("scheduler_config.json"), "{\"_class_name\": \"UniPCMultistepScheduler\", " + field + "}");
             SchedulerConfig c = SchedulerConfig.load(dir);
             String name = field.substring(1, field.indexOf('"', 1));
