@@ -116,7 +116,7 @@ public final class DiffusersSampler implements AutoCloseable {
         if (config.unsupported() != null) {
             throw new IllegalArgumentException("scheduler config sets " + config.unsupported() + ", which surpass's samplers do not implement");
         }
-        this.schedule = config.noiseSchedule();
+        this.schedule = floorZeroSnr(kind, config);
         int t = schedule.size();
         if (steps < 1 || steps > t) throw new IllegalArgumentException("sampler: steps must be in [1, " + t + "], got " + steps);
         if (!(eta >= 0) || Double.isInfinite(eta)) throw new IllegalArgumentException("sampler: eta must be >= 0 and finite, got " + eta);
@@ -164,7 +164,6 @@ public final class DiffusersSampler implements AutoCloseable {
             }
             case EULER -> {
                 if (p == Prediction.SAMPLE) throw new IllegalArgumentException("euler: prediction_type sample is not supported (diffusers refuses it too)");
-                noZeroSnr("euler");
                 finalZero("euler");
                 String sp = spacingName("linspace");
                 double[] tsd = eulerTimesteps(steps, sp);
@@ -189,7 +188,6 @@ public final class DiffusersSampler implements AutoCloseable {
                 initNoiseSigma = sp.equals("leading") ? Math.sqrt(max * max + 1) : max;
             }
             case DPMPP_2M -> {
-                noZeroSnr("dpmpp2m");
                 finalZero("dpmpp2m");
                 boolean sde = "sde-dpmsolver++".equals(config.algorithmType());
                 if (config.solverOrder() != 2 || !(sde || "dpmsolver++".equals(config.algorithmType())) || !"midpoint".equals(config.solverType())) {
@@ -219,7 +217,6 @@ public final class DiffusersSampler implements AutoCloseable {
             }
             case EULER_ANCESTRAL -> {
                 if (p == Prediction.SAMPLE) throw new IllegalArgumentException("euler-a: prediction_type sample is not supported (diffusers refuses it too)");
-                noZeroSnr("euler-a");
                 if (config.useKarrasSigmas()) {
                     throw new IllegalArgumentException("euler-a: use_karras_sigmas is set, but EulerAncestralDiscreteScheduler has no Karras sigmas");
                 }
@@ -282,7 +279,6 @@ public final class DiffusersSampler implements AutoCloseable {
                 initNoiseSigma = 1;
             }
             case UNIPC -> {
-                noZeroSnr("unipc");
                 finalZero("unipc");
                 if (config.solverOrder() > 3) {
                     throw new IllegalArgumentException("unipc: solver_order " + config.solverOrder() + " is not supported (1, 2 or 3)");
@@ -1065,6 +1061,16 @@ public final class DiffusersSampler implements AutoCloseable {
             r[i] = (1 - w) * lo + w * (lo + 1);
         }
         return r;
+    }
+
+    /**
+     * The config's training schedule; after a zero-terminal-SNR rescale, Euler, Euler-ancestral, DPM-Solver and UniPC set
+     * the last ᾱ to 2^-24 as diffusers' {@code __init__} does (σ_max = √((1 − 2^-24)/2^-24) ≈ 4096, finite).
+     */
+    private static NoiseSchedule floorZeroSnr(Kind kind, SchedulerConfig config) {
+        NoiseSchedule s = config.noiseSchedule();
+        boolean floored = kind == Kind.EULER || kind == Kind.EULER_ANCESTRAL || kind == Kind.DPMPP_2M || kind == Kind.UNIPC;
+        return floored && config.rescaleBetasZeroSnr() ? s.withFinalAlphaCumprod(0x1p-24) : s;
     }
 
     private void noZeroSnr(String op) {

@@ -199,6 +199,50 @@ class DiffusersSamplerTest {
         assertTrue(err < 2e-6, "sde-dpmsolver++ relL2 " + err);
     }
 
+    /**
+     * SD's ᾱ after diffusers' {@code rescale_zero_terminal_snr} (on √ᾱ: shift the last to 0, scale the first back; betas
+     * from the ratios, ᾱ their cumprod again), then {@code alphas_cumprod[-1] = 2**-24} as Euler / Euler-a / DPM / UniPC set it.
+     */
+    static double[] zeroSnrAlphasCumprod() {
+        double[] ac = DiffusersReference.sdAlphasCumprod();
+        int n = ac.length;
+        double a0 = Math.sqrt(ac[0]), aT = Math.sqrt(ac[n - 1]);
+        double[] ab = new double[n];
+        for (int i = 0; i < n; i++) {
+            double s = (Math.sqrt(ac[i]) - aT) * a0 / (a0 - aT);
+            ab[i] = s * s;
+        }
+        double p = 1;
+        double[] r = new double[n];
+        for (int i = 0; i < n; i++) {
+            p *= i == 0 ? ab[0] : ab[i] / ab[i - 1];
+            r[i] = p;
+        }
+        r[n - 1] = 0x1p-24;
+        return r;
+    }
+
+    @ParameterizedTest(name = "zero-SNR {0} steps={1} guidance={2}")
+    @CsvSource({"EulerAncestralDiscreteScheduler, 20, 7.5", "UniPCMultistepScheduler, 15, 5", "EulerDiscreteScheduler, 12, 3"})
+    void zeroTerminalSnrFloorsTheLastAlphaCumprod(String cls, int steps, double g) {
+        SchedulerConfig base = sdAs(cls, null, true, null, false, 2, "bh2");
+        SchedulerConfig c = new SchedulerConfig(base.className(), 1000, 0.00085, 0.012, "scaled_linear", null, "v_prediction", null, 1, null, null,
+                1.0, null, true, false, 2, "dpmsolver++", "bh2", "zero", Double.NEGATIVE_INFINITY, null);
+        double[] ac = zeroSnrAlphasCumprod();
+        try (DiffusersSampler s = DiffusersSampler.create(c, null, steps, 0, 5)) {
+            if (!cls.startsWith("UniPC")) assertEquals(Math.sqrt((1 - 0x1p-24) / 0x1p-24), s.initNoiseSigma(), 1e-6); // σ_max ≈ 4096
+        }
+        DiffusersReference.Model m = (x, t) -> out(x, t, g);
+        double[] want = switch (cls) {
+            case "EulerAncestralDiscreteScheduler" -> DiffusersReference.eulerAncestral(start(), ac, steps, true, m, 5);
+            case "UniPCMultistepScheduler" -> DiffusersReference.unipc(start(), ac, steps, 2, false, true, m);
+            default -> DiffusersReference.euler(start(), ac, steps, true, m);
+        };
+        double err = relL2(runSampler(c, null, steps, g), want);
+        // Euler's fused x + (x − x0)·(σ' − σ)/σ rounds at x's scale (σ_0 ≈ 4096 here): the Euler tests' 2e-5
+        assertTrue(err < (cls.startsWith("EulerDiscrete") ? 2e-5 : 2e-6), cls + " zero-SNR relL2 " + err);
+    }
+
     @Test
     void newSchedulersTimestepsAsDiffusersSetsThem() {
         // UniPC, linspace: round(linspace(0, 999, N + 1))[::-1][:-1]; init_noise_sigma 1
