@@ -7,7 +7,11 @@
 # <|endoftext|>; the text encoder; [negative; prompt] embeddings; for each scheduler step the UNet on [x; x], guidance
 # u + g·(c − u); PNDMScheduler.step_plms (skip_prk_steps) or DPMSolverMultistepScheduler (2M, linspace); vae.decode of
 # latents / scaling_factor — and compared with `surpass txt2img --latents` started from the same initial latents.
-# SCHED=dpmpp2m|euler|ddim runs that scheduler instead of the folder's PNDM (as from_config would set it up).
+# SCHED=dpmpp2m|euler|ddim|euler-a|unipc|ddpm|heun runs that scheduler instead of the folder's PNDM (as from_config would set it
+# up): EulerAncestralDiscreteScheduler and DDPMScheduler draw their step noise as surpass does (Philox normals, seed 0, stream
+# = the step's index for Euler-a, the timestep for DDPM); UniPCMultistepScheduler is its default bh2 order 2; Heun runs its
+# 2N − 1 evaluations (image-to-image from evaluation 2·t_start). SCHED=dpmpp2m-sde writes algorithm_type "sde-dpmsolver++" into
+# the folder's config and runs `--scheduler dpmpp2m` (the SDE update, Philox noise on stream = the step's index).
 # STRENGTH=S runs image-to-image instead (StableDiffusionImg2ImgPipeline, `surpass txt2img --init-image`): the VAE gets a
 # random Encoder + quant_conv, a random 64×64 8-bit picture is preprocessed (x/255·2−1) and encoded here, the latent
 # distribution sampled with surpass's Philox normals (seed 0, AutoencoderKL.SAMPLE_STREAM; transcribed in tiny_sd.py) and scaled,
@@ -77,7 +81,8 @@ save_safetensors(unet_w, "sd/unet/diffusion_pytorch_model.safetensors")
 write_vae("sd/vae", vae_w, LAT, 64)
 json.dump({"_class_name": "PNDMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
            "num_train_timesteps": 1000, "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
-           "trained_betas": None, "clip_sample": False}, open("sd/scheduler/scheduler_config.json", "w"))
+           "trained_betas": None, "clip_sample": False,
+           **({"algorithm_type": "sde-dpmsolver++"} if SCHED == "dpmpp2m-sde" else {})}, open("sd/scheduler/scheduler_config.json", "w"))
 
 # ---------------------------------------------------------------------------------------------- the pipeline, op by op
 def text_encoder(ids): return clip(ids, text_w, TD, TL, TH, True)[1]
@@ -133,6 +138,85 @@ def run(x, cond, begin=0, scale0=True):  # begin: image-to-image's t_start (x al
             x0 = (x - (1 - a) ** 0.5 * e) / a ** 0.5
             x = ap ** 0.5 * x0 + (1 - ap) ** 0.5 * e
         return x
+    if SCHED == "euler-a":  # EulerAncestralDiscreteScheduler.step, noise = surpass's Philox (seed 0, stream i)
+        import numpy as np
+        ts = np.linspace(0, T - 1, STEPS, dtype=np.float32)[::-1].copy()
+        s = np.interp(ts, np.arange(T), sig_all.numpy()).tolist() + [0.0]
+        if scale0: x = x * s[0]
+        for i in range(begin, STEPS):
+            e = guided(x / (s[i] ** 2 + 1) ** 0.5, float(ts[i]), cond)
+            x0 = x - s[i] * e
+            up = (s[i + 1] ** 2 * (s[i] ** 2 - s[i + 1] ** 2) / s[i] ** 2) ** 0.5
+            down = (s[i + 1] ** 2 - up ** 2) ** 0.5
+            x = x + (x - x0) / s[i] * (down - s[i])
+            x = x + philox_normals(0, i, x.shape) * up
+        return x
+    if SCHED == "heun":  # HeunDiscreteScheduler: repeated timesteps / sigmas, state_in_first_order by dt
+        import numpy as np
+        t1 = np.linspace(0, T - 1, STEPS, dtype=np.float32)[::-1].copy()
+        s1 = np.interp(t1, np.arange(T), sig_all.numpy()).tolist() + [0.0]
+        sg = s1[:1] + [v for v in s1[1:-1] for _ in range(2)] + s1[-1:]
+        ts = [t1[0]] + [v for v in t1[1:] for _ in range(2)]
+        if scale0: x = x * sg[0]
+        dt = prev_d = saved = None
+        for k in range(2 * begin, len(ts)):
+            e = guided(x / (sg[k] ** 2 + 1) ** 0.5, float(ts[k]), cond)
+            if dt is None:
+                sigma, nxt = sg[k], sg[k + 1]
+                x0 = x - sigma * e
+                d = (x - x0) / sigma; dt = nxt - sigma; prev_d, saved = d, x
+                x = x + d * dt
+            else:
+                nxt = sg[k]
+                x0 = x - nxt * e
+                d = ((x - x0) / nxt + prev_d) / 2
+                x = saved + d * dt
+                dt = prev_d = saved = None
+        return x
+    if SCHED == "ddpm":  # DDPMScheduler, leading (steps_offset 1), fixed_small, clip_sample false (the folder's config)
+        ts = [(STEPS - 1 - i) * ratio + 1 for i in range(STEPS)]
+        for i in range(begin, STEPS):
+            t = ts[i]; prev = ts[i + 1] if i + 1 < STEPS else -1
+            e = guided(x, float(t), cond)
+            a = ac[t].item(); ap = ac[prev].item() if prev >= 0 else 1.0
+            ca = a / ap; cb = 1 - ca
+            x0 = (x - (1 - a) ** 0.5 * e) / a ** 0.5
+            x = (ap ** 0.5 * cb / (1 - a)) * x0 + (ca ** 0.5 * (1 - ap) / (1 - a)) * x
+            if t > 0: x = x + max((1 - ap) / (1 - a) * cb, 1e-20) ** 0.5 * philox_normals(0, t, x.shape)
+        return x
+    if SCHED == "unipc":  # UniPCMultistepScheduler defaults: bh2, order 2, predict_x0, lower_order_final
+        import numpy as np
+        ts = np.linspace(0, T - 1, STEPS + 1).round()[::-1][:-1].astype(np.int64)
+        s = np.interp(ts, np.arange(T), sig_all.numpy()).tolist() + [0.0]
+        als = lambda v: (1 / (v * v + 1) ** 0.5, v / (v * v + 1) ** 0.5)
+        lam = lambda v: (math.log(als(v)[0]) - math.log(als(v)[1])) if v > 0 else math.inf
+        outs, last, lower, this_order = [None, None], None, 0, 0
+        def uni(i_s0, i_t, xs, order, this=None):  # multistep_uni_p_bh_update / multistep_uni_c_bh_update, order <= 2
+            m0 = outs[-1]; at, st = als(s[i_t]); a0, s0 = als(s[i_s0])
+            h = lam(s[i_t]) - lam(s[i_s0]); hh = -h; hphi1 = math.expm1(hh); bh = math.expm1(hh)
+            d1 = None
+            if order == 2:
+                si = i_t - 2 if this is not None else i_s0 - 1
+                rk = (lam(s[si]) - lam(s[i_s0])) / h
+                d1 = (outs[-2] - m0) / rk
+            xt = st / s0 * xs - at * hphi1 * m0
+            if this is None: return xt - at * bh * (0.5 * d1) if d1 is not None else xt
+            if order == 1: rc = [0.5]
+            else:  # solve R rho = b, R = [[1, 1], [rk, 1]], b_j = h phi_(j+1) (j+1)! / B
+                b1 = (hphi1 / hh - 1) / bh; b2 = ((hphi1 / hh - 1) / hh - 0.5) * 2 / bh
+                rc = list(np.linalg.solve(np.array([[1.0, 1.0], [rk, 1.0]]), np.array([b1, b2])))
+            res = (rc[0] * d1 if d1 is not None else 0) + rc[-1] * (this - m0)
+            return xt - at * bh * res
+        for i in range(begin, STEPS):
+            e = guided(x, float(ts[i]), cond)
+            al, sv = als(s[i]); conv = (x - sv * e) / al
+            if i > begin and last is not None: x = uni(i - 1, i, last, this_order, conv)
+            outs = [outs[1], conv]
+            this_order = min(min(2, STEPS - i), lower + 1)
+            last = x
+            x = uni(i, i + 1, x, this_order)
+            lower = min(lower + 1, 2)
+        return x
     if SCHED == "euler":
         import numpy as np
         ts = np.linspace(0, T - 1, STEPS, dtype=np.float32)[::-1].copy()
@@ -143,8 +227,9 @@ def run(x, cond, begin=0, scale0=True):  # begin: image-to-image's t_start (x al
             x0 = x - s[i] * e
             x = x + (x - x0) / s[i] * (s[i + 1] - s[i])
         return x
-    # dpmpp2m, linspace timesteps, final sigma 0, lower order at the first and last steps
+    # dpmpp2m (ODE, or SDE for dpmpp2m-sde), linspace timesteps, final sigma 0, lower order at the first and last steps
     import numpy as np
+    sde = SCHED == "dpmpp2m-sde"
     ts = np.linspace(0, T - 1, STEPS + 1).round()[::-1][:-1].astype(np.int64)
     s = np.interp(ts, np.arange(T), sig_all.numpy()).tolist() + [0.0]
     prev_x0 = None
@@ -157,7 +242,12 @@ def run(x, cond, begin=0, scale0=True):  # begin: image-to-image's t_start (x al
             aln, svn = 1 / (s[i + 1] ** 2 + 1) ** 0.5, s[i + 1] / (s[i + 1] ** 2 + 1) ** 0.5
             lam, lamn = math.log(al) - math.log(sv), math.log(aln) - math.log(svn)
             h = lamn - lam
-            if i == begin or i == STEPS - 1: x = (svn / sv) * x - aln * (math.exp(-h) - 1) * x0
+            if sde:  # sde-dpmsolver++ midpoint: D0 = x0, D1 = (x0 − x0_prev)/r0 on second-order steps
+                k2 = aln * (1 - math.exp(-2.0 * h))
+                d1 = 0 if i == begin or i == STEPS - 1 else (x0 - prev_x0) / ((lam - (math.log(1 / (s[i - 1] ** 2 + 1) ** 0.5)
+                                                                                 - math.log(s[i - 1] / (s[i - 1] ** 2 + 1) ** 0.5))) / h)
+                x = (svn / sv * math.exp(-h)) * x + k2 * x0 + 0.5 * k2 * d1 + svn * math.sqrt(1 - math.exp(-2 * h)) * philox_normals(0, i, x.shape)
+            elif i == begin or i == STEPS - 1: x = (svn / sv) * x - aln * (math.exp(-h) - 1) * x0
             else:
                 sp = s[i - 1]; lamp = math.log(1 / (sp ** 2 + 1) ** 0.5) - math.log(sp / (sp ** 2 + 1) ** 0.5)
                 d1 = (x0 - prev_x0) / ((lam - lamp) / h)
@@ -175,10 +265,9 @@ with torch.no_grad():
     ids = torch.tensor([TOK.tokenize(p) for p in PROMPTS])
     nids = torch.tensor([TOK.tokenize(p) for p in NEGATIVE])
     cond = torch.cat([text_encoder(nids), text_encoder(ids)])
-    init_sigma = 1.0 if SCHED != "euler" else None
     lat0 = torch.randn(len(PROMPTS), LAT, 8, 8)
-    # surpass takes the latents as they are; Euler's initial ×σ0 happens in run() here, so hand surpass the scaled ones
-    if SCHED == "euler":
+    # surpass takes the latents as they are; Euler's (Euler-a's, Heun's) initial ×σ0 happens in run() here, so hand surpass the scaled ones
+    if SCHED in ("euler", "euler-a", "heun"):
         import numpy as np
         s0 = float(np.interp(np.float32(T - 1), np.arange(T), sig_all.numpy()))
         given = lat0 * s0
@@ -198,10 +287,13 @@ with torch.no_grad():
         eps = philox_normals(0, 1 << 40, x0.shape)  # seed 0, INIT_STREAM
         init_t = min(int(STEPS * STRENGTH), STEPS); begin = max(STEPS - init_t, 0)
         ratio = T // STEPS
-        if SCHED in ("pndm", "ddim"):  # DDPM-style add_noise at timesteps[t_start]
+        if SCHED == "ddpm":
+            t = (STEPS - 1 - begin) * ratio + 1
+            lat_start = ac[t].item() ** 0.5 * x0 + (1 - ac[t].item()) ** 0.5 * eps
+        elif SCHED in ("pndm", "ddim"):  # DDPM-style add_noise at timesteps[t_start]
             t = ((list(range(STEPS))[:-1] + [STEPS - 2, STEPS - 1])[::-1][begin] if SCHED == "pndm" else STEPS - 1 - begin) * ratio + 1
             lat_start = ac[t].item() ** 0.5 * x0 + (1 - ac[t].item()) ** 0.5 * eps
-        elif SCHED == "euler":
+        elif SCHED in ("euler", "euler-a", "heun"):  # Heun's sigmas[2·t_start] = σ of step t_start
             tsn = np.linspace(0, T - 1, STEPS, dtype=np.float32)[::-1].copy()
             sg = float(np.interp(tsn[begin], np.arange(T), sig_all.numpy()))
             lat_start = x0 + sg * eps
@@ -219,7 +311,7 @@ cmd = ["txt2img", "--model", "sd", "--steps", str(STEPS), "--guidance", str(GUID
 cmd += ["--init-image", "init.png", "--strength", str(STRENGTH)] if STRENGTH is not None else ["--latents", "init.safetensors"]
 for p in PROMPTS: cmd += ["--prompt", p]
 for p in NEGATIVE: cmd += ["--negative-prompt", p]
-if SCHED != "pndm": cmd += ["--scheduler", SCHED]
+if SCHED != "pndm": cmd += ["--scheduler", "dpmpp2m" if SCHED == "dpmpp2m-sde" else SCHED]
 got, t_run = run_surpass(cmd)
 rel = ((got - ref_lat).norm() / ref_lat.norm()).item()
 print(f"{SCHED}, {STEPS} steps{f', img2img strength {STRENGTH}' if STRENGTH is not None else ''}, guidance {GUIDE}, {len(PROMPTS)} prompts (with negatives): final latents max |diff| "

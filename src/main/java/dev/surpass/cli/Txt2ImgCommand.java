@@ -73,7 +73,8 @@ final class Txt2ImgCommand extends CliCommand {
     private double guidance;
 
     @Option(names = "--scheduler", paramLabel = "NAME",
-            description = "pndm, ddim, euler or dpmpp2m (flow-euler for SD3), set up from the folder's scheduler config (default: the folder's own scheduler).")
+            description = "pndm, ddim, euler, euler-a, dpmpp2m, unipc, ddpm or heun (flow-euler for SD3), set up from the folder's scheduler config "
+                    + "(default: the folder's own scheduler).")
     String scheduler;
 
     @Option(names = "--no-resolution-binning",
@@ -144,7 +145,7 @@ final class Txt2ImgCommand extends CliCommand {
             try {
                 kind = DiffusersSampler.Kind.parse(scheduler);
             } catch (IllegalArgumentException e) {
-                throw new UsageException("--scheduler " + scheduler + ": expected pndm, ddim, euler, dpmpp2m or flow-euler");
+                throw new UsageException("--scheduler " + scheduler + ": expected pndm, ddim, euler, euler-a, dpmpp2m, unipc, ddpm, heun or flow-euler");
             }
         }
         List<String> neg = null;

@@ -19,12 +19,31 @@ import dev.surpass.backend.ArgChecks;
  * {@code prevX0} (x's shape, dtype and device) carries the previous x0 between steps: it is read
  * on second-order steps and overwritten with this step's x0 every step (so it needs no
  * initialisation before step 0). Deterministic: no noise. Immutable; thread-safe.
+ *
+ * <p>With {@code sde} (diffusers' {@code algorithm_type="sde-dpmsolver++"}, midpoint) the update is the SDE one,
+ * {@code x' = (σ_vp,i+1/σ_vp,i)·e^{−h}·x + α_{i+1}(1 − e^{−2h})·(x0 [+ ½·D1])} and the caller adds
+ * {@link #noiseScale}{@code (i)·z}, {@code σ_vp,i+1·√(1 − e^{−2h})} times a standard normal z.
  */
 public final class DpmSolverStep {
     private final double[] sigmas;
+    private final boolean sde;
 
     public DpmSolverStep(double[] sigmas) {
+        this(sigmas, false);
+    }
+
+    /** The ODE solver (sde false, dpmsolver++) or the SDE one (sde-dpmsolver++), over the same sigma table. */
+    public DpmSolverStep(double[] sigmas, boolean sde) {
         this.sigmas = Steps.sigmaTable("dpmpp2m", sigmas);
+        this.sde = sde;
+    }
+
+    /** SDE: the standard deviation of the noise step i adds ({@code σ_vp,i+1·√(1 − e^{−2h})}); 0 for the ODE solver and at a final σ of 0. */
+    public double noiseScale(int i) {
+        if (!sde || sigmas[i + 1] == 0) return 0;
+        double st = sigmas[i + 1], vt = st * alpha(st);
+        double h = lambda(st) - lambda(sigmas[i]);
+        return vt * Math.sqrt(-Math.expm1(-2 * h));
     }
 
     public double[] sigmas() {
@@ -79,7 +98,18 @@ public final class DpmSolverStep {
             double h = lambda(st) - lambda(ss);
             double em1 = Math.expm1(-h); // e^{-h} − 1
             p0 = vt / vs;
-            if (firstOrder(i)) {
+            if (sde) { // (σ_t/σ_s·e^{−h})·x + α_t(1 − e^{−2h})·D0 + ½α_t(1 − e^{−2h})·D1, D1 = (x0 − x0_prev)/r0
+                double k2 = -at * Math.expm1(-2 * h);
+                p0 = vt / vs * Math.exp(-h);
+                if (firstOrder(i)) {
+                    p1 = k2;
+                    p2 = 0;
+                } else {
+                    double r0 = (lambda(ss) - lambda(sigmas[i - 1])) / h;
+                    p1 = k2 * (1 + 0.5 / r0);
+                    p2 = -k2 * 0.5 / r0;
+                }
+            } else if (firstOrder(i)) {
                 p1 = -at * em1;
                 p2 = 0;
             } else {

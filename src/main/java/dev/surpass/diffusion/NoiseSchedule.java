@@ -150,6 +150,22 @@ public final class NoiseSchedule {
     }
 
     /**
+     * The schedule with its last ᾱ set to {@code v} (the last beta adjusted to match): diffusers' Euler, Euler-ancestral,
+     * DPM-Solver and UniPC schedulers set {@code alphas_cumprod[-1] = 2**-24} after a zero-terminal-SNR rescale so the
+     * largest sigma stays finite.
+     */
+    public NoiseSchedule withFinalAlphaCumprod(double v) {
+        int n = betas.length;
+        if (n < 2) throw new IllegalArgumentException("withFinalAlphaCumprod needs at least 2 timesteps, got " + n);
+        if (!(v > 0 && v < alphasCumprod[n - 2])) {
+            throw new IllegalArgumentException("withFinalAlphaCumprod: " + v + " is not in (0, alpha_cumprod[T-2] = " + alphasCumprod[n - 2] + ")");
+        }
+        double[] b = betas.clone();
+        b[n - 1] = 1 - v / alphasCumprod[n - 2];
+        return new NoiseSchedule(b, timestepMap.clone());
+    }
+
+    /**
      * DiT's {@code space_timesteps(T, spec)}: {@code "ddimN"} takes every k-th timestep
      * {@code range(0, T, k)} with k such that there are exactly N; {@code "N"} or {@code "N1,N2,…"}
      * splits [0, T) into equal sections and takes {@code round(i·(size−1)/(N−1))} in each (Python's

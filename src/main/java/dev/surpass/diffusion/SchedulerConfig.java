@@ -148,6 +148,7 @@ public record SchedulerConfig(String className, int numTrainTimesteps, double be
                 "invert_sigmas", "stochastic_sampling"}) {
             if (unsupported == null && c.bool(flag, false)) unsupported = flag + " = true";
         }
+        unsupported = unsupported != null ? unsupported : refusedSolverField(c);
         FlowShift flow = FlowShift.read(c);
         String interp = c.text("interpolation_type", "linear");
         if (unsupported == null && !interp.equals("linear")) unsupported = "interpolation_type = " + interp;
@@ -159,6 +160,28 @@ public record SchedulerConfig(String className, int numTrainTimesteps, double be
         }
         return new SchedulerConfig(c.text("_class_name", null), t, b0, b1, schedule, trained, pred, spacing, offset, alphaOne, clip,
                 clipRange, skipPrk, zeroSnr, karras, order, algorithm, solver, finalSigmas, lambdaMin, unsupported, flow);
+    }
+
+    /**
+     * The multistep solvers' fields (UniPC, DPM-Solver) whose non-default values no sampler here implements, as
+     * "field = value", or null: {@code predict_x0 = false}, a non-empty {@code disable_corrector}, a {@code solver_p},
+     * UniPC's {@code lower_order_final = false}, and a {@code sigma_min} / {@code sigma_max} bounding Karras sigmas.
+     */
+    private static String refusedSolverField(ConfigJson c) {
+        if (!c.bool("predict_x0", true)) return "predict_x0 = false";
+        // UniPC's last steps keep their order without it; DPM-Solver's final step to σ = 0 is first order either way
+        if ("UniPCMultistepScheduler".equals(c.text("_class_name", null)) && !c.bool("lower_order_final", true)) return "lower_order_final = false";
+        JsonNode dc = c.node().get("disable_corrector");
+        if (dc != null && !dc.isNull() && !(dc.isArray() && dc.isEmpty())) return "disable_corrector = " + dc;
+        JsonNode sp = c.node().get("solver_p");
+        if (sp != null && !sp.isNull()) return "solver_p = " + sp;
+        if (c.bool("use_karras_sigmas", false)) { // Euler's and UniPC's Karras ends: the training sigmas' unless set
+            for (String f : new String[] {"sigma_min", "sigma_max"}) {
+                JsonNode n = c.node().get(f);
+                if (n != null && !n.isNull()) return f + " = " + n;
+            }
+        }
+        return null;
     }
 
     private static double number(ConfigJson c, String key, double dflt) {

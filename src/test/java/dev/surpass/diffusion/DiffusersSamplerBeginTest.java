@@ -40,14 +40,18 @@ class DiffusersSamplerBeginTest {
                         a = Math.sqrt(ac[499]);
                         b = Math.sqrt(1 - ac[499]);
                     }
-                    case DDIM -> { // leading, ratio 166, steps_offset 1: [831, 665, 499, 333, 167, 1]
+                    case DDIM, DDPM -> { // leading, ratio 166, steps_offset 1: [831, 665, 499, 333, 167, 1]
                         int t = (steps - 1 - i) * (1000 / steps) + 1;
                         a = Math.sqrt(ac[t]);
                         b = Math.sqrt(1 - ac[t]);
                     }
-                    case EULER -> {
+                    case EULER, EULER_ANCESTRAL -> {
                         a = 1;
                         b = DiffusersReference.eulerSigmas(ac, steps)[i];
+                    }
+                    case HEUN -> { // the repeated table [σ0, σ1, σ1, σ2, σ2, …]: evaluation 3 is σ2
+                        a = 1;
+                        b = DiffusersReference.eulerSigmas(ac, steps)[2];
                     }
                     default -> {
                         double s = DiffusersReference.dpmSigmas(ac, steps)[i];

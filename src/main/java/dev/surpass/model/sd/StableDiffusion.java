@@ -33,7 +33,8 @@ import java.util.List;
  *   <li>latents {@code [B, 4, H/8, W/8]}: Philox Gaussian noise (seed, stream {@link #INIT_STREAM})
  *       times the scheduler's {@code init_noise_sigma}, or given;</li>
  *   <li>per evaluation of the {@link DiffusersSampler} (the folder's scheduler, or PNDM / DDIM /
- *       Euler / DPM-Solver++(2M) set up from its config as diffusers' {@code from_config} does): the
+ *       Euler / Euler-ancestral / DPM-Solver++(2M) / UniPC / DDPM / Heun set up from its config as diffusers'
+ *       {@code from_config} does): the
  *       {@link UNet2DConditionModel} on {@code [x; x]·scale} with {@code [negative; prompt]} embeddings
  *       when guidance &gt; 1 ("" when no negative prompt is given), diffusers' guidance
  *       {@code u + g·(c − u)}, the scheduler step;</li>
@@ -332,7 +333,8 @@ public final class StableDiffusion implements AutoCloseable {
     /**
      * Image-to-image latents, as {@code StableDiffusionImg2ImgPipeline}: the scheduler set up for
      * {@code options.steps()}, started at {@link #imageToImageStart} (the last ⌊steps·strength⌋
-     * steps run; PNDM, whose list has the repeated entry, runs one more); the initial latents are
+     * steps run; PNDM, whose list has the repeated entry, runs one more; Heun starts at evaluation 2·t_start of its
+     * 2N − 1, as diffusers slices {@code timesteps[t_start·order:]}); the initial latents are
      * {@code scheduler.add_noise(encodeScaled(initImages), noise, timesteps[t_start])} with the VAE's
      * sample keyed by {@code options.seed()} ({@link AutoencoderKL#SAMPLE_STREAM}) and the noise
      * Philox ({@code options.seed()}, {@link #INIT_STREAM}); then the same guided loop as
@@ -366,6 +368,7 @@ public final class StableDiffusion implements AutoCloseable {
         boolean cfg = o.guidance() > 1;
         try (DiffusersSampler s = DiffusersSampler.create(scheduler, o.scheduler(), o.steps(), o.eta(), o.seed());
              Scope scope = Scope.open()) {
+            begin *= s.order(); // diffusers slices timesteps[t_start · order:] (Heun: two evaluations a step)
             s.begin(begin);
             Tensor text = scope.track(textStates(prompts, negativePrompts, o.clipSkip(), cfg));
             Tensor enc = scope.track(vae.encodeScaled(initImages, o.seed()));

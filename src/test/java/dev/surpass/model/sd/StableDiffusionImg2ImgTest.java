@@ -156,6 +156,17 @@ class StableDiffusionImg2ImgTest {
     }
 
     @Test
+    void heunStartsAtTStartTimesItsOrder() {
+        int steps = 5, begin = 2; // strength 0.6: int(3.0) = 3 steps, evaluations [4, 9) of Heun's 9
+        double[] ac = DiffusersReference.sdAlphasCumprod();
+        double sigma = DiffusersReference.eulerSigmas(ac, steps)[begin]; // Heun's sigmas[2·t_start] = σ of step t_start
+        double[] start = mix(x0AndNoise(), 1, sigma);
+        double[] want = DiffusersReference.heun(start, ac, steps, false, model(3.0), begin);
+        double err = relL2(img2img(DiffusersSampler.Kind.HEUN, steps, 3.0, 0.6), want);
+        assertTrue(err < 1e-4, "Heun img2img vs composition: relL2 " + err);
+    }
+
+    @Test
     void dpmSolverStartsFirstOrderWithItsAlphaSigma() {
         int steps = 6, begin = 2; // strength 0.7: int(4.2) = 4 steps
         double[] ac = DiffusersReference.sdAlphasCumprod();
