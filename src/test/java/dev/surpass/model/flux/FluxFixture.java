@@ -29,7 +29,7 @@ import java.util.Set;
  *
  * <p>{@link Variant}s each break one convention, so a test can check that the comparison would see it.
  */
-final class FluxFixture {
+final class FluxFixture extends dev.surpass.model.dit.JointRef {
     /** Deliberate departures from diffusers, each expected to move the output far beyond the tolerance. */
     enum Variant {
         /** the rotary ids concatenated image first while the tokens are text first */
@@ -48,18 +48,15 @@ final class FluxFixture {
         GUIDANCE_UNSCALED
     }
 
-    final int heads, hd, d, layers, singleLayers, in, out, joint, pool;
+    final int layers, singleLayers, in, out, joint, pool;
     final int[] axes;
     final boolean guidance;
-    final Map<String, float[]> w = new LinkedHashMap<>();
     final Map<String, long[]> shapes = new LinkedHashMap<>();
     private final Random r;
 
     FluxFixture(long seed, int heads, int hd, int layers, int singleLayers, int in, int out, int joint, int pool, boolean guidance, int[] axes) {
+        super(heads, hd);
         this.r = new Random(seed);
-        this.heads = heads;
-        this.hd = hd;
-        this.d = heads * hd;
         this.layers = layers;
         this.singleLayers = singleLayers;
         this.in = in;
@@ -109,10 +106,8 @@ final class FluxFixture {
     }
 
     private FluxFixture(FluxFixture f, int layers, int singleLayers) {
+        super(f.heads, f.hd);
         this.r = null;
-        this.heads = f.heads;
-        this.hd = f.hd;
-        this.d = f.d;
         this.layers = layers;
         this.singleLayers = singleLayers;
         this.in = f.in;
@@ -365,7 +360,7 @@ final class FluxFixture {
                 enc = r2[1];
             }
             for (int i = 0; i < singleLayers; i++) {
-                double[] h = catD(enc, hs);                         // diffusers cats [text, image] in every single block
+                double[] h = cat(enc, hs);                         // diffusers cats [text, image] in every single block
                 h = singleBlock(i, h, nt, cond, cs, v);
                 enc = Arrays.copyOfRange(h, 0, s * d);
                 hs = Arrays.copyOfRange(h, s * d, nt * d);
@@ -433,9 +428,9 @@ final class FluxFixture {
         double[] nh = modulate(hs, t, mod, 0, 1);
         double[] ne = modulate(enc, s, cmod, 0, 1);
         boolean shared = v.contains(Variant.SHARED_QK_NORMS);
-        double[] q = catD(proj(ne, s, p + ".add_q_proj", p + (shared ? ".norm_q" : ".norm_added_q")), proj(nh, t, p + ".to_q", p + ".norm_q"));
-        double[] k = catD(proj(ne, s, p + ".add_k_proj", p + (shared ? ".norm_k" : ".norm_added_k")), proj(nh, t, p + ".to_k", p + ".norm_k"));
-        double[] vv = catD(proj(ne, s, p + ".add_v_proj", null), proj(nh, t, p + ".to_v", null));
+        double[] q = cat(proj(ne, s, p + ".add_q_proj", p + (shared ? ".norm_q" : ".norm_added_q")), proj(nh, t, p + ".to_q", p + ".norm_q"));
+        double[] k = cat(proj(ne, s, p + ".add_k_proj", p + (shared ? ".norm_k" : ".norm_added_k")), proj(nh, t, p + ".to_k", p + ".norm_k"));
+        double[] vv = cat(proj(ne, s, p + ".add_v_proj", null), proj(nh, t, p + ".to_v", null));
         double[] o = attend(rotary(q, s + t, cs, v), rotary(k, s + t, cs, v), vv, s + t);
         double[] oc = Arrays.copyOfRange(o, 0, s * d), oi = Arrays.copyOfRange(o, s * d, (s + t) * d);
         double[] x = gated(hs, linear(oi, t, p + ".to_out.0"), mod, 2);
@@ -462,104 +457,14 @@ final class FluxFixture {
         return gated(h, linear(cat, nt, b + ".proj_out"), mod, 2);
     }
 
-    /** A projection {@code [rows, D]}, RMS-normalized per head (eps 1e-6, weight) when {@code norm} is named. */
-    private double[] proj(double[] x, int rows, String p, String norm) {
-        double[] y = linear(x, rows, p);
-        if (norm == null) return y;
-        float[] nw = w.get(norm + ".weight");
-        for (int r0 = 0; r0 < rows * heads; r0++) {
-            double ms = 0;
-            for (int k = 0; k < hd; k++) ms += y[r0 * hd + k] * y[r0 * hd + k];
-            double inv = 1 / Math.sqrt(ms / hd + 1e-6);
-            for (int k = 0; k < hd; k++) y[r0 * hd + k] *= inv * nw[k];
-        }
-        return y;
-    }
-
-    /** softmax(q·kᵀ/√hd)·v per head over all {@code n} tokens, {@code [n, D]} layouts. */
-    private double[] attend(double[] q, double[] k, double[] v, int n) {
-        double[] o = new double[n * d];
-        double sc = 1 / Math.sqrt(hd);
-        double[] sco = new double[n];
-        for (int hh = 0; hh < heads; hh++) {
-            for (int i = 0; i < n; i++) {
-                double max = Double.NEGATIVE_INFINITY;
-                for (int j = 0; j < n; j++) {
-                    double acc = 0;
-                    for (int e = 0; e < hd; e++) acc += q[i * d + hh * hd + e] * k[j * d + hh * hd + e];
-                    sco[j] = acc * sc;
-                    max = Math.max(max, sco[j]);
-                }
-                double sum = 0;
-                for (int j = 0; j < n; j++) sum += sco[j] = Math.exp(sco[j] - max);
-                for (int j = 0; j < n; j++) {
-                    double pj = sco[j] / sum;
-                    for (int e = 0; e < hd; e++) o[i * d + hh * hd + e] += pj * v[j * d + hh * hd + e];
-                }
-            }
-        }
-        return o;
-    }
-
     private double[] ff(double[] x, int rows, String p) {
         return linear(gelu(linear(x, rows, p + ".net.0.proj")), rows, p + ".net.2");
     }
 
-    private static double[] gelu(double[] h) {
-        double[] y = new double[h.length];
-        for (int i = 0; i < h.length; i++) {
-            double z = h[i];
-            y[i] = 0.5 * z * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (z + 0.044715 * z * z * z)));
-        }
-        return y;
-    }
 
-    /** LayerNorm (eps 1e-6, no affine) of each row of {@code x [rows, D]}, times {@code 1 + mod[scale chunk]}, plus {@code mod[shift chunk]}. */
-    private double[] modulate(double[] x, int rows, double[] mod, int shift, int scale) {
-        double[] y = new double[rows * d];
-        for (int r0 = 0; r0 < rows; r0++) {
-            double mean = 0, var = 0;
-            for (int k = 0; k < d; k++) mean += x[r0 * d + k];
-            mean /= d;
-            for (int k = 0; k < d; k++) var += (x[r0 * d + k] - mean) * (x[r0 * d + k] - mean);
-            double inv = 1 / Math.sqrt(var / d + 1e-6);
-            for (int k = 0; k < d; k++) y[r0 * d + k] = (x[r0 * d + k] - mean) * inv * (1 + mod[scale * d + k]) + mod[shift * d + k];
-        }
-        return y;
-    }
 
-    private double[] gated(double[] x, double[] y, double[] mod, int gate) {
-        int rows = x.length / d;
-        double[] z = new double[x.length];
-        for (int r0 = 0; r0 < rows; r0++) for (int k = 0; k < d; k++) z[r0 * d + k] = x[r0 * d + k] + mod[gate * d + k] * y[r0 * d + k];
-        return z;
-    }
 
-    private double[] linear(double[] x, int rows, String p) {
-        float[] wt = w.get(p + ".weight"), bs = w.get(p + ".bias");
-        int o = bs.length, k = wt.length / o;
-        double[] y = new double[rows * o];
-        for (int r0 = 0; r0 < rows; r0++) {
-            for (int j = 0; j < o; j++) {
-                double acc = bs[j];
-                for (int e = 0; e < k; e++) acc += wt[j * k + e] * x[r0 * k + e];
-                y[r0 * o + j] = acc;
-            }
-        }
-        return y;
-    }
 
-    private static double[] silu(double[] x) {
-        double[] y = new double[x.length];
-        for (int i = 0; i < x.length; i++) y[i] = x[i] / (1 + Math.exp(-x[i]));
-        return y;
-    }
-
-    private static double[] catD(double[] a, double[] b) {
-        double[] c = Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, c, a.length, b.length);
-        return c;
-    }
 
     private static float[] catF(float[] a, float[] b) {
         float[] c = Arrays.copyOf(a, a.length + b.length);

@@ -27,7 +27,7 @@ import java.util.Set;
  * <p>{@link Variant}s each break one convention, so a test can check that the comparison would
  * see it.
  */
-final class SD3Fixture {
+final class SD3Fixture extends dev.surpass.model.dit.JointRef {
     /** Deliberate departures from diffusers, each expected to move the output far beyond the tolerance. */
     enum Variant {
         /**
@@ -50,10 +50,9 @@ final class SD3Fixture {
         DUAL_AFTER_ATTN
     }
 
-    final int heads, hd, d, layers, in, out, p, sample, g, joint, pool;
+    final int layers, in, out, p, sample, g, joint, pool;
     final int[] dual;
     final boolean qk;
-    final Map<String, float[]> w = new LinkedHashMap<>();
     final Map<String, long[]> shapes = new LinkedHashMap<>();
     /** The fp32 position table {@code [G·G, D]} that the file stores. */
     final float[] pos;
@@ -61,10 +60,8 @@ final class SD3Fixture {
 
     private SD3Fixture(long seed, int heads, int hd, int layers, int in, int out, int p, int sample, int g, int joint, int pool, int[] dual,
                        boolean qk) {
+        super(heads, hd);
         this.r = new Random(seed);
-        this.heads = heads;
-        this.hd = hd;
-        this.d = heads * hd;
         this.layers = layers;
         this.in = in;
         this.out = out;
@@ -350,42 +347,9 @@ final class SD3Fixture {
     }
 
     /** A projection {@code [rows, D]}, RMS-normalized per head (eps 1e-6, weight) when qk_norm is on and {@code norm} named. */
-    private double[] proj(double[] x, int rows, String p, String norm) {
-        double[] y = linear(x, rows, p);
-        if (!qk || norm == null) return y;
-        float[] nw = w.get(norm + ".weight");
-        for (int r0 = 0; r0 < rows * heads; r0++) {
-            double ms = 0;
-            for (int k = 0; k < hd; k++) ms += y[r0 * hd + k] * y[r0 * hd + k];
-            double inv = 1 / Math.sqrt(ms / hd + 1e-6);
-            for (int k = 0; k < hd; k++) y[r0 * hd + k] *= inv * nw[k];
-        }
-        return y;
-    }
-
-    /** softmax(q·kᵀ/√hd)·v per head over all {@code n} tokens, {@code [n, D]} layouts. */
-    private double[] attend(double[] q, double[] k, double[] v, int n) {
-        double[] o = new double[n * d];
-        double sc = 1 / Math.sqrt(hd);
-        double[] sco = new double[n];
-        for (int hh = 0; hh < heads; hh++) {
-            for (int i = 0; i < n; i++) {
-                double max = Double.NEGATIVE_INFINITY;
-                for (int j = 0; j < n; j++) {
-                    double acc = 0;
-                    for (int e = 0; e < hd; e++) acc += q[i * d + hh * hd + e] * k[j * d + hh * hd + e];
-                    sco[j] = acc * sc;
-                    max = Math.max(max, sco[j]);
-                }
-                double sum = 0;
-                for (int j = 0; j < n; j++) sum += sco[j] = Math.exp(sco[j] - max);
-                for (int j = 0; j < n; j++) {
-                    double pj = sco[j] / sum;
-                    for (int e = 0; e < hd; e++) o[i * d + hh * hd + e] += pj * v[j * d + hh * hd + e];
-                }
-            }
-        }
-        return o;
+    @Override
+    protected double[] proj(double[] x, int rows, String p, String norm) {
+        return super.proj(x, rows, p, qk ? norm : null); // SD3-medium has no q/k norms
     }
 
     private double[] ff(double[] x, int rows, String p, Set<Variant> v) {
@@ -398,52 +362,9 @@ final class SD3Fixture {
         return linear(h, rows, p + ".net.2");
     }
 
-    /** LayerNorm (eps 1e-6, no affine) of each row of {@code x [rows, D]}, times {@code 1 + mod[scale chunk]}, plus {@code mod[shift chunk]}. */
-    private double[] modulate(double[] x, int rows, double[] mod, int shift, int scale) {
-        double[] y = new double[rows * d];
-        for (int r0 = 0; r0 < rows; r0++) {
-            double mean = 0, var = 0;
-            for (int k = 0; k < d; k++) mean += x[r0 * d + k];
-            mean /= d;
-            for (int k = 0; k < d; k++) var += (x[r0 * d + k] - mean) * (x[r0 * d + k] - mean);
-            double inv = 1 / Math.sqrt(var / d + 1e-6);
-            for (int k = 0; k < d; k++) y[r0 * d + k] = (x[r0 * d + k] - mean) * inv * (1 + mod[scale * d + k]) + mod[shift * d + k];
-        }
-        return y;
-    }
 
-    private double[] gated(double[] x, double[] y, double[] mod, int gate) {
-        int rows = x.length / d;
-        double[] z = new double[x.length];
-        for (int r0 = 0; r0 < rows; r0++) for (int k = 0; k < d; k++) z[r0 * d + k] = x[r0 * d + k] + mod[gate * d + k] * y[r0 * d + k];
-        return z;
-    }
 
-    private double[] linear(double[] x, int rows, String p) {
-        float[] wt = w.get(p + ".weight"), bs = w.get(p + ".bias");
-        int o = bs.length, k = wt.length / o;
-        double[] y = new double[rows * o];
-        for (int r0 = 0; r0 < rows; r0++) {
-            for (int j = 0; j < o; j++) {
-                double acc = bs[j];
-                for (int e = 0; e < k; e++) acc += wt[j * k + e] * x[r0 * k + e];
-                y[r0 * o + j] = acc;
-            }
-        }
-        return y;
-    }
 
-    private static double[] silu(double[] x) {
-        double[] y = new double[x.length];
-        for (int i = 0; i < x.length; i++) y[i] = x[i] / (1 + Math.exp(-x[i]));
-        return y;
-    }
-
-    private static double[] cat(double[] a, double[] b) {
-        double[] c = java.util.Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, c, a.length, b.length);
-        return c;
-    }
 
     /** erf to ~1e-15 (Abramowitz–Stegun 7.1.26 is too coarse): the series below 3, the continued-fraction tail above. */
     private static double erf(double z) {
