@@ -188,7 +188,13 @@ class VectorAttentionTest {
             4.232047126e-02f, 3.880804032e-02f, 3.558713198e-02f, 3.263354301e-02f, 2.992508933e-02f,
             2.744142897e-02f, 2.516390011e-02f, 2.307539806e-02f, 2.116023377e-02f, 1.940401830e-02f,
             1.779356413e-02f, 1.631676964e-02f}, Alibi.slopes(112));
+        // MPT's build_mpt_alibi_tensor (torch 1.13): heads, alibi_bias_max
+        assertUlp(new float[] {5.000000000e-01f, 2.500000000e-01f, 1.250000000e-01f, 6.250000000e-02f, 3.125000000e-02f, 1.562500000e-02f, 7.812500000e-03f, 3.906250000e-03f, 7.071067691e-01f, 3.535533845e-01f, 1.767766923e-01f, 8.838834614e-02f}, Alibi.mpt(12, 8f));
+        assertUlp(new float[] {6.250000000e-02f, 3.906250000e-03f, 2.441406250e-04f, 1.525878906e-05f, 2.500000000e-01f, 1.562500000e-02f}, Alibi.mpt(6, 16f));
+        assertUlp(new float[] {5.000000000e-01f, 2.500000000e-01f, 1.250000000e-01f, 6.250000000e-02f, 3.125000000e-02f, 1.562500000e-02f, 7.812500000e-03f, 3.906250000e-03f}, Alibi.mpt(8, 8f));
+        assertUlp(new float[] {6.250000000e-02f, 3.906250000e-03f, 2.500000000e-01f}, Alibi.mpt(3, 8f));
         assertThrows(IllegalArgumentException.class, () -> Alibi.slopes(0));
+        assertThrows(IllegalArgumentException.class, () -> Alibi.mpt(4, 0f));
     }
 
     private static void assertUlp(float[] want, float[] got) {
