@@ -14,7 +14,9 @@ torch.manual_seed(0)
 E, H, NL, V, T = 256, 8, 2, 300, int(sys.argv[1]) if len(sys.argv) > 1 else 300
 D, F, POST_LN = E // H, 4 * E, os.environ.get("POST_LN") == "1"
 PROMPT, STEPS = 12, 16
-w = {"word_embeddings.weight": torch.randn(V, E), "word_embeddings_layernorm.weight": 1 + 0.1 * torch.randn(E),
+# a small embedding LayerNorm weight: with the tied head, logits are then not dominated by the current token's own
+# embedding (which would make every model, right or wrong, echo the same greedy ids)
+w = {"word_embeddings.weight": torch.randn(V, E), "word_embeddings_layernorm.weight": 0.3 * torch.randn(E),
      "word_embeddings_layernorm.bias": 0.1 * torch.randn(E), "ln_f.weight": 1 + 0.1 * torch.randn(E), "ln_f.bias": 0.1 * torch.randn(E)}
 for l in range(NL):
     p = f"h.{l}."

@@ -12,7 +12,9 @@ torch.manual_seed(0)
 E, H, NL, V, T = 384, 12, 2, 300, int(sys.argv[1]) if len(sys.argv) > 1 else 300
 D, F, MAX_BIAS = E // H, 4 * E, 8
 PROMPT, STEPS = 12, 16
-w = {"transformer.wte.weight": torch.randn(V, E), "transformer.norm_f.weight": 1 + 0.1 * torch.randn(E)}
+# a small embedding: with the tied head, logits are then not dominated by the current token's own embedding (which
+# would make every model, right or wrong, echo the same greedy ids)
+w = {"transformer.wte.weight": 0.3 * torch.randn(V, E), "transformer.norm_f.weight": 1 + 0.1 * torch.randn(E)}
 for l in range(NL):
     p = f"transformer.blocks.{l}."
     w[p + "norm_1.weight"] = 1 + 0.1 * torch.randn(E); w[p + "norm_2.weight"] = 1 + 0.1 * torch.randn(E)
