@@ -60,7 +60,7 @@ class BloomTest extends DecoderModelSuite<Bloom> {
 
     static String config(boolean postLn) {
         return "{\"architectures\": [\"BloomForCausalLM\"], \"model_type\": \"bloom\", \"hidden_size\": 128, \"n_layer\": 2,"
-                + " \"n_head\": 4, \"vocab_size\": 80, \"layer_norm_epsilon\": 1e-5, \"apply_residual_connection_post_layernorm\": " + postLn
+                + " \"n_head\": 4, \"vocab_size\": 80, \"seq_length\": 64, \"layer_norm_epsilon\": 1e-5, \"apply_residual_connection_post_layernorm\": " + postLn
                 + ", \"pretraining_tp\": 1, \"slow_but_exact\": false, \"bos_token_id\": 1, \"eos_token_id\": 2}";
     }
 
@@ -168,7 +168,7 @@ class BloomTest extends DecoderModelSuite<Bloom> {
     @Test
     void configReadsAliasesAndRefusesBadShapes() throws IOException {
         var json = new com.fasterxml.jackson.databind.ObjectMapper();
-        BloomConfig c = BloomConfig.parse(new ConfigJson(json.readTree(config(false).replace("\"hidden_size\": 128", "\"n_embed\": 128")
+        BloomConfig c = BloomConfig.parse(new ConfigJson(json.readTree(config(false).replace("\"hidden_size\": 128", "\"n_embed\": 128").replace(" \"seq_length\": 64,", "")
                 .replace("\"n_layer\"", "\"num_hidden_layers\"")), "cfg"));
         assertEquals(128, c.hidden());
         assertEquals(2, c.nLayer());
