@@ -1,6 +1,10 @@
 // flash_attention_fwd.cu — fused attention prefill (FlashAttention-2 style), dense and varlen.
 //
 //   o[t, h, :] = Σ_j softmax_j(S[t, h, j]) · v[j, h / (Hq/Hkv), :],  S = scale·q·kᵀ (softcap optional)
+//   ALiBi (the _alibi_ entries, alibi = fp32 slopes [Hq]): S[t, h, j] −= alibi[h]·|i + sk − sq − j|
+//   after the softcap, i the row within its sequence (FlashAttention's alibi_slopes). Separate
+//   entries (a template flag) so that the kernels without it keep their code and registers; with
+//   slopes the scale is not folded into the exponent.
 //   lse[·, h, t] = ln Σ_j e^S (natural log, fp32), -inf and o = 0 for a row that sees no key.
 // Shapes (FlashAttention's layout, rows are tokens): q, o [tokensQ, Hq, D]; k, v [tokensK, Hkv, D].
 // One code path for dense and varlen batches:
@@ -17,6 +21,8 @@
 //     argument: columns [D, P) are zero-filled in shared memory on load and never stored.
 //     Needs sm_80+ (cp.async, ldmatrix, mma.sync m16n8k16), D a multiple of 8 and 16-byte aligned
 //     q, k, v (the host checks; otherwise it runs the simple kernel).
+//   surpass_attention_flash_fwd_alibi_<f16|bf16>_d<P>, surpass_attention_flash_fwd_simple_alibi_<dt>:
+//     the same with ALiBi slopes (one more parameter, alibi).
 //   surpass_attention_flash_fwd_simple_<f32|f16|bf16>: plain fp32 FMA, any D ≤ 256 and any
 //     alignment; the fp32 path, and a cross-check for the tensor-core kernels
 //     (-Dsurpass.attention.simple=true routes fp16/bf16 here too).
@@ -190,11 +196,12 @@ __device__ __forceinline__ void load_tile(T* s, const T* g, long long tok0, int 
 // Each wait leaves the 2S-2 younger groups in flight (groups past the last tile are empty commits,
 // so the count is uniform). S = 1 is FlashAttention-2's schedule: V loads under Q·Kᵀ, the next K
 // under P·V.
-template <typename T, int P, class TL>
+template <typename T, int P, class TL, bool ALIBI>
 __device__ __forceinline__ void flash_fwd_mma(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
                                               T* __restrict__ o, float* __restrict__ lse, const int* __restrict__ cu_q,
                                               const int* __restrict__ cu_k, int nq, int nk, int total_q, int hq, int hkv,
-                                              int d, float scale, float softcap, int wl, int wr) {
+                                              int d, float scale, float softcap, int wl, int wr,
+                                              const float* __restrict__ alibi) {
     using C = Cfg<T, P, TL>;
     constexpr int MT = C::MT, BN = C::BN, ST = C::STAGES;
     extern __shared__ __align__(16) unsigned char flash_smem[];
@@ -240,8 +247,10 @@ __device__ __forceinline__ void flash_fwd_mma(const T* __restrict__ q, const T* 
     // x = s·c in the exp2 domain. Without softcap and with scale > 0 the product is folded into the
     // exponent: p = 2^(s·c − m) is one FFMA + EX2, and max(s·c) = max(s)·c (c > 0 is monotonic).
     // Otherwise the scores are transformed first (exp2_score) and c = 1.
-    const bool fold = softcap <= 0.0f && scale > 0.0f;
+    // ALiBi adds its bias in exp2 units, so it needs the transformed scores (no fold).
+    const bool fold = softcap <= 0.0f && scale > 0.0f && !ALIBI;
     const float c = fold ? scale * attn::kLog2e : 1.0f;
+    const float slope = ALIBI ? alibi[h] * attn::kLog2e : 0.0f;  // exp2 units
 
     const int nb_begin = n_lo / BN;
     const int nb_end = n_hi < n_lo ? nb_begin : n_hi / BN + 1;
@@ -334,6 +343,23 @@ __device__ __forceinline__ void flash_fwd_mma(const T* __restrict__ q, const T* 
                         for (int t = 0; t < C::NTN; ++t)
 #pragma unroll
                             for (int e = 0; e < 4; ++e) s[mt][t][e] = exp2_score(s[mt][t][e], scale, softcap);
+                }
+                if constexpr (ALIBI) {  // after the softcap, before the mask
+#pragma unroll
+                    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+                        for (int r = 0; r < 2; ++r) {
+                            const int diag = row0 + 16 * mt + 8 * r + sk - sq;
+#pragma unroll
+                            for (int t = 0; t < C::NTN; ++t) {
+#pragma unroll
+                                for (int e = 0; e < 2; ++e) {
+                                    const int j = n0 + t * 8 + tig * 2 + e;
+                                    s[mt][t][2 * r + e] -= slope * fabsf(static_cast<float>(diag - j));
+                                }
+                            }
+                        }
+                    }
                 }
                 if (need_mask) {
 #pragma unroll
@@ -452,11 +478,12 @@ __device__ __forceinline__ void flash_fwd_mma(const T* __restrict__ q, const T* 
 
 constexpr int S_BM = 16, S_BN = 32, S_ROWS = 4, S_MAXC = 8;  // S_ROWS rows per warp; D ≤ 32·S_MAXC
 
-template <typename T>
+template <typename T, bool ALIBI>
 __device__ __forceinline__ void flash_fwd_simple(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
                                                  T* __restrict__ o, float* __restrict__ lse, const int* __restrict__ cu_q,
                                                  const int* __restrict__ cu_k, int nq, int nk, int total_q, int hq,
-                                                 int hkv, int d, float scale, float softcap, int wl, int wr) {
+                                                 int hkv, int d, float scale, float softcap, int wl, int wr,
+                                                 const float* __restrict__ alibi) {
     extern __shared__ __align__(16) float simple_smem[];
     const int kstride = d + 1;                    // odd: lanes reading different keys hit different banks
     float* sQ = simple_smem;                      // [S_BM][d]
@@ -486,6 +513,7 @@ __device__ __forceinline__ void flash_fwd_simple(const T* __restrict__ q, const 
     }
     const int m_last = min(m0 + S_BM, sq) - 1;
     const int n_lo = key_lo(m0, sq, sk, wl), n_hi = key_hi(m_last, sq, sk, wr);
+    const float slope = ALIBI ? alibi[h] * attn::kLog2e : 0.0f;  // exp2 units
 
     float acc[S_ROWS][S_MAXC], m_run[S_ROWS], l_run[S_ROWS];
 #pragma unroll
@@ -516,6 +544,7 @@ __device__ __forceinline__ void flash_fwd_simple(const T* __restrict__ q, const 
                 float dot = 0.0f;
                 for (int c = 0; c < d; ++c) dot = fmaf(qr[c], kr[c], dot);
                 float x = exp2_score(dot, scale, softcap);
+                if constexpr (ALIBI) x -= slope * fabsf(static_cast<float>(m0 + warp * S_ROWS + r + sk - sq - key));
                 if (key < lo[r] || key > hi[r]) x = -INFINITY;  // hi <= sk - 1 also drops keys past the end
                 const float m_new = fmaxf(m_run[r], warp_max(x));
                 const float m_use = m_new == -INFINITY ? 0.0f : m_new;
@@ -574,7 +603,13 @@ __device__ __forceinline__ void flash_fwd_simple(const T* __restrict__ q, const 
 #define SURPASS_FLASH_FWD_MMA(DT, T, P)                                                                      \
     extern "C" __global__ void __launch_bounds__(32 * surpass::flash_fwd::DefaultTile<P>::WARPS)              \
         surpass_attention_flash_fwd_##DT##_d##P(SURPASS_FLASH_FWD_PARAMS(T)) {                               \
-        surpass::flash_fwd::flash_fwd_mma<T, P, surpass::flash_fwd::DefaultTile<P>>(SURPASS_FLASH_FWD_ARGS); \
+        surpass::flash_fwd::flash_fwd_mma<T, P, surpass::flash_fwd::DefaultTile<P>, false>(SURPASS_FLASH_FWD_ARGS, \
+                                                                                           nullptr);          \
+    }                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(32 * surpass::flash_fwd::DefaultTile<P>::WARPS)              \
+        surpass_attention_flash_fwd_alibi_##DT##_d##P(SURPASS_FLASH_FWD_PARAMS(T), const float* alibi) {     \
+        surpass::flash_fwd::flash_fwd_mma<T, P, surpass::flash_fwd::DefaultTile<P>, true>(SURPASS_FLASH_FWD_ARGS, \
+                                                                                          alibi);             \
     }
 
 SURPASS_FLASH_FWD_MMA(f16, __half, 32)
@@ -593,7 +628,11 @@ SURPASS_FLASH_FWD_MMA(bf16, __nv_bfloat16, 256)
 #define SURPASS_FLASH_FWD_SIMPLE(DT, T)                                                                      \
     extern "C" __global__ void __launch_bounds__(128) surpass_attention_flash_fwd_simple_##DT(               \
         SURPASS_FLASH_FWD_PARAMS(T)) {                                                                       \
-        surpass::flash_fwd::flash_fwd_simple<T>(SURPASS_FLASH_FWD_ARGS);                                     \
+        surpass::flash_fwd::flash_fwd_simple<T, false>(SURPASS_FLASH_FWD_ARGS, nullptr);                     \
+    }                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(128) surpass_attention_flash_fwd_simple_alibi_##DT(         \
+        SURPASS_FLASH_FWD_PARAMS(T), const float* alibi) {                                                   \
+        surpass::flash_fwd::flash_fwd_simple<T, true>(SURPASS_FLASH_FWD_ARGS, alibi);                        \
     }
 
 SURPASS_FLASH_FWD_SIMPLE(f32, float)

@@ -2,7 +2,9 @@
 //
 //   o[b, h, :] = Σ_t softmax_t(scale·q[b, h]·k_t) · v_t over the cached tokens t of sequence b
 //   (the newest token is the query's own position: causal is implied; a left window and softcap
-//   apply as in attention_common.cuh with sq = 1, sk = len).
+//   apply as in attention_common.cuh with sq = 1, sk = len). ALiBi (the _alibi_ entries, alibi =
+//   fp32 slopes [Hq]): the score of token t gets −alibi[h]·(len − 1 − t) after the softcap; separate
+//   entries (a template flag) so that the kernels without it keep their code and registers.
 // Shapes: q, out [B, Hq, D]; pools k_pool, v_pool [numPages, pageSize, Hkv, D]; page_table
 // [B, max_pages] int (physical page of logical page p of sequence b; entries past the sequence's
 // pages are any valid page, never read); lens [B] int. Token t of sequence b lives in page
@@ -13,7 +15,7 @@
 //   partial LSE part_lse [B, Hq, num_splits]; attention_combine.cu merges them (an empty split
 //   has LSE -inf and contributes nothing).
 //
-// Variants: surpass_attention_paged_decode_<f32|f16|bf16>_h<HC>, HC ∈ {1, 2, 4, 8}: the q-heads
+// Variants: surpass_attention_paged_decode_[alibi_]<f32|f16|bf16>_h<HC>, HC ∈ {1, 2, 4, 8}: the q-heads
 // per block (a GQA group of G heads is covered by ceil(G / HC) blocks; the host picks the
 // smallest HC ≥ min(G, 8)). Any D ≤ 256 that is a multiple of 8; the entry picks the row class
 // P ∈ {32, 64, 128, 256} (the smallest ≥ D) at run time.
@@ -80,12 +82,13 @@ __device__ __forceinline__ void words_to_f32(const uint4 (&w)[2], float (&f)[E],
     }
 }
 
-template <typename T, int HC, int P, int WARPS, int U>
+template <typename T, int HC, int P, int WARPS, int U, bool ALIBI>
 __device__ __forceinline__ void decode(const T* __restrict__ q, const T* __restrict__ k_pool, const T* __restrict__ v_pool,
                                        const int* __restrict__ page_table, const int* __restrict__ lens, T* __restrict__ out,
                                        float* __restrict__ lse, float* __restrict__ part_o, float* __restrict__ part_lse,
                                        int hq, int hkv, int d, int page_size, int max_pages, int num_splits,
-                                       int split_tokens, int wl, float scale, float softcap) {
+                                       int split_tokens, int wl, float scale, float softcap,
+                                       const float* __restrict__ alibi) {
     constexpr int LPR = P / E;            // lanes per row
     constexpr int TPW = 32 / LPR;         // rows per warp per load
     constexpr int GROUPS = WARPS * TPW;   // lane groups per block
@@ -123,6 +126,10 @@ __device__ __forceinline__ void decode(const T* __restrict__ q, const T* __restr
 #pragma unroll
         for (int e = 0; e < E; ++e) qf[hc][e] = hc < nh && col_ok ? load(qr + e) * qs : 0.0f;
     }
+
+    float slope[HC];  // ALiBi slopes in exp2 units (unused without)
+#pragma unroll
+    for (int hc = 0; hc < HC; ++hc) slope[hc] = ALIBI && hc < nh ? alibi[h0 + hc] * attn::kLog2e : 0.0f;
 
     float m_run[HC], l_run[HC], acc[HC][E];
 #pragma unroll
@@ -179,6 +186,9 @@ __device__ __forceinline__ void decode(const T* __restrict__ q, const T* __restr
 #pragma unroll
                 for (int off = LPR / 2; off >= 1; off /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, off);
                 x[u][hc] = slot[u] < 0 ? -INFINITY : fold ? dot : exp2_score(dot, scale, softcap);
+                if constexpr (ALIBI) {  // distance from the newest token (len − 1 ≥ t)
+                    x[u][hc] -= slope[hc] * static_cast<float>(len - 1 - (t0 + u * GROUPS + mine));
+                }
             }
         }
 
@@ -272,21 +282,21 @@ __device__ __forceinline__ void decode(const T* __restrict__ q, const T* __restr
 
 // The row class P for a head dim (the smallest of 32, 64, 128, 256 that holds it), chosen at run
 // time so one entry serves every D.
-template <typename T, int HC, int WARPS, int U>
+template <typename T, int HC, int WARPS, int U, bool ALIBI>
 __device__ __forceinline__ void decode_any_d(const T* q, const T* k_pool, const T* v_pool, const int* page_table,
                                              const int* lens, T* out, float* lse, float* part_o, float* part_lse,
                                              int hq, int hkv, int d, int page_size, int max_pages, int num_splits,
-                                             int split_tokens, int wl, float scale, float softcap) {
+                                             int split_tokens, int wl, float scale, float softcap, const float* alibi) {
 #define SURPASS_DECODE_ARGS_ q, k_pool, v_pool, page_table, lens, out, lse, part_o, part_lse, hq, hkv, d, page_size, \
-                            max_pages, num_splits, split_tokens, wl, scale, softcap
+                            max_pages, num_splits, split_tokens, wl, scale, softcap, alibi
     if (d <= 32) {
-        decode<T, HC, 32, WARPS, U>(SURPASS_DECODE_ARGS_);
+        decode<T, HC, 32, WARPS, U, ALIBI>(SURPASS_DECODE_ARGS_);
     } else if (d <= 64) {
-        decode<T, HC, 64, WARPS, U>(SURPASS_DECODE_ARGS_);
+        decode<T, HC, 64, WARPS, U, ALIBI>(SURPASS_DECODE_ARGS_);
     } else if (d <= 128) {
-        decode<T, HC, 128, WARPS, U>(SURPASS_DECODE_ARGS_);
+        decode<T, HC, 128, WARPS, U, ALIBI>(SURPASS_DECODE_ARGS_);
     } else {
-        decode<T, HC, 256, WARPS, U>(SURPASS_DECODE_ARGS_);
+        decode<T, HC, 256, WARPS, U, ALIBI>(SURPASS_DECODE_ARGS_);
     }
 #undef SURPASS_DECODE_ARGS_
 }
@@ -300,9 +310,19 @@ __device__ __forceinline__ void decode_any_d(const T* q, const T* k_pool, const 
             const T* q, const T* k_pool, const T* v_pool, const int* page_table, const int* lens, T* out,       \
             float* lse, float* part_o, float* part_lse, int hq, int hkv, int d, int page_size, int max_pages,   \
             int num_splits, int split_tokens, int wl, float scale, float softcap) {                             \
-        surpass::paged_decode::decode_any_d<T, HC, surpass::paged_decode::kWarps, surpass::paged_decode::kUnrollFor<T>>( \
+        surpass::paged_decode::decode_any_d<T, HC, surpass::paged_decode::kWarps, surpass::paged_decode::kUnrollFor<T>, false>( \
             q, k_pool, v_pool, page_table, lens, out, lse, part_o, part_lse, hq, hkv, d, page_size, max_pages,  \
-            num_splits, split_tokens, wl, scale, softcap);                                                      \
+            num_splits, split_tokens, wl, scale, softcap, nullptr);                                             \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(32 * surpass::paged_decode::kWarps,                           \
+                                                 (surpass::paged_decode::kMinBlocks<T, HC>))              \
+        surpass_attention_paged_decode_alibi_##DT##_h##HC(                                                      \
+            const T* q, const T* k_pool, const T* v_pool, const int* page_table, const int* lens, T* out,       \
+            float* lse, float* part_o, float* part_lse, int hq, int hkv, int d, int page_size, int max_pages,   \
+            int num_splits, int split_tokens, int wl, float scale, float softcap, const float* alibi) {          \
+        surpass::paged_decode::decode_any_d<T, HC, surpass::paged_decode::kWarps, surpass::paged_decode::kUnrollFor<T>, true>( \
+            q, k_pool, v_pool, page_table, lens, out, lse, part_o, part_lse, hq, hkv, d, page_size, max_pages,  \
+            num_splits, split_tokens, wl, scale, softcap, alibi);                                               \
     }
 
 #define SURPASS_PAGED_DECODE_ALL(DT, T) \

@@ -16,7 +16,7 @@ import dev.surpass.Tensor;
  *
  * <p>Layouts are FlashAttention's, so a projection's output needs no transpose: {@code q [B, Nq, Hq, D]},
  * {@code k, v [B, Nk, Hkv, D]}. GQA/MQA: {@code Hq} is a multiple of {@code Hkv} and q-head
- * {@code h} uses kv-head {@code h / (Hq/Hkv)}. Masks, scale and softcap: {@link AttentionOptions}.
+ * {@code h} uses kv-head {@code h / (Hq/Hkv)}. Masks, scale, softcap and ALiBi: {@link AttentionOptions}.
  * dtypes F32, F16, BF16 (the same for q, k, v; fp32 accumulation and softmax; output in the input
  * dtype; LSE always fp32, natural log). Head dims 32, 64, 72, 80, 96, 128, 256. A row that sees no
  * key (causal with Nq &gt; Nk, a window past the keys, an empty sequence) gives 0 and LSE −∞.
@@ -98,6 +98,7 @@ public final class Attention {
         sameDim(op, "k", k, 0, "q", q, 0, "batch");
         sameDim(op, "k", k, 3, "q", q, 3, "head dim");
         AttentionChecks.heads(op, q.dim(2), "q's dim 2", k.dim(2), "k's dim 2");
+        AttentionChecks.alibi(op, opts, q.dim(2), "q's dim 2");
         AttentionChecks.lse(op, lse, q, q.dim(0), q.dim(2), q.dim(1));
         AttentionChecks.indices(op, "heads", heads, q.dim(2), "Hq, q's dim 2");
         AttentionChecks.indices(op, "rows", rows, q.dim(1), "Nq, q's dim 1");
@@ -119,11 +120,13 @@ public final class Attention {
         checkQkv(op, q, k, v, opts, 4, "[B, Nq, Hq, D]", "[B, Nk, Hkv, D]");
         sameDim(op, "k", k, 0, "q", q, 0, "batch");
         AttentionChecks.heads(op, q.dim(2), "q's dim 2", k.dim(2), "k's dim 2");
+        AttentionChecks.alibi(op, opts, q.dim(2), "q's dim 2");
     }
 
     private static void checkVarlen(String op, Tensor q, Tensor k, Tensor v, int[] cuQ, int[] cuK, AttentionOptions opts) {
         checkQkv(op, q, k, v, opts, 3, "[totalQ, Hq, D]", "[totalK, Hkv, D]");
         AttentionChecks.heads(op, q.dim(1), "q's dim 1", k.dim(1), "k's dim 1");
+        AttentionChecks.alibi(op, opts, q.dim(1), "q's dim 1");
         AttentionChecks.cuSeqlens(op, "cuSeqlensQ", cuQ, q.dim(0), "totalQ (q's dim 0)");
         AttentionChecks.cuSeqlens(op, "cuSeqlensK", cuK, k.dim(0), "totalK (k's dim 0)");
         if (cuQ.length != cuK.length) {
@@ -222,6 +225,7 @@ public final class Attention {
             throw new IllegalArgumentException(op + ": q's head dim (dim 2) is " + q.dim(2) + " but the cache's is " + cache.headDim());
         }
         AttentionChecks.heads(op, q.dim(1), "q's dim 1", cache.numKvHeads(), "the cache's numKvHeads");
+        AttentionChecks.alibi(op, opts, q.dim(1), "q's dim 1");
         int[] ids = seqIds.clone();
         synchronized (cache) { // no append or free may run between the checks and the reads
             cache.checkSequences(op, ids);

@@ -72,6 +72,14 @@ final class AttentionChecks {
         if (o == null) throw new IllegalArgumentException(op + ": opts is null; use AttentionOptions.defaults()");
     }
 
+    /** ALiBi, when set, has one slope per query head. */
+    static void alibi(String op, AttentionOptions o, long hq, String hqWhere) {
+        if (o.hasAlibi() && o.alibiHeads() != hq) {
+            throw new IllegalArgumentException(op + ": opts has " + o.alibiHeads() + " alibi slopes but q has " + hq
+                    + " heads (" + hqWhere + "); ALiBi needs one slope per query head");
+        }
+    }
+
     /**
      * Cumulative sequence offsets: length batch+1 (at least 1), {@code cu[0] = 0}, non-decreasing,
      * last = {@code total}.

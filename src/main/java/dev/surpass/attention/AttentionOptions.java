@@ -18,12 +18,14 @@ import java.util.Objects;
  *   <li>softcap {@code c > 0}: {@code S' = c · tanh(S / c)} (0 turns it off);
  *   <li>causal (bottom-right aligned): key {@code j} is visible iff {@code j ≤ i + off};
  *   <li>window {@code (left, right)}: visible iff {@code i + off - left ≤ j ≤ i + off + right};
- *       {@code -1} leaves that side unbounded; with causal the right side is at most 0.
+ *       {@code -1} leaves that side unbounded; with causal the right side is at most 0;
+ *   <li>ALiBi slopes {@code m_h} (one per query head): {@code S'' = S' − m_h·|i + off − j|}, added
+ *       after the softcap (FlashAttention's {@code alibi_slopes}; see {@link Alibi#slopes}).
  * </ul>
  * A row that sees no key gives output 0 and LSE −∞.
  */
 public final class AttentionOptions {
-    private static final AttentionOptions DEFAULTS = new AttentionOptions(Float.NaN, false, -1, -1, 0f, false);
+    private static final AttentionOptions DEFAULTS = new AttentionOptions(Float.NaN, false, -1, -1, 0f, false, null);
 
     private final float scale; // NaN: 1/sqrt(D)
     private final boolean causal;
@@ -31,14 +33,17 @@ public final class AttentionOptions {
     private final int windowRight;
     private final float softcap;
     private final boolean returnLse;
+    private final float[] alibi; // one slope per query head, or null (never handed out: copied)
 
-    private AttentionOptions(float scale, boolean causal, int windowLeft, int windowRight, float softcap, boolean returnLse) {
+    private AttentionOptions(float scale, boolean causal, int windowLeft, int windowRight, float softcap, boolean returnLse,
+                             float[] alibi) {
         this.scale = scale;
         this.causal = causal;
         this.windowLeft = windowLeft;
         this.windowRight = windowRight;
         this.softcap = softcap;
         this.returnLse = returnLse;
+        this.alibi = alibi;
     }
 
     /** Full (non-causal) attention, scale 1/√D, no window, no softcap, no LSE. */
@@ -60,17 +65,17 @@ public final class AttentionOptions {
         if (!(scale > 0) || !Float.isFinite(scale)) {
             throw new IllegalArgumentException("attention options: scale must be finite and positive, got " + scale);
         }
-        return new AttentionOptions(scale, causal, windowLeft, windowRight, softcap, returnLse);
+        return new AttentionOptions(scale, causal, windowLeft, windowRight, softcap, returnLse, alibi);
     }
 
     /** Back to the default scale 1/√D. */
     public AttentionOptions defaultScale() {
-        return new AttentionOptions(Float.NaN, causal, windowLeft, windowRight, softcap, returnLse);
+        return new AttentionOptions(Float.NaN, causal, windowLeft, windowRight, softcap, returnLse, alibi);
     }
 
     /** Turns the bottom-right aligned causal mask on or off. */
     public AttentionOptions causal(boolean on) {
-        return new AttentionOptions(scale, on, windowLeft, windowRight, softcap, returnLse);
+        return new AttentionOptions(scale, on, windowLeft, windowRight, softcap, returnLse, alibi);
     }
 
     /**
@@ -82,7 +87,7 @@ public final class AttentionOptions {
     public AttentionOptions window(int left, int right) {
         if (left < -1) throw new IllegalArgumentException("attention options: window left must be >= -1 (-1 = unbounded), got " + left);
         if (right < -1) throw new IllegalArgumentException("attention options: window right must be >= -1 (-1 = unbounded), got " + right);
-        return new AttentionOptions(scale, causal, left, right, softcap, returnLse);
+        return new AttentionOptions(scale, causal, left, right, softcap, returnLse, alibi);
     }
 
     /**
@@ -94,12 +99,53 @@ public final class AttentionOptions {
         if (!(cap >= 0) || !Float.isFinite(cap)) {
             throw new IllegalArgumentException("attention options: softcap must be finite and >= 0 (0 = off), got " + cap);
         }
-        return new AttentionOptions(scale, causal, windowLeft, windowRight, cap, returnLse);
+        return new AttentionOptions(scale, causal, windowLeft, windowRight, cap, returnLse, alibi);
     }
 
     /** Whether {@link Attention#forward} also returns the LSE. */
     public AttentionOptions returnLse(boolean on) {
-        return new AttentionOptions(scale, causal, windowLeft, windowRight, softcap, on);
+        return new AttentionOptions(scale, causal, windowLeft, windowRight, softcap, on, alibi);
+    }
+
+    /**
+     * ALiBi: query head {@code h} adds {@code −slopes[h]·|i + off − j|} to its scores (after the
+     * softcap). The length must equal the query head count; the entries check that, as they know
+     * it. {@code null} turns it off. The array is copied.
+     *
+     * @throws IllegalArgumentException when a slope is not finite or the array is empty
+     */
+    public AttentionOptions alibi(float[] slopes) {
+        float[] copy = null;
+        if (slopes != null) {
+            if (slopes.length == 0) throw new IllegalArgumentException("attention options: alibi slopes are empty; pass null to turn ALiBi off");
+            copy = slopes.clone();
+            for (int h = 0; h < copy.length; h++) {
+                if (!Float.isFinite(copy[h])) {
+                    throw new IllegalArgumentException("attention options: alibi slope " + h + " must be finite, got " + copy[h]);
+                }
+            }
+        }
+        return new AttentionOptions(scale, causal, windowLeft, windowRight, softcap, returnLse, copy);
+    }
+
+    /** Whether ALiBi slopes are set. */
+    public boolean hasAlibi() {
+        return alibi != null;
+    }
+
+    /** A copy of the ALiBi slopes, or null when off. */
+    public float[] alibiSlopes() {
+        return alibi == null ? null : alibi.clone();
+    }
+
+    /** Slope of query head {@code h} (0 when ALiBi is off); for the implementations, no copy. */
+    float alibiSlope(int h) {
+        return alibi == null ? 0f : alibi[h];
+    }
+
+    /** Number of slopes, 0 when off. */
+    int alibiHeads() {
+        return alibi == null ? 0 : alibi.length;
     }
 
     /** The scale for head dim {@code headDim}: the one set, else {@code 1/√headDim}. */
@@ -161,12 +207,12 @@ public final class AttentionOptions {
     public boolean equals(Object o) {
         return o instanceof AttentionOptions a && Float.compare(a.scale, scale) == 0 && a.causal == causal
                 && a.windowLeft == windowLeft && a.windowRight == windowRight
-                && Float.compare(a.softcap, softcap) == 0 && a.returnLse == returnLse;
+                && Float.compare(a.softcap, softcap) == 0 && a.returnLse == returnLse && java.util.Arrays.equals(a.alibi, alibi);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(scale, causal, windowLeft, windowRight, softcap, returnLse);
+        return Objects.hash(scale, causal, windowLeft, windowRight, softcap, returnLse, java.util.Arrays.hashCode(alibi));
     }
 
     @Override
@@ -176,6 +222,7 @@ public final class AttentionOptions {
         if (causal) sb.append(", causal");
         if (windowLeft >= 0 || windowRight >= 0) sb.append(", window=(").append(windowLeft).append(", ").append(windowRight).append(')');
         if (softcap > 0) sb.append(", softcap=").append(softcap);
+        if (alibi != null) sb.append(", alibi[").append(alibi.length).append(']');
         if (returnLse) sb.append(", lse");
         return sb.append(']').toString();
     }

@@ -13,10 +13,10 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Parity cases for attention: prefill (plain, causal with Nq ≠ Nk both ways, window edges, softcap,
+ * Parity cases for attention: prefill (plain, causal with Nq ≠ Nk both ways, window edges, softcap, ALiBi,
  * GQA 1/4/8, head dims 32/64/72/128 and a few more, odd lengths 1, 7, 63, 65, 127), varlen with an
- * empty sequence and a query-only sequence, and paged decode with page sizes 1, 3 and 16 (one long
- * enough to be split and merged). Each case runs the public entry on the device on seeded inputs
+ * empty sequence and a query-only sequence (and one with ALiBi), and paged decode with page sizes
+ * 1, 3 and 16 (one long enough to be split and merged; one with ALiBi). Each case runs the public entry on the device on seeded inputs
  * rounded to the dtype and compares the output (dtype tolerance) and the LSE (fp32 tolerance) with
  * {@link ReferenceAttention}. Sized so that all of them together take a few seconds on a CPU.
  */
@@ -50,7 +50,10 @@ public final class AttentionParity {
                 new Prefill(1, 65, 64, 8, 1, 128, CAUSAL, "causal GQA 8"),
                 new Prefill(1, 33, 47, 2, 2, 80, PLAIN, "D80"),
                 new Prefill(1, 17, 29, 2, 2, 96, CAUSAL, "D96"),
-                new Prefill(1, 9, 21, 2, 1, 256, PLAIN, "D256"));
+                new Prefill(1, 9, 21, 2, 1, 256, PLAIN, "D256"),
+                new Prefill(2, 65, 70, 8, 2, 64, CAUSAL.alibi(Alibi.slopes(8)), "causal alibi GQA 4"),
+                new Prefill(1, 63, 65, 3, 1, 32, PLAIN.window(9, 4).alibi(Alibi.slopes(3)), "window(9,4) alibi 3 heads"),
+                new Prefill(1, 33, 33, 4, 4, 128, CAUSAL.softcap(5f).alibi(Alibi.slopes(4)), "causal softcap 5 alibi"));
     }
 
     public static List<ParityCase> cases() {
@@ -62,6 +65,8 @@ public final class AttentionParity {
             int[] cuQ = {0, 7, 7, 70, 71}, cuK = {0, 7, 20, 83, 83};
             cases.add(ParityCases.of("attention_varlen", "cuQ" + Arrays.toString(cuQ) + " cuK" + Arrays.toString(cuK)
                     + " Hq4 Hkv2 D64 causal", dt, (d, seed, t) -> varlen(d, seed, t, cuQ, cuK, 4, 2, 64, CAUSAL)));
+            cases.add(ParityCases.of("attention_varlen", "cuQ" + Arrays.toString(cuQ) + " cuK" + Arrays.toString(cuK)
+                    + " Hq6 Hkv2 D64 causal alibi", dt, (d, seed, t) -> varlen(d, seed, t, cuQ, cuK, 6, 2, 64, CAUSAL.alibi(Alibi.slopes(6)))));
             cases.add(ParityCases.of("attention_varlen", "cuQ[0, 0, 65] cuK[0, 5, 70] Hq2 Hkv2 D32 window(4,4)", dt,
                     (d, seed, t) -> varlen(d, seed, t, new int[] {0, 0, 65}, new int[] {0, 5, 70}, 2, 2, 32, PLAIN.window(4, 4))));
             for (int ps : new int[] {1, 3, 16}) {
@@ -73,6 +78,8 @@ public final class AttentionParity {
                     (d, seed, t) -> decode(d, seed, t, new int[] {700}, 16, 4, 1, 128, PLAIN)));
             cases.add(ParityCases.of("attention_decode", "lens[3, 90] page 3 Hq4 Hkv4 D72 window(31,-1) softcap 8", dt,
                     (d, seed, t) -> decode(d, seed, t, new int[] {3, 90}, 3, 4, 4, 72, PLAIN.window(31, -1).softcap(8f))));
+            cases.add(ParityCases.of("attention_decode", "lens[1, 65, 700] page 16 Hq8 Hkv2 D64 alibi (split-KV)", dt,
+                    (d, seed, t) -> decode(d, seed, t, new int[] {1, 65, 700}, 16, 8, 2, 64, PLAIN.alibi(Alibi.slopes(8)))));
         }
         return cases;
     }

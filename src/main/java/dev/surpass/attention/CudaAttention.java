@@ -19,7 +19,7 @@ import java.util.List;
  * inputs, or {@code -Dsurpass.attention.simple=true} run {@code surpass_attention_flash_fwd_simple_<dt>}
  * (plain fp32 FMA, a cross-check of the tensor-core kernel when debugging on a GPU). Dense batches use
  * the varlen code path with uniform offsets (null offset arrays). On compute capability 9.0, dense
- * fp16/bf16 prefill with D 64 or 128 (and no softcap) runs the Hopper kernel
+ * fp16/bf16 prefill with D 64 or 128 (and no softcap or ALiBi) runs the Hopper kernel
  * {@code surpass_attention_flash_fwd_sm90a_<dt>_d<D>} (fatbin {@code attention_sm90a}: TMA + wgmma)
  * instead; {@link #hopperRefusal} decides, {@code -Dsurpass.attention.hopper=false} disables it.
  *
@@ -49,12 +49,16 @@ final class CudaAttention {
     /** Kernel entry points this class launches (checked against the fatbin by the ABI test). */
     static List<String> kernelNames() {
         List<String> names = new ArrayList<>();
-        for (DType t : new DType[] {DType.F16, DType.BF16}) {
-            for (int p : MMA_DIMS) names.add(mmaKernel(t, p));
+        for (boolean alibi : new boolean[] {false, true}) {
+            for (DType t : new DType[] {DType.F16, DType.BF16}) {
+                for (int p : MMA_DIMS) names.add(mmaKernel(t, p, alibi));
+            }
+            for (DType t : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+                names.add(simpleKernel(t, alibi));
+                for (int hc : DECODE_HEADS) names.add(decodeKernel(t, hc, alibi));
+            }
         }
         for (DType t : new DType[] {DType.F32, DType.F16, DType.BF16}) {
-            names.add(simpleKernel(t));
-            for (int hc : DECODE_HEADS) names.add(decodeKernel(t, hc));
             names.add("surpass_attention_combine_" + suffix(t));
             names.add("surpass_attention_probabilities_" + suffix(t));
         }
@@ -70,16 +74,39 @@ final class CudaAttention {
         };
     }
 
+    // The _alibi_ entries are the same kernels with ALiBi slopes (one more parameter): separate
+    // entries so that those without keep their code and registers.
+
     static String mmaKernel(DType t, int paddedDim) {
-        return "surpass_attention_flash_fwd_" + suffix(t) + "_d" + paddedDim;
+        return mmaKernel(t, paddedDim, false);
+    }
+
+    static String mmaKernel(DType t, int paddedDim, boolean alibi) {
+        return "surpass_attention_flash_fwd_" + (alibi ? "alibi_" : "") + suffix(t) + "_d" + paddedDim;
     }
 
     static String simpleKernel(DType t) {
-        return "surpass_attention_flash_fwd_simple_" + suffix(t);
+        return simpleKernel(t, false);
+    }
+
+    static String simpleKernel(DType t, boolean alibi) {
+        return "surpass_attention_flash_fwd_simple_" + (alibi ? "alibi_" : "") + suffix(t);
     }
 
     static String decodeKernel(DType t, int headsPerBlock) {
-        return "surpass_attention_paged_decode_" + suffix(t) + "_h" + headsPerBlock;
+        return decodeKernel(t, headsPerBlock, false);
+    }
+
+    static String decodeKernel(DType t, int headsPerBlock, boolean alibi) {
+        return "surpass_attention_paged_decode_" + (alibi ? "alibi_" : "") + suffix(t) + "_h" + headsPerBlock;
+    }
+
+    /** The kernel arguments, with the slopes' pointer appended for an _alibi_ entry (0: none). */
+    private static Object[] withAlibi(long alibi, Object... args) {
+        if (alibi == 0L) return args;
+        Object[] a = java.util.Arrays.copyOf(args, args.length + 1);
+        a[args.length] = alibi;
+        return a;
     }
 
     /** The tensor-core kernel's head dim: D rounded up to a multiple of 16 (72 → 80). */
@@ -125,6 +152,16 @@ final class CudaAttention {
         return o.windowRight();
     }
 
+    /** The ALiBi slopes as an fp32 device tensor [Hq] tracked by {@code sc}, or null when off (the kernels take a null pointer). */
+    private static Tensor alibiSlopes(Scope sc, Device dev, AttentionOptions o) {
+        float[] s = o.alibiSlopes();
+        return s == null ? null : sc.track(dev.upload(DType.F32, s, s.length));
+    }
+
+    private static long pointer(Tensor t) {
+        return t == null ? 0L : t.devicePointer();
+    }
+
     // ---- prefill -------------------------------------------------------------------------------------
 
     /** Dense prefill: out [B,Nq,Hq,D], lse [B,Hq,Nq] fp32 or null. */
@@ -152,13 +189,16 @@ final class CudaAttention {
             return;
         }
         long esz = q.dtype().byteSize();
-        // Batches beyond 65535 (grid z) go in chunks: offset every pointer by the chunk's first batch.
-        for (int b0 = 0; b0 < batch; b0 += MAX_GRID_YZ) {
-            int nb = Math.min(MAX_GRID_YZ, batch - b0);
-            long qOff = (long) b0 * nq * hq * d * esz, kOff = (long) b0 * nk * hkv * d * esz;
-            long lsePtr = lse == null ? 0L : lse.devicePointer() + (long) b0 * hq * nq * 4;
-            launchPrefill(q, q.devicePointer() + qOff, k.devicePointer() + kOff, v.devicePointer() + kOff,
-                    out.devicePointer() + qOff, lsePtr, 0L, 0L, nb, nq, nk, 0, hq, hkv, d, opts, simple);
+        try (Scope sc = Scope.open()) {
+            long alibi = pointer(alibiSlopes(sc, q.device(), opts));
+            // Batches beyond 65535 (grid z) go in chunks: offset every pointer by the chunk's first batch.
+            for (int b0 = 0; b0 < batch; b0 += MAX_GRID_YZ) {
+                int nb = Math.min(MAX_GRID_YZ, batch - b0);
+                long qOff = (long) b0 * nq * hq * d * esz, kOff = (long) b0 * nk * hkv * d * esz;
+                long lsePtr = lse == null ? 0L : lse.devicePointer() + (long) b0 * hq * nq * 4;
+                launchPrefill(q, q.devicePointer() + qOff, k.devicePointer() + kOff, v.devicePointer() + kOff,
+                        out.devicePointer() + qOff, lsePtr, 0L, 0L, nb, nq, nk, 0, hq, hkv, d, opts, simple, alibi);
+            }
         }
     }
 
@@ -180,12 +220,13 @@ final class CudaAttention {
             Tensor cuQ = sc.track(dev.upload(cuSeqlensQ, cuSeqlensQ.length));
             Tensor cuK = sc.track(dev.upload(cuSeqlensK, cuSeqlensK.length));
             long lsePtr = lse == null ? 0L : lse.devicePointer();
+            long alibi = pointer(alibiSlopes(sc, dev, opts));
             // Offsets are absolute: a chunk of sequences only moves the offset arrays.
             for (int b0 = 0; b0 < batch; b0 += MAX_GRID_YZ) {
                 int nb = Math.min(MAX_GRID_YZ, batch - b0);
                 launchPrefill(q, q.devicePointer(), k.devicePointer(), v.devicePointer(), out.devicePointer(), lsePtr,
                         cuQ.devicePointer() + 4L * b0, cuK.devicePointer() + 4L * b0, nb, maxSeqlenQ, maxSeqlenK,
-                        totalQ, hq, hkv, d, opts, simple);
+                        totalQ, hq, hkv, d, opts, simple, alibi);
             }
         }
     }
@@ -199,7 +240,7 @@ final class CudaAttention {
 
     private static void launchPrefill(Tensor like, long qp, long kp, long vp, long op, long lsep, long cuQ, long cuK,
                                       int batch, int nq, int nk, int totalQ, int hq, int hkv, int d, AttentionOptions o,
-                                      boolean simple) {
+                                      boolean simple, long alibi) {
         if (hq > MAX_GRID_YZ) {
             throw new IllegalArgumentException("attention on CUDA supports at most " + MAX_GRID_YZ + " q-heads, got " + hq);
         }
@@ -207,14 +248,15 @@ final class CudaAttention {
         DType t = like.dtype();
         float scale = o.scaleFor(d), softcap = o.softcap();
         int wl = o.windowLeft(), wr = rightOffset(o);
-        Object[] args = {qp, kp, vp, op, lsep, cuQ, cuK, nq, nk, totalQ, hq, hkv, d, scale, softcap, wl, wr};
+        Object[] args = withAlibi(alibi, qp, kp, vp, op, lsep, cuQ, cuK, nq, nk, totalQ, hq, hkv, d, scale, softcap, wl, wr);
+        boolean al = alibi != 0L;
         if (!simple && mmaEligible(t, d, qp, kp, vp, op, be.properties().maxSharedPerBlockOptin())) {
             int p = paddedDim(d);
             Dim3 grid = new Dim3(ceilDiv(nq, mmaBlockM(p)), hq, batch);
-            be.launch(FAMILY, mmaKernel(t, p), grid, Dim3.of(mmaThreads(p)), mmaSharedBytes(p), args);
+            be.launch(FAMILY, mmaKernel(t, p, al), grid, Dim3.of(mmaThreads(p)), mmaSharedBytes(p), args);
         } else {
             Dim3 grid = new Dim3(ceilDiv(nq, SIMPLE_BM), hq, batch);
-            be.launch(FAMILY, simpleKernel(t), grid, Dim3.of(THREADS), simpleSharedBytes(d), args);
+            be.launch(FAMILY, simpleKernel(t, al), grid, Dim3.of(THREADS), simpleSharedBytes(d), args);
         }
     }
 
@@ -280,6 +322,7 @@ final class CudaAttention {
 
     /** {@link #hopperRefusal(boolean, int, int, DType, int, int, int, int, int, float, float, long, long, long, long, int, java.util.function.Supplier)} for these tensors on their GPU. */
     static String hopperRefusal(Tensor q, Tensor k, Tensor v, Tensor out, AttentionOptions o) {
+        if (o.hasAlibi()) return "ALiBi (the sm_80 kernel has it)";
         CudaBackend be = CudaBackend.of(q);
         var p = be.properties();
         int d = (int) q.dim(3);
@@ -294,7 +337,7 @@ final class CudaAttention {
         if (!FORCE_SIMPLE && hopperRefusal(q, k, v, out, o) == null) return hopperKernel(q.dtype(), d);
         boolean mma = !FORCE_SIMPLE && mmaEligible(q.dtype(), d, q.devicePointer(), k.devicePointer(), v.devicePointer(),
                 out.devicePointer(), CudaBackend.of(q).properties().maxSharedPerBlockOptin());
-        return mma ? mmaKernel(q.dtype(), paddedDim(d)) : simpleKernel(q.dtype());
+        return mma ? mmaKernel(q.dtype(), paddedDim(d), o.hasAlibi()) : simpleKernel(q.dtype(), o.hasAlibi());
     }
 
     /**
@@ -384,16 +427,17 @@ final class CudaAttention {
             Tensor ln = sc.track(dev.upload(lens, batch));
             Tensor partO = splits > 1 ? sc.track(dev.allocate(DType.F32, batch, hq, splits, d)) : null;
             Tensor partL = splits > 1 ? sc.track(dev.allocate(DType.F32, batch, hq, splits)) : null;
+            long alibi = pointer(alibiSlopes(sc, dev, opts));
             for (int b0 = 0; b0 < batch; b0 += MAX_GRID_YZ) {
                 int nb = Math.min(MAX_GRID_YZ, batch - b0);
                 long rowOff = (long) b0 * hq; // (b, h) rows before the chunk
-                be.launch(FAMILY, decodeKernel(t, hc), new Dim3(splits, hkv * chunks, nb), Dim3.of(32 * DECODE_WARPS), smem,
-                        q.devicePointer() + rowOff * d * esz, cache.kPool().devicePointer(), cache.vPool().devicePointer(),
+                be.launch(FAMILY, decodeKernel(t, hc, alibi != 0L), new Dim3(splits, hkv * chunks, nb), Dim3.of(32 * DECODE_WARPS), smem,
+                        withAlibi(alibi, q.devicePointer() + rowOff * d * esz, cache.kPool().devicePointer(), cache.vPool().devicePointer(),
                         pt.devicePointer() + 4L * b0 * maxPages, ln.devicePointer() + 4L * b0,
                         out.devicePointer() + rowOff * d * esz, lse == null ? 0L : lse.devicePointer() + rowOff * 4,
                         partO == null ? 0L : partO.devicePointer() + rowOff * splits * d * 4,
                         partL == null ? 0L : partL.devicePointer() + rowOff * splits * 4,
-                        hq, hkv, d, ps, maxPages, splits, splitTokens, wl, scale, softcap);
+                        hq, hkv, d, ps, maxPages, splits, splitTokens, wl, scale, softcap));
             }
             if (splits > 1) {
                 long rows = (long) batch * hq;
@@ -460,6 +504,7 @@ final class CudaAttention {
         try (Scope sc = Scope.open()) {
             Tensor hd = sc.track(dev.upload(heads, heads.length));
             Tensor rw = sc.track(dev.upload(rows, rows.length));
+            long alibi = pointer(alibiSlopes(sc, dev, opts));
             for (int b0 = 0; b0 < batch; b0 += MAX_GRID_YZ) {
                 int nb = Math.min(MAX_GRID_YZ, batch - b0);
                 be.launch(FAMILY, "surpass_attention_probabilities_" + suffix(q.dtype()), new Dim3(rows.length, heads.length, nb),
@@ -468,7 +513,7 @@ final class CudaAttention {
                         lse.devicePointer() + (long) b0 * hq * nq * 4, hd.devicePointer(), rw.devicePointer(),
                         out.devicePointer() + (long) b0 * heads.length * rows.length * nk * 4,
                         nq, nk, hq, hkv, d, heads.length, rows.length, opts.scaleFor(d), opts.softcap(), opts.windowLeft(),
-                        rightOffset(opts));
+                        rightOffset(opts), alibi);
             }
         }
     }

@@ -5,6 +5,7 @@ package dev.surpass.attention;
  * For query row {@code i} of head {@code h} (kv-head {@code g = h / (Hq/Hkv)}):
  * <pre>
  *   S_j   = scale · Σ_d q[i,h,d]·k[j,g,d]           (softcap c: S_j = c·tanh(S_j / c))
+ *   S_j  −= slope_h · |i + Nk − Nq − j|              (ALiBi, after the softcap)
  *   m     = max over visible j of S_j               (visibility: {@link #visible})
  *   out   = Σ_j e^(S_j − m) · v[j,g,:] / Σ_j e^(S_j − m)
  *   lse   = m + ln Σ_j e^(S_j − m)                   (natural log)
@@ -92,7 +93,7 @@ public final class ReferenceAttention {
                 for (int ri = 0; ri < rows.length; ri++) {
                     int h = heads[hi], i = rows[ri];
                     int base = ((b * heads.length + hi) * rows.length + ri) * nk;
-                    double m = scores(q, k, (b * nq + i) * hq + h, b * nk, i, nq, nk, hkv, h / (hq / hkv), d, o, s);
+                    double m = scores(q, k, (b * nq + i) * hq + h, h, b * nk, i, nq, nk, hkv, h / (hq / hkv), d, o, s);
                     if (m == Double.NEGATIVE_INFINITY) continue;
                     double sum = 0;
                     for (int j = 0; j < nk; j++) if (visible(i, j, nq, nk, o)) sum += Math.exp(s[j] - m);
@@ -132,7 +133,7 @@ public final class ReferenceAttention {
                 int g = h / group;
                 int row = (q0 + i) * hq + h;
                 int li = (int) (lseBase + (long) h * lseHeadStride + i);
-                double m = scores(q, k, row, k0, i, nq, nk, hkv, g, d, o, s);
+                double m = scores(q, k, row, h, k0, i, nq, nk, hkv, g, d, o, s);
                 if (m == Double.NEGATIVE_INFINITY) {
                     lse[li] = Double.NEGATIVE_INFINITY; // empty row: out stays 0
                     continue;
@@ -152,11 +153,12 @@ public final class ReferenceAttention {
         }
     }
 
-    // Scores of query row `row` (flat row index into q / d) against keys k0.. of kv-head g into s;
-    // returns the max over visible keys (−∞ when none).
-    private static double scores(float[] q, float[] k, int row, int k0, int i, int nq, int nk, int hkv, int g, int d,
+    // Scores of query row `row` (flat row index into q / d; query head h) against keys k0.. of
+    // kv-head g into s; returns the max over visible keys (−∞ when none).
+    private static double scores(float[] q, float[] k, int row, int h, int k0, int i, int nq, int nk, int hkv, int g, int d,
                                  AttentionOptions o, double[] s) {
-        double scale = o.scaleFor(d), cap = o.softcap();
+        double scale = o.scaleFor(d), cap = o.softcap(), slope = o.alibiSlope(h);
+        long diag = (long) i + nk - nq;
         double m = Double.NEGATIVE_INFINITY;
         for (int j = 0; j < nk; j++) {
             if (!visible(i, j, nq, nk, o)) continue;
@@ -165,6 +167,7 @@ public final class ReferenceAttention {
             for (int x = 0; x < d; x++) dot += (double) q[row * d + x] * k[kr + x];
             double sj = scale * dot;
             if (cap > 0) sj = cap * Math.tanh(sj / cap);
+            sj -= slope * Math.abs(diag - j);
             s[j] = sj;
             m = Math.max(m, sj);
         }

@@ -151,6 +151,8 @@ final class VectorAttention {
         final float[] m = new float[BM], l = new float[BM];
         final int[] lo = new int[BM], hi = new int[BM];    // visible keys per row (absolute)
         final int[] tlo = new int[BM], thi = new int[BM];  // visible keys per row in the tile
+        // ALiBi per row: slope·log2 e and the key aligned with the row (bias −slope·|diag − key|)
+        final float[] slope = new float[BM], diag = new float[BM];
         final float[] row; // staging for one row (≥ dp, ≥ d)
         // the row-vectorised prefill path (blocks of more than L rows)
         final float[] qt;  // [d][BM] pre-scaled query rows, transposed
@@ -267,6 +269,13 @@ final class VectorAttention {
         }
         scaleRows(w.q, nr * d, num.qScale());
         begin(w, nr);
+        boolean alibi = o.hasAlibi();
+        if (alibi) {
+            for (int r = 0; r < nr; r++) {
+                w.slope[r] = o.alibiSlope(h) * LOG2E;
+                w.diag[r] = i0 + r + nkb - nqb;
+            }
+        }
         long kRow0 = (long) lay.kStart()[b] * hkv + g;
         for (long c0 = kLo; c0 <= kHi; c0 += BN) {
             int t0 = (int) c0;
@@ -280,7 +289,7 @@ final class VectorAttention {
             }
             if (!any) continue; // no row of the block sees this tile: skipped, not masked
             loadKv(w, ks, vs, dt, n, c -> (kRow0 + (long) (t0 + c) * hkv) * d);
-            tile(w, nr, n, num.capLog2e());
+            tile(w, nr, n, num.capLog2e(), alibi, t0);
         }
         for (int r = 0; r < nr; r++) {
             float lse = finishRow(w, r);
@@ -355,6 +364,8 @@ final class VectorAttention {
         Arrays.fill(m, Float.NEGATIVE_INFINITY);
         Arrays.fill(l, 0f);
         Arrays.fill(w.ot, 0, dp * BM, 0f);
+        final float slope = o.alibiSlope(h) * LOG2E; // 0: no ALiBi
+        if (slope != 0f) for (int r = 0; r < BM; r++) w.diag[r] = i0 + r + nkb - nqb;
         long kRow0 = (long) lay.kStart()[b] * hkv + g;
         final float[] kArr = pack != null ? pack.k : w.kn, vArr = pack != null ? pack.v : w.vt;
         for (long c0 = kLo; c0 <= kHi; c0 += BN) {
@@ -389,7 +400,7 @@ final class VectorAttention {
                 w.sink ^= sink;
             }
             int nc = qkT(w, kArr, kBase, n);
-            boolean masked = maskT(w, nr, nc, num.capLog2e());
+            boolean masked = maskT(w, nr, nc, num.capLog2e(), slope, t0);
             softmaxT(w, nc, masked, nr);
             pvT(w, vArr, vBase, n);
         }
@@ -582,10 +593,26 @@ final class VectorAttention {
     }
 
     /**
-     * Softcap, then −∞ for every (key, row) the row does not see: keys outside {@code [tlo, thi]}
+     * ALiBi on a transposed score tile: {@code st[c][r] −= slope·|diag[r] − (t0 + c)|} (slope in the
+     * base-2 domain); called by {@link #maskT} after the softcap, as FlashAttention orders them.
+     */
+    private static void alibiT(Work w, int nc, float slope, int t0) {
+        final float[] st = w.st;
+        FloatVector neg = FloatVector.broadcast(S, -slope);
+        for (int r = 0; r < BM; r += L) {
+            FloatVector dg = FloatVector.fromArray(S, w.diag, r);
+            for (int c = 0, at = r; c < nc; c++, at += BM) {
+                FloatVector dist = dg.sub((float) (t0 + c)).abs();
+                dist.fma(neg, FloatVector.fromArray(S, st, at)).intoArray(st, at);
+            }
+        }
+    }
+
+    /**
+     * Softcap, ALiBi ({@code slope ≠ 0}, tile starting at key {@code t0}), then −∞ for every (key, row) the row does not see: keys outside {@code [tlo, thi]}
      * (rows past {@code nr} see nothing). Interior tiles (every row sees every key) are untouched.
      */
-    private static boolean maskT(Work w, int nr, int nc, float capLog2e) {
+    private static boolean maskT(Work w, int nr, int nc, float capLog2e, float slope, int t0) {
         final float[] st = w.st;
         if (capLog2e != 0f) {
             for (int i = 0; i < nc * BM; i += L) {
@@ -593,6 +620,7 @@ final class VectorAttention {
                 VectorExp.tanh(FloatVector.fromArray(S, st, i)).mul(capLog2e).intoArray(st, i);
             }
         }
+        if (slope != 0f) alibiT(w, nc, slope, t0);
         boolean interior = nr == BM;
         for (int r = 0; r < nr && interior; r++) interior = w.tlo[r] == 0 && w.thi[r] >= nc - 1;
         if (interior) return false;
@@ -854,7 +882,7 @@ final class VectorAttention {
             forEachItem((long) batch * ms, parallel, item -> {
                 int s = (int) (item % ms), b = (int) (item / ms);
                 decodeItem(qs, ks, vs, dt, hq, hkv, d, ps, pages[b], lo[b], hi[b], splits[b], splitTokens, b, s, ms, 0, hkv, 0, group,
-                        num, partO, partL);
+                        num, partO, partL, causal);
             });
         } else {
             forEachItem(items, parallel, item -> {
@@ -865,7 +893,7 @@ final class VectorAttention {
                 int g = (int) (rest % hkv), b = (int) (rest / hkv);
                 int r0 = chunk * BM, nr = Math.min(BM, group - r0);
                 decodeItem(qs, ks, vs, dt, hq, hkv, d, ps, pages[b], lo[b], hi[b], splits[b], splitTokens, b, s, ms, g, g + 1, r0, nr,
-                        num, partO, partL);
+                        num, partO, partL, causal);
             });
         }
         forEachItem((long) batch * hq, parallel, bh -> {
@@ -888,8 +916,9 @@ final class VectorAttention {
      */
     private static void decodeItem(MemorySegment qs, MemorySegment ks, MemorySegment vs, DType dt, int hq, int hkv, int d, int ps,
                                    int[] pt, int lo, int hi, int splits, int splitTokens, int b, int s, int ms, int g0, int g1,
-                                   int r0, int nr, Numerics num, float[] partO, float[] partL) {
+                                   int r0, int nr, Numerics num, float[] partO, float[] partL, AttentionOptions o) {
         final int group = hq / hkv, heads = g1 - g0;
+        final boolean alibi = o.hasAlibi();
         if (s >= splits) {
             for (int g = g0; g < g1; g++) {
                 for (int r = 0; r < nr; r++) partL[((b * hq) + g * group + r0 + r) * ms + s] = Float.NEGATIVE_INFINITY;
@@ -930,12 +959,16 @@ final class VectorAttention {
                 for (int r = 0; r < nr; r++) {
                     w.tlo[r] = 0;
                     w.thi[r] = n - 1;
+                    if (alibi) { // the query is the newest token: key hi is aligned with it
+                        w.slope[r] = o.alibiSlope(g * group + r0 + r) * LOG2E;
+                        w.diag[r] = hi;
+                    }
                 }
                 loadKv(w, ks, vs, dt, n, c -> {
                     int t = t0 + c;
                     return (((long) pt[t / ps] * ps + t % ps) * hkv + gg) * d;
                 });
-                tile(w, nr, n, num.capLog2e());
+                tile(w, nr, n, num.capLog2e(), alibi, t0);
                 if (state != null) state.from(w, g - g0);
             }
         }
@@ -1014,7 +1047,7 @@ final class VectorAttention {
 
     /**
      * {@code out} [B, heads.length, rows.length, Nk] fp32 = {@code exp(S − lse)} for visible keys,
-     * 0 elsewhere; {@code S} as in the forward pass (scale, softcap), {@code lse} [B,Hq,Nq].
+     * 0 elsewhere; {@code S} as in the forward pass (scale, softcap, ALiBi), {@code lse} [B,Hq,Nq].
      */
     static void probabilities(Tensor q, Tensor k, Tensor lse, int[] heads, int[] rows, Tensor out, AttentionOptions o) {
         int nq = (int) q.dim(1), hq = (int) q.dim(2), d = (int) q.dim(3);
@@ -1023,6 +1056,7 @@ final class VectorAttention {
         MemorySegment qs = q.hostSegment(), ks = k.hostSegment(), ls = lse.hostSegment(), os = out.hostSegment();
         float scale = o.scaleFor(d), cap = o.softcap();
         int nh = heads.length, nr = rows.length;
+        long off = (long) nk - nq;
         forEachItem((long) batch * nh * nr, item -> {
             int ri = (int) (item % nr), hi = (int) ((item / nr) % nh), b = (int) (item / ((long) nr * nh));
             int h = heads[hi], i = rows[ri], g = h / (hq / hkv);
@@ -1041,6 +1075,7 @@ final class VectorAttention {
                 }
                 double sj = (double) Lanes.sum(acc) * scale;
                 if (cap > 0) sj = cap * Math.tanh(sj / cap);
+                sj -= (double) o.alibiSlope(h) * Math.abs(i + off - j);
                 p[j] = (float) Math.exp(sj - lse1);
             }
             MemorySegment.copy(p, 0, os, F32, item * nk * 4L, nk);
@@ -1107,10 +1142,11 @@ final class VectorAttention {
     }
 
     /**
-     * One K/V tile for {@code nr} rows: scores, online-softmax update of (m, l, O), O += P·V. Row r
+     * One K/V tile (keys from {@code t0}) for {@code nr} rows: scores (softcap, ALiBi from
+     * {@code w.slope}/{@code w.diag} when {@code alibi}), online-softmax update of (m, l, O), O += P·V. Row r
      * sees tile keys {@code [tlo[r], thi[r]]}; an empty range leaves the row untouched.
      */
-    private static void tile(Work w, int nr, int n, float capLog2e) {
+    private static void tile(Work w, int nr, int n, float capLog2e, boolean alibi, int t0) {
         int nc = roundUp(n, L);
         float[] s = w.s;
         qk(w, nr, nc);
@@ -1124,6 +1160,10 @@ final class VectorAttention {
                 for (int c = 0; c < nc; c += L) {
                     VectorExp.tanh(FloatVector.fromArray(S, s, sb + c)).mul(capLog2e).intoArray(s, sb + c);
                 }
+            }
+            if (alibi) { // after the softcap, as FlashAttention; only the visible keys matter
+                float sl = w.slope[r], dg = w.diag[r] - t0;
+                for (int c = a; c <= z; c++) s[sb + c] -= sl * Math.abs(dg - c);
             }
             for (int c = 0; c < a; c++) s[sb + c] = Float.NEGATIVE_INFINITY;
             for (int c = z + 1; c < nc; c++) s[sb + c] = Float.NEGATIVE_INFINITY;

@@ -15,6 +15,8 @@ public final class ModelFamilies {
             new dev.surpass.model.gpt2.Gpt2Family(),
             new dev.surpass.model.llama.LlamaFamily(),
             new dev.surpass.model.neox.GptNeoXFamily(),
+            new dev.surpass.model.bloom.BloomFamily(),
+            new dev.surpass.model.mpt.MptFamily(),
             new dev.surpass.model.phi.PhiFamily(),
             new dev.surpass.model.pixart.PixArtForward(),   // before "dit": old PixArt folders name Transformer2DModel too
             new dev.surpass.model.dit.DiTForward(),

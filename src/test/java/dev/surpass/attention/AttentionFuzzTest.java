@@ -109,6 +109,22 @@ class AttentionFuzzTest {
                 g.between(0, 9), g.between(1, 2), g.between(1, 3), g.floating(), options(g), breaks(g), g.between(0, 1000)));
     }
 
+    /** One slope per query head: zero, small, large and negative ones. */
+    static float[] slopes(Gen g, int hq) {
+        float[] s = new float[hq];
+        for (int h = 0; h < hq; h++) s[h] = g.pickFloat(0f, 0.01f, 0.3f, 1f, -0.2f);
+        return s;
+    }
+
+    @Test
+    void prefillWithAlibi() {
+        Fuzz.forAll("attention.prefill_alibi", 100, g -> {
+            int hkv = g.between(1, 2), group = g.between(1, 3);
+            prefillCase(cpu, "attention.prefill_alibi", g.between(0, 2), g.between(0, 9), g.between(0, 9), hkv, group, g.floating(),
+                    options(g).alibi(slopes(g, hkv * group)), breaks(g), g.between(0, 1000));
+        });
+    }
+
     /** Varlen prefill with random (often invalid) offsets; valid ones must match the reference. */
     static void varlenCase(Device dev, String prop, int[] lensQ, int[] lensK, int[] cuQraw, boolean useRaw, AttentionOptions opts,
                            long seed) {

@@ -37,6 +37,12 @@ class CudaAttentionFuzzTest {
                 AttentionFuzzTest.prefillCase(gpu, "cuda.attention.prefill", r.nextInt(3), r.nextInt(10), r.nextInt(10), 1 + r.nextInt(2),
                         1 + r.nextInt(3), dtypes[r.nextInt(3)], o, r.nextBoolean() ? AttentionFuzzTest.Break.NONE : breaks[r.nextInt(breaks.length)],
                         i);
+                // the _alibi_ kernels: one slope per query head (zero, small, large, negative)
+                int hkv = 1 + r.nextInt(2), group = 1 + r.nextInt(3);
+                float[] slopes = new float[hkv * group];
+                for (int h = 0; h < slopes.length; h++) slopes[h] = new float[] {0f, 0.01f, 0.3f, 1f, -0.2f}[r.nextInt(5)];
+                AttentionFuzzTest.prefillCase(gpu, "cuda.attention.prefill_alibi", r.nextInt(3), r.nextInt(10), r.nextInt(10), hkv, group,
+                        dtypes[r.nextInt(3)], o.alibi(slopes), AttentionFuzzTest.Break.NONE, i);
                 int[] lq = lens(r), lk = lens(r);
                 int[] raw = new int[r.nextInt(5)];
                 for (int j = 0; j < raw.length; j++) raw[j] = r.nextInt(16) - 2;

@@ -24,7 +24,8 @@ import org.junit.jupiter.api.TestFactory;
  * CUDA attention kernels against the float64 reference, outputs poisoned with NaN before each
  * launch: prefill (tensor-core and simple kernels, every dtype, head dim and option, odd lengths,
  * Nq ≠ Nk, window edges, GQA 1/4/8), varlen with empty sequences, paged decode (page sizes 1/3/16,
- * shuffled pages, forced split counts, GQA groups that need several blocks) and attention maps.
+ * shuffled pages, forced split counts, GQA groups that need several blocks) and attention maps;
+ * ALiBi in each of them.
  * Each case is its own dynamic test and skips visibly without a GPU. Replay with -Dsurpass.seed=N;
  * -Dsurpass.cuda.sync=true (on by default with -ea) reports a kernel fault at its launch.
  */
@@ -68,6 +69,12 @@ class CudaAttentionTest {
         ps.add(new Prefill(1, 63, 63, 4, 2, 64, CAUSAL.softcap(5f).scale(0.3f)));
         ps.add(new Prefill(3, 129, 129, 4, 4, 96, CAUSAL.scale(0.05f)));
         ps.add(new Prefill(1, 5, 0, 2, 2, 64, PLAIN)); // no keys: every row 0 and -inf
+        // ALiBi (the sm_80 kernels; the Hopper kernel refuses it): every head dim, Nq ≠ Nk, windows, softcap, GQA
+        for (int d : AttentionChecks.HEAD_DIMS) ps.add(new Prefill(1, 65, 130, 4, 2, d, CAUSAL.alibi(Alibi.slopes(4))));
+        ps.add(new Prefill(2, 7, 63, 3, 1, 64, PLAIN.alibi(Alibi.slopes(3))));
+        ps.add(new Prefill(1, 200, 64, 8, 2, 128, PLAIN.window(20, 5).alibi(Alibi.slopes(8))));
+        ps.add(new Prefill(1, 300, 300, 4, 4, 64, CAUSAL.softcap(5f).alibi(new float[] {0.9f, -0.05f, 0.3f, 0.01f})));
+        ps.add(new Prefill(1, 1000, 1000, 2, 1, 64, CAUSAL.alibi(Alibi.slopes(2))));
         return ps;
     }
 
@@ -119,7 +126,8 @@ class CudaAttentionTest {
         // seq 1: no queries; seq 3: empty; seq 4: queries but no keys; seq 5: long
         int[] cuQ = {0, 7, 7, 72, 72, 73, 1073}, cuK = {0, 9, 20, 85, 85, 85, 1085};
         int i = 0;
-        for (AttentionOptions o : new AttentionOptions[] {PLAIN, CAUSAL, PLAIN.window(3, 1), CAUSAL.window(100, -1).softcap(7f)}) {
+        for (AttentionOptions o : new AttentionOptions[] {PLAIN, CAUSAL, PLAIN.window(3, 1), CAUSAL.window(100, -1).softcap(7f),
+                CAUSAL.alibi(Alibi.slopes(4))}) {
             for (DType t : DTYPES) {
                 for (boolean simple : t == DType.F32 ? new boolean[] {true} : new boolean[] {false, true}) {
                     for (int d : new int[] {64, 72}) {
@@ -183,6 +191,17 @@ class CudaAttentionTest {
                     }
                 }
             }
+            // ALiBi: per-head slopes across the blocks of a GQA group, with and without splits
+            for (int[] hh : heads) {
+                for (int splits : new int[] {1, 3, 0}) {
+                    AttentionOptions o = (splits == 3 ? PLAIN.window(31, -1).softcap(8f) : PLAIN).alibi(Alibi.slopes(hh[0]));
+                    int d = splits == 1 ? 72 : 128;
+                    long seed = SEED + 2500 + i++;
+                    String name = "decode alibi lens" + Arrays.toString(lens) + " page 16 Hq" + hh[0] + " Hkv" + hh[1] + " D" + d
+                            + " splits " + (splits == 0 ? "auto" : splits) + " " + o + " " + t;
+                    tests.add(DynamicTest.dynamicTest(name, () -> runDecode(lens, 16, hh[0], hh[1], d, o, t, splits, seed, name)));
+                }
+            }
         }
         return tests.stream();
     }
@@ -242,7 +261,7 @@ class CudaAttentionTest {
         List<DynamicTest> tests = new ArrayList<>();
         int i = 0;
         for (DType t : DTYPES) {
-            for (AttentionOptions o : new AttentionOptions[] {PLAIN, CAUSAL, CAUSAL.window(5, 0).softcap(4f)}) {
+            for (AttentionOptions o : new AttentionOptions[] {PLAIN, CAUSAL, CAUSAL.window(5, 0).softcap(4f), CAUSAL.alibi(Alibi.slopes(4))}) {
                 long seed = SEED + 3000 + i++;
                 String name = "probabilities B2 Nq65 Nk40 Hq4 Hkv2 D72 " + o + " " + t;
                 tests.add(DynamicTest.dynamicTest(name, () -> runProbabilities(t, o, seed, name)));

@@ -35,7 +35,8 @@ class ProbabilitiesAndValidationTest {
     void probabilitiesFromLseSumToOneAndMatchReference() {
         int b = 2, nq = 70, nk = 66, hq = 4, hkv = 1, d = 32;
         int[] heads = {3, 0, 3}, rows = {0, 3, 4, 69, 35};
-        for (AttentionOptions o : new AttentionOptions[] {AttentionOptions.causal(), AttentionOptions.defaults().window(2, 7).softcap(3f)}) {
+        for (AttentionOptions o : new AttentionOptions[] {AttentionOptions.causal(), AttentionOptions.defaults().window(2, 7).softcap(3f),
+                AttentionOptions.causal().alibi(Alibi.slopes(hq)), AttentionOptions.defaults().softcap(3f).alibi(new float[] {0.9f, 0.01f, 0.3f, 2f})}) {
             for (DType t : new DType[] {DType.F32, DType.BF16}) {
                 float[][] x = AttentionParity.qkv(SEED + 70, t, b * nq * hq * d, b * nk * hkv * d);
                 try (Scope sc = Scope.open()) {
@@ -91,6 +92,12 @@ class ProbabilitiesAndValidationTest {
             bad("q's heads (q's dim 2) = 4 is not a multiple of k's heads (k's dim 2) = 3",
                     () -> Attention.prefill(q, t(sc, f, 2, 6, 3, 64), t(sc, f, 2, 6, 3, 64), o));
             bad("k has dtype BF16 but q has F32", () -> Attention.prefill(q, t(sc, DType.BF16, 2, 6, 2, 64), v, o));
+            bad("prefill: opts has 2 alibi slopes but q has 4 heads (q's dim 2)",
+                    () -> Attention.prefill(q, k, v, o.alibi(new float[] {1f, 2f})));
+            bad("prefillVarlen: opts has 3 alibi slopes but q has 4 heads (q's dim 1)", () -> Attention.prefillVarlen(t(sc, f, 5, 4, 64),
+                    t(sc, f, 6, 2, 64), t(sc, f, 6, 2, 64), new int[] {0, 5}, new int[] {0, 6}, o.alibi(new float[] {1f, 2f, 3f})));
+            bad("attentionProbabilities: opts has 1 alibi slopes but q has 4 heads", () -> Attention.attentionProbabilities(q, k,
+                    t(sc, f, 2, 4, 5), new int[] {0}, new int[] {0}, o.alibi(new float[] {1f})));
         }
         try (Scope sc = Scope.open()) {
             Tensor q = t(sc, f, 2, 5, 4, 64), k = t(sc, f, 2, 6, 2, 64), v = t(sc, f, 2, 6, 2, 64);
@@ -110,6 +117,14 @@ class ProbabilitiesAndValidationTest {
         bad("scale must be finite and positive", () -> AttentionOptions.defaults().scale(Float.NaN));
         bad("scale must be finite and positive", () -> AttentionOptions.defaults().scale(Float.POSITIVE_INFINITY));
         bad("softcap must be finite and >= 0", () -> AttentionOptions.defaults().softcap(-1f));
+        bad("alibi slope 1 must be finite", () -> AttentionOptions.defaults().alibi(new float[] {1f, Float.NaN}));
+        bad("alibi slopes are empty", () -> AttentionOptions.defaults().alibi(new float[0]));
+        float[] slopes = {0.5f, 0.25f};
+        AttentionOptions a = AttentionOptions.causal().alibi(slopes);
+        slopes[0] = 9f; // copied: the caller's array does not change the options
+        assertEquals(0.5f, a.alibiSlopes()[0]);
+        assertEquals(a, AttentionOptions.causal().alibi(new float[] {0.5f, 0.25f}));
+        assertTrue(!a.equals(AttentionOptions.causal()) && !a.alibi(null).hasAlibi());
         assertEquals(0.125f, AttentionOptions.defaults().scaleFor(64));
         assertEquals(AttentionOptions.causal(), AttentionOptions.defaults().causal(true));
     }
@@ -153,6 +168,8 @@ class ProbabilitiesAndValidationTest {
             bad("q's heads (q's dim 1) = 3 is not a multiple of k's heads (the cache's numKvHeads) = 2",
                     () -> Attention.decode(t(sc, f, 2, 3, 64), c, new int[] {a, b}, o));
             bad("cache is null", () -> Attention.decode(q, null, new int[] {a, b}, o));
+            bad("decode: opts has 2 alibi slopes but q has 4 heads (q's dim 1)",
+                    () -> Attention.decode(q, c, new int[] {a, b}, o.alibi(new float[] {1f, 2f})));
             bad("k has shape [2, 2, 32] but expected [2, 2, 64]", () -> c.append(new int[] {a, b}, t(sc, f, 2, 2, 32), t(sc, f, 2, 2, 32)));
             bad("k has dtype F16 but the cache holds BF16", () -> c.append(new int[] {a, b}, t(sc, DType.F16, 2, 2, 64), t(sc, f, 2, 2, 64)));
             bad("seqIds[1] = 0 is repeated", () -> c.append(new int[] {a, a}, t(sc, f, 2, 2, 64), t(sc, f, 2, 2, 64)));

@@ -239,6 +239,75 @@ class VarlenAndDecodeTest {
     }
 
     @Test
+    void alibiVarlenEqualsReference() {
+        int hq = 6, hkv = 2, d = 64;
+        int[] cuQ = {0, 7, 7, 72, 72, 73}, cuK = {0, 9, 20, 85, 85, 85};
+        int tq = 73, tk = 85;
+        float[] slopes = Alibi.slopes(hq);
+        for (AttentionOptions o : new AttentionOptions[] {AttentionOptions.causal().alibi(slopes),
+                AttentionOptions.defaults().window(3, 1).alibi(VectorAttentionTest.oddSlopes(hq))}) {
+            for (DType t : new DType[] {DType.F32, DType.BF16}) {
+                float[][] x = AttentionParity.qkv(SEED + 15, t, tq * hq * d, tk * hkv * d);
+                try (Scope sc = Scope.open()) {
+                    Tensor q = sc.track(dev.upload(t, x[0], tq, hq, d));
+                    Tensor k = sc.track(dev.upload(t, x[1], tk, hkv, d));
+                    Tensor v = sc.track(dev.upload(t, x[2], tk, hkv, d));
+                    AttentionOutput r = sc.track(Attention.prefillVarlenWithLse(q, k, v, cuQ, cuK, o));
+                    ReferenceAttention.Result ref = ReferenceAttention.prefillVarlen(x[0], x[1], x[2], cuQ, cuK, hq, hkv, d, o);
+                    assertClose(r.out().toFloatArray(), ref.out(), ParityMath.tolerance(t), t + " " + o + " varlen vs reference");
+                    assertClose(r.lse().toFloatArray(), ref.lse(), 1e-5, t + " " + o + " varlen lse vs reference");
+                }
+            }
+        }
+    }
+
+    @Test
+    void alibiDecodeEqualsReferenceAndCausalPrefillRow() {
+        // GQA 4, splits and both item orders, a left window; and token t's decode = row t of a causal ALiBi prefill
+        int hq = 8, hkv = 2, d = 64;
+        int[] lens = {1, 300, 1500, 0, 64};
+        DType t = DType.F32;
+        try (Scope sc = Scope.open()) {
+            PagedKvCache c = sc.track(PagedKvCache.create(dev, t, 300, 16, hkv, d));
+            c.shuffleFreePages(SEED + 3);
+            int[] ids = new int[lens.length];
+            float[][] ks = new float[lens.length][], vs = new float[lens.length][];
+            fill(sc, c, t, lens, hkv, d, SEED + 170, SEED + 180, ids, ks, vs);
+            float[] qv = ParityMath.random(SEED + 190, lens.length * hq * d, 2f, t);
+            Tensor q = sc.track(dev.upload(t, qv, lens.length, hq, d));
+            for (AttentionOptions o : new AttentionOptions[] {AttentionOptions.defaults().alibi(Alibi.slopes(hq)),
+                    AttentionOptions.defaults().window(700, -1).softcap(20f).alibi(VectorAttentionTest.oddSlopes(hq))}) {
+                ReferenceAttention.Result ref = ReferenceAttention.decode(qv, ks, vs, hq, hkv, d, o);
+                for (int split : new int[] {Integer.MAX_VALUE, 256}) {
+                    for (int way = 0; way < 2; way++) {
+                        Tensor out = sc.track(poisoned(dev, t, lens.length, hq, d));
+                        Tensor lse = sc.track(poisoned(dev, DType.F32, lens.length, hq));
+                        VectorAttention.decode(q, c, ids, out, lse, o, split, way == 0 ? Long.MAX_VALUE : 0);
+                        String what = o + " split " + split + " way " + way;
+                        assertClose(out.toFloatArray(), ref.out(), ParityMath.tolerance(t), what + " vs reference");
+                        assertClose(lse.toFloatArray(), ref.lse(), 1e-5, what + " lse vs reference");
+                    }
+                }
+            }
+        }
+        int n = 90;
+        AttentionOptions o = AttentionOptions.causal().alibi(Alibi.slopes(hq));
+        float[][] x = AttentionParity.qkv(SEED + 25, t, n * hq * d, n * hkv * d);
+        try (Scope sc = Scope.open()) {
+            Tensor q = sc.track(dev.upload(t, x[0], 1, n, hq, d));
+            Tensor k = sc.track(dev.upload(t, x[1], 1, n, hkv, d));
+            Tensor v = sc.track(dev.upload(t, x[2], 1, n, hkv, d));
+            float[] fo = sc.track(Attention.prefill(q, k, v, o)).toFloatArray();
+            PagedKvCache c = sc.track(PagedKvCache.create(dev, t, 40, 3, hkv, d));
+            int id = c.newSequence();
+            c.appendPrompt(id, sc.track(k.reshape(n, hkv, d)), sc.track(v.reshape(n, hkv, d)));
+            Tensor qt = sc.track(dev.upload(t, Arrays.copyOfRange(x[0], (n - 1) * hq * d, n * hq * d), 1, hq, d));
+            float[] r = sc.track(Attention.decode(qt, c, new int[] {id}, o)).toFloatArray();
+            assertClose(r, toDouble(Arrays.copyOfRange(fo, (n - 1) * hq * d, n * hq * d)), 1e-6, "decode of the last token");
+        }
+    }
+
+    @Test
     void cacheBookkeeping() {
         int hkv = 2, d = 32;
         DType t = DType.F16;

@@ -5,6 +5,7 @@ import static dev.surpass.attention.AttnFixture.assertClose;
 import static dev.surpass.attention.AttnFixture.assertNoNaN;
 import static dev.surpass.attention.AttnFixture.poisoned;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.surpass.DType;
@@ -108,6 +109,99 @@ class VectorAttentionTest {
             }
         }
         return tests.stream();
+    }
+
+    /** Slopes larger than the standard ones (a strong bias) and one negative: the sign and the scale show. */
+    static float[] oddSlopes(int hq) {
+        float[] s = new float[hq];
+        for (int h = 0; h < hq; h++) s[h] = h == 1 ? -0.05f : 0.7f / (h + 1);
+        return s;
+    }
+
+    @TestFactory
+    Stream<DynamicTest> alibiOnAwkwardShapes() {
+        List<DynamicTest> tests = new ArrayList<>();
+        int i = 600;
+        // {nq, nk}: a few rows (the per-row tile path), blocks of many rows (the row-vectorised path), Nq ≠ Nk both ways
+        int[][] lens = {{1, 1}, {3, 70}, {7, 7}, {65, 65}, {127, 63}, {63, 130}, {200, 200}};
+        int[][] heads = {{4, 4}, {8, 2}, {3, 1}, {12, 4}};
+        for (int hi = 0; hi < heads.length; hi++) {
+            int hq = heads[hi][0], hkv = heads[hi][1];
+            AttentionOptions[] opts = {
+                AttentionOptions.causal().alibi(Alibi.slopes(hq)),
+                AttentionOptions.defaults().alibi(Alibi.slopes(hq)),
+                AttentionOptions.defaults().alibi(oddSlopes(hq)),
+                AttentionOptions.causal().window(9, -1).alibi(oddSlopes(hq)),
+                AttentionOptions.defaults().window(5, 2).alibi(Alibi.slopes(hq)),
+                AttentionOptions.causal().softcap(4f).alibi(oddSlopes(hq)),
+            };
+            for (AttentionOptions o : opts) {
+                for (int[] nn : lens) {
+                    DType t = new DType[] {DType.F32, DType.BF16, DType.F16}[(i + hi) % 3];
+                    P p = new P(hi % 2 + 1, nn[0], nn[1], hq, hkv, hi == 1 ? 64 : 32, o, t);
+                    long seed = SEED + i++;
+                    tests.add(DynamicTest.dynamicTest(p.toString(), () -> check(p, seed)));
+                }
+            }
+        }
+        return tests.stream();
+    }
+
+    @Test
+    void alibiSlopesFollowHf() {
+        // torch 1.13, transformers' build_alibi_tensor slopes (fp32 base, torch.pow in fp32; torch's
+        // fp32 pow is off by an ulp from the correctly rounded power at a few places: within 1 ulp)
+        assertUlp(new float[] {3.906250000e-03f}, Alibi.slopes(1));
+        assertUlp(new float[] {6.250000000e-02f, 3.906250000e-03f, 2.500000000e-01f}, Alibi.slopes(3));
+        assertUlp(new float[] {5.000000000e-01f, 2.500000000e-01f, 1.250000000e-01f, 6.250000000e-02f, 3.125000000e-02f,
+            1.562500000e-02f, 7.812500000e-03f, 3.906250000e-03f, 7.071067691e-01f, 3.535533845e-01f, 1.767766774e-01f,
+            8.838833869e-02f}, Alibi.slopes(12));
+        assertUlp(new float[] {7.071067691e-01f, 4.999999702e-01f, 3.535533845e-01f, 2.499999851e-01f, 1.767766774e-01f,
+            1.249999851e-01f, 8.838833869e-02f, 6.249999255e-02f, 4.419416562e-02f, 3.124999441e-02f, 2.209708281e-02f,
+            1.562499721e-02f, 1.104854047e-02f, 7.812498137e-03f, 5.524270236e-03f, 3.906248836e-03f}, Alibi.slopes(16));
+        assertUlp(new float[] {
+            7.071067691e-01f, 4.999999702e-01f, 3.535533845e-01f, 2.499999851e-01f, 1.767766774e-01f,
+            1.249999851e-01f, 8.838833869e-02f, 6.249999255e-02f, 4.419416562e-02f, 3.124999441e-02f,
+            2.209708281e-02f, 1.562499721e-02f, 1.104854047e-02f, 7.812498137e-03f, 5.524270236e-03f,
+            3.906248836e-03f, 8.408964276e-01f, 5.946035981e-01f, 4.204482436e-01f, 2.973017991e-01f}, Alibi.slopes(20));
+        assertUlp(new float[] {
+            9.170040488e-01f, 8.408964276e-01f, 7.711054087e-01f, 7.071067691e-01f, 6.484197974e-01f,
+            5.946035981e-01f, 5.452538729e-01f, 5.000000000e-01f, 4.585020542e-01f, 4.204482436e-01f,
+            3.855527341e-01f, 3.535534143e-01f, 3.242099285e-01f, 2.973017991e-01f, 2.726269662e-01f,
+            2.500000298e-01f, 2.292510420e-01f, 2.102241218e-01f, 1.927763820e-01f, 1.767767221e-01f,
+            1.621049643e-01f, 1.486509144e-01f, 1.363134831e-01f, 1.250000149e-01f, 1.146255210e-01f,
+            1.051120684e-01f, 9.638819098e-02f, 8.838836104e-02f, 8.105248958e-02f, 7.432545722e-02f,
+            6.815674901e-02f, 6.250001490e-02f, 5.731276423e-02f, 5.255603790e-02f, 4.819409922e-02f,
+            4.419418424e-02f, 4.052624479e-02f, 3.716273233e-02f, 3.407837451e-02f, 3.125000745e-02f,
+            2.865638398e-02f, 2.627801895e-02f, 2.409704961e-02f, 2.209709212e-02f, 2.026312426e-02f,
+            1.858136617e-02f, 1.703918912e-02f, 1.562500373e-02f, 1.432819292e-02f, 1.313901041e-02f,
+            1.204852574e-02f, 1.104854699e-02f, 1.013156213e-02f, 9.290684015e-03f, 8.519594558e-03f,
+            7.812502794e-03f, 7.164096460e-03f, 6.569505669e-03f, 6.024263334e-03f, 5.524273962e-03f,
+            5.065781530e-03f, 4.645342007e-03f, 4.259797279e-03f, 3.906251397e-03f, 9.576032758e-01f,
+            8.781260848e-01f, 8.052451611e-01f, 7.384130359e-01f, 6.771277189e-01f, 6.209288836e-01f,
+            5.693942904e-01f, 5.221368670e-01f, 4.788016081e-01f, 4.390629828e-01f, 4.026225507e-01f,
+            3.692064881e-01f, 3.385638297e-01f, 3.104644120e-01f, 2.846971154e-01f, 2.610684037e-01f,
+            2.394007742e-01f, 2.195314765e-01f, 2.013112605e-01f, 1.846032292e-01f, 1.692819148e-01f,
+            1.552321911e-01f, 1.423485428e-01f, 1.305341870e-01f, 1.197003797e-01f, 1.097657308e-01f,
+            1.006556153e-01f, 9.230160713e-02f, 8.464094996e-02f, 7.761608809e-02f, 7.117426395e-02f,
+            6.526709348e-02f, 5.985018611e-02f, 5.488286167e-02f, 5.032780394e-02f, 4.615079984e-02f,
+            4.232047126e-02f, 3.880804032e-02f, 3.558713198e-02f, 3.263354301e-02f, 2.992508933e-02f,
+            2.744142897e-02f, 2.516390011e-02f, 2.307539806e-02f, 2.116023377e-02f, 1.940401830e-02f,
+            1.779356413e-02f, 1.631676964e-02f}, Alibi.slopes(112));
+        // MPT's build_mpt_alibi_tensor (torch 1.13): heads, alibi_bias_max
+        assertUlp(new float[] {5.000000000e-01f, 2.500000000e-01f, 1.250000000e-01f, 6.250000000e-02f, 3.125000000e-02f, 1.562500000e-02f, 7.812500000e-03f, 3.906250000e-03f, 7.071067691e-01f, 3.535533845e-01f, 1.767766923e-01f, 8.838834614e-02f}, Alibi.mpt(12, 8f));
+        assertUlp(new float[] {6.250000000e-02f, 3.906250000e-03f, 2.441406250e-04f, 1.525878906e-05f, 2.500000000e-01f, 1.562500000e-02f}, Alibi.mpt(6, 16f));
+        assertUlp(new float[] {5.000000000e-01f, 2.500000000e-01f, 1.250000000e-01f, 6.250000000e-02f, 3.125000000e-02f, 1.562500000e-02f, 7.812500000e-03f, 3.906250000e-03f}, Alibi.mpt(8, 8f));
+        assertUlp(new float[] {6.250000000e-02f, 3.906250000e-03f, 2.500000000e-01f}, Alibi.mpt(3, 8f));
+        assertThrows(IllegalArgumentException.class, () -> Alibi.slopes(0));
+        assertThrows(IllegalArgumentException.class, () -> Alibi.mpt(4, 0f));
+    }
+
+    private static void assertUlp(float[] want, float[] got) {
+        assertEquals(want.length, got.length, "slopes");
+        for (int h = 0; h < want.length; h++) {
+            assertTrue(Math.abs(want[h] - got[h]) <= Math.ulp(want[h]), "slope " + h + ": " + got[h] + " vs HF " + want[h]);
+        }
     }
 
     @Test

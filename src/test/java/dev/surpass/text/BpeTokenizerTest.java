@@ -193,6 +193,25 @@ class BpeTokenizerTest {
     }
 
     @Test
+    void bloomPreTokenizer() {
+        // BLOOM's tokenizer.json: a Split on " ?[^(\\s|[.,!?…。，、।۔،])]+" (Isolated: the punctuation, brackets, bars and
+        // lone spaces between matches stay pieces of their own), then ByteLevel without its regex
+        ObjectNode root = small();
+        ObjectNode pt = root.putObject("pre_tokenizer");
+        pt.put("type", "Sequence");
+        ArrayNode steps = pt.putArray("pretokenizers");
+        steps.addObject().put("type", "Split").put("behavior", "Isolated").put("invert", false)
+                .putObject("pattern").put("Regex", " ?[^(\\s|[.,!?…。，、।۔،])]+");
+        steps.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", true).put("use_regex", false);
+        BpeTokenizer t = BpeTokenizer.fromJson(root, "t");
+        assertArrayEquals(new int[] {259, 264, '!'}, t.encode("hello world!"));
+        assertArrayEquals(new int[] {259, ',', 264}, t.encode("hello, world"));
+        assertArrayEquals(new int[] {259, ' ', 264}, t.encode("hello  world")); // the first space alone
+        assertArrayEquals(new int[] {259, '(', 'w', 261, 263, ')'}, t.encode("hello(world)"));
+        assertEquals("hello, world(!)", t.decode(t.encode("hello, world(!)")));
+    }
+
+    @Test
     void normalizerAndTemplate() {
         ObjectNode root = small();
         root.putObject("normalizer").put("type", "Sequence").putArray("normalizers").add(JSON.createObjectNode().put("type", "NFC"))

@@ -1,6 +1,5 @@
 package dev.surpass.model.neox;
 
-import dev.surpass.DType;
 import dev.surpass.Device;
 import dev.surpass.Scope;
 import dev.surpass.Tensor;
@@ -10,6 +9,7 @@ import dev.surpass.layers.Gemm;
 import dev.surpass.layers.LayerNorm;
 import dev.surpass.model.decoder.Checkpoint;
 import dev.surpass.model.decoder.Decoding;
+import dev.surpass.model.decoder.FusedQkv;
 import dev.surpass.model.decoder.LayerAttention;
 import dev.surpass.model.decoder.LoadedDecoder;
 import dev.surpass.model.decoder.Rope;
@@ -92,12 +92,12 @@ public final class GptNeoX extends LoadedDecoder {
                 l.ln1b = w.track(ck.upload(device, lp + "input_layernorm.bias", e));
                 l.ln2w = w.track(ck.upload(device, lp + "post_attention_layernorm.weight", e));
                 l.ln2b = w.track(ck.upload(device, lp + "post_attention_layernorm.bias", e));
-                Tensor[] qkv = splitPerHead(device, ck.read(lp + "attention.query_key_value.weight", 3L * e, e), c, e);
+                Tensor[] qkv = FusedQkv.splitPerHead(device, ck.read(lp + "attention.query_key_value.weight", 3L * e, e), c.nHead(), c.headDim(), e);
                 l.wq = w.track(qkv[0]);
                 l.wk = w.track(qkv[1]);
                 l.wv = w.track(qkv[2]);
                 if (c.attentionBias()) {
-                    Tensor[] b = splitPerHead(device, ck.read(lp + "attention.query_key_value.bias", 3L * e), c, 1);
+                    Tensor[] b = FusedQkv.splitPerHead(device, ck.read(lp + "attention.query_key_value.bias", 3L * e), c.nHead(), c.headDim(), 1);
                     l.bq = w.track(b[0]);
                     l.bk = w.track(b[1]);
                     l.bv = w.track(b[2]);
@@ -116,31 +116,6 @@ public final class GptNeoX extends LoadedDecoder {
             Rope rope = new Rope(w.track(Rope.rotation(device, c.headDim(), c.rotaryDim())), invD, c.headDim(), c.rotaryDim(), 1f);
             return new GptNeoX(device, c, w, embed, lnfW, lnfB, head, layers, rope);
         });
-    }
-
-    /**
-     * query_key_value's rows {@code [3·hidden, cols]} (per head h: q rows, then k, then v, head_dim
-     * each, as HF's {@code view(..., heads, 3·head_dim).chunk(3)}) → q, k, v {@code [hidden, cols]}
-     * (a bias when {@code cols} is 1).
-     */
-    private static Tensor[] splitPerHead(Device device, float[] qkv, GptNeoXConfig c, int cols) {
-        int h = c.nHead(), d = c.headDim(), e = c.hidden();
-        float[][] out = new float[3][e * cols];
-        for (int head = 0; head < h; head++) {
-            for (int part = 0; part < 3; part++) {
-                System.arraycopy(qkv, (head * 3 * d + part * d) * cols, out[part], head * d * cols, d * cols);
-            }
-        }
-        Tensor[] t = new Tensor[3];
-        try {
-            for (int part = 0; part < 3; part++) {
-                t[part] = cols == 1 ? device.upload(DType.F32, out[part], e) : device.upload(DType.F32, out[part], e, cols);
-            }
-            return t;
-        } catch (RuntimeException | Error x) {
-            for (Tensor u : t) if (u != null) u.close();
-            throw x;
-        }
     }
 
     public GptNeoXConfig config() {
