@@ -1,0 +1,120 @@
+# surpass's StarCoder2 / StableLM / GPT-J / Falcon against HF's arithmetic, without transformers installed: MODEL=starcoder2 |
+# stablelm | gptj | falcon picks the family; a small random checkpoint in HF naming and config.json is written, the logits of a
+# T-token sequence are computed here by a PyTorch forward that follows transformers' modeling_<model> (eager softmax attention
+# scaled by head_dim^-0.5, RoPE frequencies and angles in fp32, the layer norms and activations as HF's) in fp32 and in float64,
+# and compared with `surpass forward` (SURPASS=path/to/surpass to test another build): max |Δlogit| and relL2 = ‖Δ‖/‖ref‖.
+# Then greedy decoding: the first 32 tokens as the prompt, 24 new tokens by `surpass generate --ids` against argmax steps of the
+# fp32 transcription (a full forward per step).
+#   starcoder2: LayerNorm with bias, biased q/k/v/o, GQA (8 q-heads / 2 kv-heads), rotate-half RoPE, a 64-token sliding_window,
+#               c_fc → gelu_pytorch_tanh → c_proj, untied head; NOBIAS=1 sets use_bias false.
+# Run from an empty folder: MODEL=starcoder2 python3 hf_decoders_parity.py [T]   (PyTorch >= 1.13; Debian's python3-torch works)
+import json, math, os, re, subprocess, sys, torch
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
+from common import save_safetensors, load_safetensors  # noqa: E402
+torch.manual_seed(0)
+MODEL, T = os.environ.get("MODEL", "starcoder2"), int(sys.argv[1]) if len(sys.argv) > 1 else 300
+V, NL, PROMPT, NEW = 300, 2, 32, 24
+w = {}
+
+
+def rnd(name, *shape, scale=None, around=None):
+    t = torch.randn(*shape)
+    w[name] = around + scale * t if around is not None else t * (scale if scale is not None else shape[-1] ** -0.5)
+
+
+def ln(x, p, eps, bias=True):
+    return torch.nn.functional.layer_norm(x, (x.shape[-1],), w[p + ".weight"].to(x.dtype), w[p + ".bias"].to(x.dtype) if bias else None, eps)
+
+
+def lin(x, name):
+    y = x @ w[name + ".weight"].to(x.dtype).T
+    return y + w[name + ".bias"].to(x.dtype) if name + ".bias" in w else y
+
+
+def gelu_tanh(x): return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+def rotate_half(x): return torch.cat((-x[..., x.shape[-1] // 2:], x[..., : x.shape[-1] // 2]), -1)
+
+
+def rope_tables(n, rot, theta, dtype):
+    # HF: inv_freq in fp32 from int64 arange, angles = inv_freq @ positions in fp32, cat((freqs, freqs)), then cast to x's dtype
+    inv = 1.0 / (theta ** (torch.arange(0, rot, 2, dtype=torch.int64).to(dtype=torch.float) / rot))
+    freqs = (inv[None, :, None].float() @ torch.arange(n)[None, None, :].float()).transpose(1, 2)
+    emb = torch.cat((freqs, freqs), -1)
+    return emb.cos()[:, None].to(dtype), emb.sin()[:, None].to(dtype)
+
+
+def attend(q, k, v, window=None):
+    # q [1, H, n, D], k/v [1, Hkv, n, D]: repeat_kv, eager softmax in the working dtype, causal (and sliding) mask
+    n, hq, hkv, d = q.shape[2], q.shape[1], k.shape[1], q.shape[3]
+    k, v = k.repeat_interleave(hq // hkv, 1), v.repeat_interleave(hq // hkv, 1)
+    i = torch.arange(n)
+    allowed = i[None, :] <= i[:, None]
+    if window: allowed &= i[None, :] > i[:, None] - window
+    mask = torch.zeros(n, n, dtype=q.dtype).masked_fill(~allowed, torch.finfo(q.dtype).min)
+    a = torch.softmax(q @ k.transpose(2, 3) * d ** -0.5 + mask, -1, dtype=q.dtype) @ v
+    return a.transpose(1, 2).reshape(1, n, hq * d)
+
+
+# ---------------------------------------------------------------- StarCoder2 (modeling_starcoder2)
+if MODEL == "starcoder2":
+    E, HQ, HKV, F, EPS, THETA, WIN, BIAS = 256, 8, 2, 512, 1e-5, 100000.0, 64, os.environ.get("NOBIAS") != "1"
+    D = E // HQ
+    rnd("model.embed_tokens.weight", V, E, scale=1.0)
+    for l in range(NL):
+        p = f"model.layers.{l}."
+        for n in ("input_layernorm", "post_attention_layernorm"):
+            rnd(p + n + ".weight", E, scale=0.1, around=1.0); rnd(p + n + ".bias", E, scale=0.1)
+        for n, o, i in (("self_attn.q_proj", HQ * D, E), ("self_attn.k_proj", HKV * D, E), ("self_attn.v_proj", HKV * D, E),
+                        ("self_attn.o_proj", E, HQ * D), ("mlp.c_fc", F, E), ("mlp.c_proj", E, F)):
+            rnd(p + n + ".weight", o, i)
+            if BIAS: rnd(p + n + ".bias", o, scale=0.1)
+    rnd("model.norm.weight", E, scale=0.1, around=1.0); rnd("model.norm.bias", E, scale=0.1)
+    rnd("lm_head.weight", V, E)
+    config = {"model_type": "starcoder2", "architectures": ["Starcoder2ForCausalLM"], "hidden_size": E, "num_hidden_layers": NL,
+              "num_attention_heads": HQ, "num_key_value_heads": HKV, "intermediate_size": F, "vocab_size": V, "max_position_embeddings": 1024,
+              "norm_epsilon": EPS, "rope_theta": THETA, "sliding_window": WIN, "hidden_act": "gelu_pytorch_tanh", "use_bias": BIAS,
+              "tie_word_embeddings": False, "eos_token_id": 0}
+
+    def forward(ids, dt):
+        n = ids.shape[1]
+        cos, sin = rope_tables(n, D, THETA, dt)
+        x = w["model.embed_tokens.weight"].to(dt)[ids]
+        for l in range(NL):
+            p = f"model.layers.{l}."
+            h = ln(x, p + "input_layernorm", EPS)
+            q = lin(h, p + "self_attn.q_proj").view(1, n, HQ, D).transpose(1, 2)
+            k = lin(h, p + "self_attn.k_proj").view(1, n, HKV, D).transpose(1, 2)
+            v = lin(h, p + "self_attn.v_proj").view(1, n, HKV, D).transpose(1, 2)
+            q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+            x = x + lin(attend(q, k, v, WIN), p + "self_attn.o_proj")
+            x = x + lin(gelu_tanh(lin(ln(x, p + "post_attention_layernorm", EPS), p + "mlp.c_fc")), p + "mlp.c_proj")
+        return lin(ln(x, "model.norm", EPS), "lm_head")[0]
+else:
+    sys.exit(f"MODEL={MODEL}: expected starcoder2")
+
+# ---------------------------------------------------------------- compare
+os.makedirs("ckpt", exist_ok=True)
+save_safetensors({k: v.contiguous() for k, v in w.items()}, "ckpt/model.safetensors")
+json.dump(config, open("ckpt/config.json", "w"))
+ids = torch.randint(1, V, (1, T))
+save_safetensors({"input_ids": ids}, "inputs.safetensors")
+surpass = os.environ.get("SURPASS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "surpass"))
+r = subprocess.run([surpass, "forward", "--model", "ckpt", "--inputs", "inputs.safetensors", "--out", "out.safetensors"], capture_output=True, text=True)
+if r.returncode: print(r.stdout, r.stderr); sys.exit(1)
+got = load_safetensors("out.safetensors")["logits"].view(-1, V).double()
+with torch.no_grad():
+    for name, dt in (("fp32", torch.float32), ("float64", torch.float64)):
+        ref = forward(ids, dt).double()
+        d = got - ref
+        print(f"{MODEL} T={T} vs {name} transcription: max |Δlogit| {d.abs().max():.3e}, relL2 {d.norm() / ref.norm():.3e}, |ref| max {ref.abs().max():.2f}")
+    seq = ids[:, :PROMPT]
+    for _ in range(NEW):
+        seq = torch.cat((seq, forward(seq, torch.float32)[-1].argmax()[None, None]), 1)
+want = seq[0, PROMPT:].tolist()
+r = subprocess.run([surpass, "generate", "--model", "ckpt", "--ids", ",".join(map(str, ids[0, :PROMPT].tolist())), "--max-new-tokens", str(NEW),
+                    "--ignore-eos"], capture_output=True, text=True)
+if r.returncode: print(r.stdout, r.stderr); sys.exit(1)
+have = [int(t) for t in re.findall(r"-?\d+", r.stdout)][-NEW:]
+same = next((i for i in range(NEW) if want[i] != have[i]), NEW)
+print(f"greedy {NEW} tokens after a {PROMPT}-token prompt: {'identical' if same == NEW else f'first difference at new token {same}'}")
+if same != NEW: print("  transcription:", want, "\n  surpass:      ", have)
