@@ -7,6 +7,9 @@
 # fp32 transcription (a full forward per step).
 #   starcoder2: LayerNorm with bias, biased q/k/v/o, GQA (8 q-heads / 2 kv-heads), rotate-half RoPE, a 64-token sliding_window,
 #               c_fc → gelu_pytorch_tanh → c_proj, untied head; NOBIAS=1 sets use_bias false.
+#   stablelm:   LayerNorm with bias, q/k/v biases, GQA (8 / 2 heads of 32), RoPE on the first quarter of each head, SwiGLU, sequential
+#               residual, untied head; QK=1 adds qk_layernorm (a LayerNorm without bias per head, each its own weight), PAR=1 sets
+#               use_parallel_residual.
 # Run from an empty folder: MODEL=starcoder2 python3 hf_decoders_parity.py [T]   (PyTorch >= 1.13; Debian's python3-torch works)
 import json, math, os, re, subprocess, sys, torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
@@ -89,8 +92,57 @@ if MODEL == "starcoder2":
             x = x + lin(attend(q, k, v, WIN), p + "self_attn.o_proj")
             x = x + lin(gelu_tanh(lin(ln(x, p + "post_attention_layernorm", EPS), p + "mlp.c_fc")), p + "mlp.c_proj")
         return lin(ln(x, "model.norm", EPS), "lm_head")[0]
+# ---------------------------------------------------------------- StableLM (modeling_stablelm)
+elif MODEL == "stablelm":
+    E, HQ, HKV, F, EPS, THETA, PRF = 256, 8, 2, 512, 1e-5, 10000.0, 0.25
+    QK, PAR = os.environ.get("QK") == "1", os.environ.get("PAR") == "1"
+    D = E // HQ
+    R = int(D * PRF)
+    rnd("model.embed_tokens.weight", V, E, scale=1.0)
+    for l in range(NL):
+        p = f"model.layers.{l}."
+        for n in ("input_layernorm",) if PAR else ("input_layernorm", "post_attention_layernorm"):
+            rnd(p + n + ".weight", E, scale=0.1, around=1.0); rnd(p + n + ".bias", E, scale=0.1)
+        for n, o, i in (("self_attn.q_proj", HQ * D, E), ("self_attn.k_proj", HKV * D, E), ("self_attn.v_proj", HKV * D, E),
+                        ("self_attn.o_proj", E, HQ * D), ("mlp.gate_proj", F, E), ("mlp.up_proj", F, E), ("mlp.down_proj", E, F)):
+            rnd(p + n + ".weight", o, i)
+        for n in ("q", "k", "v"): rnd(p + f"self_attn.{n}_proj.bias", w[p + f"self_attn.{n}_proj.weight"].shape[0], scale=0.2)
+        if QK:
+            for h in range(HQ): rnd(p + f"self_attn.q_layernorm.norms.{h}.weight", D, scale=0.3, around=1.0)
+            for h in range(HKV): rnd(p + f"self_attn.k_layernorm.norms.{h}.weight", D, scale=0.3, around=1.0)
+    rnd("model.norm.weight", E, scale=0.1, around=1.0); rnd("model.norm.bias", E, scale=0.1)
+    rnd("lm_head.weight", V, E)
+    config = {"model_type": "stablelm", "architectures": ["StableLmForCausalLM"], "hidden_size": E, "num_hidden_layers": NL,
+              "num_attention_heads": HQ, "num_key_value_heads": HKV, "intermediate_size": F, "vocab_size": V, "max_position_embeddings": 1024,
+              "layer_norm_eps": EPS, "rope_theta": THETA, "partial_rotary_factor": PRF, "hidden_act": "silu", "use_qkv_bias": True,
+              "qk_layernorm": QK, "use_parallel_residual": PAR, "tie_word_embeddings": False, "eos_token_id": 0}
+
+    def per_head(x, p, heads):  # StableLmLayerNormPerHead: torch.split over heads, nn.LayerNorm(bias=False) each, cat
+        return torch.cat([torch.nn.functional.layer_norm(xh, (D,), w[p + f".norms.{h}.weight"].to(x.dtype), None, EPS)
+                          for h, xh in enumerate(torch.split(x, 1, dim=1))], dim=1)
+
+    def forward(ids, dt):
+        n = ids.shape[1]
+        cos, sin = rope_tables(n, R, THETA, dt)
+        rope = lambda t: torch.cat((t[..., :R] * cos + rotate_half(t[..., :R]) * sin, t[..., R:]), -1)
+        x = w["model.embed_tokens.weight"].to(dt)[ids]
+        for l in range(NL):
+            p = f"model.layers.{l}."
+            h = ln(x, p + "input_layernorm", EPS)
+            q = lin(h, p + "self_attn.q_proj").view(1, n, HQ, D).transpose(1, 2)
+            k = lin(h, p + "self_attn.k_proj").view(1, n, HKV, D).transpose(1, 2)
+            v = lin(h, p + "self_attn.v_proj").view(1, n, HKV, D).transpose(1, 2)
+            if QK: q, k = per_head(q, p + "self_attn.q_layernorm", HQ), per_head(k, p + "self_attn.k_layernorm", HKV)
+            a = lin(attend(rope(q), rope(k), v), p + "self_attn.o_proj")
+            mlp = lambda m: lin(torch.nn.functional.silu(lin(m, p + "mlp.gate_proj")) * lin(m, p + "mlp.up_proj"), p + "mlp.down_proj")
+            if PAR:
+                x = x + a + mlp(h)
+            else:
+                x = x + a
+                x = x + mlp(ln(x, p + "post_attention_layernorm", EPS))
+        return lin(ln(x, "model.norm", EPS), "lm_head")[0]
 else:
-    sys.exit(f"MODEL={MODEL}: expected starcoder2")
+    sys.exit(f"MODEL={MODEL}: expected starcoder2, stablelm, gptj or falcon")
 
 # ---------------------------------------------------------------- compare
 os.makedirs("ckpt", exist_ok=True)
