@@ -10,6 +10,9 @@
 #   stablelm:   LayerNorm with bias, q/k/v biases, GQA (8 / 2 heads of 32), RoPE on the first quarter of each head, SwiGLU, sequential
 #               residual, untied head; QK=1 adds qk_layernorm (a LayerNorm without bias per head, each its own weight), PAR=1 sets
 #               use_parallel_residual.
+#   gptj:       8 heads of 32, rotary_dim 16 interleaved (rotate_every_two, sin / cos repeat_interleave'd, from
+#               create_sinusoidal_positions), attention and MLP in parallel from ln_1, no q/k/v/out biases, fc_in → gelu_new →
+#               fc_out, lm_head with bias; scores computed as HF's _attn (q, k in fp32, divided by √head_dim).
 # Run from an empty folder: MODEL=starcoder2 python3 hf_decoders_parity.py [T]   (PyTorch >= 1.13; Debian's python3-torch works)
 import json, math, os, re, subprocess, sys, torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
@@ -46,7 +49,7 @@ def rope_tables(n, rot, theta, dtype):
     return emb.cos()[:, None].to(dtype), emb.sin()[:, None].to(dtype)
 
 
-def attend(q, k, v, window=None):
+def attend(q, k, v, window=None, divide=False):
     # q [1, H, n, D], k/v [1, Hkv, n, D]: repeat_kv, eager softmax in the working dtype, causal (and sliding) mask
     n, hq, hkv, d = q.shape[2], q.shape[1], k.shape[1], q.shape[3]
     k, v = k.repeat_interleave(hq // hkv, 1), v.repeat_interleave(hq // hkv, 1)
@@ -54,7 +57,8 @@ def attend(q, k, v, window=None):
     allowed = i[None, :] <= i[:, None]
     if window: allowed &= i[None, :] > i[:, None] - window
     mask = torch.zeros(n, n, dtype=q.dtype).masked_fill(~allowed, torch.finfo(q.dtype).min)
-    a = torch.softmax(q @ k.transpose(2, 3) * d ** -0.5 + mask, -1, dtype=q.dtype) @ v
+    scores = q @ k.transpose(2, 3) / torch.sqrt(torch.tensor(d, dtype=torch.float32)).to(q.dtype) if divide else q @ k.transpose(2, 3) * d ** -0.5
+    a = torch.softmax(scores + mask, -1, dtype=q.dtype) @ v
     return a.transpose(1, 2).reshape(1, n, hq * d)
 
 
@@ -141,6 +145,43 @@ elif MODEL == "stablelm":
                 x = x + a
                 x = x + mlp(ln(x, p + "post_attention_layernorm", EPS))
         return lin(ln(x, "model.norm", EPS), "lm_head")[0]
+# ---------------------------------------------------------------- GPT-J (modeling_gptj)
+elif MODEL == "gptj":
+    E, HQ, F, EPS, R = 256, 8, 512, 1e-5, 16
+    D = E // HQ
+    rnd("transformer.wte.weight", V, E, scale=1.0)
+    for l in range(NL):
+        p = f"transformer.h.{l}."
+        rnd(p + "ln_1.weight", E, scale=0.1, around=1.0); rnd(p + "ln_1.bias", E, scale=0.1)
+        for n in ("q_proj", "k_proj", "v_proj", "out_proj"): rnd(p + f"attn.{n}.weight", E, E)
+        rnd(p + "mlp.fc_in.weight", F, E); rnd(p + "mlp.fc_in.bias", F, scale=0.1)
+        rnd(p + "mlp.fc_out.weight", E, F); rnd(p + "mlp.fc_out.bias", E, scale=0.1)
+    rnd("transformer.ln_f.weight", E, scale=0.1, around=1.0); rnd("transformer.ln_f.bias", E, scale=0.1)
+    rnd("lm_head.weight", V, E); rnd("lm_head.bias", V, scale=0.5)
+    config = {"model_type": "gptj", "architectures": ["GPTJForCausalLM"], "n_embd": E, "n_layer": NL, "n_head": HQ, "n_inner": F,
+              "vocab_size": V, "n_positions": 1024, "rotary_dim": R, "layer_norm_epsilon": EPS, "activation_function": "gelu_new",
+              "tie_word_embeddings": False, "eos_token_id": 0}
+
+    def rotate_every_two(x):
+        return torch.stack((-x[:, :, :, 1::2], x[:, :, :, ::2]), dim=-1).flatten(-2)
+
+    def forward(ids, dt):
+        n = ids.shape[1]
+        inv = 1.0 / (10000 ** (torch.arange(0, R, 2, dtype=torch.int64) / R))  # create_sinusoidal_positions
+        sinusoid = torch.einsum("i , j -> i j", torch.arange(n, dtype=torch.int64).float(), inv).float()
+        sin = torch.repeat_interleave(torch.sin(sinusoid)[None, :, None, :], 2, 3)
+        cos = torch.repeat_interleave(torch.cos(sinusoid)[None, :, None, :], 2, 3)
+        rope = lambda t: torch.cat((t[..., :R] * cos + rotate_every_two(t[..., :R]) * sin, t[..., R:]), -1)  # t [1, n, H, D]
+        x = w["transformer.wte.weight"].to(dt)[ids]
+        for l in range(NL):
+            p = f"transformer.h.{l}."
+            h = ln(x, p + "ln_1", EPS)
+            q = rope(lin(h, p + "attn.q_proj").view(1, n, HQ, D)).transpose(1, 2)
+            k = rope(lin(h, p + "attn.k_proj").view(1, n, HQ, D)).transpose(1, 2)
+            v = lin(h, p + "attn.v_proj").view(1, n, HQ, D).transpose(1, 2)
+            a = lin(attend(q, k, v, divide=True), p + "attn.out_proj")
+            x = a + lin(gelu_tanh(lin(h, p + "mlp.fc_in")), p + "mlp.fc_out") + x
+        return lin(ln(x, "transformer.ln_f", EPS), "lm_head")[0]
 else:
     sys.exit(f"MODEL={MODEL}: expected starcoder2, stablelm, gptj or falcon")
 
