@@ -13,6 +13,10 @@
 #   gptj:       8 heads of 32, rotary_dim 16 interleaved (rotate_every_two, sin / cos repeat_interleave'd, from
 #               create_sinusoidal_positions), attention and MLP in parallel from ln_1, no q/k/v/out biases, fc_in → gelu_new →
 #               fc_out, lm_head with bias; scores computed as HF's _attn (q, k in fp32, divided by √head_dim).
+#   falcon:     ARCH=new (default; falcon-40b style: 8 heads of 32 in 2 K/V groups, the fused query_key_value viewed per group and k / v
+#               broadcast over each group's heads as _split_heads does, ln_attn + ln_mlp, parallel), ARCH=mq (falcon-7b: one K/V head,
+#               one input_layernorm, parallel) or ARCH=seq (per-head [q|k|v], post_attention_layernorm); rotate-half RoPE, erf GELU,
+#               biases (NOBIAS=1: none), untied head.
 # Run from an empty folder: MODEL=starcoder2 python3 hf_decoders_parity.py [T]   (PyTorch >= 1.13; Debian's python3-torch works)
 import json, math, os, re, subprocess, sys, torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
@@ -181,6 +185,62 @@ elif MODEL == "gptj":
             v = lin(h, p + "attn.v_proj").view(1, n, HQ, D).transpose(1, 2)
             a = lin(attend(q, k, v, divide=True), p + "attn.out_proj")
             x = a + lin(gelu_tanh(lin(h, p + "mlp.fc_in")), p + "mlp.fc_out") + x
+        return lin(ln(x, "transformer.ln_f", EPS), "lm_head")[0]
+# ---------------------------------------------------------------- Falcon (modeling_falcon)
+elif MODEL == "falcon":
+    E, HQ, F, EPS, THETA, ARCH, BIAS = 256, 8, 512, 1e-5, 10000.0, os.environ.get("ARCH", "new"), os.environ.get("NOBIAS") != "1"
+    D = E // HQ
+    KV = {"new": 2, "mq": 1, "seq": HQ}[ARCH]
+    rnd("transformer.word_embeddings.weight", V, E, scale=1.0)
+    norms = {"new": ("ln_attn", "ln_mlp"), "mq": ("input_layernorm",), "seq": ("input_layernorm", "post_attention_layernorm")}[ARCH]
+    for l in range(NL):
+        p = f"transformer.h.{l}."
+        for n in norms: rnd(p + n + ".weight", E, scale=0.1, around=1.0); rnd(p + n + ".bias", E, scale=0.1)
+        for n, o, i in (("self_attention.query_key_value", (HQ + 2 * KV) * D, E), ("self_attention.dense", E, E), ("mlp.dense_h_to_4h", F, E),
+                        ("mlp.dense_4h_to_h", E, F)):
+            rnd(p + n + ".weight", o, i)
+            if BIAS: rnd(p + n + ".bias", o, scale=0.1)
+    rnd("transformer.ln_f.weight", E, scale=0.1, around=1.0); rnd("transformer.ln_f.bias", E, scale=0.1)
+    rnd("lm_head.weight", V, E)
+    block = {"new": {"new_decoder_architecture": True, "num_kv_heads": KV, "parallel_attn": True},
+             "mq": {"new_decoder_architecture": False, "multi_query": True, "parallel_attn": True},
+             "seq": {"new_decoder_architecture": False, "multi_query": False, "parallel_attn": False}}[ARCH]
+    config = {"model_type": "falcon", "architectures": ["FalconForCausalLM"], "hidden_size": E, "num_hidden_layers": NL,
+              "num_attention_heads": HQ, **block, "ffn_hidden_size": F, "vocab_size": V, "max_position_embeddings": 1024,
+              "layer_norm_epsilon": EPS, "rope_theta": THETA, "alibi": False, "bias": BIAS, "tie_word_embeddings": False, "eos_token_id": 11}
+
+    def split_heads(fused, n):  # FalconAttention._split_heads, then the transposes of its forward
+        if ARCH == "new":
+            qkv = fused.view(1, n, -1, HQ // KV + 2, D)
+            q, k, v = qkv[:, :, :, :-2], qkv[:, :, :, [-2]], qkv[:, :, :, [-1]]
+            k, v = torch.broadcast_to(k, q.shape), torch.broadcast_to(v, q.shape)
+            q, k, v = [t.flatten(2, 3) for t in (q, k, v)]
+            kvh = HQ  # num_kv_heads = num_heads for the new architecture after the broadcast
+        elif ARCH == "seq":
+            f = fused.view(1, n, HQ, 3, D)
+            q, k, v, kvh = f[..., 0, :], f[..., 1, :], f[..., 2, :], HQ
+        else:
+            f = fused.view(1, n, HQ + 2, D)
+            q, k, v, kvh = f[..., :-2, :], f[..., [-2], :], f[..., [-1], :], 1
+        return (q.transpose(1, 2).reshape(1, HQ, n, D), k.transpose(1, 2).reshape(1, kvh, n, D), v.transpose(1, 2).reshape(1, kvh, n, D))
+
+    def forward(ids, dt):
+        n = ids.shape[1]
+        cos, sin = rope_tables(n, D, THETA, dt)
+        x = w["transformer.word_embeddings.weight"].to(dt)[ids]
+        mlp = lambda m, p: lin(torch.nn.functional.gelu(lin(m, p + "mlp.dense_h_to_4h")), p + "mlp.dense_4h_to_h")
+        for l in range(NL):
+            p = f"transformer.h.{l}."
+            h = ln(x, p + ("ln_attn" if ARCH == "new" else "input_layernorm"), EPS)
+            q, k, v = split_heads(lin(h, p + "self_attention.query_key_value"), n)
+            q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+            a = lin(attend(q, k, v, divide=True), p + "self_attention.dense")
+            if ARCH == "seq":
+                x = x + a
+                x = x + mlp(ln(x, p + "post_attention_layernorm", EPS), p)
+            else:
+                m = mlp(ln(x, p + "ln_mlp", EPS) if ARCH == "new" else h, p)
+                x = x + (m + a)
         return lin(ln(x, "transformer.ln_f", EPS), "lm_head")[0]
 else:
     sys.exit(f"MODEL={MODEL}: expected starcoder2, stablelm, gptj or falcon")
