@@ -155,15 +155,16 @@ public final class ConfigJson {
     }
 
     /**
-     * {@code hidden_act} (default {@code dflt}) as a GELU: true for the tanh approximations
+     * The activation field {@code key} ({@code hidden_act}, GPT-J's {@code activation_function},
+     * Falcon's {@code activation}; default {@code dflt}) as a GELU: true for the tanh approximations
      * ("gelu_new", "gelu_fast", "gelu_pytorch_tanh"), false for "gelu" (erf); others refused by name.
      */
-    public boolean geluTanh(String dflt) {
-        String act = text("hidden_act", dflt);
+    public boolean geluTanh(String key, String dflt) {
+        String act = text(key, dflt);
         return switch (act) {
             case "gelu" -> false;
             case "gelu_new", "gelu_fast", "gelu_pytorch_tanh" -> true;
-            default -> throw new IllegalArgumentException(where + ": field \"hidden_act\" is \"" + act
+            default -> throw new IllegalArgumentException(where + ": field \"" + key + "\" is \"" + act
                     + "\"; supported: gelu_new, gelu_fast, gelu_pytorch_tanh (tanh), gelu (erf)");
         };
     }

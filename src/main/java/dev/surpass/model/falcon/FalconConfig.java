@@ -77,13 +77,7 @@ public record FalconConfig(int hidden, int nLayer, int nHead, int nKvHead, int h
             throw new IllegalArgumentException(c.where() + ": field \"num_ln_in_parallel_attn\" is " + nLn
                     + "; expected 1, or 2 with new_decoder_architecture");
         }
-        String act = c.text("activation", "gelu");
-        boolean tanh = switch (act) {
-            case "gelu" -> false;
-            case "gelu_new", "gelu_fast", "gelu_pytorch_tanh" -> true;
-            default -> throw new IllegalArgumentException(c.where() + ": field \"activation\" is \"" + act
-                    + "\"; supported: gelu (erf), gelu_new, gelu_fast, gelu_pytorch_tanh (tanh)");
-        };
+        boolean tanh = c.geluTanh("activation", "gelu");
         ConfigJson.DefaultRope rope = c.defaultRope("Falcon", 10000, 1.0);
         if (rope.partialRotaryFactor() != 1.0) {
             throw new IllegalArgumentException(c.where() + ": field \"partial_rotary_factor\" is " + rope.partialRotaryFactor()

@@ -55,13 +55,7 @@ public record GptJConfig(int hidden, int nLayer, int nHead, int headDim, int int
         if (rot % 2 != 0 || rot > d) {
             throw new IllegalArgumentException(c.where() + ": field \"rotary_dim\" is " + rot + "; expected an even number <= head dim " + d);
         }
-        String act = c.text("activation_function", "gelu_new");
-        boolean tanh = switch (act) {
-            case "gelu" -> false;
-            case "gelu_new", "gelu_fast", "gelu_pytorch_tanh" -> true;
-            default -> throw new IllegalArgumentException(c.where() + ": field \"activation_function\" is \"" + act
-                    + "\"; supported: gelu_new, gelu_fast, gelu_pytorch_tanh (tanh), gelu (erf)");
-        };
+        boolean tanh = c.geluTanh("activation_function", "gelu_new");
         return new GptJConfig(hidden, layers, heads, d, inner, vocab, maxPos, (float) eps, tanh, c.bool("tie_word_embeddings", false), rot,
                 c.eosIds());
     }

@@ -62,7 +62,7 @@ public record Starcoder2Config(int hidden, int nLayer, int nHead, int nKvHead, i
             throw new IllegalArgumentException(c.where() + ": field \"head_dim\" is " + c.positive("head_dim") + "; only hidden_size / num_attention_heads = "
                     + d + " is supported");
         }
-        boolean tanh = c.geluTanh("gelu_pytorch_tanh");
+        boolean tanh = c.geluTanh("hidden_act", "gelu_pytorch_tanh");
         ConfigJson.DefaultRope rope = c.defaultRope("StarCoder2", 10000, 1.0);
         if (rope.partialRotaryFactor() != 1.0) {
             throw new IllegalArgumentException(c.where() + ": field \"partial_rotary_factor\" is " + rope.partialRotaryFactor()
