@@ -70,6 +70,11 @@ public record FalconConfig(int hidden, int nLayer, int nHead, int nKvHead, int h
                         + "runs the new architecture only with parallel_attn");
             }
         } else {
+            // HF's _split_heads gives every head its own K/V here, then reshapes them to num_kv_heads heads: only the head count fits
+            if (!multiQuery && c.has("num_kv_heads") && c.positive("num_kv_heads") != heads) {
+                throw new IllegalArgumentException(c.where() + ": field \"num_kv_heads\" is " + c.positive("num_kv_heads")
+                        + " without new_decoder_architecture or multi_query; transformers runs that layout only with num_attention_heads " + heads);
+            }
             kv = multiQuery ? 1 : heads;
         }
         int nLn = c.optPositive("num_ln_in_parallel_attn", newArch ? 2 : 1);

@@ -229,6 +229,9 @@ class FalconTest extends DecoderModelSuite<Falcon> {
         e = assertThrows(IllegalArgumentException.class, () -> FalconConfig.parse(new ConfigJson(json.readTree(
                 config(Arch.NEW, true, false).replace("\"bias\": true", "\"bias\": true, \"activation\": \"relu\"")), "cfg")));
         assertTrue(e.getMessage().contains("activation"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> FalconConfig.parse(new ConfigJson(json.readTree(
+                config(Arch.SEQUENTIAL, true, false).replace("\"bias\": true", "\"bias\": true, \"num_kv_heads\": 2")), "cfg")));
+        assertTrue(e.getMessage().contains("num_kv_heads"), e.getMessage());
         // the new architecture with num_ln_in_parallel_attn 1: one input_layernorm for both
         FalconConfig one = FalconConfig.parse(new ConfigJson(json.readTree(
                 config(Arch.NEW, true, false).replace("\"bias\": true", "\"bias\": true, \"num_ln_in_parallel_attn\": 1")), "cfg"));
