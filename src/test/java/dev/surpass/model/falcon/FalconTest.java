@@ -211,6 +211,16 @@ class FalconTest extends DecoderModelSuite<Falcon> {
     }
 
     @Test
+    void freesEverythingItAllocates() throws IOException {
+        Map<String, Entry> missing = new LinkedHashMap<>(W);
+        missing.remove("transformer.h.1.self_attention.query_key_value.bias");
+        Path bad = tmp.resolve("leak");
+        writeCheckpoint(bad, config(Arch.NEW, true, false), missing, DType.F32, 1);
+        dev.surpass.model.decoder.DecoderChecks.freesEverything(cpu, () -> Falcon.load(cpu, dir), new int[][] {ids(5, 9), ids(6, 3)},
+                () -> Falcon.load(cpu, bad));
+    }
+
+    @Test
     void foundByItsFamilyAndConfigErrorsNamed() throws IOException {
         assertEquals("falcon", ModelFamilies.find(dir).family());
         var json = new com.fasterxml.jackson.databind.ObjectMapper();

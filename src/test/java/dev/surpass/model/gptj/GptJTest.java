@@ -155,6 +155,16 @@ class GptJTest extends DecoderModelSuite<GptJ> {
     }
 
     @Test
+    void freesEverythingItAllocates() throws IOException {
+        Map<String, Entry> missing = new LinkedHashMap<>(W);
+        missing.remove("transformer.h.1.attn.k_proj.weight");
+        Path bad = tmp.resolve("leak");
+        writeCheckpoint(bad, config(), missing, DType.F32, 1);
+        dev.surpass.model.decoder.DecoderChecks.freesEverything(cpu, () -> GptJ.load(cpu, dir), new int[][] {ids(5, 9), ids(6, 3)},
+                () -> GptJ.load(cpu, bad));
+    }
+
+    @Test
     void foundByItsFamilyAndConfigErrorsNamed() throws IOException {
         assertEquals("gptj", ModelFamilies.find(dir).family());
         var json = new com.fasterxml.jackson.databind.ObjectMapper();

@@ -165,6 +165,16 @@ class StableLmTest extends DecoderModelSuite<StableLm> {
     }
 
     @Test
+    void freesEverythingItAllocates() throws IOException {
+        Map<String, Entry> missing = new LinkedHashMap<>(W);
+        missing.remove("model.layers.1.self_attn.q_layernorm.norms.3.weight");
+        Path bad = tmp.resolve("leak");
+        writeCheckpoint(bad, config(true, true, false), missing, DType.F32, 1);
+        dev.surpass.model.decoder.DecoderChecks.freesEverything(cpu, () -> StableLm.load(cpu, dir), new int[][] {ids(5, 9), ids(6, 3)},
+                () -> StableLm.load(cpu, bad));
+    }
+
+    @Test
     void foundByItsFamilyAndConfigErrorsNamed() throws IOException {
         assertEquals("stablelm", ModelFamilies.find(dir).family());
         var json = new com.fasterxml.jackson.databind.ObjectMapper();

@@ -141,6 +141,16 @@ class Starcoder2Test extends DecoderModelSuite<Starcoder2> {
     }
 
     @Test
+    void freesEverythingItAllocates() throws IOException {
+        Map<String, Entry> missing = new LinkedHashMap<>(W);
+        missing.remove("model.layers.1.mlp.c_proj.weight");
+        Path bad = tmp.resolve("leak");
+        writeCheckpoint(bad, config(true), missing, DType.F32, 1);
+        dev.surpass.model.decoder.DecoderChecks.freesEverything(cpu, () -> Starcoder2.load(cpu, dir), new int[][] {ids(5, 9), ids(6, 3)},
+                () -> Starcoder2.load(cpu, bad));
+    }
+
+    @Test
     void foundByItsFamilyAndConfigErrorsNamed() throws IOException {
         assertEquals("starcoder2", ModelFamilies.find(dir).family());
         var json = new com.fasterxml.jackson.databind.ObjectMapper();
