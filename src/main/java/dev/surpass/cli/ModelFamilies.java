@@ -18,6 +18,10 @@ public final class ModelFamilies {
             new dev.surpass.model.bloom.BloomFamily(),
             new dev.surpass.model.mpt.MptFamily(),
             new dev.surpass.model.phi.PhiFamily(),
+            new dev.surpass.model.starcoder2.Starcoder2Family(),
+            new dev.surpass.model.stablelm.StableLmFamily(),
+            new dev.surpass.model.gptj.GptJFamily(),
+            new dev.surpass.model.falcon.FalconFamily(),
             new dev.surpass.model.pixart.PixArtForward(),   // before "dit": old PixArt folders name Transformer2DModel too
             new dev.surpass.model.dit.DiTForward(),
             new dev.surpass.model.bert.BertForward(),

@@ -120,6 +120,55 @@ public final class ConfigJson {
         return v.asDouble();
     }
 
+    /** The settings of HF's default (unscaled) RoPE: {@code rope_theta} and {@code partial_rotary_factor}. */
+    public record DefaultRope(double theta, double partialRotaryFactor) {}
+
+    /**
+     * The default RoPE of a config: {@code rope_theta} and {@code partial_rotary_factor} top level
+     * (transformers 4) or in {@code rope_parameters} / {@code rope_scaling} (5: a top-level
+     * partial_rotary_factor wins, the object's rope_theta wins, as its standardize_rope_params);
+     * {@code dfltTheta} / {@code dfltFactor} when absent. A RoPE type other than "default" is refused,
+     * naming the field and {@code family}.
+     */
+    public DefaultRope defaultRope(String family, double dfltTheta, double dfltFactor) {
+        JsonNode rp = null;
+        String rpName = null;
+        for (String k : new String[] {"rope_scaling", "rope_parameters"}) {
+            if (!has(k)) continue;
+            JsonNode v = node.get(k);
+            if (!v.isObject()) throw new IllegalArgumentException(where + ": field \"" + k + "\" is " + v + "; expected an object or null");
+            String rt = v.path("rope_type").asText(v.path("type").asText("default"));
+            if (!rt.equals("default")) {
+                throw new IllegalArgumentException(where + ": " + k + " type \"" + rt + "\" is not supported for " + family + "; only \"default\"");
+            }
+            if (rp == null) {
+                rp = v;
+                rpName = k;
+            }
+        }
+        double pct = has("partial_rotary_factor") ? positiveNumber(node, "partial_rotary_factor", "partial_rotary_factor")
+                : rp != null && rp.hasNonNull("partial_rotary_factor") ? positiveNumber(rp, "partial_rotary_factor", rpName + ".partial_rotary_factor")
+                : dfltFactor;
+        double theta = rp != null && rp.hasNonNull("rope_theta") ? positiveNumber(rp, "rope_theta", rpName + ".rope_theta")
+                : optPositiveNumber("rope_theta", dfltTheta);
+        return new DefaultRope(theta, pct);
+    }
+
+    /**
+     * The activation field {@code key} ({@code hidden_act}, GPT-J's {@code activation_function},
+     * Falcon's {@code activation}; default {@code dflt}) as a GELU: true for the tanh approximations
+     * ("gelu_new", "gelu_fast", "gelu_pytorch_tanh"), false for "gelu" (erf); others refused by name.
+     */
+    public boolean geluTanh(String key, String dflt) {
+        String act = text(key, dflt);
+        return switch (act) {
+            case "gelu" -> false;
+            case "gelu_new", "gelu_fast", "gelu_pytorch_tanh" -> true;
+            default -> throw new IllegalArgumentException(where + ": field \"" + key + "\" is \"" + act
+                    + "\"; supported: gelu_new, gelu_fast, gelu_pytorch_tanh (tanh), gelu (erf)");
+        };
+    }
+
     /** {@code eos_token_id} (a number or a list of numbers), or none. */
     /**
      * The ids {@code generate} stops at for the model in {@code dir}: {@code generation_config.json}'s

@@ -55,33 +55,10 @@ public record PhiConfig(int hidden, int nLayer, int nHead, int nKvHead, int head
         if (heads % kv != 0) {
             throw new IllegalArgumentException(c.where() + ": num_attention_heads " + heads + " is not a multiple of num_key_value_heads " + kv);
         }
-        String act = c.text("hidden_act", "gelu_new");
-        boolean tanh = switch (act) {
-            case "gelu" -> false;
-            case "gelu_new", "gelu_fast", "gelu_pytorch_tanh" -> true;
-            default -> throw new IllegalArgumentException(c.where() + ": field \"hidden_act\" is \"" + act
-                    + "\"; supported: gelu_new, gelu_fast, gelu_pytorch_tanh (tanh), gelu (erf)");
-        };
-        JsonNode rp = null;
-        String rpName = null;
-        for (String k : new String[] {"rope_scaling", "rope_parameters"}) {
-            if (!c.has(k)) continue;
-            JsonNode v = c.node().get(k);
-            if (!v.isObject()) throw new IllegalArgumentException(c.where() + ": field \"" + k + "\" is " + v + "; expected an object or null");
-            String rt = v.path("rope_type").asText(v.path("type").asText("default"));
-            if (!rt.equals("default")) {
-                throw new IllegalArgumentException(c.where() + ": " + k + " type \"" + rt + "\" is not supported for Phi; only \"default\"");
-            }
-            if (rp == null) {
-                rp = v;
-                rpName = k;
-            }
-        }
+        boolean tanh = c.geluTanh("hidden_act", "gelu_new");
         // transformers 5 copies a top-level partial_rotary_factor over the RoPE object's, and keeps the object's rope_theta
-        double pct = c.has("partial_rotary_factor") ? c.positiveNumber(c.node(), "partial_rotary_factor", "partial_rotary_factor")
-                : rp != null && rp.hasNonNull("partial_rotary_factor") ? c.positiveNumber(rp, "partial_rotary_factor", rpName + ".partial_rotary_factor") : 0.5;
-        double theta = rp != null && rp.hasNonNull("rope_theta") ? c.positiveNumber(rp, "rope_theta", rpName + ".rope_theta")
-                : c.optPositiveNumber("rope_theta", 10000);
+        ConfigJson.DefaultRope rope = c.defaultRope("Phi", 10000, 0.5);
+        double pct = rope.partialRotaryFactor(), theta = rope.theta();
         int d = hidden / heads;
         int rot = (int) (d * pct);
         if (!(pct <= 1) || rot < 2 || rot % 2 != 0) {

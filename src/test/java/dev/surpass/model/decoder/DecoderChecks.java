@@ -20,6 +20,26 @@ public final class DecoderChecks {
     private DecoderChecks() {}
 
     /**
+     * Loads a model with {@code load}, forwards {@code prompts[0]}, generates 4 tokens greedily for
+     * all {@code prompts} (ragged: the paged cache), closes it; then {@code failedLoad} (a load that
+     * must throw IllegalArgumentException): {@code device} holds as many allocations after each as
+     * before.
+     */
+    public static void freesEverything(dev.surpass.Device device, java.util.function.Supplier<? extends DecoderModel> load, int[][] prompts,
+                                       Runnable failedLoad) {
+        int before = device.liveAllocations();
+        try (DecoderModel m = load.get()) {
+            try (Tensor lg = Decoding.forward(m, new int[][] {prompts[0]})) {
+                assertEquals((long) prompts[0].length * m.vocabSize(), lg.numel());
+            }
+            Decoding.generate(m, prompts, 4, Sampling.greedy(), 1.0, null, null);
+        }
+        assertEquals(before, device.liveAllocations(), "live allocations after close");
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, failedLoad::run);
+        assertEquals(before, device.liveAllocations(), "live allocations after a failed load");
+    }
+
+    /**
      * Prefills {@code seq[0, split)} into a paged cache (scattered pages, page size 3), then decodes
      * {@code seq[split..]} one token at a time through {@link Attention#decode}; each step's logits
      * must equal row t of the full forward within {@code tol} (max abs difference, returned).

@@ -131,6 +131,49 @@ public final class RefMath {
         return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
     }
 
+    /** The exact GELU {@code x·Φ(x)} (erf), through a series accurate to ~1e-15 on the ranges the tests reach. */
+    public static double geluErf(double x) {
+        return 0.5 * x * (1 + erf(x / Math.sqrt(2)));
+    }
+
+    /** erf by its Maclaurin series (|x| < 3) or its continued fraction complement (beyond), both to double precision. */
+    static double erf(double x) {
+        double a = Math.abs(x);
+        double r;
+        if (a < 3) {
+            double term = a, sum = a;
+            for (int n = 1; n < 200 && Math.abs(term) > 1e-18; n++) {
+                term *= -a * a / n;
+                sum += term / (2 * n + 1);
+            }
+            r = 2 / Math.sqrt(Math.PI) * sum;
+        } else {
+            double f = 0; // erfc(a) = exp(-a²)/√π · 1/(a + 1/2/(a + 1/(a + 3/2/(a + ...))))
+            for (int n = 60; n >= 1; n--) f = n / 2.0 / (a + f);
+            r = 1 - Math.exp(-a * a) / Math.sqrt(Math.PI) / (a + f);
+        }
+        return x < 0 ? -r : r;
+    }
+
+    /**
+     * Rotate-half RoPE in place on the first {@code rot} dims of each of {@code heads} heads of
+     * width {@code d} in rows {@code [T][heads·d]}, row t at position t, base {@code theta}.
+     */
+    public static void ropeHalf(double[][] x, int heads, int d, int rot, double theta) {
+        int h2 = rot / 2;
+        for (int t = 0; t < x.length; t++) {
+            double[] y = x[t].clone();
+            for (int h = 0; h < heads; h++) {
+                for (int j = 0; j < rot; j++) {
+                    double ang = t * Math.pow(theta, -2.0 * (j % h2) / rot);
+                    double rv = j < h2 ? -x[t][h * d + j + h2] : x[t][h * d + j - h2];
+                    y[h * d + j] = x[t][h * d + j] * Math.cos(ang) + rv * Math.sin(ang);
+                }
+            }
+            x[t] = y;
+        }
+    }
+
     public static double silu(double x) {
         return x / (1 + Math.exp(-x));
     }
