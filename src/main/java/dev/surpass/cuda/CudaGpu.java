@@ -259,6 +259,15 @@ final class CudaGpu {
      * Waits for all threads' queued work on the legacy stream (how an out-of-memory retry lets other
      * threads' frees land), unless some thread is capturing: then it returns -1 without waiting.
      */
+    /**
+     * Waits for pending frees (a legacy-stream synchronize, unless a capture is running) and releases the default pool's
+     * unused memory to the driver; false when that could not be done.
+     */
+    boolean trimPool() {
+        if (synchronizeLegacyUnlessCapturing() != 0) return false;
+        return driver.cuMemPoolTrimTo(pool, 0) == 0;
+    }
+
     int synchronizeLegacyUnlessCapturing() {
         if (capturingOnThisThread()) return -1;
         legacyGate.readLock().lock();

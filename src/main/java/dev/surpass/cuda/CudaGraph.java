@@ -103,7 +103,14 @@ public final class CudaGraph implements AutoCloseable {
     public void launch() {
         if (exec == 0) throw new IllegalStateException("CudaGraph is closed");
         gpu.ensureCurrent();
-        gpu.check("cuGraphLaunch", gpu.driver.cuGraphLaunch(exec, CuDriver.CU_STREAM_PER_THREAD), gpu.name());
+        int rc = gpu.driver.cuGraphLaunch(exec, CuDriver.CU_STREAM_PER_THREAD);
+        if (rc == CuDriver.CUDA_ERROR_OUT_OF_MEMORY && gpu.trimPool()) {
+            // The graph's own allocations come from the driver's graph memory pool, not the default pool, which keeps
+            // every freed block (release threshold UINT64_MAX): after a big job the default pool may hold the memory the
+            // graph needs. Hand its unused blocks back and replay once more.
+            rc = gpu.driver.cuGraphLaunch(exec, CuDriver.CU_STREAM_PER_THREAD);
+        }
+        gpu.check("cuGraphLaunch", rc, gpu.name());
         if (CudaBackend.SYNC_AFTER_LAUNCH) {
             gpu.check("cuStreamSynchronize", gpu.driver.cuStreamSynchronize(CuDriver.CU_STREAM_PER_THREAD), "after a graph launch (debug sync)");
         }

@@ -180,6 +180,10 @@ JOPTS=(-ea --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector
 WORK="$OUT/.work"   # tests run here, beside a copy of the repository's native/ and kernels/
 rm -rf "$WORK"; mkdir -p "$WORK"
 [ -d "$HERE/tree" ] && cp -r "$HERE/tree/." "$WORK/"
+# the trained models' tests (and the demo steps' tests) read models/ of the repository root: link it beside them
+for m in "${DEMO_HOME:-}" "$START_DIR" "$HERE/.."; do
+    if [ -n "$m" ] && [ -d "$m/models" ]; then ln -s "$(cd "$m" && pwd)/models" "$WORK/models"; break; fi
+done
 
 junit() { # junit NAME [extra console args...]: runs the suite, report in $LOGS/junit-NAME
     local name="$1"; shift

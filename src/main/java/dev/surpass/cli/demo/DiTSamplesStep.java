@@ -2,12 +2,11 @@ package dev.surpass.cli.demo;
 
 import dev.surpass.Device;
 import dev.surpass.Tensor;
-import dev.surpass.cli.plot.Fonts;
+import dev.surpass.cli.plot.TextFace;
 import dev.surpass.model.dit.DiT;
 import dev.surpass.model.dit.DiTSampler;
 import java.awt.Color;
 import java.awt.Font;
-import java.awt.FontMetrics;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
@@ -195,14 +194,9 @@ public final class DiTSamplesStep implements DemoStep {
 
     /** The labelled grid: a header row of class names, one row of images per sampler, a caption. */
     BufferedImage render(float[][] rows, String[] rowNames, int side, String caption) {
-        Font rowFont = Fonts.sans(Font.BOLD, 12);
+        TextFace rowFont = TextFace.sans(Font.BOLD, 12), headFont = TextFace.sans(Font.PLAIN, 12), captionFont = TextFace.sans(Font.PLAIN, 11);
         int labelW = 0;
-        {
-            Graphics2D probe = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB).createGraphics();
-            FontMetrics fm = probe.getFontMetrics(rowFont);
-            for (String r : rowNames) labelW = Math.max(labelW, fm.stringWidth(r));
-            probe.dispose();
-        }
+        for (String r : rowNames) labelW = Math.max(labelW, rowFont.width(r));
         int n = CLASSES.size(), cell = side * config.zoom(), gap = 8, left = labelW + 16, top = 28, bottom = 26;
         int w = left + n * (cell + gap) + gap, h = top + rows.length * (cell + gap) + bottom;
         BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
@@ -212,18 +206,15 @@ public final class DiTSamplesStep implements DemoStep {
             g.fillRect(0, 0, w, h);
             g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
             g.setColor(Color.BLACK);
-            g.setFont(Fonts.sans(Font.PLAIN, 12));
-            FontMetrics fm = g.getFontMetrics();
             for (int c = 0; c < n; c++) {
                 String name = CLASSES.get(c);
-                int x = left + gap + c * (cell + gap) + (cell - fm.stringWidth(name)) / 2;
-                g.drawString(name, x, top - 10);
+                int x = left + gap + c * (cell + gap) + (cell - headFont.width(name)) / 2;
+                headFont.draw(g, name, x, top - 10);
             }
-            g.setFont(rowFont);
-            fm = g.getFontMetrics();
             for (int r = 0; r < rows.length; r++) {
                 int y0 = top + r * (cell + gap);
-                g.drawString(rowNames[r], 8, y0 + cell / 2 + fm.getAscent() / 2);
+                g.setColor(Color.BLACK);
+                rowFont.draw(g, rowNames[r], 8, y0 + cell / 2 + rowFont.ascent() / 2);
                 for (int c = 0; c < n; c++) {
                     int x0 = left + gap + c * (cell + gap);
                     for (int py = 0; py < side; py++) {
@@ -237,8 +228,7 @@ public final class DiTSamplesStep implements DemoStep {
                 }
             }
             g.setColor(Color.DARK_GRAY);
-            g.setFont(Fonts.sans(Font.PLAIN, 11));
-            g.drawString(caption, 8, h - 9);
+            captionFont.draw(g, caption, 8, h - 9);
         } finally {
             g.dispose();
         }

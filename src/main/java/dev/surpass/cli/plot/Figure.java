@@ -36,9 +36,8 @@ public final class Figure {
             if (captionH > 0) {
                 try {
                     g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-                    g.setFont(Fonts.sans(Font.PLAIN, 13));
                     g.setColor(Color.DARK_GRAY);
-                    g.drawString(caption, 12, rows * cellH + 20);
+                    TextFace.sans(Font.PLAIN, 13).draw(g, caption, 12, rows * cellH + 20);
                 } catch (Throwable e) {
                     // no fonts: the caption is left out (the charts say so through textFailed)
                 }

@@ -3,7 +3,6 @@ package dev.surpass.cli.plot;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
-import java.awt.FontMetrics;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.Shape;
@@ -220,8 +219,8 @@ public final class LineChart {
                 }
             }
             Axis ax = axis(xs, logX, powersOfTwoX), ay = axis(ys, logY, false);
-            Font titleFont = Fonts.sans(Font.BOLD, 18), labelFont = Fonts.sans(Font.PLAIN, 15),
-                    tickFont = Fonts.sans(Font.PLAIN, 13), legendFont = Fonts.sans(Font.PLAIN, 14);
+            TextFace titleFont = TextFace.sans(Font.BOLD, 18), labelFont = TextFace.sans(Font.PLAIN, 15),
+                    tickFont = TextFace.sans(Font.PLAIN, 13), legendFont = TextFace.sans(Font.PLAIN, 14);
             int tickW = 0;
             for (double t : ay.ticks()) tickW = Math.max(tickW, textWidth(g, tickFont, format(t)));
             int left = x0 + 26 + tickW + 12, right = x0 + w - 18, top = y0 + 40, bottom = y0 + h - 56;
@@ -299,7 +298,7 @@ public final class LineChart {
     }
 
     /** The legend box, in the corner of the plot area that covers the fewest drawn points. */
-    private void legend(Graphics2D g, Font font, int left, int top, int pw, int ph, List<double[]> drawn) {
+    private void legend(Graphics2D g, TextFace font, int left, int top, int pw, int ph, List<double[]> drawn) {
         if (series.isEmpty() || textFailed) return;
         int lineH = 22, wMax = 0;
         for (Series s : series) wMax = Math.max(wMax, textWidth(g, font, s.name()));
@@ -337,10 +336,10 @@ public final class LineChart {
         }
     }
 
-    private int textWidth(Graphics2D g, Font font, String s) {
+    private int textWidth(Graphics2D g, TextFace font, String s) {
         if (textFailed || s.isEmpty()) return 0;
         try {
-            return g.getFontMetrics(font).stringWidth(s);
+            return font.width(s);
         } catch (Throwable e) { // no fonts in this JVM: draw without text
             textFailed = true;
             return 0;
@@ -348,20 +347,18 @@ public final class LineChart {
     }
 
     /** Draws {@code s} anchored at (x, baseline y): {@code align} 0 left, 0.5 centre, 1 right. */
-    private void text(Graphics2D g, Font font, Color color, String s, double x, double y, double align, boolean vertical) {
+    private void text(Graphics2D g, TextFace font, Color color, String s, double x, double y, double align, boolean vertical) {
         if (textFailed || s.isEmpty()) return;
         try {
-            g.setFont(font);
             g.setColor(color);
-            FontMetrics fm = g.getFontMetrics();
-            int tw = fm.stringWidth(s);
+            int tw = font.width(s);
             if (vertical) {
                 AffineTransform saved = g.getTransform();
                 g.rotate(-Math.PI / 2, x, y);
-                g.drawString(s, (float) (x - tw * align), (float) (y + fm.getAscent() / 2.0 - 2));
+                font.draw(g, s, (float) (x - tw * align), (float) (y + font.ascent() / 2.0 - 2));
                 g.setTransform(saved);
             } else {
-                g.drawString(s, (float) (x - tw * align), (float) y);
+                font.draw(g, s, (float) (x - tw * align), (float) y);
             }
         } catch (Throwable e) {
             textFailed = true;

@@ -105,6 +105,7 @@ public final class CuDriver {
     private final MethodHandle cuMemGetInfo;
     private final MethodHandle cuDeviceGetDefaultMemPool;
     private final MethodHandle cuMemPoolSetAttribute;
+    private final MethodHandle cuMemPoolTrimTo;
     private final MethodHandle cuMemAllocAsync;
     private final MethodHandle cuMemFreeAsync;
     private final MethodHandle cuMemcpyHtoDAsync;
@@ -165,6 +166,8 @@ public final class CuDriver {
         cuDeviceGetDefaultMemPool = Ffi.required(lib, l, "cuDeviceGetDefaultMemPool", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         // CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value)
         cuMemPoolSetAttribute = Ffi.required(lib, l, "cuMemPoolSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
+        // CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
+        cuMemPoolTrimTo = Ffi.optional(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), "cuMemPoolTrimTo");
         // CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
         cuMemAllocAsync = Ffi.required(lib, l, "cuMemAllocAsync", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
         // CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
@@ -320,6 +323,12 @@ public final class CuDriver {
     /** {@code value} points at the attribute's value type (cuuint64_t for the release threshold). */
     public int cuMemPoolSetAttribute(long pool, int attr, MemorySegment value) {
         try { return (int) cuMemPoolSetAttribute.invokeExact(h(pool), attr, value); } catch (Throwable t) { throw Ffi.rethrow(t); }
+    }
+
+    /** Releases the pool's unused memory down to {@code minBytesToKeep}; CUDA_ERROR_NOT_SUPPORTED (801) when the driver lacks it. */
+    public int cuMemPoolTrimTo(long pool, long minBytesToKeep) {
+        if (cuMemPoolTrimTo == null) return 801;
+        try { return (int) cuMemPoolTrimTo.invokeExact(h(pool), minBytesToKeep); } catch (Throwable t) { throw Ffi.rethrow(t); }
     }
 
     public int cuMemAllocAsync(MemorySegment outPtr, long bytes, long stream) {

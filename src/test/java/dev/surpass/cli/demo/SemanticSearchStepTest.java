@@ -26,6 +26,7 @@ class SemanticSearchStepTest {
         try (Device cpu = Device.cpu()) {
             StepResult r = new SemanticSearchStep(c)
                     .run(new DemoContext(cpu, new PrintWriter(out, true), new PrintWriter(err, true), Path.of("unused"), false));
+            assumeArtifact(r, out);
             assertTrue(r.passed(), r.checks() + "\n" + out);
             assertTrue(r.checks().size() == 4, r.checks().toString());
             assertTrue(r.checks().get(3).name().contains("ONNX Runtime"), "ONNX Runtime is on the test class path: " + r.checks());
@@ -42,11 +43,20 @@ class SemanticSearchStepTest {
         try (Device cpu = Device.cpu(); Device twin = Device.cpu()) {
             StepResult r = new SemanticSearchStep(c)
                     .run(new DemoContext(cpu, twin, new PrintWriter(out, true), new PrintWriter(err, true), Path.of("unused"), false));
+            assumeArtifact(r, out);
             assertTrue(r.passed(), r.checks() + "\n" + out);
             assertTrue(r.checks().stream().anyMatch(k -> k.name().contains("agrees with the CPU") && k.detail().startsWith("min cosine 1.0")),
                     r.checks().toString());
             assertEquals(1, r.speedups().size(), r.speedups().toString());
         }
+    }
+
+    /**
+     * The step skips (no checks) without the all-MiniLM-L6-v2 artifact: a Maven build has it on the test class path, a GPU
+     * bundle leaves the 83 MB jar out, so there these tests are skipped rather than failed.
+     */
+    private static void assumeArtifact(StepResult r, StringWriter out) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(!r.checks().isEmpty(), "all-MiniLM-L6-v2 is not on this class path: " + out);
     }
 
     @Test
