@@ -7,7 +7,7 @@
 #                   [--demo | --only-demo] [--home DIR]
 #   ./run.sh --unpack-only
 #
-#   --sanitize    also rerun the gpu-tagged tests under compute-sanitizer --tool memcheck and
+#   --sanitize    also rerun the gpu-tagged tests (SURPASS_SANITIZE_CLASSES: a class-name regex, to take fewer) under compute-sanitizer --tool memcheck and
 #                 --tool racecheck (or set SURPASS_SANITIZE=1)
 #   --quick       bench --quick (or SURPASS_QUICK=1)
 #   --no-tests, --no-parity, --no-bench   leave out the test suite, surpass parity, surpass bench
@@ -278,7 +278,7 @@ if [ "$SANITIZE" = 1 ]; then
             (cd "$WORK" && "$CS" --tool "$tool" --target-processes all --error-exitcode 86 --log-file "$LOGS/$tool.log" \
                 "$JAVA" "${JOPTS[@]}" -jar "$CONSOLE" execute --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii \
                 --class-path "$CP" --scan-class-path "$TEST_JAR" \
-                --include-classname '^(Test.*|.+[.$]Test.*|.*Tests?|.*TestCase)$' \
+                --include-classname "${SURPASS_SANITIZE_CLASSES:-^(Test.*|.+[.\$]Test.*|.*Tests?|.*TestCase)\$}" \
                 --include-tag gpu --reports-dir "$LOGS/junit-$tool") > "$LOGS/tests-$tool.log" 2>&1
             rc=$?
             summary_line="$(grep -h 'ERROR SUMMARY' "$LOGS/$tool.log" 2>/dev/null | tail -n1)"
