@@ -83,14 +83,7 @@ public final class Bloom extends LoadedDecoder {
             Tensor embLnB = w.track(ck.upload(device, p + "word_embeddings_layernorm.bias", e));
             Tensor lnfW = w.track(ck.upload(device, p + "ln_f.weight", e));
             Tensor lnfB = w.track(ck.upload(device, p + "ln_f.bias", e));
-            Tensor head;
-            if (c.tieEmbeddings()) {
-                head = embed; // BloomForCausalLM ties lm_head to word_embeddings (a saved lm_head.weight is that copy)
-            } else if (ck.has("lm_head.weight")) {
-                head = w.track(ck.upload(device, "lm_head.weight", c.vocabSize(), e));
-            } else {
-                throw new IllegalArgumentException(dir + ": tensor 'lm_head.weight' is missing and config.json says tie_word_embeddings = false");
-            }
+            Tensor head = tiedOrOwnHead(dir, ck, w, device, c.tieEmbeddings(), embed, c.vocabSize(), e);
             List<Layer> layers = new ArrayList<>();
             for (int i = 0; i < c.nLayer(); i++) {
                 String lp = p + "h." + i + ".";

@@ -40,6 +40,18 @@ public abstract class LoadedDecoder implements DecoderModel {
         }
     }
 
+    /**
+     * The LM head as HF's {@code tie_weights} gives it: {@code embed} when the config ties the embeddings (a saved
+     * {@code lm_head.weight} is that copy), else the file's {@code lm_head.weight [vocab, hidden]}, uploaded and tracked.
+     *
+     * @throws IllegalArgumentException naming the folder when the head is untied and the file has none
+     */
+    protected static Tensor tiedOrOwnHead(Path dir, Checkpoint ck, Weights w, Device device, boolean tie, Tensor embed, int vocab, int hidden) {
+        if (tie) return embed;
+        if (ck.has("lm_head.weight")) return w.track(ck.upload(device, "lm_head.weight", vocab, hidden));
+        throw new IllegalArgumentException(dir + ": tensor 'lm_head.weight' is missing and config.json says tie_word_embeddings = false");
+    }
+
     /** Builds a model from an open checkpoint, tracking each uploaded tensor in the given {@link Weights}. */
     @FunctionalInterface
     protected interface Builder<M> {

@@ -79,14 +79,7 @@ public final class Falcon extends LoadedDecoder {
             Tensor embed = w.track(ck.upload(device, "transformer.word_embeddings.weight", c.vocabSize(), e));
             Tensor lnfW = w.track(ck.upload(device, "transformer.ln_f.weight", e));
             Tensor lnfB = w.track(ck.upload(device, "transformer.ln_f.bias", e));
-            Tensor head;
-            if (c.tieEmbeddings()) {
-                head = embed;
-            } else if (ck.has("lm_head.weight")) {
-                head = w.track(ck.upload(device, "lm_head.weight", c.vocabSize(), e));
-            } else {
-                throw new IllegalArgumentException(dir + ": tensor 'lm_head.weight' is missing and config.json says tie_word_embeddings = false");
-            }
+            Tensor head = tiedOrOwnHead(dir, ck, w, device, c.tieEmbeddings(), embed, c.vocabSize(), e);
             int[][] rows = qkvRowIndex(c);
             List<Layer> layers = new ArrayList<>();
             for (int i = 0; i < c.nLayer(); i++) {

@@ -72,14 +72,7 @@ public final class Mpt extends LoadedDecoder {
             int e = c.hidden(), f = c.intermediate();
             Tensor embed = w.track(ck.upload(device, p + "wte.weight", c.vocabSize(), e));
             Tensor lnf = w.track(ck.upload(device, p + "norm_f.weight", e));
-            Tensor head;
-            if (c.tieEmbeddings()) {
-                head = embed;
-            } else if (ck.has("lm_head.weight")) {
-                head = w.track(ck.upload(device, "lm_head.weight", c.vocabSize(), e));
-            } else {
-                throw new IllegalArgumentException(dir + ": tensor 'lm_head.weight' is missing and config.json says tie_word_embeddings = false");
-            }
+            Tensor head = tiedOrOwnHead(dir, ck, w, device, c.tieEmbeddings(), embed, c.vocabSize(), e);
             List<Layer> layers = new ArrayList<>();
             for (int i = 0; i < c.nLayer(); i++) {
                 String lp = p + "blocks." + i + ".";

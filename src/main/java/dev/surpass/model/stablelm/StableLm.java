@@ -76,14 +76,7 @@ public final class StableLm extends LoadedDecoder {
             Tensor embed = w.track(ck.upload(device, "model.embed_tokens.weight", c.vocabSize(), e));
             Tensor lnfW = w.track(ck.upload(device, "model.norm.weight", e));
             Tensor lnfB = w.track(ck.upload(device, "model.norm.bias", e));
-            Tensor head;
-            if (c.tieEmbeddings()) {
-                head = embed;
-            } else if (ck.has("lm_head.weight")) {
-                head = w.track(ck.upload(device, "lm_head.weight", c.vocabSize(), e));
-            } else {
-                throw new IllegalArgumentException(dir + ": tensor 'lm_head.weight' is missing and config.json says tie_word_embeddings = false");
-            }
+            Tensor head = tiedOrOwnHead(dir, ck, w, device, c.tieEmbeddings(), embed, c.vocabSize(), e);
             List<Layer> layers = new ArrayList<>();
             for (int i = 0; i < c.nLayer(); i++) {
                 String lp = "model.layers." + i + ".";
